@@ -1,0 +1,43 @@
+import { createRequire } from "node:module";
+import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
+import { configVariable, defineConfig } from "hardhat/config";
+
+const require = createRequire(import.meta.url);
+
+// solc is taken from the npm package (WASM) so that builds never download a compiler.
+const SOLC_VERSION = "0.8.28";
+const solcPath = require.resolve("solc/soljson.js");
+
+export default defineConfig({
+  plugins: [hardhatToolboxMochaEthers],
+  solidity: {
+    profiles: {
+      default: {
+        version: SOLC_VERSION,
+        path: solcPath,
+        settings: { optimizer: { enabled: true, runs: 10_000 }, evmVersion: "cancun" },
+      },
+      production: {
+        version: SOLC_VERSION,
+        path: solcPath,
+        settings: { optimizer: { enabled: true, runs: 10_000 }, evmVersion: "cancun" },
+      },
+    },
+  },
+  typechain: { outDir: "typechain-types" },
+  paths: { tests: { mocha: "test", solidity: "test" } },
+  test: { mocha: { timeout: 120_000 } },
+  networks: {
+    // The embedded chain: Hardhat's EDR in-process (used by tests, the demo and the benchmarks).
+    default: { type: "edr-simulated", chainType: "l1", hardfork: "cancun" },
+    // A standalone node on this machine (`npx hardhat node`, or anvil).
+    localhost: { type: "http", chainType: "l1", url: "http://127.0.0.1:8545" },
+    // Any remote EVM chain: RPC URL and deployer key come from the environment / keystore.
+    remote: {
+      type: "http",
+      chainType: "l1",
+      url: configVariable("TESSERA_RPC_URL"),
+      accounts: [configVariable("TESSERA_DEPLOYER_KEY")],
+    },
+  },
+});
