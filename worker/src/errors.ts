@@ -170,7 +170,7 @@ export function decodeRevert(data: string | undefined | null, interfaces: readon
 
 /** `Name(arg, arg)` for logs and error messages. */
 export function formatRevert(revert: DecodedRevert): string {
-  const args = revert.args.map((a) => (typeof a === "string" ? JSON.stringify(a) : String(a)));
+  const args = revert.args.map((a) => (typeof a === "string" && !isHexString(a) ? JSON.stringify(a) : String(a)));
   return `${revert.name}(${args.join(", ")})`;
 }
 
