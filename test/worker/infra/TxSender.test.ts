@@ -85,6 +85,10 @@ describe("TxSender", () => {
   it("does not retry an unrecoverable failure", async () => {
     const { wallet, mock } = await fixture();
     const sender = new TxSender({ signer: wallet, baseDelayMs: 1 });
-    await expect(sender.send(mock, "failWithPanic", [0n])).to.be.rejectedWith(ContractRevertError, /Panic\(18\)/);
+    const nonceBefore = await ethers.provider.getTransactionCount(wallet.address, "pending");
+    const error = await sender.send(mock, "failWithPanic", [0n]).catch((e: unknown) => e);
+    expect(error).to.be.instanceOf(ContractRevertError);
+    expect((error as Error).message).to.include("Panic(18)");
+    expect(await ethers.provider.getTransactionCount(wallet.address, "pending")).to.equal(nonceBefore);
   });
 });
