@@ -1,4 +1,4 @@
-import { pino, type Logger, type LevelWithSilent } from "pino";
+import { pino, type DestinationStream, type Logger, type LevelWithSilent } from "pino";
 
 export type { Logger };
 
@@ -7,14 +7,17 @@ export interface LoggerOptions {
   readonly name?: string;
   /** Force (or forbid) pino-pretty; by default pretty only when stdout is a terminal. */
   readonly pretty?: boolean;
+  /** Where JSON lines go instead of stdout (tests, log shippers); never prettified. */
+  readonly destination?: DestinationStream;
 }
 
 /** The application's root logger: JSON lines, human-readable when a person is watching. */
 export function createLogger(options: LoggerOptions = {}): Logger {
+  const base = { name: options.name ?? "tessera", level: options.level ?? "info" };
+  if (options.destination !== undefined) return pino(base, options.destination);
   const pretty = options.pretty ?? process.stdout.isTTY === true;
   return pino({
-    name: options.name ?? "tessera",
-    level: options.level ?? "info",
+    ...base,
     ...(pretty
       ? { transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" } } }
       : {}),
