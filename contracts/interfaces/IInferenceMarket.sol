@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {
+    InferenceRequest,
+    RequestArgs,
+    PermitArgs,
+    Fulfillment,
+    RequestState,
+    MarketParams,
+    InputKind,
+    OutputKind,
+    RequestStatus
+} from "../types/InferenceTypes.sol";
+
+/// @title IInferenceMarket
+/// @notice Pay-per-request inference: a requester escrows a fee (ETH or token) for a model version, a
+/// staked worker claims the request, fulfils it with the output, and is credited; the requester is
+/// refunded after the deadline otherwise. One storage word per open request (docs/inference-market.md).
+interface IInferenceMarket {
+    /// @notice Thrown when the model version was never published.
+    error InferenceMarketUnknownModelVersion(uint64 modelVersionId);
+    /// @notice Thrown when the model version is deprecated.
+    error InferenceMarketModelVersionDeprecated(uint64 modelVersionId);
+    /// @notice Thrown when the fee is below price + callback gas.
+    error InferenceMarketFeeTooLow(uint256 fee, uint256 minFee);
+    /// @notice Thrown when an ETH fee does not fit in uint96.
+    error InferenceMarketFeeTooHigh(uint256 fee);
+    /// @notice Thrown when royalty + protocol fee exceed the fee.
+    error InferenceMarketSplitTooHigh(uint16 royaltyBps, uint16 protocolFeeBps);
+    /// @notice Thrown when the deadline is not in the future or beyond `maxRequestLifetime`.
+    error InferenceMarketInvalidDeadline(uint32 deadline, uint256 latest);
+    /// @notice Thrown for an empty input.
+    error InferenceMarketEmptyInput();
+    /// @notice Thrown for an input longer than allowed for its kind.
+    error InferenceMarketInputTooLarge(uint256 length, uint256 maxLength);
+    /// @notice Thrown when a request with the same id is already open.
+    error InferenceMarketDuplicateRequest(uint256 requestId);
+    /// @notice Thrown when the id is not an open request (unknown, settled, or terms that do not hash to it).
+    error InferenceMarketRequestNotOpen(uint256 requestId);
+    /// @notice Thrown when claiming a request whose claim is still exclusive to another worker.
+    error InferenceMarketAlreadyClaimed(uint256 requestId, address claimant, uint32 claimExpiry);
+    /// @notice Thrown when claiming or fulfilling after the deadline.
+    error InferenceMarketRequestExpired(uint256 requestId, uint32 deadline);
+    /// @notice Thrown when the worker may not serve the version (see WorkerRegistry.isEligibleInferrer).
+    error InferenceMarketWorkerNotEligible(address worker, uint64 modelVersionId);
+    /// @notice Thrown when someone other than the claimant fulfils.
+    error InferenceMarketNotClaimant(uint256 requestId, address caller, address claimant);
+    /// @notice Thrown when the fulfiller leaves too little gas for the requester's callback.
+    error InferenceMarketInsufficientGasForCallback(uint256 requestId, uint256 gasLeft, uint256 callbackGasLimit);
+    /// @notice Thrown when refunding before the deadline.
+    error InferenceMarketDeadlineNotPassed(uint256 requestId, uint32 deadline);
+    /// @notice Thrown by `withdraw` when there is no credit.
+    error InferenceMarketNothingToWithdraw(address account, address token);
+    /// @notice Thrown by `requestInferenceWithToken` when the TesseraToken is not configured.
+    error InferenceMarketZeroAddress();
+    /// @notice Thrown when parameters are out of range or break the unbonding guarantee.
+    error InferenceMarketInvalidParams();
+
+    /// @notice Emitted when a request is opened.
+    /// @param requestId keccak256(abi.encode(request)).
+    /// @param requester Payer (and callback target).
+    /// @param modelVersionId The model version.
+    /// @param request The full terms; pass them back to `fulfill`/`refund`.
+    /// @param inputKind Inline bytes or CID.
+    /// @param input The input (its keccak256 is `request.inputHash`).
+    event InferenceRequested(
+        uint256 indexed requestId,
+        address indexed requester,
+        uint64 indexed modelVersionId,
+        InferenceRequest request,
+        InputKind inputKind,
+        bytes input
+    );
+    /// @notice Emitted once per `claim`/`claimBatch` call that claimed at least one request.
+    /// @param worker The claimant.
+    /// @param claimExpiry Until when the claims are exclusive.
+    /// @param requestIds The ids actually claimed.
+    event InferencesClaimed(address indexed worker, uint32 claimExpiry, uint256[] requestIds);
+    /// @notice Emitted when a lapsed claimant is replaced (it is slashed `lapseSlash`).
+    /// @param requestId The request.
+    /// @param claimant The lapsed claimant.
+    /// @param slashed Tokens actually slashed.
+    event ClaimLapsed(uint256 indexed requestId, address indexed claimant, uint256 slashed);
+    /// @notice Emitted when a request is fulfilled.
+    /// @param requestId The request.
+    /// @param worker The claimant, credited with its share.
+    /// @param outputKind Inline bytes or CID.
+    /// @param outputHash The worker's commitment to the output.
+    /// @param output The output.
+    event InferenceFulfilled(
+        uint256 indexed requestId, address indexed worker, OutputKind outputKind, bytes32 outputHash, bytes output
+    );
+    /// @notice Emitted when the requester's callback reverted or ran out of gas (the fulfilment stands).
+    /// @param requestId The request.
+    event InferenceCallbackFailed(uint256 indexed requestId);
+    /// @notice Emitted when an expired request is refunded in full to the requester's credit.
+    /// @param requestId The request.
+    /// @param requester Credited account.
+    /// @param token address(0) for ETH.
+    /// @param fee Amount credited.
+    event InferenceRefunded(uint256 indexed requestId, address indexed requester, address token, uint256 fee);
+    /// @notice Emitted per version by `settleAccruals`.
+    /// @param modelVersionId The version.
+    /// @param token address(0) for ETH.
+    /// @param owner Model owner credited with the royalty.
+    /// @param royalty Amount credited to the owner.
+    /// @param protocolFee Amount credited to the treasury.
+    event AccrualsSettled(
+        uint64 indexed modelVersionId, address indexed token, address indexed owner, uint256 royalty, uint256 protocolFee
+    );
+    /// @notice Emitted on `withdraw`.
+    /// @param account Receiver.
+    /// @param token address(0) for ETH.
+    /// @param amount Amount paid.
+    event Withdrawn(address indexed account, address indexed token, uint256 amount);
+    /// @notice Emitted when the parameters change.
+    /// @param params The new parameters.
+    event ParamsUpdated(MarketParams params);
+    /// @notice Emitted when the treasury changes.
+    /// @param treasury The new treasury.
+    event TreasuryUpdated(address indexed treasury);
+
+    /// @notice Opens a request paid in ETH (`msg.value` is the fee).
+    function requestInference(RequestArgs calldata args) external payable returns (uint256 requestId);
+    /// @notice Opens a request paid in TesseraToken, optionally with an ERC-2612 permit (no approve tx).
+    function requestInferenceWithToken(RequestArgs calldata args, uint96 fee, PermitArgs calldata permit)
+        external
+        returns (uint256 requestId);
+    /// @notice Claims an open request (or one whose claim lapsed) for `claimWindow` seconds.
+    function claim(uint256 requestId) external;
+    /// @notice Claims every claimable id; skips the rest. @return claimed How many were claimed.
+    function claimBatch(uint256[] calldata requestIds) external returns (uint256 claimed);
+    /// @notice Delivers the output of a request claimed by the caller; credits the caller; runs the callback.
+    function fulfill(InferenceRequest calldata request, OutputKind outputKind, bytes calldata output, bytes32 outputHash)
+        external;
+    /// @notice `fulfill` for many requests in one transaction.
+    function fulfillBatch(Fulfillment[] calldata items) external;
+    /// @notice Refunds an expired request in full to the requester's credit; slashes a lapsed claimant.
+    function refund(InferenceRequest calldata request) external;
+    /// @notice Moves accrued royalties to the versions' current owners and protocol fees to the treasury.
+    function settleAccruals(uint64[] calldata modelVersionIds, address token) external;
+    /// @notice Pays out the caller's whole credit in `token` (address(0) = ETH).
+    function withdraw(address token) external;
+
+    /// @notice Credit of `account` in `token`.
+    function creditOf(address account, address token) external view returns (uint256);
+    /// @notice Unsettled royalty and protocol fee of a version in `token`.
+    function accruedOf(uint64 modelVersionId, address token) external view returns (uint128 royalty, uint128 protocolFee);
+    /// @notice The decoded storage word of a request.
+    function requestState(uint256 requestId) external view returns (RequestState memory);
+    /// @notice keccak256(abi.encode(request)).
+    function requestIdOf(InferenceRequest calldata request) external pure returns (uint256);
+    /// @notice Current parameters.
+    function params() external view returns (MarketParams memory);
+    /// @notice Receiver of protocol fees and lapse slashes.
+    function treasury() external view returns (address);
+}

@@ -1,0 +1,183 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+
+/// @title ModelRegistry
+/// @notice Registry of models and their versions, with the terms the InferenceMarket charges.
+contract ModelRegistry is IModelRegistry {
+    /// @notice Version ids must stay below this bound (the market packs them in 24 bits).
+    uint64 public constant VERSION_ID_LIMIT = 1 << 24;
+    uint16 private constant _MAX_BPS = 10_000;
+
+    struct Model {
+        address owner;
+        address pendingOwner;
+        string name;
+        string metadataURI;
+        uint64[] versionIds;
+    }
+
+    /// @dev Slot A (owner|royaltyBps|status|modelId) and slot B (priceWei|priceToken|shardCount|publishedAt)
+    /// are all `inferenceTerms` reads.
+    struct Version {
+        address owner;
+        uint16 royaltyBps;
+        VersionStatus status;
+        uint64 modelId;
+        uint96 priceWei;
+        uint96 priceToken;
+        uint16 shardCount;
+        uint32 publishedAt;
+        bytes32 contentHash;
+        bytes manifestCid;
+        bytes weightsCid;
+        uint32[] inputShape;
+        uint32[] outputShape;
+    }
+
+    uint64 private _modelCount;
+    uint64 private _versionCount;
+    mapping(uint64 modelId => Model) private _models;
+    mapping(uint64 versionId => Version) private _versions;
+
+    modifier onlyModelOwner(uint64 modelId) {
+        _checkModelOwner(modelId);
+        _;
+    }
+
+    /// @inheritdoc IModelRegistry
+    function registerModel(string calldata name, string calldata metadataURI) external returns (uint64 modelId) {
+        modelId = ++_modelCount;
+        Model storage model = _models[modelId];
+        model.owner = msg.sender;
+        model.name = name;
+        model.metadataURI = metadataURI;
+        emit ModelRegistered(modelId, msg.sender, name, metadataURI);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function publishVersion(uint64 modelId, VersionInput calldata v)
+        external
+        onlyModelOwner(modelId)
+        returns (uint64 versionId)
+    {
+        if (v.royaltyBps > _MAX_BPS) revert ModelRegistryRoyaltyTooHigh(v.royaltyBps);
+        if (v.manifestCid.length == 0 || v.weightsCid.length == 0) revert ModelRegistryEmptyCid();
+        versionId = _versionCount + 1;
+        if (versionId >= VERSION_ID_LIMIT) revert ModelRegistryVersionIdOverflow(versionId);
+        _versionCount = versionId;
+
+        Version storage version = _versions[versionId];
+        version.owner = msg.sender;
+        version.royaltyBps = v.royaltyBps;
+        version.status = VersionStatus.Active;
+        version.modelId = modelId;
+        version.priceWei = v.priceWei;
+        version.priceToken = v.priceToken;
+        version.shardCount = 1;
+        version.publishedAt = uint32(block.timestamp);
+        version.contentHash = v.contentHash;
+        version.manifestCid = v.manifestCid;
+        version.weightsCid = v.weightsCid;
+        version.inputShape = v.inputShape;
+        version.outputShape = v.outputShape;
+        _models[modelId].versionIds.push(versionId);
+        emit VersionPublished(
+            versionId, modelId, v.contentHash, v.manifestCid, v.weightsCid, v.priceWei, v.priceToken, v.royaltyBps
+        );
+    }
+
+    /// @inheritdoc IModelRegistry
+    function deprecateVersion(uint64 versionId) external {
+        Version storage version = _versions[versionId];
+        if (version.status == VersionStatus.None) revert ModelRegistryUnknownVersion(versionId);
+        uint64 modelId = version.modelId;
+        _checkModelOwner(modelId);
+        if (version.status == VersionStatus.Deprecated) revert ModelRegistryVersionAlreadyDeprecated(versionId);
+        version.status = VersionStatus.Deprecated;
+        emit VersionDeprecated(versionId, modelId);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function transferModelOwnership(uint64 modelId, address newOwner) external onlyModelOwner(modelId) {
+        _models[modelId].pendingOwner = newOwner;
+        emit ModelOwnershipTransferStarted(modelId, msg.sender, newOwner);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function acceptModelOwnership(uint64 modelId) external {
+        Model storage model = _models[modelId];
+        if (model.pendingOwner != msg.sender || msg.sender == address(0)) {
+            revert ModelRegistryNotPendingOwner(modelId, msg.sender);
+        }
+        address previousOwner = model.owner;
+        model.owner = msg.sender;
+        delete model.pendingOwner;
+        uint64[] storage versionIds = model.versionIds;
+        for (uint256 i; i < versionIds.length; ++i) {
+            _versions[versionIds[i]].owner = msg.sender;
+        }
+        emit ModelOwnershipTransferred(modelId, previousOwner, msg.sender);
+    }
+
+    /// @inheritdoc IModelRegistry
+    function getModel(uint64 modelId) external view returns (ModelInfo memory) {
+        Model storage model = _models[modelId];
+        if (model.owner == address(0)) revert ModelRegistryUnknownModel(modelId);
+        return ModelInfo({
+            owner: model.owner,
+            pendingOwner: model.pendingOwner,
+            name: model.name,
+            metadataURI: model.metadataURI,
+            versionIds: model.versionIds
+        });
+    }
+
+    /// @inheritdoc IModelRegistry
+    function getVersion(uint64 versionId) external view returns (VersionInfo memory) {
+        Version storage v = _versions[versionId];
+        if (v.status == VersionStatus.None) revert ModelRegistryUnknownVersion(versionId);
+        return VersionInfo({
+            modelId: v.modelId,
+            owner: v.owner,
+            status: v.status,
+            royaltyBps: v.royaltyBps,
+            priceWei: v.priceWei,
+            priceToken: v.priceToken,
+            shardCount: v.shardCount,
+            publishedAt: v.publishedAt,
+            contentHash: v.contentHash,
+            manifestCid: v.manifestCid,
+            weightsCid: v.weightsCid,
+            inputShape: v.inputShape,
+            outputShape: v.outputShape
+        });
+    }
+
+    /// @inheritdoc IModelRegistry
+    function inferenceTerms(uint64 versionId)
+        external
+        view
+        returns (address owner, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, bool active)
+    {
+        Version storage v = _versions[versionId];
+        return (v.owner, v.priceWei, v.priceToken, v.royaltyBps, v.status == VersionStatus.Active);
+    }
+
+    /// @notice Number of registered models (ids are 1..modelCount).
+    function modelCount() external view returns (uint64) {
+        return _modelCount;
+    }
+
+    /// @notice Number of published versions (ids are 1..versionCount).
+    function versionCount() external view returns (uint64) {
+        return _versionCount;
+    }
+
+    function _checkModelOwner(uint64 modelId) private view {
+        address owner = _models[modelId].owner;
+        if (owner == address(0)) revert ModelRegistryUnknownModel(modelId);
+        if (owner != msg.sender) revert ModelRegistryNotModelOwner(modelId, msg.sender);
+    }
+}

@@ -1,0 +1,215 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {IWorkerRegistry} from "../interfaces/IWorkerRegistry.sol";
+
+/// @title WorkerRegistry
+/// @notice Staking, capabilities, served models and slashing of Tessera workers.
+contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @notice Capability bit: federated training.
+    uint8 public constant CAP_TRAIN = 1;
+    /// @notice Capability bit: paid inference.
+    uint8 public constant CAP_INFER = 2;
+    /// @notice Capability bit: validation.
+    uint8 public constant CAP_VALIDATE = 4;
+    uint8 private constant _ALL_CAPS = CAP_TRAIN | CAP_INFER | CAP_VALIDATE;
+    /// @notice Role of protocol contracts that prove faults (the InferenceMarket).
+    bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+    /// @inheritdoc IWorkerRegistry
+    uint32 public constant MIN_UNBONDING_DELAY = 2 days;
+
+    /// @dev One slot: everything `isEligibleInferrer` needs about the worker.
+    struct WorkerCore {
+        uint96 stake;
+        uint32 unstakeRequestedAt;
+        uint8 capabilities;
+        bool registered;
+    }
+
+    struct WorkerProfile {
+        bytes encryptionPublicKey;
+        string endpoint;
+    }
+
+    IERC20 private immutable _token;
+    uint96 private _minStake;
+    uint32 private _unbondingDelay;
+    mapping(address worker => WorkerCore) private _cores;
+    mapping(address worker => WorkerProfile) private _profiles;
+    mapping(address worker => mapping(uint64 versionId => bool)) private _serves;
+
+    /// @param admin Receives DEFAULT_ADMIN_ROLE (parameters, slasher grants).
+    /// @param token_ The staking token.
+    /// @param minStake_ Minimum stake.
+    /// @param unbondingDelay_ Unbonding delay (>= MIN_UNBONDING_DELAY).
+    constructor(address admin, IERC20 token_, uint96 minStake_, uint32 unbondingDelay_) {
+        _grantRole(DEFAULT_ADMIN_ROLE, admin);
+        _token = token_;
+        _setMinStake(minStake_);
+        _setUnbondingDelay(unbondingDelay_);
+    }
+
+    modifier onlyActiveWorker() {
+        _checkActiveWorker(msg.sender);
+        _;
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function register(uint96 stake, uint8 capabilities, bytes calldata encryptionPublicKey, string calldata endpoint)
+        external
+        nonReentrant
+    {
+        if (_cores[msg.sender].registered) revert WorkerRegistryAlreadyRegistered(msg.sender);
+        if (stake < _minStake) revert WorkerRegistryStakeBelowMinimum(stake, _minStake);
+        _checkProfile(capabilities, encryptionPublicKey);
+        _cores[msg.sender] =
+            WorkerCore({stake: stake, unstakeRequestedAt: 0, capabilities: capabilities, registered: true});
+        _profiles[msg.sender] = WorkerProfile({encryptionPublicKey: encryptionPublicKey, endpoint: endpoint});
+        emit WorkerRegistered(msg.sender, stake, capabilities, encryptionPublicKey, endpoint);
+        _token.safeTransferFrom(msg.sender, address(this), stake);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function updateProfile(uint8 capabilities, bytes calldata encryptionPublicKey, string calldata endpoint)
+        external
+        onlyActiveWorker
+    {
+        _checkProfile(capabilities, encryptionPublicKey);
+        _cores[msg.sender].capabilities = capabilities;
+        _profiles[msg.sender] = WorkerProfile({encryptionPublicKey: encryptionPublicKey, endpoint: endpoint});
+        emit WorkerProfileUpdated(msg.sender, capabilities, encryptionPublicKey, endpoint);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function addStake(uint96 amount) external onlyActiveWorker nonReentrant {
+        if (amount == 0) revert WorkerRegistryZeroAmount();
+        uint96 stake = _cores[msg.sender].stake + amount;
+        _cores[msg.sender].stake = stake;
+        emit StakeAdded(msg.sender, amount, stake);
+        _token.safeTransferFrom(msg.sender, address(this), amount);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function setServedModels(uint64[] calldata versionIds, bool serving) external onlyActiveWorker {
+        mapping(uint64 => bool) storage served = _serves[msg.sender];
+        for (uint256 i; i < versionIds.length; ++i) {
+            served[versionIds[i]] = serving;
+        }
+        emit ServedModelsUpdated(msg.sender, versionIds, serving);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function requestUnstake() external onlyActiveWorker {
+        _cores[msg.sender].unstakeRequestedAt = uint32(block.timestamp);
+        emit UnstakeRequested(msg.sender, block.timestamp + _unbondingDelay);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function withdrawStake() external nonReentrant {
+        WorkerCore memory core = _cores[msg.sender];
+        if (!core.registered) revert WorkerRegistryNotRegistered(msg.sender);
+        if (core.unstakeRequestedAt == 0) revert WorkerRegistryUnstakeNotRequested(msg.sender);
+        uint256 unlocksAt = uint256(core.unstakeRequestedAt) + _unbondingDelay;
+        if (block.timestamp < unlocksAt) revert WorkerRegistryStakeLocked(msg.sender, unlocksAt);
+        delete _cores[msg.sender];
+        delete _profiles[msg.sender];
+        emit StakeWithdrawn(msg.sender, core.stake);
+        if (core.stake != 0) _token.safeTransfer(msg.sender, core.stake);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function slash(address worker, uint256 amount, address recipient)
+        external
+        onlyRole(SLASHER_ROLE)
+        nonReentrant
+        returns (uint256 slashed)
+    {
+        uint96 stake = _cores[worker].stake;
+        uint96 taken = amount < stake ? uint96(amount) : stake;
+        if (taken != 0) _cores[worker].stake = stake - taken;
+        emit WorkerSlashed(worker, recipient, amount, taken);
+        if (taken != 0) _token.safeTransfer(recipient, taken);
+        return taken;
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function setMinStake(uint96 minStake_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setMinStake(minStake_);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function setUnbondingDelay(uint32 unbondingDelay_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        _setUnbondingDelay(unbondingDelay_);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function workerOf(address worker) external view returns (WorkerInfo memory) {
+        WorkerCore memory core = _cores[worker];
+        WorkerProfile storage profile = _profiles[worker];
+        return WorkerInfo({
+            stake: core.stake,
+            capabilities: core.capabilities,
+            unstakeRequestedAt: core.unstakeRequestedAt,
+            registered: core.registered,
+            encryptionPublicKey: profile.encryptionPublicKey,
+            endpoint: profile.endpoint
+        });
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function serves(address worker, uint64 versionId) external view returns (bool) {
+        return _serves[worker][versionId];
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    /// @dev Reads the packed worker slot, then (only for a plausible worker) the parameter slot and
+    /// the served flag.
+    function isEligibleInferrer(address worker, uint64 versionId) external view returns (bool) {
+        WorkerCore memory core = _cores[worker];
+        if (!core.registered || core.unstakeRequestedAt != 0 || core.capabilities & CAP_INFER == 0) return false;
+        return core.stake >= _minStake && _serves[worker][versionId];
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function minStake() external view returns (uint96) {
+        return _minStake;
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function unbondingDelay() external view returns (uint32) {
+        return _unbondingDelay;
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function stakingToken() external view returns (address) {
+        return address(_token);
+    }
+
+    function _checkActiveWorker(address worker) private view {
+        WorkerCore memory core = _cores[worker];
+        if (!core.registered) revert WorkerRegistryNotRegistered(worker);
+        if (core.unstakeRequestedAt != 0) revert WorkerRegistryUnstaking(worker, core.unstakeRequestedAt);
+    }
+
+    function _checkProfile(uint8 capabilities, bytes calldata key) private pure {
+        if (capabilities == 0 || capabilities & ~_ALL_CAPS != 0) revert WorkerRegistryInvalidCapabilities(capabilities);
+        if (key.length != 33 || (key[0] != 0x02 && key[0] != 0x03)) revert WorkerRegistryInvalidEncryptionKey();
+    }
+
+    function _setMinStake(uint96 minStake_) private {
+        _minStake = minStake_;
+        emit MinStakeUpdated(minStake_);
+    }
+
+    function _setUnbondingDelay(uint32 delay) private {
+        if (delay < MIN_UNBONDING_DELAY) revert WorkerRegistryUnbondingDelayTooShort(delay, MIN_UNBONDING_DELAY);
+        _unbondingDelay = delay;
+        emit UnbondingDelayUpdated(delay);
+    }
+}

@@ -1,0 +1,109 @@
+import { expect } from "chai";
+import { network } from "hardhat";
+import {
+  DEFAULT_PARAMS,
+  ETH,
+  InputKind,
+  OutputKind,
+  SAMPLE_CID,
+  deployTessera,
+  registerInferrer,
+  requestsOf,
+  signPermit,
+  versionInput,
+} from "../../helpers/tessera.js";
+
+const { ethers, networkHelpers } = await network.create();
+
+/** Gas of the market's hot paths, measured on the in-process chain (cancun). Printed and bounded. */
+describe("InferenceMarket gas", () => {
+  const report: Record<string, number> = {};
+
+  async function fixture() {
+    const [admin, treasury, owner, worker, alice] = await ethers.getSigners();
+    const d = await deployTessera(ethers, admin, treasury.address);
+    await d.models.connect(owner).registerModel("mnist-cnn", "ipfs://meta");
+    await d.models.connect(owner).publishVersion(1n, versionInput());
+    await registerInferrer(d, worker, [1n]);
+    await d.token.mint(alice.address, 10n ** 24n);
+    return { ...d, admin, treasury, owner, worker, alice };
+  }
+
+  async function openMany(f: Awaited<ReturnType<typeof fixture>>, n: number, firstSalt = 0) {
+    const deadline = (await networkHelpers.time.latest()) + 3600;
+    const out = [];
+    for (let i = 0; i < n; i++) {
+      const tx = await f.market.connect(f.alice).requestInference(
+        { modelVersionId: 1n, deadline, callbackGasLimit: 0, salt: firstSalt + i, inputKind: InputKind.Cid, input: SAMPLE_CID },
+        { value: 10n ** 15n },
+      );
+      out.push(...requestsOf(f.market, await tx.wait()));
+    }
+    return out;
+  }
+
+  async function gasOf(tx: Promise<{ wait(): Promise<{ gasUsed: bigint } | null> }>): Promise<number> {
+    return Number((await (await tx).wait())!.gasUsed);
+  }
+
+  it("request (ETH, CID input) and request (token + permit)", async () => {
+    const f = await networkHelpers.loadFixture(fixture);
+    await openMany(f, 1, 1_000); // warm the requester's account-independent state like a live market
+    const deadline = (await networkHelpers.time.latest()) + 3600;
+    report["requestInference (ETH, CID)"] = await gasOf(
+      f.market.connect(f.alice).requestInference(
+        { modelVersionId: 1n, deadline, callbackGasLimit: 0, salt: 7, inputKind: InputKind.Cid, input: SAMPLE_CID },
+        { value: 10n ** 15n },
+      ),
+    );
+    const permit = await signPermit(f.token, f.alice, await f.market.getAddress(), 10n ** 18n, BigInt(deadline));
+    report["requestInferenceWithToken (permit)"] = await gasOf(
+      f.market.connect(f.alice).requestInferenceWithToken(
+        { modelVersionId: 1n, deadline, callbackGasLimit: 0, salt: 8, inputKind: InputKind.Cid, input: SAMPLE_CID },
+        10n ** 18n,
+        { value: 10n ** 18n, deadline, v: permit.v, r: permit.r, s: permit.s },
+      ),
+    );
+    expect(report["requestInference (ETH, CID)"]).to.be.lessThan(70_000);
+  });
+
+  it("claim + fulfil, then batches of 1, 10 and 50", async () => {
+    const f = await networkHelpers.loadFixture(fixture);
+    // Steady state: the worker and the version already hold credit/accruals.
+    const [warm] = await openMany(f, 1, 5_000);
+    await f.market.connect(f.worker).claim(warm.requestId);
+    await f.market.connect(f.worker).fulfill(warm.request, OutputKind.Inline, "0x07", ethers.ZeroHash);
+
+    const [one] = await openMany(f, 1, 6_000);
+    const claimGas = await gasOf(f.market.connect(f.worker).claim(one.requestId));
+    const fulfilGas = await gasOf(
+      f.market.connect(f.worker).fulfill(one.request, OutputKind.Inline, "0x07", ethers.keccak256("0x07")),
+    );
+    report["claim"] = claimGas;
+    report["fulfill (inline 1 byte)"] = fulfilGas;
+    report["claim + fulfill"] = claimGas + fulfilGas;
+
+    for (const n of [1, 10, 50]) {
+      const reqs = await openMany(f, n, n * 100_000);
+      const c = await gasOf(f.market.connect(f.worker).claimBatch(reqs.map((r) => r.requestId)));
+      const items = reqs.map((r) => ({
+        request: r.request,
+        outputKind: OutputKind.Inline,
+        output: "0x07",
+        outputHash: ethers.keccak256("0x07"),
+      }));
+      const fl = await gasOf(f.market.connect(f.worker).fulfillBatch(items));
+      report[`claimBatch(${n}) per request`] = Math.round(c / n);
+      report[`fulfillBatch(${n}) per request`] = Math.round(fl / n);
+      report[`batch ${n}: claim+fulfil per request`] = Math.round((c + fl) / n);
+    }
+    expect(report["claim + fulfill"]).to.be.lessThan(85_000);
+    expect(report["batch 50: claim+fulfil per request"]).to.be.lessThan(16_000);
+  });
+
+  after(() => {
+    console.table(report);
+    void DEFAULT_PARAMS;
+    void ETH;
+  });
+});

@@ -1,0 +1,55 @@
+import { randomUUID } from "node:crypto";
+import { expect } from "chai";
+import type { Job } from "bullmq";
+import { RetryableError, UnrecoverableError } from "../../../worker/src/errors.js";
+import { createQueue, createWorker } from "../../../worker/src/queue/QueueFactory.js";
+import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
+
+const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+
+describe("QueueFactory", () => {
+  it("fails unrecoverable errors at once and retries retryable ones", async () => {
+    const prefix = `tessera-test-${randomUUID()}`;
+    const producer = createRedisConnection(REDIS_URL);
+    const consumer = createRedisConnection(REDIS_URL, { forWorker: true });
+    const queue = createQueue<{ kind: string }>("jobs", producer, {
+      prefix,
+      defaultJobOptions: { attempts: 3, backoff: { type: "fixed", delay: 10 } },
+    });
+    const worker = createWorker<{ kind: string }>(
+      "jobs",
+      async (job) => {
+        if (job.data.kind === "revert") throw new UnrecoverableError("InferenceMarketRequestExpired(1, 2)");
+        if (job.data.kind === "bug") throw new TypeError("x is undefined");
+        if (job.attemptsMade < 2) throw new RetryableError("rpc timeout");
+        return undefined;
+      },
+      consumer,
+      { prefix },
+    );
+    const failed = new Map<string, Job>();
+    const completed = new Map<string, Job>();
+    worker.on("failed", (job) => job && failed.set(job.id!, job));
+    worker.on("completed", (job) => completed.set(job.id!, job));
+    try {
+      await queue.add("t", { kind: "revert" }, { jobId: "revert" });
+      await queue.add("t", { kind: "bug" }, { jobId: "bug" });
+      await queue.add("t", { kind: "flaky" }, { jobId: "flaky" });
+      const deadline = Date.now() + 10_000;
+      while (completed.size + [...failed.keys()].filter((k) => k !== "flaky").length < 3 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect((await queue.getJob("revert"))!.attemptsMade).to.equal(1);
+      expect(await (await queue.getJob("revert"))!.isFailed()).to.equal(true);
+      expect((await queue.getJob("bug"))!.attemptsMade).to.equal(1);
+      expect(await (await queue.getJob("flaky"))!.isCompleted()).to.equal(true);
+      expect((await queue.getJob("flaky"))!.attemptsMade).to.equal(3);
+    } finally {
+      await worker.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await producer.quit();
+      await consumer.quit();
+    }
+  });
+});

@@ -1,0 +1,48 @@
+import { expect } from "chai";
+import { ConfigError, loadConfig } from "../../../worker/src/config.js";
+
+describe("loadConfig", () => {
+  it("applies defaults, then env, then overrides, and freezes the result", () => {
+    const config = loadConfig({ confirmations: 0 }, { BLOCK_RANGE: "100", CONFIRMATIONS: "5", QUEUE_PREFIX: "" }, { envFile: false });
+    expect(config.confirmations).to.equal(0);
+    expect(config.blockRange).to.equal(100);
+    expect(config.queuePrefix).to.equal("tessera");
+    expect(config.dataDir).to.equal(".tessera");
+    expect(config.tfBackend).to.equal("auto");
+    expect(config.ipfsApiUrl).to.equal(undefined);
+    expect(Object.isFrozen(config)).to.equal(true);
+  });
+
+  it("takes the worker key from env only", () => {
+    const key = "0x" + "11".repeat(32);
+    const config = loadConfig({ workerKey: "nope" } as never, { TESSERA_WORKER_KEY: key }, { envFile: false });
+    expect(config.workerKey).to.equal(key);
+  });
+
+  it("lists every invalid key with its reason, never echoing the secret", () => {
+    let error: unknown;
+    try {
+      loadConfig(
+        {},
+        {
+          CONFIRMATIONS: "-1",
+          BLOCK_RANGE: "lots",
+          TF_BACKEND: "cuda",
+          REDIS_URL: "not a url",
+          TESSERA_WORKER_KEY: "0xdeadbeef",
+          POLL_INTERVAL_MS: "1000",
+        },
+        { envFile: false },
+      );
+    } catch (e) {
+      error = e;
+    }
+    expect(error).to.be.instanceOf(ConfigError);
+    const problems = (error as ConfigError).problems;
+    expect(problems.map((p) => p.key).sort()).to.deep.equal(
+      ["BLOCK_RANGE", "CONFIRMATIONS", "REDIS_URL", "TESSERA_WORKER_KEY", "TF_BACKEND"].sort(),
+    );
+    expect((error as Error).message).to.include("CONFIRMATIONS").and.include("-1");
+    expect((error as Error).message).not.to.include("deadbeef");
+  });
+});

@@ -1,0 +1,122 @@
+import { existsSync, readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { parse as parseDotenv } from "dotenv";
+import { z } from "zod";
+import { TesseraError } from "./errors.js";
+
+const emptyAsUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
+const int = (min: number, fallback: number) =>
+  z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).default(fallback));
+
+const schema = z.object({
+  rpcUrl: optionalUrl,
+  workerKey: z.preprocess(
+    emptyAsUndefined,
+    z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, "must be a 32-byte hex private key").optional(),
+  ),
+  redisUrl: optionalUrl,
+  ipfsApiUrl: optionalUrl,
+  dataDir: z.preprocess(emptyAsUndefined, z.string().default(".tessera")),
+  deployment: optionalString,
+  confirmations: int(0, 2),
+  blockRange: int(1, 500),
+  pollIntervalMs: int(10, 2_000),
+  queuePrefix: z.preprocess(
+    emptyAsUndefined,
+    z.string().regex(/^[A-Za-z0-9_-]+$/, "letters, digits, '_' and '-' only").default("tessera"),
+  ),
+  workerConcurrency: int(1, 4),
+  batchMaxSize: int(1, 16),
+  batchMaxWaitMs: int(0, 50),
+  tfBackend: z.preprocess(
+    emptyAsUndefined,
+    z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
+  ),
+  logLevel: z.preprocess(
+    emptyAsUndefined,
+    z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  ),
+});
+
+export type Config = Readonly<z.infer<typeof schema>>;
+
+/** Settings a caller (CLI flags, the demo, tests) may override; the worker key comes from env only. */
+export type ConfigOverrides = Partial<Omit<{ -readonly [K in keyof Config]: Config[K] }, "workerKey">>;
+
+/** The environment variable behind each setting. */
+export const CONFIG_ENV_KEYS = {
+  rpcUrl: "TESSERA_RPC_URL",
+  workerKey: "TESSERA_WORKER_KEY",
+  redisUrl: "REDIS_URL",
+  ipfsApiUrl: "IPFS_API_URL",
+  dataDir: "TESSERA_DATA_DIR",
+  deployment: "TESSERA_DEPLOYMENT",
+  confirmations: "CONFIRMATIONS",
+  blockRange: "BLOCK_RANGE",
+  pollIntervalMs: "POLL_INTERVAL_MS",
+  queuePrefix: "QUEUE_PREFIX",
+  workerConcurrency: "WORKER_CONCURRENCY",
+  batchMaxSize: "BATCH_MAX_SIZE",
+  batchMaxWaitMs: "BATCH_MAX_WAIT_MS",
+  tfBackend: "TF_BACKEND",
+  logLevel: "LOG_LEVEL",
+} as const satisfies Record<keyof Config, string>;
+
+export interface ConfigProblem {
+  /** Environment variable name of the offending setting. */
+  readonly key: string;
+  readonly reason: string;
+}
+
+/** Thrown by `loadConfig`; `problems` lists every invalid key, not just the first. */
+export class ConfigError extends TesseraError {
+  readonly problems: readonly ConfigProblem[];
+
+  constructor(problems: readonly ConfigProblem[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p.key}: ${p.reason}`).join("\n")}`, {
+      code: "CONFIG_INVALID",
+    });
+    this.problems = problems;
+  }
+}
+
+export interface LoadConfigOptions {
+  /** dotenv file read under the environment (never overriding it); `false` reads none. */
+  readonly envFile?: string | false;
+}
+
+/**
+ * Builds the worker configuration: defaults <- `.env` <- `env` <- `overrides`, validated as a whole.
+ * Throws `ConfigError` naming every bad key.
+ */
+export function loadConfig(
+  overrides: ConfigOverrides = {},
+  env: NodeJS.ProcessEnv = process.env,
+  options: LoadConfigOptions = {},
+): Config {
+  const envFile = options.envFile ?? ".env";
+  const fromFile = envFile !== false && existsSync(resolve(envFile)) ? parseDotenv(readFileSync(resolve(envFile))) : {};
+  const merged: NodeJS.ProcessEnv = { ...fromFile, ...env };
+
+  const raw: Record<string, unknown> = {};
+  for (const [field, envKey] of Object.entries(CONFIG_ENV_KEYS)) raw[field] = merged[envKey];
+  for (const [field, value] of Object.entries(overrides)) {
+    if (field === "workerKey") continue;
+    if (value !== undefined) raw[field] = value;
+  }
+
+  const result = schema.safeParse(raw);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const field = String(issue.path[0] ?? "");
+      const key = CONFIG_ENV_KEYS[field as keyof Config] ?? field;
+      const given = raw[field];
+      const shown = field === "workerKey" || given === undefined ? "" : ` (got ${JSON.stringify(given)})`;
+      return { key, reason: `${issue.message}${shown}` };
+    });
+    throw new ConfigError(problems);
+  }
+  return Object.freeze(result.data);
+}
