@@ -46,6 +46,11 @@ export interface WorkerFactoryOptions {
   readonly concurrency?: number;
   /** Start processing right away (default) or wait for `worker.run()`. */
   readonly autorun?: boolean;
+  /**
+   * How long a job's lock lives without renewal; a job whose process died is handed to another
+   * worker within about this time (BullMQ's stalled-job check runs at the same interval).
+   */
+  readonly lockDurationMs?: number;
 }
 
 /**
@@ -64,6 +69,9 @@ export function createWorker<Data = unknown, Result = unknown>(
     prefix: options.prefix,
     concurrency: options.concurrency ?? 1,
     autorun: options.autorun ?? true,
+    ...(options.lockDurationMs === undefined
+      ? {}
+      : { lockDuration: options.lockDurationMs, stalledInterval: options.lockDurationMs }),
   });
 }
 

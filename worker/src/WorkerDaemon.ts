@@ -1,0 +1,203 @@
+import type { Job, Queue, Worker } from "bullmq";
+import type { Provider, Signer } from "ethers";
+import type { Redis } from "ioredis";
+import {
+  InferenceMarket__factory,
+  ModelRegistry__factory,
+  WorkerRegistry__factory,
+} from "../../typechain-types/index.js";
+import { ChainListener } from "./chain/ChainListener.js";
+import type { EventPayload } from "./chain/EventPayload.js";
+import { TxSender } from "./chain/TxSender.js";
+import type { Config } from "./config.js";
+import type { Deployment } from "./Deployment.js";
+import { InferenceProcessor, type InferenceOutcome } from "./inference/InferenceProcessor.js";
+import { parsePendingInference, type PendingInference } from "./inference/PendingInference.js";
+import { MicroBatcher } from "./inference/MicroBatcher.js";
+import type { ContentStore } from "./ipfs/ContentStore.js";
+import { ServiceGroup } from "./lifecycle/ServiceGroup.js";
+import type { Service } from "./lifecycle/Service.js";
+import { silentLogger, type Logger } from "./logger.js";
+import { ModelCache } from "./ml/ModelCache.js";
+import { createQueue, createWorker } from "./queue/QueueFactory.js";
+import { QueueNames } from "./queue/QueueNames.js";
+import { createRedisConnection } from "./redis/RedisConnection.js";
+
+export interface WorkerDaemonOptions {
+  readonly config: Config;
+  readonly deployment: Deployment;
+  readonly provider: Provider;
+  /** The worker's key, connected to `provider`. */
+  readonly signer: Signer;
+  readonly redisUrl: string;
+  readonly store: ContentStore;
+  /**
+   * One operator runs one listener and any number of processors (on any hosts) sharing one
+   * Redis. Both are on by default.
+   */
+  readonly roles?: { readonly listener?: boolean; readonly processor?: boolean };
+  /** BullMQ lock settings: how fast a job held by a killed process is handed to another. */
+  readonly lockDurationMs?: number;
+  readonly logger?: Logger;
+}
+
+export interface WorkerDaemonStats {
+  readonly listener: ChainListener["stats"] | undefined;
+  readonly outcomes: Readonly<Record<string, number>>;
+  readonly batches: number;
+}
+
+/**
+ * The worker daemon: ChainListener (contract events -> BullMQ) and the inference processor
+ * (BullMQ -> claimBatch -> tfjs -> fulfillBatch), built from one config. `start()` / `stop()`
+ * follow the Service contract: stop halts intake first, drains in-flight jobs, then closes the
+ * queue and Redis connections, each in its own try/catch.
+ */
+export class WorkerDaemon implements Service {
+  readonly name = "worker-daemon";
+  readonly #o: WorkerDaemonOptions;
+  readonly #logger: Logger;
+  readonly #group: ServiceGroup;
+  readonly #outcomes: Record<string, number> = {};
+  #batches = 0;
+  #listener: ChainListener | undefined;
+
+  constructor(options: WorkerDaemonOptions) {
+    this.#o = options;
+    this.#logger = options.logger ?? silentLogger;
+    this.#group = new ServiceGroup("worker-daemon", this.#buildServices(), { logger: this.#logger });
+  }
+
+  get stats(): WorkerDaemonStats {
+    return { listener: this.#listener?.stats, outcomes: { ...this.#outcomes }, batches: this.#batches };
+  }
+
+  start(): Promise<void> {
+    return this.#group.start();
+  }
+
+  stop(): Promise<void> {
+    return this.#group.stop();
+  }
+
+  #buildServices(): Service[] {
+    const { config, deployment, provider, signer, redisUrl, store } = this.#o;
+    const logger = this.#logger;
+    const roles = { listener: true, processor: true, ...this.#o.roles };
+    const market = InferenceMarket__factory.connect(deployment.contracts.InferenceMarket, signer);
+    const services: Service[] = [];
+
+    let producer: Redis | undefined;
+    let queue: Queue | undefined;
+    services.push({
+      name: "queue",
+      start: async () => {
+        producer = createRedisConnection(redisUrl, { connectionName: "tessera-producer" });
+        queue = createQueue(QueueNames.chainEvents, producer, { prefix: config.queuePrefix });
+        await queue.waitUntilReady();
+      },
+      stop: async () => {
+        try {
+          await queue?.close();
+        } finally {
+          producer?.disconnect();
+        }
+      },
+    });
+
+    if (roles.listener) {
+      services.push({
+        name: "chain-listener",
+        start: async () => {
+          this.#listener = new ChainListener({
+            provider,
+            sources: [{ name: "InferenceMarket", contract: market, events: ["InferenceRequested"] }],
+            queue: queue!,
+            redis: producer!,
+            cursorKey: `${config.queuePrefix}:cursor:${deployment.chainId}:${deployment.contracts.InferenceMarket.toLowerCase()}`,
+            startBlock: deployment.startBlock,
+            confirmations: config.confirmations,
+            blockRange: config.blockRange,
+            pollIntervalMs: config.pollIntervalMs,
+            logger: logger.child({ service: "chain-listener" }),
+          });
+          await this.#listener.start();
+        },
+        stop: async () => this.#listener?.stop(),
+      });
+    }
+
+    if (roles.processor) {
+      let consumer: Redis | undefined;
+      let worker: Worker | undefined;
+      let batcher: MicroBatcher<PendingInference, InferenceOutcome> | undefined;
+      const models = new ModelCache(store);
+      services.push({
+        name: "inference-processor",
+        start: async () => {
+          const workerAddress = await signer.getAddress();
+          const processor = new InferenceProcessor({
+            market,
+            modelRegistry: ModelRegistry__factory.connect(deployment.contracts.ModelRegistry, provider),
+            workerRegistry: WorkerRegistry__factory.connect(deployment.contracts.WorkerRegistry, provider),
+            txSender: new TxSender({
+              signer,
+              interfaces: [market.interface, WorkerRegistry__factory.createInterface(), ModelRegistry__factory.createInterface()],
+              logger: logger.child({ service: "tx-sender" }),
+            }),
+            provider,
+            store,
+            models,
+            workerAddress,
+            logger: logger.child({ service: "inference" }),
+          });
+          batcher = new MicroBatcher({
+            maxSize: config.batchMaxSize,
+            maxWaitMs: config.batchMaxWaitMs,
+            handle: async (items) => {
+              this.#batches += 1;
+              const outcomes = await processor.processBatch(items);
+              for (const o of outcomes) {
+                const key = o.status === "fulfilled" ? o.status : `skipped:${o.reason}`;
+                this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
+              }
+              return outcomes;
+            },
+          });
+          consumer = createRedisConnection(redisUrl, { forWorker: true, connectionName: "tessera-consumer" });
+          worker = createWorker<EventPayload, InferenceOutcome>(
+            QueueNames.chainEvents,
+            async (job: Job<EventPayload, InferenceOutcome>) => {
+              const pending = parsePendingInference(job.data, market.interface);
+              const outcome = await batcher!.submit(pending);
+              logger.debug({ jobId: job.id, requestId: outcome.requestId, outcome: outcome.status }, "job done");
+              return outcome;
+            },
+            consumer,
+            {
+              prefix: config.queuePrefix,
+              // Jobs wait in the batcher while it fills, so at least a batch must be in flight.
+              concurrency: Math.max(config.workerConcurrency, config.batchMaxSize),
+              ...(this.#o.lockDurationMs === undefined ? {} : { lockDurationMs: this.#o.lockDurationMs }),
+            },
+          );
+          worker.on("failed", (job, err) => logger.error({ jobId: job?.id, err: err.message }, "job failed"));
+          await worker.waitUntilReady();
+        },
+        stop: async () => {
+          try {
+            await worker?.close(); // stops taking jobs, waits for the active ones
+          } finally {
+            try {
+              await batcher?.drain();
+            } finally {
+              models.clear();
+              consumer?.disconnect();
+            }
+          }
+        },
+      });
+    }
+    return services;
+  }
+}

@@ -1,0 +1,172 @@
+import { CID } from "multiformats/cid";
+import { keccak256, type Provider } from "ethers";
+import type { LayersModel } from "@tensorflow/tfjs";
+import type { InferenceMarket, ModelRegistry, WorkerRegistry } from "../../../typechain-types/index.js";
+import type { TxSender } from "../chain/TxSender.js";
+import { ContractRevertError } from "../errors.js";
+import type { ContentStore } from "../ipfs/ContentStore.js";
+import { silentLogger, type Logger } from "../logger.js";
+import { encodeClass, predictClasses } from "../ml/InferenceCodec.js";
+import type { ModelCache } from "../ml/ModelCache.js";
+import { InputKind, type PendingInference } from "./PendingInference.js";
+
+/** What became of one request; the queue job's return value. */
+export type InferenceOutcome =
+  | { readonly requestId: string; readonly status: "fulfilled"; readonly txHash: string; readonly output: string }
+  | { readonly requestId: string; readonly status: "skipped"; readonly reason: SkipReason; readonly detail?: string };
+
+export type SkipReason =
+  | "settled" // already fulfilled or refunded: nothing left to do
+  | "expired" // deadline passed: the requester will be refunded
+  | "claimed-by-other" // another worker holds a live claim
+  | "lost-claim-race" // claimBatch did not give it to us
+  | "not-served" // this worker is not eligible for the model version
+  | "rejected"; // the market refused the fulfilment (decoded custom error in detail)
+
+const STATUS_NONE = 0n;
+const STATUS_CLAIMED = 2n;
+const OUTPUT_INLINE = 0;
+
+export interface InferenceProcessorOptions {
+  readonly market: InferenceMarket;
+  readonly modelRegistry: ModelRegistry;
+  readonly workerRegistry: WorkerRegistry;
+  readonly txSender: TxSender;
+  readonly provider: Provider;
+  readonly store: ContentStore;
+  readonly models: ModelCache;
+  readonly workerAddress: string;
+  readonly logger?: Logger;
+}
+
+interface Work {
+  readonly item: PendingInference;
+  outcome?: InferenceOutcome;
+  output?: Uint8Array;
+}
+
+/**
+ * Serves a batch of inference requests end to end: reads each request's on-chain state (so a
+ * replayed or restarted job never does work twice), claims the open ones in one `claimBatch`,
+ * runs the models (one batched predict per model version) and posts every answer in one
+ * `fulfillBatch`. Requests settled, expired or held by another worker are skipped.
+ */
+export class InferenceProcessor {
+  readonly #o: InferenceProcessorOptions;
+  readonly #logger: Logger;
+  readonly #versions = new Map<bigint, { manifestCid: string; contentHash: string }>();
+
+  constructor(options: InferenceProcessorOptions) {
+    this.#o = options;
+    this.#logger = options.logger ?? silentLogger;
+  }
+
+  async processBatch(items: readonly PendingInference[]): Promise<InferenceOutcome[]> {
+    const work: Work[] = items.map((item) => ({ item }));
+    const latest = await this.#o.provider.getBlock("latest");
+    const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
+    const me = this.#o.workerAddress.toLowerCase();
+
+    const eligible = new Map<bigint, boolean>();
+    const toClaim: Work[] = [];
+    for (const w of work) {
+      const { requestId, terms } = w.item;
+      if (!eligible.has(terms.modelVersionId)) {
+        eligible.set(terms.modelVersionId, await this.#o.workerRegistry.isEligibleInferrer(me, terms.modelVersionId));
+      }
+      const state = await this.#o.market.requestState(requestId);
+      if (state.status === STATUS_NONE) w.outcome = skip(requestId, "settled");
+      else if (terms.deadline <= now) w.outcome = skip(requestId, "expired");
+      else if (state.status === STATUS_CLAIMED && state.claimant.toLowerCase() === me) continue; // ours already
+      else if (!eligible.get(terms.modelVersionId)) w.outcome = skip(requestId, "not-served");
+      else if (state.status === STATUS_CLAIMED && state.claimExpiry >= now) w.outcome = skip(requestId, "claimed-by-other");
+      else toClaim.push(w);
+    }
+
+    if (toClaim.length > 0) {
+      const ids = toClaim.map((w) => w.item.requestId);
+      const sent = await this.#o.txSender.send(this.#o.market, "claimBatch", [ids]);
+      const claimed = new Set<bigint>();
+      for (const log of sent.receipt.logs) {
+        const parsed = this.#o.market.interface.parseLog(log);
+        if (parsed?.name === "InferencesClaimed") for (const id of parsed.args.requestIds as bigint[]) claimed.add(id);
+      }
+      for (const w of toClaim) if (!claimed.has(w.item.requestId)) w.outcome = skip(w.item.requestId, "lost-claim-race");
+      this.#logger.info({ txHash: sent.hash, claimed: claimed.size, asked: ids.length, gasUsed: sent.gasUsed.toString() }, "claimed");
+    }
+
+    const mine = work.filter((w) => w.outcome === undefined);
+    await this.#compute(mine);
+    await this.#fulfill(mine);
+    return work.map((w) => w.outcome!);
+  }
+
+  async #compute(work: Work[]): Promise<void> {
+    const byVersion = new Map<bigint, Work[]>();
+    for (const w of work) {
+      const group = byVersion.get(w.item.terms.modelVersionId) ?? [];
+      group.push(w);
+      byVersion.set(w.item.terms.modelVersionId, group);
+    }
+    for (const [versionId, group] of byVersion) {
+      const model = await this.#model(versionId);
+      const inputs = await Promise.all(group.map((w) => this.#inputBytes(w.item)));
+      const labels = await predictClasses(model, inputs);
+      group.forEach((w, i) => (w.output = encodeClass(labels[i])));
+    }
+  }
+
+  async #fulfill(work: Work[]): Promise<void> {
+    let pending = work;
+    // A request may become unfulfillable between claim and fulfil (its deadline passes): the
+    // simulation names it, it is dropped, and the rest goes out in the next attempt.
+    while (pending.length > 0) {
+      const items = pending.map((w) => ({
+        request: w.item.terms,
+        outputKind: OUTPUT_INLINE,
+        output: w.output!,
+        outputHash: keccak256(w.output!),
+      }));
+      try {
+        const sent = await this.#o.txSender.send(this.#o.market, "fulfillBatch", [items]);
+        for (const w of pending) {
+          w.outcome = { requestId: w.item.requestId.toString(), status: "fulfilled", txHash: sent.hash, output: Buffer.from(w.output!).toString("hex") };
+        }
+        this.#logger.info({ txHash: sent.hash, fulfilled: pending.length, gasUsed: sent.gasUsed.toString() }, "fulfilled");
+        return;
+      } catch (err) {
+        const culprit = err instanceof ContractRevertError ? culpritOf(err, pending) : undefined;
+        if (culprit === undefined) throw err;
+        culprit.outcome = skip(culprit.item.requestId, "rejected", err instanceof Error ? err.message : String(err));
+        pending = pending.filter((w) => w !== culprit);
+      }
+    }
+  }
+
+  async #model(versionId: bigint): Promise<LayersModel> {
+    let version = this.#versions.get(versionId);
+    if (version === undefined) {
+      const info = await this.#o.modelRegistry.getVersion(versionId);
+      version = { manifestCid: CID.decode(Buffer.from(info.manifestCid.slice(2), "hex")).toString(), contentHash: info.contentHash };
+      this.#versions.set(versionId, version);
+    }
+    const loaded = await this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash });
+    return loaded.model;
+  }
+
+  async #inputBytes(item: PendingInference): Promise<Uint8Array> {
+    if (item.inputKind === InputKind.Inline) return item.input;
+    return this.#o.store.get(CID.decode(item.input).toString());
+  }
+}
+
+function skip(requestId: bigint, reason: SkipReason, detail?: string): InferenceOutcome {
+  return { requestId: requestId.toString(), status: "skipped", reason, ...(detail === undefined ? {} : { detail }) };
+}
+
+/** The batch item a decoded market error points at (its first argument is the request id). */
+function culpritOf(err: ContractRevertError, pending: Work[]): Work | undefined {
+  const first = err.revert?.args?.[0];
+  if (typeof first !== "bigint") return undefined;
+  return pending.find((w) => w.item.requestId === first);
+}
