@@ -66,10 +66,11 @@ export class KuboContentStore implements ContentStore {
   async has(cid: string): Promise<boolean> {
     const parsed = parseCid(cid);
     try {
-      // `offline` makes Kubo answer from its own repo instead of searching the network.
-      await this.#call("block/stat", cid, () =>
-        this.#client.block.stat(parsed, { searchParams: new URLSearchParams({ offline: "true" }) }),
-      );
+      // Kubo's global `offline` flag makes it answer from its own repo instead of searching the
+      // network. The client turns unknown options into query parameters (and ignores a
+      // URLSearchParams given as `searchParams`, which it spreads as a plain object).
+      const offline = { offline: true, timeout: this.#timeoutMs };
+      await this.#call("block/stat", cid, () => this.#client.block.stat(parsed, offline));
       return true;
     } catch (error) {
       if (error instanceof ContentNotFoundError) return false;
