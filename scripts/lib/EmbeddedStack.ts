@@ -38,7 +38,6 @@ export interface EmbeddedStackOptions {
   readonly queuePrefix: string;
   readonly worker?: ConfigOverrides;
   readonly trainEpochs?: number;
-  readonly lockDurationMs?: number;
   readonly logger?: Logger;
 }
 
@@ -174,7 +173,7 @@ export class EmbeddedStack {
   }
 
   /** Starts the worker daemon (listener + processor) for the staked worker. */
-  async startWorker(overrides: ConfigOverrides = {}): Promise<WorkerDaemon> {
+  async startWorker(overrides: ConfigOverrides = {}, fromBlock?: number): Promise<WorkerDaemon> {
     const config = loadConfig(
       {
         confirmations: 0,
@@ -189,12 +188,11 @@ export class EmbeddedStack {
     );
     this.daemon = new WorkerDaemon({
       config,
-      deployment: this.deployment,
+      deployment: fromBlock === undefined ? this.deployment : { ...this.deployment, startBlock: fromBlock },
       provider: this.connection.ethers.provider,
       signer: this.signers.worker,
       redisUrl: this.redis.url,
       store: this.store,
-      ...(this.options.lockDurationMs === undefined ? {} : { lockDurationMs: this.options.lockDurationMs }),
       ...(this.options.logger === undefined ? {} : { logger: this.options.logger }),
     });
     await this.daemon.start();

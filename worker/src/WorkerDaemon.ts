@@ -36,8 +36,6 @@ export interface WorkerDaemonOptions {
    * Redis. Both are on by default.
    */
   readonly roles?: { readonly listener?: boolean; readonly processor?: boolean };
-  /** BullMQ lock settings: how fast a job held by a killed process is handed to another. */
-  readonly lockDurationMs?: number;
   readonly logger?: Logger;
 }
 
@@ -178,7 +176,7 @@ export class WorkerDaemon implements Service {
               prefix: config.queuePrefix,
               // Jobs wait in the batcher while it fills, so at least a batch must be in flight.
               concurrency: Math.max(config.workerConcurrency, config.batchMaxSize),
-              ...(this.#o.lockDurationMs === undefined ? {} : { lockDurationMs: this.#o.lockDurationMs }),
+              lockDurationMs: config.jobLockMs,
             },
           );
           worker.on("failed", (job, err) => logger.error({ jobId: job?.id, err: err.message }, "job failed"));

@@ -30,6 +30,7 @@ const schema = z.object({
   workerConcurrency: int(1, 4),
   batchMaxSize: int(1, 16),
   batchMaxWaitMs: int(0, 50),
+  jobLockMs: int(500, 30_000),
   tfBackend: z.preprocess(
     emptyAsUndefined,
     z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
@@ -60,6 +61,7 @@ export const CONFIG_ENV_KEYS = {
   workerConcurrency: "WORKER_CONCURRENCY",
   batchMaxSize: "BATCH_MAX_SIZE",
   batchMaxWaitMs: "BATCH_MAX_WAIT_MS",
+  jobLockMs: "JOB_LOCK_MS",
   tfBackend: "TF_BACKEND",
   logLevel: "LOG_LEVEL",
 } as const satisfies Record<keyof Config, string>;
