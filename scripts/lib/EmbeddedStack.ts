@@ -1,4 +1,4 @@
-import { mkdirSync } from "node:fs";
+import { mkdirSync, rmSync } from "node:fs";
 import { resolve } from "node:path";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
@@ -88,10 +88,15 @@ export class EmbeddedStack {
     const { ethers, ignition } = connection;
     const [deployer, worker, modelOwner, treasury, ...users] = await ethers.getSigners();
     const startBlock = await ethers.provider.getBlockNumber();
+    // Over JSON-RPC Ignition journals deployments on disk by id; each embedded run is a fresh
+    // chain, so it gets a fresh id and its journal is dropped (deployment.json is the record).
+    const deploymentId = `embedded-${process.pid}-${Date.now()}`;
     const deployed = await ignition.deploy(TesseraModule, {
       parameters: { Tessera: { treasury: treasury.address } },
       displayUi: false,
+      deploymentId,
     });
+    rmSync(resolve("ignition/deployments", deploymentId), { recursive: true, force: true });
     const addresses = {
       TesseraToken: await deployed.token.getAddress(),
       WorkerRegistry: await deployed.workerRegistry.getAddress(),

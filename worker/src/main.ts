@@ -27,7 +27,8 @@ async function main(): Promise<void> {
   if (missing.length > 0) throw new TesseraError(`the worker needs ${missing.join(", ")} (see .env.example)`, { code: "CONFIG" });
 
   const deployment = loadDeployment(resolve(config.deployment!));
-  const provider = new JsonRpcProvider(config.rpcUrl, undefined, { staticNetwork: true });
+  const provider = new JsonRpcProvider(config.rpcUrl, undefined, { staticNetwork: true, polling: true });
+  provider.pollingInterval = config.pollIntervalMs; // receipts are awaited at the chain-polling cadence
   const network = await provider.getNetwork();
   if (Number(network.chainId) !== deployment.chainId) {
     throw new TesseraError(`RPC chain id ${network.chainId} does not match the deployment's ${deployment.chainId}`, { code: "CONFIG" });

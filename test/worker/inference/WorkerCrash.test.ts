@@ -1,0 +1,144 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { expect } from "chai";
+import { network } from "hardhat";
+import { EmbeddedStack, PRICE_WEI } from "../../../scripts/lib/EmbeddedStack.js";
+import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "../../../scripts/lib/InferenceClient.js";
+import { encodeImage } from "../../../worker/src/ml/InferenceCodec.js";
+import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
+import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
+import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
+import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
+
+/** Hardhat's well-known development key of account #1 (the stack's worker); never a real key. */
+const WORKER_DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+
+/**
+ * A real crash: the worker daemon runs as its own OS process (`worker/src/main.ts`, as on a GPU
+ * host) against a JSON-RPC chain, is SIGKILLed while it holds jobs, and a new process takes over.
+ */
+describe("Worker daemon killed mid-batch and restarted", function () {
+  this.timeout(240_000);
+  let stack: EmbeddedStack;
+  let server: Awaited<ReturnType<typeof network.createServer>>;
+  let rpcUrl: string;
+  let dataDir: string;
+  const prefix = `tessera-test-${randomUUID()}`;
+  const children: ChildProcess[] = [];
+
+  function startWorkerProcess(name: string): ChildProcess {
+    const log = createWriteStream(join(dataDir, `${name}.log`));
+    const child = spawn(process.execPath, ["--import", "tsx", resolve("worker/src/main.ts")], {
+      env: {
+        ...process.env,
+        TESSERA_RPC_URL: rpcUrl,
+        TESSERA_WORKER_KEY: WORKER_DEV_KEY,
+        TESSERA_DEPLOYMENT: join(dataDir, "deployment.json"),
+        TESSERA_DATA_DIR: dataDir,
+        REDIS_URL: stack.redis.url,
+        QUEUE_PREFIX: prefix,
+        CONFIRMATIONS: "0",
+        POLL_INTERVAL_MS: "50",
+        BATCH_MAX_SIZE: "8",
+        BATCH_MAX_WAIT_MS: "1500", // jobs sit in the batcher (active, locked) long enough to be killed there
+        JOB_LOCK_MS: "1000",
+        LOG_LEVEL: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    child.stdout!.pipe(log);
+    child.stderr!.pipe(log);
+    children.push(child);
+    return child;
+  }
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "tessera-crash-"));
+    server = await network.createServer("default", "127.0.0.1", 0);
+    const { port } = await server.listen();
+    rpcUrl = `http://127.0.0.1:${port}`;
+    const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
+    stack = await EmbeddedStack.start(connection, { dataDir, queuePrefix: prefix, trainEpochs: 1 });
+    await stack.trainAndPublish();
+    await stack.stakeWorker(stack.trained!.versionId);
+  });
+
+  after(async () => {
+    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    const redis = createRedisConnection(stack.redis.url);
+    const queue = createQueue(QueueNames.chainEvents, redis, { prefix });
+    await queue.obliterate({ force: true });
+    await queue.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    await redis.quit();
+    await stack.stop();
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("fulfils every request exactly once: none twice, none missed", async () => {
+    const { ethers } = stack.connection;
+    const { market, token } = stack.contracts;
+    const client = new InferenceClient(market, token, stack.store);
+    const test = stack.trained!.data.test;
+    let salt = 0n;
+    const send = async (i: number): Promise<SentRequest> =>
+      client.requestWithEth(stack.signers.users[i % 3], {
+        versionId: stack.trained!.versionId,
+        pixels: encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS)),
+        inputKind: InputKind.Cid,
+        fee: PRICE_WEI,
+        deadline: (await ethers.provider.getBlock("latest"))!.timestamp + 900,
+        salt: salt++,
+      });
+    const fromBlock = await ethers.provider.getBlockNumber();
+    const redis = createRedisConnection(stack.redis.url);
+    const queue = createQueue(QueueNames.chainEvents, redis, { prefix });
+    try {
+      const first = startWorkerProcess("worker-a");
+      const warmup = await send(0);
+      await waitForFulfilments(market, [warmup.requestId], { fromBlock, timeoutMs: 60_000 });
+
+      // Jobs picked up by worker A and waiting in its batcher: kill it there.
+      const inFlight = [await send(1), await send(2), await send(3)];
+      const deadline = Date.now() + 20_000;
+      while ((await queue.getJobCounts("active")).active < inFlight.length) {
+        if (Date.now() > deadline) throw new Error("worker A never held the jobs");
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      first.kill("SIGKILL");
+      await new Promise((r) => first.once("exit", r));
+
+      // Requests that arrive while no worker runs.
+      const whileDown = [await send(4), await send(5), await send(6)];
+      const second = startWorkerProcess("worker-b");
+      const all = [warmup, ...inFlight, ...whileDown];
+      const done = await waitForFulfilments(market, all.map((s) => s.requestId), { fromBlock, timeoutMs: 90_000 });
+      expect(done.size).to.equal(all.length);
+
+      for (const s of all) {
+        const events = await market.queryFilter(market.filters.InferenceFulfilled(s.requestId), fromBlock);
+        expect(events, `request ${s.requestId}`).to.have.length(1);
+      }
+      // A job completes once its fulfilment's receipt is back; give the last ones a moment.
+      let counts = await queue.getJobCounts("completed", "failed", "active", "wait");
+      for (let i = 0; i < 100 && counts.completed + counts.failed < all.length; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        counts = await queue.getJobCounts("completed", "failed", "active", "wait");
+      }
+      expect(counts).to.deep.equal({ completed: all.length, failed: 0, active: 0, wait: 0 });
+
+      // Graceful stop: SIGTERM drains and exits 0.
+      second.kill("SIGTERM");
+      const code = await new Promise<number | null>((r) => second.once("exit", (c) => r(c)));
+      expect(code, readFileSync(join(dataDir, "worker-b.log"), "utf8").slice(-2_000)).to.equal(0);
+    } finally {
+      await queue.close();
+      await redis.quit();
+    }
+  });
+});
