@@ -103,8 +103,10 @@ async function initializeNative(packageName: string): Promise<Tf> {
   } catch {
     throw new Error(`${packageName} is not installed`);
   }
-  // A variable specifier keeps TypeScript from requiring the optional package's types.
-  const tf = (await import(packageName)) as Tf;
+  // A variable specifier keeps TypeScript from requiring the optional package's types. The
+  // packages are CommonJS: `default` is their module.exports, which holds all of tfjs.
+  const loaded = (await import(packageName)) as Tf & { default?: Tf };
+  const tf = loaded.default ?? loaded;
   if (!(await tf.setBackend("tensorflow"))) throw new Error(`${packageName} loaded but its backend did not initialize`);
   await tf.ready();
   return tf;
