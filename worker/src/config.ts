@@ -31,6 +31,10 @@ const schema = z.object({
   batchMaxSize: int(1, 16),
   batchMaxWaitMs: int(0, 50),
   jobLockMs: int(500, 30_000),
+  roles: z.preprocess(
+    (v) => (typeof v === "string" ? v.split(",").map((r) => r.trim()).filter((r) => r !== "") : v),
+    z.array(z.enum(["listener", "processor"])).min(1, "name at least one role").default(["listener", "processor"]),
+  ),
   tfBackend: z.preprocess(
     emptyAsUndefined,
     z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
@@ -62,6 +66,7 @@ export const CONFIG_ENV_KEYS = {
   batchMaxSize: "BATCH_MAX_SIZE",
   batchMaxWaitMs: "BATCH_MAX_WAIT_MS",
   jobLockMs: "JOB_LOCK_MS",
+  roles: "WORKER_ROLES",
   tfBackend: "TF_BACKEND",
   logLevel: "LOG_LEVEL",
 } as const satisfies Record<keyof Config, string>;

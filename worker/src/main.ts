@@ -39,9 +39,10 @@ async function main(): Promise<void> {
 
   const redis = await resolveRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, logger });
   const store = await createContentStore({ ipfsApiUrl: config.ipfsApiUrl, ipfsDir: resolve(config.dataDir, "ipfs") });
-  logger.info({ redis: redis.source, ipfs: store.kind, worker: signer.address, chainId: deployment.chainId }, "worker starting");
+  logger.info({ redis: redis.source, ipfs: store.kind, worker: signer.address, chainId: deployment.chainId, roles: config.roles }, "worker starting");
 
-  const daemon = new WorkerDaemon({ config, deployment, provider, signer, redisUrl: redis.url, store, logger });
+  const roles = { listener: config.roles.includes("listener"), processor: config.roles.includes("processor") };
+  const daemon = new WorkerDaemon({ config, deployment, provider, signer, redisUrl: redis.url, store, logger, roles });
   const root = new ServiceGroup(
     "tessera-worker",
     [

@@ -1,6 +1,15 @@
 import { expect } from "chai";
 import { ConfigError, loadConfig } from "../../../worker/src/config.js";
 
+function loadConfigError(env: NodeJS.ProcessEnv): ConfigError {
+  try {
+    loadConfig({}, env, { envFile: false });
+  } catch (e) {
+    return e as ConfigError;
+  }
+  throw new Error("expected a ConfigError");
+}
+
 describe("loadConfig", () => {
   it("applies defaults, then env, then overrides, and freezes the result", () => {
     const config = loadConfig({ confirmations: 0 }, { BLOCK_RANGE: "100", CONFIRMATIONS: "5", QUEUE_PREFIX: "" }, { envFile: false });
@@ -11,6 +20,14 @@ describe("loadConfig", () => {
     expect(config.tfBackend).to.equal("auto");
     expect(config.ipfsApiUrl).to.equal(undefined);
     expect(Object.isFrozen(config)).to.equal(true);
+  });
+
+  it("parses WORKER_ROLES (listener and processor by default) and refuses unknown roles", () => {
+    expect(loadConfig({}, {}, { envFile: false }).roles).to.deep.equal(["listener", "processor"]);
+    expect(loadConfig({}, { WORKER_ROLES: " processor " }, { envFile: false }).roles).to.deep.equal(["processor"]);
+    const error = loadConfigError({ WORKER_ROLES: "listener,trainer" });
+    expect(error.problems.map((p) => p.key)).to.deep.equal(["WORKER_ROLES"]);
+    expect(error.problems[0].reason).to.match(/listener.*processor/);
   });
 
   it("takes the worker key from env only", () => {
