@@ -75,7 +75,7 @@ describe("InferenceMarket", () => {
   describe("construction and parameters", () => {
     it("rejects zero addresses and parameters that break the unbonding guarantee", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      const base = [w.admin.address, await w.token.getAddress(), await w.workers.getAddress(), await w.models.getAddress()];
+      const base = [w.admin.address, await w.token.getAddress(), await w.workers.getAddress(), await w.models.getAddress()] as const;
       const factory = await ethers.getContractFactory("InferenceMarket");
       await expect(
         factory.deploy(w.admin.address, ETH, base[2], base[3], w.treasury.address, DEFAULT_PARAMS),
