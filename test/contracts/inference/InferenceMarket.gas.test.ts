@@ -56,6 +56,14 @@ describe("InferenceMarket gas", () => {
         { value: 10n ** 15n },
       ),
     );
+    // Steady state: the market already holds tokens (its balance slot is not fresh).
+    await f.token.connect(f.alice).approve(await f.market.getAddress(), 10n ** 18n);
+    const none = { value: 0n, deadline: 0n, v: 0, r: ethers.ZeroHash, s: ethers.ZeroHash };
+    await f.market.connect(f.alice).requestInferenceWithToken(
+      { modelVersionId: 1n, deadline, callbackGasLimit: 0, salt: 9, inputKind: InputKind.Cid, input: SAMPLE_CID },
+      10n ** 18n,
+      none,
+    );
     const permit = await signPermit(f.token, f.alice, await f.market.getAddress(), 10n ** 18n, BigInt(deadline));
     report["requestInferenceWithToken (permit)"] = await gasOf(
       f.market.connect(f.alice).requestInferenceWithToken(
