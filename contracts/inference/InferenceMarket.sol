@@ -66,12 +66,6 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// into each other before more than 2^32 maximal fees accrue unsettled.
     mapping(uint64 versionId => mapping(address token => uint256 packed)) private _accrued;
 
-    struct Accrual {
-        uint64 versionId;
-        address token;
-        uint256 packed;
-    }
-
     /// @param admin Receives DEFAULT_ADMIN_ROLE, PARAMS_ROLE and PAUSER_ROLE.
     /// @param token_ The TesseraToken (token payments, permit).
     /// @param workers_ The WorkerRegistry (this market needs its SLASHER_ROLE).
@@ -205,31 +199,35 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     function fulfillBatch(Fulfillment[] calldata items) external nonReentrant {
         uint256 n = items.length;
         uint256[] memory ids = new uint256[](n);
-        Accrual[] memory accruals = new Accrual[](n);
+        // Distinct (version, token) pairs: key = versionId | token << 64, with their summed accruals.
+        uint256[] memory accrualKeys = new uint256[](n);
+        uint256[] memory accrualSums = new uint256[](n);
         uint256 nAccruals;
         uint256 ethCredit;
         uint256 tokenCredit;
+        bool anyCallback;
 
         for (uint256 i; i < n; ++i) {
             Fulfillment calldata item = items[i];
             InferenceRequest calldata request = item.request;
             uint256 requestId = _consume(request);
-            ids[i] = requestId;
+            if (request.callbackGasLimit != 0) {
+                ids[i] = requestId;
+                anyCallback = true;
+            }
             (uint256 workerShare, uint256 accrual) = _split(request);
             address token = request.paymentToken;
             if (token == address(0)) ethCredit += workerShare;
             else tokenCredit += workerShare;
             if (accrual != 0) {
-                uint64 versionId = request.modelVersionId;
+                uint256 key = uint256(request.modelVersionId) | (uint256(uint160(token)) << 64);
                 uint256 k;
-                for (; k < nAccruals; ++k) {
-                    if (accruals[k].versionId == versionId && accruals[k].token == token) break;
-                }
+                while (k < nAccruals && accrualKeys[k] != key) ++k;
                 if (k == nAccruals) {
-                    accruals[nAccruals++] = Accrual({versionId: versionId, token: token, packed: accrual});
-                } else {
-                    accruals[k].packed += accrual;
+                    accrualKeys[k] = key;
+                    ++nAccruals;
                 }
+                accrualSums[k] += accrual;
             }
             emit InferenceFulfilled(requestId, msg.sender, item.outputKind, item.outputHash, item.output);
         }
@@ -237,14 +235,15 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         if (ethCredit != 0) _credits[msg.sender][address(0)] += ethCredit;
         if (tokenCredit != 0) _credits[msg.sender][address(_token)] += tokenCredit;
         for (uint256 k; k < nAccruals; ++k) {
-            _accrued[accruals[k].versionId][accruals[k].token] += accruals[k].packed;
+            uint256 key = accrualKeys[k];
+            _accrued[uint64(key)][address(uint160(key >> 64))] += accrualSums[k];
         }
 
+        if (!anyCallback) return;
         for (uint256 i; i < n; ++i) {
+            if (ids[i] == 0) continue;
             InferenceRequest calldata request = items[i].request;
-            if (request.callbackGasLimit != 0) {
-                _callback(ids[i], request.requester, request.callbackGasLimit, items[i].output);
-            }
+            _callback(ids[i], request.requester, request.callbackGasLimit, items[i].output);
         }
     }
 

@@ -24,12 +24,20 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc IWorkerRegistry
     uint32 public constant MIN_UNBONDING_DELAY = 2 days;
 
-    /// @dev One slot: everything `isEligibleInferrer` needs about the worker.
+    /// @dev One slot: everything `isEligibleInferrer` needs about the worker, including up to four served
+    /// versions inline (version ids are < 2^24; 0 = empty). Versions beyond four live in `_moreServed`, keyed by
+    /// `epoch` so that a worker that leaves and registers again starts with an empty set.
     struct WorkerCore {
         uint96 stake;
         uint32 unstakeRequestedAt;
         uint8 capabilities;
         bool registered;
+        bool servesMore;
+        uint8 epoch;
+        uint24 served0;
+        uint24 served1;
+        uint24 served2;
+        uint24 served3;
     }
 
     struct WorkerProfile {
@@ -42,7 +50,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     uint32 private _unbondingDelay;
     mapping(address worker => WorkerCore) private _cores;
     mapping(address worker => WorkerProfile) private _profiles;
-    mapping(address worker => mapping(uint64 versionId => bool)) private _serves;
+    mapping(address worker => mapping(uint8 epoch => mapping(uint64 versionId => bool))) private _moreServed;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE (parameters, slasher grants).
     /// @param token_ The staking token.
@@ -68,8 +76,10 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         if (_cores[msg.sender].registered) revert WorkerRegistryAlreadyRegistered(msg.sender);
         if (stake < _minStake) revert WorkerRegistryStakeBelowMinimum(stake, _minStake);
         _checkProfile(capabilities, encryptionPublicKey);
-        _cores[msg.sender] =
-            WorkerCore({stake: stake, unstakeRequestedAt: 0, capabilities: capabilities, registered: true});
+        WorkerCore storage core = _cores[msg.sender];
+        core.stake = stake;
+        core.capabilities = capabilities;
+        core.registered = true;
         _profiles[msg.sender] = WorkerProfile({encryptionPublicKey: encryptionPublicKey, endpoint: endpoint});
         emit WorkerRegistered(msg.sender, stake, capabilities, encryptionPublicKey, endpoint);
         _token.safeTransferFrom(msg.sender, address(this), stake);
@@ -97,10 +107,20 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
 
     /// @inheritdoc IWorkerRegistry
     function setServedModels(uint64[] calldata versionIds, bool serving) external onlyActiveWorker {
-        mapping(uint64 => bool) storage served = _serves[msg.sender];
+        WorkerCore memory core = _cores[msg.sender];
+        mapping(uint64 => bool) storage more = _moreServed[msg.sender][core.epoch];
         for (uint256 i; i < versionIds.length; ++i) {
-            served[versionIds[i]] = serving;
+            uint64 v = versionIds[i];
+            if (serving) {
+                if (_servesInline(core, v) || more[v] || _placeInline(core, v)) continue;
+                more[v] = true;
+                core.servesMore = true;
+            } else {
+                _removeInline(core, v);
+                delete more[v];
+            }
         }
+        _cores[msg.sender] = core;
         emit ServedModelsUpdated(msg.sender, versionIds, serving);
     }
 
@@ -117,7 +137,18 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         if (core.unstakeRequestedAt == 0) revert WorkerRegistryUnstakeNotRequested(msg.sender);
         uint256 unlocksAt = uint256(core.unstakeRequestedAt) + _unbondingDelay;
         if (block.timestamp < unlocksAt) revert WorkerRegistryStakeLocked(msg.sender, unlocksAt);
-        delete _cores[msg.sender];
+        _cores[msg.sender] = WorkerCore({
+            stake: 0,
+            unstakeRequestedAt: 0,
+            capabilities: 0,
+            registered: false,
+            servesMore: false,
+            epoch: core.epoch + 1,
+            served0: 0,
+            served1: 0,
+            served2: 0,
+            served3: 0
+        });
         delete _profiles[msg.sender];
         emit StakeWithdrawn(msg.sender, core.stake);
         if (core.stake != 0) _token.safeTransfer(msg.sender, core.stake);
@@ -164,16 +195,16 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
 
     /// @inheritdoc IWorkerRegistry
     function serves(address worker, uint64 versionId) external view returns (bool) {
-        return _serves[worker][versionId];
+        return _serves(worker, _cores[worker], versionId);
     }
 
     /// @inheritdoc IWorkerRegistry
-    /// @dev Reads the packed worker slot, then (only for a plausible worker) the parameter slot and
-    /// the served flag.
+    /// @dev Two SLOADs (the worker slot and `_minStake`) for a worker serving at most four versions; a third
+    /// only for versions kept in the overflow mapping.
     function isEligibleInferrer(address worker, uint64 versionId) external view returns (bool) {
         WorkerCore memory core = _cores[worker];
         if (!core.registered || core.unstakeRequestedAt != 0 || core.capabilities & CAP_INFER == 0) return false;
-        return core.stake >= _minStake && _serves[worker][versionId];
+        return core.stake >= _minStake && _serves(worker, core, versionId);
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -189,6 +220,33 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc IWorkerRegistry
     function stakingToken() external view returns (address) {
         return address(_token);
+    }
+
+    function _serves(address worker, WorkerCore memory core, uint64 v) private view returns (bool) {
+        return _servesInline(core, v) || (core.servesMore && _moreServed[worker][core.epoch][v]);
+    }
+
+    function _servesInline(WorkerCore memory core, uint64 v) private pure returns (bool) {
+        return v != 0 && (core.served0 == v || core.served1 == v || core.served2 == v || core.served3 == v);
+    }
+
+    /// @return placed Whether `v` fit in a free inline entry.
+    function _placeInline(WorkerCore memory core, uint64 v) private pure returns (bool placed) {
+        if (v == 0 || v > type(uint24).max) return false;
+        uint24 id = uint24(v);
+        if (core.served0 == 0) core.served0 = id;
+        else if (core.served1 == 0) core.served1 = id;
+        else if (core.served2 == 0) core.served2 = id;
+        else if (core.served3 == 0) core.served3 = id;
+        else return false;
+        return true;
+    }
+
+    function _removeInline(WorkerCore memory core, uint64 v) private pure {
+        if (core.served0 == v) core.served0 = 0;
+        else if (core.served1 == v) core.served1 = 0;
+        else if (core.served2 == v) core.served2 = 0;
+        else if (core.served3 == v) core.served3 = 0;
     }
 
     function _checkActiveWorker(address worker) private view {

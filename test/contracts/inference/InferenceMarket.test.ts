@@ -75,7 +75,7 @@ describe("InferenceMarket", () => {
   describe("construction and parameters", () => {
     it("rejects zero addresses and parameters that break the unbonding guarantee", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      const base = [w.admin.address, await w.token.getAddress(), await w.workers.getAddress(), await w.models.getAddress()];
+      const base = [w.admin.address, await w.token.getAddress(), await w.workers.getAddress(), await w.models.getAddress()] as const;
       const factory = await ethers.getContractFactory("InferenceMarket");
       await expect(
         factory.deploy(w.admin.address, ETH, base[2], base[3], w.treasury.address, DEFAULT_PARAMS),
@@ -488,6 +488,16 @@ describe("InferenceMarket", () => {
         .withArgs(r.requestId);
       expect(await attacker.reentries()).to.equal(0n); // the re-entering call reverted, undoing the counter
       expect((await w.market.requestState(other.requestId)).status).to.equal(RequestStatus.Claimed);
+
+      const withdrawer = await ethers.deployContract("ReentrantReceiver", [w.marketAddress]);
+      const wtx = await withdrawer.request(await args({ callbackGasLimit: 200_000, salt: 78n }), { value: fee });
+      const wr = requestsOf(w.market, await wtx.wait())[0];
+      await w.market.connect(w.worker).claim(wr.requestId);
+      const before = await w.market.creditOf(w.worker.address, ETH);
+      await expect(w.market.connect(w.worker).fulfill(wr.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH))
+        .to.emit(w.market, "InferenceCallbackFailed")
+        .withArgs(wr.requestId);
+      expect(await w.market.creditOf(w.worker.address, ETH)).to.equal(before + split(fee).worker);
     });
   });
 

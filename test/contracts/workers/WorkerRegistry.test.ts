@@ -112,6 +112,35 @@ describe("WorkerRegistry", () => {
       expect(await f.registry.isEligibleInferrer(f.worker.address, 1n)).to.equal(true);
     });
 
+    it("keeps four served versions inline, more in overflow, and forgets them all on re-registration", async () => {
+      const f = await networkHelpers.loadFixture(registered); // serves 1 and 2
+      const big = 1n << 30n; // never a real version id, but the set accepts it
+      await f.registry.connect(f.worker).setServedModels([3n, 4n, 5n, 6n, big, 1n], true);
+      for (const v of [1n, 2n, 3n, 4n, 5n, 6n, big]) {
+        expect(await f.registry.isEligibleInferrer(f.worker.address, v)).to.equal(true, `version ${v}`);
+      }
+      expect(await f.registry.serves(f.worker.address, 7n)).to.equal(false);
+      expect(await f.registry.serves(f.worker.address, 0n)).to.equal(false);
+      await f.registry.connect(f.worker).setServedModels([2n, 5n, 0n], false); // one inline, one overflow
+      expect(await f.registry.serves(f.worker.address, 2n)).to.equal(false);
+      expect(await f.registry.serves(f.worker.address, 5n)).to.equal(false);
+      await f.registry.connect(f.worker).setServedModels([7n], true); // takes the freed inline entry
+      for (const v of [1n, 3n, 4n, 6n, 7n, big]) {
+        expect(await f.registry.serves(f.worker.address, v)).to.equal(true, `version ${v}`);
+      }
+      await f.registry.connect(f.worker).setServedModels([1n, 3n, 4n, 7n], false);
+      expect(await f.registry.serves(f.worker.address, 6n)).to.equal(true);
+
+      await f.registry.connect(f.worker).requestUnstake();
+      await time.increase(UNBONDING_DELAY);
+      await f.registry.connect(f.worker).withdrawStake();
+      await f.registry.connect(f.worker).register(STAKE, CAP_INFER, SAMPLE_PUBKEY, "");
+      for (const v of [1n, 6n, big]) expect(await f.registry.serves(f.worker.address, v)).to.equal(false);
+      await f.registry.connect(f.worker).setServedModels([11n, 12n, 13n, 14n, 15n], true);
+      expect(await f.registry.serves(f.worker.address, 6n)).to.equal(false);
+      expect(await f.registry.serves(f.worker.address, 15n)).to.equal(true);
+    });
+
     it("rejects profile and stake changes from strangers and unstaking workers", async () => {
       const f = await networkHelpers.loadFixture(registered);
       await expect(f.registry.connect(f.other).addStake(1n))

@@ -1,0 +1,282 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {InferenceMarketBase} from "./InferenceMarketBase.sol";
+import {CommonBase} from "forge-std/Base.sol";
+import {StdCheats} from "forge-std/StdCheats.sol";
+import {StdUtils} from "forge-std/StdUtils.sol";
+import {TesseraToken} from "../../../contracts/token/TesseraToken.sol";
+import {InferenceMarket} from "../../../contracts/inference/InferenceMarket.sol";
+import {
+    InferenceRequest, RequestArgs, RequestState, RequestStatus, PermitArgs, InputKind, OutputKind
+} from "../../../contracts/types/InferenceTypes.sol";
+
+
+/// @notice Drives the market with random requests, claims, fulfilments, refunds, settlements and
+/// withdrawals, and keeps ghost books of what every account should be owed.
+contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
+    InferenceMarket internal immutable market;
+    TesseraToken internal immutable token;
+    address internal immutable treasury;
+    address internal immutable modelOwner;
+
+    address[] internal requesters;
+    address[] internal claimers;
+    address[] public accounts; // every account that can hold credit
+    uint64[] public versionIds;
+    InferenceRequest[] internal open; // requests not yet settled
+    uint64 internal salt;
+
+    // Ghost books, per currency index (0 = ETH, 1 = token).
+    uint256[2] public ghostEscrow;
+    mapping(uint256 => mapping(address => uint256)) public ghostCredit;
+    mapping(uint256 => mapping(address => uint256)) public ghostWithdrawn;
+    mapping(uint256 => mapping(address => uint256)) public ghostEarned;
+    mapping(uint256 => mapping(uint64 => uint256)) public ghostAccrued;
+    uint256 public calls;
+    uint256 public fulfilled;
+    uint256 public refunded;
+    uint256 public withdrawals;
+
+    constructor(
+        InferenceMarket market_,
+        TesseraToken token_,
+        address treasury_,
+        address modelOwner_,
+        address[] memory claimers_,
+        uint64[] memory versionIds_
+    ) {
+        market = market_;
+        token = token_;
+        treasury = treasury_;
+        modelOwner = modelOwner_;
+        claimers = claimers_;
+        versionIds = versionIds_;
+        requesters.push(makeAddr("requester0"));
+        requesters.push(makeAddr("requester1"));
+        requesters.push(makeAddr("requester2"));
+        for (uint256 i; i < requesters.length; ++i) accounts.push(requesters[i]);
+        for (uint256 i; i < claimers.length; ++i) accounts.push(claimers[i]);
+        accounts.push(treasury_);
+        accounts.push(modelOwner_);
+    }
+
+    function accountCount() external view returns (uint256) {
+        return accounts.length;
+    }
+
+    function versionCount() external view returns (uint256) {
+        return versionIds.length;
+    }
+
+    function request(uint256 actorSeed, uint256 versionSeed, uint96 fee, bool inToken, uint32 lifetime) external {
+        ++calls;
+        address requester = requesters[actorSeed % requesters.length];
+        uint64 versionId = versionIds[versionSeed % versionIds.length];
+        fee = uint96(bound(fee, inToken ? 1e18 : 1e15, 1e27));
+        RequestArgs memory a = RequestArgs({
+            modelVersionId: versionId,
+            deadline: uint32(block.timestamp + bound(lifetime, 1, 1 days)),
+            callbackGasLimit: 0,
+            salt: ++salt,
+            inputKind: InputKind.Inline,
+            input: hex"0102"
+        });
+        if (inToken) {
+            token.mint(requester, fee);
+            vm.startPrank(requester);
+            token.approve(address(market), fee);
+            PermitArgs memory none;
+            market.requestInferenceWithToken(a, fee, none);
+            vm.stopPrank();
+        } else {
+            vm.deal(requester, fee);
+            vm.prank(requester);
+            market.requestInference{value: fee}(a);
+        }
+        (,,, uint16 royaltyBps,) = _terms(versionId);
+        open.push(
+            InferenceRequest({
+                requester: requester,
+                modelVersionId: versionId,
+                paymentToken: inToken ? address(token) : address(0),
+                fee: fee,
+                deadline: a.deadline,
+                callbackGasLimit: 0,
+                royaltyBps: royaltyBps,
+                protocolFeeBps: market.params().protocolFeeBps,
+                salt: a.salt,
+                inputHash: keccak256(a.input)
+            })
+        );
+        ghostEscrow[inToken ? 1 : 0] += fee;
+    }
+
+    function claim(uint256 indexSeed, uint256 claimerSeed) external {
+        ++calls;
+        if (open.length == 0) return;
+        uint256 id = market.requestIdOf(open[indexSeed % open.length]);
+        RequestState memory s = market.requestState(id);
+        if (block.timestamp > s.deadline) return;
+        if (s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry) return;
+        vm.prank(claimers[claimerSeed % claimers.length]);
+        market.claim(id);
+    }
+
+    function claimBatch(uint256 claimerSeed) external {
+        ++calls;
+        uint256[] memory ids = new uint256[](open.length);
+        for (uint256 i; i < open.length; ++i) ids[i] = market.requestIdOf(open[i]);
+        vm.prank(claimers[claimerSeed % claimers.length]);
+        market.claimBatch(ids);
+    }
+
+    function fulfill(uint256 indexSeed) external {
+        ++calls;
+        if (open.length == 0) return;
+        uint256 index = indexSeed % open.length;
+        InferenceRequest memory r = open[index];
+        RequestState memory s = market.requestState(market.requestIdOf(r));
+        if (s.status != RequestStatus.Claimed || block.timestamp > r.deadline) return;
+        vm.prank(s.claimant);
+        market.fulfill(r, OutputKind.Inline, hex"07", bytes32(0));
+        uint256 c = _currency(r);
+        uint256 royalty = uint256(r.fee) * r.royaltyBps / 10_000;
+        uint256 protocolFee = uint256(r.fee) * r.protocolFeeBps / 10_000;
+        _credit(c, s.claimant, r.fee - royalty - protocolFee);
+        ghostAccrued[c][r.modelVersionId] += royalty + protocolFee;
+        ghostEscrow[c] -= r.fee;
+        _remove(index);
+        ++fulfilled;
+    }
+
+    function refund(uint256 indexSeed) external {
+        ++calls;
+        if (open.length == 0) return;
+        uint256 index = indexSeed % open.length;
+        InferenceRequest memory r = open[index];
+        if (block.timestamp <= r.deadline) vm.warp(uint256(r.deadline) + 1);
+        market.refund(r);
+        uint256 c = _currency(r);
+        _credit(c, r.requester, r.fee);
+        ghostEscrow[c] -= r.fee;
+        _remove(index);
+        ++refunded;
+    }
+
+    function settle(bool inToken) external {
+        ++calls;
+        uint256 c = inToken ? 1 : 0;
+        for (uint256 i; i < versionIds.length; ++i) {
+            (uint128 royalty, uint128 protocolFee) = market.accruedOf(versionIds[i], inToken ? address(token) : address(0));
+            _credit(c, modelOwner, royalty);
+            _credit(c, treasury, protocolFee);
+            ghostAccrued[c][versionIds[i]] -= uint256(royalty) + protocolFee;
+        }
+        market.settleAccruals(versionIds, inToken ? address(token) : address(0));
+    }
+
+    function withdraw(uint256 actorSeed, bool inToken) external {
+        ++calls;
+        address account = accounts[actorSeed % accounts.length];
+        uint256 c = inToken ? 1 : 0;
+        uint256 owed = ghostCredit[c][account];
+        if (owed == 0) return;
+        address currency = inToken ? address(token) : address(0);
+        uint256 before = currency == address(0) ? account.balance : token.balanceOf(account);
+        vm.prank(account);
+        market.withdraw(currency);
+        uint256 received = (currency == address(0) ? account.balance : token.balanceOf(account)) - before;
+        ghostCredit[c][account] = 0;
+        ghostWithdrawn[c][account] += received;
+        ++withdrawals;
+    }
+
+    function warp(uint32 secondsAhead) external {
+        ++calls;
+        vm.warp(block.timestamp + bound(secondsAhead, 1, 2 hours));
+    }
+
+    function _credit(uint256 c, address account, uint256 amount) internal {
+        ghostCredit[c][account] += amount;
+        ghostEarned[c][account] += amount;
+    }
+
+    function _currency(InferenceRequest memory r) internal pure returns (uint256) {
+        return r.paymentToken == address(0) ? 0 : 1;
+    }
+
+    function _remove(uint256 index) internal {
+        open[index] = open[open.length - 1];
+        open.pop();
+    }
+
+    function _terms(uint64 versionId) internal view returns (address, uint96, uint96, uint16, bool) {
+        (bool ok, bytes memory data) =
+            market.modelRegistry().staticcall(abi.encodeWithSignature("inferenceTerms(uint64)", versionId));
+        require(ok);
+        return abi.decode(data, (address, uint96, uint96, uint16, bool));
+    }
+}
+
+/// @notice Money invariants of the market under random interleavings of every operation.
+contract InferenceMarketInvariantsTest is InferenceMarketBase {
+    InferenceMarketHandler internal handler;
+
+    function setUp() public {
+        _deploy();
+        uint64[] memory versions = new uint64[](2);
+        versions[0] = 1;
+        versions[1] = _publish(0);
+        address[] memory claimers = new address[](2);
+        claimers[0] = worker;
+        claimers[1] = worker2;
+        handler = new InferenceMarketHandler(market, token, treasury, modelOwner, claimers, versions);
+        token.grantRole(token.MINTER_ROLE(), address(handler));
+        targetContract(address(handler));
+    }
+
+    /// forge-config: default.invariant.runs = 48
+    /// forge-config: default.invariant.depth = 48
+    /// @dev balance == open escrows + credits + accruals, for ETH and for the token.
+    function invariant_balanceEqualsObligations() public view {
+        assertEq(address(market).balance, _obligations(0, address(0)), "ETH");
+        assertEq(token.balanceOf(address(market)), _obligations(1, address(token)), "token");
+    }
+
+    /// forge-config: default.invariant.runs = 48
+    /// forge-config: default.invariant.depth = 48
+    /// @dev Every account's on-chain credit matches the books, and nobody withdrew more than it earned.
+    function invariant_nobodyIsPaidTwice() public view {
+        for (uint256 i; i < handler.accountCount(); ++i) {
+            address account = handler.accounts(i);
+            for (uint256 c; c < 2; ++c) {
+                address currency = c == 0 ? address(0) : address(token);
+                assertEq(market.creditOf(account, currency), handler.ghostCredit(c, account), "credit");
+                assertEq(
+                    handler.ghostWithdrawn(c, account) + handler.ghostCredit(c, account),
+                    handler.ghostEarned(c, account),
+                    "withdrawn + credit == earned"
+                );
+            }
+        }
+    }
+
+    /// @dev The run exercised the money paths rather than reverting early.
+    function afterInvariant() public view {
+        assertGt(handler.calls(), 0);
+    }
+
+    function _obligations(uint256 c, address currency) internal view returns (uint256 sum) {
+        sum = handler.ghostEscrow(c);
+        for (uint256 i; i < handler.accountCount(); ++i) {
+            sum += market.creditOf(handler.accounts(i), currency);
+        }
+        for (uint256 i; i < handler.versionCount(); ++i) {
+            uint64 v = handler.versionIds(i);
+            (uint128 royalty, uint128 protocolFee) = market.accruedOf(v, currency);
+            assertEq(uint256(royalty) + protocolFee, handler.ghostAccrued(c, v), "accrued");
+            sum += uint256(royalty) + protocolFee;
+        }
+    }
+}
