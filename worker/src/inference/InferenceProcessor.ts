@@ -67,14 +67,17 @@ export class InferenceProcessor {
     const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
     const me = this.#o.workerAddress.toLowerCase();
 
-    const eligible = new Map<bigint, boolean>();
+    // One round of concurrent reads (a remote RPC makes sequential ones cost a round trip each).
+    const versions = [...new Set(work.map((w) => w.item.terms.modelVersionId))];
+    const [eligibility, states] = await Promise.all([
+      Promise.all(versions.map((v) => this.#o.workerRegistry.isEligibleInferrer(me, v))),
+      Promise.all(work.map((w) => this.#o.market.requestState(w.item.requestId))),
+    ]);
+    const eligible = new Map(versions.map((v, i) => [v, eligibility[i]]));
     const toClaim: Work[] = [];
-    for (const w of work) {
+    for (const [i, w] of work.entries()) {
       const { requestId, terms } = w.item;
-      if (!eligible.has(terms.modelVersionId)) {
-        eligible.set(terms.modelVersionId, await this.#o.workerRegistry.isEligibleInferrer(me, terms.modelVersionId));
-      }
-      const state = await this.#o.market.requestState(requestId);
+      const state = states[i];
       if (state.status === STATUS_NONE) w.outcome = skip(requestId, "settled");
       else if (terms.deadline <= now) w.outcome = skip(requestId, "expired");
       else if (state.status === STATUS_CLAIMED && state.claimant.toLowerCase() === me) continue; // ours already
