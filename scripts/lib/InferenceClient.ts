@@ -3,11 +3,9 @@ import type { InferenceMarket, TesseraToken } from "../../typechain-types/index.
 import type { InferenceRequestStruct, PermitArgsStruct, RequestArgsStruct } from "../../typechain-types/inference/InferenceMarket.js";
 import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { CID } from "multiformats/cid";
+import { InputKind } from "../../worker/src/inference/PendingInference.js";
 
-export enum InputKind {
-  Inline = 0,
-  Cid = 1,
-}
+export { InputKind };
 
 export interface SentRequest {
   readonly requestId: bigint;

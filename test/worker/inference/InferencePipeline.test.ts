@@ -18,6 +18,7 @@ import { ModelCache } from "../../../worker/src/ml/ModelCache.js";
 import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
+import { removeQueueData } from "../../helpers/queue.js";
 
 /**
  * The whole paid-inference path on real parts: EDR chain + Ignition deployment, Redis, the
@@ -70,13 +71,7 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
   });
 
   after(async () => {
-    const redis = createRedisConnection(stack.redis.url);
-    const queue = createQueue(QueueNames.chainEvents, redis, { prefix });
-    await queue.obliterate({ force: true });
-    await queue.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
+    await removeQueueData(stack.redis.url, prefix);
     await stack.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });

@@ -12,6 +12,7 @@ import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
 import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
+import { removeQueueData } from "../../helpers/queue.js";
 
 /** Hardhat's well-known development key of account #1 (the stack's worker); never a real key. */
 const WORKER_DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -68,13 +69,7 @@ describe("Worker daemon killed mid-batch and restarted", function () {
 
   after(async () => {
     for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
-    const redis = createRedisConnection(stack.redis.url);
-    const queue = createQueue(QueueNames.chainEvents, redis, { prefix });
-    await queue.obliterate({ force: true });
-    await queue.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length) await redis.del(...keys);
-    await redis.quit();
+    await removeQueueData(stack.redis.url, prefix);
     await stack.stop();
     await server.close();
     rmSync(dataDir, { recursive: true, force: true });
