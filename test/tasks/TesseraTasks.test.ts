@@ -25,6 +25,7 @@ import { MNIST_PIXELS, loadMnist } from "../../worker/src/ml/MnistDataset.js";
 import { ModelCache } from "../../worker/src/ml/ModelCache.js";
 import { loadPublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
 import { MNIST_SPLIT } from "../../tasks/lib/Defaults.js";
+import { Session } from "../../tasks/lib/Session.js";
 import { runTask, taskFailure } from "../helpers/taskRunner.js";
 
 const ETH = "0x0000000000000000000000000000000000000000";
@@ -276,8 +277,24 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     expect(nothing.message).to.equal(`nothing to withdraw: ${worker.address} has no TSR credit in the InferenceMarket`);
     const badToken = await taskFailure(hre, ["market", "withdraw"], { ...common(), token: "usd" });
     expect(badToken.message).to.equal('--token: "usd" is neither eth nor tsr');
+    const noTokens = await taskFailure(hre, ["infer", "request"], { ...common(), account: "7", versionId: "1", pay: "token" });
+    expect(noTokens.message).to.match(/holds 0\.0 TSR, the request costs 0\.1 TSR/);
     const badAccount = await taskFailure(hre, ["market", "balance"], { ...common(), account: "0xnope" });
     expect(badAccount.message).to.equal('--account: "0xnope" is not an address');
+  });
+
+  it("names a contract's custom error when a transaction reverts", async () => {
+    const session = await Session.open(hre, deploymentPath);
+    const { worker } = await signers();
+    const tsr = await session.contracts.token.getAddress(); // the worker withdrew its TSR credit above
+    const err = await session.send(worker, session.contracts.market, "withdraw", [tsr]).then(
+      () => expect.fail("withdraw of nothing did not revert"),
+      (e: Error) => e,
+    );
+    expect(err).to.be.instanceOf(HardhatPluginError);
+    expect(err.message).to.equal(
+      `withdraw reverts with InferenceMarketNothingToWithdraw(${worker.address}, ${tsr}): ${worker.address} has no credit in this currency`,
+    );
   });
 
   async function gasCost(hashes: string[]): Promise<bigint> {
