@@ -34,7 +34,16 @@ export const tesseraTasks: TaskDefinition[] = [
   task(["tessera", "deploy"], "Deploy the contracts with Ignition and write the deployment file")
     .addOption(deployment)
     .addOption({ name: "treasury", description: "Receiver of protocol fees and slashes (default: the deployer)", defaultValue: "" })
+    .addFlag({ name: "reset", description: "Discard Ignition's journal for this chain first (a restarted node)" })
     .setAction(() => import("./tessera/deploy.js"))
+    .build(),
+
+  task(["tessera", "mint"], "Mint TSR to an account (local and test networks), as the token admin")
+    .addOption(deployment)
+    .addOption(account("0", "Minter (the token admin or a MINTER_ROLE holder)"))
+    .addOption({ name: "to", description: "Receiver: account index or address", defaultValue: "1" })
+    .addOption({ name: "amount", description: "TSR in whole tokens (e.g. 2000)", defaultValue: "0" })
+    .setAction(() => import("./tessera/mint.js"))
     .build(),
 
   emptyTask("model", "Publish and inspect models in the ModelRegistry").build(),

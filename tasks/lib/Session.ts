@@ -132,7 +132,10 @@ export class Session {
 }
 
 export function parseAddress(value: string, what: string): string {
-  if (!isAddress(value)) throw taskError(`${what}: ${JSON.stringify(value)} is not an address`);
+  if (!isAddress(value)) {
+    const checksum = isAddress(String(value).toLowerCase()) ? " (its mixed-case checksum is wrong; check it or write it in lower case)" : "";
+    throw taskError(`${what}: ${JSON.stringify(value)} is not an address${checksum}`);
+  }
   return getAddress(value);
 }
 

@@ -2,9 +2,11 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
+import { formatEther } from "ethers";
 import hre from "hardhat";
 import { HardhatPluginError } from "hardhat/plugins";
 import type { NetworkConnection } from "hardhat/types/network";
+import type { MintResult } from "../../tasks/tessera/mint.js";
 import type { PublishResult } from "../../tasks/model/publish.js";
 import type { VersionView } from "../../tasks/model/show.js";
 import type { RegisterResult } from "../../tasks/worker/register.js";
@@ -70,10 +72,7 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     return { admin, worker, owner, treasury, alice, bob, carol };
   };
   async function mintTsr(to: string, amount: bigint): Promise<void> {
-    const { admin } = await signers();
-    const token = contracts().token.connect(admin);
-    if (!(await token.hasRole(await token.MINTER_ROLE(), admin.address))) await (await token.grantRole(await token.MINTER_ROLE(), admin.address)).wait();
-    await (await token.mint(to, amount)).wait();
+    await runTask(hre, ["tessera", "mint"], { ...common(), to, amount: formatEther(amount) });
   }
 
   it("fails clearly without a deployment file", async () => {
@@ -130,7 +129,12 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
   it("worker register: approves, stakes and serves the version; then tops up", async () => {
     const { worker } = await signers();
     const { workerRegistry, token } = contracts();
-    await mintTsr(worker.address, 3_000n * 10n ** 18n);
+    const minted = await runTask<MintResult>(hre, ["tessera", "mint"], { ...common(), to: "1", amount: "3000" });
+    expect(minted.result).to.include({ to: worker.address, amount: 3_000n * 10n ** 18n });
+    expect(minted.result.txHashes).to.have.length(2); // grantRole to the admin itself, mint
+    expect(minted.output).to.include(`Minted 3000.0 TSR to ${worker.address}`);
+    const notMinter = await taskFailure(hre, ["tessera", "mint"], { ...common(), account: "5", to: "5", amount: "1" });
+    expect(notMinter.message).to.match(/neither MINTER_ROLE nor the token's admin role/);
     const tooLow = await taskFailure(hre, ["worker", "register"], { ...common(), stake: "10", serve: "1" });
     expect(tooLow.message).to.match(/below the minimum stake 1000\.0 TSR/);
     const unknown = await taskFailure(hre, ["worker", "register"], { ...common(), stake: "2000", serve: "1,7" });
