@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -79,6 +79,10 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     const err = await taskFailure(hre, ["model", "show"], { deployment: join(dir, "missing.json"), versionId: "1" });
     expect(err).to.be.instanceOf(HardhatPluginError);
     expect(err.message).to.match(/cannot read the deployment file .*missing\.json/).and.match(/tessera deploy/);
+    const invalid = join(dir, "invalid.json");
+    writeFileSync(invalid, JSON.stringify({ chainId: 31337, contracts: {} }));
+    const bad = await taskFailure(hre, ["infer", "status"], { deployment: invalid, id: "1" });
+    expect(bad.message).to.match(/invalid .*invalid\.json/).and.match(/startBlock/);
   });
 
   it("tessera deploy: deploys with Ignition and writes the deployment file", async () => {
