@@ -1,11 +1,10 @@
+import { ZeroAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { formatAmount } from "../lib/Amounts.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
 import { findRequested, parseRequestId } from "./RequestHistory.js";
-
-const ZERO = "0x0000000000000000000000000000000000000000";
 
 interface RefundArgs {
   deployment: string;
@@ -31,7 +30,7 @@ export default async function refund(args: RefundArgs, hre: HardhatRuntimeEnviro
   const sender = await session.signer(args.account);
   const { market, workerRegistry } = session.contracts;
   const { request } = await findRequested(session, requestId);
-  const currency = request.paymentToken === ZERO ? "eth" : "tsr";
+  const currency = request.paymentToken === ZeroAddress ? "eth" : "tsr";
 
   const state = await market.requestState(requestId);
   if (state.status === 0n) {

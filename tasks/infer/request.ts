@@ -1,3 +1,4 @@
+import { ZeroAddress } from "ethers";
 import { randomBytes } from "node:crypto";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { InferenceClient, InputKind, type SentRequest } from "../../scripts/lib/InferenceClient.js";
@@ -12,8 +13,6 @@ import { parseId } from "../lib/Ids.js";
 import { printFields } from "../lib/Printer.js";
 import { Session, transactionFailure } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
-
-const ZERO = "0x0000000000000000000000000000000000000000";
 
 interface RequestArgs {
   deployment: string;
@@ -59,7 +58,7 @@ export default async function request(args: RequestArgs, hre: HardhatRuntimeEnvi
   const { market, token, modelRegistry } = session.contracts;
 
   const [owner, priceWei, priceToken, , active] = await modelRegistry.inferenceTerms(versionId);
-  if (owner === ZERO) throw taskError(`unknown model version ${versionId}`);
+  if (owner === ZeroAddress) throw taskError(`unknown model version ${versionId}`);
   if (!active) throw taskError(`model version ${versionId} is deprecated and takes no new requests`);
   const { maxRequestLifetime } = await market.params();
   if (!Number.isInteger(args.deadlineSeconds) || args.deadlineSeconds < 1 || args.deadlineSeconds > Number(maxRequestLifetime)) {

@@ -1,4 +1,4 @@
-import { getBytes } from "ethers";
+import { getBytes, ZeroAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { decodeClass } from "../../worker/src/ml/InferenceCodec.js";
 import { formatAmount } from "../lib/Amounts.js";
@@ -7,7 +7,6 @@ import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { findRequested, parseRequestId } from "./RequestHistory.js";
 
-const ZERO = "0x0000000000000000000000000000000000000000";
 const OUTPUT_CID = 1;
 
 interface StatusArgs {
@@ -27,7 +26,7 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
   const { market } = session.contracts;
   const requested = await findRequested(session, requestId);
   const { request } = requested;
-  const currency = request.paymentToken === ZERO ? "eth" : "tsr";
+  const currency = request.paymentToken === ZeroAddress ? "eth" : "tsr";
   const terms: [string, unknown][] = [
     ["requested in", requested.txHash],
     ["requester", request.requester],

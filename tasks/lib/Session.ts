@@ -1,5 +1,6 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { getAddress, isAddress, type BaseContract, type Interface, type TransactionReceipt } from "ethers";
+import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NetworkConnection } from "hardhat/types/network";
 import {
@@ -14,7 +15,6 @@ import {
 } from "../../typechain-types/index.js";
 import { loadDeployment, type Deployment } from "../../worker/src/Deployment.js";
 import { TxSender } from "../../worker/src/chain/TxSender.js";
-import { HardhatPluginError } from "hardhat/plugins";
 import { ContractRevertError, TesseraError, decodeRevert, formatRevert, revertDataOf } from "../../worker/src/errors.js";
 import { hintFor } from "./RevertHints.js";
 import { taskError } from "./TaskError.js";

@@ -1,10 +1,9 @@
+import { ZeroAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { formatEth, formatTsr } from "../lib/Amounts.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { pendingAccruals } from "./Accruals.js";
-
-const ZERO = "0x0000000000000000000000000000000000000000";
 
 interface BalanceArgs {
   deployment: string;
@@ -28,8 +27,8 @@ export default async function balance(args: BalanceArgs, hre: HardhatRuntimeEnvi
   const sum = (xs: { amount: bigint }[]) => xs.reduce((a, x) => a + x.amount, 0n);
   const result: BalanceResult = {
     account,
-    credit: { eth: await market.creditOf(account, ZERO), tsr: await market.creditOf(account, tokenAddress) },
-    unsettled: { eth: sum(await pendingAccruals(session, account, ZERO)), tsr: sum(await pendingAccruals(session, account, tokenAddress)) },
+    credit: { eth: await market.creditOf(account, ZeroAddress), tsr: await market.creditOf(account, tokenAddress) },
+    unsettled: { eth: sum(await pendingAccruals(session, account, ZeroAddress)), tsr: sum(await pendingAccruals(session, account, tokenAddress)) },
     wallet: { eth: await session.ethers.provider.getBalance(account), tsr: await token.balanceOf(account) },
     stake: (await workerRegistry.workerOf(account)).stake,
   };

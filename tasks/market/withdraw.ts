@@ -1,11 +1,10 @@
+import { ZeroAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { formatAmount, parseCurrency, type Currency } from "../lib/Amounts.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
 import { pendingAccruals } from "./Accruals.js";
-
-const ZERO = "0x0000000000000000000000000000000000000000";
 
 interface WithdrawArgs {
   deployment: string;
@@ -30,7 +29,7 @@ export default async function withdraw(args: WithdrawArgs, hre: HardhatRuntimeEn
   const session = await Session.open(hre, args.deployment);
   const signer = await session.signer(args.account);
   const { market, token } = session.contracts;
-  const tokenAddress = currency === "eth" ? ZERO : await token.getAddress();
+  const tokenAddress = currency === "eth" ? ZeroAddress : await token.getAddress();
   const txHashes: string[] = [];
 
   const pending = await pendingAccruals(session, signer.address, tokenAddress);

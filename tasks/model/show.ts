@@ -1,3 +1,4 @@
+import { ZeroAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { formatEth, formatTsr } from "../lib/Amounts.js";
 import { cidToString } from "../lib/Cids.js";
@@ -36,7 +37,7 @@ export default async function show(args: ShowArgs, hre: HardhatRuntimeEnvironmen
   const session = await Session.open(hre, args.deployment);
   const { modelRegistry } = session.contracts;
   const [owner] = await modelRegistry.inferenceTerms(versionId);
-  if (owner === "0x0000000000000000000000000000000000000000") {
+  if (owner === ZeroAddress) {
     throw taskError(`unknown model version ${versionId}: the ModelRegistry at ${await modelRegistry.getAddress()} has no such version`);
   }
   const v = await modelRegistry.getVersion(versionId);

@@ -1,4 +1,4 @@
-import { SigningKey, hashMessage } from "ethers";
+import { SigningKey, hashMessage, ZeroAddress } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
@@ -7,8 +7,6 @@ import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
 
 const CAP_INFER = 2;
-const ZERO = "0x0000000000000000000000000000000000000000";
-
 interface RegisterArgs {
   deployment: string;
   account: string;
@@ -38,7 +36,7 @@ export default async function register(args: RegisterArgs, hre: HardhatRuntimeEn
 
   for (const id of versionIds) {
     const [owner, , , , active] = await modelRegistry.inferenceTerms(id);
-    if (owner === ZERO) throw taskError(`--serve: unknown model version ${id}`);
+    if (owner === ZeroAddress) throw taskError(`--serve: unknown model version ${id}`);
     if (!active) throw taskError(`--serve: model version ${id} is deprecated`);
   }
   const info = await workerRegistry.workerOf(worker.address);
