@@ -1,6 +1,7 @@
 import { createRequire } from "node:module";
 import hardhatToolboxMochaEthers from "@nomicfoundation/hardhat-toolbox-mocha-ethers";
 import { configVariable, defineConfig } from "hardhat/config";
+import { tesseraTasks } from "./tasks/index.js";
 
 const require = createRequire(import.meta.url);
 
@@ -25,6 +26,7 @@ const buildProfile = () => ({
 
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],
+  tasks: tesseraTasks,
   solidity: {
     profiles: { default: buildProfile(), production: buildProfile() },
   },

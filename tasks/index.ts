@@ -1,0 +1,114 @@
+import { ArgumentType } from "hardhat/types/arguments";
+import { emptyTask, task } from "hardhat/config";
+import type { TaskDefinition } from "hardhat/types/tasks";
+import { DEFAULT_DATA_DIR, DEFAULT_DEPLOYMENT } from "./lib/Defaults.js";
+
+const deployment = {
+  name: "deployment",
+  description: "Deployment file (chain id, start block, contract addresses); env TESSERA_DEPLOYMENT",
+  defaultValue: DEFAULT_DEPLOYMENT,
+} as const;
+const dataDir = {
+  name: "dataDir",
+  description: "Where the embedded IPFS store lives (<dir>/ipfs); ignored when IPFS_API_URL is set; env TESSERA_DATA_DIR",
+  defaultValue: DEFAULT_DATA_DIR,
+} as const;
+const versionId = {
+  name: "versionId",
+  description: "Model version id (required)",
+  type: ArgumentType.STRING_WITHOUT_DEFAULT,
+  defaultValue: undefined,
+} as const;
+const requestId = {
+  name: "id",
+  description: "Request id, decimal or 0x hex (required)",
+  type: ArgumentType.STRING_WITHOUT_DEFAULT,
+  defaultValue: undefined,
+} as const;
+const account = (defaultValue: string, role: string) =>
+  ({ name: "account", description: `${role}: account index or address of the network's accounts`, defaultValue }) as const;
+
+/** The tasks of the people who run Tessera: operators, model owners, workers and requesters. */
+export const tesseraTasks: TaskDefinition[] = [
+  emptyTask("tessera", "Deploy and operate the Tessera protocol").build(),
+  task(["tessera", "deploy"], "Deploy the contracts with Ignition and write the deployment file")
+    .addOption(deployment)
+    .addOption({ name: "treasury", description: "Receiver of protocol fees and slashes (default: the deployer)", defaultValue: "" })
+    .addFlag({ name: "reset", description: "Discard Ignition's journal for this chain first (a restarted node)" })
+    .setAction(() => import("./tessera/deploy.js"))
+    .build(),
+
+  task(["tessera", "mint"], "Mint TSR to an account (local and test networks), as the token admin")
+    .addOption(deployment)
+    .addOption(account("0", "Minter (the token admin or a MINTER_ROLE holder)"))
+    .addOption({ name: "to", description: "Receiver: account index or address", defaultValue: "1" })
+    .addOption({ name: "amount", description: "TSR in whole tokens (e.g. 2000)", defaultValue: "0" })
+    .setAction(() => import("./tessera/mint.js"))
+    .build(),
+
+  emptyTask("model", "Publish and inspect models in the ModelRegistry").build(),
+  task(["model", "publish"], "Train the MNIST 2NN, publish it to IPFS and register it as a model version")
+    .addOption(deployment)
+    .addOption(dataDir)
+    .addOption(account("0", "Model owner"))
+    .addOption({ name: "name", description: "Model name", defaultValue: "mnist-2nn" })
+    .addOption({ name: "epochs", description: "Training epochs", type: ArgumentType.INT, defaultValue: 3 })
+    .addOption({ name: "priceWei", description: "Price per request in wei", type: ArgumentType.BIGINT, defaultValue: 10n ** 14n })
+    .addOption({ name: "priceToken", description: "Price per request in TSR base units (18 decimals)", type: ArgumentType.BIGINT, defaultValue: 10n ** 17n })
+    .addOption({ name: "royaltyBps", description: "Owner's share of each fee in basis points", type: ArgumentType.INT, defaultValue: 1_000 })
+    .addOption({ name: "modelId", description: "Publish a new version of this model instead of registering a new one", type: ArgumentType.BIGINT, defaultValue: 0n })
+    .setAction(() => import("./model/publish.js"))
+    .build(),
+  task(["model", "show"], "Print a model version: owner, status, prices, royalty, CIDs, shapes")
+    .addOption(deployment)
+    .addOption(versionId)
+    .setAction(() => import("./model/show.js"))
+    .build(),
+
+  emptyTask("worker", "Manage a worker's registration in the WorkerRegistry").build(),
+  task(["worker", "register"], "Stake TSR (register or top up) and declare the model versions served")
+    .addOption(deployment)
+    .addOption(account("1", "Worker"))
+    .addOption({ name: "stake", description: "TSR to stake, in whole tokens (e.g. 2000 or 0.5)", defaultValue: "0" })
+    .addOption({ name: "endpoint", description: "Network endpoint announced on registration", defaultValue: "" })
+    .addOption({ name: "serve", description: "Comma-separated model version ids to serve (e.g. 1,2)", defaultValue: "" })
+    .setAction(() => import("./worker/register.js"))
+    .build(),
+
+  emptyTask("infer", "Request inference, follow requests, refund expired ones").build(),
+  task(["infer", "request"], "Request inference on a held-out MNIST digit, paid in ETH or TSR (permit)")
+    .addOption(deployment)
+    .addOption(dataDir)
+    .addOption(account("0", "Requester"))
+    .addOption(versionId)
+    .addOption({ name: "digitIndex", description: "Index of the held-out MNIST digit (0..1999)", type: ArgumentType.INT, defaultValue: 0 })
+    .addOption({ name: "pay", description: "eth or token (TSR by ERC-2612 permit)", defaultValue: "eth" })
+    .addFlag({ name: "cid", description: "Put the input on IPFS and send its CID instead of the bytes" })
+    .addOption({ name: "deadlineSeconds", description: "Seconds until the request expires", type: ArgumentType.INT, defaultValue: 600 })
+    .setAction(() => import("./infer/request.js"))
+    .build(),
+  task(["infer", "status"], "Show a request: open/claimed/expired, or its answer or refund")
+    .addOption(deployment)
+    .addOption(requestId)
+    .setAction(() => import("./infer/status.js"))
+    .build(),
+  task(["infer", "refund"], "Refund an expired request to its requester's credit")
+    .addOption(deployment)
+    .addOption(account("0", "Sender (anyone may refund)"))
+    .addOption(requestId)
+    .setAction(() => import("./infer/refund.js"))
+    .build(),
+
+  emptyTask("market", "Balances and payouts in the InferenceMarket").build(),
+  task(["market", "balance"], "Show an account's market credit, unsettled accruals, wallet and stake")
+    .addOption(deployment)
+    .addOption(account("0", "Account"))
+    .setAction(() => import("./market/balance.js"))
+    .build(),
+  task(["market", "withdraw"], "Settle the account's accruals and withdraw its credit")
+    .addOption(deployment)
+    .addOption(account("0", "Account"))
+    .addOption({ name: "token", description: "eth or tsr", defaultValue: "eth" })
+    .setAction(() => import("./market/withdraw.js"))
+    .build(),
+];

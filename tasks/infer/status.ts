@@ -1,0 +1,76 @@
+import { getBytes, ZeroAddress } from "ethers";
+import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { decodeClass } from "../../worker/src/ml/InferenceCodec.js";
+import { formatAmount } from "../lib/Amounts.js";
+import { cidToString } from "../lib/Cids.js";
+import { printFields } from "../lib/Printer.js";
+import { Session } from "../lib/Session.js";
+import { findRequested, parseRequestId } from "./RequestHistory.js";
+
+const OUTPUT_CID = 1;
+
+interface StatusArgs {
+  deployment: string;
+  id: string | undefined;
+}
+
+export type StatusResult =
+  | { requestId: bigint; status: "Open" | "Claimed" | "Expired"; deadline: number; claimant?: string }
+  | { requestId: bigint; status: "Fulfilled"; worker: string; txHash: string; digit?: number; output: string }
+  | { requestId: bigint; status: "Refunded"; txHash: string; fee: bigint };
+
+/** Where a request stands: open or claimed (from the market's storage word), or how it was settled. */
+export default async function status(args: StatusArgs, hre: HardhatRuntimeEnvironment): Promise<StatusResult> {
+  const requestId = parseRequestId(args.id);
+  const session = await Session.open(hre, args.deployment);
+  const { market } = session.contracts;
+  const requested = await findRequested(session, requestId);
+  const { request } = requested;
+  const currency = request.paymentToken === ZeroAddress ? "eth" : "tsr";
+  const terms: [string, unknown][] = [
+    ["requested in", requested.txHash],
+    ["requester", request.requester],
+    ["model version", request.modelVersionId],
+    ["fee", formatAmount(request.fee, currency)],
+    ["deadline", new Date(Number(request.deadline) * 1000).toISOString()],
+  ];
+  const state = await market.requestState(requestId);
+  const from = requested.blockNumber;
+
+  if (state.status === 0n) {
+    const [fulfilled] = await market.queryFilter(market.filters.InferenceFulfilled(requestId), from);
+    if (fulfilled !== undefined) {
+      const output = fulfilled.args.output;
+      const isCid = Number(fulfilled.args.outputKind) === OUTPUT_CID;
+      const bytes = getBytes(output);
+      const digit = !isCid && bytes.length === 1 ? decodeClass(bytes) : undefined;
+      printFields(`Request ${requestId}: Fulfilled`, [
+        ...terms,
+        ["answer", digit !== undefined ? `digit ${digit}` : isCid ? `output CID ${cidToString(output)}` : `output ${output}`],
+        ["worker", fulfilled.args.worker],
+        ["fulfilled in", fulfilled.transactionHash],
+      ]);
+      return { requestId, status: "Fulfilled", worker: fulfilled.args.worker, txHash: fulfilled.transactionHash, digit, output };
+    }
+    const [refunded] = await market.queryFilter(market.filters.InferenceRefunded(requestId), from);
+    if (refunded !== undefined) {
+      printFields(`Request ${requestId}: Refunded`, [
+        ...terms,
+        ["refunded", `${formatAmount(refunded.args.fee, currency)} credited to ${refunded.args.requester} (market withdraw)`],
+        ["refunded in", refunded.transactionHash],
+      ]);
+      return { requestId, status: "Refunded", txHash: refunded.transactionHash, fee: refunded.args.fee };
+    }
+  }
+  const now = await session.now();
+  const deadline = Number(state.deadline);
+  const expired = now > deadline;
+  const claimed = state.status === 2n;
+  const label = expired ? "Expired" : claimed ? "Claimed" : "Open";
+  printFields(`Request ${requestId}: ${label}`, [
+    ...terms,
+    ...(claimed ? ([["claimant", `${state.claimant} until ${new Date(Number(state.claimExpiry) * 1000).toISOString()}`]] as [string, unknown][]) : []),
+    ["time left", expired ? `none: refundable with \`npx hardhat infer refund --id ${requestId}\`` : `${deadline - now} s`],
+  ]);
+  return { requestId, status: label, deadline, ...(claimed ? { claimant: state.claimant } : {}) };
+}

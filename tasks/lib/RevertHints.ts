@@ -1,0 +1,24 @@
+import type { DecodedRevert } from "../../worker/src/errors.js";
+
+/** What to do about the custom errors an operator, model owner or requester is likely to hit. */
+const HINTS: Record<string, (args: readonly unknown[]) => string> = {
+  InferenceMarketUnknownModelVersion: ([v]) => `model version ${v} does not exist (see \`model show\`)`,
+  InferenceMarketModelVersionDeprecated: ([v]) => `model version ${v} is deprecated and takes no new requests`,
+  InferenceMarketFeeTooLow: ([fee, min]) => `the fee ${fee} is below the minimum ${min}`,
+  InferenceMarketInvalidDeadline: ([d, latest]) => `deadline ${d} must be in the future and at most ${latest}`,
+  InferenceMarketRequestNotOpen: ([id]) => `request ${id} is not open (unknown, or already fulfilled or refunded)`,
+  InferenceMarketDeadlineNotPassed: ([, d]) => `the deadline ${new Date(Number(d) * 1000).toISOString()} has not passed yet`,
+  InferenceMarketNothingToWithdraw: ([account]) => `${account} has no credit in this currency`,
+  ModelRegistryUnknownVersion: ([v]) => `model version ${v} does not exist`,
+  ModelRegistryUnknownModel: ([m]) => `model ${m} does not exist`,
+  ModelRegistryNotModelOwner: ([m, caller]) => `${caller} does not own model ${m}; pass the owner's --account`,
+  ModelRegistryRoyaltyTooHigh: () => `royalty must be at most 10000 bps`,
+  WorkerRegistryStakeBelowMinimum: ([stake, min]) => `stake ${stake} is below the minimum stake ${min}`,
+  WorkerRegistryNotRegistered: ([w]) => `${w} is not a registered worker`,
+  ERC20InsufficientBalance: ([who, balance, needed]) => `${who} holds ${balance} token wei, needs ${needed}`,
+  ERC20InsufficientAllowance: ([spender, allowance, needed]) => `allowance of ${spender} is ${allowance}, needs ${needed}`,
+};
+
+export function hintFor(revert: DecodedRevert): string | undefined {
+  return HINTS[revert.name]?.(revert.args);
+}
