@@ -32,7 +32,6 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
     mapping(uint64 => uint256) public ghostBondPaid; // BondRefund + RejectionShare credited for the dataset
     mapping(uint64 => uint256) public ghostRoyalties;
     uint256 public calls;
-    uint256 public decided;
 
     constructor(DataRegistry data_, TesseraToken token_, address[] memory validators_) {
         data = data_;
@@ -93,7 +92,6 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
         vm.prank(validator);
         data.vote(id, accept, accept ? 0 : uint8(bound(reason, 1, 6)));
         _book();
-        if (data.datasetOf(id).status != DatasetStatus.Pending) ++decided;
     }
 
     function finalize(uint256 datasetSeed) external {
