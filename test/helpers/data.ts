@@ -1,5 +1,5 @@
 import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import type { ContractTransactionReceipt } from "ethers";
+import { id, type ContractTransactionReceipt } from "ethers";
 import type { DataRegistry } from "../../typechain-types/index.js";
 import { CAP_VALIDATE, MIN_STAKE, SAMPLE_PUBKEY, type Deployment } from "./tessera.js";
 
@@ -19,7 +19,7 @@ export const Reason = {
 export const TOKEN = 10n ** 18n;
 export const DATASET_CID = "0x01551220" + "da".repeat(32);
 export const ENVELOPES_CID = "0x01551220" + "ee".repeat(32);
-export const MNIST_SCHEMA = "0x" + Buffer.from("mnist-784/labels-10").toString("hex").padEnd(64, "0");
+export const MNIST_SCHEMA = id("mnist-784/labels-10");
 export const NO_PERMIT = { value: 0n, deadline: 0n, v: 0, r: "0x" + "00".repeat(32), s: "0x" + "00".repeat(32) };
 
 export interface DataParamsInput {
@@ -77,7 +77,7 @@ export function contribution(seed: number | bigint = 1, overrides: Record<string
     commitment: "0x" + BigInt(seed).toString(16).padStart(64, "0"),
     sampleCount: 1_000,
     schemaId: MNIST_SCHEMA,
-    licenseId: "0x" + "1c".repeat(32),
+    licenseId: id("CC-BY-4.0"),
     keyEnvelopesCid: ENVELOPES_CID,
     ...overrides,
   };
