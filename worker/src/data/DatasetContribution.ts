@@ -1,6 +1,5 @@
 import { hexlify } from "ethers";
-import type { ContentStore } from "../ipfs/ContentStore.js";
-import { addJson } from "../ipfs/ContentStore.js";
+import { addJson, type ContentStore } from "../ipfs/ContentStore.js";
 import { encryptDataset } from "./DatasetCipher.js";
 import { parseDatasetFile, type ParseDatasetOptions } from "./DatasetFileParser.js";
 import { DatasetSchema, commitmentOf, encodeDataset, type LabelledImages } from "./DatasetFormat.js";

@@ -1,6 +1,5 @@
-import { MNIST_CLASSES, MNIST_PIXELS } from "../ml/MnistDataset.js";
 import { DatasetFormatError } from "./DatasetError.js";
-import type { LabelledImages } from "./DatasetFormat.js";
+import { MNIST_CLASSES, MNIST_PIXELS, type LabelledImages } from "./DatasetFormat.js";
 
 /**
  * How pixel values in a file are scaled: `byte` = integers 0..255, `unit` = reals 0..1 (rounded to

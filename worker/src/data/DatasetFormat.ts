@@ -1,5 +1,5 @@
 import { sha256 } from "ethers";
-import { MNIST_CLASSES, MNIST_PIXELS, type DigitSet } from "../ml/MnistDataset.js";
+import type { DigitSet } from "../ml/MnistDataset.js";
 import { DatasetFormatError } from "./DatasetError.js";
 
 /**
@@ -13,10 +13,17 @@ import { DatasetFormatError } from "./DatasetError.js";
  *   offset 6   uint16   reserved, 0
  *   offset 8   uint32   sample count N, big-endian
  *   offset 12  N records of 784 uint8 pixels (row-major 28x28, 0 = background) + 1 uint8 label
+ *
+ * This module and the parsers, the cipher and the key envelopes import nothing Node-only, so the
+ * dApp bundles them as they are.
  */
 export const DATASET_MAGIC = new Uint8Array([0x54, 0x53, 0x44, 0x53]);
 export const DATASET_FORMAT_VERSION = 1;
 export const DATASET_HEADER_BYTES = 12;
+
+/** Pixels per image (28x28) and label classes of the mnist-784/labels-10 schema (the values of ml/MnistDataset's). */
+export const MNIST_PIXELS = 784;
+export const MNIST_CLASSES = 10;
 
 export const DatasetSchema = {
   /** 28x28 grey-scale digits, one uint8 label in 0..9. */

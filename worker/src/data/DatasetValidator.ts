@@ -1,8 +1,7 @@
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
-import { MNIST_PIXELS } from "../ml/MnistDataset.js";
 import { decryptDataset } from "./DatasetCipher.js";
 import { DatasetFormatError, DatasetIntegrityError, KeyEnvelopeError } from "./DatasetError.js";
-import { commitmentOf, decodeDataset, sampleHashes, toDigitSet, type LabelledImages } from "./DatasetFormat.js";
+import { MNIST_PIXELS, commitmentOf, decodeDataset, sampleHashes, toDigitSet, type LabelledImages } from "./DatasetFormat.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "./KeyEnvelopes.js";
 import type { ReferenceClassifier } from "./ReferenceClassifier.js";
 
