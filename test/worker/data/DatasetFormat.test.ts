@@ -115,6 +115,10 @@ describe("DatasetFormat", () => {
     expectFormatError(() => parseJsonDataset(withPixels(7, (s) => (s.pixels[9] = "x"))), /^sample 7: pixel 9 is "x"/);
     expectFormatError(() => parseJsonDataset(withPixels(8, (s) => s.pixels.pop())), /^sample 8: `pixels` has 783 values, expected 784/);
     expectFormatError(() => parseJsonDataset(withPixels(9, (s) => (s.pixels[0] = 12.5))), /^sample 9: pixel 0 is 12\.5: .*0\.\.255 scale.*integers/);
+    const unitSamples = JSON.parse(toJson(digits, "unit")) as Array<{ pixels: unknown[] }>;
+    unitSamples[9].pixels[3] = 200;
+    expectFormatError(() => parseJsonDataset(JSON.stringify(unitSamples), { pixelScale: "unit" }), /^sample 9: pixel 3 is 200, above 1 on the 0\.\.1 scale/);
+    expectFormatError(() => parseJsonDataset(withPixels(2, (s) => (s.pixels[1] = 0.5)), { pixelScale: "byte" }), /^sample 2: pixel 1 is 0\.5: the 0\.\.255 scale needs integers/);
     expectFormatError(() => parseJsonDataset(JSON.stringify({ data: [1, 2, 3] })), /not a positive multiple of 784/);
     expectFormatError(() => parseJsonDataset(JSON.stringify({ data: new Array(784).fill(0) })), /no `label` or `labels`/);
 

@@ -15,7 +15,8 @@ import {
   type LabelledImages,
 } from "../../../worker/src/data/DatasetFormat.js";
 import { DatasetValidator, ValidationReason, type ValidationVerdict } from "../../../worker/src/data/DatasetValidator.js";
-import { generateEncryptionKey } from "../../../worker/src/data/KeyEnvelopes.js";
+import { generateEncryptionKey, parseKeyEnvelopeDocument } from "../../../worker/src/data/KeyEnvelopes.js";
+import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { sharedReferenceClassifier } from "../../../worker/src/data/ReferenceClassifier.js";
 import { seededPermutation } from "../../../worker/src/ml/MnistDataset.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
@@ -174,6 +175,28 @@ describe("DatasetValidator", () => {
         thrown = error;
       }
       expect(thrown).to.be.instanceOf(NotAuthorizedError);
+    });
+
+    it("rejects as an integrity failure (5) when the validator's key envelope was tampered with", async () => {
+      const authorized = generateEncryptionKey();
+      const contribution = await contributeDataset({
+        store,
+        source: { samples: slice(digits, 800, 850) },
+        recipients: [{ address: Wallet.createRandom().address, publicKey: authorized.publicKey }],
+      });
+      const document = parseKeyEnvelopeDocument(await getJson(store, contribution.envelopesCid));
+      const ciphertext = document.envelopes[0].ciphertext;
+      document.envelopes[0].ciphertext = ciphertext.slice(0, 100) + (ciphertext[100] === "0" ? "1" : "0") + ciphertext.slice(101);
+      const verdict = await validator.validateStored({
+        store,
+        datasetCid: contribution.datasetCid,
+        envelopesCid: await addJson(store, document),
+        encryptionPrivateKey: authorized.privateKey,
+        claim: { commitment: contribution.commitment, sampleCount: contribution.sampleCount },
+        acceptedSampleHashes: none,
+      });
+      expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Integrity });
+      expect(verdict.details).to.match(/^key envelope: .*does not decrypt/);
     });
   });
 });

@@ -119,18 +119,22 @@ function parseFlatDigits(document: Record<string, unknown>, options: Omit<ParseD
 }
 
 /**
- * Collects pixel values as read (validated as numbers in 0..255), then converts them once the
- * whole file has been seen, because the scale (0..1 or 0..255) is a property of the file.
+ * Collects samples as read, then settles the pixel scale once the whole file has been seen, because
+ * the scale (0..1 or 0..255) is a property of the file. Each pixel is kept in both readings, as
+ * uint8 (2 bytes a pixel rather than the 8 of the parsed number), with the first value that rules
+ * a reading out, so that `finish` can name it.
  */
 class SampleBuilder {
-  readonly #values: Float64Array;
+  readonly #asByte: Uint8Array;
+  readonly #asUnit: Uint8Array;
   readonly #labels: Uint8Array;
-  readonly #locations: string[] = [];
   #count = 0;
-  #max = 0;
+  #firstNonInteger: { location: string; pixel: number; value: number } | undefined;
+  #firstAboveOne: { location: string; pixel: number; value: number } | undefined;
 
   constructor(capacity: number) {
-    this.#values = new Float64Array(capacity * MNIST_PIXELS);
+    this.#asByte = new Uint8Array(capacity * MNIST_PIXELS);
+    this.#asUnit = new Uint8Array(capacity * MNIST_PIXELS);
     this.#labels = new Uint8Array(capacity);
   }
 
@@ -141,37 +145,28 @@ class SampleBuilder {
       if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 255) {
         throw new DatasetFormatError(`pixel ${p} is ${describe(value)}, expected a number in 0..255 (or 0..1)`, { location });
       }
-      if (value > this.#max) this.#max = value;
-      this.#values[base + p] = value;
+      if (Number.isInteger(value)) this.#asByte[base + p] = value;
+      else this.#firstNonInteger ??= { location, pixel: p, value };
+      if (value <= 1) this.#asUnit[base + p] = Math.round(value * 255);
+      else this.#firstAboveOne ??= { location, pixel: p, value };
     }
     this.#labels[this.#count] = label;
-    this.#locations.push(location);
     this.#count++;
   }
 
   finish(scale: PixelScale): LabelledImages {
-    const resolved = scale === "auto" ? (this.#max > 1 ? "byte" : "unit") : scale;
-    const pixels = new Uint8Array(this.#count * MNIST_PIXELS);
-    for (let i = 0; i < pixels.length; i++) {
-      const value = this.#values[i];
-      if (resolved === "byte") {
-        if (!Number.isInteger(value)) {
-          throw new DatasetFormatError(
-            `pixel ${i % MNIST_PIXELS} is ${value}: the file uses the 0..255 scale (some value is above 1), which needs integers`,
-            { location: this.#locations[Math.floor(i / MNIST_PIXELS)] },
-          );
-        }
-        pixels[i] = value;
-      } else {
-        if (value > 1) {
-          throw new DatasetFormatError(`pixel ${i % MNIST_PIXELS} is ${value}, above 1 on the 0..1 scale`, {
-            location: this.#locations[Math.floor(i / MNIST_PIXELS)],
-          });
-        }
-        pixels[i] = Math.round(value * 255);
-      }
+    const resolved = scale === "auto" ? (this.#firstAboveOne === undefined ? "unit" : "byte") : scale;
+    if (resolved === "byte" && this.#firstNonInteger !== undefined) {
+      const { location, pixel, value } = this.#firstNonInteger;
+      const why = scale === "auto" ? "the file uses the 0..255 scale (some value is above 1), which needs integers" : "the 0..255 scale needs integers";
+      throw new DatasetFormatError(`pixel ${pixel} is ${value}: ${why}`, { location });
     }
-    return { count: this.#count, pixels, labels: this.#labels };
+    if (resolved === "unit" && this.#firstAboveOne !== undefined) {
+      const { location, pixel, value } = this.#firstAboveOne;
+      throw new DatasetFormatError(`pixel ${pixel} is ${value}, above 1 on the 0..1 scale`, { location });
+    }
+    const pixels = resolved === "byte" ? this.#asByte : this.#asUnit;
+    return { count: this.#count, pixels: pixels.subarray(0, this.#count * MNIST_PIXELS), labels: this.#labels.subarray(0, this.#count) };
   }
 }
 
