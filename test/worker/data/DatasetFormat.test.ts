@@ -135,6 +135,7 @@ describe("DatasetFormat", () => {
     expectFormatError(() => parseCsvDataset(csvWith(5, (f) => (f[100] = "256"))), /^line 6: pixel 99 is 256/);
     expectFormatError(() => parseCsvDataset(csvWith(5, (f) => (f[100] = ""))), /^line 6: pixel 99 is ""/);
     expectFormatError(() => parseCsvDataset("label,p0\n"), /no samples/);
+    expectFormatError(() => parseCsvDataset(csvWith(1, (f) => (f[0] = "seven"))), /^line 2: label "seven" is not an integer/);
     expectFormatError(() => parseDatasetFile(new Uint8Array([0xff, 0xfe, 0x00])), /not UTF-8/);
   });
 

@@ -47,18 +47,20 @@ export function parseJsonDataset(text: string, options: Omit<ParseDatasetOptions
 
 export function parseCsvDataset(text: string, options: Pick<ParseDatasetOptions, "pixelScale"> = {}): LabelledImages {
   const lines = text.split("\n");
-  const rows: Array<{ lineNumber: number; fields: string[] }> = [];
+  // Only the first non-blank line may be a header ("label,pixel0,..."); lines are split one at a time.
+  const sampleLines: number[] = [];
+  let first = true;
   for (let i = 0; i < lines.length; i++) {
-    const line = lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i];
-    if (line.trim() === "") continue;
-    const fields = line.split(",");
-    if (rows.length === 0 && !isNumeric(fields[0])) continue; // header line, e.g. "label,pixel0,...".
-    rows.push({ lineNumber: i + 1, fields });
+    if (lines[i].trim() === "") continue;
+    const isHeader = first && !isNumeric(lines[i].split(",", 1)[0]);
+    first = false;
+    if (!isHeader) sampleLines.push(i);
   }
-  if (rows.length === 0) throw new DatasetFormatError("the CSV file has no samples");
-  const builder = new SampleBuilder(rows.length);
-  for (const { lineNumber, fields } of rows) {
-    const location = `line ${lineNumber}`;
+  if (sampleLines.length === 0) throw new DatasetFormatError("the CSV file has no samples");
+  const builder = new SampleBuilder(sampleLines.length);
+  for (const i of sampleLines) {
+    const location = `line ${i + 1}`;
+    const fields = (lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i]).split(",");
     if (fields.length !== MNIST_PIXELS + 1) {
       throw new DatasetFormatError(`expected ${MNIST_PIXELS + 1} comma-separated values (label, then ${MNIST_PIXELS} pixels), found ${fields.length}`, {
         location,
