@@ -13,7 +13,13 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { decryptDataset, encryptDataset } from "../../worker/src/data/DatasetCipher.js";
 import { parseCsvDataset, parseJsonDataset } from "../../worker/src/data/DatasetFileParser.js";
-import { RECORD_BYTES, commitmentOf, encodeDataset, fromDigitSet, type LabelledImages } from "../../worker/src/data/DatasetFormat.js";
+import {
+  RECORD_BYTES,
+  commitmentOf,
+  encodeDataset,
+  fromDigitSet,
+  type LabelledImages,
+} from "../../worker/src/data/DatasetFormat.js";
 import { DatasetValidator } from "../../worker/src/data/DatasetValidator.js";
 import { sharedReferenceClassifier } from "../../worker/src/data/ReferenceClassifier.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
@@ -58,7 +64,7 @@ async function removeTempStore({ store, directory }: TempStore): Promise<void> {
 async function measure<P>(
   prepare: () => Promise<P> | P,
   step: (prepared: P) => Promise<unknown> | unknown,
-  cleanUp: (prepared: P) => Promise<void> | void = () => {},
+  cleanUp: (prepared: P) => Promise<void> | void = () => {}
 ): Promise<number> {
   const seconds: number[] = [];
   for (let run = 0; run < RUNS; run++) {
@@ -85,7 +91,11 @@ const steps: Array<{ name: string; label: string; seconds: number; megabytes?: n
   { name: "encode", label: "canonical encode", seconds: await measure(nothing, () => encodeDataset(dataset)) },
   { name: "commit", label: "sha256 commitment", seconds: await measure(nothing, () => commitmentOf(canonical)) },
   { name: "encrypt", label: "AES-256-GCM encrypt", seconds: await measure(nothing, () => encryptDataset(canonical)) },
-  { name: "decrypt", label: "AES-256-GCM decrypt", seconds: await measure(nothing, () => decryptDataset(envelope, key)) },
+  {
+    name: "decrypt",
+    label: "AES-256-GCM decrypt",
+    seconds: await measure(nothing, () => decryptDataset(envelope, key)),
+  },
   {
     name: "pin",
     label: "pin to embedded IPFS",
@@ -101,7 +111,7 @@ const steps: Array<{ name: string; label: string; seconds: number; megabytes?: n
         commitmentOf(bytes);
         return store.add((await encryptDataset(bytes)).envelope);
       },
-      removeTempStore,
+      removeTempStore
     ),
   },
 ];
@@ -112,8 +122,13 @@ const parseSlice: LabelledImages = (() => {
   return { count, pixels: dataset.pixels.subarray(0, count * MNIST_PIXELS), labels: dataset.labels.subarray(0, count) };
 })();
 const pixelsOf = (i: number) => Array.from(parseSlice.pixels.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
-const jsonFile = JSON.stringify(Array.from({ length: parseSlice.count }, (_, i) => ({ pixels: pixelsOf(i), label: parseSlice.labels[i] })));
-const csvFile = Array.from({ length: parseSlice.count }, (_, i) => `${parseSlice.labels[i]},${pixelsOf(i).join(",")}`).join("\n");
+const jsonFile = JSON.stringify(
+  Array.from({ length: parseSlice.count }, (_, i) => ({ pixels: pixelsOf(i), label: parseSlice.labels[i] }))
+);
+const csvFile = Array.from(
+  { length: parseSlice.count },
+  (_, i) => `${parseSlice.labels[i]},${pixelsOf(i).join(",")}`
+).join("\n");
 const parseMb = encodeDataset(parseSlice).length / MB;
 
 // Cycled digits repeat each other; the validator bench measures cost, not the duplicate verdict.
@@ -141,7 +156,7 @@ steps.push(
       const verdict = await validator.validate({ encrypted: envelope, key, claim, acceptedSampleHashes: noneAccepted });
       if (!verdict.accept) throw new Error(`the bench dataset was rejected: ${verdict.details}`);
     }),
-  },
+  }
 );
 
 console.log(`dataset: ${dataset.count} samples, ${plaintextMb.toFixed(1)} MB canonical, median of ${RUNS} runs`);
@@ -158,5 +173,5 @@ console.log(
     runs: RUNS,
     mbPerSecond: Object.fromEntries(steps.map((step) => [step.name, Number(rate(step).toFixed(1))])),
     seconds: Object.fromEntries(steps.map(({ name, seconds }) => [name, Number(seconds.toFixed(4))])),
-  }),
+  })
 );

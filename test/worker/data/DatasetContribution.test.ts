@@ -6,7 +6,11 @@ import { Wallet, getBytes } from "ethers";
 import { decryptDataset } from "../../../worker/src/data/DatasetCipher.js";
 import { contributeDataset } from "../../../worker/src/data/DatasetContribution.js";
 import { commitmentOf, encodeDataset, type LabelledImages } from "../../../worker/src/data/DatasetFormat.js";
-import { generateEncryptionKey, openEnvelope, parseKeyEnvelopeDocument } from "../../../worker/src/data/KeyEnvelopes.js";
+import {
+  generateEncryptionKey,
+  openEnvelope,
+  parseKeyEnvelopeDocument,
+} from "../../../worker/src/data/KeyEnvelopes.js";
 import { getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { realDigits } from "../../helpers/realDigits.js";
@@ -30,7 +34,10 @@ function distinctiveWindow(bytes: Uint8Array): Buffer {
 
 function pixelJson(digits: LabelledImages): string {
   return JSON.stringify(
-    Array.from({ length: digits.count }, (_, i) => ({ pixels: Array.from(digits.pixels.subarray(i * 784, (i + 1) * 784)), label: digits.labels[i] })),
+    Array.from({ length: digits.count }, (_, i) => ({
+      pixels: Array.from(digits.pixels.subarray(i * 784, (i + 1) * 784)),
+      label: digits.labels[i],
+    }))
   );
 }
 
@@ -94,7 +101,10 @@ describe("DatasetContribution", () => {
     // A listed validator recovers exactly the committed plaintext from the store.
     const document = parseKeyEnvelopeDocument(await getJson(store, contribution.envelopesCid));
     expect(document.datasetCommitment).to.equal(contribution.commitment);
-    const plaintext = await decryptDataset(await store.get(contribution.datasetCid), openEnvelope(document, validator.privateKey));
+    const plaintext = await decryptDataset(
+      await store.get(contribution.datasetCid),
+      openEnvelope(document, validator.privateKey)
+    );
     expect(Buffer.from(plaintext).equals(Buffer.from(canonical))).to.equal(true);
   });
 

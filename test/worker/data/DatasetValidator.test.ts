@@ -14,7 +14,11 @@ import {
   sampleHashes,
   type LabelledImages,
 } from "../../../worker/src/data/DatasetFormat.js";
-import { DatasetValidator, ValidationReason, type ValidationVerdict } from "../../../worker/src/data/DatasetValidator.js";
+import {
+  DatasetValidator,
+  ValidationReason,
+  type ValidationVerdict,
+} from "../../../worker/src/data/DatasetValidator.js";
 import { generateEncryptionKey, parseKeyEnvelopeDocument } from "../../../worker/src/data/KeyEnvelopes.js";
 import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { sharedReferenceClassifier } from "../../../worker/src/data/ReferenceClassifier.js";
@@ -43,7 +47,11 @@ describe("DatasetValidator", () => {
   const none = new Set<string>();
 
   /** Encrypts canonical `bytes` and validates them against a claim (by default the honest one). */
-  async function check(bytes: Uint8Array, claim: { commitment?: string; sampleCount?: number } = {}, accepted = none): Promise<ValidationVerdict> {
+  async function check(
+    bytes: Uint8Array,
+    claim: { commitment?: string; sampleCount?: number } = {},
+    accepted = none
+  ): Promise<ValidationVerdict> {
     const { envelope, key } = await encryptDataset(bytes);
     const sampleCount = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8);
     return validator.validate({
@@ -87,7 +95,12 @@ describe("DatasetValidator", () => {
   it("rejects a flipped ciphertext bit as an integrity failure (5)", async () => {
     const { envelope, key } = await encryptDataset(encodeDataset(slice(digits, 0, 50)));
     envelope[envelope.length >> 1] ^= 0x10;
-    const verdict = await validator.validate({ encrypted: envelope, key, claim: { commitment: "0x" + "00".repeat(32), sampleCount: 50 }, acceptedSampleHashes: none });
+    const verdict = await validator.validate({
+      encrypted: envelope,
+      key,
+      claim: { commitment: "0x" + "00".repeat(32), sampleCount: 50 },
+      acceptedSampleHashes: none,
+    });
     expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Integrity });
     expect(verdict.details).to.match(/authentication failed/);
   });
@@ -109,7 +122,8 @@ describe("DatasetValidator", () => {
     badSchema[5] = 2;
     const empty = encodeDataset({ count: 0, pixels: new Uint8Array(0), labels: new Uint8Array(0) });
     const verdicts = [await check(badLabel), await check(truncated), await check(badSchema), await check(empty)];
-    for (const verdict of verdicts) expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Schema });
+    for (const verdict of verdicts)
+      expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Schema });
     expect(verdicts.map((v) => v.details)).to.deep.equal([
       "sample 7: label 13 is outside 0..9",
       `body: ${bytes.length - 100} bytes, but 50 samples of 785 bytes need ${bytes.length}`,
@@ -120,7 +134,11 @@ describe("DatasetValidator", () => {
 
   it("rejects a sample count that differs from the claim (2)", async () => {
     const verdict = await check(encodeDataset(slice(digits, 0, 60)), { sampleCount: 100 });
-    expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.SampleCount, details: "60 samples, but 100 were claimed" });
+    expect(verdict).to.deep.include({
+      accept: false,
+      reasonCode: ValidationReason.SampleCount,
+      details: "60 samples, but 100 were claimed",
+    });
   });
 
   it("rejects more than 5% duplicates of accepted data (3), allows up to 5%", async () => {
@@ -129,11 +147,17 @@ describe("DatasetValidator", () => {
     const withTenCopies = concat(fresh, slice(digits, 0, 10)); // 10 of 200 = 5%
     const withTwentyCopies = concat(fresh, slice(digits, 0, 20)); // 20 of 210 = 9.5%
     const selfRepeating = concat(fresh, slice(digits, 400, 420)); // repeats within the dataset
-    expect(await check(encodeDataset(withTenCopies), {}, accepted)).to.deep.include({ accept: true, reasonCode: ValidationReason.Ok });
+    expect(await check(encodeDataset(withTenCopies), {}, accepted)).to.deep.include({
+      accept: true,
+      reasonCode: ValidationReason.Ok,
+    });
     const rejected = await check(encodeDataset(withTwentyCopies), {}, accepted);
     expect(rejected).to.deep.include({ accept: false, reasonCode: ValidationReason.Duplicates });
     expect(rejected.duplicateFraction).to.be.closeTo(20 / 210, 1e-9);
-    expect(await check(encodeDataset(selfRepeating))).to.deep.include({ accept: false, reasonCode: ValidationReason.Duplicates });
+    expect(await check(encodeDataset(selfRepeating))).to.deep.include({
+      accept: false,
+      reasonCode: ValidationReason.Duplicates,
+    });
   });
 
   describe("on a contribution in the IPFS store", () => {
@@ -186,7 +210,8 @@ describe("DatasetValidator", () => {
       });
       const document = parseKeyEnvelopeDocument(await getJson(store, contribution.envelopesCid));
       const ciphertext = document.envelopes[0].ciphertext;
-      document.envelopes[0].ciphertext = ciphertext.slice(0, 100) + (ciphertext[100] === "0" ? "1" : "0") + ciphertext.slice(101);
+      document.envelopes[0].ciphertext =
+        ciphertext.slice(0, 100) + (ciphertext[100] === "0" ? "1" : "0") + ciphertext.slice(101);
       const verdict = await validator.validateStored({
         store,
         datasetCid: contribution.datasetCid,

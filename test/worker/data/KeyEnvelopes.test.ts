@@ -60,32 +60,49 @@ describe("KeyEnvelopes", () => {
   });
 
   it("refuses an envelope moved to another dataset's document or tampered with", () => {
-    const document = sealKeyEnvelopes(generateDatasetKey(), COMMITMENT, [{ address: aliceAddress, publicKey: alice.publicKey }]);
+    const document = sealKeyEnvelopes(generateDatasetKey(), COMMITMENT, [
+      { address: aliceAddress, publicKey: alice.publicKey },
+    ]);
     const moved = { ...document, datasetCommitment: "0x" + "cd".repeat(32) };
-    expect(thrownBy(() => openEnvelope(moved, alice.privateKey))).to.be.instanceOf(KeyEnvelopeError).and.match(/another dataset/);
+    expect(thrownBy(() => openEnvelope(moved, alice.privateKey)))
+      .to.be.instanceOf(KeyEnvelopeError)
+      .and.match(/another dataset/);
     const ciphertext = document.envelopes[0].ciphertext;
-    const tampered = { ...document, envelopes: [{ ...document.envelopes[0], ciphertext: ciphertext.slice(0, -2) + (ciphertext.endsWith("00") ? "01" : "00") }] };
-    expect(thrownBy(() => openEnvelope(tampered, alice.privateKey))).to.be.instanceOf(KeyEnvelopeError).and.match(/does not decrypt/);
+    const tampered = {
+      ...document,
+      envelopes: [
+        { ...document.envelopes[0], ciphertext: ciphertext.slice(0, -2) + (ciphertext.endsWith("00") ? "01" : "00") },
+      ],
+    };
+    expect(thrownBy(() => openEnvelope(tampered, alice.privateKey)))
+      .to.be.instanceOf(KeyEnvelopeError)
+      .and.match(/does not decrypt/);
   });
 
   it("rejects bad recipients and malformed documents clearly", () => {
     const key = generateDatasetKey();
     expect(thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, []))).to.match(/at least one recipient/);
-    expect(thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [{ address: aliceAddress, publicKey: "0x04" + "11".repeat(32) }]))).to.match(
-      /not a point on secp256k1|not 33-byte/,
-    );
-    expect(thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [{ address: "0x1234", publicKey: alice.publicKey }]))).to.match(/not an address/);
+    expect(
+      thrownBy(() =>
+        sealKeyEnvelopes(key, COMMITMENT, [{ address: aliceAddress, publicKey: "0x04" + "11".repeat(32) }])
+      )
+    ).to.match(/not a point on secp256k1|not 33-byte/);
+    expect(
+      thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [{ address: "0x1234", publicKey: alice.publicKey }]))
+    ).to.match(/not an address/);
     expect(
       thrownBy(() =>
         sealKeyEnvelopes(key, COMMITMENT, [
           { address: aliceAddress, publicKey: alice.publicKey },
           { address: bobAddress, publicKey: alice.publicKey },
-        ]),
-      ),
+        ])
+      )
     ).to.match(/listed twice/);
-    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 2, datasetCommitment: COMMITMENT, envelopes: [] }))).to.be.instanceOf(
-      KeyEnvelopeError,
-    ).and.match(/version/);
-    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 1, datasetCommitment: "0x12", envelopes: [] }))).to.match(/datasetCommitment/);
+    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 2, datasetCommitment: COMMITMENT, envelopes: [] })))
+      .to.be.instanceOf(KeyEnvelopeError)
+      .and.match(/version/);
+    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 1, datasetCommitment: "0x12", envelopes: [] }))).to.match(
+      /datasetCommitment/
+    );
   });
 });

@@ -5,9 +5,7 @@ import { parseDatasetFile, type ParseDatasetOptions } from "./DatasetFileParser.
 import { DatasetSchema, commitmentOf, encodeDataset, type LabelledImages } from "./DatasetFormat.js";
 import { sealKeyEnvelopes, type KeyRecipient } from "./KeyEnvelopes.js";
 
-export type DatasetSource =
-  | { file: Uint8Array | string; parse?: ParseDatasetOptions }
-  | { samples: LabelledImages };
+export type DatasetSource = { file: Uint8Array | string; parse?: ParseDatasetOptions } | { samples: LabelledImages };
 
 export interface ContributeDatasetOptions {
   /** Where the ciphertext and the key envelopes go; it never receives a plaintext byte. */
@@ -37,7 +35,8 @@ export interface DatasetContribution {
  * envelopes. Only the ciphertext and the envelope document reach `store`.
  */
 export async function contributeDataset(options: ContributeDatasetOptions): Promise<DatasetContribution> {
-  const samples = "samples" in options.source ? options.source.samples : parseDatasetFile(options.source.file, options.source.parse);
+  const samples =
+    "samples" in options.source ? options.source.samples : parseDatasetFile(options.source.file, options.source.parse);
   const canonical = encodeDataset(samples);
   const commitment = commitmentOf(canonical);
   const { envelope, key } = await encryptDataset(canonical);

@@ -33,12 +33,17 @@ export function parseDatasetFile(input: Uint8Array | string, options: ParseDatas
   return format === "json" ? parseJsonDataset(text, options) : parseCsvDataset(text, options);
 }
 
-export function parseJsonDataset(text: string, options: Omit<ParseDatasetOptions, "format" | "fileName"> = {}): LabelledImages {
+export function parseJsonDataset(
+  text: string,
+  options: Omit<ParseDatasetOptions, "format" | "fileName"> = {}
+): LabelledImages {
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch (error) {
-    throw new DatasetFormatError(`not valid JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    throw new DatasetFormatError(`not valid JSON (${error instanceof Error ? error.message : String(error)})`, {
+      cause: error,
+    });
   }
   if (Array.isArray(document)) return parseSampleArray(document, options.pixelScale);
   if (isRecord(document) && "data" in document) return parseFlatDigits(document, options);
@@ -62,9 +67,14 @@ export function parseCsvDataset(text: string, options: Pick<ParseDatasetOptions,
     const location = `line ${i + 1}`;
     const fields = (lines[i].endsWith("\r") ? lines[i].slice(0, -1) : lines[i]).split(",");
     if (fields.length !== MNIST_PIXELS + 1) {
-      throw new DatasetFormatError(`expected ${MNIST_PIXELS + 1} comma-separated values (label, then ${MNIST_PIXELS} pixels), found ${fields.length}`, {
-        location,
-      });
+      throw new DatasetFormatError(
+        `expected ${MNIST_PIXELS + 1} comma-separated values (label, then ${MNIST_PIXELS} pixels), found ${
+          fields.length
+        }`,
+        {
+          location,
+        }
+      );
     }
     builder.push(
       location,
@@ -72,7 +82,7 @@ export function parseCsvDataset(text: string, options: Pick<ParseDatasetOptions,
       (p) => {
         const field = fields[p + 1].trim();
         return field === "" ? field : Number(field);
-      },
+      }
     );
   }
   return builder.finish(options.pixelScale ?? "auto");
@@ -96,7 +106,10 @@ function parseSampleArray(samples: unknown[], pixelScale: PixelScale = "auto"): 
   return builder.finish(pixelScale);
 }
 
-function parseFlatDigits(document: Record<string, unknown>, options: Omit<ParseDatasetOptions, "format" | "fileName">): LabelledImages {
+function parseFlatDigits(
+  document: Record<string, unknown>,
+  options: Omit<ParseDatasetOptions, "format" | "fileName">
+): LabelledImages {
   const data = document.data;
   if (!Array.isArray(data)) throw new DatasetFormatError("`data` is not an array");
   if (data.length === 0 || data.length % MNIST_PIXELS !== 0) {
@@ -109,7 +122,9 @@ function parseFlatDigits(document: Record<string, unknown>, options: Omit<ParseD
   }
   const commonLabel = document.label ?? options.label;
   if (labels === undefined && commonLabel === undefined) {
-    throw new DatasetFormatError("`{data}` has no `label` or `labels`; pass the digit's label (the mnist package names it in the file name)");
+    throw new DatasetFormatError(
+      "`{data}` has no `label` or `labels`; pass the digit's label (the mnist package names it in the file name)"
+    );
   }
   const builder = new SampleBuilder(count);
   for (let i = 0; i < count; i++) {
@@ -145,7 +160,9 @@ class SampleBuilder {
     for (let p = 0; p < MNIST_PIXELS; p++) {
       const value = pixelAt(p);
       if (typeof value !== "number" || !Number.isFinite(value) || value < 0 || value > 255) {
-        throw new DatasetFormatError(`pixel ${p} is ${describe(value)}, expected a number in 0..255 (or 0..1)`, { location });
+        throw new DatasetFormatError(`pixel ${p} is ${describe(value)}, expected a number in 0..255 (or 0..1)`, {
+          location,
+        });
       }
       if (Number.isInteger(value)) this.#asByte[base + p] = value;
       else this.#firstNonInteger ??= { location, pixel: p, value };
@@ -160,7 +177,10 @@ class SampleBuilder {
     const resolved = scale === "auto" ? (this.#firstAboveOne === undefined ? "unit" : "byte") : scale;
     if (resolved === "byte" && this.#firstNonInteger !== undefined) {
       const { location, pixel, value } = this.#firstNonInteger;
-      const why = scale === "auto" ? "the file uses the 0..255 scale (some value is above 1), which needs integers" : "the 0..255 scale needs integers";
+      const why =
+        scale === "auto"
+          ? "the file uses the 0..255 scale (some value is above 1), which needs integers"
+          : "the 0..255 scale needs integers";
       throw new DatasetFormatError(`pixel ${pixel} is ${value}: ${why}`, { location });
     }
     if (resolved === "unit" && this.#firstAboveOne !== undefined) {
@@ -168,7 +188,11 @@ class SampleBuilder {
       throw new DatasetFormatError(`pixel ${pixel} is ${value}, above 1 on the 0..1 scale`, { location });
     }
     const pixels = resolved === "byte" ? this.#asByte : this.#asUnit;
-    return { count: this.#count, pixels: pixels.subarray(0, this.#count * MNIST_PIXELS), labels: this.#labels.subarray(0, this.#count) };
+    return {
+      count: this.#count,
+      pixels: pixels.subarray(0, this.#count * MNIST_PIXELS),
+      labels: this.#labels.subarray(0, this.#count),
+    };
   }
 }
 
@@ -177,7 +201,9 @@ function parseLabel(raw: unknown, location: string, asWritten?: string): number 
   if (Array.isArray(raw)) {
     const hot = raw.flatMap((v, i) => (v === 1 ? [i] : []));
     if (raw.length !== MNIST_CLASSES || hot.length !== 1 || raw.some((v) => v !== 0 && v !== 1)) {
-      throw new DatasetFormatError(`label ${JSON.stringify(raw)} is not a one-hot array of ${MNIST_CLASSES}`, { location });
+      throw new DatasetFormatError(`label ${JSON.stringify(raw)} is not a one-hot array of ${MNIST_CLASSES}`, {
+        location,
+      });
     }
     return hot[0];
   }

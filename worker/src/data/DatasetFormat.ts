@@ -57,7 +57,8 @@ export function encodeDataset(dataset: LabelledImages): Uint8Array {
   view.setUint32(8, dataset.count, false);
   for (let i = 0; i < dataset.count; i++) {
     const label = dataset.labels[i];
-    if (label >= MNIST_CLASSES) throw new DatasetFormatError(`label ${label} is outside 0..9`, { location: `sample ${i}` });
+    if (label >= MNIST_CLASSES)
+      throw new DatasetFormatError(`label ${label} is outside 0..9`, { location: `sample ${i}` });
     const offset = DATASET_HEADER_BYTES + i * RECORD_BYTES;
     bytes.set(dataset.pixels.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS), offset);
     bytes[offset + MNIST_PIXELS] = label;
@@ -73,7 +74,8 @@ export function readDatasetHeader(bytes: Uint8Array): { version: number; schemaI
     });
   }
   for (let i = 0; i < DATASET_MAGIC.length; i++) {
-    if (bytes[i] !== DATASET_MAGIC[i]) throw new DatasetFormatError("bad magic: not a Tessera dataset", { location: "header" });
+    if (bytes[i] !== DATASET_MAGIC[i])
+      throw new DatasetFormatError("bad magic: not a Tessera dataset", { location: "header" });
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = view.getUint8(4);
@@ -84,9 +86,12 @@ export function readDatasetHeader(bytes: Uint8Array): { version: number; schemaI
     });
   }
   if (schemaId !== DatasetSchema.Mnist784Labels10.id) {
-    throw new DatasetFormatError(`schema id ${schemaId} is unknown (expected ${DatasetSchema.Mnist784Labels10.id}, mnist-784/labels-10)`, {
-      location: "header",
-    });
+    throw new DatasetFormatError(
+      `schema id ${schemaId} is unknown (expected ${DatasetSchema.Mnist784Labels10.id}, mnist-784/labels-10)`,
+      {
+        location: "header",
+      }
+    );
   }
   if (view.getUint16(6) !== 0) throw new DatasetFormatError("reserved bytes 6..7 are not zero", { location: "header" });
   return { version, schemaId, count: view.getUint32(8, false) };
@@ -99,7 +104,7 @@ export function decodeDataset(bytes: Uint8Array): LabelledImages {
   if (bytes.length !== expected) {
     throw new DatasetFormatError(
       `${bytes.length} bytes, but ${count} samples of ${RECORD_BYTES} bytes need ${expected}`,
-      { location: "body" },
+      { location: "body" }
     );
   }
   const pixels = new Uint8Array(count * MNIST_PIXELS);
@@ -107,7 +112,8 @@ export function decodeDataset(bytes: Uint8Array): LabelledImages {
   for (let i = 0; i < count; i++) {
     const offset = DATASET_HEADER_BYTES + i * RECORD_BYTES;
     const label = bytes[offset + MNIST_PIXELS];
-    if (label >= MNIST_CLASSES) throw new DatasetFormatError(`label ${label} is outside 0..9`, { location: `sample ${i}` });
+    if (label >= MNIST_CLASSES)
+      throw new DatasetFormatError(`label ${label} is outside 0..9`, { location: `sample ${i}` });
     pixels.set(bytes.subarray(offset, offset + MNIST_PIXELS), i * MNIST_PIXELS);
     labels[i] = label;
   }
@@ -150,7 +156,9 @@ function assertShape(dataset: LabelledImages): void {
     throw new DatasetFormatError(`sample count ${dataset.count} is not a uint32`);
   }
   if (dataset.pixels.length !== dataset.count * MNIST_PIXELS) {
-    throw new DatasetFormatError(`${dataset.pixels.length} pixels for ${dataset.count} samples (expected ${dataset.count * MNIST_PIXELS})`);
+    throw new DatasetFormatError(
+      `${dataset.pixels.length} pixels for ${dataset.count} samples (expected ${dataset.count * MNIST_PIXELS})`
+    );
   }
   if (dataset.labels.length !== dataset.count) {
     throw new DatasetFormatError(`${dataset.labels.length} labels for ${dataset.count} samples`);

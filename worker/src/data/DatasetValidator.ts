@@ -1,7 +1,14 @@
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
 import { decryptDataset } from "./DatasetCipher.js";
 import { DatasetFormatError, DatasetIntegrityError, KeyEnvelopeError } from "./DatasetError.js";
-import { MNIST_PIXELS, commitmentOf, decodeDataset, sampleHashes, toDigitSet, type LabelledImages } from "./DatasetFormat.js";
+import {
+  MNIST_PIXELS,
+  commitmentOf,
+  decodeDataset,
+  sampleHashes,
+  toDigitSet,
+  type LabelledImages,
+} from "./DatasetFormat.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "./KeyEnvelopes.js";
 import type { ReferenceClassifier } from "./ReferenceClassifier.js";
 
@@ -95,7 +102,8 @@ export class DatasetValidator {
     try {
       key = openEnvelope(document, input.encryptionPrivateKey);
     } catch (error) {
-      if (error instanceof KeyEnvelopeError) return reject(ValidationReason.Integrity, `key envelope: ${error.message}`);
+      if (error instanceof KeyEnvelopeError)
+        return reject(ValidationReason.Integrity, `key envelope: ${error.message}`);
       throw error;
     }
     const encrypted = await input.store.get(input.datasetCid);
@@ -113,7 +121,10 @@ export class DatasetValidator {
 
     const commitment = commitmentOf(plaintext);
     if (commitment !== input.claim.commitment.toLowerCase()) {
-      return reject(ValidationReason.CommitmentMismatch, `the data hashes to ${commitment}, the claim commits to ${input.claim.commitment}`);
+      return reject(
+        ValidationReason.CommitmentMismatch,
+        `the data hashes to ${commitment}, the claim commits to ${input.claim.commitment}`
+      );
     }
 
     let dataset: LabelledImages;
@@ -126,7 +137,10 @@ export class DatasetValidator {
     if (dataset.count === 0) return reject(ValidationReason.Schema, "the dataset has no samples");
 
     if (dataset.count !== input.claim.sampleCount) {
-      return reject(ValidationReason.SampleCount, `${dataset.count} samples, but ${input.claim.sampleCount} were claimed`);
+      return reject(
+        ValidationReason.SampleCount,
+        `${dataset.count} samples, but ${input.claim.sampleCount} were claimed`
+      );
     }
 
     const hashes = sampleHashes(dataset);
@@ -141,7 +155,9 @@ export class DatasetValidator {
       return {
         ...reject(
           ValidationReason.Duplicates,
-          `${duplicates} of ${dataset.count} samples (${percent(duplicateFraction)}) duplicate accepted data or each other; at most ${percent(this.#maxDuplicateFraction)} allowed`,
+          `${duplicates} of ${dataset.count} samples (${percent(
+            duplicateFraction
+          )}) duplicate accepted data or each other; at most ${percent(this.#maxDuplicateFraction)} allowed`
         ),
         duplicateFraction,
       };
@@ -152,7 +168,9 @@ export class DatasetValidator {
       return {
         ...reject(
           ValidationReason.LabelNoise,
-          `the reference classifier agrees with ${percent(labelAgreement)} of labels; at least ${percent(this.#minLabelAgreement)} needed`,
+          `the reference classifier agrees with ${percent(labelAgreement)} of labels; at least ${percent(
+            this.#minLabelAgreement
+          )} needed`
         ),
         duplicateFraction,
         labelAgreement,
@@ -162,7 +180,9 @@ export class DatasetValidator {
     return {
       accept: true,
       reasonCode: ValidationReason.Ok,
-      details: `${dataset.count} samples, ${percent(duplicateFraction)} duplicates, ${percent(labelAgreement)} label agreement`,
+      details: `${dataset.count} samples, ${percent(duplicateFraction)} duplicates, ${percent(
+        labelAgreement
+      )} label agreement`,
       sampleHashes: hashes,
       duplicateFraction,
       labelAgreement,

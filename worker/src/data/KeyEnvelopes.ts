@@ -52,7 +52,7 @@ const documentSchema = z.object({
       recipient: z.string().refine((value) => isAddress(value), "expected an address"),
       publicKey: hex(33),
       ciphertext: z.string().refine((value) => isHexString(value) && value.length > 2, "expected 0x-prefixed hex"),
-    }),
+    })
   ),
 });
 
@@ -71,11 +71,14 @@ export function encryptionPublicKeyOf(privateKey: string | Uint8Array): string {
 export function sealKeyEnvelopes(
   datasetKey: Uint8Array,
   datasetCommitment: string,
-  recipients: readonly KeyRecipient[],
+  recipients: readonly KeyRecipient[]
 ): KeyEnvelopeDocument {
-  if (datasetKey.length !== DATASET_KEY_BYTES) throw new KeyEnvelopeError(`a dataset key is ${DATASET_KEY_BYTES} bytes, got ${datasetKey.length}`);
-  if (!isHexString(datasetCommitment, 32)) throw new KeyEnvelopeError(`dataset commitment ${datasetCommitment} is not bytes32 hex`);
-  if (recipients.length === 0) throw new KeyEnvelopeError("at least one recipient is needed, or no one can validate the dataset");
+  if (datasetKey.length !== DATASET_KEY_BYTES)
+    throw new KeyEnvelopeError(`a dataset key is ${DATASET_KEY_BYTES} bytes, got ${datasetKey.length}`);
+  if (!isHexString(datasetCommitment, 32))
+    throw new KeyEnvelopeError(`dataset commitment ${datasetCommitment} is not bytes32 hex`);
+  if (recipients.length === 0)
+    throw new KeyEnvelopeError("at least one recipient is needed, or no one can validate the dataset");
   const payload = new Uint8Array(DATASET_KEY_BYTES + 32);
   payload.set(datasetKey, 0);
   payload.set(getBytes(datasetCommitment), DATASET_KEY_BYTES);
@@ -85,7 +88,11 @@ export function sealKeyEnvelopes(
     if (seen.has(normalizedKey)) throw new KeyEnvelopeError(`public key ${normalizedKey} is listed twice`);
     seen.add(normalizedKey);
     if (!isAddress(address)) throw new KeyEnvelopeError(`recipient ${address} is not an address`);
-    return { recipient: getAddress(address), publicKey: normalizedKey, ciphertext: hexlify(encrypt(getBytes(normalizedKey), payload)) };
+    return {
+      recipient: getAddress(address),
+      publicKey: normalizedKey,
+      ciphertext: hexlify(encrypt(getBytes(normalizedKey), payload)),
+    };
   });
   payload.fill(0);
   return { version: KEY_ENVELOPES_VERSION, datasetCommitment: datasetCommitment.toLowerCase(), envelopes };
@@ -119,7 +126,9 @@ export function openEnvelope(document: KeyEnvelopeDocument, myPrivateKey: string
     throw new KeyEnvelopeError(`the envelope for ${entry.recipient} does not decrypt with this key`, { cause: error });
   }
   if (payload.length !== DATASET_KEY_BYTES + 32) {
-    throw new KeyEnvelopeError(`the envelope for ${entry.recipient} holds ${payload.length} bytes, expected ${DATASET_KEY_BYTES + 32}`);
+    throw new KeyEnvelopeError(
+      `the envelope for ${entry.recipient} holds ${payload.length} bytes, expected ${DATASET_KEY_BYTES + 32}`
+    );
   }
   if (hexlify(payload.subarray(DATASET_KEY_BYTES)) !== doc.datasetCommitment.toLowerCase()) {
     throw new KeyEnvelopeError(`the envelope for ${entry.recipient} was sealed for another dataset`);
@@ -129,7 +138,8 @@ export function openEnvelope(document: KeyEnvelopeDocument, myPrivateKey: string
 
 function normalizePublicKey(publicKey: string): string {
   const withPrefix = publicKey.startsWith("0x") ? publicKey : `0x${publicKey}`;
-  if (!isHexString(withPrefix, 33)) throw new KeyEnvelopeError(`public key ${publicKey} is not 33-byte compressed secp256k1 hex`);
+  if (!isHexString(withPrefix, 33))
+    throw new KeyEnvelopeError(`public key ${publicKey} is not 33-byte compressed secp256k1 hex`);
   try {
     return hexlify(PublicKey.fromHex(withPrefix.slice(2)).toBytes(true));
   } catch (error) {
@@ -139,7 +149,9 @@ function normalizePublicKey(publicKey: string): string {
 
 function toPrivateKey(privateKey: string | Uint8Array): PrivateKey {
   try {
-    return typeof privateKey === "string" ? PrivateKey.fromHex(privateKey.replace(/^0x/, "")) : new PrivateKey(privateKey);
+    return typeof privateKey === "string"
+      ? PrivateKey.fromHex(privateKey.replace(/^0x/, ""))
+      : new PrivateKey(privateKey);
   } catch (error) {
     throw new KeyEnvelopeError("not a secp256k1 private key", { cause: error });
   }

@@ -35,9 +35,18 @@ export class ReferenceClassifier {
     await selectBackend();
     const mnist = await loadMnist({ testCount: 2_000, seed: 42 });
     const trainCount = Math.min(options.trainCount ?? 3_000, mnist.train.count);
-    const train = selectDigits(mnist.train, Array.from({ length: trainCount }, (_, i) => i));
+    const train = selectDigits(
+      mnist.train,
+      Array.from({ length: trainCount }, (_, i) => i)
+    );
     const model = buildMlp({ seed: options.seed ?? 11 });
-    await trainModel(model, train, { epochs: options.epochs ?? 4, batchSize: 32, learningRate: 0.001, optimizer: "adam", seed: options.seed ?? 11 });
+    await trainModel(model, train, {
+      epochs: options.epochs ?? 4,
+      batchSize: 32,
+      learningRate: 0.001,
+      optimizer: "adam",
+      seed: options.seed ?? 11,
+    });
     const { accuracy } = await evaluate(model, mnist.test);
     return new ReferenceClassifier(model, accuracy);
   }
@@ -48,7 +57,10 @@ export class ReferenceClassifier {
     const layout = inputLayout(this.#model);
     const predictions = new Uint8Array(set.count);
     for (let start = 0; start < set.count; start += batchSize) {
-      const batch = selectDigits(set, Array.from({ length: Math.min(batchSize, set.count - start) }, (_, i) => start + i));
+      const batch = selectDigits(
+        set,
+        Array.from({ length: Math.min(batchSize, set.count - start) }, (_, i) => start + i)
+      );
       const classes = tf.tidy(() => {
         const xs = layout === "flat" ? imagesToTensor(batch, "flat") : imagesToTensor(batch, "image");
         return (this.#model.predict(xs) as Tensor).argMax(-1);
