@@ -64,7 +64,7 @@ async function removeTempStore({ store, directory }: TempStore): Promise<void> {
 async function measure<P>(
   prepare: () => Promise<P> | P,
   step: (prepared: P) => Promise<unknown> | unknown,
-  cleanUp: (prepared: P) => Promise<void> | void = () => {}
+  cleanUp: (prepared: P) => Promise<void> | void = () => {},
 ): Promise<number> {
   const seconds: number[] = [];
   for (let run = 0; run < RUNS; run++) {
@@ -111,7 +111,7 @@ const steps: Array<{ name: string; label: string; seconds: number; megabytes?: n
         commitmentOf(bytes);
         return store.add((await encryptDataset(bytes)).envelope);
       },
-      removeTempStore
+      removeTempStore,
     ),
   },
 ];
@@ -123,11 +123,11 @@ const parseSlice: LabelledImages = (() => {
 })();
 const pixelsOf = (i: number) => Array.from(parseSlice.pixels.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
 const jsonFile = JSON.stringify(
-  Array.from({ length: parseSlice.count }, (_, i) => ({ pixels: pixelsOf(i), label: parseSlice.labels[i] }))
+  Array.from({ length: parseSlice.count }, (_, i) => ({ pixels: pixelsOf(i), label: parseSlice.labels[i] })),
 );
 const csvFile = Array.from(
   { length: parseSlice.count },
-  (_, i) => `${parseSlice.labels[i]},${pixelsOf(i).join(",")}`
+  (_, i) => `${parseSlice.labels[i]},${pixelsOf(i).join(",")}`,
 ).join("\n");
 const parseMb = encodeDataset(parseSlice).length / MB;
 
@@ -156,7 +156,7 @@ steps.push(
       const verdict = await validator.validate({ encrypted: envelope, key, claim, acceptedSampleHashes: noneAccepted });
       if (!verdict.accept) throw new Error(`the bench dataset was rejected: ${verdict.details}`);
     }),
-  }
+  },
 );
 
 console.log(`dataset: ${dataset.count} samples, ${plaintextMb.toFixed(1)} MB canonical, median of ${RUNS} runs`);
@@ -173,5 +173,5 @@ console.log(
     runs: RUNS,
     mbPerSecond: Object.fromEntries(steps.map((step) => [step.name, Number(rate(step).toFixed(1))])),
     seconds: Object.fromEntries(steps.map(({ name, seconds }) => [name, Number(seconds.toFixed(4))])),
-  })
+  }),
 );

@@ -7,10 +7,6 @@ import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
  */
 export async function realDigits(count: number, offset = 0): Promise<LabelledImages> {
   const { test } = await loadMnist({ testCount: 2_000, seed: 42 });
-  return fromDigitSet(
-    selectDigits(
-      test,
-      Array.from({ length: count }, (_, i) => offset + i)
-    )
-  );
+  const indices = Array.from({ length: count }, (_, i) => offset + i);
+  return fromDigitSet(selectDigits(test, indices));
 }

@@ -37,7 +37,7 @@ function pixelJson(digits: LabelledImages): string {
     Array.from({ length: digits.count }, (_, i) => ({
       pixels: Array.from(digits.pixels.subarray(i * 784, (i + 1) * 784)),
       label: digits.labels[i],
-    }))
+    })),
   );
 }
 
@@ -103,7 +103,7 @@ describe("DatasetContribution", () => {
     expect(document.datasetCommitment).to.equal(contribution.commitment);
     const plaintext = await decryptDataset(
       await store.get(contribution.datasetCid),
-      openEnvelope(document, validator.privateKey)
+      openEnvelope(document, validator.privateKey),
     );
     expect(Buffer.from(plaintext).equals(Buffer.from(canonical))).to.equal(true);
   });

@@ -21,7 +21,7 @@ function toJson(set: LabelledImages, scale: "byte" | "unit" = "byte"): string {
     Array.from({ length: set.count }, (_, i) => ({
       pixels: pixelsOf(set, i).map((p) => (scale === "byte" ? p : p / 255)),
       label: set.labels[i],
-    }))
+    })),
   );
 }
 
@@ -114,41 +114,41 @@ describe("DatasetFormat", () => {
     expectFormatError(() => parseJsonDataset('{"foo": 1}'), /expected a JSON array/);
     expectFormatError(
       () => parseJsonDataset(withPixels(3, (s) => (s.label = 10))),
-      /^sample 3: label 10 is not an integer in 0\.\.9/
+      /^sample 3: label 10 is not an integer in 0\.\.9/,
     );
     expectFormatError(() => parseJsonDataset(withPixels(4, (s) => (s.label = "7"))), /^sample 4: label "7"/);
     expectFormatError(
       () => parseJsonDataset(withPixels(5, (s) => (s.pixels[17] = 300))),
-      /^sample 5: pixel 17 is 300, expected a number in 0\.\.255/
+      /^sample 5: pixel 17 is 300, expected a number in 0\.\.255/,
     );
     expectFormatError(() => parseJsonDataset(withPixels(6, (s) => (s.pixels[2] = -1))), /^sample 6: pixel 2 is -1/);
     expectFormatError(() => parseJsonDataset(withPixels(7, (s) => (s.pixels[9] = "x"))), /^sample 7: pixel 9 is "x"/);
     expectFormatError(
       () => parseJsonDataset(withPixels(8, (s) => s.pixels.pop())),
-      /^sample 8: `pixels` has 783 values, expected 784/
+      /^sample 8: `pixels` has 783 values, expected 784/,
     );
     expectFormatError(
       () => parseJsonDataset(withPixels(9, (s) => (s.pixels[0] = 12.5))),
-      /^sample 9: pixel 0 is 12\.5: .*0\.\.255 scale.*integers/
+      /^sample 9: pixel 0 is 12\.5: .*0\.\.255 scale.*integers/,
     );
     const unitSamples = JSON.parse(toJson(digits, "unit")) as Array<{ pixels: unknown[] }>;
     unitSamples[9].pixels[3] = 200;
     expectFormatError(
       () => parseJsonDataset(JSON.stringify(unitSamples), { pixelScale: "unit" }),
-      /^sample 9: pixel 3 is 200, above 1 on the 0\.\.1 scale/
+      /^sample 9: pixel 3 is 200, above 1 on the 0\.\.1 scale/,
     );
     expectFormatError(
       () =>
         parseJsonDataset(
           withPixels(2, (s) => (s.pixels[1] = 0.5)),
-          { pixelScale: "byte" }
+          { pixelScale: "byte" },
         ),
-      /^sample 2: pixel 1 is 0\.5: the 0\.\.255 scale needs integers/
+      /^sample 2: pixel 1 is 0\.5: the 0\.\.255 scale needs integers/,
     );
     expectFormatError(() => parseJsonDataset(JSON.stringify({ data: [1, 2, 3] })), /not a positive multiple of 784/);
     expectFormatError(
       () => parseJsonDataset(JSON.stringify({ data: new Array(784).fill(0) })),
-      /no `label` or `labels`/
+      /no `label` or `labels`/,
     );
 
     const csvLines = toCsv(digits).split("\r\n");
@@ -161,18 +161,18 @@ describe("DatasetFormat", () => {
     };
     expectFormatError(
       () => parseCsvDataset(csvWith(3, (f) => f.pop())),
-      /^line 4: expected 785 comma-separated values .* found 784/
+      /^line 4: expected 785 comma-separated values .* found 784/,
     );
     expectFormatError(
       () => parseCsvDataset(csvWith(2, (f) => (f[0] = "11"))),
-      /^line 3: label "11" is not an integer in 0\.\.9/
+      /^line 3: label "11" is not an integer in 0\.\.9/,
     );
     expectFormatError(() => parseCsvDataset(csvWith(5, (f) => (f[100] = "256"))), /^line 6: pixel 99 is 256/);
     expectFormatError(() => parseCsvDataset(csvWith(5, (f) => (f[100] = ""))), /^line 6: pixel 99 is ""/);
     expectFormatError(() => parseCsvDataset("label,p0\n"), /no samples/);
     expectFormatError(
       () => parseCsvDataset(csvWith(1, (f) => (f[0] = "seven"))),
-      /^line 2: label "seven" is not an integer/
+      /^line 2: label "seven" is not an integer/,
     );
     expectFormatError(() => parseDatasetFile(new Uint8Array([0xff, 0xfe, 0x00])), /not UTF-8/);
   });

@@ -50,7 +50,7 @@ describe("DatasetValidator", () => {
   async function check(
     bytes: Uint8Array,
     claim: { commitment?: string; sampleCount?: number } = {},
-    accepted = none
+    accepted = none,
   ): Promise<ValidationVerdict> {
     const { envelope, key } = await encryptDataset(bytes);
     const sampleCount = new DataView(bytes.buffer, bytes.byteOffset).getUint32(8);

@@ -84,25 +84,25 @@ describe("KeyEnvelopes", () => {
     expect(thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, []))).to.match(/at least one recipient/);
     expect(
       thrownBy(() =>
-        sealKeyEnvelopes(key, COMMITMENT, [{ address: aliceAddress, publicKey: "0x04" + "11".repeat(32) }])
-      )
+        sealKeyEnvelopes(key, COMMITMENT, [{ address: aliceAddress, publicKey: "0x04" + "11".repeat(32) }]),
+      ),
     ).to.match(/not a point on secp256k1|not 33-byte/);
     expect(
-      thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [{ address: "0x1234", publicKey: alice.publicKey }]))
+      thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [{ address: "0x1234", publicKey: alice.publicKey }])),
     ).to.match(/not an address/);
     expect(
       thrownBy(() =>
         sealKeyEnvelopes(key, COMMITMENT, [
           { address: aliceAddress, publicKey: alice.publicKey },
           { address: bobAddress, publicKey: alice.publicKey },
-        ])
-      )
+        ]),
+      ),
     ).to.match(/listed twice/);
     expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 2, datasetCommitment: COMMITMENT, envelopes: [] })))
       .to.be.instanceOf(KeyEnvelopeError)
       .and.match(/version/);
     expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 1, datasetCommitment: "0x12", envelopes: [] }))).to.match(
-      /datasetCommitment/
+      /datasetCommitment/,
     );
   });
 });

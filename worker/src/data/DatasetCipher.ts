@@ -38,7 +38,7 @@ export function envelopeByteLength(plaintextBytes: number): number {
 /** Encrypts `plaintext` under `key` (a fresh one if omitted) and a fresh random nonce. */
 export async function encryptDataset(
   plaintext: Uint8Array,
-  key: Uint8Array = generateDatasetKey()
+  key: Uint8Array = generateDatasetKey(),
 ): Promise<EncryptedDataset> {
   const nonce = globalThis.crypto.getRandomValues(new Uint8Array(DATASET_NONCE_BYTES));
   const header = new Uint8Array(HEADER_BYTES);
@@ -48,7 +48,7 @@ export async function encryptDataset(
   const sealed = await globalThis.crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: header.subarray(0, PREFIX_BYTES), tagLength: DATASET_TAG_BYTES * 8 },
     await importKey(key, "encrypt"),
-    plaintext
+    plaintext,
   );
   const envelope = new Uint8Array(HEADER_BYTES + sealed.byteLength);
   envelope.set(header, 0);
@@ -68,7 +68,7 @@ export async function decryptDataset(envelope: Uint8Array, key: Uint8Array): Pro
   const version = envelope[DATASET_CIPHER_MAGIC.length];
   if (version !== DATASET_CIPHER_VERSION) {
     throw new DatasetIntegrityError(
-      `envelope version ${version} is not supported (expected ${DATASET_CIPHER_VERSION})`
+      `envelope version ${version} is not supported (expected ${DATASET_CIPHER_VERSION})`,
     );
   }
   const cryptoKey = await importKey(key, "decrypt");
@@ -81,7 +81,7 @@ export async function decryptDataset(envelope: Uint8Array, key: Uint8Array): Pro
         tagLength: DATASET_TAG_BYTES * 8,
       },
       cryptoKey,
-      envelope.subarray(HEADER_BYTES)
+      envelope.subarray(HEADER_BYTES),
     );
     return new Uint8Array(plaintext);
   } catch (error) {

@@ -35,7 +35,7 @@ export function parseDatasetFile(input: Uint8Array | string, options: ParseDatas
 
 export function parseJsonDataset(
   text: string,
-  options: Omit<ParseDatasetOptions, "format" | "fileName"> = {}
+  options: Omit<ParseDatasetOptions, "format" | "fileName"> = {},
 ): LabelledImages {
   let document: unknown;
   try {
@@ -73,7 +73,7 @@ export function parseCsvDataset(text: string, options: Pick<ParseDatasetOptions,
         }`,
         {
           location,
-        }
+        },
       );
     }
     builder.push(
@@ -82,7 +82,7 @@ export function parseCsvDataset(text: string, options: Pick<ParseDatasetOptions,
       (p) => {
         const field = fields[p + 1].trim();
         return field === "" ? field : Number(field);
-      }
+      },
     );
   }
   return builder.finish(options.pixelScale ?? "auto");
@@ -108,7 +108,7 @@ function parseSampleArray(samples: unknown[], pixelScale: PixelScale = "auto"): 
 
 function parseFlatDigits(
   document: Record<string, unknown>,
-  options: Omit<ParseDatasetOptions, "format" | "fileName">
+  options: Omit<ParseDatasetOptions, "format" | "fileName">,
 ): LabelledImages {
   const data = document.data;
   if (!Array.isArray(data)) throw new DatasetFormatError("`data` is not an array");
@@ -123,7 +123,7 @@ function parseFlatDigits(
   const commonLabel = document.label ?? options.label;
   if (labels === undefined && commonLabel === undefined) {
     throw new DatasetFormatError(
-      "`{data}` has no `label` or `labels`; pass the digit's label (the mnist package names it in the file name)"
+      "`{data}` has no `label` or `labels`; pass the digit's label (the mnist package names it in the file name)",
     );
   }
   const builder = new SampleBuilder(count);

@@ -90,7 +90,7 @@ export function readDatasetHeader(bytes: Uint8Array): { version: number; schemaI
       `schema id ${schemaId} is unknown (expected ${DatasetSchema.Mnist784Labels10.id}, mnist-784/labels-10)`,
       {
         location: "header",
-      }
+      },
     );
   }
   if (view.getUint16(6) !== 0) throw new DatasetFormatError("reserved bytes 6..7 are not zero", { location: "header" });
@@ -104,7 +104,7 @@ export function decodeDataset(bytes: Uint8Array): LabelledImages {
   if (bytes.length !== expected) {
     throw new DatasetFormatError(
       `${bytes.length} bytes, but ${count} samples of ${RECORD_BYTES} bytes need ${expected}`,
-      { location: "body" }
+      { location: "body" },
     );
   }
   const pixels = new Uint8Array(count * MNIST_PIXELS);
@@ -157,7 +157,7 @@ function assertShape(dataset: LabelledImages): void {
   }
   if (dataset.pixels.length !== dataset.count * MNIST_PIXELS) {
     throw new DatasetFormatError(
-      `${dataset.pixels.length} pixels for ${dataset.count} samples (expected ${dataset.count * MNIST_PIXELS})`
+      `${dataset.pixels.length} pixels for ${dataset.count} samples (expected ${dataset.count * MNIST_PIXELS})`,
     );
   }
   if (dataset.labels.length !== dataset.count) {

@@ -123,7 +123,7 @@ export class DatasetValidator {
     if (commitment !== input.claim.commitment.toLowerCase()) {
       return reject(
         ValidationReason.CommitmentMismatch,
-        `the data hashes to ${commitment}, the claim commits to ${input.claim.commitment}`
+        `the data hashes to ${commitment}, the claim commits to ${input.claim.commitment}`,
       );
     }
 
@@ -139,7 +139,7 @@ export class DatasetValidator {
     if (dataset.count !== input.claim.sampleCount) {
       return reject(
         ValidationReason.SampleCount,
-        `${dataset.count} samples, but ${input.claim.sampleCount} were claimed`
+        `${dataset.count} samples, but ${input.claim.sampleCount} were claimed`,
       );
     }
 
@@ -156,8 +156,8 @@ export class DatasetValidator {
         ...reject(
           ValidationReason.Duplicates,
           `${duplicates} of ${dataset.count} samples (${percent(
-            duplicateFraction
-          )}) duplicate accepted data or each other; at most ${percent(this.#maxDuplicateFraction)} allowed`
+            duplicateFraction,
+          )}) duplicate accepted data or each other; at most ${percent(this.#maxDuplicateFraction)} allowed`,
         ),
         duplicateFraction,
       };
@@ -169,8 +169,8 @@ export class DatasetValidator {
         ...reject(
           ValidationReason.LabelNoise,
           `the reference classifier agrees with ${percent(labelAgreement)} of labels; at least ${percent(
-            this.#minLabelAgreement
-          )} needed`
+            this.#minLabelAgreement,
+          )} needed`,
         ),
         duplicateFraction,
         labelAgreement,
@@ -181,7 +181,7 @@ export class DatasetValidator {
       accept: true,
       reasonCode: ValidationReason.Ok,
       details: `${dataset.count} samples, ${percent(duplicateFraction)} duplicates, ${percent(
-        labelAgreement
+        labelAgreement,
       )} label agreement`,
       sampleHashes: hashes,
       duplicateFraction,

@@ -52,7 +52,7 @@ const documentSchema = z.object({
       recipient: z.string().refine((value) => isAddress(value), "expected an address"),
       publicKey: hex(33),
       ciphertext: z.string().refine((value) => isHexString(value) && value.length > 2, "expected 0x-prefixed hex"),
-    })
+    }),
   ),
 });
 
@@ -71,7 +71,7 @@ export function encryptionPublicKeyOf(privateKey: string | Uint8Array): string {
 export function sealKeyEnvelopes(
   datasetKey: Uint8Array,
   datasetCommitment: string,
-  recipients: readonly KeyRecipient[]
+  recipients: readonly KeyRecipient[],
 ): KeyEnvelopeDocument {
   if (datasetKey.length !== DATASET_KEY_BYTES)
     throw new KeyEnvelopeError(`a dataset key is ${DATASET_KEY_BYTES} bytes, got ${datasetKey.length}`);
@@ -127,7 +127,7 @@ export function openEnvelope(document: KeyEnvelopeDocument, myPrivateKey: string
   }
   if (payload.length !== DATASET_KEY_BYTES + 32) {
     throw new KeyEnvelopeError(
-      `the envelope for ${entry.recipient} holds ${payload.length} bytes, expected ${DATASET_KEY_BYTES + 32}`
+      `the envelope for ${entry.recipient} holds ${payload.length} bytes, expected ${DATASET_KEY_BYTES + 32}`,
     );
   }
   if (hexlify(payload.subarray(DATASET_KEY_BYTES)) !== doc.datasetCommitment.toLowerCase()) {

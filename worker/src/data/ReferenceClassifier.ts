@@ -37,7 +37,7 @@ export class ReferenceClassifier {
     const trainCount = Math.min(options.trainCount ?? 3_000, mnist.train.count);
     const train = selectDigits(
       mnist.train,
-      Array.from({ length: trainCount }, (_, i) => i)
+      Array.from({ length: trainCount }, (_, i) => i),
     );
     const model = buildMlp({ seed: options.seed ?? 11 });
     await trainModel(model, train, {
@@ -59,7 +59,7 @@ export class ReferenceClassifier {
     for (let start = 0; start < set.count; start += batchSize) {
       const batch = selectDigits(
         set,
-        Array.from({ length: Math.min(batchSize, set.count - start) }, (_, i) => start + i)
+        Array.from({ length: Math.min(batchSize, set.count - start) }, (_, i) => start + i),
       );
       const classes = tf.tidy(() => {
         const xs = layout === "flat" ? imagesToTensor(batch, "flat") : imagesToTensor(batch, "image");
