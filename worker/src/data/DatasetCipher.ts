@@ -35,11 +35,12 @@ export function envelopeByteLength(plaintextBytes: number): number {
   return HEADER_BYTES + plaintextBytes + DATASET_TAG_BYTES;
 }
 
-/** Encrypts `plaintext` under `key` (a fresh one if omitted) and a fresh random nonce. */
-export async function encryptDataset(
-  plaintext: Uint8Array,
-  key: Uint8Array = generateDatasetKey(),
-): Promise<EncryptedDataset> {
+/**
+ * Encrypts `plaintext` under a fresh random key and nonce. There is no way to pass a key in: one
+ * key per dataset is what makes a random nonce safe and what lets a key be shared per dataset.
+ */
+export async function encryptDataset(plaintext: Uint8Array): Promise<EncryptedDataset> {
+  const key = generateDatasetKey();
   const nonce = globalThis.crypto.getRandomValues(new Uint8Array(DATASET_NONCE_BYTES));
   const header = new Uint8Array(HEADER_BYTES);
   header.set(DATASET_CIPHER_MAGIC, 0);
