@@ -29,12 +29,15 @@ import {
 /// @dev Each open request is one storage word:
 /// `status (8) | deadline (32) | claimExpiry (32) | claimant (160) | modelVersionId (24)` (low to high bits).
 /// The full terms (`InferenceRequest`) travel in events and calldata; their hash is the request id.
+/// Version terms are pushed by the ModelRegistry and cached here (one word per version), so requesting never
+/// calls the registry. A fulfilment writes one word: the fulfiller's earnings on (version, currency); `settle`
+/// splits them into credits later.
 contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Role that tunes `MarketParams`.
     bytes32 public constant PARAMS_ROLE = keccak256("PARAMS_ROLE");
-    /// @notice Role that pauses new requests and claims.
+    /// @notice Role that pauses new requests.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
     /// @notice Upper bound of `protocolFeeBps`.
     uint16 public constant MAX_PROTOCOL_FEE_BPS = 2_000;
@@ -43,15 +46,19 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @dev Gas kept back, on top of the 1/64 rule, to pay for reaching the consumer and finishing.
     uint256 private constant _CALLBACK_GAS_RESERVE = 5_000;
     uint256 private constant _BPS = 10_000;
+    /// @dev `_versionTerms` word: status (8) | royaltyBps (16) | priceWei (96) | priceToken (96), low to high.
+    uint256 private constant _VERSION_ACTIVE = 1;
+    uint256 private constant _VERSION_DEPRECATED = 2;
 
     IERC20 private immutable _token;
     IWorkerRegistry private immutable _workers;
     IModelRegistry private immutable _models;
+    /// @dev Immutable so that `claim` reads no parameter slot.
+    uint32 private immutable _claimWindow;
 
-    // Declared first so that they share a slot with Pausable's `_paused`: requestInference and claim
-    // read a single parameter slot.
+    // Declared first so that they share a slot with Pausable's `_paused`: requestInference reads a single
+    // parameter slot.
     uint16 private _protocolFeeBps;
-    uint32 private _claimWindow;
     uint32 private _maxRequestLifetime;
     uint32 private _refundGracePeriod;
     uint32 private _maxInlineInputBytes;
@@ -60,17 +67,33 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     uint96 private _lapseSlash;
     address private _treasury;
 
+    /// @dev fulfillBatch's working memory: earnings summed per distinct (version, currency) key
+    /// (`versionId | token << 64`), and, for optimistic items only, the eligibility cache
+    /// (`versionId | eligible << 64`) and the lapsed claimants to slash (`index | claimant << 96`).
+    struct BatchBook {
+        uint256[] keys;
+        uint256[] sums;
+        uint256 nKeys;
+        uint256[] checked;
+        uint256 nChecked;
+        uint256[] lapsed;
+        uint256 nLapsed;
+        bool anyCallback;
+    }
+
     mapping(uint256 requestId => uint256 packed) private _requests;
     mapping(address account => mapping(address token => uint256)) private _credits;
-    /// @dev royalty (low 128 bits) | protocol fee (high 128 bits). Fees are uint96, so the halves cannot overflow
-    /// into each other before more than 2^32 maximal fees accrue unsettled.
-    mapping(uint64 versionId => mapping(address token => uint256 packed)) private _accrued;
+    mapping(uint64 versionId => uint256 packed) private _versionTerms;
+    /// @dev Unsettled earnings: summed fees (low 128 bits) | summed protocol fees (high 128 bits). Fees are uint96,
+    /// so the low half cannot carry into the high one before 2^32 maximal fees accrue unsettled.
+    mapping(address worker => mapping(uint64 versionId => mapping(address token => uint256 packed))) private _earned;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE, PARAMS_ROLE and PAUSER_ROLE.
     /// @param token_ The TesseraToken (token payments, permit).
     /// @param workers_ The WorkerRegistry (this market needs its SLASHER_ROLE).
-    /// @param models_ The ModelRegistry.
+    /// @param models_ The ModelRegistry (it must then `setInferenceMarket(this)` before its first version).
     /// @param treasury_ Receiver of protocol fees and lapse slashes.
+    /// @param claimWindow_ Seconds a claim is exclusive (immutable: `claim` reads no parameter slot).
     /// @param params_ Initial parameters.
     constructor(
         address admin,
@@ -78,14 +101,17 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         IWorkerRegistry workers_,
         IModelRegistry models_,
         address treasury_,
+        uint32 claimWindow_,
         MarketParams memory params_
     ) {
         if (address(token_) == address(0) || address(workers_) == address(0) || address(models_) == address(0)) {
             revert InferenceMarketZeroAddress();
         }
+        if (claimWindow_ == 0) revert InferenceMarketInvalidParams();
         _token = token_;
         _workers = workers_;
         _models = models_;
+        _claimWindow = claimWindow_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PARAMS_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
@@ -98,10 +124,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @inheritdoc IInferenceMarket
     function requestInference(RequestArgs calldata args) external payable whenNotPaused returns (uint256 requestId) {
         if (msg.value > type(uint96).max) revert InferenceMarketFeeTooHigh(msg.value);
-        (uint16 royaltyBps, uint96 priceWei,) = _terms(args.modelVersionId);
-        uint256 minFee = priceWei + uint256(args.callbackGasLimit) * _callbackGasPriceWei;
+        uint256 terms = _activeTerms(args.modelVersionId);
+        uint256 minFee = uint96(terms >> 24) + uint256(args.callbackGasLimit) * _callbackGasPriceWei;
         if (msg.value < minFee) revert InferenceMarketFeeTooLow(msg.value, minFee);
-        requestId = _open(args, address(0), uint96(msg.value), royaltyBps);
+        requestId = _open(args, address(0), uint96(msg.value), uint16(terms >> 8));
     }
 
     /// @inheritdoc IInferenceMarket
@@ -111,10 +137,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         nonReentrant
         returns (uint256 requestId)
     {
-        (uint16 royaltyBps,, uint96 priceToken) = _terms(args.modelVersionId);
-        uint256 minFee = priceToken + uint256(args.callbackGasLimit) * _callbackGasPriceToken;
+        uint256 terms = _activeTerms(args.modelVersionId);
+        uint256 minFee = uint96(terms >> 120) + uint256(args.callbackGasLimit) * _callbackGasPriceToken;
         if (fee < minFee) revert InferenceMarketFeeTooLow(fee, minFee);
-        requestId = _open(args, address(_token), fee, royaltyBps);
+        requestId = _open(args, address(_token), fee, uint16(terms >> 8));
         if (permit.deadline != 0) {
             // A front-runner may have used the permit already; the transfer below then relies on the allowance.
             try IERC20Permit(address(_token)).permit(
@@ -127,7 +153,8 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     // ---------------------------------------------------------------- claims
 
     /// @inheritdoc IInferenceMarket
-    function claim(uint256 requestId) external whenNotPaused {
+    /// @dev Not pausable: a pause stops new requests, never the service of requests already paid for.
+    function claim(uint256 requestId) external {
         uint256 word = _requests[requestId];
         (RequestStatus status, uint32 deadline, uint32 claimExpiry, address claimant, uint64 versionId) = _unpack(word);
         if (status == RequestStatus.None) revert InferenceMarketRequestNotOpen(requestId);
@@ -147,34 +174,38 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     }
 
     /// @inheritdoc IInferenceMarket
-    function claimBatch(uint256[] calldata requestIds) external whenNotPaused returns (uint256 claimed) {
+    function claimBatch(uint256[] calldata requestIds) external returns (uint256 claimed) {
         uint256 n = requestIds.length;
         uint256[] memory ids = new uint256[](n);
-        // Lapsed claims taken over: (index into requestIds, previous claimant), slashed after the loop.
+        // Lapsed claims taken over: index into requestIds | previous claimant << 96, slashed after the loop.
         uint256[] memory lapsed = new uint256[](n);
         uint256 nLapsed;
-        // Eligibility is checked once per distinct version: each entry is versionId | eligible << 64.
+        // Eligibility is asked once per distinct version: each entry is versionId | eligible << 64.
         uint256[] memory checked = new uint256[](n);
         uint256 nChecked;
         uint32 expiry = uint32(block.timestamp) + _claimWindow;
 
-        for (uint256 i; i < n; ++i) {
+        for (uint256 i; i < n;) {
             uint256 requestId = requestIds[i];
             bool ok;
             address lapsedClaimant;
             (ok, nChecked, lapsedClaimant) = _tryClaim(requestId, expiry, checked, nChecked);
-            if (!ok) continue;
-            ids[claimed++] = requestId;
-            if (lapsedClaimant != address(0)) lapsed[nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
+            if (ok) {
+                unchecked {
+                    ids[claimed++] = requestId;
+                    if (lapsedClaimant != address(0)) lapsed[nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
+                }
+            }
+            unchecked {
+                ++i;
+            }
         }
         if (claimed == 0) return 0;
         assembly ("memory-safe") {
             mstore(ids, claimed)
         }
         emit InferencesClaimed(msg.sender, expiry, ids);
-        for (uint256 j; j < nLapsed; ++j) {
-            _slashLapsed(requestIds[uint96(lapsed[j])], address(uint160(lapsed[j] >> 96)));
-        }
+        _slashAll(requestIds, lapsed, nLapsed);
     }
 
     // ---------------------------------------------------------------- fulfilment
@@ -184,12 +215,14 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         external
         nonReentrant
     {
-        uint256 requestId = _consume(request);
-        address token = request.paymentToken;
-        (uint256 workerShare, uint256 accrual) = _split(request);
-        _credits[msg.sender][token] += workerShare;
-        if (accrual != 0) _accrued[request.modelVersionId][token] += accrual;
+        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
+        uint64 versionId = request.modelVersionId;
+        if (needsEligibility && !_workers.isEligibleInferrer(msg.sender, versionId)) {
+            revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+        }
+        _earned[msg.sender][versionId][request.paymentToken] += _earning(request);
         emit InferenceFulfilled(requestId, msg.sender, outputKind, outputHash, output);
+        if (lapsedClaimant != address(0)) _slashLapsed(requestId, lapsedClaimant);
         if (request.callbackGasLimit != 0) {
             _callback(requestId, request.requester, request.callbackGasLimit, output);
         }
@@ -198,52 +231,72 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @inheritdoc IInferenceMarket
     function fulfillBatch(Fulfillment[] calldata items) external nonReentrant {
         uint256 n = items.length;
-        uint256[] memory ids = new uint256[](n);
-        // Distinct (version, token) pairs: key = versionId | token << 64, with their summed accruals.
-        uint256[] memory accrualKeys = new uint256[](n);
-        uint256[] memory accrualSums = new uint256[](n);
-        uint256 nAccruals;
-        uint256 ethCredit;
-        uint256 tokenCredit;
-        bool anyCallback;
-
-        for (uint256 i; i < n; ++i) {
-            Fulfillment calldata item = items[i];
-            InferenceRequest calldata request = item.request;
-            uint256 requestId = _consume(request);
-            if (request.callbackGasLimit != 0) {
-                ids[i] = requestId;
-                anyCallback = true;
+        BatchBook memory book;
+        book.keys = new uint256[](n);
+        book.sums = new uint256[](n);
+        for (uint256 i; i < n;) {
+            _fulfilItem(items[i], i, n, book);
+            unchecked {
+                ++i;
             }
-            (uint256 workerShare, uint256 accrual) = _split(request);
-            address token = request.paymentToken;
-            if (token == address(0)) ethCredit += workerShare;
-            else tokenCredit += workerShare;
-            if (accrual != 0) {
-                uint256 key = uint256(request.modelVersionId) | (uint256(uint160(token)) << 64);
-                uint256 k;
-                while (k < nAccruals && accrualKeys[k] != key) ++k;
-                if (k == nAccruals) {
-                    accrualKeys[k] = key;
-                    ++nAccruals;
-                }
-                accrualSums[k] += accrual;
+        }
+        for (uint256 k; k < book.nKeys;) {
+            uint256 key = book.keys[k];
+            _earned[msg.sender][uint64(key)][address(uint160(key >> 64))] += book.sums[k];
+            unchecked {
+                ++k;
             }
-            emit InferenceFulfilled(requestId, msg.sender, item.outputKind, item.outputHash, item.output);
         }
-
-        if (ethCredit != 0) _credits[msg.sender][address(0)] += ethCredit;
-        if (tokenCredit != 0) _credits[msg.sender][address(_token)] += tokenCredit;
-        for (uint256 k; k < nAccruals; ++k) {
-            uint256 key = accrualKeys[k];
-            _accrued[uint64(key)][address(uint160(key >> 64))] += accrualSums[k];
+        for (uint256 j; j < book.nLapsed; ++j) {
+            uint256 entry = book.lapsed[j];
+            _slashLapsed(_hash(items[uint96(entry)].request), address(uint160(entry >> 96)));
         }
-
-        if (!anyCallback) return;
+        if (!book.anyCallback) return;
         for (uint256 i; i < n; ++i) {
-            if (ids[i] == 0) continue;
             InferenceRequest calldata request = items[i].request;
-            _callback(ids[i], request.requester, request.callbackGasLimit, items[i].output);
+            if (request.callbackGasLimit == 0) continue;
+            _callback(_hash(request), request.requester, request.callbackGasLimit, items[i].output);
+        }
+    }
+
+    /// @dev One item of fulfillBatch: consumes the request, books its earning under its (version, currency) key.
+    function _fulfilItem(Fulfillment calldata item, uint256 i, uint256 n, BatchBook memory book) private {
+        InferenceRequest calldata request = item.request;
+        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
+        uint64 versionId = request.modelVersionId;
+        if (needsEligibility) {
+            if (book.checked.length == 0) {
+                book.checked = new uint256[](n);
+                book.lapsed = new uint256[](n);
+            }
+            bool eligible;
+            (eligible, book.nChecked) = _eligibleCached(book.checked, book.nChecked, versionId);
+            if (!eligible) revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+            if (lapsedClaimant != address(0)) {
+                book.lapsed[book.nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
+            }
+        }
+        if (request.callbackGasLimit != 0) book.anyCallback = true;
+        _addEarning(book, uint256(versionId) | (uint256(uint160(request.paymentToken)) << 64), _earning(request));
+        emit InferenceFulfilled(requestId, msg.sender, item.outputKind, item.outputHash, item.output);
+    }
+
+    function _addEarning(BatchBook memory book, uint256 key, uint256 earning) private pure {
+        uint256 nKeys = book.nKeys;
+        uint256[] memory keys = book.keys;
+        uint256 k;
+        while (k < nKeys && keys[k] != key) {
+            unchecked {
+                ++k;
+            }
+        }
+        if (k == nKeys) {
+            keys[k] = key;
+            book.nKeys = nKeys + 1;
+        }
+        // Each half is a sum of uint96 fees over one batch: it cannot carry into the other.
+        unchecked {
+            book.sums[k] += earning;
         }
     }
 
@@ -262,20 +315,29 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     // ---------------------------------------------------------------- money out
 
     /// @inheritdoc IInferenceMarket
-    function settleAccruals(uint64[] calldata modelVersionIds, address token) external nonReentrant {
+    /// @dev The royalty is rounded down once over the summed fees, so it can exceed the sum of per-request
+    /// roundings by less than 1 wei per request settled (in the owner's favour, from the worker's share). The
+    /// worker share cannot underflow: every request was opened with royaltyBps + protocolFeeBps <= 10_000, and a
+    /// version's royaltyBps never changes (ModelRegistry), so royalty + protocolFees <= fees.
+    function settle(address worker, uint64[] calldata modelVersionIds, address token) external nonReentrant {
+        uint256 workerTotal;
         uint256 protocolTotal;
         for (uint256 i; i < modelVersionIds.length; ++i) {
             uint64 versionId = modelVersionIds[i];
-            uint256 packed = _accrued[versionId][token];
+            uint256 packed = _earned[worker][versionId][token];
             if (packed == 0) continue;
-            delete _accrued[versionId][token];
-            uint256 royalty = uint128(packed);
-            uint256 protocolFee = packed >> 128;
+            delete _earned[worker][versionId][token];
+            uint256 fees = uint128(packed);
+            uint256 protocolFees = packed >> 128;
+            uint256 royalty = fees * uint16(_versionTerms[versionId] >> 8) / _BPS;
+            uint256 workerShare = fees - royalty - protocolFees;
             (address owner,,,,) = _models.inferenceTerms(versionId);
             if (royalty != 0) _credits[owner][token] += royalty;
-            protocolTotal += protocolFee;
-            emit AccrualsSettled(versionId, token, owner, royalty, protocolFee);
+            workerTotal += workerShare;
+            protocolTotal += protocolFees;
+            emit EarningsSettled(worker, versionId, token, owner, workerShare, royalty, protocolFees);
         }
+        if (workerTotal != 0) _credits[worker][token] += workerTotal;
         if (protocolTotal != 0) _credits[_treasury][token] += protocolTotal;
     }
 
@@ -289,7 +351,16 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         else IERC20(token).safeTransfer(msg.sender, amount);
     }
 
-    // ---------------------------------------------------------------- admin
+    // ---------------------------------------------------------------- registry push, admin
+
+    /// @inheritdoc IInferenceMarket
+    function onVersionTermsUpdated(uint64 modelVersionId, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, bool active)
+        external
+    {
+        if (msg.sender != address(_models)) revert InferenceMarketNotModelRegistry(msg.sender);
+        _versionTerms[modelVersionId] = (active ? _VERSION_ACTIVE : _VERSION_DEPRECATED) | (uint256(royaltyBps) << 8)
+            | (uint256(priceWei) << 24) | (uint256(priceToken) << 120);
+    }
 
     /// @notice Replaces the market parameters.
     /// @dev `maxRequestLifetime + refundGracePeriod` must stay below the WorkerRegistry's unbonding floor, so
@@ -303,12 +374,13 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         _setTreasury(treasury_);
     }
 
-    /// @notice Stops new requests and claims. Fulfil, refund, settle and withdraw keep working.
+    /// @notice Stops new requests. Claims, fulfil, refund, settle and withdraw keep working: requests already
+    /// paid for keep being served and no funds can be locked by a pause.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
 
-    /// @notice Resumes new requests and claims.
+    /// @notice Resumes new requests.
     function unpause() external onlyRole(PAUSER_ROLE) {
         _unpause();
     }
@@ -321,13 +393,28 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     }
 
     /// @inheritdoc IInferenceMarket
-    function accruedOf(uint64 modelVersionId, address token)
+    function earnedOf(address worker, uint64 modelVersionId, address token)
         external
         view
-        returns (uint128 royalty, uint128 protocolFee)
+        returns (uint128 fees, uint128 protocolFees)
     {
-        uint256 packed = _accrued[modelVersionId][token];
+        uint256 packed = _earned[worker][modelVersionId][token];
         return (uint128(packed), uint128(packed >> 128));
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function versionTerms(uint64 modelVersionId)
+        external
+        view
+        returns (bool known, bool active, uint96 priceWei, uint96 priceToken, uint16 royaltyBps)
+    {
+        uint256 word = _versionTerms[modelVersionId];
+        return (word != 0, uint8(word) == _VERSION_ACTIVE, uint96(word >> 24), uint96(word >> 120), uint16(word >> 8));
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function claimWindow() external view returns (uint32) {
+        return _claimWindow;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -345,7 +432,6 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     function params() external view returns (MarketParams memory) {
         return MarketParams({
             protocolFeeBps: _protocolFeeBps,
-            claimWindow: _claimWindow,
             maxRequestLifetime: _maxRequestLifetime,
             refundGracePeriod: _refundGracePeriod,
             maxInlineInputBytes: _maxInlineInputBytes,
@@ -377,12 +463,13 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
 
     // ---------------------------------------------------------------- internals
 
-    function _terms(uint64 versionId) private view returns (uint16 royaltyBps, uint96 priceWei, uint96 priceToken) {
-        address owner;
-        bool active;
-        (owner, priceWei, priceToken, royaltyBps, active) = _models.inferenceTerms(versionId);
-        if (owner == address(0)) revert InferenceMarketUnknownModelVersion(versionId);
-        if (!active) revert InferenceMarketModelVersionDeprecated(versionId);
+    /// @dev The cached terms word of a version that can be requested; precise errors otherwise.
+    function _activeTerms(uint64 versionId) private view returns (uint256 terms) {
+        terms = _versionTerms[versionId];
+        if (uint8(terms) != _VERSION_ACTIVE) {
+            if (terms == 0) revert InferenceMarketUnknownModelVersion(versionId);
+            revert InferenceMarketModelVersionDeprecated(versionId);
+        }
     }
 
     function _open(RequestArgs calldata args, address currency, uint96 fee, uint16 royaltyBps)
@@ -418,27 +505,35 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         }
         if (_requests[requestId] != 0) revert InferenceMarketDuplicateRequest(requestId);
         _requests[requestId] = _pack(RequestStatus.Open, args.deadline, 0, address(0), args.modelVersionId);
-        emit InferenceRequested(requestId, msg.sender, args.modelVersionId, request, args.inputKind, args.input);
+        emit InferenceRequested(requestId, msg.sender, request, args.inputKind, args.input);
     }
 
-    /// @dev Checks that the caller holds the claim of an open request before its deadline, and deletes it.
-    function _consume(InferenceRequest calldata request) private returns (uint256 requestId) {
+    /// @dev Checks that the caller may fulfil an open request before its deadline, and deletes it. The claimant
+    /// always may (even after its window lapsed); anyone else only if the request is unclaimed or its claim lapsed,
+    /// and then the caller must be eligible (`needsEligibility`; checked by the caller of this function).
+    /// @return requestId The request's id.
+    /// @return needsEligibility Whether the caller fulfils without holding the claim.
+    /// @return lapsedClaimant The claimant whose lapsed claim the caller took over (to slash), or address(0).
+    function _consume(InferenceRequest calldata request)
+        private
+        returns (uint256 requestId, bool needsEligibility, address lapsedClaimant)
+    {
         requestId = _hash(request);
-        (RequestStatus status, uint32 deadline,, address claimant,) = _unpack(_requests[requestId]);
+        (RequestStatus status, uint32 deadline, uint32 claimExpiry, address claimant,) = _unpack(_requests[requestId]);
         if (status == RequestStatus.None) revert InferenceMarketRequestNotOpen(requestId);
-        if (claimant != msg.sender) revert InferenceMarketNotClaimant(requestId, msg.sender, claimant);
+        if (claimant != msg.sender) {
+            if (block.timestamp <= claimExpiry) revert InferenceMarketNotClaimant(requestId, msg.sender, claimant);
+            needsEligibility = true;
+            lapsedClaimant = claimant;
+        }
         if (block.timestamp > deadline) revert InferenceMarketRequestExpired(requestId, deadline);
         delete _requests[requestId];
     }
 
-    /// @return workerShare The claimant's credit.
-    /// @return accrual royalty | protocolFee << 128, for `_accrued`.
-    function _split(InferenceRequest calldata request) private pure returns (uint256 workerShare, uint256 accrual) {
+    /// @return fee | protocolFee << 128, the request's addition to `_earned`.
+    function _earning(InferenceRequest calldata request) private pure returns (uint256) {
         uint256 fee = request.fee;
-        uint256 royalty = fee * request.royaltyBps / _BPS;
-        uint256 protocolFee = fee * request.protocolFeeBps / _BPS;
-        workerShare = fee - royalty - protocolFee;
-        accrual = royalty | (protocolFee << 128);
+        return fee | ((fee * request.protocolFeeBps / _BPS) << 128);
     }
 
     /// @dev Calls the consumer with exactly `gasLimit` gas and copies no return data (returndata-bomb safe).
@@ -472,7 +567,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         (ok, nChecked) = _eligibleCached(checked, nChecked, versionId);
         if (!ok) return (false, nChecked, address(0));
         _requests[requestId] = _pack(RequestStatus.Claimed, deadline, expiry, msg.sender, versionId);
-        if (status == RequestStatus.Claimed) lapsedClaimant = claimant;
+        lapsedClaimant = claimant; // address(0) for an Open request
     }
 
     function _eligibleCached(uint256[] memory checked, uint256 nChecked, uint64 versionId)
@@ -486,6 +581,13 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         eligible = _workers.isEligibleInferrer(msg.sender, versionId);
         checked[nChecked] = uint256(versionId) | (eligible ? 1 << 64 : 0);
         return (eligible, nChecked + 1);
+    }
+
+    /// @dev Slashes the lapsed claimants recorded by claimBatch (index | claimant << 96).
+    function _slashAll(uint256[] calldata requestIds, uint256[] memory lapsed, uint256 nLapsed) private {
+        for (uint256 j; j < nLapsed; ++j) {
+            _slashLapsed(requestIds[uint96(lapsed[j])], address(uint160(lapsed[j] >> 96)));
+        }
     }
 
     function _slashLapsed(uint256 requestId, address claimant) private {
@@ -527,12 +629,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
 
     function _setParams(MarketParams memory p) private {
         if (
-            p.protocolFeeBps > MAX_PROTOCOL_FEE_BPS || p.claimWindow == 0 || p.maxRequestLifetime == 0
-                || p.maxInlineInputBytes == 0
+            p.protocolFeeBps > MAX_PROTOCOL_FEE_BPS || p.maxRequestLifetime == 0 || p.maxInlineInputBytes == 0
                 || uint256(p.maxRequestLifetime) + p.refundGracePeriod >= _workers.MIN_UNBONDING_DELAY()
         ) revert InferenceMarketInvalidParams();
         _protocolFeeBps = p.protocolFeeBps;
-        _claimWindow = p.claimWindow;
         _maxRequestLifetime = p.maxRequestLifetime;
         _refundGracePeriod = p.refundGracePeriod;
         _maxInlineInputBytes = p.maxInlineInputBytes;
