@@ -49,6 +49,8 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @dev `_versionTerms` word: status (8) | royaltyBps (16) | priceWei (96) | priceToken (96), low to high.
     uint256 private constant _VERSION_ACTIVE = 1;
     uint256 private constant _VERSION_DEPRECATED = 2;
+    /// @dev The request-word bits a claim keeps: deadline (8..39) and modelVersionId (232..255).
+    uint256 private constant _KEEP_ON_CLAIM = (uint256(type(uint32).max) << 8) | (uint256(type(uint24).max) << 232);
 
     IERC20 private immutable _token;
     IWorkerRegistry private immutable _workers;
@@ -71,6 +73,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// (`versionId | token << 64`), and, for optimistic items only, the eligibility cache
     /// (`versionId | eligible << 64`) and the lapsed claimants to slash (`index | claimant << 96`).
     struct BatchBook {
+        uint256 n;
         uint256[] keys;
         uint256[] sums;
         uint256 nKeys;
@@ -176,24 +179,43 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @inheritdoc IInferenceMarket
     function claimBatch(uint256[] calldata requestIds) external returns (uint256 claimed) {
         uint256 n = requestIds.length;
-        uint256[] memory ids = new uint256[](n);
+        uint32 expiry = uint32(block.timestamp) + _claimWindow;
+        // The InferencesClaimed log data, built in place: expiry | 0x40 | count | ids (the claimed ids are written
+        // straight into it, so the event needs no ABI re-encoding).
+        uint256 logData;
+        assembly ("memory-safe") {
+            logData := mload(0x40)
+            mstore(0x40, add(logData, add(0x60, shl(5, n))))
+            mstore(logData, expiry)
+            mstore(add(logData, 0x20), 0x40)
+        }
         // Lapsed claims taken over: index into requestIds | previous claimant << 96, slashed after the loop.
         uint256[] memory lapsed = new uint256[](n);
         uint256 nLapsed;
         // Eligibility is asked once per distinct version: each entry is versionId | eligible << 64.
         uint256[] memory checked = new uint256[](n);
         uint256 nChecked;
-        uint32 expiry = uint32(block.timestamp) + _claimWindow;
+        // What a claim writes over the word: status, claimExpiry and claimant (deadline and version are kept).
+        uint256 claimBits =
+            uint256(RequestStatus.Claimed) | (uint256(expiry) << 40) | (uint256(uint160(msg.sender)) << 72);
 
         for (uint256 i; i < n;) {
-            uint256 requestId = requestIds[i];
-            bool ok;
-            address lapsedClaimant;
-            (ok, nChecked, lapsedClaimant) = _tryClaim(requestId, expiry, checked, nChecked);
-            if (ok) {
-                unchecked {
-                    ids[claimed++] = requestId;
-                    if (lapsedClaimant != address(0)) lapsed[nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
+            (uint256 requestId, uint256 slot, uint256 word) = _loadRequest(requestIds, i);
+            if (_claimable(word)) {
+                bool eligible;
+                (eligible, nChecked) = _eligibleCached(checked, nChecked, uint64(word >> 232));
+                if (eligible) {
+                    uint256 claimedWord = (word & _KEEP_ON_CLAIM) | claimBits;
+                    assembly ("memory-safe") {
+                        sstore(slot, claimedWord)
+                        mstore(add(add(logData, 0x60), shl(5, claimed)), requestId)
+                    }
+                    unchecked {
+                        ++claimed;
+                        if (uint8(word) == uint8(RequestStatus.Claimed)) {
+                            lapsed[nLapsed++] = i | ((word >> 72) << 96);
+                        }
+                    }
                 }
             }
             unchecked {
@@ -201,10 +223,11 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
             }
         }
         if (claimed == 0) return 0;
+        bytes32 topic0 = InferencesClaimed.selector;
         assembly ("memory-safe") {
-            mstore(ids, claimed)
+            mstore(add(logData, 0x40), claimed)
+            log2(logData, add(0x60, shl(5, claimed)), topic0, caller())
         }
-        emit InferencesClaimed(msg.sender, expiry, ids);
         _slashAll(requestIds, lapsed, nLapsed);
     }
 
@@ -221,7 +244,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
             revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
         }
         _earned[msg.sender][versionId][request.paymentToken] += _earning(request);
-        emit InferenceFulfilled(requestId, msg.sender, outputKind, outputHash, output);
+        _emitFulfilled(requestId, outputKind, outputHash, output);
         if (lapsedClaimant != address(0)) _slashLapsed(requestId, lapsedClaimant);
         if (request.callbackGasLimit != 0) {
             _callback(requestId, request.requester, request.callbackGasLimit, output);
@@ -234,8 +257,9 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         BatchBook memory book;
         book.keys = new uint256[](n);
         book.sums = new uint256[](n);
+        book.n = n;
         for (uint256 i; i < n;) {
-            _fulfilItem(items[i], i, n, book);
+            _fulfilItem(items, i, book);
             unchecked {
                 ++i;
             }
@@ -260,25 +284,53 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     }
 
     /// @dev One item of fulfillBatch: consumes the request, books its earning under its (version, currency) key.
-    function _fulfilItem(Fulfillment calldata item, uint256 i, uint256 n, BatchBook memory book) private {
-        InferenceRequest calldata request = item.request;
-        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
-        uint64 versionId = request.modelVersionId;
-        if (needsEligibility) {
-            if (book.checked.length == 0) {
-                book.checked = new uint256[](n);
-                book.lapsed = new uint256[](n);
-            }
-            bool eligible;
-            (eligible, book.nChecked) = _eligibleCached(book.checked, book.nChecked, versionId);
-            if (!eligible) revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
-            if (lapsedClaimant != address(0)) {
-                book.lapsed[book.nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
-            }
+    /// @dev Fields are located by hand (the static request is inline at the item's start; `outputKind`, the output's
+    /// offset and `outputHash` follow it): this skips the ABI decoder's per-field offset checks. Malformed offsets can
+    /// only make the caller hash terms that are not open (revert) or publish its own garbage output.
+    function _fulfilItem(Fulfillment[] calldata items, uint256 i, BatchBook memory book) private {
+        InferenceRequest calldata request;
+        uint256 kind;
+        bytes32 outputHash;
+        bytes calldata output;
+        assembly ("memory-safe") {
+            let item := add(items.offset, calldataload(add(items.offset, shl(5, i))))
+            request := item
+            kind := calldataload(add(item, 0x140))
+            let o := add(item, calldataload(add(item, 0x160)))
+            outputHash := calldataload(add(item, 0x180))
+            output.length := calldataload(o)
+            output.offset := add(o, 0x20)
         }
-        if (request.callbackGasLimit != 0) book.anyCallback = true;
-        _addEarning(book, uint256(versionId) | (uint256(uint160(request.paymentToken)) << 64), _earning(request));
-        emit InferenceFulfilled(requestId, msg.sender, item.outputKind, item.outputHash, item.output);
+        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
+        // The ten words hashed to an open id, so they are the canonical (clean) encoding: read them raw.
+        uint64 versionId;
+        uint256 key;
+        uint256 earning;
+        uint256 callbackGasLimit;
+        assembly ("memory-safe") {
+            versionId := calldataload(add(request, 0x20))
+            key := or(versionId, shl(64, calldataload(add(request, 0x40))))
+            let fee := calldataload(add(request, 0x60))
+            earning := or(fee, shl(128, div(mul(fee, calldataload(add(request, 0xe0))), 10000)))
+            callbackGasLimit := calldataload(add(request, 0xa0))
+        }
+        if (callbackGasLimit != 0) book.anyCallback = true;
+        if (needsEligibility) _bookOptimistic(book, i, versionId, lapsedClaimant);
+        _addEarning(book, key, earning);
+        _emitFulfilled(requestId, OutputKind(kind), outputHash, output);
+    }
+
+    /// @dev An item fulfilled without the claim: the caller must be eligible (asked once per version); a lapsed
+    /// claimant is recorded for slashing after the loop.
+    function _bookOptimistic(BatchBook memory book, uint256 i, uint64 versionId, address lapsedClaimant) private view {
+        if (book.checked.length == 0) {
+            book.checked = new uint256[](book.n);
+            book.lapsed = new uint256[](book.n);
+        }
+        bool eligible;
+        (eligible, book.nChecked) = _eligibleCached(book.checked, book.nChecked, versionId);
+        if (!eligible) revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+        if (lapsedClaimant != address(0)) book.lapsed[book.nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
     }
 
     function _addEarning(BatchBook memory book, uint256 key, uint256 earning) private pure {
@@ -536,6 +588,26 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         return fee | ((fee * request.protocolFeeBps / _BPS) << 128);
     }
 
+    /// @dev `emit InferenceFulfilled(requestId, msg.sender, outputKind, outputHash, output)`, encoded by hand: the
+    /// output is copied once from calldata into the log data (the ABI encoder copies it twice in a loop).
+    function _emitFulfilled(uint256 requestId, OutputKind outputKind, bytes32 outputHash, bytes calldata output)
+        private
+    {
+        bytes32 topic0 = InferenceFulfilled.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, caller())
+            mstore(add(ptr, 0x20), outputKind)
+            mstore(add(ptr, 0x40), outputHash)
+            mstore(add(ptr, 0x60), 0x80)
+            mstore(add(ptr, 0x80), output.length)
+            let end := add(add(ptr, 0xa0), output.length)
+            mstore(end, 0) // zero padding of the last word
+            calldatacopy(add(ptr, 0xa0), output.offset, output.length)
+            log2(ptr, add(0xa0, and(add(output.length, 31), not(31))), topic0, requestId)
+        }
+    }
+
     /// @dev Calls the consumer with exactly `gasLimit` gas and copies no return data (returndata-bomb safe).
     function _callback(uint256 requestId, address consumer, uint256 gasLimit, bytes calldata output) private {
         bytes memory data = abi.encodeCall(IInferenceConsumer.onInferenceResult, (requestId, output));
@@ -551,23 +623,26 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         if (!success) emit InferenceCallbackFailed(requestId);
     }
 
-    /// @dev One item of claimBatch: claims `requestId` if it is claimable by the caller, else does nothing.
-    /// @return ok Whether it was claimed.
-    /// @return nChecked The new size of the eligibility cache.
-    /// @return lapsedClaimant The previous claimant whose claim lapsed, or address(0).
-    function _tryClaim(uint256 requestId, uint32 expiry, uint256[] memory checked, uint256 nChecked_)
+    /// @dev The id at `requestIds[i]`, its storage slot in `_requests` and the word stored there.
+    function _loadRequest(uint256[] calldata requestIds, uint256 i)
         private
-        returns (bool ok, uint256 nChecked, address lapsedClaimant)
+        view
+        returns (uint256 requestId, uint256 slot, uint256 word)
     {
-        nChecked = nChecked_;
-        (RequestStatus status, uint32 deadline, uint32 claimExpiry, address claimant, uint64 versionId) =
-            _unpack(_requests[requestId]);
-        if (status == RequestStatus.None || block.timestamp > deadline) return (false, nChecked, address(0));
-        if (status == RequestStatus.Claimed && block.timestamp <= claimExpiry) return (false, nChecked, address(0));
-        (ok, nChecked) = _eligibleCached(checked, nChecked, versionId);
-        if (!ok) return (false, nChecked, address(0));
-        _requests[requestId] = _pack(RequestStatus.Claimed, deadline, expiry, msg.sender, versionId);
-        lapsedClaimant = claimant; // address(0) for an Open request
+        assembly ("memory-safe") {
+            requestId := calldataload(add(requestIds.offset, shl(5, i)))
+            mstore(0x00, requestId)
+            mstore(0x20, _requests.slot)
+            slot := keccak256(0x00, 0x40)
+            word := sload(slot)
+        }
+    }
+
+    /// @dev Open, or Claimed with a lapsed window, and not past its deadline.
+    function _claimable(uint256 word) private view returns (bool) {
+        uint256 status = uint8(word);
+        if (status == uint8(RequestStatus.None) || block.timestamp > uint32(word >> 8)) return false;
+        return status == uint8(RequestStatus.Open) || block.timestamp > uint32(word >> 40);
     }
 
     function _eligibleCached(uint256[] memory checked, uint256 nChecked, uint64 versionId)
