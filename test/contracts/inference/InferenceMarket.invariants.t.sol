@@ -8,7 +8,14 @@ import {StdUtils} from "forge-std/StdUtils.sol";
 import {TesseraToken} from "../../../contracts/token/TesseraToken.sol";
 import {InferenceMarket} from "../../../contracts/inference/InferenceMarket.sol";
 import {
-    InferenceRequest, RequestArgs, RequestState, RequestStatus, PermitArgs, InputKind, OutputKind
+    InferenceRequest,
+    RequestArgs,
+    RequestState,
+    RequestStatus,
+    PermitArgs,
+    InputKind,
+    OutputKind,
+    Fulfillment
 } from "../../../contracts/types/InferenceTypes.sol";
 
 
@@ -153,6 +160,41 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         ++fulfilled;
     }
 
+    /// @dev One worker fulfils, in one batch, every open request it may fulfil (its own claims and, optimistically,
+    /// unclaimed or lapsed ones), up to `maxItems`.
+    function fulfillBatch(uint256 claimerSeed, uint8 maxItems) external {
+        ++calls;
+        address fulfiller = claimers[claimerSeed % claimers.length];
+        uint256 limit = bound(maxItems, 1, 8);
+        Fulfillment[] memory items = new Fulfillment[](limit);
+        uint256[] memory picked = new uint256[](limit);
+        uint256 count;
+        for (uint256 i; i < open.length && count < limit; ++i) {
+            InferenceRequest memory r = open[i];
+            RequestState memory s = market.requestState(market.requestIdOf(r));
+            if (block.timestamp > r.deadline) continue;
+            if (s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry && s.claimant != fulfiller) continue;
+            items[count] = Fulfillment({request: r, outputKind: OutputKind.Inline, output: hex"07", outputHash: bytes32(0)});
+            picked[count++] = i;
+        }
+        if (count == 0) return;
+        assembly ("memory-safe") {
+            mstore(items, count)
+        }
+        vm.prank(fulfiller);
+        market.fulfillBatch(items);
+        for (uint256 j = count; j > 0; --j) {
+            uint256 index = picked[j - 1]; // descending, so that _remove does not move a picked one
+            InferenceRequest memory r = open[index];
+            uint256 c = _currency(r);
+            ghostFees[c][fulfiller][r.modelVersionId] += r.fee;
+            ghostProtocolFees[c][fulfiller][r.modelVersionId] += uint256(r.fee) * r.protocolFeeBps / 10_000;
+            ghostEscrow[c] -= r.fee;
+            _remove(index);
+            ++fulfilled;
+        }
+    }
+
     function refund(uint256 indexSeed) external {
         ++calls;
         if (open.length == 0) return;
@@ -257,6 +299,7 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
 
     /// forge-config: default.invariant.runs = 48
     /// forge-config: default.invariant.depth = 48
+    /// forge-config: default.invariant.fail-on-revert = true
     /// @dev balance == open escrows + credits + unsettled earnings, for ETH and for the token, to the wei.
     function invariant_balanceEqualsObligations() public view {
         assertEq(address(market).balance, _obligations(0, address(0)), "ETH");
@@ -265,6 +308,7 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
 
     /// forge-config: default.invariant.runs = 48
     /// forge-config: default.invariant.depth = 48
+    /// forge-config: default.invariant.fail-on-revert = true
     /// @dev Every account's on-chain credit matches the books, and nobody withdrew more than it earned.
     function invariant_nobodyIsPaidTwice() public view {
         for (uint256 i; i < handler.accountCount(); ++i) {
