@@ -570,16 +570,30 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         private
         returns (uint256 requestId, bool needsEligibility, address lapsedClaimant)
     {
-        requestId = _hash(request);
-        (RequestStatus status, uint32 deadline, uint32 claimExpiry, address claimant,) = _unpack(_requests[requestId]);
-        if (status == RequestStatus.None) revert InferenceMarketRequestNotOpen(requestId);
+        uint256 slot;
+        uint256 word;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, request, 320)
+            requestId := keccak256(ptr, 320)
+            mstore(0x00, requestId)
+            mstore(0x20, _requests.slot)
+            slot := keccak256(0x00, 0x40)
+            word := sload(slot)
+        }
+        if (uint8(word) == uint8(RequestStatus.None)) revert InferenceMarketRequestNotOpen(requestId);
+        address claimant = address(uint160(word >> 72));
         if (claimant != msg.sender) {
+            uint32 claimExpiry = uint32(word >> 40);
             if (block.timestamp <= claimExpiry) revert InferenceMarketNotClaimant(requestId, msg.sender, claimant);
             needsEligibility = true;
             lapsedClaimant = claimant;
         }
+        uint32 deadline = uint32(word >> 8);
         if (block.timestamp > deadline) revert InferenceMarketRequestExpired(requestId, deadline);
-        delete _requests[requestId];
+        assembly ("memory-safe") {
+            sstore(slot, 0)
+        }
     }
 
     /// @return fee | protocolFee << 128, the request's addition to `_earned`.
