@@ -333,23 +333,24 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         if (lapsedClaimant != address(0)) book.lapsed[book.nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
     }
 
+    /// @dev Adds `earning` to the sum of `key`, appending the key if new. Unchecked indexing is safe: each item adds
+    /// at most one key and both arrays have one slot per item. Each half of a sum is a sum of uint96 amounts over one
+    /// batch: it cannot carry into the other.
     function _addEarning(BatchBook memory book, uint256 key, uint256 earning) private pure {
-        uint256 nKeys = book.nKeys;
         uint256[] memory keys = book.keys;
-        uint256 k;
-        while (k < nKeys && keys[k] != key) {
-            unchecked {
-                ++k;
+        uint256[] memory sums = book.sums;
+        uint256 nKeys = book.nKeys;
+        assembly ("memory-safe") {
+            let k := 0
+            for {} and(lt(k, nKeys), iszero(eq(mload(add(keys, shl(5, add(k, 1)))), key))) {} { k := add(k, 1) }
+            if eq(k, nKeys) {
+                mstore(add(keys, shl(5, add(k, 1))), key)
+                nKeys := add(nKeys, 1)
             }
+            let p := add(sums, shl(5, add(k, 1)))
+            mstore(p, add(mload(p), earning))
         }
-        if (k == nKeys) {
-            keys[k] = key;
-            book.nKeys = nKeys + 1;
-        }
-        // Each half is a sum of uint96 fees over one batch: it cannot carry into the other.
-        unchecked {
-            book.sums[k] += earning;
-        }
+        book.nKeys = nKeys;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -664,9 +665,17 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         view
         returns (bool eligible, uint256)
     {
-        for (uint256 k; k < nChecked; ++k) {
-            if (uint64(checked[k]) == versionId) return (checked[k] >> 64 != 0, nChecked);
+        uint256 found; // 0: not cached, 1: cached ineligible, 2: cached eligible
+        assembly ("memory-safe") {
+            for { let k := 0 } lt(k, nChecked) { k := add(k, 1) } {
+                let entry := mload(add(checked, shl(5, add(k, 1))))
+                if eq(and(entry, 0xffffffffffffffff), versionId) {
+                    found := add(1, shr(64, entry))
+                    break
+                }
+            }
         }
+        if (found != 0) return (found == 2, nChecked);
         eligible = _workers.isEligibleInferrer(msg.sender, versionId);
         checked[nChecked] = uint256(versionId) | (eligible ? 1 << 64 : 0);
         return (eligible, nChecked + 1);
