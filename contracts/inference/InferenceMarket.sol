@@ -179,15 +179,20 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @inheritdoc IInferenceMarket
     function claimBatch(uint256[] calldata requestIds) external returns (uint256 claimed) {
         uint256 n = requestIds.length;
-        uint32 expiry = uint32(block.timestamp) + _claimWindow;
         // The InferencesClaimed log data, built in place: expiry | 0x40 | count | ids (the claimed ids are written
         // straight into it, so the event needs no ABI re-encoding).
         uint256 logData;
-        assembly ("memory-safe") {
-            logData := mload(0x40)
-            mstore(0x40, add(logData, add(0x60, shl(5, n))))
-            mstore(logData, expiry)
-            mstore(add(logData, 0x20), 0x40)
+        // What a claim writes over the word: status, claimExpiry and claimant (deadline and version are kept).
+        uint256 claimBits;
+        {
+            uint32 expiry = uint32(block.timestamp) + _claimWindow;
+            assembly ("memory-safe") {
+                logData := mload(0x40)
+                mstore(0x40, add(logData, add(0x60, shl(5, n))))
+                mstore(logData, expiry)
+                mstore(add(logData, 0x20), 0x40)
+            }
+            claimBits = uint256(RequestStatus.Claimed) | (uint256(expiry) << 40) | (uint256(uint160(msg.sender)) << 72);
         }
         // Lapsed claims taken over: index into requestIds | previous claimant << 96, slashed after the loop.
         uint256[] memory lapsed = new uint256[](n);
@@ -195,16 +200,18 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         // Eligibility is asked once per distinct version: each entry is versionId | eligible << 64.
         uint256[] memory checked = new uint256[](n);
         uint256 nChecked;
-        // What a claim writes over the word: status, claimExpiry and claimant (deadline and version are kept).
-        uint256 claimBits =
-            uint256(RequestStatus.Claimed) | (uint256(expiry) << 40) | (uint256(uint160(msg.sender)) << 72);
+        uint256 last; // the previous item's version << 1 | eligible (version ids start at 1)
 
         for (uint256 i; i < n;) {
             (uint256 requestId, uint256 slot, uint256 word) = _loadRequest(requestIds, i);
             if (_claimable(word)) {
-                bool eligible;
-                (eligible, nChecked) = _eligibleCached(checked, nChecked, uint64(word >> 232));
-                if (eligible) {
+                // Batches are mostly of one version: the previous item's answer is reused without a lookup.
+                if (word >> 232 != last >> 1) {
+                    bool eligible;
+                    (eligible, nChecked) = _eligibleCached(checked, nChecked, uint64(word >> 232));
+                    last = ((word >> 232) << 1) | (eligible ? 1 : 0);
+                }
+                if (last & 1 != 0) {
                     uint256 claimedWord = (word & _KEEP_ON_CLAIM) | claimBits;
                     assembly ("memory-safe") {
                         sstore(slot, claimedWord)
