@@ -143,9 +143,10 @@ try {
   report.stage("7. Everyone is paid (pull payments)");
   const eth = ethers.ZeroAddress;
   const tokenAddr = await token.getAddress();
-  const settle = await (await market.settleAccruals([trained.versionId], eth)).wait();
-  record("settleAccruals (1 version)", settle!.gasUsed);
-  await (await market.settleAccruals([trained.versionId], tokenAddr)).wait();
+  // The worker's earnings per (version, currency) are split into credits by settle (anyone may call it).
+  const settle = await (await market.settle(worker.address, [trained.versionId], eth)).wait();
+  record("settle (1 worker, 1 version)", settle!.gasUsed);
+  await (await market.settle(worker.address, [trained.versionId], tokenAddr)).wait();
   const parties: [string, typeof worker][] = [["worker", worker], ["model owner", modelOwner], ["treasury", treasury]];
   const ethTotal = PRICE_WEI * BigInt(N_ETH) + consumerFee;
   const tokenTotal = PRICE_TOKEN * BigInt(N_TOKEN);

@@ -29,12 +29,15 @@ import {
 /// @dev Each open request is one storage word:
 /// `status (8) | deadline (32) | claimExpiry (32) | claimant (160) | modelVersionId (24)` (low to high bits).
 /// The full terms (`InferenceRequest`) travel in events and calldata; their hash is the request id.
+/// Version terms are pushed by the ModelRegistry and cached here (one word per version), so requesting never
+/// calls the registry. A fulfilment writes one word: the fulfiller's earnings on (version, currency); `settle`
+/// splits them into credits later.
 contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
     /// @notice Role that tunes `MarketParams`.
     bytes32 public constant PARAMS_ROLE = keccak256("PARAMS_ROLE");
-    /// @notice Role that pauses new requests and claims.
+    /// @notice Role that pauses new requests.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
     /// @notice Upper bound of `protocolFeeBps`.
     uint16 public constant MAX_PROTOCOL_FEE_BPS = 2_000;
@@ -43,15 +46,21 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @dev Gas kept back, on top of the 1/64 rule, to pay for reaching the consumer and finishing.
     uint256 private constant _CALLBACK_GAS_RESERVE = 5_000;
     uint256 private constant _BPS = 10_000;
+    /// @dev `_versionTerms` word: status (8) | royaltyBps (16) | priceWei (96) | priceToken (96), low to high.
+    uint256 private constant _VERSION_ACTIVE = 1;
+    uint256 private constant _VERSION_DEPRECATED = 2;
+    /// @dev The request-word bits a claim keeps: deadline (8..39) and modelVersionId (232..255).
+    uint256 private constant _KEEP_ON_CLAIM = (uint256(type(uint32).max) << 8) | (uint256(type(uint24).max) << 232);
 
     IERC20 private immutable _token;
     IWorkerRegistry private immutable _workers;
     IModelRegistry private immutable _models;
+    /// @dev Immutable so that `claim` reads no parameter slot.
+    uint32 private immutable _claimWindow;
 
-    // Declared first so that they share a slot with Pausable's `_paused`: requestInference and claim
-    // read a single parameter slot.
+    // Declared first so that they share a slot with Pausable's `_paused`: requestInference reads a single
+    // parameter slot.
     uint16 private _protocolFeeBps;
-    uint32 private _claimWindow;
     uint32 private _maxRequestLifetime;
     uint32 private _refundGracePeriod;
     uint32 private _maxInlineInputBytes;
@@ -60,17 +69,34 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     uint96 private _lapseSlash;
     address private _treasury;
 
+    /// @dev fulfillBatch's working memory: earnings summed per distinct (version, currency) key
+    /// (`versionId | token << 64`), and, for optimistic items only, the eligibility cache
+    /// (`versionId | eligible << 64`) and the lapsed claimants to slash (`index | claimant << 96`).
+    struct BatchBook {
+        uint256 n;
+        uint256[] keys;
+        uint256[] sums;
+        uint256 nKeys;
+        uint256[] checked;
+        uint256 nChecked;
+        uint256[] lapsed;
+        uint256 nLapsed;
+        bool anyCallback;
+    }
+
     mapping(uint256 requestId => uint256 packed) private _requests;
     mapping(address account => mapping(address token => uint256)) private _credits;
-    /// @dev royalty (low 128 bits) | protocol fee (high 128 bits). Fees are uint96, so the halves cannot overflow
-    /// into each other before more than 2^32 maximal fees accrue unsettled.
-    mapping(uint64 versionId => mapping(address token => uint256 packed)) private _accrued;
+    mapping(uint64 versionId => uint256 packed) private _versionTerms;
+    /// @dev Unsettled earnings: summed fees (low 128 bits) | summed protocol fees (high 128 bits). Fees are uint96,
+    /// so the low half cannot carry into the high one before 2^32 maximal fees accrue unsettled.
+    mapping(address worker => mapping(uint64 versionId => mapping(address token => uint256 packed))) private _earned;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE, PARAMS_ROLE and PAUSER_ROLE.
     /// @param token_ The TesseraToken (token payments, permit).
     /// @param workers_ The WorkerRegistry (this market needs its SLASHER_ROLE).
-    /// @param models_ The ModelRegistry.
+    /// @param models_ The ModelRegistry (it must then `setInferenceMarket(this)` before its first version).
     /// @param treasury_ Receiver of protocol fees and lapse slashes.
+    /// @param claimWindow_ Seconds a claim is exclusive (immutable: `claim` reads no parameter slot).
     /// @param params_ Initial parameters.
     constructor(
         address admin,
@@ -78,14 +104,17 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         IWorkerRegistry workers_,
         IModelRegistry models_,
         address treasury_,
+        uint32 claimWindow_,
         MarketParams memory params_
     ) {
         if (address(token_) == address(0) || address(workers_) == address(0) || address(models_) == address(0)) {
             revert InferenceMarketZeroAddress();
         }
+        if (claimWindow_ == 0) revert InferenceMarketInvalidParams();
         _token = token_;
         _workers = workers_;
         _models = models_;
+        _claimWindow = claimWindow_;
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PARAMS_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
@@ -98,10 +127,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @inheritdoc IInferenceMarket
     function requestInference(RequestArgs calldata args) external payable whenNotPaused returns (uint256 requestId) {
         if (msg.value > type(uint96).max) revert InferenceMarketFeeTooHigh(msg.value);
-        (uint16 royaltyBps, uint96 priceWei,) = _terms(args.modelVersionId);
-        uint256 minFee = priceWei + uint256(args.callbackGasLimit) * _callbackGasPriceWei;
+        uint256 terms = _activeTerms(args.modelVersionId);
+        uint256 minFee = uint96(terms >> 24) + uint256(args.callbackGasLimit) * _callbackGasPriceWei;
         if (msg.value < minFee) revert InferenceMarketFeeTooLow(msg.value, minFee);
-        requestId = _open(args, address(0), uint96(msg.value), royaltyBps);
+        requestId = _open(args, address(0), uint96(msg.value), uint16(terms >> 8));
     }
 
     /// @inheritdoc IInferenceMarket
@@ -111,10 +140,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         nonReentrant
         returns (uint256 requestId)
     {
-        (uint16 royaltyBps,, uint96 priceToken) = _terms(args.modelVersionId);
-        uint256 minFee = priceToken + uint256(args.callbackGasLimit) * _callbackGasPriceToken;
+        uint256 terms = _activeTerms(args.modelVersionId);
+        uint256 minFee = uint96(terms >> 120) + uint256(args.callbackGasLimit) * _callbackGasPriceToken;
         if (fee < minFee) revert InferenceMarketFeeTooLow(fee, minFee);
-        requestId = _open(args, address(_token), fee, royaltyBps);
+        requestId = _open(args, address(_token), fee, uint16(terms >> 8));
         if (permit.deadline != 0) {
             // A front-runner may have used the permit already; the transfer below then relies on the allowance.
             try IERC20Permit(address(_token)).permit(
@@ -127,7 +156,8 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     // ---------------------------------------------------------------- claims
 
     /// @inheritdoc IInferenceMarket
-    function claim(uint256 requestId) external whenNotPaused {
+    /// @dev Not pausable: a pause stops new requests, never the service of requests already paid for.
+    function claim(uint256 requestId) external {
         uint256 word = _requests[requestId];
         (RequestStatus status, uint32 deadline, uint32 claimExpiry, address claimant, uint64 versionId) = _unpack(word);
         if (status == RequestStatus.None) revert InferenceMarketRequestNotOpen(requestId);
@@ -147,34 +177,65 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     }
 
     /// @inheritdoc IInferenceMarket
-    function claimBatch(uint256[] calldata requestIds) external whenNotPaused returns (uint256 claimed) {
+    function claimBatch(uint256[] calldata requestIds) external returns (uint256 claimed) {
         uint256 n = requestIds.length;
-        uint256[] memory ids = new uint256[](n);
-        // Lapsed claims taken over: (index into requestIds, previous claimant), slashed after the loop.
+        // The InferencesClaimed log data, built in place: expiry | 0x40 | count | ids (the claimed ids are written
+        // straight into it, so the event needs no ABI re-encoding).
+        uint256 logData;
+        // What a claim writes over the word: status, claimExpiry and claimant (deadline and version are kept).
+        uint256 claimBits;
+        {
+            uint32 expiry = uint32(block.timestamp) + _claimWindow;
+            assembly ("memory-safe") {
+                logData := mload(0x40)
+                mstore(0x40, add(logData, add(0x60, shl(5, n))))
+                mstore(logData, expiry)
+                mstore(add(logData, 0x20), 0x40)
+            }
+            claimBits = uint256(RequestStatus.Claimed) | (uint256(expiry) << 40) | (uint256(uint160(msg.sender)) << 72);
+        }
+        // Lapsed claims taken over: index into requestIds | previous claimant << 96, slashed after the loop.
         uint256[] memory lapsed = new uint256[](n);
         uint256 nLapsed;
-        // Eligibility is checked once per distinct version: each entry is versionId | eligible << 64.
+        // Eligibility is asked once per distinct version: each entry is versionId | eligible << 64.
         uint256[] memory checked = new uint256[](n);
         uint256 nChecked;
-        uint32 expiry = uint32(block.timestamp) + _claimWindow;
+        uint256 last; // the previous item's version << 1 | eligible (version ids start at 1)
 
-        for (uint256 i; i < n; ++i) {
-            uint256 requestId = requestIds[i];
-            bool ok;
-            address lapsedClaimant;
-            (ok, nChecked, lapsedClaimant) = _tryClaim(requestId, expiry, checked, nChecked);
-            if (!ok) continue;
-            ids[claimed++] = requestId;
-            if (lapsedClaimant != address(0)) lapsed[nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
+        for (uint256 i; i < n;) {
+            (uint256 requestId, uint256 slot, uint256 word) = _loadRequest(requestIds, i);
+            if (_claimable(word)) {
+                // Batches are mostly of one version: the previous item's answer is reused without a lookup.
+                if (word >> 232 != last >> 1) {
+                    bool eligible;
+                    (eligible, nChecked) = _eligibleCached(checked, nChecked, uint64(word >> 232));
+                    last = ((word >> 232) << 1) | (eligible ? 1 : 0);
+                }
+                if (last & 1 != 0) {
+                    uint256 claimedWord = (word & _KEEP_ON_CLAIM) | claimBits;
+                    assembly ("memory-safe") {
+                        sstore(slot, claimedWord)
+                        mstore(add(add(logData, 0x60), shl(5, claimed)), requestId)
+                    }
+                    unchecked {
+                        ++claimed;
+                        if (uint8(word) == uint8(RequestStatus.Claimed)) {
+                            lapsed[nLapsed++] = i | ((word >> 72) << 96);
+                        }
+                    }
+                }
+            }
+            unchecked {
+                ++i;
+            }
         }
         if (claimed == 0) return 0;
+        bytes32 topic0 = InferencesClaimed.selector;
         assembly ("memory-safe") {
-            mstore(ids, claimed)
+            mstore(add(logData, 0x40), claimed)
+            log2(logData, add(0x60, shl(5, claimed)), topic0, caller())
         }
-        emit InferencesClaimed(msg.sender, expiry, ids);
-        for (uint256 j; j < nLapsed; ++j) {
-            _slashLapsed(requestIds[uint96(lapsed[j])], address(uint160(lapsed[j] >> 96)));
-        }
+        _slashAll(requestIds, lapsed, nLapsed);
     }
 
     // ---------------------------------------------------------------- fulfilment
@@ -184,12 +245,14 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         external
         nonReentrant
     {
-        uint256 requestId = _consume(request);
-        address token = request.paymentToken;
-        (uint256 workerShare, uint256 accrual) = _split(request);
-        _credits[msg.sender][token] += workerShare;
-        if (accrual != 0) _accrued[request.modelVersionId][token] += accrual;
-        emit InferenceFulfilled(requestId, msg.sender, outputKind, outputHash, output);
+        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
+        uint64 versionId = request.modelVersionId;
+        if (needsEligibility && !_workers.isEligibleInferrer(msg.sender, versionId)) {
+            revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+        }
+        _earned[msg.sender][versionId][request.paymentToken] += _earning(request);
+        _emitFulfilled(requestId, outputKind, outputHash, output);
+        if (lapsedClaimant != address(0)) _slashLapsed(requestId, lapsedClaimant);
         if (request.callbackGasLimit != 0) {
             _callback(requestId, request.requester, request.callbackGasLimit, output);
         }
@@ -198,53 +261,103 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @inheritdoc IInferenceMarket
     function fulfillBatch(Fulfillment[] calldata items) external nonReentrant {
         uint256 n = items.length;
-        uint256[] memory ids = new uint256[](n);
-        // Distinct (version, token) pairs: key = versionId | token << 64, with their summed accruals.
-        uint256[] memory accrualKeys = new uint256[](n);
-        uint256[] memory accrualSums = new uint256[](n);
-        uint256 nAccruals;
-        uint256 ethCredit;
-        uint256 tokenCredit;
-        bool anyCallback;
-
-        for (uint256 i; i < n; ++i) {
-            Fulfillment calldata item = items[i];
-            InferenceRequest calldata request = item.request;
-            uint256 requestId = _consume(request);
-            if (request.callbackGasLimit != 0) {
-                ids[i] = requestId;
-                anyCallback = true;
+        BatchBook memory book;
+        book.keys = new uint256[](n);
+        book.sums = new uint256[](n);
+        book.n = n;
+        for (uint256 i; i < n;) {
+            _fulfilItem(items, i, book);
+            unchecked {
+                ++i;
             }
-            (uint256 workerShare, uint256 accrual) = _split(request);
-            address token = request.paymentToken;
-            if (token == address(0)) ethCredit += workerShare;
-            else tokenCredit += workerShare;
-            if (accrual != 0) {
-                uint256 key = uint256(request.modelVersionId) | (uint256(uint160(token)) << 64);
-                uint256 k;
-                while (k < nAccruals && accrualKeys[k] != key) ++k;
-                if (k == nAccruals) {
-                    accrualKeys[k] = key;
-                    ++nAccruals;
-                }
-                accrualSums[k] += accrual;
+        }
+        for (uint256 k; k < book.nKeys;) {
+            uint256 key = book.keys[k];
+            _earned[msg.sender][uint64(key)][address(uint160(key >> 64))] += book.sums[k];
+            unchecked {
+                ++k;
             }
-            emit InferenceFulfilled(requestId, msg.sender, item.outputKind, item.outputHash, item.output);
         }
-
-        if (ethCredit != 0) _credits[msg.sender][address(0)] += ethCredit;
-        if (tokenCredit != 0) _credits[msg.sender][address(_token)] += tokenCredit;
-        for (uint256 k; k < nAccruals; ++k) {
-            uint256 key = accrualKeys[k];
-            _accrued[uint64(key)][address(uint160(key >> 64))] += accrualSums[k];
+        for (uint256 j; j < book.nLapsed; ++j) {
+            uint256 entry = book.lapsed[j];
+            _slashLapsed(_hash(items[uint96(entry)].request), address(uint160(entry >> 96)));
         }
-
-        if (!anyCallback) return;
+        if (!book.anyCallback) return;
         for (uint256 i; i < n; ++i) {
-            if (ids[i] == 0) continue;
             InferenceRequest calldata request = items[i].request;
-            _callback(ids[i], request.requester, request.callbackGasLimit, items[i].output);
+            if (request.callbackGasLimit == 0) continue;
+            _callback(_hash(request), request.requester, request.callbackGasLimit, items[i].output);
         }
+    }
+
+    /// @dev One item of fulfillBatch: consumes the request, books its earning under its (version, currency) key.
+    /// @dev Fields are located by hand (the static request is inline at the item's start; `outputKind`, the output's
+    /// offset and `outputHash` follow it): this skips the ABI decoder's per-field offset checks. Malformed offsets can
+    /// only make the caller hash terms that are not open (revert) or publish its own garbage output.
+    function _fulfilItem(Fulfillment[] calldata items, uint256 i, BatchBook memory book) private {
+        InferenceRequest calldata request;
+        uint256 kind;
+        bytes32 outputHash;
+        bytes calldata output;
+        assembly ("memory-safe") {
+            let item := add(items.offset, calldataload(add(items.offset, shl(5, i))))
+            request := item
+            kind := calldataload(add(item, 0x140))
+            let o := add(item, calldataload(add(item, 0x160)))
+            outputHash := calldataload(add(item, 0x180))
+            output.length := calldataload(o)
+            output.offset := add(o, 0x20)
+        }
+        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
+        // The ten words hashed to an open id, so they are the canonical (clean) encoding: read them raw.
+        uint64 versionId;
+        uint256 key;
+        uint256 earning;
+        uint256 callbackGasLimit;
+        assembly ("memory-safe") {
+            versionId := calldataload(add(request, 0x20))
+            key := or(versionId, shl(64, calldataload(add(request, 0x40))))
+            let fee := calldataload(add(request, 0x60))
+            earning := or(fee, shl(128, div(mul(fee, calldataload(add(request, 0xe0))), 10000)))
+            callbackGasLimit := calldataload(add(request, 0xa0))
+        }
+        if (callbackGasLimit != 0) book.anyCallback = true;
+        if (needsEligibility) _bookOptimistic(book, i, versionId, lapsedClaimant);
+        _addEarning(book, key, earning);
+        _emitFulfilled(requestId, OutputKind(kind), outputHash, output);
+    }
+
+    /// @dev An item fulfilled without the claim: the caller must be eligible (asked once per version); a lapsed
+    /// claimant is recorded for slashing after the loop.
+    function _bookOptimistic(BatchBook memory book, uint256 i, uint64 versionId, address lapsedClaimant) private view {
+        if (book.checked.length == 0) {
+            book.checked = new uint256[](book.n);
+            book.lapsed = new uint256[](book.n);
+        }
+        bool eligible;
+        (eligible, book.nChecked) = _eligibleCached(book.checked, book.nChecked, versionId);
+        if (!eligible) revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+        if (lapsedClaimant != address(0)) book.lapsed[book.nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
+    }
+
+    /// @dev Adds `earning` to the sum of `key`, appending the key if new. Unchecked indexing is safe: each item adds
+    /// at most one key and both arrays have one slot per item. Each half of a sum is a sum of uint96 amounts over one
+    /// batch: it cannot carry into the other.
+    function _addEarning(BatchBook memory book, uint256 key, uint256 earning) private pure {
+        uint256[] memory keys = book.keys;
+        uint256[] memory sums = book.sums;
+        uint256 nKeys = book.nKeys;
+        assembly ("memory-safe") {
+            let k := 0
+            for {} and(lt(k, nKeys), iszero(eq(mload(add(keys, shl(5, add(k, 1)))), key))) {} { k := add(k, 1) }
+            if eq(k, nKeys) {
+                mstore(add(keys, shl(5, add(k, 1))), key)
+                nKeys := add(nKeys, 1)
+            }
+            let p := add(sums, shl(5, add(k, 1)))
+            mstore(p, add(mload(p), earning))
+        }
+        book.nKeys = nKeys;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -262,20 +375,29 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     // ---------------------------------------------------------------- money out
 
     /// @inheritdoc IInferenceMarket
-    function settleAccruals(uint64[] calldata modelVersionIds, address token) external nonReentrant {
+    /// @dev The royalty is rounded down once over the summed fees, so it can exceed the sum of per-request
+    /// roundings by less than 1 wei per request settled (in the owner's favour, from the worker's share). The
+    /// worker share cannot underflow: every request was opened with royaltyBps + protocolFeeBps <= 10_000, and a
+    /// version's royaltyBps never changes (ModelRegistry), so royalty + protocolFees <= fees.
+    function settle(address worker, uint64[] calldata modelVersionIds, address token) external nonReentrant {
+        uint256 workerTotal;
         uint256 protocolTotal;
         for (uint256 i; i < modelVersionIds.length; ++i) {
             uint64 versionId = modelVersionIds[i];
-            uint256 packed = _accrued[versionId][token];
+            uint256 packed = _earned[worker][versionId][token];
             if (packed == 0) continue;
-            delete _accrued[versionId][token];
-            uint256 royalty = uint128(packed);
-            uint256 protocolFee = packed >> 128;
+            delete _earned[worker][versionId][token];
+            uint256 fees = uint128(packed);
+            uint256 protocolFees = packed >> 128;
+            uint256 royalty = fees * uint16(_versionTerms[versionId] >> 8) / _BPS;
+            uint256 workerShare = fees - royalty - protocolFees;
             (address owner,,,,) = _models.inferenceTerms(versionId);
             if (royalty != 0) _credits[owner][token] += royalty;
-            protocolTotal += protocolFee;
-            emit AccrualsSettled(versionId, token, owner, royalty, protocolFee);
+            workerTotal += workerShare;
+            protocolTotal += protocolFees;
+            emit EarningsSettled(worker, versionId, token, owner, workerShare, royalty, protocolFees);
         }
+        if (workerTotal != 0) _credits[worker][token] += workerTotal;
         if (protocolTotal != 0) _credits[_treasury][token] += protocolTotal;
     }
 
@@ -289,7 +411,16 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         else IERC20(token).safeTransfer(msg.sender, amount);
     }
 
-    // ---------------------------------------------------------------- admin
+    // ---------------------------------------------------------------- registry push, admin
+
+    /// @inheritdoc IInferenceMarket
+    function onVersionTermsUpdated(uint64 modelVersionId, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, bool active)
+        external
+    {
+        if (msg.sender != address(_models)) revert InferenceMarketNotModelRegistry(msg.sender);
+        _versionTerms[modelVersionId] = (active ? _VERSION_ACTIVE : _VERSION_DEPRECATED) | (uint256(royaltyBps) << 8)
+            | (uint256(priceWei) << 24) | (uint256(priceToken) << 120);
+    }
 
     /// @notice Replaces the market parameters.
     /// @dev `maxRequestLifetime + refundGracePeriod` must stay below the WorkerRegistry's unbonding floor, so
@@ -303,12 +434,13 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         _setTreasury(treasury_);
     }
 
-    /// @notice Stops new requests and claims. Fulfil, refund, settle and withdraw keep working.
+    /// @notice Stops new requests. Claims, fulfil, refund, settle and withdraw keep working: requests already
+    /// paid for keep being served and no funds can be locked by a pause.
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }
 
-    /// @notice Resumes new requests and claims.
+    /// @notice Resumes new requests.
     function unpause() external onlyRole(PAUSER_ROLE) {
         _unpause();
     }
@@ -321,13 +453,28 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     }
 
     /// @inheritdoc IInferenceMarket
-    function accruedOf(uint64 modelVersionId, address token)
+    function earnedOf(address worker, uint64 modelVersionId, address token)
         external
         view
-        returns (uint128 royalty, uint128 protocolFee)
+        returns (uint128 fees, uint128 protocolFees)
     {
-        uint256 packed = _accrued[modelVersionId][token];
+        uint256 packed = _earned[worker][modelVersionId][token];
         return (uint128(packed), uint128(packed >> 128));
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function versionTerms(uint64 modelVersionId)
+        external
+        view
+        returns (bool known, bool active, uint96 priceWei, uint96 priceToken, uint16 royaltyBps)
+    {
+        uint256 word = _versionTerms[modelVersionId];
+        return (word != 0, uint8(word) == _VERSION_ACTIVE, uint96(word >> 24), uint96(word >> 120), uint16(word >> 8));
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function claimWindow() external view returns (uint32) {
+        return _claimWindow;
     }
 
     /// @inheritdoc IInferenceMarket
@@ -345,7 +492,6 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     function params() external view returns (MarketParams memory) {
         return MarketParams({
             protocolFeeBps: _protocolFeeBps,
-            claimWindow: _claimWindow,
             maxRequestLifetime: _maxRequestLifetime,
             refundGracePeriod: _refundGracePeriod,
             maxInlineInputBytes: _maxInlineInputBytes,
@@ -377,12 +523,13 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
 
     // ---------------------------------------------------------------- internals
 
-    function _terms(uint64 versionId) private view returns (uint16 royaltyBps, uint96 priceWei, uint96 priceToken) {
-        address owner;
-        bool active;
-        (owner, priceWei, priceToken, royaltyBps, active) = _models.inferenceTerms(versionId);
-        if (owner == address(0)) revert InferenceMarketUnknownModelVersion(versionId);
-        if (!active) revert InferenceMarketModelVersionDeprecated(versionId);
+    /// @dev The cached terms word of a version that can be requested; precise errors otherwise.
+    function _activeTerms(uint64 versionId) private view returns (uint256 terms) {
+        terms = _versionTerms[versionId];
+        if (uint8(terms) != _VERSION_ACTIVE) {
+            if (terms == 0) revert InferenceMarketUnknownModelVersion(versionId);
+            revert InferenceMarketModelVersionDeprecated(versionId);
+        }
     }
 
     function _open(RequestArgs calldata args, address currency, uint96 fee, uint16 royaltyBps)
@@ -418,27 +565,69 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         }
         if (_requests[requestId] != 0) revert InferenceMarketDuplicateRequest(requestId);
         _requests[requestId] = _pack(RequestStatus.Open, args.deadline, 0, address(0), args.modelVersionId);
-        emit InferenceRequested(requestId, msg.sender, args.modelVersionId, request, args.inputKind, args.input);
+        emit InferenceRequested(requestId, msg.sender, request, args.inputKind, args.input);
     }
 
-    /// @dev Checks that the caller holds the claim of an open request before its deadline, and deletes it.
-    function _consume(InferenceRequest calldata request) private returns (uint256 requestId) {
-        requestId = _hash(request);
-        (RequestStatus status, uint32 deadline,, address claimant,) = _unpack(_requests[requestId]);
-        if (status == RequestStatus.None) revert InferenceMarketRequestNotOpen(requestId);
-        if (claimant != msg.sender) revert InferenceMarketNotClaimant(requestId, msg.sender, claimant);
+    /// @dev Checks that the caller may fulfil an open request before its deadline, and deletes it. The claimant
+    /// always may (even after its window lapsed); anyone else only if the request is unclaimed or its claim lapsed,
+    /// and then the caller must be eligible (`needsEligibility`; checked by the caller of this function).
+    /// @return requestId The request's id.
+    /// @return needsEligibility Whether the caller fulfils without holding the claim.
+    /// @return lapsedClaimant The claimant whose lapsed claim the caller took over (to slash), or address(0).
+    function _consume(InferenceRequest calldata request)
+        private
+        returns (uint256 requestId, bool needsEligibility, address lapsedClaimant)
+    {
+        uint256 slot;
+        uint256 word;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            calldatacopy(ptr, request, 320)
+            requestId := keccak256(ptr, 320)
+            mstore(0x00, requestId)
+            mstore(0x20, _requests.slot)
+            slot := keccak256(0x00, 0x40)
+            word := sload(slot)
+        }
+        if (uint8(word) == uint8(RequestStatus.None)) revert InferenceMarketRequestNotOpen(requestId);
+        address claimant = address(uint160(word >> 72));
+        if (claimant != msg.sender) {
+            uint32 claimExpiry = uint32(word >> 40);
+            if (block.timestamp <= claimExpiry) revert InferenceMarketNotClaimant(requestId, msg.sender, claimant);
+            needsEligibility = true;
+            lapsedClaimant = claimant;
+        }
+        uint32 deadline = uint32(word >> 8);
         if (block.timestamp > deadline) revert InferenceMarketRequestExpired(requestId, deadline);
-        delete _requests[requestId];
+        assembly ("memory-safe") {
+            sstore(slot, 0)
+        }
     }
 
-    /// @return workerShare The claimant's credit.
-    /// @return accrual royalty | protocolFee << 128, for `_accrued`.
-    function _split(InferenceRequest calldata request) private pure returns (uint256 workerShare, uint256 accrual) {
+    /// @return fee | protocolFee << 128, the request's addition to `_earned`.
+    function _earning(InferenceRequest calldata request) private pure returns (uint256) {
         uint256 fee = request.fee;
-        uint256 royalty = fee * request.royaltyBps / _BPS;
-        uint256 protocolFee = fee * request.protocolFeeBps / _BPS;
-        workerShare = fee - royalty - protocolFee;
-        accrual = royalty | (protocolFee << 128);
+        return fee | ((fee * request.protocolFeeBps / _BPS) << 128);
+    }
+
+    /// @dev `emit InferenceFulfilled(requestId, msg.sender, outputKind, outputHash, output)`, encoded by hand: the
+    /// output is copied once from calldata into the log data (the ABI encoder copies it twice in a loop).
+    function _emitFulfilled(uint256 requestId, OutputKind outputKind, bytes32 outputHash, bytes calldata output)
+        private
+    {
+        bytes32 topic0 = InferenceFulfilled.selector;
+        assembly ("memory-safe") {
+            let ptr := mload(0x40)
+            mstore(ptr, caller())
+            mstore(add(ptr, 0x20), outputKind)
+            mstore(add(ptr, 0x40), outputHash)
+            mstore(add(ptr, 0x60), 0x80)
+            mstore(add(ptr, 0x80), output.length)
+            let end := add(add(ptr, 0xa0), output.length)
+            mstore(end, 0) // zero padding of the last word
+            calldatacopy(add(ptr, 0xa0), output.offset, output.length)
+            log2(ptr, add(0xa0, and(add(output.length, 31), not(31))), topic0, requestId)
+        }
     }
 
     /// @dev Calls the consumer with exactly `gasLimit` gas and copies no return data (returndata-bomb safe).
@@ -456,23 +645,26 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         if (!success) emit InferenceCallbackFailed(requestId);
     }
 
-    /// @dev One item of claimBatch: claims `requestId` if it is claimable by the caller, else does nothing.
-    /// @return ok Whether it was claimed.
-    /// @return nChecked The new size of the eligibility cache.
-    /// @return lapsedClaimant The previous claimant whose claim lapsed, or address(0).
-    function _tryClaim(uint256 requestId, uint32 expiry, uint256[] memory checked, uint256 nChecked_)
+    /// @dev The id at `requestIds[i]`, its storage slot in `_requests` and the word stored there.
+    function _loadRequest(uint256[] calldata requestIds, uint256 i)
         private
-        returns (bool ok, uint256 nChecked, address lapsedClaimant)
+        view
+        returns (uint256 requestId, uint256 slot, uint256 word)
     {
-        nChecked = nChecked_;
-        (RequestStatus status, uint32 deadline, uint32 claimExpiry, address claimant, uint64 versionId) =
-            _unpack(_requests[requestId]);
-        if (status == RequestStatus.None || block.timestamp > deadline) return (false, nChecked, address(0));
-        if (status == RequestStatus.Claimed && block.timestamp <= claimExpiry) return (false, nChecked, address(0));
-        (ok, nChecked) = _eligibleCached(checked, nChecked, versionId);
-        if (!ok) return (false, nChecked, address(0));
-        _requests[requestId] = _pack(RequestStatus.Claimed, deadline, expiry, msg.sender, versionId);
-        if (status == RequestStatus.Claimed) lapsedClaimant = claimant;
+        assembly ("memory-safe") {
+            requestId := calldataload(add(requestIds.offset, shl(5, i)))
+            mstore(0x00, requestId)
+            mstore(0x20, _requests.slot)
+            slot := keccak256(0x00, 0x40)
+            word := sload(slot)
+        }
+    }
+
+    /// @dev Open, or Claimed with a lapsed window, and not past its deadline.
+    function _claimable(uint256 word) private view returns (bool) {
+        uint256 status = uint8(word);
+        if (status == uint8(RequestStatus.None) || block.timestamp > uint32(word >> 8)) return false;
+        return status == uint8(RequestStatus.Open) || block.timestamp > uint32(word >> 40);
     }
 
     function _eligibleCached(uint256[] memory checked, uint256 nChecked, uint64 versionId)
@@ -480,12 +672,27 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         view
         returns (bool eligible, uint256)
     {
-        for (uint256 k; k < nChecked; ++k) {
-            if (uint64(checked[k]) == versionId) return (checked[k] >> 64 != 0, nChecked);
+        uint256 found; // 0: not cached, 1: cached ineligible, 2: cached eligible
+        assembly ("memory-safe") {
+            for { let k := 0 } lt(k, nChecked) { k := add(k, 1) } {
+                let entry := mload(add(checked, shl(5, add(k, 1))))
+                if eq(and(entry, 0xffffffffffffffff), versionId) {
+                    found := add(1, shr(64, entry))
+                    break
+                }
+            }
         }
+        if (found != 0) return (found == 2, nChecked);
         eligible = _workers.isEligibleInferrer(msg.sender, versionId);
         checked[nChecked] = uint256(versionId) | (eligible ? 1 << 64 : 0);
         return (eligible, nChecked + 1);
+    }
+
+    /// @dev Slashes the lapsed claimants recorded by claimBatch (index | claimant << 96).
+    function _slashAll(uint256[] calldata requestIds, uint256[] memory lapsed, uint256 nLapsed) private {
+        for (uint256 j; j < nLapsed; ++j) {
+            _slashLapsed(requestIds[uint96(lapsed[j])], address(uint160(lapsed[j] >> 96)));
+        }
     }
 
     function _slashLapsed(uint256 requestId, address claimant) private {
@@ -527,12 +734,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
 
     function _setParams(MarketParams memory p) private {
         if (
-            p.protocolFeeBps > MAX_PROTOCOL_FEE_BPS || p.claimWindow == 0 || p.maxRequestLifetime == 0
-                || p.maxInlineInputBytes == 0
+            p.protocolFeeBps > MAX_PROTOCOL_FEE_BPS || p.maxRequestLifetime == 0 || p.maxInlineInputBytes == 0
                 || uint256(p.maxRequestLifetime) + p.refundGracePeriod >= _workers.MIN_UNBONDING_DELAY()
         ) revert InferenceMarketInvalidParams();
         _protocolFeeBps = p.protocolFeeBps;
-        _claimWindow = p.claimWindow;
         _maxRequestLifetime = p.maxRequestLifetime;
         _refundGracePeriod = p.refundGracePeriod;
         _maxInlineInputBytes = p.maxInlineInputBytes;

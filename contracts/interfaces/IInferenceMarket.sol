@@ -44,7 +44,7 @@ interface IInferenceMarket {
     error InferenceMarketRequestExpired(uint256 requestId, uint32 deadline);
     /// @notice Thrown when the worker may not serve the version (see WorkerRegistry.isEligibleInferrer).
     error InferenceMarketWorkerNotEligible(address worker, uint64 modelVersionId);
-    /// @notice Thrown when someone other than the claimant fulfils.
+    /// @notice Thrown when someone other than the claimant fulfils while the claim is still exclusive.
     error InferenceMarketNotClaimant(uint256 requestId, address caller, address claimant);
     /// @notice Thrown when the fulfiller leaves too little gas for the requester's callback.
     error InferenceMarketInsufficientGasForCallback(uint256 requestId, uint256 gasLeft, uint256 callbackGasLimit);
@@ -56,21 +56,17 @@ interface IInferenceMarket {
     error InferenceMarketZeroAddress();
     /// @notice Thrown when parameters are out of range or break the unbonding guarantee.
     error InferenceMarketInvalidParams();
+    /// @notice Thrown when `onVersionTermsUpdated` is called by anyone but the ModelRegistry.
+    error InferenceMarketNotModelRegistry(address caller);
 
     /// @notice Emitted when a request is opened.
     /// @param requestId keccak256(abi.encode(request)).
-    /// @param requester Payer (and callback target).
-    /// @param modelVersionId The model version.
-    /// @param request The full terms; pass them back to `fulfill`/`refund`.
+    /// @param requester Payer (and callback target); indexed so that a dApp can filter "my requests".
+    /// @param request The full terms, model version included; pass them back to `fulfill`/`refund`.
     /// @param inputKind Inline bytes or CID.
     /// @param input The input (its keccak256 is `request.inputHash`).
     event InferenceRequested(
-        uint256 indexed requestId,
-        address indexed requester,
-        uint64 indexed modelVersionId,
-        InferenceRequest request,
-        InputKind inputKind,
-        bytes input
+        uint256 indexed requestId, address indexed requester, InferenceRequest request, InputKind inputKind, bytes input
     );
     /// @notice Emitted once per `claim`/`claimBatch` call that claimed at least one request.
     /// @param worker The claimant.
@@ -84,12 +80,12 @@ interface IInferenceMarket {
     event ClaimLapsed(uint256 indexed requestId, address indexed claimant, uint256 slashed);
     /// @notice Emitted when a request is fulfilled.
     /// @param requestId The request.
-    /// @param worker The claimant, credited with its share.
+    /// @param worker The fulfiller, whose earnings grew by the fee.
     /// @param outputKind Inline bytes or CID.
     /// @param outputHash The worker's commitment to the output.
     /// @param output The output.
     event InferenceFulfilled(
-        uint256 indexed requestId, address indexed worker, OutputKind outputKind, bytes32 outputHash, bytes output
+        uint256 indexed requestId, address worker, OutputKind outputKind, bytes32 outputHash, bytes output
     );
     /// @notice Emitted when the requester's callback reverted or ran out of gas (the fulfilment stands).
     /// @param requestId The request.
@@ -100,14 +96,22 @@ interface IInferenceMarket {
     /// @param token address(0) for ETH.
     /// @param fee Amount credited.
     event InferenceRefunded(uint256 indexed requestId, address indexed requester, address token, uint256 fee);
-    /// @notice Emitted per version by `settleAccruals`.
+    /// @notice Emitted per (worker, version) by `settle`: the worker's unsettled earnings split into credits.
+    /// @param worker The worker whose earnings were settled.
     /// @param modelVersionId The version.
     /// @param token address(0) for ETH.
-    /// @param owner Model owner credited with the royalty.
-    /// @param royalty Amount credited to the owner.
+    /// @param owner The version's current owner, credited with the royalty.
+    /// @param workerShare Amount credited to the worker.
+    /// @param royalty Amount credited to the owner (fees * royaltyBps / 10_000, rounded down once).
     /// @param protocolFee Amount credited to the treasury.
-    event AccrualsSettled(
-        uint64 indexed modelVersionId, address indexed token, address indexed owner, uint256 royalty, uint256 protocolFee
+    event EarningsSettled(
+        address indexed worker,
+        uint64 indexed modelVersionId,
+        address indexed token,
+        address owner,
+        uint256 workerShare,
+        uint256 royalty,
+        uint256 protocolFee
     );
     /// @notice Emitted on `withdraw`.
     /// @param account Receiver.
@@ -127,26 +131,46 @@ interface IInferenceMarket {
     function requestInferenceWithToken(RequestArgs calldata args, uint96 fee, PermitArgs calldata permit)
         external
         returns (uint256 requestId);
-    /// @notice Claims an open request (or one whose claim lapsed) for `claimWindow` seconds.
+    /// @notice Claims an open request (or one whose claim lapsed) for `claimWindow` seconds. Not pausable.
     function claim(uint256 requestId) external;
     /// @notice Claims every claimable id; skips the rest. @return claimed How many were claimed.
     function claimBatch(uint256[] calldata requestIds) external returns (uint256 claimed);
-    /// @notice Delivers the output of a request claimed by the caller; credits the caller; runs the callback.
+    /// @notice Delivers the output of a request; adds its fee to the caller's earnings; runs the callback.
+    /// The caller is the claimant, or any eligible worker when the request is unclaimed or its claim lapsed (the
+    /// optimistic path: no claim transaction; a lapsed claimant is slashed as by `claim`).
     function fulfill(InferenceRequest calldata request, OutputKind outputKind, bytes calldata output, bytes32 outputHash)
         external;
-    /// @notice `fulfill` for many requests in one transaction.
+    /// @notice `fulfill` for many requests in one transaction (all or nothing); eligibility, where needed, is
+    /// asked once per distinct version.
     function fulfillBatch(Fulfillment[] calldata items) external;
     /// @notice Refunds an expired request in full to the requester's credit; slashes a lapsed claimant.
     function refund(InferenceRequest calldata request) external;
-    /// @notice Moves accrued royalties to the versions' current owners and protocol fees to the treasury.
-    function settleAccruals(uint64[] calldata modelVersionIds, address token) external;
+    /// @notice Splits `worker`'s unsettled earnings in `token` for each version into credits: royalty
+    /// (fees * royaltyBps / 10_000) to the version's current owner, the summed protocol fees to the treasury, the
+    /// rest to the worker. Anyone may call; ids without earnings are skipped.
+    function settle(address worker, uint64[] calldata modelVersionIds, address token) external;
     /// @notice Pays out the caller's whole credit in `token` (address(0) = ETH).
     function withdraw(address token) external;
 
     /// @notice Credit of `account` in `token`.
     function creditOf(address account, address token) external view returns (uint256);
-    /// @notice Unsettled royalty and protocol fee of a version in `token`.
-    function accruedOf(uint64 modelVersionId, address token) external view returns (uint128 royalty, uint128 protocolFee);
+    /// @notice Called by the ModelRegistry when a version is published or its terms change (deprecation): the
+    /// market caches them so that `requestInference` never calls the registry.
+    function onVersionTermsUpdated(uint64 modelVersionId, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, bool active)
+        external;
+
+    /// @notice Unsettled earnings of `worker` on a version in `token`: summed fees and summed protocol fees.
+    function earnedOf(address worker, uint64 modelVersionId, address token)
+        external
+        view
+        returns (uint128 fees, uint128 protocolFees);
+    /// @notice The cached terms of a version (`active` false and all zero for an unknown version).
+    function versionTerms(uint64 modelVersionId)
+        external
+        view
+        returns (bool known, bool active, uint96 priceWei, uint96 priceToken, uint16 royaltyBps);
+    /// @notice Seconds a claim is exclusive (immutable).
+    function claimWindow() external view returns (uint32);
     /// @notice The decoded storage word of a request.
     function requestState(uint256 requestId) external view returns (RequestState memory);
     /// @notice keccak256(abi.encode(request)).

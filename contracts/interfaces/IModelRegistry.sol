@@ -70,6 +70,17 @@ interface IModelRegistry {
     /// @notice Thrown when the global version id space (< 2^24) is exhausted.
     error ModelRegistryVersionIdOverflow(uint64 versionId);
 
+    /// @notice Thrown when `setInferenceMarket` is given address(0).
+    error ModelRegistryZeroAddress();
+    /// @notice Thrown when `setInferenceMarket` is called a second time.
+    error ModelRegistryInferenceMarketAlreadySet(address market);
+    /// @notice Thrown when `setInferenceMarket` is called after versions were published (they would be missing
+    /// from the market's cache of terms).
+    error ModelRegistryVersionsAlreadyPublished(uint64 versionCount);
+
+    /// @notice Emitted once, when the inference market that caches version terms is set.
+    /// @param market The InferenceMarket.
+    event InferenceMarketSet(address indexed market);
     /// @notice Emitted when a model is registered.
     /// @param modelId The new model id.
     /// @param owner The model owner (the caller).
@@ -120,6 +131,13 @@ interface IModelRegistry {
     function transferModelOwnership(uint64 modelId, address newOwner) external;
     /// @notice Completes a transfer; the caller must be the pending owner.
     function acceptModelOwnership(uint64 modelId) external;
+
+    /// @notice Sets, once and before the first version, the InferenceMarket that receives every version's
+    /// inference terms (`IInferenceMarket.onVersionTermsUpdated`) on publish and deprecation. Owner only.
+    /// @dev A version's royaltyBps and prices never change after publication; only its status does.
+    function setInferenceMarket(address market) external;
+    /// @notice The InferenceMarket set by `setInferenceMarket` (address(0) before).
+    function inferenceMarket() external view returns (address);
 
     /// @notice The model record.
     function getModel(uint64 modelId) external view returns (ModelInfo memory);

@@ -80,6 +80,10 @@ interface IWorkerRegistry {
     /// @notice Emitted when the admin changes the minimum stake.
     /// @param minStake The new minimum.
     event MinStakeUpdated(uint96 minStake);
+    /// @notice Emitted when `refreshEligibility` changes a worker's cached `stake >= minStake` bit.
+    /// @param worker The worker.
+    /// @param stakeOk Whether its stake now meets the minimum.
+    event StakeEligibilityRefreshed(address indexed worker, bool stakeOk);
     /// @notice Emitted when the admin changes the unbonding delay.
     /// @param unbondingDelay The new delay in seconds.
     event UnbondingDelayUpdated(uint32 unbondingDelay);
@@ -101,7 +105,12 @@ interface IWorkerRegistry {
     /// @return slashed The amount taken: min(amount, stake). Never reverts for an under-staked worker.
     function slash(address worker, uint256 amount, address recipient) external returns (uint256 slashed);
     /// @notice Sets the minimum stake for registration and eligibility.
+    /// @dev Eligibility reads one cached bit per worker (`stake >= minStake`, recomputed on every stake change), so a
+    /// new minimum applies to registered workers once `refreshEligibility` is called for them.
     function setMinStake(uint96 minStake) external;
+    /// @notice Recomputes each registered worker's cached `stake >= minStake` bit (anyone may call; unregistered
+    /// addresses are skipped). Call it for the affected workers after `setMinStake`.
+    function refreshEligibility(address[] calldata workers) external;
     /// @notice Sets the unbonding delay (>= MIN_UNBONDING_DELAY).
     function setUnbondingDelay(uint32 unbondingDelay) external;
 
@@ -111,7 +120,9 @@ interface IWorkerRegistry {
     function workerOf(address worker) external view returns (WorkerInfo memory);
     /// @notice Whether `worker` serves `versionId`.
     function serves(address worker, uint64 versionId) external view returns (bool);
-    /// @notice registered && stake >= minStake && not unstaking && CAP_INFER && serves(versionId).
+    /// @notice registered && stake >= minStake (as of its last stake change or `refreshEligibility`) && not
+    /// unstaking && CAP_INFER && serves(versionId). Reads one storage slot unless the worker serves more than four
+    /// versions.
     function isEligibleInferrer(address worker, uint64 versionId) external view returns (bool);
     /// @notice Minimum stake.
     function minStake() external view returns (uint96);

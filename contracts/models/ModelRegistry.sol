@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
+import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
+import {IInferenceMarket} from "../interfaces/IInferenceMarket.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
 
 /// @title ModelRegistry
 /// @notice Registry of models and their versions, with the terms the InferenceMarket charges.
-contract ModelRegistry is IModelRegistry {
+contract ModelRegistry is IModelRegistry, Ownable2Step {
     /// @notice Version ids must stay below this bound (the market packs them in 24 bits).
     uint64 public constant VERSION_ID_LIMIT = 1 << 24;
     uint16 private constant _MAX_BPS = 10_000;
@@ -40,6 +43,11 @@ contract ModelRegistry is IModelRegistry {
     uint64 private _versionCount;
     mapping(uint64 modelId => Model) private _models;
     mapping(uint64 versionId => Version) private _versions;
+    /// @dev Receives every version's inference terms when they are set or change (see `setInferenceMarket`).
+    IInferenceMarket private _market;
+
+    /// @param admin Owner of the registry itself (not of any model): the only power is `setInferenceMarket`, once.
+    constructor(address admin) Ownable(admin) {}
 
     modifier onlyModelOwner(uint64 modelId) {
         _checkModelOwner(modelId);
@@ -86,6 +94,10 @@ contract ModelRegistry is IModelRegistry {
         emit VersionPublished(
             versionId, modelId, v.contentHash, v.manifestCid, v.weightsCid, v.priceWei, v.priceToken, v.royaltyBps
         );
+        IInferenceMarket market = _market;
+        if (address(market) != address(0)) {
+            market.onVersionTermsUpdated(versionId, v.priceWei, v.priceToken, v.royaltyBps, true);
+        }
     }
 
     /// @inheritdoc IModelRegistry
@@ -97,6 +109,20 @@ contract ModelRegistry is IModelRegistry {
         if (version.status == VersionStatus.Deprecated) revert ModelRegistryVersionAlreadyDeprecated(versionId);
         version.status = VersionStatus.Deprecated;
         emit VersionDeprecated(versionId, modelId);
+        IInferenceMarket market = _market;
+        if (address(market) != address(0)) {
+            market.onVersionTermsUpdated(versionId, version.priceWei, version.priceToken, version.royaltyBps, false);
+        }
+    }
+
+    /// @inheritdoc IModelRegistry
+    /// @dev Only before the first version: the market's cache of terms is then complete by construction.
+    function setInferenceMarket(address market) external onlyOwner {
+        if (market == address(0)) revert ModelRegistryZeroAddress();
+        if (address(_market) != address(0)) revert ModelRegistryInferenceMarketAlreadySet(address(_market));
+        if (_versionCount != 0) revert ModelRegistryVersionsAlreadyPublished(_versionCount);
+        _market = IInferenceMarket(market);
+        emit InferenceMarketSet(market);
     }
 
     /// @inheritdoc IModelRegistry
@@ -166,6 +192,11 @@ contract ModelRegistry is IModelRegistry {
     }
 
     /// @notice Number of registered models (ids are 1..modelCount).
+    /// @inheritdoc IModelRegistry
+    function inferenceMarket() external view returns (address) {
+        return address(_market);
+    }
+
     function modelCount() external view returns (uint64) {
         return _modelCount;
     }

@@ -74,7 +74,6 @@ struct RequestState {
 /// @notice Tunable market parameters (set by PARAMS_ROLE).
 struct MarketParams {
     uint16 protocolFeeBps; // treasury's share of each fee, snapshotted into each request
-    uint32 claimWindow; // seconds a claim is exclusive
     uint32 maxRequestLifetime; // max seconds between a request and its deadline
     uint32 refundGracePeriod; // time after a deadline to refund (and slash) before the claimant can unbond
     uint32 maxInlineInputBytes; // max length of an inline input

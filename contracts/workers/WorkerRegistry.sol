@@ -25,13 +25,16 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     uint32 public constant MIN_UNBONDING_DELAY = 2 days;
 
     /// @dev One slot: everything `isEligibleInferrer` needs about the worker, including up to four served
-    /// versions inline (version ids are < 2^24; 0 = empty). Versions beyond four live in `_moreServed`, keyed by
-    /// `epoch` so that a worker that leaves and registers again starts with an empty set.
+    /// versions inline (version ids are < 2^24; 0 = empty), so that eligibility is one storage read. Versions
+    /// beyond four live in `_moreServed`, keyed by `epoch` so that a worker that leaves and registers again starts
+    /// with an empty set. A worker is registered iff `capabilities != 0` (a profile always has one).
+    /// `stakeOk` caches `stake >= minStake`: it is recomputed whenever the stake changes, and by
+    /// `refreshEligibility` after the admin changes `minStake`.
     struct WorkerCore {
         uint96 stake;
         uint32 unstakeRequestedAt;
         uint8 capabilities;
-        bool registered;
+        bool stakeOk;
         bool servesMore;
         uint8 epoch;
         uint24 served0;
@@ -73,13 +76,13 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         external
         nonReentrant
     {
-        if (_cores[msg.sender].registered) revert WorkerRegistryAlreadyRegistered(msg.sender);
+        if (_cores[msg.sender].capabilities != 0) revert WorkerRegistryAlreadyRegistered(msg.sender);
         if (stake < _minStake) revert WorkerRegistryStakeBelowMinimum(stake, _minStake);
         _checkProfile(capabilities, encryptionPublicKey);
         WorkerCore storage core = _cores[msg.sender];
         core.stake = stake;
         core.capabilities = capabilities;
-        core.registered = true;
+        core.stakeOk = true;
         _profiles[msg.sender] = WorkerProfile({encryptionPublicKey: encryptionPublicKey, endpoint: endpoint});
         emit WorkerRegistered(msg.sender, stake, capabilities, encryptionPublicKey, endpoint);
         _token.safeTransferFrom(msg.sender, address(this), stake);
@@ -101,6 +104,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         if (amount == 0) revert WorkerRegistryZeroAmount();
         uint96 stake = _cores[msg.sender].stake + amount;
         _cores[msg.sender].stake = stake;
+        _cores[msg.sender].stakeOk = stake >= _minStake;
         emit StakeAdded(msg.sender, amount, stake);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -133,7 +137,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc IWorkerRegistry
     function withdrawStake() external nonReentrant {
         WorkerCore memory core = _cores[msg.sender];
-        if (!core.registered) revert WorkerRegistryNotRegistered(msg.sender);
+        if (core.capabilities == 0) revert WorkerRegistryNotRegistered(msg.sender);
         if (core.unstakeRequestedAt == 0) revert WorkerRegistryUnstakeNotRequested(msg.sender);
         uint256 unlocksAt = uint256(core.unstakeRequestedAt) + _unbondingDelay;
         if (block.timestamp < unlocksAt) revert WorkerRegistryStakeLocked(msg.sender, unlocksAt);
@@ -141,7 +145,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
             stake: 0,
             unstakeRequestedAt: 0,
             capabilities: 0,
-            registered: false,
+            stakeOk: false,
             servesMore: false,
             epoch: core.epoch + 1,
             served0: 0,
@@ -163,7 +167,11 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     {
         uint96 stake = _cores[worker].stake;
         uint96 taken = amount < stake ? uint96(amount) : stake;
-        if (taken != 0) _cores[worker].stake = stake - taken;
+        if (taken != 0) {
+            WorkerCore storage core = _cores[worker];
+            core.stake = stake - taken;
+            core.stakeOk = stake - taken >= _minStake;
+        }
         emit WorkerSlashed(worker, recipient, amount, taken);
         if (taken != 0) _token.safeTransfer(recipient, taken);
         return taken;
@@ -172,6 +180,19 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc IWorkerRegistry
     function setMinStake(uint96 minStake_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         _setMinStake(minStake_);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function refreshEligibility(address[] calldata workers) external {
+        uint96 min = _minStake;
+        for (uint256 i; i < workers.length; ++i) {
+            WorkerCore storage core = _cores[workers[i]];
+            if (core.capabilities == 0) continue;
+            bool stakeOk = core.stake >= min;
+            if (core.stakeOk == stakeOk) continue;
+            core.stakeOk = stakeOk;
+            emit StakeEligibilityRefreshed(workers[i], stakeOk);
+        }
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -187,7 +208,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
             stake: core.stake,
             capabilities: core.capabilities,
             unstakeRequestedAt: core.unstakeRequestedAt,
-            registered: core.registered,
+            registered: core.capabilities != 0,
             encryptionPublicKey: profile.encryptionPublicKey,
             endpoint: profile.endpoint
         });
@@ -203,8 +224,8 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     /// only for versions kept in the overflow mapping.
     function isEligibleInferrer(address worker, uint64 versionId) external view returns (bool) {
         WorkerCore memory core = _cores[worker];
-        if (!core.registered || core.unstakeRequestedAt != 0 || core.capabilities & CAP_INFER == 0) return false;
-        return core.stake >= _minStake && _serves(worker, core, versionId);
+        if (!core.stakeOk || core.unstakeRequestedAt != 0 || core.capabilities & CAP_INFER == 0) return false;
+        return _serves(worker, core, versionId);
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -251,7 +272,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
 
     function _checkActiveWorker(address worker) private view {
         WorkerCore memory core = _cores[worker];
-        if (!core.registered) revert WorkerRegistryNotRegistered(worker);
+        if (core.capabilities == 0) revert WorkerRegistryNotRegistered(worker);
         if (core.unstakeRequestedAt != 0) revert WorkerRegistryUnstaking(worker, core.unstakeRequestedAt);
     }
 

@@ -1,6 +1,6 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-/** Deploys the token, both registries and the inference market, and lets the market slash. */
+/** Deploys the token, both registries and the inference market; lets the market slash and receive version terms. */
 export default buildModule("Tessera", (m) => {
   const admin = m.getAccount(0);
 
@@ -8,9 +8,9 @@ export default buildModule("Tessera", (m) => {
   const minStake = m.getParameter("minStake", 1_000n * 10n ** 18n);
   const unbondingDelay = m.getParameter("unbondingDelay", 7 * 24 * 3600);
   const treasury = m.getParameter("treasury", admin);
+  const claimWindow = m.getParameter("claimWindow", 60);
   const marketParams = m.getParameter("marketParams", {
     protocolFeeBps: 250,
-    claimWindow: 60,
     maxRequestLifetime: 24 * 3600,
     refundGracePeriod: 6 * 3600,
     maxInlineInputBytes: 4096,
@@ -21,15 +21,18 @@ export default buildModule("Tessera", (m) => {
 
   const token = m.contract("TesseraToken", [admin, tokenCap]);
   const workerRegistry = m.contract("WorkerRegistry", [admin, token, minStake, unbondingDelay]);
-  const modelRegistry = m.contract("ModelRegistry", []);
+  const modelRegistry = m.contract("ModelRegistry", [admin]);
   const inferenceMarket = m.contract("InferenceMarket", [
     admin,
     token,
     workerRegistry,
     modelRegistry,
     treasury,
+    claimWindow,
     marketParams,
   ]);
+  // The registry pushes every version's terms to the market; it must know the market before the first version.
+  m.call(modelRegistry, "setInferenceMarket", [inferenceMarket], { id: "SetInferenceMarket" });
 
   const slasherRole = m.staticCall(workerRegistry, "SLASHER_ROLE", []);
   m.call(workerRegistry, "grantRole", [slasherRole, inferenceMarket], { id: "GrantMarketSlasher" });

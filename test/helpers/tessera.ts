@@ -17,6 +17,7 @@ export const SAMPLE_PUBKEY = "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28
 export const UNBONDING_DELAY = 7 * 24 * 3600;
 export const MIN_STAKE = 1_000n * 10n ** 18n;
 
+/** The market's constructor inputs: `claimWindow` (immutable) and the tunable `MarketParams`. */
 export interface MarketParamsInput {
   protocolFeeBps: number;
   claimWindow: number;
@@ -85,13 +86,23 @@ export async function deployTessera(
     [admin.address, await token.getAddress(), MIN_STAKE, UNBONDING_DELAY],
     admin,
   );
-  const models = await ethers.deployContract("ModelRegistry", [], admin);
+  const models = await ethers.deployContract("ModelRegistry", [admin.address], admin);
+  const { claimWindow, ...marketParams } = params;
   const market = await ethers.deployContract(
     "InferenceMarket",
-    [admin.address, await token.getAddress(), await workers.getAddress(), await models.getAddress(), treasury, params],
+    [
+      admin.address,
+      await token.getAddress(),
+      await workers.getAddress(),
+      await models.getAddress(),
+      treasury,
+      claimWindow,
+      marketParams,
+    ],
     admin,
   );
   await workers.grantRole(await workers.SLASHER_ROLE(), await market.getAddress());
+  await models.setInferenceMarket(await market.getAddress());
   return { token, workers, models, market };
 }
 

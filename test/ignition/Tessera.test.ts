@@ -5,7 +5,7 @@ import TesseraModule from "../../ignition/modules/Tessera.js";
 const { ethers, ignition } = await network.create();
 
 describe("Ignition: Tessera module", () => {
-  it("deploys the token, registries and market, and makes the market a slasher", async () => {
+  it("deploys the token, registries and market, makes the market a slasher and the registry's terms sink", async () => {
     const [admin] = await ethers.getSigners();
     const { token, workerRegistry, modelRegistry, inferenceMarket } = await ignition.deploy(TesseraModule);
     const registry = await ethers.getContractAt("WorkerRegistry", await workerRegistry.getAddress());
@@ -14,7 +14,10 @@ describe("Ignition: Tessera module", () => {
     expect(await market.paymentToken()).to.equal(await token.getAddress());
     expect(await market.modelRegistry()).to.equal(await modelRegistry.getAddress());
     expect(await market.treasury()).to.equal(admin.address);
-    expect((await market.params()).claimWindow).to.equal(60n);
+    expect(await market.claimWindow()).to.equal(60n);
+    const models = await ethers.getContractAt("ModelRegistry", await modelRegistry.getAddress());
+    expect(await models.inferenceMarket()).to.equal(await market.getAddress());
+    expect(await models.owner()).to.equal(admin.address);
     expect(await market.hasRole(await market.DEFAULT_ADMIN_ROLE(), admin.address)).to.equal(true);
   });
 });

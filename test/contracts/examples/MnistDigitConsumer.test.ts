@@ -43,7 +43,7 @@ describe("MnistDigitConsumer", () => {
     const [{ requestId, request }] = requestsOf(f.market, await (await tx).wait());
     await expect(tx)
       .to.emit(f.market, "InferenceRequested")
-      .withArgs(requestId, await f.consumer.getAddress(), 1n, Object.values(request), InputKind.Inline, PIXELS);
+      .withArgs(requestId, await f.consumer.getAddress(), Object.values(request), InputKind.Inline, PIXELS);
     await expect(tx).to.emit(f.consumer, "DigitAsked").withArgs(requestId, f.alice.address);
     expect(request.inputHash).to.equal(ethers.keccak256(PIXELS));
   });

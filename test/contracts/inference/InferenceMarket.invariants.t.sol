@@ -8,12 +8,19 @@ import {StdUtils} from "forge-std/StdUtils.sol";
 import {TesseraToken} from "../../../contracts/token/TesseraToken.sol";
 import {InferenceMarket} from "../../../contracts/inference/InferenceMarket.sol";
 import {
-    InferenceRequest, RequestArgs, RequestState, RequestStatus, PermitArgs, InputKind, OutputKind
+    InferenceRequest,
+    RequestArgs,
+    RequestState,
+    RequestStatus,
+    PermitArgs,
+    InputKind,
+    OutputKind,
+    Fulfillment
 } from "../../../contracts/types/InferenceTypes.sol";
 
 
-/// @notice Drives the market with random requests, claims, fulfilments, refunds, settlements and
-/// withdrawals, and keeps ghost books of what every account should be owed.
+/// @notice Drives the market with random requests, claims, fulfilments (claimed and optimistic), refunds,
+/// settlements and withdrawals, and keeps ghost books of what every account should be owed.
 contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
     InferenceMarket internal immutable market;
     TesseraToken internal immutable token;
@@ -32,7 +39,9 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
     mapping(uint256 => mapping(address => uint256)) public ghostCredit;
     mapping(uint256 => mapping(address => uint256)) public ghostWithdrawn;
     mapping(uint256 => mapping(address => uint256)) public ghostEarned;
-    mapping(uint256 => mapping(uint64 => uint256)) public ghostAccrued;
+    /// @dev Unsettled earnings per currency, worker, version: summed fees and summed protocol fees.
+    mapping(uint256 => mapping(address => mapping(uint64 => uint256))) public ghostFees;
+    mapping(uint256 => mapping(address => mapping(uint64 => uint256))) public ghostProtocolFees;
     uint256 public calls;
     uint256 public fulfilled;
     uint256 public refunded;
@@ -131,23 +140,59 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         market.claimBatch(ids);
     }
 
-    function fulfill(uint256 indexSeed) external {
+    /// @dev By the claimant while its claim is exclusive; otherwise optimistically by a random worker.
+    function fulfill(uint256 indexSeed, uint256 claimerSeed) external {
         ++calls;
         if (open.length == 0) return;
         uint256 index = indexSeed % open.length;
         InferenceRequest memory r = open[index];
         RequestState memory s = market.requestState(market.requestIdOf(r));
-        if (s.status != RequestStatus.Claimed || block.timestamp > r.deadline) return;
-        vm.prank(s.claimant);
+        if (block.timestamp > r.deadline) return;
+        bool exclusive = s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry;
+        address fulfiller = exclusive ? s.claimant : claimers[claimerSeed % claimers.length];
+        vm.prank(fulfiller);
         market.fulfill(r, OutputKind.Inline, hex"07", bytes32(0));
         uint256 c = _currency(r);
-        uint256 royalty = uint256(r.fee) * r.royaltyBps / 10_000;
-        uint256 protocolFee = uint256(r.fee) * r.protocolFeeBps / 10_000;
-        _credit(c, s.claimant, r.fee - royalty - protocolFee);
-        ghostAccrued[c][r.modelVersionId] += royalty + protocolFee;
+        ghostFees[c][fulfiller][r.modelVersionId] += r.fee;
+        ghostProtocolFees[c][fulfiller][r.modelVersionId] += uint256(r.fee) * r.protocolFeeBps / 10_000;
         ghostEscrow[c] -= r.fee;
         _remove(index);
         ++fulfilled;
+    }
+
+    /// @dev One worker fulfils, in one batch, every open request it may fulfil (its own claims and, optimistically,
+    /// unclaimed or lapsed ones), up to `maxItems`.
+    function fulfillBatch(uint256 claimerSeed, uint8 maxItems) external {
+        ++calls;
+        address fulfiller = claimers[claimerSeed % claimers.length];
+        uint256 limit = bound(maxItems, 1, 8);
+        Fulfillment[] memory items = new Fulfillment[](limit);
+        uint256[] memory picked = new uint256[](limit);
+        uint256 count;
+        for (uint256 i; i < open.length && count < limit; ++i) {
+            InferenceRequest memory r = open[i];
+            RequestState memory s = market.requestState(market.requestIdOf(r));
+            if (block.timestamp > r.deadline) continue;
+            if (s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry && s.claimant != fulfiller) continue;
+            items[count] = Fulfillment({request: r, outputKind: OutputKind.Inline, output: hex"07", outputHash: bytes32(0)});
+            picked[count++] = i;
+        }
+        if (count == 0) return;
+        assembly ("memory-safe") {
+            mstore(items, count)
+        }
+        vm.prank(fulfiller);
+        market.fulfillBatch(items);
+        for (uint256 j = count; j > 0; --j) {
+            uint256 index = picked[j - 1]; // descending, so that _remove does not move a picked one
+            InferenceRequest memory r = open[index];
+            uint256 c = _currency(r);
+            ghostFees[c][fulfiller][r.modelVersionId] += r.fee;
+            ghostProtocolFees[c][fulfiller][r.modelVersionId] += uint256(r.fee) * r.protocolFeeBps / 10_000;
+            ghostEscrow[c] -= r.fee;
+            _remove(index);
+            ++fulfilled;
+        }
     }
 
     function refund(uint256 indexSeed) external {
@@ -164,16 +209,32 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         ++refunded;
     }
 
-    function settle(bool inToken) external {
+    /// @dev Settles one worker's earnings on every version; the split is computed here from the ghost books.
+    function settle(uint256 claimerSeed, bool inToken) external {
         ++calls;
         uint256 c = inToken ? 1 : 0;
+        address w = claimers[claimerSeed % claimers.length];
         for (uint256 i; i < versionIds.length; ++i) {
-            (uint128 royalty, uint128 protocolFee) = market.accruedOf(versionIds[i], inToken ? address(token) : address(0));
+            uint64 v = versionIds[i];
+            uint256 fees = ghostFees[c][w][v];
+            uint256 protocolFees = ghostProtocolFees[c][w][v];
+            (,,, uint16 royaltyBps,) = _terms(v);
+            uint256 royalty = fees * royaltyBps / 10_000;
+            _credit(c, w, fees - royalty - protocolFees);
             _credit(c, modelOwner, royalty);
-            _credit(c, treasury, protocolFee);
-            ghostAccrued[c][versionIds[i]] -= uint256(royalty) + protocolFee;
+            _credit(c, treasury, protocolFees);
+            ghostFees[c][w][v] = 0;
+            ghostProtocolFees[c][w][v] = 0;
         }
-        market.settleAccruals(versionIds, inToken ? address(token) : address(0));
+        market.settle(w, versionIds, inToken ? address(token) : address(0));
+    }
+
+    function claimerCount() external view returns (uint256) {
+        return claimers.length;
+    }
+
+    function claimerAt(uint256 i) external view returns (address) {
+        return claimers[i];
     }
 
     function withdraw(uint256 actorSeed, bool inToken) external {
@@ -238,7 +299,8 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
 
     /// forge-config: default.invariant.runs = 48
     /// forge-config: default.invariant.depth = 48
-    /// @dev balance == open escrows + credits + accruals, for ETH and for the token.
+    /// forge-config: default.invariant.fail-on-revert = true
+    /// @dev balance == open escrows + credits + unsettled earnings, for ETH and for the token, to the wei.
     function invariant_balanceEqualsObligations() public view {
         assertEq(address(market).balance, _obligations(0, address(0)), "ETH");
         assertEq(token.balanceOf(address(market)), _obligations(1, address(token)), "token");
@@ -246,6 +308,7 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
 
     /// forge-config: default.invariant.runs = 48
     /// forge-config: default.invariant.depth = 48
+    /// forge-config: default.invariant.fail-on-revert = true
     /// @dev Every account's on-chain credit matches the books, and nobody withdrew more than it earned.
     function invariant_nobodyIsPaidTwice() public view {
         for (uint256 i; i < handler.accountCount(); ++i) {
@@ -272,11 +335,15 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
         for (uint256 i; i < handler.accountCount(); ++i) {
             sum += market.creditOf(handler.accounts(i), currency);
         }
-        for (uint256 i; i < handler.versionCount(); ++i) {
-            uint64 v = handler.versionIds(i);
-            (uint128 royalty, uint128 protocolFee) = market.accruedOf(v, currency);
-            assertEq(uint256(royalty) + protocolFee, handler.ghostAccrued(c, v), "accrued");
-            sum += uint256(royalty) + protocolFee;
+        for (uint256 w; w < handler.claimerCount(); ++w) {
+            address worker_ = handler.claimerAt(w);
+            for (uint256 i; i < handler.versionCount(); ++i) {
+                uint64 v = handler.versionIds(i);
+                (uint128 fees, uint128 protocolFees) = market.earnedOf(worker_, v, currency);
+                assertEq(fees, handler.ghostFees(c, worker_, v), "earned fees");
+                assertEq(protocolFees, handler.ghostProtocolFees(c, worker_, v), "earned protocol fees");
+                sum += fees;
+            }
         }
     }
 }

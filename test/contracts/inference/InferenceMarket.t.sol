@@ -28,18 +28,53 @@ contract InferenceMarketTest is InferenceMarketBase {
         uint256 royalty = uint256(fee) * royaltyBps / 10_000;
         uint256 protocolFee = uint256(fee) * protocolBps / 10_000;
         uint256 workerShare = fee - royalty - protocolFee;
-        assertEq(market.creditOf(worker, currency), workerShare);
-        (uint128 accRoyalty, uint128 accProtocol) = market.accruedOf(versionId, currency);
-        assertEq(accRoyalty, royalty);
-        assertEq(accProtocol, protocolFee);
+        assertEq(market.creditOf(worker, currency), 0, "nothing credited before settle");
+        (uint128 fees, uint128 protocolFees) = market.earnedOf(worker, versionId, currency);
+        assertEq(fees, fee);
+        assertEq(protocolFees, protocolFee);
 
         uint64[] memory ids = new uint64[](1);
         ids[0] = versionId;
-        market.settleAccruals(ids, currency);
+        market.settle(worker, ids, currency);
+        (fees, protocolFees) = market.earnedOf(worker, versionId, currency);
+        assertEq(uint256(fees) + protocolFees, 0, "earnings cleared");
+        assertEq(market.creditOf(worker, currency), workerShare);
         _withdrawAll(worker, currency, workerShare);
         _withdrawAll(modelOwner, currency, royalty);
         _withdrawAll(treasury, currency, protocolFee);
         assertEq(_balance(address(market), currency), 0, "market empty");
+    }
+
+    /// @dev Many fulfilments settle as one aggregate: the royalty is rounded down once over the summed fees, so it
+    /// exceeds the sum of per-request roundings by less than 1 wei per request; nothing is created or lost.
+    function testFuzz_settle_aggregateRounding(uint96 seed, uint8 count, uint16 royaltyBps, bool inToken) public {
+        uint256 n = bound(count, 1, 12);
+        royaltyBps = uint16(bound(royaltyBps, 0, 10_000 - 250));
+        uint64 versionId = _publish(royaltyBps);
+        address currency = inToken ? address(token) : address(0);
+        uint256 total;
+        uint256 perRequestRoyalty;
+        uint256 protocolFees;
+        for (uint256 i; i < n; ++i) {
+            uint96 fee = uint96(bound(uint256(keccak256(abi.encode(seed, i))), inToken ? PRICE_TOKEN : PRICE_WEI, 1e27));
+            (InferenceRequest memory r,) = _request(alice, versionId, fee, inToken, uint64(100 + i));
+            vm.prank(worker); // optimistic: no claim
+            market.fulfill(r, OutputKind.Inline, hex"07", bytes32(0));
+            total += fee;
+            perRequestRoyalty += uint256(fee) * royaltyBps / 10_000;
+            protocolFees += uint256(fee) * 250 / 10_000;
+        }
+        uint64[] memory ids = new uint64[](2);
+        ids[0] = versionId;
+        ids[1] = versionId; // a repeated id finds nothing left to settle
+        market.settle(worker, ids, currency);
+        uint256 royalty = market.creditOf(modelOwner, currency);
+        assertEq(royalty, total * royaltyBps / 10_000, "one rounding");
+        assertGe(royalty, perRequestRoyalty);
+        assertLt(royalty - perRequestRoyalty, n, "< 1 wei per request");
+        assertEq(market.creditOf(treasury, currency), protocolFees);
+        assertEq(market.creditOf(worker, currency), total - royalty - protocolFees);
+        assertEq(_balance(address(market), currency), total, "market holds exactly the credits");
     }
 
     /// @dev An expired request refunds its whole fee once, whether or not it was claimed.

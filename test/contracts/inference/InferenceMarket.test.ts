@@ -27,6 +27,9 @@ const LAPSE_SLASH = DEFAULT_PARAMS.lapseSlash;
 const OUTPUT = "0x07";
 const OUTPUT_HASH = ethers.keccak256(OUTPUT);
 
+/** The tunable parameters (claimWindow is an immutable constructor argument). */
+const { claimWindow: _claimWindow, ...MARKET_PARAMS } = DEFAULT_PARAMS;
+
 describe("InferenceMarket", () => {
   async function fixture() {
     const [admin, treasury, owner, worker, worker2, alice, bob, outsider] = await ethers.getSigners();
@@ -78,21 +81,25 @@ describe("InferenceMarket", () => {
       const base = [w.admin.address, await w.token.getAddress(), await w.workers.getAddress(), await w.models.getAddress()] as const;
       const factory = await ethers.getContractFactory("InferenceMarket");
       await expect(
-        factory.deploy(w.admin.address, ETH, base[2], base[3], w.treasury.address, DEFAULT_PARAMS),
+        factory.deploy(w.admin.address, ETH, base[2], base[3], w.treasury.address, 60, MARKET_PARAMS),
       ).to.be.revertedWithCustomError(w.market, "InferenceMarketZeroAddress");
-      await expect(factory.deploy(...base, ETH, DEFAULT_PARAMS)).to.be.revertedWithCustomError(
+      await expect(factory.deploy(...base, ETH, 60, MARKET_PARAMS)).to.be.revertedWithCustomError(
         w.market,
         "InferenceMarketZeroAddress",
       );
+      await expect(factory.deploy(...base, w.treasury.address, 0, MARKET_PARAMS)).to.be.revertedWithCustomError(
+        w.market,
+        "InferenceMarketInvalidParams",
+      );
+      expect(await w.market.claimWindow()).to.equal(BigInt(DEFAULT_PARAMS.claimWindow));
       const floor = Number(await w.workers.MIN_UNBONDING_DELAY());
       for (const bad of [
         { maxRequestLifetime: floor - 3600, refundGracePeriod: 3600 },
         { protocolFeeBps: 2_001 },
-        { claimWindow: 0 },
         { maxRequestLifetime: 0 },
         { maxInlineInputBytes: 0 },
       ]) {
-        await expect(w.market.setParams({ ...DEFAULT_PARAMS, ...bad })).to.be.revertedWithCustomError(
+        await expect(w.market.setParams({ ...MARKET_PARAMS, ...bad })).to.be.revertedWithCustomError(
           w.market,
           "InferenceMarketInvalidParams",
         );
@@ -101,9 +108,9 @@ describe("InferenceMarket", () => {
 
     it("lets PARAMS_ROLE set parameters and the admin set the treasury", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      const next = { ...DEFAULT_PARAMS, claimWindow: 120, protocolFeeBps: 500 };
+      const next = { ...MARKET_PARAMS, protocolFeeBps: 500 };
       await expect(w.market.setParams(next)).to.emit(w.market, "ParamsUpdated");
-      expect((await w.market.params()).claimWindow).to.equal(120n);
+      expect((await w.market.params()).protocolFeeBps).to.equal(500n);
       await expect(w.market.setTreasury(w.bob.address)).to.emit(w.market, "TreasuryUpdated").withArgs(w.bob.address);
       expect(await w.market.treasury()).to.equal(w.bob.address);
       await expect(w.market.setTreasury(ETH)).to.be.revertedWithCustomError(w.market, "InferenceMarketZeroAddress");
@@ -138,7 +145,7 @@ describe("InferenceMarket", () => {
       expect(await w.market.requestIdOf(request)).to.equal(requestId);
       await expect(tx)
         .to.emit(w.market, "InferenceRequested")
-        .withArgs(requestId, w.alice.address, 1n, Object.values(request), InputKind.Cid, SAMPLE_CID);
+        .withArgs(requestId, w.alice.address, Object.values(request), InputKind.Cid, SAMPLE_CID);
       const state = await w.market.requestState(requestId);
       expect(state.status).to.equal(RequestStatus.Open);
       expect(state.deadline).to.equal(BigInt(a.deadline));
@@ -154,6 +161,16 @@ describe("InferenceMarket", () => {
       await expect(w.market.connect(w.alice).requestInference(await args({ modelVersionId: 2n }), { value: PRICE_WEI }))
         .to.be.revertedWithCustomError(w.market, "InferenceMarketModelVersionDeprecated")
         .withArgs(2n);
+    });
+
+    it("reads the version terms the ModelRegistry pushed, which only the registry can write", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      expect(await w.market.versionTerms(1n)).to.deep.equal([true, true, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS]);
+      expect(await w.market.versionTerms(2n)).to.deep.equal([true, false, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS]);
+      expect(await w.market.versionTerms(99n)).to.deep.equal([false, false, 0n, 0n, 0n]);
+      await expect(w.market.connect(w.owner).onVersionTermsUpdated(1n, 0n, 0n, 0, true))
+        .to.be.revertedWithCustomError(w.market, "InferenceMarketNotModelRegistry")
+        .withArgs(w.owner.address);
     });
 
     it("rejects a fee below price plus callback gas", async () => {
@@ -373,7 +390,7 @@ describe("InferenceMarket", () => {
   });
 
   describe("fulfill", () => {
-    it("credits the worker, accrues royalty and protocol fee, deletes the slot", async () => {
+    it("adds the fee and its protocol fee to the worker's earnings in one word, deletes the slot", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const r = await claimed(w);
       const tx = w.market.connect(w.worker).fulfill(r.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH);
@@ -382,17 +399,37 @@ describe("InferenceMarket", () => {
         .withArgs(r.requestId, w.worker.address, OutputKind.Inline, OUTPUT_HASH, OUTPUT);
       await expect(tx).to.changeEtherBalance(ethers, w.market, 0n);
       const s = split(PRICE_WEI);
-      expect(await w.market.creditOf(w.worker.address, ETH)).to.equal(s.worker);
-      expect(await w.market.accruedOf(1n, ETH)).to.deep.equal([s.royalty, s.protocol]);
+      expect(await w.market.earnedOf(w.worker.address, 1n, ETH)).to.deep.equal([PRICE_WEI, s.protocol]);
+      expect(await w.market.creditOf(w.worker.address, ETH)).to.equal(0n);
       expect((await w.market.requestState(r.requestId)).status).to.equal(RequestStatus.None);
     });
 
-    it("rejects a non-claimant, an unclaimed request, a double fulfil, forged terms and a late fulfil", async () => {
+    it("lets an eligible worker fulfil an unclaimed request without claiming (optimistic), not an ineligible one", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const open = await openRequest(w, { salt: 9n });
-      await expect(w.market.connect(w.worker).fulfill(open.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH))
-        .to.be.revertedWithCustomError(w.market, "InferenceMarketNotClaimant")
-        .withArgs(open.requestId, w.worker.address, ETH);
+      await expect(w.market.connect(w.outsider).fulfill(open.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH))
+        .to.be.revertedWithCustomError(w.market, "InferenceMarketWorkerNotEligible")
+        .withArgs(w.outsider.address, 1n);
+      const tx = w.market.connect(w.worker).fulfill(open.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH);
+      await expect(tx)
+        .to.emit(w.market, "InferenceFulfilled")
+        .withArgs(open.requestId, w.worker.address, OutputKind.Inline, OUTPUT_HASH, OUTPUT);
+      await expect(tx).not.to.emit(w.market, "ClaimLapsed");
+      expect(await w.market.earnedOf(w.worker.address, 1n, ETH)).to.deep.equal([PRICE_WEI, split(PRICE_WEI).protocol]);
+    });
+
+    it("lets another eligible worker fulfil over a lapsed claim, slashing the lapsed claimant", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const r = await claimed(w);
+      await time.increase(DEFAULT_PARAMS.claimWindow + 1);
+      const tx = w.market.connect(w.worker2).fulfill(r.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH);
+      await expect(tx).to.emit(w.market, "ClaimLapsed").withArgs(r.requestId, w.worker.address, LAPSE_SLASH);
+      await expect(tx).to.changeTokenBalance(ethers, w.token, w.treasury, LAPSE_SLASH);
+      expect((await w.market.earnedOf(w.worker2.address, 1n, ETH))[0]).to.equal(PRICE_WEI);
+    });
+
+    it("rejects a non-claimant, a double fulfil, forged terms and a late fulfil", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
       const r = await claimed(w);
       await expect(w.market.connect(w.worker2).fulfill(r.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH))
         .to.be.revertedWithCustomError(w.market, "InferenceMarketNotClaimant")
@@ -446,7 +483,7 @@ describe("InferenceMarket", () => {
         const tx = w.market.connect(w.worker).fulfill(r.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH);
         await expect(tx).to.emit(w.market, "InferenceCallbackFailed").withArgs(r.requestId);
         await expect(tx).to.emit(w.market, "InferenceFulfilled");
-        expect(await w.market.creditOf(w.worker.address, ETH)).to.equal(split(r.fee).worker);
+        expect(await w.market.earnedOf(w.worker.address, 1n, ETH)).to.deep.equal([r.fee, split(r.fee).protocol]);
       });
     }
 
@@ -493,16 +530,16 @@ describe("InferenceMarket", () => {
       const wtx = await withdrawer.request(await args({ callbackGasLimit: 200_000, salt: 78n }), { value: fee });
       const wr = requestsOf(w.market, await wtx.wait())[0];
       await w.market.connect(w.worker).claim(wr.requestId);
-      const before = await w.market.creditOf(w.worker.address, ETH);
+      const [before] = await w.market.earnedOf(w.worker.address, 1n, ETH);
       await expect(w.market.connect(w.worker).fulfill(wr.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH))
         .to.emit(w.market, "InferenceCallbackFailed")
         .withArgs(wr.requestId);
-      expect(await w.market.creditOf(w.worker.address, ETH)).to.equal(before + split(fee).worker);
+      expect((await w.market.earnedOf(w.worker.address, 1n, ETH))[0]).to.equal(before + fee);
     });
   });
 
   describe("fulfillBatch", () => {
-    it("settles many requests in ETH and token, writing credits and accruals once", async () => {
+    it("settles many requests in ETH and token, writing each (version, currency) earnings word once", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const eth = [await claimed(w, { salt: 1n }), await claimed(w, { salt: 2n }, PRICE_WEI * 3n)];
       await w.token.connect(w.alice).approve(w.marketAddress, PRICE_TOKEN);
@@ -525,11 +562,18 @@ describe("InferenceMarket", () => {
       const e2 = split(PRICE_WEI * 3n);
       const e3 = split(PRICE_WEI, 0n);
       const t = split(PRICE_TOKEN);
-      expect(await w.market.creditOf(w.worker.address, ETH)).to.equal(e1.worker + e2.worker + e3.worker);
-      expect(await w.market.creditOf(w.worker.address, await w.token.getAddress())).to.equal(t.worker);
-      expect(await w.market.accruedOf(1n, ETH)).to.deep.equal([e1.royalty + e2.royalty, e1.protocol + e2.protocol]);
-      expect(await w.market.accruedOf(3n, ETH)).to.deep.equal([0n, e3.protocol]);
-      expect(await w.market.accruedOf(1n, await w.token.getAddress())).to.deep.equal([t.royalty, t.protocol]);
+      const tokenAddress = await w.token.getAddress();
+      const me = w.worker.address;
+      expect(await w.market.earnedOf(me, 1n, ETH)).to.deep.equal([PRICE_WEI * 4n, e1.protocol + e2.protocol]);
+      expect(await w.market.earnedOf(me, 3n, ETH)).to.deep.equal([PRICE_WEI, e3.protocol]);
+      expect(await w.market.earnedOf(me, 1n, tokenAddress)).to.deep.equal([PRICE_TOKEN, t.protocol]);
+      await w.market.settle(me, [1n, 3n], ETH);
+      await w.market.settle(me, [1n], tokenAddress);
+      const royalty1 = (PRICE_WEI * 4n * ROYALTY_BPS) / 10_000n; // one rounding over the summed fees
+      expect(await w.market.creditOf(w.owner.address, ETH)).to.equal(royalty1);
+      expect(await w.market.creditOf(me, ETH)).to.equal(PRICE_WEI * 5n - royalty1 - e1.protocol - e2.protocol - e3.protocol);
+      expect(await w.market.creditOf(me, tokenAddress)).to.equal(t.worker);
+      expect(await w.market.creditOf(w.treasury.address, tokenAddress)).to.equal(t.protocol);
     });
 
     it("reverts the whole batch on a bad item, runs callbacks after the state is written", async () => {
@@ -554,6 +598,27 @@ describe("InferenceMarket", () => {
       await expect(w.market.connect(w.worker).fulfillBatch([item(good), item(withCallback)]))
         .to.emit(w.market, "InferenceCallbackFailed")
         .withArgs(withCallback.requestId);
+    });
+  });
+
+  describe("fulfillBatch, optimistic", () => {
+    it("fulfils unclaimed and lapsed requests for an eligible worker, asking eligibility once per version", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const open = [await openRequest(w, { salt: 1n }), await openRequest(w, { salt: 2n })];
+      const lapsed = await openRequest(w, { salt: 3n });
+      await w.market.connect(w.worker2).claim(lapsed.requestId);
+      const mine = await claimed(w, { salt: 4n });
+      await time.increase(DEFAULT_PARAMS.claimWindow + 1);
+      const all = [...open, lapsed, mine];
+      const items = all.map((r) => ({ request: r.request, outputKind: OutputKind.Inline, output: OUTPUT, outputHash: OUTPUT_HASH }));
+      await expect(w.market.connect(w.outsider).fulfillBatch(items))
+        .to.be.revertedWithCustomError(w.market, "InferenceMarketWorkerNotEligible")
+        .withArgs(w.outsider.address, 1n);
+      const tx = w.market.connect(w.worker).fulfillBatch(items);
+      await expect(tx).to.emit(w.market, "ClaimLapsed").withArgs(lapsed.requestId, w.worker2.address, LAPSE_SLASH);
+      await expect(tx).to.changeTokenBalance(ethers, w.token, w.treasury, LAPSE_SLASH);
+      for (const r of all) await expect(tx).to.emit(w.market, "InferenceFulfilled").withArgs(r.requestId, w.worker.address, OutputKind.Inline, OUTPUT_HASH, OUTPUT);
+      expect((await w.market.earnedOf(w.worker.address, 1n, ETH))[0]).to.equal(PRICE_WEI * 4n);
     });
   });
 
@@ -600,7 +665,7 @@ describe("InferenceMarket", () => {
 
     it("slashes nothing when lapseSlash is zero", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      await w.market.setParams({ ...DEFAULT_PARAMS, lapseSlash: 0n });
+      await w.market.setParams({ ...MARKET_PARAMS, lapseSlash: 0n });
       const r = await claimed(w);
       await time.increaseTo(r.request.deadline + 1n);
       await expect(w.market.refund(r.request)).to.emit(w.market, "ClaimLapsed").withArgs(r.requestId, w.worker.address, 0n);
@@ -619,20 +684,22 @@ describe("InferenceMarket", () => {
     });
   });
 
-  describe("settleAccruals and withdraw", () => {
-    it("moves royalties to the current owner and protocol fees to the treasury", async () => {
+  describe("settle and withdraw", () => {
+    it("splits a worker's earnings: royalty to the current owner, protocol fees to the treasury, the rest to the worker", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const r = await claimed(w, {}, PRICE_WEI * 7n + 3n);
       await w.market.connect(w.worker).fulfill(r.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH);
       const s = split(PRICE_WEI * 7n + 3n);
       await w.models.connect(w.owner).transferModelOwnership(1n, w.bob.address);
       await w.models.connect(w.bob).acceptModelOwnership(1n);
-      await expect(w.market.connect(w.outsider).settleAccruals([1n, 2n, 1n], ETH))
-        .to.emit(w.market, "AccrualsSettled")
-        .withArgs(1n, ETH, w.bob.address, s.royalty, s.protocol);
+      const tx = w.market.connect(w.outsider).settle(w.worker.address, [1n, 2n, 1n], ETH);
+      await expect(tx)
+        .to.emit(w.market, "EarningsSettled")
+        .withArgs(w.worker.address, 1n, ETH, w.bob.address, s.worker, s.royalty, s.protocol);
+      expect((await (await tx).wait())!.logs.length).to.equal(1); // version 2 had nothing, the repeated 1 was cleared
       expect(await w.market.creditOf(w.bob.address, ETH)).to.equal(s.royalty);
       expect(await w.market.creditOf(w.treasury.address, ETH)).to.equal(s.protocol);
-      expect(await w.market.accruedOf(1n, ETH)).to.deep.equal([0n, 0n]);
+      expect(await w.market.earnedOf(w.worker.address, 1n, ETH)).to.deep.equal([0n, 0n]);
       expect(s.royalty + s.protocol + s.worker).to.equal(PRICE_WEI * 7n + 3n);
       await expect(w.market.connect(w.worker).withdraw(ETH)).to.changeEtherBalances(
         ethers,
@@ -656,6 +723,10 @@ describe("InferenceMarket", () => {
       await w.market.connect(w.worker).claim(r.requestId);
       await w.market.connect(w.worker).fulfill(r.request, OutputKind.Cid, SAMPLE_CID, OUTPUT_HASH);
       const s = split(PRICE_TOKEN);
+      await expect(w.market.connect(w.worker).withdraw(tokenAddress))
+        .to.be.revertedWithCustomError(w.market, "InferenceMarketNothingToWithdraw")
+        .withArgs(w.worker.address, tokenAddress); // earnings are credited by settle
+      await w.market.settle(w.worker.address, [1n], tokenAddress);
       await expect(w.market.connect(w.worker).withdraw(tokenAddress)).to.changeTokenBalances(
         ethers,
         w.token,
@@ -665,7 +736,6 @@ describe("InferenceMarket", () => {
       await expect(w.market.connect(w.worker).withdraw(tokenAddress))
         .to.be.revertedWithCustomError(w.market, "InferenceMarketNothingToWithdraw")
         .withArgs(w.worker.address, tokenAddress);
-      await w.market.settleAccruals([1n], tokenAddress);
       await expect(w.market.connect(w.owner).withdraw(tokenAddress)).to.changeTokenBalance(ethers, w.token, w.owner, s.royalty);
     });
 
@@ -684,7 +754,7 @@ describe("InferenceMarket", () => {
   });
 
   describe("pause", () => {
-    it("blocks new requests and claims but never fulfil, refund, settle or withdraw", async () => {
+    it("blocks new requests only: claims, fulfil, refund, settle and withdraw keep working", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const r = await claimed(w, { salt: 1n });
       const open = await openRequest(w, { salt: 2n });
@@ -700,15 +770,14 @@ describe("InferenceMarket", () => {
       await expect(
         w.market.connect(w.alice).requestInferenceWithToken(await args(), PRICE_TOKEN, none),
       ).to.be.revertedWithCustomError(w.market, "EnforcedPause");
-      await expect(w.market.connect(w.worker).claim(open.requestId)).to.be.revertedWithCustomError(w.market, "EnforcedPause");
-      await expect(w.market.connect(w.worker).claimBatch([open.requestId])).to.be.revertedWithCustomError(
-        w.market,
-        "EnforcedPause",
-      );
+      // Requests already paid for keep being served.
+      await expect(w.market.connect(w.worker).claimBatch([open.requestId])).to.emit(w.market, "InferencesClaimed");
       await w.market.connect(w.worker).fulfill(r.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH);
+      await w.market.connect(w.worker).fulfill(open.request, OutputKind.Inline, OUTPUT, OUTPUT_HASH);
+      await expect(w.market.connect(w.worker).claim(expiring.requestId)).to.emit(w.market, "InferencesClaimed");
       await time.increaseTo(expiring.request.deadline + 1n);
       await w.market.refund(expiring.request);
-      await w.market.settleAccruals([1n], ETH);
+      await w.market.settle(w.worker.address, [1n], ETH);
       await w.market.connect(w.worker).withdraw(ETH);
       await w.market.connect(w.alice).withdraw(ETH);
       await w.market.unpause();

@@ -33,7 +33,6 @@ abstract contract InferenceMarketBase is Test {
     function _params(uint16 protocolFeeBps) internal pure returns (MarketParams memory) {
         return MarketParams({
             protocolFeeBps: protocolFeeBps,
-            claimWindow: 60,
             maxRequestLifetime: 1 days,
             refundGracePeriod: 6 hours,
             maxInlineInputBytes: 4096,
@@ -48,10 +47,11 @@ abstract contract InferenceMarketBase is Test {
         token = new TesseraToken(address(this), 1e30);
         token.grantRole(token.MINTER_ROLE(), address(this));
         workers = new WorkerRegistry(address(this), IERC20(address(token)), 1_000e18, 7 days);
-        models = new ModelRegistry();
+        models = new ModelRegistry(address(this));
         market = new InferenceMarket(
-            address(this), IERC20(address(token)), IWorkerRegistry(address(workers)), models, treasury, _params(250)
+            address(this), IERC20(address(token)), IWorkerRegistry(address(workers)), models, treasury, 60, _params(250)
         );
+        models.setInferenceMarket(address(market));
         workers.grantRole(workers.SLASHER_ROLE(), address(market));
         vm.prank(modelOwner);
         models.registerModel("mnist", "ipfs://meta");

@@ -9,7 +9,7 @@ describe("ModelRegistry", () => {
 
   async function fixture() {
     const [owner, other, next] = await ethers.getSigners();
-    const registry = await ethers.deployContract("ModelRegistry");
+    const registry = await ethers.deployContract("ModelRegistry", [owner.address]);
     await registry.connect(owner).registerModel("mnist-mlp", "ipfs://meta");
     return { registry, owner, other, next };
   }
@@ -81,10 +81,9 @@ describe("ModelRegistry", () => {
 
   it("stops at 2^24 version ids", async () => {
     const { registry, owner } = await networkHelpers.loadFixture(fixture);
-    // _modelCount (uint64) and _versionCount (uint64) share slot 0.
+    // Slot 0: Ownable's _owner; slot 1: Ownable2Step's _pendingOwner + _modelCount; slot 2: _versionCount.
     const address = await registry.getAddress();
-    const packed = (((1n << 24n) - 2n) << 64n) | 1n;
-    await networkHelpers.setStorageAt(address, 0, packed);
+    await networkHelpers.setStorageAt(address, 2, (1n << 24n) - 2n);
     expect(await registry.versionCount()).to.equal((1n << 24n) - 2n);
     await registry.connect(owner).publishVersion(1n, versionInput()); // id 2^24 - 1: the last one
     await expect(registry.connect(owner).publishVersion(1n, versionInput()))
@@ -129,5 +128,32 @@ describe("ModelRegistry", () => {
     expect((await registry.inferenceTerms(1n))[0]).to.equal(next.address);
     expect((await registry.inferenceTerms(2n))[0]).to.equal(next.address);
     expect((await registry.getModel(1n)).pendingOwner).to.equal(ethers.ZeroAddress);
+  });
+
+  it("lets its owner set the inference market once, before the first version", async () => {
+    const { registry, owner, other, next } = await networkHelpers.loadFixture(fixture);
+    expect(await registry.inferenceMarket()).to.equal(ethers.ZeroAddress);
+    await expect(registry.connect(other).setInferenceMarket(next.address))
+      .to.be.revertedWithCustomError(registry, "OwnableUnauthorizedAccount")
+      .withArgs(other.address);
+    await expect(registry.connect(owner).setInferenceMarket(ethers.ZeroAddress)).to.be.revertedWithCustomError(
+      registry,
+      "ModelRegistryZeroAddress",
+    );
+    await expect(registry.connect(owner).setInferenceMarket(next.address))
+      .to.emit(registry, "InferenceMarketSet")
+      .withArgs(next.address);
+    expect(await registry.inferenceMarket()).to.equal(next.address);
+    await expect(registry.connect(owner).setInferenceMarket(other.address))
+      .to.be.revertedWithCustomError(registry, "ModelRegistryInferenceMarketAlreadySet")
+      .withArgs(next.address);
+  });
+
+  it("refuses a market once versions exist (the market's cache of terms would miss them)", async () => {
+    const { registry, owner, next } = await networkHelpers.loadFixture(fixture);
+    await registry.connect(owner).publishVersion(1n, versionInput());
+    await expect(registry.connect(owner).setInferenceMarket(next.address))
+      .to.be.revertedWithCustomError(registry, "ModelRegistryVersionsAlreadyPublished")
+      .withArgs(1n);
   });
 });

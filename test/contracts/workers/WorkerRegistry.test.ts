@@ -160,7 +160,18 @@ describe("WorkerRegistry", () => {
       const f = await networkHelpers.loadFixture(registered);
       expect(await f.registry.isEligibleInferrer(f.worker.address, 1n)).to.equal(true);
       await expect(f.registry.setMinStake(STAKE + 1n)).to.emit(f.registry, "MinStakeUpdated").withArgs(STAKE + 1n);
+      // Eligibility is one cached bit per worker: the new minimum applies once refreshed (anyone may call).
+      expect(await f.registry.isEligibleInferrer(f.worker.address, 1n)).to.equal(true);
+      await expect(f.registry.connect(f.other).refreshEligibility([f.worker.address, f.other.address]))
+        .to.emit(f.registry, "StakeEligibilityRefreshed")
+        .withArgs(f.worker.address, false);
       expect(await f.registry.isEligibleInferrer(f.worker.address, 1n)).to.equal(false);
+      // Nothing changes: no event. Adding stake recomputes the bit.
+      await expect(f.registry.refreshEligibility([f.worker.address])).not.to.emit(f.registry, "StakeEligibilityRefreshed");
+      await f.registry.connect(f.worker).addStake(1n);
+      expect(await f.registry.isEligibleInferrer(f.worker.address, 1n)).to.equal(true);
+      await f.registry.setMinStake(STAKE);
+      await expect(f.registry.refreshEligibility([f.worker.address])).not.to.emit(f.registry, "StakeEligibilityRefreshed");
       expect(await f.registry.isEligibleInferrer(f.other.address, 1n)).to.equal(false);
     });
   });
@@ -212,6 +223,7 @@ describe("WorkerRegistry", () => {
       await expect(f.registry.connect(f.slasher).slash(f.worker.address, STAKE * 2n, f.recipient.address))
         .to.emit(f.registry, "WorkerSlashed")
         .withArgs(f.worker.address, f.recipient.address, STAKE * 2n, STAKE - 100n);
+      expect(await f.registry.isEligibleInferrer(f.worker.address, 1n)).to.equal(false); // below minStake at once
       await expect(f.registry.connect(f.slasher).slash(f.other.address, 1n, f.recipient.address))
         .to.emit(f.registry, "WorkerSlashed")
         .withArgs(f.other.address, f.recipient.address, 1n, 0n);

@@ -90,6 +90,9 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
     expect(fulfilTxs.size).to.be.lessThan(sent.length); // batched
     // worker share = fee - 10 % royalty - 2.5 % protocol fee, for 6 ETH and 6 token requests
     const worker = stack.signers.worker.address;
+    const tokenAddress = await stack.contracts.token.getAddress();
+    await (await market.settle(worker, [stack.trained!.versionId], "0x0000000000000000000000000000000000000000")).wait();
+    await (await market.settle(worker, [stack.trained!.versionId], tokenAddress)).wait();
     expect(await market.creditOf(worker, "0x0000000000000000000000000000000000000000")).to.equal(((PRICE_WEI * 8750n) / 10_000n) * 6n);
     expect(await market.creditOf(worker, await stack.contracts.token.getAddress())).to.equal(((PRICE_TOKEN * 8750n) / 10_000n) * 6n);
     expect(stack.daemon!.stats.outcomes).to.deep.equal({ fulfilled: 12 });
