@@ -100,12 +100,12 @@ export const tesseraTasks: TaskDefinition[] = [
     .build(),
 
   emptyTask("market", "Balances and payouts in the InferenceMarket").build(),
-  task(["market", "balance"], "Show an account's market credit, unsettled accruals, wallet and stake")
+  task(["market", "balance"], "Show an account's market credit, unsettled earnings, wallet and stake")
     .addOption(deployment)
     .addOption(account("0", "Account"))
     .setAction(() => import("./market/balance.js"))
     .build(),
-  task(["market", "withdraw"], "Settle the account's accruals and withdraw its credit")
+  task(["market", "withdraw"], "Settle what the account is owed and withdraw its credit")
     .addOption(deployment)
     .addOption(account("0", "Account"))
     .addOption({ name: "token", description: "eth or tsr", defaultValue: "eth" })

@@ -3,7 +3,7 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { formatEth, formatTsr } from "../lib/Amounts.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
-import { pendingAccruals } from "./Accruals.js";
+import { pendingSettlements } from "./Earnings.js";
 
 interface BalanceArgs {
   deployment: string;
@@ -18,7 +18,7 @@ export interface BalanceResult {
   stake: bigint;
 }
 
-/** What the market owes an account (credit, plus royalties/protocol fees not yet settled), and its wallet. */
+/** What the market owes an account (credit, plus earnings not yet settled), and its wallet. */
 export default async function balance(args: BalanceArgs, hre: HardhatRuntimeEnvironment): Promise<BalanceResult> {
   const session = await Session.open(hre, args.deployment);
   const account = await session.address(args.account);
@@ -28,7 +28,7 @@ export default async function balance(args: BalanceArgs, hre: HardhatRuntimeEnvi
   const result: BalanceResult = {
     account,
     credit: { eth: await market.creditOf(account, ZeroAddress), tsr: await market.creditOf(account, tokenAddress) },
-    unsettled: { eth: sum(await pendingAccruals(session, account, ZeroAddress)), tsr: sum(await pendingAccruals(session, account, tokenAddress)) },
+    unsettled: { eth: sum(await pendingSettlements(session, account, ZeroAddress)), tsr: sum(await pendingSettlements(session, account, tokenAddress)) },
     wallet: { eth: await session.ethers.provider.getBalance(account), tsr: await token.balanceOf(account) },
     stake: (await workerRegistry.workerOf(account)).stake,
   };
@@ -38,7 +38,7 @@ export default async function balance(args: BalanceArgs, hre: HardhatRuntimeEnvi
   ].filter(Boolean);
   printFields(`Balances of ${account}${roles.length ? ` (${roles.join(", ")})` : ""}`, [
     ["market credit", `${formatEth(result.credit.eth)}, ${formatTsr(result.credit.tsr)}`],
-    ["unsettled accruals", `${formatEth(result.unsettled.eth)}, ${formatTsr(result.unsettled.tsr)} (settled by market withdraw)`],
+    ["unsettled earnings", `${formatEth(result.unsettled.eth)}, ${formatTsr(result.unsettled.tsr)} (settled by market withdraw)`],
     ["wallet", `${formatEth(result.wallet.eth)}, ${formatTsr(result.wallet.tsr)}`],
     ["worker stake", formatTsr(result.stake)],
   ]);

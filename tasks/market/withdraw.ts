@@ -4,7 +4,7 @@ import { formatAmount, parseCurrency, type Currency } from "../lib/Amounts.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
-import { pendingAccruals } from "./Accruals.js";
+import { byWorker, pendingSettlements } from "./Earnings.js";
 
 interface WithdrawArgs {
   deployment: string;
@@ -21,8 +21,9 @@ export interface WithdrawResult {
 }
 
 /**
- * Pays out the account's whole market credit in ETH or TSR. For a model owner or the treasury it
- * first settles the accruals of the versions that owe it something, so royalties come out too.
+ * Pays out the account's whole market credit in ETH or TSR. It first settles every worker's
+ * earnings that owe the account something (its own share as a worker, royalties as a model
+ * owner, protocol fees as the treasury), so all of it comes out in one go.
  */
 export default async function withdraw(args: WithdrawArgs, hre: HardhatRuntimeEnvironment): Promise<WithdrawResult> {
   const currency = parseCurrency(args.token, "--token");
@@ -32,10 +33,10 @@ export default async function withdraw(args: WithdrawArgs, hre: HardhatRuntimeEn
   const tokenAddress = currency === "eth" ? ZeroAddress : await token.getAddress();
   const txHashes: string[] = [];
 
-  const pending = await pendingAccruals(session, signer.address, tokenAddress);
-  const settledVersions = pending.map((p) => p.versionId);
-  if (settledVersions.length > 0) {
-    txHashes.push((await session.send(signer, market, "settleAccruals", [settledVersions, tokenAddress])).hash);
+  const pending = await pendingSettlements(session, signer.address, tokenAddress);
+  const settledVersions = [...new Set(pending.map((p) => p.versionId))];
+  for (const [worker, versionIds] of byWorker(pending)) {
+    txHashes.push((await session.send(signer, market, "settle", [worker, versionIds, tokenAddress])).hash);
   }
   const amount = await market.creditOf(signer.address, tokenAddress);
   if (amount === 0n) {
@@ -45,7 +46,7 @@ export default async function withdraw(args: WithdrawArgs, hre: HardhatRuntimeEn
   txHashes.push(receipt.hash);
   printFields(`Withdrew ${formatAmount(amount, currency)} to ${signer.address}`, [
     ...(settledVersions.length > 0
-      ? ([["settled accruals", `versions ${settledVersions.join(", ")} (${formatAmount(pending.reduce((a, p) => a + p.amount, 0n), currency)} to this account)`]] as [string, unknown][])
+      ? ([["settled earnings", `versions ${settledVersions.join(", ")} (${formatAmount(pending.reduce((a, p) => a + p.amount, 0n), currency)} to this account)`]] as [string, unknown][])
       : []),
     ["transactions", txHashes.join(", ")],
   ]);

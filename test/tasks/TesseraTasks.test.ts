@@ -239,7 +239,7 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     expect(missing.message).to.match(/request 12345 not found/);
   });
 
-  it("market balance and withdraw: everyone takes out what they earned, accruals settled on the way", async () => {
+  it("market balance and withdraw: everyone takes out what they earned, earnings settled on the way", async () => {
     const { worker, owner, treasury, carol } = await signers();
     const { market, token } = contracts();
     const provider = connection.ethers.provider;
@@ -260,11 +260,11 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     expect(refunded.result.amount).to.equal(PRICE_WEI);
     expect(await provider.getBalance(carol.address)).to.equal(carolBefore + PRICE_WEI - gas);
 
-    // The model owner: settleAccruals, then withdraw the royalty (ETH and TSR).
+    // The model owner: settle the worker's earnings on its version, then withdraw the royalty (ETH and TSR).
     const ownerEth = await runTask<WithdrawResult>(hre, ["market", "withdraw"], { ...common(), account: "2", token: "eth" });
     expect(ownerEth.result).to.deep.include({ amount: royaltyEth, settledVersions: [1n] });
     expect(ownerEth.result.txHashes).to.have.length(2);
-    expect(ownerEth.output).to.include("Withdrew 0.00001 ETH").and.include("settled accruals");
+    expect(ownerEth.output).to.include("Withdrew 0.00001 ETH").and.include("settled earnings");
     const ownerTsrBefore = await token.balanceOf(owner.address);
     await runTask(hre, ["market", "withdraw"], { ...common(), account: "2", token: "tsr" });
     expect(await token.balanceOf(owner.address)).to.equal(ownerTsrBefore + royaltyTsr);
