@@ -43,10 +43,10 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 }
 
-async function runMode(mode: string, batchMaxSize: number, batchMaxWaitMs: number, salt0: bigint, backlog = false): Promise<ModeResult> {
+async function runMode(mode: string, batchMaxSize: number, batchMaxWaitMs: number, salt0: bigint, backlog = false, claimMode: "claim" | "optimistic" = "claim"): Promise<ModeResult> {
   const trained = stack.trained!;
   const fromBlock = (await ethers.provider.getBlockNumber()) + 1;
-  const startWorker = () => stack.startWorker({ batchMaxSize, batchMaxWaitMs, workerConcurrency: batchMaxSize, queuePrefix: `tessera-bench-${process.pid}-${mode}` }, fromBlock);
+  const startWorker = () => stack.startWorker({ batchMaxSize, batchMaxWaitMs, workerConcurrency: batchMaxSize, claimMode, queuePrefix: `tessera-bench-${process.pid}-${mode}` }, fromBlock);
   const daemon = backlog ? undefined : await startWorker();
   const client = new InferenceClient(stack.contracts.market, stack.contracts.token, stack.store);
   const test = trained.data.test;
@@ -97,6 +97,7 @@ try {
     await runMode("batching-on", 32, 50, 1_000_000n),
     await runMode("backlog-off", 1, 0, 2_000_000n, true),
     await runMode("backlog-on", 32, 50, 3_000_000n, true),
+    await runMode("optimistic-on", 32, 50, 4_000_000n, false, "optimistic"),
   ];
   const [off, on, backlogOff, backlogOn] = results;
   console.log(`\nPipeline benchmark: ${N} paid requests (ETH, CID inputs) from ${SENDERS} senders, embedded stack, tfjs ${stack.backend.name}`);

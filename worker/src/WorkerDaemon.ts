@@ -147,6 +147,7 @@ export class WorkerDaemon implements Service {
             store,
             models,
             workerAddress,
+            claimMode: config.claimMode,
             logger: logger.child({ service: "inference" }),
           });
           batcher = new MicroBatcher({

@@ -31,6 +31,7 @@ const schema = z.object({
   batchMaxSize: int(1, 16),
   batchMaxWaitMs: int(0, 50),
   jobLockMs: int(500, 30_000),
+  claimMode: z.preprocess(emptyAsUndefined, z.enum(["claim", "optimistic"]).default("claim")),
   roles: z.preprocess(
     (v) => (typeof v === "string" ? v.split(",").map((r) => r.trim()).filter((r) => r !== "") : v),
     z.array(z.enum(["listener", "processor"])).min(1, "name at least one role").default(["listener", "processor"]),
@@ -66,6 +67,7 @@ export const CONFIG_ENV_KEYS = {
   batchMaxSize: "BATCH_MAX_SIZE",
   batchMaxWaitMs: "BATCH_MAX_WAIT_MS",
   jobLockMs: "JOB_LOCK_MS",
+  claimMode: "CLAIM_MODE",
   roles: "WORKER_ROLES",
   tfBackend: "TF_BACKEND",
   logLevel: "LOG_LEVEL",

@@ -44,7 +44,7 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
     const parsed = stack.contracts.market.interface.parseLog(log)!;
     return parsePendingInference(toEventPayload("InferenceMarket", log, parsed), stack.contracts.market.interface);
   }
-  function processor(): InferenceProcessor {
+  function processor(claimMode: "claim" | "optimistic" = "claim"): InferenceProcessor {
     const { market, modelRegistry, workerRegistry } = stack.contracts;
     return new InferenceProcessor({
       market: market.connect(stack.signers.worker),
@@ -55,6 +55,7 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
       store: stack.store,
       models: new ModelCache(stack.store),
       workerAddress: stack.signers.worker.address,
+      claimMode,
     });
   }
 
@@ -134,6 +135,16 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
     const outcomes = await processor().processBatch([held, soon, fine].map(pendingOf));
     expect(outcomes.map((o) => (o.status === "skipped" ? o.reason : o.status))).to.deep.equal(["claimed-by-other", "expired", "fulfilled"]);
     expect((await market.requestState(held.requestId)).claimant).to.equal(rival.address);
+  });
+
+  it("in optimistic mode fulfils open requests without a claim transaction", async () => {
+    const { market } = stack.contracts;
+    const fromBlock = (await stack.connection.ethers.provider.getBlockNumber()) + 1;
+    const sent = [await send(50), await send(51, "token")];
+    const outcomes = await processor("optimistic").processBatch(sent.map(pendingOf));
+    expect(outcomes.map((o) => o.status)).to.deep.equal(["fulfilled", "fulfilled"]);
+    expect(await market.queryFilter(market.filters.InferencesClaimed(), fromBlock)).to.have.length(0);
+    for (const s of sent) expect(await market.queryFilter(market.filters.InferenceFulfilled(s.requestId), fromBlock)).to.have.length(1);
   });
 
   it("refuses malformed payloads and inputs that do not match their committed hash, as unrecoverable", async () => {

@@ -36,6 +36,8 @@ export interface InferenceProcessorOptions {
   readonly store: ContentStore;
   readonly models: ModelCache;
   readonly workerAddress: string;
+  /** "claim" (default): claimBatch, then fulfillBatch. "optimistic": fulfil open requests without claiming. */
+  readonly claimMode?: "claim" | "optimistic";
   readonly logger?: Logger;
 }
 
@@ -47,9 +49,10 @@ interface Work {
 
 /**
  * Serves a batch of inference requests end to end: reads each request's on-chain state (so a
- * replayed or restarted job never does work twice), claims the open ones in one `claimBatch`,
- * runs the models (one batched predict per model version) and posts every answer in one
- * `fulfillBatch`. Requests settled, expired or held by another worker are skipped.
+ * replayed or restarted job never does work twice), claims the open ones in one `claimBatch`
+ * (unless in optimistic mode, where the market accepts a fulfilment of an unclaimed request from
+ * an eligible worker), runs the models (one batched predict per model version) and posts every
+ * answer in one `fulfillBatch`. Requests settled, expired or held by another worker are skipped.
  */
 export class InferenceProcessor {
   readonly #o: InferenceProcessorOptions;
@@ -86,7 +89,7 @@ export class InferenceProcessor {
       else toClaim.push(w);
     }
 
-    if (toClaim.length > 0) {
+    if (toClaim.length > 0 && this.#o.claimMode !== "optimistic") {
       const ids = toClaim.map((w) => w.item.requestId);
       const sent = await this.#o.txSender.send(this.#o.market, "claimBatch", [ids]);
       const claimed = new Set<bigint>();
