@@ -207,7 +207,9 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         uint8 votes = d.acceptVotes + d.rejectVotes;
         if (votes != 0 && status == DatasetStatus.Pending) revert DataRegistryValidationStarted(datasetId, votes);
         d.status = DatasetStatus.Withdrawn;
-        delete _liveByCommitment[d.commitment];
+        // An accepted dataset was already rewarded: its commitment stays taken, so withdrawing and
+        // contributing the same data again cannot farm the acceptance reward.
+        if (status == DatasetStatus.Pending) delete _liveByCommitment[d.commitment];
         emit DatasetWithdrawn(datasetId, contributor, d.bond);
         _refundBond(datasetId, d);
     }

@@ -155,7 +155,8 @@ interface IDataRegistry {
     /// bond back to the contributor, nobody slashed or rewarded. Anyone.
     function finalize(uint64 datasetId) external;
     /// @notice Withdraws the caller's dataset: an Accepted one no job used, or a Pending one nobody voted on yet
-    /// (bond back). Its commitment becomes free again.
+    /// (bond back). A Pending dataset's commitment becomes free again; an Accepted one's stays taken, since its
+    /// acceptance reward was paid.
     function withdrawDataset(uint64 datasetId) external;
     /// @notice Pulls `amount` tokens from the caller and credits the contributors of Accepted datasets pro rata
     /// to `samplesUsed` (the last item takes the rounding dust). ROYALTY_PAYER_ROLE only.

@@ -469,6 +469,10 @@ describe("DataRegistry", () => {
         .to.emit(w.data, "DatasetWithdrawn")
         .withArgs(id, w.alice.address, 0n);
       expect(await w.data.creditOf(w.alice.address)).to.equal(credit);
+      // The acceptance reward was paid: the same data cannot come back for a second one.
+      await expect(w.data.connect(w.alice).contribute(contribution(1), NO_PERMIT))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryDuplicateCommitment")
+        .withArgs(contribution(1).commitment, id);
       await expect(w.data.connect(w.payer).creditRoyalties([id], [1n], TOKEN))
         .to.be.revertedWithCustomError(w.data, "DataRegistryDatasetNotAccepted")
         .withArgs(id, DatasetStatus.Withdrawn);
