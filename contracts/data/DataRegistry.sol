@@ -516,9 +516,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     }
 
     function _isValidator(address account) private view returns (bool) {
-        IWorkerRegistry.WorkerInfo memory info = _workers.workerOf(account);
-        return info.registered && info.unstakeRequestedAt == 0 && info.capabilities & CAP_VALIDATE != 0
-            && info.stake >= _workers.minStake();
+        return _workers.isEligible(account, CAP_VALIDATE);
     }
 
     function _checkCid(bytes calldata cid, bool mayBeEmpty) private pure {

@@ -229,6 +229,12 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IWorkerRegistry
+    function isEligible(address worker, uint8 capabilities) external view returns (bool) {
+        WorkerCore memory core = _cores[worker];
+        return core.stakeOk && core.unstakeRequestedAt == 0 && core.capabilities & capabilities == capabilities;
+    }
+
+    /// @inheritdoc IWorkerRegistry
     function minStake() external view returns (uint96) {
         return _minStake;
     }

@@ -362,7 +362,11 @@ describe("DataRegistry", () => {
       await expect(w.data.connect(w.v4).vote(id, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
         .withArgs(w.v4.address);
+      // A raised minimum applies once the registry refreshes the worker's eligibility bit.
       await w.workers.setMinStake(10n ** 28n);
+      expect(await w.workers.isEligible(w.v3.address, CAP_VALIDATE)).to.equal(true);
+      await w.workers.refreshEligibility([w.v3.address]);
+      expect(await w.workers.isEligible(w.v3.address, CAP_VALIDATE)).to.equal(false);
       await expect(w.data.connect(w.v3).vote(id, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
         .withArgs(w.v3.address);
