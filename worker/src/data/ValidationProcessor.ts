@@ -56,6 +56,14 @@ export interface ValidationProcessorOptions {
   readonly logger?: Logger;
 }
 
+/**
+ * Gas limit of every vote. A vote estimated while it does not decide becomes the deciding one
+ * when another validator's vote lands first, and deciding pays the contributor or the rejecters
+ * and slashes dissenters (one WorkerRegistry call each, up to MAX_VALIDATORS_PER_DATASET = 15
+ * ballots): an estimate taken for the cheap path would run out of gas. Unused gas is refunded.
+ */
+export const VOTE_GAS_LIMIT = 1_500_000n;
+
 /** Reverts that mean "someone else got there first", not a fault. */
 const LOST_RACE: Record<string, ValidationSkipReason> = {
   DataRegistryAlreadyVoted: "already-voted",
@@ -138,7 +146,7 @@ export class ValidationProcessor {
     log.info({ accept: verdict.accept, reasonCode: verdict.reasonCode, details: verdict.details }, "dataset checked");
 
     try {
-      const sent = await this.#o.txSender.send(registry, "vote", [datasetId, verdict.accept, verdict.reasonCode]);
+      const sent = await this.#o.txSender.send(registry, "vote", [datasetId, verdict.accept, verdict.reasonCode], { gasLimit: VOTE_GAS_LIMIT });
       const decided = sent.receipt.logs.some((l) => registry.interface.parseLog(l)?.name === "DatasetDecided");
       log.info({ txHash: sent.hash, gasUsed: sent.gasUsed.toString(), decided }, "voted");
       return {
@@ -154,6 +162,12 @@ export class ValidationProcessor {
     } catch (err) {
       const lost = err instanceof ContractRevertError && err.revert !== null ? LOST_RACE[err.revert.name] : undefined;
       if (lost !== undefined) return skip(lost, (err as Error).message);
+      // Simulated fine but reverted once mined: another vote decided the dataset in between.
+      if (err instanceof ContractRevertError) {
+        const [after, votedNow] = await Promise.all([registry.datasetOf(datasetId), registry.hasVoted(datasetId, this.#me)]);
+        if (votedNow) return skip("already-voted", err.message);
+        if (Number(after.status) !== DatasetStatus.Pending) return skip("decided", err.message);
+      }
       throw err;
     }
   }

@@ -52,6 +52,7 @@ export class ValidationService implements Service {
   readonly #logger: Logger;
   readonly #outcomes: Record<string, number> = {};
   readonly #results: ValidationOutcome[] = [];
+  readonly #failures: { jobId: string | undefined; error: string }[] = [];
   #redis: Redis | undefined;
   #consumer: Redis | undefined;
   #worker: Worker<EventPayload, ValidationOutcome> | undefined;
@@ -70,6 +71,11 @@ export class ValidationService implements Service {
   /** Every outcome so far, in completion order. */
   get results(): readonly ValidationOutcome[] {
     return [...this.#results];
+  }
+
+  /** Jobs that failed (each attempt), with the error. */
+  get failures(): readonly { jobId: string | undefined; error: string }[] {
+    return [...this.#failures];
   }
 
   /** The processor (after `start()`), for one-off runs outside the queue. */
@@ -119,7 +125,11 @@ export class ValidationService implements Service {
       this.#consumer,
       { prefix: o.queuePrefix, concurrency: o.concurrency ?? 1, ...(o.lockDurationMs === undefined ? {} : { lockDurationMs: o.lockDurationMs }) },
     );
-    this.#worker.on("failed", (job, err) => this.#logger.error({ jobId: job?.id, err: err.message }, "validation job failed"));
+    this.#worker.on("failed", (job, err) => {
+      this.#outcomes.failed = (this.#outcomes.failed ?? 0) + 1;
+      this.#failures.push({ jobId: job?.id, error: err.message });
+      this.#logger.error({ jobId: job?.id, err: err.message }, "validation job failed");
+    });
     await this.#worker.waitUntilReady();
     this.#logger.info({ validator: workerAddress }, "validation service started");
   }
