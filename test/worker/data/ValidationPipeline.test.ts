@@ -17,6 +17,8 @@ import { sharedReferenceClassifier } from "../../../worker/src/data/ReferenceCla
 import type { ValidationOutcome } from "../../../worker/src/data/ValidationProcessor.js";
 import { loadMnist, seededPermutation, selectDigits, type DigitSet } from "../../../worker/src/ml/MnistDataset.js";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
+import { loadConfig } from "../../../worker/src/config.js";
+import { WorkerDaemon } from "../../../worker/src/WorkerDaemon.js";
 import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 
@@ -183,5 +185,44 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     expect(outcomes[2]).to.deep.include({ status: "skipped", reason: "not-authorized" });
     expect(await dataRegistry.hasVoted(datasetId, validators[2].signer.address)).to.equal(false);
     expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
+  });
+
+  it("runs as the WorkerDaemon's validator role: its data listener feeds its ValidationService, which votes", async () => {
+    const { dataRegistry } = stack.contracts;
+    await stopValidators(validators); // the same keys now run inside two daemons
+    const startBlock = await stack.connection.ethers.provider.getBlockNumber();
+    const daemons = validators.slice(0, 2).map((v, i) => {
+      const config = loadConfig({ confirmations: 0, pollIntervalMs: 50, queuePrefix: `${prefix}-d${i + 1}`, roles: ["listener", "validator"] }, {}, { envFile: false });
+      return new WorkerDaemon({
+        config,
+        deployment: { ...stack.deployment, startBlock },
+        provider: stack.connection.ethers.provider,
+        signer: v.signer,
+        redisUrl: stack.redis.url,
+        store: stack.store,
+        roles: { listener: true, processor: false, validator: true },
+        encryptionPrivateKey: v.encryption.privateKey,
+      });
+    });
+    try {
+      for (const d of daemons) await d.start();
+      const { datasetId } = await contribute(contributors[2], digits(5 * SLICE));
+      const until = Date.now() + 60_000;
+      while ((await dataRegistry.datasetOf(datasetId)).status === BigInt(DatasetStatus.Pending) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
+      expect(daemons.map((d) => d.stats.validation)).to.deep.equal([{ "voted:accept": 1 }, { "voted:accept": 1 }]);
+      expect(daemons.every((d) => (d.stats.dataListener?.eventsEnqueued ?? 0) >= 1)).to.equal(true);
+    } finally {
+      for (const d of daemons) await d.stop();
+      for (let i = 0; i < daemons.length; i++) await removePrefix(stack.redis.url, `${prefix}-d${i + 1}`);
+    }
+  });
+
+  it("the validator role refuses to start without an encryption key or a DataRegistry", () => {
+    const config = loadConfig({ roles: ["validator"] }, {}, { envFile: false });
+    const base = { config, provider: stack.connection.ethers.provider, signer: validators[0].signer, redisUrl: stack.redis.url, store: stack.store, roles: { validator: true } };
+    expect(() => new WorkerDaemon({ ...base, deployment: stack.deployment })).to.throw(/needs TESSERA_ENCRYPTION_KEY/);
+    const { DataRegistry: _, ...core } = stack.deployment.contracts;
+    expect(() => new WorkerDaemon({ ...base, deployment: { ...stack.deployment, contracts: core }, encryptionPrivateKey: validators[0].encryption.privateKey })).to.throw(/needs a deployment with a DataRegistry/);
   });
 });
