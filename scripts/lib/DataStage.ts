@@ -104,7 +104,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
       for (const [i, o] of outcomes[k].entries()) {
         const who = `validator ${i + 1}`;
         if (o.status === "voted") {
-          record(`vote (${o.decided ? "deciding" : "non-deciding"})`, BigInt(o.gasUsed));
+          record(`vote (${o.decided ? `deciding, ${o.accept ? "accept" : "reject"}` : "non-deciding"})`, BigInt(o.gasUsed));
           report.line(`  ${who}    ${o.accept ? "accept" : `reject ${o.reasonCode} (${REASONS[o.reasonCode]})`}: ${o.details}${o.decided ? " — decided it" : ""}`);
         } else report.line(`  ${who}    no vote: ${o.reason}`);
       }

@@ -161,6 +161,17 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 5 });
   });
 
+  it("rejects a re-submission of accepted samples as duplicates (3): validators remember what was accepted", async () => {
+    const { dataRegistry } = stack.contracts;
+    const resubmitted = digits(0, SLICE + 10); // the accepted slice plus 10 new digits: a new commitment
+    const { datasetId } = await contribute(contributors[2], resubmitted);
+    const outcomes = await outcomesFor(datasetId);
+    const dataset = await dataRegistry.datasetOf(datasetId);
+    expect(dataset.status).to.equal(BigInt(DatasetStatus.Rejected));
+    expect(dataset.reasonCode).to.equal(3n);
+    for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 3 });
+  });
+
   it("never votes twice: a replayed event is skipped without a transaction", async () => {
     const { dataRegistry } = stack.contracts;
     const provider = stack.connection.ethers.provider;
