@@ -72,6 +72,7 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption({ name: "stake", description: "TSR to stake, in whole tokens (e.g. 2000 or 0.5)", defaultValue: "0" })
     .addOption({ name: "endpoint", description: "Network endpoint announced on registration", defaultValue: "" })
     .addOption({ name: "serve", description: "Comma-separated model version ids to serve (e.g. 1,2)", defaultValue: "" })
+    .addFlag({ name: "validate", description: "Also validate datasets (CAP_VALIDATE); registers the public key of TESSERA_ENCRYPTION_KEY" })
     .setAction(() => import("./worker/register.js"))
     .build(),
 

@@ -11,9 +11,10 @@ import type { DatasetRow } from "../../tasks/data/list.js";
 import type { DatasetView } from "../../tasks/data/status.js";
 import type { WithdrawDatasetResult } from "../../tasks/data/withdraw.js";
 import type { RewardsWithdrawResult } from "../../tasks/rewards/withdraw.js";
+import type { RegisterResult } from "../../tasks/worker/register.js";
 import { DataRegistry__factory, TesseraToken__factory, WorkerRegistry__factory } from "../../typechain-types/index.js";
 import { fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
-import { generateEncryptionKey, parseKeyEnvelopeDocument } from "../../worker/src/data/KeyEnvelopes.js";
+import { encryptionPublicKeyOf, generateEncryptionKey, parseKeyEnvelopeDocument } from "../../worker/src/data/KeyEnvelopes.js";
 import type { Deployment } from "../../worker/src/Deployment.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
 import { getJson } from "../../worker/src/ipfs/ContentStore.js";
@@ -179,5 +180,31 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
     writeFileSync(coreOnly, JSON.stringify({ ...parsed, contracts: core }));
     const err = await taskFailure(hre, ["data", "list"], { deployment: coreOnly });
     expect(err.message).to.match(/has no DataRegistry/);
+  });
+
+  it("worker register --validate: registers CAP_VALIDATE with TESSERA_ENCRYPTION_KEY's public key, or fails without it", async () => {
+    const { token, workerRegistry, dataRegistry } = contracts();
+    const [admin] = await connection.ethers.getSigners();
+    const newcomer = (await connection.ethers.getSigners())[17];
+    const stake = (await workerRegistry.minStake()) * 2n;
+    await (await token.connect(admin).mint(newcomer.address, stake)).wait();
+    const saved = process.env.TESSERA_ENCRYPTION_KEY;
+    try {
+      delete process.env.TESSERA_ENCRYPTION_KEY;
+      const missing = await taskFailure(hre, ["worker", "register"], { ...common(), account: "17", stake: "2000", validate: true });
+      expect(missing.message).to.match(/--validate needs TESSERA_ENCRYPTION_KEY/);
+      const key = generateEncryptionKey();
+      process.env.TESSERA_ENCRYPTION_KEY = key.privateKey;
+      const { result, output } = await runTask<RegisterResult>(hre, ["worker", "register"], { ...common(), account: "17", stake: "2000", validate: true });
+      expect(result.worker).to.equal(newcomer.address);
+      const info = await workerRegistry.workerOf(newcomer.address);
+      expect(Number(info.capabilities) & CAP_VALIDATE).to.equal(CAP_VALIDATE);
+      expect(info.encryptionPublicKey).to.equal(encryptionPublicKeyOf(key.privateKey));
+      expect(output).to.include("CAP_VALIDATE");
+      expect(await dataRegistry.isValidator(newcomer.address)).to.equal(true);
+    } finally {
+      if (saved === undefined) delete process.env.TESSERA_ENCRYPTION_KEY;
+      else process.env.TESSERA_ENCRYPTION_KEY = saved;
+    }
   });
 });
