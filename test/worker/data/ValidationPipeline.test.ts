@@ -64,7 +64,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     return { ...set, labels: Uint8Array.from(perm, (j) => set.labels[j]) };
   };
 
-  async function contribute(who: HardhatEthersSigner, samples: LabelledImages, options: { recipients?: KeyRecipient[]; tamper?: boolean } = {}) {
+  async function contribute(who: HardhatEthersSigner, samples: LabelledImages, options: { recipients?: KeyRecipient[]; tamper?: boolean; envelopesLater?: boolean } = {}) {
     const { dataRegistry, token } = stack.contracts;
     const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { samples }, recipients: options.recipients ?? recipients, license: "CC-BY-4.0" });
     const args = { ...prepared.args };
@@ -73,15 +73,16 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
       bytes[bytes.length - 40] ^= 0x01; // one bit of the ciphertext
       args.cid = cidToBytes(await stack.store.add(bytes));
     }
+    if (options.envelopesLater === true) args.keyEnvelopesCid = "0x";
     const receipt = await (await dataRegistry.connect(who).contribute(args, prepared.permit)).wait();
     return { datasetId: contributedDatasetId(dataRegistry, receipt), receipt: receipt!, prepared };
   }
 
-  /** Waits until every validator service has an outcome for the dataset. */
-  async function outcomesFor(datasetId: bigint, timeoutMs = 30_000): Promise<ValidationOutcome[]> {
+  /** Waits until every validator service has an outcome for the dataset (past the first `skip` ones). */
+  async function outcomesFor(datasetId: bigint, timeoutMs = 30_000, skip = 0): Promise<ValidationOutcome[]> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const found = validators.map((v) => v.service.results.find((r) => r.datasetId === datasetId.toString()));
+      const found = validators.map((v) => v.service.results.filter((r) => r.datasetId === datasetId.toString())[skip]);
       if (found.every((f) => f !== undefined)) return found as ValidationOutcome[];
       if (Date.now() > until) throw new Error(`dataset ${datasetId}: outcomes ${JSON.stringify(found)}, failures ${JSON.stringify(validators.map((v) => v.service.failures))}`);
       await new Promise((r) => setTimeout(r, 100));
@@ -170,6 +171,17 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     expect(dataset.status).to.equal(BigInt(DatasetStatus.Rejected));
     expect(dataset.reasonCode).to.equal(3n);
     for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 3 });
+  });
+
+  it("waits for key envelopes published after the contribution (KeyEnvelopesPublished), then validates", async () => {
+    const { dataRegistry } = stack.contracts;
+    const { datasetId, prepared } = await contribute(contributors[0], digits(6 * SLICE), { envelopesLater: true });
+    const first = await outcomesFor(datasetId);
+    expect(first.map((o) => o.status === "skipped" && o.reason)).to.deep.equal(["no-envelopes", "no-envelopes", "no-envelopes"]);
+    await (await dataRegistry.connect(contributors[0]).publishKeyEnvelopes(datasetId, prepared.args.keyEnvelopesCid)).wait();
+    const second = await outcomesFor(datasetId, 30_000, 1);
+    expect(second.filter((o) => o.status === "voted" && o.accept)).to.have.length(2);
+    expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
   });
 
   it("never votes twice: a replayed event is skipped without a transaction", async () => {

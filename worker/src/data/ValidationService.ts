@@ -16,6 +16,9 @@ import { DatasetValidator } from "./DatasetValidator.js";
 import { sharedReferenceClassifier } from "./ReferenceClassifier.js";
 import { VALIDATION_EVENTS, ValidationProcessor, type ValidationOutcome } from "./ValidationProcessor.js";
 
+/** Outcomes and failures kept in memory for stats and tests (a daemon runs for months). */
+const RESULTS_KEPT = 1_000;
+
 /** The listener source name the validator's jobs carry. */
 export const DATA_REGISTRY_SOURCE = "DataRegistry";
 
@@ -68,7 +71,7 @@ export class ValidationService implements Service {
     return { ...this.#outcomes };
   }
 
-  /** Every outcome so far, in completion order. */
+  /** The latest outcomes (up to 1,000), in completion order. */
   get results(): readonly ValidationOutcome[] {
     return [...this.#results];
   }
@@ -120,6 +123,7 @@ export class ValidationService implements Service {
         const key = outcome.status === "voted" ? `voted:${outcome.accept ? "accept" : `reject:${outcome.reasonCode}`}` : `skipped:${outcome.reason}`;
         this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
         this.#results.push(outcome);
+        if (this.#results.length > RESULTS_KEPT) this.#results.splice(0, this.#results.length - RESULTS_KEPT);
         return outcome;
       },
       this.#consumer,
@@ -128,6 +132,7 @@ export class ValidationService implements Service {
     this.#worker.on("failed", (job, err) => {
       this.#outcomes.failed = (this.#outcomes.failed ?? 0) + 1;
       this.#failures.push({ jobId: job?.id, error: err.message });
+      if (this.#failures.length > RESULTS_KEPT) this.#failures.shift();
       this.#logger.error({ jobId: job?.id, err: err.message }, "validation job failed");
     });
     await this.#worker.waitUntilReady();
