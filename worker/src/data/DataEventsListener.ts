@@ -66,17 +66,22 @@ export class DataEventsListener implements Service {
   }
 
   async stop(): Promise<void> {
+    const logger = this.#o.logger ?? silentLogger;
     try {
       await this.#listener?.stop();
-    } catch {
-      // the listener logs its own failures; the queue and connection are closed regardless
+    } catch (err) {
+      logger.error({ err }, "data listener: stopping the chain listener failed");
     }
     try {
       await this.#queue?.close();
-    } catch {
-      // closing a queue whose connection dropped: nothing left to release
+    } catch (err) {
+      logger.error({ err }, "data listener: closing the queue failed");
     }
-    this.#producer?.disconnect();
+    try {
+      this.#producer?.disconnect();
+    } catch (err) {
+      logger.error({ err }, "data listener: closing the Redis connection failed");
+    }
     this.#listener = undefined;
     this.#queue = undefined;
     this.#producer = undefined;
