@@ -7,7 +7,7 @@ import { sharedReferenceClassifier } from "../../worker/src/data/ReferenceClassi
 import type { ValidationOutcome } from "../../worker/src/data/ValidationProcessor.js";
 import { loadMnist, seededPermutation, selectDigits } from "../../worker/src/ml/MnistDataset.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
-import { stakeValidators, startValidators, stopValidators, type RunningValidator } from "./EmbeddedValidators.js";
+import { removeValidatorData, stakeValidators, startValidators, stopValidators, type RunningValidator } from "./EmbeddedValidators.js";
 import type { Report } from "./Report.js";
 
 const TOKEN = 10n ** 18n;
@@ -153,6 +153,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     return { datasetIds: contributed.map((c) => c.datasetId), gas };
   } finally {
     await stopValidators(running);
+    await removeValidatorData(stack.redis.url, running);
   }
 }
 

@@ -4,6 +4,9 @@ import type { DatasetValidator } from "../../worker/src/data/DatasetValidator.js
 import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { ValidationService } from "../../worker/src/data/ValidationService.js";
 import type { Logger } from "../../worker/src/logger.js";
+import { createQueue } from "../../worker/src/queue/QueueFactory.js";
+import { QueueNames } from "../../worker/src/queue/QueueNames.js";
+import { createRedisConnection } from "../../worker/src/redis/RedisConnection.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
 
 export const CAP_VALIDATE = 4;
@@ -93,4 +96,20 @@ export async function startValidators(stack: EmbeddedStack, validators: readonly
 export async function stopValidators(running: readonly RunningValidator[]): Promise<void> {
   for (const r of running) await r.listener.stop().catch(() => undefined);
   for (const r of running) await r.service.stop().catch(() => undefined);
+}
+
+/** Deletes what the validators kept in Redis (queue, cursor, accepted samples): an embedded run's state dies with its chain. */
+export async function removeValidatorData(redisUrl: string, running: readonly RunningValidator[]): Promise<void> {
+  const redis = createRedisConnection(redisUrl);
+  try {
+    for (const { queuePrefix } of running) {
+      const queue = createQueue(QueueNames.dataEvents, redis, { prefix: queuePrefix });
+      await queue.obliterate({ force: true });
+      await queue.close();
+      const keys = await redis.keys(`${queuePrefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    await redis.quit();
+  }
 }

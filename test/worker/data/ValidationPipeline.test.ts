@@ -6,7 +6,7 @@ import { expect } from "chai";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { network } from "hardhat";
 import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
-import { stakeValidators, startValidators, stopValidators, type RunningValidator } from "../../../scripts/lib/EmbeddedValidators.js";
+import { removeValidatorData, stakeValidators, startValidators, stopValidators, type RunningValidator } from "../../../scripts/lib/EmbeddedValidators.js";
 import { toEventPayload } from "../../../worker/src/chain/EventPayload.js";
 import { contributedDatasetId, prepareContribution } from "../../../worker/src/data/DataRegistryClient.js";
 import { fromDigitSet, type LabelledImages } from "../../../worker/src/data/DatasetFormat.js";
@@ -105,7 +105,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
 
   after(async () => {
     await stopValidators(validators ?? []);
-    for (const v of validators ?? []) await removePrefix(stack.redis.url, v.queuePrefix);
+    await removeValidatorData(stack.redis.url, validators ?? []);
     await stack.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });
