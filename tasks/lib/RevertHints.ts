@@ -15,6 +15,11 @@ const HINTS: Record<string, (args: readonly unknown[]) => string> = {
   ModelRegistryRoyaltyTooHigh: () => `royalty must be at most 10000 bps`,
   WorkerRegistryStakeBelowMinimum: ([stake, min]) => `stake ${stake} is below the minimum stake ${min}`,
   WorkerRegistryNotRegistered: ([w]) => `${w} is not a registered worker`,
+  DataRegistryDuplicateCommitment: ([, id]) => `this exact dataset is already registered as dataset ${id}`,
+  DataRegistryNotContributor: ([id, , contributor]) => `dataset ${id} belongs to ${contributor}; pass its --account`,
+  DataRegistryValidationStarted: ([id, votes]) => `validators already cast ${votes} vote(s) on dataset ${id}; wait for the decision`,
+  DataRegistryDatasetAlreadyUsed: ([id]) => `a training job already used dataset ${id}`,
+  DataRegistryNothingToWithdraw: ([account]) => `${account} has no credit in the DataRegistry`,
   ERC20InsufficientBalance: ([who, balance, needed]) => `${who} holds ${balance} token wei, needs ${needed}`,
   ERC20InsufficientAllowance: ([spender, allowance, needed]) => `allowance of ${spender} is ${allowance}, needs ${needed}`,
 };

@@ -4,6 +4,7 @@ import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NetworkConnection } from "hardhat/types/network";
 import {
+  DataRegistry__factory,
   InferenceMarket__factory,
   ModelRegistry__factory,
   TesseraToken__factory,
@@ -32,6 +33,7 @@ export const PROTOCOL_INTERFACES: readonly Interface[] = [
   ModelRegistry__factory.createInterface(),
   WorkerRegistry__factory.createInterface(),
   TesseraToken__factory.createInterface(),
+  DataRegistry__factory.createInterface(),
 ];
 
 /**

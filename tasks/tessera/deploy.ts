@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import TesseraModule from "../../ignition/modules/Tessera.js";
+import TesseraDataModule from "../../ignition/modules/TesseraData.js";
 import { saveDeployment, type Deployment } from "../../worker/src/Deployment.js";
 import { printFields } from "../lib/Printer.js";
 import { parseAddress } from "../lib/Session.js";
@@ -13,7 +13,7 @@ interface DeployArgs {
   reset: boolean;
 }
 
-/** Deploys the protocol with the Ignition module and writes the deployment file workers and tasks read. */
+/** Deploys the protocol (core + DataRegistry: the TesseraData Ignition module) and writes the deployment file workers and tasks read. */
 export default async function deploy(args: DeployArgs, hre: HardhatRuntimeEnvironment): Promise<Deployment> {
   const treasury = args.treasury === "" ? undefined : parseAddress(args.treasury, "--treasury");
   const connection = await hre.network.getOrCreate();
@@ -38,7 +38,7 @@ export default async function deploy(args: DeployArgs, hre: HardhatRuntimeEnviro
   }
   let deployed;
   try {
-    deployed = await ignition.deploy(TesseraModule, {
+    deployed = await ignition.deploy(TesseraDataModule, {
       parameters: treasury === undefined ? {} : { Tessera: { treasury } },
       displayUi: false,
       ...(deploymentId === undefined ? {} : { deploymentId }),
@@ -57,6 +57,7 @@ export default async function deploy(args: DeployArgs, hre: HardhatRuntimeEnviro
       WorkerRegistry: await deployed.workerRegistry.getAddress(),
       ModelRegistry: await deployed.modelRegistry.getAddress(),
       InferenceMarket: await deployed.inferenceMarket.getAddress(),
+      DataRegistry: await deployed.dataRegistry.getAddress(),
     },
   };
   const path = resolve(args.deployment);

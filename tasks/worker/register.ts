@@ -1,18 +1,21 @@
 import { SigningKey, hashMessage, ZeroAddress } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { encryptionPublicKeyOf } from "../../worker/src/data/KeyEnvelopes.js";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
 
 const CAP_INFER = 2;
+const CAP_VALIDATE = 4;
 interface RegisterArgs {
   deployment: string;
   account: string;
   stake: string;
   endpoint: string;
   serve: string;
+  validate?: boolean;
 }
 
 export interface RegisterResult {
@@ -30,6 +33,7 @@ export interface RegisterResult {
 export default async function register(args: RegisterArgs, hre: HardhatRuntimeEnvironment): Promise<RegisterResult> {
   const amount = checkUint96(parseUnits18(args.stake, "--stake"), "--stake");
   const versionIds = parseVersionList(args.serve);
+  const validatorKey = args.validate === true ? validatorEncryptionKey() : undefined;
   const session = await Session.open(hre, args.deployment);
   const worker = await session.signer(args.account);
   const { token, workerRegistry, modelRegistry } = session.contracts;
@@ -44,7 +48,7 @@ export default async function register(args: RegisterArgs, hre: HardhatRuntimeEn
   if (!info.registered && amount < minStake) {
     throw taskError(`--stake ${formatTsr(amount)} is below the minimum stake ${formatTsr(minStake)}`);
   }
-  if (info.registered && amount === 0n && versionIds.length === 0) {
+  if (info.registered && amount === 0n && versionIds.length === 0 && validatorKey === undefined) {
     throw taskError(`${worker.address} is already registered (stake ${formatTsr(info.stake)}); pass --stake to top up or --serve to add versions`);
   }
   const balance = await token.balanceOf(worker.address);
@@ -58,10 +62,16 @@ export default async function register(args: RegisterArgs, hre: HardhatRuntimeEn
     txHashes.push((await session.send(worker, token, "approve", [registry, amount])).hash);
   }
   if (!info.registered) {
-    const pubkey = await encryptionKeyOf(worker);
-    txHashes.push((await session.send(worker, workerRegistry, "register", [amount, CAP_INFER, pubkey, args.endpoint])).hash);
-  } else if (amount > 0n) {
-    txHashes.push((await session.send(worker, workerRegistry, "addStake", [amount])).hash);
+    const pubkey = validatorKey ?? (await encryptionKeyOf(worker));
+    const capabilities = validatorKey === undefined ? CAP_INFER : CAP_INFER | CAP_VALIDATE;
+    txHashes.push((await session.send(worker, workerRegistry, "register", [amount, capabilities, pubkey, args.endpoint])).hash);
+  } else {
+    if (amount > 0n) txHashes.push((await session.send(worker, workerRegistry, "addStake", [amount])).hash);
+    if (validatorKey !== undefined) {
+      const capabilities = Number(info.capabilities) | CAP_VALIDATE;
+      const endpoint = args.endpoint === "" ? info.endpoint : args.endpoint;
+      txHashes.push((await session.send(worker, workerRegistry, "updateProfile", [capabilities, validatorKey, endpoint])).hash);
+    }
   }
   if (versionIds.length > 0) {
     txHashes.push((await session.send(worker, workerRegistry, "setServedModels", [versionIds, true])).hash);
@@ -72,10 +82,27 @@ export default async function register(args: RegisterArgs, hre: HardhatRuntimeEn
   printFields(`Worker ${worker.address} ${info.registered ? "topped up" : "registered"}`, [
     ["stake", `${formatTsr(after.stake)} (added ${formatTsr(amount)}, minimum ${formatTsr(minStake)})`],
     ["endpoint", after.endpoint === "" ? "(none)" : after.endpoint],
+    ...(validatorKey === undefined ? [] : ([["validator", `CAP_VALIDATE, encryption key ${validatorKey}`]] as [string, unknown][])),
     ["serves", versionIds.length === 0 ? "(unchanged)" : versionIds.map((id, i) => `${id}${eligibility[i] ? " (eligible)" : " (not eligible)"}`).join(", ")],
     ["transactions", txHashes.join(", ")],
   ]);
   return { worker: worker.address, stake: after.stake, added: amount, served: versionIds, txHashes };
+}
+
+/** The compressed public key of TESSERA_ENCRYPTION_KEY (env only: it is the validator's secret). */
+function validatorEncryptionKey(): string {
+  const key = process.env.TESSERA_ENCRYPTION_KEY?.trim();
+  if (key === undefined || key === "") {
+    throw taskError(
+      "--validate needs TESSERA_ENCRYPTION_KEY (32-byte hex, separate from the signing key), the key the validator daemon will decrypt with; a fresh one: node -e \"console.log('0x'+require('crypto').randomBytes(32).toString('hex'))\"",
+    );
+  }
+  if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw taskError("TESSERA_ENCRYPTION_KEY must be a 32-byte hex secp256k1 private key");
+  try {
+    return encryptionPublicKeyOf(key);
+  } catch (err) {
+    throw taskError("TESSERA_ENCRYPTION_KEY is not a valid secp256k1 private key", err);
+  }
 }
 
 function parseVersionList(value: string): bigint[] {

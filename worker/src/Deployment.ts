@@ -15,6 +15,8 @@ const schema = z.object({
     WorkerRegistry: address,
     ModelRegistry: address,
     InferenceMarket: address,
+    /** Present when the data module (ignition/modules/TesseraData.ts) is deployed. */
+    DataRegistry: address.optional(),
   }),
 });
 

@@ -10,7 +10,10 @@ import { ChainListener } from "./chain/ChainListener.js";
 import type { EventPayload } from "./chain/EventPayload.js";
 import { TxSender } from "./chain/TxSender.js";
 import type { Config } from "./config.js";
+import { DataEventsListener } from "./data/DataEventsListener.js";
+import { ValidationService } from "./data/ValidationService.js";
 import type { Deployment } from "./Deployment.js";
+import { TesseraError } from "./errors.js";
 import { InferenceProcessor, type InferenceOutcome } from "./inference/InferenceProcessor.js";
 import { parsePendingInference, type PendingInference } from "./inference/PendingInference.js";
 import { MicroBatcher } from "./inference/MicroBatcher.js";
@@ -35,7 +38,9 @@ export interface WorkerDaemonOptions {
    * One operator runs one listener and any number of processors (on any hosts) sharing one
    * Redis. Both are on by default.
    */
-  readonly roles?: { readonly listener?: boolean; readonly processor?: boolean };
+  readonly roles?: { readonly listener?: boolean; readonly processor?: boolean; readonly validator?: boolean };
+  /** The validator role's encryption private key (TESSERA_ENCRYPTION_KEY); required with that role. */
+  readonly encryptionPrivateKey?: string;
   readonly logger?: Logger;
 }
 
@@ -43,6 +48,8 @@ export interface WorkerDaemonStats {
   readonly listener: ChainListener["stats"] | undefined;
   readonly outcomes: Readonly<Record<string, number>>;
   readonly batches: number;
+  readonly dataListener: ChainListener["stats"] | undefined;
+  readonly validation: Readonly<Record<string, number>> | undefined;
 }
 
 /**
@@ -59,6 +66,8 @@ export class WorkerDaemon implements Service {
   readonly #outcomes: Record<string, number> = {};
   #batches = 0;
   #listener: ChainListener | undefined;
+  #dataListener: DataEventsListener | undefined;
+  #validation: ValidationService | undefined;
 
   constructor(options: WorkerDaemonOptions) {
     this.#o = options;
@@ -67,7 +76,13 @@ export class WorkerDaemon implements Service {
   }
 
   get stats(): WorkerDaemonStats {
-    return { listener: this.#listener?.stats, outcomes: { ...this.#outcomes }, batches: this.#batches };
+    return {
+      listener: this.#listener?.stats,
+      outcomes: { ...this.#outcomes },
+      batches: this.#batches,
+      dataListener: this.#dataListener?.stats,
+      validation: this.#validation?.outcomes,
+    };
   }
 
   start(): Promise<void> {
@@ -124,6 +139,8 @@ export class WorkerDaemon implements Service {
         stop: async () => this.#listener?.stop(),
       });
     }
+
+    services.push(...this.#dataServices(roles));
 
     if (roles.processor) {
       let consumer: Redis | undefined;
@@ -196,6 +213,56 @@ export class WorkerDaemon implements Service {
           }
         },
       });
+    }
+    return services;
+  }
+
+  /**
+   * The DataRegistry's side, when the deployment has one: its listener (queue and cursor of its
+   * own) with the listener role, and the validator consuming that queue with the validator role.
+   */
+  #dataServices(roles: { listener?: boolean; validator?: boolean }): Service[] {
+    const { config, deployment, provider, signer, redisUrl, store } = this.#o;
+    const registryAddress = deployment.contracts.DataRegistry;
+    const logger = this.#logger;
+    const services: Service[] = [];
+    if (roles.validator && (registryAddress === undefined || this.#o.encryptionPrivateKey === undefined)) {
+      throw new TesseraError(
+        registryAddress === undefined ? "the validator role needs a deployment with a DataRegistry" : "the validator role needs TESSERA_ENCRYPTION_KEY",
+        { code: "CONFIG" },
+      );
+    }
+    if (registryAddress === undefined) return services;
+    if (roles.listener) {
+      this.#dataListener = new DataEventsListener({
+        provider,
+        dataRegistry: registryAddress,
+        chainId: deployment.chainId,
+        redisUrl,
+        queuePrefix: config.queuePrefix,
+        startBlock: deployment.startBlock,
+        confirmations: config.confirmations,
+        blockRange: config.blockRange,
+        pollIntervalMs: config.pollIntervalMs,
+        logger,
+      });
+      services.push(this.#dataListener);
+    }
+    if (roles.validator) {
+      this.#validation = new ValidationService({
+        dataRegistry: registryAddress,
+        chainId: deployment.chainId,
+        signer,
+        provider,
+        encryptionPrivateKey: this.#o.encryptionPrivateKey!,
+        store,
+        redisUrl,
+        queuePrefix: config.queuePrefix,
+        fromBlock: deployment.startBlock,
+        lockDurationMs: config.jobLockMs,
+        logger,
+      });
+      services.push(this.#validation);
     }
     return services;
   }

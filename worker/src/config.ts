@@ -16,6 +16,10 @@ const schema = z.object({
     emptyAsUndefined,
     z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, "must be a 32-byte hex private key").optional(),
   ),
+  encryptionKey: z.preprocess(
+    emptyAsUndefined,
+    z.string().regex(/^(0x)?[0-9a-fA-F]{64}$/, "must be a 32-byte hex secp256k1 private key").optional(),
+  ),
   redisUrl: optionalUrl,
   ipfsApiUrl: optionalUrl,
   dataDir: z.preprocess(emptyAsUndefined, z.string().default(".tessera")),
@@ -34,7 +38,7 @@ const schema = z.object({
   claimMode: z.preprocess(emptyAsUndefined, z.enum(["claim", "optimistic"]).default("claim")),
   roles: z.preprocess(
     (v) => (typeof v === "string" ? v.split(",").map((r) => r.trim()).filter((r) => r !== "") : v),
-    z.array(z.enum(["listener", "processor"])).min(1, "name at least one role").default(["listener", "processor"]),
+    z.array(z.enum(["listener", "processor", "validator"])).min(1, "name at least one role").default(["listener", "processor"]),
   ),
   tfBackend: z.preprocess(
     emptyAsUndefined,
@@ -48,13 +52,14 @@ const schema = z.object({
 
 export type Config = Readonly<z.infer<typeof schema>>;
 
-/** Settings a caller (CLI flags, the demo, tests) may override; the worker key comes from env only. */
-export type ConfigOverrides = Partial<Omit<{ -readonly [K in keyof Config]: Config[K] }, "workerKey">>;
+/** Settings a caller (CLI flags, the demo, tests) may override; the worker and encryption keys come from env only. */
+export type ConfigOverrides = Partial<Omit<{ -readonly [K in keyof Config]: Config[K] }, "workerKey" | "encryptionKey">>;
 
 /** The environment variable behind each setting. */
 export const CONFIG_ENV_KEYS = {
   rpcUrl: "TESSERA_RPC_URL",
   workerKey: "TESSERA_WORKER_KEY",
+  encryptionKey: "TESSERA_ENCRYPTION_KEY",
   redisUrl: "REDIS_URL",
   ipfsApiUrl: "IPFS_API_URL",
   dataDir: "TESSERA_DATA_DIR",
@@ -112,7 +117,7 @@ export function loadConfig(
   const raw: Record<string, unknown> = {};
   for (const [field, envKey] of Object.entries(CONFIG_ENV_KEYS)) raw[field] = merged[envKey];
   for (const [field, value] of Object.entries(overrides)) {
-    if (field === "workerKey") continue;
+    if (field === "workerKey" || field === "encryptionKey") continue;
     if (value !== undefined) raw[field] = value;
   }
 
@@ -122,7 +127,7 @@ export function loadConfig(
       const field = String(issue.path[0] ?? "");
       const key = CONFIG_ENV_KEYS[field as keyof Config] ?? field;
       const given = raw[field];
-      const shown = field === "workerKey" || given === undefined ? "" : ` (got ${JSON.stringify(given)})`;
+      const shown = field === "workerKey" || field === "encryptionKey" || given === undefined ? "" : ` (got ${JSON.stringify(given)})`;
       return { key, reason: `${issue.message}${shown}` };
     });
     throw new ConfigError(problems);

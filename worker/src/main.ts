@@ -41,8 +41,9 @@ async function main(): Promise<void> {
   const store = await createContentStore({ ipfsApiUrl: config.ipfsApiUrl, ipfsDir: resolve(config.dataDir, "ipfs") });
   logger.info({ redis: redis.source, ipfs: store.kind, worker: signer.address, chainId: deployment.chainId, roles: config.roles }, "worker starting");
 
-  const roles = { listener: config.roles.includes("listener"), processor: config.roles.includes("processor") };
-  const daemon = new WorkerDaemon({ config, deployment, provider, signer, redisUrl: redis.url, store, logger, roles });
+  const roles = { listener: config.roles.includes("listener"), processor: config.roles.includes("processor"), validator: config.roles.includes("validator") };
+  const encryption = config.encryptionKey === undefined ? {} : { encryptionPrivateKey: config.encryptionKey };
+  const daemon = new WorkerDaemon({ config, deployment, provider, signer, redisUrl: redis.url, store, logger, roles, ...encryption });
   const root = new ServiceGroup(
     "tessera-worker",
     [

@@ -30,6 +30,16 @@ describe("loadConfig", () => {
     expect(error.problems[0].reason).to.match(/listener.*processor/);
   });
 
+  it("accepts the validator role and takes TESSERA_ENCRYPTION_KEY from env only, never echoing it", () => {
+    const key = "0x" + "22".repeat(32);
+    const config = loadConfig({ encryptionKey: "nope" } as never, { WORKER_ROLES: "listener,validator", TESSERA_ENCRYPTION_KEY: key }, { envFile: false });
+    expect(config.roles).to.deep.equal(["listener", "validator"]);
+    expect(config.encryptionKey).to.equal(key);
+    const error = loadConfigError({ TESSERA_ENCRYPTION_KEY: "0x1234" });
+    expect(error.problems.map((p) => p.key)).to.deep.equal(["TESSERA_ENCRYPTION_KEY"]);
+    expect(error.message).to.not.include("0x1234");
+  });
+
   it("takes the worker key from env only", () => {
     const key = "0x" + "11".repeat(32);
     const config = loadConfig({ workerKey: "nope" } as never, { TESSERA_WORKER_KEY: key }, { envFile: false });

@@ -2,6 +2,12 @@
 export const QueueNames = {
   /** Decoded contract events, one job per log, enqueued by the ChainListener. */
   chainEvents: "chain-events",
+  /**
+   * DataRegistry events for the validator role. A queue of its own, filled by a second
+   * ChainListener: BullMQ hands each job to exactly one consumer, so a shared queue would let the
+   * inference processor take (and drop) a validator's job.
+   */
+  dataEvents: "data-events",
 } as const;
 
 export type QueueName = (typeof QueueNames)[keyof typeof QueueNames];

@@ -1,0 +1,177 @@
+import { formatEther, type ContractTransactionReceipt } from "ethers";
+import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
+import { fromDigitSet, type LabelledImages } from "../../worker/src/data/DatasetFormat.js";
+import { DatasetValidator } from "../../worker/src/data/DatasetValidator.js";
+import { CREDIT_REASON_NAMES, DATASET_STATUS_NAMES, DatasetStatus } from "../../worker/src/data/OnChainDataset.js";
+import { sharedReferenceClassifier } from "../../worker/src/data/ReferenceClassifier.js";
+import type { ValidationOutcome } from "../../worker/src/data/ValidationProcessor.js";
+import { loadMnist, seededPermutation, selectDigits } from "../../worker/src/ml/MnistDataset.js";
+import type { EmbeddedStack } from "./EmbeddedStack.js";
+import { removeValidatorData, stakeValidators, startValidators, stopValidators, type RunningValidator } from "./EmbeddedValidators.js";
+import type { Report } from "./Report.js";
+
+const TOKEN = 10n ** 18n;
+const REASONS = ["ok", "schema", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"];
+
+export interface DataStageOptions {
+  /** Digits per contributed slice (default 500). */
+  readonly sliceSize?: number;
+  /** Tokens the deployer puts in the reward pool (default 1,000 TSR). */
+  readonly rewardPool?: bigint;
+}
+
+export interface DataStageResult {
+  readonly datasetIds: readonly bigint[];
+  readonly gas: Readonly<Record<string, bigint[]>>;
+}
+
+interface Contributed {
+  readonly name: string;
+  readonly corrupted: boolean;
+  readonly datasetId: bigint;
+  readonly datasetCid: string;
+  readonly commitment: string;
+  readonly samples: number;
+  readonly receipt: ContractTransactionReceipt;
+}
+
+/**
+ * The data side of Tessera in the embedded demo: three staked validators (each its own listener
+ * and ValidationService), three contributors sending slices of the MNIST train digits through the
+ * client library (encrypted, key sealed for the registered validators, bond by permit), one slice
+ * with shuffled labels; the validators decide, and everyone withdraws what it was credited.
+ */
+export async function runDataStage(stack: EmbeddedStack, report: Report, options: DataStageOptions = {}): Promise<DataStageResult> {
+  const { token, workerRegistry, dataRegistry } = stack.contracts;
+  const { users } = stack.signers;
+  const sliceSize = options.sliceSize ?? 500;
+  const staked = await stakeValidators(stack, users.slice(-3), options.rewardPool ?? 1_000n * TOKEN);
+  const contributors = users.slice(-6, -3);
+  const reference = await sharedReferenceClassifier();
+  const running = await startValidators(stack, staked, {
+    queuePrefix: stack.options.queuePrefix,
+    validator: new DatasetValidator({ reference }),
+    ...(stack.options.logger === undefined ? {} : { logger: stack.options.logger }),
+  });
+  const gas: Record<string, bigint[]> = {};
+  const record = (op: string, g: bigint) => (gas[op] ??= []).push(g);
+  try {
+    const params = await dataRegistry.params();
+    report.line(`validators       ${running.map((v) => v.signer.address.slice(0, 10) + "…").join(", ")}: staked ${formatEther(staked[0].stake)} TSR each, CAP_VALIDATE, fresh secp256k1 encryption keys`);
+    report.line(`registry         bond ${formatEther(params.bond)} TSR, accept reward ${formatEther(params.acceptReward)}, validator reward ${formatEther(params.validatorReward)}, dissent slash ${formatEther(params.dissentSlash)}, quorum ${params.quorum} of ${params.validatorsPerDataset}`);
+    report.line(`reference 2NN    ${((reference.heldOutAccuracy ?? 0) * 100).toFixed(1)} % on held-out digits (each validator's label-noise check)`);
+    const poolBefore = await dataRegistry.rewardPool();
+
+    // Train digits past the 3,000 the reference 2NN learned from, so its agreement is earned.
+    const train = (await loadMnist({ testCount: 2_000, seed: 42 })).train;
+    if (4_000 + 3 * sliceSize > train.count) throw new RangeError(`three slices of ${sliceSize} do not fit in ${train.count - 4_000} train digits`);
+    const slice = (i: number): LabelledImages => fromDigitSet(selectDigits(train, Array.from({ length: sliceSize }, (_, k) => 4_000 + i * sliceSize + k)));
+    const recipients = await currentValidatorRecipients(workerRegistry, dataRegistry, stack.deployment.startBlock);
+    report.line(`recipients       ${recipients.length} registered validators found in the WorkerRegistry; each dataset key is sealed for them`);
+
+    const contributed: Contributed[] = [];
+    for (const [i, who] of contributors.entries()) {
+      await (await token.mint(who.address, 100n * TOKEN)).wait();
+      const corrupted = i === 2;
+      let samples = slice(i);
+      if (corrupted) {
+        const perm = seededPermutation(samples.count, 7);
+        samples = { ...samples, labels: Uint8Array.from(perm, (j) => samples.labels[j]) };
+      }
+      const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { samples }, recipients, license: "CC-BY-4.0" });
+      const receipt = (await (await dataRegistry.connect(who).contribute(prepared.args, prepared.permit)).wait())!;
+      record("contribute (bond by permit)", receipt.gasUsed);
+      contributed.push({
+        name: `contributor ${i + 1}${corrupted ? " (shuffled labels)" : ""}`,
+        corrupted,
+        datasetId: contributedDatasetId(dataRegistry, receipt),
+        datasetCid: prepared.contribution.datasetCid,
+        commitment: prepared.contribution.commitment,
+        samples: prepared.contribution.sampleCount,
+        receipt,
+      });
+    }
+
+    const outcomes = await Promise.all(contributed.map((c) => outcomesFor(running, c.datasetId)));
+    let creditedTotal = 0n;
+    let slashedTotal = 0n;
+    for (const [k, c] of contributed.entries()) {
+      const d = await dataRegistry.datasetOf(c.datasetId);
+      report.line("");
+      report.line(`dataset ${c.datasetId}        ${c.name}, ${c.samples} samples`);
+      report.line(`  CID            ${c.datasetCid}`);
+      report.line(`  commitment     ${c.commitment}`);
+      for (const [i, o] of outcomes[k].entries()) {
+        const who = `validator ${i + 1}`;
+        if (o.status === "voted") {
+          record(`vote (${o.decided ? `deciding, ${o.accept ? "accept" : "reject"}` : "non-deciding"})`, BigInt(o.gasUsed));
+          report.line(`  ${who}    ${o.accept ? "accept" : `reject ${o.reasonCode} (${REASONS[o.reasonCode]})`}: ${o.details}${o.decided ? " — decided it" : ""}`);
+        } else report.line(`  ${who}    no vote: ${o.reason}`);
+      }
+      report.line(`  decision       ${DATASET_STATUS_NAMES[Number(d.status)]}${d.status === BigInt(DatasetStatus.Rejected) ? `, reason ${d.reasonCode} (${REASONS[Number(d.reasonCode)]})` : ""}; ${d.acceptVotes} accept / ${d.rejectVotes} reject`);
+      const from = c.receipt.blockNumber;
+      for (const e of await dataRegistry.queryFilter(dataRegistry.filters.Credited(undefined, c.datasetId), from)) {
+        creditedTotal += e.args.amount;
+        report.line(`  credited       ${formatEther(e.args.amount).padStart(5)} TSR to ${label(e.args.account, contributors.map((s) => s.address), running)} (${CREDIT_REASON_NAMES[Number(e.args.reason)]})`);
+      }
+      for (const e of await dataRegistry.queryFilter(dataRegistry.filters.DissenterSlashed(c.datasetId), from)) {
+        slashedTotal += e.args.slashed;
+        report.line(`  slashed        ${formatEther(e.args.slashed)} TSR from ${label(e.args.validator, [], running)} (dissent) into the reward pool`);
+      }
+    }
+    report.line("");
+    const [clean1, clean2, corrupted] = contributed;
+    const status = async (c: Contributed) => dataRegistry.datasetOf(c.datasetId);
+    report.check("both clean slices accepted", (await status(clean1)).status === BigInt(DatasetStatus.Accepted) && (await status(clean2)).status === BigInt(DatasetStatus.Accepted));
+    const bad = await status(corrupted);
+    report.check("the shuffled-label slice rejected with reason 4 (label noise)", bad.status === BigInt(DatasetStatus.Rejected) && bad.reasonCode === 4n);
+    const poolAfter = await dataRegistry.rewardPool();
+    report.check(
+      `credits (${formatEther(creditedTotal)} TSR) == 3 bonds + what the reward pool paid (${formatEther(poolBefore - poolAfter + slashedTotal)}); no bond left held`,
+      creditedTotal === 3n * params.bond + (poolBefore - poolAfter) + slashedTotal && (await dataRegistry.bondsHeld()) === 0n,
+    );
+
+    const parties = [...contributors, ...running.map((v) => v.signer)];
+    let withdrawn = 0n;
+    let withdrawers = 0;
+    for (const p of parties) {
+      const credit = await dataRegistry.creditOf(p.address);
+      if (credit === 0n) continue;
+      const r = (await (await dataRegistry.connect(p).withdraw()).wait())!;
+      record("withdraw (registry credit)", r.gasUsed);
+      withdrawn += credit;
+      withdrawers++;
+    }
+    const registryBalance = await token.balanceOf(await dataRegistry.getAddress());
+    report.line(`withdrawn        ${formatEther(withdrawn)} TSR by the ${withdrawers} parties credited; the registry keeps the reward pool (${formatEther(poolAfter)} TSR)`);
+    report.check("registry token balance == reward pool once everyone withdrew", registryBalance === poolAfter && withdrawn === creditedTotal);
+
+    for (const [op, values] of Object.entries(gas)) {
+      const mean = values.reduce((a, b) => a + b, 0n) / BigInt(values.length);
+      report.line(`gas ${op.padEnd(32)} ${mean.toString().padStart(8)}${values.length > 1 ? `  (mean of ${values.length})` : ""}`);
+    }
+    return { datasetIds: contributed.map((c) => c.datasetId), gas };
+  } finally {
+    await stopValidators(running);
+    await removeValidatorData(stack.redis.url, running);
+  }
+}
+
+function label(address: string, contributors: readonly string[], validators: readonly RunningValidator[]): string {
+  const c = contributors.indexOf(address);
+  if (c >= 0) return `contributor ${c + 1}`;
+  const v = validators.findIndex((r) => r.signer.address === address);
+  return v >= 0 ? `validator ${v + 1}` : address;
+}
+
+async function outcomesFor(running: readonly RunningValidator[], datasetId: bigint, timeoutMs = 120_000): Promise<ValidationOutcome[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const found = running.map((v) => v.service.results.find((r) => r.datasetId === datasetId.toString()));
+    if (found.every((f) => f !== undefined)) return found as ValidationOutcome[];
+    if (Date.now() > until) {
+      throw new Error(`dataset ${datasetId}: validators did not all finish (${JSON.stringify(running.map((v) => v.service.failures))})`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,115 @@
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import { DataEventsListener } from "../../worker/src/data/DataEventsListener.js";
+import type { DatasetValidator } from "../../worker/src/data/DatasetValidator.js";
+import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
+import { ValidationService } from "../../worker/src/data/ValidationService.js";
+import type { Logger } from "../../worker/src/logger.js";
+import { createQueue } from "../../worker/src/queue/QueueFactory.js";
+import { QueueNames } from "../../worker/src/queue/QueueNames.js";
+import { createRedisConnection } from "../../worker/src/redis/RedisConnection.js";
+import type { EmbeddedStack } from "./EmbeddedStack.js";
+
+export const CAP_VALIDATE = 4;
+
+export interface EmbeddedValidator {
+  readonly signer: HardhatEthersSigner;
+  /** Generated here; its compressed public key is what the validator registered. */
+  readonly encryption: EncryptionKeyPair;
+  readonly stake: bigint;
+}
+
+export interface RunningValidator extends EmbeddedValidator {
+  readonly queuePrefix: string;
+  readonly listener: DataEventsListener;
+  readonly service: ValidationService;
+}
+
+/**
+ * Registers `signers` as staked CAP_VALIDATE workers, each with a fresh encryption key, and
+ * funds the DataRegistry's reward pool with `rewardPool` tokens from the deployer.
+ */
+export async function stakeValidators(stack: EmbeddedStack, signers: readonly HardhatEthersSigner[], rewardPool: bigint): Promise<EmbeddedValidator[]> {
+  const { token, workerRegistry, dataRegistry } = stack.contracts;
+  const { deployer } = stack.signers;
+  const minter = await token.MINTER_ROLE();
+  if (!(await token.hasRole(minter, deployer.address))) await (await token.grantRole(minter, deployer.address)).wait();
+  const stake = (await workerRegistry.minStake()) * 2n;
+  const validators: EmbeddedValidator[] = [];
+  for (const [i, signer] of signers.entries()) {
+    const encryption = generateEncryptionKey();
+    await (await token.mint(signer.address, stake)).wait();
+    await (await token.connect(signer).approve(await workerRegistry.getAddress(), stake)).wait();
+    await (await workerRegistry.connect(signer).register(stake, CAP_VALIDATE, encryption.publicKey, `embedded://validator-${i + 1}`)).wait();
+    validators.push({ signer, encryption, stake });
+  }
+  if (rewardPool > 0n) {
+    await (await token.mint(deployer.address, rewardPool)).wait();
+    await (await token.approve(await dataRegistry.getAddress(), rewardPool)).wait();
+    await (await dataRegistry.fundRewardPool(rewardPool)).wait();
+  }
+  return validators;
+}
+
+export interface StartValidatorsOptions {
+  /** Each validator is its own operator: its listener and queue live under `${prefix}-v<i>`. */
+  readonly queuePrefix: string;
+  /** Shared by all validators of the process (one reference model); default: each service's own. */
+  readonly validator?: DatasetValidator;
+  readonly fromBlock?: number;
+  readonly logger?: Logger;
+}
+
+/** Starts, per validator, a DataRegistry listener and a ValidationService, all in this process. */
+export async function startValidators(stack: EmbeddedStack, validators: readonly EmbeddedValidator[], options: StartValidatorsOptions): Promise<RunningValidator[]> {
+  const provider = stack.connection.ethers.provider;
+  const { deployment } = stack;
+  const running: RunningValidator[] = [];
+  for (const [i, v] of validators.entries()) {
+    const queuePrefix = `${options.queuePrefix}-v${i + 1}`;
+    const logger = options.logger?.child({ validator: v.signer.address });
+    const common = { provider, dataRegistry: deployment.contracts.DataRegistry!, chainId: deployment.chainId, redisUrl: stack.redis.url, queuePrefix };
+    const listener = new DataEventsListener({
+      ...common,
+      startBlock: options.fromBlock ?? deployment.startBlock,
+      confirmations: 0,
+      blockRange: 500,
+      pollIntervalMs: 50,
+      ...(logger === undefined ? {} : { logger }),
+    });
+    const service = new ValidationService({
+      ...common,
+      signer: v.signer,
+      encryptionPrivateKey: v.encryption.privateKey,
+      store: stack.store,
+      fromBlock: deployment.startBlock,
+      ...(options.validator === undefined ? {} : { validator: options.validator }),
+      ...(logger === undefined ? {} : { logger }),
+    });
+    await service.start();
+    await listener.start();
+    running.push({ ...v, queuePrefix, listener, service });
+  }
+  return running;
+}
+
+/** Stops listeners first (no new jobs), then the services (drain), each on its own. */
+export async function stopValidators(running: readonly RunningValidator[]): Promise<void> {
+  for (const r of running) await r.listener.stop().catch(() => undefined);
+  for (const r of running) await r.service.stop().catch(() => undefined);
+}
+
+/** Deletes what the validators kept in Redis (queue, cursor, accepted samples): an embedded run's state dies with its chain. */
+export async function removeValidatorData(redisUrl: string, running: readonly RunningValidator[]): Promise<void> {
+  const redis = createRedisConnection(redisUrl);
+  try {
+    for (const { queuePrefix } of running) {
+      const queue = createQueue(QueueNames.dataEvents, redis, { prefix: queuePrefix });
+      await queue.obliterate({ force: true });
+      await queue.close();
+      const keys = await redis.keys(`${queuePrefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    await redis.quit();
+  }
+}

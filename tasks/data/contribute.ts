@@ -1,0 +1,105 @@
+import { readFileSync } from "node:fs";
+import { basename, resolve } from "node:path";
+import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
+import { DatasetError } from "../../worker/src/data/DatasetError.js";
+import { parseDatasetFile } from "../../worker/src/data/DatasetFileParser.js";
+import { MNIST_SCHEMA_NAME } from "../../worker/src/data/OnChainDataset.js";
+import { formatTsr, parseUnits18 } from "../lib/Amounts.js";
+import { describeStore, openContentStore } from "../lib/ContentStores.js";
+import { dataRegistryOf } from "../lib/DataRegistries.js";
+import { printFields } from "../lib/Printer.js";
+import { Session } from "../lib/Session.js";
+import { taskError } from "../lib/TaskError.js";
+
+interface ContributeArgs {
+  deployment: string;
+  dataDir: string;
+  account: string;
+  file: string | undefined;
+  schema: string;
+  license: string;
+  bond: string;
+}
+
+export interface ContributeResult {
+  datasetId: bigint;
+  txHash: string;
+  contributor: string;
+  datasetCid: string;
+  envelopesCid: string;
+  commitment: string;
+  sampleCount: number;
+  bond: bigint;
+  recipients: string[];
+}
+
+/**
+ * Contributes a dataset file: parses and encodes it, commits to it, encrypts it, pins the
+ * ciphertext, seals its key for every validator registered now, pins the envelopes, and calls
+ * `contribute` with the bond paid by permit. No plaintext leaves this process.
+ */
+export default async function contribute(args: ContributeArgs, hre: HardhatRuntimeEnvironment): Promise<ContributeResult> {
+  if (args.file === undefined || args.file.trim() === "") throw taskError("--file is required (a .json or .csv of MNIST digits)");
+  if (args.schema !== MNIST_SCHEMA_NAME) throw taskError(`--schema: ${JSON.stringify(args.schema)} is not a known schema (known: ${MNIST_SCHEMA_NAME})`);
+  if (args.license.trim() === "") throw taskError("--license must name a license (e.g. CC-BY-4.0)");
+  const path = resolve(args.file);
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (err) {
+    throw taskError(`--file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
+  }
+  let samples;
+  try {
+    samples = parseDatasetFile(bytes, { fileName: basename(path) });
+  } catch (err) {
+    if (err instanceof DatasetError) throw taskError(`--file ${basename(path)} does not fit ${MNIST_SCHEMA_NAME}: ${err.message}`, err);
+    throw err;
+  }
+  if (samples.count === 0) throw taskError(`--file ${basename(path)} holds no samples`);
+  const maxBond = args.bond.trim() === "" ? undefined : parseUnits18(args.bond, "--bond");
+
+  const session = await Session.open(hre, args.deployment);
+  const registry = await dataRegistryOf(session);
+  const signer = await session.signer(args.account);
+  const { token, workerRegistry } = session.contracts;
+  const bond = (await registry.params()).bond;
+  if (maxBond !== undefined && maxBond < bond) throw taskError(`--bond ${formatTsr(maxBond)} is below the registry's bond of ${formatTsr(bond)}`);
+  const balance = await token.balanceOf(signer.address);
+  if (balance < bond) throw taskError(`${signer.address} holds ${formatTsr(balance)}, the bond is ${formatTsr(bond)}`);
+  const recipients = await currentValidatorRecipients(workerRegistry, registry, session.deployment.startBlock);
+  if (recipients.length === 0) throw taskError("no validator is registered (staked, CAP_VALIDATE, with an encryption key): nobody could read the dataset");
+
+  const store = await openContentStore(args.dataDir);
+  try {
+    const prepared = await prepareContribution({ registry, token, signer, store, source: { samples }, recipients, license: args.license });
+    const existing = await registry.datasetIdOf(prepared.contribution.commitment);
+    if (existing !== 0n) throw taskError(`this exact dataset is already registered as dataset ${existing}`);
+    const receipt = await session.send(signer, registry, "contribute", [prepared.args, prepared.permit]);
+    const datasetId = contributedDatasetId(registry, receipt);
+    const { contribution } = prepared;
+    printFields(`Contributed dataset ${datasetId} (${contribution.sampleCount} samples) from ${signer.address}`, [
+      ["transaction", receipt.hash],
+      ["dataset CID", `${contribution.datasetCid} (encrypted, AES-256-GCM)`],
+      ["envelopes CID", `${contribution.envelopesCid} (key sealed for ${recipients.length} validators)`],
+      ["commitment", contribution.commitment],
+      ["schema / license", `${args.schema} / ${args.license}`],
+      ["bond", `${formatTsr(bond)} (by permit)`],
+      ["store", describeStore(store, args.dataDir)],
+    ]);
+    return {
+      datasetId,
+      txHash: receipt.hash,
+      contributor: signer.address,
+      datasetCid: contribution.datasetCid,
+      envelopesCid: contribution.envelopesCid,
+      commitment: contribution.commitment,
+      sampleCount: contribution.sampleCount,
+      bond,
+      recipients: recipients.map((r) => r.address),
+    };
+  } finally {
+    await store.close();
+  }
+}

@@ -1,0 +1,210 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import hre from "hardhat";
+import { HardhatPluginError } from "hardhat/plugins";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import type { NetworkConnection } from "hardhat/types/network";
+import type { ContributeResult } from "../../tasks/data/contribute.js";
+import type { DatasetRow } from "../../tasks/data/list.js";
+import type { DatasetView } from "../../tasks/data/status.js";
+import type { WithdrawDatasetResult } from "../../tasks/data/withdraw.js";
+import type { RewardsWithdrawResult } from "../../tasks/rewards/withdraw.js";
+import type { RegisterResult } from "../../tasks/worker/register.js";
+import { DataRegistry__factory, TesseraToken__factory, WorkerRegistry__factory } from "../../typechain-types/index.js";
+import { fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
+import { encryptionPublicKeyOf, generateEncryptionKey, parseKeyEnvelopeDocument } from "../../worker/src/data/KeyEnvelopes.js";
+import type { Deployment } from "../../worker/src/Deployment.js";
+import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
+import { getJson } from "../../worker/src/ipfs/ContentStore.js";
+import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
+import { runTask, taskFailure } from "../helpers/taskRunner.js";
+
+const TOKEN = 10n ** 18n;
+const BOND = 10n * TOKEN;
+const ACCEPT_REWARD = 50n * TOKEN;
+const CAP_VALIDATE = 4;
+
+/**
+ * The data tasks on the in-process chain they share with this test: deploy (core + DataRegistry)
+ * -> data contribute (JSON and CSV files) -> data status / list -> validators vote -> rewards
+ * withdraw -> data withdraw, with the errors a contributor meets on the way.
+ */
+describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdraw", function () {
+  this.timeout(120_000);
+  let dir: string;
+  let deploymentPath: string;
+  let connection: NetworkConnection;
+  let deployment: Deployment;
+  let validators: HardhatEthersSigner[];
+  let contributor: HardhatEthersSigner;
+  let other: HardhatEthersSigner;
+  let jsonFile: string;
+  let csvFile: string;
+  const common = () => ({ deployment: deploymentPath });
+
+  const contracts = () => {
+    const { provider } = connection.ethers;
+    return {
+      token: TesseraToken__factory.connect(deployment.contracts.TesseraToken, provider),
+      workerRegistry: WorkerRegistry__factory.connect(deployment.contracts.WorkerRegistry, provider),
+      dataRegistry: DataRegistry__factory.connect(deployment.contracts.DataRegistry!, provider),
+    };
+  };
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), "tessera-data-tasks-"));
+    deploymentPath = join(dir, "deployment.json");
+    connection = await hre.network.getOrCreate();
+    const signers = await connection.ethers.getSigners();
+    const admin = signers[0];
+    validators = signers.slice(10, 13);
+    [contributor, other] = signers.slice(13, 15);
+
+    deployment = (await runTask<Deployment>(hre, ["tessera", "deploy"], common())).result;
+    expect(deployment.contracts.DataRegistry).to.be.a("string");
+    const { token, workerRegistry, dataRegistry } = contracts();
+    const minter = await token.MINTER_ROLE();
+    if (!(await token.hasRole(minter, admin.address))) await (await token.connect(admin).grantRole(minter, admin.address)).wait();
+    const stake = (await workerRegistry.minStake()) * 2n;
+    for (const v of validators) {
+      await (await token.connect(admin).mint(v.address, stake)).wait();
+      await (await token.connect(v).approve(await workerRegistry.getAddress(), stake)).wait();
+      await (await workerRegistry.connect(v).register(stake, CAP_VALIDATE, generateEncryptionKey().publicKey, "")).wait();
+    }
+    await (await token.connect(admin).mint(contributor.address, 100n * TOKEN)).wait();
+    await (await token.connect(admin).mint(admin.address, 1_000n * TOKEN)).wait();
+    await (await token.connect(admin).approve(await dataRegistry.getAddress(), 1_000n * TOKEN)).wait();
+    await (await dataRegistry.connect(admin).fundRewardPool(1_000n * TOKEN)).wait();
+
+    const train = (await loadMnist({ testCount: 2_000, seed: 42 })).train;
+    const digits = (from: number, n: number) => fromDigitSet(selectDigits(train, Array.from({ length: n }, (_, i) => from + i)));
+    const a = digits(5_000, 40);
+    jsonFile = join(dir, "digits.json");
+    writeFileSync(jsonFile, JSON.stringify(Array.from({ length: a.count }, (_, i) => ({ pixels: Array.from(a.pixels.subarray(i * 784, (i + 1) * 784)), label: a.labels[i] }))));
+    const b = digits(5_100, 30);
+    csvFile = join(dir, "digits.csv");
+    writeFileSync(csvFile, Array.from({ length: b.count }, (_, i) => [b.labels[i], ...b.pixels.subarray(i * 784, (i + 1) * 784)].join(",")).join("\n") + "\n");
+  });
+
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("data contribute: refuses a missing file, an unknown schema, a file off the schema, a short bond and an empty wallet", async () => {
+    const base = { ...common(), dataDir: dir, account: "13" };
+    const none = await taskFailure(hre, ["data", "contribute"], base);
+    expect(none).to.be.instanceOf(HardhatPluginError);
+    expect(none.message).to.match(/--file is required/);
+    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: join(dir, "nope.json") })).message).to.match(/--file: cannot read .*nope\.json: ENOENT/);
+    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: jsonFile, schema: "cifar-10" })).message).to.match(/--schema: "cifar-10" is not a known schema/);
+    const bad = join(dir, "bad.json");
+    writeFileSync(bad, JSON.stringify([{ pixels: new Array(784).fill(0), label: 12 }]));
+    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: bad })).message).to.match(/bad\.json does not fit mnist-784\/labels-10: .*sample 0.*label/);
+    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: jsonFile, bond: "5" })).message).to.match(/--bond 5\.0 TSR is below the registry's bond of 10\.0 TSR/);
+    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: jsonFile, account: "16" })).message).to.match(/holds 0\.0 TSR, the bond is 10\.0 TSR/);
+    expect(await contracts().dataRegistry.datasetCount()).to.equal(0n);
+  });
+
+  it("data contribute: encrypts, pins, seals the key for the registered validators and contributes with the bond by permit", async () => {
+    const { token, dataRegistry } = contracts();
+    const balance = await token.balanceOf(contributor.address);
+    const { result, output } = await runTask<ContributeResult>(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: jsonFile });
+    expect(result).to.include({ datasetId: 1n, contributor: contributor.address, sampleCount: 40, bond: BOND });
+    expect(result.recipients).to.have.members(validators.map((v) => v.address));
+    for (const text of [result.txHash, result.datasetCid, result.envelopesCid, result.commitment]) expect(output).to.include(text);
+    const d = await dataRegistry.datasetOf(1);
+    expect(d.commitment).to.equal(result.commitment);
+    expect(d.sampleCount).to.equal(40n);
+    expect(await token.balanceOf(contributor.address)).to.equal(balance - BOND);
+    const store = await EmbeddedContentStore.open(join(dir, "ipfs"));
+    try {
+      const envelopes = parseKeyEnvelopeDocument(await getJson(store, result.envelopesCid));
+      expect(envelopes.envelopes.map((e) => e.recipient)).to.have.members(validators.map((v) => v.address));
+      expect(await store.has(result.datasetCid)).to.equal(true);
+    } finally {
+      await store.close();
+    }
+    const again = await taskFailure(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: jsonFile });
+    expect(again.message).to.match(/already registered as dataset 1/);
+  });
+
+  it("data status and data list: show the dataset, its votes and credits; unknown ids fail", async () => {
+    const { dataRegistry } = contracts();
+    const pending = await runTask<DatasetView>(hre, ["data", "status"], { ...common(), id: "1" });
+    expect(pending.result).to.include({ status: "Pending", contributor: contributor.address, sampleCount: 40 });
+    expect(pending.result.votes).to.deep.equal([]);
+
+    for (const v of validators.slice(0, 2)) await (await dataRegistry.connect(v).vote(1, true, 0)).wait();
+    const accepted = await runTask<DatasetView>(hre, ["data", "status"], { ...common(), id: "1" });
+    expect(accepted.result.status).to.equal("Accepted");
+    expect(accepted.result.votes.map((v) => v.validator)).to.deep.equal(validators.slice(0, 2).map((v) => v.address));
+    expect(accepted.result.credits).to.deep.include({ account: contributor.address, reason: "accept reward", amount: ACCEPT_REWARD });
+    expect(accepted.output).to.include("Dataset 1: Accepted").and.include(accepted.result.datasetCid);
+
+    const rows = (await runTask<DatasetRow[]>(hre, ["data", "list"], common())).result;
+    expect(rows.map((r) => [r.datasetId, r.status, r.acceptVotes])).to.deep.equal([[1n, "Accepted", 2]]);
+    expect((await taskFailure(hre, ["data", "status"], { ...common(), id: "99" })).message).to.match(/unknown dataset 99 \(1 contributed so far\)/);
+    expect((await taskFailure(hre, ["data", "status"], { ...common(), id: "x" })).message).to.match(/--id: "x" is not an id/);
+  });
+
+  it("rewards withdraw: pays out bond + reward, then has nothing left", async () => {
+    const { token } = contracts();
+    const before = await token.balanceOf(contributor.address);
+    const { result } = await runTask<RewardsWithdrawResult>(hre, ["rewards", "withdraw"], { ...common(), account: "13" });
+    expect(result.amount).to.equal(BOND + ACCEPT_REWARD);
+    expect(await token.balanceOf(contributor.address)).to.equal(before + BOND + ACCEPT_REWARD);
+    const v = await runTask<RewardsWithdrawResult>(hre, ["rewards", "withdraw"], { ...common(), account: "10" });
+    expect(v.result.amount).to.equal(5n * TOKEN);
+    const empty = await taskFailure(hre, ["rewards", "withdraw"], { ...common(), account: "13" });
+    expect(empty.message).to.match(/nothing to withdraw: .* has no credit in the DataRegistry/);
+  });
+
+  it("data withdraw: only the contributor, only a Pending-unvoted or Accepted-unused dataset; the bond comes back", async () => {
+    const { dataRegistry } = contracts();
+    const csv = (await runTask<ContributeResult>(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: csvFile })).result;
+    expect(csv).to.include({ datasetId: 2n, sampleCount: 30 });
+    const notYours = await taskFailure(hre, ["data", "withdraw"], { ...common(), account: "14", id: "2" });
+    expect(notYours.message).to.match(new RegExp(`contributed by ${contributor.address}, not ${other.address}`));
+    const done = await runTask<WithdrawDatasetResult>(hre, ["data", "withdraw"], { ...common(), account: "13", id: "2" });
+    expect(done.result.bondRefunded).to.equal(BOND);
+    expect(await dataRegistry.creditOf(contributor.address)).to.equal(BOND);
+    expect((await taskFailure(hre, ["data", "withdraw"], { ...common(), account: "13", id: "2" })).message).to.match(/dataset 2 is Withdrawn/);
+    const accepted = await runTask<WithdrawDatasetResult>(hre, ["data", "withdraw"], { ...common(), account: "13", id: "1" });
+    expect(accepted.result.bondRefunded).to.equal(0n);
+  });
+
+  it("data tasks on a deployment without a DataRegistry fail clearly", async () => {
+    const coreOnly = join(dir, "core-only.json");
+    const parsed = JSON.parse(readFileSync(deploymentPath, "utf8")) as Deployment;
+    const { DataRegistry: _, ...core } = parsed.contracts;
+    writeFileSync(coreOnly, JSON.stringify({ ...parsed, contracts: core }));
+    const err = await taskFailure(hre, ["data", "list"], { deployment: coreOnly });
+    expect(err.message).to.match(/has no DataRegistry/);
+  });
+
+  it("worker register --validate: registers CAP_VALIDATE with TESSERA_ENCRYPTION_KEY's public key, or fails without it", async () => {
+    const { token, workerRegistry, dataRegistry } = contracts();
+    const [admin] = await connection.ethers.getSigners();
+    const newcomer = (await connection.ethers.getSigners())[17];
+    const stake = (await workerRegistry.minStake()) * 2n;
+    await (await token.connect(admin).mint(newcomer.address, stake)).wait();
+    const saved = process.env.TESSERA_ENCRYPTION_KEY;
+    try {
+      delete process.env.TESSERA_ENCRYPTION_KEY;
+      const missing = await taskFailure(hre, ["worker", "register"], { ...common(), account: "17", stake: "2000", validate: true });
+      expect(missing.message).to.match(/--validate needs TESSERA_ENCRYPTION_KEY/);
+      const key = generateEncryptionKey();
+      process.env.TESSERA_ENCRYPTION_KEY = key.privateKey;
+      const { result, output } = await runTask<RegisterResult>(hre, ["worker", "register"], { ...common(), account: "17", stake: "2000", validate: true });
+      expect(result.worker).to.equal(newcomer.address);
+      const info = await workerRegistry.workerOf(newcomer.address);
+      expect(Number(info.capabilities) & CAP_VALIDATE).to.equal(CAP_VALIDATE);
+      expect(info.encryptionPublicKey).to.equal(encryptionPublicKeyOf(key.privateKey));
+      expect(output).to.include("CAP_VALIDATE");
+      expect(await dataRegistry.isValidator(newcomer.address)).to.equal(true);
+    } finally {
+      if (saved === undefined) delete process.env.TESSERA_ENCRYPTION_KEY;
+      else process.env.TESSERA_ENCRYPTION_KEY = saved;
+    }
+  });
+});

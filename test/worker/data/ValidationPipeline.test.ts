@@ -1,0 +1,251 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import { network } from "hardhat";
+import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
+import { removeValidatorData, stakeValidators, startValidators, stopValidators, type RunningValidator } from "../../../scripts/lib/EmbeddedValidators.js";
+import { toEventPayload } from "../../../worker/src/chain/EventPayload.js";
+import { contributedDatasetId, prepareContribution } from "../../../worker/src/data/DataRegistryClient.js";
+import { fromDigitSet, type LabelledImages } from "../../../worker/src/data/DatasetFormat.js";
+import { DatasetValidator } from "../../../worker/src/data/DatasetValidator.js";
+import type { KeyRecipient } from "../../../worker/src/data/KeyEnvelopes.js";
+import { DatasetStatus, cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
+import { sharedReferenceClassifier } from "../../../worker/src/data/ReferenceClassifier.js";
+import type { ValidationOutcome } from "../../../worker/src/data/ValidationProcessor.js";
+import { loadMnist, seededPermutation, selectDigits, type DigitSet } from "../../../worker/src/ml/MnistDataset.js";
+import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
+import { loadConfig } from "../../../worker/src/config.js";
+import { WorkerDaemon } from "../../../worker/src/WorkerDaemon.js";
+import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
+import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
+
+const TOKEN = 10n ** 18n;
+const BOND = 10n * TOKEN;
+const ACCEPT_REWARD = 50n * TOKEN;
+const VALIDATOR_REWARD = 5n * TOKEN;
+const SLICE = 300;
+
+/** Removes every key a validator's prefix holds (its data-events queue included). */
+async function removePrefix(redisUrl: string, prefix: string): Promise<void> {
+  const redis = createRedisConnection(redisUrl);
+  try {
+    const queue = createQueue(QueueNames.dataEvents, redis, { prefix });
+    await queue.obliterate({ force: true });
+    await queue.close();
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+  } finally {
+    await redis.quit();
+  }
+}
+
+/**
+ * Dataset validation end to end on real parts: the EDR chain with the TesseraData Ignition
+ * module, Redis under a random prefix, the embedded IPFS blockstore in a temp dir, three staked
+ * validators each running a DataRegistry listener and a ValidationService, and contributions
+ * made through the client library from real MNIST digits.
+ */
+describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + check -> vote)", function () {
+  this.timeout(240_000);
+  let stack: EmbeddedStack;
+  let dataDir: string;
+  let prefix: string;
+  let validators: RunningValidator[];
+  let contributors: HardhatEthersSigner[];
+  let train: DigitSet;
+  let recipients: KeyRecipient[];
+
+  const digits = (from: number, count = SLICE): LabelledImages => fromDigitSet(selectDigits(train, Array.from({ length: count }, (_, i) => from + i)));
+  const shuffled = (set: LabelledImages): LabelledImages => {
+    const perm = seededPermutation(set.count, 99);
+    return { ...set, labels: Uint8Array.from(perm, (j) => set.labels[j]) };
+  };
+
+  async function contribute(who: HardhatEthersSigner, samples: LabelledImages, options: { recipients?: KeyRecipient[]; tamper?: boolean; envelopesLater?: boolean } = {}) {
+    const { dataRegistry, token } = stack.contracts;
+    const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { samples }, recipients: options.recipients ?? recipients, license: "CC-BY-4.0" });
+    const args = { ...prepared.args };
+    if (options.tamper === true) {
+      const bytes = Uint8Array.from(await stack.store.get(prepared.contribution.datasetCid));
+      bytes[bytes.length - 40] ^= 0x01; // one bit of the ciphertext
+      args.cid = cidToBytes(await stack.store.add(bytes));
+    }
+    if (options.envelopesLater === true) args.keyEnvelopesCid = "0x";
+    const receipt = await (await dataRegistry.connect(who).contribute(args, prepared.permit)).wait();
+    return { datasetId: contributedDatasetId(dataRegistry, receipt), receipt: receipt!, prepared };
+  }
+
+  /** Waits until every validator service has an outcome for the dataset (past the first `skip` ones). */
+  async function outcomesFor(datasetId: bigint, timeoutMs = 30_000, skip = 0): Promise<ValidationOutcome[]> {
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const found = validators.map((v) => v.service.results.filter((r) => r.datasetId === datasetId.toString())[skip]);
+      if (found.every((f) => f !== undefined)) return found as ValidationOutcome[];
+      if (Date.now() > until) throw new Error(`dataset ${datasetId}: outcomes ${JSON.stringify(found)}, failures ${JSON.stringify(validators.map((v) => v.service.failures))}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "tessera-validation-"));
+    prefix = `tessera-test-${randomUUID()}`;
+    stack = await EmbeddedStack.start(await network.create(), { dataDir, queuePrefix: prefix });
+    const users = stack.signers.users;
+    contributors = users.slice(-6, -3);
+    const staked = await stakeValidators(stack, users.slice(-3), 1_000n * TOKEN);
+    for (const c of contributors) await (await stack.contracts.token.mint(c.address, 100n * TOKEN)).wait();
+    recipients = staked.map((v) => ({ address: v.signer.address, publicKey: v.encryption.publicKey }));
+    train = (await loadMnist({ testCount: 2_000, seed: 42 })).train;
+    const validator = new DatasetValidator({ reference: await sharedReferenceClassifier() });
+    validators = await startValidators(stack, staked, { queuePrefix: prefix, validator });
+  });
+
+  after(async () => {
+    await stopValidators(validators ?? []);
+    await removeValidatorData(stack.redis.url, validators ?? []);
+    await stack.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("accepts a clean slice by 2 of 3 votes and credits the contributor's bond and reward and the voters' rewards", async () => {
+    const { dataRegistry } = stack.contracts;
+    const contributor = contributors[0];
+    const poolBefore = await dataRegistry.rewardPool();
+    const { datasetId } = await contribute(contributor, digits(0));
+    const outcomes = await outcomesFor(datasetId);
+
+    const dataset = await dataRegistry.datasetOf(datasetId);
+    expect(dataset.status).to.equal(BigInt(DatasetStatus.Accepted));
+    expect([dataset.acceptVotes, dataset.rejectVotes]).to.deep.equal([2n, 0n]);
+    const votes = outcomes.filter((o) => o.status === "voted");
+    expect(votes).to.have.length(2);
+    expect(votes.every((o) => o.status === "voted" && o.accept && o.reasonCode === 0)).to.equal(true);
+    expect(votes.filter((o) => o.status === "voted" && o.decided)).to.have.length(1);
+    expect(outcomes.filter((o) => o.status === "skipped").map((o) => o.status === "skipped" && o.reason)).to.deep.equal(["decided"]);
+
+    expect(await dataRegistry.creditOf(contributor.address)).to.equal(BOND + ACCEPT_REWARD);
+    const ballots = await dataRegistry.ballotsOf(datasetId);
+    for (const b of ballots) expect(await dataRegistry.creditOf(b.validator)).to.equal(VALIDATOR_REWARD);
+    expect(await dataRegistry.rewardPool()).to.equal(poolBefore - ACCEPT_REWARD - 2n * VALIDATOR_REWARD);
+    expect(await dataRegistry.bondsHeld()).to.equal(0n);
+  });
+
+  it("rejects a slice with shuffled labels for label noise (4) and splits the bond among the validators who rejected", async () => {
+    const { dataRegistry } = stack.contracts;
+    const before = await Promise.all(validators.map((v) => dataRegistry.creditOf(v.signer.address)));
+    const { datasetId } = await contribute(contributors[1], shuffled(digits(SLICE)));
+    const outcomes = await outcomesFor(datasetId);
+
+    const dataset = await dataRegistry.datasetOf(datasetId);
+    expect(dataset.status).to.equal(BigInt(DatasetStatus.Rejected));
+    expect(dataset.reasonCode).to.equal(4n);
+    for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 4 });
+    const rejecters = (await dataRegistry.ballotsOf(datasetId)).filter((b) => !b.accept).map((b) => b.validator);
+    expect(rejecters).to.have.length(2);
+    for (const [i, v] of validators.entries()) {
+      const gained = (await dataRegistry.creditOf(v.signer.address)) - before[i];
+      expect(gained).to.equal(rejecters.includes(v.signer.address) ? BOND / 2n : 0n);
+    }
+    expect(await dataRegistry.creditOf(contributors[1].address)).to.equal(0n);
+  });
+
+  it("rejects a tampered ciphertext for integrity (5)", async () => {
+    const { dataRegistry } = stack.contracts;
+    const { datasetId } = await contribute(contributors[2], digits(2 * SLICE), { tamper: true });
+    const outcomes = await outcomesFor(datasetId);
+    const dataset = await dataRegistry.datasetOf(datasetId);
+    expect(dataset.status).to.equal(BigInt(DatasetStatus.Rejected));
+    expect(dataset.reasonCode).to.equal(5n);
+    for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 5 });
+  });
+
+  it("rejects a re-submission of accepted samples as duplicates (3): validators remember what was accepted", async () => {
+    const { dataRegistry } = stack.contracts;
+    const resubmitted = digits(0, SLICE + 10); // the accepted slice plus 10 new digits: a new commitment
+    const { datasetId } = await contribute(contributors[2], resubmitted);
+    const outcomes = await outcomesFor(datasetId);
+    const dataset = await dataRegistry.datasetOf(datasetId);
+    expect(dataset.status).to.equal(BigInt(DatasetStatus.Rejected));
+    expect(dataset.reasonCode).to.equal(3n);
+    for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 3 });
+  });
+
+  it("waits for key envelopes published after the contribution (KeyEnvelopesPublished), then validates", async () => {
+    const { dataRegistry } = stack.contracts;
+    const { datasetId, prepared } = await contribute(contributors[0], digits(6 * SLICE), { envelopesLater: true });
+    const first = await outcomesFor(datasetId);
+    expect(first.map((o) => o.status === "skipped" && o.reason)).to.deep.equal(["no-envelopes", "no-envelopes", "no-envelopes"]);
+    await (await dataRegistry.connect(contributors[0]).publishKeyEnvelopes(datasetId, prepared.args.keyEnvelopesCid)).wait();
+    const second = await outcomesFor(datasetId, 30_000, 1);
+    expect(second.filter((o) => o.status === "voted" && o.accept)).to.have.length(2);
+    expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
+  });
+
+  it("never votes twice: a replayed event is skipped without a transaction", async () => {
+    const { dataRegistry } = stack.contracts;
+    const provider = stack.connection.ethers.provider;
+    const { datasetId, receipt } = await contribute(contributors[0], digits(3 * SLICE));
+    await outcomesFor(datasetId);
+    const log = receipt.logs.find((l) => dataRegistry.interface.parseLog(l)?.name === "DatasetContributed")!;
+    const payload = toEventPayload("DataRegistry", log, dataRegistry.interface.parseLog(log)!);
+    const voters = new Set((await dataRegistry.ballotsOf(datasetId)).map((b) => b.validator));
+    for (const v of validators) {
+      const nonce = await provider.getTransactionCount(v.signer.address);
+      const again = await v.service.processor.process(payload);
+      expect(again).to.deep.include({ datasetId: datasetId.toString(), status: "skipped", reason: voters.has(v.signer.address) ? "already-voted" : "decided" });
+      expect(await provider.getTransactionCount(v.signer.address)).to.equal(nonce);
+    }
+    expect(await dataRegistry.ballotsOf(datasetId)).to.have.length(2);
+  });
+
+  it("a validator the contributor did not seal the key for cannot decrypt and does not vote", async () => {
+    const { dataRegistry } = stack.contracts;
+    const { datasetId } = await contribute(contributors[1], digits(4 * SLICE), { recipients: recipients.slice(0, 2) });
+    const outcomes = await outcomesFor(datasetId);
+    expect(outcomes[2]).to.deep.include({ status: "skipped", reason: "not-authorized" });
+    expect(await dataRegistry.hasVoted(datasetId, validators[2].signer.address)).to.equal(false);
+    expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
+  });
+
+  it("runs as the WorkerDaemon's validator role: its data listener feeds its ValidationService, which votes", async () => {
+    const { dataRegistry } = stack.contracts;
+    await stopValidators(validators); // the same keys now run inside two daemons
+    const startBlock = await stack.connection.ethers.provider.getBlockNumber();
+    const daemons = validators.slice(0, 2).map((v, i) => {
+      const config = loadConfig({ confirmations: 0, pollIntervalMs: 50, queuePrefix: `${prefix}-d${i + 1}`, roles: ["listener", "validator"] }, {}, { envFile: false });
+      return new WorkerDaemon({
+        config,
+        deployment: { ...stack.deployment, startBlock },
+        provider: stack.connection.ethers.provider,
+        signer: v.signer,
+        redisUrl: stack.redis.url,
+        store: stack.store,
+        roles: { listener: true, processor: false, validator: true },
+        encryptionPrivateKey: v.encryption.privateKey,
+      });
+    });
+    try {
+      for (const d of daemons) await d.start();
+      const { datasetId } = await contribute(contributors[2], digits(5 * SLICE));
+      const until = Date.now() + 60_000;
+      while ((await dataRegistry.datasetOf(datasetId)).status === BigInt(DatasetStatus.Pending) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
+      expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
+      expect(daemons.map((d) => d.stats.validation)).to.deep.equal([{ "voted:accept": 1 }, { "voted:accept": 1 }]);
+      expect(daemons.every((d) => (d.stats.dataListener?.eventsEnqueued ?? 0) >= 1)).to.equal(true);
+    } finally {
+      for (const d of daemons) await d.stop();
+      for (let i = 0; i < daemons.length; i++) await removePrefix(stack.redis.url, `${prefix}-d${i + 1}`);
+    }
+  });
+
+  it("the validator role refuses to start without an encryption key or a DataRegistry", () => {
+    const config = loadConfig({ roles: ["validator"] }, {}, { envFile: false });
+    const base = { config, provider: stack.connection.ethers.provider, signer: validators[0].signer, redisUrl: stack.redis.url, store: stack.store, roles: { validator: true } };
+    expect(() => new WorkerDaemon({ ...base, deployment: stack.deployment })).to.throw(/needs TESSERA_ENCRYPTION_KEY/);
+    const { DataRegistry: _, ...core } = stack.deployment.contracts;
+    expect(() => new WorkerDaemon({ ...base, deployment: { ...stack.deployment, contracts: core }, encryptionPrivateKey: validators[0].encryption.privateKey })).to.throw(/needs a deployment with a DataRegistry/);
+  });
+});

@@ -1,0 +1,104 @@
+import { Signature, getBytes, hexlify, type ContractTransactionReceipt, type Signer } from "ethers";
+import type { DataRegistry, TesseraToken, WorkerRegistry } from "../../../typechain-types/index.js";
+import type { ContentStore } from "../ipfs/ContentStore.js";
+import { contributeDataset, type DatasetContribution, type DatasetSource } from "./DatasetContribution.js";
+import type { KeyRecipient } from "./KeyEnvelopes.js";
+import { contributionArgsOf, type ContributionArgs } from "./OnChainDataset.js";
+
+const ENCRYPTION_KEY_BYTES = 33;
+
+/**
+ * The validators a contributor should seal its dataset key for: every worker that registered or
+ * updated its profile since `fromBlock` and that the DataRegistry counts as a validator now, with
+ * the encryption public key it registered.
+ */
+export async function currentValidatorRecipients(
+  workerRegistry: WorkerRegistry,
+  dataRegistry: DataRegistry,
+  fromBlock = 0,
+): Promise<KeyRecipient[]> {
+  const [registered, updated] = await Promise.all([
+    workerRegistry.queryFilter(workerRegistry.filters.WorkerRegistered(), fromBlock),
+    workerRegistry.queryFilter(workerRegistry.filters.WorkerProfileUpdated(), fromBlock),
+  ]);
+  const workers = [...new Set([...registered, ...updated].map((e) => e.args.worker))];
+  const recipients: KeyRecipient[] = [];
+  for (const worker of workers) {
+    const [info, isValidator] = await Promise.all([workerRegistry.workerOf(worker), dataRegistry.isValidator(worker)]);
+    if (isValidator && getBytes(info.encryptionPublicKey).length === ENCRYPTION_KEY_BYTES) {
+      recipients.push({ address: worker, publicKey: hexlify(info.encryptionPublicKey) });
+    }
+  }
+  return recipients;
+}
+
+export interface PermitArgs {
+  value: bigint;
+  deadline: bigint;
+  v: number;
+  r: string;
+  s: string;
+}
+
+export const NO_PERMIT: PermitArgs = { value: 0n, deadline: 0n, v: 0, r: "0x" + "00".repeat(32), s: "0x" + "00".repeat(32) };
+
+/** An ERC-2612 permit for `spender` to pull `value` of `token` from `signer`. */
+export async function signPermit(token: TesseraToken, signer: Signer, spender: string, value: bigint, deadline: bigint): Promise<PermitArgs> {
+  const owner = await signer.getAddress();
+  const { chainId } = await signer.provider!.getNetwork();
+  const domain = { name: await token.name(), version: "1", chainId, verifyingContract: await token.getAddress() };
+  const types = {
+    Permit: [
+      { name: "owner", type: "address" },
+      { name: "spender", type: "address" },
+      { name: "value", type: "uint256" },
+      { name: "nonce", type: "uint256" },
+      { name: "deadline", type: "uint256" },
+    ],
+  };
+  const message = { owner, spender, value, nonce: await token.nonces(owner), deadline };
+  const sig = Signature.from(await signer.signTypedData(domain, types, message));
+  return { value, deadline, v: sig.v, r: sig.r, s: sig.s };
+}
+
+export interface PreparedContribution {
+  readonly contribution: DatasetContribution;
+  readonly args: ContributionArgs;
+  /** Bond-by-permit for the registry (NO_PERMIT when the registry asks for no bond). */
+  readonly permit: PermitArgs;
+  readonly bond: bigint;
+}
+
+export interface PrepareContributionOptions {
+  readonly registry: DataRegistry;
+  readonly token: TesseraToken;
+  readonly signer: Signer;
+  readonly store: ContentStore;
+  readonly source: DatasetSource;
+  readonly recipients: readonly KeyRecipient[];
+  readonly license: string;
+  /** Permit deadline, seconds since the epoch (default: one hour from the latest block). */
+  readonly permitDeadline?: bigint;
+}
+
+/**
+ * Encrypts and pins the dataset, seals its key for `recipients`, and signs a permit for the
+ * registry's current bond: everything `contribute` needs, with no transaction sent yet.
+ */
+export async function prepareContribution(options: PrepareContributionOptions): Promise<PreparedContribution> {
+  const contribution = await contributeDataset({ store: options.store, source: options.source, recipients: options.recipients });
+  const bond = (await options.registry.params()).bond;
+  const latest = await options.signer.provider!.getBlock("latest");
+  const deadline = options.permitDeadline ?? BigInt((latest?.timestamp ?? Math.floor(Date.now() / 1000)) + 3600);
+  const permit = bond === 0n ? NO_PERMIT : await signPermit(options.token, options.signer, await options.registry.getAddress(), bond, deadline);
+  return { contribution, args: contributionArgsOf(contribution, options.license), permit, bond };
+}
+
+/** The dataset id of the `DatasetContributed` log in `receipt`. */
+export function contributedDatasetId(registry: DataRegistry, receipt: ContractTransactionReceipt | { logs: readonly { topics: readonly string[]; data: string }[] } | null): bigint {
+  for (const log of receipt?.logs ?? []) {
+    const parsed = registry.interface.parseLog(log as { topics: string[]; data: string });
+    if (parsed?.name === "DatasetContributed") return parsed.args.datasetId as bigint;
+  }
+  throw new Error("no DatasetContributed log in the receipt");
+}
