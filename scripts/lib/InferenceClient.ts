@@ -1,8 +1,9 @@
-import { Signature, type ContractTransactionReceipt, type Result, type Signer } from "ethers";
+import { type ContractTransactionReceipt, type Result, type Signer } from "ethers";
 import type { InferenceMarket, TesseraToken } from "../../typechain-types/index.js";
 import type { InferenceRequestStruct, PermitArgsStruct, RequestArgsStruct } from "../../typechain-types/inference/InferenceMarket.js";
 import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { CID } from "multiformats/cid";
+import { signPermit } from "../../worker/src/chain/Permit.js";
 import { InputKind } from "../../worker/src/inference/PendingInference.js";
 
 export { InputKind };
@@ -57,26 +58,7 @@ export class InferenceClient {
 
   /** An ERC-2612 permit for the market to pull `value` tokens from `signer`. */
   async signPermit(signer: Signer, value: bigint, deadline: bigint): Promise<PermitArgsStruct> {
-    const owner = await signer.getAddress();
-    const network = await signer.provider!.getNetwork();
-    const domain = {
-      name: await this.token.name(),
-      version: "1",
-      chainId: network.chainId,
-      verifyingContract: await this.token.getAddress(),
-    };
-    const types = {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    };
-    const message = { owner, spender: await this.market.getAddress(), value, nonce: await this.token.nonces(owner), deadline };
-    const sig = Signature.from(await signer.signTypedData(domain, types, message));
-    return { value, deadline, v: sig.v, r: sig.r, s: sig.s };
+    return signPermit(this.token, signer, await this.market.getAddress(), value, deadline);
   }
 
   async #args(options: RequestOptions): Promise<RequestArgsStruct> {

@@ -20,7 +20,7 @@ export const TOKEN = 10n ** 18n;
 export const DATASET_CID = "0x01551220" + "da".repeat(32);
 export const ENVELOPES_CID = "0x01551220" + "ee".repeat(32);
 export const MNIST_SCHEMA = id("mnist-784/labels-10");
-export const NO_PERMIT = { value: 0n, deadline: 0n, v: 0, r: "0x" + "00".repeat(32), s: "0x" + "00".repeat(32) };
+export { NO_PERMIT } from "../../worker/src/chain/Permit.js";
 
 export interface DataParamsInput {
   bond: bigint;

@@ -1,5 +1,5 @@
 import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import { Signature, type ContractTransactionReceipt } from "ethers";
+import type { ContractTransactionReceipt } from "ethers";
 import type { InferenceMarket, ModelRegistry, TesseraToken, WorkerRegistry } from "../../typechain-types/index.js";
 
 export const ETH = "0x0000000000000000000000000000000000000000";
@@ -162,26 +162,4 @@ export function requestsOf(
 }
 
 /** Signs an ERC-2612 permit of `value` from `owner` to `spender`. */
-export async function signPermit(
-  token: TesseraToken,
-  owner: HardhatEthersSigner,
-  spender: string,
-  value: bigint,
-  deadline: bigint,
-): Promise<Signature> {
-  const domain = await token.eip712Domain();
-  const signature = await owner.signTypedData(
-    { name: domain.name, version: domain.version, chainId: domain.chainId, verifyingContract: domain.verifyingContract },
-    {
-      Permit: [
-        { name: "owner", type: "address" },
-        { name: "spender", type: "address" },
-        { name: "value", type: "uint256" },
-        { name: "nonce", type: "uint256" },
-        { name: "deadline", type: "uint256" },
-      ],
-    },
-    { owner: owner.address, spender, value, nonce: await token.nonces(owner.address), deadline },
-  );
-  return Signature.from(signature);
-}
+export { signPermit } from "../../worker/src/chain/Permit.js";

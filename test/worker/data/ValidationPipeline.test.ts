@@ -16,31 +16,15 @@ import { DatasetStatus, cidToBytes } from "../../../worker/src/data/OnChainDatas
 import { sharedReferenceClassifier } from "../../../worker/src/data/ReferenceClassifier.js";
 import type { ValidationOutcome } from "../../../worker/src/data/ValidationProcessor.js";
 import { loadMnist, seededPermutation, selectDigits, type DigitSet } from "../../../worker/src/ml/MnistDataset.js";
-import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { loadConfig } from "../../../worker/src/config.js";
 import { WorkerDaemon } from "../../../worker/src/WorkerDaemon.js";
-import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
-import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
+import { removeQueueData } from "../../helpers/queue.js";
 
 const TOKEN = 10n ** 18n;
 const BOND = 10n * TOKEN;
 const ACCEPT_REWARD = 50n * TOKEN;
 const VALIDATOR_REWARD = 5n * TOKEN;
 const SLICE = 300;
-
-/** Removes every key a validator's prefix holds (its data-events queue included). */
-async function removePrefix(redisUrl: string, prefix: string): Promise<void> {
-  const redis = createRedisConnection(redisUrl);
-  try {
-    const queue = createQueue(QueueNames.dataEvents, redis, { prefix });
-    await queue.obliterate({ force: true });
-    await queue.close();
-    const keys = await redis.keys(`${prefix}:*`);
-    if (keys.length > 0) await redis.del(...keys);
-  } finally {
-    await redis.quit();
-  }
-}
 
 /**
  * Dataset validation end to end on real parts: the EDR chain with the TesseraData Ignition
@@ -237,7 +221,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
       expect(daemons.every((d) => (d.stats.dataListener?.eventsEnqueued ?? 0) >= 1)).to.equal(true);
     } finally {
       for (const d of daemons) await d.stop();
-      for (let i = 0; i < daemons.length; i++) await removePrefix(stack.redis.url, `${prefix}-d${i + 1}`);
+      for (let i = 0; i < daemons.length; i++) await removeQueueData(stack.redis.url, `${prefix}-d${i + 1}`);
     }
   });
 

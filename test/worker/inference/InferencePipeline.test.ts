@@ -15,9 +15,6 @@ import { parsePendingInference, type PendingInference } from "../../../worker/sr
 import { decodeClass, encodeImage, predictClasses } from "../../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
 import { ModelCache } from "../../../worker/src/ml/ModelCache.js";
-import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
-import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
-import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 import { removeQueueData } from "../../helpers/queue.js";
 
 /**

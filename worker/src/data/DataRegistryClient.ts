@@ -1,5 +1,6 @@
-import { Signature, getBytes, hexlify, type ContractTransactionReceipt, type Signer } from "ethers";
+import { getBytes, hexlify, type ContractTransactionReceipt, type Signer } from "ethers";
 import type { DataRegistry, TesseraToken, WorkerRegistry } from "../../../typechain-types/index.js";
+import { NO_PERMIT, signPermit, type PermitArgs } from "../chain/Permit.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { contributeDataset, type DatasetContribution, type DatasetSource } from "./DatasetContribution.js";
 import type { KeyRecipient } from "./KeyEnvelopes.js";
@@ -32,34 +33,7 @@ export async function currentValidatorRecipients(
   return recipients;
 }
 
-export interface PermitArgs {
-  value: bigint;
-  deadline: bigint;
-  v: number;
-  r: string;
-  s: string;
-}
-
-export const NO_PERMIT: PermitArgs = { value: 0n, deadline: 0n, v: 0, r: "0x" + "00".repeat(32), s: "0x" + "00".repeat(32) };
-
-/** An ERC-2612 permit for `spender` to pull `value` of `token` from `signer`. */
-export async function signPermit(token: TesseraToken, signer: Signer, spender: string, value: bigint, deadline: bigint): Promise<PermitArgs> {
-  const owner = await signer.getAddress();
-  const { chainId } = await signer.provider!.getNetwork();
-  const domain = { name: await token.name(), version: "1", chainId, verifyingContract: await token.getAddress() };
-  const types = {
-    Permit: [
-      { name: "owner", type: "address" },
-      { name: "spender", type: "address" },
-      { name: "value", type: "uint256" },
-      { name: "nonce", type: "uint256" },
-      { name: "deadline", type: "uint256" },
-    ],
-  };
-  const message = { owner, spender, value, nonce: await token.nonces(owner), deadline };
-  const sig = Signature.from(await signer.signTypedData(domain, types, message));
-  return { value, deadline, v: sig.v, r: sig.r, s: sig.s };
-}
+export { NO_PERMIT, signPermit, type PermitArgs } from "../chain/Permit.js";
 
 export interface PreparedContribution {
   readonly contribution: DatasetContribution;
