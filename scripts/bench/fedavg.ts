@@ -10,10 +10,10 @@
  * FEDAVG_MAX_ROUNDS_FEDSGD [300], FEDAVG_MAX_ROUNDS [100], FEDAVG_FINAL_ROUNDS [100] (the IID
  * E=5 B=10 run keeps going to this many rounds to measure the final accuracy), FEDAVG_LR [0.1]
  * (FedAvg's client learning rate), FEDAVG_LR_FEDSGD [0.5], FEDAVG_CENTRAL_EPOCHS [10],
- * FEDAVG_PARTITIONS [iid,non-iid], FEDAVG_SEED [1], FEDAVG_CNN [0] (1: also the CNN, with
- * FEDAVG_CNN_TARGET [0.97], FEDAVG_CNN_MAX_ROUNDS_FEDSGD [100], FEDAVG_CNN_MAX_ROUNDS [30],
- * FEDAVG_CNN_FINAL_ROUNDS [30], FEDAVG_CNN_LR [0.05], FEDAVG_CNN_LR_FEDSGD [0.2],
- * FEDAVG_CNN_CENTRAL_EPOCHS [3]).
+ * FEDAVG_PARTITIONS [iid,non-iid], FEDAVG_SEED [1], FEDAVG_2NN [1] (0: skip the 2NN),
+ * FEDAVG_CNN [0] (1: also the CNN, with FEDAVG_CNN_TARGET [0.97], FEDAVG_CNN_MAX_ROUNDS_FEDSGD
+ * [100], FEDAVG_CNN_MAX_ROUNDS [30], FEDAVG_CNN_FINAL_ROUNDS [30], FEDAVG_CNN_LR [0.05],
+ * FEDAVG_CNN_LR_FEDSGD [0.2], FEDAVG_CNN_CENTRAL_EPOCHS [3]). TF_BACKEND forces a backend.
  */
 import type { LayersModel } from "@tensorflow/tfjs";
 import { selectBackend } from "../../worker/src/ml/backend.js";
@@ -57,8 +57,9 @@ interface ModelBench {
   paper: Record<string, string>;
 }
 
-const MODELS: ModelBench[] = [
-  {
+const MODELS: ModelBench[] = [];
+if (process.env.FEDAVG_2NN !== "0") {
+  MODELS.push({
     name: "2NN",
     build: () => buildMlp({ seed: SEED }),
     target: env("FEDAVG_TARGET", 0.93),
@@ -74,8 +75,8 @@ const MODELS: ModelBench[] = [
       "FedAvg E=5 B=10": "(no E=5 row; E=10 B=10: 34 (42.8x) / 380 (11.3x))",
       "FedAvg E=1 B=10": "87 (16.7x) / 664 (6.4x)",
     },
-  },
-];
+  });
+}
 if (process.env.FEDAVG_CNN === "1") {
   MODELS.push({
     name: "CNN",
@@ -128,8 +129,8 @@ function speedUp(fedSgd: Cell | undefined, cell: Cell | undefined, target: numbe
   if (fedSgd === undefined || cell === undefined) return "";
   const base = firstRoundAt(fedSgd.result, target);
   const rounds = firstRoundAt(cell.result, target);
-  if (rounds === undefined) return base === undefined ? "(both capped)" : "(<1x)";
-  // A capped FedSGD gives a lower bound on the speed-up.
+  // A capped FedAvg bounds the speed-up from above, a capped FedSGD from below.
+  if (rounds === undefined) return base === undefined ? "(both capped)" : `(<${(base / cell.cap).toFixed(1)}x)`;
   return base === undefined ? `(>=${(fedSgd.cap / rounds).toFixed(1)}x)` : `(${(base / rounds).toFixed(1)}x)`;
 }
 

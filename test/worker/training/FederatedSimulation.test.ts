@@ -44,7 +44,7 @@ describe("FederatedSimulation", () => {
     expect(() => partitionPathologicalNonIid(mnist.train.labels.subarray(0, 5), 3, 1)).to.throw(RangeError);
   });
 
-  it("FedAvg of 3 clients for 2 rounds improves test accuracy, and the same seed gives the same global hash", async () => {
+  it("FedAvg of 3 clients for 2 rounds improves test accuracy, leaks no tensors, and the same seed gives the same global hash", async () => {
     const train = selectDigits(mnist.train, Array.from({ length: 600 }, (_, i) => i));
     const test = selectDigits(mnist.test, Array.from({ length: 500 }, (_, i) => i));
     const options = {
@@ -59,7 +59,10 @@ describe("FederatedSimulation", () => {
       maxRounds: 2,
       seed: 3,
     };
+    const { tf } = await selectBackend();
+    const tensorsBefore = tf.memory().numTensors;
     const first = await runFederatedTraining(options);
+    expect(tf.memory().numTensors).to.equal(tensorsBefore);
     expect(first.roundsRun).to.equal(2);
     expect(first.rounds.map((r) => r.clients)).to.deep.equal([[0, 1, 2], [0, 1, 2]]);
     expect(first.rounds[0].samplesTrained).to.equal(600);
