@@ -9,7 +9,7 @@
  * at ~100 samples/s (B=10), so its full table takes hours here: run it on a tfjs-node(-gpu) host.
  *
  * Env (defaults in brackets): FEDAVG_CLIENTS [100], FEDAVG_C [0.1], FEDAVG_TARGET [0.93],
- * FEDAVG_MAX_ROUNDS_FEDSGD [300], FEDAVG_MAX_ROUNDS [100], FEDAVG_FINAL_ROUNDS [100], FEDAVG_LR [0.1]
+ * FEDAVG_MAX_ROUNDS_FEDSGD [300], FEDAVG_MAX_ROUNDS [100], FEDAVG_FINAL_ROUNDS [100], FEDAVG_LR [0.2]
  * (FedAvg's client learning rate), FEDAVG_LR_FEDSGD [0.5], FEDAVG_CENTRAL_EPOCHS [10],
  * FEDAVG_PARTITIONS [iid,non-iid], FEDAVG_SEED [1], FEDAVG_2NN [1] (0: skip the 2NN),
  * FEDAVG_CNN [0] (1: also the CNN, with FEDAVG_CNN_TARGET [0.97], FEDAVG_CNN_MAX_ROUNDS_FEDSGD
@@ -70,7 +70,7 @@ if (process.env.FEDAVG_2NN !== "0") {
     maxRoundsFedSgd: env("FEDAVG_MAX_ROUNDS_FEDSGD", 300),
     maxRounds: env("FEDAVG_MAX_ROUNDS", 100),
     finalRounds: env("FEDAVG_FINAL_ROUNDS", 100),
-    lr: env("FEDAVG_LR", 0.1),
+    lr: env("FEDAVG_LR", 0.2),
     lrFedSgd: env("FEDAVG_LR_FEDSGD", 0.5),
     centralEpochs: env("FEDAVG_CENTRAL_EPOCHS", 10),
     paper: {
