@@ -213,7 +213,7 @@ for (const bench of MODELS) {
   }
 
   const header =
-    `${"".padEnd(16)} ${"u".padStart(4)} ${"lr".padStart(5)}  ${"IID rounds".padEnd(20)} ${"non-IID rounds".padEnd(20)} ` +
+    `${"".padEnd(16)} ${"u".padStart(4)} ${"lr".padStart(5)}  ${"IID rounds".padEnd(26)} ${"non-IID rounds".padEnd(26)} ` +
     `${"samples/s".padStart(9)}  paper ${bench.name} (IID / non-IID)`;
   console.log(header);
   for (const setting of SETTINGS) {
@@ -224,7 +224,7 @@ for (const bench of MODELS) {
     const u = setting.batch === "all" ? setting.epochs : (setting.epochs * perClient) / setting.batch;
     const isFedSgd = setting.batch === "all";
     const col = (cell: Cell | undefined, base: Cell | undefined) =>
-      `${roundsText(cell, bench.target)} ${isFedSgd ? "" : speedUp(base, cell, bench.target)}`.trim().padEnd(20);
+      `${roundsText(cell, bench.target)} ${isFedSgd ? "" : speedUp(base, cell, bench.target)}`.trim().padEnd(26);
     const throughput = [iid, non].filter((c): c is Cell => c !== undefined);
     const rate = throughput.reduce((s, c) => s + c.result.samplesPerSecond, 0) / Math.max(throughput.length, 1);
     console.log(
