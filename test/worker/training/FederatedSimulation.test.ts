@@ -1,0 +1,97 @@
+import { expect } from "chai";
+import { selectBackend } from "../../../worker/src/ml/backend.js";
+import { loadMnist, selectDigits, type MnistSplit } from "../../../worker/src/ml/MnistDataset.js";
+import { buildMlp } from "../../../worker/src/ml/models.js";
+import {
+  partitionIid,
+  partitionPathologicalNonIid,
+  runFederatedTraining,
+} from "../../../worker/src/training/FederatedSimulation.js";
+
+function expectExactCover(partition: Uint32Array[], count: number): void {
+  const seen = new Uint8Array(count);
+  for (const client of partition) for (const i of client) seen[i]++;
+  expect(seen.every((n) => n === 1)).to.equal(true);
+}
+
+describe("FederatedSimulation", () => {
+  let mnist: MnistSplit;
+
+  before(async () => {
+    await selectBackend();
+    mnist = await loadMnist({ testCount: 2_000, seed: 42 });
+  });
+
+  it("IID partition: equal shards covering every example once, with every label in each", () => {
+    const partition = partitionIid(mnist.train.count, 100, 1);
+    expect(partition).to.have.length(100);
+    expect(partition.every((c) => c.length === 80)).to.equal(true);
+    expectExactCover(partition, mnist.train.count);
+    const labelsPerClient = partition.map((c) => new Set(Array.from(c, (i) => mnist.train.labels[i])).size);
+    expect(Math.min(...labelsPerClient)).to.be.at.least(7);
+    expect(partitionIid(10, 3, 1).map((c) => c.length)).to.deep.equal([3, 3, 4]);
+  });
+
+  it("pathological non-IID partition: 2 shards of sorted labels per client, so most clients hold exactly 2 digits", () => {
+    const partition = partitionPathologicalNonIid(mnist.train.labels, 100, 1);
+    expect(partition).to.have.length(100);
+    expect(partition.every((c) => c.length === 80)).to.equal(true);
+    expectExactCover(partition, mnist.train.count);
+    const labelsPerClient = partition.map((c) => new Set(Array.from(c, (i) => mnist.train.labels[i])).size);
+    // A shard straddling a label boundary adds a third (or fourth) digit; two shards of one digit give one.
+    expect(labelsPerClient.filter((n) => n === 2).length).to.be.at.least(70);
+    expect(Math.max(...labelsPerClient)).to.be.at.most(4);
+    expect(() => partitionPathologicalNonIid(mnist.train.labels.subarray(0, 5), 3, 1)).to.throw(RangeError);
+  });
+
+  it("FedAvg of 3 clients for 2 rounds improves test accuracy, leaks no tensors, and the same seed gives the same global hash", async () => {
+    const train = selectDigits(mnist.train, Array.from({ length: 600 }, (_, i) => i));
+    const test = selectDigits(mnist.test, Array.from({ length: 500 }, (_, i) => i));
+    const options = {
+      buildModel: () => buildMlp({ seed: 5 }),
+      train,
+      test,
+      partition: partitionIid(train.count, 3, 2),
+      clientFraction: 1,
+      localEpochs: 1,
+      batchSize: 10,
+      learningRate: 0.05,
+      maxRounds: 2,
+      seed: 3,
+    };
+    const { tf } = await selectBackend();
+    const tensorsBefore = tf.memory().numTensors;
+    const first = await runFederatedTraining(options);
+    expect(tf.memory().numTensors).to.equal(tensorsBefore);
+    expect(first.roundsRun).to.equal(2);
+    expect(first.rounds.map((r) => r.clients)).to.deep.equal([[0, 1, 2], [0, 1, 2]]);
+    expect(first.rounds[0].samplesTrained).to.equal(600);
+    expect(first.initialAccuracy).to.be.below(0.3);
+    expect(first.finalAccuracy).to.be.above(first.initialAccuracy + 0.4);
+    expect(first.samplesPerSecond).to.be.above(0);
+    const second = await runFederatedTraining(options);
+    expect(second.globalHash).to.equal(first.globalHash);
+  });
+
+  it("stops at the target accuracy and samples a fraction C of the clients each round", async () => {
+    const train = selectDigits(mnist.train, Array.from({ length: 400 }, (_, i) => i));
+    const test = selectDigits(mnist.test, Array.from({ length: 300 }, (_, i) => i));
+    const result = await runFederatedTraining({
+      buildModel: () => buildMlp({ seed: 5 }),
+      train,
+      test,
+      partition: partitionIid(train.count, 10, 2),
+      clientFraction: 0.3,
+      localEpochs: 2,
+      batchSize: "all",
+      learningRate: 0.1,
+      maxRounds: 5,
+      targetAccuracy: 0,
+      seed: 1,
+    });
+    expect(result.roundsToTarget).to.equal(1);
+    expect(result.roundsRun).to.equal(1);
+    expect(result.rounds[0].clients).to.have.length(3);
+    expect(result.rounds[0].samplesTrained).to.equal(3 * 40 * 2);
+  });
+});
