@@ -8,10 +8,10 @@ const require = createRequire(import.meta.url);
 // solc is taken from the npm package (WASM) so that builds never download a compiler.
 const SOLC_VERSION = "0.8.28";
 const solcPath = require.resolve("solc/soljson.js");
-const solc = (viaIR: boolean) => ({
+const solc = (viaIR: boolean, runs = 10_000) => ({
   version: SOLC_VERSION,
   path: solcPath,
-  settings: { viaIR, optimizer: { enabled: true, runs: 10_000 }, evmVersion: "cancun" },
+  settings: { viaIR, optimizer: { enabled: true, runs }, evmVersion: "cancun" },
 });
 // The market's hot paths are gas-budgeted (docs/inference-market.md): the IR pipeline saves ~1.6k gas per
 // request and per claim+fulfil there, and ~400 more per request in the registry view it calls. Everything
@@ -21,6 +21,7 @@ const buildProfile = () => ({
   overrides: {
     "contracts/inference/InferenceMarket.sol": solc(true),
     "contracts/models/ModelRegistry.sol": solc(true),
+    "contracts/training/TrainingJobs.sol": solc(true, 1),
   },
 });
 
