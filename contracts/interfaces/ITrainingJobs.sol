@@ -80,6 +80,8 @@ interface ITrainingJobs {
     error TrainingJobsWrongRound(uint64 jobId, uint16 round, uint16 currentRound);
     /// @notice Thrown when a validator evaluates a job twice.
     error TrainingJobsAlreadyEvaluated(uint64 jobId, address validator);
+    /// @notice Thrown when evaluating a job that already has its `evaluators` evaluations.
+    error TrainingJobsEvaluationsComplete(uint64 jobId, uint8 evaluators);
     /// @notice Thrown when finalizing before any evaluation.
     error TrainingJobsNoEvaluations(uint64 jobId);
     /// @notice Thrown when the caller may not cancel the job now.

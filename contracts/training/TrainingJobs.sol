@@ -280,6 +280,8 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         if (!_workers.isEligible(msg.sender, CAP_VALIDATE)) revert TrainingJobsNotValidator(msg.sender);
         Evaluation[] storage evaluations = _evaluations[jobId];
         uint256 n = evaluations.length;
+        uint8 evaluators = job.evaluators;
+        if (n == evaluators) revert TrainingJobsEvaluationsComplete(jobId, evaluators);
         for (uint256 i; i < n; ++i) {
             if (evaluations[i].validator == msg.sender) revert TrainingJobsAlreadyEvaluated(jobId, msg.sender);
         }
@@ -324,7 +326,9 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
     function cancel(uint64 jobId) external nonReentrant {
         Job storage job = _job(jobId);
         JobStatus status = job.status;
-        if (status == JobStatus.Finalized || status == JobStatus.Cancelled) revert TrainingJobsWrongStatus(jobId, status);
+        if (status == JobStatus.Finalized || status == JobStatus.Cancelled) {
+            revert TrainingJobsWrongStatus(jobId, status);
+        }
         uint32 deadline = job.deadline;
         bool expired = block.timestamp > deadline;
         if (status == JobStatus.Enrolling) {

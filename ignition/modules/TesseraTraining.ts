@@ -8,7 +8,14 @@ export default buildModule("TesseraTraining", (m) => {
 
   const lapseSlash = m.getParameter("lapseSlash", 10n * 10n ** 18n);
 
-  const trainingJobs = m.contract("TrainingJobs", [admin, token, workerRegistry, dataRegistry, modelRegistry, lapseSlash]);
+  const trainingJobs = m.contract("TrainingJobs", [
+    admin,
+    token,
+    workerRegistry,
+    dataRegistry,
+    modelRegistry,
+    lapseSlash,
+  ]);
 
   const slasherRole = m.staticCall(workerRegistry, "SLASHER_ROLE", [], 0, { id: "TrainingSlasherRole" });
   m.call(workerRegistry, "grantRole", [slasherRole, trainingJobs], { id: "GrantTrainingJobsSlasher" });

@@ -7,8 +7,9 @@ const { ethers, ignition } = await network.create();
 describe("Ignition: TesseraTraining module", () => {
   it("deploys TrainingJobs on TesseraData, as a slasher and a royalty payer", async () => {
     const [admin] = await ethers.getSigners();
-    const { token, workerRegistry, modelRegistry, dataRegistry, inferenceMarket, trainingJobs } =
-      await ignition.deploy(TesseraTrainingModule);
+    const { token, workerRegistry, modelRegistry, dataRegistry, inferenceMarket, trainingJobs } = await ignition.deploy(
+      TesseraTrainingModule
+    );
     const registry = await ethers.getContractAt("WorkerRegistry", await workerRegistry.getAddress());
     const data = await ethers.getContractAt("DataRegistry", await dataRegistry.getAddress());
     const jobs = await ethers.getContractAt("TrainingJobs", await trainingJobs.getAddress());
