@@ -68,8 +68,6 @@ interface ITrainingJobs {
     error TrainingJobsNotParticipant(uint64 jobId, address account);
     /// @notice Thrown when a worker commits, reveals or votes twice in a round.
     error TrainingJobsAlreadyDone(uint64 jobId, uint16 round, address worker);
-    /// @notice Thrown when a worker reveals or votes in a round it did not commit or reveal in.
-    error TrainingJobsNotCommitted(uint64 jobId, uint16 round, address worker);
     /// @notice Thrown for a zero commitment or aggregate hash.
     error TrainingJobsZeroHash();
     /// @notice Thrown for a reveal of zero samples.
@@ -235,7 +233,7 @@ interface ITrainingJobs {
     function postEvaluation(uint64 jobId, uint32 accuracy, uint32 loss) external;
     /// @notice After the evaluation phase (deadline passed or N evaluations), puts the median metrics on chain,
     /// registers the trained model in the ModelRegistry (ownership offered to the requester), pays royalties and
-    /// validators and refunds what is left. Anyone.
+    /// validators. Anyone.
     function finalize(uint64 jobId) external returns (uint64 versionId);
     /// @notice Cancels a job: the requester while Enrolling; anyone after the enroll deadline, or once a later
     /// phase's deadline passed and the job cannot advance (laggards are dropped and slashed). Completed rounds stay

@@ -211,9 +211,9 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         if (sampleCount == 0) revert TrainingJobsZeroSamples();
         Job storage job = _job(jobId);
         _checkOpenPhase(jobId, job, JobStatus.Revealing);
+        // Every active worker committed: the phase started when the last did, or `advance` dropped the rest.
         Participant storage p = _activeParticipant(jobId);
         uint16 round = job.round;
-        if (p.committedRound != round) revert TrainingJobsNotCommitted(jobId, round, msg.sender);
         if (p.revealedRound == round) revert TrainingJobsAlreadyDone(jobId, round, msg.sender);
         if (
             _commitments[jobId][msg.sender]
@@ -237,8 +237,8 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         _checkOpenPhase(jobId, job, JobStatus.Voting);
         uint16 current = job.round;
         if (round != current) revert TrainingJobsWrongRound(jobId, round, current);
+        // Every active worker revealed: the phase started when the last did, or `advance` dropped the rest.
         Participant storage p = _activeParticipant(jobId);
-        if (p.revealedRound != round) revert TrainingJobsNotCommitted(jobId, round, msg.sender);
         if (p.votedRound == round) revert TrainingJobsAlreadyDone(jobId, round, msg.sender);
         p.votedRound = round;
         bytes32 key = keccak256(abi.encode(jobId, round, aggregateHash));
@@ -304,15 +304,12 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         job.status = JobStatus.Finalized;
         job.accuracy = accuracy;
         job.loss = loss;
+        // Every round paid its whole part of the worker pool: what is held is the evaluation pool + the royalties.
         uint256 budget = job.budget;
-        uint256 held = budget - job.paid;
-        uint256 evaluationPool = budget * job.evaluationBps / _MAX_BPS;
         uint256 royalties = budget * job.royaltyBps / _MAX_BPS;
+        _escrowed -= budget - job.paid;
         job.paid = uint96(budget);
-        _escrowed -= held;
-        _payEvaluators(jobId, evaluationPool, n);
-        uint256 refund = held - evaluationPool - royalties;
-        if (refund != 0) _credit(job.requester, jobId, TrainingCreditReason.Refund, refund);
+        _payEvaluators(jobId, budget * job.evaluationBps / _MAX_BPS, n);
 
         uint64 modelId;
         (modelId, versionId) = _registerModel(jobId, job);

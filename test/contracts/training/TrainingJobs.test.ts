@@ -500,6 +500,46 @@ describe("TrainingJobs", () => {
         .withArgs(jobId, 0);
     });
 
+    it("advance after the reveal deadline drops the silent revealer; a dropped worker is never dropped twice", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w, { evaluationBps: 0 });
+      await commit(w, jobId, 1, w.trainers);
+      await reveal(w, jobId, 1, [w.w1, w.w2]);
+      await time.increase(DURATIONS.reveal + 1);
+      const stake3 = await stakeOf(w, w.w3);
+      await expect(w.jobs.advance(jobId))
+        .to.emit(w.jobs, "WorkerDropped")
+        .withArgs(jobId, 1, w.w3.address, JobStatus.Revealing, LAPSE_SLASH);
+      expect(await stakeOf(w, w.w3)).to.equal(stake3 - LAPSE_SLASH);
+      expect((await w.jobs.jobOf(jobId)).status).to.equal(JobStatus.Voting);
+      await vote(w, jobId, 1, [w.w1, w.w2]);
+      const roundPool = (BUDGET - ROYALTIES) / 2n;
+      expect(await w.jobs.creditOf(w.w2.address)).to.equal(roundPool / 2n);
+      // Round 2: only w1 commits; cancelling drops w2 and leaves the already dropped w3 alone.
+      await commit(w, jobId, 2, [w.w1]);
+      await time.increase(DURATIONS.commit + 1);
+      const tx = w.jobs.cancel(jobId);
+      await expect(tx)
+        .to.emit(w.jobs, "WorkerDropped")
+        .withArgs(jobId, 2, w.w2.address, JobStatus.Committing, LAPSE_SLASH);
+      await expect(tx)
+        .to.emit(w.jobs, "JobCancelled")
+        .withArgs(jobId, w.admin.address, 1, BUDGET - roundPool - ROYALTIES / 2n);
+      expect(await stakeOf(w, w.w3)).to.equal(stake3 - LAPSE_SLASH);
+    });
+
+    it("finalize with no evaluation pool pays only the royalties", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w, { evaluationBps: 0, rounds: 1 });
+      await runRound(w, jobId, 1);
+      await w.jobs.connect(w.e1).postEvaluation(jobId, 1, 1);
+      await time.increase(DURATIONS.evaluation + 1);
+      await expect(w.jobs.finalize(jobId)).to.emit(w.jobs, "RoyaltiesPaid").withArgs(jobId, ROYALTIES);
+      expect(await w.jobs.creditOf(w.e1.address)).to.equal(0n);
+      expect(await w.token.balanceOf(w.jobsAddress)).to.equal(BUDGET - ROYALTIES);
+      expect(await w.jobs.totalCredits()).to.equal(BUDGET - ROYALTIES);
+    });
+
     it("a split vote stalls the round: after the deadline anyone cancels, non-voters are slashed", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await enrolled(w);
