@@ -42,7 +42,7 @@ interface ITrainingJobs {
     error TrainingJobsInvalidQuorum(uint16 quorumBps);
     /// @notice Thrown when royalty plus evaluation shares reach 10_000 bps.
     error TrainingJobsInvalidShares(uint16 royaltyBps, uint16 evaluationBps);
-    /// @notice Thrown when a phase duration is 0 or above `MAX_PHASE_DURATION`.
+    /// @notice Thrown when a phase duration is below `MIN_PHASE_DURATION` or above `MAX_PHASE_DURATION`.
     error TrainingJobsInvalidDuration();
     /// @notice Thrown when the budget cannot pay at least one token unit per update of every round.
     error TrainingJobsBudgetTooLow(uint96 budget);

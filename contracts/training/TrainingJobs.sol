@@ -57,6 +57,8 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
     uint256 public constant MAX_DATASETS = 16;
     /// @notice Most rounds per job.
     uint16 public constant MAX_ROUNDS = 1_000;
+    /// @notice Shortest phase: a requester, who receives the lapse slashes, cannot set deadlines no worker can meet.
+    uint32 public constant MIN_PHASE_DURATION = 5 minutes;
     /// @notice Longest phase.
     uint32 public constant MAX_PHASE_DURATION = 30 days;
     /// @notice Longest accepted CID.
@@ -704,8 +706,8 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         }
         PhaseDurations calldata d = a.durations;
         if (
-            d.enroll == 0 || d.commit == 0 || d.reveal == 0 || d.vote == 0 || d.evaluation == 0
-                || d.enroll > MAX_PHASE_DURATION || d.commit > MAX_PHASE_DURATION || d.reveal > MAX_PHASE_DURATION
+            d.enroll < MIN_PHASE_DURATION || d.commit < MIN_PHASE_DURATION || d.reveal < MIN_PHASE_DURATION
+                || d.vote < MIN_PHASE_DURATION || d.evaluation < MIN_PHASE_DURATION || d.enroll > MAX_PHASE_DURATION || d.commit > MAX_PHASE_DURATION || d.reveal > MAX_PHASE_DURATION
                 || d.vote > MAX_PHASE_DURATION || d.evaluation > MAX_PHASE_DURATION
         ) revert TrainingJobsInvalidDuration();
         uint256 workerPool =
