@@ -705,11 +705,11 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
             revert TrainingJobsInvalidShares(a.royaltyBps, a.evaluationBps);
         }
         PhaseDurations calldata d = a.durations;
-        if (
-            d.enroll < MIN_PHASE_DURATION || d.commit < MIN_PHASE_DURATION || d.reveal < MIN_PHASE_DURATION
-                || d.vote < MIN_PHASE_DURATION || d.evaluation < MIN_PHASE_DURATION || d.enroll > MAX_PHASE_DURATION || d.commit > MAX_PHASE_DURATION || d.reveal > MAX_PHASE_DURATION
-                || d.vote > MAX_PHASE_DURATION || d.evaluation > MAX_PHASE_DURATION
-        ) revert TrainingJobsInvalidDuration();
+        _checkDuration(d.enroll);
+        _checkDuration(d.commit);
+        _checkDuration(d.reveal);
+        _checkDuration(d.vote);
+        _checkDuration(d.evaluation);
         uint256 workerPool =
             a.budget - uint256(a.budget) * a.royaltyBps / _MAX_BPS - uint256(a.budget) * a.evaluationBps / _MAX_BPS;
         if (workerPool < uint256(a.rounds) * a.workersPerRound) revert TrainingJobsBudgetTooLow(a.budget);
@@ -731,6 +731,10 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
             if (d.status != DatasetStatus.Accepted) revert TrainingJobsDatasetNotAccepted(id);
             samplesUsed[i] = d.sampleCount;
         }
+    }
+
+    function _checkDuration(uint32 duration) private pure {
+        if (duration < MIN_PHASE_DURATION || duration > MAX_PHASE_DURATION) revert TrainingJobsInvalidDuration();
     }
 
     function _checkCid(bytes calldata cid) private pure {

@@ -90,7 +90,13 @@ contract TrainingJobsHandler is CommonBase, StdCheats, StdUtils {
             quorumBps: 6_666,
             royaltyBps: uint16(bound(royaltyBps, 0, 3_000)),
             evaluationBps: 700,
-            durations: PhaseDurations({enroll: 1 days, commit: 4 hours, reveal: 4 hours, vote: 4 hours, evaluation: 4 hours})
+            durations: PhaseDurations({
+                enroll: 1 days,
+                commit: 4 hours,
+                reveal: 4 hours,
+                vote: 4 hours,
+                evaluation: 4 hours
+            })
         });
         token.mint(requester, budget);
         vm.startPrank(requester);
