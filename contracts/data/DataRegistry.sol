@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {PermitPull} from "../libraries/PermitPull.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
@@ -127,7 +127,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             schemaId: args.schemaId
         });
         _emitContributed(datasetId, args, bond, votingDeadline);
-        if (bond != 0) _pull(bond, permit);
+        if (bond != 0) PermitPull.pullWithPermit(_token, bond, permit);
     }
 
     /// @inheritdoc IDataRegistry
@@ -485,17 +485,6 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     function _credit(address account, uint64 datasetId, CreditReason reason, uint256 amount) private {
         _credits[account] += amount;
         emit Credited(account, datasetId, reason, amount);
-    }
-
-    /// @dev Pulls `amount` from the caller, first applying the permit if one is given.
-    function _pull(uint256 amount, PermitArgs calldata permit) private {
-        if (permit.deadline != 0) {
-            // A front-runner may have used the permit already; the transfer below then relies on the allowance.
-            try IERC20Permit(address(_token)).permit(
-                msg.sender, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
-            ) {} catch {}
-        }
-        _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     function _emitContributed(uint64 datasetId, ContributionArgs calldata args, uint96 bond, uint32 votingDeadline)

@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {PermitPull} from "../libraries/PermitPull.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Address} from "@openzeppelin/contracts/utils/Address.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
@@ -144,13 +144,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         uint256 minFee = uint96(terms >> 120) + uint256(args.callbackGasLimit) * _callbackGasPriceToken;
         if (fee < minFee) revert InferenceMarketFeeTooLow(fee, minFee);
         requestId = _open(args, address(_token), fee, uint16(terms >> 8));
-        if (permit.deadline != 0) {
-            // A front-runner may have used the permit already; the transfer below then relies on the allowance.
-            try IERC20Permit(address(_token)).permit(
-                msg.sender, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
-            ) {} catch {}
-        }
-        _token.safeTransferFrom(msg.sender, address(this), fee);
+        PermitPull.pullWithPermit(_token, fee, permit);
     }
 
     // ---------------------------------------------------------------- claims

@@ -3,7 +3,7 @@ pragma solidity 0.8.28;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
-import {IERC20Permit} from "@openzeppelin/contracts/token/ERC20/extensions/IERC20Permit.sol";
+import {PermitPull} from "../libraries/PermitPull.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
@@ -166,7 +166,7 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         jd.samplesUsed = samplesUsed;
         _escrowed += args.budget;
         emit JobCreated(jobId, msg.sender, args, samplesUsed, enrollDeadline);
-        _pull(args.budget, permit);
+        PermitPull.pullWithPermit(_token, args.budget, permit);
     }
 
     // ---------------------------------------------------------------- rounds
@@ -677,17 +677,6 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         _credits[account] += amount;
         _totalCredits += amount;
         emit Credited(account, jobId, reason, amount);
-    }
-
-    /// @dev Pulls `amount` from the caller, first applying the permit if one is given.
-    function _pull(uint256 amount, PermitArgs calldata permit) private {
-        if (permit.deadline != 0) {
-            // A front-runner may have used the permit already; the transfer below then relies on the allowance.
-            try IERC20Permit(address(_token)).permit(
-                msg.sender, address(this), permit.value, permit.deadline, permit.v, permit.r, permit.s
-            ) {} catch {}
-        }
-        _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
     function _checkArgs(JobArgs calldata a) private pure {
