@@ -3,7 +3,6 @@ import { resolve } from "node:path";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkConnection } from "hardhat/types/network";
-import { CID } from "multiformats/cid";
 import TesseraDataModule from "../../ignition/modules/TesseraData.js";
 import {
   DataRegistry__factory,
@@ -24,6 +23,7 @@ import { silentLogger, type Logger } from "../../worker/src/logger.js";
 import { selectBackend, type SelectedBackend } from "../../worker/src/ml/backend.js";
 import { loadMnist, type MnistSplit } from "../../worker/src/ml/MnistDataset.js";
 import { publishModel, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate, trainModel, type TrainResult } from "../../worker/src/ml/models.js";
 import { resolveRedis, type ResolvedRedis } from "../../worker/src/redis/RedisConnection.js";
 import { WorkerDaemon } from "../../worker/src/WorkerDaemon.js";
@@ -152,16 +152,7 @@ export class EmbeddedStack {
     const registry = this.contracts.modelRegistry.connect(this.signers.modelOwner);
     const modelId = await registry.registerModel.staticCall("mnist-2nn", `ipfs://${published.manifestCid}`);
     await (await registry.registerModel("mnist-2nn", `ipfs://${published.manifestCid}`)).wait();
-    const input = {
-      manifestCid: CID.parse(published.manifestCid).bytes,
-      weightsCid: CID.parse(published.weightsCid).bytes,
-      contentHash: published.contentHash,
-      inputShape: [784],
-      outputShape: [10],
-      priceWei: PRICE_WEI,
-      priceToken: PRICE_TOKEN,
-      royaltyBps: ROYALTY_BPS,
-    };
+    const input = versionInputOf(published, { priceWei: PRICE_WEI, priceToken: PRICE_TOKEN, royaltyBps: ROYALTY_BPS });
     const versionId = await registry.publishVersion.staticCall(modelId, input);
     await (await registry.publishVersion(modelId, input)).wait();
     this.trained = { model, data, training, testAccuracy: accuracy, published, modelId, versionId };

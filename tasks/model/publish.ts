@@ -1,8 +1,8 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { CID } from "multiformats/cid";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { loadMnist } from "../../worker/src/ml/MnistDataset.js";
 import { publishModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate, trainModel } from "../../worker/src/ml/models.js";
 import { checkUint96, formatEth, formatTsr } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
@@ -88,16 +88,7 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     const event = receipt.logs.map((l) => modelRegistry.interface.parseLog(l)).find((e) => e?.name === "ModelRegistered");
     modelId = event!.args.modelId as bigint;
   }
-  const input = {
-    manifestCid: CID.parse(published.manifestCid).bytes,
-    weightsCid: CID.parse(published.weightsCid).bytes,
-    contentHash: published.contentHash,
-    inputShape: [784],
-    outputShape: [10],
-    priceWei: args.priceWei,
-    priceToken: args.priceToken,
-    royaltyBps: args.royaltyBps,
-  };
+  const input = versionInputOf(published, { priceWei: args.priceWei, priceToken: args.priceToken, royaltyBps: args.royaltyBps });
   const receipt = await session.send(owner, modelRegistry, "publishVersion", [modelId, input]);
   txHashes.push(receipt.hash);
   const event = receipt.logs.map((l) => modelRegistry.interface.parseLog(l)).find((e) => e?.name === "VersionPublished");
