@@ -17,6 +17,8 @@ const schema = z.object({
     InferenceMarket: address,
     /** Present when the data module (ignition/modules/TesseraData.ts) is deployed. */
     DataRegistry: address.optional(),
+    /** Present when the training module (ignition/modules/TesseraTraining.ts) is deployed. */
+    TrainingJobs: address.optional(),
   }),
 });
 

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { keccak256 } from "ethers";
+import { sha256 } from "ethers";
 import { selectBackend } from "../../../worker/src/ml/backend.js";
 import { buildMlp } from "../../../worker/src/ml/models.js";
 import {
@@ -31,11 +31,11 @@ describe("ModelWeights", () => {
     target.dispose();
   });
 
-  it("encodes float32 little-endian and hashes those bytes with keccak256", () => {
+  it("encodes float32 little-endian and hashes those bytes with sha256 (a published weights file's contentHash)", () => {
     const values = Float32Array.of(1, -2, 0.5);
     const bytes = weightsToBytes(values);
     expect(Buffer.from(bytes).toString("hex")).to.equal("0000803f000000c00000003f");
-    expect(weightsHash(values)).to.equal(keccak256(bytes));
+    expect(weightsHash(values)).to.equal(sha256(bytes));
     expect(Array.from(weightsFromBytes(bytes))).to.deep.equal([1, -2, 0.5]);
     // A view into a larger buffer hashes only its own values.
     const view = Float32Array.of(9, 1, -2, 0.5, 9).subarray(1, 4);

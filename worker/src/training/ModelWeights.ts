@@ -1,6 +1,6 @@
 import type { LayersModel, Tensor } from "@tensorflow/tfjs";
-import { keccak256 } from "ethers";
 import { activeTf } from "../ml/backend.js";
+import { sha256Hex } from "../ml/ModelArtifacts.js";
 import { WeightsShapeError } from "./TrainingError.js";
 
 /** All of a model's weights as one vector, in `model.getWeights()` order: layer by layer, kernel then bias. */
@@ -76,9 +76,11 @@ export function weightsFromBytes(bytes: Uint8Array): Float32Array {
 }
 
 /**
- * keccak256 of the canonical bytes: the value workers post on chain for an update or an
- * aggregate, so that honest workers who computed the same weights agree on it bit for bit.
+ * sha256 of the canonical bytes: the value workers post on chain for an update or an aggregate
+ * (and the registry's `contentHash` of a trained version), so that honest workers who computed
+ * the same weights agree on it bit for bit. The same hash as a published model's `contentHash`
+ * over its weights file, since these bytes are a tfjs weights file of the model's float32 weights.
  */
 export function weightsHash(values: Float32Array): `0x${string}` {
-  return keccak256(weightsToBytes(values)) as `0x${string}`;
+  return sha256Hex(weightsToBytes(values));
 }
