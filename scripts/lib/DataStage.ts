@@ -1,4 +1,5 @@
-import { formatEther, type ContractTransactionReceipt } from "ethers";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import { formatEther, getBytes, type ContractTransactionReceipt } from "ethers";
 import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
 import { fromDigitSet, type LabelledImages } from "../../worker/src/data/DatasetFormat.js";
 import { DatasetValidator } from "../../worker/src/data/DatasetValidator.js";
@@ -7,26 +8,41 @@ import { sharedReferenceClassifier } from "../../worker/src/data/ReferenceClassi
 import type { ValidationOutcome } from "../../worker/src/data/ValidationProcessor.js";
 import { loadMnist, seededPermutation, selectDigits } from "../../worker/src/ml/MnistDataset.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
-import { removeValidatorData, stakeValidators, startValidators, stopValidators, type RunningValidator } from "./EmbeddedValidators.js";
+import { removeValidatorData, stakeValidators, startValidators, stopValidators, type EmbeddedValidator, type RunningValidator } from "./EmbeddedValidators.js";
 import type { Report } from "./Report.js";
 
 const TOKEN = 10n ** 18n;
 const REASONS = ["ok", "schema", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"];
 
 export interface DataStageOptions {
-  /** Digits per contributed slice (default 500). */
+  /** Digits per clean contributed slice (default 2,500: three of them cover the train split past the shuffled slice). */
   readonly sliceSize?: number;
+  /** Digits of the shuffled-label slice (default 500). */
+  readonly shuffledSize?: number;
   /** Tokens the deployer puts in the reward pool (default 1,000 TSR). */
   readonly rewardPool?: bigint;
 }
 
+/** An accepted dataset and what its owner keeps off chain: the key it can share with a job's workers. */
+export interface AcceptedDataset {
+  readonly datasetId: bigint;
+  readonly contributor: HardhatEthersSigner;
+  readonly datasetKey: Uint8Array;
+  readonly samples: number;
+}
+
 export interface DataStageResult {
   readonly datasetIds: readonly bigint[];
+  readonly accepted: readonly AcceptedDataset[];
+  /** The staked validators (stopped at the end of the stage; the training stage restarts them as evaluators). */
+  readonly validators: readonly EmbeddedValidator[];
   readonly gas: Readonly<Record<string, bigint[]>>;
 }
 
 interface Contributed {
   readonly name: string;
+  readonly contributor: HardhatEthersSigner;
+  readonly datasetKey: Uint8Array;
   readonly corrupted: boolean;
   readonly datasetId: bigint;
   readonly datasetCid: string;
@@ -37,16 +53,17 @@ interface Contributed {
 
 /**
  * The data side of Tessera in the embedded demo: three staked validators (each its own listener
- * and ValidationService), three contributors sending slices of the MNIST train digits through the
+ * and ValidationService), four contributors sending slices of the MNIST train digits through the
  * client library (encrypted, key sealed for the registered validators, bond by permit), one slice
  * with shuffled labels; the validators decide, and everyone withdraws what it was credited.
  */
 export async function runDataStage(stack: EmbeddedStack, report: Report, options: DataStageOptions = {}): Promise<DataStageResult> {
   const { token, workerRegistry, dataRegistry } = stack.contracts;
   const { users } = stack.signers;
-  const sliceSize = options.sliceSize ?? 500;
+  const sliceSize = options.sliceSize ?? 2_500;
+  const shuffledSize = options.shuffledSize ?? 500;
   const staked = await stakeValidators(stack, users.slice(-3), options.rewardPool ?? 1_000n * TOKEN);
-  const contributors = users.slice(-6, -3);
+  const contributors = users.slice(-7, -3);
   const reference = await sharedReferenceClassifier();
   const running = await startValidators(stack, staked, {
     queuePrefix: stack.options.queuePrefix,
@@ -62,27 +79,35 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     report.line(`reference 2NN    ${((reference.heldOutAccuracy ?? 0) * 100).toFixed(1)} % on held-out digits (each validator's label-noise check)`);
     const poolBefore = await dataRegistry.rewardPool();
 
-    // Train digits past the 3,000 the reference 2NN learned from, so its agreement is earned.
+    // The whole train split (the 2,000 held-out digits stay out: they are the training job's
+    // evaluation set): the shuffled slice first, then three clean ones. The clean slices overlap the
+    // 3,000 digits the reference 2NN learned from, which only raises their label agreement; the
+    // check that matters here is the shuffled slice's (~10 % agreement), trained on or not.
     const train = (await loadMnist({ testCount: 2_000, seed: 42 })).train;
-    if (4_000 + 3 * sliceSize > train.count) throw new RangeError(`three slices of ${sliceSize} do not fit in ${train.count - 4_000} train digits`);
-    const slice = (i: number): LabelledImages => fromDigitSet(selectDigits(train, Array.from({ length: sliceSize }, (_, k) => 4_000 + i * sliceSize + k)));
+    if (shuffledSize + 3 * sliceSize > train.count) throw new RangeError(`${shuffledSize} + 3 x ${sliceSize} digits do not fit in the ${train.count} train digits`);
+    const slice = (i: number): LabelledImages => {
+      const [start, size] = i === 3 ? [0, shuffledSize] : [shuffledSize + i * sliceSize, sliceSize];
+      return fromDigitSet(selectDigits(train, Array.from({ length: size }, (_, k) => start + k)));
+    };
     const recipients = await currentValidatorRecipients(workerRegistry, dataRegistry, stack.deployment.startBlock);
     report.line(`recipients       ${recipients.length} registered validators found in the WorkerRegistry; each dataset key is sealed for them`);
 
     const contributed: Contributed[] = [];
     for (const [i, who] of contributors.entries()) {
       await (await token.mint(who.address, 100n * TOKEN)).wait();
-      const corrupted = i === 2;
+      const corrupted = i === 3;
       let samples = slice(i);
       if (corrupted) {
         const perm = seededPermutation(samples.count, 7);
         samples = { ...samples, labels: Uint8Array.from(perm, (j) => samples.labels[j]) };
       }
-      const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { samples }, recipients, license: "CC-BY-4.0" });
+      const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { samples }, recipients, license: "CC-BY-4.0", keepKey: true });
       const receipt = (await (await dataRegistry.connect(who).contribute(prepared.args, prepared.permit)).wait())!;
       record("contribute (bond by permit)", receipt.gasUsed);
       contributed.push({
         name: `contributor ${i + 1}${corrupted ? " (shuffled labels)" : ""}`,
+        contributor: who,
+        datasetKey: getBytes(prepared.contribution.keyHex!),
         corrupted,
         datasetId: contributedDatasetId(dataRegistry, receipt),
         datasetCid: prepared.contribution.datasetCid,
@@ -120,15 +145,17 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
       }
     }
     report.line("");
-    const [clean1, clean2, corrupted] = contributed;
+    const clean = contributed.filter((c) => !c.corrupted);
+    const corrupted = contributed.find((c) => c.corrupted)!;
     const status = async (c: Contributed) => dataRegistry.datasetOf(c.datasetId);
-    report.check("both clean slices accepted", (await status(clean1)).status === BigInt(DatasetStatus.Accepted) && (await status(clean2)).status === BigInt(DatasetStatus.Accepted));
+    const cleanStatuses = await Promise.all(clean.map(status));
+    report.check(`all ${clean.length} clean slices accepted`, cleanStatuses.every((d) => d.status === BigInt(DatasetStatus.Accepted)));
     const bad = await status(corrupted);
     report.check("the shuffled-label slice rejected with reason 4 (label noise)", bad.status === BigInt(DatasetStatus.Rejected) && bad.reasonCode === 4n);
     const poolAfter = await dataRegistry.rewardPool();
     report.check(
-      `credits (${formatEther(creditedTotal)} TSR) == 3 bonds + what the reward pool paid (${formatEther(poolBefore - poolAfter + slashedTotal)}); no bond left held`,
-      creditedTotal === 3n * params.bond + (poolBefore - poolAfter) + slashedTotal && (await dataRegistry.bondsHeld()) === 0n,
+      `credits (${formatEther(creditedTotal)} TSR) == ${contributed.length} bonds + what the reward pool paid (${formatEther(poolBefore - poolAfter + slashedTotal)}); no bond left held`,
+      creditedTotal === BigInt(contributed.length) * params.bond + (poolBefore - poolAfter) + slashedTotal && (await dataRegistry.bondsHeld()) === 0n,
     );
 
     const parties = [...contributors, ...running.map((v) => v.signer)];
@@ -150,7 +177,12 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
       const mean = values.reduce((a, b) => a + b, 0n) / BigInt(values.length);
       report.line(`gas ${op.padEnd(32)} ${mean.toString().padStart(8)}${values.length > 1 ? `  (mean of ${values.length})` : ""}`);
     }
-    return { datasetIds: contributed.map((c) => c.datasetId), gas };
+    return {
+      datasetIds: contributed.map((c) => c.datasetId),
+      accepted: clean.map((c) => ({ datasetId: c.datasetId, contributor: c.contributor, datasetKey: c.datasetKey, samples: c.samples })),
+      validators: staked,
+      gas,
+    };
   } finally {
     await stopValidators(running);
     await removeValidatorData(stack.redis.url, running);

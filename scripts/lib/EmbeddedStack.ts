@@ -3,14 +3,16 @@ import { resolve } from "node:path";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkConnection } from "hardhat/types/network";
-import TesseraDataModule from "../../ignition/modules/TesseraData.js";
+import TesseraTrainingModule from "../../ignition/modules/TesseraTraining.js";
 import {
   DataRegistry__factory,
   InferenceMarket__factory,
   ModelRegistry__factory,
   TesseraToken__factory,
+  TrainingJobs__factory,
   WorkerRegistry__factory,
   type DataRegistry,
+  type TrainingJobs,
   type InferenceMarket,
   type ModelRegistry,
   type TesseraToken,
@@ -75,6 +77,7 @@ export class EmbeddedStack {
       readonly modelRegistry: ModelRegistry;
       readonly market: InferenceMarket;
       readonly dataRegistry: DataRegistry;
+      readonly trainingJobs: TrainingJobs;
     },
     readonly deployment: Deployment,
     readonly store: EmbeddedContentStore,
@@ -94,7 +97,7 @@ export class EmbeddedStack {
     // Over JSON-RPC Ignition journals deployments on disk by id; each embedded run is a fresh
     // chain, so it gets a fresh id and its journal is dropped (deployment.json is the record).
     const deploymentId = `embedded-${process.pid}-${Date.now()}`;
-    const deployed = await ignition.deploy(TesseraDataModule, {
+    const deployed = await ignition.deploy(TesseraTrainingModule, {
       parameters: { Tessera: { treasury: treasury.address } },
       displayUi: false,
       deploymentId,
@@ -106,6 +109,7 @@ export class EmbeddedStack {
       ModelRegistry: await deployed.modelRegistry.getAddress(),
       InferenceMarket: await deployed.inferenceMarket.getAddress(),
       DataRegistry: await deployed.dataRegistry.getAddress(),
+      TrainingJobs: await deployed.trainingJobs.getAddress(),
     };
     const chainId = Number((await ethers.provider.getNetwork()).chainId);
     const deployment: Deployment = { chainId, startBlock, contracts: addresses };
@@ -118,6 +122,7 @@ export class EmbeddedStack {
       modelRegistry: ModelRegistry__factory.connect(addresses.ModelRegistry, deployer),
       market: InferenceMarket__factory.connect(addresses.InferenceMarket, deployer),
       dataRegistry: DataRegistry__factory.connect(addresses.DataRegistry, deployer),
+      trainingJobs: TrainingJobs__factory.connect(addresses.TrainingJobs, deployer),
     };
     const store = await EmbeddedContentStore.open(resolve(options.dataDir, "ipfs"));
     const redis = await resolveRedis({ redisUrl: process.env.REDIS_URL, dataDir: options.dataDir, logger });

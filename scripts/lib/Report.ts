@@ -2,29 +2,55 @@
 export class Report {
   #failed = 0;
   #passed = 0;
+  readonly #print: boolean;
+  /** Everything reported, in order (kept also when printing). */
+  readonly lines: string[] = [];
+  /** The checks, in order. */
+  readonly checks: { what: string; ok: boolean }[] = [];
+
+  /** `print: false` keeps the output in `lines` only (tests). */
+  constructor(options: { print?: boolean } = {}) {
+    this.#print = options.print ?? true;
+  }
+
+  #out(text: string, error = false): void {
+    this.lines.push(text);
+    if (!this.#print) return;
+    if (error) console.error(text);
+    else console.log(text);
+  }
 
   stage(title: string): void {
-    console.log(`\n== ${title}`);
+    this.#out(`\n== ${title}`);
   }
 
   line(text: string): void {
-    console.log(`   ${text}`);
+    this.#out(`   ${text}`);
   }
 
   check(what: string, ok: boolean): void {
     if (ok) this.#passed++;
     else this.#failed++;
-    console.log(`   ${ok ? "✔" : "✘"} ${what}`);
+    this.checks.push({ what, ok });
+    this.#out(`   ${ok ? "✔" : "✘"} ${what}`);
   }
 
   fail(err: unknown): void {
     this.#failed++;
-    console.error(`   ✘ ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    this.#out(`   ✘ ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, true);
+  }
+
+  get passed(): number {
+    return this.#passed;
+  }
+
+  get failed(): number {
+    return this.#failed;
   }
 
   /** Prints the verdict and returns the process exit code. */
   finish(): number {
-    console.log(`\n${this.#passed} passed, ${this.#failed} failed`);
+    this.#out(`\n${this.#passed} passed, ${this.#failed} failed`);
     return this.#failed === 0 ? 0 : 1;
   }
 }

@@ -4,9 +4,11 @@ import type { Redis } from "ioredis";
 import {
   InferenceMarket__factory,
   ModelRegistry__factory,
+  TrainingJobs__factory,
   WorkerRegistry__factory,
 } from "../../typechain-types/index.js";
 import { ChainListener } from "./chain/ChainListener.js";
+import { QueuedEventsListener } from "./chain/QueuedEventsListener.js";
 import type { EventPayload } from "./chain/EventPayload.js";
 import { TxSender } from "./chain/TxSender.js";
 import type { Config } from "./config.js";
@@ -25,6 +27,8 @@ import { ModelCache } from "./ml/ModelCache.js";
 import { createQueue, createWorker } from "./queue/QueueFactory.js";
 import { QueueNames } from "./queue/QueueNames.js";
 import { createRedisConnection } from "./redis/RedisConnection.js";
+import { TRAINING_EVENTS } from "./training/TrainingProcessor.js";
+import { TRAINING_JOBS_SOURCE, TrainingService } from "./training/TrainingService.js";
 
 export interface WorkerDaemonOptions {
   readonly config: Config;
@@ -38,8 +42,14 @@ export interface WorkerDaemonOptions {
    * One operator runs one listener and any number of processors (on any hosts) sharing one
    * Redis. Both are on by default.
    */
-  readonly roles?: { readonly listener?: boolean; readonly processor?: boolean; readonly validator?: boolean };
-  /** The validator role's encryption private key (TESSERA_ENCRYPTION_KEY); required with that role. */
+  readonly roles?: {
+    readonly listener?: boolean;
+    readonly processor?: boolean;
+    readonly validator?: boolean;
+    readonly trainer?: boolean;
+    readonly evaluator?: boolean;
+  };
+  /** The encryption private key (TESSERA_ENCRYPTION_KEY); required with the validator and trainer roles. */
   readonly encryptionPrivateKey?: string;
   readonly logger?: Logger;
 }
@@ -50,6 +60,8 @@ export interface WorkerDaemonStats {
   readonly batches: number;
   readonly dataListener: ChainListener["stats"] | undefined;
   readonly validation: Readonly<Record<string, number>> | undefined;
+  readonly trainingListener: ChainListener["stats"] | undefined;
+  readonly training: Readonly<Record<string, number>> | undefined;
 }
 
 /**
@@ -68,6 +80,8 @@ export class WorkerDaemon implements Service {
   #listener: ChainListener | undefined;
   #dataListener: DataEventsListener | undefined;
   #validation: ValidationService | undefined;
+  #trainingListener: QueuedEventsListener | undefined;
+  #training: TrainingService | undefined;
 
   constructor(options: WorkerDaemonOptions) {
     this.#o = options;
@@ -82,7 +96,14 @@ export class WorkerDaemon implements Service {
       batches: this.#batches,
       dataListener: this.#dataListener?.stats,
       validation: this.#validation?.outcomes,
+      trainingListener: this.#trainingListener?.stats,
+      training: this.#training?.outcomes,
     };
+  }
+
+  /** The trainer/evaluator service, when this daemon runs one. */
+  get training(): TrainingService | undefined {
+    return this.#training;
   }
 
   start(): Promise<void> {
@@ -141,6 +162,7 @@ export class WorkerDaemon implements Service {
     }
 
     services.push(...this.#dataServices(roles));
+    services.push(...this.#trainingServices(roles));
 
     if (roles.processor) {
       let consumer: Redis | undefined;
@@ -213,6 +235,67 @@ export class WorkerDaemon implements Service {
           }
         },
       });
+    }
+    return services;
+  }
+
+  /**
+   * The TrainingJobs side, when the deployment has one: its listener (`training-events` queue)
+   * with the listener role, and the TrainingService with the trainer and/or evaluator roles.
+   */
+  #trainingServices(roles: { listener?: boolean; trainer?: boolean; evaluator?: boolean }): Service[] {
+    const { config, deployment, provider, signer, redisUrl, store } = this.#o;
+    const address = deployment.contracts.TrainingJobs;
+    const wantsTraining = roles.trainer === true || roles.evaluator === true;
+    if (wantsTraining && (address === undefined || deployment.contracts.DataRegistry === undefined)) {
+      throw new TesseraError("the trainer and evaluator roles need a deployment with TrainingJobs (ignition/modules/TesseraTraining.ts)", { code: "CONFIG" });
+    }
+    if (roles.trainer === true && this.#o.encryptionPrivateKey === undefined) {
+      throw new TesseraError("the trainer role needs TESSERA_ENCRYPTION_KEY (dataset keys are shared to it)", { code: "CONFIG" });
+    }
+    if (address === undefined) return [];
+    const services: Service[] = [];
+    if (roles.listener) {
+      this.#trainingListener = new QueuedEventsListener({
+        provider,
+        queueName: QueueNames.trainingEvents,
+        source: TRAINING_JOBS_SOURCE,
+        address,
+        contractInterface: TrainingJobs__factory.createInterface(),
+        events: TRAINING_EVENTS,
+        chainId: deployment.chainId,
+        redisUrl,
+        queuePrefix: config.queuePrefix,
+        startBlock: deployment.startBlock,
+        confirmations: config.confirmations,
+        blockRange: config.blockRange,
+        pollIntervalMs: config.pollIntervalMs,
+        logger: this.#logger,
+      });
+      services.push(this.#trainingListener);
+    }
+    if (wantsTraining) {
+      this.#training = new TrainingService({
+        trainingJobs: address,
+        dataRegistry: deployment.contracts.DataRegistry!,
+        workerRegistry: deployment.contracts.WorkerRegistry,
+        modelRegistry: deployment.contracts.ModelRegistry,
+        chainId: deployment.chainId,
+        signer,
+        provider,
+        ...(this.#o.encryptionPrivateKey === undefined ? {} : { encryptionPrivateKey: this.#o.encryptionPrivateKey }),
+        store,
+        redisUrl,
+        queuePrefix: config.queuePrefix,
+        roles: { trainer: roles.trainer === true, evaluator: roles.evaluator === true },
+        autoEnroll: config.trainingAutoEnroll,
+        fromBlock: deployment.startBlock,
+        concurrency: config.trainingConcurrency,
+        lockDurationMs: config.jobLockMs,
+        keeperIntervalMs: config.keeperIntervalMs,
+        logger: this.#logger,
+      });
+      services.push(this.#training);
     }
     return services;
   }

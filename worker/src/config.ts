@@ -38,8 +38,16 @@ const schema = z.object({
   claimMode: z.preprocess(emptyAsUndefined, z.enum(["claim", "optimistic"]).default("claim")),
   roles: z.preprocess(
     (v) => (typeof v === "string" ? v.split(",").map((r) => r.trim()).filter((r) => r !== "") : v),
-    z.array(z.enum(["listener", "processor", "validator"])).min(1, "name at least one role").default(["listener", "processor"]),
+    z.array(z.enum(["listener", "processor", "validator", "trainer", "evaluator"])).min(1, "name at least one role").default(["listener", "processor"]),
   ),
+  /** The trainer role enrolls in every new training job it is eligible for. */
+  trainingAutoEnroll: z.preprocess(
+    (v) => (typeof v === "string" ? (v.trim() === "" ? undefined : v.trim().toLowerCase()) : v),
+    z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]).default(true),
+  ),
+  trainingConcurrency: int(1, 2),
+  /** How often the training keeper checks its jobs' deadlines (0 = off). */
+  keeperIntervalMs: int(0, 15_000),
   tfBackend: z.preprocess(
     emptyAsUndefined,
     z.enum(["auto", "tensorflow-gpu", "tensorflow", "wasm", "cpu"]).default("auto"),
@@ -74,6 +82,9 @@ export const CONFIG_ENV_KEYS = {
   jobLockMs: "JOB_LOCK_MS",
   claimMode: "CLAIM_MODE",
   roles: "WORKER_ROLES",
+  trainingAutoEnroll: "TRAINING_AUTO_ENROLL",
+  trainingConcurrency: "TRAINING_CONCURRENCY",
+  keeperIntervalMs: "KEEPER_INTERVAL_MS",
   tfBackend: "TF_BACKEND",
   logLevel: "LOG_LEVEL",
 } as const satisfies Record<keyof Config, string>;

@@ -41,7 +41,7 @@ async function main(): Promise<void> {
   const store = await createContentStore({ ipfsApiUrl: config.ipfsApiUrl, ipfsDir: resolve(config.dataDir, "ipfs") });
   logger.info({ redis: redis.source, ipfs: store.kind, worker: signer.address, chainId: deployment.chainId, roles: config.roles }, "worker starting");
 
-  const roles = { listener: config.roles.includes("listener"), processor: config.roles.includes("processor"), validator: config.roles.includes("validator") };
+  const roles = { listener: config.roles.includes("listener"), processor: config.roles.includes("processor"), validator: config.roles.includes("validator"), trainer: config.roles.includes("trainer"), evaluator: config.roles.includes("evaluator") };
   const encryption = config.encryptionKey === undefined ? {} : { encryptionPrivateKey: config.encryptionKey };
   const daemon = new WorkerDaemon({ config, deployment, provider, signer, redisUrl: redis.url, store, logger, roles, ...encryption });
   const root = new ServiceGroup(

@@ -25,9 +25,25 @@ describe("loadConfig", () => {
   it("parses WORKER_ROLES (listener and processor by default) and refuses unknown roles", () => {
     expect(loadConfig({}, {}, { envFile: false }).roles).to.deep.equal(["listener", "processor"]);
     expect(loadConfig({}, { WORKER_ROLES: " processor " }, { envFile: false }).roles).to.deep.equal(["processor"]);
-    const error = loadConfigError({ WORKER_ROLES: "listener,trainer" });
+    const error = loadConfigError({ WORKER_ROLES: "listener,miner" });
     expect(error.problems.map((p) => p.key)).to.deep.equal(["WORKER_ROLES"]);
     expect(error.problems[0].reason).to.match(/listener.*processor/);
+  });
+
+  it("parses the training settings: trainer/evaluator roles, auto-enroll, concurrency, keeper interval", () => {
+    const config = loadConfig(
+      {},
+      { WORKER_ROLES: "listener,trainer,evaluator", TRAINING_AUTO_ENROLL: "false", TRAINING_CONCURRENCY: "3", KEEPER_INTERVAL_MS: "0" },
+      { envFile: false },
+    );
+    expect(config.roles).to.deep.equal(["listener", "trainer", "evaluator"]);
+    expect(config.trainingAutoEnroll).to.equal(false);
+    expect(config.trainingConcurrency).to.equal(3);
+    expect(config.keeperIntervalMs).to.equal(0);
+    const defaults = loadConfig({}, {}, { envFile: false });
+    expect([defaults.trainingAutoEnroll, defaults.trainingConcurrency, defaults.keeperIntervalMs]).to.deep.equal([true, 2, 15_000]);
+    const error = loadConfigError({ TRAINING_AUTO_ENROLL: "maybe", TRAINING_CONCURRENCY: "0" });
+    expect(error.problems.map((p) => p.key).sort()).to.deep.equal(["TRAINING_AUTO_ENROLL", "TRAINING_CONCURRENCY"]);
   });
 
   it("accepts the validator role and takes TESSERA_ENCRYPTION_KEY from env only, never echoing it", () => {

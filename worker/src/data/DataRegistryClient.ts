@@ -53,6 +53,8 @@ export interface PrepareContributionOptions {
   readonly license: string;
   /** Permit deadline, seconds since the epoch (default: one hour from the latest block). */
   readonly permitDeadline?: bigint;
+  /** Return the dataset key (`contribution.keyHex`) so the contributor can share it later; never published. */
+  readonly keepKey?: boolean;
 }
 
 /**
@@ -60,7 +62,12 @@ export interface PrepareContributionOptions {
  * registry's current bond: everything `contribute` needs, with no transaction sent yet.
  */
 export async function prepareContribution(options: PrepareContributionOptions): Promise<PreparedContribution> {
-  const contribution = await contributeDataset({ store: options.store, source: options.source, recipients: options.recipients });
+  const contribution = await contributeDataset({
+    store: options.store,
+    source: options.source,
+    recipients: options.recipients,
+    ...(options.keepKey === true ? { keepKey: true } : {}),
+  });
   const bond = (await options.registry.params()).bond;
   const latest = await options.signer.provider!.getBlock("latest");
   const deadline = options.permitDeadline ?? BigInt((latest?.timestamp ?? Math.floor(Date.now() / 1000)) + 3600);

@@ -8,6 +8,8 @@ export const QueueNames = {
    * inference processor take (and drop) a validator's job.
    */
   dataEvents: "data-events",
+  /** TrainingJobs events for the trainer and evaluator roles (a queue of its own for the same reason). */
+  trainingEvents: "training-events",
 } as const;
 
 export type QueueName = (typeof QueueNames)[keyof typeof QueueNames];

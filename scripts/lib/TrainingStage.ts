@@ -1,0 +1,322 @@
+import { mkdirSync } from "node:fs";
+import type { io, LayersModel } from "@tensorflow/tfjs";
+import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import { HDNodeWallet, formatEther } from "ethers";
+import { signPermit } from "../../worker/src/chain/Permit.js";
+import { QueuedEventsListener } from "../../worker/src/chain/QueuedEventsListener.js";
+import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
+import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
+import { jobKeyRecipients, shareDatasetKey } from "../../worker/src/data/KeySharing.js";
+import { cidFromBytes, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
+import { createQueue } from "../../worker/src/queue/QueueFactory.js";
+import { QueueNames } from "../../worker/src/queue/QueueNames.js";
+import { createRedisConnection } from "../../worker/src/redis/RedisConnection.js";
+import { loadMnist, type MnistSplit } from "../../worker/src/ml/MnistDataset.js";
+import { deserializeModel, publishModel, readManifest, sha256Hex, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
+import { buildMlp, evaluate } from "../../worker/src/ml/models.js";
+import { partitionOf } from "../../worker/src/training/Partition.js";
+import { JOB_STATUS_NAMES, JobStatus } from "../../worker/src/training/TrainingJobSpec.js";
+import { TRAINING_EVENTS } from "../../worker/src/training/TrainingProcessor.js";
+import { TRAINING_JOBS_SOURCE, TrainingService } from "../../worker/src/training/TrainingService.js";
+import type { AcceptedDataset } from "./DataStage.js";
+import type { EmbeddedValidator } from "./EmbeddedValidators.js";
+import { PRICE_TOKEN, PRICE_WEI, ROYALTY_BPS, type EmbeddedStack, type TrainedModel } from "./EmbeddedStack.js";
+import type { Report } from "./Report.js";
+import { WorkerProcess } from "./WorkerProcess.js";
+
+const TOKEN = 10n ** 18n;
+const CAP_TRAIN = 1;
+/** Hardhat's development mnemonic: the keys of its well-known test accounts, never real ones. */
+const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
+const DURATIONS = { enroll: 3_600, commit: 600, reveal: 300, vote: 300, evaluation: 900 };
+
+export interface TrainingStageOptions {
+  /** The chain's JSON-RPC URL (the worker processes connect to it). */
+  readonly rpcUrl: string;
+  readonly accepted: readonly AcceptedDataset[];
+  /** Staked CAP_VALIDATE workers: they evaluate the final model (in this process). */
+  readonly validators: readonly EmbeddedValidator[];
+  /** Three accounts (of the connection's signers) that become the training workers. */
+  readonly trainers: readonly HardhatEthersSigner[];
+  /** Pays for the job, then owns the trained model. */
+  readonly requester: HardhatEthersSigner;
+  readonly rounds?: number;
+  readonly localEpochs?: number;
+  readonly batchSize?: number;
+  readonly learningRate?: number;
+  /** The round in which the third worker is SIGKILLed while it trains (0: nobody is killed). */
+  readonly killRound?: number;
+  /** Held-out digits in the public evaluation set (default 2,000: all of them). */
+  readonly evalDigits?: number;
+  readonly budget?: bigint;
+  readonly timeoutMs?: number;
+  readonly report?: Report;
+}
+
+export interface TrainingStageResult {
+  readonly jobId: bigint;
+  /** The job's own (free) version and the requester's priced version of the same weights. */
+  readonly jobVersionId: bigint;
+  readonly trained: TrainedModel;
+  readonly medianAccuracy: number;
+  readonly medianLoss: number;
+  readonly rounds: readonly { round: number; aggregateHash: string; aggregateCid: string; updates: number; votes: number }[];
+  readonly dropped: readonly string[];
+  readonly killed: string | undefined;
+  /** Local training throughput each worker logged (samples/s, mean over its epochs). */
+  readonly samplesPerSecond: readonly number[];
+  readonly seconds: number;
+}
+
+/**
+ * Federated training in the embedded demo: three worker daemons, each its own OS process with the
+ * trainer role, enroll in a job over the accepted datasets; the datasets' owners share their keys
+ * with the workers that train on them; the workers train, commit, reveal and agree on each round's
+ * FedAvg aggregate; one worker is killed mid-round and the job goes on without it (its deadline
+ * passes, it is dropped and slashed); the validators evaluate the final model, and it is registered
+ * with its provenance. The requester then takes ownership and publishes it as a priced version.
+ */
+export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOptions): Promise<TrainingStageResult> {
+  const started = Date.now();
+  const { token, workerRegistry, trainingJobs, modelRegistry, dataRegistry } = stack.contracts;
+  const { ethers, networkHelpers } = stack.connection;
+  const report = o.report;
+  const line = (s: string) => report?.line(s);
+  const rounds = o.rounds ?? 4;
+  const killRound = o.killRound ?? 2;
+  const timeoutMs = o.timeoutMs ?? 600_000;
+  const dataDir = stack.options.dataDir;
+  mkdirSync(dataDir, { recursive: true });
+  const prefix = stack.options.queuePrefix;
+
+  // 1. Three staked CAP_TRAIN workers, each with a fresh encryption key, as separate processes.
+  const minter = await token.MINTER_ROLE();
+  if (!(await token.hasRole(minter, stack.signers.deployer.address))) await (await token.grantRole(minter, stack.signers.deployer.address)).wait();
+  const stake = (await workerRegistry.minStake()) * 2n;
+  const trainers: { signer: HardhatEthersSigner; key: string; encryption: EncryptionKeyPair }[] = [];
+  for (const [i, signer] of o.trainers.entries()) {
+    const key = devKeyOf(signer.address);
+    const encryption = generateEncryptionKey();
+    await (await token.mint(signer.address, stake)).wait();
+    await (await token.connect(signer).approve(await workerRegistry.getAddress(), stake)).wait();
+    await (await workerRegistry.connect(signer).register(stake, CAP_TRAIN, encryption.publicKey, `embedded://trainer-${i + 1}`)).wait();
+    trainers.push({ signer, key, encryption });
+  }
+  const processes = trainers.map(
+    (t, i) =>
+      new WorkerProcess({
+        name: `trainer-${i + 1}`,
+        rpcUrl: o.rpcUrl,
+        workerKey: t.key,
+        encryptionKey: t.encryption.privateKey,
+        dataDir,
+        redisUrl: stack.redis.url,
+        queuePrefix: `${prefix}-t${i + 1}`,
+        roles: "listener,trainer",
+        env: { KEEPER_INTERVAL_MS: "300", TRAINING_CONCURRENCY: "1", JOB_LOCK_MS: "30000" },
+      }),
+  );
+  const evaluators: { listener: QueuedEventsListener; service: TrainingService; queuePrefix: string }[] = [];
+  try {
+    await Promise.all(processes.map((p) => p.waitFor((r) => r.msg === "training service started", 120_000, "start-up")));
+    line(`trainers         ${trainers.map((t) => t.signer.address.slice(0, 10) + "…").join(", ")}: 3 worker daemons, each its own OS process (WORKER_ROLES=listener,trainer), staked ${formatEther(stake)} TSR, CAP_TRAIN`);
+
+    // 2. The validators score the final model: each its own listener + TrainingService (evaluator role).
+    const provider = stack.connection.ethers.provider;
+    for (const [i, v] of o.validators.entries()) {
+      const queuePrefix = `${prefix}-e${i + 1}`;
+      const common = { chainId: stack.deployment.chainId, redisUrl: stack.redis.url, queuePrefix };
+      const listener = new QueuedEventsListener({
+        ...common,
+        provider,
+        queueName: QueueNames.trainingEvents,
+        source: TRAINING_JOBS_SOURCE,
+        address: stack.deployment.contracts.TrainingJobs!,
+        contractInterface: trainingJobs.interface,
+        events: TRAINING_EVENTS,
+        startBlock: await provider.getBlockNumber(),
+        confirmations: 0,
+        blockRange: 500,
+        pollIntervalMs: 100,
+      });
+      const service = new TrainingService({
+        ...common,
+        trainingJobs: stack.deployment.contracts.TrainingJobs!,
+        dataRegistry: stack.deployment.contracts.DataRegistry!,
+        workerRegistry: stack.deployment.contracts.WorkerRegistry,
+        modelRegistry: stack.deployment.contracts.ModelRegistry,
+        signer: v.signer,
+        provider,
+        store: stack.store,
+        roles: { trainer: false, evaluator: true },
+        autoEnroll: false,
+        fromBlock: stack.deployment.startBlock,
+        keeperIntervalMs: 300,
+        ...(stack.options.logger === undefined ? {} : { logger: stack.options.logger.child({ evaluator: v.signer.address }) }),
+      });
+      await service.start();
+      await listener.start();
+      evaluators.push({ listener, service, queuePrefix });
+    }
+
+    // 3. The requester's job: a fresh 2NN, the held-out digits as the public evaluation set, the budget by permit.
+    const data = await loadMnist({ testCount: 2_000, seed: 42 });
+    const initial = buildMlp({ seed: 11 });
+    const published = await publishModel(stack.store, initial, { name: "mnist-2nn-federated", description: "784-200-200-10 MLP, trained by FedAvg" });
+    initial.dispose();
+    const evalCount = Math.min(o.evalDigits ?? data.test.count, data.test.count);
+    const evalSet = { images: data.test.images.subarray(0, evalCount * 784), labels: data.test.labels.subarray(0, evalCount), count: evalCount };
+    const evalSetCid = await stack.store.add(encodeDataset(fromDigitSet(evalSet)));
+    const budget = o.budget ?? 300n * TOKEN;
+    await (await token.mint(o.requester.address, budget)).wait();
+    const jobsAddress = await trainingJobs.getAddress();
+    const latest = (await provider.getBlock("latest"))!;
+    const permit = await signPermit(token, o.requester, jobsAddress, budget, BigInt(latest.timestamp + 3_600));
+    const args = {
+      manifestCid: cidToBytes(published.manifestCid),
+      weightsCid: cidToBytes(published.weightsCid),
+      evalSetCid: cidToBytes(evalSetCid),
+      modelName: "mnist-2nn-federated",
+      datasetIds: o.accepted.map((d) => d.datasetId),
+      budget,
+      rounds,
+      workersPerRound: trainers.length,
+      evaluators: o.validators.length,
+      localEpochs: o.localEpochs ?? 5,
+      batchSize: o.batchSize ?? 10,
+      learningRate: Math.round((o.learningRate ?? 0.05) * 1e6),
+      rule: 0,
+      quorumBps: 6_666,
+      royaltyBps: 1_000,
+      evaluationBps: 500,
+      durations: DURATIONS,
+    };
+    const created = (await (await trainingJobs.connect(o.requester).createJob(args, permit)).wait())!;
+    const jobId = created.logs.map((l) => trainingJobs.interface.parseLog(l)).find((p) => p?.name === "JobCreated")!.args.jobId as bigint;
+    line(`job ${jobId}            ${rounds} rounds x ${trainers.length} workers, E=${args.localEpochs} B=${args.batchSize} lr=${args.learningRate / 1e6}, FedAvg, quorum 2/3, budget ${formatEther(budget)} TSR by permit (10 % royalties, 5 % evaluation); gas ${created.gasUsed}`);
+    line(`  model          ${published.manifestCid} (initial weights ${published.weightsCid})`);
+    line(`  evaluation set ${evalSetCid} (${evalCount} held-out digits, public)`);
+
+    // 4. The workers enroll on their own (auto-enroll); each owner shares its key with the workers reading its dataset.
+    await until(async () => Number((await trainingJobs.jobOf(jobId)).status) === JobStatus.Committing, 120_000, "three enrollments");
+    const workers = await trainingJobs.workersOf(jobId);
+    const spec = { datasets: o.accepted.map((d) => ({ datasetId: d.datasetId, samples: d.samples })), k: trainers.length };
+    for (const [p, w] of workers.entries()) {
+      const slices = partitionOf(spec.datasets, spec.k, p).map((s) => `dataset ${s.datasetId} [${s.start}, ${s.end})`);
+      line(`  enrolled       ${w.slice(0, 10)}… partition ${p}: ${slices.join(", ")}`);
+    }
+    for (const d of o.accepted) {
+      const { recipients } = await jobKeyRecipients({ trainingJobs, workerRegistry, jobId, datasetId: d.datasetId, fromBlock: stack.deployment.startBlock });
+      const shared = await shareDatasetKey({ registry: dataRegistry.connect(d.contributor), store: stack.store, datasetId: d.datasetId, datasetKey: d.datasetKey, recipients });
+      line(`  key shared     dataset ${d.datasetId} by its owner with ${shared.added.map((a) => a.slice(0, 10) + "…").join(", ")} (envelopes ${shared.envelopesCid})`);
+    }
+
+    // 5. One worker dies mid-round; once the others committed, the commit deadline passes (the chain's
+    //    clock is moved forward, as waiting would) and the keepers drop it.
+    let killed: string | undefined;
+    if (killRound > 0) {
+      const victim = processes[2];
+      await victim.waitFor((r) => r.msg === "epoch done" && r.round === killRound && r.jobId === jobId.toString(), timeoutMs, `an epoch of round ${killRound}`);
+      victim.kill("SIGKILL");
+      killed = trainers[2].signer.address;
+      line(`  killed         trainer-3 (${killed.slice(0, 10)}…) with SIGKILL while it trained round ${killRound}`);
+      await until(async () => {
+        const job = await trainingJobs.jobOf(jobId);
+        return Number(job.round) === killRound && Number(job.status) === JobStatus.Committing && Number(job.committed) === trainers.length - 1;
+      }, timeoutMs, "the survivors' commits");
+      await networkHelpers.time.increase(DURATIONS.commit + 1);
+      line(`  deadline       commit deadline of round ${killRound} passed (chain clock +${DURATIONS.commit + 1} s): the keepers call advance`);
+    }
+
+    await until(async () => {
+      const status = Number((await trainingJobs.jobOf(jobId)).status);
+      if (status === JobStatus.Cancelled) throw new Error(`job ${jobId} was cancelled`);
+      return status === JobStatus.Finalized;
+    }, timeoutMs, "finalization");
+
+    // 6. What the chain says, and the trained model.
+    const job = await trainingJobs.jobOf(jobId);
+    const roundResults = [];
+    for (let r = 1; r <= rounds; r++) {
+      const res = await trainingJobs.roundResultOf(jobId, r);
+      roundResults.push({ round: r, aggregateHash: res.aggregateHash, aggregateCid: cidFromBytes(res.aggregateCid), updates: Number(res.updates), votes: Number(res.votes) });
+    }
+    const dropped = (await trainingJobs.queryFilter(trainingJobs.filters.WorkerDropped(jobId))).map((e) => e.args.worker);
+    const finalRound = roundResults[roundResults.length - 1];
+    const manifest = await readManifest(stack.store, published.manifestCid);
+    const weightData = await stack.store.get(finalRound.aggregateCid);
+    if (sha256Hex(weightData) !== finalRound.aggregateHash) throw new Error("the final aggregate does not match its agreed hash");
+    const model: LayersModel = await deserializeModel({ modelTopology: manifest.modelTopology, weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[], weightData });
+    const { accuracy } = await evaluate(model, data.test);
+
+    // 7. The requester accepts the model and publishes the trained weights as a priced version.
+    const jobVersion = await modelRegistry.getVersion(job.versionId);
+    const modelId = jobVersion.modelId;
+    await (await modelRegistry.connect(o.requester).acceptModelOwnership(modelId)).wait();
+    const priced: PublishedModel = await publishModel(stack.store, model, { name: "mnist-2nn-federated", description: `FedAvg, training job ${jobId}` });
+    const input = versionInputOf(priced, { priceWei: PRICE_WEI, priceToken: PRICE_TOKEN, royaltyBps: ROYALTY_BPS });
+    const versionId = await modelRegistry.connect(o.requester).publishVersion.staticCall(modelId, input);
+    await (await modelRegistry.connect(o.requester).publishVersion(modelId, input)).wait();
+
+    const samplesPerSecond = processes.map((p) => {
+      const epochs = p.records((r) => r.msg === "epoch done" && typeof r.samplesPerSecond === "number");
+      return epochs.length === 0 ? 0 : epochs.reduce((s, r) => s + (r.samplesPerSecond as number), 0) / epochs.length;
+    });
+    return {
+      jobId,
+      jobVersionId: job.versionId,
+      trained: { model, data: data as MnistSplit, training: { history: [], samplesPerSecond: 0, seconds: 0 }, testAccuracy: accuracy, published: priced, modelId, versionId },
+      medianAccuracy: Number(job.accuracy) / 1e6,
+      medianLoss: Number(job.loss) / 1e6,
+      rounds: roundResults,
+      dropped,
+      killed,
+      samplesPerSecond,
+      seconds: (Date.now() - started) / 1000,
+    };
+  } catch (err) {
+    for (const p of processes) if (!p.alive && p !== processes[2]) report?.line(`${p.options.name} log tail:\n${p.log().slice(-2_000)}`);
+    const job = await trainingJobs.jobOf(1n).catch(() => undefined);
+    if (job !== undefined) report?.line(`job state at failure: ${JOB_STATUS_NAMES[Number(job.status)]}, round ${job.round}, committed ${job.committed}, revealed ${job.revealed}`);
+    throw err;
+  } finally {
+    await Promise.all(processes.map((p) => p.stop()));
+    for (const e of evaluators) await e.listener.stop().catch(() => undefined);
+    for (const e of evaluators) await e.service.stop().catch(() => undefined);
+    await removeQueues(stack.redis.url, [...processes.map((p) => p.options.queuePrefix), ...evaluators.map((e) => e.queuePrefix)]);
+  }
+}
+
+/** The development private key of a Hardhat test account (checked against its address). */
+function devKeyOf(address: string): string {
+  for (let i = 0; i < 40; i++) {
+    const wallet = HDNodeWallet.fromPhrase(HARDHAT_MNEMONIC, undefined, `m/44'/60'/0'/0/${i}`);
+    if (wallet.address === address) return wallet.privateKey;
+  }
+  throw new Error(`${address} is not one of Hardhat's development accounts`);
+}
+
+async function until(check: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The training queues, cursors and commit records of an embedded run die with its chain. */
+async function removeQueues(redisUrl: string, prefixes: readonly string[]): Promise<void> {
+  const redis = createRedisConnection(redisUrl);
+  try {
+    for (const prefix of prefixes) {
+      const queue = createQueue(QueueNames.trainingEvents, redis, { prefix });
+      await queue.obliterate({ force: true }).catch(() => undefined);
+      await queue.close();
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { network } from "hardhat";
+import { runDataStage } from "../../../scripts/lib/DataStage.js";
+import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
+import { Report } from "../../../scripts/lib/Report.js";
+import { runTrainingStage } from "../../../scripts/lib/TrainingStage.js";
+import { JobStatus } from "../../../worker/src/training/TrainingJobSpec.js";
+import { removeQueueData } from "../../helpers/queue.js";
+
+/**
+ * The whole federated path with real parts: the contracts on a JSON-RPC chain, the embedded IPFS
+ * store shared by directory, Redis, and three worker daemons as separate OS processes
+ * (`worker/src/main.ts`, trainer role) on small slices of real MNIST digits. The third worker is
+ * SIGKILLed while it trains round 2: the job must go on without it, drop and slash it, agree on
+ * every aggregate, have the validators evaluate, and register the model with its provenance.
+ */
+describe("Federated training job: three worker processes, one killed mid-round", function () {
+  this.timeout(420_000);
+  let stack: EmbeddedStack;
+  let server: Awaited<ReturnType<typeof network.createServer>>;
+  let rpcUrl: string;
+  let dataDir: string;
+  const prefix = `tessera-test-${randomUUID()}`;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "tessera-fed-"));
+    server = await network.createServer("default", "127.0.0.1", 0);
+    const { port } = await server.listen();
+    rpcUrl = `http://127.0.0.1:${port}`;
+    const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
+    stack = await EmbeddedStack.start(connection, { dataDir, queuePrefix: prefix });
+  });
+
+  after(async () => {
+    await removeQueueData(stack.redis.url, prefix);
+    await stack.stop();
+    await server.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("drops the killed worker, agrees on every round, evaluates, pays out the budget and registers the model", async () => {
+    const report = new Report({ print: false });
+    const data = await runDataStage(stack, report, { sliceSize: 300, shuffledSize: 200 });
+    expect(data.accepted, report.lines.join("\n")).to.have.length(3);
+
+    const { trainingJobs, modelRegistry, workerRegistry } = stack.contracts;
+    const trainers = stack.signers.users.slice(6, 9);
+    const requester = stack.signers.modelOwner;
+    const stakesBefore = await Promise.all(trainers.map(async (t) => (await workerRegistry.workerOf(t.address)).stake));
+    const fed = await runTrainingStage(stack, {
+      rpcUrl,
+      accepted: data.accepted,
+      validators: data.validators,
+      trainers,
+      requester,
+      rounds: 2,
+      localEpochs: 1,
+      batchSize: 20,
+      learningRate: 0.1,
+      killRound: 2,
+      evalDigits: 500,
+      report,
+    }).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${report.lines.join("\n")}`);
+    });
+
+    // The killed worker: dropped in round 2's commit phase and slashed; the others went on.
+    expect(fed.killed).to.equal(trainers[2].address);
+    expect(fed.dropped).to.deep.equal([trainers[2].address]);
+    const drops = await trainingJobs.queryFilter(trainingJobs.filters.WorkerDropped(fed.jobId));
+    expect(drops[0].args.round).to.equal(2n);
+    expect(drops[0].args.status).to.equal(BigInt(JobStatus.Committing));
+    expect(drops[0].args.slashed).to.be.greaterThan(0n);
+    expect((await trainingJobs.participantOf(fed.jobId, trainers[2].address)).dropped).to.equal(true);
+    expect(stakesBefore[0] - (await workerRegistry.workerOf(trainers[0].address)).stake).to.equal(0n);
+
+    // Every round agreed on by a quorum: 3 updates in round 1, 2 in round 2.
+    expect(fed.rounds.map((r) => r.updates)).to.deep.equal([3, 2]);
+    for (const r of fed.rounds) expect(r.votes).to.equal(r.updates);
+    const votes = await trainingJobs.queryFilter(trainingJobs.filters.AggregateVoted(fed.jobId));
+    for (const v of votes) expect(v.args.aggregateHash).to.equal(fed.rounds[Number(v.args.round) - 1].aggregateHash);
+
+    // Evaluated by the three validators; the median is on chain and matches a local evaluation closely.
+    const job = await trainingJobs.jobOf(fed.jobId);
+    expect(job.status).to.equal(BigInt(JobStatus.Finalized));
+    expect(job.evaluations).to.equal(3n);
+    expect(fed.medianAccuracy).to.be.greaterThan(0.6);
+    expect(fed.trained.testAccuracy).to.be.greaterThan(0.6);
+
+    // Provenance: the job's version commits to the last agreed aggregate; the requester's priced
+    // version holds exactly those bytes (same weights CID and sha256).
+    const finalRound = fed.rounds[fed.rounds.length - 1];
+    expect(await trainingJobs.jobOfVersion(fed.jobVersionId)).to.equal(fed.jobId);
+    expect((await modelRegistry.getVersion(fed.jobVersionId)).contentHash).to.equal(finalRound.aggregateHash);
+    expect(fed.trained.published.contentHash).to.equal(finalRound.aggregateHash);
+    expect(fed.trained.published.weightsCid).to.equal(finalRound.aggregateCid);
+    expect((await modelRegistry.getModel(fed.trained.modelId)).owner).to.equal(requester.address);
+
+    // Money: the budget is fully paid; the survivors earned both rounds, the killed worker round 1 only.
+    expect(job.paid).to.equal(job.budget);
+    expect(await trainingJobs.escrowed()).to.equal(0n);
+    const earned = await Promise.all(trainers.map(async (t) => (await trainingJobs.participantOf(fed.jobId, t.address)).earned));
+    expect(earned[0]).to.be.greaterThan(earned[2]);
+    expect(earned[1]).to.be.greaterThan(earned[2]);
+    expect(earned[2]).to.be.greaterThan(0n);
+  });
+});
