@@ -25,6 +25,12 @@ const requestId = {
   type: ArgumentType.STRING_WITHOUT_DEFAULT,
   defaultValue: undefined,
 } as const;
+const jobId = {
+  name: "job",
+  description: "Training job id (required)",
+  type: ArgumentType.STRING_WITHOUT_DEFAULT,
+  defaultValue: undefined,
+} as const;
 const account = (defaultValue: string, role: string) =>
   ({ name: "account", description: `${role}: account index or address of the network's accounts`, defaultValue }) as const;
 
@@ -59,7 +65,7 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption({ name: "modelId", description: "Publish a new version of this model instead of registering a new one", type: ArgumentType.BIGINT, defaultValue: 0n })
     .setAction(() => import("./model/publish.js"))
     .build(),
-  task(["model", "show"], "Print a model version: owner, status, prices, royalty, CIDs, shapes")
+  task(["model", "show"], "Print a model version: owner, status, prices, royalty, CIDs, shapes; the training job's provenance if one trained it")
     .addOption(deployment)
     .addOption(versionId)
     .setAction(() => import("./model/show.js"))
@@ -114,7 +120,7 @@ export const tesseraTasks: TaskDefinition[] = [
     .build(),
 
   emptyTask("data", "Contribute encrypted datasets to the DataRegistry and follow their validation").build(),
-  task(["data", "contribute"], "Encrypt a dataset file, seal its key for the registered validators, pin it and contribute it (bond by permit)")
+  task(["data", "contribute"], "Encrypt a dataset file, seal its key for the registered validators (and for you with TESSERA_ENCRYPTION_KEY), pin it and contribute it (bond by permit)")
     .addOption(deployment)
     .addOption(dataDir)
     .addOption(account("0", "Contributor"))
@@ -123,6 +129,14 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption({ name: "license", description: "License name (its keccak256 goes on chain)", defaultValue: "CC-BY-4.0" })
     .addOption({ name: "bond", description: "Most TSR you agree to bond, whole tokens (default: the registry's bond)", defaultValue: "" })
     .setAction(() => import("./data/contribute.js"))
+    .build(),
+  task(["data", "share"], "Share your dataset's key with the enrolled workers of a training job that train on it (needs TESSERA_ENCRYPTION_KEY)")
+    .addOption(deployment)
+    .addOption(dataDir)
+    .addOption(account("0", "Contributor"))
+    .addOption({ name: "dataset", description: "Dataset id (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption(jobId)
+    .setAction(() => import("./data/share.js"))
     .build(),
   task(["data", "status"], "Show a dataset: status, decision reason, CID, commitment, votes and credits")
     .addOption(deployment)
@@ -138,6 +152,47 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption(account("0", "Contributor"))
     .addOption({ name: "id", description: "Dataset id (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
     .setAction(() => import("./data/withdraw.js"))
+    .build(),
+
+  emptyTask("train", "Federated training jobs in TrainingJobs: create, enroll, follow").build(),
+  task(["train", "create"], "Publish a fresh MNIST model and an evaluation set, and create a federated training job (budget by permit)")
+    .addOption(deployment)
+    .addOption(dataDir)
+    .addOption(account("0", "Requester"))
+    .addOption({ name: "datasets", description: "Comma-separated ids of Accepted datasets (required, e.g. 1,2)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "model", description: "mlp (784-200-200-10) or cnn", defaultValue: "mlp" })
+    .addOption({ name: "seed", description: "Seed of the initial weights", type: ArgumentType.INT, defaultValue: 1 })
+    .addOption({ name: "name", description: "Name of the model registered at finalization; empty: mnist-<model>-federated", defaultValue: "" })
+    .addOption({ name: "evalDigits", description: "Evaluate on the first N held-out MNIST digits, published in plaintext (1..2000)", type: ArgumentType.INT, defaultValue: 0 })
+    .addOption({ name: "evalSet", description: "Or: CID of a public evaluation set in the canonical dataset format", defaultValue: "" })
+    .addOption({ name: "budget", description: "TSR escrowed, whole tokens (required, e.g. 1000)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "rounds", description: "Rounds R (1..1000)", type: ArgumentType.INT, defaultValue: 5 })
+    .addOption({ name: "workers", description: "Workers per round K (2..32)", type: ArgumentType.INT, defaultValue: 3 })
+    .addOption({ name: "evaluators", description: "Evaluations N that close the evaluation early (1..15)", type: ArgumentType.INT, defaultValue: 3 })
+    .addOption({ name: "epochs", description: "Local epochs E per round", type: ArgumentType.INT, defaultValue: 1 })
+    .addOption({ name: "batchSize", description: "Local batch size B", type: ArgumentType.INT, defaultValue: 10 })
+    .addOption({ name: "learningRate", description: "SGD learning rate, a multiple of 1e-6; empty: 0.2 for mlp, 0.05 for cnn (the FedAvg benchmark's)", defaultValue: "" })
+    .addOption({ name: "rule", description: "Aggregation rule: fedavg, median or trimmed-mean", defaultValue: "fedavg" })
+    .addOption({ name: "quorumBps", description: "Share of a round's revealers that must agree on the aggregate (5001..10000; 6666 = 2 of 3)", type: ArgumentType.INT, defaultValue: 6_666 })
+    .addOption({ name: "royaltyBps", description: "Budget share for the datasets' contributors", type: ArgumentType.INT, defaultValue: 1_000 })
+    .addOption({ name: "evaluationBps", description: "Budget share for the evaluators", type: ArgumentType.INT, defaultValue: 500 })
+    .addOption({ name: "enrollTime", description: "Enrollment phase (e.g. 1h, 30m, 600s; 5m..30d)", defaultValue: "1h" })
+    .addOption({ name: "commitTime", description: "Commit phase of each round", defaultValue: "30m" })
+    .addOption({ name: "revealTime", description: "Reveal phase of each round", defaultValue: "10m" })
+    .addOption({ name: "voteTime", description: "Aggregate vote phase of each round", defaultValue: "10m" })
+    .addOption({ name: "evaluationTime", description: "Evaluation phase", defaultValue: "30m" })
+    .setAction(() => import("./train/create.js"))
+    .build(),
+  task(["train", "enroll"], "Enroll a staked CAP_TRAIN worker in a job; prints its partition and the samples it trains on")
+    .addOption(deployment)
+    .addOption(account("1", "Worker"))
+    .addOption(jobId)
+    .setAction(() => import("./train/enroll.js"))
+    .build(),
+  task(["train", "status"], "Show a training job: status, deadline, workers, rounds, evaluations, model, money")
+    .addOption(deployment)
+    .addOption(jobId)
+    .setAction(() => import("./train/status.js"))
     .build(),
 
   emptyTask("rewards", "Payouts of the DataRegistry").build(),

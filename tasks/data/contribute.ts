@@ -8,6 +8,7 @@ import { MNIST_SCHEMA_NAME } from "../../worker/src/data/OnChainDataset.js";
 import { formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
 import { dataRegistryOf } from "../lib/DataRegistries.js";
+import { ENCRYPTION_KEY_ENV, encryptionKeyFromEnv } from "../lib/EncryptionKeys.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
@@ -31,13 +32,18 @@ export interface ContributeResult {
   commitment: string;
   sampleCount: number;
   bond: bigint;
+  /** The validators the key was sealed for. */
   recipients: string[];
+  /** The encryption public key (from TESSERA_ENCRYPTION_KEY) the key was also sealed for, so that the contributor can re-share it; undefined without one. */
+  contributorKey?: string;
 }
 
 /**
  * Contributes a dataset file: parses and encodes it, commits to it, encrypts it, pins the
  * ciphertext, seals its key for every validator registered now, pins the envelopes, and calls
- * `contribute` with the bond paid by permit. No plaintext leaves this process.
+ * `contribute` with the bond paid by permit. No plaintext leaves this process. With
+ * TESSERA_ENCRYPTION_KEY set, the key is also sealed for the contributor itself, so that it can
+ * share it later (`data share`) without keeping it anywhere else.
  */
 export default async function contribute(args: ContributeArgs, hre: HardhatRuntimeEnvironment): Promise<ContributeResult> {
   if (args.file === undefined || args.file.trim() === "") throw taskError("--file is required (a .json or .csv of MNIST digits)");
@@ -59,6 +65,7 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
   }
   if (samples.count === 0) throw taskError(`--file ${basename(path)} holds no samples`);
   const maxBond = args.bond.trim() === "" ? undefined : parseUnits18(args.bond, "--bond");
+  const ownKey = encryptionKeyFromEnv();
 
   const session = await Session.open(hre, args.deployment);
   const registry = await dataRegistryOf(session);
@@ -70,10 +77,13 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
   if (balance < bond) throw taskError(`${signer.address} holds ${formatTsr(balance)}, the bond is ${formatTsr(bond)}`);
   const recipients = await currentValidatorRecipients(workerRegistry, registry, session.deployment.startBlock);
   if (recipients.length === 0) throw taskError("no validator is registered (staked, CAP_VALIDATE, with an encryption key): nobody could read the dataset");
+  // The contributor's own envelope; a validator entry under the same key already opens for it.
+  const selfSealed = ownKey !== undefined && !recipients.some((r) => r.publicKey.toLowerCase() === ownKey.publicKey);
+  const sealedFor = selfSealed ? [...recipients, { address: signer.address, publicKey: ownKey.publicKey }] : recipients;
 
   const store = await openContentStore(args.dataDir);
   try {
-    const prepared = await prepareContribution({ registry, token, signer, store, source: { samples }, recipients, license: args.license });
+    const prepared = await prepareContribution({ registry, token, signer, store, source: { samples }, recipients: sealedFor, license: args.license });
     const existing = await registry.datasetIdOf(prepared.contribution.commitment);
     if (existing !== 0n) throw taskError(`this exact dataset is already registered as dataset ${existing}`);
     const receipt = await session.send(signer, registry, "contribute", [prepared.args, prepared.permit]);
@@ -83,6 +93,12 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
       ["transaction", receipt.hash],
       ["dataset CID", `${contribution.datasetCid} (encrypted, AES-256-GCM)`],
       ["envelopes CID", `${contribution.envelopesCid} (key sealed for ${recipients.length} validators)`],
+      [
+        "your envelope",
+        ownKey === undefined
+          ? `none (set ${ENCRYPTION_KEY_ENV} to seal the key for yourself too and re-share it later with \`data share\`)`
+          : `key sealed for your encryption key ${ownKey.publicKey}: \`data share\` can re-share it`,
+      ],
       ["commitment", contribution.commitment],
       ["schema / license", `${args.schema} / ${args.license}`],
       ["bond", `${formatTsr(bond)} (by permit)`],
@@ -98,6 +114,7 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
       sampleCount: contribution.sampleCount,
       bond,
       recipients: recipients.map((r) => r.address),
+      ...(ownKey === undefined ? {} : { contributorKey: ownKey.publicKey }),
     };
   } finally {
     await store.close();

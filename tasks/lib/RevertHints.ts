@@ -1,4 +1,8 @@
+import { DATASET_STATUS_NAMES } from "../../worker/src/data/OnChainDataset.js";
 import type { DecodedRevert } from "../../worker/src/errors.js";
+import { JOB_STATUS_NAMES } from "./Training.js";
+
+const at = (seconds: unknown) => new Date(Number(seconds) * 1000).toISOString();
 
 /** What to do about the custom errors an operator, model owner or requester is likely to hit. */
 const HINTS: Record<string, (args: readonly unknown[]) => string> = {
@@ -20,6 +24,18 @@ const HINTS: Record<string, (args: readonly unknown[]) => string> = {
   DataRegistryValidationStarted: ([id, votes]) => `validators already cast ${votes} vote(s) on dataset ${id}; wait for the decision`,
   DataRegistryDatasetAlreadyUsed: ([id]) => `a training job already used dataset ${id}`,
   DataRegistryNothingToWithdraw: ([account]) => `${account} has no credit in the DataRegistry`,
+  DataRegistryDatasetClosed: ([id, status]) => `dataset ${id} is ${DATASET_STATUS_NAMES[Number(status)]}; only a Pending or Accepted dataset's key can be shared`,
+  TrainingJobsUnknownJob: ([j]) => `training job ${j} does not exist`,
+  TrainingJobsDatasetNotAccepted: ([id]) => `dataset ${id} is not Accepted in the DataRegistry (see \`data status --id ${id}\`)`,
+  TrainingJobsInvalidDatasets: ([n]) => `${n} dataset ids: give 1..16 distinct ids`,
+  TrainingJobsBudgetTooLow: ([budget]) => `a budget of ${budget} token wei cannot pay one unit per update of every round`,
+  TrainingJobsWrongStatus: ([j, status]) => `job ${j} is ${JOB_STATUS_NAMES[Number(status)]} (see \`train status --job ${j}\`)`,
+  TrainingJobsDeadlinePassed: ([j, d]) => `the current phase of job ${j} ended at ${at(d)}`,
+  TrainingJobsNotTrainer: ([w]) => `${w} is not a staked, non-unstaking worker with CAP_TRAIN`,
+  TrainingJobsNotValidator: ([w]) => `${w} is not a staked, non-unstaking worker with CAP_VALIDATE`,
+  TrainingJobsAlreadyEnrolled: ([j, w]) => `${w} is already enrolled in job ${j}`,
+  TrainingJobsConflictOfInterest: ([j, w]) => `${w} requested or trains job ${j}: it may neither enroll in nor evaluate it`,
+  TrainingJobsNothingToWithdraw: ([account]) => `${account} has no credit in TrainingJobs`,
   ERC20InsufficientBalance: ([who, balance, needed]) => `${who} holds ${balance} token wei, needs ${needed}`,
   ERC20InsufficientAllowance: ([spender, allowance, needed]) => `allowance of ${spender} is ${allowance}, needs ${needed}`,
 };

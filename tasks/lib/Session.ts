@@ -8,6 +8,7 @@ import {
   InferenceMarket__factory,
   ModelRegistry__factory,
   TesseraToken__factory,
+  TrainingJobs__factory,
   WorkerRegistry__factory,
   type InferenceMarket,
   type ModelRegistry,
@@ -34,6 +35,7 @@ export const PROTOCOL_INTERFACES: readonly Interface[] = [
   WorkerRegistry__factory.createInterface(),
   TesseraToken__factory.createInterface(),
   DataRegistry__factory.createInterface(),
+  TrainingJobs__factory.createInterface(),
 ];
 
 /**

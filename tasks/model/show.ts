@@ -6,6 +6,7 @@ import { parseId } from "../lib/Ids.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
+import { formatAccuracy, formatEvaluation, formatRound, readJob, trainingJobsOf, type EvaluationView, type JobTerms, type RoundView } from "../lib/Training.js";
 
 interface ShowArgs {
   deployment: string;
@@ -27,11 +28,31 @@ export interface VersionView {
   inputShape: number[];
   outputShape: number[];
   publishedAt: Date;
+  /** Present when a TrainingJobs job produced this version. */
+  provenance?: TrainingProvenance;
+}
+
+/** How a version trained by a federated job came to be: everything TrainingJobs and its events record. */
+export interface TrainingProvenance {
+  trainingJobs: string;
+  jobId: bigint;
+  requester: string;
+  terms: JobTerms | undefined;
+  datasets: { datasetId: bigint; samplesUsed: number }[];
+  workers: string[];
+  rounds: (RoundView & { updateCids: { worker: string; cid: string; updateHash: string; sampleCount: number }[] })[];
+  evaluations: EvaluationView[];
+  accuracy: number;
+  loss: number;
 }
 
 const STATUS = ["None", "Active", "Deprecated"] as const;
 
-/** Prints a model version as the ModelRegistry records it, CIDs as strings. */
+/**
+ * Prints a model version as the ModelRegistry records it, CIDs as strings, and, when a training
+ * job of the deployment's TrainingJobs produced it, its provenance: the job, its datasets and
+ * samples, every round's agreed aggregate and revealed updates, the evaluations and medians.
+ */
 export default async function show(args: ShowArgs, hre: HardhatRuntimeEnvironment): Promise<VersionView> {
   const versionId = parseId(args.versionId, "--version-id");
   const session = await Session.open(hre, args.deployment);
@@ -58,6 +79,8 @@ export default async function show(args: ShowArgs, hre: HardhatRuntimeEnvironmen
     outputShape: v.outputShape.map(Number),
     publishedAt: new Date(Number(v.publishedAt) * 1000),
   };
+  const provenance = await provenanceOf(session, versionId);
+  if (provenance !== undefined) view.provenance = provenance;
   printFields(`Model version ${view.versionId} of model ${view.modelId} "${view.modelName}"`, [
     ["owner", view.owner],
     ["status", view.status],
@@ -70,5 +93,55 @@ export default async function show(args: ShowArgs, hre: HardhatRuntimeEnvironmen
     ["output shape", JSON.stringify(view.outputShape)],
     ["published at", view.publishedAt.toISOString()],
   ]);
+  if (provenance !== undefined) {
+    const p = provenance;
+    printFields(`Trained by job ${p.jobId} of TrainingJobs ${p.trainingJobs}`, [
+      ["requester", p.requester],
+      ["datasets", p.datasets.map((d) => `${d.datasetId} (${d.samplesUsed} samples)`).join(", ")],
+      ...(p.terms === undefined
+        ? []
+        : ([
+            ["initial weights", p.terms.weightsCid],
+            ["eval set CID", p.terms.evalSetCid],
+            ["local training", `E = ${p.terms.localEpochs}, B = ${p.terms.batchSize}, learning rate ${p.terms.learningRate}, ${p.terms.rule}`],
+          ] as const)),
+      ["workers", p.workers.join(", ")],
+      ...p.rounds.flatMap((r) => [
+        [`round ${r.round}`, formatRound(r)] as const,
+        ...r.updateCids.map((u) => [`  update`, `${u.cid} from ${u.worker} (${u.sampleCount} samples)`] as const),
+      ]),
+      ...p.evaluations.map((e, i) => [`evaluation ${i + 1}`, formatEvaluation(e)] as const),
+      ["medians", `accuracy ${formatAccuracy(p.accuracy)}, loss ${p.loss.toFixed(4)}`],
+    ]);
+  }
   return view;
+}
+
+/** The provenance of `versionId` if the deployment's TrainingJobs trained it. */
+async function provenanceOf(session: Session, versionId: bigint): Promise<TrainingProvenance | undefined> {
+  if (session.deployment.contracts.TrainingJobs === undefined) return undefined;
+  const jobs = await trainingJobsOf(session);
+  const jobId = await jobs.jobOfVersion(versionId);
+  if (jobId === 0n) return undefined;
+  const job = await readJob(session, jobs, jobId);
+  const revealed = await jobs.queryFilter(jobs.filters.UpdateRevealed(jobId), session.deployment.startBlock);
+  // A round aggregates the updates revealed in it (one per worker: the contract refuses a second reveal).
+  const rounds = job.roundResults.map((r) => ({
+    ...r,
+    updateCids: revealed
+      .filter((e) => Number(e.args.round) === r.round)
+      .map((e) => ({ worker: e.args.worker, cid: cidToString(e.args.updateCid), updateHash: e.args.updateHash, sampleCount: Number(e.args.sampleCount) })),
+  }));
+  return {
+    trainingJobs: await jobs.getAddress(),
+    jobId,
+    requester: job.requester,
+    terms: job.terms,
+    datasets: job.datasets.map((d) => ({ datasetId: d.datasetId, samplesUsed: d.samples })),
+    workers: job.workers.map((w) => w.address),
+    rounds,
+    evaluations: job.evaluations,
+    accuracy: job.accuracy ?? 0,
+    loss: job.loss ?? 0,
+  };
 }

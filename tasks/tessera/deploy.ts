@@ -1,7 +1,7 @@
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import TesseraDataModule from "../../ignition/modules/TesseraData.js";
+import TesseraTrainingModule from "../../ignition/modules/TesseraTraining.js";
 import { saveDeployment, type Deployment } from "../../worker/src/Deployment.js";
 import { printFields } from "../lib/Printer.js";
 import { parseAddress } from "../lib/Session.js";
@@ -13,7 +13,10 @@ interface DeployArgs {
   reset: boolean;
 }
 
-/** Deploys the protocol (core + DataRegistry: the TesseraData Ignition module) and writes the deployment file workers and tasks read. */
+/**
+ * Deploys the protocol (core + DataRegistry + TrainingJobs: the TesseraTraining Ignition module, which
+ * builds on TesseraData) and writes the deployment file workers and tasks read.
+ */
 export default async function deploy(args: DeployArgs, hre: HardhatRuntimeEnvironment): Promise<Deployment> {
   const treasury = args.treasury === "" ? undefined : parseAddress(args.treasury, "--treasury");
   const connection = await hre.network.getOrCreate();
@@ -38,7 +41,7 @@ export default async function deploy(args: DeployArgs, hre: HardhatRuntimeEnviro
   }
   let deployed;
   try {
-    deployed = await ignition.deploy(TesseraDataModule, {
+    deployed = await ignition.deploy(TesseraTrainingModule, {
       parameters: treasury === undefined ? {} : { Tessera: { treasury } },
       displayUi: false,
       ...(deploymentId === undefined ? {} : { deploymentId }),
@@ -58,6 +61,7 @@ export default async function deploy(args: DeployArgs, hre: HardhatRuntimeEnviro
       ModelRegistry: await deployed.modelRegistry.getAddress(),
       InferenceMarket: await deployed.inferenceMarket.getAddress(),
       DataRegistry: await deployed.dataRegistry.getAddress(),
+      TrainingJobs: await deployed.trainingJobs.getAddress(),
     },
   };
   const path = resolve(args.deployment);

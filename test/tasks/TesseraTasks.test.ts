@@ -15,7 +15,14 @@ import type { StatusResult } from "../../tasks/infer/status.js";
 import type { RefundResult } from "../../tasks/infer/refund.js";
 import type { BalanceResult } from "../../tasks/market/balance.js";
 import type { WithdrawResult } from "../../tasks/market/withdraw.js";
-import { InferenceMarket__factory, TesseraToken__factory, ModelRegistry__factory, WorkerRegistry__factory } from "../../typechain-types/index.js";
+import {
+  DataRegistry__factory,
+  InferenceMarket__factory,
+  TesseraToken__factory,
+  ModelRegistry__factory,
+  TrainingJobs__factory,
+  WorkerRegistry__factory,
+} from "../../typechain-types/index.js";
 import { toEventPayload } from "../../worker/src/chain/EventPayload.js";
 import { TxSender } from "../../worker/src/chain/TxSender.js";
 import type { Deployment } from "../../worker/src/Deployment.js";
@@ -101,6 +108,21 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
       expect(output).to.include(address);
     }
     expect(await contracts().market.treasury()).to.equal(treasury.address);
+
+    // The TesseraTraining module: TrainingJobs on the DataRegistry, allowed to slash and to pay royalties.
+    const { TrainingJobs: jobsAddress, DataRegistry: dataAddress } = deployment.contracts;
+    expect(jobsAddress).to.be.a("string");
+    expect(output).to.include(`TrainingJobs`);
+    const { provider } = connection.ethers;
+    const jobs = TrainingJobs__factory.connect(jobsAddress!, provider);
+    const data = DataRegistry__factory.connect(dataAddress!, provider);
+    const { workerRegistry, modelRegistry, token } = contracts();
+    expect(await jobs.dataRegistry()).to.equal(dataAddress);
+    expect(await jobs.workerRegistry()).to.equal(await workerRegistry.getAddress());
+    expect(await jobs.modelRegistry()).to.equal(await modelRegistry.getAddress());
+    expect(await jobs.token()).to.equal(await token.getAddress());
+    expect(await workerRegistry.hasRole(await workerRegistry.SLASHER_ROLE(), jobsAddress!)).to.equal(true);
+    expect(await data.hasRole(await data.ROYALTY_PAYER_ROLE(), jobsAddress!)).to.equal(true);
   });
 
   it("model publish: trains, publishes to IPFS and registers a version; model show prints it", async () => {
@@ -124,6 +146,7 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     expect(shown.result.weightsCid).to.equal(published.weightsCid);
     expect(shown.result.contentHash).to.equal(published.contentHash);
     expect(shown.result.inputShape).to.deep.equal([784]);
+    expect(shown.result.provenance).to.equal(undefined); // published by its owner, not trained by a job
     expect(shown.output).to.include(published.manifestCid).and.include("[784]").and.include("[10]");
 
     const unknown = await taskFailure(hre, ["model", "show"], { ...common(), versionId: "99" });

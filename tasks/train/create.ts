@@ -1,0 +1,275 @@
+import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { CID } from "multiformats/cid";
+import { signPermit } from "../../worker/src/chain/Permit.js";
+import { encodeDataset, fromDigitSet, readDatasetHeader } from "../../worker/src/data/DatasetFormat.js";
+import { DATASET_STATUS_NAMES, DatasetStatus, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
+import { selectBackend } from "../../worker/src/ml/backend.js";
+import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
+import { publishModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { buildCnn, buildMlp } from "../../worker/src/ml/models.js";
+import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
+import { describeStore, openContentStore } from "../lib/ContentStores.js";
+import { dataRegistryOf } from "../lib/DataRegistries.js";
+import { MNIST_SPLIT } from "../lib/Defaults.js";
+import { printFields } from "../lib/Printer.js";
+import { Session } from "../lib/Session.js";
+import { taskError } from "../lib/TaskError.js";
+import { RULE_NAMES, formatDuration, parseDuration, parseIdList, parseLearningRate, parseRule, trainingJobsOf, type RuleName } from "../lib/Training.js";
+
+interface CreateArgs {
+  deployment: string;
+  dataDir: string;
+  account: string;
+  datasets: string | undefined;
+  model: string;
+  seed: number;
+  name: string;
+  evalDigits: number;
+  evalSet: string;
+  budget: string | undefined;
+  rounds: number;
+  workers: number;
+  evaluators: number;
+  epochs: number;
+  batchSize: number;
+  learningRate: string;
+  rule: string;
+  quorumBps: number;
+  royaltyBps: number;
+  evaluationBps: number;
+  enrollTime: string;
+  commitTime: string;
+  revealTime: string;
+  voteTime: string;
+  evaluationTime: string;
+}
+
+export interface CreateJobResult {
+  jobId: bigint;
+  txHash: string;
+  requester: string;
+  model: "mlp" | "cnn";
+  modelName: string;
+  manifestCid: string;
+  weightsCid: string;
+  contentHash: string;
+  evalSetCid: string;
+  /** Samples of the evaluation set when it was built here (--eval-digits) or found in the store. */
+  evalSamples: number | undefined;
+  datasets: { datasetId: bigint; samples: number }[];
+  budget: bigint;
+  rounds: number;
+  workersPerRound: number;
+  evaluators: number;
+  localEpochs: number;
+  batchSize: number;
+  /** 1e-6 units, as on chain. */
+  learningRate: number;
+  rule: RuleName;
+  quorumBps: number;
+  royaltyBps: number;
+  evaluationBps: number;
+  durations: { enroll: number; commit: number; reveal: number; vote: number; evaluation: number };
+  enrollDeadline: number;
+}
+
+/** Limits of TrainingJobs (its constants), checked here so that a bad input costs no transaction. */
+const LIMITS = { maxDatasets: 16, maxRounds: 1_000, minWorkers: 2, maxWorkers: 32, maxEvaluators: 15, minPhase: 5 * 60, maxPhase: 30 * 86_400, maxCidBytes: 64 };
+/** The learning rates the FedAvg benchmark uses (plain SGD, B = 10). */
+const DEFAULT_LEARNING_RATE = { mlp: "0.2", cnn: "0.05" } as const;
+
+/**
+ * Creates a federated training job: builds a fresh seeded MNIST model (2NN or CNN), publishes it to
+ * IPFS as the initial weights, publishes (or takes) the public evaluation set, and escrows the
+ * budget with `createJob`, paid by ERC-2612 permit. Every input is checked before anything is
+ * published or sent.
+ */
+export default async function create(args: CreateArgs, hre: HardhatRuntimeEnvironment): Promise<CreateJobResult> {
+  const datasetIds = parseIdList(args.datasets, "--datasets");
+  if (datasetIds.length > LIMITS.maxDatasets) throw taskError(`--datasets: ${datasetIds.length} ids, a job takes at most ${LIMITS.maxDatasets}`);
+  const model = args.model.trim().toLowerCase();
+  if (model !== "mlp" && model !== "cnn") throw taskError(`--model: ${JSON.stringify(args.model)} is neither mlp (784-200-200-10) nor cnn`);
+  const modelName = args.name.trim() === "" ? `mnist-${model}-federated` : args.name.trim();
+  integer(args.seed, "--seed", 0, 2 ** 31 - 1);
+  const evaluation = parseEvaluation(args);
+  if (args.budget === undefined || args.budget.trim() === "") throw taskError("--budget is required (TSR in whole tokens, e.g. 1000)");
+  const budget = checkUint96(parseUnits18(args.budget, "--budget"), "--budget");
+  if (budget === 0n) throw taskError("--budget must be above 0");
+  integer(args.rounds, "--rounds", 1, LIMITS.maxRounds);
+  integer(args.workers, "--workers", LIMITS.minWorkers, LIMITS.maxWorkers);
+  integer(args.evaluators, "--evaluators", 1, LIMITS.maxEvaluators);
+  integer(args.epochs, "--epochs", 1, 0xffff);
+  integer(args.batchSize, "--batch-size", 1, 0xffff_ffff);
+  const learningRate = parseLearningRate(args.learningRate.trim() === "" ? DEFAULT_LEARNING_RATE[model] : args.learningRate, "--learning-rate");
+  const rule = parseRule(args.rule, "--rule");
+  integer(args.quorumBps, "--quorum-bps", 5_001, 10_000);
+  integer(args.royaltyBps, "--royalty-bps", 0, 9_999);
+  integer(args.evaluationBps, "--evaluation-bps", 0, 9_999);
+  if (args.royaltyBps + args.evaluationBps >= 10_000) {
+    throw taskError(`--royalty-bps ${args.royaltyBps} + --evaluation-bps ${args.evaluationBps} must stay below 10000 (the rest pays the workers)`);
+  }
+  const durations = {
+    enroll: phase(args.enrollTime, "--enroll-time"),
+    commit: phase(args.commitTime, "--commit-time"),
+    reveal: phase(args.revealTime, "--reveal-time"),
+    vote: phase(args.voteTime, "--vote-time"),
+    evaluation: phase(args.evaluationTime, "--evaluation-time"),
+  };
+  const workerPool = budget - (budget * BigInt(args.royaltyBps)) / 10_000n - (budget * BigInt(args.evaluationBps)) / 10_000n;
+  if (workerPool < BigInt(args.rounds * args.workers)) {
+    throw taskError(`--budget ${formatTsr(budget)} leaves ${workerPool} token wei for the workers, less than one per update of every round (${args.rounds} x ${args.workers})`);
+  }
+
+  const session = await Session.open(hre, args.deployment);
+  const jobs = await trainingJobsOf(session);
+  const registry = await dataRegistryOf(session);
+  const requester = await session.signer(args.account);
+  const { token } = session.contracts;
+  const datasetCount = await registry.datasetCount();
+  const datasets: { datasetId: bigint; samples: number }[] = [];
+  for (const id of datasetIds) {
+    if (id > datasetCount) throw taskError(`--datasets: unknown dataset ${id} (${datasetCount} contributed so far)`);
+    const d = await registry.datasetOf(id);
+    if (Number(d.status) !== DatasetStatus.Accepted) {
+      throw taskError(`--datasets: dataset ${id} is ${DATASET_STATUS_NAMES[Number(d.status)]}, not Accepted: a job trains only on accepted data (see \`data status --id ${id}\`)`);
+    }
+    datasets.push({ datasetId: id, samples: Number(d.sampleCount) });
+  }
+  const balance = await token.balanceOf(requester.address);
+  if (balance < budget) throw taskError(`${requester.address} holds ${formatTsr(balance)}, the budget is ${formatTsr(budget)}`);
+
+  const backend = await selectBackend((process.env.TF_BACKEND as "auto" | undefined) ?? "auto");
+  const store = await openContentStore(args.dataDir);
+  let published;
+  let evalSetCid: string;
+  let evalSamples: number | undefined;
+  try {
+    const net = model === "mlp" ? buildMlp({ seed: args.seed }) : buildCnn({ seed: args.seed });
+    try {
+      const description = model === "mlp" ? "784-200-200-10 MLP (McMahan et al. 2017), initial weights of a federated job" : "MNIST CNN (McMahan et al. 2017), initial weights of a federated job";
+      published = await publishModel(store, net, { name: modelName, description });
+    } finally {
+      net.dispose();
+    }
+    await store.pin(published.weightsCid);
+    await store.pin(published.manifestCid);
+    if (evaluation.kind === "digits") {
+      const test = (await loadMnist(MNIST_SPLIT)).test;
+      const digits = selectDigits(test, Array.from({ length: evaluation.count }, (_, i) => i));
+      evalSetCid = await store.add(encodeDataset(fromDigitSet(digits)));
+      await store.pin(evalSetCid);
+      evalSamples = evaluation.count;
+    } else {
+      evalSetCid = evaluation.cid;
+      if (await store.has(evalSetCid)) {
+        try {
+          evalSamples = readDatasetHeader(await store.get(evalSetCid)).count;
+        } catch (err) {
+          throw taskError(`--eval-set ${evalSetCid} is not a plaintext dataset in the canonical format: ${(err as Error).message}`, err);
+        }
+      }
+    }
+  } finally {
+    await store.close();
+  }
+
+  const jobArgs = {
+    manifestCid: cidToBytes(published.manifestCid),
+    weightsCid: cidToBytes(published.weightsCid),
+    evalSetCid: cidToBytes(evalSetCid),
+    modelName,
+    datasetIds,
+    budget,
+    rounds: args.rounds,
+    workersPerRound: args.workers,
+    evaluators: args.evaluators,
+    localEpochs: args.epochs,
+    batchSize: args.batchSize,
+    learningRate,
+    rule,
+    quorumBps: args.quorumBps,
+    royaltyBps: args.royaltyBps,
+    evaluationBps: args.evaluationBps,
+    durations,
+  };
+  const permit = await signPermit(token, requester, await jobs.getAddress(), budget, BigInt((await session.now()) + 3600));
+  const receipt = await session.send(requester, jobs, "createJob", [jobArgs, permit]);
+  const event = receipt.logs.map((l) => jobs.interface.parseLog(l)).find((e) => e?.name === "JobCreated");
+  const jobId = event!.args.jobId as bigint;
+  const enrollDeadline = Number(event!.args.enrollDeadline);
+
+  const result: CreateJobResult = {
+    jobId,
+    txHash: receipt.hash,
+    requester: requester.address,
+    model,
+    modelName,
+    ...published,
+    evalSetCid,
+    evalSamples,
+    datasets,
+    budget,
+    rounds: args.rounds,
+    workersPerRound: args.workers,
+    evaluators: args.evaluators,
+    localEpochs: args.epochs,
+    batchSize: args.batchSize,
+    learningRate,
+    rule: RULE_NAMES[rule],
+    quorumBps: args.quorumBps,
+    royaltyBps: args.royaltyBps,
+    evaluationBps: args.evaluationBps,
+    durations,
+    enrollDeadline,
+  };
+  printFields(`Created training job ${jobId} "${modelName}"`, [
+    ["requester", requester.address],
+    ["transaction", receipt.hash],
+    ["datasets", datasets.map((d) => `${d.datasetId} (${d.samples} samples)`).join(", ")],
+    ["model", `${model}, seed ${args.seed} (${backend.name})`],
+    ["manifest CID", published.manifestCid],
+    ["weights CID", `${published.weightsCid} (initial, sha256 ${published.contentHash})`],
+    ["eval set CID", `${evalSetCid} (public${evalSamples === undefined ? "" : `, ${evalSamples} digits`})`],
+    ["rounds x workers", `${args.rounds} x ${args.workers}, ${args.evaluators} evaluator(s), quorum ${args.quorumBps} bps`],
+    ["local training", `E = ${args.epochs}, B = ${args.batchSize}, learning rate ${learningRate / 1e6}, ${RULE_NAMES[rule]}`],
+    ["budget", `${formatTsr(budget)} (by permit): royalties ${args.royaltyBps} bps, evaluation ${args.evaluationBps} bps, the rest to the workers`],
+    ["phases", `enroll ${formatDuration(durations.enroll)}, commit ${formatDuration(durations.commit)}, reveal ${formatDuration(durations.reveal)}, vote ${formatDuration(durations.vote)}, evaluation ${formatDuration(durations.evaluation)}`],
+    ["enroll deadline", new Date(enrollDeadline * 1000).toISOString()],
+    ["store", describeStore(store, args.dataDir)],
+  ]);
+  return result;
+}
+
+type Evaluation = { kind: "digits"; count: number } | { kind: "cid"; cid: string };
+
+function parseEvaluation(args: CreateArgs): Evaluation {
+  const cid = args.evalSet.trim();
+  if (cid !== "" && args.evalDigits !== 0) throw taskError("pass either --eval-digits or --eval-set, not both");
+  if (cid === "" && args.evalDigits === 0) {
+    throw taskError("an evaluation set is required: --eval-digits N (N held-out MNIST digits, published in plaintext) or --eval-set <cid>");
+  }
+  if (cid !== "") {
+    let parsed: CID;
+    try {
+      parsed = CID.parse(cid);
+    } catch (err) {
+      throw taskError(`--eval-set: ${JSON.stringify(cid)} is not a CID`, err);
+    }
+    if (parsed.bytes.length > LIMITS.maxCidBytes) throw taskError(`--eval-set: the CID is ${parsed.bytes.length} bytes, the contract takes at most ${LIMITS.maxCidBytes}`);
+    return { kind: "cid", cid: parsed.toString() };
+  }
+  integer(args.evalDigits, "--eval-digits", 1, MNIST_SPLIT.testCount);
+  return { kind: "digits", count: args.evalDigits };
+}
+
+function integer(value: number, option: string, min: number, max: number): void {
+  if (!Number.isInteger(value) || value < min || value > max) throw taskError(`${option} must be an integer in ${min}..${max}, got ${value}`);
+}
+
+function phase(value: string, option: string): number {
+  const seconds = parseDuration(value, option);
+  if (seconds < LIMITS.minPhase || seconds > LIMITS.maxPhase) {
+    throw taskError(`${option} ${value} is outside ${formatDuration(LIMITS.minPhase)}..${formatDuration(LIMITS.maxPhase)}, the phase lengths the contract accepts`);
+  }
+  return seconds;
+}
