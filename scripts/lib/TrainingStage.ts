@@ -183,9 +183,9 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       rounds,
       workersPerRound: trainers.length,
       evaluators: o.validators.length,
-      localEpochs: o.localEpochs ?? 5,
-      batchSize: o.batchSize ?? 10,
-      learningRate: Math.round((o.learningRate ?? 0.05) * 1e6),
+      localEpochs: o.localEpochs ?? 2,
+      batchSize: o.batchSize ?? 20,
+      learningRate: Math.round((o.learningRate ?? 0.1) * 1e6),
       rule: 0,
       quorumBps: 6_666,
       royaltyBps: 1_000,
@@ -217,7 +217,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     let killed: string | undefined;
     if (killRound > 0) {
       const victim = processes[2];
-      await victim.waitFor((r) => r.msg === "epoch done" && r.round === killRound && r.jobId === jobId.toString(), timeoutMs, `an epoch of round ${killRound}`);
+      await victim.waitFor((r) => r.msg === "training the round's update" && r.round === killRound && r.jobId === jobId.toString(), timeoutMs, `its training of round ${killRound}`);
       victim.kill("SIGKILL");
       killed = trainers[2].signer.address;
       line(`  killed         trainer-3 (${killed.slice(0, 10)}…) with SIGKILL while it trained round ${killRound}`);

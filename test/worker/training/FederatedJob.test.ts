@@ -35,11 +35,13 @@ describe("Federated training job: three worker processes, one killed mid-round",
     stack = await EmbeddedStack.start(connection, { dataDir, queuePrefix: prefix });
   });
 
-  after(async () => {
+  after(async function () {
     await removeQueueData(stack.redis.url, prefix);
     await stack.stop();
     await server.close();
-    rmSync(dataDir, { recursive: true, force: true });
+    const failed = this.test?.parent?.tests.some((t) => t.state === "failed") ?? false;
+    if (failed) console.log(`    kept ${dataDir} (worker logs) for the failure`);
+    else rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("drops the killed worker, agrees on every round, evaluates, pays out the budget and registers the model", async () => {
@@ -50,7 +52,6 @@ describe("Federated training job: three worker processes, one killed mid-round",
     const { trainingJobs, modelRegistry, workerRegistry } = stack.contracts;
     const trainers = stack.signers.users.slice(6, 9);
     const requester = stack.signers.modelOwner;
-    const stakesBefore = await Promise.all(trainers.map(async (t) => (await workerRegistry.workerOf(t.address)).stake));
     const fed = await runTrainingStage(stack, {
       rpcUrl,
       accepted: data.accepted,
@@ -63,6 +64,7 @@ describe("Federated training job: three worker processes, one killed mid-round",
       learningRate: 0.1,
       killRound: 2,
       evalDigits: 500,
+      timeoutMs: 240_000,
       report,
     }).catch((err: unknown) => {
       throw new Error(`${(err as Error).message}\n${report.lines.join("\n")}`);
@@ -76,11 +78,14 @@ describe("Federated training job: three worker processes, one killed mid-round",
     expect(drops[0].args.status).to.equal(BigInt(JobStatus.Committing));
     expect(drops[0].args.slashed).to.be.greaterThan(0n);
     expect((await trainingJobs.participantOf(fed.jobId, trainers[2].address)).dropped).to.equal(true);
-    expect(stakesBefore[0] - (await workerRegistry.workerOf(trainers[0].address)).stake).to.equal(0n);
+    const staked = (await workerRegistry.minStake()) * 2n; // what the training stage staked for each
+    expect((await workerRegistry.workerOf(trainers[0].address)).stake).to.equal(staked);
+    expect((await workerRegistry.workerOf(trainers[2].address)).stake).to.equal(staked - drops[0].args.slashed);
 
     // Every round agreed on by a quorum: 3 updates in round 1, 2 in round 2.
     expect(fed.rounds.map((r) => r.updates)).to.deep.equal([3, 2]);
-    for (const r of fed.rounds) expect(r.votes).to.equal(r.updates);
+    // A round completes at the vote that reaches the quorum (2 of 3, 2 of 2); a later vote loses the race.
+    for (const r of fed.rounds) expect(r.votes).to.equal(Math.ceil((r.updates * 6_666) / 10_000));
     const votes = await trainingJobs.queryFilter(trainingJobs.filters.AggregateVoted(fed.jobId));
     for (const v of votes) expect(v.args.aggregateHash).to.equal(fed.rounds[Number(v.args.round) - 1].aggregateHash);
 

@@ -94,7 +94,13 @@ export interface TrainingProcessorOptions {
   readonly logger?: Logger;
 }
 
-/** Gas limits: the deciding vote credits every revealer and starts the next round. */
+/**
+ * Gas limits, set rather than estimated: several workers send to the same job at once, and an
+ * estimate taken before another worker's transaction is wrong after it (the last commit, reveal
+ * or vote also starts the next phase and costs more), which would run the transaction out of gas.
+ * Unused gas is not charged. The deciding vote credits every revealer and starts the next round.
+ */
+const DEFAULT_GAS_LIMIT = 400_000n;
 const VOTE_GAS_LIMIT = 1_500_000n;
 const FINALIZE_GAS_LIMIT = 3_000_000n;
 
@@ -401,7 +407,7 @@ export class TrainingProcessor {
     onSent?: () => void,
   ): Promise<TrainingOutcome> {
     try {
-      const sent = await this.#o.txSender.send(this.#o.jobs, method, args, extra.gasLimit === undefined ? {} : { gasLimit: extra.gasLimit });
+      const sent = await this.#o.txSender.send(this.#o.jobs, method, args, { gasLimit: extra.gasLimit ?? DEFAULT_GAS_LIMIT });
       onSent?.();
       log.info({ method, txHash: sent.hash, gasUsed: sent.gasUsed.toString(), detail: extra.detail }, `${method} sent`);
       return {
