@@ -26,7 +26,7 @@ import { runTrainingStage } from "./lib/TrainingStage.js";
 
 const N_ETH = 30;
 const N_TOKEN = 30;
-const ROUNDS = Number(process.env.DEMO_TRAINING_ROUNDS ?? 5);
+const ROUNDS = Number(process.env.DEMO_TRAINING_ROUNDS ?? 6);
 const dataDir = resolve(".tessera/demo");
 rmSync(dataDir, { recursive: true, force: true });
 
@@ -60,7 +60,7 @@ try {
     trainers: users.slice(6, 9),
     requester: modelOwner,
     rounds: ROUNDS,
-    killRound: 2,
+    killRound: ROUNDS - 1,
     report,
   });
   const trained = fed.trained;
