@@ -78,7 +78,8 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption({ name: "stake", description: "TSR to stake, in whole tokens (e.g. 2000 or 0.5)", defaultValue: "0" })
     .addOption({ name: "endpoint", description: "Network endpoint announced on registration", defaultValue: "" })
     .addOption({ name: "serve", description: "Comma-separated model version ids to serve (e.g. 1,2)", defaultValue: "" })
-    .addFlag({ name: "validate", description: "Also validate datasets (CAP_VALIDATE); registers the public key of TESSERA_ENCRYPTION_KEY" })
+    .addFlag({ name: "validate", description: "Also validate datasets and evaluate trained models (CAP_VALIDATE); registers the public key of TESSERA_ENCRYPTION_KEY" })
+    .addFlag({ name: "train", description: "Also train in federated jobs (CAP_TRAIN); registers the public key of TESSERA_ENCRYPTION_KEY" })
     .setAction(() => import("./worker/register.js"))
     .build(),
 

@@ -7,6 +7,7 @@ import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
 
+const CAP_TRAIN = 1;
 const CAP_INFER = 2;
 const CAP_VALIDATE = 4;
 interface RegisterArgs {
@@ -16,6 +17,7 @@ interface RegisterArgs {
   endpoint: string;
   serve: string;
   validate?: boolean;
+  train?: boolean;
 }
 
 export interface RegisterResult {
@@ -33,7 +35,10 @@ export interface RegisterResult {
 export default async function register(args: RegisterArgs, hre: HardhatRuntimeEnvironment): Promise<RegisterResult> {
   const amount = checkUint96(parseUnits18(args.stake, "--stake"), "--stake");
   const versionIds = parseVersionList(args.serve);
-  const validatorKey = args.validate === true ? validatorEncryptionKey() : undefined;
+  // Validators and trainers decrypt datasets: both register the public key of TESSERA_ENCRYPTION_KEY.
+  const wantsKey = args.validate === true || args.train === true;
+  const validatorKey = wantsKey ? validatorEncryptionKey(args.train === true ? "--train" : "--validate") : undefined;
+  const extraCaps = (args.validate === true ? CAP_VALIDATE : 0) | (args.train === true ? CAP_TRAIN : 0);
   const session = await Session.open(hre, args.deployment);
   const worker = await session.signer(args.account);
   const { token, workerRegistry, modelRegistry } = session.contracts;
@@ -63,12 +68,12 @@ export default async function register(args: RegisterArgs, hre: HardhatRuntimeEn
   }
   if (!info.registered) {
     const pubkey = validatorKey ?? (await encryptionKeyOf(worker));
-    const capabilities = validatorKey === undefined ? CAP_INFER : CAP_INFER | CAP_VALIDATE;
+    const capabilities = CAP_INFER | extraCaps;
     txHashes.push((await session.send(worker, workerRegistry, "register", [amount, capabilities, pubkey, args.endpoint])).hash);
   } else {
     if (amount > 0n) txHashes.push((await session.send(worker, workerRegistry, "addStake", [amount])).hash);
     if (validatorKey !== undefined) {
-      const capabilities = Number(info.capabilities) | CAP_VALIDATE;
+      const capabilities = Number(info.capabilities) | extraCaps;
       const endpoint = args.endpoint === "" ? info.endpoint : args.endpoint;
       txHashes.push((await session.send(worker, workerRegistry, "updateProfile", [capabilities, validatorKey, endpoint])).hash);
     }
@@ -82,19 +87,22 @@ export default async function register(args: RegisterArgs, hre: HardhatRuntimeEn
   printFields(`Worker ${worker.address} ${info.registered ? "topped up" : "registered"}`, [
     ["stake", `${formatTsr(after.stake)} (added ${formatTsr(amount)}, minimum ${formatTsr(minStake)})`],
     ["endpoint", after.endpoint === "" ? "(none)" : after.endpoint],
-    ...(validatorKey === undefined ? [] : ([["validator", `CAP_VALIDATE, encryption key ${validatorKey}`]] as [string, unknown][])),
+    ...(validatorKey === undefined
+      ? []
+      : ([[args.train === true ? (args.validate === true ? "validator + trainer" : "trainer") : "validator", `${[args.validate === true ? "CAP_VALIDATE" : "", args.train === true ? "CAP_TRAIN" : ""].filter((c) => c !== "").join(" | ")}, encryption key ${validatorKey}`]] as [string, unknown][])),
     ["serves", versionIds.length === 0 ? "(unchanged)" : versionIds.map((id, i) => `${id}${eligibility[i] ? " (eligible)" : " (not eligible)"}`).join(", ")],
     ["transactions", txHashes.join(", ")],
   ]);
   return { worker: worker.address, stake: after.stake, added: amount, served: versionIds, txHashes };
 }
 
-/** The compressed public key of TESSERA_ENCRYPTION_KEY (env only: it is the validator's secret). */
-function validatorEncryptionKey(): string {
+/** The compressed public key of TESSERA_ENCRYPTION_KEY (env only: it is the worker's secret). */
+function validatorEncryptionKey(flag: string): string {
   const key = process.env.TESSERA_ENCRYPTION_KEY?.trim();
   if (key === undefined || key === "") {
     throw taskError(
-      "--validate needs TESSERA_ENCRYPTION_KEY (32-byte hex, separate from the signing key), the key the validator daemon will decrypt with; a fresh one: node -e \"console.log('0x'+require('crypto').randomBytes(32).toString('hex'))\"",
+      `${flag} needs TESSERA_ENCRYPTION_KEY (32-byte hex, separate from the signing key), the key the worker daemon will decrypt datasets with;` +
+      " a fresh one: node -e \"console.log('0x'+require('crypto').randomBytes(32).toString('hex'))\"",
     );
   }
   if (!/^(0x)?[0-9a-fA-F]{64}$/.test(key)) throw taskError("TESSERA_ENCRYPTION_KEY must be a 32-byte hex secp256k1 private key");

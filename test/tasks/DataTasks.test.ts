@@ -182,7 +182,7 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
     expect(err.message).to.match(/has no DataRegistry/);
   });
 
-  it("worker register --validate: registers CAP_VALIDATE with TESSERA_ENCRYPTION_KEY's public key, or fails without it", async () => {
+  it("worker register --validate / --train: registers CAP_VALIDATE, then CAP_TRAIN, with TESSERA_ENCRYPTION_KEY's public key, or fails without it", async () => {
     const { token, workerRegistry, dataRegistry } = contracts();
     const [admin] = await connection.ethers.getSigners();
     const newcomer = (await connection.ethers.getSigners())[17];
@@ -202,6 +202,15 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
       expect(info.encryptionPublicKey).to.equal(encryptionPublicKeyOf(key.privateKey));
       expect(output).to.include("CAP_VALIDATE");
       expect(await dataRegistry.isValidator(newcomer.address)).to.equal(true);
+
+      // --train on the registered worker adds CAP_TRAIN to the same profile and key.
+      delete process.env.TESSERA_ENCRYPTION_KEY;
+      expect((await taskFailure(hre, ["worker", "register"], { ...common(), account: "17", train: true })).message).to.match(/--train needs TESSERA_ENCRYPTION_KEY/);
+      process.env.TESSERA_ENCRYPTION_KEY = key.privateKey;
+      const trainer = await runTask<RegisterResult>(hre, ["worker", "register"], { ...common(), account: "17", train: true });
+      expect(trainer.output).to.include("CAP_TRAIN");
+      expect(Number((await workerRegistry.workerOf(newcomer.address)).capabilities) & (CAP_VALIDATE | 1)).to.equal(CAP_VALIDATE | 1);
+      expect(await workerRegistry.isEligible(newcomer.address, 1)).to.equal(true);
     } finally {
       if (saved === undefined) delete process.env.TESSERA_ENCRYPTION_KEY;
       else process.env.TESSERA_ENCRYPTION_KEY = saved;
