@@ -118,6 +118,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       }),
   );
   const evaluators: { listener: QueuedEventsListener; service: TrainingService; queuePrefix: string }[] = [];
+  let createdJob: bigint | undefined;
   try {
     await Promise.all(processes.map((p) => p.waitFor((r) => r.msg === "training service started", 120_000, "start-up")));
     line(`trainers         ${trainers.map((t) => t.signer.address.slice(0, 10) + "…").join(", ")}: 3 worker daemons, each its own OS process (WORKER_ROLES=listener,trainer), staked ${formatEther(stake)} TSR, CAP_TRAIN`);
@@ -194,6 +195,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     };
     const created = (await (await trainingJobs.connect(o.requester).createJob(args, permit)).wait())!;
     const jobId = created.logs.map((l) => trainingJobs.interface.parseLog(l)).find((p) => p?.name === "JobCreated")!.args.jobId as bigint;
+    createdJob = jobId;
     line(`job ${jobId}            ${rounds} rounds x ${trainers.length} workers, E=${args.localEpochs} B=${args.batchSize} lr=${args.learningRate / 1e6}, FedAvg, quorum 2/3, budget ${formatEther(budget)} TSR by permit (10 % royalties, 5 % evaluation); gas ${created.gasUsed}`);
     line(`  model          ${published.manifestCid} (initial weights ${published.weightsCid})`);
     line(`  evaluation set ${evalSetCid} (${evalCount} held-out digits, public)`);
@@ -277,7 +279,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     };
   } catch (err) {
     for (const p of processes) if (!p.alive && p !== processes[2]) report?.line(`${p.options.name} log tail:\n${p.log().slice(-2_000)}`);
-    const job = await trainingJobs.jobOf(1n).catch(() => undefined);
+    const job = createdJob === undefined ? undefined : await trainingJobs.jobOf(createdJob).catch(() => undefined);
     if (job !== undefined) report?.line(`job state at failure: ${JOB_STATUS_NAMES[Number(job.status)]}, round ${job.round}, committed ${job.committed}, revealed ${job.revealed}`);
     throw err;
   } finally {
