@@ -182,6 +182,30 @@ describe("ModelArtifacts and ModelCache", () => {
     expect(mismatch.message).to.contain(`expected ${published.contentHash}`);
   });
 
+  it("loads a version's own weights (trained after its manifest) under the manifest's architecture, checked by hash", async () => {
+    const initial = buildMlp({ seed: 99 });
+    const manifestOnly = await publishModel(store, initial); // the job's manifest: initial weights
+    initial.dispose();
+    const trained = await publishModel(store, mlp); // the trained weights (same architecture)
+    const cache = new ModelCache(store);
+    const loaded = await cache.load(manifestOnly.manifestCid, { weightsCid: trained.weightsCid, expectedContentHash: trained.contentHash });
+    expect(loaded.weightsCid).to.equal(trained.weightsCid);
+    expect(loaded.contentHash).to.equal(trained.contentHash);
+    expect(await predictClasses(loaded.model, inputs)).to.deep.equal(await predictClasses(mlp, inputs));
+    expect(cache.has(manifestOnly.manifestCid)).to.equal(false); // cached under manifest + weights
+    expect(cache.has(manifestOnly.manifestCid, trained.weightsCid)).to.equal(true);
+    // Naming the manifest's own weights is the plain load.
+    const plain = await cache.load(manifestOnly.manifestCid, { weightsCid: manifestOnly.weightsCid, expectedContentHash: manifestOnly.contentHash });
+    expect(plain.contentHash).to.equal(manifestOnly.contentHash);
+    // Other weights need the registry's hash, and must match it.
+    const unchecked = await rejection(loadPublishedModel(store, manifestOnly.manifestCid, { weightsCid: trained.weightsCid }));
+    expect(unchecked.message).to.contain("an expected content hash is required");
+    const wrong = await rejection(cache.load(manifestOnly.manifestCid, { weightsCid: trained.weightsCid, expectedContentHash: manifestOnly.contentHash }));
+    expect(wrong).to.be.instanceOf(ModelIntegrityError);
+    expect(wrong.message).to.contain(`expected ${manifestOnly.contentHash}`);
+    cache.clear();
+  });
+
   it("rejects a document that is not a tfjs-layers manifest", async () => {
     const notAManifest = await addJson(store, { format: "onnx", weightsCid: "x" });
     const error = await rejection(new ModelCache(store).load(notAManifest));

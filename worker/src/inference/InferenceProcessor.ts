@@ -57,7 +57,7 @@ interface Work {
 export class InferenceProcessor {
   readonly #o: InferenceProcessorOptions;
   readonly #logger: Logger;
-  readonly #versions = new Map<bigint, { manifestCid: string; contentHash: string }>();
+  readonly #versions = new Map<bigint, { manifestCid: string; weightsCid: string; contentHash: string }>();
 
   constructor(options: InferenceProcessorOptions) {
     this.#o = options;
@@ -153,10 +153,15 @@ export class InferenceProcessor {
     let version = this.#versions.get(versionId);
     if (version === undefined) {
       const info = await this.#o.modelRegistry.getVersion(versionId);
-      version = { manifestCid: CID.decode(Buffer.from(info.manifestCid.slice(2), "hex")).toString(), contentHash: info.contentHash };
+      version = {
+        manifestCid: CID.decode(Buffer.from(info.manifestCid.slice(2), "hex")).toString(),
+        weightsCid: CID.decode(Buffer.from(info.weightsCid.slice(2), "hex")).toString(),
+        contentHash: info.contentHash,
+      };
       this.#versions.set(versionId, version);
     }
-    const loaded = await this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash });
+    // The version's own weights: a version trained by a job shares its manifest (architecture) with the initial model.
+    const loaded = await this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash, weightsCid: version.weightsCid });
     return loaded.model;
   }
 

@@ -129,24 +129,37 @@ export async function readManifest(store: ContentStore, manifestCid: string): Pr
 /**
  * Fetches the manifest and weights, checks the weights against the manifest's content hash (and
  * against `expectedContentHash`, e.g. the one registered on chain), and builds the model.
+ *
+ * With `weightsCid` other than the manifest's (a registry version whose weights were trained
+ * after the manifest was written, e.g. by a federated training job: same architecture, new
+ * weights), those weights are loaded instead and must hash to `expectedContentHash`, which is
+ * then required.
  */
 export async function loadPublishedModel(
   store: ContentStore,
   manifestCid: string,
-  options: { expectedContentHash?: string } = {},
-): Promise<{ model: LayersModel; manifest: ModelManifest }> {
+  options: { expectedContentHash?: string; weightsCid?: string } = {},
+): Promise<{ model: LayersModel; manifest: ModelManifest; weightsCid: string; contentHash: string }> {
   const manifest = await readManifest(store, manifestCid);
   const expected = options.expectedContentHash?.toLowerCase();
-  if (expected !== undefined && expected !== manifest.contentHash) {
+  const override = options.weightsCid !== undefined && options.weightsCid !== manifest.weightsCid;
+  if (override && expected === undefined) {
+    throw new ModelIntegrityError(`weights ${options.weightsCid} are not the ones manifest ${manifestCid} names: an expected content hash is required`);
+  }
+  if (!override && expected !== undefined && expected !== manifest.contentHash) {
     throw new ModelIntegrityError(
       `manifest ${manifestCid} commits to ${manifest.contentHash}, expected ${expected}`,
     );
   }
-  const weightData = await store.get(manifest.weightsCid);
+  const weightsCid = override ? options.weightsCid! : manifest.weightsCid;
+  const contentHash = override ? expected! : manifest.contentHash;
+  const weightData = await store.get(weightsCid);
   const actual = sha256Hex(weightData);
-  if (actual !== manifest.contentHash) {
+  if (actual !== contentHash) {
     throw new ModelIntegrityError(
-      `weights ${manifest.weightsCid} of manifest ${manifestCid} hash to ${actual}, manifest says ${manifest.contentHash}`,
+      override
+        ? `weights ${weightsCid} hash to ${actual}, expected ${contentHash}`
+        : `weights ${weightsCid} of manifest ${manifestCid} hash to ${actual}, manifest says ${contentHash}`,
     );
   }
   const model = await deserializeModel({
@@ -154,7 +167,7 @@ export async function loadPublishedModel(
     weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[],
     weightData,
   });
-  return { model, manifest };
+  return { model, manifest, weightsCid, contentHash };
 }
 
 function perExampleShape(shape: Array<number | null>, which: string): number[] {

@@ -6,6 +6,10 @@ import { ModelIntegrityError } from "./ModelError.js";
 export interface LoadedModel {
   manifestCid: string;
   manifest: ModelManifest;
+  /** The weights loaded: the manifest's, or a version's own (see `load`). */
+  weightsCid: string;
+  /** sha256 of those weights. */
+  contentHash: string;
   model: LayersModel;
 }
 
@@ -38,24 +42,27 @@ export class ModelCache {
     return this.#loaded.size;
   }
 
-  has(manifestCid: string): boolean {
-    return this.#loaded.has(manifestCid);
+  has(manifestCid: string, weightsCid?: string): boolean {
+    return this.#loaded.has(cacheKey(manifestCid, weightsCid));
   }
 
   /**
    * The model of `manifestCid`. With `expectedContentHash` (the registry's bytes32), a manifest
-   * that commits to other weights is rejected, cached or not.
+   * that commits to other weights is rejected, cached or not. With `weightsCid` (the registry
+   * version's own weights, e.g. trained by a job after the manifest was written), the manifest's
+   * architecture is loaded with those weights, which must hash to `expectedContentHash`.
    */
-  async load(manifestCid: string, options: { expectedContentHash?: string } = {}): Promise<LoadedModel> {
-    const loaded = this.#loaded.get(manifestCid) ?? (await this.#fetch(manifestCid, options.expectedContentHash));
+  async load(manifestCid: string, options: { expectedContentHash?: string; weightsCid?: string } = {}): Promise<LoadedModel> {
+    const key = cacheKey(manifestCid, options.weightsCid);
+    const loaded = this.#loaded.get(key) ?? (await this.#fetch(key, manifestCid, options));
     const expected = options.expectedContentHash?.toLowerCase();
-    if (expected !== undefined && expected !== loaded.manifest.contentHash) {
+    if (expected !== undefined && expected !== loaded.contentHash) {
       throw new ModelIntegrityError(
-        `manifest ${manifestCid} commits to ${loaded.manifest.contentHash}, expected ${expected}`,
+        `manifest ${manifestCid} with weights ${loaded.weightsCid} commits to ${loaded.contentHash}, expected ${expected}`,
       );
     }
     // Mark as most recently used (unless a load that finished meanwhile already evicted it).
-    if (this.#loaded.delete(manifestCid)) this.#loaded.set(manifestCid, loaded);
+    if (this.#loaded.delete(key)) this.#loaded.set(key, loaded);
     return loaded;
   }
 
@@ -65,18 +72,18 @@ export class ModelCache {
     this.#loaded.clear();
   }
 
-  async #fetch(manifestCid: string, expectedContentHash: string | undefined): Promise<LoadedModel> {
-    let pending = this.#inFlight.get(manifestCid);
+  async #fetch(key: string, manifestCid: string, options: { expectedContentHash?: string; weightsCid?: string }): Promise<LoadedModel> {
+    let pending = this.#inFlight.get(key);
     if (pending === undefined) {
-      pending = loadPublishedModel(this.#store, manifestCid, { expectedContentHash })
-        .then(({ model, manifest }) => {
-          const entry = { manifestCid, manifest, model };
-          this.#loaded.set(manifestCid, entry);
+      pending = loadPublishedModel(this.#store, manifestCid, options)
+        .then(({ model, manifest, weightsCid, contentHash }) => {
+          const entry = { manifestCid, manifest, weightsCid, contentHash, model };
+          this.#loaded.set(key, entry);
           this.#evictBeyondCapacity();
           return entry;
         })
-        .finally(() => this.#inFlight.delete(manifestCid));
-      this.#inFlight.set(manifestCid, pending);
+        .finally(() => this.#inFlight.delete(key));
+      this.#inFlight.set(key, pending);
     }
     return pending;
   }
@@ -88,4 +95,9 @@ export class ModelCache {
       oldest.model.dispose();
     }
   }
+}
+
+/** A model is cached per architecture and weights: the manifest alone, or the manifest with a version's own weights. */
+function cacheKey(manifestCid: string, weightsCid: string | undefined): string {
+  return weightsCid === undefined ? manifestCid : `${manifestCid}+${weightsCid}`;
 }
