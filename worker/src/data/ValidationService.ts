@@ -6,6 +6,7 @@ import type { EventPayload } from "../chain/EventPayload.js";
 import { TxSender } from "../chain/TxSender.js";
 import { UnrecoverableError } from "../errors.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
+import { OutcomeLog } from "../lifecycle/OutcomeLog.js";
 import type { Service } from "../lifecycle/Service.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { createWorker } from "../queue/QueueFactory.js";
@@ -16,8 +17,6 @@ import { DatasetValidator } from "./DatasetValidator.js";
 import { sharedReferenceClassifier } from "./ReferenceClassifier.js";
 import { VALIDATION_EVENTS, ValidationProcessor, type ValidationOutcome } from "./ValidationProcessor.js";
 
-/** Outcomes and failures kept in memory for stats and tests (a daemon runs for months). */
-const RESULTS_KEPT = 1_000;
 
 /** The listener source name the validator's jobs carry. */
 export const DATA_REGISTRY_SOURCE = "DataRegistry";
@@ -53,9 +52,7 @@ export class ValidationService implements Service {
   readonly name = "validation-service";
   readonly #o: ValidationServiceOptions;
   readonly #logger: Logger;
-  readonly #outcomes: Record<string, number> = {};
-  readonly #results: ValidationOutcome[] = [];
-  readonly #failures: { jobId: string | undefined; error: string }[] = [];
+  readonly #log = new OutcomeLog<ValidationOutcome>();
   #redis: Redis | undefined;
   #consumer: Redis | undefined;
   #worker: Worker<EventPayload, ValidationOutcome> | undefined;
@@ -68,17 +65,17 @@ export class ValidationService implements Service {
 
   /** Counts by outcome (`voted:accept`, `voted:reject:4`, `skipped:already-voted`…). */
   get outcomes(): Readonly<Record<string, number>> {
-    return { ...this.#outcomes };
+    return this.#log.counts;
   }
 
   /** The latest outcomes (up to 1,000), in completion order. */
   get results(): readonly ValidationOutcome[] {
-    return [...this.#results];
+    return this.#log.results;
   }
 
   /** Jobs that failed (each attempt), with the error. */
   get failures(): readonly { jobId: string | undefined; error: string }[] {
-    return [...this.#failures];
+    return this.#log.failures;
   }
 
   /** The processor (after `start()`), for one-off runs outside the queue. */
@@ -121,18 +118,14 @@ export class ValidationService implements Service {
         }
         const outcome = await processor.process(payload);
         const key = outcome.status === "voted" ? `voted:${outcome.accept ? "accept" : `reject:${outcome.reasonCode}`}` : `skipped:${outcome.reason}`;
-        this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
-        this.#results.push(outcome);
-        if (this.#results.length > RESULTS_KEPT) this.#results.splice(0, this.#results.length - RESULTS_KEPT);
+        this.#log.record(key, outcome);
         return outcome;
       },
       this.#consumer,
       { prefix: o.queuePrefix, concurrency: o.concurrency ?? 1, ...(o.lockDurationMs === undefined ? {} : { lockDurationMs: o.lockDurationMs }) },
     );
     this.#worker.on("failed", (job, err) => {
-      this.#outcomes.failed = (this.#outcomes.failed ?? 0) + 1;
-      this.#failures.push({ jobId: job?.id, error: err.message });
-      if (this.#failures.length > RESULTS_KEPT) this.#failures.shift();
+      this.#log.fail(job?.id, err.message);
       this.#logger.error({ jobId: job?.id, err: err.message }, "validation job failed");
     });
     await this.#worker.waitUntilReady();

@@ -435,38 +435,22 @@ export class TrainingProcessor {
   }
 
   #partition(jobId: bigint, slices: readonly PartitionSlice[]): Promise<DigitSet> {
-    let pending = this.#partitions.get(jobId);
-    if (pending === undefined) {
-      pending = loadPartition(slices, {
+    return memo(this.#partitions, jobId, () =>
+      loadPartition(slices, {
         registry: this.#o.dataRegistry,
         store: this.#o.store,
         encryptionPrivateKey: this.#o.encryptionPrivateKey!,
         fromBlock: this.#o.fromBlock ?? 0,
-      });
-      pending.catch(() => this.#partitions.delete(jobId));
-      this.#partitions.set(jobId, pending);
-    }
-    return pending;
+      }),
+    );
   }
 
   #evalSet(cid: string): Promise<DigitSet> {
-    let pending = this.#evalSets.get(cid);
-    if (pending === undefined) {
-      pending = this.#o.store.get(cid).then((bytes) => toDigitSet(decodeDataset(bytes)));
-      pending.catch(() => this.#evalSets.delete(cid));
-      this.#evalSets.set(cid, pending);
-    }
-    return pending;
+    return memo(this.#evalSets, cid, async () => toDigitSet(decodeDataset(await this.#o.store.get(cid))));
   }
 
   #manifest(cid: string): Promise<ModelManifest> {
-    let pending = this.#manifests.get(cid);
-    if (pending === undefined) {
-      pending = readManifest(this.#o.store, cid);
-      pending.catch(() => this.#manifests.delete(cid));
-      this.#manifests.set(cid, pending);
-    }
-    return pending;
+    return memo(this.#manifests, cid, () => readManifest(this.#o.store, cid));
   }
 
   /**
@@ -498,4 +482,15 @@ export class TrainingProcessor {
 function toMicros(value: number): number {
   if (!Number.isFinite(value) || value < 0) return 0xffff_ffff;
   return Math.min(0xffff_ffff, Math.round(value * 1e6));
+}
+
+/** One load per key at a time and cached after; a failed load is forgotten, so the next call retries. */
+function memo<K, V>(cache: Map<K, Promise<V>>, key: K, load: () => Promise<V>): Promise<V> {
+  let pending = cache.get(key);
+  if (pending === undefined) {
+    pending = load();
+    pending.catch(() => cache.delete(key));
+    cache.set(key, pending);
+  }
+  return pending;
 }

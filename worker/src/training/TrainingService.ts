@@ -11,6 +11,7 @@ import type { EventPayload } from "../chain/EventPayload.js";
 import { TxSender } from "../chain/TxSender.js";
 import { UnrecoverableError } from "../errors.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
+import { OutcomeLog } from "../lifecycle/OutcomeLog.js";
 import type { Service } from "../lifecycle/Service.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { createWorker } from "../queue/QueueFactory.js";
@@ -19,8 +20,6 @@ import { createRedisConnection } from "../redis/RedisConnection.js";
 import { JobStatus } from "./TrainingJobSpec.js";
 import { TRAINING_EVENTS, TrainingProcessor, type TrainingOutcome } from "./TrainingProcessor.js";
 
-/** Outcomes and failures kept in memory for stats and tests. */
-const RESULTS_KEPT = 1_000;
 
 /** The listener source name the training jobs carry. */
 export const TRAINING_JOBS_SOURCE = "TrainingJobs";
@@ -59,9 +58,7 @@ export class TrainingService implements Service {
   readonly name = "training-service";
   readonly #o: TrainingServiceOptions;
   readonly #logger: Logger;
-  readonly #outcomes: Record<string, number> = {};
-  readonly #results: TrainingOutcome[] = [];
-  readonly #failures: { jobId: string | undefined; error: string }[] = [];
+  readonly #log = new OutcomeLog<TrainingOutcome>();
   #redis: Redis | undefined;
   #consumer: Redis | undefined;
   #worker: Worker<EventPayload, TrainingOutcome> | undefined;
@@ -76,15 +73,15 @@ export class TrainingService implements Service {
 
   /** Counts by outcome (`committed`, `voted`, `skipped:phase-over`, `keeper:advanced`…). */
   get outcomes(): Readonly<Record<string, number>> {
-    return { ...this.#outcomes };
+    return this.#log.counts;
   }
 
   get results(): readonly TrainingOutcome[] {
-    return [...this.#results];
+    return this.#log.results;
   }
 
   get failures(): readonly { jobId: string | undefined; error: string }[] {
-    return [...this.#failures];
+    return this.#log.failures;
   }
 
   get processor(): TrainingProcessor {
@@ -133,11 +130,9 @@ export class TrainingService implements Service {
           throw new UnrecoverableError(`job ${job.id}: ${payload.source}.${payload.event} is not a training job`);
         }
         const outcome = await processor.process(payload, (progress) => job.updateProgress({ ...progress }));
-        this.#count(outcome.status === "skipped" ? `skipped:${outcome.reason}` : outcome.status);
-        if (outcome.status !== "noted") {
-          this.#results.push(outcome);
-          if (this.#results.length > RESULTS_KEPT) this.#results.splice(0, this.#results.length - RESULTS_KEPT);
-        }
+        const key = outcome.status === "skipped" ? `skipped:${outcome.reason}` : outcome.status;
+        if (outcome.status === "noted") this.#log.count(key);
+        else this.#log.record(key, outcome);
         return outcome;
       },
       this.#consumer,
@@ -148,9 +143,7 @@ export class TrainingService implements Service {
       },
     );
     this.#worker.on("failed", (job, err) => {
-      this.#count("failed");
-      this.#failures.push({ jobId: job?.id, error: err.message });
-      if (this.#failures.length > RESULTS_KEPT) this.#failures.shift();
+      this.#log.fail(job?.id, err.message);
       this.#logger.warn({ jobId: job?.id, attempt: job?.attemptsMade, err: err.message }, "training job failed");
     });
     await this.#worker.waitUntilReady();
@@ -210,18 +203,13 @@ export class TrainingService implements Service {
         } else {
           outcome = await processor.cancel(jobId, round, log);
         }
-        this.#count(`keeper:${outcome.status === "skipped" ? `skipped:${outcome.reason}` : outcome.status}`);
-        if (outcome.status !== "noted") this.#results.push(outcome);
+        this.#log.record(`keeper:${outcome.status === "skipped" ? `skipped:${outcome.reason}` : outcome.status}`, outcome);
       }
     } catch (err) {
-      this.#count("keeper:failed");
+      this.#log.count("keeper:failed");
       this.#logger.warn({ err: (err as Error).message }, "keeper pass failed; the next one retries");
     } finally {
       this.#keeping = false;
     }
-  }
-
-  #count(key: string): void {
-    this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
   }
 }
