@@ -64,4 +64,16 @@ describe("models", () => {
     model.dispose();
     expect(tf.memory().numTensors).to.be.below(tensorsBefore);
   });
+  it("rejects an SGD momentum outside [0, 1) before training", async () => {
+    const model = buildMlp({ seed: 1 });
+    const batch = selectDigits(mnist.train, [0, 1, 2, 3]);
+    const before = model.getWeights()[0].dataSync().slice();
+    for (const momentum of [1, -0.1, Number.NaN]) {
+      let caught: unknown;
+      await trainModel(model, batch, { epochs: 1, batchSize: 4, learningRate: 0.1, momentum }).catch((e: unknown) => (caught = e));
+      expect(caught, String(momentum)).to.be.instanceOf(RangeError);
+    }
+    expect(Array.from(model.getWeights()[0].dataSync())).to.deep.equal(Array.from(before));
+    model.dispose();
+  });
 });

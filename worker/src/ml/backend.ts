@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import type * as TfNamespace from "@tensorflow/tfjs";
 import { registerWasmConv2DBackpropFilter } from "./wasmConv2DBackpropFilter.js";
+import { registerWasmFastGradientKernels } from "./wasmGradientKernels.js";
 
 /** The TensorFlow.js namespace (`@tensorflow/tfjs`, or `@tensorflow/tfjs-node[-gpu]`, which re-exports it). */
 export type Tf = typeof TfNamespace;
@@ -123,6 +124,7 @@ async function initializeWasm(): Promise<Tf> {
   if (!(await tf.setBackend("wasm"))) throw new Error("the WASM backend did not initialize");
   await tf.ready();
   registerWasmConv2DBackpropFilter(tf);
+  registerWasmFastGradientKernels(tf);
   return tf;
 }
 

@@ -74,6 +74,11 @@ export interface TrainOptions {
   learningRate: number;
   /** Plain SGD is what FedAvg clients run; Adam converges in fewer epochs. */
   optimizer?: "sgd" | "adam";
+  /**
+   * With `optimizer: "sgd"` (the default): heavy-ball momentum in [0, 1) (tf.train.momentum, the
+   * velocity starting at zero on every call). 0 or absent is plain SGD. Ignored by Adam.
+   */
+  momentum?: number;
   /** Seeds the per-epoch shuffle of the training order. */
   seed?: number;
   onEpoch?: (epoch: number, metrics: EpochMetrics) => void | Promise<void>;
@@ -99,8 +104,14 @@ export interface TrainResult {
  */
 export async function trainModel(model: LayersModel, data: DigitSet, options: TrainOptions): Promise<TrainResult> {
   const tf = activeTf();
+  const momentum = options.momentum ?? 0;
+  if (!(momentum >= 0 && momentum < 1)) throw new RangeError(`momentum must be in [0, 1), got ${options.momentum}`);
   const optimizer =
-    options.optimizer === "adam" ? tf.train.adam(options.learningRate) : tf.train.sgd(options.learningRate);
+    options.optimizer === "adam"
+      ? tf.train.adam(options.learningRate)
+      : momentum > 0
+        ? tf.train.momentum(options.learningRate, momentum)
+        : tf.train.sgd(options.learningRate);
   model.compile({ optimizer, loss: "categoricalCrossentropy", metrics: ["accuracy"] });
   const layout = inputLayout(model);
   const history: EpochMetrics[] = [];

@@ -74,6 +74,11 @@ export interface FederatedOptions {
   batchSize: number | "all";
   /** Plain SGD's learning rate on the clients. */
   learningRate: number;
+  /**
+   * Heavy-ball momentum of the clients' SGD, in [0, 1); each client starts every round with zero
+   * velocity (no optimizer state crosses rounds or clients). 0 or absent: plain SGD, as in the paper.
+   */
+  momentum?: number;
   rule?: AggregationRule;
   maxRounds: number;
   /** Stop after the first round whose global model reaches this test accuracy. */
@@ -123,6 +128,8 @@ export async function runFederatedTraining(options: FederatedOptions): Promise<F
     throw new RangeError(`clientFraction must be in (0, 1], got ${options.clientFraction}`);
   }
   if (!Number.isInteger(maxRounds) || maxRounds < 0) throw new RangeError(`maxRounds must be a non-negative integer`);
+  const momentum = options.momentum ?? 0;
+  if (!(momentum >= 0 && momentum < 1)) throw new RangeError(`momentum must be in [0, 1), got ${options.momentum}`);
   const perRound = Math.max(Math.round(options.clientFraction * clientCount), 1);
   const seed = options.seed ?? 0;
   const aggregator = new FedAvgAggregator(options.rule ?? { kind: "fedavg" });
@@ -152,6 +159,7 @@ export async function runFederatedTraining(options: FederatedOptions): Promise<F
           batchSize: options.batchSize === "all" ? data.count : options.batchSize,
           learningRate: options.learningRate,
           optimizer: "sgd",
+          momentum: options.momentum,
           seed: (seed * 1_000_003 + round) * clientCount + k,
         });
         roundSamples += data.count * options.localEpochs;
