@@ -13,7 +13,6 @@ import { rmSync } from "node:fs";
 import { resolve } from "node:path";
 import { formatEther } from "ethers";
 import { pino } from "pino";
-import { network } from "hardhat";
 import { MnistDigitConsumer__factory } from "../typechain-types/index.js";
 import { createLogger } from "../worker/src/logger.js";
 import { decodeClass, encodeImage, predictClasses } from "../worker/src/ml/InferenceCodec.js";
@@ -22,6 +21,7 @@ import { runDataStage } from "./lib/DataStage.js";
 import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI } from "./lib/EmbeddedStack.js";
 import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "./lib/InferenceClient.js";
 import { Report } from "./lib/Report.js";
+import { serveChain } from "./lib/RpcChain.js";
 import { runTrainingStage } from "./lib/TrainingStage.js";
 
 const N_ETH = 30;
@@ -34,10 +34,8 @@ const report = new Report();
 const logFile = resolve(dataDir, "worker.log");
 const logger = createLogger({ level: "info", name: "tessera-demo", destination: pino.destination({ dest: logFile, mkdir: true, sync: false }) });
 // The chain is served over JSON-RPC so that worker daemons in other processes can reach it.
-const server = await network.createServer("default", "127.0.0.1", 0);
-const { port } = await server.listen();
-const rpcUrl = `http://127.0.0.1:${port}`;
-const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
+const chain = await serveChain();
+const { rpcUrl, connection } = chain;
 const { ethers, networkHelpers } = connection;
 
 report.stage("1. Embedded stack");
@@ -201,6 +199,6 @@ try {
   report.fail(err);
 } finally {
   await stack.stop();
-  await server.close();
+  await chain.close();
 }
 process.exit(report.finish());

@@ -19,7 +19,7 @@ import {
   type WorkerRegistry,
 } from "../../typechain-types/index.js";
 import { loadConfig, type ConfigOverrides } from "../../worker/src/config.js";
-import { saveDeployment, type Deployment } from "../../worker/src/Deployment.js";
+import { deploymentOfTraining, saveDeployment, type Deployment } from "../../worker/src/Deployment.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
 import { silentLogger, type Logger } from "../../worker/src/logger.js";
 import { selectBackend, type SelectedBackend } from "../../worker/src/ml/backend.js";
@@ -30,7 +30,8 @@ import { buildMlp, evaluate, trainModel, type TrainResult } from "../../worker/s
 import { resolveRedis, type ResolvedRedis } from "../../worker/src/redis/RedisConnection.js";
 import { WorkerDaemon } from "../../worker/src/WorkerDaemon.js";
 
-export const CAP_INFER = 2;
+import { CAP_INFER } from "../../worker/src/chain/Capabilities.js";
+export { CAP_INFER };
 export const PRICE_WEI = 10n ** 14n; // 0.0001 ETH per request
 export const PRICE_TOKEN = 10n ** 17n; // 0.1 TSR per request
 export const ROYALTY_BPS = 1_000; // 10 % to the model owner
@@ -103,16 +104,9 @@ export class EmbeddedStack {
       deploymentId,
     });
     rmSync(resolve("ignition/deployments", deploymentId), { recursive: true, force: true });
-    const addresses = {
-      TesseraToken: await deployed.token.getAddress(),
-      WorkerRegistry: await deployed.workerRegistry.getAddress(),
-      ModelRegistry: await deployed.modelRegistry.getAddress(),
-      InferenceMarket: await deployed.inferenceMarket.getAddress(),
-      DataRegistry: await deployed.dataRegistry.getAddress(),
-      TrainingJobs: await deployed.trainingJobs.getAddress(),
-    };
     const chainId = Number((await ethers.provider.getNetwork()).chainId);
-    const deployment: Deployment = { chainId, startBlock, contracts: addresses };
+    const deployment = await deploymentOfTraining(deployed, chainId, startBlock);
+    const addresses = deployment.contracts;
     mkdirSync(options.dataDir, { recursive: true });
     saveDeployment(resolve(options.dataDir, "deployment.json"), deployment);
 

@@ -4,12 +4,11 @@ import type { DatasetValidator } from "../../worker/src/data/DatasetValidator.js
 import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { ValidationService } from "../../worker/src/data/ValidationService.js";
 import type { Logger } from "../../worker/src/logger.js";
-import { createQueue } from "../../worker/src/queue/QueueFactory.js";
-import { QueueNames } from "../../worker/src/queue/QueueNames.js";
-import { createRedisConnection } from "../../worker/src/redis/RedisConnection.js";
+import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
 
-export const CAP_VALIDATE = 4;
+import { CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
+export { CAP_VALIDATE };
 
 export interface EmbeddedValidator {
   readonly signer: HardhatEthersSigner;
@@ -100,16 +99,5 @@ export async function stopValidators(running: readonly RunningValidator[]): Prom
 
 /** Deletes what the validators kept in Redis (queue, cursor, accepted samples): an embedded run's state dies with its chain. */
 export async function removeValidatorData(redisUrl: string, running: readonly RunningValidator[]): Promise<void> {
-  const redis = createRedisConnection(redisUrl);
-  try {
-    for (const { queuePrefix } of running) {
-      const queue = createQueue(QueueNames.dataEvents, redis, { prefix: queuePrefix });
-      await queue.obliterate({ force: true });
-      await queue.close();
-      const keys = await redis.keys(`${queuePrefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
-    }
-  } finally {
-    await redis.quit();
-  }
+  await removeQueueData(redisUrl, running.map((r) => r.queuePrefix));
 }

@@ -2,14 +2,16 @@ import { mkdirSync } from "node:fs";
 import type { io, LayersModel } from "@tensorflow/tfjs";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { HDNodeWallet, formatEther } from "ethers";
+import { CAP_TRAIN } from "../../worker/src/chain/Capabilities.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { QueuedEventsListener } from "../../worker/src/chain/QueuedEventsListener.js";
 import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
 import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { jobKeyRecipients, shareDatasetKey } from "../../worker/src/data/KeySharing.js";
 import { cidFromBytes, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
-import { createQueue } from "../../worker/src/queue/QueueFactory.js";
 import { QueueNames } from "../../worker/src/queue/QueueNames.js";
+import { createQueue } from "../../worker/src/queue/QueueFactory.js";
+import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
 import { createRedisConnection } from "../../worker/src/redis/RedisConnection.js";
 import { loadMnist, type MnistSplit } from "../../worker/src/ml/MnistDataset.js";
 import { deserializeModel, publishModel, readManifest, sha256Hex, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
@@ -17,7 +19,7 @@ import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate } from "../../worker/src/ml/models.js";
 import { partitionOf } from "../../worker/src/training/Partition.js";
 import { JOB_STATUS_NAMES, JobStatus } from "../../worker/src/training/TrainingJobSpec.js";
-import { TRAINING_EVENTS } from "../../worker/src/training/TrainingProcessor.js";
+import { TRAINING_EVENTS, type TrainingProgress } from "../../worker/src/training/TrainingProcessor.js";
 import { TRAINING_JOBS_SOURCE, TrainingService } from "../../worker/src/training/TrainingService.js";
 import type { AcceptedDataset } from "./DataStage.js";
 import type { EmbeddedValidator } from "./EmbeddedValidators.js";
@@ -26,7 +28,6 @@ import type { Report } from "./Report.js";
 import { WorkerProcess } from "./WorkerProcess.js";
 
 const TOKEN = 10n ** 18n;
-const CAP_TRAIN = 1;
 /** Hardhat's development mnemonic: the keys of its well-known test accounts, never real ones. */
 const HARDHAT_MNEMONIC = "test test test test test test test test test test test junk";
 const DURATIONS = { enroll: 3_600, commit: 600, reveal: 300, vote: 300, evaluation: 900 };
@@ -64,6 +65,8 @@ export interface TrainingStageResult {
   readonly rounds: readonly { round: number; aggregateHash: string; aggregateCid: string; updates: number; votes: number }[];
   readonly dropped: readonly string[];
   readonly killed: string | undefined;
+  /** The progress trainer-1's BullMQ job for round 1 ended with (epoch, loss, accuracy, samples/s). */
+  readonly round1Progress: TrainingProgress | undefined;
   /** Local training throughput each worker logged (samples/s, mean over its epochs). */
   readonly samplesPerSecond: readonly number[];
   readonly seconds: number;
@@ -261,6 +264,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     const versionId = await modelRegistry.connect(o.requester).publishVersion.staticCall(modelId, input);
     await (await modelRegistry.connect(o.requester).publishVersion(modelId, input)).wait();
 
+    const round1Progress = await progressOf(stack.redis.url, processes[0].options.queuePrefix, jobId, 1);
     const samplesPerSecond = processes.map((p) => {
       const epochs = p.records((r) => r.msg === "epoch done" && typeof r.samplesPerSecond === "number");
       return epochs.length === 0 ? 0 : epochs.reduce((s, r) => s + (r.samplesPerSecond as number), 0) / epochs.length;
@@ -274,6 +278,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       rounds: roundResults,
       dropped,
       killed,
+      round1Progress,
       samplesPerSecond,
       seconds: (Date.now() - started) / 1000,
     };
@@ -286,7 +291,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     await Promise.all(processes.map((p) => p.stop()));
     for (const e of evaluators) await e.listener.stop().catch(() => undefined);
     for (const e of evaluators) await e.service.stop().catch(() => undefined);
-    await removeQueues(stack.redis.url, [...processes.map((p) => p.options.queuePrefix), ...evaluators.map((e) => e.queuePrefix)]);
+    await removeQueueData(stack.redis.url, [...processes.map((p) => p.options.queuePrefix), ...evaluators.map((e) => e.queuePrefix)]);
   }
 }
 
@@ -307,18 +312,18 @@ async function until(check: () => Promise<boolean>, timeoutMs: number, what: str
   }
 }
 
-/** The training queues, cursors and commit records of an embedded run die with its chain. */
-async function removeQueues(redisUrl: string, prefixes: readonly string[]): Promise<void> {
+/** The progress a trainer's BullMQ job for `round` of `jobId` finished with (read from its operator's queue). */
+async function progressOf(redisUrl: string, prefix: string, jobId: bigint, round: number): Promise<TrainingProgress | undefined> {
   const redis = createRedisConnection(redisUrl);
+  const queue = createQueue(QueueNames.trainingEvents, redis, { prefix });
   try {
-    for (const prefix of prefixes) {
-      const queue = createQueue(QueueNames.trainingEvents, redis, { prefix });
-      await queue.obliterate({ force: true }).catch(() => undefined);
-      await queue.close();
-      const keys = await redis.keys(`${prefix}:*`);
-      if (keys.length > 0) await redis.del(...keys);
+    for (const job of await queue.getJobs(["completed"])) {
+      const p = job.progress as Partial<TrainingProgress> | number;
+      if (typeof p === "object" && p.jobId === jobId.toString() && p.round === round) return p as TrainingProgress;
     }
+    return undefined;
   } finally {
-    redis.disconnect();
+    await queue.close();
+    await redis.quit();
   }
 }

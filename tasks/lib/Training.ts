@@ -4,16 +4,12 @@ import { cidToString } from "./Cids.js";
 import type { Session } from "./Session.js";
 import { taskError } from "./TaskError.js";
 
-/** TrainingJobs' JobStatus, by value. */
-export const JOB_STATUS_NAMES = ["None", "Enrolling", "Committing", "Revealing", "Voting", "Evaluating", "Finalized", "Cancelled"] as const;
-export type JobStatusName = (typeof JOB_STATUS_NAMES)[number];
+import { JOB_STATUS_NAMES, type JobStatusName } from "../../worker/src/training/TrainingJobSpec.js";
+export { JOB_STATUS_NAMES, type JobStatusName };
+export { CAP_INFER, CAP_TRAIN, CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
 /** TrainingJobs' AggregationRule, by value, as the tasks spell it. */
 export const RULE_NAMES = ["fedavg", "median", "trimmed-mean"] as const;
 export type RuleName = (typeof RULE_NAMES)[number];
-/** WorkerRegistry capability bits. */
-export const CAP_TRAIN = 1;
-export const CAP_INFER = 2;
-export const CAP_VALIDATE = 4;
 /** Learning rates go on chain in 1e-6 units; metrics too. */
 export const MICRO = 1_000_000;
 

@@ -2,7 +2,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import { join, relative, resolve } from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import TesseraTrainingModule from "../../ignition/modules/TesseraTraining.js";
-import { saveDeployment, type Deployment } from "../../worker/src/Deployment.js";
+import { deploymentOfTraining, saveDeployment, type Deployment } from "../../worker/src/Deployment.js";
 import { printFields } from "../lib/Printer.js";
 import { parseAddress } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
@@ -52,18 +52,7 @@ export default async function deploy(args: DeployArgs, hre: HardhatRuntimeEnviro
   } finally {
     if (deploymentId !== undefined) rmSync(resolve("ignition/deployments", deploymentId), { recursive: true, force: true });
   }
-  const deployment: Deployment = {
-    chainId,
-    startBlock,
-    contracts: {
-      TesseraToken: await deployed.token.getAddress(),
-      WorkerRegistry: await deployed.workerRegistry.getAddress(),
-      ModelRegistry: await deployed.modelRegistry.getAddress(),
-      InferenceMarket: await deployed.inferenceMarket.getAddress(),
-      DataRegistry: await deployed.dataRegistry.getAddress(),
-      TrainingJobs: await deployed.trainingJobs.getAddress(),
-    },
-  };
+  const deployment: Deployment = await deploymentOfTraining(deployed, chainId, startBlock);
   const path = resolve(args.deployment);
   const replaced = existsSync(path);
   saveDeployment(path, deployment);

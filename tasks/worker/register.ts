@@ -1,15 +1,13 @@
 import { SigningKey, hashMessage, ZeroAddress } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { CAP_INFER, CAP_TRAIN, CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
 import { encryptionPublicKeyOf } from "../../worker/src/data/KeyEnvelopes.js";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
 
-const CAP_TRAIN = 1;
-const CAP_INFER = 2;
-const CAP_VALIDATE = 4;
 interface RegisterArgs {
   deployment: string;
   account: string;

@@ -22,8 +22,30 @@ const schema = z.object({
   }),
 });
 
-/** Where the protocol's contracts live on one chain (written by `scripts/deploy.ts` and the demo). */
+/** Where the protocol's contracts live on one chain (written by `tessera deploy` and the demo). */
 export type Deployment = z.infer<typeof schema>;
+
+type Addressable = { getAddress(): Promise<string> };
+
+/** The deployment record of the TesseraTraining Ignition module's result (what `tessera deploy` and the embedded stack write). */
+export async function deploymentOfTraining(
+  deployed: Record<"token" | "workerRegistry" | "modelRegistry" | "inferenceMarket" | "dataRegistry" | "trainingJobs", Addressable>,
+  chainId: number,
+  startBlock: number,
+): Promise<Deployment & { contracts: { DataRegistry: string; TrainingJobs: string } }> {
+  return {
+    chainId,
+    startBlock,
+    contracts: {
+      TesseraToken: await deployed.token.getAddress(),
+      WorkerRegistry: await deployed.workerRegistry.getAddress(),
+      ModelRegistry: await deployed.modelRegistry.getAddress(),
+      InferenceMarket: await deployed.inferenceMarket.getAddress(),
+      DataRegistry: await deployed.dataRegistry.getAddress(),
+      TrainingJobs: await deployed.trainingJobs.getAddress(),
+    },
+  };
+}
 
 export function parseDeployment(value: unknown, origin = "deployment"): Deployment {
   const parsed = schema.safeParse(value);

@@ -239,6 +239,22 @@ export class WorkerDaemon implements Service {
     return services;
   }
 
+  /** What every queued-events listener of this operator shares: chain, Redis, prefix, scanning settings. */
+  #listenerOptions() {
+    const { config, deployment, provider, redisUrl } = this.#o;
+    return {
+      provider,
+      chainId: deployment.chainId,
+      redisUrl,
+      queuePrefix: config.queuePrefix,
+      startBlock: deployment.startBlock,
+      confirmations: config.confirmations,
+      blockRange: config.blockRange,
+      pollIntervalMs: config.pollIntervalMs,
+      logger: this.#logger,
+    };
+  }
+
   /**
    * The TrainingJobs side, when the deployment has one: its listener (`training-events` queue)
    * with the listener role, and the TrainingService with the trainer and/or evaluator roles.
@@ -257,20 +273,12 @@ export class WorkerDaemon implements Service {
     const services: Service[] = [];
     if (roles.listener) {
       this.#trainingListener = new QueuedEventsListener({
-        provider,
         queueName: QueueNames.trainingEvents,
         source: TRAINING_JOBS_SOURCE,
         address,
         contractInterface: TrainingJobs__factory.createInterface(),
         events: TRAINING_EVENTS,
-        chainId: deployment.chainId,
-        redisUrl,
-        queuePrefix: config.queuePrefix,
-        startBlock: deployment.startBlock,
-        confirmations: config.confirmations,
-        blockRange: config.blockRange,
-        pollIntervalMs: config.pollIntervalMs,
-        logger: this.#logger,
+        ...this.#listenerOptions(),
       });
       services.push(this.#trainingListener);
     }
@@ -318,16 +326,8 @@ export class WorkerDaemon implements Service {
     if (registryAddress === undefined) return services;
     if (roles.listener) {
       this.#dataListener = new DataEventsListener({
-        provider,
         dataRegistry: registryAddress,
-        chainId: deployment.chainId,
-        redisUrl,
-        queuePrefix: config.queuePrefix,
-        startBlock: deployment.startBlock,
-        confirmations: config.confirmations,
-        blockRange: config.blockRange,
-        pollIntervalMs: config.pollIntervalMs,
-        logger,
+        ...this.#listenerOptions(),
       });
       services.push(this.#dataListener);
     }

@@ -1,12 +1,13 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { expect } from "chai";
-import { network } from "hardhat";
 import { EmbeddedStack, PRICE_WEI } from "../../../scripts/lib/EmbeddedStack.js";
 import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "../../../scripts/lib/InferenceClient.js";
+import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
+import { WorkerProcess } from "../../../scripts/lib/WorkerProcess.js";
 import { encodeImage } from "../../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
 import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
@@ -24,54 +25,44 @@ const WORKER_DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f460
 describe("Worker daemon killed mid-batch and restarted", function () {
   this.timeout(240_000);
   let stack: EmbeddedStack;
-  let server: Awaited<ReturnType<typeof network.createServer>>;
-  let rpcUrl: string;
+  let chain: RpcChain;
   let dataDir: string;
   const prefix = `tessera-test-${randomUUID()}`;
-  const children: ChildProcess[] = [];
+  const workers: WorkerProcess[] = [];
 
   function startWorkerProcess(name: string): ChildProcess {
-    const log = createWriteStream(join(dataDir, `${name}.log`));
-    const child = spawn(process.execPath, ["--import", "tsx", resolve("worker/src/main.ts")], {
+    const worker = new WorkerProcess({
+      name,
+      rpcUrl: chain.rpcUrl,
+      workerKey: WORKER_DEV_KEY,
+      dataDir,
+      redisUrl: stack.redis.url,
+      queuePrefix: prefix,
+      roles: "listener,processor",
       env: {
-        ...process.env,
-        TESSERA_RPC_URL: rpcUrl,
-        TESSERA_WORKER_KEY: WORKER_DEV_KEY,
-        TESSERA_DEPLOYMENT: join(dataDir, "deployment.json"),
-        TESSERA_DATA_DIR: dataDir,
-        REDIS_URL: stack.redis.url,
-        QUEUE_PREFIX: prefix,
-        CONFIRMATIONS: "0",
         POLL_INTERVAL_MS: "50",
         BATCH_MAX_SIZE: "8",
         BATCH_MAX_WAIT_MS: "1500", // jobs sit in the batcher (active, locked) long enough to be killed there
         JOB_LOCK_MS: "1000",
-        LOG_LEVEL: "info",
       },
-      stdio: ["ignore", "pipe", "pipe"],
     });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
-    children.push(child);
-    return child;
+    workers.push(worker);
+    return worker.child;
   }
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "tessera-crash-"));
-    server = await network.createServer("default", "127.0.0.1", 0);
-    const { port } = await server.listen();
-    rpcUrl = `http://127.0.0.1:${port}`;
-    const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
-    stack = await EmbeddedStack.start(connection, { dataDir, queuePrefix: prefix, trainEpochs: 1 });
+    chain = await serveChain();
+    stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: prefix, trainEpochs: 1 });
     await stack.trainAndPublish();
     await stack.stakeWorker(stack.trained!.versionId);
   });
 
   after(async () => {
-    for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    for (const w of workers) w.kill("SIGKILL");
     await removeQueueData(stack.redis.url, prefix);
     await stack.stop();
-    await server.close();
+    await chain.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

@@ -3,10 +3,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { network } from "hardhat";
 import { runDataStage } from "../../../scripts/lib/DataStage.js";
 import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
 import { Report } from "../../../scripts/lib/Report.js";
+import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
 import { runTrainingStage } from "../../../scripts/lib/TrainingStage.js";
 import { JobStatus } from "../../../worker/src/training/TrainingJobSpec.js";
 import { removeQueueData } from "../../helpers/queue.js";
@@ -21,24 +21,20 @@ import { removeQueueData } from "../../helpers/queue.js";
 describe("Federated training job: three worker processes, one killed mid-round", function () {
   this.timeout(420_000);
   let stack: EmbeddedStack;
-  let server: Awaited<ReturnType<typeof network.createServer>>;
-  let rpcUrl: string;
+  let chain: RpcChain;
   let dataDir: string;
   const prefix = `tessera-test-${randomUUID()}`;
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "tessera-fed-"));
-    server = await network.createServer("default", "127.0.0.1", 0);
-    const { port } = await server.listen();
-    rpcUrl = `http://127.0.0.1:${port}`;
-    const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
-    stack = await EmbeddedStack.start(connection, { dataDir, queuePrefix: prefix });
+    chain = await serveChain();
+    stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: prefix });
   });
 
   after(async function () {
     await removeQueueData(stack.redis.url, prefix);
     await stack.stop();
-    await server.close();
+    await chain.close();
     const failed = this.test?.parent?.tests.some((t) => t.state === "failed") ?? false;
     if (failed) console.log(`    kept ${dataDir} (worker logs) for the failure`);
     else rmSync(dataDir, { recursive: true, force: true });
@@ -53,7 +49,7 @@ describe("Federated training job: three worker processes, one killed mid-round",
     const trainers = stack.signers.users.slice(6, 9);
     const requester = stack.signers.modelOwner;
     const fed = await runTrainingStage(stack, {
-      rpcUrl,
+      rpcUrl: chain.rpcUrl,
       accepted: data.accepted,
       validators: data.validators,
       trainers,
@@ -81,6 +77,12 @@ describe("Federated training job: three worker processes, one killed mid-round",
     const staked = (await workerRegistry.minStake()) * 2n; // what the training stage staked for each
     expect((await workerRegistry.workerOf(trainers[0].address)).stake).to.equal(staked);
     expect((await workerRegistry.workerOf(trainers[2].address)).stake).to.equal(staked - drops[0].args.slashed);
+
+    // The trainer's BullMQ job carried its training progress: the last epoch's figures.
+    expect(fed.round1Progress).to.include({ jobId: fed.jobId.toString(), round: 1, epoch: 1, epochs: 1, samples: 300 });
+    expect(fed.round1Progress!.loss).to.be.greaterThan(0);
+    expect(fed.round1Progress!.accuracy).to.be.within(0, 1);
+    expect(fed.round1Progress!.samplesPerSecond).to.be.greaterThan(0);
 
     // Every round agreed on by a quorum: 3 updates in round 1, 2 in round 2.
     expect(fed.rounds.map((r) => r.updates)).to.deep.equal([3, 2]);

@@ -17,9 +17,7 @@ export const JobStatus = {
 } as const;
 export const JOB_STATUS_NAMES = ["None", "Enrolling", "Committing", "Revealing", "Voting", "Evaluating", "Finalized", "Cancelled"] as const;
 
-/** WorkerRegistry capability bits. */
-export const CAP_TRAIN = 1;
-export const CAP_VALIDATE = 4;
+export type JobStatusName = (typeof JOB_STATUS_NAMES)[number];
 
 /** The trimmed mean's fraction dropped at each end, per coordinate (the contract's rule carries no parameter). */
 export const TRIMMED_MEAN_FRACTION = 0.2;
@@ -84,30 +82,4 @@ export async function readJobSpec(jobs: TrainingJobs, jobId: bigint, fromBlock =
     quorumBps: Number(a.quorumBps),
     createdBlock: event.blockNumber,
   };
-}
-
-/** A job's specs, read once per process. */
-export class JobSpecCache {
-  readonly #jobs: TrainingJobs;
-  readonly #fromBlock: number;
-  readonly #specs = new Map<bigint, Promise<TrainingJobSpec>>();
-
-  constructor(jobs: TrainingJobs, fromBlock = 0) {
-    this.#jobs = jobs;
-    this.#fromBlock = fromBlock;
-  }
-
-  get(jobId: bigint): Promise<TrainingJobSpec> {
-    let spec = this.#specs.get(jobId);
-    if (spec === undefined) {
-      spec = readJobSpec(this.#jobs, jobId, this.#fromBlock);
-      spec.catch(() => this.#specs.delete(jobId));
-      this.#specs.set(jobId, spec);
-    }
-    return spec;
-  }
-
-  forget(jobId: bigint): void {
-    this.#specs.delete(jobId);
-  }
 }

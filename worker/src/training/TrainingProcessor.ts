@@ -18,7 +18,8 @@ import { FedAvgAggregator, type ClientUpdate } from "./FedAvgAggregator.js";
 import { flattenWeights, weightsFromBytes, weightsHash, weightsToBytes } from "./ModelWeights.js";
 import { partitionOf, type PartitionSlice } from "./Partition.js";
 import { loadPartition } from "./PartitionData.js";
-import { CAP_TRAIN, CAP_VALIDATE, JobSpecCache, JobStatus, type TrainingJobSpec } from "./TrainingJobSpec.js";
+import { CAP_TRAIN, CAP_VALIDATE } from "../chain/Capabilities.js";
+import { JobStatus, readJobSpec, type TrainingJobSpec } from "./TrainingJobSpec.js";
 
 /** The TrainingJobs events the trainer and evaluator roles act on. */
 export const TRAINING_EVENTS = [
@@ -144,7 +145,7 @@ export class TrainingProcessor {
   readonly #o: TrainingProcessorOptions;
   readonly #logger: Logger;
   readonly #me: string;
-  readonly #specs: JobSpecCache;
+  readonly #specs = new Map<bigint, Promise<TrainingJobSpec>>();
   readonly #manifests = new Map<string, Promise<ModelManifest>>();
   readonly #partitions = new Map<bigint, Promise<DigitSet>>();
   readonly #evalSets = new Map<string, Promise<DigitSet>>();
@@ -155,14 +156,14 @@ export class TrainingProcessor {
     this.#o = options;
     this.#logger = options.logger ?? silentLogger;
     this.#me = options.workerAddress;
-    this.#specs = new JobSpecCache(options.jobs, options.fromBlock ?? 0);
     if (options.roles.trainer && options.encryptionPrivateKey === undefined) {
       throw new UnrecoverableError("the trainer role needs the worker's encryption key (TESSERA_ENCRYPTION_KEY) to open the dataset keys");
     }
   }
 
+  /** A job's terms, read from its `JobCreated` event once per process. */
   spec(jobId: bigint): Promise<TrainingJobSpec> {
-    return this.#specs.get(jobId);
+    return memo(this.#specs, jobId, () => readJobSpec(this.#o.jobs, jobId, this.#o.fromBlock ?? 0));
   }
 
   async process(payload: EventPayload, onProgress?: (p: TrainingProgress) => Promise<void>): Promise<TrainingOutcome> {
@@ -203,7 +204,7 @@ export class TrainingProcessor {
   #forget(jobId: bigint): void {
     this.watched.delete(jobId);
     this.#partitions.delete(jobId);
-    this.#specs.forget(jobId);
+    this.#specs.delete(jobId);
   }
 
   #skip(jobId: bigint, round: number, reason: string, log: Logger): TrainingOutcome {

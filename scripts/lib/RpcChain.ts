@@ -1,0 +1,22 @@
+import { network } from "hardhat";
+import type { NetworkConnection } from "hardhat/types/network";
+
+export interface RpcChain {
+  /** JSON-RPC URL on 127.0.0.1 (a free port): what worker processes connect to. */
+  readonly rpcUrl: string;
+  /** This process's connection to the same chain, over that URL. */
+  readonly connection: NetworkConnection;
+  close(): Promise<void>;
+}
+
+/**
+ * A fresh EDR chain served over JSON-RPC on a free local port, as a node would serve it, so that
+ * worker daemons in other OS processes can reach it; this process talks to it over HTTP too.
+ */
+export async function serveChain(): Promise<RpcChain> {
+  const server = await network.createServer("default", "127.0.0.1", 0);
+  const { port } = await server.listen();
+  const rpcUrl = `http://127.0.0.1:${port}`;
+  const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
+  return { rpcUrl, connection, close: () => server.close() };
+}
