@@ -122,6 +122,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
   );
   const evaluators: { listener: QueuedEventsListener; service: TrainingService; queuePrefix: string }[] = [];
   let createdJob: bigint | undefined;
+  let victim: WorkerProcess | undefined;
   try {
     await Promise.all(processes.map((p) => p.waitFor((r) => r.msg === "training service started", 120_000, "start-up")));
     line(`trainers         ${trainers.map((t) => t.signer.address.slice(0, 10) + "…").join(", ")}: 3 worker daemons, each its own OS process (WORKER_ROLES=listener,trainer), staked ${formatEther(stake)} TSR, CAP_TRAIN`);
@@ -217,15 +218,17 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       line(`  key shared     dataset ${d.datasetId} by its owner with ${shared.added.map((a) => a.slice(0, 10) + "…").join(", ")} (envelopes ${shared.envelopesCid})`);
     }
 
-    // 5. One worker dies mid-round; once the others committed, the commit deadline passes (the chain's
-    //    clock is moved forward, as waiting would) and the keepers drop it.
+    // 5. One worker dies mid-round: the last to enroll, so that the data lost with it (its partition)
+    //    is the same from run to run whatever the enrollment race. Once the others committed, the
+    //    commit deadline passes (the chain's clock is moved forward, as waiting would) and the keepers drop it.
     let killed: string | undefined;
     if (killRound > 0) {
-      const victim = processes[2];
+      const last = trainers.findIndex((t) => t.signer.address === workers[workers.length - 1]);
+      victim = processes[last];
       await victim.waitFor((r) => r.msg === "training the round's update" && r.round === killRound && r.jobId === jobId.toString(), timeoutMs, `its training of round ${killRound}`);
       victim.kill("SIGKILL");
-      killed = trainers[2].signer.address;
-      line(`  killed         trainer-3 (${killed.slice(0, 10)}…) with SIGKILL while it trained round ${killRound}`);
+      killed = trainers[last].signer.address;
+      line(`  killed         ${victim.options.name} (${killed.slice(0, 10)}…, partition ${workers.length - 1}) with SIGKILL while it trained round ${killRound}`);
       await until(async () => {
         const job = await trainingJobs.jobOf(jobId);
         return Number(job.round) === killRound && Number(job.status) === JobStatus.Committing && Number(job.committed) === trainers.length - 1;
@@ -283,7 +286,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       seconds: (Date.now() - started) / 1000,
     };
   } catch (err) {
-    for (const p of processes) if (!p.alive && p !== processes[2]) report?.line(`${p.options.name} log tail:\n${p.log().slice(-2_000)}`);
+    for (const p of processes) if (!p.alive && p !== victim) report?.line(`${p.options.name} log tail:\n${p.log().slice(-2_000)}`);
     const job = createdJob === undefined ? undefined : await trainingJobs.jobOf(createdJob).catch(() => undefined);
     if (job !== undefined) report?.line(`job state at failure: ${JOB_STATUS_NAMES[Number(job.status)]}, round ${job.round}, committed ${job.committed}, revealed ${job.revealed}`);
     throw err;

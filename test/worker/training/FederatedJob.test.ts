@@ -66,17 +66,20 @@ describe("Federated training job: three worker processes, one killed mid-round",
       throw new Error(`${(err as Error).message}\n${report.lines.join("\n")}`);
     });
 
-    // The killed worker: dropped in round 2's commit phase and slashed; the others went on.
-    expect(fed.killed).to.equal(trainers[2].address);
-    expect(fed.dropped).to.deep.equal([trainers[2].address]);
+    // The killed worker (the last to enroll): dropped in round 2's commit phase and slashed; the others went on.
+    const enrolled = await trainingJobs.workersOf(fed.jobId);
+    const victim = trainers.find((t) => t.address === enrolled[2])!;
+    const survivors = trainers.filter((t) => t !== victim);
+    expect(fed.killed).to.equal(victim.address);
+    expect(fed.dropped).to.deep.equal([victim.address]);
     const drops = await trainingJobs.queryFilter(trainingJobs.filters.WorkerDropped(fed.jobId));
     expect(drops[0].args.round).to.equal(2n);
     expect(drops[0].args.status).to.equal(BigInt(JobStatus.Committing));
     expect(drops[0].args.slashed).to.be.greaterThan(0n);
-    expect((await trainingJobs.participantOf(fed.jobId, trainers[2].address)).dropped).to.equal(true);
+    expect((await trainingJobs.participantOf(fed.jobId, victim.address)).dropped).to.equal(true);
     const staked = (await workerRegistry.minStake()) * 2n; // what the training stage staked for each
-    expect((await workerRegistry.workerOf(trainers[0].address)).stake).to.equal(staked);
-    expect((await workerRegistry.workerOf(trainers[2].address)).stake).to.equal(staked - drops[0].args.slashed);
+    expect((await workerRegistry.workerOf(survivors[0].address)).stake).to.equal(staked);
+    expect((await workerRegistry.workerOf(victim.address)).stake).to.equal(staked - drops[0].args.slashed);
 
     // The trainer's BullMQ job carried its training progress: the last epoch's figures.
     expect(fed.round1Progress).to.include({ jobId: fed.jobId.toString(), round: 1, epoch: 1, epochs: 1, samples: 300 });
@@ -110,7 +113,7 @@ describe("Federated training job: three worker processes, one killed mid-round",
     // Money: the budget is fully paid; the survivors earned both rounds, the killed worker round 1 only.
     expect(job.paid).to.equal(job.budget);
     expect(await trainingJobs.escrowed()).to.equal(0n);
-    const earned = await Promise.all(trainers.map(async (t) => (await trainingJobs.participantOf(fed.jobId, t.address)).earned));
+    const earned = await Promise.all([...survivors, victim].map(async (t) => (await trainingJobs.participantOf(fed.jobId, t.address)).earned));
     expect(earned[0]).to.be.greaterThan(earned[2]);
     expect(earned[1]).to.be.greaterThan(earned[2]);
     expect(earned[2]).to.be.greaterThan(0n);
