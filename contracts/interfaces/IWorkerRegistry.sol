@@ -37,6 +37,10 @@ interface IWorkerRegistry {
     error WorkerRegistryStakeLocked(address worker, uint256 unlocksAt);
     /// @notice Thrown when the admin sets an unbonding delay below the floor.
     error WorkerRegistryUnbondingDelayTooShort(uint32 delay, uint32 floor);
+    /// @notice Thrown by `withdrawStake` while protocol contracts still hold obligations of the worker.
+    error WorkerRegistryStakeBonded(address worker, uint256 obligations);
+    /// @notice Thrown when a stake locker releases an obligation it does not hold.
+    error WorkerRegistryNoObligation(address worker, address locker);
 
     /// @notice Emitted when a worker registers.
     /// @param worker The worker's address.
@@ -84,6 +88,16 @@ interface IWorkerRegistry {
     /// @param worker The worker.
     /// @param stakeOk Whether its stake now meets the minimum.
     event StakeEligibilityRefreshed(address indexed worker, bool stakeOk);
+    /// @notice Emitted when a protocol contract binds a worker's stake to an obligation (a training job, ...).
+    /// @param worker The worker.
+    /// @param locker The protocol contract (STAKE_LOCKER_ROLE).
+    /// @param obligations The worker's open obligations across all lockers after the change.
+    event StakeLocked(address indexed worker, address indexed locker, uint256 obligations);
+    /// @notice Emitted when a protocol contract releases one obligation of a worker.
+    /// @param worker The worker.
+    /// @param locker The protocol contract (STAKE_LOCKER_ROLE).
+    /// @param obligations The worker's open obligations across all lockers after the change.
+    event StakeReleased(address indexed worker, address indexed locker, uint256 obligations);
     /// @notice Emitted when the admin changes the unbonding delay.
     /// @param unbondingDelay The new delay in seconds.
     event UnbondingDelayUpdated(uint32 unbondingDelay);
@@ -104,6 +118,13 @@ interface IWorkerRegistry {
     /// @notice Slashes up to `amount` from `worker`, sending it to `recipient`. SLASHER_ROLE only.
     /// @return slashed The amount taken: min(amount, stake). Never reverts for an under-staked worker.
     function slash(address worker, uint256 amount, address recipient) external returns (uint256 slashed);
+    /// @notice Binds the worker's stake to one more obligation of the caller (STAKE_LOCKER_ROLE): `withdrawStake`
+    /// reverts while any locker holds an obligation, so that a fault during a long job can still be slashed.
+    function lockStake(address worker) external;
+    /// @notice Releases one obligation the caller holds on the worker (STAKE_LOCKER_ROLE).
+    function releaseStake(address worker) external;
+    /// @notice Open obligations of `worker` across all lockers.
+    function obligationsOf(address worker) external view returns (uint256);
     /// @notice Sets the minimum stake for registration and eligibility.
     /// @dev Eligibility reads one cached bit per worker (`stake >= minStake`, recomputed on every stake change), so a
     /// new minimum applies to registered workers once `refreshEligibility` is called for them.

@@ -21,13 +21,15 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     uint8 private constant _ALL_CAPS = CAP_TRAIN | CAP_INFER | CAP_VALIDATE;
     /// @notice Role of protocol contracts that prove faults (the InferenceMarket).
     bytes32 public constant SLASHER_ROLE = keccak256("SLASHER_ROLE");
+    /// @notice Role of protocol contracts that bind a worker's stake to obligations (TrainingJobs).
+    bytes32 public constant STAKE_LOCKER_ROLE = keccak256("STAKE_LOCKER_ROLE");
     /// @inheritdoc IWorkerRegistry
     uint32 public constant MIN_UNBONDING_DELAY = 2 days;
 
     /// @dev One slot: everything `isEligibleInferrer` needs about the worker, including up to four served
     /// versions inline (version ids are < 2^24; 0 = empty), so that eligibility is one storage read. Versions
-    /// beyond four live in `_moreServed`, keyed by `epoch` so that a worker that leaves and registers again starts
-    /// with an empty set. A worker is registered iff `capabilities != 0` (a profile always has one).
+    /// beyond four live in `_moreServed`, keyed by the worker's registration epoch (`_epochs`, a full word, so it
+    /// never wraps) so that a worker that leaves and registers again starts with an empty set. A worker is registered iff `capabilities != 0` (a profile always has one).
     /// `stakeOk` caches `stake >= minStake`: it is recomputed whenever the stake changes, and by
     /// `refreshEligibility` after the admin changes `minStake`.
     struct WorkerCore {
@@ -36,7 +38,6 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         uint8 capabilities;
         bool stakeOk;
         bool servesMore;
-        uint8 epoch;
         uint24 served0;
         uint24 served1;
         uint24 served2;
@@ -53,7 +54,10 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     uint32 private _unbondingDelay;
     mapping(address worker => WorkerCore) private _cores;
     mapping(address worker => WorkerProfile) private _profiles;
-    mapping(address worker => mapping(uint8 epoch => mapping(uint64 versionId => bool))) private _moreServed;
+    mapping(address worker => mapping(uint256 epoch => mapping(uint64 versionId => bool))) private _moreServed;
+    mapping(address worker => uint256) private _epochs;
+    mapping(address worker => uint256) private _obligations;
+    mapping(address worker => mapping(address locker => uint256)) private _obligationsBy;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE (parameters, slasher grants).
     /// @param token_ The staking token.
@@ -112,7 +116,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     /// @inheritdoc IWorkerRegistry
     function setServedModels(uint64[] calldata versionIds, bool serving) external onlyActiveWorker {
         WorkerCore memory core = _cores[msg.sender];
-        mapping(uint64 => bool) storage more = _moreServed[msg.sender][core.epoch];
+        mapping(uint64 => bool) storage more = _moreServed[msg.sender][_epochs[msg.sender]];
         for (uint256 i; i < versionIds.length; ++i) {
             uint64 v = versionIds[i];
             if (serving) {
@@ -141,13 +145,15 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         if (core.unstakeRequestedAt == 0) revert WorkerRegistryUnstakeNotRequested(msg.sender);
         uint256 unlocksAt = uint256(core.unstakeRequestedAt) + _unbondingDelay;
         if (block.timestamp < unlocksAt) revert WorkerRegistryStakeLocked(msg.sender, unlocksAt);
+        uint256 obligations = _obligations[msg.sender];
+        if (obligations != 0) revert WorkerRegistryStakeBonded(msg.sender, obligations);
+        if (core.servesMore) ++_epochs[msg.sender];
         _cores[msg.sender] = WorkerCore({
             stake: 0,
             unstakeRequestedAt: 0,
             capabilities: 0,
             stakeOk: false,
             servesMore: false,
-            epoch: core.epoch + 1,
             served0: 0,
             served1: 0,
             served2: 0,
@@ -175,6 +181,27 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         emit WorkerSlashed(worker, recipient, amount, taken);
         if (taken != 0) _token.safeTransfer(recipient, taken);
         return taken;
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function lockStake(address worker) external onlyRole(STAKE_LOCKER_ROLE) {
+        uint256 obligations = ++_obligations[worker];
+        ++_obligationsBy[worker][msg.sender];
+        emit StakeLocked(worker, msg.sender, obligations);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function releaseStake(address worker) external onlyRole(STAKE_LOCKER_ROLE) {
+        uint256 held = _obligationsBy[worker][msg.sender];
+        if (held == 0) revert WorkerRegistryNoObligation(worker, msg.sender);
+        _obligationsBy[worker][msg.sender] = held - 1;
+        uint256 obligations = --_obligations[worker];
+        emit StakeReleased(worker, msg.sender, obligations);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function obligationsOf(address worker) external view returns (uint256) {
+        return _obligations[worker];
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -250,7 +277,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     }
 
     function _serves(address worker, WorkerCore memory core, uint64 v) private view returns (bool) {
-        return _servesInline(core, v) || (core.servesMore && _moreServed[worker][core.epoch][v]);
+        return _servesInline(core, v) || (core.servesMore && _moreServed[worker][_epochs[worker]][v]);
     }
 
     function _servesInline(WorkerCore memory core, uint64 v) private pure returns (bool) {
