@@ -24,17 +24,24 @@ const trainingSolidityTests = [
   "test/contracts/training/TrainingJobs.t.sol",
   "test/contracts/training/TrainingJobs.invariants.t.sol",
 ];
-const buildProfile = () => ({
-  compilers: [solc(false)],
-  overrides: {
-    "contracts/inference/InferenceMarket.sol": solc(true),
-    "contracts/models/ModelRegistry.sol": solc(true),
-    "contracts/training/TrainingJobs.sol": solc(true, 1),
-    "contracts/interfaces/ITrainingJobs.sol": solc(true, 1),
-    "contracts/types/TrainingTypes.sol": solc(true, 1),
-    ...Object.fromEntries(trainingSolidityTests.map((file) => [file, solc(false, 200)])),
-  },
-});
+// Hardhat merges root files into one solc job only when their settings are the same object, and drops the
+// build info of a job that emitted no artifact: a types-only file alone in a job (TrainingTypes.sol) was
+// recompiled by every build. So each distinct setting is built once and shared.
+const buildProfile = () => {
+  const gasTuned = solc(true);
+  const training = solc(true, 1);
+  return {
+    compilers: [solc(false)],
+    overrides: {
+      "contracts/inference/InferenceMarket.sol": gasTuned,
+      "contracts/models/ModelRegistry.sol": gasTuned,
+      "contracts/training/TrainingJobs.sol": training,
+      "contracts/interfaces/ITrainingJobs.sol": training,
+      "contracts/types/TrainingTypes.sol": training,
+      ...Object.fromEntries(trainingSolidityTests.map((file) => [file, solc(false, 200)])),
+    },
+  };
+};
 
 export default defineConfig({
   plugins: [hardhatToolboxMochaEthers],

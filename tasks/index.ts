@@ -1,6 +1,7 @@
 import { ArgumentType } from "hardhat/types/arguments";
 import { emptyTask, task } from "hardhat/config";
 import type { TaskDefinition } from "hardhat/types/tasks";
+import { buildingFirst } from "./lib/BuildFirst.js";
 import { DEFAULT_DATA_DIR, DEFAULT_DEPLOYMENT } from "./lib/Defaults.js";
 
 const deployment = {
@@ -35,7 +36,7 @@ const account = (defaultValue: string, role: string) =>
   ({ name: "account", description: `${role}: account index or address of the network's accounts`, defaultValue }) as const;
 
 /** The tasks of the people who run Tessera: operators, model owners, workers and requesters. */
-export const tesseraTasks: TaskDefinition[] = [
+const definitions: TaskDefinition[] = [
   emptyTask("tessera", "Deploy and operate the Tessera protocol").build(),
   task(["tessera", "deploy"], "Deploy the contracts with Ignition and write the deployment file")
     .addOption(deployment)
@@ -90,7 +91,7 @@ export const tesseraTasks: TaskDefinition[] = [
     .addOption(account("0", "Requester"))
     .addOption(versionId)
     .addOption({ name: "digitIndex", description: "Index of the held-out MNIST digit (0..1999)", type: ArgumentType.INT, defaultValue: 0 })
-    .addOption({ name: "pay", description: "eth or token (TSR by ERC-2612 permit)", defaultValue: "eth" })
+    .addOption({ name: "pay", description: "eth or tsr (TSR by ERC-2612 permit)", defaultValue: "eth" })
     .addFlag({ name: "cid", description: "Put the input on IPFS and send its CID instead of the bytes" })
     .addOption({ name: "deadlineSeconds", description: "Seconds until the request expires", type: ArgumentType.INT, defaultValue: 600 })
     .setAction(() => import("./infer/request.js"))
@@ -203,3 +204,6 @@ export const tesseraTasks: TaskDefinition[] = [
     .setAction(() => import("./rewards/withdraw.js"))
     .build(),
 ];
+
+/** Every task builds the contracts (incrementally) before its action loads: they work on a fresh clone. */
+export const tesseraTasks: TaskDefinition[] = definitions.map(buildingFirst);

@@ -1,5 +1,5 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import { getAddress, isAddress, type BaseContract, type Interface, type TransactionReceipt } from "ethers";
+import { getAddress, isAddress, type BaseContract, type Interface, type Provider, type TransactionReceipt } from "ethers";
 import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NetworkConnection } from "hardhat/types/network";
@@ -129,10 +129,24 @@ export class Session {
     }
   }
 
-  /** Latest block timestamp (the chain's clock, which refunds and deadlines go by). */
+  /**
+   * The timestamp the next block will have: the clock a transaction sent now is judged by. Nodes that mine on
+   * demand (Anvil, `hardhat node`) leave the latest block minutes behind the wall clock, so the latest block's
+   * time would let a deadline pass unnoticed.
+   */
   async now(): Promise<number> {
-    return (await this.ethers.provider.getBlock("latest"))!.timestamp;
+    return nextBlockTime(this.ethers.provider);
   }
+}
+
+/**
+ * The timestamp the next block will have: the pending block's where the node builds one (Hardhat, Anvil),
+ * never before the latest block's + 1 nor the wall clock (a node's next block is not older than now).
+ */
+export async function nextBlockTime(provider: Provider): Promise<number> {
+  const [latest, pending] = await Promise.all([provider.getBlock("latest"), provider.getBlock("pending").catch(() => null)]);
+  const wallClock = Math.floor(Date.now() / 1000);
+  return Math.max(latest!.timestamp + 1, pending?.timestamp ?? 0, wallClock);
 }
 
 export function parseAddress(value: string, what: string): string {
