@@ -1,0 +1,244 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { NextToLast } from "blockstore-fs/sharding";
+import { expect } from "chai";
+import { CID } from "multiformats/cid";
+import * as raw from "multiformats/codecs/raw";
+import { sha256 } from "multiformats/hashes/sha2";
+import { EmbeddedStack, PRICE_WEI } from "../../scripts/lib/EmbeddedStack.js";
+import { InferenceClient, InputKind, type SentRequest } from "../../scripts/lib/InferenceClient.js";
+import { RpcFaultProxy } from "../../scripts/lib/faults/RpcFaultProxy.js";
+import { WorkerProcess } from "../../scripts/lib/WorkerProcess.js";
+import { encodeImage } from "../../worker/src/ml/InferenceCodec.js";
+import { MNIST_PIXELS } from "../../worker/src/ml/MnistDataset.js";
+import { PrivateRedisServer } from "../../worker/src/redis/PrivateRedisServer.js";
+import { CHAIN_KINDS, FaultChain } from "../helpers/faults/FaultChain.js";
+import { ethLedger, outcomesOf } from "../helpers/faults/MarketLedger.js";
+
+/** Hardhat's and Anvil's well-known development key of account #1 (the stack's worker); never a real key. */
+const WORKER_DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
+const SETTLE_TIMEOUT_MS = 120_000;
+
+/**
+ * Fault injection for paid inference (`npm run test:faults`): a real worker daemon process, a real chain over
+ * JSON-RPC (EDR and Anvil), a private Redis and the embedded IPFS store, with faults injected between and inside
+ * them. After every case each request that exists on the final chain ends fulfilled exactly once or refunded,
+ * and the market's ETH books balance to the wei.
+ */
+for (const kind of CHAIN_KINDS) {
+  describe(`Inference under faults on ${kind} @faults`, function () {
+    this.timeout(600_000);
+    let chain: FaultChain;
+    let stack: EmbeddedStack;
+    let redis: PrivateRedisServer;
+    let proxy: RpcFaultProxy;
+    let client: InferenceClient;
+    let dataDir: string;
+    let fromBlock: number;
+    let worker: WorkerProcess | undefined;
+    let stakeBefore: bigint;
+    const prefix = `tessera-faults-${randomUUID()}`;
+    const sent: SentRequest[] = [];
+    let salt = 0n;
+    let workerCount = 0;
+
+    function startWorker(): WorkerProcess {
+      worker = new WorkerProcess({
+        name: `worker-${++workerCount}`,
+        rpcUrl: proxy.url,
+        workerKey: WORKER_DEV_KEY,
+        dataDir,
+        redisUrl: redis.url,
+        queuePrefix: prefix,
+        roles: "listener,processor",
+        env: { POLL_INTERVAL_MS: "100", BATCH_MAX_SIZE: "8", BATCH_MAX_WAIT_MS: "300", JOB_LOCK_MS: "2000", CONFIRMATIONS: "0" },
+      });
+      return worker;
+    }
+
+    async function request(i: number, inputKind = InputKind.Inline, cidOverride?: Uint8Array): Promise<SentRequest> {
+      const test = stack.trained!.data.test;
+      const pixels = encodeImage(test.images.subarray((i % 2000) * MNIST_PIXELS, ((i % 2000) + 1) * MNIST_PIXELS));
+      const now = (await chain.connection.ethers.provider.getBlock("latest"))!.timestamp;
+      const options = { versionId: stack.trained!.versionId, pixels, inputKind, fee: PRICE_WEI, deadline: Math.max(now, Math.floor(Date.now() / 1000)) + 600, salt: salt++ };
+      const s =
+        cidOverride === undefined
+          ? await client.requestWithEth(stack.signers.users[i % 3], options)
+          : await requestWithRawInput(i, cidOverride, options.deadline);
+      sent.push(s);
+      return s;
+    }
+
+    /** A request whose input is `input` as given (a CID nobody has, a corrupted one). */
+    async function requestWithRawInput(i: number, input: Uint8Array, deadline: number): Promise<SentRequest> {
+      const market = stack.contracts.market.connect(stack.signers.users[i % 3]);
+      const tx = await market.requestInference(
+        { modelVersionId: stack.trained!.versionId, deadline, callbackGasLimit: 0, salt: salt++, inputKind: InputKind.Cid, input },
+        { value: PRICE_WEI },
+      );
+      const receipt = (await tx.wait())!;
+      const parsed = receipt.logs.map((l) => market.interface.parseLog(l)).find((p) => p?.name === "InferenceRequested")!;
+      return { requestId: parsed.args.requestId, requester: parsed.args.requester, payment: "eth", inputKind: InputKind.Cid, receipt, minedAtMs: Date.now(), request: parsed.args.request.toObject() };
+    }
+
+    /** Waits until none of `requests` is open any more (fulfilled or refunded), on the chain as it is now. */
+    async function settled(requests: readonly SentRequest[], timeoutMs = SETTLE_TIMEOUT_MS): Promise<void> {
+      const until = Date.now() + timeoutMs;
+      for (;;) {
+        const open: bigint[] = [];
+        for (const s of requests) if ((await stack.contracts.market.requestState(s.requestId)).status !== 0n) open.push(s.requestId);
+        if (open.length === 0) return;
+        if (Date.now() > until) throw new Error(`${open.length} of ${requests.length} requests still open:\n${worker?.log().slice(-4_000)}`);
+        await new Promise((r) => setTimeout(r, 250));
+      }
+    }
+
+    async function fulfilledOnce(requests: readonly SentRequest[]): Promise<void> {
+      const outcomes = await outcomesOf(stack.contracts.market, requests, fromBlock);
+      for (const o of outcomes) {
+        expect({ id: o.requestId, fulfilled: o.fulfilled, refunded: o.refunded, open: o.open }).to.deep.equal({ id: o.requestId, fulfilled: 1, refunded: 0, open: false });
+      }
+    }
+
+    before(async function () {
+      dataDir = mkdtempSync(join(tmpdir(), `tessera-faults-${kind}-`));
+      chain = await FaultChain.start(kind, join(dataDir, "anvil-state.json"));
+      redis = await PrivateRedisServer.start();
+      stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: prefix, trainEpochs: 1 });
+      await stack.trainAndPublish();
+      await stack.stakeWorker(stack.trained!.versionId);
+      stakeBefore = (await stack.contracts.workerRegistry.workerOf(stack.signers.worker.address)).stake;
+      client = new InferenceClient(stack.contracts.market, stack.contracts.token, stack.store);
+      proxy = await RpcFaultProxy.start(chain.rpcUrl, 7);
+      fromBlock = await chain.connection.ethers.provider.getBlockNumber();
+      startWorker();
+      const warmup = await request(0);
+      await settled([warmup]);
+    });
+
+    after(async function () {
+      worker?.kill("SIGKILL");
+      await proxy?.close();
+      await stack?.stop();
+      await redis?.stop();
+      await chain?.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it("a worker SIGKILLed mid-batch: the next process serves every request exactly once", async function () {
+      const batch = [await request(1), await request(2), await request(3)];
+      await new Promise((r) => setTimeout(r, 150));
+      worker!.kill("SIGKILL");
+      const whileDown = [await request(4), await request(5)];
+      startWorker();
+      await settled([...batch, ...whileDown]);
+      await fulfilledOnce([...batch, ...whileDown]);
+    });
+
+    it("Redis restarted mid-run (nothing persisted): the worker reconnects, rescans and serves each request once", async function () {
+      const before = [await request(6), await request(7)];
+      const port = redis.port;
+      await redis.stop();
+      const whileDown = [await request(8), await request(9)];
+      await new Promise((r) => setTimeout(r, 1_000));
+      redis = await PrivateRedisServer.start({ port });
+      await settled([...before, ...whileDown]);
+      await fulfilledOnce([...before, ...whileDown]);
+    });
+
+    it("RPC faults (drops, 429, 503, delays): the worker backs off, catches up and skips no event", async function () {
+      proxy.setFaults({ drop: 0.1, rateLimit: 0.1, serverError: 0.1, delayMs: [0, 200] });
+      const requests: SentRequest[] = [];
+      for (let i = 10; i < 16; i++) requests.push(await request(i));
+      try {
+        await settled(requests);
+      } finally {
+        proxy.setFaults({});
+      }
+      await fulfilledOnce(requests);
+      console.log(`      proxy: ${JSON.stringify(proxy.counts)}`);
+      expect(proxy.counts.dropped + proxy.counts.rateLimited + proxy.counts.serverError).to.be.greaterThan(0);
+    });
+
+    for (const depth of [1, 2, 3]) {
+      it(`a reorg of depth ${depth} that drops the worker's claim and fulfilment: the requests are served again`, async function () {
+        if (!chain.canReorg) {
+          console.log(`      (${kind} has no reorg RPC: this case runs on Anvil only)`);
+          return;
+        }
+        const requests = [await request(20 + depth)];
+        await settled(requests);
+        await chain.reorg(depth);
+        await chain.mine(1);
+        await settled(requests.filter(() => true));
+        const outcomes = await outcomesOf(stack.contracts.market, requests, fromBlock);
+        for (const o of outcomes.filter((x) => x.exists)) expect([o.fulfilled, o.refunded, o.open]).to.deep.equal([1, 0, false]);
+      });
+    }
+
+    it("a reorg without the worker's transactions in the dropped blocks changes nothing", async function () {
+      if (!chain.canReorg) {
+        console.log(`      (${kind} has no reorg RPC: this case runs on Anvil only)`);
+        return;
+      }
+      const requests = [await request(30)];
+      await settled(requests);
+      await chain.mine(2);
+      await chain.reorg(2);
+      await fulfilledOnce(requests);
+    });
+
+    it("IPFS content missing or corrupted: never claimed, the requester is refunded in full, the worker keeps its stake", async function () {
+      const missing = CID.createV1(raw.code, await sha256.digest(new TextEncoder().encode(`nobody has this ${randomUUID()}`)));
+      const good = await request(40, InputKind.Cid);
+      const corruptPixels = new Uint8Array(MNIST_PIXELS).fill(7);
+      const corruptCid = CID.parse(await stack.store.add(corruptPixels));
+      corruptBlock(join(dataDir, "ipfs"), corruptCid.toString());
+      const bad = [await request(41, InputKind.Cid, missing.bytes), await request(42, InputKind.Cid, corruptCid.bytes)];
+      await settled([good]);
+      await new Promise((r) => setTimeout(r, 3_000));
+      for (const s of bad) expect((await stack.contracts.market.requestState(s.requestId)).status, "never claimed").to.equal(1n);
+      await chain.increaseTime(601);
+      for (const s of bad) await (await stack.contracts.market.refund(s.request)).wait();
+      const outcomes = await outcomesOf(stack.contracts.market, bad, fromBlock);
+      for (const o of outcomes) expect([o.fulfilled, o.refunded, o.open]).to.deep.equal([0, 1, false]);
+      expect((await stack.contracts.workerRegistry.workerOf(stack.signers.worker.address)).stake).to.equal(stakeBefore);
+    });
+
+    it("the books: every request fulfilled once or refunded, fees in == out + escrow, balance == credits + unsettled + escrow", async function () {
+      const outcomes = await outcomesOf(stack.contracts.market, sent, fromBlock);
+      for (const o of outcomes.filter((x) => x.exists)) expect(o.fulfilled + o.refunded, `request ${o.requestId}`).to.equal(1);
+      const ledger = await ethLedger(stack.contracts.market, outcomes, {
+        accounts: [...stack.signers.users.slice(0, 3).map((u) => u.address), stack.signers.worker.address, stack.signers.modelOwner.address, stack.signers.treasury.address],
+        workers: [stack.signers.worker.address],
+        versionIds: [stack.trained!.versionId],
+      });
+      console.log(`      ${kind} books (wei): ${JSON.stringify(ledger, (_k, v) => (typeof v === "bigint" ? v.toString() : v))}; requests ${outcomes.filter((o) => o.exists).length} (reorged out: ${outcomes.filter((o) => !o.exists).length})`);
+      expect(ledger.paidIn).to.equal(ledger.fulfilledFees + ledger.refundedFees + ledger.openEscrow);
+      expect(ledger.balance).to.equal(ledger.credits + ledger.unsettled + ledger.openEscrow);
+      expect((await stack.contracts.workerRegistry.workerOf(stack.signers.worker.address)).stake).to.equal(stakeBefore);
+    });
+  });
+}
+
+/** Flips a byte of the block file that holds `cid` in the embedded blockstore (blockstore-fs: one file per block). */
+function corruptBlock(ipfsDir: string, cid: string): void {
+  const { file } = new NextToLast().encode(CID.parse(cid));
+  const dirs = [ipfsDir];
+  while (dirs.length > 0) {
+    const dir = dirs.pop()!;
+    for (const name of readdirSync(dir)) {
+      const path = join(dir, name);
+      if (statSync(path).isDirectory()) dirs.push(path);
+      else if (name === file) {
+        const bytes = readFileSync(path);
+        bytes[bytes.length - 1] ^= 0xff;
+        writeFileSync(path, bytes);
+        return;
+      }
+    }
+  }
+  throw new Error(`no block file ${file} for ${cid} under ${ipfsDir}`);
+}
