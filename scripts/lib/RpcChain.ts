@@ -11,10 +11,11 @@ export interface RpcChain {
 
 /**
  * A fresh EDR chain served over JSON-RPC on a free local port, as a node would serve it, so that
- * worker daemons in other OS processes can reach it; this process talks to it over HTTP too.
+ * worker daemons in other OS processes can reach it; this process talks to it over HTTP too. A given `port`
+ * serves a fresh chain where an earlier one was (a node restarted without its state).
  */
-export async function serveChain(): Promise<RpcChain> {
-  const server = await network.createServer("default", "127.0.0.1", 0);
+export async function serveChain(port = 0): Promise<RpcChain> {
+  const server = await network.createServer("default", "127.0.0.1", port);
   const { port } = await server.listen();
   const rpcUrl = `http://127.0.0.1:${port}`;
   const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });

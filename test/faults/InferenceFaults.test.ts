@@ -165,8 +165,8 @@ for (const kind of CHAIN_KINDS) {
     for (const depth of [1, 2, 3]) {
       it(`a reorg of depth ${depth} that drops the worker's claim and fulfilment: the requests are served again`, async function () {
         if (!chain.canReorg) {
-          console.log(`      (${kind} has no reorg RPC: this case runs on Anvil only)`);
-          return;
+          console.log(`      skipped: ${kind} has no reorg RPC (anvil_reorg); the rollback case below covers it on ${kind}`);
+          this.skip();
         }
         const requests = [await request(20 + depth)];
         await settled(requests);
@@ -180,13 +180,25 @@ for (const kind of CHAIN_KINDS) {
 
     it("a reorg without the worker's transactions in the dropped blocks changes nothing", async function () {
       if (!chain.canReorg) {
-        console.log(`      (${kind} has no reorg RPC: this case runs on Anvil only)`);
-        return;
+        console.log(`      skipped: ${kind} has no reorg RPC (anvil_reorg)`);
+        this.skip();
       }
       const requests = [await request(30)];
       await settled(requests);
       await chain.mine(2);
       await chain.reorg(2);
+      await fulfilledOnce(requests);
+    });
+
+    it("a rollback past the worker's claim and fulfilment (evm_snapshot / evm_revert): the request is served again", async function () {
+      proxy.setFaults({ drop: 1 }); // the worker cannot act until the snapshot is taken
+      const requests = [await request(35)];
+      const snapshot = await chain.rpc<string>("evm_snapshot");
+      proxy.setFaults({});
+      await settled(requests);
+      await chain.rpc("evm_revert", [snapshot]);
+      await chain.mine(1);
+      await settled(requests);
       await fulfilledOnce(requests);
     });
 
@@ -219,6 +231,50 @@ for (const kind of CHAIN_KINDS) {
       expect(ledger.paidIn).to.equal(ledger.fulfilledFees + ledger.refundedFees + ledger.openEscrow);
       expect(ledger.balance).to.equal(ledger.credits + ledger.unsettled + ledger.openEscrow);
       expect((await stack.contracts.workerRegistry.workerOf(stack.signers.worker.address)).stake).to.equal(stakeBefore);
+    });
+
+    it("the node restarted with its state: the worker reconnects and serves what came before and after", async function () {
+      if (!chain.canKeepStateAcrossRestart) {
+        console.log(`      skipped: ${kind} cannot restart with its state (no state dump)`);
+        this.skip();
+      }
+      const before = [await request(50)];
+      await chain.restart(true);
+      const after = [await request(51)];
+      await settled([...before, ...after]);
+      await fulfilledOnce([...before, ...after]);
+    });
+
+    it("the node restarted without its state and the protocol redeployed: the worker notices its stale cursor and serves the new chain", async function () {
+      await chain.restart(false);
+      fromBlock = 0;
+      const redeployed = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: prefix, trainEpochs: 1 });
+      try {
+        expect(redeployed.deployment.contracts).to.deep.equal(stack.deployment.contracts);
+        await redeployed.trainAndPublish();
+        await redeployed.stakeWorker(redeployed.trained!.versionId);
+        const fresh = new InferenceClient(redeployed.contracts.market, redeployed.contracts.token, redeployed.store);
+        const test = redeployed.trained!.data.test;
+        const requests: SentRequest[] = [];
+        for (let i = 60; i < 63; i++) {
+          const now = (await chain.connection.ethers.provider.getBlock("latest"))!.timestamp;
+          requests.push(
+            await fresh.requestWithEth(redeployed.signers.users[i % 3], {
+              versionId: redeployed.trained!.versionId,
+              pixels: encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS)),
+              inputKind: InputKind.Inline,
+              fee: PRICE_WEI,
+              deadline: Math.max(now, Math.floor(Date.now() / 1000)) + 600,
+              salt: BigInt(i),
+            }),
+          );
+        }
+        await settled(requests);
+        await fulfilledOnce(requests);
+        expect(worker!.log(), "the worker says so").to.match(/cursor/i);
+      } finally {
+        await redeployed.stop();
+      }
     });
   });
 }

@@ -17,7 +17,7 @@ export class FaultChain {
     readonly kind: ChainKind,
     readonly rpcUrl: string,
     readonly connection: NetworkConnection,
-    private readonly edr: RpcChain | undefined,
+    private edr: RpcChain | undefined,
     private readonly anvil: AnvilNode | undefined,
   ) {}
 
@@ -59,8 +59,14 @@ export class FaultChain {
 
   /** Restarts the node on the same URL, keeping its state or starting a fresh chain. */
   async restart(keepState: boolean): Promise<void> {
-    if (this.anvil === undefined) throw new UnsupportedFault(this.kind, keepState ? "restart with state" : "restart");
-    await this.anvil.restart(keepState);
+    if (this.anvil !== undefined) return this.anvil.restart(keepState);
+    if (keepState) throw new UnsupportedFault(this.kind, "restart with state");
+    await this.edr!.close();
+    this.edr = await serveChain(Number(new URL(this.rpcUrl).port));
+  }
+
+  get canKeepStateAcrossRestart(): boolean {
+    return this.anvil !== undefined;
   }
 
   get canReorg(): boolean {
