@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import type { BaseContract } from "ethers";
+import type { BaseContract, Result } from "ethers";
 import { network } from "hardhat";
 import { CID } from "multiformats/cid";
 import * as rawCodec from "multiformats/codecs/raw";
@@ -52,7 +52,8 @@ describe("Unservable inference requests (checked before any claim)", function ()
     const receipt = await (await market.connect(stack.signers.users[1]).requestInference(args, { value: PRICE_WEI })).wait();
     const log = receipt!.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!;
     const parsed = market.interface.parseLog(log)!;
-    return { requestId: parsed.args.requestId as bigint, request: parsed.args.request, receipt, inputKind } as unknown as SentRequest;
+    const request = (parsed.args.request as Result).toObject();
+    return { requestId: parsed.args.requestId as bigint, request, receipt, inputKind } as unknown as SentRequest;
   }
   function pendingOf(s: SentRequest): PendingInference {
     const { market } = stack.contracts;
