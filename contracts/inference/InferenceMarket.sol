@@ -21,7 +21,8 @@ import {
     MarketParams,
     InputKind,
     OutputKind,
-    RequestStatus
+    RequestStatus,
+    DeclineReason
 } from "../types/InferenceTypes.sol";
 
 /// @title InferenceMarket
@@ -43,14 +44,22 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     uint16 public constant MAX_PROTOCOL_FEE_BPS = 2_000;
     /// @notice Longest accepted CID input.
     uint256 public constant MAX_CID_INPUT_BYTES = 64;
+    /// @notice Largest accepted `callbackGasLimit`. A fulfil must forward it whole (plus 1/64 and a reserve), so a
+    /// larger one could make a request no worker can serve: with the fulfil overhead (< 200k) it fits in a
+    /// transaction under EIP-7825's 2^24 gas cap and in any block.
+    uint32 public constant MAX_CALLBACK_GAS_LIMIT = 2_000_000;
     /// @dev Gas kept back, on top of the 1/64 rule, to pay for reaching the consumer and finishing.
     uint256 private constant _CALLBACK_GAS_RESERVE = 5_000;
     uint256 private constant _BPS = 10_000;
-    /// @dev `_versionTerms` word: status (8) | royaltyBps (16) | priceWei (96) | priceToken (96), low to high.
+    /// @dev `_versionTerms` word: status (8) | royaltyBps (16) | priceWei (96) | priceToken (96) | inputElements (32),
+    /// low to high.
     uint256 private constant _VERSION_ACTIVE = 1;
     uint256 private constant _VERSION_DEPRECATED = 2;
     /// @dev The request-word bits a claim keeps: deadline (8..39) and modelVersionId (232..255).
     uint256 private constant _KEEP_ON_CLAIM = (uint256(type(uint32).max) << 8) | (uint256(type(uint24).max) << 232);
+    /// @dev Set in every written `_openClaims` word, so that the slot never returns to zero: a count going 0 -> 1
+    /// then costs 2,900 gas instead of 20,000 (and no capped refund on the way back).
+    uint256 private constant _CLAIMS_WRITTEN = 1 << 255;
 
     IERC20 private immutable _token;
     IWorkerRegistry private immutable _workers;
@@ -81,6 +90,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         uint256 nChecked;
         uint256[] lapsed;
         uint256 nLapsed;
+        uint256 ownClaims;
         bool anyCallback;
     }
 
@@ -90,6 +100,9 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @dev Unsettled earnings: summed fees (low 128 bits) | summed protocol fees (high 128 bits). Fees are uint96,
     /// so the low half cannot carry into the high one before 2^32 maximal fees accrue unsettled.
     mapping(address worker => mapping(uint64 versionId => mapping(address token => uint256 packed))) private _earned;
+    /// @dev Claims a worker holds that are not yet fulfilled, refunded or taken over (low 128 bits) | _CLAIMS_WRITTEN.
+    /// Bounded by `stake / lapseSlash` at claim time, so abandoning them all costs the full slashes.
+    mapping(address worker => uint256 packed) private _openClaims;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE, PARAMS_ROLE and PAUSER_ROLE.
     /// @param token_ The TesseraToken (token payments, permit).
@@ -127,10 +140,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// @inheritdoc IInferenceMarket
     function requestInference(RequestArgs calldata args) external payable whenNotPaused returns (uint256 requestId) {
         if (msg.value > type(uint96).max) revert InferenceMarketFeeTooHigh(msg.value);
-        uint256 terms = _activeTerms(args.modelVersionId);
+        uint256 terms = _requestTerms(args);
         uint256 minFee = uint96(terms >> 24) + uint256(args.callbackGasLimit) * _callbackGasPriceWei;
         if (msg.value < minFee) revert InferenceMarketFeeTooLow(msg.value, minFee);
-        requestId = _open(args, address(0), uint96(msg.value), uint16(terms >> 8));
+        requestId = _open(args, address(0), uint96(msg.value), terms);
     }
 
     /// @inheritdoc IInferenceMarket
@@ -140,10 +153,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         nonReentrant
         returns (uint256 requestId)
     {
-        uint256 terms = _activeTerms(args.modelVersionId);
+        uint256 terms = _requestTerms(args);
         uint256 minFee = uint96(terms >> 120) + uint256(args.callbackGasLimit) * _callbackGasPriceToken;
         if (fee < minFee) revert InferenceMarketFeeTooLow(fee, minFee);
-        requestId = _open(args, address(_token), fee, uint16(terms >> 8));
+        requestId = _open(args, address(_token), fee, terms);
         PermitPull.pullWithPermit(_token, fee, permit);
     }
 
@@ -159,9 +172,11 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         if (status == RequestStatus.Claimed && block.timestamp <= claimExpiry) {
             revert InferenceMarketAlreadyClaimed(requestId, claimant, claimExpiry);
         }
-        if (!_workers.isEligibleInferrer(msg.sender, versionId)) {
-            revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
-        }
+        uint256 stake = _workers.eligibleInferrerStake(msg.sender, versionId);
+        if (stake == 0) revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+        uint256 open = uint128(_openClaims[msg.sender]) + 1;
+        if (open * _lapseSlash > stake) revert InferenceMarketClaimsExceedStake(msg.sender, open, stake);
+        _openClaims[msg.sender] = open | _CLAIMS_WRITTEN;
         uint32 expiry = uint32(block.timestamp) + _claimWindow;
         _requests[requestId] = _pack(RequestStatus.Claimed, deadline, expiry, msg.sender, versionId);
         uint256[] memory ids = new uint256[](1);
@@ -191,21 +206,25 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         // Lapsed claims taken over: index into requestIds | previous claimant << 96, slashed after the loop.
         uint256[] memory lapsed = new uint256[](n);
         uint256 nLapsed;
-        // Eligibility is asked once per distinct version: each entry is versionId | eligible << 64.
+        // The caller's stake is asked once per distinct version (0 = not eligible): each entry is versionId | stake << 64.
         uint256[] memory checked = new uint256[](n);
         uint256 nChecked;
-        uint256 last; // the previous item's version << 1 | eligible (version ids start at 1)
+        // The previous item's version | (room + 1) << 64, or version alone when the caller is not eligible for it
+        // (version ids start at 1). `room` is how many more claims the caller's stake covers, capped at n; the stake
+        // is the worker's, so it is the same for every eligible version.
+        uint256 last;
 
         for (uint256 i; i < n;) {
             (uint256 requestId, uint256 slot, uint256 word) = _loadRequest(requestIds, i);
             if (_claimable(word)) {
                 // Batches are mostly of one version: the previous item's answer is reused without a lookup.
-                if (word >> 232 != last >> 1) {
-                    bool eligible;
-                    (eligible, nChecked) = _eligibleCached(checked, nChecked, uint64(word >> 232));
-                    last = ((word >> 232) << 1) | (eligible ? 1 : 0);
+                if (word >> 232 != uint64(last)) {
+                    uint256 stake;
+                    (stake, nChecked) = _stakeCached(checked, nChecked, uint64(word >> 232));
+                    last = (word >> 232) | (stake == 0 ? 0 : (_claimRoom(stake, n) + 1) << 64);
                 }
-                if (last & 1 != 0) {
+                if (last >> 64 != 0) {
+                    if (claimed + 1 == last >> 64) break; // the stake covers no more claims
                     uint256 claimedWord = (word & _KEEP_ON_CLAIM) | claimBits;
                     assembly ("memory-safe") {
                         sstore(slot, claimedWord)
@@ -224,6 +243,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
             }
         }
         if (claimed == 0) return 0;
+        _openClaims[msg.sender] = (uint128(_openClaims[msg.sender]) + claimed) | _CLAIMS_WRITTEN;
         bytes32 topic0 = InferencesClaimed.selector;
         assembly ("memory-safe") {
             mstore(add(logData, 0x40), claimed)
@@ -241,7 +261,9 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     {
         (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
         uint64 versionId = request.modelVersionId;
-        if (needsEligibility && !_workers.isEligibleInferrer(msg.sender, versionId)) {
+        if (!needsEligibility) {
+            --_openClaims[msg.sender];
+        } else if (_workers.eligibleInferrerStake(msg.sender, versionId) == 0) {
             revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
         }
         _earned[msg.sender][versionId][request.paymentToken] += _earning(request);
@@ -272,6 +294,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
                 ++k;
             }
         }
+        if (book.ownClaims != 0) _openClaims[msg.sender] -= book.ownClaims;
         for (uint256 j; j < book.nLapsed; ++j) {
             uint256 entry = book.lapsed[j];
             _slashLapsed(_hash(items[uint96(entry)].request), address(uint160(entry >> 96)));
@@ -317,6 +340,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         }
         if (callbackGasLimit != 0) book.anyCallback = true;
         if (needsEligibility) _bookOptimistic(book, i, versionId, lapsedClaimant);
+        else ++book.ownClaims;
         _addEarning(book, key, earning);
         _emitFulfilled(requestId, OutputKind(kind), outputHash, output);
     }
@@ -328,9 +352,9 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
             book.checked = new uint256[](book.n);
             book.lapsed = new uint256[](book.n);
         }
-        bool eligible;
-        (eligible, book.nChecked) = _eligibleCached(book.checked, book.nChecked, versionId);
-        if (!eligible) revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+        uint256 stake;
+        (stake, book.nChecked) = _stakeCached(book.checked, book.nChecked, versionId);
+        if (stake == 0) revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
         if (lapsedClaimant != address(0)) book.lapsed[book.nLapsed++] = i | (uint256(uint160(lapsedClaimant)) << 96);
     }
 
@@ -352,6 +376,26 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
             mstore(p, add(mload(p), earning))
         }
         book.nKeys = nKeys;
+    }
+
+    /// @inheritdoc IInferenceMarket
+    /// @dev Event only: declining changes no state, so it can neither cancel nor delay anyone's request.
+    function decline(uint256[] calldata requestIds, DeclineReason[] calldata reasons) external returns (uint256 declined) {
+        uint256 n = requestIds.length;
+        if (reasons.length != n) revert InferenceMarketInvalidDecline();
+        uint256[] memory checked = new uint256[](n);
+        uint256 nChecked;
+        for (uint256 i; i < n; ++i) {
+            DeclineReason reason = reasons[i];
+            if (reason == DeclineReason.None) revert InferenceMarketInvalidDecline();
+            (uint256 requestId,, uint256 word) = _loadRequest(requestIds, i);
+            if (uint8(word) == uint8(RequestStatus.None) || block.timestamp > uint32(word >> 8)) continue;
+            uint256 stake;
+            (stake, nChecked) = _stakeCached(checked, nChecked, uint64(word >> 232));
+            if (stake == 0) continue;
+            emit InferenceDeclined(requestId, msg.sender, reason);
+            ++declined;
+        }
     }
 
     /// @inheritdoc IInferenceMarket
@@ -408,12 +452,17 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     // ---------------------------------------------------------------- registry push, admin
 
     /// @inheritdoc IInferenceMarket
-    function onVersionTermsUpdated(uint64 modelVersionId, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, bool active)
-        external
-    {
+    function onVersionTermsUpdated(
+        uint64 modelVersionId,
+        uint96 priceWei,
+        uint96 priceToken,
+        uint16 royaltyBps,
+        uint32 inputElements,
+        bool active
+    ) external {
         if (msg.sender != address(_models)) revert InferenceMarketNotModelRegistry(msg.sender);
         _versionTerms[modelVersionId] = (active ? _VERSION_ACTIVE : _VERSION_DEPRECATED) | (uint256(royaltyBps) << 8)
-            | (uint256(priceWei) << 24) | (uint256(priceToken) << 120);
+            | (uint256(priceWei) << 24) | (uint256(priceToken) << 120) | (uint256(inputElements) << 216);
     }
 
     /// @notice Replaces the market parameters.
@@ -460,10 +509,22 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     function versionTerms(uint64 modelVersionId)
         external
         view
-        returns (bool known, bool active, uint96 priceWei, uint96 priceToken, uint16 royaltyBps)
+        returns (bool known, bool active, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, uint32 inputElements)
     {
         uint256 word = _versionTerms[modelVersionId];
-        return (word != 0, uint8(word) == _VERSION_ACTIVE, uint96(word >> 24), uint96(word >> 120), uint16(word >> 8));
+        return (
+            word != 0,
+            uint8(word) == _VERSION_ACTIVE,
+            uint96(word >> 24),
+            uint96(word >> 120),
+            uint16(word >> 8),
+            uint32(word >> 216)
+        );
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function openClaimsOf(address worker) external view returns (uint256) {
+        return uint128(_openClaims[worker]);
     }
 
     /// @inheritdoc IInferenceMarket
@@ -517,8 +578,13 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
 
     // ---------------------------------------------------------------- internals
 
-    /// @dev The cached terms word of a version that can be requested; precise errors otherwise.
-    function _activeTerms(uint64 versionId) private view returns (uint256 terms) {
+    /// @dev The cached terms word of a version that can be requested with a callback gas limit a fulfilment can
+    /// carry; precise errors otherwise.
+    function _requestTerms(RequestArgs calldata args) private view returns (uint256 terms) {
+        if (args.callbackGasLimit > MAX_CALLBACK_GAS_LIMIT) {
+            revert InferenceMarketCallbackGasTooHigh(args.callbackGasLimit, MAX_CALLBACK_GAS_LIMIT);
+        }
+        uint64 versionId = args.modelVersionId;
         terms = _versionTerms[versionId];
         if (uint8(terms) != _VERSION_ACTIVE) {
             if (terms == 0) revert InferenceMarketUnknownModelVersion(versionId);
@@ -526,18 +592,24 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         }
     }
 
-    function _open(RequestArgs calldata args, address currency, uint96 fee, uint16 royaltyBps)
+    function _open(RequestArgs calldata args, address currency, uint96 fee, uint256 terms)
         private
         returns (uint256 requestId)
     {
+        uint16 royaltyBps = uint16(terms >> 8);
         uint256 latest = block.timestamp + _maxRequestLifetime;
         if (args.deadline <= block.timestamp || args.deadline > latest) {
             revert InferenceMarketInvalidDeadline(args.deadline, latest);
         }
         uint256 length = args.input.length;
         if (length == 0) revert InferenceMarketEmptyInput();
-        uint256 maxLength = args.inputKind == InputKind.Inline ? _maxInlineInputBytes : MAX_CID_INPUT_BYTES;
-        if (length > maxLength) revert InferenceMarketInputTooLarge(length, maxLength);
+        if (args.inputKind == InputKind.Inline) {
+            if (length > _maxInlineInputBytes) revert InferenceMarketInputTooLarge(length, _maxInlineInputBytes);
+            _checkInputSize(length, uint32(terms >> 216));
+        } else {
+            if (length > MAX_CID_INPUT_BYTES) revert InferenceMarketInputTooLarge(length, MAX_CID_INPUT_BYTES);
+            _checkCid(args.input);
+        }
         uint16 protocolFeeBps = _protocolFeeBps;
         if (uint256(royaltyBps) + protocolFeeBps > _BPS) revert InferenceMarketSplitTooHigh(royaltyBps, protocolFeeBps);
 
@@ -596,6 +668,31 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         assembly ("memory-safe") {
             sstore(slot, 0)
         }
+    }
+
+    /// @dev An inline input must be `elements` values of 1, 2, 4 or 8 bytes each (uint8 ... float64) when the
+    /// version declares its input shape (`elements != 0`): any other length can never be served.
+    function _checkInputSize(uint256 length, uint256 elements) private pure {
+        if (
+            elements != 0 && length != elements && length != elements << 1 && length != elements << 2
+                && length != elements << 3
+        ) revert InferenceMarketInputSizeMismatch(length, elements);
+    }
+
+    /// @dev A CIDv1 starts with its version byte 0x01; a CIDv0 is a bare 34-byte sha2-256 multihash (0x12 0x20 ...).
+    function _checkCid(bytes calldata cid) private pure {
+        if (cid[0] != 0x01 && (cid.length != 34 || cid[0] != 0x12 || cid[1] != 0x20)) revert InferenceMarketMalformedCid();
+    }
+
+    /// @dev How many more claims `stake` covers on top of the caller's open ones at `lapseSlash` each (every one
+    /// when it is zero), capped at `max`.
+    function _claimRoom(uint256 stake, uint256 max) private view returns (uint256 room) {
+        uint256 slash = _lapseSlash;
+        if (slash == 0) return max;
+        uint256 open = uint128(_openClaims[msg.sender]);
+        uint256 cap = stake / slash;
+        room = cap > open ? cap - open : 0;
+        if (room > max) room = max;
     }
 
     /// @return fee | protocolFee << 128, the request's addition to `_earned`.
@@ -661,25 +758,27 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         return status == uint8(RequestStatus.Open) || block.timestamp > uint32(word >> 40);
     }
 
-    function _eligibleCached(uint256[] memory checked, uint256 nChecked, uint64 versionId)
+    /// @dev The caller's `eligibleInferrerStake` for a version (0 = not eligible), asked once per distinct version.
+    function _stakeCached(uint256[] memory checked, uint256 nChecked, uint64 versionId)
         private
         view
-        returns (bool eligible, uint256)
+        returns (uint256 stake, uint256)
     {
-        uint256 found; // 0: not cached, 1: cached ineligible, 2: cached eligible
+        bool found;
         assembly ("memory-safe") {
             for { let k := 0 } lt(k, nChecked) { k := add(k, 1) } {
                 let entry := mload(add(checked, shl(5, add(k, 1))))
                 if eq(and(entry, 0xffffffffffffffff), versionId) {
-                    found := add(1, shr(64, entry))
+                    found := 1
+                    stake := shr(64, entry)
                     break
                 }
             }
         }
-        if (found != 0) return (found == 2, nChecked);
-        eligible = _workers.isEligibleInferrer(msg.sender, versionId);
-        checked[nChecked] = uint256(versionId) | (eligible ? 1 << 64 : 0);
-        return (eligible, nChecked + 1);
+        if (found) return (stake, nChecked);
+        stake = _workers.eligibleInferrerStake(msg.sender, versionId);
+        checked[nChecked] = uint256(versionId) | (stake << 64);
+        return (stake, nChecked + 1);
     }
 
     /// @dev Slashes the lapsed claimants recorded by claimBatch (index | claimant << 96).
@@ -689,7 +788,9 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         }
     }
 
+    /// @dev Settles a claim that lapsed (taken over, or refunded unfulfilled): releases it and slashes the claimant.
     function _slashLapsed(uint256 requestId, address claimant) private {
+        --_openClaims[claimant];
         uint96 amount = _lapseSlash;
         uint256 slashed = amount == 0 ? 0 : _workers.slash(claimant, amount, _treasury);
         emit ClaimLapsed(requestId, claimant, slashed);

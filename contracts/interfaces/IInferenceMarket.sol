@@ -10,7 +10,8 @@ import {
     MarketParams,
     InputKind,
     OutputKind,
-    RequestStatus
+    RequestStatus,
+    DeclineReason
 } from "../types/InferenceTypes.sol";
 
 /// @title IInferenceMarket
@@ -58,6 +59,20 @@ interface IInferenceMarket {
     error InferenceMarketInvalidParams();
     /// @notice Thrown when `onVersionTermsUpdated` is called by anyone but the ModelRegistry.
     error InferenceMarketNotModelRegistry(address caller);
+    /// @notice Thrown when a callback gas limit is above `MAX_CALLBACK_GAS_LIMIT`: no fulfilment could carry it.
+    error InferenceMarketCallbackGasTooHigh(uint32 callbackGasLimit, uint32 maxCallbackGasLimit);
+    /// @notice Thrown when an inline input cannot be the version's declared input (`inputElements` values of 1, 2,
+    /// 4 or 8 bytes each).
+    error InferenceMarketInputSizeMismatch(uint256 length, uint256 inputElements);
+    /// @notice Thrown when a CID input is neither a CIDv1 (first byte 0x01) nor a 34-byte CIDv0 (0x1220 prefix).
+    error InferenceMarketMalformedCid();
+    /// @notice Thrown when a claim would make the worker's open claims, each liable to `lapseSlash`, exceed its stake.
+    /// @param worker The claimant.
+    /// @param openClaims Its open claims including the ones asked for.
+    /// @param stake Its stake.
+    error InferenceMarketClaimsExceedStake(address worker, uint256 openClaims, uint256 stake);
+    /// @notice Thrown by `decline` when the arrays differ in length or a reason is `None`.
+    error InferenceMarketInvalidDecline();
 
     /// @notice Emitted when a request is opened.
     /// @param requestId keccak256(abi.encode(request)).
@@ -78,6 +93,11 @@ interface IInferenceMarket {
     /// @param claimant The lapsed claimant.
     /// @param slashed Tokens actually slashed.
     event ClaimLapsed(uint256 indexed requestId, address indexed claimant, uint256 slashed);
+    /// @notice Emitted when an eligible worker declines an open request it will not claim (nothing else changes).
+    /// @param requestId The request.
+    /// @param worker The declining worker.
+    /// @param reason Why (see `DeclineReason`).
+    event InferenceDeclined(uint256 indexed requestId, address indexed worker, DeclineReason reason);
     /// @notice Emitted when a request is fulfilled.
     /// @param requestId The request.
     /// @param worker The fulfiller, whose earnings grew by the fee.
@@ -131,10 +151,17 @@ interface IInferenceMarket {
     function requestInferenceWithToken(RequestArgs calldata args, uint96 fee, PermitArgs calldata permit)
         external
         returns (uint256 requestId);
-    /// @notice Claims an open request (or one whose claim lapsed) for `claimWindow` seconds. Not pausable.
+    /// @notice Claims an open request (or one whose claim lapsed) for `claimWindow` seconds. Not pausable. A worker
+    /// holds at most `stake / lapseSlash` open claims, so that abandoning all of them costs it their full slashes.
     function claim(uint256 requestId) external;
-    /// @notice Claims every claimable id; skips the rest. @return claimed How many were claimed.
+    /// @notice Claims every claimable id, up to the caller's room under its stake (`claim`); skips the rest.
+    /// @return claimed How many were claimed.
     function claimBatch(uint256[] calldata requestIds) external returns (uint256 claimed);
+    /// @notice Tells requesters why the caller will not serve their open requests (an event per request; nothing is
+    /// cancelled or released, so nobody can use it against other people's requests). Only an eligible worker of the
+    /// request's version may decline; ids that are not open or not the caller's to serve are skipped.
+    /// @return declined How many `InferenceDeclined` events were emitted.
+    function decline(uint256[] calldata requestIds, DeclineReason[] calldata reasons) external returns (uint256 declined);
     /// @notice Delivers the output of a request; adds its fee to the caller's earnings; runs the callback.
     /// The caller is the claimant, or any eligible worker when the request is unclaimed or its claim lapsed (the
     /// optimistic path: no claim transaction; a lapsed claimant is slashed as by `claim`).
@@ -156,8 +183,15 @@ interface IInferenceMarket {
     function creditOf(address account, address token) external view returns (uint256);
     /// @notice Called by the ModelRegistry when a version is published or its terms change (deprecation): the
     /// market caches them so that `requestInference` never calls the registry.
-    function onVersionTermsUpdated(uint64 modelVersionId, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, bool active)
-        external;
+    /// @param inputElements Values in one input (product of the declared input shape; 0 = unknown, not checked).
+    function onVersionTermsUpdated(
+        uint64 modelVersionId,
+        uint96 priceWei,
+        uint96 priceToken,
+        uint16 royaltyBps,
+        uint32 inputElements,
+        bool active
+    ) external;
 
     /// @notice Unsettled earnings of `worker` on a version in `token`: summed fees and summed protocol fees.
     function earnedOf(address worker, uint64 modelVersionId, address token)
@@ -168,7 +202,9 @@ interface IInferenceMarket {
     function versionTerms(uint64 modelVersionId)
         external
         view
-        returns (bool known, bool active, uint96 priceWei, uint96 priceToken, uint16 royaltyBps);
+        returns (bool known, bool active, uint96 priceWei, uint96 priceToken, uint16 royaltyBps, uint32 inputElements);
+    /// @notice Requests `worker` holds a claim on that are not yet fulfilled, refunded or taken over.
+    function openClaimsOf(address worker) external view returns (uint256);
     /// @notice Seconds a claim is exclusive (immutable).
     function claimWindow() external view returns (uint32);
     /// @notice The decoded storage word of a request.

@@ -145,6 +145,9 @@ interface IWorkerRegistry {
     /// unstaking && CAP_INFER && serves(versionId). Reads one storage slot unless the worker serves more than four
     /// versions.
     function isEligibleInferrer(address worker, uint64 versionId) external view returns (bool);
+    /// @notice The worker's stake if `isEligibleInferrer(worker, versionId)`, else 0 (same single slot read): what
+    /// the InferenceMarket bounds a worker's open claims by.
+    function eligibleInferrerStake(address worker, uint64 versionId) external view returns (uint96);
     /// @notice registered && stake >= minStake (as of its last stake change or `refreshEligibility`) && not
     /// unstaking && has every bit of `capabilities` (e.g. CAP_VALIDATE). Reads one storage slot.
     function isEligible(address worker, uint8 capabilities) external view returns (bool);

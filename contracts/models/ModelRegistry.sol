@@ -96,7 +96,9 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         );
         IInferenceMarket market = _market;
         if (address(market) != address(0)) {
-            market.onVersionTermsUpdated(versionId, v.priceWei, v.priceToken, v.royaltyBps, true);
+            market.onVersionTermsUpdated(
+                versionId, v.priceWei, v.priceToken, v.royaltyBps, _inputElements(v.inputShape), true
+            );
         }
     }
 
@@ -111,7 +113,9 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         emit VersionDeprecated(versionId, modelId);
         IInferenceMarket market = _market;
         if (address(market) != address(0)) {
-            market.onVersionTermsUpdated(versionId, version.priceWei, version.priceToken, version.royaltyBps, false);
+            market.onVersionTermsUpdated(
+                versionId, version.priceWei, version.priceToken, version.royaltyBps, _inputElements(version.inputShape), false
+            );
         }
     }
 
@@ -204,6 +208,18 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
     /// @notice Number of published versions (ids are 1..versionCount).
     function versionCount() external view returns (uint64) {
         return _versionCount;
+    }
+
+    /// @dev Values in one input: the product of the declared shape, or 0 (unknown: the market checks no size) for an
+    /// empty shape, a zero dimension or a product beyond uint32.
+    function _inputElements(uint32[] memory shape) private pure returns (uint32) {
+        if (shape.length == 0) return 0;
+        uint256 product = 1;
+        for (uint256 i; i < shape.length; ++i) {
+            product *= shape[i];
+            if (product == 0 || product > type(uint32).max) return 0;
+        }
+        return uint32(product);
     }
 
     function _checkModelOwner(uint64 modelId) private view {

@@ -13,6 +13,15 @@ enum OutputKind {
     Cid
 }
 
+/// @notice Why a worker declined a request it will not claim (`InferenceMarket.decline`; an event only, nothing is
+/// cancelled: the request stays open to every other worker and is refunded after its deadline if nobody serves it).
+enum DeclineReason {
+    None,
+    InputUnavailable, // the CID's bytes could not be fetched in time
+    InputMalformed, // the input's bytes do not fit the model's declared input (size, encoding)
+    ModelUnavailable // the version's weights could not be fetched or do not match their content hash
+}
+
 /// @notice Lifecycle of a request slot. Settled (fulfilled or refunded) requests read as `None`.
 enum RequestStatus {
     None,

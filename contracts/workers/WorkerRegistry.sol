@@ -256,6 +256,13 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     }
 
     /// @inheritdoc IWorkerRegistry
+    function eligibleInferrerStake(address worker, uint64 versionId) external view returns (uint96) {
+        WorkerCore memory core = _cores[worker];
+        if (!core.stakeOk || core.unstakeRequestedAt != 0 || core.capabilities & CAP_INFER == 0) return 0;
+        return _serves(worker, core, versionId) ? core.stake : 0;
+    }
+
+    /// @inheritdoc IWorkerRegistry
     function isEligible(address worker, uint8 capabilities) external view returns (bool) {
         WorkerCore memory core = _cores[worker];
         return core.stakeOk && core.unstakeRequestedAt == 0 && core.capabilities & capabilities == capabilities;

@@ -112,16 +112,28 @@ const optimisticBatch: SentRequest[] = [];
 for (let i = 0; i < 50; i++) optimisticBatch.push(await request("eth"));
 const optimisticBatchPerRequest = Math.round((await gasOf(market.connect(worker).fulfillBatch(optimisticBatch.map(fulfilment)))) / 50);
 
-// Inline inputs: gas per input byte (random bytes = worst case; real MNIST digits are mostly zeros).
+// Inline inputs: gas per input byte (random bytes = worst case; real MNIST digits are mostly zeros). The version
+// declares 784 values, so an inline input is 784 values of 1, 2, 4 or 8 bytes.
 const inlineGas = async (len: number) => Number((await request("eth", InputKind.Inline, randomBytes(len))).receipt.gasUsed);
-const g64 = await inlineGas(64);
-const g1024 = await inlineGas(1024);
-const inlinePerByte = Math.round(((g1024 - g64) / (1024 - 64)) * 100) / 100;
+const g784 = await inlineGas(784);
+const g3136 = await inlineGas(3136);
+const inlinePerByte = Math.round(((g3136 - g784) / (3136 - 784)) * 100) / 100;
 
-// Refund, settlement and withdrawals.
+// Declines (an event per id, no state change): one id, and ten ids per id.
+const unservable: SentRequest[] = [];
+for (let i = 0; i < 11; i++) unservable.push(await request("eth"));
+const INPUT_MALFORMED = 2;
+extra.decline = await gasOf(market.connect(worker).decline([unservable[0].requestId], [INPUT_MALFORMED]));
+const ten = unservable.slice(1).map((s) => s.requestId);
+extra.declinePerRequest10 = Math.round((await gasOf(market.connect(worker).decline(ten, ten.map(() => INPUT_MALFORMED)))) / 10);
+
+// Refund (unclaimed; and claimed, which releases the claim and slashes the claimant), settlement and withdrawals.
 const late = await request("eth");
+const abandoned = await request("eth");
+await (await market.connect(worker).claim(abandoned.requestId)).wait();
 await networkHelpers.time.increase(3_601);
 extra.refund = await gasOf(market.refund(late.request));
+extra.refundClaimed = await gasOf(market.refund(abandoned.request));
 extra.settle = await gasOf(market.settle(worker.address, [versionId], ZeroAddress));
 extra.settleToken = await gasOf(market.settle(worker.address, [versionId], await token.getAddress()));
 extra.withdrawEth = await gasOf(market.connect(worker).withdraw(ZeroAddress));

@@ -8,6 +8,19 @@ import { Session } from "../lib/Session.js";
 import { findRequested, parseRequestId } from "./RequestHistory.js";
 
 const OUTPUT_CID = 1;
+/** `DeclineReason` in contracts/types/InferenceTypes.sol. */
+const DECLINE_REASONS: Record<number, string> = {
+  1: "input unavailable (the CID's bytes could not be fetched)",
+  2: "input malformed (it does not fit the model's input)",
+  3: "model unavailable (the version's weights could not be loaded)",
+};
+
+/** A worker's on-chain word on why it will not serve the request (the request stays open to others). */
+export interface Decline {
+  worker: string;
+  reason: number;
+  txHash: string;
+}
 
 interface StatusArgs {
   deployment: string;
@@ -15,9 +28,9 @@ interface StatusArgs {
 }
 
 export type StatusResult =
-  | { requestId: bigint; status: "Open" | "Claimed" | "Expired"; deadline: number; claimant?: string }
+  | { requestId: bigint; status: "Open" | "Claimed" | "Expired"; deadline: number; claimant?: string; declines: Decline[] }
   | { requestId: bigint; status: "Fulfilled"; worker: string; txHash: string; digit?: number; output: string }
-  | { requestId: bigint; status: "Refunded"; txHash: string; fee: bigint };
+  | { requestId: bigint; status: "Refunded"; txHash: string; fee: bigint; declines: Decline[] };
 
 /** Where a request stands: open or claimed (from the market's storage word), or how it was settled. */
 export default async function status(args: StatusArgs, hre: HardhatRuntimeEnvironment): Promise<StatusResult> {
@@ -36,6 +49,15 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
   ];
   const state = await market.requestState(requestId);
   const from = requested.blockNumber;
+  const declines: Decline[] = (await market.queryFilter(market.filters.InferenceDeclined(requestId), from)).map((e) => ({
+    worker: e.args.worker,
+    reason: Number(e.args.reason),
+    txHash: e.transactionHash,
+  }));
+  const declineFields: [string, unknown][] = declines.map((d) => [
+    "declined",
+    `by ${d.worker}: ${DECLINE_REASONS[d.reason] ?? `reason ${d.reason}`} (${d.txHash})`,
+  ]);
 
   if (state.status === 0n) {
     const [fulfilled] = await market.queryFilter(market.filters.InferenceFulfilled(requestId), from);
@@ -58,8 +80,9 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
         ...terms,
         ["refunded", `${formatAmount(refunded.args.fee, currency)} credited to ${refunded.args.requester} (market withdraw)`],
         ["refunded in", refunded.transactionHash],
+        ...declineFields,
       ]);
-      return { requestId, status: "Refunded", txHash: refunded.transactionHash, fee: refunded.args.fee };
+      return { requestId, status: "Refunded", txHash: refunded.transactionHash, fee: refunded.args.fee, declines };
     }
   }
   const now = await session.now();
@@ -71,6 +94,7 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     ...terms,
     ...(claimed ? ([["claimant", `${state.claimant} until ${new Date(Number(state.claimExpiry) * 1000).toISOString()}`]] as [string, unknown][]) : []),
     ["time left", expired ? `none: refundable with \`npx hardhat infer refund --id ${requestId}\`` : `${deadline - now} s`],
+    ...declineFields,
   ]);
-  return { requestId, status: label, deadline, ...(claimed ? { claimant: state.claimant } : {}) };
+  return { requestId, status: label, deadline, ...(claimed ? { claimant: state.claimant } : {}), declines };
 }

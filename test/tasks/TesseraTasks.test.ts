@@ -246,6 +246,16 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     expect(early).to.be.instanceOf(HardhatPluginError);
     expect(early.message).to.match(new RegExp(`request ${id}: deadline not passed`));
 
+    // A worker that cannot serve it says why; the requester sees it in `infer status` (the request stays open).
+    const { worker } = await signers();
+    await (await market.connect(worker).decline([late.result.requestId], [2])).wait();
+    const declined = await runTask<StatusResult>(hre, ["infer", "status"], { ...common(), id });
+    expect(declined.result.status).to.equal("Open");
+    expect(declined.result).to.have.property("declines").that.deep.equals([
+      { worker: worker.address, reason: 2, txHash: (declined.result as { declines: { txHash: string }[] }).declines[0].txHash },
+    ]);
+    expect(declined.output).to.include(`by ${worker.address}: input malformed`);
+
     await connection.networkHelpers.time.increase(31);
     expect((await runTask<StatusResult>(hre, ["infer", "status"], { ...common(), id })).result.status).to.equal("Expired");
 

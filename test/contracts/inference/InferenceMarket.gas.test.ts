@@ -114,8 +114,10 @@ describe("InferenceMarket gas", () => {
     );
     report["optimistic fulfillBatch(50) per request"] = Math.round(optimistic / 50);
     if (measuring) {
-      expect(report["claim + fulfill"]).to.be.lessThanOrEqual(75_000);
-      expect(report["batch 50: claim+fulfil per request"]).to.be.lessThan(17_500); // target 15,000: see the doc
+      // Targets 75,000 and 15,000: the open-claims counter (issue 8 item 10) costs a slot read and write per claim
+      // transaction and per fulfil transaction, and the lapseSlash read per claim; see docs/inference-market.md.
+      expect(report["claim + fulfill"]).to.be.lessThanOrEqual(84_000);
+      expect(report["batch 50: claim+fulfil per request"]).to.be.lessThan(17_600);
       expect(report["optimistic fulfillBatch(50) per request"]).to.be.lessThanOrEqual(15_000);
     }
   });

@@ -7,6 +7,8 @@ import {StdCheats} from "forge-std/StdCheats.sol";
 import {StdUtils} from "forge-std/StdUtils.sol";
 import {TesseraToken} from "../../../contracts/token/TesseraToken.sol";
 import {InferenceMarket} from "../../../contracts/inference/InferenceMarket.sol";
+import {WorkerRegistry} from "../../../contracts/workers/WorkerRegistry.sol";
+import {IInferenceMarket} from "../../../contracts/interfaces/IInferenceMarket.sol";
 import {
     InferenceRequest,
     RequestArgs,
@@ -15,7 +17,8 @@ import {
     PermitArgs,
     InputKind,
     OutputKind,
-    Fulfillment
+    Fulfillment,
+    MarketParams
 } from "../../../contracts/types/InferenceTypes.sol";
 
 
@@ -23,6 +26,7 @@ import {
 /// settlements and withdrawals, and keeps ghost books of what every account should be owed.
 contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
     InferenceMarket internal immutable market;
+    WorkerRegistry internal immutable workers;
     TesseraToken internal immutable token;
     address internal immutable treasury;
     address internal immutable modelOwner;
@@ -56,6 +60,7 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         uint64[] memory versionIds_
     ) {
         market = market_;
+        workers = WorkerRegistry(market_.workerRegistry());
         token = token_;
         treasury = treasury_;
         modelOwner = modelOwner_;
@@ -89,7 +94,7 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
             callbackGasLimit: 0,
             salt: ++salt,
             inputKind: InputKind.Inline,
-            input: hex"0102"
+            input: hex"00010203040506070809" // the versions' declared input: 10 values of one byte
         });
         if (inToken) {
             token.mint(requester, fee);
@@ -128,7 +133,20 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         RequestState memory s = market.requestState(id);
         if (block.timestamp > s.deadline) return;
         if (s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry) return;
-        vm.prank(claimers[claimerSeed % claimers.length]);
+        address claimer = claimers[claimerSeed % claimers.length];
+        uint256 stake = workers.eligibleInferrerStake(claimer, s.modelVersionId);
+        if (stake == 0) return;
+        if ((market.openClaimsOf(claimer) + 1) * market.params().lapseSlash > stake) {
+            vm.expectRevert(
+                abi.encodeWithSelector(
+                    IInferenceMarket.InferenceMarketClaimsExceedStake.selector,
+                    claimer,
+                    market.openClaimsOf(claimer) + 1,
+                    stake
+                )
+            );
+        }
+        vm.prank(claimer);
         market.claim(id);
     }
 
@@ -150,6 +168,7 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         if (block.timestamp > r.deadline) return;
         bool exclusive = s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry;
         address fulfiller = exclusive ? s.claimant : claimers[claimerSeed % claimers.length];
+        if (fulfiller != s.claimant && workers.eligibleInferrerStake(fulfiller, r.modelVersionId) == 0) return;
         vm.prank(fulfiller);
         market.fulfill(r, OutputKind.Inline, hex"07", bytes32(0));
         uint256 c = _currency(r);
@@ -165,6 +184,7 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
     function fulfillBatch(uint256 claimerSeed, uint8 maxItems) external {
         ++calls;
         address fulfiller = claimers[claimerSeed % claimers.length];
+        bool eligible = workers.eligibleInferrerStake(fulfiller, versionIds[0]) != 0; // the same stake for every version
         uint256 limit = bound(maxItems, 1, 8);
         Fulfillment[] memory items = new Fulfillment[](limit);
         uint256[] memory picked = new uint256[](limit);
@@ -174,6 +194,7 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
             RequestState memory s = market.requestState(market.requestIdOf(r));
             if (block.timestamp > r.deadline) continue;
             if (s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry && s.claimant != fulfiller) continue;
+            if (s.claimant != fulfiller && !eligible) continue;
             items[count] = Fulfillment({request: r, outputKind: OutputKind.Inline, output: hex"07", outputHash: bytes32(0)});
             picked[count++] = i;
         }
@@ -227,6 +248,14 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
             ghostProtocolFees[c][w][v] = 0;
         }
         market.settle(w, versionIds, inToken ? address(token) : address(0));
+    }
+
+    /// @dev Open requests whose word names `claimant`, read from the request words themselves.
+    function claimsHeldBy(address claimant) external view returns (uint256 held) {
+        for (uint256 i; i < open.length; ++i) {
+            RequestState memory s = market.requestState(market.requestIdOf(open[i]));
+            if (s.status == RequestStatus.Claimed && s.claimant == claimant) ++held;
+        }
     }
 
     function claimerCount() external view returns (uint256) {
@@ -292,6 +321,11 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
         address[] memory claimers = new address[](2);
         claimers[0] = worker;
         claimers[1] = worker2;
+        // A lapse slash of an eighth of the stake: the handler runs into the open-claims bound and the slashes that
+        // take workers below the minimum stake.
+        MarketParams memory p = _params(250);
+        p.lapseSlash = STAKE / 8;
+        market.setParams(p);
         handler = new InferenceMarketHandler(market, token, treasury, modelOwner, claimers, versions);
         token.grantRole(token.MINTER_ROLE(), address(handler));
         targetContract(address(handler));
@@ -322,6 +356,21 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
                     "withdrawn + credit == earned"
                 );
             }
+        }
+    }
+
+    /// forge-config: default.invariant.runs = 48
+    /// forge-config: default.invariant.depth = 48
+    /// forge-config: default.invariant.fail-on-revert = true
+    /// @dev Every worker's open-claims counter equals the claims its requests' words hold, and its stake covers a
+    /// lapse slash for each (claim-and-abandon never costs less than the slashes).
+    function invariant_openClaimsCoveredByStake() public view {
+        uint96 lapseSlash = market.params().lapseSlash;
+        for (uint256 w; w < handler.claimerCount(); ++w) {
+            address worker_ = handler.claimerAt(w);
+            uint256 openClaims = market.openClaimsOf(worker_);
+            assertEq(openClaims, handler.claimsHeldBy(worker_), "open claims");
+            assertLe(openClaims * lapseSlash, workers.workerOf(worker_).stake, "stake covers every open claim's slash");
         }
     }
 

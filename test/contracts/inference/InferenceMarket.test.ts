@@ -165,10 +165,10 @@ describe("InferenceMarket", () => {
 
     it("reads the version terms the ModelRegistry pushed, which only the registry can write", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      expect(await w.market.versionTerms(1n)).to.deep.equal([true, true, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS]);
-      expect(await w.market.versionTerms(2n)).to.deep.equal([true, false, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS]);
-      expect(await w.market.versionTerms(99n)).to.deep.equal([false, false, 0n, 0n, 0n]);
-      await expect(w.market.connect(w.owner).onVersionTermsUpdated(1n, 0n, 0n, 0, true))
+      expect(await w.market.versionTerms(1n)).to.deep.equal([true, true, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS, 784n]);
+      expect(await w.market.versionTerms(2n)).to.deep.equal([true, false, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS, 784n]);
+      expect(await w.market.versionTerms(99n)).to.deep.equal([false, false, 0n, 0n, 0n, 0n]);
+      await expect(w.market.connect(w.owner).onVersionTermsUpdated(1n, 0n, 0n, 0, 0, true))
         .to.be.revertedWithCustomError(w.market, "InferenceMarketNotModelRegistry")
         .withArgs(w.owner.address);
     });
@@ -218,7 +218,7 @@ describe("InferenceMarket", () => {
       )
         .to.be.revertedWithCustomError(w.market, "InferenceMarketInputTooLarge")
         .withArgs(4097n, 4096n);
-      await openRequest(w, { inputKind: InputKind.Inline, input: "0x" + "01".repeat(4096) });
+      await openRequest(w, { inputKind: InputKind.Inline, input: "0x" + "01".repeat(4 * 784) }); // float32 pixels
     });
 
     it("rejects a duplicate id (same terms and salt in the same second)", async () => {

@@ -8,12 +8,20 @@ import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { encodeClass, predictClasses } from "../ml/InferenceCodec.js";
 import type { ModelCache } from "../ml/ModelCache.js";
-import { InputKind, type PendingInference } from "./PendingInference.js";
+import type { PendingInference } from "./PendingInference.js";
+import { DeclineReason, loadRequestInput } from "./RequestInput.js";
 
 /** What became of one request; the queue job's return value. */
 export type InferenceOutcome =
   | { readonly requestId: string; readonly status: "fulfilled"; readonly txHash: string; readonly output: string }
-  | { readonly requestId: string; readonly status: "skipped"; readonly reason: SkipReason; readonly detail?: string };
+  | {
+      readonly requestId: string;
+      readonly status: "skipped";
+      readonly reason: SkipReason;
+      readonly detail?: string;
+      /** The `decline` transaction that told the requester why (unservable requests only). */
+      readonly declineTxHash?: string;
+    };
 
 export type SkipReason =
   | "settled" // already fulfilled or refunded: nothing left to do
@@ -21,7 +29,16 @@ export type SkipReason =
   | "claimed-by-other" // another worker holds a live claim
   | "lost-claim-race" // claimBatch did not give it to us
   | "not-served" // this worker is not eligible for the model version
-  | "rejected"; // the market refused the fulfilment (decoded custom error in detail)
+  | "rejected" // the market refused the fulfilment (decoded custom error in detail)
+  | "input-unavailable" // the CID's bytes could not be fetched in time: never claimed, declined on chain
+  | "input-malformed" // the input does not fit the model: never claimed, declined on chain
+  | "model-unavailable"; // the version's weights could not be loaded: never claimed
+
+const SKIP_OF_DECLINE: Record<DeclineReason, SkipReason> = {
+  [DeclineReason.InputUnavailable]: "input-unavailable",
+  [DeclineReason.InputMalformed]: "input-malformed",
+  [DeclineReason.ModelUnavailable]: "model-unavailable",
+};
 
 const STATUS_NONE = 0n;
 const STATUS_CLAIMED = 2n;
@@ -38,21 +55,31 @@ export interface InferenceProcessorOptions {
   readonly workerAddress: string;
   /** "claim" (default): claimBatch, then fulfillBatch. "optimistic": fulfil open requests without claiming. */
   readonly claimMode?: "claim" | "optimistic";
+  /** Longest wait for a CID input's bytes before the request is declined as unavailable (default 10 s). */
+  readonly inputTimeoutMs?: number;
+  /** Post `decline` for requests whose input cannot be served, so that their requesters learn why (default true). */
+  readonly declineOnChain?: boolean;
   readonly logger?: Logger;
 }
 
 interface Work {
   readonly item: PendingInference;
+  /** Already claimed by this worker (before a restart): served whatever happens, or left to lapse. */
+  ours?: boolean;
   outcome?: InferenceOutcome;
   output?: Uint8Array;
+  decline?: { reason: DeclineReason; detail: string };
 }
 
 /**
  * Serves a batch of inference requests end to end: reads each request's on-chain state (so a
- * replayed or restarted job never does work twice), claims the open ones in one `claimBatch`
+ * replayed or restarted job never does work twice), then, before risking any stake, fetches every
+ * input (with a timeout), checks it against the model and runs the models (one batched predict per
+ * model version); only the requests that produced an answer are claimed, in one `claimBatch`
  * (unless in optimistic mode, where the market accepts a fulfilment of an unclaimed request from
- * an eligible worker), runs the models (one batched predict per model version) and posts every
- * answer in one `fulfillBatch`. Requests settled, expired or held by another worker are skipped.
+ * an eligible worker), and answered in one `fulfillBatch`. A request whose input is missing or does
+ * not fit is never claimed: it is declined on chain with the reason (one `decline` for the batch)
+ * and its batch-mates are served. Requests settled, expired or held by another worker are skipped.
  */
 export class InferenceProcessor {
   readonly #o: InferenceProcessorOptions;
@@ -77,16 +104,22 @@ export class InferenceProcessor {
       Promise.all(work.map((w) => this.#o.market.requestState(w.item.requestId))),
     ]);
     const eligible = new Map(versions.map((v, i) => [v, eligibility[i]]));
-    const toClaim: Work[] = [];
     for (const [i, w] of work.entries()) {
       const { requestId, terms } = w.item;
       const state = states[i];
       if (state.status === STATUS_NONE) w.outcome = skip(requestId, "settled");
       else if (terms.deadline <= now) w.outcome = skip(requestId, "expired");
-      else if (state.status === STATUS_CLAIMED && state.claimant.toLowerCase() === me) continue; // ours already
+      else if (state.status === STATUS_CLAIMED && state.claimant.toLowerCase() === me) w.ours = true;
       else if (!eligible.get(terms.modelVersionId)) w.outcome = skip(requestId, "not-served");
       else if (state.status === STATUS_CLAIMED && state.claimExpiry >= now) w.outcome = skip(requestId, "claimed-by-other");
-      else toClaim.push(w);
+    }
+
+    // Everything that can fail on the request's side happens before any claim.
+    await this.#compute(work.filter((w) => w.outcome === undefined));
+    const toClaim = work.filter((w) => w.outcome === undefined && w.output !== undefined && !w.ours);
+    const declined = work.filter((w) => w.outcome === undefined && w.decline !== undefined);
+    for (const w of declined) {
+      w.outcome = skip(w.item.requestId, SKIP_OF_DECLINE[w.decline!.reason], w.decline!.detail);
     }
 
     if (toClaim.length > 0 && this.#o.claimMode !== "optimistic") {
@@ -102,11 +135,12 @@ export class InferenceProcessor {
     }
 
     const mine = work.filter((w) => w.outcome === undefined);
-    await this.#compute(mine);
     await this.#fulfill(mine);
+    await this.#decline(declined);
     return work.map((w) => w.outcome!);
   }
 
+  /** Loads each version's model, fetches and checks every input, and predicts the good ones. */
   async #compute(work: Work[]): Promise<void> {
     const byVersion = new Map<bigint, Work[]>();
     for (const w of work) {
@@ -115,10 +149,51 @@ export class InferenceProcessor {
       byVersion.set(w.item.terms.modelVersionId, group);
     }
     for (const [versionId, group] of byVersion) {
-      const model = await this.#model(versionId);
-      const inputs = await Promise.all(group.map((w) => this.#inputBytes(w.item)));
-      const labels = await predictClasses(model, inputs);
-      group.forEach((w, i) => (w.output = encodeClass(labels[i])));
+      let model: LayersModel;
+      try {
+        model = await this.#model(versionId);
+      } catch (err) {
+        // The worker's side (or the model owner's): no decline, the requests stay open to other workers.
+        this.#logger.error({ versionId: versionId.toString(), err: (err as Error).message }, "model unavailable");
+        for (const w of group) w.outcome = skip(w.item.requestId, "model-unavailable", (err as Error).message);
+        continue;
+      }
+      const expectedBytes = model.inputs[0].shape.slice(1).reduce<number>((product, d) => product * (d ?? 0), 1);
+      const inputs = await Promise.all(
+        group.map((w) =>
+          loadRequestInput(w.item, { store: this.#o.store, expectedBytes, timeoutMs: this.#o.inputTimeoutMs ?? 10_000 }),
+        ),
+      );
+      const good: Work[] = [];
+      const goodInputs: Uint8Array[] = [];
+      group.forEach((w, i) => {
+        const input = inputs[i];
+        if (input.ok) {
+          good.push(w);
+          goodInputs.push(input.bytes);
+        } else {
+          w.decline = { reason: input.reason, detail: input.detail };
+          this.#logger.warn({ requestId: w.item.requestId.toString(), reason: DeclineReason[input.reason], detail: input.detail }, "unservable request");
+        }
+      });
+      const labels = await predictClasses(model, goodInputs);
+      good.forEach((w, i) => (w.output = encodeClass(labels[i])));
+    }
+  }
+
+  /**
+   * Tells the requesters of unservable requests why, in one transaction. Best effort: the requests
+   * were never claimed, so a failure here costs nothing but the message; it is logged.
+   */
+  async #decline(work: Work[]): Promise<void> {
+    if (work.length === 0 || this.#o.declineOnChain === false) return;
+    const ids = work.map((w) => w.item.requestId);
+    try {
+      const sent = await this.#o.txSender.send(this.#o.market, "decline", [ids, work.map((w) => w.decline!.reason)]);
+      for (const w of work) w.outcome = { ...w.outcome!, declineTxHash: sent.hash } as InferenceOutcome;
+      this.#logger.info({ txHash: sent.hash, declined: ids.length, gasUsed: sent.gasUsed.toString() }, "declined");
+    } catch (err) {
+      this.#logger.warn({ requestIds: ids.map(String), err: (err as Error).message }, "could not post the declines");
     }
   }
 
@@ -165,10 +240,6 @@ export class InferenceProcessor {
     return loaded.model;
   }
 
-  async #inputBytes(item: PendingInference): Promise<Uint8Array> {
-    if (item.inputKind === InputKind.Inline) return item.input;
-    return this.#o.store.get(CID.decode(item.input).toString());
-  }
 }
 
 function skip(requestId: bigint, reason: SkipReason, detail?: string): InferenceOutcome {
