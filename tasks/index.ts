@@ -99,6 +99,7 @@ const definitions: TaskDefinition[] = [
   task(["infer", "status"], "Show a request: open/claimed/expired, or its answer or refund")
     .addOption(deployment)
     .addOption(requestId)
+    .addOption({ name: "wait", description: "Wait up to this many seconds for the answer (or the refund, or the deadline)", type: ArgumentType.INT, defaultValue: 0 })
     .setAction(() => import("./infer/status.js"))
     .build(),
   task(["infer", "refund"], "Refund an expired request to its requester's credit")

@@ -94,7 +94,7 @@ export default async function request(args: RequestArgs, hre: HardhatRuntimeEnvi
     ["fee", `${formatAmount(fee, currency)}${currency === "tsr" ? " (by permit, no approve)" : ""}`],
     ["input", inputCid === undefined ? `held-out digit #${i} (label ${test.labels[i]}), ${pixels.length} bytes inline` : `held-out digit #${i} (label ${test.labels[i]}), CID ${inputCid}`],
     ["deadline", `${new Date(deadline * 1000).toISOString()} (in ${args.deadlineSeconds} s)`],
-    ["next", `npx hardhat infer status --id ${sent.requestId}`],
+    ["next", `npx hardhat${session.networkFlag} infer status --id ${sent.requestId} --wait 60`],
   ]);
   return { requestId: sent.requestId, txHash: sent.receipt.hash, requester: requester.address, fee, currency, deadline, inputCid, label: test.labels[i] };
 }

@@ -25,6 +25,7 @@ export interface Decline {
 interface StatusArgs {
   deployment: string;
   id: string | undefined;
+  wait: number;
 }
 
 export type StatusResult =
@@ -47,6 +48,7 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     ["fee", formatAmount(request.fee, currency)],
     ["deadline", new Date(Number(request.deadline) * 1000).toISOString()],
   ];
+  if (args.wait > 0) await untilSettled(session, requestId, args.wait);
   const state = await market.requestState(requestId);
   const from = requested.blockNumber;
   const declines: Decline[] = (await market.queryFilter(market.filters.InferenceDeclined(requestId), from)).map((e) => ({
@@ -93,8 +95,18 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
   printFields(`Request ${requestId}: ${label}`, [
     ...terms,
     ...(claimed ? ([["claimant", `${state.claimant} until ${new Date(Number(state.claimExpiry) * 1000).toISOString()}`]] as [string, unknown][]) : []),
-    ["time left", expired ? `none: refundable with \`npx hardhat infer refund --id ${requestId}\`` : `${deadline - now} s`],
+    ["time left", expired ? `none: refundable with \`npx hardhat${session.networkFlag} infer refund --id ${requestId}\`` : `${deadline - now} s`],
     ...declineFields,
   ]);
   return { requestId, status: label, deadline, ...(claimed ? { claimant: state.claimant } : {}), declines };
+}
+
+/** Polls until the request is answered or refunded, its deadline passed, or `seconds` went by. */
+async function untilSettled(session: Session, requestId: bigint, seconds: number): Promise<void> {
+  const until = Date.now() + seconds * 1000;
+  for (;;) {
+    const state = await session.contracts.market.requestState(requestId);
+    if (state.status === 0n || (await session.now()) > Number(state.deadline) || Date.now() > until) return;
+    await new Promise((r) => setTimeout(r, 1_000));
+  }
 }

@@ -88,6 +88,11 @@ export class Session {
     return this.connection.ethers;
   }
 
+  /** ` --network <name>` for follow-up commands a task prints ("" on the default network). */
+  get networkFlag(): string {
+    return this.connection.networkName === "default" ? "" : ` --network ${this.connection.networkName}`;
+  }
+
   /** The signer named by `account`: an index into the network's accounts, or one of their addresses. */
   async signer(account: string): Promise<HardhatEthersSigner> {
     const signers = await this.ethers.getSigners();
