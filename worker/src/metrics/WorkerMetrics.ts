@@ -22,7 +22,8 @@ export interface WorkerMetricsSources {
 function follow(counter: Counter<string>, labels: Record<string, string>, value: number, seen: Map<string, number>): void {
   const key = JSON.stringify(labels);
   const delta = value - (seen.get(key) ?? 0);
-  if (delta > 0) counter.inc(labels, delta);
+  // The first scrape creates the series at 0, so that a rate over it exists before the first event.
+  if (delta > 0 || !seen.has(key)) counter.inc(labels, Math.max(0, delta));
   seen.set(key, value);
 }
 
