@@ -8,6 +8,7 @@ import {
   WorkerRegistry__factory,
 } from "../../typechain-types/index.js";
 import { ChainListener, type ChainListenerStats } from "./chain/ChainListener.js";
+import { AccountNonceManager } from "./chain/AccountNonceManager.js";
 import { defaultConfirmations } from "./chain/ConfirmationDepth.js";
 import { QueuedEventsListener } from "./chain/QueuedEventsListener.js";
 import type { EventPayload } from "./chain/EventPayload.js";
@@ -120,7 +121,10 @@ export class WorkerDaemon implements Service {
     return this.#training;
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    // Every role's transactions (votes, commits, claims, fulfilments) are done only once this deep.
+    const account = await AccountNonceManager.of(this.#o.signer);
+    account.configure({ confirmations: this.confirmations, replaceAfterMs: this.#o.config.txReplaceAfterMs });
     return this.#group.start();
   }
 
@@ -196,9 +200,6 @@ export class WorkerDaemon implements Service {
             txSender: new TxSender({
               signer,
               interfaces: [market.interface, WorkerRegistry__factory.createInterface(), ModelRegistry__factory.createInterface()],
-              // A job is done only once its claim and fulfilment are this deep; one reorged out meanwhile is sent again.
-              confirmations: this.confirmations,
-              replaceAfterMs: config.txReplaceAfterMs,
               logger: logger.child({ service: "tx-sender" }),
             }),
             provider,

@@ -109,6 +109,24 @@ describe("TxSender", () => {
     expect(await mock.counter()).to.equal(16n);
   });
 
+  it("follows the key's policy: a sender without a depth of its own resolves only once the transaction is as deep as the daemon set", async () => {
+    const { wallet, mock } = await fixture();
+    const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20 });
+    (await sender.account()).configure({ confirmations: 3 });
+    let done = false;
+    const sending = sender.send(mock, "ping", [7n, 1n, "deep"]).then((r) => ((done = true), r));
+    const settle = () => new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 100 && (await mock.counter()) === 0n; i++) await settle();
+    await settle();
+    expect(done).to.equal(false);
+    await ethers.provider.send("evm_mine", []);
+    await settle();
+    expect(done).to.equal(false);
+    await ethers.provider.send("evm_mine", []);
+    const result = await sending;
+    expect(await result.receipt.confirmations()).to.equal(3);
+  });
+
   describe("with the automine off (a node that parks transactions)", () => {
     afterEach(async () => {
       await ethers.provider.send("evm_setAutomine", [true]);

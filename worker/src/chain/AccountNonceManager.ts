@@ -14,6 +14,14 @@ export interface AccountTxEvents {
   dropped: [{ readonly method: string; readonly hash: string; readonly nonce: number }];
 }
 
+/** How this key's transactions are sent unless a TxSender says otherwise (set once by the daemon for every role). */
+export interface AccountTxPolicy {
+  /** Depth of a transaction before `send` resolves (a job is done only once its effect is this deep). */
+  readonly confirmations?: number;
+  /** A transaction pending this long is replaced with higher fees. */
+  readonly replaceAfterMs?: number;
+}
+
 const managers = new WeakMap<Provider, Map<string, AccountNonceManager>>();
 
 /**
@@ -27,6 +35,7 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
   readonly serial = new SerialExecutor();
   #next: number | undefined;
   #resyncs = 0;
+  #policy: AccountTxPolicy = {};
 
   private constructor(
     readonly provider: Provider,
@@ -45,6 +54,15 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
     let manager = byAddress.get(address);
     if (manager === undefined) byAddress.set(address, (manager = new AccountNonceManager(provider, address)));
     return manager;
+  }
+
+  get policy(): AccountTxPolicy {
+    return this.#policy;
+  }
+
+  /** Sets the key's transaction policy: every TxSender of the key without its own setting follows it. */
+  configure(policy: AccountTxPolicy): void {
+    this.#policy = { ...policy };
   }
 
   /** Times the nonce was re-read from the chain after a fault. */

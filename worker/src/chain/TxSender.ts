@@ -28,6 +28,7 @@ export interface TxSenderOptions {
   /**
    * Blocks, counting the one holding the tx, before `send` resolves (at least 1): a caller's work is
    * done only once its effect is this deep. A transaction reorged out meanwhile is sent again.
+   * Default: the key's policy (`AccountNonceManager.configure`, set by the daemon), else 1.
    */
   readonly confirmations?: number;
   /** Attempts for retryable failures, the first included. Default 5. */
@@ -36,7 +37,7 @@ export interface TxSenderOptions {
   readonly maxDelayMs?: number;
   /** Per wait for the receipt; a timeout resyncs the nonce and waits again for the same nonce. Default 120 s. */
   readonly receiptTimeoutMs?: number;
-  /** A transaction still pending after this long is re-sent with the same nonce and fees 12.5 % higher. Default 60 s. */
+  /** A transaction still pending after this long is re-sent with the same nonce and fees 12.5 % higher. Default: the key's policy, else 60 s. */
   readonly replaceAfterMs?: number;
   /** How often the receipt is looked for. Default: the provider's polling interval, or 1 s. */
   readonly pollIntervalMs?: number;
@@ -95,11 +96,11 @@ export class TxSender {
   readonly signer: Signer;
   readonly #provider: Provider;
   readonly #interfaces: readonly Interface[];
-  readonly #confirmations: number;
+  readonly #confirmations: number | undefined;
   readonly #maxAttempts: number;
   readonly #backoff: { baseDelayMs: number; maxDelayMs: number };
   readonly #receiptTimeoutMs: number;
-  readonly #replaceAfterMs: number;
+  readonly #replaceAfterMs: number | undefined;
   readonly #pollIntervalMs: number;
   readonly #logger: Logger;
   #account: Promise<AccountNonceManager> | undefined;
@@ -109,11 +110,11 @@ export class TxSender {
     this.signer = options.signer;
     this.#provider = options.signer.provider;
     this.#interfaces = options.interfaces ?? [];
-    this.#confirmations = Math.max(1, options.confirmations ?? 1);
+    this.#confirmations = options.confirmations;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 5);
     this.#backoff = { baseDelayMs: options.baseDelayMs ?? 250, maxDelayMs: options.maxDelayMs ?? 10_000 };
     this.#receiptTimeoutMs = options.receiptTimeoutMs ?? 120_000;
-    this.#replaceAfterMs = options.replaceAfterMs ?? 60_000;
+    this.#replaceAfterMs = options.replaceAfterMs;
     const providerPolling = (this.#provider as { pollingInterval?: unknown }).pollingInterval;
     this.#pollIntervalMs = options.pollIntervalMs ?? (typeof providerPolling === "number" ? providerPolling : 1_000);
     this.#logger = options.logger ?? silentLogger;
@@ -190,6 +191,8 @@ export class TxSender {
    */
   async #awaitFinal(account: AccountNonceManager, method: string, inFlight: InFlight, log: Logger): Promise<TransactionReceipt> {
     const deadline = Date.now() + this.#receiptTimeoutMs;
+    const confirmations = Math.max(1, this.#confirmations ?? account.policy.confirmations ?? 1);
+    const replaceAfterMs = this.#replaceAfterMs ?? account.policy.replaceAfterMs ?? 60_000;
     for (;;) {
       let mined: TransactionReceipt | null = null;
       for (const hash of [...inFlight.hashes].reverse()) {
@@ -198,7 +201,7 @@ export class TxSender {
       }
       if (mined !== null) {
         if (mined.status !== 1) throw new ContractRevertError(`${method} reverted on chain in ${mined.hash}`, { revert: null });
-        if ((await mined.confirmations()) >= this.#confirmations) return mined;
+        if ((await mined.confirmations()) >= confirmations) return mined;
       } else {
         const known = await Promise.all(inFlight.hashes.map((h) => this.#provider.getTransaction(h)));
         if (known.every((t) => t === null)) {
@@ -208,7 +211,7 @@ export class TxSender {
           log.warn({ txHash: hash, nonce: inFlight.nonce }, "transaction vanished from the chain and the pool (dropped or reorged out): sending it again");
           throw new TransactionDropped(hash);
         }
-        if (Date.now() - inFlight.lastSentAt >= this.#replaceAfterMs) await this.#replace(account, method, inFlight, log);
+        if (Date.now() - inFlight.lastSentAt >= replaceAfterMs) await this.#replace(account, method, inFlight, log);
       }
       if (Date.now() > deadline) {
         account.resync(`no receipt for ${inFlight.hashes.at(-1)} after ${this.#receiptTimeoutMs} ms`);
