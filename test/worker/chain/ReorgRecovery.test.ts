@@ -85,6 +85,8 @@ describe("Reorg of the worker's own claim and fulfilment (Anvil)", function () {
       const head = await anvil.provider.getBlockNumber();
       expect(fulfilment.blockNumber).to.equal(head); // not final yet: one confirmation of two
       expect((await queue.getJobCounts("completed")).completed).to.equal(0);
+      // The listener, 2 blocks behind, has read up to the claim's block: the reorg will be under its cursor.
+      await until(async () => (daemon.stats.listener?.cursor === claim.blockNumber ? true : undefined), "the listener at the claim's block");
 
       // Every block from the claim's on is replaced by an empty one: claim and fulfilment are gone.
       await anvil.rpc("anvil_reorg", [head - claim.blockNumber + 1, []]);
