@@ -7,7 +7,9 @@ import {
   TrainingJobs__factory,
   WorkerRegistry__factory,
 } from "../../typechain-types/index.js";
-import { ChainListener } from "./chain/ChainListener.js";
+import { ChainListener, type ChainListenerStats } from "./chain/ChainListener.js";
+import { AccountNonceManager } from "./chain/AccountNonceManager.js";
+import { defaultConfirmations } from "./chain/ConfirmationDepth.js";
 import { QueuedEventsListener } from "./chain/QueuedEventsListener.js";
 import type { EventPayload } from "./chain/EventPayload.js";
 import { TxSender } from "./chain/TxSender.js";
@@ -67,8 +69,9 @@ export interface WorkerDaemonStats {
 /**
  * The worker daemon: ChainListener (contract events -> BullMQ) and the inference processor
  * (BullMQ -> claimBatch -> tfjs -> fulfillBatch), built from one config. `start()` / `stop()`
- * follow the Service contract: stop halts intake first, drains in-flight jobs, then closes the
- * queue and Redis connections, each in its own try/catch.
+ * follow the Service contract, in dependency order: stop halts intake first (every chain
+ * listener), then drains the consumers (their in-flight jobs finish, transactions included), then
+ * closes the producer queue and its Redis connection, each in its own try/catch.
  */
 export class WorkerDaemon implements Service {
   readonly name = "worker-daemon";
@@ -82,10 +85,13 @@ export class WorkerDaemon implements Service {
   #validation: ValidationService | undefined;
   #trainingListener: QueuedEventsListener | undefined;
   #training: TrainingService | undefined;
+  /** Blocks behind the head for the listeners, and depth of the worker's own transactions before a job is done. */
+  readonly confirmations: number;
 
   constructor(options: WorkerDaemonOptions) {
     this.#o = options;
     this.#logger = options.logger ?? silentLogger;
+    this.confirmations = options.config.confirmations ?? defaultConfirmations(options.deployment.chainId);
     this.#group = new ServiceGroup("worker-daemon", this.#buildServices(), { logger: this.#logger });
   }
 
@@ -101,12 +107,24 @@ export class WorkerDaemon implements Service {
     };
   }
 
+  /** Every chain listener of this daemon with its stats (cursor, lag, reorgs), for health and metrics. */
+  get listeners(): { readonly name: string; readonly stats: ChainListenerStats | undefined }[] {
+    const out: { name: string; stats: ChainListenerStats | undefined }[] = [];
+    if (this.#o.roles?.listener !== false) out.push({ name: "chain-listener", stats: this.#listener?.stats });
+    if (this.#dataListener !== undefined) out.push({ name: this.#dataListener.name, stats: this.#dataListener.stats });
+    if (this.#trainingListener !== undefined) out.push({ name: this.#trainingListener.name, stats: this.#trainingListener.stats });
+    return out;
+  }
+
   /** The trainer/evaluator service, when this daemon runs one. */
   get training(): TrainingService | undefined {
     return this.#training;
   }
 
-  start(): Promise<void> {
+  async start(): Promise<void> {
+    // Every role's transactions (votes, commits, claims, fulfilments) are done only once this deep.
+    const account = await AccountNonceManager.of(this.#o.signer);
+    account.configure({ confirmations: this.confirmations, replaceAfterMs: this.#o.config.txReplaceAfterMs });
     return this.#group.start();
   }
 
@@ -120,6 +138,8 @@ export class WorkerDaemon implements Service {
     const roles = { listener: true, processor: true, ...this.#o.roles };
     const market = InferenceMarket__factory.connect(deployment.contracts.InferenceMarket, signer);
     const services: Service[] = [];
+    /** Listeners: stopped first (no new jobs), started last. */
+    const intake: Service[] = [];
 
     let producer: Redis | undefined;
     let queue: Queue | undefined;
@@ -140,7 +160,7 @@ export class WorkerDaemon implements Service {
     });
 
     if (roles.listener) {
-      services.push({
+      intake.push({
         name: "chain-listener",
         start: async () => {
           this.#listener = new ChainListener({
@@ -150,7 +170,7 @@ export class WorkerDaemon implements Service {
             redis: producer!,
             cursorKey: `${config.queuePrefix}:cursor:${deployment.chainId}:${deployment.contracts.InferenceMarket.toLowerCase()}`,
             startBlock: deployment.startBlock,
-            confirmations: config.confirmations,
+            confirmations: this.confirmations,
             blockRange: config.blockRange,
             pollIntervalMs: config.pollIntervalMs,
             logger: logger.child({ service: "chain-listener" }),
@@ -161,8 +181,8 @@ export class WorkerDaemon implements Service {
       });
     }
 
-    services.push(...this.#dataServices(roles));
-    services.push(...this.#trainingServices(roles));
+    services.push(...this.#dataServices(roles, intake));
+    services.push(...this.#trainingServices(roles, intake));
 
     if (roles.processor) {
       let consumer: Redis | undefined;
@@ -236,7 +256,8 @@ export class WorkerDaemon implements Service {
         },
       });
     }
-    return services;
+    // Stopped in reverse: the listeners, then the consumers drain, then the producer queue.
+    return [...services, ...intake];
   }
 
   /** What every queued-events listener of this operator shares: chain, Redis, prefix, scanning settings. */
@@ -248,7 +269,7 @@ export class WorkerDaemon implements Service {
       redisUrl,
       queuePrefix: config.queuePrefix,
       startBlock: deployment.startBlock,
-      confirmations: config.confirmations,
+      confirmations: this.confirmations,
       blockRange: config.blockRange,
       pollIntervalMs: config.pollIntervalMs,
       logger: this.#logger,
@@ -259,7 +280,7 @@ export class WorkerDaemon implements Service {
    * The TrainingJobs side, when the deployment has one: its listener (`training-events` queue)
    * with the listener role, and the TrainingService with the trainer and/or evaluator roles.
    */
-  #trainingServices(roles: { listener?: boolean; trainer?: boolean; evaluator?: boolean }): Service[] {
+  #trainingServices(roles: { listener?: boolean; trainer?: boolean; evaluator?: boolean }, intake: Service[]): Service[] {
     const { config, deployment, provider, signer, redisUrl, store } = this.#o;
     const address = deployment.contracts.TrainingJobs;
     const wantsTraining = roles.trainer === true || roles.evaluator === true;
@@ -280,7 +301,7 @@ export class WorkerDaemon implements Service {
         events: TRAINING_EVENTS,
         ...this.#listenerOptions(),
       });
-      services.push(this.#trainingListener);
+      intake.push(this.#trainingListener);
     }
     if (wantsTraining) {
       this.#training = new TrainingService({
@@ -312,7 +333,7 @@ export class WorkerDaemon implements Service {
    * The DataRegistry's side, when the deployment has one: its listener (queue and cursor of its
    * own) with the listener role, and the validator consuming that queue with the validator role.
    */
-  #dataServices(roles: { listener?: boolean; validator?: boolean }): Service[] {
+  #dataServices(roles: { listener?: boolean; validator?: boolean }, intake: Service[]): Service[] {
     const { config, deployment, provider, signer, redisUrl, store } = this.#o;
     const registryAddress = deployment.contracts.DataRegistry;
     const logger = this.#logger;
@@ -329,7 +350,7 @@ export class WorkerDaemon implements Service {
         dataRegistry: registryAddress,
         ...this.#listenerOptions(),
       });
-      services.push(this.#dataListener);
+      intake.push(this.#dataListener);
     }
     if (roles.validator) {
       this.#validation = new ValidationService({

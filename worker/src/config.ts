@@ -9,6 +9,7 @@ const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
 const int = (min: number, fallback: number) =>
   z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).default(fallback));
+const optionalInt = (min: number) => z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).optional());
 
 const schema = z.object({
   rpcUrl: optionalUrl,
@@ -24,7 +25,13 @@ const schema = z.object({
   ipfsApiUrl: optionalUrl,
   dataDir: z.preprocess(emptyAsUndefined, z.string().default(".tessera")),
   deployment: optionalString,
-  confirmations: int(0, 2),
+  /** Unset: by chain id (`defaultConfirmations`: 0 only on the embedded 31337 chain). */
+  confirmations: optionalInt(0),
+  /** A worker transaction still pending after this long is replaced with higher fees (same nonce). */
+  txReplaceAfterMs: int(1_000, 60_000),
+  /** Port of /healthz and /metrics; 0 = off. */
+  metricsPort: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65_535).default(0)),
+  metricsHost: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
   blockRange: int(1, 500),
   pollIntervalMs: int(10, 2_000),
   queuePrefix: z.preprocess(
@@ -73,6 +80,9 @@ export const CONFIG_ENV_KEYS = {
   dataDir: "TESSERA_DATA_DIR",
   deployment: "TESSERA_DEPLOYMENT",
   confirmations: "CONFIRMATIONS",
+  txReplaceAfterMs: "TX_REPLACE_AFTER_MS",
+  metricsPort: "METRICS_PORT",
+  metricsHost: "METRICS_HOST",
   blockRange: "BLOCK_RANGE",
   pollIntervalMs: "POLL_INTERVAL_MS",
   queuePrefix: "QUEUE_PREFIX",

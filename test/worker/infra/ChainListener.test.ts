@@ -71,7 +71,7 @@ describe("ChainListener", () => {
     const ids: string[] = [];
     for (const hash of hashes) {
       const receipt = (await ethers.provider.getTransactionReceipt(hash))!;
-      for (const log of receipt.logs) ids.push(eventJobId(log.transactionHash, log.index));
+      for (const log of receipt.logs) ids.push(eventJobId(log.transactionHash, log.index, log.blockHash));
     }
     return ids.sort();
   }
@@ -104,13 +104,14 @@ describe("ChainListener", () => {
     expect(l.stats.eventsEnqueued).to.equal(24);
     expect(l.stats.lag).to.equal(0);
 
-    const job = (await queue.getJob(eventJobId(hashes[0], 0)))!;
+    const blockHashOf = async (hash: string) => (await ethers.provider.getTransactionReceipt(hash))!.blockHash;
+    const job = (await queue.getJob(eventJobId(hashes[0], 0, await blockHashOf(hashes[0]))))!;
     const payload = job.data as EventPayload;
     expect(job.name).to.equal("Pinged");
     expect(payload).to.include({ source: "Mock", event: "Pinged", txHash: hashes[0], logIndex: 0 });
     expect(payload.args.amount).to.equal((10n ** 30n).toString());
     expect(payloadArgs(payload, mock.interface)).to.deep.include({ id: 0n, amount: 10n ** 30n, note: "note 0" });
-    const batched = (await queue.getJob(eventJobId(hashes[1], 0)))!.data as EventPayload;
+    const batched = (await queue.getJob(eventJobId(hashes[1], 0, await blockHashOf(hashes[1]))))!.data as EventPayload;
     expect(payloadArgs(batched, mock.interface).values).to.deep.equal([0n, 0n]);
 
     // A replay of the whole range (lost cursor) adds nothing.
@@ -130,7 +131,9 @@ describe("ChainListener", () => {
     await until(() => (first.stats.cursor ?? -1) >= last);
     await first.stop();
     await first.stop();
-    expect(await redis.get(cursorKey)).to.equal(String(first.stats.cursor));
+    const stored = JSON.parse((await redis.get(cursorKey))!) as { block: number; hash: string };
+    expect(stored.block).to.equal(first.stats.cursor);
+    expect(stored.hash).to.equal((await ethers.provider.getBlock(first.stats.cursor!))!.hash);
 
     for (let i = 0; i < 4; i++) hashes.push((await mock.pingMany(BigInt(i * 10), 2n)).hash);
     await networkHelpers.mine(7);

@@ -44,7 +44,7 @@ describe("ServiceGroup", () => {
     expect(log).to.deep.equal(["start a", "start b", "stop a"]);
   });
 
-  it("a signal stops the group and exits 0; a second signal forces exit", async () => {
+  it("a signal stops the group and exits 0; the same signal again within the window is ignored; a third forces exit", async () => {
     const log: string[] = [];
     let release!: () => void;
     const slow: Service = {
@@ -55,10 +55,15 @@ describe("ServiceGroup", () => {
     const group = new ServiceGroup("g", [slow]);
     await group.start();
     const codes: number[] = [];
-    const uninstall = installSignalHandlers(group, silentLogger, { signals: ["SIGUSR2"], exit: (c) => codes.push(c) });
+    let clock = 0;
+    const uninstall = installSignalHandlers(group, silentLogger, { signals: ["SIGUSR2"], exit: (c) => codes.push(c), now: () => clock });
     try {
       process.emit("SIGUSR2", "SIGUSR2");
       await new Promise((r) => setImmediate(r));
+      expect(codes).to.deep.equal([]);
+      // The same signal delivered again to the process group: one drain, not a forced exit.
+      clock = 1_000;
+      process.emit("SIGUSR2", "SIGUSR2");
       expect(codes).to.deep.equal([]);
       process.emit("SIGUSR2", "SIGUSR2");
       expect(codes).to.deep.equal([130]);

@@ -1,6 +1,7 @@
 import { expect } from "chai";
 import { BrowserProvider, Wallet, type Eip1193Provider } from "ethers";
 import { network } from "hardhat";
+import { AccountNonceManager } from "../../../worker/src/chain/AccountNonceManager.js";
 import { TxSender } from "../../../worker/src/chain/TxSender.js";
 import { ContractRevertError } from "../../../worker/src/errors.js";
 
@@ -90,5 +91,114 @@ describe("TxSender", () => {
     expect(error).to.be.instanceOf(ContractRevertError);
     expect((error as Error).message).to.include("Panic(18)");
     expect(await ethers.provider.getTransactionCount(wallet.address, "pending")).to.equal(nonceBefore);
+  });
+
+  it("shares one nonce manager per key: two senders of one key (two roles) never collide", async () => {
+    const { wallet, mock } = await fixture();
+    const roleA = new TxSender({ signer: wallet, baseDelayMs: 1 });
+    const roleB = new TxSender({ signer: wallet, baseDelayMs: 1 });
+    const start = await ethers.provider.getTransactionCount(wallet.address, "pending");
+
+    const results = await Promise.all(
+      Array.from({ length: 16 }, (_, i) => (i % 2 === 0 ? roleA : roleB).send(mock, "ping", [BigInt(i), 1n, `role ${i % 2}`])),
+    );
+
+    expect(results.map((r) => r.attempts)).to.deep.equal(Array.from({ length: 16 }, () => 1));
+    expect(results.map((r) => r.nonce).sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 16 }, (_, i) => start + i));
+    expect(await roleA.account()).to.equal(await roleB.account());
+    expect(await mock.counter()).to.equal(16n);
+  });
+
+  it("follows the key's policy: a sender without a depth of its own resolves only once the transaction is as deep as the daemon set", async () => {
+    const { wallet, mock } = await fixture();
+    const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20 });
+    (await sender.account()).configure({ confirmations: 3 });
+    let done = false;
+    const sending = sender.send(mock, "ping", [7n, 1n, "deep"]).then((r) => ((done = true), r));
+    const settle = () => new Promise((r) => setTimeout(r, 200));
+    for (let i = 0; i < 100 && (await mock.counter()) === 0n; i++) await settle();
+    await settle();
+    expect(done).to.equal(false);
+    await ethers.provider.send("evm_mine", []);
+    await settle();
+    expect(done).to.equal(false);
+    await ethers.provider.send("evm_mine", []);
+    const result = await sending;
+    expect(await result.receipt.confirmations()).to.equal(3);
+  });
+
+  describe("with the automine off (a node that parks transactions)", () => {
+    afterEach(async () => {
+      await ethers.provider.send("evm_setAutomine", [true]);
+    });
+
+    async function pendingHashes(): Promise<string[]> {
+      const block = (await ethers.provider.send("eth_getBlockByNumber", ["pending", false])) as { transactions: string[] };
+      return block.transactions;
+    }
+
+    async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const value = await probe();
+        if (value !== undefined) return value;
+        if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+
+    it("resyncs the nonce after a dropped transaction: the dropped call is sent again and the next sends still land", async () => {
+      const { wallet, mock } = await fixture();
+      const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20, receiptTimeoutMs: 3_000, maxAttempts: 3 });
+      const account = await sender.account();
+      const dropped: string[] = [];
+      account.on("dropped", (d) => dropped.push(d.hash));
+      const resyncsBefore = account.resyncs;
+      const start = await ethers.provider.getTransactionCount(wallet.address);
+      await ethers.provider.send("evm_setAutomine", [false]);
+
+      const first = sender.send(mock, "ping", [1n, 1n, "dropped once"]);
+      const [hash] = await until(async () => ((await pendingHashes()).length === 1 ? pendingHashes() : undefined), "pending transaction");
+      await ethers.provider.send("hardhat_dropTransaction", [hash]);
+      await ethers.provider.send("evm_setAutomine", [true]);
+
+      const landed = await first;
+      const next = await sender.send(mock, "ping", [2n, 1n, "after the drop"]);
+
+      expect(dropped).to.deep.equal([hash]);
+      expect(account.resyncs).to.be.greaterThan(resyncsBefore);
+      expect([landed.nonce, next.nonce]).to.deep.equal([start, start + 1]);
+      expect(landed.attempts).to.equal(2);
+      expect(await mock.counter()).to.equal(2n);
+      expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 2);
+    });
+
+    it("replaces a stuck transaction: same nonce, both EIP-1559 fee fields at least 10 % higher, and the replacement is mined", async () => {
+      const { wallet, mock } = await fixture();
+      const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20, replaceAfterMs: 300 });
+      const account = await sender.account();
+      const replaced: { oldHash: string; newHash: string; nonce: number }[] = [];
+      account.on("replaced", (r) => replaced.push(r));
+      const start = await ethers.provider.getTransactionCount(wallet.address);
+      await ethers.provider.send("evm_setAutomine", [false]);
+
+      const sending = sender.send(mock, "ping", [3n, 1n, "stuck"]);
+      const [stuckHash] = await until(async () => ((await pendingHashes()).length === 1 ? pendingHashes() : undefined), "pending transaction");
+      const stuck = (await ethers.provider.getTransaction(stuckHash))!;
+      await until(async () => (replaced.length > 0 ? true : undefined), "replacement");
+      const replacement = (await ethers.provider.getTransaction(replaced[0].newHash))!;
+      expect(await pendingHashes()).to.deep.equal([replaced[0].newHash]);
+      await ethers.provider.send("evm_mine", []);
+      const result = await sending;
+
+      expect(replaced[0]).to.deep.include({ oldHash: stuckHash, nonce: start });
+      expect(replacement.nonce).to.equal(stuck.nonce);
+      expect(replacement.maxFeePerGas! * 10n).to.be.at.least(stuck.maxFeePerGas! * 11n);
+      expect(replacement.maxPriorityFeePerGas! * 10n).to.be.at.least(stuck.maxPriorityFeePerGas! * 11n);
+      expect(result.hash).to.equal(replaced.at(-1)!.newHash);
+      expect(result.nonce).to.equal(start);
+      expect(await ethers.provider.getTransactionReceipt(stuckHash)).to.equal(null);
+      expect(await mock.counter()).to.equal(1n);
+    });
   });
 });

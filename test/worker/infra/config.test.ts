@@ -1,4 +1,5 @@
 import { expect } from "chai";
+import { defaultConfirmations } from "../../../worker/src/chain/ConfirmationDepth.js";
 import { ConfigError, loadConfig } from "../../../worker/src/config.js";
 
 function loadConfigError(env: NodeJS.ProcessEnv): ConfigError {
@@ -87,5 +88,21 @@ describe("loadConfig", () => {
     );
     expect((error as Error).message).to.include("CONFIRMATIONS").and.include("-1");
     expect((error as Error).message).not.to.include("deadbeef");
+  });
+
+  it("CONFIRMATIONS unset means by chain id: 0 only on the embedded 31337 chain, a safe depth elsewhere", () => {
+    expect(loadConfig({}, {}, { envFile: false }).confirmations).to.equal(undefined);
+    expect(loadConfig({}, { CONFIRMATIONS: "3" }, { envFile: false }).confirmations).to.equal(3);
+    expect(defaultConfirmations(31337)).to.equal(0);
+    expect(defaultConfirmations(1)).to.equal(12);
+    expect(defaultConfirmations(8453)).to.equal(10);
+    expect(defaultConfirmations(987_654_321)).to.equal(12);
+  });
+
+  it("monitoring is off by default and binds 127.0.0.1; a port outside 0-65535 is refused", () => {
+    const config = loadConfig({}, {}, { envFile: false });
+    expect([config.metricsPort, config.metricsHost, config.txReplaceAfterMs]).to.deep.equal([0, "127.0.0.1", 60_000]);
+    expect(loadConfig({}, { METRICS_PORT: "9464" }, { envFile: false }).metricsPort).to.equal(9464);
+    expect(loadConfigError({ METRICS_PORT: "70000" }).problems.map((p) => p.key)).to.deep.equal(["METRICS_PORT"]);
   });
 });

@@ -19,7 +19,7 @@ export interface ChainListenerOptions {
   /** Receives one job per event: name = event name, data = EventPayload. */
   readonly queue: Queue;
   readonly redis: Redis;
-  /** Redis key holding the last block whose events are all enqueued. */
+  /** Redis key holding the cursor: the last block whose events are all enqueued, with its hash. */
   readonly cursorKey: string;
   /** First block to scan when no cursor is stored yet (the contracts' deployment block). */
   readonly startBlock: number;
@@ -28,6 +28,8 @@ export interface ChainListenerOptions {
   /** Most blocks per `eth_getLogs`. */
   readonly blockRange: number;
   readonly pollIntervalMs: number;
+  /** Recent (block, hash) checkpoints kept to find the common ancestor after a reorg. Default 64. */
+  readonly checkpoints?: number;
   /** Extra BullMQ options for each job (the jobId is always set by the listener). */
   readonly jobOptions?: Omit<JobsOptions, "jobId">;
   readonly logger?: Logger;
@@ -44,6 +46,30 @@ export interface ChainListenerStats {
   readonly eventsEnqueued: number;
   readonly polls: number;
   readonly pollErrors: number;
+  /** Reorgs seen under the cursor (a checkpoint's hash changed). */
+  readonly reorgs: number;
+  /** Cursors found off the chain with no common checkpoint (a node restarted or redeployed). */
+  readonly restarts: number;
+}
+
+/** The cursor as persisted: the last block whose events are all enqueued, and its hash. */
+export interface ListenerCursor {
+  readonly block: number;
+  /** Undefined only before the first chunk (block = startBlock - 1) and for a legacy numeric cursor. */
+  readonly hash: string | undefined;
+}
+
+/** The cursor was found off the canonical chain and rewound. */
+export interface ReorgDetected {
+  /** "reorg": a common ancestor was found among the checkpoints; "restart": none was (rescan from startBlock). */
+  readonly kind: "reorg" | "restart";
+  readonly cursor: ListenerCursor;
+  /** The chain's head when it was found. */
+  readonly chainHead: number;
+  /** The chain's hash at the cursor's height (undefined when the cursor is above the head). */
+  readonly chainHash: string | undefined;
+  /** The block the cursor was rewound to (its events are enqueued again from the next block). */
+  readonly rewoundTo: number;
 }
 
 export interface ChunkEnqueued {
@@ -56,16 +82,34 @@ interface ChainListenerEvents {
   chunk: [ChunkEnqueued];
   /** A poll failed; the loop goes on and retries at the next interval. */
   pollError: [unknown];
+  /** The cursor was not on the chain any more; it was rewound and the new branch is rescanned. */
+  reorg: [ReorgDetected];
 }
 
 /**
- * BullMQ forbids ':' in custom job ids (it separates Redis key parts; bullmq >= 5.58.7 throws
- * "Custom Id cannot contain :"), so the deterministic id is `txHash-logIndex` rather than
- * `txHash:logIndex`.
+ * The deterministic job id of one log: `txHash-logIndex-blockHash`. The block hash is part of it
+ * so that a transaction re-mined in another block after a reorg is a new job: its earlier job's
+ * effect may have been reorged out with the old block, and the processors re-read the chain's state
+ * before acting, so the redone job re-claims and re-fulfils only what the chain still lacks. A
+ * replayed range of unchanged blocks gives the same ids and adds nothing. (BullMQ forbids ':' in
+ * custom ids, hence '-'.)
  */
-export function eventJobId(txHash: string, logIndex: number): string {
-  return `${txHash.toLowerCase()}-${logIndex}`;
+export function eventJobId(txHash: string, logIndex: number, blockHash: string): string {
+  return `${txHash.toLowerCase()}-${logIndex}-${blockHash.toLowerCase().slice(2, 18)}`;
 }
+
+/** Reads a stored cursor: the JSON `{block, hash, checkpoints}` or the plain block number older versions wrote. */
+function parseStoredCursor(stored: string): { cursor: ListenerCursor; checkpoints: ListenerCursor[] } {
+  if (/^-?\d+$/.test(stored)) return { cursor: { block: Number.parseInt(stored, 10), hash: undefined }, checkpoints: [] };
+  const parsed = JSON.parse(stored) as { block: number; hash?: string; checkpoints?: [number, string][] };
+  return {
+    cursor: { block: parsed.block, hash: parsed.hash },
+    checkpoints: (parsed.checkpoints ?? []).map(([block, hash]) => ({ block, hash })),
+  };
+}
+
+/** A chunk's blocks were replaced while it was read; the next poll finds the ancestor. */
+class ChunkReorged extends Error {}
 
 interface ResolvedSource {
   readonly name: string;
@@ -79,12 +123,22 @@ interface ResolvedSource {
  * their logs in chunks of at most `blockRange` blocks, enqueues each event under a deterministic
  * job id, and only then advances the cursor persisted in Redis. A crash replays at most one
  * chunk, and the replay adds nothing because the job ids already exist.
+ *
+ * The cursor is a (block number, block hash) pair, with the last `checkpoints` chunk ends. Every
+ * poll checks that the cursor is still on the chain (its number not above the head, its hash the
+ * chain's), and every chunk that its first block's parent is the cursor. A cursor off the chain —
+ * a reorg, or a node restarted or redeployed at the same addresses — is logged as an error with
+ * both heads and rewound to the newest checkpoint still on the chain (the common ancestor), or to
+ * the deployment block when none is; the new branch's events are then enqueued under new job ids.
  */
 export class ChainListener extends EventEmitter<ChainListenerEvents> {
   readonly #options: ChainListenerOptions;
   readonly #logger: Logger;
   #sources: Map<string, ResolvedSource[]> | undefined;
-  #cursor: number | undefined;
+  #cursor: ListenerCursor | undefined;
+  #checkpoints: ListenerCursor[] = [];
+  #reorgs = 0;
+  #restarts = 0;
   #latestBlock: number | undefined;
   #blocksScanned = 0;
   #eventsEnqueued = 0;
@@ -107,14 +161,17 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
   }
 
   get stats(): ChainListenerStats {
+    const cursor = this.#cursor?.block;
     return {
-      cursor: this.#cursor,
+      cursor,
       latestBlock: this.#latestBlock,
-      lag: this.#latestBlock !== undefined && this.#cursor !== undefined ? this.#latestBlock - this.#cursor : undefined,
+      lag: this.#latestBlock !== undefined && cursor !== undefined ? this.#latestBlock - cursor : undefined,
       blocksScanned: this.#blocksScanned,
       eventsEnqueued: this.#eventsEnqueued,
       polls: this.#polls,
       pollErrors: this.#pollErrors,
+      reorgs: this.#reorgs,
+      restarts: this.#restarts,
     };
   }
 
@@ -156,7 +213,7 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     this.#tickDone = this.pollOnce()
       .catch((err: unknown) => {
         this.#pollErrors++;
-        this.#logger.warn({ err, cursor: this.#cursor }, "poll failed; retrying at the next interval");
+        this.#logger.warn({ err, cursor: this.#cursor?.block }, "poll failed; retrying at the next interval");
         this.emit("pollError", err);
       })
       .finally(() => {
@@ -165,41 +222,125 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
   }
 
   async #poll(): Promise<void> {
-    const { provider, redis, cursorKey, confirmations, blockRange } = this.#options;
+    const { provider, redis, cursorKey, confirmations } = this.#options;
     this.#polls++;
     const sources = await this.#resolveSources();
     if (this.#cursor === undefined) {
       const stored = await redis.get(cursorKey);
-      this.#cursor = stored === null ? this.#options.startBlock - 1 : Number.parseInt(stored, 10);
-      this.#logger.info({ cursor: this.#cursor, resumed: stored !== null }, "listener cursor loaded");
+      if (stored === null) {
+        this.#cursor = { block: this.#options.startBlock - 1, hash: undefined };
+      } else {
+        const { cursor, checkpoints } = parseStoredCursor(stored);
+        this.#cursor = cursor;
+        this.#checkpoints = checkpoints;
+      }
+      this.#logger.info({ cursor: this.#cursor.block, cursorHash: this.#cursor.hash, resumed: stored !== null }, "listener cursor loaded");
     }
     this.#latestBlock = await provider.getBlockNumber();
+    await this.#checkCursor(this.#latestBlock);
     const head = this.#latestBlock - confirmations;
+
+    // Stop between chunks when asked to, so stop() waits for at most one chunk.
+    while (this.#cursor.block < head && !this.#stopRequested) {
+      try {
+        await this.#scanChunk(head, sources);
+      } catch (err) {
+        if (!(err instanceof ChunkReorged)) throw err;
+        this.#logger.warn({ cursor: this.#cursor.block, reason: err.message }, "the chain changed under the chunk being read; checking the cursor");
+        await this.#checkCursor(await provider.getBlockNumber());
+        return; // the next poll goes on from wherever the cursor now is
+      }
+    }
+  }
+
+  /** Enqueues the events of the next chunk after the cursor, then advances the cursor to its end. */
+  async #scanChunk(head: number, sources: Map<string, ResolvedSource[]>): Promise<void> {
+    const { provider, blockRange } = this.#options;
+    const cursor = this.#cursor!;
+    const fromBlock = cursor.block + 1;
+    const toBlock = Math.min(head, fromBlock + blockRange - 1);
+    const last = await provider.getBlock(toBlock);
+    if (last === null || last.hash === null) throw new ChunkReorged(`block ${toBlock} is gone`);
+    const first = fromBlock === toBlock ? last : await provider.getBlock(fromBlock);
+    // The chunk must hang off the cursor: its first block's parent is the cursor's block.
+    if (cursor.hash !== undefined && first?.parentHash !== cursor.hash) throw new ChunkReorged(`block ${fromBlock} no longer follows the cursor`);
 
     const addresses = [...sources.keys()];
     const topics = [...new Set([...sources.values()].flat().flatMap((s) => [...s.topics]))];
-    // Stop between chunks when asked to, so stop() waits for at most one chunk.
-    while (this.#cursor < head && !this.#stopRequested) {
-      const fromBlock = this.#cursor + 1;
-      const toBlock = Math.min(head, fromBlock + blockRange - 1);
-      const logs = await provider.getLogs({ fromBlock, toBlock, address: addresses, topics: [topics] });
-      const events = this.#decode(logs, sources);
-      if (events.length > 0) {
-        await this.#options.queue.addBulk(
-          events.map((e) => ({
-            name: e.event,
-            data: e,
-            opts: { ...this.#options.jobOptions, jobId: eventJobId(e.txHash, e.logIndex) },
-          })),
-        );
-      }
-      await redis.set(cursorKey, String(toBlock));
-      this.#cursor = toBlock;
-      this.#blocksScanned += toBlock - fromBlock + 1;
-      this.#eventsEnqueued += events.length;
-      if (events.length > 0) this.#logger.debug({ fromBlock, toBlock, events: events.length }, "events enqueued");
-      this.emit("chunk", { fromBlock, toBlock, events });
+    const logs = await provider.getLogs({ fromBlock, toBlock, address: addresses, topics: [topics] });
+    // Logs read from another branch than the chunk's end (a reorg while reading): read again.
+    if (logs.some((l) => l.blockNumber === toBlock && l.blockHash !== last.hash)) throw new ChunkReorged(`block ${toBlock} changed while read`);
+    const events = this.#decode(logs, sources);
+    if (events.length > 0) {
+      await this.#options.queue.addBulk(
+        events.map((e) => ({
+          name: e.event,
+          data: e,
+          opts: { ...this.#options.jobOptions, jobId: eventJobId(e.txHash, e.logIndex, e.blockHash) },
+        })),
+      );
     }
+    // Every block hash read on the way is a checkpoint: the finer they are, the nearer the ancestor a reorg finds.
+    const seen = [...(first === null || first.hash === null ? [] : [{ block: fromBlock, hash: first.hash }]), ...events.map((e) => ({ block: e.blockNumber, hash: e.blockHash }))];
+    await this.#advance({ block: toBlock, hash: last.hash }, seen);
+    this.#blocksScanned += toBlock - fromBlock + 1;
+    this.#eventsEnqueued += events.length;
+    if (events.length > 0) this.#logger.debug({ fromBlock, toBlock, events: events.length }, "events enqueued");
+    this.emit("chunk", { fromBlock, toBlock, events });
+  }
+
+  /** Moves the cursor (a new checkpoint, with the chunk's other known block hashes) and persists it with the recent checkpoints. */
+  async #advance(cursor: ListenerCursor, seen: readonly ListenerCursor[]): Promise<void> {
+    const kept = this.#options.checkpoints ?? 64;
+    const inChunk = new Map(seen.filter((c) => c.block < cursor.block).map((c) => [c.block, c]));
+    const older = this.#checkpoints.filter((c) => c.block < Math.min(cursor.block, ...inChunk.keys()));
+    this.#checkpoints = [...older, ...[...inChunk.values()].sort((a, b) => a.block - b.block), cursor].slice(-kept);
+    await this.#persist(cursor);
+  }
+
+  async #persist(cursor: ListenerCursor): Promise<void> {
+    const value = JSON.stringify({ block: cursor.block, hash: cursor.hash, checkpoints: this.#checkpoints.map((c) => [c.block, c.hash]) });
+    await this.#options.redis.set(this.#options.cursorKey, value);
+    this.#cursor = cursor;
+  }
+
+  /**
+   * Checks that the cursor is on the chain whose head is `chainHead`; if not, rewinds it to the
+   * newest checkpoint that is (the common ancestor), or before the start block when none is.
+   */
+  async #checkCursor(chainHead: number): Promise<void> {
+    const cursor = this.#cursor!;
+    if (cursor.block < this.#options.startBlock) return;
+    const provider = this.#options.provider;
+    let chainHash: string | undefined;
+    if (cursor.block <= chainHead) {
+      chainHash = (await provider.getBlock(cursor.block))?.hash ?? undefined;
+      // A legacy numeric cursor learns its hash from the chain it resumes on.
+      if (cursor.hash === undefined && chainHash !== undefined) return this.#persist({ block: cursor.block, hash: chainHash });
+      if (chainHash === cursor.hash) return;
+    }
+    let ancestor: ListenerCursor | undefined;
+    for (const checkpoint of [...this.#checkpoints].reverse()) {
+      if (checkpoint.block > chainHead || checkpoint.block >= cursor.block) continue;
+      if ((await provider.getBlock(checkpoint.block))?.hash === checkpoint.hash) {
+        ancestor = checkpoint;
+        break;
+      }
+    }
+    const kind = ancestor === undefined ? "restart" : "reorg";
+    const rewoundTo = ancestor ?? { block: this.#options.startBlock - 1, hash: undefined };
+    const detected: ReorgDetected = { kind, cursor, chainHead, chainHash, rewoundTo: rewoundTo.block };
+    if (kind === "reorg") this.#reorgs++;
+    else this.#restarts++;
+    this.#logger.error(
+      { ...detected, cursor: cursor.block, cursorHash: cursor.hash, depth: cursor.block - rewoundTo.block },
+      kind === "reorg"
+        ? "the listener's cursor is not on the chain any more (reorg): rewinding to the common ancestor and enqueueing the new branch"
+        : "the listener's cursor is not on this chain (node restarted or redeployed?): rescanning from the start block",
+    );
+    this.#checkpoints = this.#checkpoints.filter((c) => c.block <= rewoundTo.block);
+    await this.#persist(rewoundTo);
+    this.emit("reorg", detected);
   }
 
   #decode(logs: readonly Log[], sources: Map<string, ResolvedSource[]>): EventPayload[] {

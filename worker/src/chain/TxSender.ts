@@ -1,11 +1,10 @@
-import {
-  NonceManager,
-  type BaseContract,
-  type ContractTransactionResponse,
-  type Interface,
-  type Provider,
-  type Signer,
-  type TransactionReceipt,
+import type {
+  BaseContract,
+  Interface,
+  Provider,
+  Signer,
+  TransactionReceipt,
+  TransactionRequest,
 } from "ethers";
 import { fullJitterDelay, sleep } from "../Backoff.js";
 import {
@@ -19,21 +18,29 @@ import {
   revertDataOf,
 } from "../errors.js";
 import { silentLogger, type Logger } from "../logger.js";
-import { SerialExecutor } from "./SerialExecutor.js";
+import { AccountNonceManager } from "./AccountNonceManager.js";
 
 export interface TxSenderOptions {
-  /** A signer connected to a provider; wrapped in a NonceManager. Use one TxSender per key. */
+  /** A signer connected to a provider. Every TxSender of one key shares that key's AccountNonceManager. */
   readonly signer: Signer;
   /** Every contract interface of the project, so reverts bubbling up from callees are named too. */
   readonly interfaces?: readonly Interface[];
-  /** Blocks, counting the one holding the tx, before `send` resolves (at least 1). Default 1. */
+  /**
+   * Blocks, counting the one holding the tx, before `send` resolves (at least 1): a caller's work is
+   * done only once its effect is this deep. A transaction reorged out meanwhile is sent again.
+   * Default: the key's policy (`AccountNonceManager.configure`, set by the daemon), else 1.
+   */
   readonly confirmations?: number;
   /** Attempts for retryable failures, the first included. Default 5. */
   readonly maxAttempts?: number;
   readonly baseDelayMs?: number;
   readonly maxDelayMs?: number;
-  /** Per wait for the receipt; a timeout is retried by waiting again for the same hash. Default 120 s. */
+  /** Per wait for the receipt; a timeout resyncs the nonce and waits again for the same nonce. Default 120 s. */
   readonly receiptTimeoutMs?: number;
+  /** A transaction still pending after this long is re-sent with the same nonce and fees 12.5 % higher. Default: the key's policy, else 60 s. */
+  readonly replaceAfterMs?: number;
+  /** How often the receipt is looked for. Default: the provider's polling interval, or 1 s. */
+  readonly pollIntervalMs?: number;
   readonly logger?: Logger;
 }
 
@@ -43,6 +50,7 @@ export interface SendOptions {
 }
 
 export interface SendResult {
+  /** The transaction that was mined: the last replacement when the first one was stuck. */
   readonly hash: string;
   readonly nonce: number;
   readonly receipt: TransactionReceipt;
@@ -51,32 +59,64 @@ export interface SendResult {
   readonly attempts: number;
 }
 
+/** One nonce's transaction in flight: every version sent (replacements), newest last. */
+interface InFlight {
+  readonly nonce: number;
+  tx: TransactionRequest;
+  readonly hashes: string[];
+  lastSentAt: number;
+}
+
+/** The transaction is neither mined nor known to the node any more. */
+class TransactionDropped extends RetryableError {
+  constructor(hash: string) {
+    super(`transaction ${hash} was dropped (evicted, or reorged out): sending again`, { code: "TX_DROPPED" });
+  }
+}
+
+/** Fee bump of a replacement: +12.5 % (nodes ask for at least +10 % on both EIP-1559 fields), rounded up. */
+function bump(fee: bigint): bigint {
+  return (fee * 1125n + 999n) / 1000n;
+}
+
+function maxOf(a: bigint, b: bigint | null | undefined): bigint {
+  return b !== null && b !== undefined && b > a ? b : a;
+}
+
 /**
  * Sends contract transactions for one signer: simulates each with `staticCall` (a revert becomes a
- * `ContractRevertError` naming the custom error, and nothing is sent), serializes broadcasts so
- * concurrent callers never race on nonces, waits for the receipt, and retries only retryable
- * failures with full-jitter exponential backoff.
+ * `ContractRevertError` naming the custom error, and nothing is sent), takes its nonce from the
+ * key's shared AccountNonceManager, and waits until the receipt is `confirmations` deep. On the way:
+ * a transaction pending longer than `replaceAfterMs` is replaced (same nonce, fees +12.5 %); one
+ * that vanished (dropped by the node, or reorged out) resyncs the nonce and is simulated and sent
+ * again; timeouts and nonce errors resync the nonce. Only retryable failures are retried, with
+ * full-jitter exponential backoff.
  */
 export class TxSender {
-  readonly signer: NonceManager;
+  readonly signer: Signer;
   readonly #provider: Provider;
   readonly #interfaces: readonly Interface[];
-  readonly #confirmations: number;
+  readonly #confirmations: number | undefined;
   readonly #maxAttempts: number;
   readonly #backoff: { baseDelayMs: number; maxDelayMs: number };
   readonly #receiptTimeoutMs: number;
+  readonly #replaceAfterMs: number | undefined;
+  readonly #pollIntervalMs: number;
   readonly #logger: Logger;
-  readonly #serial = new SerialExecutor();
+  #account: Promise<AccountNonceManager> | undefined;
 
   constructor(options: TxSenderOptions) {
     if (options.signer.provider === null) throw new TypeError("TxSender: the signer must be connected to a provider");
-    this.signer = options.signer instanceof NonceManager ? options.signer : new NonceManager(options.signer);
+    this.signer = options.signer;
     this.#provider = options.signer.provider;
     this.#interfaces = options.interfaces ?? [];
-    this.#confirmations = Math.max(1, options.confirmations ?? 1);
+    this.#confirmations = options.confirmations;
     this.#maxAttempts = Math.max(1, options.maxAttempts ?? 5);
     this.#backoff = { baseDelayMs: options.baseDelayMs ?? 250, maxDelayMs: options.maxDelayMs ?? 10_000 };
     this.#receiptTimeoutMs = options.receiptTimeoutMs ?? 120_000;
+    this.#replaceAfterMs = options.replaceAfterMs;
+    const providerPolling = (this.#provider as { pollingInterval?: unknown }).pollingInterval;
+    this.#pollIntervalMs = options.pollIntervalMs ?? (typeof providerPolling === "number" ? providerPolling : 1_000);
     this.#logger = options.logger ?? silentLogger;
   }
 
@@ -84,45 +124,40 @@ export class TxSender {
     return this.signer.getAddress();
   }
 
+  /** The nonce manager of this sender's key (shared with every other TxSender of the key). */
+  account(): Promise<AccountNonceManager> {
+    this.#account ??= AccountNonceManager.of(this.signer);
+    return this.#account;
+  }
+
   async send(contract: BaseContract, method: string, args: readonly unknown[], options: SendOptions = {}): Promise<SendResult> {
-    const connected = contract.connect(this.signer) as BaseContract;
-    const fn = connected.getFunction(method);
+    const account = await this.account();
+    const fn = (contract.connect(this.signer) as BaseContract).getFunction(method);
     const overrides: { value?: bigint; gasLimit?: bigint } = {};
     if (options.value !== undefined) overrides.value = options.value;
     if (options.gasLimit !== undefined) overrides.gasLimit = options.gasLimit;
     const interfaces = [contract.interface, ...this.#interfaces];
     const log = this.#logger.child({ contract: await contract.getAddress(), method });
 
-    let sent: ContractTransactionResponse | undefined;
+    let inFlight: InFlight | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
-        if (sent === undefined) {
+        if (inFlight === undefined) {
           await fn.staticCall(...args, overrides);
-          sent = await this.#serial.run(async () => {
-            try {
-              return await fn.send(...args, overrides);
-            } catch (err) {
-              // The nonce was handed out but may never have reached the node: re-read it before
-              // the next queued send picks one, so no gap or collision follows.
-              this.signer.reset();
-              throw err;
-            }
-          });
-          log.info({ txHash: sent.hash, nonce: sent.nonce, attempt }, "transaction sent");
+          const call = await fn.populateTransaction(...args, overrides);
+          inFlight = await account.serial.run(() => this.#broadcast(account, call));
+          log.info({ txHash: inFlight.hashes[0], nonce: inFlight.nonce, attempt }, "transaction sent");
         }
-        const receipt = await this.#provider.waitForTransaction(sent.hash, this.#confirmations, this.#receiptTimeoutMs);
-        if (receipt === null) {
-          throw new RetryableError(`no receipt for ${sent.hash} after ${this.#receiptTimeoutMs} ms`, { code: "TX_RECEIPT_TIMEOUT" });
-        }
-        if (receipt.status !== 1) {
-          throw new ContractRevertError(`${method} reverted on chain in ${sent.hash}`, { revert: null });
-        }
-        log.info({ txHash: sent.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() }, "transaction mined");
-        return { hash: sent.hash, nonce: sent.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt };
+        const receipt = await this.#awaitFinal(account, method, inFlight, log);
+        const feeWei = receipt.gasUsed * receipt.gasPrice;
+        account.emit("mined", { method, hash: receipt.hash, gasUsed: receipt.gasUsed, feeWei });
+        log.info({ txHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() }, "transaction mined");
+        return { hash: receipt.hash, nonce: inFlight.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt };
       } catch (err) {
+        if (err instanceof TransactionDropped) inFlight = undefined; // gone from chain and pool: simulate and send anew
         if (err instanceof UnrecoverableError) throw err;
         if (classifyError(err) === "unrecoverable") throw this.#unrecoverable(method, args, err, interfaces);
-        if (isNonceError(err)) this.signer.reset();
+        if (isNonceError(err)) account.resync(`nonce error: ${(err as Error).message.slice(0, 120)}`);
         if (attempt >= this.#maxAttempts) {
           throw new RetryableError(`${method}: gave up after ${attempt} attempts: ${(err as Error).message}`, {
             code: "TX_RETRIES_EXHAUSTED",
@@ -130,10 +165,87 @@ export class TxSender {
           });
         }
         const delay = fullJitterDelay(attempt, this.#backoff);
-        log.warn({ err, attempt, delayMs: delay, txHash: sent?.hash }, "transaction failed, retrying");
+        log.warn({ err, attempt, delayMs: delay, txHash: inFlight?.hashes.at(-1) }, "transaction failed, retrying");
         await sleep(delay);
       }
     }
+  }
+
+  /** Takes a nonce, fills in gas and fees, signs and broadcasts (inside the account's serial executor). */
+  async #broadcast(account: AccountNonceManager, call: TransactionRequest): Promise<InFlight> {
+    const nonce = await account.take();
+    try {
+      const tx = await this.signer.populateTransaction({ ...call, nonce });
+      const sent = await this.signer.sendTransaction(tx);
+      return { nonce, tx, hashes: [sent.hash], lastSentAt: Date.now() };
+    } catch (err) {
+      // The nonce was handed out but may never have reached the node: re-read it before the next send.
+      account.resync(`broadcast failed: ${(err as Error).message.slice(0, 120)}`);
+      throw err;
+    }
+  }
+
+  /**
+   * Waits until one version of `inFlight` is mined `confirmations` deep, replacing it when stuck.
+   * Throws TransactionDropped when no version is mined or pending any more.
+   */
+  async #awaitFinal(account: AccountNonceManager, method: string, inFlight: InFlight, log: Logger): Promise<TransactionReceipt> {
+    const deadline = Date.now() + this.#receiptTimeoutMs;
+    const confirmations = Math.max(1, this.#confirmations ?? account.policy.confirmations ?? 1);
+    const replaceAfterMs = this.#replaceAfterMs ?? account.policy.replaceAfterMs ?? 60_000;
+    for (;;) {
+      let mined: TransactionReceipt | null = null;
+      for (const hash of [...inFlight.hashes].reverse()) {
+        mined = await this.#provider.getTransactionReceipt(hash);
+        if (mined !== null) break;
+      }
+      if (mined !== null) {
+        if (mined.status !== 1) throw new ContractRevertError(`${method} reverted on chain in ${mined.hash}`, { revert: null });
+        if ((await mined.confirmations()) >= confirmations) return mined;
+      } else {
+        const known = await Promise.all(inFlight.hashes.map((h) => this.#provider.getTransaction(h)));
+        if (known.every((t) => t === null)) {
+          const hash = inFlight.hashes.at(-1)!;
+          account.emit("dropped", { method, hash, nonce: inFlight.nonce });
+          account.resync(`transaction ${hash} dropped`);
+          log.warn({ txHash: hash, nonce: inFlight.nonce }, "transaction vanished from the chain and the pool (dropped or reorged out): sending it again");
+          throw new TransactionDropped(hash);
+        }
+        if (Date.now() - inFlight.lastSentAt >= replaceAfterMs) await this.#replace(account, method, inFlight, log);
+      }
+      if (Date.now() > deadline) {
+        account.resync(`no receipt for ${inFlight.hashes.at(-1)} after ${this.#receiptTimeoutMs} ms`);
+        throw new RetryableError(`no final receipt for ${inFlight.hashes.at(-1)} after ${this.#receiptTimeoutMs} ms`, { code: "TX_RECEIPT_TIMEOUT" });
+      }
+      await sleep(this.#pollIntervalMs);
+    }
+  }
+
+  /** Re-sends the stuck transaction with the same nonce and both fee fields at least 12.5 % higher. */
+  async #replace(account: AccountNonceManager, method: string, inFlight: InFlight, log: Logger): Promise<void> {
+    const tx = inFlight.tx;
+    const market = await this.#provider.getFeeData();
+    let fees: Partial<TransactionRequest>;
+    if (tx.maxFeePerGas != null && tx.maxPriorityFeePerGas != null) {
+      const maxPriorityFeePerGas = maxOf(bump(BigInt(tx.maxPriorityFeePerGas)), market.maxPriorityFeePerGas);
+      const maxFeePerGas = maxOf(maxOf(bump(BigInt(tx.maxFeePerGas)), market.maxFeePerGas), maxPriorityFeePerGas);
+      fees = { maxFeePerGas, maxPriorityFeePerGas };
+    } else {
+      fees = { gasPrice: maxOf(bump(BigInt(tx.gasPrice ?? 0n)), market.gasPrice) };
+    }
+    const replacement = { ...tx, ...fees };
+    try {
+      const sent = await this.signer.sendTransaction(replacement);
+      const oldHash = inFlight.hashes.at(-1)!;
+      inFlight.hashes.push(sent.hash);
+      inFlight.tx = replacement;
+      account.emit("replaced", { method, nonce: inFlight.nonce, oldHash, newHash: sent.hash });
+      log.warn({ nonce: inFlight.nonce, oldHash, txHash: sent.hash, ...Object.fromEntries(Object.entries(fees).map(([k, v]) => [k, String(v)])) }, "transaction stuck: replaced with higher fees");
+    } catch (err) {
+      // The old one may have been mined meanwhile ("nonce too low"), or the node wants a larger bump: look again.
+      log.warn({ err, nonce: inFlight.nonce }, "replacement not accepted");
+    }
+    inFlight.lastSentAt = Date.now();
   }
 
   #unrecoverable(method: string, args: readonly unknown[], err: unknown, interfaces: readonly Interface[]): UnrecoverableError {

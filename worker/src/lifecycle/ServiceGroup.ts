@@ -72,24 +72,40 @@ export interface SignalHandlerOptions {
   readonly signals?: readonly NodeJS.Signals[];
   /** Injected in tests; `process.exit` otherwise. */
   readonly exit?: (code: number) => void;
+  /**
+   * A second signal this soon after the first is the same signal reaching this process again (npm
+   * and tsx forward what the terminal already sent to the whole process group): ignored. Default 1 s.
+   */
+  readonly duplicateWindowMs?: number;
+  /** Injected in tests; `Date.now` otherwise. */
+  readonly now?: () => number;
 }
 
 /**
- * SIGINT/SIGTERM stop `group` gracefully and exit (0, or 1 if a stop failed); a second signal while
- * stopping exits at once with 130. Returns a function that removes the handlers.
+ * SIGINT/SIGTERM stop `group` gracefully (one drain) and exit 0, or 1 if a stop failed. A second
+ * signal within `duplicateWindowMs` of the first is logged and ignored; any later one — a second
+ * after the window, or a third — exits at once with 130. Returns a function that removes the handlers.
  */
 export function installSignalHandlers(group: Service, logger: Logger, options: SignalHandlerOptions = {}): () => void {
   const signals = options.signals ?? ["SIGINT", "SIGTERM"];
   const exit = options.exit ?? ((code: number) => process.exit(code));
-  let stopping = false;
+  const now = options.now ?? Date.now;
+  const window = options.duplicateWindowMs ?? 1_000;
+  let firstAt: number | undefined;
+  let received = 0;
   const handler = (signal: NodeJS.Signals) => {
-    if (stopping) {
-      logger.warn({ signal }, "second signal: exiting without waiting");
+    received++;
+    if (firstAt !== undefined) {
+      if (received === 2 && now() - firstAt <= window) {
+        logger.info({ signal }, "signal ignored: already shutting down (the same signal reaches every process of the group); send it again to force");
+        return;
+      }
+      logger.warn({ signal }, "signal while shutting down: exiting without waiting");
       exit(130);
       return;
     }
-    stopping = true;
-    logger.info({ signal }, "shutting down gracefully (send the signal again to force)");
+    firstAt = now();
+    logger.info({ signal }, "shutting down gracefully: stopping intake, draining in-flight jobs (send the signal twice more to force)");
     group.stop().then(
       () => exit(0),
       (err: unknown) => {
