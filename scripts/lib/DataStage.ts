@@ -75,7 +75,8 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
   try {
     const params = await dataRegistry.params();
     report.line(`validators       ${running.map((v) => v.signer.address.slice(0, 10) + "…").join(", ")}: staked ${formatEther(staked[0].stake)} TSR each, CAP_VALIDATE, fresh secp256k1 encryption keys`);
-    report.line(`registry         bond ${formatEther(params.bond)} TSR, accept reward ${formatEther(params.acceptReward)}, validator reward ${formatEther(params.validatorReward)}, dissent slash ${formatEther(params.dissentSlash)}, quorum ${params.quorum} of ${params.validatorsPerDataset}`);
+    report.line(`registry         bond ${formatEther(params.bond)} TSR, accept reward ${formatEther(params.acceptReward)}, validator reward ${formatEther(params.validatorReward)}, dissent slash ${formatEther(params.dissentSlash)} per seat`);
+    report.line(`committee        ${params.committeeSize} expected seats drawn by stake from the contribution block's hash (3 equal stakes: every validator drawn, ${Number(params.committeeSize) / 3} seats each), quorum ${params.quorum} seats, ${Number(params.upfrontRewardBps) / 100} % of the accept reward upfront, the rest at the first royalty`);
     report.line(`reference 2NN    ${((reference.heldOutAccuracy ?? 0) * 100).toFixed(1)} % on held-out digits (each validator's label-noise check)`);
     const poolBefore = await dataRegistry.rewardPool();
 
@@ -129,11 +130,11 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
       for (const [i, o] of outcomes[k].entries()) {
         const who = `validator ${i + 1}`;
         if (o.status === "voted") {
-          record(`vote (${o.decided ? `deciding, ${o.accept ? "accept" : "reject"}` : "non-deciding"})`, BigInt(o.gasUsed));
-          report.line(`  ${who}    ${o.accept ? "accept" : `reject ${o.reasonCode} (${REASONS[o.reasonCode]})`}: ${o.details}${o.decided ? " — decided it" : ""}`);
+          record(`vote (${o.decided ? `last, settles ${o.accept ? "accept" : "reject"}` : "not last"})`, BigInt(o.gasUsed));
+          report.line(`  ${who}    ${o.accept ? "accept" : `reject ${o.reasonCode} (${REASONS[o.reasonCode]})`}: ${o.details}${o.decided ? " — the last of the committee: settled it" : ""}`);
         } else report.line(`  ${who}    no vote: ${o.reason}`);
       }
-      report.line(`  decision       ${DATASET_STATUS_NAMES[Number(d.status)]}${d.status === BigInt(DatasetStatus.Rejected) ? `, reason ${d.reasonCode} (${REASONS[Number(d.reasonCode)]})` : ""}; ${d.acceptVotes} accept / ${d.rejectVotes} reject`);
+      report.line(`  decision       ${DATASET_STATUS_NAMES[Number(d.status)]}${d.status === BigInt(DatasetStatus.Rejected) ? `, reason ${d.reasonCode} (${REASONS[Number(d.reasonCode)]})` : ""}; ${d.acceptVotes} accept / ${d.rejectVotes} reject (${Number(d.acceptSeats) / 1_000} / ${Number(d.rejectSeats) / 1_000} seats)`);
       const from = c.receipt.blockNumber;
       for (const e of await dataRegistry.queryFilter(dataRegistry.filters.Credited(undefined, c.datasetId), from)) {
         creditedTotal += e.args.amount;

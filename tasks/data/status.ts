@@ -22,8 +22,9 @@ export interface DatasetView {
   commitment: string;
   datasetCid: string;
   reasonCode: number;
-  votes: { validator: string; accept: boolean; reasonCode: number }[];
+  votes: { validator: string; accept: boolean; reasonCode: number; seats: number }[];
   credits: { account: string; reason: string; amount: bigint }[];
+  /** 0 until the committee is drawn. */
   votingDeadline: number;
 }
 
@@ -48,7 +49,7 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     commitment: d.commitment,
     datasetCid: contributed.length > 0 ? cidFromBytes(contributed[0].args.cid) : "(event not found)",
     reasonCode: Number(d.reasonCode),
-    votes: ballots.map((b) => ({ validator: b.validator, accept: b.accept, reasonCode: Number(b.reasonCode) })),
+    votes: ballots.map((b) => ({ validator: b.validator, accept: b.accept, reasonCode: Number(b.reasonCode), seats: Number(b.seats) / 1_000 })),
     credits: credited.map((e) => ({ account: e.args.account, reason: CREDIT_REASON_NAMES[Number(e.args.reason)], amount: e.args.amount })),
     votingDeadline: Number(d.votingDeadline),
   };
@@ -58,8 +59,12 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     ["samples", view.sampleCount],
     ["dataset CID", view.datasetCid],
     ["commitment", view.commitment],
-    ["votes", `${d.acceptVotes} accept / ${d.rejectVotes} reject (quorum ${d.quorum} of ${d.maxVotes}), deadline ${new Date(view.votingDeadline * 1000).toISOString()}`],
-    ...view.votes.map((v, i) => [`  vote ${i + 1}`, `${v.validator} ${v.accept ? "accept" : `reject ${v.reasonCode} (${REASONS[v.reasonCode] ?? "?"})`}`] as const),
+    [
+      "votes",
+      `${d.acceptVotes} accept / ${d.rejectVotes} reject, ${Number(d.acceptSeats) / 1_000} / ${Number(d.rejectSeats) / 1_000} seats (quorum ${d.quorum} of ${d.committeeSize} expected seats), ` +
+        (view.votingDeadline === 0 ? "committee not drawn yet" : `deadline ${new Date(view.votingDeadline * 1000).toISOString()}`),
+    ],
+    ...view.votes.map((v, i) => [`  vote ${i + 1}`, `${v.validator} ${v.accept ? "accept" : `reject ${v.reasonCode} (${REASONS[v.reasonCode] ?? "?"})`}, ${v.seats} seats`] as const),
     ...view.credits.map((c) => [`  credit`, `${formatTsr(c.amount)} to ${c.account} (${c.reason})`] as const),
   ]);
   return view;
