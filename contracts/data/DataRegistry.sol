@@ -10,7 +10,15 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IDataRegistry} from "../interfaces/IDataRegistry.sol";
 import {IWorkerRegistry} from "../interfaces/IWorkerRegistry.sol";
-import {ContributionArgs, Dataset, DataParams, Ballot, DatasetStatus, CreditReason} from "../types/DataTypes.sol";
+import {
+    ContributionArgs,
+    Dataset,
+    DatasetValidation,
+    DataParams,
+    Ballot,
+    DatasetStatus,
+    CreditReason
+} from "../types/DataTypes.sol";
 import {PermitArgs} from "../types/InferenceTypes.sol";
 
 /// @title DataRegistry
@@ -86,15 +94,8 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     uint96 private _bondsHeld;
     uint64 private _datasetCount;
 
-    /// @dev The drawn committee of a dataset: its seed and the stake it is drawn from.
-    struct Committee {
-        bytes32 seed; // 0 until drawn
-        uint128 totalStake; // total validator stake at the snapshot block
-        uint128 unvotedStake; // stake at the snapshot of the validators (but the contributor) that did not vote yet
-    }
-
     mapping(uint64 datasetId => Dataset) private _datasets;
-    mapping(uint64 datasetId => Committee) private _committees;
+    mapping(uint64 datasetId => DatasetValidation) private _validations;
     mapping(uint64 datasetId => mapping(uint256 index => uint256 packed)) private _ballots;
     mapping(bytes32 contributionKey => uint64 datasetId) private _liveByKey;
     mapping(address account => uint256) private _credits;
@@ -151,13 +152,11 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             sampleCount: args.sampleCount,
             timesUsed: 0,
             commitment: args.commitment,
-            schemaId: args.schemaId,
-            snapshotBlock: blockNumber,
-            seedBlock: blockNumber,
-            acceptSeats: 0,
-            rejectSeats: 0,
-            deferredReward: 0
+            schemaId: args.schemaId
         });
+        DatasetValidation storage validation = _validations[datasetId];
+        validation.snapshotBlock = blockNumber;
+        validation.seedBlock = blockNumber;
         _emitContributed(datasetId, args, bond, blockNumber);
         if (bond != 0) PermitPull.pullWithPermit(_token, bond, permit);
     }
@@ -181,17 +180,18 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     function drawCommittee(uint64 datasetId) external {
         Dataset storage d = _dataset(datasetId);
         _checkPending(datasetId, d);
-        if (_committees[datasetId].seed != bytes32(0)) revert DataRegistryCommitteeAlreadyDrawn(datasetId);
-        uint48 seedBlock = d.seedBlock;
+        DatasetValidation storage validation = _validations[datasetId];
+        if (validation.seed != bytes32(0)) revert DataRegistryCommitteeAlreadyDrawn(datasetId);
+        uint48 seedBlock = validation.seedBlock;
         if (block.number <= seedBlock) revert DataRegistrySeedNotReady(datasetId, seedBlock);
         if (blockhash(seedBlock) == bytes32(0)) {
             // Nobody drew within 256 blocks: anchor on this block, whose hash the caller cannot know yet.
             uint48 blockNumber = SafeCast.toUint48(block.number);
-            d.seedBlock = blockNumber;
+            validation.seedBlock = blockNumber;
             emit CommitteeSeedReanchored(datasetId, blockNumber);
             return;
         }
-        _draw(datasetId, d);
+        _draw(datasetId, d, validation);
     }
 
     /// @inheritdoc IDataRegistry
@@ -202,17 +202,17 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         Dataset storage d = _dataset(datasetId);
         (uint256 index, uint256 stake, uint32 seats) = _admitVoter(datasetId, d);
         _ballots[datasetId][index] = _packBallot(msg.sender, accept, reasonCode, seats);
+        DatasetValidation storage validation = _validations[datasetId];
         if (accept) {
             ++d.acceptVotes;
-            d.acceptSeats += seats;
+            validation.acceptSeats += seats;
         } else {
             ++d.rejectVotes;
-            d.rejectSeats += seats;
+            validation.rejectSeats += seats;
         }
-        Committee storage c = _committees[datasetId];
         // stake <= unvotedStake: both come from the same checkpoints, and each voter is counted once.
-        uint128 unvoted = c.unvotedStake - uint128(stake);
-        c.unvotedStake = unvoted;
+        uint128 unvoted = validation.unvotedStake - uint128(stake);
+        validation.unvotedStake = unvoted;
         emit DatasetVoted(datasetId, msg.sender, accept, reasonCode, seats);
         if (unvoted == 0) _settle(datasetId, d);
     }
@@ -221,7 +221,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     function finalize(uint64 datasetId) external nonReentrant {
         Dataset storage d = _dataset(datasetId);
         _checkPending(datasetId, d);
-        if (_committees[datasetId].seed == bytes32(0)) revert DataRegistryCommitteeNotDrawn(datasetId);
+        if (_validations[datasetId].seed == bytes32(0)) revert DataRegistryCommitteeNotDrawn(datasetId);
         uint32 votingDeadline = d.votingDeadline;
         if (block.timestamp <= votingDeadline) revert DataRegistryVotingOpen(datasetId, votingDeadline);
         _settle(datasetId, d);
@@ -241,14 +241,14 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         if (d.timesUsed != 0) revert DataRegistryDatasetAlreadyUsed(datasetId, d.timesUsed);
         // Once its committee can be known, validators may already be working on it: the contributor must face the
         // decision. Before (its own block, or a seed that expired unused) nobody can have started.
-        if (status == DatasetStatus.Pending && _committeeKnowable(datasetId, d)) {
-            revert DataRegistryValidationStarted(datasetId, d.seedBlock);
+        if (status == DatasetStatus.Pending && _committeeKnowable(datasetId)) {
+            revert DataRegistryValidationStarted(datasetId, _validations[datasetId].seedBlock);
         }
         d.status = DatasetStatus.Withdrawn;
         // An accepted dataset was already rewarded: its key stays taken, so withdrawing and contributing the same
         // data again cannot farm the acceptance reward.
         if (status == DatasetStatus.Pending) delete _liveByKey[_contributionKey(contributor, d.commitment)];
-        d.deferredReward = 0;
+        _validations[datasetId].deferredReward = 0;
         emit DatasetWithdrawn(datasetId, contributor, d.bond);
         _refundBond(datasetId, d);
     }
@@ -286,9 +286,10 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             address contributor = d.contributor;
             _credits[contributor] += share;
             emit RoyaltiesCredited(datasetId, contributor, msg.sender, samplesUsed[i], share);
-            uint96 deferred = d.deferredReward;
+            DatasetValidation storage validation = _validations[datasetId];
+            uint96 deferred = validation.deferredReward;
             if (deferred != 0) {
-                d.deferredReward = 0;
+                validation.deferredReward = 0;
                 uint96 pool = _rewardPool;
                 uint96 paid = deferred < pool ? deferred : pool;
                 _rewardPool = pool - paid;
@@ -366,9 +367,11 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     /// @inheritdoc IDataRegistry
     function committeeSeed(uint64 datasetId) public view returns (bytes32) {
         Dataset storage d = _dataset(datasetId);
-        bytes32 seed = _committees[datasetId].seed;
-        if (seed != bytes32(0) || d.status != DatasetStatus.Pending || block.number <= d.seedBlock) return seed;
-        return blockhash(d.seedBlock);
+        DatasetValidation storage validation = _validations[datasetId];
+        bytes32 seed = validation.seed;
+        uint48 seedBlock = validation.seedBlock;
+        if (seed != bytes32(0) || d.status != DatasetStatus.Pending || block.number <= seedBlock) return seed;
+        return blockhash(seedBlock);
     }
 
     /// @inheritdoc IDataRegistry
@@ -376,17 +379,16 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         bytes32 seed = committeeSeed(datasetId);
         Dataset storage d = _datasets[datasetId];
         if (seed == bytes32(0) || validator == d.contributor) return false;
-        uint48 snapshotBlock = d.snapshotBlock;
+        uint48 snapshotBlock = _validations[datasetId].snapshotBlock;
         uint256 stake = _workers.validatorStakeAt(validator, snapshotBlock);
         uint256 totalStake = _workers.totalValidatorStakeAt(snapshotBlock);
         return _isDrawn(seed, datasetId, validator, stake, totalStake, d.committeeSize);
     }
 
     /// @inheritdoc IDataRegistry
-    function committeeStakeOf(uint64 datasetId) external view returns (uint256 totalStake, uint256 unvotedStake) {
+    function validationOf(uint64 datasetId) external view returns (DatasetValidation memory) {
         _dataset(datasetId);
-        Committee storage c = _committees[datasetId];
-        return (c.totalStake, c.unvotedStake);
+        return _validations[datasetId];
     }
 
     /// @inheritdoc IDataRegistry
@@ -465,15 +467,15 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         returns (uint256 index, uint256 stake, uint32 seats)
     {
         _checkPending(datasetId, d);
-        Committee storage c = _committees[datasetId];
-        bytes32 seed = c.seed;
-        if (seed == bytes32(0)) seed = _drawOrRevert(datasetId, d);
+        DatasetValidation storage validation = _validations[datasetId];
+        bytes32 seed = validation.seed;
+        if (seed == bytes32(0)) seed = _drawOrRevert(datasetId, d, validation);
         uint32 votingDeadline = d.votingDeadline;
         if (block.timestamp > votingDeadline) revert DataRegistryVotingClosed(datasetId, votingDeadline);
         if (msg.sender == d.contributor) revert DataRegistrySelfValidation(datasetId, msg.sender);
         if (!_isValidator(msg.sender)) revert DataRegistryNotValidator(msg.sender);
-        stake = _workers.validatorStakeAt(msg.sender, d.snapshotBlock);
-        uint256 totalStake = c.totalStake;
+        stake = _workers.validatorStakeAt(msg.sender, validation.snapshotBlock);
+        uint256 totalStake = validation.totalStake;
         uint8 committeeSize = d.committeeSize;
         if (!_isDrawn(seed, datasetId, msg.sender, stake, totalStake, committeeSize)) {
             revert DataRegistryNotDrawn(datasetId, msg.sender);
@@ -488,29 +490,35 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     }
 
     /// @dev Whether anyone can know the committee: it was drawn, or the seed block is mined and its hash readable.
-    function _committeeKnowable(uint64 datasetId, Dataset storage d) private view returns (bool) {
-        if (_committees[datasetId].seed != bytes32(0)) return true;
-        uint48 seedBlock = d.seedBlock;
+    function _committeeKnowable(uint64 datasetId) private view returns (bool) {
+        DatasetValidation storage validation = _validations[datasetId];
+        if (validation.seed != bytes32(0)) return true;
+        uint48 seedBlock = validation.seedBlock;
         return block.number > seedBlock && blockhash(seedBlock) != bytes32(0);
     }
 
-    function _drawOrRevert(uint64 datasetId, Dataset storage d) private returns (bytes32) {
-        uint48 seedBlock = d.seedBlock;
+    function _drawOrRevert(uint64 datasetId, Dataset storage d, DatasetValidation storage validation)
+        private
+        returns (bytes32)
+    {
+        uint48 seedBlock = validation.seedBlock;
         if (block.number <= seedBlock) revert DataRegistrySeedNotReady(datasetId, seedBlock);
         if (blockhash(seedBlock) == bytes32(0)) revert DataRegistrySeedExpired(datasetId, seedBlock);
-        return _draw(datasetId, d);
+        return _draw(datasetId, d, validation);
     }
 
     /// @dev Records the seed (the seed block's hash, readable), the snapshot stakes and opens the voting window.
-    function _draw(uint64 datasetId, Dataset storage d) private returns (bytes32 seed) {
-        seed = blockhash(d.seedBlock);
-        uint48 snapshotBlock = d.snapshotBlock;
+    function _draw(uint64 datasetId, Dataset storage d, DatasetValidation storage validation)
+        private
+        returns (bytes32 seed)
+    {
+        seed = blockhash(validation.seedBlock);
+        uint48 snapshotBlock = validation.snapshotBlock;
         uint256 totalStake = _workers.totalValidatorStakeAt(snapshotBlock);
         uint256 contributorStake = _workers.validatorStakeAt(d.contributor, snapshotBlock);
-        Committee storage c = _committees[datasetId];
-        c.seed = seed;
-        c.totalStake = SafeCast.toUint128(totalStake);
-        c.unvotedStake = SafeCast.toUint128(totalStake - contributorStake);
+        validation.seed = seed;
+        validation.totalStake = SafeCast.toUint128(totalStake);
+        validation.unvotedStake = SafeCast.toUint128(totalStake - contributorStake);
         uint32 votingDeadline = uint32(block.timestamp) + _votingPeriod;
         d.votingDeadline = votingDeadline;
         emit CommitteeDrawn(datasetId, seed, totalStake, votingDeadline);
@@ -540,8 +548,9 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     /// @dev Decides a drawn dataset by seats: Undecided (bond back, nobody paid or slashed) below the quorum or on a
     /// tie, else the side with more seats wins.
     function _settle(uint64 datasetId, Dataset storage d) private {
-        uint32 acceptSeats = d.acceptSeats;
-        uint32 rejectSeats = d.rejectSeats;
+        DatasetValidation storage validation = _validations[datasetId];
+        uint32 acceptSeats = validation.acceptSeats;
+        uint32 rejectSeats = validation.rejectSeats;
         if (uint256(acceptSeats) + rejectSeats < uint256(d.quorum) * SEAT || acceptSeats == rejectSeats) {
             d.status = DatasetStatus.Undecided;
             d.reasonCode = REASON_UNDECIDED;
@@ -572,7 +581,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             uint256 upfront = _min(acceptReward * _upfrontRewardBps / _BPS, pool);
             pool -= upfront;
             if (upfront != 0) _credit(contributor, datasetId, CreditReason.AcceptReward, upfront);
-            d.deferredReward = uint96(acceptReward - acceptReward * _upfrontRewardBps / _BPS);
+            _validations[datasetId].deferredReward = uint96(acceptReward - acceptReward * _upfrontRewardBps / _BPS);
         } else {
             d.status = DatasetStatus.Rejected;
             delete _liveByKey[_contributionKey(d.contributor, d.commitment)];

@@ -1,7 +1,15 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {ContributionArgs, Dataset, DataParams, Ballot, DatasetStatus, CreditReason} from "../types/DataTypes.sol";
+import {
+    ContributionArgs,
+    Dataset,
+    DatasetValidation,
+    DataParams,
+    Ballot,
+    DatasetStatus,
+    CreditReason
+} from "../types/DataTypes.sol";
 import {PermitArgs} from "../types/InferenceTypes.sol";
 
 /// @title IDataRegistry
@@ -208,9 +216,9 @@ interface IDataRegistry {
     function committeeSeed(uint64 datasetId) external view returns (bytes32);
     /// @notice Whether the sortition draws `validator` for the dataset (false while the seed is unknown).
     function isOnCommittee(uint64 datasetId, address validator) external view returns (bool);
-    /// @notice Total validator stake at the snapshot, and the stake of the validators that may still vote (both 0
-    /// until the committee is drawn).
-    function committeeStakeOf(uint64 datasetId) external view returns (uint256 totalStake, uint256 unvotedStake);
+    /// @notice A dataset's committee (seed, snapshot stakes; 0 until drawn), seed and snapshot blocks, seats voted
+    /// on each side and the acceptance reward still deferred.
+    function validationOf(uint64 datasetId) external view returns (DatasetValidation memory);
     /// @notice The contributor's live (Pending or Accepted) dataset with this commitment, or 0.
     function datasetIdOf(address contributor, bytes32 commitment) external view returns (uint64);
     /// @notice Whether `account` may vote now (staked, CAP_VALIDATE, not unstaking).

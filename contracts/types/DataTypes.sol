@@ -32,7 +32,7 @@ struct ContributionArgs {
     bytes keyEnvelopesCid; // IPFS CID of the key envelopes for the validators; may be empty and published later
 }
 
-/// @notice A dataset's record (five storage slots, as laid out here).
+/// @notice A dataset's record (four storage slots, as laid out here). Its committee and tally: `DatasetValidation`.
 struct Dataset {
     address contributor;
     DatasetStatus status;
@@ -48,6 +48,13 @@ struct Dataset {
     uint32 timesUsed; // royalty credits received; a used dataset can no longer be withdrawn
     bytes32 commitment;
     bytes32 schemaId;
+}
+
+/// @notice A dataset's committee and tally (three storage slots, as laid out here).
+struct DatasetValidation {
+    bytes32 seed; // the sortition seed; 0 until the committee is drawn
+    uint128 totalStake; // total validator stake at the snapshot block (set at the draw)
+    uint128 unvotedStake; // snapshot stake of the validators (but the contributor) that did not vote yet
     uint48 snapshotBlock; // the contribution block: committee stakes are read at its end
     uint48 seedBlock; // the block whose hash seeds the committee (the contribution block, unless re-anchored)
     uint32 acceptSeats; // committee seats (in SEAT units) that voted accept

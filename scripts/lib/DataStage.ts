@@ -122,7 +122,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     let creditedTotal = 0n;
     let slashedTotal = 0n;
     for (const [k, c] of contributed.entries()) {
-      const d = await dataRegistry.datasetOf(c.datasetId);
+      const [d, validation] = await Promise.all([dataRegistry.datasetOf(c.datasetId), dataRegistry.validationOf(c.datasetId)]);
       report.line("");
       report.line(`dataset ${c.datasetId}        ${c.name}, ${c.samples} samples`);
       report.line(`  CID            ${c.datasetCid}`);
@@ -134,7 +134,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
           report.line(`  ${who}    ${o.accept ? "accept" : `reject ${o.reasonCode} (${REASONS[o.reasonCode]})`}: ${o.details}${o.decided ? " — the last of the committee: settled it" : ""}`);
         } else report.line(`  ${who}    no vote: ${o.reason}`);
       }
-      report.line(`  decision       ${DATASET_STATUS_NAMES[Number(d.status)]}${d.status === BigInt(DatasetStatus.Rejected) ? `, reason ${d.reasonCode} (${REASONS[Number(d.reasonCode)]})` : ""}; ${d.acceptVotes} accept / ${d.rejectVotes} reject (${Number(d.acceptSeats) / 1_000} / ${Number(d.rejectSeats) / 1_000} seats)`);
+      report.line(`  decision       ${DATASET_STATUS_NAMES[Number(d.status)]}${d.status === BigInt(DatasetStatus.Rejected) ? `, reason ${d.reasonCode} (${REASONS[Number(d.reasonCode)]})` : ""}; ${d.acceptVotes} accept / ${d.rejectVotes} reject (${Number(validation.acceptSeats) / 1_000} / ${Number(validation.rejectSeats) / 1_000} seats)`);
       const from = c.receipt.blockNumber;
       for (const e of await dataRegistry.queryFilter(dataRegistry.filters.Credited(undefined, c.datasetId), from)) {
         creditedTotal += e.args.amount;

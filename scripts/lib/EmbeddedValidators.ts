@@ -81,9 +81,6 @@ export async function startValidators(stack: EmbeddedStack, validators: readonly
       encryptionPrivateKey: v.encryption.privateKey,
       store: stack.store,
       fromBlock: deployment.startBlock,
-      // The chain mines on demand: after a short wait for the block after a contribution, a validator draws the
-      // committee itself.
-      seedWaitMs: 1_000,
       ...(options.validator === undefined ? {} : { validator: options.validator }),
       ...(logger === undefined ? {} : { logger }),
     });

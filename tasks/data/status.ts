@@ -35,8 +35,9 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
   const registry = await dataRegistryOf(session);
   const count = await registry.datasetCount();
   if (datasetId > count) throw taskError(`unknown dataset ${datasetId} (${count} contributed so far)`);
-  const [d, ballots, contributed, credited] = await Promise.all([
+  const [d, validation, ballots, contributed, credited] = await Promise.all([
     registry.datasetOf(datasetId),
+    registry.validationOf(datasetId),
     registry.ballotsOf(datasetId),
     registry.queryFilter(registry.filters.DatasetContributed(datasetId), session.deployment.startBlock),
     registry.queryFilter(registry.filters.Credited(undefined, datasetId), session.deployment.startBlock),
@@ -61,7 +62,7 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     ["commitment", view.commitment],
     [
       "votes",
-      `${d.acceptVotes} accept / ${d.rejectVotes} reject, ${Number(d.acceptSeats) / 1_000} / ${Number(d.rejectSeats) / 1_000} seats (quorum ${d.quorum} of ${d.committeeSize} expected seats), ` +
+      `${d.acceptVotes} accept / ${d.rejectVotes} reject, ${Number(validation.acceptSeats) / 1_000} / ${Number(validation.rejectSeats) / 1_000} seats (quorum ${d.quorum} of ${d.committeeSize} expected seats), ` +
         (view.votingDeadline === 0 ? "committee not drawn yet" : `deadline ${new Date(view.votingDeadline * 1000).toISOString()}`),
     ],
     ...view.votes.map((v, i) => [`  vote ${i + 1}`, `${v.validator} ${v.accept ? "accept" : `reject ${v.reasonCode} (${REASONS[v.reasonCode] ?? "?"})`}, ${v.seats} seats`] as const),

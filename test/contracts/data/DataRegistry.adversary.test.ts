@@ -157,11 +157,12 @@ describe("DataRegistry adversaries", () => {
     it("cannot withdraw once the committee is knowable, even before the first vote lands", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = datasetIdOf(w.data, await (await w.data.connect(w.alice).contribute(contribution(9), NO_PERMIT)).wait());
-      // No vote yet (the old registry let this through), but every validator can already know it is drawn.
+      // No vote yet (the old registry let this through), but from the next block every validator can know it is drawn.
+      await networkHelpers.mine();
       expect(await w.data.isOnCommittee(id, w.honest[0].address)).to.equal(true);
       await expect(w.data.connect(w.alice).withdrawDataset(id))
         .to.be.revertedWithCustomError(w.data, "DataRegistryValidationStarted")
-        .withArgs(id, (await w.data.datasetOf(id)).seedBlock);
+        .withArgs(id, (await w.data.validationOf(id)).seedBlock);
     });
   });
 
@@ -220,7 +221,7 @@ describe("DataRegistry adversaries", () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = datasetIdOf(w.data, await (await w.data.connect(w.alice).contribute(contribution(8), NO_PERMIT)).wait());
       for (const v of w.honest) await w.data.connect(v).vote(id, true, Reason.Ok);
-      const deferred = (await w.data.datasetOf(id)).deferredReward;
+      const deferred = (await w.data.validationOf(id)).deferredReward;
       expect(deferred).to.equal(P.acceptReward - (P.acceptReward * BigInt(P.upfrontRewardBps)) / 10_000n);
       const first = w.data.connect(w.payer).creditRoyalties([id], [10], 1n);
       await expect(first).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.DeferredAcceptReward, deferred);

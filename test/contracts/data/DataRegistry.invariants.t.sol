@@ -169,7 +169,7 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
     /// @dev Draws the dataset's committee if it is not yet (mining a block or re-anchoring an expired seed first).
     function _drawn(uint64 id) internal returns (bool) {
         if (_seedRecorded(id)) return true;
-        if (block.number <= data.datasetOf(id).seedBlock) vm.roll(block.number + 1);
+        if (block.number <= data.validationOf(id).seedBlock) vm.roll(block.number + 1);
         data.drawCommittee(id);
         if (!_seedRecorded(id)) {
             vm.roll(block.number + 1);

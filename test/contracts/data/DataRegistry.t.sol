@@ -80,7 +80,7 @@ contract DataRegistryTest is DataRegistryBase {
         }
         assertEq(data.creditOf(alice), uint256(bond) + upfront, "contributor");
         assertEq(data.rewardPool(), left, "pool");
-        assertEq(data.datasetOf(id).deferredReward, acceptReward - upfrontDue, "deferred");
+        assertEq(data.validationOf(id).deferredReward, acceptReward - upfrontDue, "deferred");
         assertEq(data.bondsHeld(), 0);
         _withdrawAll(alice, uint256(bond) + upfront);
 
@@ -91,7 +91,7 @@ contract DataRegistryTest is DataRegistryBase {
         data.creditRoyalties(ids, used, 1);
         uint256 deferred = _min(acceptReward - upfrontDue, left);
         assertEq(data.creditOf(alice), 1 + deferred, "royalty + deferred reward");
-        assertEq(data.datasetOf(id).deferredReward, 0, "paid once");
+        assertEq(data.validationOf(id).deferredReward, 0, "paid once");
         assertEq(token.balanceOf(address(data)), data.rewardPool() + data.creditOf(alice), "balance == pool + credit");
     }
 

@@ -146,7 +146,8 @@ describe("DataRegistry", () => {
       expect(ds.contributor).to.equal(w.bob.address);
       expect(ds.status).to.equal(DatasetStatus.Pending);
       expect(ds.votingDeadline).to.equal(0n); // the window opens when the committee is drawn
-      expect([ds.snapshotBlock, ds.seedBlock]).to.deep.equal([seedBlock, seedBlock]);
+      const validation = await w.data.validationOf(1n);
+      expect([validation.snapshotBlock, validation.seedBlock, validation.seed]).to.deep.equal([seedBlock, seedBlock, ethers.ZeroHash]);
       expect(ds.commitment).to.equal(args.commitment);
       expect(ds.schemaId).to.equal(MNIST_SCHEMA);
       expect(ds.sampleCount).to.equal(1_000n);
@@ -251,6 +252,10 @@ describe("DataRegistry", () => {
       const receipt = await tx.wait();
       const id = datasetIdOf(w.data, receipt);
       const seedBlock = await ethers.provider.getBlock(receipt!.blockNumber);
+      // Views run in the latest block: the seed block's own hash is readable from the next one.
+      expect(await w.data.committeeSeed(id)).to.equal(ethers.ZeroHash);
+      expect(await w.data.isOnCommittee(id, w.v1.address)).to.equal(false);
+      await networkHelpers.mine();
       expect(await w.data.committeeSeed(id)).to.equal(seedBlock!.hash);
       for (const v of [w.v1, w.v2, w.v3, w.v4]) expect(await w.data.isOnCommittee(id, v.address)).to.equal(true);
       expect(await w.data.isOnCommittee(id, w.alice.address)).to.equal(false);
@@ -259,7 +264,8 @@ describe("DataRegistry", () => {
       const total = 4n * MIN_STAKE * 2n;
       const deadline = BigInt(await time.latest()) + 1n + BigInt(P.votingPeriod);
       await expect(draw).to.emit(w.data, "CommitteeDrawn").withArgs(id, seedBlock!.hash, total, deadline);
-      expect(await w.data.committeeStakeOf(id)).to.deep.equal([total, total]);
+      const validation = await w.data.validationOf(id);
+      expect([validation.seed, validation.totalStake, validation.unvotedStake]).to.deep.equal([seedBlock!.hash, total, total]);
       expect((await w.data.datasetOf(id)).votingDeadline).to.equal(deadline);
       await expect(w.data.drawCommittee(id))
         .to.be.revertedWithCustomError(w.data, "DataRegistryCommitteeAlreadyDrawn")
@@ -273,14 +279,14 @@ describe("DataRegistry", () => {
       await networkHelpers.mine(257);
       expect(await w.data.committeeSeed(id)).to.equal(ethers.ZeroHash);
       expect(await w.data.isOnCommittee(id, w.v1.address)).to.equal(false);
-      const seedBlock = (await w.data.datasetOf(id)).seedBlock;
+      const seedBlock = (await w.data.validationOf(id)).seedBlock;
       await expect(w.data.connect(w.v1).vote(id, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistrySeedExpired")
         .withArgs(id, seedBlock);
       const tx = await w.data.connect(w.outsider).drawCommittee(id);
       const anchored = BigInt((await tx.wait())!.blockNumber);
       await expect(tx).to.emit(w.data, "CommitteeSeedReanchored").withArgs(id, anchored);
-      const d = await w.data.datasetOf(id);
+      const d = await w.data.validationOf(id);
       expect([d.seedBlock, d.snapshotBlock]).to.deep.equal([anchored, seedBlock]); // stakes stay those of the contribution
       await expect(w.data.connect(w.v1).vote(id, true, Reason.Ok)).to.emit(w.data, "CommitteeDrawn");
     });
@@ -295,14 +301,15 @@ describe("DataRegistry", () => {
       await expect(tx).to.emit(w.data, "DatasetVoted").withArgs(id, w.v1.address, false, Reason.LabelNoise, SEATS);
       await expect(tx).not.to.emit(w.data, "DatasetDecided");
       const d = await w.data.datasetOf(id);
-      expect([d.status, d.rejectVotes, d.rejectSeats]).to.deep.equal([DatasetStatus.Pending, 1n, SEATS]);
+      expect([d.status, d.rejectVotes, (await w.data.validationOf(id)).rejectSeats]).to.deep.equal([DatasetStatus.Pending, 1n, SEATS]);
       expect(await w.data.hasVoted(id, w.v1.address)).to.equal(true);
       expect(await w.data.hasVoted(id, w.v2.address)).to.equal(false);
       const ballots = await w.data.ballotsOf(id);
       expect(ballots.map((b) => [b.validator, b.accept, b.reasonCode, b.seats])).to.deep.equal([
         [w.v1.address, false, BigInt(Reason.LabelNoise), SEATS],
       ]);
-      expect(await w.data.committeeStakeOf(id)).to.deep.equal([4n * STAKE, 3n * STAKE]);
+      const validation = await w.data.validationOf(id);
+      expect([validation.totalStake, validation.unvotedStake]).to.deep.equal([4n * STAKE, 3n * STAKE]);
     });
 
     it("decides nothing early: a majority that voted first waits for the window or the last voter", async () => {
@@ -340,7 +347,7 @@ describe("DataRegistry", () => {
       expect(await w.data.rewardPool()).to.equal(POOL - UPFRONT - 3n * SEAT_REWARD + SEAT_SLASH);
       expect(await w.data.bondsHeld()).to.equal(0n);
       const d = await w.data.datasetOf(id);
-      expect([d.status, d.deferredReward, d.bond]).to.deep.equal([DatasetStatus.Accepted, P.acceptReward - UPFRONT, 0n]);
+      expect([d.status, (await w.data.validationOf(id)).deferredReward, d.bond]).to.deep.equal([DatasetStatus.Accepted, P.acceptReward - UPFRONT, 0n]);
     });
 
     it("rejects: the bond joins the pool (never the rejecters), reason with the most seats, accepters slashed", async () => {
@@ -367,7 +374,7 @@ describe("DataRegistry", () => {
       expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond + POOL);
       expect(await w.data.creditOf(w.v1.address)).to.equal(0n);
       expect(await w.data.rewardPool()).to.equal(0n);
-      expect((await w.data.datasetOf(id)).deferredReward).to.equal(0n);
+      expect((await w.data.validationOf(id)).deferredReward).to.equal(0n);
     });
 
     it("rejects bad votes with precise errors", async () => {
@@ -384,8 +391,8 @@ describe("DataRegistry", () => {
       await expect(w.data.connect(w.v1).vote(1n, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset")
         .withArgs(1n);
-      await registerValidator(w, w.bob);
       const id = await contribute(w);
+      await registerValidator(w, w.bob);
       await expect(w.data.connect(w.alice).vote(id, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistrySelfValidation")
         .withArgs(id, w.alice.address);
@@ -496,7 +503,7 @@ describe("DataRegistry", () => {
     it("refuses once the committee is knowable, after use, and after rejection; an unused Accepted one leaves", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = await contribute(w, 1);
-      const seedBlock = (await w.data.datasetOf(id)).seedBlock;
+      const seedBlock = (await w.data.validationOf(id)).seedBlock;
       await expect(w.data.connect(w.alice).withdrawDataset(id))
         .to.be.revertedWithCustomError(w.data, "DataRegistryValidationStarted")
         .withArgs(id, seedBlock);
@@ -506,7 +513,7 @@ describe("DataRegistry", () => {
         .to.emit(w.data, "DatasetWithdrawn")
         .withArgs(id, w.alice.address, 0n);
       expect(await w.data.creditOf(w.alice.address)).to.equal(credit);
-      expect((await w.data.datasetOf(id)).deferredReward).to.equal(0n);
+      expect((await w.data.validationOf(id)).deferredReward).to.equal(0n);
       // The acceptance reward was paid: the same data cannot come back for a second one.
       await expect(w.data.connect(w.alice).contribute(contribution(1), NO_PERMIT))
         .to.be.revertedWithCustomError(w.data, "DataRegistryDuplicateCommitment")
@@ -551,7 +558,7 @@ describe("DataRegistry", () => {
       expect(await w.data.creditOf(w.alice.address)).to.equal(aliceBefore + aShare + deferred);
       expect(await w.data.creditOf(w.bob.address)).to.equal(bobBefore + amount - aShare + deferred);
       const ds = await w.data.datasetOf(a);
-      expect([ds.royalties, ds.timesUsed, ds.deferredReward]).to.deep.equal([aShare, 1n, 0n]);
+      expect([ds.royalties, ds.timesUsed, (await w.data.validationOf(a)).deferredReward]).to.deep.equal([aShare, 1n, 0n]);
       const again = w.data.connect(w.payer).creditRoyalties([a], [100], TOKEN);
       await expect(again).not.to.emit(w.data, "Credited");
     });
@@ -620,7 +627,7 @@ describe("DataRegistry", () => {
         w.data.hasVoted(5n, w.v1.address),
         w.data.committeeSeed(5n),
         w.data.isOnCommittee(5n, w.v1.address),
-        w.data.committeeStakeOf(5n),
+        w.data.validationOf(5n),
       ]) {
         await expect(call).to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset").withArgs(5n);
       }

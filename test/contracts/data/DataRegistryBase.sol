@@ -86,7 +86,7 @@ abstract contract DataRegistryBase is Test {
     /// @dev Every validator votes `accept` (reject with `reason`) in the next block: the committee is all of them
     /// (equal stakes, at most 15), so the last vote decides.
     function _voteAll(uint64 id, bool accept, uint8 reason) internal {
-        if (block.number <= data.datasetOf(id).seedBlock) _nextBlock();
+        if (block.number <= data.validationOf(id).seedBlock) _nextBlock();
         for (uint256 i; i < validators.length; ++i) _vote(i, id, accept, accept ? 0 : reason);
     }
 

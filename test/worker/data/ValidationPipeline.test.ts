@@ -104,7 +104,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> committee c
 
     const dataset = await dataRegistry.datasetOf(datasetId);
     expect(dataset.status).to.equal(BigInt(DatasetStatus.Accepted));
-    expect([dataset.acceptVotes, dataset.rejectVotes, dataset.acceptSeats]).to.deep.equal([3n, 0n, 15_000n]);
+    expect([dataset.acceptVotes, dataset.rejectVotes, (await dataRegistry.validationOf(datasetId)).acceptSeats]).to.deep.equal([3n, 0n, 15_000n]);
     const votes = outcomes.filter((o) => o.status === "voted");
     expect(votes).to.have.length(3);
     expect(votes.every((o) => o.status === "voted" && o.accept && o.reasonCode === 0)).to.equal(true);

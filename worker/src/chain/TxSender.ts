@@ -40,6 +40,11 @@ export interface TxSenderOptions {
 export interface SendOptions {
   readonly value?: bigint;
   readonly gasLimit?: bigint;
+  /**
+   * The block the simulation runs in (default "latest"). "pending" sees what the transaction will see once
+   * mined, e.g. the hash of the latest block (`blockhash(block.number - 1)`), which a call in "latest" cannot read.
+   */
+  readonly simulateAt?: "latest" | "pending";
 }
 
 export interface SendResult {
@@ -97,7 +102,7 @@ export class TxSender {
     for (let attempt = 1; ; attempt++) {
       try {
         if (sent === undefined) {
-          await fn.staticCall(...args, overrides);
+          await fn.staticCall(...args, options.simulateAt === "pending" ? { ...overrides, blockTag: "pending" } : overrides);
           sent = await this.#serial.run(async () => {
             try {
               return await fn.send(...args, overrides);

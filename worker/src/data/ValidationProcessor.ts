@@ -54,8 +54,6 @@ export interface ValidationProcessorOptions {
   readonly encryptionPrivateKey: string;
   /** First block to search for a dataset's `DatasetContributed` when a later event names it. */
   readonly fromBlock?: number;
-  /** How long to wait for the block after a contribution (whose hash draws the committee) before drawing it with a transaction (default 15 s). */
-  readonly seedWaitMs?: number;
   readonly logger?: Logger;
 }
 
@@ -72,6 +70,9 @@ export type FinalizeOutcome =
  */
 export const VOTE_GAS_LIMIT = 3_000_000n;
 
+/** Views that must see the latest block's hash (a committee seed) run in the pending block. */
+const PENDING = { blockTag: "pending" } as const;
+
 /** Reverts that mean "someone else got there first", not a fault. */
 const LOST_RACE: Record<string, ValidationSkipReason> = {
   DataRegistryAlreadyVoted: "already-voted",
@@ -84,8 +85,8 @@ const LOST_RACE: Record<string, ValidationSkipReason> = {
 /**
  * A validator's work on one DataRegistry event: reads the dataset's on-chain state first (so a
  * replayed or restarted job never votes twice), learns whether the dataset's sortition drew it
- * (`isOnCommittee`; the seed is the hash of the contribution block, so it waits for the next block,
- * or draws the committee itself when the seed expired), and only then opens its own key envelope,
+ * (`isOnCommittee` in the pending block, which can read the contribution block's hash; it
+ * re-anchors a seed that expired undrawn), and only then opens its own key envelope,
  * decrypts the dataset, runs the DatasetValidator against the on-chain claim (contributor
  * included) and the sample hashes of the datasets it saw accepted, and votes (simulated first)
  * with the verdict's reason code. Datasets it voted on that are still Pending are finalized by
@@ -162,7 +163,7 @@ export class ValidationProcessor {
     log.info({ accept: verdict.accept, reasonCode: verdict.reasonCode, details: verdict.details }, "dataset checked");
 
     try {
-      const sent = await this.#o.txSender.send(registry, "vote", [datasetId, verdict.accept, verdict.reasonCode], { gasLimit: VOTE_GAS_LIMIT });
+      const sent = await this.#o.txSender.send(registry, "vote", [datasetId, verdict.accept, verdict.reasonCode], { gasLimit: VOTE_GAS_LIMIT, simulateAt: "pending" });
       const decided = sent.receipt.logs.some((l) => registry.interface.parseLog(l)?.name === "DatasetDecided");
       log.info({ txHash: sent.hash, gasUsed: sent.gasUsed.toString(), decided }, "voted");
       if (!decided) this.#awaitingDecision.set(datasetId, (await registry.datasetOf(datasetId)).votingDeadline);
@@ -225,23 +226,17 @@ export class ValidationProcessor {
   }
 
   /**
-   * Whether the sortition drew this validator. The seed is the contribution block's hash: known
-   * from the next block on; if no block comes within `seedWaitMs` (a chain that mines on demand) or
-   * the seed expired, this validator draws the committee with a transaction (re-anchoring an
-   * expired seed, then waiting for that block's successor).
+   * Whether the sortition drew this validator. The seed is the contribution block's hash, readable by
+   * anything that runs in a later block: views and simulations run in the pending block. If the seed
+   * expired undrawn (256 blocks), this validator re-anchors it with `drawCommittee` and asks again.
    */
   async #isDrawn(datasetId: bigint, log: Logger): Promise<boolean> {
-    const { registry, provider } = this.#o;
-    const waitMs = this.#o.seedWaitMs ?? 15_000;
-    for (let attempt = 0; attempt < 4; ++attempt) {
-      if ((await registry.committeeSeed(datasetId)) !== ZeroHash) return registry.isOnCommittee(datasetId, this.#me);
-      const { seedBlock } = await registry.datasetOf(datasetId);
-      const until = Date.now() + waitMs;
-      while ((await provider.getBlockNumber()) <= Number(seedBlock) && Date.now() < until) await sleep(250);
-      if ((await registry.committeeSeed(datasetId)) !== ZeroHash) continue;
+    const { registry } = this.#o;
+    for (let attempt = 0; attempt < 3; ++attempt) {
+      if ((await registry.committeeSeed(datasetId, PENDING)) !== ZeroHash) return registry.isOnCommittee(datasetId, this.#me, PENDING);
       try {
-        const sent = await this.#o.txSender.send(registry, "drawCommittee", [datasetId]);
-        log.info({ txHash: sent.hash }, "committee drawn (or its expired seed re-anchored)");
+        const sent = await this.#o.txSender.send(registry, "drawCommittee", [datasetId], { simulateAt: "pending" });
+        log.info({ txHash: sent.hash }, "committee seed expired undrawn: re-anchored");
       } catch (err) {
         const name = err instanceof ContractRevertError ? err.revert?.name : undefined;
         if (name !== "DataRegistryCommitteeAlreadyDrawn" && name !== "DataRegistrySeedNotReady") throw err;
@@ -279,6 +274,3 @@ export class ValidationProcessor {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}

@@ -42,8 +42,6 @@ export interface ValidationServiceOptions {
   readonly lockDurationMs?: number;
   /** How often the keeper finalizes the datasets this validator voted on whose voting window ended (default 30 s). */
   readonly keeperIntervalMs?: number;
-  /** How long to wait for the block after a contribution before drawing its committee with a transaction (default 15 s). */
-  readonly seedWaitMs?: number;
   readonly logger?: Logger;
 }
 
@@ -112,7 +110,6 @@ export class ValidationService implements Service {
       workerAddress,
       encryptionPrivateKey: o.encryptionPrivateKey,
       ...(o.fromBlock === undefined ? {} : { fromBlock: o.fromBlock }),
-      ...(o.seedWaitMs === undefined ? {} : { seedWaitMs: o.seedWaitMs }),
       logger: this.#logger,
     });
     this.#consumer = createRedisConnection(o.redisUrl, { forWorker: true, connectionName: "tessera-validator-consumer" });
