@@ -126,7 +126,7 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
       await store.close();
     }
     const again = await taskFailure(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: jsonFile });
-    expect(again.message).to.match(/already registered as dataset 1/);
+    expect(again.message).to.match(/you already registered this exact dataset as dataset 1/);
   });
 
   it("data status and data list: show the dataset, its votes and credits; unknown ids fail", async () => {

@@ -199,8 +199,9 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> committee c
     await validators[0].service.finalizeDue();
     expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
     expect(validators[0].service.outcomes["keeper:finalized"]).to.equal(1);
-    await validators[1].service.finalizeDue();
-    expect(validators[1].service.outcomes["keeper:settled"]).to.equal(1);
+    await validators[1].service.finalizeDue(); // finds it settled: no second transaction
+    expect(validators[1].service.outcomes["keeper:finalized"]).to.equal(undefined);
+    expect(validators[1].service.processor.awaitingDecision.has(datasetId)).to.equal(false);
   });
 
   it("a copied contribution (issue 8 item 4) is rejected for commitment mismatch (6); the author's own goes through", async () => {
