@@ -155,7 +155,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     report.check("the shuffled-label slice rejected with reason 4 (label noise)", bad.status === BigInt(DatasetStatus.Rejected) && bad.reasonCode === 4n);
     const poolAfter = await dataRegistry.rewardPool();
     report.check(
-      `credits (${formatEther(creditedTotal)} TSR) == ${contributed.length} bonds + what the reward pool paid (${formatEther(poolBefore - poolAfter + slashedTotal)}); no bond left held`,
+      `credits (${formatEther(creditedTotal)} TSR) == ${contributed.length} bonds + pool before - pool after + slashes (${formatEther(poolBefore - poolAfter + slashedTotal)}): a rejected bond stays in the pool; no bond left held`,
       creditedTotal === BigInt(contributed.length) * params.bond + (poolBefore - poolAfter) + slashedTotal && (await dataRegistry.bondsHeld()) === 0n,
     );
 
