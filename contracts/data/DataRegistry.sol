@@ -69,7 +69,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     /// @notice Upper bound of `committeeSize`.
     uint8 public constant MAX_COMMITTEE_SIZE = 16;
     /// @notice Most ballots a dataset takes: far above any likely committee (P(more than 40 drawn | 16 expected
-    /// seats) < 1e-7), so that every loop over ballots stays bounded.
+    /// seats) is about 1.3e-7), so that every loop over ballots stays bounded.
     uint8 public constant MAX_BALLOTS = 40;
     /// @notice One committee seat, in the units of `Ballot.seats`, `acceptSeats` and `rejectSeats`.
     uint32 public constant SEAT = 1_000;
