@@ -199,7 +199,7 @@ const definitions: TaskDefinition[] = [
     .build(),
 
   emptyTask("rewards", "Payouts of the DataRegistry").build(),
-  task(["rewards", "withdraw"], "Withdraw the account's DataRegistry credit (bonds, rewards, rejected-bond shares, royalties)")
+  task(["rewards", "withdraw"], "Withdraw the account's DataRegistry credit (bonds, accept and validator rewards, deferred accept rewards, royalties)")
     .addOption(deployment)
     .addOption(account("0", "Account"))
     .setAction(() => import("./rewards/withdraw.js"))

@@ -10,16 +10,34 @@ import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 import {IDataRegistry} from "../interfaces/IDataRegistry.sol";
 import {IWorkerRegistry} from "../interfaces/IWorkerRegistry.sol";
-import {ContributionArgs, Dataset, DataParams, Ballot, DatasetStatus, CreditReason} from "../types/DataTypes.sol";
+import {
+    ContributionArgs,
+    Dataset,
+    DatasetValidation,
+    DataParams,
+    Ballot,
+    DatasetStatus,
+    CreditReason
+} from "../types/DataTypes.sol";
 import {PermitArgs} from "../types/InferenceTypes.sol";
 
 /// @title DataRegistry
-/// @notice Bonded dataset contributions, validator votes with a quorum, acceptance rewards from a reward pool,
-/// dissent slashing, and royalties from training jobs pro rata to samples used. All payouts are credits.
-/// @dev Token accounting: balanceOf(this) == bondsHeld + rewardPool + Σ credits (tokens sent here by plain
-/// transfers are not accounted). Dissent slashes are sent here and join the reward pool. Ballots are kept per
-/// dataset as `validator | accept << 160 | reasonCode << 168`, indexed by arrival; a dataset takes at most
-/// MAX_VALIDATORS_PER_DATASET of them, so every loop over them is bounded.
+/// @notice Bonded dataset contributions decided by a committee of validators drawn per dataset by stake-weighted
+/// sortition, a stake-weighted (per seat) vote over a voting window, acceptance rewards partly deferred to the
+/// dataset's first real use, dissent slashing into the reward pool, and royalties from training jobs pro rata to
+/// samples used. All payouts are credits.
+/// @dev Committee: stakes are read from the WorkerRegistry's validator-stake checkpoints at the end of the
+/// contribution block (stake added later does not count); the seed is the hash of that block (readable from the
+/// next block on, so every validator can learn whether it is drawn before working), recorded by the first vote or
+/// `drawCommittee`. A validator of stake s out of total T is drawn iff
+/// `uint256(keccak256(abi.encode(seed, datasetId, validator))) % T < s * committeeSize` (Algorand-style sortition:
+/// splitting stake over identities does not raise expected seats) and then holds `max(1, s * committeeSize / T)`
+/// seats. The decision is by seats at the end of the voting window, or as soon as every validator that held stake
+/// at the snapshot (but the contributor) voted. Token accounting: balanceOf(this) == bondsHeld + rewardPool +
+/// Σ credits (tokens sent here by plain transfers are not accounted). Rejected bonds and dissent slashes join the
+/// reward pool: no voter is ever paid from the stake or bond of the party it voted against. Ballots are packed
+/// `validator | accept << 160 | reasonCode << 168 | seats << 176`, at most MAX_BALLOTS per dataset, so every loop
+/// over them is bounded.
 contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -43,14 +61,21 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     uint8 public constant REASON_LABEL_NOISE = 4;
     /// @notice Reason code: the key envelope or the ciphertext could not be decrypted or failed its integrity check.
     uint8 public constant REASON_DECRYPTION = 5;
-    /// @notice Reason code: the plaintext does not hash to the commitment.
+    /// @notice Reason code: the plaintext does not hash to the commitment, or the key was sealed by someone other
+    /// than the contributor (a copied contribution).
     uint8 public constant REASON_COMMITMENT_MISMATCH = 6;
-    /// @notice Decision reason of a dataset finalized without quorum (never a vote's reason).
+    /// @notice Decision reason of a dataset finalized without a decision (never a vote's reason).
     uint8 public constant REASON_UNDECIDED = 255;
-    /// @notice Upper bound of `validatorsPerDataset`.
-    uint8 public constant MAX_VALIDATORS_PER_DATASET = 15;
+    /// @notice Upper bound of `committeeSize`.
+    uint8 public constant MAX_COMMITTEE_SIZE = 16;
+    /// @notice Most ballots a dataset takes: far above any likely committee (P(more than 40 drawn | 16 expected
+    /// seats) is about 1.3e-7), so that every loop over ballots stays bounded.
+    uint8 public constant MAX_BALLOTS = 40;
+    /// @notice One committee seat, in the units of `Ballot.seats`, `acceptSeats` and `rejectSeats`.
+    uint32 public constant SEAT = 1_000;
     /// @notice Longest accepted CID.
     uint256 public constant MAX_CID_BYTES = 64;
+    uint16 private constant _BPS = 10_000;
 
     IERC20 private immutable _token;
     IWorkerRegistry private immutable _workers;
@@ -59,7 +84,8 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     uint96 private _bond;
     uint32 private _votingPeriod;
     uint8 private _quorum;
-    uint8 private _validatorsPerDataset;
+    uint8 private _committeeSize;
+    uint16 private _upfrontRewardBps;
     uint96 private _acceptReward;
     uint96 private _validatorReward;
     uint96 private _dissentSlash;
@@ -69,13 +95,14 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     uint64 private _datasetCount;
 
     mapping(uint64 datasetId => Dataset) private _datasets;
+    mapping(uint64 datasetId => DatasetValidation) private _validations;
     mapping(uint64 datasetId => mapping(uint256 index => uint256 packed)) private _ballots;
-    mapping(bytes32 commitment => uint64 datasetId) private _liveByCommitment;
+    mapping(bytes32 contributionKey => uint64 datasetId) private _liveByKey;
     mapping(address account => uint256) private _credits;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE, PARAMS_ROLE and PAUSER_ROLE (and grants ROYALTY_PAYER_ROLE).
     /// @param token_ The TesseraToken (bonds, rewards, royalties; permit).
-    /// @param workers_ The WorkerRegistry (validator eligibility; this registry needs its SLASHER_ROLE).
+    /// @param workers_ The WorkerRegistry (validator stake history; this registry needs its SLASHER_ROLE).
     /// @param params_ Initial parameters.
     constructor(address admin, IERC20 token_, IWorkerRegistry workers_, DataParams memory params_) {
         if (admin == address(0) || address(token_) == address(0) || address(workers_) == address(0)) {
@@ -102,14 +129,15 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         _checkCid(args.keyEnvelopesCid, true);
         if (args.commitment == bytes32(0)) revert DataRegistryZeroCommitment();
         if (args.sampleCount == 0) revert DataRegistryZeroSamples();
-        uint64 existing = _liveByCommitment[args.commitment];
+        bytes32 key = _contributionKey(msg.sender, args.commitment);
+        uint64 existing = _liveByKey[key];
         if (existing != 0) revert DataRegistryDuplicateCommitment(args.commitment, existing);
 
         uint96 bond = _bond;
-        uint32 votingDeadline = uint32(block.timestamp) + _votingPeriod;
+        uint48 blockNumber = SafeCast.toUint48(block.number);
         datasetId = ++_datasetCount;
         _bondsHeld += bond;
-        _liveByCommitment[args.commitment] = datasetId;
+        _liveByKey[key] = datasetId;
         _datasets[datasetId] = Dataset({
             contributor: msg.sender,
             status: DatasetStatus.Pending,
@@ -117,8 +145,8 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             acceptVotes: 0,
             rejectVotes: 0,
             quorum: _quorum,
-            maxVotes: _validatorsPerDataset,
-            votingDeadline: votingDeadline,
+            committeeSize: _committeeSize,
+            votingDeadline: 0,
             bond: bond,
             royalties: 0,
             sampleCount: args.sampleCount,
@@ -126,7 +154,10 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             commitment: args.commitment,
             schemaId: args.schemaId
         });
-        _emitContributed(datasetId, args, bond, votingDeadline);
+        DatasetValidation storage validation = _validations[datasetId];
+        validation.snapshotBlock = blockNumber;
+        validation.seedBlock = blockNumber;
+        _emitContributed(datasetId, args, bond, blockNumber);
         if (bond != 0) PermitPull.pullWithPermit(_token, bond, permit);
     }
 
@@ -146,49 +177,54 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     // ---------------------------------------------------------------- validation
 
     /// @inheritdoc IDataRegistry
+    function drawCommittee(uint64 datasetId) external {
+        Dataset storage d = _dataset(datasetId);
+        _checkPending(datasetId, d);
+        DatasetValidation storage validation = _validations[datasetId];
+        if (validation.seed != bytes32(0)) revert DataRegistryCommitteeAlreadyDrawn(datasetId);
+        uint48 seedBlock = validation.seedBlock;
+        if (block.number <= seedBlock) revert DataRegistrySeedNotReady(datasetId, seedBlock);
+        if (blockhash(seedBlock) == bytes32(0)) {
+            // Nobody drew within 256 blocks: anchor on this block, whose hash the caller cannot know yet.
+            uint48 blockNumber = SafeCast.toUint48(block.number);
+            validation.seedBlock = blockNumber;
+            emit CommitteeSeedReanchored(datasetId, blockNumber);
+            return;
+        }
+        _draw(datasetId, d, validation);
+    }
+
+    /// @inheritdoc IDataRegistry
     function vote(uint64 datasetId, bool accept, uint8 reasonCode) external nonReentrant {
         if (accept ? reasonCode != REASON_OK : reasonCode == REASON_OK || reasonCode > REASON_COMMITMENT_MISMATCH) {
             revert DataRegistryInvalidReason(accept, reasonCode);
         }
         Dataset storage d = _dataset(datasetId);
-        (uint8 acceptVotes, uint8 rejectVotes) = _checkVotable(datasetId, d);
-        uint256 index = uint256(acceptVotes) + rejectVotes;
-        if (msg.sender == d.contributor) revert DataRegistrySelfValidation(datasetId, msg.sender);
-        if (!_isValidator(msg.sender)) revert DataRegistryNotValidator(msg.sender);
-        mapping(uint256 => uint256) storage ballots = _ballots[datasetId];
-        for (uint256 i; i < index; ++i) {
-            if (address(uint160(ballots[i])) == msg.sender) revert DataRegistryAlreadyVoted(datasetId, msg.sender);
-        }
-
-        ballots[index] = _packBallot(msg.sender, accept, reasonCode);
-        bool decided;
+        (uint256 index, uint256 stake, uint32 seats) = _admitVoter(datasetId, d);
+        _ballots[datasetId][index] = _packBallot(msg.sender, accept, reasonCode, seats);
+        DatasetValidation storage validation = _validations[datasetId];
         if (accept) {
-            d.acceptVotes = ++acceptVotes;
-            decided = acceptVotes >= d.quorum;
+            ++d.acceptVotes;
+            validation.acceptSeats += seats;
         } else {
-            d.rejectVotes = ++rejectVotes;
-            decided = rejectVotes >= d.quorum;
+            ++d.rejectVotes;
+            validation.rejectSeats += seats;
         }
-        emit DatasetVoted(datasetId, msg.sender, accept, reasonCode);
-        if (decided) _decide(datasetId, d, accept, acceptVotes, rejectVotes);
+        // stake <= unvotedStake: both come from the same checkpoints, and each voter is counted once.
+        uint128 unvoted = validation.unvotedStake - uint128(stake);
+        validation.unvotedStake = unvoted;
+        emit DatasetVoted(datasetId, msg.sender, accept, reasonCode, seats);
+        if (unvoted == 0) _settle(datasetId, d);
     }
 
     /// @inheritdoc IDataRegistry
-    function finalize(uint64 datasetId) external {
+    function finalize(uint64 datasetId) external nonReentrant {
         Dataset storage d = _dataset(datasetId);
-        DatasetStatus status = d.status;
-        if (status != DatasetStatus.Pending) revert DataRegistryNotPending(datasetId, status);
-        uint8 acceptVotes = d.acceptVotes;
-        uint8 rejectVotes = d.rejectVotes;
+        _checkPending(datasetId, d);
+        if (_validations[datasetId].seed == bytes32(0)) revert DataRegistryCommitteeNotDrawn(datasetId);
         uint32 votingDeadline = d.votingDeadline;
-        if (block.timestamp <= votingDeadline && uint256(acceptVotes) + rejectVotes < d.maxVotes) {
-            revert DataRegistryVotingOpen(datasetId, votingDeadline);
-        }
-        d.status = DatasetStatus.Undecided;
-        d.reasonCode = REASON_UNDECIDED;
-        delete _liveByCommitment[d.commitment];
-        emit DatasetDecided(datasetId, DatasetStatus.Undecided, REASON_UNDECIDED, acceptVotes, rejectVotes);
-        _refundBond(datasetId, d);
+        if (block.timestamp <= votingDeadline) revert DataRegistryVotingOpen(datasetId, votingDeadline);
+        _settle(datasetId, d);
     }
 
     // ---------------------------------------------------------------- contributor exit
@@ -203,13 +239,16 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             revert DataRegistryDatasetClosed(datasetId, status);
         }
         if (d.timesUsed != 0) revert DataRegistryDatasetAlreadyUsed(datasetId, d.timesUsed);
-        // Once voting started the contributor must face the decision: withdrawing would dodge a rejection.
-        uint8 votes = d.acceptVotes + d.rejectVotes;
-        if (votes != 0 && status == DatasetStatus.Pending) revert DataRegistryValidationStarted(datasetId, votes);
+        // Once its committee can be known, validators may already be working on it: the contributor must face the
+        // decision. Before (its own block, or a seed that expired unused) nobody can have started.
+        if (status == DatasetStatus.Pending && _committeeKnowable(datasetId)) {
+            revert DataRegistryValidationStarted(datasetId, _validations[datasetId].seedBlock);
+        }
         d.status = DatasetStatus.Withdrawn;
-        // An accepted dataset was already rewarded: its commitment stays taken, so withdrawing and
-        // contributing the same data again cannot farm the acceptance reward.
-        if (status == DatasetStatus.Pending) delete _liveByCommitment[d.commitment];
+        // An accepted dataset was already rewarded: its key stays taken, so withdrawing and contributing the same
+        // data again cannot farm the acceptance reward.
+        if (status == DatasetStatus.Pending) delete _liveByKey[_contributionKey(contributor, d.commitment)];
+        _validations[datasetId].deferredReward = 0;
         emit DatasetWithdrawn(datasetId, contributor, d.bond);
         _refundBond(datasetId, d);
     }
@@ -247,6 +286,15 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             address contributor = d.contributor;
             _credits[contributor] += share;
             emit RoyaltiesCredited(datasetId, contributor, msg.sender, samplesUsed[i], share);
+            DatasetValidation storage validation = _validations[datasetId];
+            uint96 deferred = validation.deferredReward;
+            if (deferred != 0) {
+                validation.deferredReward = 0;
+                uint96 pool = _rewardPool;
+                uint96 paid = deferred < pool ? deferred : pool;
+                _rewardPool = pool - paid;
+                if (paid != 0) _credit(contributor, datasetId, CreditReason.DeferredAcceptReward, paid);
+            }
         }
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
@@ -273,7 +321,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
 
     // ---------------------------------------------------------------- admin
 
-    /// @notice Replaces the parameters; datasets already contributed keep their bond, quorum and ballot size.
+    /// @notice Replaces the parameters; datasets already contributed keep their bond, quorum and committee size.
     function setParams(DataParams calldata params_) external onlyRole(PARAMS_ROLE) {
         _setParams(params_);
     }
@@ -301,8 +349,8 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         uint256 n = uint256(d.acceptVotes) + d.rejectVotes;
         ballots = new Ballot[](n);
         for (uint256 i; i < n; ++i) {
-            (address validator, bool accept, uint8 reasonCode) = _unpackBallot(_ballots[datasetId][i]);
-            ballots[i] = Ballot({validator: validator, accept: accept, reasonCode: reasonCode});
+            (address validator, bool accept, uint8 reasonCode, uint32 seats) = _unpackBallot(_ballots[datasetId][i]);
+            ballots[i] = Ballot({validator: validator, accept: accept, reasonCode: reasonCode, seats: seats});
         }
     }
 
@@ -317,8 +365,35 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     }
 
     /// @inheritdoc IDataRegistry
-    function datasetIdOf(bytes32 commitment) external view returns (uint64) {
-        return _liveByCommitment[commitment];
+    function committeeSeed(uint64 datasetId) public view returns (bytes32) {
+        Dataset storage d = _dataset(datasetId);
+        DatasetValidation storage validation = _validations[datasetId];
+        bytes32 seed = validation.seed;
+        uint48 seedBlock = validation.seedBlock;
+        if (seed != bytes32(0) || d.status != DatasetStatus.Pending || block.number <= seedBlock) return seed;
+        return blockhash(seedBlock);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function isOnCommittee(uint64 datasetId, address validator) external view returns (bool) {
+        bytes32 seed = committeeSeed(datasetId);
+        Dataset storage d = _datasets[datasetId];
+        if (seed == bytes32(0) || validator == d.contributor) return false;
+        uint48 snapshotBlock = _validations[datasetId].snapshotBlock;
+        uint256 stake = _workers.validatorStakeAt(validator, snapshotBlock);
+        uint256 totalStake = _workers.totalValidatorStakeAt(snapshotBlock);
+        return _isDrawn(seed, datasetId, validator, stake, totalStake, d.committeeSize);
+    }
+
+    /// @inheritdoc IDataRegistry
+    function validationOf(uint64 datasetId) external view returns (DatasetValidation memory) {
+        _dataset(datasetId);
+        return _validations[datasetId];
+    }
+
+    /// @inheritdoc IDataRegistry
+    function datasetIdOf(address contributor, bytes32 commitment) external view returns (uint64) {
+        return _liveByKey[_contributionKey(contributor, commitment)];
     }
 
     /// @inheritdoc IDataRegistry
@@ -355,7 +430,8 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             dissentSlash: _dissentSlash,
             votingPeriod: _votingPeriod,
             quorum: _quorum,
-            validatorsPerDataset: _validatorsPerDataset
+            committeeSize: _committeeSize,
+            upfrontRewardBps: _upfrontRewardBps
         });
     }
 
@@ -376,99 +452,190 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         if (d.status == DatasetStatus.None) revert DataRegistryUnknownDataset(datasetId);
     }
 
-    /// @dev Reverts unless the dataset is Pending, before its deadline, with room on its ballot.
-    function _checkVotable(uint64 datasetId, Dataset storage d)
-        private
-        view
-        returns (uint8 acceptVotes, uint8 rejectVotes)
-    {
+    function _checkPending(uint64 datasetId, Dataset storage d) private view {
         DatasetStatus status = d.status;
         if (status != DatasetStatus.Pending) revert DataRegistryNotPending(datasetId, status);
-        uint32 votingDeadline = d.votingDeadline;
-        if (block.timestamp > votingDeadline) revert DataRegistryVotingClosed(datasetId, votingDeadline);
-        acceptVotes = d.acceptVotes;
-        rejectVotes = d.rejectVotes;
-        uint8 maxVotes = d.maxVotes;
-        if (uint256(acceptVotes) + rejectVotes >= maxVotes) revert DataRegistryBallotFull(datasetId, maxVotes);
     }
 
-    /// @dev Settles a dataset whose `accepted` side just reached the quorum: bond, rewards or rejection shares,
-    /// then the dissent slashes (the only external calls), whose proceeds join the reward pool.
-    function _decide(uint64 datasetId, Dataset storage d, bool accepted, uint8 acceptVotes, uint8 rejectVotes)
+    /// @dev Draws the committee if needed and checks that the caller may vote now: window open, not the contributor,
+    /// eligible, drawn, not voted yet, room on the ballot.
+    /// @return index Its ballot index.
+    /// @return stake Its stake at the snapshot.
+    /// @return seats Its seats.
+    function _admitVoter(uint64 datasetId, Dataset storage d)
+        private
+        returns (uint256 index, uint256 stake, uint32 seats)
+    {
+        _checkPending(datasetId, d);
+        DatasetValidation storage validation = _validations[datasetId];
+        bytes32 seed = validation.seed;
+        if (seed == bytes32(0)) seed = _drawOrRevert(datasetId, d, validation);
+        uint32 votingDeadline = d.votingDeadline;
+        if (block.timestamp > votingDeadline) revert DataRegistryVotingClosed(datasetId, votingDeadline);
+        if (msg.sender == d.contributor) revert DataRegistrySelfValidation(datasetId, msg.sender);
+        if (!_isValidator(msg.sender)) revert DataRegistryNotValidator(msg.sender);
+        stake = _workers.validatorStakeAt(msg.sender, validation.snapshotBlock);
+        uint256 totalStake = validation.totalStake;
+        uint8 committeeSize = d.committeeSize;
+        if (!_isDrawn(seed, datasetId, msg.sender, stake, totalStake, committeeSize)) {
+            revert DataRegistryNotDrawn(datasetId, msg.sender);
+        }
+        index = uint256(d.acceptVotes) + d.rejectVotes;
+        if (index >= MAX_BALLOTS) revert DataRegistryBallotFull(datasetId, MAX_BALLOTS);
+        mapping(uint256 => uint256) storage ballots = _ballots[datasetId];
+        for (uint256 i; i < index; ++i) {
+            if (address(uint160(ballots[i])) == msg.sender) revert DataRegistryAlreadyVoted(datasetId, msg.sender);
+        }
+        seats = _seatsOf(stake, totalStake, committeeSize);
+    }
+
+    /// @dev Whether anyone can know the committee: it was drawn, or the seed block is mined and its hash readable.
+    function _committeeKnowable(uint64 datasetId) private view returns (bool) {
+        DatasetValidation storage validation = _validations[datasetId];
+        if (validation.seed != bytes32(0)) return true;
+        uint48 seedBlock = validation.seedBlock;
+        return block.number > seedBlock && blockhash(seedBlock) != bytes32(0);
+    }
+
+    function _drawOrRevert(uint64 datasetId, Dataset storage d, DatasetValidation storage validation)
+        private
+        returns (bytes32)
+    {
+        uint48 seedBlock = validation.seedBlock;
+        if (block.number <= seedBlock) revert DataRegistrySeedNotReady(datasetId, seedBlock);
+        if (blockhash(seedBlock) == bytes32(0)) revert DataRegistrySeedExpired(datasetId, seedBlock);
+        return _draw(datasetId, d, validation);
+    }
+
+    /// @dev Records the seed (the seed block's hash, readable), the snapshot stakes and opens the voting window.
+    function _draw(uint64 datasetId, Dataset storage d, DatasetValidation storage validation)
+        private
+        returns (bytes32 seed)
+    {
+        seed = blockhash(validation.seedBlock);
+        uint48 snapshotBlock = validation.snapshotBlock;
+        uint256 totalStake = _workers.totalValidatorStakeAt(snapshotBlock);
+        uint256 contributorStake = _workers.validatorStakeAt(d.contributor, snapshotBlock);
+        validation.seed = seed;
+        validation.totalStake = SafeCast.toUint128(totalStake);
+        validation.unvotedStake = SafeCast.toUint128(totalStake - contributorStake);
+        uint32 votingDeadline = uint32(block.timestamp) + _votingPeriod;
+        d.votingDeadline = votingDeadline;
+        emit CommitteeDrawn(datasetId, seed, totalStake, votingDeadline);
+    }
+
+    /// @dev Algorand-style sortition: drawn with probability min(1, stake * committeeSize / totalStake).
+    function _isDrawn(
+        bytes32 seed,
+        uint64 datasetId,
+        address validator,
+        uint256 stake,
+        uint256 totalStake,
+        uint8 committeeSize
+    ) private pure returns (bool) {
+        if (stake == 0) return false;
+        return uint256(keccak256(abi.encode(seed, datasetId, validator))) % totalStake < stake * committeeSize;
+    }
+
+    /// @dev A drawn validator's seats: one, or its expected seats when its stake draws it with certainty. Expected
+    /// seats are then stake * committeeSize / totalStake for everyone, however stake is split over identities.
+    function _seatsOf(uint256 stake, uint256 totalStake, uint8 committeeSize) private pure returns (uint32) {
+        uint256 seats = stake * committeeSize * SEAT / totalStake;
+        // seats <= committeeSize * SEAT since stake <= totalStake.
+        return seats < SEAT ? SEAT : uint32(seats);
+    }
+
+    /// @dev Decides a drawn dataset by seats: Undecided (bond back, nobody paid or slashed) below the quorum or on a
+    /// tie, else the side with more seats wins.
+    function _settle(uint64 datasetId, Dataset storage d) private {
+        DatasetValidation storage validation = _validations[datasetId];
+        uint32 acceptSeats = validation.acceptSeats;
+        uint32 rejectSeats = validation.rejectSeats;
+        if (uint256(acceptSeats) + rejectSeats < uint256(d.quorum) * SEAT || acceptSeats == rejectSeats) {
+            d.status = DatasetStatus.Undecided;
+            d.reasonCode = REASON_UNDECIDED;
+            delete _liveByKey[_contributionKey(d.contributor, d.commitment)];
+            emit DatasetDecided(datasetId, DatasetStatus.Undecided, REASON_UNDECIDED, acceptSeats, rejectSeats);
+            _refundBond(datasetId, d);
+            return;
+        }
+        _decide(datasetId, d, acceptSeats > rejectSeats, acceptSeats, rejectSeats);
+    }
+
+    /// @dev Settles a decided dataset: the bond (back to the contributor, or into the reward pool), the rewards and
+    /// the dissent slashes (the only external calls), whose proceeds join the reward pool.
+    function _decide(uint64 datasetId, Dataset storage d, bool accepted, uint32 acceptSeats, uint32 rejectSeats)
         private
     {
-        uint256 nVotes = uint256(acceptVotes) + rejectVotes;
+        uint256 nVotes = uint256(d.acceptVotes) + d.rejectVotes;
         uint96 bond = d.bond;
         d.bond = 0;
         _bondsHeld -= bond;
+        uint256 pool = _rewardPool;
         uint8 reason = REASON_OK;
         if (accepted) {
             d.status = DatasetStatus.Accepted;
-            _payAcceptance(datasetId, d.contributor, bond, nVotes);
+            address contributor = d.contributor;
+            if (bond != 0) _credit(contributor, datasetId, CreditReason.BondRefund, bond);
+            uint256 acceptReward = _acceptReward;
+            uint256 upfront = _min(acceptReward * _upfrontRewardBps / _BPS, pool);
+            pool -= upfront;
+            if (upfront != 0) _credit(contributor, datasetId, CreditReason.AcceptReward, upfront);
+            _validations[datasetId].deferredReward = uint96(acceptReward - acceptReward * _upfrontRewardBps / _BPS);
         } else {
             d.status = DatasetStatus.Rejected;
-            delete _liveByCommitment[d.commitment];
-            reason = _payRejection(datasetId, bond, rejectVotes, nVotes);
+            delete _liveByKey[_contributionKey(d.contributor, d.commitment)];
+            pool += bond;
+            reason = _rejectReason(datasetId, nVotes);
             d.reasonCode = reason;
         }
-        emit DatasetDecided(datasetId, d.status, reason, acceptVotes, rejectVotes);
+        _rewardPool = uint96(_payWinners(datasetId, accepted, nVotes, pool));
+        emit DatasetDecided(datasetId, d.status, reason, acceptSeats, rejectSeats);
         _slashDissenters(datasetId, !accepted, nVotes);
     }
 
-    /// @dev Bond back and accept reward to the contributor, then `validatorReward` to each accepting validator in
-    /// vote order, all from the reward pool as far as it goes.
-    function _payAcceptance(uint64 datasetId, address contributor, uint96 bond, uint256 nVotes) private {
-        if (bond != 0) _credit(contributor, datasetId, CreditReason.BondRefund, bond);
-        uint256 pool = _rewardPool;
-        uint256 reward = _min(_acceptReward, pool);
-        pool -= reward;
-        if (reward != 0) _credit(contributor, datasetId, CreditReason.AcceptReward, reward);
+    /// @dev `validatorReward` per seat to each validator that voted `winningSide`, in vote order, as far as `pool`
+    /// goes.
+    /// @return The pool left.
+    function _payWinners(uint64 datasetId, bool winningSide, uint256 nVotes, uint256 pool) private returns (uint256) {
         uint256 validatorReward = _validatorReward;
         mapping(uint256 => uint256) storage ballots = _ballots[datasetId];
         for (uint256 i; i < nVotes && pool != 0 && validatorReward != 0; ++i) {
-            (address validator, bool accept,) = _unpackBallot(ballots[i]);
-            if (!accept) continue;
-            reward = _min(validatorReward, pool);
+            (address validator, bool accept,, uint32 seats) = _unpackBallot(ballots[i]);
+            if (accept != winningSide) continue;
+            uint256 reward = _min(validatorReward * seats / SEAT, pool);
             pool -= reward;
             _credit(validator, datasetId, CreditReason.ValidatorReward, reward);
         }
-        _rewardPool = uint96(pool);
+        return pool;
     }
 
-    /// @dev Splits the bond equally among the rejecting validators (the last one, the decider, takes the rounding
-    /// dust). @return reason The most frequent reject reason, the lowest code on a tie.
-    function _payRejection(uint64 datasetId, uint96 bond, uint256 winners, uint256 nVotes)
-        private
-        returns (uint8 reason)
-    {
+    /// @return reason The reject reason with the most seats, the lowest code on a tie.
+    function _rejectReason(uint64 datasetId, uint256 nVotes) private view returns (uint8 reason) {
         mapping(uint256 => uint256) storage ballots = _ballots[datasetId];
-        uint256[7] memory reasonCounts;
-        uint256 share = bond / winners;
-        uint256 paid;
+        uint256[7] memory seatsByReason;
         for (uint256 i; i < nVotes; ++i) {
-            (address validator, bool accept, uint8 reasonCode) = _unpackBallot(ballots[i]);
-            if (accept) continue;
-            ++reasonCounts[reasonCode];
-            uint256 amount = ++paid == winners ? bond - share * (winners - 1) : share;
-            if (amount != 0) _credit(validator, datasetId, CreditReason.RejectionShare, amount);
+            (, bool accept, uint8 reasonCode, uint32 seats) = _unpackBallot(ballots[i]);
+            if (!accept) seatsByReason[reasonCode] += seats;
         }
         uint256 best;
         for (uint8 code = REASON_SCHEMA; code <= REASON_COMMITMENT_MISMATCH; ++code) {
-            if (reasonCounts[code] > best) (best, reason) = (reasonCounts[code], code);
+            if (seatsByReason[code] > best) (best, reason) = (seatsByReason[code], code);
         }
     }
 
-    /// @dev Slashes `dissentSlash` from every validator whose vote was `dissentingSide`, into the reward pool.
+    /// @dev Slashes `dissentSlash` per seat from every validator whose vote was `dissentingSide`, into the reward
+    /// pool (never to the winning voters).
     function _slashDissenters(uint64 datasetId, bool dissentingSide, uint256 nVotes) private {
-        uint96 dissentSlash = _dissentSlash;
+        uint256 dissentSlash = _dissentSlash;
         if (dissentSlash == 0) return;
         mapping(uint256 => uint256) storage ballots = _ballots[datasetId];
         for (uint256 i; i < nVotes; ++i) {
-            (address validator, bool accept,) = _unpackBallot(ballots[i]);
+            (address validator, bool accept,, uint32 seats) = _unpackBallot(ballots[i]);
             if (accept != dissentingSide) continue;
-            uint256 slashed = _workers.slash(validator, dissentSlash, address(this));
-            // slashed <= dissentSlash (uint96) and the tokens just arrived: the pool holds them.
-            _rewardPool += uint96(slashed);
+            uint256 slashed = _workers.slash(validator, dissentSlash * seats / SEAT, address(this));
+            // The tokens just arrived and the slash is at most the validator's uint96 stake: the pool holds them.
+            _rewardPool = SafeCast.toUint96(_rewardPool + slashed);
             emit DissenterSlashed(datasetId, validator, slashed);
         }
     }
@@ -487,7 +654,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         emit Credited(account, datasetId, reason, amount);
     }
 
-    function _emitContributed(uint64 datasetId, ContributionArgs calldata args, uint96 bond, uint32 votingDeadline)
+    function _emitContributed(uint64 datasetId, ContributionArgs calldata args, uint96 bond, uint48 seedBlock)
         private
     {
         emit DatasetContributed(
@@ -500,7 +667,7 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
             args.licenseId,
             args.keyEnvelopesCid,
             bond,
-            votingDeadline
+            seedBlock
         );
     }
 
@@ -514,14 +681,30 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         if (length > MAX_CID_BYTES) revert DataRegistryCidTooLong(length, MAX_CID_BYTES);
     }
 
-    function _packBallot(address validator, bool accept, uint8 reasonCode) private pure returns (uint256) {
-        return uint256(uint160(validator)) | (accept ? 1 << 160 : 0) | (uint256(reasonCode) << 168);
+    /// @dev A commitment is unique per contributor: a copier of someone's pending contribution gets its own record
+    /// (which validators reject) and never blocks the author.
+    function _contributionKey(address contributor, bytes32 commitment) private pure returns (bytes32) {
+        return keccak256(abi.encode(contributor, commitment));
     }
 
-    function _unpackBallot(uint256 packed) private pure returns (address validator, bool accept, uint8 reasonCode) {
+    function _packBallot(address validator, bool accept, uint8 reasonCode, uint32 seats)
+        private
+        pure
+        returns (uint256)
+    {
+        return uint256(uint160(validator)) | (accept ? 1 << 160 : 0) | (uint256(reasonCode) << 168)
+            | (uint256(seats) << 176);
+    }
+
+    function _unpackBallot(uint256 packed)
+        private
+        pure
+        returns (address validator, bool accept, uint8 reasonCode, uint32 seats)
+    {
         validator = address(uint160(packed));
         accept = (packed >> 160) & 1 == 1;
         reasonCode = uint8(packed >> 168);
+        seats = uint32(packed >> 176);
     }
 
     function _min(uint256 a, uint256 b) private pure returns (uint256) {
@@ -529,11 +712,11 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
     }
 
     /// @dev `votingPeriod` stays below the WorkerRegistry's unbonding floor, so that a validator that voted can
-    /// never unbond before the decision that may slash it.
+    /// never unbond before the deadline of the decision that may slash it.
     function _setParams(DataParams memory p) private {
         if (
-            p.quorum == 0 || p.validatorsPerDataset < p.quorum || p.validatorsPerDataset >= 2 * uint256(p.quorum)
-                || p.validatorsPerDataset > MAX_VALIDATORS_PER_DATASET || p.votingPeriod == 0
+            p.committeeSize == 0 || p.committeeSize > MAX_COMMITTEE_SIZE || p.quorum == 0
+                || p.quorum > p.committeeSize || p.upfrontRewardBps > _BPS || p.votingPeriod == 0
                 || p.votingPeriod >= _workers.MIN_UNBONDING_DELAY()
         ) revert DataRegistryInvalidParams();
         _bond = p.bond;
@@ -542,7 +725,8 @@ contract DataRegistry is IDataRegistry, AccessControl, Pausable, ReentrancyGuard
         _dissentSlash = p.dissentSlash;
         _votingPeriod = p.votingPeriod;
         _quorum = p.quorum;
-        _validatorsPerDataset = p.validatorsPerDataset;
+        _committeeSize = p.committeeSize;
+        _upfrontRewardBps = p.upfrontRewardBps;
         emit ParamsUpdated(p);
     }
 }

@@ -41,6 +41,8 @@ interface IWorkerRegistry {
     error WorkerRegistryStakeBonded(address worker, uint256 obligations);
     /// @notice Thrown when a stake locker releases an obligation it does not hold.
     error WorkerRegistryNoObligation(address worker, address locker);
+    /// @notice Thrown when validator stake is looked up at the current or a future block (not final yet).
+    error WorkerRegistryFutureLookup(uint48 blockNumber, uint256 currentBlock);
 
     /// @notice Emitted when a worker registers.
     /// @param worker The worker's address.
@@ -98,6 +100,12 @@ interface IWorkerRegistry {
     /// @param locker The protocol contract (STAKE_LOCKER_ROLE).
     /// @param obligations The worker's open obligations across all lockers after the change.
     event StakeReleased(address indexed worker, address indexed locker, uint256 obligations);
+    /// @notice Emitted when a worker's validator stake (the stake that counts for validator committees) changes.
+    /// @param worker The worker.
+    /// @param stake Its validator stake now: its stake while registered with CAP_VALIDATE, at or above the minimum
+    /// stake and not unstaking; zero otherwise.
+    /// @param totalStake The total validator stake of all workers now.
+    event ValidatorStakeCheckpointed(address indexed worker, uint256 stake, uint256 totalStake);
     /// @notice Emitted when the admin changes the unbonding delay.
     /// @param unbondingDelay The new delay in seconds.
     event UnbondingDelayUpdated(uint32 unbondingDelay);
@@ -151,6 +159,16 @@ interface IWorkerRegistry {
     /// @notice registered && stake >= minStake (as of its last stake change or `refreshEligibility`) && not
     /// unstaking && has every bit of `capabilities` (e.g. CAP_VALIDATE). Reads one storage slot.
     function isEligible(address worker, uint8 capabilities) external view returns (bool);
+    /// @notice The worker's validator stake at the end of block `blockNumber` (< the current block): its stake while
+    /// registered with CAP_VALIDATE, at or above the minimum stake and not unstaking, else zero. Checkpointed per block
+    /// (OpenZeppelin Checkpoints), so committees drawn from a past block cannot be changed by later stake moves.
+    function validatorStakeAt(address worker, uint48 blockNumber) external view returns (uint256);
+    /// @notice The total validator stake at the end of block `blockNumber` (< the current block).
+    function totalValidatorStakeAt(uint48 blockNumber) external view returns (uint256);
+    /// @notice The worker's validator stake now.
+    function validatorStake(address worker) external view returns (uint256);
+    /// @notice The total validator stake now.
+    function totalValidatorStake() external view returns (uint256);
     /// @notice Minimum stake.
     function minStake() external view returns (uint96);
     /// @notice Unbonding delay in seconds.

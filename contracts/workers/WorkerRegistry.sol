@@ -5,12 +5,15 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import {SafeERC20} from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+import {Checkpoints} from "@openzeppelin/contracts/utils/structs/Checkpoints.sol";
+import {SafeCast} from "@openzeppelin/contracts/utils/math/SafeCast.sol";
 import {IWorkerRegistry} from "../interfaces/IWorkerRegistry.sol";
 
 /// @title WorkerRegistry
 /// @notice Staking, capabilities, served models and slashing of Tessera workers.
 contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using Checkpoints for Checkpoints.Trace208;
 
     /// @notice Capability bit: federated training.
     uint8 public constant CAP_TRAIN = 1;
@@ -58,6 +61,8 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     mapping(address worker => uint256) private _epochs;
     mapping(address worker => uint256) private _obligations;
     mapping(address worker => mapping(address locker => uint256)) private _obligationsBy;
+    mapping(address worker => Checkpoints.Trace208) private _validatorStake;
+    Checkpoints.Trace208 private _totalValidatorStake;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE (parameters, slasher grants).
     /// @param token_ The staking token.
@@ -89,6 +94,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         core.stakeOk = true;
         _profiles[msg.sender] = WorkerProfile({encryptionPublicKey: encryptionPublicKey, endpoint: endpoint});
         emit WorkerRegistered(msg.sender, stake, capabilities, encryptionPublicKey, endpoint);
+        _checkpointValidatorStake(msg.sender);
         _token.safeTransferFrom(msg.sender, address(this), stake);
     }
 
@@ -101,6 +107,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         _cores[msg.sender].capabilities = capabilities;
         _profiles[msg.sender] = WorkerProfile({encryptionPublicKey: encryptionPublicKey, endpoint: endpoint});
         emit WorkerProfileUpdated(msg.sender, capabilities, encryptionPublicKey, endpoint);
+        _checkpointValidatorStake(msg.sender);
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -110,6 +117,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
         _cores[msg.sender].stake = stake;
         _cores[msg.sender].stakeOk = stake >= _minStake;
         emit StakeAdded(msg.sender, amount, stake);
+        _checkpointValidatorStake(msg.sender);
         _token.safeTransferFrom(msg.sender, address(this), amount);
     }
 
@@ -136,6 +144,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     function requestUnstake() external onlyActiveWorker {
         _cores[msg.sender].unstakeRequestedAt = uint32(block.timestamp);
         emit UnstakeRequested(msg.sender, block.timestamp + _unbondingDelay);
+        _checkpointValidatorStake(msg.sender);
     }
 
     /// @inheritdoc IWorkerRegistry
@@ -179,6 +188,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
             core.stakeOk = stake - taken >= _minStake;
         }
         emit WorkerSlashed(worker, recipient, amount, taken);
+        if (taken != 0) _checkpointValidatorStake(worker);
         if (taken != 0) _token.safeTransfer(recipient, taken);
         return taken;
     }
@@ -219,6 +229,7 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
             if (core.stakeOk == stakeOk) continue;
             core.stakeOk = stakeOk;
             emit StakeEligibilityRefreshed(workers[i], stakeOk);
+            _checkpointValidatorStake(workers[i]);
         }
     }
 
@@ -282,6 +293,55 @@ contract WorkerRegistry is IWorkerRegistry, AccessControl, ReentrancyGuardTransi
     function stakingToken() external view returns (address) {
         return address(_token);
     }
+
+    // ---------------------------------------------------------------- validator stake history
+    // Stake that counts for validator committees (DataRegistry sortition), checkpointed per block like ERC20Votes:
+    // a worker's whole stake while it is registered with CAP_VALIDATE, meets the minimum stake and is not
+    // unstaking; zero otherwise. Updated after every change of stake, capabilities, unstaking or eligibility.
+    // (`withdrawStake` needs no checkpoint: `requestUnstake` already zeroed the worker's validator stake.)
+
+    /// @inheritdoc IWorkerRegistry
+    function validatorStakeAt(address worker, uint48 blockNumber) external view returns (uint256) {
+        _checkPastBlock(blockNumber);
+        return _validatorStake[worker].upperLookupRecent(blockNumber);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function totalValidatorStakeAt(uint48 blockNumber) external view returns (uint256) {
+        _checkPastBlock(blockNumber);
+        return _totalValidatorStake.upperLookupRecent(blockNumber);
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function validatorStake(address worker) external view returns (uint256) {
+        return _validatorStake[worker].latest();
+    }
+
+    /// @inheritdoc IWorkerRegistry
+    function totalValidatorStake() external view returns (uint256) {
+        return _totalValidatorStake.latest();
+    }
+
+    function _checkpointValidatorStake(address worker) private {
+        WorkerCore storage core = _cores[worker];
+        uint256 counted =
+            core.stakeOk && core.unstakeRequestedAt == 0 && core.capabilities & CAP_VALIDATE != 0 ? core.stake : 0;
+        Checkpoints.Trace208 storage own = _validatorStake[worker];
+        uint256 previous = own.latest();
+        if (counted == previous) return;
+        uint48 blockNumber = SafeCast.toUint48(block.number);
+        own.push(blockNumber, uint208(counted));
+        // Every term is a uint96 stake, so the total of all workers' stakes fits 208 bits.
+        uint256 total = _totalValidatorStake.latest() - previous + counted;
+        _totalValidatorStake.push(blockNumber, uint208(total));
+        emit ValidatorStakeCheckpointed(worker, counted, total);
+    }
+
+    function _checkPastBlock(uint48 blockNumber) private view {
+        if (blockNumber >= block.number) revert WorkerRegistryFutureLookup(blockNumber, block.number);
+    }
+
+    // ---------------------------------------------------------------- internals
 
     function _serves(address worker, WorkerCore memory core, uint64 v) private view returns (bool) {
         return _servesInline(core, v) || (core.servesMore && _moreServed[worker][_epochs[worker]][v]);

@@ -1,7 +1,7 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 import TesseraModule from "./Tessera.js";
 
-/** Deploys the DataRegistry on top of the Tessera core and lets it slash dissenting validators. */
+/** Deploys the DataRegistry on top of the Tessera core and lets it slash dissenting validators (into its reward pool). */
 export default buildModule("TesseraData", (m) => {
   const { token, workerRegistry, modelRegistry, inferenceMarket } = m.useModule(TesseraModule);
   const admin = m.getAccount(0);
@@ -12,8 +12,13 @@ export default buildModule("TesseraData", (m) => {
     validatorReward: 5n * 10n ** 18n,
     dissentSlash: 10n * 10n ** 18n,
     votingPeriod: 24 * 3600,
-    quorum: 2,
-    validatorsPerDataset: 3,
+    // Committee seats that must vote: a majority of the expected committee.
+    quorum: 8,
+    // Expected committee seats of the sortition. With at most 15 equally staked validators every one is drawn
+    // (stake * 15 >= total stake), so the demo's 3 validators always form the whole committee.
+    committeeSize: 15,
+    // 20 % of the acceptance reward at acceptance, the rest when a training job first pays royalties for the data.
+    upfrontRewardBps: 2_000,
   });
 
   const dataRegistry = m.contract("DataRegistry", [admin, token, workerRegistry, dataParams]);

@@ -75,7 +75,8 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
   try {
     const params = await dataRegistry.params();
     report.line(`validators       ${running.map((v) => v.signer.address.slice(0, 10) + "…").join(", ")}: staked ${formatEther(staked[0].stake)} TSR each, CAP_VALIDATE, fresh secp256k1 encryption keys`);
-    report.line(`registry         bond ${formatEther(params.bond)} TSR, accept reward ${formatEther(params.acceptReward)}, validator reward ${formatEther(params.validatorReward)}, dissent slash ${formatEther(params.dissentSlash)}, quorum ${params.quorum} of ${params.validatorsPerDataset}`);
+    report.line(`registry         bond ${formatEther(params.bond)} TSR, accept reward ${formatEther(params.acceptReward)}, validator reward ${formatEther(params.validatorReward)}, dissent slash ${formatEther(params.dissentSlash)} per seat`);
+    report.line(`committee        ${params.committeeSize} expected seats drawn by stake from the contribution block's hash (3 equal stakes: every validator drawn, ${Number(params.committeeSize) / 3} seats each), quorum ${params.quorum} seats, ${Number(params.upfrontRewardBps) / 100} % of the accept reward upfront, the rest at the first royalty`);
     report.line(`reference 2NN    ${((reference.heldOutAccuracy ?? 0) * 100).toFixed(1)} % on held-out digits (each validator's label-noise check)`);
     const poolBefore = await dataRegistry.rewardPool();
 
@@ -121,7 +122,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     let creditedTotal = 0n;
     let slashedTotal = 0n;
     for (const [k, c] of contributed.entries()) {
-      const d = await dataRegistry.datasetOf(c.datasetId);
+      const [d, validation] = await Promise.all([dataRegistry.datasetOf(c.datasetId), dataRegistry.validationOf(c.datasetId)]);
       report.line("");
       report.line(`dataset ${c.datasetId}        ${c.name}, ${c.samples} samples`);
       report.line(`  CID            ${c.datasetCid}`);
@@ -129,11 +130,11 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
       for (const [i, o] of outcomes[k].entries()) {
         const who = `validator ${i + 1}`;
         if (o.status === "voted") {
-          record(`vote (${o.decided ? `deciding, ${o.accept ? "accept" : "reject"}` : "non-deciding"})`, BigInt(o.gasUsed));
-          report.line(`  ${who}    ${o.accept ? "accept" : `reject ${o.reasonCode} (${REASONS[o.reasonCode]})`}: ${o.details}${o.decided ? " — decided it" : ""}`);
+          record(`vote (${o.decided ? `last, settles ${o.accept ? "accept" : "reject"}` : "not last"})`, BigInt(o.gasUsed));
+          report.line(`  ${who}    ${o.accept ? "accept" : `reject ${o.reasonCode} (${REASONS[o.reasonCode]})`}: ${o.details}${o.decided ? " — the last of the committee: settled it" : ""}`);
         } else report.line(`  ${who}    no vote: ${o.reason}`);
       }
-      report.line(`  decision       ${DATASET_STATUS_NAMES[Number(d.status)]}${d.status === BigInt(DatasetStatus.Rejected) ? `, reason ${d.reasonCode} (${REASONS[Number(d.reasonCode)]})` : ""}; ${d.acceptVotes} accept / ${d.rejectVotes} reject`);
+      report.line(`  decision       ${DATASET_STATUS_NAMES[Number(d.status)]}${d.status === BigInt(DatasetStatus.Rejected) ? `, reason ${d.reasonCode} (${REASONS[Number(d.reasonCode)]})` : ""}; ${d.acceptVotes} accept / ${d.rejectVotes} reject (${Number(validation.acceptSeats) / 1_000} / ${Number(validation.rejectSeats) / 1_000} seats)`);
       const from = c.receipt.blockNumber;
       for (const e of await dataRegistry.queryFilter(dataRegistry.filters.Credited(undefined, c.datasetId), from)) {
         creditedTotal += e.args.amount;
@@ -154,7 +155,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     report.check("the shuffled-label slice rejected with reason 4 (label noise)", bad.status === BigInt(DatasetStatus.Rejected) && bad.reasonCode === 4n);
     const poolAfter = await dataRegistry.rewardPool();
     report.check(
-      `credits (${formatEther(creditedTotal)} TSR) == ${contributed.length} bonds + what the reward pool paid (${formatEther(poolBefore - poolAfter + slashedTotal)}); no bond left held`,
+      `credits (${formatEther(creditedTotal)} TSR) == ${contributed.length} bonds + pool before - pool after + slashes (${formatEther(poolBefore - poolAfter + slashedTotal)}): a rejected bond stays in the pool; no bond left held`,
       creditedTotal === BigInt(contributed.length) * params.bond + (poolBefore - poolAfter) + slashedTotal && (await dataRegistry.bondsHeld()) === 0n,
     );
 

@@ -84,8 +84,8 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
   const store = await openContentStore(args.dataDir);
   try {
     const prepared = await prepareContribution({ registry, token, signer, store, source: { samples }, recipients: sealedFor, license: args.license });
-    const existing = await registry.datasetIdOf(prepared.contribution.commitment);
-    if (existing !== 0n) throw taskError(`this exact dataset is already registered as dataset ${existing}`);
+    const existing = await registry.datasetIdOf(signer.address, prepared.contribution.commitment);
+    if (existing !== 0n) throw taskError(`you already registered this exact dataset as dataset ${existing}`);
     const receipt = await session.send(signer, registry, "contribute", [prepared.args, prepared.permit]);
     const datasetId = contributedDatasetId(registry, receipt);
     const { contribution } = prepared;

@@ -22,8 +22,9 @@ export interface DatasetView {
   commitment: string;
   datasetCid: string;
   reasonCode: number;
-  votes: { validator: string; accept: boolean; reasonCode: number }[];
+  votes: { validator: string; accept: boolean; reasonCode: number; seats: number }[];
   credits: { account: string; reason: string; amount: bigint }[];
+  /** 0 until the committee is drawn. */
   votingDeadline: number;
 }
 
@@ -34,8 +35,9 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
   const registry = await dataRegistryOf(session);
   const count = await registry.datasetCount();
   if (datasetId > count) throw taskError(`unknown dataset ${datasetId} (${count} contributed so far)`);
-  const [d, ballots, contributed, credited] = await Promise.all([
+  const [d, validation, ballots, contributed, credited] = await Promise.all([
     registry.datasetOf(datasetId),
+    registry.validationOf(datasetId),
     registry.ballotsOf(datasetId),
     registry.queryFilter(registry.filters.DatasetContributed(datasetId), session.deployment.startBlock),
     registry.queryFilter(registry.filters.Credited(undefined, datasetId), session.deployment.startBlock),
@@ -48,7 +50,7 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     commitment: d.commitment,
     datasetCid: contributed.length > 0 ? cidFromBytes(contributed[0].args.cid) : "(event not found)",
     reasonCode: Number(d.reasonCode),
-    votes: ballots.map((b) => ({ validator: b.validator, accept: b.accept, reasonCode: Number(b.reasonCode) })),
+    votes: ballots.map((b) => ({ validator: b.validator, accept: b.accept, reasonCode: Number(b.reasonCode), seats: Number(b.seats) / 1_000 })),
     credits: credited.map((e) => ({ account: e.args.account, reason: CREDIT_REASON_NAMES[Number(e.args.reason)], amount: e.args.amount })),
     votingDeadline: Number(d.votingDeadline),
   };
@@ -58,8 +60,12 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     ["samples", view.sampleCount],
     ["dataset CID", view.datasetCid],
     ["commitment", view.commitment],
-    ["votes", `${d.acceptVotes} accept / ${d.rejectVotes} reject (quorum ${d.quorum} of ${d.maxVotes}), deadline ${new Date(view.votingDeadline * 1000).toISOString()}`],
-    ...view.votes.map((v, i) => [`  vote ${i + 1}`, `${v.validator} ${v.accept ? "accept" : `reject ${v.reasonCode} (${REASONS[v.reasonCode] ?? "?"})`}`] as const),
+    [
+      "votes",
+      `${d.acceptVotes} accept / ${d.rejectVotes} reject, ${Number(validation.acceptSeats) / 1_000} / ${Number(validation.rejectSeats) / 1_000} seats (quorum ${d.quorum} of ${d.committeeSize} expected seats), ` +
+        (view.votingDeadline === 0 ? "committee not drawn yet" : `deadline ${new Date(view.votingDeadline * 1000).toISOString()}`),
+    ],
+    ...view.votes.map((v, i) => [`  vote ${i + 1}`, `${v.validator} ${v.accept ? "accept" : `reject ${v.reasonCode} (${REASONS[v.reasonCode] ?? "?"})`}, ${v.seats} seats`] as const),
     ...view.credits.map((c) => [`  credit`, `${formatTsr(c.amount)} to ${c.account} (${c.reason})`] as const),
   ]);
   return view;

@@ -16,7 +16,7 @@ export interface RewardsWithdrawResult {
   txHash: string;
 }
 
-/** Pays out the account's DataRegistry credit: bonds back, accept and validator rewards, rejected-bond shares, royalties. */
+/** Pays out the account's DataRegistry credit: bonds back, accept rewards (upfront and deferred), validator rewards, royalties. */
 export default async function rewardsWithdraw(args: RewardsWithdrawArgs, hre: HardhatRuntimeEnvironment): Promise<RewardsWithdrawResult> {
   const session = await Session.open(hre, args.deployment);
   const registry = await dataRegistryOf(session);

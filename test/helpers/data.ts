@@ -4,7 +4,7 @@ import type { DataRegistry } from "../../typechain-types/index.js";
 import { CAP_VALIDATE, MIN_STAKE, SAMPLE_PUBKEY, type Deployment } from "./tessera.js";
 
 export const DatasetStatus = { None: 0n, Pending: 1n, Accepted: 2n, Rejected: 3n, Undecided: 4n, Withdrawn: 5n } as const;
-export const CreditReason = { BondRefund: 0n, AcceptReward: 1n, ValidatorReward: 2n, RejectionShare: 3n } as const;
+export const CreditReason = { BondRefund: 0n, AcceptReward: 1n, ValidatorReward: 2n, DeferredAcceptReward: 3n } as const;
 export const Reason = {
   Ok: 0,
   Schema: 1,
@@ -29,7 +29,8 @@ export interface DataParamsInput {
   dissentSlash: bigint;
   votingPeriod: number;
   quorum: number;
-  validatorsPerDataset: number;
+  committeeSize: number;
+  upfrontRewardBps: number;
 }
 
 export const DEFAULT_DATA_PARAMS: DataParamsInput = {
@@ -38,8 +39,9 @@ export const DEFAULT_DATA_PARAMS: DataParamsInput = {
   validatorReward: 5n * TOKEN,
   dissentSlash: 10n * TOKEN,
   votingPeriod: 24 * 3600,
-  quorum: 2,
-  validatorsPerDataset: 3,
+  quorum: 8,
+  committeeSize: 15,
+  upfrontRewardBps: 2_000,
 };
 
 /** Deploys a DataRegistry on `d` as the TesseraData Ignition module does (it holds SLASHER_ROLE). */

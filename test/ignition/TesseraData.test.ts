@@ -15,8 +15,8 @@ describe("Ignition: TesseraData module", () => {
     expect(await registry.hasRole(slasher, await inferenceMarket.getAddress())).to.equal(true);
     expect(await data.token()).to.equal(await token.getAddress());
     expect(await data.workerRegistry()).to.equal(await workerRegistry.getAddress());
-    expect((await data.params()).quorum).to.equal(2n);
-    expect((await data.params()).validatorsPerDataset).to.equal(3n);
+    const params = await data.params();
+    expect([params.quorum, params.committeeSize, params.upfrontRewardBps]).to.deep.equal([8n, 15n, 2_000n]);
     expect(await data.hasRole(await data.DEFAULT_ADMIN_ROLE(), admin.address)).to.equal(true);
   });
 });

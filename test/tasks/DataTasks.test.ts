@@ -23,7 +23,8 @@ import { runTask, taskFailure } from "../helpers/taskRunner.js";
 
 const TOKEN = 10n ** 18n;
 const BOND = 10n * TOKEN;
-const ACCEPT_REWARD = 50n * TOKEN;
+const UPFRONT_REWARD = 10n * TOKEN; // 20 % of the 50 TSR accept reward at acceptance
+const VALIDATOR_REWARD = 25n * TOKEN; // 5 TSR per seat, 5 of the 15 seats for each of 3 equal validators
 const CAP_VALIDATE = 4;
 
 /**
@@ -125,7 +126,7 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
       await store.close();
     }
     const again = await taskFailure(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: jsonFile });
-    expect(again.message).to.match(/already registered as dataset 1/);
+    expect(again.message).to.match(/you already registered this exact dataset as dataset 1/);
   });
 
   it("data status and data list: show the dataset, its votes and credits; unknown ids fail", async () => {
@@ -134,37 +135,46 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
     expect(pending.result).to.include({ status: "Pending", contributor: contributor.address, sampleCount: 40 });
     expect(pending.result.votes).to.deep.equal([]);
 
-    for (const v of validators.slice(0, 2)) await (await dataRegistry.connect(v).vote(1, true, 0)).wait();
+    await (await dataRegistry.connect(validators[0]).vote(1, true, 0)).wait();
+    const voting = await runTask<DatasetView>(hre, ["data", "status"], { ...common(), id: "1" });
+    expect(voting.result.votes).to.deep.equal([{ validator: validators[0].address, accept: true, reasonCode: 0, seats: 5 }]);
+    expect(voting.output).to.include("5 / 0 seats (quorum 8 of 15 expected seats), deadline");
+    for (const v of validators.slice(1)) await (await dataRegistry.connect(v).vote(1, true, 0)).wait();
     const accepted = await runTask<DatasetView>(hre, ["data", "status"], { ...common(), id: "1" });
     expect(accepted.result.status).to.equal("Accepted");
-    expect(accepted.result.votes.map((v) => v.validator)).to.deep.equal(validators.slice(0, 2).map((v) => v.address));
-    expect(accepted.result.credits).to.deep.include({ account: contributor.address, reason: "accept reward", amount: ACCEPT_REWARD });
+    expect(accepted.result.votes.map((v) => v.validator)).to.deep.equal(validators.map((v) => v.address));
+    expect(accepted.result.credits).to.deep.include({ account: contributor.address, reason: "accept reward", amount: UPFRONT_REWARD });
     expect(accepted.output).to.include("Dataset 1: Accepted").and.include(accepted.result.datasetCid);
 
     const rows = (await runTask<DatasetRow[]>(hre, ["data", "list"], common())).result;
-    expect(rows.map((r) => [r.datasetId, r.status, r.acceptVotes])).to.deep.equal([[1n, "Accepted", 2]]);
+    expect(rows.map((r) => [r.datasetId, r.status, r.acceptVotes])).to.deep.equal([[1n, "Accepted", 3]]);
     expect((await taskFailure(hre, ["data", "status"], { ...common(), id: "99" })).message).to.match(/unknown dataset 99 \(1 contributed so far\)/);
     expect((await taskFailure(hre, ["data", "status"], { ...common(), id: "x" })).message).to.match(/--id: "x" is not an id/);
   });
 
-  it("rewards withdraw: pays out bond + reward, then has nothing left", async () => {
+  it("rewards withdraw: pays out bond + upfront reward, then has nothing left", async () => {
     const { token } = contracts();
     const before = await token.balanceOf(contributor.address);
     const { result } = await runTask<RewardsWithdrawResult>(hre, ["rewards", "withdraw"], { ...common(), account: "13" });
-    expect(result.amount).to.equal(BOND + ACCEPT_REWARD);
-    expect(await token.balanceOf(contributor.address)).to.equal(before + BOND + ACCEPT_REWARD);
+    expect(result.amount).to.equal(BOND + UPFRONT_REWARD);
+    expect(await token.balanceOf(contributor.address)).to.equal(before + BOND + UPFRONT_REWARD);
     const v = await runTask<RewardsWithdrawResult>(hre, ["rewards", "withdraw"], { ...common(), account: "10" });
-    expect(v.result.amount).to.equal(5n * TOKEN);
+    expect(v.result.amount).to.equal(VALIDATOR_REWARD);
     const empty = await taskFailure(hre, ["rewards", "withdraw"], { ...common(), account: "13" });
     expect(empty.message).to.match(/nothing to withdraw: .* has no credit in the DataRegistry/);
   });
 
-  it("data withdraw: only the contributor, only a Pending-unvoted or Accepted-unused dataset; the bond comes back", async () => {
+  it("data withdraw: only the contributor, only a Pending dataset nobody can be validating or an Accepted-unused one; the bond comes back", async () => {
     const { dataRegistry } = contracts();
     const csv = (await runTask<ContributeResult>(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: csvFile })).result;
     expect(csv).to.include({ datasetId: 2n, sampleCount: 30 });
     const notYours = await taskFailure(hre, ["data", "withdraw"], { ...common(), account: "14", id: "2" });
     expect(notYours.message).to.match(new RegExp(`contributed by ${contributor.address}, not ${other.address}`));
+    // Its committee is knowable from the next block on: the contributor must face the decision...
+    const started = await taskFailure(hre, ["data", "withdraw"], { ...common(), account: "13", id: "2" });
+    expect(started.message).to.match(/dataset 2's committee is known since block \d+ and validators may be working on it/);
+    // ...unless nobody drew it while its seed was readable (256 blocks).
+    await connection.networkHelpers.mine(257);
     const done = await runTask<WithdrawDatasetResult>(hre, ["data", "withdraw"], { ...common(), account: "13", id: "2" });
     expect(done.result.bondRefunded).to.equal(BOND);
     expect(await dataRegistry.creditOf(contributor.address)).to.equal(BOND);

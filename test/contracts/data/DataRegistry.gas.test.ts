@@ -63,40 +63,48 @@ describe("DataRegistry gas", () => {
     if (measuring) expect(report["contribute (permit, 36-byte CIDs)"]).to.be.lessThan(250_000);
   });
 
-  it("vote: non-deciding, deciding accept, deciding reject that slashes a dissenter", async () => {
+  it("vote: first (draws the committee), middle, last settling an accept, last settling a reject with a slash", async () => {
     const w = await networkHelpers.loadFixture(fixture);
     const warm = await contribute(w, 10); // validators and contributor already hold credit
-    await w.data.connect(w.v1).vote(warm, true, Reason.Ok);
-    await w.data.connect(w.v2).vote(warm, true, Reason.Ok);
+    for (const v of [w.v1, w.v2, w.v3]) await w.data.connect(v).vote(warm, true, Reason.Ok);
 
     const a = await contribute(w, 11);
-    report["vote (1st, non-deciding)"] = await gasOf(w.data.connect(w.v1).vote(a, true, Reason.Ok));
-    report["vote (deciding accept, 2 of 2 agree)"] = await gasOf(w.data.connect(w.v2).vote(a, true, Reason.Ok));
+    report["vote (1st: draws the committee)"] = await gasOf(w.data.connect(w.v1).vote(a, true, Reason.Ok));
+    report["vote (2nd of 3)"] = await gasOf(w.data.connect(w.v2).vote(a, true, Reason.Ok));
+    report["vote (last of 3: settles accept, 4 credits)"] = await gasOf(w.data.connect(w.v3).vote(a, true, Reason.Ok));
 
     const r = await contribute(w, 12);
     await w.data.connect(w.v3).vote(r, true, Reason.Ok);
-    report["vote (2nd, non-deciding)"] = await gasOf(w.data.connect(w.v1).vote(r, false, Reason.Schema));
-    report["vote (deciding reject, slashes 1 dissenter)"] = await gasOf(
+    await w.data.connect(w.v1).vote(r, false, Reason.Schema);
+    report["vote (last of 3: settles reject, slashes 1 dissenter)"] = await gasOf(
       w.data.connect(w.v2).vote(r, false, Reason.Schema),
     );
     if (measuring) {
-      expect(report["vote (1st, non-deciding)"]).to.be.lessThan(80_000);
-      expect(report["vote (deciding accept, 2 of 2 agree)"]).to.be.lessThan(150_000);
+      expect(report["vote (2nd of 3)"]).to.be.lessThan(100_000);
+      expect(report["vote (last of 3: settles accept, 4 credits)"]).to.be.lessThan(200_000);
     }
   });
 
-  it("finalize, withdrawDataset, creditRoyalties, fundRewardPool, withdraw", async () => {
+  it("drawCommittee, finalize, withdrawDataset, creditRoyalties, fundRewardPool, withdraw", async () => {
     const w = await networkHelpers.loadFixture(fixture);
-    const pending = await contribute(w, 20);
-    const toWithdraw = await contribute(w, 21);
+    const undecided = await contribute(w, 20);
+    const decided = await contribute(w, 21);
     const used = await contribute(w, 22);
-    await w.data.connect(w.v1).vote(used, true, Reason.Ok);
-    await w.data.connect(w.v2).vote(used, true, Reason.Ok);
-    report["withdrawDataset (pending)"] = await gasOf(w.data.connect(w.alice).withdrawDataset(toWithdraw));
-    report["creditRoyalties (1 dataset)"] = await gasOf(w.data.connect(w.payer).creditRoyalties([used], [100], TOKEN));
+    for (const v of [w.v1, w.v2, w.v3]) await w.data.connect(v).vote(used, true, Reason.Ok);
+    report["drawCommittee"] = await gasOf(w.data.drawCommittee(undecided));
+    await w.data.connect(w.v1).vote(decided, true, Reason.Ok);
+    await w.data.connect(w.v2).vote(decided, true, Reason.Ok);
+    report["creditRoyalties (1 dataset, first use: deferred reward)"] = await gasOf(
+      w.data.connect(w.payer).creditRoyalties([used], [100], TOKEN),
+    );
+    report["creditRoyalties (1 dataset, later use)"] = await gasOf(w.data.connect(w.payer).creditRoyalties([used], [100], TOKEN));
     report["fundRewardPool"] = await gasOf(w.data.fundRewardPool(TOKEN));
     await networkHelpers.time.increase(DEFAULT_DATA_PARAMS.votingPeriod + 1);
-    report["finalize (undecided)"] = await gasOf(w.data.finalize(pending));
+    report["finalize (undecided)"] = await gasOf(w.data.finalize(undecided));
+    report["finalize (accept by 2 of 3, 3 credits)"] = await gasOf(w.data.finalize(decided));
+    const expired = await contribute(w, 23);
+    await networkHelpers.mine(257);
+    report["withdrawDataset (pending, seed expired undrawn)"] = await gasOf(w.data.connect(w.alice).withdrawDataset(expired));
     report["withdraw"] = await gasOf(w.data.connect(w.alice).withdraw());
   });
 

@@ -12,8 +12,8 @@ import {IDataRegistry} from "../../../contracts/interfaces/IDataRegistry.sol";
 import {ContributionArgs, Dataset, DatasetStatus, CreditReason} from "../../../contracts/types/DataTypes.sol";
 import {PermitArgs} from "../../../contracts/types/InferenceTypes.sol";
 
-/// @notice Drives the registry with random contributions, votes, finalizations, dataset withdrawals, royalties,
-/// funding and withdrawals. It books every token that comes in or goes out, and every credit from the events.
+/// @notice Drives the registry with random contributions, committee draws, votes, finalizations, dataset
+/// withdrawals, royalties, funding, withdrawals, blocks and time. It books every token that comes in or goes out, and every credit from the events.
 contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
     DataRegistry internal immutable data;
     TesseraToken internal immutable token;
@@ -25,11 +25,11 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
 
     uint256 public ghostIn; // bonds + funding + royalties + slashes received
     uint256 public ghostOut; // withdrawals paid
-    uint256 public ghostPool; // funding + slashes - rewards paid from the pool
+    uint256 public ghostPool; // funding + slashes + rejected bonds - rewards paid from the pool
     mapping(address => uint256) public ghostEarned; // credits seen in events
     mapping(address => uint256) public ghostWithdrawn;
     mapping(uint64 => uint256) public ghostBond; // bond taken at contribution
-    mapping(uint64 => uint256) public ghostBondPaid; // BondRefund + RejectionShare credited for the dataset
+    mapping(uint64 => uint256) public ghostBondPaid; // BondRefund credited, or the bond moved to the pool on rejection
     mapping(uint64 => uint256) public ghostRoyalties;
     uint256 public calls;
 
@@ -76,13 +76,13 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
     function vote(uint256 datasetSeed, uint256 validatorSeed, bool accept, uint8 reason) external {
         ++calls;
         (uint64 id, bool found) = _pick(datasetSeed, DatasetStatus.Pending);
-        if (!found) return;
+        if (!found || !_drawn(id)) return;
         Dataset memory d = data.datasetOf(id);
-        if (block.timestamp > d.votingDeadline || uint256(d.acceptVotes) + d.rejectVotes >= d.maxVotes) return;
+        if (block.timestamp > d.votingDeadline) return;
         address validator;
         for (uint256 k; k < validators.length; ++k) {
             address candidate = validators[(validatorSeed % validators.length + k) % validators.length];
-            if (!data.hasVoted(id, candidate) && data.isValidator(candidate)) {
+            if (!data.hasVoted(id, candidate) && data.isValidator(candidate) && data.isOnCommittee(id, candidate)) {
                 validator = candidate;
                 break;
             }
@@ -97,7 +97,7 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
     function finalize(uint256 datasetSeed) external {
         ++calls;
         (uint64 id, bool found) = _pick(datasetSeed, DatasetStatus.Pending);
-        if (!found) return;
+        if (!found || !_drawn(id)) return;
         Dataset memory d = data.datasetOf(id);
         if (block.timestamp <= d.votingDeadline) vm.warp(uint256(d.votingDeadline) + 1);
         vm.recordLogs();
@@ -110,7 +110,7 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
         (uint64 id, bool found) = _pick(datasetSeed, accepted ? DatasetStatus.Accepted : DatasetStatus.Pending);
         if (!found) return;
         Dataset memory d = data.datasetOf(id);
-        if (d.timesUsed != 0 || d.acceptVotes + d.rejectVotes != 0 && !accepted) return;
+        if (d.timesUsed != 0 || !accepted && data.committeeSeed(id) != bytes32(0)) return;
         vm.recordLogs();
         vm.prank(d.contributor);
         data.withdrawDataset(id);
@@ -161,6 +161,27 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
         vm.warp(block.timestamp + bound(secondsAhead, 1, 12 hours));
     }
 
+    function roll(uint16 blocks) external {
+        ++calls;
+        vm.roll(block.number + bound(blocks, 1, 300));
+    }
+
+    /// @dev Draws the dataset's committee if it is not yet (mining a block or re-anchoring an expired seed first).
+    function _drawn(uint64 id) internal returns (bool) {
+        if (_seedRecorded(id)) return true;
+        if (block.number <= data.validationOf(id).seedBlock) vm.roll(block.number + 1);
+        data.drawCommittee(id);
+        if (!_seedRecorded(id)) {
+            vm.roll(block.number + 1);
+            data.drawCommittee(id);
+        }
+        return true;
+    }
+
+    function _seedRecorded(uint64 id) internal view returns (bool) {
+        return data.datasetOf(id).votingDeadline != 0;
+    }
+
     /// @dev A dataset in `status`, starting the search at a random id.
     function _pick(uint256 datasetSeed, DatasetStatus status) internal view returns (uint64 id, bool found) {
         uint64 count = data.datasetCount();
@@ -184,7 +205,7 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
                 uint64 id = uint64(uint256(log.topics[2]));
                 (CreditReason reason, uint256 amount) = abi.decode(log.data, (CreditReason, uint256));
                 ghostEarned[account] += amount;
-                if (reason == CreditReason.BondRefund || reason == CreditReason.RejectionShare) {
+                if (reason == CreditReason.BondRefund) {
                     ghostBondPaid[id] += amount;
                 } else {
                     ghostPool -= amount;
@@ -195,6 +216,13 @@ contract DataRegistryHandler is CommonBase, StdCheats, StdUtils {
                 (, uint256 amount) = abi.decode(log.data, (uint32, uint256));
                 ghostEarned[contributor] += amount;
                 ghostRoyalties[id] += amount;
+            } else if (sig == IDataRegistry.DatasetDecided.selector) {
+                uint64 id = uint64(uint256(log.topics[1]));
+                (DatasetStatus status,,,) = abi.decode(log.data, (DatasetStatus, uint8, uint32, uint32));
+                if (status == DatasetStatus.Rejected) {
+                    ghostBondPaid[id] += ghostBond[id];
+                    ghostPool += ghostBond[id];
+                }
             } else if (sig == IDataRegistry.DissenterSlashed.selector) {
                 uint256 slashed = abi.decode(log.data, (uint256));
                 ghostIn += slashed;

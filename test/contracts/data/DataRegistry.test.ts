@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { network } from "hardhat";
-import { CAP_INFER, CAP_VALIDATE, deployTessera, signPermit } from "../../helpers/tessera.js";
+import { CAP_INFER, MIN_STAKE, deployTessera, signPermit } from "../../helpers/tessera.js";
 import {
   CreditReason,
   DATASET_CID,
@@ -22,6 +22,12 @@ const { time } = networkHelpers;
 
 const P = DEFAULT_DATA_PARAMS;
 const POOL = 1_000n * TOKEN;
+const STAKE = MIN_STAKE * 2n; // registerValidator's default
+/** Four equally staked validators, 15 expected seats: each is drawn with certainty and holds 3.75 seats. */
+const SEATS = 3_750n;
+const SEAT_REWARD = (P.validatorReward * SEATS) / 1_000n;
+const SEAT_SLASH = (P.dissentSlash * SEATS) / 1_000n;
+const UPFRONT = (P.acceptReward * BigInt(P.upfrontRewardBps)) / 10_000n;
 
 describe("DataRegistry", () => {
   async function fixture() {
@@ -48,12 +54,13 @@ describe("DataRegistry", () => {
     return datasetIdOf(w.data, await tx.wait());
   }
 
-  async function accepted(w: World, seed = 1) {
-    const id = await contribute(w, seed);
-    await w.data.connect(w.v1).vote(id, true, Reason.Ok);
-    await w.data.connect(w.v2).vote(id, true, Reason.Ok);
+  /** Every validator votes; the committee is all four (equal stakes, 15 seats), so the last vote decides. */
+  async function decided(w: World, id: bigint, accept: boolean, reason: number = Reason.Schema) {
+    for (const v of [w.v1, w.v2, w.v3, w.v4]) await w.data.connect(v).vote(id, accept, accept ? Reason.Ok : reason);
     return id;
   }
+
+  const accepted = async (w: World, seed = 1) => decided(w, await contribute(w, seed), true);
 
   const stakeOf = async (w: World, who: { address: string }) => (await w.workers.workerOf(who.address)).stake;
 
@@ -73,10 +80,11 @@ describe("DataRegistry", () => {
       }
       const floor = Number(await w.workers.MIN_UNBONDING_DELAY());
       for (const bad of [
-        { quorum: 0, validatorsPerDataset: 0 },
-        { quorum: 2, validatorsPerDataset: 1 },
-        { quorum: 2, validatorsPerDataset: 4 },
-        { quorum: 9, validatorsPerDataset: 16 },
+        { quorum: 0 },
+        { committeeSize: 0, quorum: 0 },
+        { committeeSize: 7, quorum: 8 },
+        { committeeSize: 17, quorum: 8 },
+        { upfrontRewardBps: 10_001 },
         { votingPeriod: 0 },
         { votingPeriod: floor },
       ]) {
@@ -90,15 +98,16 @@ describe("DataRegistry", () => {
     it("lets PARAMS_ROLE set parameters, snapshotted per dataset", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const before = await contribute(w, 1);
-      const next = { ...P, bond: 20n * TOKEN, quorum: 3, validatorsPerDataset: 5 };
+      const next = { ...P, bond: 20n * TOKEN, quorum: 16, committeeSize: 16, upfrontRewardBps: 10_000 };
       await expect(w.data.setParams(next)).to.emit(w.data, "ParamsUpdated");
       const p = await w.data.params();
-      expect([p.bond, p.quorum, p.validatorsPerDataset]).to.deep.equal([20n * TOKEN, 3n, 5n]);
+      expect([p.bond, p.quorum, p.committeeSize, p.upfrontRewardBps]).to.deep.equal([20n * TOKEN, 16n, 16n, 10_000n]);
       const after = await contribute(w, 2);
       expect((await w.data.datasetOf(before)).bond).to.equal(P.bond);
-      expect((await w.data.datasetOf(before)).quorum).to.equal(2n);
+      expect((await w.data.datasetOf(before)).quorum).to.equal(8n);
+      expect((await w.data.datasetOf(before)).committeeSize).to.equal(15n);
       expect((await w.data.datasetOf(after)).bond).to.equal(20n * TOKEN);
-      expect((await w.data.datasetOf(after)).maxVotes).to.equal(5n);
+      expect((await w.data.datasetOf(after)).committeeSize).to.equal(16n);
       await expect(w.data.connect(w.outsider).setParams(next))
         .to.be.revertedWithCustomError(w.data, "AccessControlUnauthorizedAccount")
         .withArgs(w.outsider.address, await w.data.PARAMS_ROLE());
@@ -118,7 +127,7 @@ describe("DataRegistry", () => {
         .connect(w.bob)
         .contribute(args, { value: P.bond, deadline, v: sig.v, r: sig.r, s: sig.s });
       await expect(tx).to.changeTokenBalances(ethers, w.token, [w.bob, w.data], [-P.bond, P.bond]);
-      const votingDeadline = BigInt(await time.latest()) + BigInt(P.votingPeriod);
+      const seedBlock = BigInt((await (await tx).wait())!.blockNumber);
       await expect(tx)
         .to.emit(w.data, "DatasetContributed")
         .withArgs(
@@ -131,16 +140,19 @@ describe("DataRegistry", () => {
           args.licenseId,
           ENVELOPES_CID,
           P.bond,
-          votingDeadline,
+          seedBlock,
         );
       const ds = await w.data.datasetOf(1n);
       expect(ds.contributor).to.equal(w.bob.address);
       expect(ds.status).to.equal(DatasetStatus.Pending);
-      expect(ds.votingDeadline).to.equal(votingDeadline);
+      expect(ds.votingDeadline).to.equal(0n); // the window opens when the committee is drawn
+      const validation = await w.data.validationOf(1n);
+      expect([validation.snapshotBlock, validation.seedBlock, validation.seed]).to.deep.equal([seedBlock, seedBlock, ethers.ZeroHash]);
       expect(ds.commitment).to.equal(args.commitment);
       expect(ds.schemaId).to.equal(MNIST_SCHEMA);
       expect(ds.sampleCount).to.equal(1_000n);
-      expect(await w.data.datasetIdOf(args.commitment)).to.equal(1n);
+      expect(await w.data.datasetIdOf(w.bob.address, args.commitment)).to.equal(1n);
+      expect(await w.data.datasetIdOf(w.alice.address, args.commitment)).to.equal(0n);
       expect(await w.data.datasetCount()).to.equal(1n);
       expect(await w.data.bondsHeld()).to.equal(P.bond);
     });
@@ -189,7 +201,7 @@ describe("DataRegistry", () => {
         "DataRegistryZeroSamples",
       );
       await c.contribute(contribution(1, { keyEnvelopesCid: "0x" }), NO_PERMIT);
-      await expect(w.data.connect(w.bob).contribute(contribution(1), NO_PERMIT))
+      await expect(c.contribute(contribution(1), NO_PERMIT))
         .to.be.revertedWithCustomError(w.data, "DataRegistryDuplicateCommitment")
         .withArgs(contribution(1).commitment, 1n);
       await expect(w.data.connect(w.outsider).contribute(contribution(2), NO_PERMIT))
@@ -199,6 +211,8 @@ describe("DataRegistry", () => {
       await expect(c.contribute(contribution(3), NO_PERMIT)).to.be.revertedWithCustomError(w.data, "EnforcedPause");
       await w.data.unpause();
       await c.contribute(contribution(3), NO_PERMIT);
+      // The same commitment from another contributor is its own record (a copy is judged on its own, see adversaries).
+      await w.data.connect(w.bob).contribute(contribution(1), NO_PERMIT);
     });
   });
 
@@ -206,245 +220,259 @@ describe("DataRegistry", () => {
     it("lets the contributor of a live dataset publish envelopes, and nobody else", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = await contribute(w, 1, { keyEnvelopesCid: "0x" });
-      await expect(w.data.connect(w.alice).publishKeyEnvelopes(id, ENVELOPES_CID))
+      await decided(w, id, false);
+      const open = await contribute(w, 2, { keyEnvelopesCid: "0x" });
+      await expect(w.data.connect(w.alice).publishKeyEnvelopes(open, ENVELOPES_CID))
         .to.emit(w.data, "KeyEnvelopesPublished")
-        .withArgs(id, w.alice.address, ENVELOPES_CID);
-      await expect(w.data.connect(w.bob).publishKeyEnvelopes(id, ENVELOPES_CID))
+        .withArgs(open, w.alice.address, ENVELOPES_CID);
+      await expect(w.data.connect(w.alice).publishKeyEnvelopes(id, ENVELOPES_CID))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryDatasetClosed")
+        .withArgs(id, DatasetStatus.Rejected);
+      const acceptedId = await accepted(w, 3);
+      await expect(w.data.connect(w.alice).publishKeyEnvelopes(acceptedId, ENVELOPES_CID))
+        .to.emit(w.data, "KeyEnvelopesPublished")
+        .withArgs(acceptedId, w.alice.address, ENVELOPES_CID);
+      await expect(w.data.connect(w.bob).publishKeyEnvelopes(open, ENVELOPES_CID))
         .to.be.revertedWithCustomError(w.data, "DataRegistryNotContributor")
-        .withArgs(id, w.bob.address, w.alice.address);
-      await expect(w.data.connect(w.alice).publishKeyEnvelopes(id, "0x")).to.be.revertedWithCustomError(
+        .withArgs(open, w.bob.address, w.alice.address);
+      await expect(w.data.connect(w.alice).publishKeyEnvelopes(open, "0x")).to.be.revertedWithCustomError(
         w.data,
         "DataRegistryEmptyCid",
       );
       await expect(w.data.connect(w.alice).publishKeyEnvelopes(99n, ENVELOPES_CID))
         .to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset")
         .withArgs(99n);
-      await w.data.connect(w.alice).withdrawDataset(id);
-      await expect(w.data.connect(w.alice).publishKeyEnvelopes(id, ENVELOPES_CID))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryDatasetClosed")
-        .withArgs(id, DatasetStatus.Withdrawn);
+    });
+  });
+
+  describe("committee draw", () => {
+    it("is knowable from the block after the contribution, recorded by the first vote or drawCommittee", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const tx = await w.data.connect(w.alice).contribute(contribution(1), NO_PERMIT);
+      const receipt = await tx.wait();
+      const id = datasetIdOf(w.data, receipt);
+      const seedBlock = await ethers.provider.getBlock(receipt!.blockNumber);
+      // Views run in the latest block: the seed block's own hash is readable from the next one.
+      expect(await w.data.committeeSeed(id)).to.equal(ethers.ZeroHash);
+      expect(await w.data.isOnCommittee(id, w.v1.address)).to.equal(false);
+      await networkHelpers.mine();
+      expect(await w.data.committeeSeed(id)).to.equal(seedBlock!.hash);
+      for (const v of [w.v1, w.v2, w.v3, w.v4]) expect(await w.data.isOnCommittee(id, v.address)).to.equal(true);
+      expect(await w.data.isOnCommittee(id, w.alice.address)).to.equal(false);
+      expect(await w.data.isOnCommittee(id, w.inferrer.address)).to.equal(false);
+      const draw = w.data.connect(w.outsider).drawCommittee(id);
+      const total = 4n * MIN_STAKE * 2n;
+      const deadline = BigInt(await time.latest()) + 1n + BigInt(P.votingPeriod);
+      await expect(draw).to.emit(w.data, "CommitteeDrawn").withArgs(id, seedBlock!.hash, total, deadline);
+      const validation = await w.data.validationOf(id);
+      expect([validation.seed, validation.totalStake, validation.unvotedStake]).to.deep.equal([seedBlock!.hash, total, total]);
+      expect((await w.data.datasetOf(id)).votingDeadline).to.equal(deadline);
+      await expect(w.data.drawCommittee(id))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryCommitteeAlreadyDrawn")
+        .withArgs(id);
+      await expect(w.data.drawCommittee(9n)).to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset").withArgs(9n);
+    });
+
+    it("re-anchors a seed nobody drew within 256 blocks on a block the caller cannot know", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const id = await contribute(w);
+      await networkHelpers.mine(257);
+      expect(await w.data.committeeSeed(id)).to.equal(ethers.ZeroHash);
+      expect(await w.data.isOnCommittee(id, w.v1.address)).to.equal(false);
+      const seedBlock = (await w.data.validationOf(id)).seedBlock;
+      await expect(w.data.connect(w.v1).vote(id, true, Reason.Ok))
+        .to.be.revertedWithCustomError(w.data, "DataRegistrySeedExpired")
+        .withArgs(id, seedBlock);
+      const tx = await w.data.connect(w.outsider).drawCommittee(id);
+      const anchored = BigInt((await tx.wait())!.blockNumber);
+      await expect(tx).to.emit(w.data, "CommitteeSeedReanchored").withArgs(id, anchored);
+      const d = await w.data.validationOf(id);
+      expect([d.seedBlock, d.snapshotBlock]).to.deep.equal([anchored, seedBlock]); // stakes stay those of the contribution
+      await expect(w.data.connect(w.v1).vote(id, true, Reason.Ok)).to.emit(w.data, "CommitteeDrawn");
     });
   });
 
   describe("vote", () => {
-    it("records a non-deciding vote", async () => {
+    it("records a vote weighted by seats and opens the window on the first one", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = await contribute(w);
-      await expect(w.data.connect(w.v1).vote(id, false, Reason.LabelNoise))
-        .to.emit(w.data, "DatasetVoted")
-        .withArgs(id, w.v1.address, false, Reason.LabelNoise);
-      const ds = await w.data.datasetOf(id);
-      expect([ds.status, ds.acceptVotes, ds.rejectVotes]).to.deep.equal([DatasetStatus.Pending, 0n, 1n]);
-      expect(await w.data.ballotsOf(id)).to.deep.equal([[w.v1.address, false, BigInt(Reason.LabelNoise)]]);
+      const tx = w.data.connect(w.v1).vote(id, false, Reason.LabelNoise);
+      await expect(tx).to.emit(w.data, "CommitteeDrawn");
+      await expect(tx).to.emit(w.data, "DatasetVoted").withArgs(id, w.v1.address, false, Reason.LabelNoise, SEATS);
+      await expect(tx).not.to.emit(w.data, "DatasetDecided");
+      const d = await w.data.datasetOf(id);
+      expect([d.status, d.rejectVotes, (await w.data.validationOf(id)).rejectSeats]).to.deep.equal([DatasetStatus.Pending, 1n, SEATS]);
       expect(await w.data.hasVoted(id, w.v1.address)).to.equal(true);
       expect(await w.data.hasVoted(id, w.v2.address)).to.equal(false);
+      const ballots = await w.data.ballotsOf(id);
+      expect(ballots.map((b) => [b.validator, b.accept, b.reasonCode, b.seats])).to.deep.equal([
+        [w.v1.address, false, BigInt(Reason.LabelNoise), SEATS],
+      ]);
+      const validation = await w.data.validationOf(id);
+      expect([validation.totalStake, validation.unvotedStake]).to.deep.equal([4n * STAKE, 3n * STAKE]);
     });
 
-    it("accepts at quorum: bond back, rewards from the pool, the dissenter slashed into the pool", async () => {
+    it("decides nothing early: a majority that voted first waits for the window or the last voter", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = await contribute(w);
-      await w.data.connect(w.v3).vote(id, false, Reason.Schema);
-      await w.data.connect(w.v1).vote(id, true, Reason.Ok);
-      const stakeBefore = await stakeOf(w, w.v3);
-      const tx = w.data.connect(w.v2).vote(id, true, Reason.Ok);
-      await expect(tx).to.changeTokenBalances(ethers, w.token, [w.data, w.workers], [P.dissentSlash, -P.dissentSlash]);
-      await expect(tx).to.emit(w.data, "DatasetDecided").withArgs(id, DatasetStatus.Accepted, Reason.Ok, 2n, 1n);
-      await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.BondRefund, P.bond);
-      await expect(tx)
-        .to.emit(w.data, "Credited")
-        .withArgs(w.alice.address, id, CreditReason.AcceptReward, P.acceptReward);
-      for (const v of [w.v1, w.v2]) {
-        await expect(tx)
-          .to.emit(w.data, "Credited")
-          .withArgs(v.address, id, CreditReason.ValidatorReward, P.validatorReward);
-        expect(await w.data.creditOf(v.address)).to.equal(P.validatorReward);
+      for (const v of [w.v1, w.v2, w.v3]) {
+        await expect(w.data.connect(v).vote(id, true, Reason.Ok)).not.to.emit(w.data, "DatasetDecided");
       }
-      await expect(tx).to.emit(w.data, "DissenterSlashed").withArgs(id, w.v3.address, P.dissentSlash);
-      expect(await stakeOf(w, w.v3)).to.equal(stakeBefore - P.dissentSlash);
-      expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond + P.acceptReward);
-      expect(await w.data.creditOf(w.v3.address)).to.equal(0n);
-      expect(await w.data.rewardPool()).to.equal(POOL - P.acceptReward - 2n * P.validatorReward + P.dissentSlash);
-      expect(await w.data.bondsHeld()).to.equal(0n);
-      const ds = await w.data.datasetOf(id);
-      expect([ds.status, ds.reasonCode, ds.bond]).to.deep.equal([DatasetStatus.Accepted, 0n, 0n]);
-      await expect(w.data.connect(w.v4).vote(id, true, Reason.Ok))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryNotPending")
-        .withArgs(id, DatasetStatus.Accepted);
-    });
-
-    it("rejects at quorum: the bond split among the rejecters (dust to the decider), majority reason", async () => {
-      const w = await networkHelpers.loadFixture(fixture);
-      const bond = 10n * TOKEN + 1n;
-      await w.data.setParams({ ...P, bond, dissentSlash: 0n });
-      const id = await contribute(w);
-      await w.data.connect(w.v1).vote(id, false, Reason.DuplicateSamples);
-      await w.data.connect(w.v3).vote(id, true, Reason.Ok);
-      const stakeBefore = await stakeOf(w, w.v3);
-      const tx = w.data.connect(w.v2).vote(id, false, Reason.Schema);
-      await expect(tx)
+      await expect(w.data.finalize(id))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryVotingOpen")
+        .withArgs(id, (await w.data.datasetOf(id)).votingDeadline);
+      // The last drawn validator still votes, and its vote counts.
+      await expect(w.data.connect(w.v4).vote(id, false, Reason.Schema))
         .to.emit(w.data, "DatasetDecided")
-        .withArgs(id, DatasetStatus.Rejected, Reason.Schema, 1n, 2n);
-      await expect(tx).not.to.emit(w.data, "DissenterSlashed");
-      expect(await w.data.creditOf(w.v1.address)).to.equal(bond / 2n);
-      expect(await w.data.creditOf(w.v2.address)).to.equal(bond - bond / 2n);
-      expect(await w.data.creditOf(w.alice.address)).to.equal(0n);
-      expect(await w.data.creditOf(w.v3.address)).to.equal(0n);
-      expect(await stakeOf(w, w.v3)).to.equal(stakeBefore);
-      expect(await w.data.rewardPool()).to.equal(POOL);
-      expect((await w.data.datasetOf(id)).reasonCode).to.equal(BigInt(Reason.Schema));
-      // The commitment is free again: the data can come back with, say, fixed envelopes.
-      expect(await w.data.datasetIdOf(contribution(1).commitment)).to.equal(0n);
-      await contribute(w, 1);
+        .withArgs(id, DatasetStatus.Accepted, Reason.Ok, 3n * SEATS, SEATS);
     });
 
-    it("slashes accept voters of a rejected dataset and picks the most frequent reason", async () => {
+    it("accepts: bond back, upfront reward, per-seat validator rewards, the dissenter slashed into the pool", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      await w.data.setParams({ ...P, quorum: 3, validatorsPerDataset: 5 });
-      const [, , , , , , , , , , , v5, v6] = await ethers.getSigners();
-      await registerValidator(w, v5);
-      await registerValidator(w, v6);
       const id = await contribute(w);
-      await w.data.connect(w.v1).vote(id, false, Reason.Decryption);
+      await w.data.connect(w.v1).vote(id, true, Reason.Ok);
+      await w.data.connect(w.v4).vote(id, false, Reason.LabelNoise);
       await w.data.connect(w.v2).vote(id, true, Reason.Ok);
-      await w.data.connect(w.v3).vote(id, false, Reason.CommitmentMismatch);
-      await w.data.connect(w.v4).vote(id, true, Reason.Ok);
-      const tx = w.data.connect(v5).vote(id, false, Reason.CommitmentMismatch);
-      await expect(tx)
-        .to.emit(w.data, "DatasetDecided")
-        .withArgs(id, DatasetStatus.Rejected, Reason.CommitmentMismatch, 2n, 3n);
-      await expect(tx).to.emit(w.data, "DissenterSlashed").withArgs(id, w.v2.address, P.dissentSlash);
-      await expect(tx).to.emit(w.data, "DissenterSlashed").withArgs(id, w.v4.address, P.dissentSlash);
-      await expect(tx).to.changeTokenBalance(ethers, w.token, w.data, 2n * P.dissentSlash);
-      const share = P.bond / 3n;
-      expect(await w.data.creditOf(w.v1.address)).to.equal(share);
-      expect(await w.data.creditOf(v5.address)).to.equal(P.bond - 2n * share);
-      expect(await w.data.rewardPool()).to.equal(POOL + 2n * P.dissentSlash);
-      await expect(w.data.connect(v6).vote(id, true, Reason.Ok))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryNotPending")
-        .withArgs(id, DatasetStatus.Rejected);
+      const v4Stake = await stakeOf(w, w.v4);
+      const tx = w.data.connect(w.v3).vote(id, true, Reason.Ok);
+      await expect(tx).to.emit(w.data, "DatasetDecided").withArgs(id, DatasetStatus.Accepted, Reason.Ok, 3n * SEATS, SEATS);
+      await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.BondRefund, P.bond);
+      await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.AcceptReward, UPFRONT);
+      for (const v of [w.v1, w.v2, w.v3]) {
+        await expect(tx).to.emit(w.data, "Credited").withArgs(v.address, id, CreditReason.ValidatorReward, SEAT_REWARD);
+      }
+      await expect(tx).to.emit(w.data, "DissenterSlashed").withArgs(id, w.v4.address, SEAT_SLASH);
+      expect(await stakeOf(w, w.v4)).to.equal(v4Stake - SEAT_SLASH);
+      expect(await w.data.creditOf(w.v4.address)).to.equal(0n);
+      expect(await w.data.rewardPool()).to.equal(POOL - UPFRONT - 3n * SEAT_REWARD + SEAT_SLASH);
+      expect(await w.data.bondsHeld()).to.equal(0n);
+      const d = await w.data.datasetOf(id);
+      expect([d.status, (await w.data.validationOf(id)).deferredReward, d.bond]).to.deep.equal([DatasetStatus.Accepted, P.acceptReward - UPFRONT, 0n]);
+    });
+
+    it("rejects: the bond joins the pool (never the rejecters), reason with the most seats, accepters slashed", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const id = await contribute(w);
+      await w.data.connect(w.v1).vote(id, false, Reason.LabelNoise);
+      await w.data.connect(w.v2).vote(id, true, Reason.Ok);
+      await w.data.connect(w.v3).vote(id, false, Reason.Schema);
+      const tx = w.data.connect(w.v4).vote(id, false, Reason.Schema);
+      await expect(tx).to.emit(w.data, "DatasetDecided").withArgs(id, DatasetStatus.Rejected, Reason.Schema, SEATS, 3n * SEATS);
+      for (const v of [w.v1, w.v3, w.v4]) {
+        await expect(tx).to.emit(w.data, "Credited").withArgs(v.address, id, CreditReason.ValidatorReward, SEAT_REWARD);
+      }
+      await expect(tx).to.emit(w.data, "DissenterSlashed").withArgs(id, w.v2.address, SEAT_SLASH);
+      expect(await w.data.creditOf(w.alice.address)).to.equal(0n);
+      expect(await w.data.rewardPool()).to.equal(POOL + P.bond - 3n * SEAT_REWARD + SEAT_SLASH);
+      expect(await w.data.datasetIdOf(w.alice.address, contribution(1).commitment)).to.equal(0n);
     });
 
     it("caps rewards at what the pool holds", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      await w.data.setParams({ ...P, acceptReward: POOL - 3n * TOKEN });
+      await w.data.setParams({ ...P, acceptReward: POOL, upfrontRewardBps: 10_000, dissentSlash: 0n });
       const id = await accepted(w);
-      expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond + POOL - 3n * TOKEN);
-      expect(await w.data.creditOf(w.v1.address)).to.equal(3n * TOKEN);
-      expect(await w.data.creditOf(w.v2.address)).to.equal(0n);
+      expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond + POOL);
+      expect(await w.data.creditOf(w.v1.address)).to.equal(0n);
       expect(await w.data.rewardPool()).to.equal(0n);
-      expect((await w.data.datasetOf(id)).status).to.equal(DatasetStatus.Accepted);
+      expect((await w.data.validationOf(id)).deferredReward).to.equal(0n);
     });
 
     it("rejects bad votes with precise errors", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      const id = await contribute(w);
-      await expect(w.data.connect(w.v1).vote(99n, true, Reason.Ok))
+      await expect(w.data.connect(w.v1).vote(1n, true, Reason.LabelNoise))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryInvalidReason")
+        .withArgs(true, Reason.LabelNoise);
+      await expect(w.data.connect(w.v1).vote(1n, false, Reason.Ok))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryInvalidReason")
+        .withArgs(false, Reason.Ok);
+      await expect(w.data.connect(w.v1).vote(1n, false, 7))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryInvalidReason")
+        .withArgs(false, 7);
+      await expect(w.data.connect(w.v1).vote(1n, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset")
-        .withArgs(99n);
-      for (const [accept, code] of [
-        [true, Reason.Schema],
-        [false, Reason.Ok],
-        [false, 7],
-        [false, Reason.Undecided],
-      ] as const) {
-        await expect(w.data.connect(w.v1).vote(id, accept, code))
-          .to.be.revertedWithCustomError(w.data, "DataRegistryInvalidReason")
-          .withArgs(accept, code);
-      }
-      await expect(w.data.connect(w.outsider).vote(id, true, Reason.Ok))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
-        .withArgs(w.outsider.address);
-      await expect(w.data.connect(w.inferrer).vote(id, true, Reason.Ok))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
-        .withArgs(w.inferrer.address);
-      await w.workers.connect(w.v4).requestUnstake();
-      expect(await w.data.isValidator(w.v4.address)).to.equal(false);
-      await expect(w.data.connect(w.v4).vote(id, true, Reason.Ok))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
-        .withArgs(w.v4.address);
-      // A raised minimum applies once the registry refreshes the worker's eligibility bit.
-      await w.workers.setMinStake(10n ** 28n);
-      expect(await w.workers.isEligible(w.v3.address, CAP_VALIDATE)).to.equal(true);
-      await w.workers.refreshEligibility([w.v3.address]);
-      expect(await w.workers.isEligible(w.v3.address, CAP_VALIDATE)).to.equal(false);
-      await expect(w.data.connect(w.v3).vote(id, true, Reason.Ok))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
-        .withArgs(w.v3.address);
-      await w.workers.setMinStake(1n);
-      await registerValidator(w, w.alice, CAP_VALIDATE | CAP_INFER);
+        .withArgs(1n);
+      const id = await contribute(w);
+      await registerValidator(w, w.bob);
       await expect(w.data.connect(w.alice).vote(id, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistrySelfValidation")
         .withArgs(id, w.alice.address);
+      await expect(w.data.connect(w.inferrer).vote(id, true, Reason.Ok))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
+        .withArgs(w.inferrer.address);
+      // Registered after the contribution block: its stake does not count for this dataset.
+      await expect(w.data.connect(w.bob).vote(id, true, Reason.Ok))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryNotDrawn")
+        .withArgs(id, w.bob.address);
       await w.data.connect(w.v1).vote(id, true, Reason.Ok);
       await expect(w.data.connect(w.v1).vote(id, false, Reason.Schema))
         .to.be.revertedWithCustomError(w.data, "DataRegistryAlreadyVoted")
         .withArgs(id, w.v1.address);
+      await w.workers.connect(w.v2).requestUnstake();
+      await expect(w.data.connect(w.v2).vote(id, true, Reason.Ok))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryNotValidator")
+        .withArgs(w.v2.address);
       const deadline = (await w.data.datasetOf(id)).votingDeadline;
       await time.increaseTo(deadline + 1n);
-      await expect(w.data.connect(w.v2).vote(id, true, Reason.Ok))
+      await expect(w.data.connect(w.v3).vote(id, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistryVotingClosed")
         .withArgs(id, deadline);
-    });
-
-    it("closes a full ballot without quorum; finalize then needs no deadline", async () => {
-      const w = await networkHelpers.loadFixture(fixture);
-      await w.data.setParams({ ...P, quorum: 3, validatorsPerDataset: 4 });
-      const [, , , , , , , , , , , v5] = await ethers.getSigners();
-      await registerValidator(w, v5);
-      const id = await contribute(w);
-      await expect(w.data.finalize(id))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryVotingOpen")
-        .withArgs(id, (await w.data.datasetOf(id)).votingDeadline);
-      await w.data.connect(w.v1).vote(id, true, Reason.Ok);
-      await w.data.connect(w.v2).vote(id, false, Reason.Schema);
-      await w.data.connect(w.v3).vote(id, true, Reason.Ok);
-      await w.data.connect(w.v4).vote(id, false, Reason.Schema);
-      await expect(w.data.connect(v5).vote(id, true, Reason.Ok))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryBallotFull")
-        .withArgs(id, 4n);
-      const tx = w.data.connect(w.outsider).finalize(id);
-      await expect(tx).to.emit(w.data, "DatasetDecided").withArgs(id, DatasetStatus.Undecided, Reason.Undecided, 2n, 2n);
-      await expect(tx).not.to.emit(w.data, "DissenterSlashed");
-      expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond);
-      for (const v of [w.v1, w.v2, w.v3, w.v4]) expect(await w.data.creditOf(v.address)).to.equal(0n);
+      await w.data.finalize(id);
+      await expect(w.data.connect(w.v3).vote(id, true, Reason.Ok))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryNotPending")
+        .withArgs(id, DatasetStatus.Undecided);
     });
   });
 
   describe("finalize", () => {
-    it("after the deadline: Undecided, bond back, commitment free, nobody slashed", async () => {
+    it("after the deadline: Undecided below the quorum, bond back, commitment free, nobody slashed", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = await contribute(w);
+      await expect(w.data.finalize(id)).to.be.revertedWithCustomError(w.data, "DataRegistryCommitteeNotDrawn").withArgs(id);
       await w.data.connect(w.v1).vote(id, false, Reason.Schema);
+      await w.data.connect(w.v2).vote(id, false, Reason.Schema); // 7.5 seats < quorum of 8
       const deadline = (await w.data.datasetOf(id)).votingDeadline;
-      await expect(w.data.finalize(id))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryVotingOpen")
-        .withArgs(id, deadline);
-      await time.increaseTo(deadline + 1n);
+      await time.increaseTo(deadline - 1n);
+      await expect(w.data.finalize(id)).to.be.revertedWithCustomError(w.data, "DataRegistryVotingOpen").withArgs(id, deadline);
+      await time.increase(1);
       const tx = w.data.connect(w.outsider).finalize(id);
-      await expect(tx).to.emit(w.data, "DatasetDecided").withArgs(id, DatasetStatus.Undecided, Reason.Undecided, 0n, 1n);
+      await expect(tx).to.emit(w.data, "DatasetDecided").withArgs(id, DatasetStatus.Undecided, Reason.Undecided, 0n, 2n * SEATS);
       await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.BondRefund, P.bond);
-      expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond);
-      expect(await w.data.creditOf(w.v1.address)).to.equal(0n);
-      expect(await w.data.bondsHeld()).to.equal(0n);
-      expect(await w.data.datasetIdOf(contribution(1).commitment)).to.equal(0n);
+      await expect(tx).not.to.emit(w.data, "DissenterSlashed");
+      expect(await w.data.datasetIdOf(w.alice.address, contribution(1).commitment)).to.equal(0n);
       await expect(w.data.finalize(id))
         .to.be.revertedWithCustomError(w.data, "DataRegistryNotPending")
         .withArgs(id, DatasetStatus.Undecided);
-      await expect(w.data.finalize(42n)).to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset").withArgs(42n);
+      await expect(w.data.finalize(8n)).to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset").withArgs(8n);
+    });
+
+    it("after the deadline: the side with more seats wins when the quorum voted; a tie is Undecided", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const win = await contribute(w, 1);
+      const tie = await contribute(w, 2);
+      for (const v of [w.v1, w.v2, w.v3]) await w.data.connect(v).vote(win, v !== w.v3, v === w.v3 ? Reason.Schema : Reason.Ok);
+      for (const v of [w.v1, w.v2]) await w.data.connect(v).vote(tie, true, Reason.Ok);
+      for (const v of [w.v3, w.v4]) await w.data.connect(v).vote(tie, false, Reason.Schema);
+      await time.increaseTo((await w.data.datasetOf(win)).votingDeadline + 1n);
+      await expect(w.data.finalize(win))
+        .to.emit(w.data, "DatasetDecided")
+        .withArgs(win, DatasetStatus.Accepted, Reason.Ok, 2n * SEATS, SEATS);
+      expect((await w.data.datasetOf(tie)).status).to.equal(DatasetStatus.Undecided);
     });
   });
 
   describe("withdrawDataset", () => {
-    it("returns the bond of a Pending dataset nobody voted on", async () => {
+    it("returns the bond of a Pending dataset whose committee cannot be known yet (its own block)", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      const id = await contribute(w);
-      await expect(w.data.connect(w.bob).withdrawDataset(id))
-        .to.be.revertedWithCustomError(w.data, "DataRegistryNotContributor")
-        .withArgs(id, w.bob.address, w.alice.address);
-      const tx = w.data.connect(w.alice).withdrawDataset(id);
-      await expect(tx).to.emit(w.data, "DatasetWithdrawn").withArgs(id, w.alice.address, P.bond);
-      await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.BondRefund, P.bond);
-      expect((await w.data.datasetOf(id)).status).to.equal(DatasetStatus.Withdrawn);
+      await networkHelpers.mine(); // settle the fixture's block
+      await ethers.provider.send("evm_setAutomine", [false]);
+      const contributed = await w.data.connect(w.alice).contribute(contribution(1), NO_PERMIT);
+      const withdrawn = await w.data.connect(w.alice).withdrawDataset(1n, { gasLimit: 500_000 }); // not estimable before the block
+      await networkHelpers.mine();
+      await ethers.provider.send("evm_setAutomine", [true]);
+      expect((await contributed.wait())!.blockNumber).to.equal((await withdrawn.wait())!.blockNumber);
+      const d = await w.data.datasetOf(1n);
+      expect(d.status).to.equal(DatasetStatus.Withdrawn);
+      expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond);
       expect(await w.data.bondsHeld()).to.equal(0n);
       await expect(w.data.connect(w.alice).withdraw()).to.changeTokenBalances(
         ethers,
@@ -452,27 +480,40 @@ describe("DataRegistry", () => {
         [w.alice, w.data],
         [P.bond, -P.bond],
       );
-      await expect(w.data.connect(w.alice).withdrawDataset(id))
+      await expect(w.data.connect(w.alice).withdrawDataset(1n))
         .to.be.revertedWithCustomError(w.data, "DataRegistryDatasetClosed")
-        .withArgs(id, DatasetStatus.Withdrawn);
-      await expect(w.data.connect(w.v1).vote(id, true, Reason.Ok))
+        .withArgs(1n, DatasetStatus.Withdrawn);
+      await expect(w.data.connect(w.v1).vote(1n, true, Reason.Ok))
         .to.be.revertedWithCustomError(w.data, "DataRegistryNotPending")
-        .withArgs(id, DatasetStatus.Withdrawn);
+        .withArgs(1n, DatasetStatus.Withdrawn);
     });
 
-    it("refuses once voting started, after use, and after rejection; an unused Accepted one leaves", async () => {
+    it("returns the bond of a dataset whose seed expired before anyone drew", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const id = await contribute(w);
+      await networkHelpers.mine(257);
+      await expect(w.data.connect(w.bob).withdrawDataset(id))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryNotContributor")
+        .withArgs(id, w.bob.address, w.alice.address);
+      const tx = w.data.connect(w.alice).withdrawDataset(id);
+      await expect(tx).to.emit(w.data, "DatasetWithdrawn").withArgs(id, w.alice.address, P.bond);
+      await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.BondRefund, P.bond);
+    });
+
+    it("refuses once the committee is knowable, after use, and after rejection; an unused Accepted one leaves", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const id = await contribute(w, 1);
-      await w.data.connect(w.v1).vote(id, true, Reason.Ok);
+      const seedBlock = (await w.data.validationOf(id)).seedBlock;
       await expect(w.data.connect(w.alice).withdrawDataset(id))
         .to.be.revertedWithCustomError(w.data, "DataRegistryValidationStarted")
-        .withArgs(id, 1n);
-      await w.data.connect(w.v2).vote(id, true, Reason.Ok);
+        .withArgs(id, seedBlock);
+      await decided(w, id, true);
       const credit = await w.data.creditOf(w.alice.address);
       await expect(w.data.connect(w.alice).withdrawDataset(id))
         .to.emit(w.data, "DatasetWithdrawn")
         .withArgs(id, w.alice.address, 0n);
       expect(await w.data.creditOf(w.alice.address)).to.equal(credit);
+      expect((await w.data.validationOf(id)).deferredReward).to.equal(0n);
       // The acceptance reward was paid: the same data cannot come back for a second one.
       await expect(w.data.connect(w.alice).contribute(contribution(1), NO_PERMIT))
         .to.be.revertedWithCustomError(w.data, "DataRegistryDuplicateCommitment")
@@ -487,9 +528,7 @@ describe("DataRegistry", () => {
         .to.be.revertedWithCustomError(w.data, "DataRegistryDatasetAlreadyUsed")
         .withArgs(used, 1n);
 
-      const rejected = await contribute(w, 3);
-      await w.data.connect(w.v1).vote(rejected, false, Reason.Schema);
-      await w.data.connect(w.v2).vote(rejected, false, Reason.Schema);
+      const rejected = await decided(w, await contribute(w, 3), false);
       await expect(w.data.connect(w.alice).withdrawDataset(rejected))
         .to.be.revertedWithCustomError(w.data, "DataRegistryDatasetClosed")
         .withArgs(rejected, DatasetStatus.Rejected);
@@ -501,9 +540,7 @@ describe("DataRegistry", () => {
       const w = await networkHelpers.loadFixture(fixture);
       const a = await accepted(w, 1);
       const tx0 = await w.data.connect(w.bob).contribute(contribution(2), NO_PERMIT);
-      const b = datasetIdOf(w.data, await tx0.wait());
-      await w.data.connect(w.v1).vote(b, true, Reason.Ok);
-      await w.data.connect(w.v3).vote(b, true, Reason.Ok);
+      const b = await decided(w, datasetIdOf(w.data, await tx0.wait()), true);
       const aliceBefore = await w.data.creditOf(w.alice.address);
       const bobBefore = await w.data.creditOf(w.bob.address);
       const amount = 100n * TOKEN + 1n;
@@ -514,10 +551,16 @@ describe("DataRegistry", () => {
       await expect(tx)
         .to.emit(w.data, "RoyaltiesCredited")
         .withArgs(b, w.bob.address, w.payer.address, 200n, amount - aShare);
-      expect(await w.data.creditOf(w.alice.address)).to.equal(aliceBefore + aShare);
-      expect(await w.data.creditOf(w.bob.address)).to.equal(bobBefore + amount - aShare);
+      // The first royalty of each dataset also releases its deferred acceptance reward from the pool.
+      const deferred = P.acceptReward - UPFRONT;
+      await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, a, CreditReason.DeferredAcceptReward, deferred);
+      await expect(tx).to.emit(w.data, "Credited").withArgs(w.bob.address, b, CreditReason.DeferredAcceptReward, deferred);
+      expect(await w.data.creditOf(w.alice.address)).to.equal(aliceBefore + aShare + deferred);
+      expect(await w.data.creditOf(w.bob.address)).to.equal(bobBefore + amount - aShare + deferred);
       const ds = await w.data.datasetOf(a);
-      expect([ds.royalties, ds.timesUsed]).to.deep.equal([aShare, 1n]);
+      expect([ds.royalties, ds.timesUsed, (await w.data.validationOf(a)).deferredReward]).to.deep.equal([aShare, 1n, 0n]);
+      const again = w.data.connect(w.payer).creditRoyalties([a], [100], TOKEN);
+      await expect(again).not.to.emit(w.data, "Credited");
     });
 
     it("rejects bad calls with precise errors", async () => {
@@ -561,23 +604,31 @@ describe("DataRegistry", () => {
       await expect(tx).to.emit(w.data, "RewardPoolFunded").withArgs(w.bob.address, 5n * TOKEN, POOL + 5n * TOKEN);
       await expect(tx).to.changeTokenBalances(ethers, w.token, [w.bob, w.data], [-5n * TOKEN, 5n * TOKEN]);
       await accepted(w);
-      const owed = P.bond + P.acceptReward;
+      const owed = P.bond + UPFRONT;
       await expect(w.data.connect(w.alice).withdraw())
         .to.emit(w.data, "Withdrawn")
         .withArgs(w.alice.address, owed);
       await expect(w.data.connect(w.alice).withdraw())
         .to.be.revertedWithCustomError(w.data, "DataRegistryNothingToWithdraw")
         .withArgs(w.alice.address);
-      expect(await w.token.balanceOf(w.dataAddress)).to.equal(
-        (await w.data.rewardPool()) + (await w.data.creditOf(w.v1.address)) + (await w.data.creditOf(w.v2.address)),
-      );
+      let credits = 0n;
+      for (const v of [w.v1, w.v2, w.v3, w.v4]) credits += await w.data.creditOf(v.address);
+      expect(credits).to.equal(4n * SEAT_REWARD);
+      expect(await w.token.balanceOf(w.dataAddress)).to.equal((await w.data.rewardPool()) + credits);
     });
   });
 
   describe("views", () => {
     it("report unknown datasets precisely", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      for (const call of [w.data.datasetOf(5n), w.data.ballotsOf(5n), w.data.hasVoted(5n, w.v1.address)]) {
+      for (const call of [
+        w.data.datasetOf(5n),
+        w.data.ballotsOf(5n),
+        w.data.hasVoted(5n, w.v1.address),
+        w.data.committeeSeed(5n),
+        w.data.isOnCommittee(5n, w.v1.address),
+        w.data.validationOf(5n),
+      ]) {
         await expect(call).to.be.revertedWithCustomError(w.data, "DataRegistryUnknownDataset").withArgs(5n);
       }
       expect(await w.data.isValidator(w.v1.address)).to.equal(true);

@@ -30,8 +30,9 @@ abstract contract DataRegistryBase is Test {
             validatorReward: 5e18,
             dissentSlash: 10e18,
             votingPeriod: 1 days,
-            quorum: 2,
-            validatorsPerDataset: 3
+            quorum: 8,
+            committeeSize: 15,
+            upfrontRewardBps: 2_000
         });
     }
 
@@ -75,6 +76,18 @@ abstract contract DataRegistryBase is Test {
         PermitArgs memory none;
         id = data.contribute(_args(seed, sampleCount), none);
         vm.stopPrank();
+    }
+
+    /// @dev Mines one block, so that the hash of the previous one (a contribution's seed block) is readable.
+    function _nextBlock() internal {
+        vm.roll(block.number + 1);
+    }
+
+    /// @dev Every validator votes `accept` (reject with `reason`) in the next block: the committee is all of them
+    /// (equal stakes, at most 15), so the last vote decides.
+    function _voteAll(uint64 id, bool accept, uint8 reason) internal {
+        if (block.number <= data.validationOf(id).seedBlock) _nextBlock();
+        for (uint256 i; i < validators.length; ++i) _vote(i, id, accept, accept ? 0 : reason);
     }
 
     function _vote(uint256 validatorIndex, uint64 id, bool accept, uint8 reason) internal {

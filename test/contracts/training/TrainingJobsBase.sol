@@ -52,7 +52,8 @@ abstract contract TrainingJobsBase is Test {
                 dissentSlash: 0,
                 votingPeriod: 1 days,
                 quorum: 1,
-                validatorsPerDataset: 1
+                committeeSize: 16,
+                upfrontRewardBps: 10_000
             })
         );
         models = new ModelRegistry(address(this));
@@ -71,6 +72,7 @@ abstract contract TrainingJobsBase is Test {
             evaluators.push(_register(string.concat("evaluator", vm.toString(i)), 4));
         }
         address dataValidator = _register("dataValidator", 4);
+        uint64[2] memory ids;
         for (uint256 i; i < 2; ++i) {
             PermitArgs memory none;
             vm.prank(contributor);
@@ -85,9 +87,19 @@ abstract contract TrainingJobsBase is Test {
                 }),
                 none
             );
+            ids[i] = id;
+        }
+        // Committees are drawn from the hash of the contribution block; with at most 16 equally staked validators
+        // every one is drawn, and the dataset is decided once all of them voted.
+        vm.roll(block.number + 1);
+        for (uint256 i; i < 2; ++i) {
+            for (uint256 j; j < evaluators.length; ++j) {
+                vm.prank(evaluators[j]);
+                data.vote(ids[i], true, 0);
+            }
             vm.prank(dataValidator);
-            data.vote(id, true, 0);
-            datasetIds.push(id);
+            data.vote(ids[i], true, 0);
+            datasetIds.push(ids[i]);
         }
     }
 

@@ -15,6 +15,8 @@ import { getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { realDigits } from "../../helpers/realDigits.js";
 
+const CONTRIBUTOR = "0xC0C0c0c0C0C0c0c0c0C0c0C0C0C0C0C0C0C0c0c0";
+
 async function readBlockFiles(directory: string): Promise<Buffer[]> {
   const entries = await readdir(directory, { recursive: true, withFileTypes: true });
   const files = entries.filter((e) => e.isFile()).map((e) => path.join(e.parentPath, e.name));
@@ -71,6 +73,7 @@ describe("DatasetContribution", () => {
       store,
       source: { file: new TextEncoder().encode(file), parse: { fileName: "digits.json" } },
       recipients: [{ address: Wallet.createRandom().address, publicKey: validator.publicKey }],
+      contributor: CONTRIBUTOR,
     });
     expect(contribution.commitment).to.equal(commitmentOf(canonical));
     expect(contribution.sampleCount).to.equal(700);
@@ -113,6 +116,7 @@ describe("DatasetContribution", () => {
       store,
       source: { samples: digits },
       recipients: [{ address: Wallet.createRandom().address, publicKey: generateEncryptionKey().publicKey }],
+      contributor: CONTRIBUTOR,
       keepKey: true,
     });
     expect(contribution.keyHex).to.match(/^0x[0-9a-f]{64}$/);

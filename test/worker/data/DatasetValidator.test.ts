@@ -26,6 +26,8 @@ import { seededPermutation } from "../../../worker/src/ml/MnistDataset.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { realDigits } from "../../helpers/realDigits.js";
 
+const CONTRIBUTOR = "0xC0C0c0c0C0C0c0c0c0C0c0C0C0C0C0C0C0C0c0c0";
+
 /** Samples `from`..`to` (exclusive) of `set`. */
 function slice(set: LabelledImages, from: number, to: number): LabelledImages {
   return { count: to - from, pixels: set.pixels.slice(from * 784, to * 784), labels: set.labels.slice(from, to) };
@@ -182,6 +184,7 @@ describe("DatasetValidator", () => {
         store,
         source: { samples: slice(digits, 800, 1_000) },
         recipients: [{ address: Wallet.createRandom().address, publicKey: authorized.publicKey }],
+      contributor: CONTRIBUTOR,
       });
       const input = {
         store,
@@ -202,12 +205,42 @@ describe("DatasetValidator", () => {
       expect(thrown).to.be.instanceOf(NotAuthorizedError);
     });
 
+    it("rejects a copied contribution (6): the key was sealed by another account than the on-chain contributor", async () => {
+      const authorized = generateEncryptionKey();
+      const contribution = await contributeDataset({
+        store,
+        source: { samples: slice(digits, 800, 900) },
+        recipients: [{ address: Wallet.createRandom().address, publicKey: authorized.publicKey }],
+        contributor: CONTRIBUTOR,
+      });
+      const copier = Wallet.createRandom().address;
+      const input = {
+        store,
+        datasetCid: contribution.datasetCid,
+        envelopesCid: contribution.envelopesCid,
+        encryptionPrivateKey: authorized.privateKey,
+        acceptedSampleHashes: none,
+      };
+      const copied = await validator.validateStored({
+        ...input,
+        claim: { commitment: contribution.commitment, sampleCount: contribution.sampleCount, contributor: copier },
+      });
+      expect(copied).to.deep.include({ accept: false, reasonCode: ValidationReason.CommitmentMismatch });
+      expect(copied.details).to.include(`the key was sealed by ${CONTRIBUTOR}, the dataset was contributed by ${copier}`);
+      const original = await validator.validateStored({
+        ...input,
+        claim: { commitment: contribution.commitment, sampleCount: contribution.sampleCount, contributor: CONTRIBUTOR.toLowerCase() },
+      });
+      expect(original).to.deep.include({ accept: true, reasonCode: ValidationReason.Ok });
+    });
+
     it("rejects as an integrity failure (5) when the validator's key envelope was tampered with", async () => {
       const authorized = generateEncryptionKey();
       const contribution = await contributeDataset({
         store,
         source: { samples: slice(digits, 800, 850) },
         recipients: [{ address: Wallet.createRandom().address, publicKey: authorized.publicKey }],
+      contributor: CONTRIBUTOR,
       });
       const document = parseKeyEnvelopeDocument(await getJson(store, contribution.envelopesCid));
       const ciphertext = document.envelopes[0].ciphertext;

@@ -12,6 +12,7 @@ import {
 } from "../../../worker/src/data/KeyEnvelopes.js";
 
 const COMMITMENT = "0x" + "ab".repeat(32);
+const CONTRIBUTOR = "0xC0C0c0c0C0C0c0c0c0C0c0C0C0C0C0C0C0C0c0c0";
 
 function thrownBy(run: () => unknown): unknown {
   try {
@@ -45,9 +46,10 @@ describe("KeyEnvelopes", () => {
     const document = sealKeyEnvelopes(key, COMMITMENT, [
       { address: aliceAddress, publicKey: alice.publicKey },
       { address: bobAddress, publicKey: bob.publicKey.slice(2) },
-    ]);
+    ], CONTRIBUTOR);
     const stored = parseKeyEnvelopeDocument(JSON.parse(JSON.stringify(document)));
-    expect(stored.version).to.equal(1);
+    expect(stored.version).to.equal(2);
+    expect(stored.contributor).to.equal(CONTRIBUTOR);
     expect(stored.envelopes.map((e) => e.recipient)).to.deep.equal([aliceAddress, bobAddress]);
     expect(JSON.stringify(stored)).to.not.include(hexlify(key).slice(2));
 
@@ -62,7 +64,7 @@ describe("KeyEnvelopes", () => {
   it("refuses an envelope moved to another dataset's document or tampered with", () => {
     const document = sealKeyEnvelopes(generateDatasetKey(), COMMITMENT, [
       { address: aliceAddress, publicKey: alice.publicKey },
-    ]);
+    ], CONTRIBUTOR);
     const moved = { ...document, datasetCommitment: "0x" + "cd".repeat(32) };
     expect(thrownBy(() => openEnvelope(moved, alice.privateKey)))
       .to.be.instanceOf(KeyEnvelopeError)
@@ -79,29 +81,41 @@ describe("KeyEnvelopes", () => {
       .and.match(/does not decrypt/);
   });
 
+  it("binds every envelope to its contributor: a copier cannot claim the document (issue 8 item 4)", () => {
+    const document = sealKeyEnvelopes(generateDatasetKey(), COMMITMENT, [{ address: aliceAddress, publicKey: alice.publicKey }], CONTRIBUTOR);
+    // The copier renames the contributor in the public document: the sealed binding no longer matches.
+    const claimed = { ...document, contributor: bobAddress };
+    expect(thrownBy(() => openEnvelope(claimed, alice.privateKey)))
+      .to.be.instanceOf(KeyEnvelopeError)
+      .and.match(/sealed by another contributor/);
+    expect(thrownBy(() => sealKeyEnvelopes(generateDatasetKey(), COMMITMENT, [{ address: aliceAddress, publicKey: alice.publicKey }], "0x12"))).to.match(
+      /contributor 0x12 is not an address/,
+    );
+  });
+
   it("rejects bad recipients and malformed documents clearly", () => {
     const key = generateDatasetKey();
-    expect(thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, []))).to.match(/at least one recipient/);
+    expect(thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [], CONTRIBUTOR))).to.match(/at least one recipient/);
     expect(
       thrownBy(() =>
-        sealKeyEnvelopes(key, COMMITMENT, [{ address: aliceAddress, publicKey: "0x04" + "11".repeat(32) }]),
+        sealKeyEnvelopes(key, COMMITMENT, [{ address: aliceAddress, publicKey: "0x04" + "11".repeat(32) }], CONTRIBUTOR),
       ),
     ).to.match(/not a point on secp256k1|not 33-byte/);
     expect(
-      thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [{ address: "0x1234", publicKey: alice.publicKey }])),
+      thrownBy(() => sealKeyEnvelopes(key, COMMITMENT, [{ address: "0x1234", publicKey: alice.publicKey }], CONTRIBUTOR)),
     ).to.match(/not an address/);
     expect(
       thrownBy(() =>
         sealKeyEnvelopes(key, COMMITMENT, [
           { address: aliceAddress, publicKey: alice.publicKey },
           { address: bobAddress, publicKey: alice.publicKey },
-        ]),
+        ], CONTRIBUTOR),
       ),
     ).to.match(/listed twice/);
-    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 2, datasetCommitment: COMMITMENT, envelopes: [] })))
+    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 1, datasetCommitment: COMMITMENT, contributor: CONTRIBUTOR, envelopes: [] })))
       .to.be.instanceOf(KeyEnvelopeError)
       .and.match(/version/);
-    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 1, datasetCommitment: "0x12", envelopes: [] }))).to.match(
+    expect(thrownBy(() => parseKeyEnvelopeDocument({ version: 2, datasetCommitment: "0x12", contributor: CONTRIBUTOR, envelopes: [] }))).to.match(
       /datasetCommitment/,
     );
   });

@@ -22,8 +22,9 @@ import { removeQueueData } from "../../helpers/queue.js";
 
 const TOKEN = 10n ** 18n;
 const BOND = 10n * TOKEN;
-const ACCEPT_REWARD = 50n * TOKEN;
-const VALIDATOR_REWARD = 5n * TOKEN;
+const UPFRONT_REWARD = 10n * TOKEN; // 20 % of the 50 TSR accept reward; the rest waits for the first royalty
+/** 5 TSR per seat; 3 equal validators share 15 expected seats: each is drawn with 5 seats. */
+const VALIDATOR_REWARD = 25n * TOKEN;
 const SLICE = 300;
 
 /**
@@ -32,7 +33,7 @@ const SLICE = 300;
  * validators each running a DataRegistry listener and a ValidationService, and contributions
  * made through the client library from real MNIST digits.
  */
-describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + check -> vote)", function () {
+describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> committee check -> decrypt + check -> vote)", function () {
   this.timeout(240_000);
   let stack: EmbeddedStack;
   let dataDir: string;
@@ -94,7 +95,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  it("accepts a clean slice by 2 of 3 votes and credits the contributor's bond and reward and the voters' rewards", async () => {
+  it("accepts a clean slice once the whole committee voted and credits the bond, the upfront reward and the voters' rewards", async () => {
     const { dataRegistry } = stack.contracts;
     const contributor = contributors[0];
     const poolBefore = await dataRegistry.rewardPool();
@@ -103,21 +104,20 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
 
     const dataset = await dataRegistry.datasetOf(datasetId);
     expect(dataset.status).to.equal(BigInt(DatasetStatus.Accepted));
-    expect([dataset.acceptVotes, dataset.rejectVotes]).to.deep.equal([2n, 0n]);
+    expect([dataset.acceptVotes, dataset.rejectVotes, (await dataRegistry.validationOf(datasetId)).acceptSeats]).to.deep.equal([3n, 0n, 15_000n]);
     const votes = outcomes.filter((o) => o.status === "voted");
-    expect(votes).to.have.length(2);
+    expect(votes).to.have.length(3);
     expect(votes.every((o) => o.status === "voted" && o.accept && o.reasonCode === 0)).to.equal(true);
     expect(votes.filter((o) => o.status === "voted" && o.decided)).to.have.length(1);
-    expect(outcomes.filter((o) => o.status === "skipped").map((o) => o.status === "skipped" && o.reason)).to.deep.equal(["decided"]);
 
-    expect(await dataRegistry.creditOf(contributor.address)).to.equal(BOND + ACCEPT_REWARD);
+    expect(await dataRegistry.creditOf(contributor.address)).to.equal(BOND + UPFRONT_REWARD);
     const ballots = await dataRegistry.ballotsOf(datasetId);
     for (const b of ballots) expect(await dataRegistry.creditOf(b.validator)).to.equal(VALIDATOR_REWARD);
-    expect(await dataRegistry.rewardPool()).to.equal(poolBefore - ACCEPT_REWARD - 2n * VALIDATOR_REWARD);
+    expect(await dataRegistry.rewardPool()).to.equal(poolBefore - UPFRONT_REWARD - 3n * VALIDATOR_REWARD);
     expect(await dataRegistry.bondsHeld()).to.equal(0n);
   });
 
-  it("rejects a slice with shuffled labels for label noise (4) and splits the bond among the validators who rejected", async () => {
+  it("rejects a slice with shuffled labels for label noise (4): the bond joins the pool, the rejecters earn their seat rewards", async () => {
     const { dataRegistry } = stack.contracts;
     const before = await Promise.all(validators.map((v) => dataRegistry.creditOf(v.signer.address)));
     const { datasetId } = await contribute(contributors[1], shuffled(digits(SLICE)));
@@ -128,10 +128,9 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     expect(dataset.reasonCode).to.equal(4n);
     for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 4 });
     const rejecters = (await dataRegistry.ballotsOf(datasetId)).filter((b) => !b.accept).map((b) => b.validator);
-    expect(rejecters).to.have.length(2);
+    expect(rejecters).to.have.length(3);
     for (const [i, v] of validators.entries()) {
-      const gained = (await dataRegistry.creditOf(v.signer.address)) - before[i];
-      expect(gained).to.equal(rejecters.includes(v.signer.address) ? BOND / 2n : 0n);
+      expect((await dataRegistry.creditOf(v.signer.address)) - before[i]).to.equal(VALIDATOR_REWARD);
     }
     expect(await dataRegistry.creditOf(contributors[1].address)).to.equal(0n);
   });
@@ -164,7 +163,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     expect(first.map((o) => o.status === "skipped" && o.reason)).to.deep.equal(["no-envelopes", "no-envelopes", "no-envelopes"]);
     await (await dataRegistry.connect(contributors[0]).publishKeyEnvelopes(datasetId, prepared.args.keyEnvelopesCid)).wait();
     const second = await outcomesFor(datasetId, 30_000, 1);
-    expect(second.filter((o) => o.status === "voted" && o.accept)).to.have.length(2);
+    expect(second.filter((o) => o.status === "voted" && o.accept)).to.have.length(3);
     expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
   });
 
@@ -179,26 +178,53 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
     for (const v of validators) {
       const nonce = await provider.getTransactionCount(v.signer.address);
       const again = await v.service.processor.process(payload);
-      expect(again).to.deep.include({ datasetId: datasetId.toString(), status: "skipped", reason: voters.has(v.signer.address) ? "already-voted" : "decided" });
+      expect(voters.has(v.signer.address)).to.equal(true);
+      expect(again).to.deep.include({ datasetId: datasetId.toString(), status: "skipped", reason: "already-voted" });
       expect(await provider.getTransactionCount(v.signer.address)).to.equal(nonce);
     }
-    expect(await dataRegistry.ballotsOf(datasetId)).to.have.length(2);
+    expect(await dataRegistry.ballotsOf(datasetId)).to.have.length(3);
   });
 
-  it("a validator the contributor did not seal the key for cannot decrypt and does not vote", async () => {
+  it("a validator the contributor did not seal the key for does not vote; the keeper finalizes after the window", async () => {
     const { dataRegistry } = stack.contracts;
     const { datasetId } = await contribute(contributors[1], digits(4 * SLICE), { recipients: recipients.slice(0, 2) });
     const outcomes = await outcomesFor(datasetId);
     expect(outcomes[2]).to.deep.include({ status: "skipped", reason: "not-authorized" });
     expect(await dataRegistry.hasVoted(datasetId, validators[2].signer.address)).to.equal(false);
+    // 10 of 15 seats voted accept; the third drawn validator may still vote until the deadline.
+    const dataset = await dataRegistry.datasetOf(datasetId);
+    expect(dataset.status).to.equal(BigInt(DatasetStatus.Pending));
+    expect(validators[0].service.processor.awaitingDecision.get(datasetId)).to.equal(dataset.votingDeadline);
+    await stack.connection.networkHelpers.time.increaseTo(dataset.votingDeadline + 1n);
+    await validators[0].service.finalizeDue();
     expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
+    expect(validators[0].service.outcomes["keeper:finalized"]).to.equal(1);
+    await validators[1].service.finalizeDue(); // finds it settled: no second transaction
+    expect(validators[1].service.outcomes["keeper:finalized"]).to.equal(undefined);
+    expect(validators[1].service.processor.awaitingDecision.has(datasetId)).to.equal(false);
+  });
+
+  it("a copied contribution (issue 8 item 4) is rejected for commitment mismatch (6); the author's own goes through", async () => {
+    const { dataRegistry } = stack.contracts;
+    const author = contributors[0];
+    const copier = contributors[1];
+    const prepared = await prepareContribution({ registry: dataRegistry, token: stack.contracts.token, signer: author, store: stack.store, source: { samples: digits(7 * SLICE) }, recipients, license: "CC-BY-4.0" });
+    const copyPermit = await prepareContribution({ registry: dataRegistry, token: stack.contracts.token, signer: copier, store: stack.store, source: { samples: digits(0, 1) }, recipients, license: "CC-BY-4.0" });
+    // The copier replays the author's arguments from the mempool, with its own bond permit, and is mined first.
+    const copy = contributedDatasetId(dataRegistry, await (await dataRegistry.connect(copier).contribute(prepared.args, copyPermit.permit)).wait());
+    const original = contributedDatasetId(dataRegistry, await (await dataRegistry.connect(author).contribute(prepared.args, prepared.permit)).wait());
+    const copied = await outcomesFor(copy);
+    for (const o of copied) expect(o).to.deep.include({ status: "voted", accept: false, reasonCode: 6 });
+    expect(await outcomesFor(original)).to.satisfy((os: ValidationOutcome[]) => os.every((o) => o.status === "voted" && o.accept));
+    expect((await dataRegistry.datasetOf(copy)).status).to.equal(BigInt(DatasetStatus.Rejected));
+    expect((await dataRegistry.datasetOf(original)).status).to.equal(BigInt(DatasetStatus.Accepted));
   });
 
   it("runs as the WorkerDaemon's validator role: its data listener feeds its ValidationService, which votes", async () => {
     const { dataRegistry } = stack.contracts;
     await stopValidators(validators); // the same keys now run inside two daemons
     const startBlock = await stack.connection.ethers.provider.getBlockNumber();
-    const daemons = validators.slice(0, 2).map((v, i) => {
+    const daemons = validators.map((v, i) => {
       const config = loadConfig({ confirmations: 0, pollIntervalMs: 50, queuePrefix: `${prefix}-d${i + 1}`, roles: ["listener", "validator"] }, {}, { envFile: false });
       return new WorkerDaemon({
         config,
@@ -217,7 +243,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> decrypt + c
       const until = Date.now() + 60_000;
       while ((await dataRegistry.datasetOf(datasetId)).status === BigInt(DatasetStatus.Pending) && Date.now() < until) await new Promise((r) => setTimeout(r, 100));
       expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
-      expect(daemons.map((d) => d.stats.validation)).to.deep.equal([{ "voted:accept": 1 }, { "voted:accept": 1 }]);
+      expect(daemons.map((d) => d.stats.validation)).to.deep.equal([{ "voted:accept": 1 }, { "voted:accept": 1 }, { "voted:accept": 1 }]);
       expect(daemons.every((d) => (d.stats.dataListener?.eventsEnqueued ?? 0) >= 1)).to.equal(true);
     } finally {
       for (const d of daemons) await d.stop();

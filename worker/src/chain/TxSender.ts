@@ -47,6 +47,11 @@ export interface TxSenderOptions {
 export interface SendOptions {
   readonly value?: bigint;
   readonly gasLimit?: bigint;
+  /**
+   * The block the simulation runs in (default "latest"). "pending" sees what the transaction will see once
+   * mined, e.g. the hash of the latest block (`blockhash(block.number - 1)`), which a call in "latest" cannot read.
+   */
+  readonly simulateAt?: "latest" | "pending";
 }
 
 export interface SendResult {
@@ -143,7 +148,7 @@ export class TxSender {
     for (let attempt = 1; ; attempt++) {
       try {
         if (inFlight === undefined) {
-          await fn.staticCall(...args, overrides);
+          await fn.staticCall(...args, options.simulateAt === "pending" ? { ...overrides, blockTag: "pending" } : overrides);
           const call = await fn.populateTransaction(...args, overrides);
           inFlight = await account.serial.run(() => this.#broadcast(account, call));
           log.info({ txHash: inFlight.hashes[0], nonce: inFlight.nonce, attempt }, "transaction sent");

@@ -66,6 +66,7 @@ export async function prepareContribution(options: PrepareContributionOptions): 
     store: options.store,
     source: options.source,
     recipients: options.recipients,
+    contributor: await options.signer.getAddress(),
     ...(options.keepKey === true ? { keepKey: true } : {}),
   });
   const bond = (await options.registry.params()).bond;

@@ -13,6 +13,8 @@ export interface ContributeDatasetOptions {
   source: DatasetSource;
   /** The workers allowed to validate (and later train on) the dataset, with their registered encryption keys. */
   recipients: readonly KeyRecipient[];
+  /** The account that will send `contribute`: the key envelopes are bound to it, so a copied contribution fails validation. */
+  contributor: string;
   /** Return the AES key (hex) so that the contributor can keep it locally. Off by default. */
   keepKey?: boolean;
 }
@@ -42,7 +44,7 @@ export async function contributeDataset(options: ContributeDatasetOptions): Prom
   const { envelope, key } = await encryptDataset(canonical);
   canonical.fill(0);
   try {
-    const document = sealKeyEnvelopes(key, commitment, options.recipients);
+    const document = sealKeyEnvelopes(key, commitment, options.recipients, options.contributor);
     const datasetCid = await options.store.add(envelope);
     const envelopesCid = await addJson(options.store, document);
     return {

@@ -1,3 +1,4 @@
+import { getAddress } from "ethers";
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
 import { decryptDataset } from "./DatasetCipher.js";
 import { DatasetFormatError, DatasetIntegrityError, KeyEnvelopeError } from "./DatasetError.js";
@@ -43,6 +44,8 @@ export interface ValidationVerdict {
 export interface DatasetClaim {
   commitment: string;
   sampleCount: number;
+  /** The on-chain contributor; `validateStored` rejects key envelopes sealed by anyone else (a copied contribution). */
+  contributor?: string;
 }
 
 export interface DatasetValidatorOptions {
@@ -105,6 +108,14 @@ export class DatasetValidator {
       if (error instanceof KeyEnvelopeError)
         return reject(ValidationReason.Integrity, `key envelope: ${error.message}`);
       throw error;
+    }
+    const contributor = input.claim.contributor;
+    if (contributor !== undefined && getAddress(document.contributor) !== getAddress(contributor)) {
+      key.fill(0);
+      return reject(
+        ValidationReason.CommitmentMismatch,
+        `the key was sealed by ${document.contributor}, the dataset was contributed by ${contributor}: a copied contribution`,
+      );
     }
     const encrypted = await input.store.get(input.datasetCid);
     return this.validate({ encrypted, key, claim: input.claim, acceptedSampleHashes: input.acceptedSampleHashes });

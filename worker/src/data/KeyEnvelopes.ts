@@ -10,10 +10,16 @@ import { KeyEnvelopeError, NotAuthorizedError } from "./DatasetError.js";
  * WorkerRegistry. The document is public (stored on IPFS, its CID on chain); only the listed
  * workers can open their entry.
  *
- * Each sealed payload is `key (32 bytes) || datasetCommitment (32 bytes)`, so an entry copied
- * into the document of another dataset does not open there.
+ * Each sealed payload is `key (32 bytes) || datasetCommitment (32 bytes) || contributor (20 bytes)`:
+ * an entry copied into the document of another dataset does not open there, and the document
+ * names, under every seal, the account that made it. Someone who copies a pending contribution
+ * (CID, commitment, envelopes) and gets it mined under its own address cannot re-seal the key
+ * (it cannot open any envelope), so validators see a contribution whose key was sealed by
+ * someone else and reject it (REASON_COMMITMENT_MISMATCH): the copier loses its bond.
  */
-export const KEY_ENVELOPES_VERSION = 1;
+export const KEY_ENVELOPES_VERSION = 2;
+const ADDRESS_BYTES = 20;
+const PAYLOAD_BYTES = DATASET_KEY_BYTES + 32 + ADDRESS_BYTES;
 
 export interface KeyRecipient {
   /** The worker's account (the WorkerRegistry key). */
@@ -31,6 +37,8 @@ export interface KeyEnvelope {
 export interface KeyEnvelopeDocument {
   version: typeof KEY_ENVELOPES_VERSION;
   datasetCommitment: string;
+  /** The contributor that sealed the key (checksummed); bound into every envelope. */
+  contributor: string;
   envelopes: KeyEnvelope[];
 }
 
@@ -47,6 +55,7 @@ const hex = (bytes: number) =>
 const documentSchema = z.object({
   version: z.literal(KEY_ENVELOPES_VERSION),
   datasetCommitment: hex(32),
+  contributor: z.string().refine((value) => isAddress(value), "expected an address"),
   envelopes: z.array(
     z.object({
       recipient: z.string().refine((value) => isAddress(value), "expected an address"),
@@ -67,11 +76,12 @@ export function encryptionPublicKeyOf(privateKey: string | Uint8Array): string {
   return hexlify(toPrivateKey(privateKey).publicKey.toBytes(true));
 }
 
-/** Seals `datasetKey` for every recipient; the result is what goes to IPFS. */
+/** Seals `datasetKey` for every recipient, bound to the dataset and its contributor; the result is what goes to IPFS. */
 export function sealKeyEnvelopes(
   datasetKey: Uint8Array,
   datasetCommitment: string,
   recipients: readonly KeyRecipient[],
+  contributor: string,
 ): KeyEnvelopeDocument {
   if (datasetKey.length !== DATASET_KEY_BYTES)
     throw new KeyEnvelopeError(`a dataset key is ${DATASET_KEY_BYTES} bytes, got ${datasetKey.length}`);
@@ -79,9 +89,11 @@ export function sealKeyEnvelopes(
     throw new KeyEnvelopeError(`dataset commitment ${datasetCommitment} is not bytes32 hex`);
   if (recipients.length === 0)
     throw new KeyEnvelopeError("at least one recipient is needed, or no one can validate the dataset");
-  const payload = new Uint8Array(DATASET_KEY_BYTES + 32);
+  if (!isAddress(contributor)) throw new KeyEnvelopeError(`contributor ${contributor} is not an address`);
+  const payload = new Uint8Array(PAYLOAD_BYTES);
   payload.set(datasetKey, 0);
   payload.set(getBytes(datasetCommitment), DATASET_KEY_BYTES);
+  payload.set(getBytes(getAddress(contributor)), DATASET_KEY_BYTES + 32);
   const seen = new Set<string>();
   const envelopes = recipients.map(({ address, publicKey }) => {
     const normalizedKey = normalizePublicKey(publicKey);
@@ -95,7 +107,12 @@ export function sealKeyEnvelopes(
     };
   });
   payload.fill(0);
-  return { version: KEY_ENVELOPES_VERSION, datasetCommitment: datasetCommitment.toLowerCase(), envelopes };
+  return {
+    version: KEY_ENVELOPES_VERSION,
+    datasetCommitment: datasetCommitment.toLowerCase(),
+    contributor: getAddress(contributor),
+    envelopes,
+  };
 }
 
 /** Validates a document read from IPFS; throws KeyEnvelopeError naming the first problem. */
@@ -111,7 +128,8 @@ export function parseKeyEnvelopeDocument(value: unknown): KeyEnvelopeDocument {
 /**
  * Opens this worker's entry with its encryption private key and returns the dataset key. Throws
  * NotAuthorizedError if the document has no entry for the key's public key, KeyEnvelopeError if
- * the entry does not decrypt or was sealed for another dataset.
+ * the entry does not decrypt, or was sealed for another dataset or by another contributor than
+ * the document names (compare `document.contributor` with the on-chain contributor).
  */
 export function openEnvelope(document: KeyEnvelopeDocument, myPrivateKey: string | Uint8Array): Uint8Array {
   const doc = parseKeyEnvelopeDocument(document);
@@ -125,13 +143,14 @@ export function openEnvelope(document: KeyEnvelopeDocument, myPrivateKey: string
   } catch (error) {
     throw new KeyEnvelopeError(`the envelope for ${entry.recipient} does not decrypt with this key`, { cause: error });
   }
-  if (payload.length !== DATASET_KEY_BYTES + 32) {
-    throw new KeyEnvelopeError(
-      `the envelope for ${entry.recipient} holds ${payload.length} bytes, expected ${DATASET_KEY_BYTES + 32}`,
-    );
+  if (payload.length !== PAYLOAD_BYTES) {
+    throw new KeyEnvelopeError(`the envelope for ${entry.recipient} holds ${payload.length} bytes, expected ${PAYLOAD_BYTES}`);
   }
-  if (hexlify(payload.subarray(DATASET_KEY_BYTES)) !== doc.datasetCommitment.toLowerCase()) {
+  if (hexlify(payload.subarray(DATASET_KEY_BYTES, DATASET_KEY_BYTES + 32)) !== doc.datasetCommitment.toLowerCase()) {
     throw new KeyEnvelopeError(`the envelope for ${entry.recipient} was sealed for another dataset`);
+  }
+  if (getAddress(hexlify(payload.subarray(DATASET_KEY_BYTES + 32))) !== getAddress(doc.contributor)) {
+    throw new KeyEnvelopeError(`the envelope for ${entry.recipient} was sealed by another contributor than ${doc.contributor}`);
   }
   return Uint8Array.from(payload.subarray(0, DATASET_KEY_BYTES));
 }

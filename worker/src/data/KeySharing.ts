@@ -189,7 +189,7 @@ export async function shareDatasetKey(options: ShareDatasetKeyOptions): Promise<
   }
 
   if (options.verifyKey !== false) await verifyDatasetKey(store, location, datasetKey);
-  const sealed = sealKeyEnvelopes(datasetKey, location.commitment, all);
+  const sealed = sealKeyEnvelopes(datasetKey, location.commitment, all, location.contributor);
   const envelopesCid = await addJson(store, sealed);
   await store.pin(envelopesCid);
 

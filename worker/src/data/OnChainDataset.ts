@@ -58,4 +58,4 @@ export function contributionArgsOf(contribution: DatasetContribution, license: s
 export const DatasetStatus = { None: 0, Pending: 1, Accepted: 2, Rejected: 3, Undecided: 4, Withdrawn: 5 } as const;
 export const DATASET_STATUS_NAMES = ["None", "Pending", "Accepted", "Rejected", "Undecided", "Withdrawn"] as const;
 /** CreditReason of the registry, by value. */
-export const CREDIT_REASON_NAMES = ["bond refund", "accept reward", "validator reward", "rejected-bond share"] as const;
+export const CREDIT_REASON_NAMES = ["bond refund", "accept reward", "validator reward", "deferred accept reward"] as const;

@@ -1,4 +1,4 @@
-import type { Provider } from "ethers";
+import { ZeroHash, type Provider } from "ethers";
 import type { DataRegistry } from "../../../typechain-types/index.js";
 import { payloadArgs, type EventPayload } from "../chain/EventPayload.js";
 import type { TxSender } from "../chain/TxSender.js";
@@ -26,13 +26,14 @@ export type ValidationOutcome =
       readonly details: string;
       readonly txHash: string;
       readonly gasUsed: string;
-      /** This vote brought a side to the quorum. */
+      /** This vote settled the dataset (the last validator holding stake voted); otherwise a keeper finalizes after the window. */
       readonly decided: boolean;
     }
   | { readonly datasetId: string; readonly status: "skipped"; readonly reason: ValidationSkipReason; readonly detail?: string };
 
 export type ValidationSkipReason =
   | "not-validator" // this worker is not a staked CAP_VALIDATE worker now
+  | "not-drawn" // the dataset's sortition did not draw this validator: only the drawn committee votes
   | "own-dataset" // the contract forbids voting on one's own contribution
   | "already-voted" // a replayed or restarted job
   | "decided" // the dataset left Pending (decided, finalized, withdrawn) before this vote
@@ -56,13 +57,21 @@ export interface ValidationProcessorOptions {
   readonly logger?: Logger;
 }
 
+/** What the keeper did with a dataset this validator voted on once its voting window ended. */
+export type FinalizeOutcome =
+  | { readonly datasetId: string; readonly status: "finalized"; readonly txHash: string; readonly gasUsed: string }
+  | { readonly datasetId: string; readonly status: "settled" }; // decided by someone else meanwhile
+
 /**
- * Gas limit of every vote. A vote estimated while it does not decide becomes the deciding one
- * when another validator's vote lands first, and deciding pays the contributor or the rejecters
- * and slashes dissenters (one WorkerRegistry call each, up to MAX_VALIDATORS_PER_DATASET = 15
+ * Gas limit of every vote and finalize. A vote estimated while it does not settle becomes the
+ * settling one when the other validators' votes land first, and settling pays the contributor and
+ * the winners and slashes dissenters (one WorkerRegistry call each, up to MAX_BALLOTS = 40
  * ballots): an estimate taken for the cheap path would run out of gas. Unused gas is refunded.
  */
-export const VOTE_GAS_LIMIT = 1_500_000n;
+export const VOTE_GAS_LIMIT = 3_000_000n;
+
+/** Views that must see the latest block's hash (a committee seed) run in the pending block. */
+const PENDING = { blockTag: "pending" } as const;
 
 /** Reverts that mean "someone else got there first", not a fault. */
 const LOST_RACE: Record<string, ValidationSkipReason> = {
@@ -70,18 +79,25 @@ const LOST_RACE: Record<string, ValidationSkipReason> = {
   DataRegistryNotPending: "decided",
   DataRegistryBallotFull: "decided",
   DataRegistryVotingClosed: "voting-closed",
+  DataRegistryNotDrawn: "not-drawn",
 };
 
 /**
  * A validator's work on one DataRegistry event: reads the dataset's on-chain state first (so a
- * replayed or restarted job never votes twice), opens its own key envelope, decrypts the dataset,
- * runs the DatasetValidator against the on-chain claim and the sample hashes of the datasets it
- * saw accepted, and votes (simulated first) with the verdict's reason code.
+ * replayed or restarted job never votes twice), learns whether the dataset's sortition drew it
+ * (`isOnCommittee` in the pending block, which can read the contribution block's hash; it
+ * re-anchors a seed that expired undrawn), and only then opens its own key envelope,
+ * decrypts the dataset, runs the DatasetValidator against the on-chain claim (contributor
+ * included) and the sample hashes of the datasets it saw accepted, and votes (simulated first)
+ * with the verdict's reason code. Datasets it voted on that are still Pending are finalized by
+ * `finalizeDue` once their voting window ended.
  */
 export class ValidationProcessor {
   readonly #o: ValidationProcessorOptions;
   readonly #logger: Logger;
   readonly #me: string;
+  /** Datasets this validator voted on that were still Pending, by id, with their voting deadline. */
+  readonly #awaitingDecision = new Map<bigint, bigint>();
 
   constructor(options: ValidationProcessorOptions) {
     this.#o = options;
@@ -122,7 +138,8 @@ export class ValidationProcessor {
     if (Number(dataset.status) !== DatasetStatus.Pending) return skip("decided");
     if (!isValidator) return skip("not-validator");
     if (dataset.contributor.toLowerCase() === this.#me.toLowerCase()) return skip("own-dataset");
-    if (BigInt(latest?.timestamp ?? 0) > dataset.votingDeadline) return skip("voting-closed");
+    if (dataset.votingDeadline !== 0n && BigInt(latest?.timestamp ?? 0) > dataset.votingDeadline) return skip("voting-closed");
+    if (!(await this.#isDrawn(datasetId, log))) return skip("not-drawn");
 
     let verdict: ValidationVerdict;
     if (dataset.schemaId.toLowerCase() !== MNIST_SCHEMA_ID) {
@@ -134,7 +151,7 @@ export class ValidationProcessor {
           datasetCid,
           envelopesCid,
           encryptionPrivateKey: this.#o.encryptionPrivateKey,
-          claim: { commitment: dataset.commitment, sampleCount: Number(dataset.sampleCount) },
+          claim: { commitment: dataset.commitment, sampleCount: Number(dataset.sampleCount), contributor: dataset.contributor },
           acceptedSampleHashes: await this.#o.acceptedSamples.all(),
         });
       } catch (err) {
@@ -146,9 +163,10 @@ export class ValidationProcessor {
     log.info({ accept: verdict.accept, reasonCode: verdict.reasonCode, details: verdict.details }, "dataset checked");
 
     try {
-      const sent = await this.#o.txSender.send(registry, "vote", [datasetId, verdict.accept, verdict.reasonCode], { gasLimit: VOTE_GAS_LIMIT });
+      const sent = await this.#o.txSender.send(registry, "vote", [datasetId, verdict.accept, verdict.reasonCode], { gasLimit: VOTE_GAS_LIMIT, simulateAt: "pending" });
       const decided = sent.receipt.logs.some((l) => registry.interface.parseLog(l)?.name === "DatasetDecided");
       log.info({ txHash: sent.hash, gasUsed: sent.gasUsed.toString(), decided }, "voted");
+      if (!decided) this.#awaitingDecision.set(datasetId, (await registry.datasetOf(datasetId)).votingDeadline);
       return {
         datasetId: datasetId.toString(),
         status: "voted",
@@ -170,6 +188,61 @@ export class ValidationProcessor {
       }
       throw err;
     }
+  }
+
+  /** Datasets this validator voted on that still wait for their window to end. */
+  get awaitingDecision(): ReadonlyMap<bigint, bigint> {
+    return this.#awaitingDecision;
+  }
+
+  /**
+   * The keeper: finalizes every dataset this validator voted on whose voting window ended (by
+   * chain time) and that nobody settled yet, so that honest votes are always counted and paid.
+   */
+  async finalizeDue(): Promise<FinalizeOutcome[]> {
+    if (this.#awaitingDecision.size === 0) return [];
+    const { registry } = this.#o;
+    const now = BigInt((await this.#o.provider.getBlock("latest"))?.timestamp ?? 0);
+    const outcomes: FinalizeOutcome[] = [];
+    for (const [datasetId, deadline] of [...this.#awaitingDecision]) {
+      if (now <= deadline) continue;
+      const log = this.#logger.child({ datasetId: datasetId.toString() });
+      if (Number((await registry.datasetOf(datasetId)).status) !== DatasetStatus.Pending) {
+        this.#awaitingDecision.delete(datasetId);
+        outcomes.push({ datasetId: datasetId.toString(), status: "settled" });
+        continue;
+      }
+      try {
+        const sent = await this.#o.txSender.send(registry, "finalize", [datasetId], { gasLimit: VOTE_GAS_LIMIT });
+        log.info({ txHash: sent.hash, gasUsed: sent.gasUsed.toString() }, "finalized after the voting window");
+        outcomes.push({ datasetId: datasetId.toString(), status: "finalized", txHash: sent.hash, gasUsed: sent.gasUsed.toString() });
+      } catch (err) {
+        if (!(err instanceof ContractRevertError) || err.revert?.name !== "DataRegistryNotPending") throw err;
+        outcomes.push({ datasetId: datasetId.toString(), status: "settled" });
+      }
+      this.#awaitingDecision.delete(datasetId);
+    }
+    return outcomes;
+  }
+
+  /**
+   * Whether the sortition drew this validator. The seed is the contribution block's hash, readable by
+   * anything that runs in a later block: views and simulations run in the pending block. If the seed
+   * expired undrawn (256 blocks), this validator re-anchors it with `drawCommittee` and asks again.
+   */
+  async #isDrawn(datasetId: bigint, log: Logger): Promise<boolean> {
+    const { registry } = this.#o;
+    for (let attempt = 0; attempt < 3; ++attempt) {
+      if ((await registry.committeeSeed(datasetId, PENDING)) !== ZeroHash) return registry.isOnCommittee(datasetId, this.#me, PENDING);
+      try {
+        const sent = await this.#o.txSender.send(registry, "drawCommittee", [datasetId], { simulateAt: "pending" });
+        log.info({ txHash: sent.hash }, "committee seed expired undrawn: re-anchored");
+      } catch (err) {
+        const name = err instanceof ContractRevertError ? err.revert?.name : undefined;
+        if (name !== "DataRegistryCommitteeAlreadyDrawn" && name !== "DataRegistrySeedNotReady") throw err;
+      }
+    }
+    throw new Error(`dataset ${datasetId}: its committee seed is still unknown`);
   }
 
   /** Candidates whose dataset was decided since join the accepted set, or are dropped. */
@@ -200,3 +273,4 @@ export class ValidationProcessor {
     return cidFromBytes(events[0].args.cid);
   }
 }
+

@@ -15,7 +15,7 @@ import { createRedisConnection } from "../redis/RedisConnection.js";
 import { AcceptedSamples } from "./AcceptedSamples.js";
 import { DatasetValidator } from "./DatasetValidator.js";
 import { sharedReferenceClassifier } from "./ReferenceClassifier.js";
-import { VALIDATION_EVENTS, ValidationProcessor, type ValidationOutcome } from "./ValidationProcessor.js";
+import { VALIDATION_EVENTS, ValidationProcessor, type FinalizeOutcome, type ValidationOutcome } from "./ValidationProcessor.js";
 
 
 /** The listener source name the validator's jobs carry. */
@@ -40,6 +40,8 @@ export interface ValidationServiceOptions {
   /** Validations run one at a time by default, so the duplicate check sees every earlier accept. */
   readonly concurrency?: number;
   readonly lockDurationMs?: number;
+  /** How often the keeper finalizes the datasets this validator voted on whose voting window ended (default 30 s). */
+  readonly keeperIntervalMs?: number;
   readonly logger?: Logger;
 }
 
@@ -47,29 +49,32 @@ export interface ValidationServiceOptions {
  * The validator role: consumes the data-events queue (DataRegistry events enqueued by the
  * operator's ChainListener) and hands each validation event to the ValidationProcessor. Jobs of
  * any other source or event fail as unrecoverable, so a misrouted job is visible rather than lost.
+ * A keeper timer finalizes the datasets it voted on once their voting window ended.
  */
 export class ValidationService implements Service {
   readonly name = "validation-service";
   readonly #o: ValidationServiceOptions;
   readonly #logger: Logger;
-  readonly #log = new OutcomeLog<ValidationOutcome>();
+  readonly #log = new OutcomeLog<ValidationOutcome | FinalizeOutcome>();
   #redis: Redis | undefined;
   #consumer: Redis | undefined;
   #worker: Worker<EventPayload, ValidationOutcome> | undefined;
   #processor: ValidationProcessor | undefined;
+  #keeper: NodeJS.Timeout | undefined;
+  #keeping: Promise<void> = Promise.resolve();
 
   constructor(options: ValidationServiceOptions) {
     this.#o = options;
     this.#logger = (options.logger ?? silentLogger).child({ service: "validation" });
   }
 
-  /** Counts by outcome (`voted:accept`, `voted:reject:4`, `skipped:already-voted`…). */
+  /** Counts by outcome (`voted:accept`, `voted:reject:4`, `skipped:not-drawn`, `keeper:finalized`…). */
   get outcomes(): Readonly<Record<string, number>> {
     return this.#log.counts;
   }
 
   /** The latest outcomes (up to 1,000), in completion order. */
-  get results(): readonly ValidationOutcome[] {
+  get results(): readonly (ValidationOutcome | FinalizeOutcome)[] {
     return this.#log.results;
   }
 
@@ -129,12 +134,30 @@ export class ValidationService implements Service {
       this.#logger.error({ jobId: job?.id, err: err.message }, "validation job failed");
     });
     await this.#worker.waitUntilReady();
+    this.#keeper = setInterval(() => {
+      this.#keeping = this.#keeping.then(() => this.finalizeDue());
+    }, o.keeperIntervalMs ?? 30_000);
     this.#logger.info({ validator: workerAddress }, "validation service started");
+  }
+
+  /** Runs the keeper once: finalizes the datasets this validator voted on whose voting window ended. Never throws. */
+  async finalizeDue(): Promise<void> {
+    const processor = this.#processor;
+    if (processor === undefined) return;
+    try {
+      for (const outcome of await processor.finalizeDue()) this.#log.record(`keeper:${outcome.status}`, outcome);
+    } catch (err) {
+      this.#log.fail(undefined, (err as Error).message);
+      this.#logger.error({ err: (err as Error).message }, "finalizing after the voting window failed");
+    }
   }
 
   async stop(): Promise<void> {
     const worker = this.#worker;
     this.#worker = undefined;
+    clearInterval(this.#keeper);
+    this.#keeper = undefined;
+    await this.#keeping;
     try {
       await worker?.close(); // stops taking jobs, waits for the active ones
     } catch (err) {
