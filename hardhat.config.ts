@@ -30,6 +30,7 @@ const buildProfile = () => ({
     "contracts/inference/InferenceMarket.sol": solc(true),
     "contracts/models/ModelRegistry.sol": solc(true),
     "contracts/training/TrainingJobs.sol": solc(true, 1),
+    "contracts/training/TrainingRounds.sol": solc(true, 1),
     "contracts/interfaces/ITrainingJobs.sol": solc(true, 1),
     "contracts/types/TrainingTypes.sol": solc(true, 1),
     ...Object.fromEntries(trainingSolidityTests.map((file) => [file, solc(false, 200)])),
