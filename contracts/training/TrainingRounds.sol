@@ -129,20 +129,36 @@ library TrainingRounds {
         emit ITrainingJobs.AggregateVoted(jobId, round, msg.sender, aggregateHash, aggregateCid, excludedMask);
         // ceil(revealed · quorumBps / 10_000)
         if (uint256(votes) * MAX_BPS >= uint256(revealed) * job.quorumBps) {
-            RoundResult storage result = s.rounds[jobId][round];
-            result.aggregateHash = aggregateHash;
-            result.updates = revealed;
-            result.votes = votes;
-            result.aggregateCid = aggregateCid;
-            result.excludedMask = excludedMask;
-            emit ITrainingJobs.RoundCompleted(jobId, round, aggregateHash, aggregateCid, revealed, excludedMask);
-            payRound(s, registry, jobId, excludedMask, bytes12(key));
-            if (round == job.rounds) {
-                releaseActive(s, registry, jobId);
-                _startPhase(jobId, job, JobStatus.Evaluating, job.durations.evaluation);
-            } else {
-                _startRound(s, jobId, job, round + 1);
-            }
+            _completeRound(s, registry, jobId, aggregateHash, aggregateCid, excludedMask, votes);
+        }
+    }
+
+    /// @dev Records the agreed tuple as the round's global model, pays the round, then starts the next round or, after
+    /// the last, releases the workers' stakes and starts the evaluation.
+    function _completeRound(
+        Store storage s,
+        IWorkerRegistry registry,
+        uint64 jobId,
+        bytes32 aggregateHash,
+        bytes calldata aggregateCid,
+        uint256 excludedMask,
+        uint8 votes
+    ) private {
+        Job storage job = s.jobs[jobId];
+        uint16 round = job.round;
+        RoundResult storage result = s.rounds[jobId][round];
+        result.aggregateHash = aggregateHash;
+        result.updates = job.revealed;
+        result.votes = votes;
+        result.aggregateCid = aggregateCid;
+        result.excludedMask = excludedMask;
+        emit ITrainingJobs.RoundCompleted(jobId, round, aggregateHash, aggregateCid, job.revealed, excludedMask);
+        payRound(s, registry, jobId, excludedMask, s.participants[jobId][msg.sender].vote);
+        if (round == job.rounds) {
+            releaseActive(s, registry, jobId);
+            _startPhase(jobId, job, JobStatus.Evaluating, job.durations.evaluation);
+        } else {
+            _startRound(s, jobId, job, round + 1);
         }
     }
 
@@ -212,27 +228,37 @@ library TrainingRounds {
         Job storage job = s.jobs[jobId];
         uint16 round = job.round;
         address[] storage workers = s.jobWorkers[jobId];
-        mapping(address => Participant) storage participants = s.participants[jobId];
         uint256 n = workers.length;
-        bool anyDone;
-        for (uint256 i; i < n && !anyDone; ++i) {
-            Participant storage p = participants[workers[i]];
-            anyDone = !p.dropped && _doneRound(p, status) == round;
-        }
-        uint96 slash = anyDone ? s.lapseSlash : 0;
-        address treasury = s.treasury;
+        uint96 slash = _anyDone(s, jobId, status, round) ? s.lapseSlash : 0;
         uint8 active = job.active;
         for (uint256 i; i < n; ++i) {
             address worker = workers[i];
-            Participant storage p = participants[worker];
+            Participant storage p = s.participants[jobId][worker];
             if (p.dropped || _doneRound(p, status) == round) continue;
             p.dropped = true;
             --active;
-            uint256 slashed = slash == 0 ? 0 : registry.slash(worker, slash, treasury);
-            emit ITrainingJobs.WorkerDropped(jobId, round, worker, status, slashed);
-            registry.releaseStake(worker);
+            _drop(s, registry, jobId, worker, status, slash);
         }
         job.active = active;
+    }
+
+    function _drop(Store storage s, IWorkerRegistry registry, uint64 jobId, address worker, JobStatus status, uint96 slash)
+        private
+    {
+        uint256 slashed = slash == 0 ? 0 : registry.slash(worker, slash, s.treasury);
+        emit ITrainingJobs.WorkerDropped(jobId, s.jobs[jobId].round, worker, status, slashed);
+        registry.releaseStake(worker);
+    }
+
+    /// @dev Whether an active worker did the phase `status` of `round`.
+    function _anyDone(Store storage s, uint64 jobId, JobStatus status, uint16 round) private view returns (bool) {
+        address[] storage workers = s.jobWorkers[jobId];
+        uint256 n = workers.length;
+        for (uint256 i; i < n; ++i) {
+            Participant storage p = s.participants[jobId][workers[i]];
+            if (!p.dropped && _doneRound(p, status) == round) return true;
+        }
+        return false;
     }
 
     /// @dev What `payRound` credits each revealed update of a round.

@@ -25,7 +25,7 @@ describe("Ignition: TesseraTraining module", () => {
     expect(await jobs.dataRegistry()).to.equal(await data.getAddress());
     expect(await jobs.modelRegistry()).to.equal(await modelRegistry.getAddress());
     const market = await ethers.getContractAt("InferenceMarket", await inferenceMarket.getAddress());
-    expect(await jobs.params()).to.deep.equal([await market.treasury(), 10n * 10n ** 18n, 10n ** 18n]);
+    expect([...(await jobs.params())]).to.deep.equal([await market.treasury(), 10n * 10n ** 18n, 10n ** 18n]);
     expect(await jobs.hasRole(await jobs.DEFAULT_ADMIN_ROLE(), admin.address)).to.equal(true);
   });
 });
