@@ -378,7 +378,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
         workers.map((w, i) => [w.address, cidToString(update(r.round * 10 + i).updateCid), i === 1 ? 20 : 15]),
       );
     }
-    expect(p.evaluations).to.have.length(2);
+    expect(p.evaluations).to.have.length(3);
     // A refused transaction names TrainingJobs' custom error, with its hint.
     const session = await Session.open(hre, deploymentPath);
     const nobody = signers[15];
