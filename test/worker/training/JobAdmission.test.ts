@@ -5,6 +5,7 @@ import { expect } from "chai";
 import type { DataRegistry } from "../../../typechain-types/index.js";
 import { encodeDataset } from "../../../worker/src/data/DatasetFormat.js";
 import { cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
+import { ConfigError, loadConfig } from "../../../worker/src/config.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { selectBackend } from "../../../worker/src/ml/backend.js";
 import { publishModel } from "../../../worker/src/ml/ModelArtifacts.js";
@@ -107,6 +108,21 @@ describe("JobAdmission: a trainer refuses jobs it cannot serve before it risks i
       expect(await admissionRefusal(spec, { ...base, dataRegistry: registry() })).to.match(/^dataset-unavailable:1:/);
     } finally {
       datasetCid = saved;
+    }
+  });
+
+  it("TRAINING_MIN_PAY_PER_ROUND: TSR in decimal, 1 by default, validated with the rest of the config", () => {
+    expect(loadConfig({}, {}, { envFile: false }).trainingMinPayPerRound).to.equal(TOKEN);
+    expect(loadConfig({}, { TRAINING_MIN_PAY_PER_ROUND: "0.5" }, { envFile: false }).trainingMinPayPerRound).to.equal(TOKEN / 2n);
+    for (const bad of ["-1", "abc", "1e18", "0.0000000000000000001"]) {
+      let error: unknown;
+      try {
+        loadConfig({}, { TRAINING_MIN_PAY_PER_ROUND: bad }, { envFile: false });
+      } catch (err) {
+        error = err;
+      }
+      expect(error, bad).to.be.instanceOf(ConfigError);
+      expect((error as ConfigError).problems.map((p) => p.key)).to.deep.equal(["TRAINING_MIN_PAY_PER_ROUND"]);
     }
   });
 });
