@@ -8,7 +8,8 @@ import {
     Participant,
     RoundResult,
     Evaluation,
-    TrainingCreditReason
+    TrainingCreditReason,
+    TrainingParams
 } from "../types/TrainingTypes.sol";
 import {PermitArgs} from "../types/InferenceTypes.sol";
 
@@ -16,9 +17,11 @@ import {PermitArgs} from "../types/InferenceTypes.sol";
 /// @notice Federated training jobs: a requester escrows a budget; staked CAP_TRAIN workers enroll (their order is
 /// their data partition), then every round each commits to its update, reveals it, and votes on the hash of the
 /// aggregate it computed; a quorum of equal hashes makes the round's global model. Staked CAP_VALIDATE validators
-/// then score the final model, whose median metrics go on chain with a ModelRegistry version. A worker that misses
-/// a deadline is dropped and slashed. Every payment is a credit pulled with `withdraw`. Nothing is ever locked:
-/// each phase has a deadline after which anyone can `advance` or `cancel` the job.
+/// then score the final model, whose median metrics go on chain with a ModelRegistry version. A worker's stake stays
+/// bonded from enrollment to the end of its training; a worker that misses a deadline its peers met is dropped and
+/// slashed, and so is one that votes against a reached quorum; slashes go to the treasury, never to a party of the
+/// job. Every payment is a credit pulled with `withdraw`. Nothing is ever locked: each phase has a deadline after
+/// which anyone can `advance` or `cancel` the job, and settlement does not depend on another contract succeeding.
 interface ITrainingJobs {
     /// @notice Thrown for a job id that was never assigned.
     error TrainingJobsUnknownJob(uint64 jobId);
@@ -34,18 +37,22 @@ interface ITrainingJobs {
     error TrainingJobsInvalidRounds(uint16 rounds);
     /// @notice Thrown when workers per round is below `MIN_UPDATES` or above `MAX_WORKERS`.
     error TrainingJobsInvalidWorkers(uint8 workersPerRound);
-    /// @notice Thrown when evaluators is 0 or above `MAX_EVALUATORS`.
+    /// @notice Thrown when evaluators is below `MIN_EVALUATORS` (a median one evaluator can move) or above
+    /// `MAX_EVALUATORS`.
     error TrainingJobsInvalidEvaluators(uint8 evaluators);
     /// @notice Thrown for zero epochs, batch size or learning rate.
     error TrainingJobsInvalidHyperparameters();
-    /// @notice Thrown when the quorum is not above half and at most 10_000 bps.
+    /// @notice Thrown when the quorum is not above half and at most 10_000 bps, or when it would need every one of the
+    /// job's `workersPerRound` workers (one worker could then block every round).
     error TrainingJobsInvalidQuorum(uint16 quorumBps);
     /// @notice Thrown when royalty plus evaluation shares reach 10_000 bps.
     error TrainingJobsInvalidShares(uint16 royaltyBps, uint16 evaluationBps);
     /// @notice Thrown when a phase duration is below `MIN_PHASE_DURATION` or above `MAX_PHASE_DURATION`.
     error TrainingJobsInvalidDuration();
-    /// @notice Thrown when the budget cannot pay at least one token unit per update of every round.
-    error TrainingJobsBudgetTooLow(uint96 budget);
+    /// @notice Thrown when the worker pool cannot pay `minUpdatePay` per update of every round.
+    /// @param budget The budget offered.
+    /// @param minimum The least worker pool (budget less royalties and evaluation pool): rounds × workers × minUpdatePay.
+    error TrainingJobsBudgetTooLow(uint96 budget, uint256 minimum);
     /// @notice Thrown when the job is not in the status the call needs.
     error TrainingJobsWrongStatus(uint64 jobId, JobStatus status);
     /// @notice Thrown when acting after the current phase's deadline.
@@ -80,8 +87,17 @@ interface ITrainingJobs {
     error TrainingJobsAlreadyEvaluated(uint64 jobId, address validator);
     /// @notice Thrown when evaluating a job that already has its `evaluators` evaluations.
     error TrainingJobsEvaluationsComplete(uint64 jobId, uint8 evaluators);
-    /// @notice Thrown when finalizing before any evaluation.
-    error TrainingJobsNoEvaluations(uint64 jobId);
+    /// @notice Thrown when finalizing with fewer than `MIN_EVALUATORS` evaluations (cancel once the phase closed).
+    error TrainingJobsTooFewEvaluations(uint64 jobId, uint8 count, uint8 minimum);
+    /// @notice Thrown for an accuracy above 100 % (1_000_000 in 1e-6 units).
+    error TrainingJobsInvalidEvaluation(uint32 accuracy);
+    /// @notice Thrown for an exclusion mask that names a worker that did not reveal an update this round, or every
+    /// revealed update.
+    error TrainingJobsInvalidExclusion(uint64 jobId, uint16 round, uint256 excludedMask);
+    /// @notice Thrown when `registerTrainedModel` is called by anyone but this contract.
+    error TrainingJobsOnlySelf(address caller);
+    /// @notice Thrown when finalizing with too little gas left for the model registration to run.
+    error TrainingJobsInsufficientGas(uint256 gasLeft, uint256 needed);
     /// @notice Thrown when the caller may not cancel the job now.
     error TrainingJobsNotCancellable(uint64 jobId, address caller);
     /// @notice Thrown by `withdraw` when the caller has no credit.
@@ -139,30 +155,54 @@ interface ITrainingJobs {
         bytes32 updateHash,
         uint32 sampleCount
     );
-    /// @notice Emitted for every aggregate vote.
+    /// @notice Emitted for every aggregate vote. The quorum counts votes for the same tuple (hash, CID, mask).
     /// @param jobId The job.
     /// @param round The round.
     /// @param worker The voter.
     /// @param aggregateHash sha256 of the aggregate it computed.
-    /// @param aggregateCid Where it put the aggregate.
+    /// @param aggregateCid The aggregate's CID (its content address: part of what is agreed).
+    /// @param excludedMask The updates its aggregation rule left out: bit i for the worker of partition index i.
     event AggregateVoted(
-        uint64 indexed jobId, uint16 indexed round, address indexed worker, bytes32 aggregateHash, bytes aggregateCid
+        uint64 indexed jobId,
+        uint16 indexed round,
+        address indexed worker,
+        bytes32 aggregateHash,
+        bytes aggregateCid,
+        uint256 excludedMask
     );
     /// @notice Emitted when a quorum agrees on a round's aggregate, which becomes the global model.
     /// @param jobId The job.
     /// @param round The round.
     /// @param aggregateHash The agreed hash.
-    /// @param aggregateCid The CID posted by the deciding vote.
-    /// @param updates Updates aggregated.
+    /// @param aggregateCid The agreed CID.
+    /// @param updates Updates revealed in the round (aggregated or excluded).
+    /// @param excludedMask The agreed exclusions: bit i for the worker of partition index i.
     event RoundCompleted(
-        uint64 indexed jobId, uint16 indexed round, bytes32 aggregateHash, bytes aggregateCid, uint8 updates
+        uint64 indexed jobId,
+        uint16 indexed round,
+        bytes32 aggregateHash,
+        bytes aggregateCid,
+        uint8 updates,
+        uint256 excludedMask
     );
-    /// @notice Emitted when a worker that missed a deadline is dropped from the job and slashed.
+    /// @notice Emitted for each update the agreed aggregation left out; its share is refunded to the requester.
+    /// @param jobId The job.
+    /// @param round The round.
+    /// @param worker The worker whose update was excluded.
+    event UpdateExcluded(uint64 indexed jobId, uint16 indexed round, address indexed worker);
+    /// @notice Emitted when a worker that voted for another tuple than the reached quorum's is slashed.
+    /// @param jobId The job.
+    /// @param round The round.
+    /// @param worker The dissenter.
+    /// @param slashed Tokens taken from its stake (sent to the treasury).
+    event DissentSlashed(uint64 indexed jobId, uint16 indexed round, address indexed worker, uint256 slashed);
+    /// @notice Emitted when a worker that missed a deadline is dropped from the job (its stake released) and, if a
+    /// peer met that deadline, slashed.
     /// @param jobId The job.
     /// @param round The round.
     /// @param worker The worker.
     /// @param status The phase it missed (Committing, Revealing or Voting).
-    /// @param slashed Tokens taken from its stake (sent to the requester).
+    /// @param slashed Tokens taken from its stake (sent to the treasury).
     event WorkerDropped(
         uint64 indexed jobId, uint16 indexed round, address indexed worker, JobStatus status, uint256 slashed
     );
@@ -175,7 +215,7 @@ interface ITrainingJobs {
     /// @notice Emitted when a job is finalized and its model registered.
     /// @param jobId The job.
     /// @param modelId The ModelRegistry model (ownership offered to the requester).
-    /// @param versionId The ModelRegistry version of the trained model.
+    /// @param versionId The ModelRegistry version of the trained model (0 if the registration failed).
     /// @param accuracy Median accuracy, 1e-6 units.
     /// @param loss Median loss, 1e-6 units.
     /// @param evaluations Evaluations the medians are taken over.
@@ -193,6 +233,16 @@ interface ITrainingJobs {
     /// @param roundsCompleted Rounds whose workers were paid.
     /// @param refund Credited back to the requester.
     event JobCancelled(uint64 indexed jobId, address indexed caller, uint16 roundsCompleted, uint256 refund);
+    /// @notice Emitted when the trained model could not be registered; the job is finalized and paid out anyway, the
+    /// model stays in `roundResultOf(jobId, rounds)`.
+    /// @param jobId The job.
+    /// @param reason The registry's revert data.
+    event ModelRegistrationFailed(uint64 indexed jobId, bytes reason);
+    /// @notice Emitted when the DataRegistry refused the royalties; they are credited back to the requester.
+    /// @param jobId The job.
+    /// @param amount Tokens refunded.
+    /// @param reason The registry's revert data.
+    event RoyaltiesFailed(uint64 indexed jobId, uint256 amount, bytes reason);
     /// @notice Emitted when royalties are paid to the DataRegistry's contributors.
     /// @param jobId The job.
     /// @param amount Tokens paid (the whole royalty at finalization, pro rata to completed rounds on cancellation).
@@ -207,37 +257,50 @@ interface ITrainingJobs {
     /// @param account Receiver.
     /// @param amount Tokens paid.
     event Withdrawn(address indexed account, uint256 amount);
-    /// @notice Emitted when the slash for a missed deadline changes.
-    /// @param lapseSlash The new amount.
-    event LapseSlashUpdated(uint96 lapseSlash);
+    /// @notice Emitted when the protocol's settings change.
+    /// @param params The new settings.
+    event ParamsUpdated(TrainingParams params);
 
     /// @notice Creates a job and escrows `args.budget` tokens, optionally through an ERC-2612 permit.
     function createJob(JobArgs calldata args, PermitArgs calldata permit) external returns (uint64 jobId);
     /// @notice Enrolls the caller (a staked CAP_TRAIN worker) until `workersPerRound` did; the last one starts
     /// round 1. The partition index is the enrollment order.
     function enroll(uint64 jobId) external;
-    /// @notice Commits to the caller's update of the current round. The last active worker to commit starts the
-    /// reveal phase.
+    /// @notice Commits to the caller's update of the current round (the caller must still be an eligible CAP_TRAIN
+    /// worker). The last active worker to commit starts the reveal phase.
     function commitUpdate(uint64 jobId, bytes32 commitment) external;
     /// @notice Reveals the committed update. The last active worker to reveal starts the vote phase.
     function revealUpdate(uint64 jobId, bytes calldata updateCid, bytes32 updateHash, uint32 sampleCount, bytes32 salt)
         external;
-    /// @notice Posts the hash of the aggregate the caller computed from the revealed updates. Revealers only. The
-    /// vote that brings a hash to the quorum completes the round and pays its updates.
-    function voteAggregate(uint64 jobId, uint16 round, bytes32 aggregateHash, bytes calldata aggregateCid) external;
-    /// @notice Closes a commit or reveal phase after its deadline: the workers that missed it are dropped and
-    /// slashed, and the job goes on with the others if at least `MIN_UPDATES` remain. Anyone.
+    /// @notice Posts the aggregate the caller computed from the revealed updates: its sha256, its CID and the updates
+    /// its rule excluded (bit i: the worker of partition index i). Revealers only. The vote that brings a tuple to the
+    /// quorum completes the round, pays the included updates, refunds the excluded ones' shares to the requester and
+    /// slashes the workers that voted for another tuple.
+    function voteAggregate(
+        uint64 jobId,
+        uint16 round,
+        bytes32 aggregateHash,
+        bytes calldata aggregateCid,
+        uint256 excludedMask
+    ) external;
+    /// @notice Closes a commit or reveal phase after its deadline: the workers that missed it are dropped (and
+    /// slashed), and the job goes on with the others if at least `MIN_UPDATES` remain. Anyone.
     function advance(uint64 jobId) external;
-    /// @notice Posts the caller's (a staked CAP_VALIDATE validator's) scores of the final model. The N-th
-    /// evaluation closes the phase.
+    /// @notice Posts the caller's (a staked CAP_VALIDATE validator's) scores of the final model (accuracy at most
+    /// 1_000_000). The N-th evaluation closes the phase.
     function postEvaluation(uint64 jobId, uint32 accuracy, uint32 loss) external;
-    /// @notice After the evaluation phase (deadline passed or N evaluations), puts the median metrics on chain,
-    /// registers the trained model in the ModelRegistry (ownership offered to the requester), pays royalties and
-    /// validators. Anyone.
+    /// @notice After the evaluation phase (deadline passed or N evaluations, at least `MIN_EVALUATORS`), puts the
+    /// median metrics on chain, registers the trained model in the ModelRegistry (ownership offered to the
+    /// requester; a failed registration is recorded, not fatal), pays royalties and validators. Anyone.
     function finalize(uint64 jobId) external returns (uint64 versionId);
+    /// @notice Registers a finalized job's model; called by `finalize` on this contract itself so that a failing
+    /// registry cannot block the payouts.
+    function registerTrainedModel(uint64 jobId) external returns (uint64 modelId, uint64 versionId);
     /// @notice Cancels a job: the requester while Enrolling; anyone after the enroll deadline, or once a later
-    /// phase's deadline passed and the job cannot advance (laggards are dropped and slashed). Completed rounds stay
-    /// paid, royalties are paid pro rata to them, the rest is credited back to the requester.
+    /// phase's deadline passed and the job cannot advance (laggards are dropped, and slashed if a peer met the
+    /// deadline). Completed rounds stay paid; the updates revealed in the stalled round are paid its part; posted
+    /// evaluations are paid their share; royalties are paid pro rata to completed rounds; the rest is credited back
+    /// to the requester. Every worker's stake is released.
     function cancel(uint64 jobId) external;
     /// @notice Pays out the caller's whole credit.
     function withdraw() external;
@@ -250,8 +313,11 @@ interface ITrainingJobs {
     function participantOf(uint64 jobId, address worker) external view returns (Participant memory);
     /// @notice A completed round's global model.
     function roundResultOf(uint64 jobId, uint16 round) external view returns (RoundResult memory);
-    /// @notice Votes a hash got in a round.
-    function votesFor(uint64 jobId, uint16 round, bytes32 aggregateHash) external view returns (uint8);
+    /// @notice Votes a tuple (aggregate hash, CID, exclusion mask) got in a round.
+    function votesFor(uint64 jobId, uint16 round, bytes32 aggregateHash, bytes calldata aggregateCid, uint256 excludedMask)
+        external
+        view
+        returns (uint8);
     /// @notice The evaluations posted for a job.
     function evaluationsOf(uint64 jobId) external view returns (Evaluation[] memory);
     /// @notice A job's datasets and the samples it uses of each.
@@ -267,6 +333,6 @@ interface ITrainingJobs {
     function totalCredits() external view returns (uint256);
     /// @notice Number of jobs ever created (the last id).
     function jobCount() external view returns (uint64);
-    /// @notice Tokens slashed from a worker that misses a deadline.
-    function lapseSlash() external view returns (uint96);
+    /// @notice The protocol's settings: treasury, lapse slash, least pay per update.
+    function params() external view returns (TrainingParams memory);
 }

@@ -21,59 +21,69 @@ import {
     PhaseDurations,
     RoundResult,
     Evaluation,
-    TrainingCreditReason
+    TrainingCreditReason,
+    TrainingParams
 } from "../types/TrainingTypes.sol";
+import {TrainingRounds} from "./TrainingRounds.sol";
 
 /// @title TrainingJobs
 /// @notice Escrowed federated training jobs run by staked workers in commit-reveal-vote rounds, scored by staked
 /// validators, registered in the ModelRegistry with their provenance. All payouts are credits.
-/// @dev Budget split, fixed at creation: royalties = budget·royaltyBps, evaluation pool = budget·evaluationBps,
-/// the rest in equal parts per round (the last round takes the dust), each round's part in equal shares per
-/// aggregated update (the last revealer takes the dust). Token accounting: balanceOf(this) == escrowed + Σ credits,
-/// where escrowed == Σ (budget - paid) over open jobs (tokens sent here by plain transfers are not accounted).
-/// Every loop runs over at most MAX_WORKERS workers, MAX_EVALUATORS evaluations or MAX_DATASETS datasets.
-/// The trained model is registered as a new ModelRegistry model owned by this contract, with one free version, and
-/// its ownership is offered to the requester (`acceptModelOwnership`); provenance stays here (`jobOfVersion`,
-/// then `jobOf`, `datasetsOf`, `roundResultOf`, `evaluationsOf`),
-/// update CIDs in the `UpdateRevealed` events.
+/// @dev Creation, evaluation, settlement, money and views live here; the round protocol and the round payouts run in
+/// the linked library `TrainingRounds` on this contract's storage (`_s`). Budget split, fixed at creation:
+/// royalties = budget·royaltyBps, evaluation pool = budget·evaluationBps, the rest in equal parts per round (the
+/// last round takes the dust), each round's part in equal shares per revealed update (the last included takes the
+/// dust; excluded updates' shares go back to the requester). Token accounting: balanceOf(this) == escrowed +
+/// Σ credits, where escrowed == Σ (budget - paid) over open jobs (tokens sent here by plain transfers are not
+/// accounted). Every loop runs over at most MAX_WORKERS workers, MAX_EVALUATORS evaluations or MAX_DATASETS
+/// datasets. Slashes go to the treasury. The trained model is registered as a new ModelRegistry model owned by this
+/// contract, with one free version, and its ownership is offered to the requester (`acceptModelOwnership`);
+/// provenance stays here (`jobOfVersion`, then `jobOf`, `datasetsOf`, `roundResultOf`, `evaluationsOf`), update
+/// CIDs in the `UpdateRevealed` events.
 contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
+    using TrainingRounds for TrainingRounds.Store;
 
-    /// @notice Role that sets the lapse slash.
+    /// @notice Role that sets the treasury, the lapse slash and the least pay per update.
     bytes32 public constant PARAMS_ROLE = keccak256("PARAMS_ROLE");
     /// @notice Role that pauses job creation.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
     /// @notice WorkerRegistry capability bit a training worker needs.
-    uint8 public constant CAP_TRAIN = 1;
+    uint8 public constant CAP_TRAIN = TrainingRounds.CAP_TRAIN;
     /// @notice WorkerRegistry capability bit an evaluator needs.
     uint8 public constant CAP_VALIDATE = 4;
     /// @notice Fewest updates a round can be aggregated from.
-    uint8 public constant MIN_UPDATES = 2;
+    uint8 public constant MIN_UPDATES = TrainingRounds.MIN_UPDATES;
     /// @notice Most workers per job.
     uint8 public constant MAX_WORKERS = 32;
+    /// @notice Fewest evaluations a job's metrics are the median of: one outlier cannot move a median of three.
+    uint8 public constant MIN_EVALUATORS = 3;
     /// @notice Most evaluations per job.
     uint8 public constant MAX_EVALUATORS = 15;
     /// @notice Most datasets per job.
     uint256 public constant MAX_DATASETS = 16;
     /// @notice Most rounds per job.
     uint16 public constant MAX_ROUNDS = 1_000;
-    /// @notice Shortest phase: a requester, who receives the lapse slashes, cannot set deadlines no worker can meet.
+    /// @notice Shortest phase, so that deadlines leave an honest worker time to act.
     uint32 public constant MIN_PHASE_DURATION = 5 minutes;
     /// @notice Longest phase.
     uint32 public constant MAX_PHASE_DURATION = 30 days;
     /// @notice Longest accepted CID.
-    uint256 public constant MAX_CID_BYTES = 64;
-    uint16 private constant _MAX_BPS = 10_000;
+    uint256 public constant MAX_CID_BYTES = TrainingRounds.MAX_CID_BYTES;
+    /// @notice Highest accuracy (100 % in 1e-6 units).
+    uint32 public constant MAX_ACCURACY = 1_000_000;
+    /// @notice Gas given to the model registration: a caller cannot make it fail by sending too little.
+    uint256 public constant REGISTRATION_GAS = 1_000_000;
+    uint16 private constant _MAX_BPS = TrainingRounds.MAX_BPS;
 
     IERC20 private immutable _token;
     IWorkerRegistry private immutable _workers;
     IDataRegistry private immutable _data;
     IModelRegistry private immutable _models;
 
-    uint96 private _lapseSlash;
+    TrainingRounds.Store private _s;
     uint64 private _jobCount;
-    uint256 private _escrowed;
-    uint256 private _totalCredits;
+    uint96 private _minUpdatePay;
 
     /// @dev What a job needs only at creation and finalization.
     struct JobData {
@@ -83,30 +93,23 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         uint32[] samplesUsed;
     }
 
-    mapping(uint64 jobId => Job) private _jobs;
     mapping(uint64 jobId => JobData) private _jobData;
-    mapping(uint64 jobId => address[]) private _jobWorkers;
-    mapping(uint64 jobId => mapping(address worker => Participant)) private _participants;
-    mapping(uint64 jobId => mapping(address worker => bytes32)) private _commitments;
-    mapping(uint64 jobId => mapping(uint16 round => RoundResult)) private _rounds;
-    mapping(bytes32 roundHash => uint8) private _votes; // keccak256(jobId, round, aggregateHash)
     mapping(uint64 jobId => Evaluation[]) private _evaluations;
     mapping(uint64 versionId => uint64 jobId) private _jobOfVersion;
-    mapping(address account => uint256) private _credits;
 
     /// @param admin Receives DEFAULT_ADMIN_ROLE, PARAMS_ROLE and PAUSER_ROLE.
     /// @param token_ The TesseraToken (budgets, payouts; permit).
-    /// @param workers_ The WorkerRegistry (eligibility; this contract needs its SLASHER_ROLE).
+    /// @param workers_ The WorkerRegistry (eligibility; this contract needs its SLASHER_ROLE and STAKE_LOCKER_ROLE).
     /// @param data_ The DataRegistry (datasets; this contract needs its ROYALTY_PAYER_ROLE).
     /// @param models_ The ModelRegistry the trained models are registered in.
-    /// @param lapseSlash_ Tokens slashed from a worker that misses a deadline.
+    /// @param params_ Treasury, lapse slash, least pay per update.
     constructor(
         address admin,
         IERC20 token_,
         IWorkerRegistry workers_,
         IDataRegistry data_,
         IModelRegistry models_,
-        uint96 lapseSlash_
+        TrainingParams memory params_
     ) {
         if (
             admin == address(0) || address(token_) == address(0) || address(workers_) == address(0)
@@ -119,7 +122,7 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         _grantRole(DEFAULT_ADMIN_ROLE, admin);
         _grantRole(PARAMS_ROLE, admin);
         _grantRole(PAUSER_ROLE, admin);
-        _setLapseSlash(lapseSlash_);
+        _setParams(params_);
     }
 
     // ---------------------------------------------------------------- creation
@@ -135,7 +138,7 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         uint32[] memory samplesUsed = _checkDatasets(args.datasetIds);
         uint32 enrollDeadline = uint32(block.timestamp) + args.durations.enroll;
         jobId = ++_jobCount;
-        _jobs[jobId] = Job({
+        _s.jobs[jobId] = Job({
             requester: msg.sender,
             status: JobStatus.Enrolling,
             round: 0,
@@ -164,119 +167,57 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         jd.modelName = args.modelName;
         jd.datasetIds = args.datasetIds;
         jd.samplesUsed = samplesUsed;
-        _escrowed += args.budget;
+        _s.escrowed += args.budget;
         emit JobCreated(jobId, msg.sender, args, samplesUsed, enrollDeadline);
         PermitPull.pullWithPermit(_token, args.budget, permit);
     }
 
-    // ---------------------------------------------------------------- rounds
+    // ---------------------------------------------------------------- rounds (TrainingRounds)
 
     /// @inheritdoc ITrainingJobs
-    function enroll(uint64 jobId) external {
-        Job storage job = _job(jobId);
-        _checkOpenPhase(jobId, job, JobStatus.Enrolling);
-        if (msg.sender == job.requester) revert TrainingJobsConflictOfInterest(jobId, msg.sender);
-        if (!_workers.isEligible(msg.sender, CAP_TRAIN)) revert TrainingJobsNotTrainer(msg.sender);
-        Participant storage p = _participants[jobId][msg.sender];
-        if (p.index != 0) revert TrainingJobsAlreadyEnrolled(jobId, msg.sender);
-        uint8 index = job.enrolled;
-        p.index = index + 1;
-        job.enrolled = index + 1;
-        job.active = index + 1;
-        _jobWorkers[jobId].push(msg.sender);
-        emit WorkerEnrolled(jobId, msg.sender, index);
-        if (index + 1 == job.workersPerRound) _startRound(jobId, job, 1);
+    function enroll(uint64 jobId) external nonReentrant {
+        _s.enroll(_workers, jobId);
     }
 
     /// @inheritdoc ITrainingJobs
     function commitUpdate(uint64 jobId, bytes32 commitment) external {
-        if (commitment == bytes32(0)) revert TrainingJobsZeroHash();
-        Job storage job = _job(jobId);
-        _checkOpenPhase(jobId, job, JobStatus.Committing);
-        Participant storage p = _activeParticipant(jobId);
-        uint16 round = job.round;
-        if (p.committedRound == round) revert TrainingJobsAlreadyDone(jobId, round, msg.sender);
-        p.committedRound = round;
-        _commitments[jobId][msg.sender] = commitment;
-        uint8 committed = job.committed + 1;
-        job.committed = committed;
-        emit UpdateCommitted(jobId, round, msg.sender, commitment);
-        if (committed == job.active) _startPhase(jobId, job, JobStatus.Revealing, job.durations.reveal);
+        _s.commit(_workers, jobId, commitment);
     }
 
     /// @inheritdoc ITrainingJobs
     function revealUpdate(uint64 jobId, bytes calldata updateCid, bytes32 updateHash, uint32 sampleCount, bytes32 salt)
         external
     {
-        _checkCid(updateCid);
-        if (updateHash == bytes32(0)) revert TrainingJobsZeroHash();
-        if (sampleCount == 0) revert TrainingJobsZeroSamples();
-        Job storage job = _job(jobId);
-        _checkOpenPhase(jobId, job, JobStatus.Revealing);
-        // Every active worker committed: the phase started when the last did, or `advance` dropped the rest.
-        Participant storage p = _activeParticipant(jobId);
-        uint16 round = job.round;
-        if (p.revealedRound == round) revert TrainingJobsAlreadyDone(jobId, round, msg.sender);
-        if (
-            _commitments[jobId][msg.sender]
-                != keccak256(abi.encode(updateCid, updateHash, sampleCount, salt, msg.sender))
-        ) revert TrainingJobsCommitmentMismatch(jobId, round, msg.sender);
-        p.revealedRound = round;
-        uint8 revealed = job.revealed + 1;
-        job.revealed = revealed;
-        emit UpdateRevealed(jobId, round, msg.sender, updateCid, updateHash, sampleCount);
-        if (revealed == job.active) _startPhase(jobId, job, JobStatus.Voting, job.durations.vote);
+        _s.reveal(jobId, updateCid, updateHash, sampleCount, salt);
     }
 
     /// @inheritdoc ITrainingJobs
-    function voteAggregate(uint64 jobId, uint16 round, bytes32 aggregateHash, bytes calldata aggregateCid)
-        external
-        nonReentrant
-    {
-        _checkCid(aggregateCid);
-        if (aggregateHash == bytes32(0)) revert TrainingJobsZeroHash();
-        Job storage job = _job(jobId);
-        _checkOpenPhase(jobId, job, JobStatus.Voting);
-        uint16 current = job.round;
-        if (round != current) revert TrainingJobsWrongRound(jobId, round, current);
-        // Every active worker revealed: the phase started when the last did, or `advance` dropped the rest.
-        Participant storage p = _activeParticipant(jobId);
-        if (p.votedRound == round) revert TrainingJobsAlreadyDone(jobId, round, msg.sender);
-        p.votedRound = round;
-        bytes32 key = keccak256(abi.encode(jobId, round, aggregateHash));
-        uint8 votes = _votes[key] + 1;
-        _votes[key] = votes;
-        emit AggregateVoted(jobId, round, msg.sender, aggregateHash, aggregateCid);
-        uint8 revealed = job.revealed;
-        // ceil(revealed · quorumBps / 10_000)
-        if (uint256(votes) * _MAX_BPS >= uint256(revealed) * job.quorumBps) {
-            _completeRound(jobId, job, round, aggregateHash, aggregateCid, revealed, votes);
-        }
+    function voteAggregate(
+        uint64 jobId,
+        uint16 round,
+        bytes32 aggregateHash,
+        bytes calldata aggregateCid,
+        uint256 excludedMask
+    ) external nonReentrant {
+        _s.vote(_workers, jobId, round, aggregateHash, aggregateCid, excludedMask);
     }
 
     /// @inheritdoc ITrainingJobs
     function advance(uint64 jobId) external nonReentrant {
-        Job storage job = _job(jobId);
-        JobStatus status = job.status;
-        if (status != JobStatus.Committing && status != JobStatus.Revealing) {
-            revert TrainingJobsWrongStatus(jobId, status);
-        }
-        uint32 deadline = job.deadline;
-        if (block.timestamp <= deadline) revert TrainingJobsPhaseOpen(jobId, deadline);
-        uint8 done = status == JobStatus.Committing ? job.committed : job.revealed;
-        if (done < MIN_UPDATES) revert TrainingJobsTooFewUpdates(jobId, done);
-        _dropLaggards(jobId, job, status);
-        if (status == JobStatus.Committing) _startPhase(jobId, job, JobStatus.Revealing, job.durations.reveal);
-        else _startPhase(jobId, job, JobStatus.Voting, job.durations.vote);
+        _s.advance(_workers, jobId);
     }
 
     // ---------------------------------------------------------------- evaluation and settlement
 
     /// @inheritdoc ITrainingJobs
     function postEvaluation(uint64 jobId, uint32 accuracy, uint32 loss) external {
-        Job storage job = _job(jobId);
-        _checkOpenPhase(jobId, job, JobStatus.Evaluating);
-        if (msg.sender == job.requester || _participants[jobId][msg.sender].index != 0) {
+        if (accuracy > MAX_ACCURACY) revert TrainingJobsInvalidEvaluation(accuracy);
+        Job storage job = _s.job_(jobId);
+        JobStatus current = job.status;
+        if (current != JobStatus.Evaluating) revert TrainingJobsWrongStatus(jobId, current);
+        uint32 deadline = job.deadline;
+        if (block.timestamp > deadline) revert TrainingJobsDeadlinePassed(jobId, deadline);
+        if (msg.sender == job.requester || _s.participants[jobId][msg.sender].index != 0) {
             revert TrainingJobsConflictOfInterest(jobId, msg.sender);
         }
         if (!_workers.isEligible(msg.sender, CAP_VALIDATE)) revert TrainingJobsNotValidator(msg.sender);
@@ -294,13 +235,13 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
 
     /// @inheritdoc ITrainingJobs
     function finalize(uint64 jobId) external nonReentrant returns (uint64 versionId) {
-        Job storage job = _job(jobId);
+        Job storage job = _s.job_(jobId);
         JobStatus status = job.status;
         if (status != JobStatus.Evaluating) revert TrainingJobsWrongStatus(jobId, status);
         uint8 n = job.evaluations;
         uint32 deadline = job.deadline;
         if (block.timestamp <= deadline && n < job.evaluators) revert TrainingJobsPhaseOpen(jobId, deadline);
-        if (n == 0) revert TrainingJobsNoEvaluations(jobId);
+        if (n < MIN_EVALUATORS) revert TrainingJobsTooFewEvaluations(jobId, n, MIN_EVALUATORS);
 
         (uint32 accuracy, uint32 loss) = _medians(_evaluations[jobId]);
         job.status = JobStatus.Finalized;
@@ -309,21 +250,50 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         // Every round paid its whole part of the worker pool: what is held is the evaluation pool + the royalties.
         uint256 budget = job.budget;
         uint256 royalties = budget * job.royaltyBps / _MAX_BPS;
-        _escrowed -= budget - job.paid;
+        _s.escrowed -= budget - job.paid;
         job.paid = uint96(budget);
-        _payEvaluators(jobId, budget * job.evaluationBps / _MAX_BPS, n);
+        _payEvaluators(jobId, budget * job.evaluationBps / _MAX_BPS, n, n);
 
+        // 64/63 of the registration's gas: with less, the call would get less than REGISTRATION_GAS.
+        uint256 needed = REGISTRATION_GAS + REGISTRATION_GAS / 63 + 10_000;
+        if (gasleft() < needed) revert TrainingJobsInsufficientGas(gasleft(), needed);
         uint64 modelId;
-        (modelId, versionId) = _registerModel(jobId, job);
-        job.versionId = versionId;
-        _jobOfVersion[versionId] = jobId;
+        try this.registerTrainedModel{gas: REGISTRATION_GAS}(jobId) returns (uint64 modelId_, uint64 versionId_) {
+            (modelId, versionId) = (modelId_, versionId_);
+            job.versionId = versionId;
+            _jobOfVersion[versionId] = jobId;
+        } catch (bytes memory reason) {
+            emit ModelRegistrationFailed(jobId, reason);
+        }
         emit JobFinalized(jobId, modelId, versionId, accuracy, loss, n);
         _payRoyalties(jobId, royalties);
     }
 
     /// @inheritdoc ITrainingJobs
+    function registerTrainedModel(uint64 jobId) external returns (uint64 modelId, uint64 versionId) {
+        if (msg.sender != address(this)) revert TrainingJobsOnlySelf(msg.sender);
+        JobData storage jd = _jobData[jobId];
+        RoundResult storage last = _s.rounds[jobId][_s.jobs[jobId].rounds];
+        modelId = _models.registerModel(jd.modelName, "");
+        versionId = _models.publishVersion(
+            modelId,
+            IModelRegistry.VersionInput({
+                manifestCid: jd.manifestCid,
+                weightsCid: last.aggregateCid,
+                contentHash: last.aggregateHash,
+                inputShape: new uint32[](0),
+                outputShape: new uint32[](0),
+                priceWei: 0,
+                priceToken: 0,
+                royaltyBps: 0
+            })
+        );
+        _models.transferModelOwnership(modelId, _s.jobs[jobId].requester);
+    }
+
+    /// @inheritdoc ITrainingJobs
     function cancel(uint64 jobId) external nonReentrant {
-        Job storage job = _job(jobId);
+        Job storage job = _s.job_(jobId);
         JobStatus status = job.status;
         if (status == JobStatus.Finalized || status == JobStatus.Cancelled) {
             revert TrainingJobsWrongStatus(jobId, status);
@@ -337,38 +307,41 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
             if (
                 (status == JobStatus.Committing && job.committed >= MIN_UPDATES)
                     || (status == JobStatus.Revealing && job.revealed >= MIN_UPDATES)
-                    || (status == JobStatus.Evaluating && job.evaluations != 0)
+                    || (status == JobStatus.Evaluating && job.evaluations >= MIN_EVALUATORS)
             ) revert TrainingJobsNotStalled(jobId);
-            if (status != JobStatus.Evaluating) _dropLaggards(jobId, job, status);
         }
+        if (status != JobStatus.Evaluating) _s.closeRounds(_workers, jobId, status);
 
+        uint256 budget = job.budget;
         uint16 roundsCompleted = status == JobStatus.Evaluating ? job.rounds : (job.round == 0 ? 0 : job.round - 1);
         job.status = JobStatus.Cancelled;
-        uint256 budget = job.budget;
+        uint256 evaluationsPaid = status == JobStatus.Evaluating
+            ? _payEvaluators(jobId, budget * job.evaluationBps / _MAX_BPS, job.evaluations, job.evaluators)
+            : 0;
         uint256 royalties = budget * job.royaltyBps / _MAX_BPS * roundsCompleted / job.rounds;
-        uint256 refund = budget - job.paid - royalties;
-        _escrowed -= budget - job.paid;
+        uint256 refund = budget - job.paid - evaluationsPaid - royalties;
+        _s.escrowed -= budget - job.paid;
         job.paid = uint96(budget);
-        if (refund != 0) _credit(job.requester, jobId, TrainingCreditReason.Refund, refund);
+        if (refund != 0) _s.credit(job.requester, jobId, TrainingCreditReason.Refund, refund);
         emit JobCancelled(jobId, msg.sender, roundsCompleted, refund);
         _payRoyalties(jobId, royalties);
     }
 
     /// @inheritdoc ITrainingJobs
     function withdraw() external nonReentrant {
-        uint256 amount = _credits[msg.sender];
+        uint256 amount = _s.credits[msg.sender];
         if (amount == 0) revert TrainingJobsNothingToWithdraw(msg.sender);
-        delete _credits[msg.sender];
-        _totalCredits -= amount;
+        delete _s.credits[msg.sender];
+        _s.totalCredits -= amount;
         emit Withdrawn(msg.sender, amount);
         _token.safeTransfer(msg.sender, amount);
     }
 
     // ---------------------------------------------------------------- admin
 
-    /// @notice Sets the tokens slashed from a worker that misses a deadline.
-    function setLapseSlash(uint96 lapseSlash_) external onlyRole(PARAMS_ROLE) {
-        _setLapseSlash(lapseSlash_);
+    /// @notice Sets the treasury, the lapse slash and the least pay per update (for jobs created from now on).
+    function setParams(TrainingParams calldata params_) external onlyRole(PARAMS_ROLE) {
+        _setParams(params_);
     }
 
     /// @notice Stops new jobs. Rounds, evaluations, settlement and withdrawals keep working.
@@ -385,28 +358,32 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
 
     /// @inheritdoc ITrainingJobs
     function jobOf(uint64 jobId) external view returns (Job memory) {
-        return _job(jobId);
+        return _s.job_(jobId);
     }
 
     /// @inheritdoc ITrainingJobs
     function workersOf(uint64 jobId) external view returns (address[] memory) {
-        _job(jobId);
-        return _jobWorkers[jobId];
+        _s.job_(jobId);
+        return _s.jobWorkers[jobId];
     }
 
     /// @inheritdoc ITrainingJobs
     function participantOf(uint64 jobId, address worker) external view returns (Participant memory) {
-        return _participants[jobId][worker];
+        return _s.participants[jobId][worker];
     }
 
     /// @inheritdoc ITrainingJobs
     function roundResultOf(uint64 jobId, uint16 round) external view returns (RoundResult memory) {
-        return _rounds[jobId][round];
+        return _s.rounds[jobId][round];
     }
 
     /// @inheritdoc ITrainingJobs
-    function votesFor(uint64 jobId, uint16 round, bytes32 aggregateHash) external view returns (uint8) {
-        return _votes[keccak256(abi.encode(jobId, round, aggregateHash))];
+    function votesFor(uint64 jobId, uint16 round, bytes32 aggregateHash, bytes calldata aggregateCid, uint256 excludedMask)
+        external
+        view
+        returns (uint8)
+    {
+        return _s.votes[TrainingRounds.voteKey(jobId, round, aggregateHash, aggregateCid, excludedMask)];
     }
 
     /// @inheritdoc ITrainingJobs
@@ -416,7 +393,7 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
 
     /// @inheritdoc ITrainingJobs
     function datasetsOf(uint64 jobId) external view returns (uint64[] memory, uint32[] memory) {
-        _job(jobId);
+        _s.job_(jobId);
         JobData storage jd = _jobData[jobId];
         return (jd.datasetIds, jd.samplesUsed);
     }
@@ -428,17 +405,17 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
 
     /// @inheritdoc ITrainingJobs
     function creditOf(address account) external view returns (uint256) {
-        return _credits[account];
+        return _s.credits[account];
     }
 
     /// @inheritdoc ITrainingJobs
     function escrowed() external view returns (uint256) {
-        return _escrowed;
+        return _s.escrowed;
     }
 
     /// @inheritdoc ITrainingJobs
     function totalCredits() external view returns (uint256) {
-        return _totalCredits;
+        return _s.totalCredits;
     }
 
     /// @inheritdoc ITrainingJobs
@@ -447,8 +424,8 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
     }
 
     /// @inheritdoc ITrainingJobs
-    function lapseSlash() external view returns (uint96) {
-        return _lapseSlash;
+    function params() external view returns (TrainingParams memory) {
+        return TrainingParams({treasury: _s.treasury, lapseSlash: _s.lapseSlash, minUpdatePay: _minUpdatePay});
     }
 
     /// @notice The TesseraToken.
@@ -473,131 +450,21 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
 
     // ---------------------------------------------------------------- internals
 
-    function _job(uint64 jobId) private view returns (Job storage job) {
-        job = _jobs[jobId];
-        if (job.status == JobStatus.None) revert TrainingJobsUnknownJob(jobId);
-    }
-
-    /// @dev Reverts unless the job is in `status` and its phase's deadline has not passed.
-    function _checkOpenPhase(uint64 jobId, Job storage job, JobStatus status) private view {
-        JobStatus current = job.status;
-        if (current != status) revert TrainingJobsWrongStatus(jobId, current);
-        uint32 deadline = job.deadline;
-        if (block.timestamp > deadline) revert TrainingJobsDeadlinePassed(jobId, deadline);
-    }
-
-    function _activeParticipant(uint64 jobId) private view returns (Participant storage p) {
-        p = _participants[jobId][msg.sender];
-        if (p.index == 0 || p.dropped) revert TrainingJobsNotParticipant(jobId, msg.sender);
-    }
-
-    /// @dev Opens round `round`'s commit phase, training from the previous round's aggregate (the initial weights,
-    /// announced in `JobCreated`, for round 1).
-    function _startRound(uint64 jobId, Job storage job, uint16 round) private {
-        job.status = JobStatus.Committing;
-        job.round = round;
-        job.committed = 0;
-        job.revealed = 0;
-        uint32 deadline = uint32(block.timestamp) + job.durations.commit;
-        job.deadline = deadline;
-        RoundResult storage previous = _rounds[jobId][round - 1];
-        emit RoundStarted(jobId, round, previous.aggregateHash, previous.aggregateCid, deadline);
-    }
-
-    function _startPhase(uint64 jobId, Job storage job, JobStatus status, uint32 duration) private {
-        job.status = status;
-        uint32 deadline = uint32(block.timestamp) + duration;
-        job.deadline = deadline;
-        emit PhaseStarted(jobId, job.round, status, deadline);
-    }
-
-    /// @dev Drops and slashes the active workers that did not act in the phase `status` of the current round.
-    function _dropLaggards(uint64 jobId, Job storage job, JobStatus status) private {
-        uint16 round = job.round;
-        address[] storage workers = _jobWorkers[jobId];
-        uint256 n = workers.length;
-        uint8 active = job.active;
-        uint96 slash = _lapseSlash;
-        address requester = job.requester;
-        for (uint256 i; i < n; ++i) {
-            address worker = workers[i];
-            Participant storage p = _participants[jobId][worker];
-            if (p.dropped) continue;
-            uint16 doneRound = status == JobStatus.Committing
-                ? p.committedRound
-                : status == JobStatus.Revealing ? p.revealedRound : p.votedRound;
-            if (doneRound == round) continue;
-            p.dropped = true;
-            --active;
-            uint256 slashed = slash == 0 ? 0 : _workers.slash(worker, slash, requester);
-            emit WorkerDropped(jobId, round, worker, status, slashed);
-        }
-        job.active = active;
-    }
-
-    /// @dev Records the round's global model, pays the round's updates, then starts the next round or evaluation.
-    function _completeRound(
-        uint64 jobId,
-        Job storage job,
-        uint16 round,
-        bytes32 aggregateHash,
-        bytes calldata aggregateCid,
-        uint8 revealed,
-        uint8 votes
-    ) private {
-        RoundResult storage result = _rounds[jobId][round];
-        result.aggregateHash = aggregateHash;
-        result.updates = revealed;
-        result.votes = votes;
-        result.aggregateCid = aggregateCid;
-        emit RoundCompleted(jobId, round, aggregateHash, aggregateCid, revealed);
-        _payRound(jobId, job, round, revealed);
-        if (round == job.rounds) _startPhase(jobId, job, JobStatus.Evaluating, job.durations.evaluation);
-        else _startRound(jobId, job, round + 1);
-    }
-
-    /// @dev Credits the round's part of the worker pool in equal shares to its revealers (the last takes the dust).
-    function _payRound(uint64 jobId, Job storage job, uint16 round, uint8 revealed) private {
-        uint256 roundPool = _roundPool(job, round);
-        uint256 share = roundPool / revealed;
-        address[] storage workers = _jobWorkers[jobId];
-        mapping(address => Participant) storage participants = _participants[jobId];
-        uint256 n = workers.length;
-        uint256 credited;
-        for (uint256 i; i < n; ++i) {
-            address worker = workers[i];
-            Participant storage p = participants[worker];
-            if (p.revealedRound != round || p.dropped) continue;
-            uint256 amount = ++credited == revealed ? roundPool - share * (revealed - 1) : share;
-            p.earned += uint96(amount);
-            _credit(worker, jobId, TrainingCreditReason.Update, amount);
-        }
-        job.paid += uint96(roundPool);
-        _escrowed -= roundPool;
-    }
-
-    /// @dev The worker pool's part for `round`: equal parts, the last round takes the dust.
-    function _roundPool(Job storage job, uint16 round) private view returns (uint256 roundPool) {
-        uint256 budget = job.budget;
-        uint256 rounds = job.rounds;
-        uint256 workerPool = budget - budget * job.royaltyBps / _MAX_BPS - budget * job.evaluationBps / _MAX_BPS;
-        roundPool = workerPool / rounds;
-        if (round == rounds) roundPool = workerPool - roundPool * (rounds - 1);
-    }
-
-    /// @dev Credits the evaluation pool in equal shares to the evaluators (the last takes the dust).
-    function _payEvaluators(uint64 jobId, uint256 pool, uint256 n) private {
-        if (pool == 0) return;
+    /// @dev Credits `pool / parts` to each of the first `n` evaluators (with n == parts the last takes the dust).
+    /// @return paid What was credited.
+    function _payEvaluators(uint64 jobId, uint256 pool, uint256 n, uint256 parts) private returns (uint256 paid) {
+        if (pool == 0) return 0;
         Evaluation[] storage evaluations = _evaluations[jobId];
-        uint256 share = pool / n;
+        uint256 share = pool / parts;
         for (uint256 i; i < n; ++i) {
-            uint256 amount = i == n - 1 ? pool - share * i : share;
-            _credit(evaluations[i].validator, jobId, TrainingCreditReason.Evaluation, amount);
+            uint256 amount = i == parts - 1 ? pool - share * i : share;
+            paid += amount;
+            _s.credit(evaluations[i].validator, jobId, TrainingCreditReason.Evaluation, amount);
         }
     }
 
     /// @dev Pays `amount` to the contributors of the job's datasets that are still Accepted, pro rata to samples;
-    /// if none is (all withdrawn since creation), the requester gets it back.
+    /// if none is (all withdrawn since creation) or the DataRegistry refuses them, the requester gets it back.
     function _payRoyalties(uint64 jobId, uint256 amount) private {
         if (amount == 0) return;
         JobData storage jd = _jobData[jobId];
@@ -610,38 +477,23 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
             samples[kept] = samples[i];
             ++kept;
         }
+        address requester = _s.jobs[jobId].requester;
         if (kept == 0) {
-            _credit(_jobs[jobId].requester, jobId, TrainingCreditReason.Refund, amount);
+            _s.credit(requester, jobId, TrainingCreditReason.Refund, amount);
             return;
         }
         assembly ("memory-safe") {
             mstore(ids, kept)
             mstore(samples, kept)
         }
-        emit RoyaltiesPaid(jobId, amount);
         _token.forceApprove(address(_data), amount);
-        _data.creditRoyalties(ids, samples, amount);
-    }
-
-    /// @dev Registers the trained model (a new model with one free version) and offers it to the requester.
-    function _registerModel(uint64 jobId, Job storage job) private returns (uint64 modelId, uint64 versionId) {
-        JobData storage jd = _jobData[jobId];
-        RoundResult storage last = _rounds[jobId][job.rounds];
-        modelId = _models.registerModel(jd.modelName, "");
-        versionId = _models.publishVersion(
-            modelId,
-            IModelRegistry.VersionInput({
-                manifestCid: jd.manifestCid,
-                weightsCid: last.aggregateCid,
-                contentHash: last.aggregateHash,
-                inputShape: new uint32[](0),
-                outputShape: new uint32[](0),
-                priceWei: 0,
-                priceToken: 0,
-                royaltyBps: 0
-            })
-        );
-        _models.transferModelOwnership(modelId, job.requester);
+        try _data.creditRoyalties(ids, samples, amount) {
+            emit RoyaltiesPaid(jobId, amount);
+        } catch (bytes memory reason) {
+            _token.forceApprove(address(_data), 0);
+            emit RoyaltiesFailed(jobId, amount, reason);
+            _s.credit(requester, jobId, TrainingCreditReason.Refund, amount);
+        }
     }
 
     /// @dev Lower medians (the mean of the two middle values for an even count), by insertion sort (n <= 15).
@@ -673,23 +525,20 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         return uint32((uint256(sorted[n / 2 - 1]) + sorted[n / 2]) / 2);
     }
 
-    function _credit(address account, uint64 jobId, TrainingCreditReason reason, uint256 amount) private {
-        _credits[account] += amount;
-        _totalCredits += amount;
-        emit Credited(account, jobId, reason, amount);
-    }
-
-    function _checkArgs(JobArgs calldata a) private pure {
-        _checkCid(a.manifestCid);
-        _checkCid(a.weightsCid);
-        _checkCid(a.evalSetCid);
+    function _checkArgs(JobArgs calldata a) private view {
+        TrainingRounds.checkCid(a.manifestCid);
+        TrainingRounds.checkCid(a.weightsCid);
+        TrainingRounds.checkCid(a.evalSetCid);
         if (a.rounds == 0 || a.rounds > MAX_ROUNDS) revert TrainingJobsInvalidRounds(a.rounds);
-        if (a.workersPerRound < MIN_UPDATES || a.workersPerRound > MAX_WORKERS) {
-            revert TrainingJobsInvalidWorkers(a.workersPerRound);
+        uint8 k = a.workersPerRound;
+        if (k < MIN_UPDATES || k > MAX_WORKERS) revert TrainingJobsInvalidWorkers(k);
+        if (a.evaluators < MIN_EVALUATORS || a.evaluators > MAX_EVALUATORS) {
+            revert TrainingJobsInvalidEvaluators(a.evaluators);
         }
-        if (a.evaluators == 0 || a.evaluators > MAX_EVALUATORS) revert TrainingJobsInvalidEvaluators(a.evaluators);
         if (a.localEpochs == 0 || a.batchSize == 0 || a.learningRate == 0) revert TrainingJobsInvalidHyperparameters();
-        if (a.quorumBps <= _MAX_BPS / 2 || a.quorumBps > _MAX_BPS) revert TrainingJobsInvalidQuorum(a.quorumBps);
+        // The quorum must be above half, and reachable without one of the k workers: ceil(k·q) <= k - 1.
+        uint16 q = a.quorumBps;
+        if (q <= _MAX_BPS / 2 || uint256(k) * q > uint256(k - 1) * _MAX_BPS) revert TrainingJobsInvalidQuorum(q);
         if (uint256(a.royaltyBps) + a.evaluationBps >= _MAX_BPS) {
             revert TrainingJobsInvalidShares(a.royaltyBps, a.evaluationBps);
         }
@@ -699,9 +548,11 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         _checkDuration(d.reveal);
         _checkDuration(d.vote);
         _checkDuration(d.evaluation);
-        uint256 workerPool =
-            a.budget - uint256(a.budget) * a.royaltyBps / _MAX_BPS - uint256(a.budget) * a.evaluationBps / _MAX_BPS;
-        if (workerPool < uint256(a.rounds) * a.workersPerRound) revert TrainingJobsBudgetTooLow(a.budget);
+        uint256 budget = a.budget;
+        uint256 workerPool = budget - budget * a.royaltyBps / _MAX_BPS - budget * a.evaluationBps / _MAX_BPS;
+        uint256 minPay = _minUpdatePay == 0 ? 1 : _minUpdatePay;
+        uint256 minimum = uint256(a.rounds) * k * minPay;
+        if (workerPool < minimum) revert TrainingJobsBudgetTooLow(a.budget, minimum);
     }
 
     /// @dev Reverts unless every dataset is Accepted and listed once. @return samplesUsed Their sample counts.
@@ -726,14 +577,11 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
         if (duration < MIN_PHASE_DURATION || duration > MAX_PHASE_DURATION) revert TrainingJobsInvalidDuration();
     }
 
-    function _checkCid(bytes calldata cid) private pure {
-        uint256 length = cid.length;
-        if (length == 0) revert TrainingJobsEmptyCid();
-        if (length > MAX_CID_BYTES) revert TrainingJobsCidTooLong(length, MAX_CID_BYTES);
-    }
-
-    function _setLapseSlash(uint96 lapseSlash_) private {
-        _lapseSlash = lapseSlash_;
-        emit LapseSlashUpdated(lapseSlash_);
+    function _setParams(TrainingParams memory params_) private {
+        if (params_.treasury == address(0)) revert TrainingJobsZeroAddress();
+        _s.treasury = params_.treasury;
+        _s.lapseSlash = params_.lapseSlash;
+        _minUpdatePay = params_.minUpdatePay;
+        emit ParamsUpdated(params_);
     }
 }

@@ -26,7 +26,14 @@ enum AggregationRule {
 enum TrainingCreditReason {
     Update, // a worker's share of a completed round
     Evaluation, // a validator's share of the evaluation pool
-    Refund // what the requester gets back on cancellation or finalization
+    Refund // what the requester gets back on cancellation or finalization, and the shares of excluded updates
+}
+
+/// @notice The protocol's settings (PARAMS_ROLE).
+struct TrainingParams {
+    address treasury; // receives every slash: never a party to the job
+    uint96 lapseSlash; // tokens slashed from a worker that misses a deadline others met, or dissents from a quorum
+    uint96 minUpdatePay; // least pay per worker per round a job's budget must offer
 }
 
 /// @notice Phase lengths in seconds, each counted from the moment the phase starts.
@@ -93,14 +100,16 @@ struct Participant {
     uint16 revealedRound;
     uint16 votedRound;
     uint96 earned; // credited for this job's rounds so far
+    bytes12 vote; // leading bytes of the key of the tuple it voted in `votedRound` (to find dissent from the quorum)
 }
 
 /// @notice A completed round's global model.
 struct RoundResult {
     bytes32 aggregateHash; // sha256 of the aggregated weights, as agreed by the quorum
     uint8 updates; // updates aggregated (revealed by the deadline)
-    uint8 votes; // votes for the winning hash
-    bytes aggregateCid;
+    uint8 votes; // votes for the winning tuple
+    bytes aggregateCid; // CID of the aggregate, as agreed by the quorum
+    uint256 excludedMask; // bit i set: the update of the worker with partition index i was left out (and not paid)
 }
 
 /// @notice One validator's evaluation of a job's final model.

@@ -62,7 +62,8 @@ export interface TrainingStageResult {
   readonly trained: TrainedModel;
   readonly medianAccuracy: number;
   readonly medianLoss: number;
-  readonly rounds: readonly { round: number; aggregateHash: string; aggregateCid: string; updates: number; votes: number }[];
+  /** Every round's agreed aggregate; `excludedMask` is the agreed exclusions (bit i: partition i, not paid). */
+  readonly rounds: readonly { round: number; aggregateHash: string; aggregateCid: string; updates: number; votes: number; excludedMask: bigint }[];
   readonly dropped: readonly string[];
   readonly killed: string | undefined;
   /** The progress trainer-1's BullMQ job for round 1 ended with (epoch, loss, accuracy, samples/s). */
@@ -248,7 +249,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     const roundResults = [];
     for (let r = 1; r <= rounds; r++) {
       const res = await trainingJobs.roundResultOf(jobId, r);
-      roundResults.push({ round: r, aggregateHash: res.aggregateHash, aggregateCid: cidFromBytes(res.aggregateCid), updates: Number(res.updates), votes: Number(res.votes) });
+      roundResults.push({ round: r, aggregateHash: res.aggregateHash, aggregateCid: cidFromBytes(res.aggregateCid), updates: Number(res.updates), votes: Number(res.votes), excludedMask: res.excludedMask });
     }
     const dropped = (await trainingJobs.queryFilter(trainingJobs.filters.WorkerDropped(jobId))).map((e) => e.args.worker);
     const finalRound = roundResults[roundResults.length - 1];

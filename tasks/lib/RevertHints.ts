@@ -28,7 +28,7 @@ const HINTS: Record<string, (args: readonly unknown[]) => string> = {
   TrainingJobsUnknownJob: ([j]) => `training job ${j} does not exist`,
   TrainingJobsDatasetNotAccepted: ([id]) => `dataset ${id} is not Accepted in the DataRegistry (see \`data status --id ${id}\`)`,
   TrainingJobsInvalidDatasets: ([n]) => `${n} dataset ids: give 1..16 distinct ids`,
-  TrainingJobsBudgetTooLow: ([budget]) => `a budget of ${budget} token wei cannot pay one unit per update of every round`,
+  TrainingJobsBudgetTooLow: ([budget, minimum]) => `a budget of ${budget} token wei leaves less than the workers' least pay (${minimum} token wei: rounds x workers x minUpdatePay)`,
   TrainingJobsWrongStatus: ([j, status]) => `job ${j} is ${JOB_STATUS_NAMES[Number(status)]} (see \`train status --job ${j}\`)`,
   TrainingJobsDeadlinePassed: ([j, d]) => `the current phase of job ${j} ended at ${at(d)}`,
   TrainingJobsNotTrainer: ([w]) => `${w} is not a staked, non-unstaking worker with CAP_TRAIN`,

@@ -123,6 +123,8 @@ export interface RoundView {
   aggregateCid: string;
   updates: number;
   votes: number;
+  /** Partition indexes of the workers whose updates the agreed aggregation left out (not paid). */
+  excluded: number[];
 }
 
 export interface EvaluationView {
@@ -203,6 +205,7 @@ export async function readJob(session: Session, jobs: TrainingJobs, jobId: bigin
       aggregateCid: cidToString(result.aggregateCid),
       updates: Number(result.updates),
       votes: Number(result.votes),
+      excluded: maskIndexes(result.excludedMask),
     });
   }
   const event = created[0];
@@ -263,10 +266,18 @@ export async function readJob(session: Session, jobs: TrainingJobs, jobId: bigin
 
 /** One line per completed round. */
 export function formatRound(r: RoundView): string {
-  return `aggregate ${r.aggregateHash} at ${r.aggregateCid}, ${r.updates} updates, ${r.votes} votes`;
+  const excluded = r.excluded.length === 0 ? "" : `, excluded partition(s) ${r.excluded.join(", ")}`;
+  return `aggregate ${r.aggregateHash} at ${r.aggregateCid}, ${r.updates} updates, ${r.votes} votes${excluded}`;
 }
 
 /** One line per evaluation. */
 export function formatEvaluation(e: EvaluationView): string {
   return `${e.validator} accuracy ${formatAccuracy(e.accuracy)}, loss ${e.loss.toFixed(4)}`;
+}
+
+/** The set bits of an exclusion mask: the partition indexes of the excluded workers. */
+function maskIndexes(mask: bigint): number[] {
+  const indexes: number[] = [];
+  for (let i = 0; mask >> BigInt(i) !== 0n; ++i) if ((mask >> BigInt(i)) & 1n) indexes.push(i);
+  return indexes;
 }

@@ -74,7 +74,7 @@ export interface CreateJobResult {
 }
 
 /** Limits of TrainingJobs (its constants), checked here so that a bad input costs no transaction. */
-const LIMITS = { maxDatasets: 16, maxRounds: 1_000, minWorkers: 2, maxWorkers: 32, maxEvaluators: 15, minPhase: 5 * 60, maxPhase: 30 * 86_400, maxCidBytes: 64 };
+const LIMITS = { maxDatasets: 16, maxRounds: 1_000, minWorkers: 2, maxWorkers: 32, minEvaluators: 3, maxEvaluators: 15, minPhase: 5 * 60, maxPhase: 30 * 86_400, maxCidBytes: 64 };
 /** The learning rates the FedAvg benchmark uses (plain SGD, B = 10). */
 const DEFAULT_LEARNING_RATE = { mlp: "0.2", cnn: "0.05" } as const;
 
@@ -97,12 +97,15 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
   if (budget === 0n) throw taskError("--budget must be above 0");
   integer(args.rounds, "--rounds", 1, LIMITS.maxRounds);
   integer(args.workers, "--workers", LIMITS.minWorkers, LIMITS.maxWorkers);
-  integer(args.evaluators, "--evaluators", 1, LIMITS.maxEvaluators);
+  integer(args.evaluators, "--evaluators", LIMITS.minEvaluators, LIMITS.maxEvaluators);
   integer(args.epochs, "--epochs", 1, 0xffff);
   integer(args.batchSize, "--batch-size", 1, 0xffff_ffff);
   const learningRate = parseLearningRate(args.learningRate.trim() === "" ? DEFAULT_LEARNING_RATE[model] : args.learningRate, "--learning-rate");
   const rule = parseRule(args.rule, "--rule");
   integer(args.quorumBps, "--quorum-bps", 5_001, 10_000);
+  if (args.workers * args.quorumBps > (args.workers - 1) * 10_000) {
+    throw taskError(`--quorum-bps ${args.quorumBps} of ${args.workers} workers needs every worker's vote: one worker could block every round (at most ${Math.floor(((args.workers - 1) * 10_000) / args.workers)} bps, and at least 3 workers)`);
+  }
   integer(args.royaltyBps, "--royalty-bps", 0, 9_999);
   integer(args.evaluationBps, "--evaluation-bps", 0, 9_999);
   if (args.royaltyBps + args.evaluationBps >= 10_000) {
@@ -116,12 +119,14 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
     evaluation: phase(args.evaluationTime, "--evaluation-time"),
   };
   const workerPool = budget - (budget * BigInt(args.royaltyBps)) / 10_000n - (budget * BigInt(args.evaluationBps)) / 10_000n;
-  if (workerPool < BigInt(args.rounds * args.workers)) {
-    throw taskError(`--budget ${formatTsr(budget)} leaves ${workerPool} token wei for the workers, less than one per update of every round (${args.rounds} x ${args.workers})`);
-  }
 
   const session = await Session.open(hre, args.deployment);
   const jobs = await trainingJobsOf(session);
+  const { minUpdatePay } = await jobs.params();
+  const leastPool = BigInt(args.rounds * args.workers) * (minUpdatePay === 0n ? 1n : minUpdatePay);
+  if (workerPool < leastPool) {
+    throw taskError(`--budget ${formatTsr(budget)} leaves ${formatTsr(workerPool)} for the workers, less than the contract's least pay of ${formatTsr(minUpdatePay)} per update of every round (${args.rounds} x ${args.workers})`);
+  }
   const registry = await dataRegistryOf(session);
   const requester = await session.signer(args.account);
   const { token } = session.contracts;

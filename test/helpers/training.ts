@@ -66,27 +66,46 @@ export function jobArgs(datasetIds: bigint[], overrides: Partial<JobArgsInput> =
   };
 }
 
-/** Deploys TrainingJobs on `d` and `data` as the TesseraTraining Ignition module does. */
+export const MIN_UPDATE_PAY = 10n ** 18n;
+
+/** TrainingJobs' settings (`TrainingParams`). */
+export interface TrainingParamsInput {
+  treasury: string;
+  lapseSlash: bigint;
+  minUpdatePay: bigint;
+}
+
+/** A TrainingJobs factory linked to a freshly deployed TrainingRounds library. */
+export async function trainingJobsFactory(ethers: HardhatEthers, signer: HardhatEthersSigner) {
+  const rounds = await ethers.deployContract("TrainingRounds", [], signer);
+  return ethers.getContractFactory("TrainingJobs", { signer, libraries: { TrainingRounds: await rounds.getAddress() } });
+}
+
+/**
+ * Deploys TrainingJobs on `d` and `data` as the TesseraTraining Ignition module does: linked to TrainingRounds, with
+ * the registry's SLASHER_ROLE and STAKE_LOCKER_ROLE and the data registry's ROYALTY_PAYER_ROLE. The treasury defaults
+ * to `admin`.
+ */
 export async function deployTrainingJobs(
   ethers: HardhatEthers,
   d: Deployment,
   data: DataRegistry,
   admin: HardhatEthersSigner,
-  lapseSlash: bigint = LAPSE_SLASH
+  params: Partial<TrainingParamsInput> = {}
 ): Promise<TrainingJobs> {
-  const jobs = await ethers.deployContract(
-    "TrainingJobs",
-    [
-      admin.address,
-      await d.token.getAddress(),
-      await d.workers.getAddress(),
-      await data.getAddress(),
-      await d.models.getAddress(),
-      lapseSlash,
-    ],
-    admin
+  const factory = await trainingJobsFactory(ethers, admin);
+  const deployed = await factory.deploy(
+    admin.address,
+    await d.token.getAddress(),
+    await d.workers.getAddress(),
+    await data.getAddress(),
+    await d.models.getAddress(),
+    { treasury: admin.address, lapseSlash: LAPSE_SLASH, minUpdatePay: MIN_UPDATE_PAY, ...params }
   );
+  await deployed.waitForDeployment();
+  const jobs = deployed as unknown as TrainingJobs;
   await d.workers.grantRole(await d.workers.SLASHER_ROLE(), await jobs.getAddress());
+  await d.workers.grantRole(await d.workers.STAKE_LOCKER_ROLE(), await jobs.getAddress());
   await data.grantRole(await data.ROYALTY_PAYER_ROLE(), await jobs.getAddress());
   return jobs;
 }

@@ -147,7 +147,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("train create: refuses bad inputs before any transaction", async () => {
-    const base = { ...withDir(), datasets: "1,2", evalDigits: 50, budget: "300", rounds: 2, evaluators: 2 };
+    const base = { ...withDir(), datasets: "1,2", evalDigits: 50, budget: "300", rounds: 2, evaluators: 3 };
     const cases: [Record<string, unknown>, RegExp][] = [
       [{ datasets: undefined }, /--datasets is required/],
       [{ datasets: "1,1" }, /--datasets: 1 is listed twice/],
@@ -164,6 +164,9 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       [{ budget: "" }, /--budget is required/],
       [{ workers: 1 }, /--workers must be an integer in 2\.\.32, got 1/],
       [{ quorumBps: 5_000 }, /--quorum-bps must be an integer in 5001\.\.10000/],
+      [{ quorumBps: 6_667 }, /--quorum-bps 6667 of 3 workers needs every worker's vote: one worker could block every round/],
+      [{ evaluators: 2 }, /--evaluators must be an integer in 3\.\.15, got 2/],
+      [{ budget: "0.000001" }, /less than the contract's least pay of 1\.0 TSR per update of every round \(2 x 3\)/],
       [{ royaltyBps: 6_000, evaluationBps: 4_000 }, /must stay below 10000/],
       [{ commitTime: "60s" }, /--commit-time 60s is outside 5m\.\.30d/],
       [{ voteTime: "soon" }, /--vote-time: "soon" is not a duration/],
@@ -187,13 +190,13 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       evalDigits: 50,
       budget: "300",
       rounds: 2,
-      evaluators: 2,
+      evaluators: 3,
       learningRate: "0.05",
       rule: "fedavg",
     });
     created = run.result;
     expect(created).to.include({ jobId: 1n, requester: signers[0].address, model: "mlp", modelName: "mnist-mlp-federated", evalSamples: 50, budget: BUDGET });
-    expect(created).to.include({ rounds: 2, workersPerRound: 3, evaluators: 2, localEpochs: 1, batchSize: 10, learningRate: 50_000, rule: "fedavg", quorumBps: 6_666 });
+    expect(created).to.include({ rounds: 2, workersPerRound: 3, evaluators: 3, localEpochs: 1, batchSize: 10, learningRate: 50_000, rule: "fedavg", quorumBps: 6_666 });
     expect(created.datasets).to.deep.equal([
       { datasetId: 1n, samples: 30 },
       { datasetId: 2n, samples: 20 },
@@ -326,10 +329,10 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       }
       const voting = await status();
       expect(voting).to.include({ status: "Voting", round, revealed: 3 });
-      for (const w of workers.slice(0, 2)) await (await jobs.connect(w).voteAggregate(1, round, AGG(round), AGG_CID(round))).wait();
+      for (const w of workers.slice(0, 2)) await (await jobs.connect(w).voteAggregate(1, round, AGG(round), AGG_CID(round), 0n)).wait();
       const after = await status();
       expect(after.roundResults).to.have.length(round);
-      expect(after.roundResults[round - 1]).to.deep.equal({ round, aggregateHash: AGG(round), aggregateCid: cidToString(AGG_CID(round)), updates: 3, votes: 2 });
+      expect(after.roundResults[round - 1]).to.deep.equal({ round, aggregateHash: AGG(round), aggregateCid: cidToString(AGG_CID(round)), updates: 3, votes: 2, excluded: [] });
       if (round === 1) expect(after).to.include({ status: "Committing", round: 2 });
       else expect(after).to.include({ status: "Evaluating", round: 2 });
     }
@@ -342,6 +345,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
     const { jobs } = contracts();
     await (await jobs.connect(validators[0]).postEvaluation(1, 910_000, 300_000)).wait();
     await (await jobs.connect(validators[1]).postEvaluation(1, 930_000, 250_000)).wait();
+    await (await jobs.connect(validators[2]).postEvaluation(1, 920_000, 275_000)).wait();
     await (await jobs.connect(signers[Number(ACCOUNTS.idle)]).finalize(1)).wait();
 
     const done = await runTask<JobView>(hre, ["train", "status"], { ...common(), job: "1" });
@@ -349,6 +353,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
     expect(done.result.evaluations.map((e) => [e.validator, e.accuracy, e.loss])).to.deep.equal([
       [validators[0].address, 0.91, 0.3],
       [validators[1].address, 0.93, 0.25],
+      [validators[2].address, 0.92, 0.275],
     ]);
     const versionId = done.result.versionId!;
     expect(versionId).to.be.a("bigint");
@@ -373,7 +378,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
         workers.map((w, i) => [w.address, cidToString(update(r.round * 10 + i).updateCid), i === 1 ? 20 : 15]),
       );
     }
-    expect(p.evaluations).to.have.length(2);
+    expect(p.evaluations).to.have.length(3);
     // A refused transaction names TrainingJobs' custom error, with its hint.
     const session = await Session.open(hre, deploymentPath);
     const nobody = signers[15];

@@ -318,6 +318,7 @@ export class WorkerDaemon implements Service {
         queuePrefix: config.queuePrefix,
         roles: { trainer: roles.trainer === true, evaluator: roles.evaluator === true },
         autoEnroll: config.trainingAutoEnroll,
+        minPayPerRound: config.trainingMinPayPerRound,
         fromBlock: deployment.startBlock,
         concurrency: config.trainingConcurrency,
         lockDurationMs: config.jobLockMs,

@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { parse as parseDotenv } from "dotenv";
+import { parseUnits } from "ethers";
 import { z } from "zod";
 import { TesseraError } from "./errors.js";
 
@@ -52,6 +53,15 @@ const schema = z.object({
     (v) => (typeof v === "string" ? (v.trim() === "" ? undefined : v.trim().toLowerCase()) : v),
     z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]).default(true),
   ),
+  /** Least pay per round's update, in TSR (decimal), for the trainer to enroll in a job: below it, it does not risk its stake. */
+  trainingMinPayPerRound: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^\d+(\.\d{1,18})?$/, "a decimal amount of TSR, e.g. 1 or 0.5")
+      .default("1")
+      .transform((v) => parseUnits(v, 18)),
+  ),
   trainingConcurrency: int(1, 2),
   /** How often the training keeper checks its jobs' deadlines (0 = off). */
   keeperIntervalMs: int(0, 15_000),
@@ -93,6 +103,7 @@ export const CONFIG_ENV_KEYS = {
   claimMode: "CLAIM_MODE",
   roles: "WORKER_ROLES",
   trainingAutoEnroll: "TRAINING_AUTO_ENROLL",
+  trainingMinPayPerRound: "TRAINING_MIN_PAY_PER_ROUND",
   trainingConcurrency: "TRAINING_CONCURRENCY",
   keeperIntervalMs: "KEEPER_INTERVAL_MS",
   tfBackend: "TF_BACKEND",

@@ -71,8 +71,8 @@ describe("TrainingJobs gas", () => {
     await rv(w2, 1);
     put("revealUpdate (last: starts vote)", await gasOf(rv(w3, 2)));
     const cid = "0x01551220" + "ef".repeat(32);
-    put("voteAggregate (non-deciding)", await gasOf(w.jobs.connect(w1).voteAggregate(jobId, r, id(`agg${r}`), cid)));
-    return gasOf(w.jobs.connect(w2).voteAggregate(jobId, r, id(`agg${r}`), cid));
+    put("voteAggregate (non-deciding)", await gasOf(w.jobs.connect(w1).voteAggregate(jobId, r, id(`agg${r}`), cid, 0n)));
+    return gasOf(w.jobs.connect(w2).voteAggregate(jobId, r, id(`agg${r}`), cid, 0n));
   }
 
   it("createJob (allowance, permit) and enroll", async () => {
@@ -104,8 +104,7 @@ describe("TrainingJobs gas", () => {
     for (const worker of w.trainers) await w.jobs.connect(worker).enroll(warm);
     await round(w, warm, 1, false);
     await round(w, warm, 2, false);
-    await w.jobs.connect(w.e1).postEvaluation(warm, 1, 1);
-    await networkHelpers.time.increase(DURATIONS.evaluation + 1);
+    for (const e of [w.e1, w.e2, w.e3]) await w.jobs.connect(e).postEvaluation(warm, 1, 1);
     await w.jobs.finalize(warm);
 
     const jobId = await create(w);

@@ -81,8 +81,8 @@ contract TrainingJobsHandler is CommonBase, StdCheats, StdUtils {
             datasetIds: datasetIds,
             budget: budget,
             rounds: uint16(bound(rounds, 1, 2)),
-            workersPerRound: uint8(bound(k, 2, 3)),
-            evaluators: uint8(bound(n, 1, 2)),
+            workersPerRound: uint8(bound(k, 3, 4)),
+            evaluators: uint8(bound(n, 3, 3)),
             localEpochs: 1,
             batchSize: 1,
             learningRate: 1,
@@ -150,7 +150,7 @@ contract TrainingJobsHandler is CommonBase, StdCheats, StdUtils {
         _book();
     }
 
-    function vote(uint256 jobSeed, uint256 workerSeed, bool dissent) external {
+    function vote(uint256 jobSeed, uint256 workerSeed, bool dissent, bool exclude) external {
         ++calls;
         (uint64 jobId, bool found) = _pick(jobSeed, JobStatus.Voting);
         if (!found) return;
@@ -158,9 +158,18 @@ contract TrainingJobsHandler is CommonBase, StdCheats, StdUtils {
         (address worker, bool ok) = _pickWorker(jobId, workerSeed, 2, job.round);
         if (!ok) return;
         bytes32 aggregateHash = keccak256(abi.encode(jobId, job.round, dissent ? worker : address(0)));
+        // Excludes the first revealer in partition order: every honest voter of the tuple agrees on it.
+        uint256 mask;
+        address[] memory enrolled = jobs.workersOf(jobId);
+        for (uint256 i; exclude && i < enrolled.length; ++i) {
+            if (jobs.participantOf(jobId, enrolled[i]).revealedRound == job.round) {
+                mask = 1 << i;
+                break;
+            }
+        }
         vm.recordLogs();
         vm.prank(worker);
-        jobs.voteAggregate(jobId, job.round, aggregateHash, hex"0155");
+        jobs.voteAggregate(jobId, job.round, aggregateHash, hex"0155", mask);
         _book();
     }
 
@@ -170,6 +179,7 @@ contract TrainingJobsHandler is CommonBase, StdCheats, StdUtils {
         if (!found) return;
         Job memory job = jobs.jobOf(jobId);
         if (job.evaluations == job.evaluators) return;
+        accuracy = uint32(bound(accuracy, 0, 1_000_000));
         for (uint256 i; i < evaluators.length; ++i) {
             address validator = evaluators[(validatorSeed + i) % evaluators.length];
             vm.prank(validator);
@@ -340,6 +350,25 @@ contract TrainingJobsInvariantsTest is TrainingJobsBase {
             assertEq(handler.ghostWithdrawnBy(account) + credit, handler.ghostEarned(account), "withdrawn + credit");
         }
         assertEq(credits, jobs.totalCredits(), "totalCredits == sum of credits");
+    }
+
+    /// forge-config: default.invariant.runs = 48
+    /// forge-config: default.invariant.depth = 96
+    /// @dev A worker's stake is bonded exactly while it trains: enrolled in a job still enrolling or in its rounds,
+    /// not dropped. Evaluation, settlement and every drop release it.
+    function invariant_stakeBondedOnlyWhileTraining() public view {
+        for (uint256 t; t < trainers.length; ++t) {
+            uint256 training;
+            for (uint64 id = 1; id <= jobs.jobCount(); ++id) {
+                JobStatus status = jobs.jobOf(id).status;
+                if (status == JobStatus.Evaluating || status == JobStatus.Finalized || status == JobStatus.Cancelled) {
+                    continue;
+                }
+                Participant memory p = jobs.participantOf(id, trainers[t]);
+                if (p.index != 0 && !p.dropped) ++training;
+            }
+            assertEq(workers.obligationsOf(trainers[t]), training, "obligations == jobs in training");
+        }
     }
 
     /// @dev The run exercised the money paths rather than reverting early.

@@ -20,10 +20,10 @@ contract TrainingJobsTest is TrainingJobsBase {
         uint8 nEvaluations
     ) public {
         rounds = uint16(bound(rounds, 1, 3));
-        k = uint8(bound(k, 2, 5));
+        k = uint8(bound(k, 3, 5));
         royaltyBps = uint16(bound(royaltyBps, 0, 4_000));
         evaluationBps = uint16(bound(evaluationBps, 0, 4_000));
-        nEvaluations = uint8(bound(nEvaluations, 1, 5));
+        nEvaluations = uint8(bound(nEvaluations, 3, 5));
         budget = uint96(bound(budget, 1e6, 1e27));
         uint64 jobId = _create(requester, _args(budget, rounds, k, royaltyBps, evaluationBps, nEvaluations));
         _enroll(jobId, k);
@@ -48,10 +48,12 @@ contract TrainingJobsTest is TrainingJobsBase {
         assertEq(token.balanceOf(address(jobs)), 0, "empty");
         assertEq(uint8(jobs.jobOf(jobId).status), uint8(JobStatus.Finalized));
         assertEq(jobs.jobOfVersion(jobs.jobOf(jobId).versionId), jobId, "provenance link");
+        for (uint256 i; i < k; ++i) assertEq(workers.obligationsOf(trainers[i]), 0, "stake released");
     }
 
-    /// @dev A job stalled after some rounds pays those rounds and their royalty share, slashes the laggards, and
-    /// refunds the rest: the budget is accounted for to the wei.
+    /// @dev A job stalled after some rounds pays those rounds and their royalty share, slashes the laggards to the
+    /// treasury (never the requester), releases every stake, and refunds the rest: the budget is accounted for to
+    /// the wei.
     function testFuzz_cancel_accountsForWholeBudget(
         uint96 budget,
         uint16 rounds,
@@ -61,10 +63,10 @@ contract TrainingJobsTest is TrainingJobsBase {
     ) public {
         rounds = uint16(bound(rounds, 1, 4));
         done = uint16(bound(done, 0, rounds - 1));
-        k = uint8(bound(k, 2, 5));
+        k = uint8(bound(k, 3, 5));
         royaltyBps = uint16(bound(royaltyBps, 0, 5_000));
         budget = uint96(bound(budget, 1e6, 1e27));
-        uint64 jobId = _create(requester, _args(budget, rounds, k, royaltyBps, 500, 1));
+        uint64 jobId = _create(requester, _args(budget, rounds, k, royaltyBps, 500, 3));
         _enroll(jobId, k);
         for (uint16 r = 1; r <= done; ++r) _runRound(jobId, r, k);
         _commit(jobId, done + 1, trainers[0]);
@@ -72,7 +74,9 @@ contract TrainingJobsTest is TrainingJobsBase {
         uint256 requesterTokens = token.balanceOf(requester);
         uint256 dataBefore = token.balanceOf(address(data));
         jobs.cancel(jobId);
-        assertEq(token.balanceOf(requester) - requesterTokens, LAPSE_SLASH * (k - 1), "laggards slashed to requester");
+        assertEq(token.balanceOf(requester), requesterTokens, "the requester gets no slash");
+        assertEq(token.balanceOf(treasury), LAPSE_SLASH * (k - 1), "laggards slashed to the treasury");
+        for (uint256 i; i < k; ++i) assertEq(workers.obligationsOf(trainers[i]), 0, "stake released");
         for (uint256 i = 1; i < k; ++i) assertEq(workers.workerOf(trainers[i]).stake, STAKE - LAPSE_SLASH);
         assertEq(workers.workerOf(trainers[0]).stake, STAKE, "the committer keeps its stake");
         uint256 royalties = token.balanceOf(address(data)) - dataBefore;
@@ -86,11 +90,12 @@ contract TrainingJobsTest is TrainingJobsBase {
 
     /// @dev The metrics on chain are the medians of what the validators posted (mean of the middle two if even).
     function testFuzz_finalize_medians(uint32[5] memory accuracy, uint32[5] memory loss, uint8 n) public {
-        n = uint8(bound(n, 1, 5));
-        uint64 jobId = _create(requester, _args(1e18, 1, 2, 0, 0, n));
-        _enroll(jobId, 2);
-        _runRound(jobId, 1, 2);
+        n = uint8(bound(n, 3, 5));
+        uint64 jobId = _create(requester, _args(1e18, 1, 3, 0, 0, n));
+        _enroll(jobId, 3);
+        _runRound(jobId, 1, 3);
         for (uint256 i; i < n; ++i) {
+            accuracy[i] = uint32(bound(accuracy[i], 0, 1_000_000));
             vm.prank(evaluators[i]);
             jobs.postEvaluation(jobId, accuracy[i], loss[i]);
         }
@@ -101,10 +106,11 @@ contract TrainingJobsTest is TrainingJobsBase {
 
     /// @dev No opening other than the committed one is accepted.
     function testFuzz_reveal_onlyTheCommittedOpening(bytes32 salt, uint32 samples, bool otherHash) public {
-        uint64 jobId = _create(requester, _args(1e18, 1, 2, 0, 0, 1));
-        _enroll(jobId, 2);
+        uint64 jobId = _create(requester, _args(1e18, 1, 3, 0, 0, 3));
+        _enroll(jobId, 3);
         _commit(jobId, 1, trainers[0]);
         _commit(jobId, 1, trainers[1]);
+        _commit(jobId, 1, trainers[2]);
         (bytes memory cid, bytes32 h, uint32 n, bytes32 realSalt) = _update(jobId, 1, trainers[0]);
         samples = uint32(bound(samples, 1, type(uint32).max));
         vm.assume(salt != realSalt || samples != n || otherHash);

@@ -18,12 +18,14 @@ import {
   JobStatus,
   LAPSE_SLASH,
   MANIFEST_CID,
+  MIN_UPDATE_PAY,
   TrainingCreditReason,
   WEIGHTS_CID,
   commitmentOf,
   deployTrainingJobs,
   jobArgs,
   jobIdOf,
+  trainingJobsFactory,
   update,
 } from "../../helpers/training.js";
 
@@ -58,7 +60,7 @@ describe("TrainingJobs", () => {
       for (const v of [v1, v2, e1, e2, e3]) await data.connect(v).vote(datasetId, true, Reason.Ok); // the whole drawn committee
       datasetIds.push(datasetId);
     }
-    const jobs = await deployTrainingJobs(ethers, d, data, admin);
+    const jobs = await deployTrainingJobs(ethers, d, data, admin, { treasury: treasury.address });
     const jobsAddress = await jobs.getAddress();
     await d.token.mint(requester.address, 10_000n * TOKEN);
     await d.token.connect(requester).approve(jobsAddress, ethers.MaxUint256);
@@ -70,6 +72,7 @@ describe("TrainingJobs", () => {
       jobsAddress,
       datasetIds,
       admin,
+      treasury,
       alice,
       requester,
       v1,
@@ -114,7 +117,7 @@ describe("TrainingJobs", () => {
   }
 
   async function vote(w: World, jobId: bigint, round: number, workers: HardhatEthersSigner[], hash = AGG(round)) {
-    for (const worker of workers) await w.jobs.connect(worker).voteAggregate(jobId, round, hash, AGG_CID(round));
+    for (const worker of workers) await w.jobs.connect(worker).voteAggregate(jobId, round, hash, AGG_CID(round), 0n);
   }
 
   async function runRound(w: World, jobId: bigint, round: number, workers = w.trainers) {
@@ -135,7 +138,8 @@ describe("TrainingJobs", () => {
   describe("construction and administration", () => {
     it("rejects zero addresses", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      const factory = await ethers.getContractFactory("TrainingJobs");
+      const factory = await trainingJobsFactory(ethers, w.admin);
+      const params = { treasury: w.treasury.address, lapseSlash: LAPSE_SLASH, minUpdatePay: MIN_UPDATE_PAY };
       const addrs = [
         w.admin.address,
         await w.token.getAddress(),
@@ -147,16 +151,26 @@ describe("TrainingJobs", () => {
         const args = [...addrs];
         args[i] = ethers.ZeroAddress;
         await expect(
-          factory.deploy(...(args as [string, string, string, string, string]), 0n)
+          factory.deploy(...(args as [string, string, string, string, string]), params)
         ).to.be.revertedWithCustomError(w.jobs, "TrainingJobsZeroAddress");
       }
+      await expect(
+        factory.deploy(...(addrs as [string, string, string, string, string]), { ...params, treasury: ethers.ZeroAddress })
+      ).to.be.revertedWithCustomError(w.jobs, "TrainingJobsZeroAddress");
     });
 
-    it("lets PARAMS_ROLE set the lapse slash and PAUSER_ROLE pause job creation", async () => {
+    it("lets PARAMS_ROLE set the treasury, lapse slash and least pay, and PAUSER_ROLE pause job creation", async () => {
       const w = await networkHelpers.loadFixture(fixture);
-      await expect(w.jobs.setLapseSlash(7n)).to.emit(w.jobs, "LapseSlashUpdated").withArgs(7n);
-      expect(await w.jobs.lapseSlash()).to.equal(7n);
-      await expect(w.jobs.connect(w.outsider).setLapseSlash(1n))
+      const next = { treasury: w.alice.address, lapseSlash: 7n, minUpdatePay: 3n };
+      await expect(w.jobs.setParams(next))
+        .to.emit(w.jobs, "ParamsUpdated")
+        .withArgs([w.alice.address, 7n, 3n]);
+      expect([...(await w.jobs.params())]).to.deep.equal([w.alice.address, 7n, 3n]);
+      await expect(w.jobs.setParams({ ...next, treasury: ethers.ZeroAddress })).to.be.revertedWithCustomError(
+        w.jobs,
+        "TrainingJobsZeroAddress"
+      );
+      await expect(w.jobs.connect(w.outsider).setParams(next))
         .to.be.revertedWithCustomError(w.jobs, "AccessControlUnauthorizedAccount")
         .withArgs(w.outsider.address, await w.jobs.PARAMS_ROLE());
       await expect(w.jobs.connect(w.outsider).pause())
@@ -236,7 +250,7 @@ describe("TrainingJobs", () => {
           .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidWorkers")
           .withArgs(workersPerRound);
       }
-      for (const evaluators of [0, 16]) {
+      for (const evaluators of [0, 2, 16]) {
         await expect(create({ evaluators }))
           .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidEvaluators")
           .withArgs(evaluators);
@@ -249,6 +263,13 @@ describe("TrainingJobs", () => {
           .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidQuorum")
           .withArgs(quorumBps);
       }
+      // A quorum that needs every worker lets one block: 3 × 6 667 bps needs 3 votes of 3; 2 workers always do.
+      for (const [workersPerRound, quorumBps] of [[3, 6_667], [2, 10_000], [2, 5_001], [4, 7_501]]) {
+        await expect(create({ workersPerRound, quorumBps }))
+          .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidQuorum")
+          .withArgs(quorumBps);
+      }
+      for (const [workersPerRound, quorumBps] of [[3, 6_666], [4, 7_500]]) await create({ workersPerRound, quorumBps });
       await expect(create({ royaltyBps: 6_000, evaluationBps: 4_000 }))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidShares")
         .withArgs(6_000, 4_000);
@@ -260,9 +281,12 @@ describe("TrainingJobs", () => {
           );
         }
       }
-      await expect(create({ budget: 5n, royaltyBps: 0, evaluationBps: 0 }))
+      // The worker pool must pay minUpdatePay per update: 2 rounds × 3 workers × 1 TSR, at the wei.
+      const least = 6n * MIN_UPDATE_PAY;
+      await expect(create({ budget: least - 1n, royaltyBps: 0, evaluationBps: 0 }))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsBudgetTooLow")
-        .withArgs(5n);
+        .withArgs(least - 1n, least);
+      await create({ budget: least, royaltyBps: 0, evaluationBps: 0 });
       await expect(create({ datasetIds: [] }))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidDatasets")
         .withArgs(0n);
@@ -357,13 +381,13 @@ describe("TrainingJobs", () => {
       const voteDeadline = (await time.latest()) + 1 + DURATIONS.vote;
       await expect(tx).to.emit(w.jobs, "PhaseStarted").withArgs(jobId, 1, JobStatus.Voting, voteDeadline);
 
-      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1)))
+      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
         .to.emit(w.jobs, "AggregateVoted")
-        .withArgs(jobId, 1, w.w1.address, AGG(1), AGG_CID(1));
-      expect(await w.jobs.votesFor(jobId, 1, AGG(1))).to.equal(1n);
+        .withArgs(jobId, 1, w.w1.address, AGG(1), AGG_CID(1), 0n);
+      expect(await w.jobs.votesFor(jobId, 1, AGG(1), AGG_CID(1), 0n)).to.equal(1n);
       const share = ROUND_POOL / 3n;
-      const deciding = w.jobs.connect(w.w2).voteAggregate(jobId, 1, AGG(1), AGG_CID(1));
-      await expect(deciding).to.emit(w.jobs, "RoundCompleted").withArgs(jobId, 1, AGG(1), AGG_CID(1), 3);
+      const deciding = w.jobs.connect(w.w2).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n);
+      await expect(deciding).to.emit(w.jobs, "RoundCompleted").withArgs(jobId, 1, AGG(1), AGG_CID(1), 3, 0n);
       await expect(deciding)
         .to.emit(w.jobs, "Credited")
         .withArgs(w.w3.address, jobId, TrainingCreditReason.Update, ROUND_POOL - 2n * share);
@@ -379,7 +403,7 @@ describe("TrainingJobs", () => {
       expect(result.updates).to.equal(3n);
       expect(result.votes).to.equal(2n);
       // The round is over: late votes are for a round that is no longer current.
-      await expect(w.jobs.connect(w.w3).voteAggregate(jobId, 1, AGG(1), AGG_CID(1)))
+      await expect(w.jobs.connect(w.w3).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsWrongStatus")
         .withArgs(jobId, JobStatus.Committing);
     });
@@ -424,30 +448,30 @@ describe("TrainingJobs", () => {
         .withArgs(jobId, 1, w.w1.address);
       await reveal(w, jobId, 1, [w.w2]);
       // Now Revealing with w3 missing: votes are not open yet.
-      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1)))
+      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsWrongStatus")
         .withArgs(jobId, JobStatus.Revealing);
       await reveal(w, jobId, 1, [w.w3]);
       await expect(
-        w.jobs.connect(w.w1).voteAggregate(jobId, 1, ethers.ZeroHash, AGG_CID(1))
+        w.jobs.connect(w.w1).voteAggregate(jobId, 1, ethers.ZeroHash, AGG_CID(1), 0n)
       ).to.be.revertedWithCustomError(w.jobs, "TrainingJobsZeroHash");
-      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), "0x")).to.be.revertedWithCustomError(
+      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), "0x", 0n)).to.be.revertedWithCustomError(
         w.jobs,
         "TrainingJobsEmptyCid"
       );
-      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 2, AGG(1), AGG_CID(1)))
+      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 2, AGG(1), AGG_CID(1), 0n))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsWrongRound")
         .withArgs(jobId, 2, 1);
-      await expect(w.jobs.connect(w.w4).voteAggregate(jobId, 1, AGG(1), AGG_CID(1)))
+      await expect(w.jobs.connect(w.w4).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsNotParticipant")
         .withArgs(jobId, w.w4.address);
-      await w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1));
-      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1)))
+      await w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n);
+      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsAlreadyDone")
         .withArgs(jobId, 1, w.w1.address);
       const deadline = (await w.jobs.jobOf(jobId)).deadline;
       await time.increaseTo(deadline + 1n);
-      await expect(w.jobs.connect(w.w2).voteAggregate(jobId, 1, AGG(1), AGG_CID(1)))
+      await expect(w.jobs.connect(w.w2).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsDeadlinePassed")
         .withArgs(jobId, deadline);
     });
@@ -462,13 +486,17 @@ describe("TrainingJobs", () => {
       await time.increase(DURATIONS.commit + 1);
       const stake3 = await stakeOf(w, w.w3);
       const requesterBefore = await w.token.balanceOf(w.requester.address);
+      const treasuryBefore = await w.token.balanceOf(w.treasury.address);
       const tx = w.jobs.connect(w.outsider).advance(jobId);
       await expect(tx)
         .to.emit(w.jobs, "WorkerDropped")
         .withArgs(jobId, 1, w.w3.address, JobStatus.Committing, LAPSE_SLASH);
       await expect(tx).to.emit(w.jobs, "PhaseStarted");
       expect(await stakeOf(w, w.w3)).to.equal(stake3 - LAPSE_SLASH);
-      expect(await w.token.balanceOf(w.requester.address)).to.equal(requesterBefore + LAPSE_SLASH);
+      expect(await w.token.balanceOf(w.requester.address)).to.equal(requesterBefore);
+      expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore + LAPSE_SLASH);
+      expect(await w.workers.obligationsOf(w.w3.address)).to.equal(0n);
+      expect(await w.workers.obligationsOf(w.w1.address)).to.equal(1n);
       const job = await w.jobs.jobOf(jobId);
       expect(job.status).to.equal(JobStatus.Revealing);
       expect(job.active).to.equal(2n);
@@ -484,7 +512,7 @@ describe("TrainingJobs", () => {
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsWrongStatus")
         .withArgs(jobId, JobStatus.Voting);
       // Two of two is the quorum now; the dropped worker cannot vote.
-      await expect(w.jobs.connect(w.w3).voteAggregate(jobId, 1, AGG(1), AGG_CID(1)))
+      await expect(w.jobs.connect(w.w3).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsNotParticipant")
         .withArgs(jobId, w.w3.address);
       await vote(w, jobId, 1, [w.w1, w.w2]);
@@ -531,27 +559,27 @@ describe("TrainingJobs", () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await enrolled(w, { evaluationBps: 0, rounds: 1 });
       await runRound(w, jobId, 1);
-      await w.jobs.connect(w.e1).postEvaluation(jobId, 1, 1);
-      await time.increase(DURATIONS.evaluation + 1);
+      for (const e of [w.e1, w.e2, w.e3]) await w.jobs.connect(e).postEvaluation(jobId, 1, 1);
       await expect(w.jobs.finalize(jobId)).to.emit(w.jobs, "RoyaltiesPaid").withArgs(jobId, ROYALTIES);
       expect(await w.jobs.creditOf(w.e1.address)).to.equal(0n);
       expect(await w.token.balanceOf(w.jobsAddress)).to.equal(BUDGET - ROYALTIES);
       expect(await w.jobs.totalCredits()).to.equal(BUDGET - ROYALTIES);
     });
 
-    it("a split vote stalls the round: after the deadline anyone cancels, non-voters are slashed", async () => {
+    it("a split vote stalls the round: after the deadline anyone cancels, non-voters are slashed, revealers paid", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await enrolled(w);
       await runRound(w, jobId, 1);
       await commit(w, jobId, 2, w.trainers);
       await reveal(w, jobId, 2, w.trainers);
-      await w.jobs.connect(w.w1).voteAggregate(jobId, 2, AGG(2), AGG_CID(2));
-      await w.jobs.connect(w.w2).voteAggregate(jobId, 2, id("other"), AGG_CID(2));
+      await w.jobs.connect(w.w1).voteAggregate(jobId, 2, AGG(2), AGG_CID(2), 0n);
+      await w.jobs.connect(w.w2).voteAggregate(jobId, 2, id("other"), AGG_CID(2), 0n);
       await expect(w.jobs.connect(w.outsider).cancel(jobId))
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsPhaseOpen")
         .withArgs(jobId, (await w.jobs.jobOf(jobId)).deadline);
       await time.increase(DURATIONS.vote + 1);
-      const requesterCredit = BUDGET - ROUND_POOL - ROYALTIES / 2n;
+      // Both rounds' updates were revealed in time: both are paid; the requester gets the rest back.
+      const requesterCredit = BUDGET - 2n * ROUND_POOL - ROYALTIES / 2n;
       const tx = w.jobs.connect(w.outsider).cancel(jobId);
       await expect(tx).to.emit(w.jobs, "WorkerDropped").withArgs(jobId, 2, w.w3.address, JobStatus.Voting, LAPSE_SLASH);
       await expect(tx).to.emit(w.jobs, "JobCancelled").withArgs(jobId, w.outsider.address, 1, requesterCredit);
@@ -565,7 +593,8 @@ describe("TrainingJobs", () => {
       expect(await w.jobs.creditOf(w.requester.address)).to.equal(requesterCredit);
       expect(await w.jobs.escrowed()).to.equal(0n);
       expect(await w.token.balanceOf(w.jobsAddress)).to.equal(await w.jobs.totalCredits());
-      expect(await w.jobs.totalCredits()).to.equal(ROUND_POOL + requesterCredit);
+      expect(await w.jobs.totalCredits()).to.equal(2n * ROUND_POOL + requesterCredit);
+      expect(await w.jobs.creditOf(w.w3.address)).to.equal(2n * (ROUND_POOL - 2n * (ROUND_POOL / 3n)));
     });
   });
 
@@ -641,7 +670,10 @@ describe("TrainingJobs", () => {
       await commit(w, other, 1, w.trainers);
       await reveal(w, other, 1, [w.w1]);
       await time.increase(DURATIONS.reveal + 1);
-      await expect(w.jobs.cancel(other)).to.emit(w.jobs, "JobCancelled").withArgs(other, w.admin.address, 0, BUDGET);
+      // The one update revealed in time is paid the round's part.
+      const tx = w.jobs.cancel(other);
+      await expect(tx).to.emit(w.jobs, "JobCancelled").withArgs(other, w.admin.address, 0, BUDGET - ROUND_POOL);
+      await expect(tx).to.emit(w.jobs, "Credited").withArgs(w.w1.address, other, TrainingCreditReason.Update, ROUND_POOL);
     });
   });
 
@@ -740,7 +772,7 @@ describe("TrainingJobs", () => {
         .withArgs(early, JobStatus.Enrolling);
     });
 
-    it("after the deadline finalizes on the median of an even count; with no evaluation it cancels instead", async () => {
+    it("after the deadline: fewer than three evaluations cancel (posted ones paid), four finalize on the median", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await trained(w);
       await w.jobs.connect(w.e1).postEvaluation(jobId, 900_000, 100_000);
@@ -749,11 +781,26 @@ describe("TrainingJobs", () => {
         .to.be.revertedWithCustomError(w.jobs, "TrainingJobsPhaseOpen")
         .withArgs(jobId, (await w.jobs.jobOf(jobId)).deadline);
       await time.increase(DURATIONS.evaluation + 1);
-      await expect(w.jobs.cancel(jobId))
-        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsNotStalled")
-        .withArgs(jobId);
-      await expect(w.jobs.finalize(jobId)).to.emit(w.jobs, "JobFinalized").withArgs(jobId, 1n, 1n, 850_000, 200_000, 2);
-      expect(await w.jobs.creditOf(w.e1.address)).to.equal(EVAL_POOL / 2n);
+      await expect(w.jobs.finalize(jobId))
+        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsTooFewEvaluations")
+        .withArgs(jobId, 2, 3);
+      // Two evaluations cannot make a robust median: the job is cancelled, each posted evaluation paid its share.
+      const tx = w.jobs.cancel(jobId);
+      await expect(tx).to.emit(w.jobs, "JobCancelled").withArgs(jobId, w.admin.address, 2, EVAL_POOL - 2n * (EVAL_POOL / 3n));
+      await expect(tx).to.emit(w.jobs, "RoyaltiesPaid").withArgs(jobId, ROYALTIES);
+      expect(await w.jobs.creditOf(w.e1.address)).to.equal(EVAL_POOL / 3n);
+
+      const even = await createJob(w, { evaluators: 5 });
+      for (const worker of w.trainers) await w.jobs.connect(worker).enroll(even);
+      await runRound(w, even, 1);
+      await runRound(w, even, 2);
+      for (const [e, acc, loss] of [[w.e1, 900_000, 100_000], [w.e2, 800_000, 300_000], [w.e3, 700_000, 200_000], [w.v1, 600_000, 400_000]] as const) {
+        await w.jobs.connect(e).postEvaluation(even, acc, loss);
+      }
+      await time.increase(DURATIONS.evaluation + 1);
+      await expect(w.jobs.finalize(even)).to.emit(w.jobs, "JobFinalized").withArgs(even, 1n, 1n, 750_000, 250_000, 4);
+      // Past the deadline the pool goes to the evaluations posted: four of five.
+      expect(await w.jobs.creditOf(w.v1.address)).to.equal(EVAL_POOL / 4n);
 
       const silent = await createJob(w);
       for (const worker of w.trainers) await w.jobs.connect(worker).enroll(silent);
@@ -761,8 +808,8 @@ describe("TrainingJobs", () => {
       await runRound(w, silent, 2);
       await time.increase(DURATIONS.evaluation + 1);
       await expect(w.jobs.finalize(silent))
-        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsNoEvaluations")
-        .withArgs(silent);
+        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsTooFewEvaluations")
+        .withArgs(silent, 0, 3);
       const refund = EVAL_POOL;
       await expect(w.jobs.cancel(silent))
         .to.emit(w.jobs, "JobCancelled")
@@ -775,8 +822,7 @@ describe("TrainingJobs", () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await trained(w);
       for (const datasetId of w.datasetIds) await w.data.connect(w.alice).withdrawDataset(datasetId);
-      await w.jobs.connect(w.e1).postEvaluation(jobId, 1, 1);
-      await time.increase(DURATIONS.evaluation + 1);
+      for (const e of [w.e1, w.e2, w.e3]) await w.jobs.connect(e).postEvaluation(jobId, 1, 1);
       await expect(w.jobs.finalize(jobId))
         .to.emit(w.jobs, "Credited")
         .withArgs(w.requester.address, jobId, TrainingCreditReason.Refund, ROYALTIES)
@@ -788,11 +834,204 @@ describe("TrainingJobs", () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await trained(w);
       await w.data.connect(w.alice).withdrawDataset(w.datasetIds[0]);
-      await w.jobs.connect(w.e1).postEvaluation(jobId, 1, 1);
-      await time.increase(DURATIONS.evaluation + 1);
+      for (const e of [w.e1, w.e2, w.e3]) await w.jobs.connect(e).postEvaluation(jobId, 1, 1);
       await expect(w.jobs.finalize(jobId))
         .to.emit(w.data, "RoyaltiesCredited")
         .withArgs(w.datasetIds[1], w.alice.address, w.jobsAddress, 3_000, ROYALTIES);
+    });
+  });
+
+  describe("adversaries (issue 8)", () => {
+    const CID_B = "0x01551220" + "fe".repeat(32);
+
+    it("a requester cannot farm lapse slashes: a round nobody could commit slashes no one; slashes never reach it", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      const stakes = await Promise.all(w.trainers.map((t) => stakeOf(w, t)));
+      const requesterBefore = await w.token.balanceOf(w.requester.address);
+      await time.increase(DURATIONS.commit + 1);
+      const tx = w.jobs.connect(w.requester).cancel(jobId);
+      for (const t of w.trainers) {
+        await expect(tx).to.emit(w.jobs, "WorkerDropped").withArgs(jobId, 1, t.address, JobStatus.Committing, 0n);
+      }
+      await expect(tx).to.emit(w.jobs, "JobCancelled").withArgs(jobId, w.requester.address, 0, BUDGET);
+      expect(await Promise.all(w.trainers.map((t) => stakeOf(w, t)))).to.deep.equal(stakes);
+      expect(await w.token.balanceOf(w.requester.address)).to.equal(requesterBefore);
+      for (const t of w.trainers) expect(await w.workers.obligationsOf(t.address)).to.equal(0n);
+
+      // When a peer did commit, the laggards are slashed, and the slash goes to the treasury.
+      const second = await enrolled(w);
+      await commit(w, second, 1, [w.w1]);
+      await time.increase(DURATIONS.commit + 1);
+      const treasuryBefore = await w.token.balanceOf(w.treasury.address);
+      const requesterTokens = await w.token.balanceOf(w.requester.address);
+      await w.jobs.connect(w.requester).cancel(second);
+      expect(await w.token.balanceOf(w.requester.address)).to.equal(requesterTokens);
+      expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore + 2n * LAPSE_SLASH);
+    });
+
+    it("a job that cannot pay minUpdatePay per worker-round is rejected (a budget of a few wei)", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      await expect(w.jobs.connect(w.requester).createJob(jobArgs(w.datasetIds, { budget: 6n }), NO_PERMIT))
+        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsBudgetTooLow")
+        .withArgs(6n, 6n * MIN_UPDATE_PAY);
+    });
+
+    it("a poisoned update excluded by the quorum is not paid; its share is refunded; the exclusion is announced", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      await commit(w, jobId, 1, w.trainers);
+      await reveal(w, jobId, 1, w.trainers);
+      const mask = 1n << 2n; // w3, partition index 2
+      // A mask naming a worker that did not reveal, a bit beyond the workers, or every update is refused.
+      for (const bad of [1n << 3n, 7n]) {
+        await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), bad))
+          .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidExclusion")
+          .withArgs(jobId, 1, bad);
+      }
+      // The exclusions are part of the agreed tuple: a vote without them counts apart.
+      await w.jobs.connect(w.w3).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n);
+      await w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), mask);
+      expect(await w.jobs.votesFor(jobId, 1, AGG(1), AGG_CID(1), mask)).to.equal(1n);
+      const share = ROUND_POOL / 3n;
+      const tx = w.jobs.connect(w.w2).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), mask);
+      await expect(tx).to.emit(w.jobs, "RoundCompleted").withArgs(jobId, 1, AGG(1), AGG_CID(1), 3, mask);
+      await expect(tx).to.emit(w.jobs, "UpdateExcluded").withArgs(jobId, 1, w.w3.address);
+      await expect(tx)
+        .to.emit(w.jobs, "Credited")
+        .withArgs(w.requester.address, jobId, TrainingCreditReason.Refund, share);
+      await expect(tx).to.emit(w.jobs, "DissentSlashed").withArgs(jobId, 1, w.w3.address, LAPSE_SLASH);
+      expect(await w.jobs.creditOf(w.w3.address)).to.equal(0n);
+      expect(await w.jobs.creditOf(w.w1.address)).to.equal(share);
+      expect(await w.jobs.creditOf(w.w2.address)).to.equal(ROUND_POOL - 2n * share);
+      expect((await w.jobs.roundResultOf(jobId, 1)).excludedMask).to.equal(mask);
+      expect(await w.token.balanceOf(w.jobsAddress)).to.equal((await w.jobs.escrowed()) + (await w.jobs.totalCredits()));
+    });
+
+    it("the deciding voter cannot choose the aggregate's CID: the quorum is over hash and CID together", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      await commit(w, jobId, 1, w.trainers);
+      await reveal(w, jobId, 1, w.trainers);
+      await w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n);
+      // Same hash, another CID: on the old contract this vote completed the round with CID_B.
+      await expect(w.jobs.connect(w.w2).voteAggregate(jobId, 1, AGG(1), CID_B, 0n)).not.to.emit(w.jobs, "RoundCompleted");
+      await expect(w.jobs.connect(w.w3).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n))
+        .to.emit(w.jobs, "RoundCompleted")
+        .withArgs(jobId, 1, AGG(1), AGG_CID(1), 3, 0n);
+      expect((await w.jobs.roundResultOf(jobId, 1)).aggregateCid).to.equal(AGG_CID(1));
+    });
+
+    it("dissent from a reached quorum is slashed (to the treasury) but the dissenter's revealed update is paid", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      await commit(w, jobId, 1, w.trainers);
+      await reveal(w, jobId, 1, w.trainers);
+      await w.jobs.connect(w.w3).voteAggregate(jobId, 1, id("sabotage"), AGG_CID(1), 0n);
+      const stake3 = await stakeOf(w, w.w3);
+      const treasuryBefore = await w.token.balanceOf(w.treasury.address);
+      await w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n);
+      const tx = w.jobs.connect(w.w2).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), 0n);
+      await expect(tx).to.emit(w.jobs, "DissentSlashed").withArgs(jobId, 1, w.w3.address, LAPSE_SLASH);
+      expect(await stakeOf(w, w.w3)).to.equal(stake3 - LAPSE_SLASH);
+      expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore + LAPSE_SLASH);
+      expect(await w.jobs.creditOf(w.w3.address)).to.equal(ROUND_POOL - 2n * (ROUND_POOL / 3n));
+    });
+
+    it("a requester's worker cannot block: withholding its vote leaves 2 of 3; blocking 2 of 2 pays the revealers", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      await commit(w, jobId, 1, w.trainers);
+      await reveal(w, jobId, 1, w.trainers);
+      // w3 (the requester's) waits for every update to be public and withholds its vote: the quorum needs only 2.
+      await vote(w, jobId, 1, [w.w1, w.w2]);
+      expect((await w.jobs.jobOf(jobId)).round).to.equal(2n);
+      // Round 2: w3 withholds its reveal after the others revealed: dropped and slashed, the round goes on.
+      await commit(w, jobId, 2, w.trainers);
+      await reveal(w, jobId, 2, [w.w1, w.w2]);
+      await time.increase(DURATIONS.reveal + 1);
+      await expect(w.jobs.advance(jobId))
+        .to.emit(w.jobs, "WorkerDropped")
+        .withArgs(jobId, 2, w.w3.address, JobStatus.Revealing, LAPSE_SLASH);
+
+      // With two left, a dissenting vote stalls the round, but the revealed work is paid, not refunded.
+      const other = await enrolled(w, { rounds: 1 });
+      await commit(w, other, 1, w.trainers);
+      await reveal(w, other, 1, [w.w1, w.w2]);
+      await time.increase(DURATIONS.reveal + 1);
+      await w.jobs.advance(other);
+      await w.jobs.connect(w.w1).voteAggregate(other, 1, AGG(1), AGG_CID(1), 0n);
+      await w.jobs.connect(w.w2).voteAggregate(other, 1, id("blocker"), AGG_CID(1), 0n);
+      await time.increase(DURATIONS.vote + 1);
+      const pool = BUDGET - ROYALTIES - EVAL_POOL;
+      const before = await w.jobs.creditOf(w.w1.address);
+      const tx = w.jobs.connect(w.requester).cancel(other);
+      await expect(tx).to.emit(w.jobs, "JobCancelled").withArgs(other, w.requester.address, 0, BUDGET - pool);
+      expect((await w.jobs.creditOf(w.w1.address)) - before).to.equal(pool / 2n);
+    });
+
+    it("a worker cannot unbond its stake during a job, nor earn once it asked to leave", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      expect(await w.workers.obligationsOf(w.w1.address)).to.equal(1n);
+      await w.workers.connect(w.w1).requestUnstake();
+      await expect(w.jobs.connect(w.w1).commitUpdate(jobId, id("c")))
+        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsNotTrainer")
+        .withArgs(w.w1.address);
+      await time.increase(Number(await w.workers.unbondingDelay()) + 1);
+      await expect(w.workers.connect(w.w1).withdrawStake())
+        .to.be.revertedWithCustomError(w.workers, "WorkerRegistryStakeBonded")
+        .withArgs(w.w1.address, 1n);
+      // The job ends (nobody committed: nobody slashed); the stake is released and can be withdrawn.
+      await w.jobs.cancel(jobId);
+      expect(await w.workers.obligationsOf(w.w1.address)).to.equal(0n);
+      await expect(w.workers.connect(w.w1).withdrawStake()).to.emit(w.workers, "StakeWithdrawn");
+    });
+
+    it("stakes are released when training ends, before evaluation", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      await runRound(w, jobId, 1);
+      for (const t of w.trainers) expect(await w.workers.obligationsOf(t.address)).to.equal(1n);
+      await runRound(w, jobId, 2);
+      for (const t of w.trainers) expect(await w.workers.obligationsOf(t.address)).to.equal(0n);
+    });
+
+    it("evaluations are range-checked at the edge, and one outlier cannot move the median", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await trained(w);
+      await expect(w.jobs.connect(w.e1).postEvaluation(jobId, 1_000_001, 1))
+        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidEvaluation")
+        .withArgs(1_000_001);
+      await w.jobs.connect(w.e1).postEvaluation(jobId, 1_000_000, 1);
+      await w.jobs.connect(w.e2).postEvaluation(jobId, 940_000, 60_000);
+      await w.jobs.connect(w.e3).postEvaluation(jobId, 950_000, 50_000);
+      await expect(w.jobs.finalize(jobId)).to.emit(w.jobs, "JobFinalized").withArgs(jobId, 1n, 1n, 950_000, 50_000, 3);
+    });
+
+    it("a registry that refuses the model cannot lock the job: finalize pays out and records the failure", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const models = await ethers.deployContract("ModelRegistry", [w.admin.address]);
+      // A market that cannot take version terms: every publishVersion reverts.
+      await models.setInferenceMarket(await (await ethers.deployContract("EventEmitterMock")).getAddress());
+      const broken = await deployTrainingJobs(ethers, { ...w, models } as never, w.data, w.admin, {
+        treasury: w.treasury.address,
+      });
+      const b = { ...w, jobs: broken, jobsAddress: await broken.getAddress() };
+      await w.token.connect(w.requester).approve(b.jobsAddress, ethers.MaxUint256);
+      const jobId = await trained(b);
+      for (const e of [w.e1, w.e2, w.e3]) await broken.connect(e).postEvaluation(jobId, 900_000, 1);
+      await expect(broken.finalize(jobId, { gasLimit: 900_000 }))
+        .to.be.revertedWithCustomError(broken, "TrainingJobsInsufficientGas");
+      const tx = broken.finalize(jobId);
+      await expect(tx).to.emit(broken, "ModelRegistrationFailed");
+      await expect(tx).to.emit(broken, "JobFinalized").withArgs(jobId, 0n, 0n, 900_000, 1, 3);
+      await expect(tx).to.emit(broken, "RoyaltiesPaid").withArgs(jobId, ROYALTIES);
+      expect(await broken.escrowed()).to.equal(0n);
+      expect(await w.token.balanceOf(b.jobsAddress)).to.equal(await broken.totalCredits());
+      await expect(broken.registerTrainedModel(jobId))
+        .to.be.revertedWithCustomError(broken, "TrainingJobsOnlySelf")
+        .withArgs(w.admin.address);
     });
   });
 });

@@ -13,7 +13,7 @@ import {IDataRegistry} from "../../../contracts/interfaces/IDataRegistry.sol";
 import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
 import {ContributionArgs, DataParams} from "../../../contracts/types/DataTypes.sol";
 import {PermitArgs} from "../../../contracts/types/InferenceTypes.sol";
-import {JobArgs, PhaseDurations, AggregationRule} from "../../../contracts/types/TrainingTypes.sol";
+import {JobArgs, PhaseDurations, AggregationRule, TrainingParams} from "../../../contracts/types/TrainingTypes.sol";
 
 /// @notice Shared world for the TrainingJobs' Solidity tests: token, registries, two accepted datasets, trainers
 /// and evaluators.
@@ -26,6 +26,7 @@ abstract contract TrainingJobsBase is Test {
 
     address internal requester = makeAddr("requester");
     address internal contributor = makeAddr("contributor");
+    address internal treasury = makeAddr("treasury");
     address[] internal trainers;
     address[] internal evaluators;
     uint64[] internal datasetIds;
@@ -63,9 +64,10 @@ abstract contract TrainingJobsBase is Test {
             IWorkerRegistry(address(workers)),
             IDataRegistry(address(data)),
             IModelRegistry(address(models)),
-            LAPSE_SLASH
+            TrainingParams({treasury: treasury, lapseSlash: LAPSE_SLASH, minUpdatePay: 0})
         );
         workers.grantRole(workers.SLASHER_ROLE(), address(jobs));
+        workers.grantRole(workers.STAKE_LOCKER_ROLE(), address(jobs));
         data.grantRole(data.ROYALTY_PAYER_ROLE(), address(jobs));
         for (uint256 i; i < nTrainers; ++i) trainers.push(_register(string.concat("trainer", vm.toString(i)), 1));
         for (uint256 i; i < nEvaluators; ++i) {
@@ -178,7 +180,7 @@ abstract contract TrainingJobsBase is Test {
 
     function _vote(uint64 jobId, uint16 round, address worker, bytes32 aggregateHash) internal {
         vm.prank(worker);
-        jobs.voteAggregate(jobId, round, aggregateHash, CID);
+        jobs.voteAggregate(jobId, round, aggregateHash, CID, 0);
     }
 
     /// @dev Runs a round in which the first `k` trainers commit, reveal and vote for the same aggregate.

@@ -8,6 +8,7 @@ import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
 import { Report } from "../../../scripts/lib/Report.js";
 import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
 import { runTrainingStage } from "../../../scripts/lib/TrainingStage.js";
+import { cidFromBytes } from "../../../worker/src/data/OnChainDataset.js";
 import { JobStatus } from "../../../worker/src/training/TrainingJobSpec.js";
 import { removeQueueData } from "../../helpers/queue.js";
 
@@ -80,6 +81,10 @@ describe("Federated training job: three worker processes, one killed mid-round",
     const staked = (await workerRegistry.minStake()) * 2n; // what the training stage staked for each
     expect((await workerRegistry.workerOf(survivors[0].address)).stake).to.equal(staked);
     expect((await workerRegistry.workerOf(victim.address)).stake).to.equal(staked - drops[0].args.slashed);
+    // The slash went to the protocol's treasury, never to the requester; every stake is unbonded once training ended.
+    const slashEvents = await workerRegistry.queryFilter(workerRegistry.filters.WorkerSlashed(victim.address));
+    expect(slashEvents.map((e) => [e.args.recipient, e.args.slashed])).to.deep.equal([[await stack.contracts.market.treasury(), drops[0].args.slashed]]);
+    for (const t of trainers) expect(await workerRegistry.obligationsOf(t.address)).to.equal(0n);
 
     // The trainer's BullMQ job carried its training progress: the last epoch's figures.
     expect(fed.round1Progress).to.include({ jobId: fed.jobId.toString(), round: 1, epoch: 1, epochs: 1, samples: 300 });
@@ -87,12 +92,16 @@ describe("Federated training job: three worker processes, one killed mid-round",
     expect(fed.round1Progress!.accuracy).to.be.within(0, 1);
     expect(fed.round1Progress!.samplesPerSecond).to.be.greaterThan(0);
 
-    // Every round agreed on by a quorum: 3 updates in round 1, 2 in round 2.
+    // Every round agreed on by a quorum: 3 updates in round 1, 2 in round 2, none excluded (FedAvg of honest workers).
     expect(fed.rounds.map((r) => r.updates)).to.deep.equal([3, 2]);
+    expect(fed.rounds.map((r) => r.excludedMask)).to.deep.equal([0n, 0n]);
     // A round completes at the vote that reaches the quorum (2 of 3, 2 of 2); a later vote loses the race.
     for (const r of fed.rounds) expect(r.votes).to.equal(Math.ceil((r.updates * 6_666) / 10_000));
     const votes = await trainingJobs.queryFilter(trainingJobs.filters.AggregateVoted(fed.jobId));
-    for (const v of votes) expect(v.args.aggregateHash).to.equal(fed.rounds[Number(v.args.round) - 1].aggregateHash);
+    for (const v of votes) {
+      const agreed = fed.rounds[Number(v.args.round) - 1];
+      expect([v.args.aggregateHash, cidFromBytes(v.args.aggregateCid), v.args.excludedMask]).to.deep.equal([agreed.aggregateHash, agreed.aggregateCid, 0n]);
+    }
 
     // Evaluated by the three validators; the median is on chain and matches a local evaluation closely.
     const job = await trainingJobs.jobOf(fed.jobId);

@@ -54,7 +54,18 @@ export interface TrainingJobSpec {
   readonly learningRate: number;
   readonly rule: AggregationRule;
   readonly quorumBps: number;
+  /** Tokens escrowed (wei). */
+  readonly budget: bigint;
+  readonly royaltyBps: number;
+  readonly evaluationBps: number;
   readonly createdBlock: number;
+}
+
+/** What one worker earns for one round's update (wei) if every enrolled worker's update is aggregated: the
+ * contract's split (royalties and evaluation pool first, the rest in equal parts per round and per worker). */
+export function payPerUpdate(spec: Pick<TrainingJobSpec, "budget" | "royaltyBps" | "evaluationBps" | "rounds" | "workersPerRound">): bigint {
+  const workerPool = spec.budget - (spec.budget * BigInt(spec.royaltyBps)) / 10_000n - (spec.budget * BigInt(spec.evaluationBps)) / 10_000n;
+  return workerPool / BigInt(spec.rounds) / BigInt(spec.workersPerRound);
 }
 
 /** Reads a job's terms from its `JobCreated` event (the contract keeps only what it needs itself). */
@@ -80,6 +91,9 @@ export async function readJobSpec(jobs: TrainingJobs, jobId: bigint, fromBlock =
     learningRate: Number(a.learningRate) / 1e6,
     rule: aggregationRuleOf(Number(a.rule)),
     quorumBps: Number(a.quorumBps),
+    budget: a.budget,
+    royaltyBps: Number(a.royaltyBps),
+    evaluationBps: Number(a.evaluationBps),
     createdBlock: event.blockNumber,
   };
 }

@@ -20,6 +20,7 @@ import { partitionOf, type PartitionSlice } from "./Partition.js";
 import { loadPartition } from "./PartitionData.js";
 import { CAP_TRAIN, CAP_VALIDATE } from "../chain/Capabilities.js";
 import { JobStatus, readJobSpec, type TrainingJobSpec } from "./TrainingJobSpec.js";
+import { admissionRefusal } from "./JobAdmission.js";
 
 /** The TrainingJobs events the trainer and evaluator roles act on. */
 export const TRAINING_EVENTS = [
@@ -28,6 +29,7 @@ export const TRAINING_EVENTS = [
   "RoundStarted",
   "PhaseStarted",
   "RoundCompleted",
+  "UpdateExcluded",
   "WorkerDropped",
   "JobFinalized",
   "JobCancelled",
@@ -88,8 +90,10 @@ export interface TrainingProcessorOptions {
   readonly encryptionPrivateKey?: string;
   /** trainer: enroll, train, commit, reveal, vote. evaluator: score final models as a validator. */
   readonly roles: { readonly trainer: boolean; readonly evaluator: boolean };
-  /** Enroll in every new job this worker is eligible for (the trainer role). */
+  /** Enroll in every new job this worker is eligible for (the trainer role) that passes `admissionRefusal`. */
   readonly autoEnroll: boolean;
+  /** Least pay (wei) per round's update for a job to be worth enrolling in (TRAINING_MIN_PAY_PER_ROUND). */
+  readonly minPayPerRound?: bigint;
   /** Where to look for the jobs' and datasets' events (the deployment block). */
   readonly fromBlock?: number;
   readonly logger?: Logger;
@@ -117,6 +121,7 @@ const LOST_RACE = new Set([
   "TrainingJobsPhaseOpen",
   "TrainingJobsNotStalled",
   "TrainingJobsNotCancellable",
+  "TrainingJobsTooFewEvaluations",
 ]);
 
 const abi = AbiCoder.defaultAbiCoder();
@@ -224,6 +229,17 @@ export class TrainingProcessor {
     if (Number(job.status) !== JobStatus.Enrolling) return this.#skip(jobId, 0, "enrollment-closed", log);
     if (!eligible) return this.#skip(jobId, 0, "not-eligible", log);
     if (job.requester.toLowerCase() === this.#me.toLowerCase()) return this.#skip(jobId, 0, "own-job", log);
+    // Enrolling bonds the stake to the job's deadlines: only for a job that pays for the work and whose inputs exist.
+    const refusal = await admissionRefusal(await this.spec(jobId), {
+      store: this.#o.store,
+      dataRegistry: this.#o.dataRegistry,
+      minPayPerRound: this.#o.minPayPerRound ?? 0n,
+      fromBlock: this.#o.fromBlock ?? 0,
+    });
+    if (refusal !== undefined) {
+      log.warn({ refusal }, "not enrolling: the job cannot pay for the work or its inputs cannot be obtained");
+      return this.#skip(jobId, 0, `refused:${refusal}`, log);
+    }
     return this.#send(jobId, 0, "enrolled", "enroll", [jobId], log, undefined, () => this.watched.add(jobId));
   }
 
@@ -320,25 +336,37 @@ export class TrainingProcessor {
     if (Number(me.revealedRound) < round) return this.#skip(jobId, round, "not-revealed", log);
     if (Number(me.votedRound) >= round) return this.#skip(jobId, round, "already-voted", log);
     const spec = await this.spec(jobId);
-    const revealed = await jobs.queryFilter(jobs.filters.UpdateRevealed(jobId, round), spec.createdBlock);
+    const [revealed, workers] = await Promise.all([
+      jobs.queryFilter(jobs.filters.UpdateRevealed(jobId, round), spec.createdBlock),
+      jobs.workersOf(jobId),
+    ]);
+    const partitionOfWorker = new Map(workers.map((w, i) => [w.toLowerCase(), i]));
+    const cidsOf = new Map<string, number>();
+    const unreadable = new Set<string>();
     const updates: ClientUpdate[] = [];
     for (const event of revealed) {
       const cid = cidFromBytes(event.args.updateCid);
+      cidsOf.set(cid, partitionOfWorker.get(event.args.worker.toLowerCase())!);
       const bytes = await store.get(cid);
       if (sha256Hex(bytes) !== event.args.updateHash.toLowerCase()) {
-        // An update that does not match its own revealed hash cannot be aggregated by anyone honest the same way; leave it out.
-        log.warn({ worker: event.args.worker, cid }, "update bytes do not match the revealed hash: left out");
+        // Every honest worker sees the same mismatch: the update is excluded (and so not paid) by all alike.
+        log.warn({ worker: event.args.worker, cid }, "update bytes do not match the revealed hash: excluded");
+        unreadable.add(cid);
         continue;
       }
       updates.push({ key: cid, weights: weightsFromBytes(bytes), samples: Number(event.args.sampleCount) });
     }
-    const aggregate = new FedAvgAggregator(spec.rule).aggregate(updates);
+    const { weights: aggregate, excludedCids } = aggregateRound(updates, spec);
+    const excludedMask = exclusionMask([...unreadable, ...excludedCids], cidsOf);
     const aggregateHash = weightsHash(aggregate);
     const aggregateCid = await store.add(weightsToBytes(aggregate));
-    log.info({ updates: updates.length, aggregateHash, aggregateCid, rule: spec.rule.kind }, "aggregated the round's updates");
-    return this.#send(jobId, round, "voted", "voteAggregate", [jobId, round, aggregateHash, cidToBytes(aggregateCid)], log, {
+    log.info(
+      { updates: updates.length, excluded: excludedMask.toString(2), aggregateHash, aggregateCid, rule: spec.rule.kind },
+      "aggregated the round's updates",
+    );
+    return this.#send(jobId, round, "voted", "voteAggregate", [jobId, round, aggregateHash, cidToBytes(aggregateCid), excludedMask], log, {
       gasLimit: VOTE_GAS_LIMIT,
-      detail: `${updates.length} updates -> ${aggregateCid}`,
+      detail: `${updates.length} updates -> ${aggregateCid}${excludedMask === 0n ? "" : `, excluded mask 0b${excludedMask.toString(2)}`}`,
     });
   }
 
@@ -366,7 +394,8 @@ export class TrainingProcessor {
     } finally {
       model.dispose();
     }
-    const accuracy = toMicros(scored.accuracy);
+    // The contract refuses an accuracy above 100 %; an unscorable model (NaN) scores 0.
+    const accuracy = Number.isFinite(scored.accuracy) ? Math.min(1_000_000, toMicros(scored.accuracy)) : 0;
     const loss = toMicros(scored.loss);
     log.info({ accuracy: scored.accuracy, loss: scored.loss }, "scored the final model");
     const outcome = await this.#send(jobId, round, "evaluated", "postEvaluation", [jobId, accuracy, loss], log, {
@@ -382,7 +411,7 @@ export class TrainingProcessor {
     return outcome;
   }
 
-  /** Closes the evaluation (anyone may, once all evaluations are in or the deadline passed with one). */
+  /** Closes the evaluation (anyone may, once all evaluations are in or the deadline passed with at least three). */
   finalize(jobId: bigint, log: Logger = this.#logger): Promise<TrainingOutcome> {
     return this.#send(jobId, 0, "finalized", "finalize", [jobId], log, { gasLimit: FINALIZE_GAS_LIMIT });
   }
@@ -477,6 +506,26 @@ export class TrainingProcessor {
       weightData,
     });
   }
+}
+
+/**
+ * The round's aggregate and the updates its rule left out (by CID). The one place where a robust rule's exclusions
+ * plug in (FedAvgAggregator's `aggregateWithExclusion`, helper `robustagg`): until then nothing is excluded by rule.
+ * Deterministic in `updates` (sorted by CID inside the aggregator), so honest workers agree on both parts.
+ */
+export function aggregateRound(updates: readonly ClientUpdate[], spec: Pick<TrainingJobSpec, "rule">): { weights: Float32Array; excludedCids: readonly string[] } {
+  return { weights: new FedAvgAggregator(spec.rule).aggregate(updates), excludedCids: [] };
+}
+
+/** The contract's exclusion mask: bit i for the worker of partition index i, from the excluded updates' CIDs. */
+export function exclusionMask(excludedCids: readonly string[], partitionOfCid: ReadonlyMap<string, number>): bigint {
+  let mask = 0n;
+  for (const cid of excludedCids) {
+    const index = partitionOfCid.get(cid);
+    if (index === undefined) throw new UnrecoverableError(`excluded update ${cid} was not revealed this round`);
+    mask |= 1n << BigInt(index);
+  }
+  return mask;
 }
 
 /** A metric in the contract's 1e-6 units, clamped to uint32. */

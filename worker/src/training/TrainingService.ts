@@ -20,6 +20,9 @@ import { createRedisConnection } from "../redis/RedisConnection.js";
 import { JobStatus } from "./TrainingJobSpec.js";
 import { TRAINING_EVENTS, TrainingProcessor, type TrainingOutcome } from "./TrainingProcessor.js";
 
+/** TrainingJobs.MIN_EVALUATORS: fewer evaluations cannot be finalized (a median one evaluator could move); the job is cancelled. */
+const MIN_EVALUATIONS = 3;
+
 
 /** The listener source name the training jobs carry. */
 export const TRAINING_JOBS_SOURCE = "TrainingJobs";
@@ -39,6 +42,8 @@ export interface TrainingServiceOptions {
   readonly queuePrefix: string;
   readonly roles: { readonly trainer: boolean; readonly evaluator: boolean };
   readonly autoEnroll: boolean;
+  /** Least pay (wei) per round's update for a job to be worth enrolling in; default 0 (any job that pays). */
+  readonly minPayPerRound?: bigint;
   readonly fromBlock?: number;
   /** Jobs handled at once (a training round holds its job for minutes). Default 2. */
   readonly concurrency?: number;
@@ -117,6 +122,7 @@ export class TrainingService implements Service {
       ...(o.encryptionPrivateKey === undefined ? {} : { encryptionPrivateKey: o.encryptionPrivateKey }),
       roles: o.roles,
       autoEnroll: o.autoEnroll,
+      ...(o.minPayPerRound === undefined ? {} : { minPayPerRound: o.minPayPerRound }),
       ...(o.fromBlock === undefined ? {} : { fromBlock: o.fromBlock }),
       logger: this.#logger,
     });
@@ -198,7 +204,7 @@ export class TrainingService implements Service {
         if (status === JobStatus.Committing || status === JobStatus.Revealing) {
           const done = Number(status === JobStatus.Committing ? job.committed : job.revealed);
           outcome = done >= 2 ? await processor.advance(jobId, round, log) : await processor.cancel(jobId, round, log);
-        } else if (status === JobStatus.Evaluating && Number(job.evaluations) > 0) {
+        } else if (status === JobStatus.Evaluating && Number(job.evaluations) >= MIN_EVALUATIONS) {
           outcome = await processor.finalize(jobId, log);
         } else {
           outcome = await processor.cancel(jobId, round, log);

@@ -1,0 +1,128 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import type { DataRegistry } from "../../../typechain-types/index.js";
+import { encodeDataset } from "../../../worker/src/data/DatasetFormat.js";
+import { cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
+import { ConfigError, loadConfig } from "../../../worker/src/config.js";
+import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import { selectBackend } from "../../../worker/src/ml/backend.js";
+import { publishModel } from "../../../worker/src/ml/ModelArtifacts.js";
+import { buildMlp } from "../../../worker/src/ml/models.js";
+import { admissionRefusal } from "../../../worker/src/training/JobAdmission.js";
+import { aggregationRuleOf, payPerUpdate, type TrainingJobSpec } from "../../../worker/src/training/TrainingJobSpec.js";
+
+const TOKEN = 10n ** 18n;
+const ACCEPTED = 2n;
+
+/**
+ * A trainer's admission check (issue 8, item 2): before enrolling, which bonds its stake to the job's deadlines, it
+ * refuses a job that underpays its work or whose model, evaluation set or datasets it cannot obtain. Real IPFS
+ * blockstore, real model; the DataRegistry is a stub answering what `locateDataset` reads.
+ */
+describe("JobAdmission: a trainer refuses jobs it cannot serve before it risks its stake", () => {
+  let dir: string;
+  let store: EmbeddedContentStore;
+  let spec: TrainingJobSpec;
+  let datasetCid: string;
+
+  /** Dataset 1: contributed with `datasetCid` and key envelopes unless `noEnvelopes`; `status` as given. */
+  function registry(o: { status?: bigint; noEnvelopes?: boolean } = {}): DataRegistry {
+    const contributed = [{ args: { cid: cidToBytes(datasetCid), keyEnvelopesCid: o.noEnvelopes ? "0x" : cidToBytes(datasetCid) } }];
+    const stub = {
+      datasetCount: async () => 1n,
+      datasetOf: async () => ({ contributor: "0x" + "11".repeat(20), commitment: "0x" + "22".repeat(32), status: o.status ?? ACCEPTED }),
+      filters: { DatasetContributed: () => "contributed", KeyEnvelopesPublished: () => "published" },
+      queryFilter: async (filter: string) => (filter === "contributed" ? contributed : []),
+    };
+    return stub as unknown as DataRegistry;
+  }
+
+  before(async () => {
+    await selectBackend();
+    dir = mkdtempSync(join(tmpdir(), "tessera-admission-"));
+    store = await EmbeddedContentStore.open(join(dir, "ipfs"));
+    const model = buildMlp({ seed: 1 });
+    const published = await publishModel(store, model, { name: "admission" });
+    model.dispose();
+    const evalSetCid = await store.add(encodeDataset({ count: 1, pixels: new Uint8Array(784), labels: new Uint8Array([3]) }));
+    datasetCid = await store.add(new Uint8Array([1, 2, 3]));
+    spec = {
+      jobId: 1n,
+      requester: "0x" + "33".repeat(20),
+      manifestCid: published.manifestCid,
+      weightsCid: published.weightsCid,
+      evalSetCid,
+      modelName: "admission",
+      datasets: [{ datasetId: 1n, samples: 100 }],
+      rounds: 6,
+      workersPerRound: 3,
+      evaluators: 3,
+      localEpochs: 1,
+      batchSize: 10,
+      learningRate: 0.05,
+      rule: aggregationRuleOf(0),
+      quorumBps: 6_666,
+      budget: 300n * TOKEN,
+      royaltyBps: 1_000,
+      evaluationBps: 500,
+      createdBlock: 0,
+    };
+  });
+
+  after(async () => {
+    await store.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("admits a job that pays enough and whose inputs are all obtainable", async () => {
+    // The demo's terms: 255 TSR for the workers over 6 rounds x 3 workers = 14.1666… TSR per update.
+    expect(payPerUpdate(spec)).to.equal((255n * TOKEN) / 18n);
+    expect(await admissionRefusal(spec, { store, dataRegistry: registry(), minPayPerRound: payPerUpdate(spec) })).to.equal(undefined);
+  });
+
+  it("refuses a job that pays less than the configured least pay per round, at the wei", async () => {
+    const least = payPerUpdate(spec) + 1n;
+    expect(await admissionRefusal(spec, { store, dataRegistry: registry(), minPayPerRound: least })).to.equal(`underpaid:${least - 1n}<${least}`);
+    const dust = { ...spec, budget: 18n };
+    expect(await admissionRefusal(dust, { store, dataRegistry: registry(), minPayPerRound: TOKEN })).to.match(/^underpaid:/);
+  });
+
+  it("refuses a job whose initial weights, manifest or evaluation set cannot be fetched or do not check", async () => {
+    const o = { store, dataRegistry: registry(), minPayPerRound: 0n };
+    const missing = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+    expect(await admissionRefusal({ ...spec, weightsCid: missing }, o)).to.match(/^model-unavailable:/);
+    expect(await admissionRefusal({ ...spec, manifestCid: missing }, o)).to.match(/^model-unavailable:/);
+    expect(await admissionRefusal({ ...spec, weightsCid: spec.evalSetCid }, o)).to.match(/^initial-weights-size:/);
+    expect(await admissionRefusal({ ...spec, evalSetCid: missing }, o)).to.match(/^eval-set-unavailable:/);
+  });
+
+  it("refuses a job whose dataset is no longer accepted, has no key envelopes or cannot be fetched", async () => {
+    const base = { store, minPayPerRound: 0n };
+    expect(await admissionRefusal(spec, { ...base, dataRegistry: registry({ status: 5n }) })).to.equal("dataset-not-accepted:1");
+    expect(await admissionRefusal(spec, { ...base, dataRegistry: registry({ noEnvelopes: true }) })).to.equal("dataset-key-unshareable:1");
+    const saved = datasetCid;
+    datasetCid = "bafkreigh2akiscaildcqabsyg3dfr6chu3fgpregiymsck7e7aqa4s52zy";
+    try {
+      expect(await admissionRefusal(spec, { ...base, dataRegistry: registry() })).to.match(/^dataset-unavailable:1:/);
+    } finally {
+      datasetCid = saved;
+    }
+  });
+
+  it("TRAINING_MIN_PAY_PER_ROUND: TSR in decimal, 1 by default, validated with the rest of the config", () => {
+    expect(loadConfig({}, {}, { envFile: false }).trainingMinPayPerRound).to.equal(TOKEN);
+    expect(loadConfig({}, { TRAINING_MIN_PAY_PER_ROUND: "0.5" }, { envFile: false }).trainingMinPayPerRound).to.equal(TOKEN / 2n);
+    for (const bad of ["-1", "abc", "1e18", "0.0000000000000000001"]) {
+      let error: unknown;
+      try {
+        loadConfig({}, { TRAINING_MIN_PAY_PER_ROUND: bad }, { envFile: false });
+      } catch (err) {
+        error = err;
+      }
+      expect(error, bad).to.be.instanceOf(ConfigError);
+      expect((error as ConfigError).problems.map((p) => p.key)).to.deep.equal(["TRAINING_MIN_PAY_PER_ROUND"]);
+    }
+  });
+});

@@ -1,0 +1,66 @@
+import type { DataRegistry } from "../../../typechain-types/index.js";
+import { decodeDataset } from "../data/DatasetFormat.js";
+import { locateDataset } from "../data/KeySharing.js";
+import type { ContentStore } from "../ipfs/ContentStore.js";
+import { readManifest, sha256Hex } from "../ml/ModelArtifacts.js";
+import { payPerUpdate, type TrainingJobSpec } from "./TrainingJobSpec.js";
+
+/** The DataRegistry's DatasetStatus.Accepted. */
+const DATASET_ACCEPTED = 2n;
+const FLOAT32_BYTES = 4;
+
+export interface JobAdmissionOptions {
+  readonly store: ContentStore;
+  readonly dataRegistry: DataRegistry;
+  /** Least pay (wei) for one round's update this worker accepts (TRAINING_MIN_PAY_PER_ROUND). */
+  readonly minPayPerRound: bigint;
+  /** Where to look for the datasets' events (the deployment block). */
+  readonly fromBlock?: number;
+}
+
+/**
+ * Why a worker should not enroll in a job, or undefined if it may: enrolling bonds its stake to
+ * deadlines it can only meet if the job pays for its work and its inputs can be obtained. Checked
+ * before the stake is at risk:
+ * - pay: an update's share of a round (budget less royalties and evaluation pool, per round, per
+ *   worker) is at least `minPayPerRound`;
+ * - the model: the manifest parses, and the initial weights are fetchable, of the size the
+ *   manifest's weight specs give, and hash to the manifest's content hash when it names them;
+ * - the evaluation set is fetchable and decodes;
+ * - every dataset is still Accepted, its ciphertext fetchable, and its owner published key
+ *   envelopes (it can share the key with the workers reading it).
+ */
+export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOptions): Promise<string | undefined> {
+  const pay = payPerUpdate(spec);
+  if (pay < o.minPayPerRound) return `underpaid:${pay}<${o.minPayPerRound}`;
+  try {
+    const manifest = await readManifest(o.store, spec.manifestCid);
+    const weights = await o.store.get(spec.weightsCid);
+    const expected = manifest.weightSpecs.reduce((sum, w) => sum + w.shape.reduce((n, d) => n * d, 1) * FLOAT32_BYTES, 0);
+    if (weights.byteLength !== expected) return `initial-weights-size:${weights.byteLength}!=${expected}`;
+    if (manifest.weightsCid === spec.weightsCid && sha256Hex(weights) !== manifest.contentHash.toLowerCase()) {
+      return "initial-weights-hash";
+    }
+  } catch (err) {
+    return `model-unavailable:${(err as Error).message}`;
+  }
+  try {
+    decodeDataset(await o.store.get(spec.evalSetCid));
+  } catch (err) {
+    return `eval-set-unavailable:${(err as Error).message}`;
+  }
+  for (const { datasetId } of spec.datasets) {
+    try {
+      const [location, dataset] = await Promise.all([
+        locateDataset(o.dataRegistry, datasetId, o.fromBlock ?? 0),
+        o.dataRegistry.datasetOf(datasetId),
+      ]);
+      if (dataset.status !== DATASET_ACCEPTED) return `dataset-not-accepted:${datasetId}`;
+      if (location.envelopesCid === undefined) return `dataset-key-unshareable:${datasetId}`;
+      if (!(await o.store.has(location.datasetCid))) await o.store.get(location.datasetCid);
+    } catch (err) {
+      return `dataset-unavailable:${datasetId}:${(err as Error).message}`;
+    }
+  }
+  return undefined;
+}
