@@ -13,7 +13,8 @@
  * (default LOAD_REQUESTS / 4: a request unbatched costs two transactions and a model call of its
  * own), LOAD_OPEN_LOOP_REQUESTS (default LOAD_REQUESTS), LOAD_SENDERS (default 32),
  * LOAD_TOPOLOGIES (default "1,2,4,2x1": processes of one operator, or operators x processes),
- * LOAD_TIMEOUT_S (per run, default 900).
+ * LOAD_TIMEOUT_S (per run, default 900), LOAD_IDLE_BLOCK_MS (default 1000; 0: off): an empty block is
+ * mined when the chain has had none for that long (see IdleBlockProducer).
  */
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -27,6 +28,7 @@ import { MNIST_PIXELS } from "../../worker/src/ml/MnistDataset.js";
 import { CAP_INFER, EmbeddedStack, PRICE_WEI } from "../lib/EmbeddedStack.js";
 import { serveChain } from "../lib/RpcChain.js";
 import { FulfilmentWatcher } from "./load/FulfilmentWatcher.js";
+import { IdleBlockProducer } from "./load/IdleBlockProducer.js";
 import { LoadOperator } from "./load/LoadOperator.js";
 import { LoadSenders, type LoadRequest, type SentLoadRequest } from "./load/LoadSenders.js";
 import { percentile, sustainedRate } from "./load/Percentiles.js";
@@ -37,6 +39,7 @@ const N_UNBATCHED = Number(process.env.LOAD_REQUESTS_UNBATCHED ?? Math.max(1, Ma
 const N_OPEN = Number(process.env.LOAD_OPEN_LOOP_REQUESTS ?? N);
 const SENDERS = Number(process.env.LOAD_SENDERS ?? 32);
 const TIMEOUT_MS = Number(process.env.LOAD_TIMEOUT_S ?? 900) * 1000;
+const IDLE_BLOCK_MS = Number(process.env.LOAD_IDLE_BLOCK_MS ?? 1_000);
 const TOPOLOGIES = (process.env.LOAD_TOPOLOGIES ?? "1,2,4,2x1").split(",").map(parseTopology);
 /** Hardhat's development mnemonic: the keys of its well-known accounts, never real keys. */
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
@@ -85,6 +88,7 @@ const chain = await serveChain();
 const stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: `tessera-load-${process.pid}`, logger: silentLogger, trainEpochs: 1 });
 const { ethers, provider } = chain.connection;
 const { market } = stack.contracts;
+const idleBlocks = IDLE_BLOCK_MS > 0 ? new IdleBlockProducer(provider, IDLE_BLOCK_MS) : undefined;
 
 /** The private key of one of Hardhat's development accounts, checked against its signer. */
 function devKey(signer: HardhatEthersSigner, index: number): string {
@@ -186,7 +190,7 @@ async function measure(
     fulfilled: fulfilments.length,
     exactlyOnce,
     sendRate: sent.length / sendSeconds,
-    throughput: sustainedRate(fulfilments.map((f) => f.seenAtMs)),
+    throughput: sustainedRate(fulfilments.map((f) => f.seenAtMs), Math.min(...sent.map((s) => s.minedAtMs))),
     p50: percentile(latencies, 50),
     p95: percentile(latencies, 95),
     p99: percentile(latencies, 99),
@@ -240,7 +244,8 @@ try {
   const senders = await LoadSenders.fund(provider, market, SENDERS);
   console.log(
     `Load benchmark: ${N} requests per batched run, ${N_UNBATCHED} per unbatched run${N_UNBATCHED < N ? " (fewer: unbatched is slow)" : ""}, ` +
-      `${N_OPEN} open-loop; ${SENDERS} sender accounts; EDR over JSON-RPC; tfjs ${stack.backend.name}; CID inputs, paid in ETH`,
+      `${N_OPEN} open-loop; ${SENDERS} sender accounts; EDR over JSON-RPC (automine${IDLE_BLOCK_MS > 0 ? `, an empty block after ${IDLE_BLOCK_MS} ms idle` : ""}); ` +
+      `tfjs ${stack.backend.name}; CID inputs, paid in ETH`,
   );
 
   const results: RunResult[] = [];
@@ -312,12 +317,13 @@ try {
   );
   const all = [...results, ...(openLoop === undefined ? [] : [openLoop])];
   if (!all.every((r) => r.exactlyOnce)) exitCode = 1;
-  console.log(JSON.stringify({ requests: N, requestsUnbatched: N_UNBATCHED, openLoopRequests: N_OPEN, senders: SENDERS, backend: stack.backend.name, results, openLoop, goals }));
+  console.log(JSON.stringify({ requests: N, requestsUnbatched: N_UNBATCHED, openLoopRequests: N_OPEN, senders: SENDERS, idleBlockMs: IDLE_BLOCK_MS, idleBlocksMined: idleBlocks?.mined ?? 0, backend: stack.backend.name, results, openLoop, goals }));
 } catch (err) {
   console.error(err);
   exitCode = 1;
 } finally {
   await stopAll(operators);
+  await idleBlocks?.stop();
   await stack.stop();
   await chain.close();
 }

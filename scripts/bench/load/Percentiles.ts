@@ -7,13 +7,16 @@ export function percentile(sorted: readonly number[], p: number): number {
 /**
  * Fulfilments per second in the steady part of a run: between the fulfilments at the 10th and the
  * 90th percentile of the times they were seen, so start-up and the tail of the last batch do not
- * count. Falls back to the whole span for fewer than 10 fulfilments.
+ * count. Where that span is empty (fewer than 10 fulfilments, or all in one batch) it is every
+ * fulfilment over the time from the first request mined to the last fulfilment seen.
  */
-export function sustainedRate(seenAtMs: readonly number[]): number {
+export function sustainedRate(seenAtMs: readonly number[], firstMinedAtMs: number): number {
   const sorted = [...seenAtMs].sort((a, b) => a - b);
-  if (sorted.length < 2) return Number.NaN;
-  const lo = sorted.length >= 10 ? Math.floor(sorted.length * 0.1) : 0;
-  const hi = sorted.length >= 10 ? Math.ceil(sorted.length * 0.9) - 1 : sorted.length - 1;
-  const seconds = (sorted[hi] - sorted[lo]) / 1000;
-  return seconds > 0 ? (hi - lo) / seconds : Number.POSITIVE_INFINITY;
+  if (sorted.length === 0) return Number.NaN;
+  if (sorted.length >= 10) {
+    const lo = Math.floor(sorted.length * 0.1);
+    const hi = Math.ceil(sorted.length * 0.9) - 1;
+    if (sorted[hi] > sorted[lo]) return (hi - lo) / ((sorted[hi] - sorted[lo]) / 1000);
+  }
+  return sorted.length / ((sorted[sorted.length - 1] - firstMinedAtMs) / 1000);
 }
