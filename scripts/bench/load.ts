@@ -210,7 +210,7 @@ function printTable(results: readonly RunResult[]): void {
     r.batching,
     String(r.requests),
     `${r.fulfilled}${r.exactlyOnce ? "" : " ✘"}`,
-    f(r.sendRate, 0),
+    `${f(r.sendRate, 0)}${r.sendRate < 1.2 * r.throughput ? " *" : ""}`,
     f(r.throughput, 1),
     f(r.p50, 3),
     f(r.p95, 3),
@@ -311,6 +311,7 @@ try {
 
   console.log("\nGoals (this 2-core machine)");
   for (const g of goals) console.log(`   ${g.pass ? "PASS" : "MISS"} ${g.goal}`);
+  console.log("* sent at less than 1.2x the rate fulfilled: the senders (and the node they share with the workers) may bound the figure, not the workers");
   console.log(
     "latency: request mined (eth_sendTransaction returned, automine) -> InferenceFulfilled seen by a 20 ms poller; " +
       "req/s: fulfilments between the 10th and 90th percentile of their times; gas/req: every worker transaction / fulfilled",
