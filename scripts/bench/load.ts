@@ -71,6 +71,8 @@ interface RunResult {
   readonly gasPerRequest: number;
   /** Fulfilments per operator (the 2-operator runs split the work through claims). */
   readonly byOperator: number[];
+  /** Warnings and errors the worker processes logged (warm-up included), by kind. */
+  readonly workerProblems: Record<string, number>;
 }
 
 function parseTopology(text: string): Topology {
@@ -180,6 +182,8 @@ async function measure(
         `${fulfilments.filter((f) => f.count !== 1).length} fulfilled more than once, dead processes: ${dead.join(", ") || "none"}`,
     );
   }
+  const problems: Record<string, number> = {};
+  for (const o of operators) for (const [k, n] of o.problems()) problems[k] = (problems[k] ?? 0) + n;
   const byWorker = new Map<string, number>();
   for (const f of fulfilments) byWorker.set(f.worker.toLowerCase(), (byWorker.get(f.worker.toLowerCase()) ?? 0) + 1);
   return {
@@ -198,10 +202,15 @@ async function measure(
     workerTxs: gas.txs,
     gasPerRequest: fulfilments.length === 0 ? Number.NaN : Number(gas.gas / BigInt(fulfilments.length)),
     byOperator: workers.map((w) => byWorker.get(w.toLowerCase()) ?? 0),
+    workerProblems: problems,
   };
 }
 
 const f = (n: number, digits: number) => (Number.isFinite(n) ? n.toFixed(digits) : "-");
+
+function printProblems(result: RunResult): void {
+  for (const [kind, n] of Object.entries(result.workerProblems).sort((a, b) => b[1] - a[1])) console.log(`      worker log: ${n} x ${kind}`);
+}
 
 function printTable(results: readonly RunResult[]): void {
   const head = ["topology", "batching", "requests", "fulfilled", "send/s", "req/s", "p50 s", "p95 s", "p99 s", "redis peak MiB", "worker txs", "gas/req"];
@@ -263,6 +272,7 @@ try {
           `   ${result.exactlyOnce ? "✔" : "✘"} ${topology.label}, batching ${batching}: ${result.fulfilled}/${result.requests} fulfilled exactly once, ` +
             `${f(result.throughput, 1)} req/s, p95 ${f(result.p95, 3)} s${used.length > 1 ? `, by operator ${result.byOperator.join(" / ")}` : ""}`,
         );
+        printProblems(result);
       } finally {
         await stopAll(running);
         operators.splice(0);
@@ -300,6 +310,7 @@ try {
         return r.sent;
       });
       openLoop = { ...result, rate, maxLagMs };
+      printProblems(result);
     } finally {
       await stopAll(running);
       operators.splice(0);

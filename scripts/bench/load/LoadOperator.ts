@@ -70,6 +70,24 @@ export class LoadOperator {
     }
   }
 
+  /**
+   * Warnings and errors the processes logged (pino level >= 40), counted by message, method and
+   * reason: a healthy run has none; retried transactions and failed jobs show up here.
+   */
+  problems(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const p of this.processes) {
+      for (const r of p.records((rec) => typeof rec.level === "number" && rec.level >= 40)) {
+        const err = r.err as { shortMessage?: string; message?: string } | string | undefined;
+        const text = typeof err === "string" ? err : (err?.shortMessage ?? err?.message ?? "");
+        const reason = text.replace(/\s*\(.*$/s, "").slice(0, 80);
+        const key = [r.msg, r.method, reason].filter((x) => typeof x === "string" && x !== "").join(": ");
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+      }
+    }
+    return counts;
+  }
+
   /** Processes that died on their own (a healthy run has none). */
   get deadProcesses(): string[] {
     return this.processes.filter((p) => !p.alive).map((p) => `${p.options.name} (${p.child.exitCode ?? p.child.signalCode})`);
