@@ -212,14 +212,15 @@ function printProblems(result: RunResult): void {
   for (const [kind, n] of Object.entries(result.workerProblems).sort((a, b) => b[1] - a[1])) console.log(`      worker log: ${n} x ${kind}`);
 }
 
-function printTable(results: readonly RunResult[]): void {
+/** `openLoop`: the senders keep a fixed rate there, so the sender-bound mark says nothing. */
+function printTable(results: readonly RunResult[], openLoop = false): void {
   const head = ["topology", "batching", "requests", "fulfilled", "send/s", "req/s", "p50 s", "p95 s", "p99 s", "redis peak MiB", "worker txs", "gas/req"];
   const rows = results.map((r) => [
     r.topology,
     r.batching,
     String(r.requests),
     `${r.fulfilled}${r.exactlyOnce ? "" : " ✘"}`,
-    `${f(r.sendRate, 0)}${r.sendRate < 1.2 * r.throughput ? " *" : ""}`,
+    `${f(r.sendRate, 0)}${!openLoop && r.sendRate < 1.2 * r.throughput ? " *" : ""}`,
     f(r.throughput, 1),
     f(r.p50, 3),
     f(r.p95, 3),
@@ -315,8 +316,8 @@ try {
       await stopAll(running);
       operators.splice(0);
     }
-    console.log(`\nOpen loop: ${N_OPEN} requests at ${f(rate, 1)} req/s (half of ${best.topology}, batching on: ${f(best.throughput, 1)} req/s), sender lag at most ${openLoop.maxLagMs} ms`);
-    printTable([openLoop]);
+    console.log(`\nOpen loop: ${N_OPEN} requests at ${f(rate, 1)} req/s (half of ${best.topology}, batching on: ${f(best.throughput, 1)} req/s), sender lag at most ${f(openLoop.maxLagMs, 0)} ms`);
+    printTable([openLoop], true);
     goals.push({ goal: `p95 < 1 s at half saturation (${f(openLoop.p95, 3)} s)`, pass: openLoop.p95 < 1 });
   }
 
