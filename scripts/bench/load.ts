@@ -80,6 +80,7 @@ function parseTopology(text: string): Topology {
   if (m === null) throw new Error(`LOAD_TOPOLOGIES: "${text}" is neither <processes> nor <operators>x<processes>`);
   const operators = Number(m[1] ?? 1);
   const processes = Number(m[2]);
+  if (operators < 1 || operators > 2 || processes < 1) throw new Error(`LOAD_TOPOLOGIES: "${text}": 1 or 2 operators (two staked keys), at least 1 process`);
   const label = operators === 1 ? `1 operator, ${processes} proc` : `${operators} operators, ${processes} proc each`;
   return { label, operators: Array.from({ length: operators }, () => processes) };
 }
@@ -116,17 +117,23 @@ async function requests(count: number): Promise<LoadRequest[]> {
   return Array.from({ length: count }, (_, i) => ({ versionId: stack.trained!.versionId, cid: cids[i % cids.length], fee: PRICE_WEI, deadline, salt: salt++ }));
 }
 
-/** Starts the topology's operators on a deployment file whose listener starts at the head, warms them up. */
+/** Starts the topology's operators on a deployment file whose listeners start at the head. */
 async function startOperators(topology: Topology, batching: "off" | "on", keys: string[], tag: string): Promise<LoadOperator[]> {
   const deploymentFile = join(dataDir, `deployment-${tag}.json`);
   const { DataRegistry: _data, TrainingJobs: _training, ...inference } = stack.deployment.contracts;
   // Inference only: without the data and training contracts the listener polls the market alone.
   saveDeployment(deploymentFile, { ...stack.deployment, contracts: inference, startBlock: await ethers.provider.getBlockNumber() });
-  const operators = await Promise.all(
+  const started = await Promise.allSettled(
     topology.operators.map((processes, o) =>
       LoadOperator.start({ name: `${tag}-op${o + 1}`, rpcUrl: chain.rpcUrl, workerKey: keys[o], dataDir, deploymentFile, processes, env: BATCHING[batching] }),
     ),
   );
+  const operators = started.flatMap((r) => (r.status === "fulfilled" ? [r.value] : []));
+  const failed = started.find((r) => r.status === "rejected");
+  if (failed !== undefined) {
+    await stopAll(operators);
+    throw failed.reason;
+  }
   return operators;
 }
 
