@@ -4,8 +4,9 @@ import { InvalidUpdateError } from "./TrainingError.js";
 /**
  * The screen's thresholds. An update is an outlier when its delta (update − global model) lies
  * farther from the coordinate-wise median delta than `medianDistance + madMultiplier · MAD +
- * relativeMargin · medianDistance` (median and MAD over every update's distance), or when it
- * points against the median delta by more than `minCosine` allows.
+ * relativeMargin · medianDistance` (median and MAD over every update's distance: pass 1), or when
+ * it points against the mean delta of the updates pass 1 kept by more than `minCosine` allows
+ * (pass 2; skipped when it would flag half of them or more).
  */
 export interface ScreeningOptions {
   /**
@@ -21,9 +22,9 @@ export interface ScreeningOptions {
    */
   relativeMargin?: number;
   /**
-   * The lowest cosine similarity to the median delta an update may have, in [-1, 1]; 0 by
-   * default (an update that undoes the majority's progress is out, whatever its length).
-   * `-1` disables the direction test.
+   * The lowest cosine similarity to the mean delta of the near updates an update may have, in
+   * [-1, 1]; 0 by default (an update that undoes the majority's progress is out, whatever its
+   * length). `-1` disables the direction test.
    */
   minCosine?: number;
 }
@@ -37,9 +38,12 @@ export const DEFAULT_SCREENING: Required<ScreeningOptions> = {
 /** What the screen measured of one update (in the canonical, key-sorted order). */
 export interface UpdateScore {
   key: string;
-  /** ‖delta − median delta‖₂. */
+  /** ‖delta − median delta‖₂ (pass 1). */
   distance: number;
-  /** cos(delta, median delta); 0 when either is the zero vector (no direction to agree or disagree with). */
+  /**
+   * cos(delta, mean delta of the updates within the distance threshold) (pass 2); 0 when either
+   * is the zero vector (no direction to agree or disagree with).
+   */
   cosine: number;
   excluded: boolean;
 }
@@ -64,9 +68,11 @@ export interface Screening {
  *   platform), no tfjs kernels (whose order and precision differ by backend), no parallel sums.
  * - Every sum runs in a fixed order: coordinates in index order, updates in key order (the caller
  *   sorts them). Medians sort a Float64Array (a total numeric order).
+ * - Math.abs and comparisons are exact; the two thresholds are the only decisions.
  * - At most floor((n − 1) / 2) updates are excluded, so the kept updates are always a strict
- *   majority: with more outliers than that, the farthest are excluded (ties: the larger key first).
- *   With one or two updates nothing can be excluded: there is no majority to compare against.
+ *   majority: with more outliers than that, the far ones go first (farthest first), then those
+ *   pointing against the majority (lowest cosine first); ties: the larger key first. With one or
+ *   two updates nothing can be excluded: there is no majority to compare against.
  */
 export function screenUpdates(sorted: readonly ClientUpdate[], global: Float32Array, options: ScreeningOptions = {}): Screening {
   const { madMultiplier, relativeMargin, minCosine } = checkScreeningOptions(options);
@@ -82,49 +88,53 @@ export function screenUpdates(sorted: readonly ClientUpdate[], global: Float32Ar
       throw new InvalidUpdateError(`the global model's weight ${i} is ${global[i]} (NaN or infinite)`);
   }
 
-  // The coordinate-wise median delta: the majority's direction, which no minority can move far.
-  const reference = new Float64Array(length);
-  const column = new Float64Array(n);
-  for (let i = 0; i < length; i++) {
-    for (let k = 0; k < n; k++) column[k] = sorted[k].weights[i] - global[i];
-    column.sort();
-    reference[i] = medianOfSorted(column);
-  }
-  let referenceSquared = 0;
-  for (let i = 0; i < length; i++) referenceSquared += reference[i] * reference[i];
-
+  // Pass 1, distance: to the coordinate-wise median delta, which no minority can move far.
+  const all = Array.from({ length: n }, (_, k) => k);
+  const distanceReference = medianDelta(sorted, all, global);
   const distances = new Float64Array(n);
-  const cosines = new Float64Array(n);
   for (let k = 0; k < n; k++) {
     const weights = sorted[k].weights;
     let squared = 0;
+    for (let i = 0; i < length; i++) {
+      const off = weights[i] - global[i] - distanceReference[i];
+      squared += off * off;
+    }
+    distances[k] = Math.sqrt(squared);
+  }
+  const medianDistance = medianOfSorted(Float64Array.from(distances).sort());
+  const mad = medianOfSorted(Float64Array.from(distances, (d) => Math.abs(d - medianDistance)).sort());
+  const distanceThreshold = medianDistance + madMultiplier * mad + relativeMargin * medianDistance;
+  const far = all.filter((k) => distances[k] > distanceThreshold);
+
+  // Pass 2, direction: against the mean delta of the updates pass 1 kept (unweighted: sample counts
+  // are self-reported). Not a median: a coalition of equal updates sitting inside the honest spread
+  // becomes the coordinate-wise median, and would turn every honest update "against" it; it must
+  // outweigh the honest updates to turn a mean around, and then it is the one pass 1 measures.
+  const near = all.filter((k) => distances[k] <= distanceThreshold);
+  const directionReference = meanDelta(sorted, near, global);
+  let referenceSquared = 0;
+  for (let i = 0; i < length; i++) referenceSquared += directionReference[i] * directionReference[i];
+  const cosines = new Float64Array(n);
+  for (let k = 0; k < n; k++) {
+    const weights = sorted[k].weights;
     let dot = 0;
     let norm = 0;
     for (let i = 0; i < length; i++) {
       const delta = weights[i] - global[i];
-      const off = delta - reference[i];
-      squared += off * off;
-      dot += delta * reference[i];
+      dot += delta * directionReference[i];
       norm += delta * delta;
     }
-    distances[k] = Math.sqrt(squared);
     const scale = Math.sqrt(norm) * Math.sqrt(referenceSquared);
     cosines[k] = scale === 0 ? 0 : dot / scale;
   }
+  let against = near.filter((k) => minCosine > -1 && cosines[k] < minCosine);
+  // Half the near updates against the reference: there is no majority direction to test against.
+  if (2 * against.length >= near.length) against = [];
 
-  const ordered = Float64Array.from(distances).sort();
-  const medianDistance = medianOfSorted(ordered);
-  const deviations = Float64Array.from(distances, (d) => Math.abs(d - medianDistance)).sort();
-  const mad = medianOfSorted(deviations);
-  const distanceThreshold = medianDistance + madMultiplier * mad + relativeMargin * medianDistance;
-
-  const outliers: number[] = [];
-  for (let k = 0; k < n; k++) {
-    if (distances[k] > distanceThreshold || (minCosine > -1 && cosines[k] < minCosine)) outliers.push(k);
-  }
-  // Farthest first; among equal distances the later key goes first (a fixed, input-order-free rule).
-  outliers.sort((a, b) => distances[b] - distances[a] || b - a);
-  const excludedIndexes = new Set(outliers.slice(0, Math.floor((n - 1) / 2)));
+  // Far ones first, farthest first; then those against, lowest cosine first; ties: the later key first.
+  far.sort((a, b) => distances[b] - distances[a] || b - a);
+  against.sort((a, b) => cosines[a] - cosines[b] || b - a);
+  const excludedIndexes = new Set([...far, ...against].slice(0, Math.floor((n - 1) / 2)));
 
   const kept: ClientUpdate[] = [];
   const excluded: ClientUpdate[] = [];
@@ -152,6 +162,31 @@ export function checkScreeningOptions(options: ScreeningOptions = {}): Required<
     throw new RangeError(`relativeMargin must be >= 0, got ${relativeMargin}`);
   if (!(minCosine >= -1 && minCosine <= 1)) throw new RangeError(`minCosine must be in [-1, 1], got ${minCosine}`);
   return merged;
+}
+
+/** The coordinate-wise median of the deltas (update − global) of the updates at `indexes`; zeros when there are none. */
+function medianDelta(sorted: readonly ClientUpdate[], indexes: readonly number[], global: Float32Array): Float64Array {
+  const reference = new Float64Array(global.length);
+  if (indexes.length === 0) return reference;
+  const column = new Float64Array(indexes.length);
+  for (let i = 0; i < global.length; i++) {
+    for (let j = 0; j < indexes.length; j++) column[j] = sorted[indexes[j]].weights[i] - global[i];
+    column.sort();
+    reference[i] = medianOfSorted(column);
+  }
+  return reference;
+}
+
+/** The mean of the deltas (update − global) of the updates at `indexes`, summed in index order; zeros when there are none. */
+function meanDelta(sorted: readonly ClientUpdate[], indexes: readonly number[], global: Float32Array): Float64Array {
+  const mean = new Float64Array(global.length);
+  if (indexes.length === 0) return mean;
+  for (const k of indexes) {
+    const weights = sorted[k].weights;
+    for (let i = 0; i < global.length; i++) mean[i] += weights[i] - global[i];
+  }
+  for (let i = 0; i < global.length; i++) mean[i] /= indexes.length;
+  return mean;
 }
 
 /** The median of an ascending array: the middle value, or the mean of the middle two (halved first: no overflow). */
