@@ -66,6 +66,24 @@ describe("UpdateScreening (screened-fedavg)", () => {
       expect(screenUpdates(updates, zeros(2), { minCosine: -1 }).excluded).to.deep.equal([]);
     });
 
+    it("skips the direction test when it would flag half the near updates: no majority direction (2 of 4), but not 2 of 5", () => {
+      const tilted = [
+        [1, -0.25],
+        [1, -0.25],
+        [-1, 0.75],
+        [-1, 0.75],
+      ];
+      const four = screenUpdates(fromDeltas(tilted), zeros(2));
+      // The mean delta is (0, 0.25): the first two point against it.
+      expect(four.scores.map((s) => s.cosine < 0)).to.deep.equal([true, true, false, false]);
+      expect(four.scores.every((s) => s.distance <= four.distanceThreshold)).to.equal(true);
+      expect(four.excluded).to.deep.equal([]);
+      const five = screenUpdates(fromDeltas([...tilted, [0, 0.75]]), zeros(2));
+      expect(five.scores.every((s) => s.distance <= five.distanceThreshold)).to.equal(true);
+      expect(five.scores.map((s) => s.cosine < 0)).to.deep.equal([true, true, false, false, false]);
+      expect(five.excluded.map((u) => u.key)).to.deep.equal(["a", "b"]);
+    });
+
     it("keeps an update exactly at the distance threshold and excludes the next float32 above it", () => {
       // 1-D deltas 0, 1, 2, 3, x: median delta 2, distances 2, 1, 0, 1, x - 2 -> median 1, MAD 1.
       // Threshold with madMultiplier 2, relativeMargin 0.5: 1 + 2 * 1 + 0.5 * 1 = 3.5, reached at x = 5.5.
