@@ -32,7 +32,7 @@ export type AggregationRule =
   | { kind: "screened-fedavg"; screening?: ScreeningOptions };
 
 /** The rule for a job whose workers nobody vouches for. */
-export const UNTRUSTED_DEFAULT_RULE: AggregationRule = { kind: "screened-fedavg" };
+export const UNTRUSTED_DEFAULT_RULE: AggregationRule = Object.freeze({ kind: "screened-fedavg" });
 
 export interface AggregationOptions {
   /** The global model the round's updates started from; required by `screened-fedavg`. */
