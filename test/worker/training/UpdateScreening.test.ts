@@ -66,7 +66,7 @@ describe("UpdateScreening (screened-fedavg)", () => {
       expect(screenUpdates(updates, zeros(2), { minCosine: -1 }).excluded).to.deep.equal([]);
     });
 
-    it("skips the direction test when it would flag half the near updates: no majority direction (2 of 4), but not 2 of 5", () => {
+    it("direction: a tie between the sides excludes nobody (2 against of 4), the minority side goes (2 against of 5)", () => {
       const tilted = [
         [1, -0.25],
         [1, -0.25],
@@ -82,6 +82,26 @@ describe("UpdateScreening (screened-fedavg)", () => {
       expect(five.scores.every((s) => s.distance <= five.distanceThreshold)).to.equal(true);
       expect(five.scores.map((s) => s.cosine < 0)).to.deep.equal([true, true, false, false, false]);
       expect(five.excluded.map((u) => u.key)).to.deep.equal(["a", "b"]);
+    });
+
+    it("direction: a coherent minority that turns the mean around is the side excluded, not the honest majority", () => {
+      // Four honest deltas along (1, 0) with a large spread, three equal ones at (-2, 0): every
+      // distance to the median delta (1, 0) is 3, all near; the mean (-2/7, 0) points backwards.
+      const updates = fromDeltas([
+        [1, 3],
+        [1, -3],
+        [1, 3],
+        [1, -3],
+        [-2, 0],
+        [-2, 0],
+        [-2, 0],
+      ]);
+      const screening = screenUpdates(updates, zeros(2));
+      expect(screening.scores.map((s) => s.distance)).to.deep.equal([3, 3, 3, 3, 3, 3, 3]);
+      expect(screening.scores.map((s) => s.cosine < 0)).to.deep.equal([true, true, true, true, false, false, false]);
+      expect(screening.excluded.map((u) => u.key)).to.deep.equal(["e", "f", "g"]);
+      const kept = aggregateWithExclusion(updates, screened(), { global: zeros(2) }).weights;
+      expect(Array.from(kept)).to.deep.equal([1, 0]);
     });
 
     it("keeps an update exactly at the distance threshold and excludes the next float32 above it", () => {

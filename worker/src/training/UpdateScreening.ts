@@ -5,8 +5,9 @@ import { InvalidUpdateError } from "./TrainingError.js";
  * The screen's thresholds. An update is an outlier when its delta (update − global model) lies
  * farther from the coordinate-wise median delta than `medianDistance + madMultiplier · MAD +
  * relativeMargin · medianDistance` (median and MAD over every update's distance: pass 1), or when
- * it points against the mean delta of the updates pass 1 kept by more than `minCosine` allows
- * (pass 2; skipped when it would flag half of them or more).
+ * it is on the minority side of the split of the updates pass 1 kept by their cosine to their mean
+ * delta at `minCosine` (pass 2: usually the few pointing against the majority; when a coherent
+ * minority has turned the mean around, that minority).
  */
 export interface ScreeningOptions {
   /**
@@ -22,9 +23,9 @@ export interface ScreeningOptions {
    */
   relativeMargin?: number;
   /**
-   * The lowest cosine similarity to the mean delta of the near updates an update may have, in
-   * [-1, 1]; 0 by default (an update that undoes the majority's progress is out, whatever its
-   * length). `-1` disables the direction test.
+   * The cosine to the mean delta of the near updates that splits them into those against it
+   * (below) and those along it, in [-1, 1]; 0 by default (an update that undoes the majority's
+   * progress is out, whatever its length). `-1` disables the direction test.
    */
   minCosine?: number;
 }
@@ -70,8 +71,8 @@ export interface Screening {
  *   sorts them). Medians sort a Float64Array (a total numeric order).
  * - Math.abs and comparisons are exact; the two thresholds are the only decisions.
  * - At most floor((n − 1) / 2) updates are excluded, so the kept updates are always a strict
- *   majority: with more outliers than that, the far ones go first (farthest first), then those
- *   pointing against the majority (lowest cosine first); ties: the larger key first. With one or
+ *   majority: with more outliers than that, the far ones go first (farthest first), then the
+ *   direction minority; ties: the larger key first. With one or
  *   two updates nothing can be excluded: there is no majority to compare against.
  */
 export function screenUpdates(sorted: readonly ClientUpdate[], global: Float32Array, options: ScreeningOptions = {}): Screening {
@@ -127,14 +128,20 @@ export function screenUpdates(sorted: readonly ClientUpdate[], global: Float32Ar
     const scale = Math.sqrt(norm) * Math.sqrt(referenceSquared);
     cosines[k] = scale === 0 ? 0 : dot / scale;
   }
-  let against = near.filter((k) => minCosine > -1 && cosines[k] < minCosine);
-  // Half the near updates against the reference: there is no majority direction to test against.
-  if (2 * against.length >= near.length) against = [];
+  // The minority side of the split is out. Usually that is the few against the mean; when most near
+  // updates point against it, a coherent minority within the distance threshold has outweighed
+  // them and turned the mean around, and that minority (the side "with" the mean) is out. A tie
+  // shows no majority direction: nobody is excluded for direction.
+  const against = near.filter((k) => minCosine > -1 && cosines[k] < minCosine);
+  const along = near.filter((k) => !(minCosine > -1 && cosines[k] < minCosine));
+  const minority = against.length < along.length ? against : along.length < against.length ? along : [];
 
-  // Far ones first, farthest first; then those against, lowest cosine first; ties: the later key first.
+  // Far ones first, farthest first; then the direction minority, farthest from the majority's side
+  // first; ties: the later key first.
   far.sort((a, b) => distances[b] - distances[a] || b - a);
-  against.sort((a, b) => cosines[a] - cosines[b] || b - a);
-  const excludedIndexes = new Set([...far, ...against].slice(0, Math.floor((n - 1) / 2)));
+  const sign = minority === against ? 1 : -1;
+  minority.sort((a, b) => sign * (cosines[a] - cosines[b]) || b - a);
+  const excludedIndexes = new Set([...far, ...minority].slice(0, Math.floor((n - 1) / 2)));
 
   const kept: ClientUpdate[] = [];
   const excluded: ClientUpdate[] = [];
