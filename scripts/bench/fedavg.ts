@@ -22,7 +22,7 @@
  * screen does not exclude (stealthy; PoisoningAttacks.ts). Final accuracy for fedavg (no
  * defence), median, trimmed mean (20 %) and screened-fedavg (the defence), side by side with the
  * no-attack baseline, and how many coalition and honest updates the screen excluded; the last
- * line is JSON. About 5 minutes here. Env: FEDAVG_POISON_TRAIN [4000] (train digits, dealt to
+ * line is JSON. 24 runs of 15-40 s each on this 2-core VM (948 s measured while shared). Env: FEDAVG_POISON_TRAIN [4000] (train digits, dealt to
  * the 10 clients), FEDAVG_POISON_ROUNDS [8], FEDAVG_POISON_LR [0.1], FEDAVG_POISON_SCALE [10],
  * FEDAVG_POISON_ATTACKERS [0,1,2,3,4].
  *
@@ -432,7 +432,7 @@ async function poisonPart(): Promise<string> {
   console.log(
     `\n== Poisoning: K=${clients} IID clients of ${trainCount / clients} digits, all in every round, 2NN, ${rounds} rounds ` +
       `of E=1 B=10 plain SGD lr ${lr}; a coalition of a clients sends global - ${scale} x (mean honest delta) (flip a), ` +
-      `or the largest reversal of it the screen lets through (stealthy a) ==\n(about 5 min on single-threaded WASM)`,
+      `or the largest reversal of it the screen lets through (stealthy a) ==\n(24 runs of 15-40 s each on 2-core single-threaded WASM)`,
   );
   const cells: Record<string, Record<string, PoisonCell>> = {};
   for (const { name, rule } of rules) {
