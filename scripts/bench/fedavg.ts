@@ -22,9 +22,9 @@
  * screen does not exclude (stealthy; PoisoningAttacks.ts). Final accuracy for fedavg (no
  * defence), median, trimmed mean (20 %) and screened-fedavg (the defence), side by side with the
  * no-attack baseline, and how many coalition and honest updates the screen excluded; the last
- * line is JSON. 24 runs of 15-40 s each on this 2-core VM (948 s measured while shared). Env: FEDAVG_POISON_TRAIN [4000] (train digits, dealt to
- * the 10 clients), FEDAVG_POISON_ROUNDS [8], FEDAVG_POISON_LR [0.1], FEDAVG_POISON_SCALE [10],
- * FEDAVG_POISON_ATTACKERS [0,1,2,3,4].
+ * line is JSON. 24 runs of 15-40 s each on this 2-core VM (948 s measured while shared). Env:
+ * FEDAVG_POISON_TRAIN [4000] (train digits, dealt to the 10 clients), FEDAVG_POISON_ROUNDS [8],
+ * FEDAVG_POISON_LR [0.1], FEDAVG_POISON_SCALE [10], FEDAVG_POISON_ATTACKERS [0,1,2,3,4].
  *
  * Runs on tsx (no chain): `"bench:fedavg": "tsx scripts/bench/fedavg.ts"`.
  *
