@@ -3,10 +3,10 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
-import { FedAvgAggregator, type ClientUpdate } from "../../../worker/src/training/FedAvgAggregator.js";
+import { aggregateWithExclusion, FedAvgAggregator, type ClientUpdate } from "../../../worker/src/training/FedAvgAggregator.js";
 import { weightsHash, weightsToBytes } from "../../../worker/src/training/ModelWeights.js";
 import { InvalidUpdateError } from "../../../worker/src/training/TrainingError.js";
-import { shuffled, syntheticUpdates } from "./fixtures/syntheticUpdates.js";
+import { shuffled, syntheticRound, syntheticUpdates } from "./fixtures/syntheticUpdates.js";
 
 const run = promisify(execFile);
 const FIXTURE = path.join(path.dirname(fileURLToPath(import.meta.url)), "fixtures", "aggregateHash.ts");
@@ -85,23 +85,30 @@ describe("FedAvgAggregator", () => {
       expect(hashes.size).to.be.greaterThan(1);
     });
 
-    it("is bit-identical across two separate processes and equal to the in-process hash", async () => {
+    it("is bit-identical across two separate processes and equal to the in-process hash (screened: the same excluded set)", async () => {
       const seed = 2026;
       const children = await Promise.all(
         [5, 9].map((orderSeed) =>
           run(process.execPath, ["--import", "tsx", FIXTURE, String(seed), String(orderSeed)], { cwd: process.cwd() }),
         ),
       );
-      const [first, second] = children.map(({ stdout }) => JSON.parse(stdout) as Record<string, string>);
+      const [first, second] = children.map(({ stdout }) => JSON.parse(stdout) as Record<string, unknown>);
       const updates = syntheticUpdates(seed);
+      const round = syntheticRound(seed);
+      const screened = aggregateWithExclusion(round.updates, { kind: "screened-fedavg" }, { global: round.global });
       const local = {
         fedavg: weightsHash(fedavg.aggregate(updates)),
         median: weightsHash(median.aggregate(updates)),
         trimmedMean: weightsHash(trimmed(0.2).aggregate(updates)),
+        screenedFedavg: { hash: weightsHash(screened.weights), excluded: screened.excludedCids },
       };
       expect(first).to.deep.equal(second);
       expect(first).to.deep.equal(local);
       expect(local.fedavg).to.match(/^0x[0-9a-f]{64}$/);
+      // The same bytes and the same excluded set: the poisoned update, and no honest one.
+      expect(local.screenedFedavg.excluded).to.deep.equal(["update-poisoned"]);
+      const honestOnly = round.updates.filter((u) => u.key !== "update-poisoned");
+      expect(local.screenedFedavg.hash).to.equal(weightsHash(fedavg.aggregate(honestOnly)));
     });
   });
 

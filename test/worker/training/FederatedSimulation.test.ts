@@ -1,13 +1,15 @@
 import { expect } from "chai";
 import { selectBackend } from "../../../worker/src/ml/backend.js";
 import { loadMnist, selectDigits, type MnistSplit } from "../../../worker/src/ml/MnistDataset.js";
-import { buildMlp, trainModel } from "../../../worker/src/ml/models.js";
-import { flattenWeights, weightsHash } from "../../../worker/src/training/ModelWeights.js";
+import { buildMlp, evaluate, trainModel } from "../../../worker/src/ml/models.js";
+import { aggregateWithExclusion, type ClientUpdate } from "../../../worker/src/training/FedAvgAggregator.js";
+import { flattenWeights, loadFlatWeights, weightsHash } from "../../../worker/src/training/ModelWeights.js";
 import {
   partitionIid,
   partitionPathologicalNonIid,
   runFederatedTraining,
 } from "../../../worker/src/training/FederatedSimulation.js";
+import { signFlipAttack, stealthyAttack } from "../../../worker/src/training/PoisoningAttacks.js";
 
 function expectExactCover(partition: Uint32Array[], count: number): void {
   const seen = new Uint8Array(count);
@@ -132,4 +134,101 @@ describe("FederatedSimulation", () => {
     await runFederatedTraining({ ...options, momentum: 1 }).catch((e: unknown) => (caught = e));
     expect(caught).to.be.instanceOf(RangeError);
   });
+
+  describe("poisoning (K = 10 IID clients of 100 real digits)", () => {
+    const setup = () => {
+      const train = selectDigits(mnist.train, Array.from({ length: 1_000 }, (_, i) => i));
+      const test = selectDigits(mnist.test, Array.from({ length: 500 }, (_, i) => i));
+      return { train, test, partition: partitionIid(train.count, 10, 7) };
+    };
+
+    it("a scaled sign-flipped update is excluded by screened-fedavg and the nine honest ones are not; FedAvg without the screen sinks", async () => {
+      const { train, test, partition } = setup();
+      const model = buildMlp({ seed: 5 });
+      const global = flattenWeights(model).values;
+      const updates: ClientUpdate[] = [];
+      for (let k = 0; k < 10; k++) {
+        loadFlatWeights(model, global);
+        await trainModel(model, selectDigits(train, partition[k]), { epochs: 1, batchSize: 10, learningRate: 0.1, seed: k });
+        const weights = flattenWeights(model).values;
+        // Client 9 trains honestly, then sends global - 10 * (its own delta).
+        if (k === 9) for (let i = 0; i < weights.length; i++) weights[i] = global[i] - 10 * (weights[i] - global[i]);
+        updates.push({ key: `client-${k}`, weights, samples: partition[k].length });
+      }
+      const screened = aggregateWithExclusion(updates, { kind: "screened-fedavg" }, { global });
+      const plain = aggregateWithExclusion(updates, { kind: "fedavg" });
+      expect(screened.excludedCids).to.deep.equal(["client-9"]);
+      expect(plain.excludedCids).to.deep.equal([]);
+      expect(screened.scores?.filter((s) => s.excluded).map((s) => s.key)).to.deep.equal(["client-9"]);
+      // What is left is exactly the FedAvg of the nine honest updates.
+      expect(weightsHash(screened.weights)).to.equal(weightsHash(aggregateWithExclusion(updates.slice(0, 9), { kind: "fedavg" }).weights));
+      loadFlatWeights(model, screened.weights);
+      const defended = (await evaluate(model, test)).accuracy;
+      loadFlatWeights(model, plain.weights);
+      const undefended = (await evaluate(model, test)).accuracy;
+      model.dispose();
+      expect(defended).to.be.above(0.6);
+      expect(undefended).to.be.below(0.3);
+    });
+
+    it("runs a coalition in the simulation: its clients do not train, the screen excludes all three every round and no honest client", async () => {
+      const { train, test, partition } = setup();
+      const options = {
+        buildModel: () => buildMlp({ seed: 5 }),
+        train,
+        test,
+        partition,
+        clientFraction: 1,
+        localEpochs: 1,
+        batchSize: 10,
+        learningRate: 0.1,
+        maxRounds: 3,
+        seed: 2,
+      };
+      const attacked = await runFederatedTraining({
+        ...options,
+        rule: { kind: "screened-fedavg" },
+        adversary: { clients: [9, 8, 7], attack: signFlipAttack(10) },
+      });
+      expect(attacked.rounds.map((r) => r.excluded)).to.deep.equal([[7, 8, 9], [7, 8, 9], [7, 8, 9]]);
+      expect(attacked.rounds[0].samplesTrained).to.equal(700);
+      const clean = await runFederatedTraining({ ...options, rule: { kind: "screened-fedavg" } });
+      expect(clean.rounds.every((r) => r.excluded.length === 0)).to.equal(true);
+      expect(attacked.finalAccuracy).to.be.above(0.7);
+      // Without the screen the same coalition sinks the model.
+      const sunk = await runFederatedTraining({ ...options, adversary: { clients: [9, 8, 7], attack: signFlipAttack(10) } });
+      expect(sunk.finalAccuracy).to.be.below(0.2);
+
+      let caught: unknown;
+      await runFederatedTraining({ ...options, adversary: { clients: [10], attack: signFlipAttack(10) } }).catch((e: unknown) => (caught = e));
+      expect(caught).to.be.instanceOf(RangeError);
+    });
+
+    it("a stealthy coalition that knows the thresholds stays in, but cannot turn the model around: it only slows it", async () => {
+      const { train, test, partition } = setup();
+      const options = {
+        buildModel: () => buildMlp({ seed: 5 }),
+        train,
+        test,
+        partition,
+        clientFraction: 1,
+        localEpochs: 1,
+        batchSize: 10,
+        learningRate: 0.1,
+        maxRounds: 3,
+        seed: 2,
+        rule: { kind: "screened-fedavg" } as const,
+      };
+      const clean = await runFederatedTraining(options);
+      const stealthy = await runFederatedTraining({ ...options, adversary: { clients: [9, 8, 7], attack: stealthyAttack() } });
+      expect(stealthy.rounds.every((r) => r.excluded.length === 0)).to.equal(true);
+      // Its updates must keep a non-negative cosine to the median delta: at most a zero update (free-riding).
+      for (const round of stealthy.rounds) {
+        for (const score of round.scores ?? []) expect(score.cosine).to.be.at.least(0);
+      }
+      expect(stealthy.finalAccuracy).to.be.above(clean.finalAccuracy - 0.1);
+      expect(stealthy.finalAccuracy).to.be.above(stealthy.initialAccuracy + 0.4);
+    });
+  });
 });
+

@@ -1,4 +1,5 @@
 import { InvalidUpdateError } from "./TrainingError.js";
+import { checkScreeningOptions, screenUpdates, type ScreeningOptions, type UpdateScore } from "./UpdateScreening.js";
 
 /** One client's result of a round: its weights after local training and how many samples produced them. */
 export interface ClientUpdate {
@@ -16,6 +17,9 @@ export interface ClientUpdate {
  * How a job combines updates. `fedavg` is McMahan et al.'s sample-weighted mean; `median` and
  * `trimmed-mean` are the coordinate-wise robust rules of Yin et al. 2018, which ignore `samples`
  * (a client could inflate it to dominate the mean) and bound the influence of outliers.
+ * `screened-fedavg` first excludes outlying updates (UpdateScreening.ts: each delta's distance to
+ * the coordinate-wise median delta, and its direction), then takes the FedAvg of the rest: it
+ * needs the round's global model, and it is the rule for jobs of untrusted workers.
  */
 export type AggregationRule =
   | { kind: "fedavg" }
@@ -24,7 +28,27 @@ export type AggregationRule =
       kind: "trimmed-mean";
       /** Fraction of the updates dropped at each end, per coordinate: floor(trimFraction * K) low and as many high, in [0, 0.5). */
       trimFraction: number;
-    };
+    }
+  | { kind: "screened-fedavg"; screening?: ScreeningOptions };
+
+/** The rule for a job whose workers nobody vouches for. */
+export const UNTRUSTED_DEFAULT_RULE: AggregationRule = Object.freeze({ kind: "screened-fedavg" });
+
+export interface AggregationOptions {
+  /** The global model the round's updates started from; required by `screened-fedavg`. */
+  global?: Float32Array;
+}
+
+export interface AggregationResult {
+  weights: Float32Array;
+  /**
+   * The keys (CIDs) of the updates left out of the aggregate, in key order; empty for the rules
+   * that exclude nobody. Workers vote on it with the aggregate: an excluded update is not paid.
+   */
+  excludedCids: string[];
+  /** What the screen measured of each update, in key order (screened-fedavg only). */
+  scores?: UpdateScore[];
+}
 
 /**
  * Aggregates client updates into the next global model, deterministically: plain float32
@@ -43,23 +67,46 @@ export class FedAvgAggregator {
         throw new RangeError(`trimFraction must be in [0, 0.5), got ${trimFraction}`);
       }
     }
+    if (rule.kind === "screened-fedavg") checkScreeningOptions(rule.screening);
     this.rule = rule;
   }
 
   /** The aggregate of `updates`, which may come in any order. Throws InvalidUpdateError on bad input. */
-  aggregate(updates: readonly ClientUpdate[]): Float32Array {
+  aggregate(updates: readonly ClientUpdate[], options: AggregationOptions = {}): Float32Array {
+    return this.aggregateWithExclusion(updates, options).weights;
+  }
+
+  /** The aggregate of `updates` (in any order) and the updates the rule left out of it. */
+  aggregateWithExclusion(updates: readonly ClientUpdate[], options: AggregationOptions = {}): AggregationResult {
     const sorted = canonicalOrder(updates);
     switch (this.rule.kind) {
       case "fedavg":
-        return weightedMean(sorted);
+        return { weights: weightedMean(sorted), excludedCids: [] };
       case "median":
-        return coordinateWise(sorted, median);
+        return { weights: coordinateWise(sorted, median), excludedCids: [] };
       case "trimmed-mean": {
         const trim = Math.floor(this.rule.trimFraction * sorted.length);
-        return coordinateWise(sorted, (column) => trimmedMean(column, trim));
+        return { weights: coordinateWise(sorted, (column) => trimmedMean(column, trim)), excludedCids: [] };
+      }
+      case "screened-fedavg": {
+        if (options.global === undefined) throw new TypeError("screened-fedavg needs the round's global model (options.global)");
+        const screening = screenUpdates(sorted, options.global, this.rule.screening);
+        return { weights: weightedMean(screening.kept), excludedCids: screening.excluded.map((u) => u.key), scores: screening.scores };
       }
     }
   }
+}
+
+/**
+ * The aggregate of `updates` under `rule` and the keys (CIDs) of the updates it excluded: the same
+ * bytes and the same set on every honest worker (see FedAvgAggregator and UpdateScreening).
+ */
+export function aggregateWithExclusion(
+  updates: readonly ClientUpdate[],
+  rule: AggregationRule,
+  options: AggregationOptions = {},
+): AggregationResult {
+  return new FedAvgAggregator(rule).aggregateWithExclusion(updates, options);
 }
 
 /** Validates the updates and sorts them by key. */

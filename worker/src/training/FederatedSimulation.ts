@@ -3,6 +3,8 @@ import { seededPermutation, selectDigits, type DigitSet } from "../ml/MnistDatas
 import { evaluate, trainModel } from "../ml/models.js";
 import { FedAvgAggregator, type AggregationRule, type ClientUpdate } from "./FedAvgAggregator.js";
 import { flattenWeights, loadFlatWeights, weightsHash } from "./ModelWeights.js";
+import type { Attack } from "./PoisoningAttacks.js";
+import type { UpdateScore } from "./UpdateScreening.js";
 
 /** Each client's training examples, as indices into the train split. */
 export type Partition = Uint32Array[];
@@ -80,6 +82,11 @@ export interface FederatedOptions {
    */
   momentum?: number;
   rule?: AggregationRule;
+  /**
+   * A coalition of poisoning clients: the clients it controls (indices into `partition`) do not
+   * train; when picked, they send what `attack` crafts from the round's honest updates.
+   */
+  adversary?: { clients: readonly number[]; attack: Attack };
   maxRounds: number;
   /** Stop after the first round whose global model reaches this test accuracy. */
   targetAccuracy?: number;
@@ -100,6 +107,10 @@ export interface RoundReport {
   trainSeconds: number;
   /** keccak256 of the aggregated global weights: what workers would post on chain. */
   globalHash: `0x${string}`;
+  /** The clients whose updates the rule excluded, ascending. */
+  excluded: number[];
+  /** What the screen measured of each update (screened-fedavg only), in client order. */
+  scores?: UpdateScore[];
 }
 
 export interface FederatedResult {
@@ -119,7 +130,8 @@ export interface FederatedResult {
  * FederatedAveraging (McMahan et al. 2017, Algorithm 1) simulated in one process: each round
  * picks max(round(C * K), 1) clients with a seeded permutation, each runs E epochs of plain SGD
  * with batch B from the global weights, and the server aggregates their weights with
- * FedAvgAggregator (keyed by client index, zero-padded, so the order is the index order).
+ * FedAvgAggregator (keyed by client index, zero-padded, so the order is the index order), after
+ * any adversary's clients have added their crafted updates.
  */
 export async function runFederatedTraining(options: FederatedOptions): Promise<FederatedResult> {
   const { partition, train, test, maxRounds } = options;
@@ -135,6 +147,11 @@ export async function runFederatedTraining(options: FederatedOptions): Promise<F
   const aggregator = new FedAvgAggregator(options.rule ?? { kind: "fedavg" });
   const clientData = partition.map((indices) => selectDigits(train, indices));
   const keyWidth = String(clientCount - 1).length;
+  const keyOf = (k: number) => String(k).padStart(keyWidth, "0");
+  const malicious = new Set(options.adversary?.clients ?? []);
+  for (const k of malicious) {
+    if (!Number.isInteger(k) || k < 0 || k >= clientCount) throw new RangeError(`adversary client ${k} is not in 0..${clientCount - 1}`);
+  }
 
   const model = options.buildModel();
   try {
@@ -152,6 +169,7 @@ export async function runFederatedTraining(options: FederatedOptions): Promise<F
       let roundSamples = 0;
       let roundSeconds = 0;
       for (const k of picked) {
+        if (malicious.has(k)) continue;
         const data = clientData[k];
         loadFlatWeights(model, global);
         const result = await trainModel(model, data, {
@@ -164,9 +182,15 @@ export async function runFederatedTraining(options: FederatedOptions): Promise<F
         });
         roundSamples += data.count * options.localEpochs;
         roundSeconds += result.seconds;
-        updates.push({ key: String(k).padStart(keyWidth, "0"), weights: flattenWeights(model).values, samples: data.count });
+        updates.push({ key: keyOf(k), weights: flattenWeights(model).values, samples: data.count });
       }
-      global = aggregator.aggregate(updates);
+      const attackers = picked.filter((k) => malicious.has(k)).map((k) => ({ key: keyOf(k), samples: clientData[k].count }));
+      if (attackers.length > 0 && options.adversary !== undefined) {
+        const crafted = options.adversary.attack({ round, global, honest: updates, attackers, rule: aggregator.rule });
+        attackers.forEach(({ key, samples }, a) => updates.push({ key, samples, weights: crafted[a] }));
+      }
+      const aggregate = aggregator.aggregateWithExclusion(updates, { global });
+      global = aggregate.weights;
       loadFlatWeights(model, global);
       const { accuracy, loss } = await evaluate(model, test);
       samples += roundSamples;
@@ -179,6 +203,8 @@ export async function runFederatedTraining(options: FederatedOptions): Promise<F
         samplesTrained: roundSamples,
         trainSeconds: roundSeconds,
         globalHash: weightsHash(global),
+        excluded: aggregate.excludedCids.map(Number),
+        scores: aggregate.scores,
       };
       rounds.push(report);
       await options.onRound?.(report);
