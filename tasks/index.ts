@@ -175,7 +175,7 @@ const definitions: TaskDefinition[] = [
     .addOption({ name: "epochs", description: "Local epochs E per round", type: ArgumentType.INT, defaultValue: 1 })
     .addOption({ name: "batchSize", description: "Local batch size B", type: ArgumentType.INT, defaultValue: 10 })
     .addOption({ name: "learningRate", description: "SGD learning rate, a multiple of 1e-6; empty: 0.2 for mlp, 0.05 for cnn (the FedAvg benchmark's)", defaultValue: "" })
-    .addOption({ name: "rule", description: "Aggregation rule: fedavg, median or trimmed-mean", defaultValue: "fedavg" })
+    .addOption({ name: "rule", description: "Aggregation rule: screened-fedavg (FedAvg after excluding outlying updates: the default for untrusted workers), fedavg, median or trimmed-mean", defaultValue: "screened-fedavg" })
     .addOption({ name: "quorumBps", description: "Share of a round's revealers that must agree on the aggregate (above 5000, reachable without one worker; 6666 = 2 of 3)", type: ArgumentType.INT, defaultValue: 6_666 })
     .addOption({ name: "royaltyBps", description: "Budget share for the datasets' contributors", type: ArgumentType.INT, defaultValue: 1_000 })
     .addOption({ name: "evaluationBps", description: "Budget share for the evaluators", type: ArgumentType.INT, defaultValue: 500 })

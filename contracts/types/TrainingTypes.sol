@@ -19,7 +19,8 @@ enum JobStatus {
 enum AggregationRule {
     FedAvg,
     Median,
-    TrimmedMean
+    TrimmedMean,
+    ScreenedFedAvg // FedAvg over the updates left after a deterministic outlier screen (the excluded set is voted on)
 }
 
 /// @notice Why an account was credited (the `Credited` event).

@@ -16,8 +16,8 @@ export interface RpcChain {
  */
 export async function serveChain(port = 0): Promise<RpcChain> {
   const server = await network.createServer("default", "127.0.0.1", port);
-  const { port } = await server.listen();
-  const rpcUrl = `http://127.0.0.1:${port}`;
+  const listening = await server.listen();
+  const rpcUrl = `http://127.0.0.1:${listening.port}`;
   const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
   return { rpcUrl, connection, close: () => server.close() };
 }

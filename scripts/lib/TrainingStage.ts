@@ -192,7 +192,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       localEpochs: o.localEpochs ?? 3,
       batchSize: o.batchSize ?? 10,
       learningRate: Math.round((o.learningRate ?? 0.05) * 1e6),
-      rule: 0,
+      rule: 3, // ScreenedFedAvg: the default for jobs of untrusted workers
       quorumBps: 6_666,
       royaltyBps: 1_000,
       evaluationBps: 500,

@@ -8,7 +8,7 @@ import { JOB_STATUS_NAMES, type JobStatusName } from "../../worker/src/training/
 export { JOB_STATUS_NAMES, type JobStatusName };
 export { CAP_INFER, CAP_TRAIN, CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
 /** TrainingJobs' AggregationRule, by value, as the tasks spell it. */
-export const RULE_NAMES = ["fedavg", "median", "trimmed-mean"] as const;
+export const RULE_NAMES = ["fedavg", "median", "trimmed-mean", "screened-fedavg"] as const;
 export type RuleName = (typeof RULE_NAMES)[number];
 /** Learning rates go on chain in 1e-6 units; metrics too. */
 export const MICRO = 1_000_000;

@@ -13,7 +13,7 @@ export const JobStatus = {
   Finalized: 6n,
   Cancelled: 7n,
 } as const;
-export const AggregationRule = { FedAvg: 0, Median: 1, TrimmedMean: 2 } as const;
+export const AggregationRule = { FedAvg: 0, Median: 1, TrimmedMean: 2, ScreenedFedAvg: 3 } as const;
 export const TrainingCreditReason = { Update: 0n, Evaluation: 1n, Refund: 2n } as const;
 
 export const MANIFEST_CID = "0x01551220" + "a1".repeat(32);

@@ -1,7 +1,7 @@
 import { UnrecoverableError } from "../errors.js";
 import type { TrainingJobs } from "../../../typechain-types/index.js";
 import { cidFromBytes } from "../data/OnChainDataset.js";
-import type { AggregationRule } from "./FedAvgAggregator.js";
+import { UNTRUSTED_DEFAULT_RULE, type AggregationRule } from "./FedAvgAggregator.js";
 import type { JobDataset } from "./Partition.js";
 
 /** The JobStatus enum of contracts/types/TrainingTypes.sol. */
@@ -22,7 +22,7 @@ export type JobStatusName = (typeof JOB_STATUS_NAMES)[number];
 /** The trimmed mean's fraction dropped at each end, per coordinate (the contract's rule carries no parameter). */
 export const TRIMMED_MEAN_FRACTION = 0.2;
 
-/** On-chain rule (0 FedAvg, 1 Median, 2 TrimmedMean) to the aggregator's. */
+/** On-chain rule (0 FedAvg, 1 Median, 2 TrimmedMean, 3 ScreenedFedAvg) to the aggregator's. */
 export function aggregationRuleOf(rule: number): AggregationRule {
   switch (rule) {
     case 0:
@@ -31,6 +31,8 @@ export function aggregationRuleOf(rule: number): AggregationRule {
       return { kind: "median" };
     case 2:
       return { kind: "trimmed-mean", trimFraction: TRIMMED_MEAN_FRACTION };
+    case 3:
+      return UNTRUSTED_DEFAULT_RULE;
     default:
       throw new UnrecoverableError(`unknown aggregation rule ${rule}`);
   }

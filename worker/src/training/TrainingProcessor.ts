@@ -14,7 +14,7 @@ import { deserializeModel, readManifest, sha256Hex, type ModelManifest } from ".
 import type { io } from "@tensorflow/tfjs";
 import { evaluate, trainModel, type EpochMetrics } from "../ml/models.js";
 import type { DigitSet } from "../ml/MnistDataset.js";
-import { FedAvgAggregator, type ClientUpdate } from "./FedAvgAggregator.js";
+import { aggregateWithExclusion, type ClientUpdate } from "./FedAvgAggregator.js";
 import { flattenWeights, weightsFromBytes, weightsHash, weightsToBytes } from "./ModelWeights.js";
 import { partitionOf, type PartitionSlice } from "./Partition.js";
 import { loadPartition } from "./PartitionData.js";
@@ -356,7 +356,8 @@ export class TrainingProcessor {
       }
       updates.push({ key: cid, weights: weightsFromBytes(bytes), samples: Number(event.args.sampleCount) });
     }
-    const { weights: aggregate, excludedCids } = aggregateRound(updates, spec);
+    const global = spec.rule.kind === "screened-fedavg" ? weightsFromBytes(await this.#globalWeightData(spec, round)) : undefined;
+    const { weights: aggregate, excludedCids } = aggregateRound(updates, spec, global);
     const excludedMask = exclusionMask([...unreadable, ...excludedCids], cidsOf);
     const aggregateHash = weightsHash(aggregate);
     const aggregateCid = await store.add(weightsToBytes(aggregate));
@@ -489,32 +490,47 @@ export class TrainingProcessor {
    */
   async #globalModel(spec: TrainingJobSpec, round: number, modelHash: string, modelCidBytes: string): Promise<LayersModel> {
     const manifest = await this.#manifest(spec.manifestCid);
-    let weightData: Uint8Array;
-    if (round === 1) {
-      weightData = await this.#o.store.get(spec.weightsCid);
-    } else {
-      const cid = cidFromBytes(modelCidBytes);
-      weightData = await this.#o.store.get(cid);
-      const actual = sha256Hex(weightData);
-      if (actual !== modelHash.toLowerCase()) {
-        throw new UnrecoverableError(`job ${spec.jobId} round ${round}: global model ${cid} hashes to ${actual}, the quorum agreed on ${modelHash}`);
-      }
-    }
+    const weightData = await this.#weightData(spec, round, modelHash, modelCidBytes);
     return deserializeModel({
       modelTopology: manifest.modelTopology,
       weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[],
       weightData,
     });
   }
+
+  /** The bytes of the global model `round` started from: the initial weights, or the previous round's agreed aggregate. */
+  async #weightData(spec: TrainingJobSpec, round: number, modelHash: string, modelCidBytes: string): Promise<Uint8Array> {
+    if (round === 1) return this.#o.store.get(spec.weightsCid);
+    const cid = cidFromBytes(modelCidBytes);
+    const weightData = await this.#o.store.get(cid);
+    const actual = sha256Hex(weightData);
+    if (actual !== modelHash.toLowerCase()) {
+      throw new UnrecoverableError(`job ${spec.jobId} round ${round}: global model ${cid} hashes to ${actual}, the quorum agreed on ${modelHash}`);
+    }
+    return weightData;
+  }
+
+  /** The global model of `round` as read from the chain's record of the previous round (for the screened rule's deltas). */
+  async #globalWeightData(spec: TrainingJobSpec, round: number): Promise<Uint8Array> {
+    if (round === 1) return this.#weightData(spec, 1, "", "0x");
+    const previous = await this.#o.jobs.roundResultOf(spec.jobId, round - 1);
+    return this.#weightData(spec, round, previous.aggregateHash, previous.aggregateCid);
+  }
 }
 
 /**
- * The round's aggregate and the updates its rule left out (by CID). The one place where a robust rule's exclusions
- * plug in (FedAvgAggregator's `aggregateWithExclusion`, helper `robustagg`): until then nothing is excluded by rule.
- * Deterministic in `updates` (sorted by CID inside the aggregator), so honest workers agree on both parts.
+ * The round's aggregate and the updates its rule left out (by CID): `screened-fedavg` (the default for jobs of
+ * untrusted workers) screens each update's delta from the round's `global` model (UpdateScreening) before FedAvg;
+ * the other rules exclude nothing. Deterministic in `updates` (sorted by CID inside the aggregator), so honest
+ * workers agree bit for bit on the aggregate and on the excluded set.
  */
-export function aggregateRound(updates: readonly ClientUpdate[], spec: Pick<TrainingJobSpec, "rule">): { weights: Float32Array; excludedCids: readonly string[] } {
-  return { weights: new FedAvgAggregator(spec.rule).aggregate(updates), excludedCids: [] };
+export function aggregateRound(
+  updates: readonly ClientUpdate[],
+  spec: Pick<TrainingJobSpec, "rule">,
+  global?: Float32Array,
+): { weights: Float32Array; excludedCids: readonly string[] } {
+  const { weights, excludedCids } = aggregateWithExclusion(updates, spec.rule, global === undefined ? {} : { global });
+  return { weights, excludedCids };
 }
 
 /** The contract's exclusion mask: bit i for the worker of partition index i, from the excluded updates' CIDs. */
