@@ -1,3 +1,4 @@
+import { JsonRpcProvider } from "ethers";
 import { network } from "hardhat";
 import type { NetworkConnection } from "hardhat/types/network";
 import { AnvilNode } from "../../../scripts/lib/chains/AnvilNode.js";
@@ -33,6 +34,14 @@ export class FaultChain {
 
   rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
     return jsonRpc<T>(this.rpcUrl, method, params);
+  }
+
+  #provider: JsonRpcProvider | undefined;
+
+  /** A plain JSON-RPC client without ethers' request cache (what a fault test needs to see). */
+  get provider(): JsonRpcProvider {
+    this.#provider ??= new JsonRpcProvider(this.rpcUrl, undefined, { staticNetwork: true, cacheTimeout: -1, polling: true, pollingInterval: 50 });
+    return this.#provider;
   }
 
   async mine(blocks = 1): Promise<void> {
@@ -74,6 +83,8 @@ export class FaultChain {
   }
 
   async close(): Promise<void> {
+    this.#provider?.destroy();
+    await this.connection.close();
     await this.edr?.close();
     await this.anvil?.stop();
   }

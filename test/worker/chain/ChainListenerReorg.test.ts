@@ -4,7 +4,7 @@ import type { Queue } from "bullmq";
 import { ChainListener, eventJobId, type ReorgDetected } from "../../../worker/src/chain/ChainListener.js";
 import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
-import { AnvilNode } from "./AnvilNode.js";
+import { FaultChain } from "../../helpers/faults/FaultChain.js";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
@@ -16,12 +16,12 @@ const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 describe("ChainListener: reorg recovery on Anvil", function () {
   this.timeout(60_000);
   const redis = createRedisConnection(REDIS_URL);
-  let anvil: AnvilNode;
+  let anvil: FaultChain;
   let queue: Queue;
   let prefix: string;
 
   before(async () => {
-    anvil = await AnvilNode.start();
+    anvil = await FaultChain.start("anvil");
     prefix = `tessera-test-${randomUUID()}`;
     queue = createQueue("chain-events", redis, { prefix });
   });
@@ -31,7 +31,7 @@ describe("ChainListener: reorg recovery on Anvil", function () {
     await queue.close();
     await redis.del(`${prefix}:cursor`);
     await redis.quit();
-    await anvil.stop();
+    await anvil.close();
   });
 
   it("rewinds to the common ancestor and enqueues the new branch, the re-mined transaction under a new id", async () => {

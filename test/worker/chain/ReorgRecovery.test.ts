@@ -13,7 +13,7 @@ import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 import { removeQueueData } from "../../helpers/queue.js";
-import { AnvilNode } from "./AnvilNode.js";
+import { FaultChain } from "../../helpers/faults/FaultChain.js";
 
 const STATUS_OPEN = 1n;
 
@@ -25,14 +25,14 @@ const STATUS_OPEN = 1n;
  */
 describe("Reorg of the worker's own claim and fulfilment (Anvil)", function () {
   this.timeout(240_000);
-  let anvil: AnvilNode;
+  let anvil: FaultChain;
   let stack: EmbeddedStack;
   let dataDir: string;
   const prefix = `tessera-test-${randomUUID()}`;
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "tessera-reorg-"));
-    anvil = await AnvilNode.start();
+    anvil = await FaultChain.start("anvil");
     stack = await EmbeddedStack.start(anvil.connection, { dataDir, queuePrefix: prefix, trainEpochs: 1 });
     await stack.trainAndPublish();
     await stack.stakeWorker(stack.trained!.versionId);
@@ -41,7 +41,7 @@ describe("Reorg of the worker's own claim and fulfilment (Anvil)", function () {
   after(async () => {
     await removeQueueData(stack.redis.url, prefix);
     await stack.stop();
-    await anvil.stop();
+    await anvil.close();
     rmSync(dataDir, { recursive: true, force: true });
   });
 

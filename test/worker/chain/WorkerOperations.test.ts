@@ -15,7 +15,7 @@ import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 import { removeQueueData } from "../../helpers/queue.js";
-import { freePort } from "./freePort.js";
+import { freePort } from "../../../worker/src/redis/PrivateRedisServer.js";
 
 /** Hardhat's well-known development key of account #1 (the stack's worker); never a real key. */
 const WORKER_DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";

@@ -16,7 +16,7 @@ import { evaluate, trainModel, type EpochMetrics } from "../ml/models.js";
 import type { DigitSet } from "../ml/MnistDataset.js";
 import { aggregateWithExclusion, type ClientUpdate } from "./FedAvgAggregator.js";
 import { flattenWeights, weightsFromBytes, weightsHash, weightsToBytes } from "./ModelWeights.js";
-import { partitionOf, type PartitionSlice } from "./Partition.js";
+import { partitionOf, samplesIn, type PartitionSlice } from "./Partition.js";
 import { loadPartition } from "./PartitionData.js";
 import { CAP_TRAIN, CAP_VALIDATE } from "../chain/Capabilities.js";
 import { JobStatus, readJobSpec, type TrainingJobSpec } from "./TrainingJobSpec.js";
@@ -354,7 +354,13 @@ export class TrainingProcessor {
         unreadable.add(cid);
         continue;
       }
-      updates.push({ key: cid, weights: weightsFromBytes(bytes), samples: Number(event.args.sampleCount) });
+      const expected = partitionSamples(spec, cidsOf.get(cid)!);
+      if (Number(event.args.sampleCount) !== expected) {
+        log.warn({ worker: event.args.worker, cid, claimed: Number(event.args.sampleCount), expected }, "update misreports its sample count: excluded");
+        unreadable.add(cid);
+        continue;
+      }
+      updates.push({ key: cid, weights: weightsFromBytes(bytes), samples: expected });
     }
     const global = spec.rule.kind === "screened-fedavg" ? weightsFromBytes(await this.#globalWeightData(spec, round)) : undefined;
     const { weights: aggregate, excludedCids } = aggregateRound(updates, spec, global);
@@ -531,6 +537,15 @@ export function aggregateRound(
 ): { weights: Float32Array; excludedCids: readonly string[] } {
   const { weights, excludedCids } = aggregateWithExclusion(updates, spec.rule, global === undefined ? {} : { global });
   return { weights, excludedCids };
+}
+
+/**
+ * The samples partition `index` holds: what an honest update of it reveals. FedAvg weighs each update by its sample
+ * count, so a worker that claims more than its partition holds would dominate the aggregate; the partition is a pure
+ * function of the job's terms, so every honest worker excludes the same misreporting update.
+ */
+export function partitionSamples(spec: Pick<TrainingJobSpec, "datasets" | "workersPerRound">, index: number): number {
+  return samplesIn(partitionOf(spec.datasets, spec.workersPerRound, index));
 }
 
 /** The contract's exclusion mask: bit i for the worker of partition index i, from the excluded updates' CIDs. */
