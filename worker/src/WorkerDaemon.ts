@@ -29,6 +29,7 @@ import { ModelCache } from "./ml/ModelCache.js";
 import { createQueue, createWorker } from "./queue/QueueFactory.js";
 import { QueueNames } from "./queue/QueueNames.js";
 import { createRedisConnection } from "./redis/RedisConnection.js";
+import { RedisNonceLock } from "./chain/RedisNonceLock.js";
 import { TRAINING_EVENTS } from "./training/TrainingProcessor.js";
 import { TRAINING_JOBS_SOURCE, TrainingService } from "./training/TrainingService.js";
 
@@ -140,6 +141,21 @@ export class WorkerDaemon implements Service {
     const services: Service[] = [];
     /** Listeners: stopped first (no new jobs), started last. */
     const intake: Service[] = [];
+
+    // Processor processes of one operator on other hosts sign with the same key: one nonce at a time across them.
+    let nonceRedis: Redis | undefined;
+    services.push({
+      name: "nonce-lock",
+      start: async () => {
+        nonceRedis = createRedisConnection(redisUrl, { connectionName: "tessera-nonce-lock" });
+        const account = await AccountNonceManager.of(signer);
+        const key = `${config.queuePrefix}:nonce-lock:${deployment.chainId}:${account.address}`;
+        account.shareAcrossProcesses(new RedisNonceLock(nonceRedis, key));
+      },
+      stop: async () => {
+        nonceRedis?.disconnect();
+      },
+    });
 
     let producer: Redis | undefined;
     let queue: Queue | undefined;

@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Provider, Signer } from "ethers";
+import type { RedisNonceLock } from "./RedisNonceLock.js";
 import { SerialExecutor } from "./SerialExecutor.js";
 
 /** What happened to one of the account's transactions, for logs and metrics. */
@@ -36,6 +37,7 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
   #next: number | undefined;
   #resyncs = 0;
   #policy: AccountTxPolicy = {};
+  #lock: RedisNonceLock | undefined;
 
   private constructor(
     readonly provider: Provider,
@@ -65,6 +67,27 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
     this.#policy = { ...policy };
   }
 
+  /**
+   * Shares the key with other processes of the operator (processor processes on other hosts): from now on every
+   * assignment-and-broadcast also holds `lock`, and reads the chain's pending count afresh, since another process
+   * may have sent in between.
+   */
+  shareAcrossProcesses(lock: RedisNonceLock): void {
+    this.#lock = lock;
+  }
+
+  /** Runs `send` (take a nonce, sign, broadcast) exclusively: within this process, and across processes if shared. */
+  exclusive<T>(send: () => Promise<T>): Promise<T> {
+    const lock = this.#lock;
+    if (lock === undefined) return this.serial.run(send);
+    return this.serial.run(() =>
+      lock.run(async () => {
+        this.#next = undefined;
+        return send();
+      }),
+    );
+  }
+
   /** Times the nonce was re-read from the chain after a fault. */
   get resyncs(): number {
     return this.#resyncs;
@@ -72,8 +95,15 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
 
   /** The nonce for the next transaction; call inside `serial`, and `resync()` if it never reached the node. */
   async take(): Promise<number> {
-    this.#next ??= await this.provider.getTransactionCount(this.address, "pending");
+    this.#next ??= await this.#pendingCount();
     return this.#next++;
+  }
+
+  /** The chain's pending transaction count, read past ethers' 250 ms request cache where the provider allows. */
+  async #pendingCount(): Promise<number> {
+    const rpc = this.provider as Provider & { send?: (method: string, params: unknown[]) => Promise<string> };
+    if (typeof rpc.send === "function") return Number(await rpc.send("eth_getTransactionCount", [this.address, "pending"]));
+    return this.provider.getTransactionCount(this.address, "pending");
   }
 
   resync(reason: string): void {

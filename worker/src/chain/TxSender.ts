@@ -150,7 +150,7 @@ export class TxSender {
         if (inFlight === undefined) {
           await fn.staticCall(...args, options.simulateAt === "pending" ? { ...overrides, blockTag: "pending" } : overrides);
           const call = await fn.populateTransaction(...args, overrides);
-          inFlight = await account.serial.run(() => this.#broadcast(account, call));
+          inFlight = await account.exclusive(() => this.#broadcast(account, call));
           log.info({ txHash: inFlight.hashes[0], nonce: inFlight.nonce, attempt }, "transaction sent");
         }
         const receipt = await this.#awaitFinal(account, method, inFlight, log);
