@@ -156,7 +156,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       [{ learningRate: "0.0000001" }, /--learning-rate: 0\.0000001 is below 0\.000001/],
       [{ learningRate: "0.0000015" }, /--learning-rate: 0\.0000015 is not a multiple of 0\.000001/],
       [{ model: "resnet" }, /--model: "resnet" is neither mlp/],
-      [{ rule: "mean" }, /--rule: "mean" is not an aggregation rule \(fedavg, median, trimmed-mean\)/],
+      [{ rule: "mean" }, /--rule: "mean" is not an aggregation rule \(fedavg, median, trimmed-mean, screened-fedavg\)/],
       [{ evalSet: "bafkqaaa" }, /pass either --eval-digits or --eval-set, not both/],
       [{ evalDigits: 0 }, /an evaluation set is required/],
       [{ evalDigits: 0, evalSet: "not-a-cid" }, /--eval-set: "not-a-cid" is not a CID/],

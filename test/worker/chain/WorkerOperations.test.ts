@@ -172,6 +172,9 @@ describe("Worker daemon operations: startup checks, health, metrics, shutdown", 
         await new Promise((r) => setTimeout(r, 20));
       }
       w.kill("SIGINT");
+      // Standard signals are not queued: two sent back to back may reach the process as one. 100 ms apart is still
+      // well inside the 1 s window in which the second is the same signal reaching another process of the group.
+      await new Promise((r) => setTimeout(r, 100));
       w.kill("SIGINT");
       const code = await exitOf(w);
 
