@@ -14,12 +14,18 @@ import { WorkerProcess } from "../../scripts/lib/WorkerProcess.js";
 import { encodeImage } from "../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS } from "../../worker/src/ml/MnistDataset.js";
 import { PrivateRedisServer } from "../../worker/src/redis/PrivateRedisServer.js";
-import { CHAIN_KINDS, FaultChain } from "../helpers/faults/FaultChain.js";
+import { CHAIN_KINDS, FaultChain, type ChainKind } from "../helpers/faults/FaultChain.js";
 import { ethLedger, outcomesOf } from "../helpers/faults/MarketLedger.js";
 
 /** Hardhat's and Anvil's well-known development key of account #1 (the stack's worker); never a real key. */
 const WORKER_DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
 const SETTLE_TIMEOUT_MS = 120_000;
+/**
+ * The worker's confirmation depth: on Anvil, which reorganises here, deeper than the deepest reorg the suite makes
+ * (a job is done only once its transactions are this deep: the safe setting, as docs/operating.md says); EDR keeps
+ * the embedded chain's 0 (it cannot reorg; its rollback case undoes the chain under the cursor).
+ */
+const CONFIRMATIONS: Record<ChainKind, number> = { edr: 0, anvil: 4 };
 
 /**
  * Fault injection for paid inference (`npm run test:faults`): a real worker daemon process, a real chain over
@@ -43,6 +49,9 @@ for (const kind of CHAIN_KINDS) {
     const sent: SentRequest[] = [];
     let salt = 0n;
     let workerCount = 0;
+    /** Anvil mines only when a transaction arrives: a block every 400 ms lets confirmations accrue (paused for reorgs). */
+    let ticker: NodeJS.Timeout | undefined;
+    let tickerPaused = false;
 
     function startWorker(): WorkerProcess {
       worker = new WorkerProcess({
@@ -53,7 +62,13 @@ for (const kind of CHAIN_KINDS) {
         redisUrl: redis.url,
         queuePrefix: prefix,
         roles: "listener,processor",
-        env: { POLL_INTERVAL_MS: "100", BATCH_MAX_SIZE: "8", BATCH_MAX_WAIT_MS: "300", JOB_LOCK_MS: "2000", CONFIRMATIONS: "0" },
+        env: {
+          POLL_INTERVAL_MS: "100",
+          BATCH_MAX_SIZE: "8",
+          BATCH_MAX_WAIT_MS: "300",
+          JOB_LOCK_MS: "2000",
+          CONFIRMATIONS: String(CONFIRMATIONS[kind]),
+        },
       });
       return worker;
     }
@@ -112,6 +127,11 @@ for (const kind of CHAIN_KINDS) {
       stakeBefore = (await stack.contracts.workerRegistry.workerOf(stack.signers.worker.address)).stake;
       client = new InferenceClient(stack.contracts.market, stack.contracts.token, stack.store);
       proxy = await RpcFaultProxy.start(chain.rpcUrl, 7);
+      if (CONFIRMATIONS[kind] > 0) {
+        ticker = setInterval(() => {
+          if (!tickerPaused) chain.mine(1).catch(() => undefined); // a restarting node refuses: the next tick retries
+        }, 400);
+      }
       fromBlock = await chain.connection.ethers.provider.getBlockNumber();
       startWorker();
       const warmup = await request(0);
@@ -119,6 +139,7 @@ for (const kind of CHAIN_KINDS) {
     });
 
     after(async function () {
+      clearInterval(ticker);
       worker?.kill("SIGKILL");
       await proxy?.close();
       await stack?.stop();
@@ -169,10 +190,22 @@ for (const kind of CHAIN_KINDS) {
           this.skip();
         }
         const requests = [await request(20 + depth)];
+        // Fulfilled, but not yet final (the worker waits until its transactions are CONFIRMATIONS deep): stop the
+        // clock, and replace the worker's last `depth` blocks (and the empty ones mined since) by empty blocks.
+        while ((await stack.contracts.market.requestState(requests[0].requestId)).status !== 0n) await new Promise((r) => setTimeout(r, 20));
+        tickerPaused = true;
+        try {
+          await new Promise((r) => setTimeout(r, 500)); // a tick already sent lands first
+          const head = await chain.connection.ethers.provider.getBlockNumber();
+          const [fulfilment] = await stack.contracts.market.queryFilter(stack.contracts.market.filters.InferenceFulfilled(requests[0].requestId), fromBlock, head);
+          const reorgDepth = head - fulfilment.blockNumber + depth;
+          expect(reorgDepth, "inside the worker's confirmation depth").to.be.lessThan(CONFIRMATIONS[kind] + 1);
+          await chain.reorg(reorgDepth);
+          expect(await chain.connection.ethers.provider.getTransactionReceipt(fulfilment.transactionHash)).to.equal(null);
+        } finally {
+          tickerPaused = false;
+        }
         await settled(requests);
-        await chain.reorg(depth);
-        await chain.mine(1);
-        await settled(requests.filter(() => true));
         const outcomes = await outcomesOf(stack.contracts.market, requests, fromBlock);
         for (const o of outcomes.filter((x) => x.exists)) expect([o.fulfilled, o.refunded, o.open]).to.deep.equal([1, 0, false]);
       });
@@ -212,7 +245,8 @@ for (const kind of CHAIN_KINDS) {
       await settled([good]);
       await new Promise((r) => setTimeout(r, 3_000));
       for (const s of bad) expect((await stack.contracts.market.requestState(s.requestId)).status, "never claimed").to.equal(1n);
-      await chain.increaseTime(601);
+      const lastDeadline = Math.max(...bad.map((b) => Number(b.request.deadline)));
+      await chain.mineAt(lastDeadline + 1);
       for (const s of bad) await (await stack.contracts.market.refund(s.request)).wait();
       const outcomes = await outcomesOf(stack.contracts.market, bad, fromBlock);
       for (const o of outcomes) expect([o.fulfilled, o.refunded, o.open]).to.deep.equal([0, 1, false]);

@@ -48,9 +48,9 @@ export class FaultChain {
     for (let i = 0; i < blocks; i++) await this.rpc("evm_mine");
   }
 
-  /** Moves the chain's clock forward and mines a block at the new time. */
-  async increaseTime(seconds: number): Promise<void> {
-    await this.rpc("evm_increaseTime", [seconds]);
+  /** Mines the next block at `timestamp` (seconds), whatever clock offsets the node keeps. */
+  async mineAt(timestamp: number): Promise<void> {
+    await this.rpc("evm_setNextBlockTimestamp", [timestamp]);
     await this.rpc("evm_mine");
   }
 
