@@ -144,15 +144,18 @@ export class WorkerDaemon implements Service {
 
     // Processor processes of one operator on other hosts sign with the same key: one nonce at a time across them.
     let nonceRedis: Redis | undefined;
+    let nonceLock: RedisNonceLock | undefined;
     services.push({
       name: "nonce-lock",
       start: async () => {
         nonceRedis = createRedisConnection(redisUrl, { connectionName: "tessera-nonce-lock" });
         const account = await AccountNonceManager.of(signer);
         const key = `${config.queuePrefix}:nonce-lock:${deployment.chainId}:${account.address}`;
-        account.shareAcrossProcesses(new RedisNonceLock(nonceRedis, key));
+        nonceLock = new RedisNonceLock(nonceRedis, key);
+        account.shareAcrossProcesses(nonceLock);
       },
       stop: async () => {
+        if (nonceLock !== undefined) (await AccountNonceManager.of(signer)).unshare(nonceLock);
         nonceRedis?.disconnect();
       },
     });

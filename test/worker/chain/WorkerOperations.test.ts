@@ -186,9 +186,10 @@ describe("Worker daemon operations: startup checks, health, metrics, shutdown", 
       expect(w.log()).to.not.match(/provider destroyed/i);
       expect(w.log()).to.not.match(/unhandled rejection/i);
       const stopped = w.records((r) => r.msg === "service stopped").map((r) => r.service);
-      expect(stopped.indexOf("monitoring")).to.be.lessThan(stopped.indexOf("chain-listener"));
-      expect(stopped.indexOf("chain-listener")).to.be.lessThan(stopped.indexOf("inference-processor"));
-      expect(stopped.indexOf("inference-processor")).to.be.lessThan(stopped.indexOf("provider"));
+      const order = stopped.join(" → ");
+      expect(stopped.indexOf("monitoring"), order).to.be.lessThan(stopped.indexOf("chain-listener"));
+      expect(stopped.indexOf("chain-listener"), order).to.be.lessThan(stopped.indexOf("inference-processor"));
+      expect(stopped.indexOf("inference-processor"), order).to.be.lessThan(stopped.indexOf("provider"));
     } finally {
       await queue.close();
       await redis.quit();

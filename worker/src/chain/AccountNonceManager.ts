@@ -76,6 +76,11 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
     this.#lock = lock;
   }
 
+  /** Stops using `lock` (its daemon stopped and closed its Redis connection); another daemon's lock stays. */
+  unshare(lock: RedisNonceLock): void {
+    if (this.#lock === lock) this.#lock = undefined;
+  }
+
   /** Runs `send` (take a nonce, sign, broadcast) exclusively: within this process, and across processes if shared. */
   exclusive<T>(send: () => Promise<T>): Promise<T> {
     const lock = this.#lock;
