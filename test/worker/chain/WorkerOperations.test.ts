@@ -4,16 +4,15 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { Wallet } from "ethers";
-import { EmbeddedStack, PRICE_WEI } from "../../../scripts/lib/EmbeddedStack.js";
-import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "../../../scripts/lib/InferenceClient.js";
+import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
+import { waitForFulfilments } from "../../../scripts/lib/InferenceClient.js";
 import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
 import { WorkerProcess } from "../../../scripts/lib/WorkerProcess.js";
 import type { HealthReport } from "../../../worker/src/metrics/WorkerHealth.js";
-import { encodeImage } from "../../../worker/src/ml/InferenceCodec.js";
-import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
 import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
+import { digitRequester } from "../../helpers/digitRequests.js";
 import { removeQueueData } from "../../helpers/queue.js";
 import { freePort } from "../../../worker/src/redis/PrivateRedisServer.js";
 
@@ -118,18 +117,7 @@ describe("Worker daemon operations: startup checks, health, metrics, shutdown", 
   it("serves /healthz and /metrics; SIGINT delivered twice while a job is in flight: one drain, the job completes, exit 0", async () => {
     const { ethers } = stack.connection;
     const { market, token } = stack.contracts;
-    const client = new InferenceClient(market, token, stack.store);
-    const test = stack.trained!.data.test;
-    let salt = 0n;
-    const send = async (i: number): Promise<SentRequest> =>
-      client.requestWithEth(stack.signers.users[i % 3], {
-        versionId: stack.trained!.versionId,
-        pixels: encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS)),
-        inputKind: InputKind.Cid,
-        fee: PRICE_WEI,
-        deadline: (await ethers.provider.getBlock("latest"))!.timestamp + 900,
-        salt: salt++,
-      });
+    const send = digitRequester(stack);
     const port = await freePort();
     const fromBlock = await ethers.provider.getBlockNumber();
     const w = worker("serving", { env: { METRICS_PORT: String(port), BATCH_MAX_SIZE: "8", BATCH_MAX_WAIT_MS: "2000" } });
