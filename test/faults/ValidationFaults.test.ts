@@ -12,6 +12,7 @@ import { fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
 import { DatasetStatus } from "../../worker/src/data/OnChainDataset.js";
 import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
 import { PrivateRedisServer } from "../../worker/src/redis/PrivateRedisServer.js";
+import { cleanUp, exitWhenDone } from "../helpers/faults/Cleanup.js";
 import { CHAIN_KINDS, FaultChain } from "../helpers/faults/FaultChain.js";
 
 /** Hardhat's and Anvil's development mnemonic: the keys of their well-known accounts (never real ones). */
@@ -22,6 +23,8 @@ const TOKEN = 10n ** 18n;
 const VALIDATOR_ACCOUNTS = [5, 6, 7];
 const CONTRIBUTOR_ACCOUNT = 8;
 
+exitWhenDone();
+
 /**
  * Fault injection for the validation role: three validator daemons as OS processes, one SIGKILLed while it checks a
  * dataset and started again. The dataset is decided once, by every drawn validator's single vote, and the
@@ -29,7 +32,7 @@ const CONTRIBUTOR_ACCOUNT = 8;
  */
 for (const kind of CHAIN_KINDS) {
   describe(`Validation under faults on ${kind} @faults`, function () {
-    this.timeout(600_000);
+    this.timeout(300_000);
     let chain: FaultChain;
     let stack: EmbeddedStack;
     let redis: PrivateRedisServer;
@@ -64,11 +67,13 @@ for (const kind of CHAIN_KINDS) {
     });
 
     after(async function () {
-      for (const p of processes) p.kill("SIGKILL");
-      await stack?.stop();
-      await redis?.stop();
-      await chain?.close();
-      rmSync(dataDir, { recursive: true, force: true });
+      await cleanUp({
+        validators: () => processes.forEach((p) => p.kill("SIGKILL")),
+        stack: () => stack?.stop(),
+        redis: () => redis?.stop(),
+        chain: () => chain?.close(),
+        dataDir: () => rmSync(dataDir, { recursive: true, force: true }),
+      });
     });
 
     it("a validator SIGKILLed while it checks a dataset: restarted, it votes once, and the dataset is decided by all three", async function () {

@@ -191,6 +191,7 @@ export class WorkerDaemon implements Service {
             startBlock: deployment.startBlock,
             confirmations: this.confirmations,
             blockRange: config.blockRange,
+            replayBlocks: config.reorgReplayBlocks,
             pollIntervalMs: config.pollIntervalMs,
             logger: logger.child({ service: "chain-listener" }),
           });
@@ -290,6 +291,7 @@ export class WorkerDaemon implements Service {
       startBlock: deployment.startBlock,
       confirmations: this.confirmations,
       blockRange: config.blockRange,
+      replayBlocks: config.reorgReplayBlocks,
       pollIntervalMs: config.pollIntervalMs,
       logger: this.#logger,
     };

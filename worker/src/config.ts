@@ -34,6 +34,8 @@ const schema = z.object({
   metricsPort: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65_535).default(0)),
   metricsHost: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
   blockRange: int(1, 500),
+  /** After a reorg, blocks at and before the common ancestor whose events are enqueued again (0 = none). */
+  reorgReplayBlocks: int(0, 256),
   pollIntervalMs: int(10, 2_000),
   queuePrefix: z.preprocess(
     emptyAsUndefined,
@@ -94,6 +96,7 @@ export const CONFIG_ENV_KEYS = {
   metricsPort: "METRICS_PORT",
   metricsHost: "METRICS_HOST",
   blockRange: "BLOCK_RANGE",
+  reorgReplayBlocks: "REORG_REPLAY_BLOCKS",
   pollIntervalMs: "POLL_INTERVAL_MS",
   queuePrefix: "QUEUE_PREFIX",
   workerConcurrency: "WORKER_CONCURRENCY",

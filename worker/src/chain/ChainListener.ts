@@ -30,6 +30,13 @@ export interface ChainListenerOptions {
   readonly pollIntervalMs: number;
   /** Recent (block, hash) checkpoints kept to find the common ancestor after a reorg. Default 64. */
   readonly checkpoints?: number;
+  /**
+   * After a reorg, the events of up to this many blocks at and before the common ancestor are enqueued again (as
+   * new jobs): their jobs' effects (a claim, a fulfilment, a vote) may have been in the dropped blocks, which a
+   * confirmation depth too shallow for the reorg had already counted as final. The processors re-read the chain
+   * before acting, so a replayed job whose effect survived does nothing. Default 0 (none).
+   */
+  readonly replayBlocks?: number;
   /** Extra BullMQ options for each job (the jobId is always set by the listener). */
   readonly jobOptions?: Omit<JobsOptions, "jobId">;
   readonly logger?: Logger;
@@ -70,6 +77,8 @@ export interface ReorgDetected {
   readonly chainHash: string | undefined;
   /** The block the cursor was rewound to (its events are enqueued again from the next block). */
   readonly rewoundTo: number;
+  /** Events of the blocks before it that were enqueued again as new jobs (`replayBlocks`). */
+  readonly replayed: number;
 }
 
 export interface ChunkEnqueued {
@@ -98,6 +107,14 @@ export function eventJobId(txHash: string, logIndex: number, blockHash: string):
   return `${txHash.toLowerCase()}-${logIndex}-${blockHash.toLowerCase().slice(2, 18)}`;
 }
 
+/**
+ * The job id of a log enqueued again after a reorg (`replayBlocks`): its `eventJobId` tagged with the new head's
+ * hash, so that it is a new job beside the completed one, and one reorg's replay (repeated after a crash) adds it once.
+ */
+export function replayJobId(txHash: string, logIndex: number, blockHash: string, headHash: string): string {
+  return `${eventJobId(txHash, logIndex, blockHash)}-r${headHash.toLowerCase().slice(2, 18)}`;
+}
+
 /** Reads a stored cursor: the JSON `{block, hash, checkpoints}` or the plain block number older versions wrote. */
 function parseStoredCursor(stored: string): { cursor: ListenerCursor; checkpoints: ListenerCursor[] } {
   if (/^-?\d+$/.test(stored)) return { cursor: { block: Number.parseInt(stored, 10), hash: undefined }, checkpoints: [] };
@@ -107,6 +124,9 @@ function parseStoredCursor(stored: string): { cursor: ListenerCursor; checkpoint
     checkpoints: (parsed.checkpoints ?? []).map(([block, hash]) => ({ block, hash })),
   };
 }
+
+/** BullMQ job states of a job not yet finished. */
+const UNFINISHED = new Set<string>(["waiting", "active", "delayed", "prioritized", "waiting-children"]);
 
 /** A chunk's blocks were replaced while it was read; the next poll finds the ancestor. */
 class ChunkReorged extends Error {}
@@ -156,6 +176,7 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     if (!Number.isInteger(options.confirmations) || options.confirmations < 0) throw new RangeError("confirmations must be an integer >= 0");
     if (!Number.isInteger(options.blockRange) || options.blockRange < 1) throw new RangeError("blockRange must be an integer >= 1");
     if (!Number.isInteger(options.startBlock) || options.startBlock < 0) throw new RangeError("startBlock must be an integer >= 0");
+    if (options.replayBlocks !== undefined && (!Number.isInteger(options.replayBlocks) || options.replayBlocks < 0)) throw new RangeError("replayBlocks must be an integer >= 0");
     this.#options = options;
     this.#logger = (options.logger ?? silentLogger).child({ component: "ChainListener" });
   }
@@ -271,15 +292,7 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     // Logs read from another branch than the chunk's end (a reorg while reading): read again.
     if (logs.some((l) => l.blockNumber === toBlock && l.blockHash !== last.hash)) throw new ChunkReorged(`block ${toBlock} changed while read`);
     const events = this.#decode(logs, sources);
-    if (events.length > 0) {
-      await this.#options.queue.addBulk(
-        events.map((e) => ({
-          name: e.event,
-          data: e,
-          opts: { ...this.#options.jobOptions, jobId: eventJobId(e.txHash, e.logIndex, e.blockHash) },
-        })),
-      );
-    }
+    await this.#enqueue(events, (e) => eventJobId(e.txHash, e.logIndex, e.blockHash));
     // Every block hash read on the way is a checkpoint: the finer they are, the nearer the ancestor a reorg finds.
     const seen = [...(first === null || first.hash === null ? [] : [{ block: fromBlock, hash: first.hash }]), ...events.map((e) => ({ block: e.blockNumber, hash: e.blockHash }))];
     await this.#advance({ block: toBlock, hash: last.hash }, seen);
@@ -287,6 +300,38 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     this.#eventsEnqueued += events.length;
     if (events.length > 0) this.#logger.debug({ fromBlock, toBlock, events: events.length }, "events enqueued");
     this.emit("chunk", { fromBlock, toBlock, events });
+  }
+
+  async #enqueue(events: readonly EventPayload[], jobId: (e: EventPayload) => string): Promise<void> {
+    if (events.length === 0) return;
+    await this.#options.queue.addBulk(events.map((e) => ({ name: e.event, data: e, opts: { ...this.#options.jobOptions, jobId: jobId(e) } })));
+  }
+
+  /**
+   * Enqueues again, as new jobs, the events of the `replayBlocks` blocks up to `ancestor` (inclusive): after a reorg
+   * their jobs' effects may be gone with the dropped blocks. Returns how many were enqueued.
+   */
+  async #replay(ancestor: ListenerCursor, chainHead: number): Promise<number> {
+    const replayBlocks = this.#options.replayBlocks ?? 0;
+    if (replayBlocks === 0 || ancestor.block < this.#options.startBlock) return 0;
+    const { provider, blockRange } = this.#options;
+    const sources = await this.#resolveSources();
+    const headHash = (await provider.getBlock(chainHead))?.hash;
+    if (headHash === undefined || headHash === null) throw new ChunkReorged(`block ${chainHead} is gone`);
+    const addresses = [...sources.keys()];
+    const topics = [...new Set([...sources.values()].flat().flatMap((s) => [...s.topics]))];
+    let replayed = 0;
+    for (let from = Math.max(this.#options.startBlock, ancestor.block - replayBlocks + 1); from <= ancestor.block; from += blockRange) {
+      const to = Math.min(ancestor.block, from + blockRange - 1);
+      const logs = this.#decode(await provider.getLogs({ fromBlock: from, toBlock: to, address: addresses, topics: [topics] }), sources);
+      // A job still waiting or running sees the reorg itself (it is done only once its effect is final): only a
+      // finished one (completed, failed, or removed) may have counted an effect the reorg took away.
+      const states = await Promise.all(logs.map((e) => this.#options.queue.getJobState(eventJobId(e.txHash, e.logIndex, e.blockHash))));
+      const events = logs.filter((_, i) => !UNFINISHED.has(states[i]));
+      await this.#enqueue(events, (e) => replayJobId(e.txHash, e.logIndex, e.blockHash, headHash));
+      replayed += events.length;
+    }
+    return replayed;
   }
 
   /** Moves the cursor (a new checkpoint, with the chunk's other known block hashes) and persists it with the recent checkpoints. */
@@ -329,11 +374,14 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     }
     const kind = ancestor === undefined ? "restart" : "reorg";
     const rewoundTo = ancestor ?? { block: this.#options.startBlock - 1, hash: undefined };
-    const detected: ReorgDetected = { kind, cursor, chainHead, chainHash, rewoundTo: rewoundTo.block };
+    // Before the cursor moves: a crash in between detects the reorg again and replays again (harmless: the
+    // processors re-read the chain, so a second copy of a job finds its effect done).
+    const replayed = ancestor === undefined ? 0 : await this.#replay(ancestor, chainHead);
+    const detected: ReorgDetected = { kind, cursor, chainHead, chainHash, rewoundTo: rewoundTo.block, replayed };
     if (kind === "reorg") this.#reorgs++;
     else this.#restarts++;
     this.#logger.error(
-      { ...detected, cursor: cursor.block, cursorHash: cursor.hash, depth: cursor.block - rewoundTo.block },
+      { ...detected, cursor: cursor.block, cursorHash: cursor.hash, depth: cursor.block - rewoundTo.block, replayed },
       kind === "reorg"
         ? "the listener's cursor is not on the chain any more (reorg): rewinding to the common ancestor and enqueueing the new branch"
         : "the listener's cursor is not on this chain (node restarted or redeployed?): rescanning from the start block",

@@ -23,6 +23,8 @@ export interface QueuedEventsListenerOptions {
   readonly startBlock: number;
   readonly confirmations: number;
   readonly blockRange: number;
+  /** See `ChainListenerOptions.replayBlocks`. */
+  readonly replayBlocks?: number;
   readonly pollIntervalMs: number;
   readonly logger?: Logger;
 }
@@ -63,6 +65,7 @@ export class QueuedEventsListener implements Service {
       startBlock: o.startBlock,
       confirmations: o.confirmations,
       blockRange: o.blockRange,
+      replayBlocks: o.replayBlocks,
       pollIntervalMs: o.pollIntervalMs,
       logger: (o.logger ?? silentLogger).child({ service: this.name }),
     });
