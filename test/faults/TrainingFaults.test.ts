@@ -24,6 +24,7 @@ import { PrivateRedisServer } from "../../worker/src/redis/PrivateRedisServer.js
 import { JOB_STATUS_NAMES, JobStatus } from "../../worker/src/training/TrainingJobSpec.js";
 import { TRAINING_EVENTS } from "../../worker/src/training/TrainingProcessor.js";
 import { TRAINING_JOBS_SOURCE, TrainingService } from "../../worker/src/training/TrainingService.js";
+import { cleanUp, exitWhenDone } from "../helpers/faults/Cleanup.js";
 import { CHAIN_KINDS, FaultChain } from "../helpers/faults/FaultChain.js";
 
 /** Hardhat's and Anvil's development mnemonic: the keys of their well-known accounts (never real ones). */
@@ -55,6 +56,8 @@ const EVALUATION_BPS = 500;
 const DURATIONS = { enroll: 3_600, commit: 600, reveal: 300, vote: 300, evaluation: 900 };
 /** A dead process's BullMQ job is handed to the restarted one once its lock lapses (within about twice this). */
 const JOB_LOCK_MS = 5_000;
+
+exitWhenDone();
 
 /**
  * Fault injection for the training role: three trainer daemons as OS processes run a federated job; one is SIGKILLed
@@ -125,24 +128,20 @@ for (const kind of CHAIN_KINDS) {
     });
 
     after(async function () {
-      // Each step on its own: one failing close must not leave a child process (or mocha) hanging.
-      const step = async (what: string, run: () => Promise<unknown> | unknown) => {
-        try {
-          await run();
-        } catch (err) {
-          console.log(`      cleanup: ${what} failed: ${(err as Error).message}`);
-        }
-      };
-      for (const p of processes) await step(`stopping ${p.options.name}`, () => p.stop(5_000));
-      for (const p of processes) await step(`killing ${p.options.name}`, () => p.kill("SIGKILL"));
-      for (const e of evaluators) await step("stopping an evaluator's listener", () => e.listener.stop());
-      for (const e of evaluators) await step("stopping an evaluator", () => e.service.stop());
-      await step("stopping the stack", () => stack?.stop());
-      await step("stopping Redis", () => redis?.stop());
-      await step("closing the chain", () => chain?.close());
       const failed = this.test?.parent?.tests.some((t) => t.state === "failed") ?? false;
-      if (failed && dataDir !== undefined) console.log(`      kept ${dataDir} (worker logs) for the failure`);
-      else if (dataDir !== undefined) await step("removing the data directory", () => rmSync(dataDir!, { recursive: true, force: true }));
+      await cleanUp({
+        ...Object.fromEntries(processes.map((p) => [`stopping ${p.options.name}`, () => p.stop(5_000)])),
+        ...Object.fromEntries(processes.map((p) => [`killing ${p.options.name}`, () => p.kill("SIGKILL")])),
+        ...Object.fromEntries(evaluators.map((e, i) => [`stopping evaluator ${i + 1}'s listener`, () => e.listener.stop()])),
+        ...Object.fromEntries(evaluators.map((e, i) => [`stopping evaluator ${i + 1}`, () => e.service.stop()])),
+        stack: () => stack?.stop(),
+        redis: () => redis?.stop(),
+        chain: () => chain?.close(),
+        dataDir: () => {
+          if (failed && dataDir !== undefined) console.log(`      kept ${dataDir} (worker logs) for the failure`);
+          else if (dataDir !== undefined) rmSync(dataDir, { recursive: true, force: true });
+        },
+      });
     });
 
     it("a trainer SIGKILLed while it trains a round: restarted, it submits once per round, the job is finalized, everyone is paid, nobody is slashed, and the books balance", async function () {
