@@ -18,6 +18,21 @@ export class RetryableError extends TesseraError {
   }
 }
 
+/**
+ * Not a failure: what the job needs is not there yet (a dataset key its owner has not shared). The queue runs the
+ * job again after `retryInMs` without using up one of its attempts; the processor must itself end the wait (each
+ * run re-reads the chain, and a phase that closed ends it).
+ */
+export class NotYetError extends RetryableError {
+  constructor(
+    message: string,
+    readonly retryInMs: number,
+    options: { code?: string; cause?: unknown } = {},
+  ) {
+    super(message, { code: options.code ?? "NOT_YET", cause: options.cause });
+  }
+}
+
 /** A failure that will fail the same way every time (a revert, invalid input): never retried. */
 export class UnrecoverableError extends TesseraError {
   constructor(message: string, options: { code?: string; cause?: unknown } = {}) {

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { expect } from "chai";
 import type { Job } from "bullmq";
-import { RetryableError, UnrecoverableError } from "../../../worker/src/errors.js";
+import { NotYetError, RetryableError, UnrecoverableError } from "../../../worker/src/errors.js";
 import { createQueue, createWorker } from "../../../worker/src/queue/QueueFactory.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 
@@ -44,6 +44,47 @@ describe("QueueFactory", () => {
       expect((await queue.getJob("bug"))!.attemptsMade).to.equal(1);
       expect(await (await queue.getJob("flaky"))!.isCompleted()).to.equal(true);
       expect((await queue.getJob("flaky"))!.attemptsMade).to.equal(3);
+    } finally {
+      await worker.close();
+      await queue.obliterate({ force: true });
+      await queue.close();
+      await producer.quit();
+      await consumer.quit();
+    }
+  });
+
+  it("runs a job that is not ready yet (NotYetError) again after its delay without using up attempts, past the attempt budget", async () => {
+    const prefix = `tessera-test-${randomUUID()}`;
+    const producer = createRedisConnection(REDIS_URL);
+    const consumer = createRedisConnection(REDIS_URL, { forWorker: true });
+    const queue = createQueue<{ readyAfter: number }>("jobs", producer, { prefix, defaultJobOptions: { attempts: 2, backoff: { type: "fixed", delay: 10 } } });
+    const runs: number[] = [];
+    const worker = createWorker<{ readyAfter: number }, string>(
+      "jobs",
+      async (job) => {
+        runs.push(Date.now());
+        if (runs.length <= job.data.readyAfter) throw new NotYetError(`the key is not shared yet (run ${runs.length})`, 50, { code: "KEY_NOT_SHARED" });
+        return "trained";
+      },
+      consumer,
+      { prefix },
+    );
+    const failed: string[] = [];
+    worker.on("failed", (job, err) => failed.push(`${job?.id}: ${err.message}`));
+    try {
+      await queue.add("t", { readyAfter: 5 }, { jobId: "waits" });
+      const deadline = Date.now() + 10_000;
+      let job = await queue.getJob("waits");
+      while (!(await job!.isCompleted()) && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+        job = await queue.getJob("waits");
+      }
+      // Six runs (five not-yet, then done) with 2 attempts allowed: the waits used none of them.
+      expect(runs).to.have.length(6);
+      expect(job!.returnvalue).to.equal("trained");
+      expect(job!.attemptsMade).to.be.lessThan(2);
+      expect(failed).to.deep.equal([]);
+      for (let i = 1; i < runs.length; i++) expect(runs[i] - runs[i - 1], `run ${i + 1} waited its delay`).to.be.at.least(45);
     } finally {
       await worker.close();
       await queue.obliterate({ force: true });

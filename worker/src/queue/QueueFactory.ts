@@ -1,4 +1,5 @@
 import {
+  DelayedError,
   Queue,
   UnrecoverableError as BullmqUnrecoverableError,
   Worker,
@@ -7,7 +8,7 @@ import {
   type Processor,
 } from "bullmq";
 import type { Redis } from "ioredis";
-import { classifyError } from "../errors.js";
+import { classifyError, NotYetError } from "../errors.js";
 
 /**
  * Retries with exponential backoff (BullMQ adds no jitter of its own to "exponential"; attempts
@@ -75,14 +76,21 @@ export function createWorker<Data = unknown, Result = unknown>(
   });
 }
 
-/** Wraps a processor so that unrecoverable errors skip BullMQ's remaining attempts. */
+/**
+ * Wraps a processor so that unrecoverable errors skip BullMQ's remaining attempts, and a `NotYetError` puts the job
+ * back as delayed without using up an attempt.
+ */
 export function withErrorClassification<Data, Result>(
   processor: (job: Job<Data, Result>) => Promise<Result>,
 ): Processor<Data, Result> {
-  return async (job) => {
+  return async (job, token) => {
     try {
       return await processor(job);
     } catch (err) {
+      if (err instanceof NotYetError && token !== undefined) {
+        await job.moveToDelayed(Date.now() + err.retryInMs, token);
+        throw new DelayedError(err.message);
+      }
       if (err instanceof BullmqUnrecoverableError || classifyError(err) === "retryable") throw err;
       const message = err instanceof Error ? err.message : String(err);
       const unrecoverable = new BullmqUnrecoverableError(message);

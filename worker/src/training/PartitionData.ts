@@ -1,5 +1,5 @@
 import type { DataRegistry } from "../../../typechain-types/index.js";
-import { RetryableError, UnrecoverableError } from "../errors.js";
+import { NotYetError, UnrecoverableError } from "../errors.js";
 import { decryptDataset } from "../data/DatasetCipher.js";
 import { NotAuthorizedError } from "../data/DatasetError.js";
 import { commitmentOf, decodeDataset, toDigitSet } from "../data/DatasetFormat.js";
@@ -21,9 +21,14 @@ export interface PartitionDataOptions {
 /**
  * Decrypts the datasets of a worker's partition and returns its samples, in slice order. The key
  * of each dataset comes from the worker's own envelope, which the dataset's owner adds once the
- * worker has enrolled (`data share`): until then this throws a RetryableError, and the queue tries
- * again later. The plaintext is checked against the on-chain commitment before use.
+ * worker has enrolled (`data share`): until then this throws a NotYetError, and the queue runs the
+ * job again every `KEY_WAIT_MS` without using up its attempts, until the key comes or the commit
+ * phase closes (the processor then skips the round). The plaintext is checked against the on-chain
+ * commitment before use.
  */
+/** How long a trainer waits before looking again for a dataset key its owner has not shared yet. */
+export const KEY_WAIT_MS = 10_000;
+
 export async function loadPartition(slices: readonly PartitionSlice[], o: PartitionDataOptions): Promise<DigitSet> {
   const parts: DigitSet[] = [];
   for (const slice of slices) {
@@ -32,13 +37,13 @@ export async function loadPartition(slices: readonly PartitionSlice[], o: Partit
       locateDataset(o.registry, slice.datasetId, o.fromBlock),
       o.registry.datasetOf(slice.datasetId),
     ]);
-    if (envelopesCid === undefined) throw new RetryableError(`dataset ${slice.datasetId} has no key envelopes yet`, { code: "KEY_NOT_SHARED" });
+    if (envelopesCid === undefined) throw new NotYetError(`dataset ${slice.datasetId} has no key envelopes yet`, KEY_WAIT_MS, { code: "KEY_NOT_SHARED" });
     let key: Uint8Array;
     try {
       key = openEnvelope(parseKeyEnvelopeDocument(await getJson(o.store, envelopesCid)), o.encryptionPrivateKey);
     } catch (err) {
       if (err instanceof NotAuthorizedError) {
-        throw new RetryableError(`dataset ${slice.datasetId}: its owner has not shared the key with this worker yet (envelopes ${envelopesCid})`, {
+        throw new NotYetError(`dataset ${slice.datasetId}: its owner has not shared the key with this worker yet (envelopes ${envelopesCid})`, KEY_WAIT_MS, {
           code: "KEY_NOT_SHARED",
           cause: err,
         });
