@@ -5,9 +5,13 @@ import { tesseraTasks } from "./tasks/index.js";
 
 const require = createRequire(import.meta.url);
 
-// solc is taken from the npm package (WASM) so that builds never download a compiler.
+// solc is taken from the npm package (WASM) so that builds never download a compiler. It is loaded through
+// scripts/solc/soljson.cjs, which hands solc its input on the heap: solc-js copies it onto the 5 MiB WASM stack
+// (4 bytes per character), so any compile job whose standard-JSON input exceeds ~1.31 MB crashed with HHE908
+// ("memory access out of bounds") - the Solidity tests' job did under coverage instrumentation. Same compiler,
+// same input, byte-identical output.
 const SOLC_VERSION = "0.8.28";
-const solcPath = require.resolve("solc/soljson.js");
+const solcPath = require.resolve("./scripts/solc/soljson.cjs");
 const solc = (viaIR: boolean, runs = 10_000) => ({
   version: SOLC_VERSION,
   path: solcPath,
@@ -17,8 +21,7 @@ const solc = (viaIR: boolean, runs = 10_000) => ({
 // request and per claim+fulfil there, and ~400 more per request in the registry view it calls. Everything
 // else keeps the faster legacy pipeline, except TrainingJobs: IR with runs = 1 keeps it well under the 24,576-byte
 // contract size limit (its round protocol lives in the linked library TrainingRounds, IR at 10k runs, ~13 kB).
-// The training sources and their Solidity tests compile in jobs of their own: with coverage instrumentation, one
-// legacy job holding them with every other root file crashes solc's WASM build ("memory access out of bounds").
+// The training sources and their Solidity tests compile in jobs of their own (the tests: legacy, runs = 200).
 const trainingSolidityTests = [
   "test/contracts/training/TrainingJobsBase.sol",
   "test/contracts/training/TrainingJobs.t.sol",
