@@ -28,6 +28,8 @@ const schema = z.object({
   deployment: optionalString,
   /** Unset: by chain id (`defaultConfirmations`: 0 only on the embedded 31337 chain). */
   confirmations: optionalInt(0),
+  /** Longest wait for one JSON-RPC answer before it counts as a (retryable) timeout. */
+  rpcTimeoutMs: int(1_000, 30_000),
   /** A worker transaction still pending after this long is replaced with higher fees (same nonce). */
   txReplaceAfterMs: int(1_000, 60_000),
   /** Port of /healthz and /metrics; 0 = off. */
@@ -92,6 +94,7 @@ export const CONFIG_ENV_KEYS = {
   dataDir: "TESSERA_DATA_DIR",
   deployment: "TESSERA_DEPLOYMENT",
   confirmations: "CONFIRMATIONS",
+  rpcTimeoutMs: "RPC_TIMEOUT_MS",
   txReplaceAfterMs: "TX_REPLACE_AFTER_MS",
   metricsPort: "METRICS_PORT",
   metricsHost: "METRICS_HOST",

@@ -8,7 +8,8 @@
  * the readiness checks, the chain provider, the content store and Redis.
  */
 import { resolve } from "node:path";
-import { JsonRpcProvider, Wallet } from "ethers";
+import { Wallet } from "ethers";
+import { createRpcProvider } from "./chain/RpcProvider.js";
 import { AccountNonceManager } from "./chain/AccountNonceManager.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { loadDeployment } from "./Deployment.js";
@@ -37,8 +38,7 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
   const deployment = loadDeployment(resolve(config.deployment!));
-  const provider = new JsonRpcProvider(config.rpcUrl, undefined, { staticNetwork: true, polling: true });
-  provider.pollingInterval = config.pollIntervalMs; // receipts are awaited at the chain-polling cadence
+  const provider = createRpcProvider(config.rpcUrl!, { timeoutMs: config.rpcTimeoutMs, pollIntervalMs: config.pollIntervalMs });
   const network = await provider.getNetwork();
   if (Number(network.chainId) !== deployment.chainId) {
     throw new TesseraError(`RPC chain id ${network.chainId} does not match the deployment's ${deployment.chainId}`, { code: "CONFIG" });

@@ -81,6 +81,7 @@ export class RpcFaultProxy {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: Buffer.concat(chunks),
+        signal: AbortSignal.timeout(30_000), // a node that never answers: the caller sees a cut connection
       });
       const body = Buffer.from(await upstream.arrayBuffer());
       this.counts.forwarded++;
