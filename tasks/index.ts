@@ -54,7 +54,7 @@ const definitions: TaskDefinition[] = [
     .build(),
 
   emptyTask("model", "Publish and inspect models in the ModelRegistry").build(),
-  task(["model", "publish"], "Train the MNIST 2NN, publish it to IPFS and register it as a model version")
+  task(["model", "publish"], "Publish a tfjs model (--dir) or the MNIST 2NN trained here to IPFS and register it as a model version")
     .addOption(deployment)
     .addOption(dataDir)
     .addOption(account("0", "Model owner"))
@@ -64,6 +64,9 @@ const definitions: TaskDefinition[] = [
     .addOption({ name: "priceToken", description: "Price per request in TSR base units (18 decimals)", type: ArgumentType.BIGINT, defaultValue: 10n ** 17n })
     .addOption({ name: "royaltyBps", description: "Owner's share of each fee in basis points", type: ArgumentType.INT, defaultValue: 1_000 })
     .addOption({ name: "modelId", description: "Publish a new version of this model instead of registering a new one", type: ArgumentType.BIGINT, defaultValue: 0n })
+    .addOption({ name: "dir", description: "Folder of a tfjs LayersModel (model.json + weight files, as model.save or the Keras converter write them); without it the MNIST 2NN is trained", defaultValue: "" })
+    .addOption({ name: "inputCodec", description: "With --dir: float32-tensor | int32-tokens | uint8-image, or its JSON (e.g. '{\"name\":\"uint8-image\",\"scale\":0.00392}'); overrides tessera.json", defaultValue: "" })
+    .addOption({ name: "outputCodec", description: "With --dir: class-index | top-k | binary-probability | float32-tensor, or its JSON (e.g. '{\"name\":\"top-k\",\"k\":3}'); overrides tessera.json", defaultValue: "" })
     .setAction(() => import("./model/publish.js"))
     .build(),
   task(["model", "show"], "Print a model version: owner, status, prices, royalty, CIDs, shapes; the training job's provenance if one trained it")

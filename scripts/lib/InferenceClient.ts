@@ -5,6 +5,10 @@ import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { CID } from "multiformats/cid";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { InputKind } from "../../worker/src/inference/PendingInference.js";
+import type { DecodedOutput } from "../../worker/src/ml/codecs/OutputCodec.js";
+import type { InferenceModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { codecsOf, type ModelCodecs } from "../../worker/src/ml/ModelManifest.js";
+import { predictEncoded } from "../../worker/src/ml/Prediction.js";
 
 export { InputKind };
 
@@ -22,7 +26,7 @@ export interface SentRequest {
 
 export interface RequestOptions {
   readonly versionId: bigint;
-  /** The pixels, one byte each; sent inline or pinned to IPFS and sent as a CID. */
+  /** The input bytes, encoded with the manifest's input codec (`encodeInput`; one byte per pixel for the digit models); sent inline or pinned to IPFS and sent as a CID. */
   readonly pixels: Uint8Array;
   readonly inputKind: InputKind;
   readonly fee: bigint;
@@ -92,6 +96,24 @@ export class InferenceClient {
     }
     throw new Error(`no InferenceRequested event in ${receipt.hash}`);
   }
+}
+
+/** A client's values (pixel bytes, token ids, floats) as request bytes, by the manifest's input codec. */
+export function encodeInput(manifest: ModelCodecs, values: ArrayLike<number>): Uint8Array {
+  return codecsOf(manifest).input.encode(values);
+}
+
+/** What an answer says, by the manifest's output codec. */
+export function decodeAnswer(manifest: ModelCodecs, output: Uint8Array): DecodedOutput {
+  return codecsOf(manifest).output.decode(output);
+}
+
+/**
+ * The answers an honest worker posts for these request bytes, computed here with the same codecs
+ * and the same prediction path (`predictEncoded`): a requester's check of an on-chain answer.
+ */
+export function predictLocally(model: InferenceModel, manifest: ModelCodecs, inputs: readonly Uint8Array[]): Promise<Uint8Array[]> {
+  return predictEncoded(model, manifest, inputs);
 }
 
 export interface Fulfilment {

@@ -1,7 +1,10 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { loadMnist } from "../../worker/src/ml/MnistDataset.js";
-import { publishModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { publishArtifacts, publishModel, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { ModelError } from "../../worker/src/ml/ModelError.js";
+import { readModelFolder, type ModelFolder } from "../../worker/src/ml/ModelFolder.js";
+import { versionShapesOf } from "../../worker/src/ml/ModelManifest.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate, trainModel } from "../../worker/src/ml/models.js";
 import { checkUint96, formatEth, formatTsr } from "../lib/Amounts.js";
@@ -21,6 +24,11 @@ interface PublishArgs {
   priceToken: bigint;
   royaltyBps: number;
   modelId: bigint;
+  /** A folder holding a tfjs LayersModel (model.json + weight files): published as it is, no training. */
+  dir: string;
+  /** Codec name or JSON object; overrides the folder's tessera.json. */
+  inputCodec: string;
+  outputCodec: string;
 }
 
 export interface PublishResult {
@@ -29,13 +37,19 @@ export interface PublishResult {
   manifestCid: string;
   weightsCid: string;
   contentHash: string;
-  testAccuracy: number;
+  /** Held-out accuracy of the MNIST 2NN trained by the task (absent with --dir). */
+  testAccuracy?: number;
+  inputShape: number[];
+  outputShape: number[];
   txHashes: string[];
 }
 
 /**
- * Trains the 2NN on the MNIST train split, publishes manifest + weights to IPFS and registers the
- * model (unless --model-id names one the account owns) and the version with its prices.
+ * Publishes manifest + weights to IPFS and registers the model (unless --model-id names one the
+ * account owns) and the version with its prices. With --dir, the tfjs LayersModel in that folder
+ * (model.json + weight files) with the codecs of --input-codec/--output-codec or its tessera.json;
+ * without, the 2NN trained here on the MNIST train split. The folder and the codecs are checked
+ * before anything is stored or sent.
  */
 export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvironment): Promise<PublishResult> {
   if (args.name.trim() === "") throw taskError("--name must not be empty");
@@ -45,7 +59,18 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
   }
   checkUint96(args.priceWei, "--price-wei");
   checkUint96(args.priceToken, "--price-token");
+  if (args.dir === "" && (args.inputCodec !== "" || args.outputCodec !== "")) throw taskError("--input-codec and --output-codec go with --dir");
 
+  const backend = await selectBackend((process.env.TF_BACKEND as "auto" | undefined) ?? "auto");
+  let folder: ModelFolder | undefined;
+  if (args.dir !== "") {
+    try {
+      folder = await readModelFolder(args.dir, { inputCodec: args.inputCodec, outputCodec: args.outputCodec });
+    } catch (err) {
+      if (err instanceof ModelError) throw taskError(err.message, err);
+      throw err;
+    }
+  }
   const session = await Session.open(hre, args.deployment);
   const owner = await session.signer(args.account);
   const { modelRegistry } = session.contracts;
@@ -56,26 +81,18 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     if (model.owner !== owner.address) throw taskError(`model ${args.modelId} is owned by ${model.owner}, not by ${owner.address}`);
   }
 
-  const backend = await selectBackend((process.env.TF_BACKEND as "auto" | undefined) ?? "auto");
-  const data = await loadMnist(MNIST_SPLIT);
-  const model = buildMlp({ seed: 7 });
-  let published;
-  let accuracy: number;
-  let samplesPerSecond: number;
   const store = await openContentStore(args.dataDir);
+  let published: PublishedModel;
+  let trained: { accuracy: number; samplesPerSecond: number; count: number; testCount: number } | undefined;
+  let shapes: { inputShape: number[]; outputShape: number[] };
   try {
-    const training = await trainModel(model, data.train, {
-      epochs: args.epochs,
-      batchSize: 32,
-      learningRate: 0.001,
-      optimizer: "adam",
-      seed: 1,
-    });
-    samplesPerSecond = training.samplesPerSecond;
-    ({ accuracy } = await evaluate(model, data.test));
-    published = await publishModel(store, model, { name: args.name, description: "784-200-200-10 MLP (McMahan et al. 2017)" });
+    if (folder !== undefined) {
+      published = await publishArtifacts(store, folder.artifacts, folder.codecs, { ...folder.metadata, name: args.name });
+      shapes = versionShapesOf({ signature: folder.artifacts.signature, ...folder.codecs });
+    } else {
+      ({ published, trained, shapes } = await trainMnist(store, args));
+    }
   } finally {
-    model.dispose();
     await store.close();
   }
 
@@ -88,7 +105,7 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     const event = receipt.logs.map((l) => modelRegistry.interface.parseLog(l)).find((e) => e?.name === "ModelRegistered");
     modelId = event!.args.modelId as bigint;
   }
-  const input = versionInputOf(published, { priceWei: args.priceWei, priceToken: args.priceToken, royaltyBps: args.royaltyBps });
+  const input = versionInputOf(published, { priceWei: args.priceWei, priceToken: args.priceToken, royaltyBps: args.royaltyBps, ...shapes });
   const receipt = await session.send(owner, modelRegistry, "publishVersion", [modelId, input]);
   txHashes.push(receipt.hash);
   const event = receipt.logs.map((l) => modelRegistry.interface.parseLog(l)).find((e) => e?.name === "VersionPublished");
@@ -98,8 +115,17 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     ["owner", owner.address],
     ["model id", modelId],
     ["version id", versionId],
-    ["training", `${args.epochs} epoch(s) on ${data.train.count} MNIST digits, ${samplesPerSecond.toFixed(0)} samples/s (${backend.name})`],
-    ["held-out accuracy", `${(accuracy * 100).toFixed(2)} % on ${data.test.count} digits`],
+    ...(trained === undefined
+      ? ([
+          ["model", `${args.dir}: ${JSON.stringify(folder!.artifacts.signature.inputs[0].shape)} -> ${JSON.stringify(folder!.artifacts.signature.outputs[0].shape)}`],
+          ["input codec", `${JSON.stringify(folder!.codecs.inputCodec)} (${folder!.codecSources.input})`],
+          ["output codec", `${JSON.stringify(folder!.codecs.outputCodec)} (${folder!.codecSources.output})`],
+        ] as Array<[string, unknown]>)
+      : ([
+          ["training", `${args.epochs} epoch(s) on ${trained.count} MNIST digits, ${trained.samplesPerSecond.toFixed(0)} samples/s (${backend.name})`],
+          ["held-out accuracy", `${(trained.accuracy * 100).toFixed(2)} % on ${trained.testCount} digits`],
+        ] as Array<[string, unknown]>)),
+    ["shapes on chain", `input ${JSON.stringify(shapes.inputShape)}, output ${JSON.stringify(shapes.outputShape)}`],
     ["manifest CID", published.manifestCid],
     ["weights CID", published.weightsCid],
     ["content hash", published.contentHash],
@@ -108,5 +134,20 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     ["royalty", `${args.royaltyBps} bps (${args.royaltyBps / 100} %)`],
     ["transactions", txHashes.join(", ")],
   ]);
-  return { modelId, versionId, ...published, testAccuracy: accuracy, txHashes };
+  return { modelId, versionId, ...published, testAccuracy: trained?.accuracy, ...shapes, txHashes };
+}
+
+/** Trains the MNIST 2NN and publishes it with the digit codecs. */
+async function trainMnist(store: Awaited<ReturnType<typeof openContentStore>>, args: PublishArgs) {
+  const data = await loadMnist(MNIST_SPLIT);
+  const model = buildMlp({ seed: 7 });
+  try {
+    const training = await trainModel(model, data.train, { epochs: args.epochs, batchSize: 32, learningRate: 0.001, optimizer: "adam", seed: 1 });
+    const { accuracy } = await evaluate(model, data.test);
+    const published = await publishModel(store, model, { name: args.name, description: "784-200-200-10 MLP (McMahan et al. 2017)" });
+    const trained = { accuracy, samplesPerSecond: training.samplesPerSecond, count: data.train.count, testCount: data.test.count };
+    return { published, trained, shapes: { inputShape: [784], outputShape: [10] } };
+  } finally {
+    model.dispose();
+  }
 }

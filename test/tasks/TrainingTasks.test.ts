@@ -213,7 +213,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       const manifest = await readManifest(store, created.manifestCid);
       expect(manifest.weightsCid).to.equal(created.weightsCid);
       expect(manifest.contentHash).to.equal(created.contentHash);
-      expect(manifest.inputShape).to.deep.equal([784]);
+      expect(manifest.signature.inputs[0].shape).to.deep.equal([null, 784]);
       const evalSet = decodeDataset(await store.get(created.evalSetCid)); // plaintext, canonical format
       const test = (await loadMnist(MNIST_SPLIT)).test;
       expect(evalSet.count).to.equal(50);

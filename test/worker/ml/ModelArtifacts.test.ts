@@ -90,15 +90,16 @@ describe("ModelArtifacts and ModelCache", () => {
     const published = await publishModel(store, mlp, { name: "mnist-2nn" });
     const manifest = (await getJson(store, published.manifestCid)) as ModelManifest;
     expect(manifest).to.include({
+      manifestVersion: 2,
       format: "tfjs-layers",
       weightsCid: published.weightsCid,
       contentHash: published.contentHash,
-      inputEncoding: "uint8-pixels",
-      outputEncoding: "uint8-class",
       name: "mnist-2nn",
     });
-    expect(manifest.inputShape).to.deep.equal([784]);
-    expect(manifest.outputShape).to.deep.equal([10]);
+    expect(manifest.signature.inputs.map((t) => t.shape)).to.deep.equal([[null, 784]]);
+    expect(manifest.signature.outputs.map((t) => t.shape)).to.deep.equal([[null, 10]]);
+    expect(manifest.inputCodec).to.deep.equal({ name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] });
+    expect(manifest.outputCodec).to.deep.equal({ name: "class-index", scoreBits: 16 });
     const weights = await store.get(published.weightsCid);
     expect(weights.byteLength).to.equal(199_210 * 4);
     expect(sha256Hex(weights)).to.equal(published.contentHash);
@@ -120,7 +121,7 @@ describe("ModelArtifacts and ModelCache", () => {
     const cnn = buildCnn({ seed: 5 });
     const published = await publishModel(store, cnn);
     const { model, manifest } = await loadPublishedModel(store, published.manifestCid);
-    expect(manifest.inputShape).to.deep.equal([28, 28, 1]);
+    expect(manifest.signature.inputs[0].shape).to.deep.equal([null, 28, 28, 1]);
     const some = inputs.slice(0, 40);
     expect(await predictClasses(model, some)).to.deep.equal(await predictClasses(cnn, some));
     cnn.dispose();

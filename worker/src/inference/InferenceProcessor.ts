@@ -1,13 +1,13 @@
 import { CID } from "multiformats/cid";
 import { keccak256, type Provider } from "ethers";
-import type { LayersModel } from "@tensorflow/tfjs";
 import type { InferenceMarket, ModelRegistry, WorkerRegistry } from "../../../typechain-types/index.js";
 import type { TxSender } from "../chain/TxSender.js";
 import { ContractRevertError } from "../errors.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
-import { encodeClass, predictClasses } from "../ml/InferenceCodec.js";
-import type { ModelCache } from "../ml/ModelCache.js";
+import type { LoadedModel, ModelCache } from "../ml/ModelCache.js";
+import { codecsOf } from "../ml/ModelManifest.js";
+import { predictSettled } from "../ml/Prediction.js";
 import type { PendingInference } from "./PendingInference.js";
 import { DeclineReason, loadRequestInput } from "./RequestInput.js";
 
@@ -149,16 +149,16 @@ export class InferenceProcessor {
       byVersion.set(w.item.terms.modelVersionId, group);
     }
     for (const [versionId, group] of byVersion) {
-      let model: LayersModel;
+      let loaded: LoadedModel;
       try {
-        model = await this.#model(versionId);
+        loaded = await this.#model(versionId);
       } catch (err) {
         // The worker's side (or the model owner's): no decline, the requests stay open to other workers.
         this.#logger.error({ versionId: versionId.toString(), err: (err as Error).message }, "model unavailable");
         for (const w of group) w.outcome = skip(w.item.requestId, "model-unavailable", (err as Error).message);
         continue;
       }
-      const expectedBytes = model.inputs[0].shape.slice(1).reduce<number>((product, d) => product * (d ?? 0), 1);
+      const expectedBytes = codecsOf(loaded.manifest).input.byteLength;
       const inputs = await Promise.all(
         group.map((w) =>
           loadRequestInput(w.item, { store: this.#o.store, expectedBytes, timeoutMs: this.#o.inputTimeoutMs ?? 10_000 }),
@@ -176,8 +176,12 @@ export class InferenceProcessor {
           this.#logger.warn({ requestId: w.item.requestId.toString(), reason: DeclineReason[input.reason], detail: input.detail }, "unservable request");
         }
       });
-      const labels = await predictClasses(model, goodInputs);
-      good.forEach((w, i) => (w.output = encodeClass(labels[i])));
+      const predictions = await predictSettled(loaded.model, loaded.manifest, goodInputs);
+      good.forEach((w, i) => {
+        const prediction = predictions[i];
+        if (prediction.ok) w.output = prediction.output;
+        else w.decline = { reason: DeclineReason.InputMalformed, detail: prediction.error.message };
+      });
     }
   }
 
@@ -224,7 +228,7 @@ export class InferenceProcessor {
     }
   }
 
-  async #model(versionId: bigint): Promise<LayersModel> {
+  async #model(versionId: bigint): Promise<LoadedModel> {
     let version = this.#versions.get(versionId);
     if (version === undefined) {
       const info = await this.#o.modelRegistry.getVersion(versionId);
@@ -236,8 +240,7 @@ export class InferenceProcessor {
       this.#versions.set(versionId, version);
     }
     // The version's own weights: a version trained by a job shares its manifest (architecture) with the initial model.
-    const loaded = await this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash, weightsCid: version.weightsCid });
-    return loaded.model;
+    return this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash, weightsCid: version.weightsCid });
   }
 
 }

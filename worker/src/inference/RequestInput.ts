@@ -17,7 +17,7 @@ export type RequestInput =
 
 export interface RequestInputOptions {
   readonly store: ContentStore;
-  /** Bytes the model takes (one per value for the `uint8-pixels` encoding). */
+  /** Bytes one input has: the `byteLength` of the manifest's input codec. */
   readonly expectedBytes: number;
   /** Longest wait for a CID's bytes; an input that does not arrive in time is unavailable. */
   readonly timeoutMs: number;

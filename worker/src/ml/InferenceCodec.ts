@@ -1,13 +1,15 @@
-import type { LayersModel, Tensor } from "@tensorflow/tfjs";
-import { activeTf } from "./backend.js";
+import { Uint8ImageInput } from "./codecs/ImageInput.js";
+import { signatureOf } from "./codecs/Signature.js";
+import { MNIST_CODECS, type InferenceModel } from "./ModelArtifacts.js";
 import { InferenceEncodingError } from "./ModelError.js";
+import { codecsOf, type ModelCodecs } from "./ModelManifest.js";
+import { predictEncoded } from "./Prediction.js";
 
 /**
- * The bytes an inference request and its answer carry on chain, for models whose manifest says
- * `inputEncoding: "uint8-pixels"` and `outputEncoding: "uint8-class"`: one byte per pixel
- * (round(p * 255), row-major, channels last) and one byte for the predicted class. Workers and the
- * demo both go through these functions, so a local prediction and an on-chain answer are computed
- * from identical model inputs.
+ * The digit models' codecs under their old names: `uint8-pixels` is the `uint8-image` codec
+ * scaled by 1/255 (one byte per pixel, round(p × 255), row-major, channels last) and
+ * `uint8-class` is the `class-index` codec (one byte). Everything goes through the generic
+ * codecs (./codecs) and `predictEncoded`, so these give the bytes a worker computes.
  */
 
 /** Pixels in [0, 1] to one byte each; values outside [0, 1] are clamped, NaN is rejected. */
@@ -23,15 +25,12 @@ export function encodeImage(pixels: Float32Array): Uint8Array {
 
 /** One byte per pixel back to floats in [0, 1], checked against the model's per-example input shape. */
 export function decodeImage(bytes: Uint8Array, inputShape: readonly number[]): Float32Array {
-  const expected = inputShape.reduce((product, d) => product * d, 1);
-  if (bytes.length !== expected) {
-    throw new InferenceEncodingError(
-      `input has ${bytes.length} bytes, the model takes ${expected} (shape ${JSON.stringify(inputShape)}, one byte per value)`,
-    );
-  }
-  const pixels = new Float32Array(bytes.length);
-  for (let i = 0; i < bytes.length; i++) pixels[i] = bytes[i] / 255;
-  return pixels;
+  const codec = new Uint8ImageInput(MNIST_CODECS.inputCodec as Uint8ImageInput["spec"], {
+    name: "input",
+    dtype: "float32",
+    shape: [null, ...inputShape],
+  });
+  return codec.decode(bytes);
 }
 
 export function encodeClass(label: number): Uint8Array {
@@ -46,29 +45,24 @@ export function decodeClass(bytes: Uint8Array): number {
   return bytes[0];
 }
 
+/** A digit classifier's codecs: its own signature, uint8-image scaled by 1/255, class-index. */
+export function digitCodecsOf(model: InferenceModel): ModelCodecs {
+  return { signature: signatureOf(model), ...MNIST_CODECS };
+}
+
 /**
  * Decodes each input with the model's input shape, predicts them as one batch and returns the
- * argmax class of each. All tensors are disposed. The same model, inputs and backend always give
- * the same classes; different backends (WASM vs. CUDA) can differ on near-ties.
+ * class of each (`class-index`: argmax of the rounded scores, lowest index on ties). All tensors
+ * are disposed.
  */
-export async function predictClasses(model: LayersModel, inputs: Uint8Array[]): Promise<number[]> {
+export async function predictClasses(model: InferenceModel, inputs: Uint8Array[]): Promise<number[]> {
   if (inputs.length === 0) return [];
-  const tf = activeTf();
-  const [, ...shape] = model.inputs[0].shape;
-  if (shape.some((d) => d === null)) {
-    throw new InferenceEncodingError(`model input shape ${JSON.stringify(model.inputs[0].shape)} is not fixed`);
-  }
-  const exampleShape = shape as number[];
-  const exampleSize = exampleShape.reduce((product, d) => product * d, 1);
-  const batch = new Float32Array(inputs.length * exampleSize);
-  inputs.forEach((input, i) => batch.set(decodeImage(input, exampleShape), i * exampleSize));
-  const classes = tf.tidy(() => {
-    const xs = tf.tensor(batch, [inputs.length, ...exampleShape]);
-    return (model.predict(xs, { batchSize: 256 }) as Tensor).argMax(-1);
+  const codecs = digitCodecsOf(model);
+  const output = codecsOf(codecs).output;
+  const answers = await predictEncoded(model, codecs, inputs);
+  return answers.map((bytes) => {
+    const decoded = output.decode(bytes);
+    if (decoded.codec !== "class-index") throw new Error("unreachable: digit models answer with a class index");
+    return decoded.classIndex;
   });
-  try {
-    return Array.from(await classes.data());
-  } finally {
-    classes.dispose();
-  }
 }

@@ -1,9 +1,16 @@
 import { createHash } from "node:crypto";
-import type { LayersModel, io } from "@tensorflow/tfjs";
+import type { GraphModel, LayersModel, io } from "@tensorflow/tfjs";
 import { z } from "zod";
 import { addJson, getJson, type ContentStore } from "../ipfs/ContentStore.js";
 import { activeTf } from "./backend.js";
+import type { InputCodecSpec } from "./codecs/InputCodec.js";
+import type { OutputCodecSpec } from "./codecs/OutputCodec.js";
+import { signatureOf, type Signature } from "./codecs/Signature.js";
 import { ModelIntegrityError, ModelManifestError } from "./ModelError.js";
+import { manifestV2Schema, parseModelManifest, type ModelFormat, type ModelManifest } from "./ModelManifest.js";
+
+/** A model `predictEncoded` runs: a LayersModel, or a GraphModel (format "tfjs-graph", which this slice does not load yet). */
+export type InferenceModel = LayersModel | GraphModel;
 
 /** A LayersModel as plain data: what tfjs would write as model.json plus the weights file. */
 export interface SerializedModel {
@@ -12,36 +19,23 @@ export interface SerializedModel {
   weightData: Uint8Array;
 }
 
-const weightSpecSchema = z.looseObject({
-  name: z.string(),
-  shape: z.array(z.number().int().nonnegative()),
-  dtype: z.enum(["float32", "int32", "bool", "string", "complex64"]),
-});
-
-const shapeSchema = z.array(z.number().int().positive()).min(1);
-
-export const modelManifestSchema = z.object({
-  format: z.literal("tfjs-layers"),
-  modelTopology: z.record(z.string(), z.unknown()),
-  weightSpecs: z.array(weightSpecSchema).min(1),
-  weightsCid: z.string().min(1),
-  /** sha256 of the weight bytes, as the bytes32 a registry stores. */
-  contentHash: z.string().regex(/^0x[0-9a-f]{64}$/),
-  /** Per-example shapes, without the batch dimension. */
-  inputShape: shapeSchema,
-  outputShape: shapeSchema,
-  inputEncoding: z.literal("uint8-pixels"),
-  outputEncoding: z.literal("uint8-class"),
-  name: z.string().optional(),
-  description: z.string().optional(),
-});
-
-export type ModelManifest = z.infer<typeof modelManifestSchema>;
+export { modelManifestSchema, type ModelManifest } from "./ModelManifest.js";
 
 export interface ModelMetadata {
   name?: string;
   description?: string;
 }
+
+/** The codecs a manifest names; without them a published model is read as a 28×28-digit classifier (uint8-image 1/255, class-index). */
+export interface CodecChoice {
+  inputCodec: InputCodecSpec;
+  outputCodec: OutputCodecSpec;
+}
+
+export const MNIST_CODECS: CodecChoice = {
+  inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] },
+  outputCodec: { name: "class-index", scoreBits: 16 },
+};
 
 export interface PublishedModel {
   manifestCid: string;
@@ -95,29 +89,52 @@ export async function publishModel(
   store: ContentStore,
   model: LayersModel,
   metadata: ModelMetadata = {},
+  codecs: CodecChoice = MNIST_CODECS,
 ): Promise<PublishedModel> {
   const serialized = await serializeModel(model);
-  const weightsCid = await store.add(serialized.weightData);
-  const contentHash = sha256Hex(serialized.weightData);
-  const manifest: ModelManifest = {
-    format: "tfjs-layers",
-    modelTopology: serialized.modelTopology as Record<string, unknown>,
-    weightSpecs: serialized.weightSpecs as ModelManifest["weightSpecs"],
-    weightsCid,
+  return publishArtifacts(store, { format: "tfjs-layers", ...serialized, signature: signatureOf(model) }, codecs, metadata);
+}
+
+/** A model as files hold it (topology, weight specs, weight bytes), with its format and signature. */
+export interface ModelArtifactsToPublish extends SerializedModel {
+  format: ModelFormat;
+  signature: Signature;
+}
+
+/**
+ * Checks the manifest (codecs against the signature: a ModelManifestError with one sentence if
+ * they do not fit) before storing anything, then stores the weights and the manifest.
+ */
+export async function publishArtifacts(
+  store: ContentStore,
+  artifacts: ModelArtifactsToPublish,
+  codecs: CodecChoice,
+  metadata: ModelMetadata = {},
+): Promise<PublishedModel> {
+  const contentHash = sha256Hex(artifacts.weightData);
+  const draft = {
+    manifestVersion: 2,
+    format: artifacts.format,
+    modelTopology: artifacts.modelTopology,
+    weightSpecs: artifacts.weightSpecs,
+    weightsCid: "pending",
     contentHash,
-    inputShape: perExampleShape(model.inputs[0].shape, "input"),
-    outputShape: perExampleShape(model.outputs[0].shape, "output"),
-    inputEncoding: "uint8-pixels",
-    outputEncoding: "uint8-class",
+    signature: artifacts.signature,
+    inputCodec: codecs.inputCodec,
+    outputCodec: codecs.outputCodec,
     ...metadata,
   };
+  const checked = manifestV2Schema.safeParse(draft);
+  if (!checked.success) throw new ModelManifestError(checked.error.issues.map((i) => i.message).join("; "), { cause: checked.error });
+  const weightsCid = await store.add(artifacts.weightData);
+  const manifest: ModelManifest = { ...checked.data, weightsCid };
   const manifestCid = await addJson(store, manifest);
   return { manifestCid, weightsCid, contentHash };
 }
 
 /** Reads and validates a manifest; the weights are not fetched. */
 export async function readManifest(store: ContentStore, manifestCid: string): Promise<ModelManifest> {
-  const parsed = modelManifestSchema.safeParse(await getJson(store, manifestCid));
+  const parsed = parseModelManifest(await getJson(store, manifestCid));
   if (!parsed.success) {
     throw new ModelManifestError(`manifest ${manifestCid} is invalid: ${z.prettifyError(parsed.error)}`, {
       cause: parsed.error,
@@ -141,6 +158,9 @@ export async function loadPublishedModel(
   options: { expectedContentHash?: string; weightsCid?: string } = {},
 ): Promise<{ model: LayersModel; manifest: ModelManifest; weightsCid: string; contentHash: string }> {
   const manifest = await readManifest(store, manifestCid);
+  if (manifest.format !== "tfjs-layers") {
+    throw new ModelManifestError(`manifest ${manifestCid} is a ${manifest.format} model; this worker serves tfjs-layers models only`);
+  }
   const expected = options.expectedContentHash?.toLowerCase();
   const override = options.weightsCid !== undefined && options.weightsCid !== manifest.weightsCid;
   if (override && expected === undefined) {
@@ -162,18 +182,7 @@ export async function loadPublishedModel(
         : `weights ${weightsCid} of manifest ${manifestCid} hash to ${actual}, manifest says ${contentHash}`,
     );
   }
-  const model = await deserializeModel({
-    modelTopology: manifest.modelTopology,
-    weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[],
-    weightData,
-  });
+  const serialized = { modelTopology: manifest.modelTopology, weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[], weightData };
+  const model = await deserializeModel(serialized);
   return { model, manifest, weightsCid, contentHash };
-}
-
-function perExampleShape(shape: Array<number | null>, which: string): number[] {
-  const [, ...rest] = shape;
-  if (rest.some((d) => d === null || d <= 0)) {
-    throw new ModelManifestError(`model ${which} shape ${JSON.stringify(shape)} is not fixed beyond the batch dimension`);
-  }
-  return rest as number[];
 }

@@ -1,5 +1,5 @@
-import type { LayersModel } from "@tensorflow/tfjs";
 import type { ContentStore } from "../ipfs/ContentStore.js";
+import type { LayersModel } from "@tensorflow/tfjs";
 import { loadPublishedModel, type ModelManifest } from "./ModelArtifacts.js";
 import { ModelIntegrityError } from "./ModelError.js";
 

@@ -21,3 +21,8 @@ export class ModelIntegrityError extends ModelError {
 export class InferenceEncodingError extends ModelError {
   override readonly name = "InferenceEncodingError";
 }
+
+/** A folder does not hold a tfjs model as tfjs writes it (model.json and its weight files), or its codec choice is invalid. */
+export class ModelFolderError extends ModelError {
+  override readonly name = "ModelFolderError";
+}
