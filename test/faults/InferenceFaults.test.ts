@@ -111,7 +111,7 @@ for (const kind of CHAIN_KINDS) {
         const open: bigint[] = [];
         for (const s of requests) if ((await stack.contracts.market.requestState(s.requestId)).status !== 0n) open.push(s.requestId);
         if (open.length === 0) return;
-        if (Date.now() > until) throw new Error(`${open.length} of ${requests.length} requests still open:\n${worker?.log().slice(-4_000)}`);
+        if (Date.now() > until) throw new Error(`${open.length} of ${requests.length} requests still open:\n${worker?.log().slice(-12_000)}`);
         await new Promise((r) => setTimeout(r, 250));
       }
     }

@@ -125,6 +125,9 @@ function parseStoredCursor(stored: string): { cursor: ListenerCursor; checkpoint
   };
 }
 
+/** How often a poll that has not ended is reported. */
+const STALLED_POLL_WARN_MS = 30_000;
+
 /** BullMQ job states of a job not yet finished. */
 const UNFINISHED = new Set<string>(["waiting", "active", "delayed", "prioritized", "waiting-children"]);
 
@@ -231,6 +234,12 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
 
   #tick(): void {
     if (!this.#running) return;
+    // A poll that does not end (an RPC or Redis call that never answers) would stall every event silently: say so.
+    const started = Date.now();
+    const watchdog = setInterval(() => {
+      this.#logger.warn({ cursor: this.#cursor?.block, runningMs: Date.now() - started }, "poll still running: an RPC or Redis call is not answering");
+    }, STALLED_POLL_WARN_MS);
+    watchdog.unref();
     this.#tickDone = this.pollOnce()
       .catch((err: unknown) => {
         this.#pollErrors++;
@@ -238,6 +247,7 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
         this.emit("pollError", err);
       })
       .finally(() => {
+        clearInterval(watchdog);
         if (this.#running) this.#timer = setTimeout(() => this.#tick(), this.#options.pollIntervalMs);
       });
   }
