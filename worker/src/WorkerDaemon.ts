@@ -18,6 +18,7 @@ import { DataEventsListener } from "./data/DataEventsListener.js";
 import { ValidationService } from "./data/ValidationService.js";
 import type { Deployment } from "./Deployment.js";
 import { TesseraError } from "./errors.js";
+import { traceStages, type BatchTrace } from "./inference/BatchTrace.js";
 import { InferenceProcessor, type InferenceOutcome } from "./inference/InferenceProcessor.js";
 import { parsePendingInference, type PendingInference } from "./inference/PendingInference.js";
 import { MicroBatcher } from "./inference/MicroBatcher.js";
@@ -55,6 +56,13 @@ export interface WorkerDaemonOptions {
   /** The encryption private key (TESSERA_ENCRYPTION_KEY); required with the validator and trainer roles. */
   readonly encryptionPrivateKey?: string;
   readonly logger?: Logger;
+}
+
+/** A request as the batcher holds it: the event, and when it was enqueued (listener) and taken (this process). */
+interface QueuedInference {
+  readonly pending: PendingInference;
+  readonly enqueuedAt: number;
+  readonly pickedAt: number;
 }
 
 export interface WorkerDaemonStats {
@@ -206,8 +214,9 @@ export class WorkerDaemon implements Service {
     if (roles.processor) {
       let consumer: Redis | undefined;
       let worker: Worker | undefined;
-      let batcher: MicroBatcher<PendingInference, InferenceOutcome> | undefined;
+      let batcher: MicroBatcher<QueuedInference, InferenceOutcome> | undefined;
       const models = new ModelCache(store);
+      const batchLog = logger.child({ service: "inference" });
       services.push({
         name: "inference-processor",
         start: async () => {
@@ -233,11 +242,25 @@ export class WorkerDaemon implements Service {
             maxWaitMs: config.batchMaxWaitMs,
             handle: async (items) => {
               this.#batches += 1;
-              const outcomes = await processor.processBatch(items);
+              const trace: BatchTrace = { formedAt: Date.now() };
+              const outcomes = await processor.processBatch(items.map((i) => i.pending), trace);
               for (const o of outcomes) {
                 const key = o.status === "fulfilled" ? o.status : `skipped:${o.reason}`;
                 this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
               }
+              batchLog.info(
+                {
+                  size: items.length,
+                  fulfilled: outcomes.filter((o) => o.status === "fulfilled").length,
+                  ...traceStages(trace),
+                  // Per request, for end-to-end traces: its id, when the listener enqueued it and when this process took it.
+                  requestIds: items.map((i) => i.pending.requestId.toString()),
+                  enqueuedAt: items.map((i) => i.enqueuedAt),
+                  pickedAt: items.map((i) => i.pickedAt),
+                  trace,
+                },
+                "batch timings",
+              );
               return outcomes;
             },
           });
@@ -245,8 +268,9 @@ export class WorkerDaemon implements Service {
           worker = createWorker<EventPayload, InferenceOutcome>(
             QueueNames.chainEvents,
             async (job: Job<EventPayload, InferenceOutcome>) => {
+              const pickedAt = Date.now();
               const pending = parsePendingInference(job.data, market.interface);
-              const outcome = await batcher!.submit(pending);
+              const outcome = await batcher!.submit({ pending, enqueuedAt: job.timestamp, pickedAt });
               logger.debug({ jobId: job.id, requestId: outcome.requestId, outcome: outcome.status }, "job done");
               return outcome;
             },

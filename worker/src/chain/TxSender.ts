@@ -62,6 +62,22 @@ export interface SendResult {
   readonly gasUsed: bigint;
   /** Attempts made, the successful one included. */
   readonly attempts: number;
+  /** When each step of the last attempt ended (epoch ms), for latency traces. */
+  readonly timings: SendTimings;
+}
+
+/** Epoch-ms marks of one send: where a transaction's latency goes. */
+export interface SendTimings {
+  /** `send` called. */
+  readonly startedAt: number;
+  /** Simulated: the transaction is ready but for its nonce (and, before it is signed, gas and fees). */
+  readonly simulatedAt: number;
+  /** The key's nonce turn came (in-process queue and cross-process lock). */
+  readonly lockedAt: number;
+  /** Broadcast accepted by the node. */
+  readonly sentAt: number;
+  /** Receipt accepted at the required depth. */
+  readonly minedAt: number;
 }
 
 /** One nonce's transaction in flight: every version sent (replacements), newest last. */
@@ -70,6 +86,9 @@ interface InFlight {
   tx: TransactionRequest;
   readonly hashes: string[];
   lastSentAt: number;
+  /** When the nonce was taken (the key's turn came), and when its first version was broadcast. */
+  readonly lockedAt: number;
+  readonly sentAt: number;
 }
 
 /** The transaction is neither mined nor known to the node any more. */
@@ -144,20 +163,24 @@ export class TxSender {
     const interfaces = [contract.interface, ...this.#interfaces];
     const log = this.#logger.child({ contract: await contract.getAddress(), method });
 
+    const startedAt = Date.now();
+    let simulatedAt = startedAt;
     let inFlight: InFlight | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         if (inFlight === undefined) {
           await fn.staticCall(...args, options.simulateAt === "pending" ? { ...overrides, blockTag: "pending" } : overrides);
           const call = await fn.populateTransaction(...args, overrides);
+          simulatedAt = Date.now();
           inFlight = await account.exclusive(() => this.#broadcast(account, call));
           log.info({ txHash: inFlight.hashes[0], nonce: inFlight.nonce, attempt }, "transaction sent");
         }
         const receipt = await this.#awaitFinal(account, method, inFlight, log);
+        const timings = { startedAt, simulatedAt, lockedAt: inFlight.lockedAt, sentAt: inFlight.sentAt, minedAt: Date.now() };
         const feeWei = receipt.gasUsed * receipt.gasPrice;
         account.emit("mined", { method, hash: receipt.hash, gasUsed: receipt.gasUsed, feeWei });
         log.info({ txHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() }, "transaction mined");
-        return { hash: receipt.hash, nonce: inFlight.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt };
+        return { hash: receipt.hash, nonce: inFlight.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt, timings };
       } catch (err) {
         if (err instanceof TransactionDropped) inFlight = undefined; // gone from chain and pool: simulate and send anew
         if (err instanceof UnrecoverableError) throw err;
@@ -178,11 +201,13 @@ export class TxSender {
 
   /** Takes a nonce, fills in gas and fees, signs and broadcasts (inside the account's serial executor). */
   async #broadcast(account: AccountNonceManager, call: TransactionRequest): Promise<InFlight> {
+    const lockedAt = Date.now();
     const nonce = await account.take();
     try {
       const tx = await this.signer.populateTransaction({ ...call, nonce });
       const sent = await this.signer.sendTransaction(tx);
-      return { nonce, tx, hashes: [sent.hash], lastSentAt: Date.now() };
+      const sentAt = Date.now();
+      return { nonce, tx, hashes: [sent.hash], lastSentAt: sentAt, lockedAt, sentAt };
     } catch (err) {
       // The nonce was handed out but may never have reached the node: re-read it before the next send.
       account.resync(`broadcast failed: ${(err as Error).message.slice(0, 120)}`);

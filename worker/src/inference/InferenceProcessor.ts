@@ -8,6 +8,7 @@ import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { encodeClass, predictClasses } from "../ml/InferenceCodec.js";
 import type { ModelCache } from "../ml/ModelCache.js";
+import type { BatchTrace } from "./BatchTrace.js";
 import type { PendingInference } from "./PendingInference.js";
 import { DeclineReason, loadRequestInput } from "./RequestInput.js";
 
@@ -91,7 +92,9 @@ export class InferenceProcessor {
     this.#logger = options.logger ?? silentLogger;
   }
 
-  async processBatch(items: readonly PendingInference[]): Promise<InferenceOutcome[]> {
+  /** `trace`, when given, receives the time each stage ended (see BatchTrace). */
+  async processBatch(items: readonly PendingInference[], trace: BatchTrace = {}): Promise<InferenceOutcome[]> {
+    trace.formedAt ??= Date.now();
     const work: Work[] = items.map((item) => ({ item }));
     const latest = await this.#o.provider.getBlock("latest");
     const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
@@ -103,6 +106,7 @@ export class InferenceProcessor {
       Promise.all(versions.map((v) => this.#o.workerRegistry.isEligibleInferrer(me, v))),
       Promise.all(work.map((w) => this.#o.market.requestState(w.item.requestId))),
     ]);
+    trace.readAt = Date.now();
     const eligible = new Map(versions.map((v, i) => [v, eligibility[i]]));
     for (const [i, w] of work.entries()) {
       const { requestId, terms } = w.item;
@@ -116,6 +120,7 @@ export class InferenceProcessor {
 
     // Everything that can fail on the request's side happens before any claim.
     await this.#compute(work.filter((w) => w.outcome === undefined));
+    trace.computedAt = Date.now();
     const toClaim = work.filter((w) => w.outcome === undefined && w.output !== undefined && !w.ours);
     const declined = work.filter((w) => w.outcome === undefined && w.decline !== undefined);
     for (const w of declined) {
@@ -125,6 +130,7 @@ export class InferenceProcessor {
     if (toClaim.length > 0 && this.#o.claimMode !== "optimistic") {
       const ids = toClaim.map((w) => w.item.requestId);
       const sent = await this.#o.txSender.send(this.#o.market, "claimBatch", [ids]);
+      trace.claim = sent.timings;
       const claimed = new Set<bigint>();
       for (const log of sent.receipt.logs) {
         const parsed = this.#o.market.interface.parseLog(log);
@@ -135,8 +141,9 @@ export class InferenceProcessor {
     }
 
     const mine = work.filter((w) => w.outcome === undefined);
-    await this.#fulfill(mine);
+    await this.#fulfill(mine, trace);
     await this.#decline(declined);
+    trace.doneAt = Date.now();
     return work.map((w) => w.outcome!);
   }
 
@@ -197,7 +204,7 @@ export class InferenceProcessor {
     }
   }
 
-  async #fulfill(work: Work[]): Promise<void> {
+  async #fulfill(work: Work[], trace: BatchTrace): Promise<void> {
     let pending = work;
     // A request may become unfulfillable between claim and fulfil (its deadline passes): the
     // simulation names it, it is dropped, and the rest goes out in the next attempt.
@@ -210,6 +217,7 @@ export class InferenceProcessor {
       }));
       try {
         const sent = await this.#o.txSender.send(this.#o.market, "fulfillBatch", [items]);
+        trace.fulfil = sent.timings;
         for (const w of pending) {
           w.outcome = { requestId: w.item.requestId.toString(), status: "fulfilled", txHash: sent.hash, output: Buffer.from(w.output!).toString("hex") };
         }
