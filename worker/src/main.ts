@@ -37,7 +37,10 @@ async function main(): Promise<void> {
   process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
   const deployment = loadDeployment(resolve(config.deployment!));
-  const provider = new JsonRpcProvider(config.rpcUrl, undefined, { staticNetwork: true, polling: true });
+  // Latency: requests made in one turn of the event loop still go as one JSON-RPC batch, but none waits
+  // 10 ms for company (ethers' batchStallTime, paid by each of the ~9 rounds of requests on a request's way
+  // from event to fulfilment), and no answer is reused from a 250 ms cache (a head, a receipt polled for).
+  const provider = new JsonRpcProvider(config.rpcUrl, undefined, { staticNetwork: true, polling: true, batchStallTime: 0, cacheTimeout: -1 });
   provider.pollingInterval = config.pollIntervalMs; // receipts are awaited at the chain-polling cadence
   const network = await provider.getNetwork();
   if (Number(network.chainId) !== deployment.chainId) {
