@@ -13,7 +13,7 @@ import { defaultConfirmations } from "./chain/ConfirmationDepth.js";
 import { QueuedEventsListener } from "./chain/QueuedEventsListener.js";
 import type { EventPayload } from "./chain/EventPayload.js";
 import { TxSender } from "./chain/TxSender.js";
-import type { Config } from "./config.js";
+import { batchesInFlight, type Config } from "./config.js";
 import { DataEventsListener } from "./data/DataEventsListener.js";
 import { ValidationService } from "./data/ValidationService.js";
 import type { Deployment } from "./Deployment.js";
@@ -237,12 +237,17 @@ export class WorkerDaemon implements Service {
             claimMode: config.claimMode,
             logger: logger.child({ service: "inference" }),
           });
+          const maxInFlight = batchesInFlight(config);
           batcher = new MicroBatcher({
             maxSize: config.batchMaxSize,
             maxWaitMs: config.batchMaxWaitMs,
+            idleWaitMs: config.batchIdleWaitMs,
+            maxInFlight,
             handle: async (items) => {
               this.#batches += 1;
               const trace: BatchTrace = { formedAt: Date.now() };
+              // The pipeline as this batch found it: other batches in flight, and requests left waiting.
+              const pipeline = { inFlight: batcher!.inFlight, waiting: batcher!.waiting };
               const outcomes = await processor.processBatch(items.map((i) => i.pending), trace);
               for (const o of outcomes) {
                 const key = o.status === "fulfilled" ? o.status : `skipped:${o.reason}`;
@@ -252,6 +257,7 @@ export class WorkerDaemon implements Service {
                 {
                   size: items.length,
                   fulfilled: outcomes.filter((o) => o.status === "fulfilled").length,
+                  ...pipeline,
                   ...traceStages(trace),
                   // Per request, for end-to-end traces: its id, when the listener enqueued it and when this process took it.
                   requestIds: items.map((i) => i.pending.requestId.toString()),
@@ -277,8 +283,8 @@ export class WorkerDaemon implements Service {
             consumer,
             {
               prefix: config.queuePrefix,
-              // Jobs wait in the batcher while it fills, so at least a batch must be in flight.
-              concurrency: Math.max(config.workerConcurrency, config.batchMaxSize),
+              // Jobs wait in the batcher while it fills: room for every batch in flight, full.
+              concurrency: Math.max(config.workerConcurrency, config.batchMaxSize * maxInFlight),
               lockDurationMs: config.jobLockMs,
             },
           );
