@@ -13,11 +13,12 @@ import { defaultConfirmations } from "./chain/ConfirmationDepth.js";
 import { QueuedEventsListener } from "./chain/QueuedEventsListener.js";
 import type { EventPayload } from "./chain/EventPayload.js";
 import { TxSender } from "./chain/TxSender.js";
-import type { Config } from "./config.js";
+import { batchesInFlight, type Config } from "./config.js";
 import { DataEventsListener } from "./data/DataEventsListener.js";
 import { ValidationService } from "./data/ValidationService.js";
 import type { Deployment } from "./Deployment.js";
 import { TesseraError } from "./errors.js";
+import { traceStages, type BatchTrace } from "./inference/BatchTrace.js";
 import { InferenceProcessor, type InferenceOutcome } from "./inference/InferenceProcessor.js";
 import { parsePendingInference, type PendingInference } from "./inference/PendingInference.js";
 import { MicroBatcher } from "./inference/MicroBatcher.js";
@@ -55,6 +56,13 @@ export interface WorkerDaemonOptions {
   /** The encryption private key (TESSERA_ENCRYPTION_KEY); required with the validator and trainer roles. */
   readonly encryptionPrivateKey?: string;
   readonly logger?: Logger;
+}
+
+/** A request as the batcher holds it: the event, and when it was enqueued (listener) and taken (this process). */
+interface QueuedInference {
+  readonly pending: PendingInference;
+  readonly enqueuedAt: number;
+  readonly pickedAt: number;
 }
 
 export interface WorkerDaemonStats {
@@ -207,8 +215,9 @@ export class WorkerDaemon implements Service {
     if (roles.processor) {
       let consumer: Redis | undefined;
       let worker: Worker | undefined;
-      let batcher: MicroBatcher<PendingInference, InferenceOutcome> | undefined;
+      let batcher: MicroBatcher<QueuedInference, InferenceOutcome> | undefined;
       const models = new ModelCache(store);
+      const batchLog = logger.child({ service: "inference" });
       services.push({
         name: "inference-processor",
         start: async () => {
@@ -229,16 +238,36 @@ export class WorkerDaemon implements Service {
             claimMode: config.claimMode,
             logger: logger.child({ service: "inference" }),
           });
+          const maxInFlight = batchesInFlight(config);
           batcher = new MicroBatcher({
             maxSize: config.batchMaxSize,
             maxWaitMs: config.batchMaxWaitMs,
+            idleWaitMs: config.batchIdleWaitMs,
+            maxInFlight,
             handle: async (items) => {
               this.#batches += 1;
-              const outcomes = await processor.processBatch(items);
+              const trace: BatchTrace = { formedAt: Date.now() };
+              // The pipeline as this batch found it: other batches in flight, and requests left waiting.
+              const pipeline = { inFlight: batcher!.inFlight, waiting: batcher!.waiting };
+              const outcomes = await processor.processBatch(items.map((i) => i.pending), trace);
               for (const o of outcomes) {
                 const key = o.status === "fulfilled" ? o.status : `skipped:${o.reason}`;
                 this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
               }
+              batchLog.info(
+                {
+                  size: items.length,
+                  fulfilled: outcomes.filter((o) => o.status === "fulfilled").length,
+                  ...pipeline,
+                  ...traceStages(trace),
+                  // Per request, for end-to-end traces: its id, when the listener enqueued it and when this process took it.
+                  requestIds: items.map((i) => i.pending.requestId.toString()),
+                  enqueuedAt: items.map((i) => i.enqueuedAt),
+                  pickedAt: items.map((i) => i.pickedAt),
+                  trace,
+                },
+                "batch timings",
+              );
               return outcomes;
             },
           });
@@ -246,16 +275,17 @@ export class WorkerDaemon implements Service {
           worker = createWorker<EventPayload, InferenceOutcome>(
             QueueNames.chainEvents,
             async (job: Job<EventPayload, InferenceOutcome>) => {
+              const pickedAt = Date.now();
               const pending = parsePendingInference(job.data, market.interface);
-              const outcome = await batcher!.submit(pending);
+              const outcome = await batcher!.submit({ pending, enqueuedAt: job.timestamp, pickedAt });
               logger.debug({ jobId: job.id, requestId: outcome.requestId, outcome: outcome.status }, "job done");
               return outcome;
             },
             consumer,
             {
               prefix: config.queuePrefix,
-              // Jobs wait in the batcher while it fills, so at least a batch must be in flight.
-              concurrency: Math.max(config.workerConcurrency, config.batchMaxSize),
+              // Jobs wait in the batcher while it fills: room for every batch in flight, full.
+              concurrency: Math.max(config.workerConcurrency, config.batchMaxSize * maxInFlight),
               lockDurationMs: config.jobLockMs,
             },
           );

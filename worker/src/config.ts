@@ -46,6 +46,10 @@ const schema = z.object({
   workerConcurrency: int(1, 4),
   batchMaxSize: int(1, 16),
   batchMaxWaitMs: int(0, 50),
+  /** Batches one process handles at once; unset: WORKER_CONCURRENCY / BATCH_MAX_SIZE, at least 2 (one claiming while one fulfils). */
+  batchMaxInFlight: optionalInt(1),
+  /** How long an idle process waits for more requests before it starts a batch (0: at once). */
+  batchIdleWaitMs: int(0, 0),
   jobLockMs: int(500, 30_000),
   claimMode: z.preprocess(emptyAsUndefined, z.enum(["claim", "optimistic"]).default("claim")),
   roles: z.preprocess(
@@ -81,6 +85,15 @@ const schema = z.object({
 
 export type Config = Readonly<z.infer<typeof schema>>;
 
+/**
+ * Inference batches one processor process handles at once: BATCH_MAX_IN_FLIGHT, else as many full
+ * batches as WORKER_CONCURRENCY jobs hold, and at least 2, so that the claim of one batch overlaps
+ * the fulfilment of the one before.
+ */
+export function batchesInFlight(config: Pick<Config, "batchMaxInFlight" | "workerConcurrency" | "batchMaxSize">): number {
+  return config.batchMaxInFlight ?? Math.max(2, Math.ceil(config.workerConcurrency / config.batchMaxSize));
+}
+
 /** Settings a caller (CLI flags, the demo, tests) may override; the worker and encryption keys come from env only. */
 export type ConfigOverrides = Partial<Omit<{ -readonly [K in keyof Config]: Config[K] }, "workerKey" | "encryptionKey">>;
 
@@ -105,6 +118,8 @@ export const CONFIG_ENV_KEYS = {
   workerConcurrency: "WORKER_CONCURRENCY",
   batchMaxSize: "BATCH_MAX_SIZE",
   batchMaxWaitMs: "BATCH_MAX_WAIT_MS",
+  batchMaxInFlight: "BATCH_MAX_IN_FLIGHT",
+  batchIdleWaitMs: "BATCH_IDLE_WAIT_MS",
   jobLockMs: "JOB_LOCK_MS",
   claimMode: "CLAIM_MODE",
   roles: "WORKER_ROLES",

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import { BrowserProvider, Wallet } from "ethers";
 import { network } from "hardhat";
 import { AccountNonceManager } from "../../../worker/src/chain/AccountNonceManager.js";
-import { RedisNonceLock } from "../../../worker/src/chain/RedisNonceLock.js";
+import { RedisNonceLock, type NonceTurn } from "../../../worker/src/chain/RedisNonceLock.js";
 import { TxSender } from "../../../worker/src/chain/TxSender.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 
@@ -38,6 +38,124 @@ describe("One key, several processes: nonces through a Redis lock", function () 
       expect(managers.map((m) => m.resyncs)).to.deep.equal([0, 0]);
       expect(await mock.counter()).to.equal(12n);
       expect(await redis.exists(lockKey), "the lease is released").to.equal(0);
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  /** A provider over the in-process chain that counts JSON-RPC calls by method. */
+  function countingProvider(): { provider: BrowserProvider; calls: Map<string, number> } {
+    const calls = new Map<string, number>();
+    const provider = new BrowserProvider({
+      async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
+        calls.set(req.method, (calls.get(req.method) ?? 0) + 1);
+        return eip1193.request(req as { method: string; params?: unknown[] });
+      },
+    });
+    return { provider, calls };
+  }
+
+  /** Counts the turns of the lock. */
+  class CountingLock extends RedisNonceLock {
+    turns = 0;
+    override run<T>(fn: (turn: NonceTurn) => Promise<T>): Promise<T> {
+      this.turns++;
+      return super.run(fn);
+    }
+  }
+
+  async function fundedKey(): Promise<{ key: string; address: string }> {
+    const [funder] = await ethers.getSigners();
+    const key = Wallet.createRandom().privateKey;
+    const address = new Wallet(key).address;
+    await (await funder.sendTransaction({ to: address, value: ethers.parseEther("10") })).wait();
+    return { key, address };
+  }
+
+  it("one turn of the lock carries every send queued in the process, and the next nonce travels with the lock: the chain's pending count is read once", async function () {
+    const { key, address } = await fundedKey();
+    const mock = await ethers.deployContract("EventEmitterMock");
+    const redis = createRedisConnection(REDIS_URL);
+    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    try {
+      const processes = [0, 1].map(() => {
+        const { provider, calls } = countingProvider();
+        const signer = new Wallet(key, provider);
+        return { signer, calls, sender: new TxSender({ signer, baseDelayMs: 1, maxAttempts: 1 }), lock: new CountingLock(redis, lockKey) };
+      });
+      const managers = await Promise.all(processes.map((p) => AccountNonceManager.of(p.signer)));
+      processes.forEach((p, i) => managers[i].shareAcrossProcesses(p.lock));
+      const results = await Promise.all(processes.flatMap((p, i) => Array.from({ length: 8 }, (_, j) => p.sender.send(mock, "ping", [BigInt(i * 100 + j), 1n, "x"]))));
+      expect(results.map((r) => r.nonce).sort((a, b) => a - b)).to.deep.equal(Array.from({ length: 16 }, (_, i) => i));
+      const turns = processes.reduce((n, p) => n + p.lock.turns, 0);
+      expect(turns, "turns of the lock for 16 sends").to.be.lessThan(16);
+      const countReads = processes.reduce((n, p) => n + (p.calls.get("eth_getTransactionCount") ?? 0), 0);
+      expect(countReads, "pending counts read from the chain").to.equal(1);
+      expect(Number(await redis.get(`${lockKey}:next`)), "the next nonce left with the lock").to.equal(16);
+      for (const r of results) expect(r.timings.startedAt <= r.timings.simulatedAt && r.timings.simulatedAt <= r.timings.lockedAt && r.timings.lockedAt <= r.timings.sentAt && r.timings.sentAt <= r.timings.minedAt).to.equal(true);
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it("a turn spends the key's time on the nonce, the signature and the broadcast: gas and fees are read before it", async function () {
+    const { key, address } = await fundedKey();
+    const mock = await ethers.deployContract("EventEmitterMock");
+    const redis = createRedisConnection(REDIS_URL);
+    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    try {
+      let inTurn = false;
+      const inside: string[] = [];
+      const provider = new BrowserProvider({
+        async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
+          if (inTurn) inside.push(req.method);
+          return eip1193.request(req as { method: string; params?: unknown[] });
+        },
+      });
+      class FlaggingLock extends RedisNonceLock {
+        override run<T>(fn: (turn: NonceTurn) => Promise<T>): Promise<T> {
+          return super.run(async (turn) => {
+            inTurn = true;
+            try {
+              return await fn(turn);
+            } finally {
+              inTurn = false;
+            }
+          });
+        }
+      }
+      const signer = new Wallet(key, provider);
+      (await AccountNonceManager.of(signer)).shareAcrossProcesses(new FlaggingLock(redis, lockKey));
+      const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 1 });
+      await sender.send(mock, "ping", [1n, 1n, "x"]);
+      await sender.send(mock, "ping", [2n, 1n, "x"]);
+      expect(inside.filter((m) => m !== "eth_chainId")).to.deep.equal(["eth_getTransactionCount", "eth_sendRawTransaction", "eth_sendRawTransaction"]);
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it("a nonce moved outside the lock (the key used elsewhere) heals: the stale send fails on its nonce, that process reads the chain, and it lands", async function () {
+    const { key, address } = await fundedKey();
+    const mock = await ethers.deployContract("EventEmitterMock");
+    const redis = createRedisConnection(REDIS_URL);
+    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    try {
+      const signer = new Wallet(key, new BrowserProvider(eip1193));
+      const manager = await AccountNonceManager.of(signer);
+      manager.shareAcrossProcesses(new RedisNonceLock(redis, lockKey));
+      const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+      await sender.send(mock, "ping", [1n, 1n, "x"]);
+      expect(await redis.get(`${lockKey}:next`)).to.equal("1");
+      // The operator sends with the same key by hand: the chain's nonce moves past what the lock carries.
+      await (await new Wallet(key, ethers.provider).sendTransaction({ to: address, value: 0n })).wait();
+      const resyncs = manager.resyncs;
+      const sent = await sender.send(mock, "ping", [2n, 1n, "x"]);
+      expect(sent.nonce).to.equal(2);
+      expect(sent.attempts).to.equal(2);
+      expect(manager.resyncs).to.be.greaterThan(resyncs);
+      expect(await redis.get(`${lockKey}:next`)).to.equal("3");
+      expect(await mock.counter()).to.equal(2n);
     } finally {
       await redis.quit();
     }

@@ -120,7 +120,7 @@ describe("Worker daemon operations: startup checks, health, metrics, shutdown", 
     const send = digitRequester(stack);
     const port = await freePort();
     const fromBlock = await ethers.provider.getBlockNumber();
-    const w = worker("serving", { env: { METRICS_PORT: String(port), BATCH_MAX_SIZE: "8", BATCH_MAX_WAIT_MS: "2000" } });
+    const w = worker("serving", { env: { METRICS_PORT: String(port), BATCH_MAX_SIZE: "8", BATCH_MAX_WAIT_MS: "2000", BATCH_IDLE_WAIT_MS: "2000" } });
     await w.waitFor((r) => r.msg === "serving /healthz and /metrics", 90_000, "the health server");
     const redis = createRedisConnection(stack.redis.url);
     const queue = createQueue(QueueNames.chainEvents, redis, { prefix: `${prefix}-serving` });

@@ -41,7 +41,8 @@ describe("Worker daemon killed mid-batch and restarted", function () {
       env: {
         POLL_INTERVAL_MS: "50",
         BATCH_MAX_SIZE: "8",
-        BATCH_MAX_WAIT_MS: "1500", // jobs sit in the batcher (active, locked) long enough to be killed there
+        BATCH_MAX_WAIT_MS: "1500",
+        BATCH_IDLE_WAIT_MS: "1500", // jobs sit in the batcher (active, locked) long enough to be killed there
         JOB_LOCK_MS: "1000",
       },
     });

@@ -1,6 +1,6 @@
 import { expect } from "chai";
 import { defaultConfirmations } from "../../../worker/src/chain/ConfirmationDepth.js";
-import { ConfigError, loadConfig } from "../../../worker/src/config.js";
+import { batchesInFlight, ConfigError, loadConfig } from "../../../worker/src/config.js";
 
 function loadConfigError(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -55,6 +55,16 @@ describe("loadConfig", () => {
     const error = loadConfigError({ TESSERA_ENCRYPTION_KEY: "0x1234" });
     expect(error.problems.map((p) => p.key)).to.deep.equal(["TESSERA_ENCRYPTION_KEY"]);
     expect(error.message).to.not.include("0x1234");
+  });
+
+  it("batches in flight per process: BATCH_MAX_IN_FLIGHT, else as many full batches as WORKER_CONCURRENCY jobs hold, at least 2", () => {
+    const load = (env: NodeJS.ProcessEnv) => batchesInFlight(loadConfig({}, env, { envFile: false }));
+    expect(load({})).to.equal(2); // 4 jobs, batches of 16: still one claiming while one fulfils
+    expect(load({ BATCH_MAX_SIZE: "1", WORKER_CONCURRENCY: "4" })).to.equal(4); // unbatched: four one-request batches
+    expect(load({ BATCH_MAX_SIZE: "16", WORKER_CONCURRENCY: "64" })).to.equal(4);
+    expect(load({ BATCH_MAX_IN_FLIGHT: "1" })).to.equal(1);
+    expect(loadConfigError({ BATCH_MAX_IN_FLIGHT: "0" }).problems.map((p) => p.key)).to.deep.equal(["BATCH_MAX_IN_FLIGHT"]);
+    expect(loadConfig({}, {}, { envFile: false }).batchIdleWaitMs).to.equal(0); // an idle process starts at once
   });
 
   it("takes the worker key from env only", () => {

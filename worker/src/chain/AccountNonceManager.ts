@@ -25,6 +25,9 @@ export interface AccountTxPolicy {
 
 const managers = new WeakMap<Provider, Map<string, AccountNonceManager>>();
 
+/** Sends one turn of the cross-process nonce lock may carry. */
+const MAX_SENDS_PER_TURN = 8;
+
 /**
  * The one nonce source of an account on one chain connection, shared by every TxSender of the
  * process that signs with that key (inference, validation and training roles alike), so that two
@@ -38,6 +41,10 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
   #resyncs = 0;
   #policy: AccountTxPolicy = {};
   #lock: RedisNonceLock | undefined;
+  /** Set by a fault: the next turn of the cross-process lock reads the chain's pending count, not the count the lock carries. */
+  #readChain = false;
+  /** Sends waiting for the next turn of the cross-process lock (the first is the one a turn is queued for). */
+  readonly #queued: { send: () => Promise<unknown>; resolve: (value: unknown) => void; reject: (err: unknown) => void }[] = [];
 
   private constructor(
     readonly provider: Provider,
@@ -69,8 +76,8 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
 
   /**
    * Shares the key with other processes of the operator (processor processes on other hosts): from now on every
-   * assignment-and-broadcast also holds `lock`, and reads the chain's pending count afresh, since another process
-   * may have sent in between.
+   * assignment-and-broadcast also holds `lock`, and takes its nonce from where the lock's previous holder left
+   * off (another process may have sent in between), not from this process's own count.
    */
   shareAcrossProcesses(lock: RedisNonceLock): void {
     this.#lock = lock;
@@ -81,16 +88,48 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
     if (this.#lock === lock) this.#lock = undefined;
   }
 
-  /** Runs `send` (take a nonce, sign, broadcast) exclusively: within this process, and across processes if shared. */
+  /**
+   * Runs `send` (take a nonce, sign, broadcast) exclusively: within this process, and across processes if shared.
+   * Shared, one turn of the lock serves every send of this process queued by the time it comes (up to
+   * `MAX_SENDS_PER_TURN`, so that the other processes get theirs): one lock round trip for all of them. The
+   * turn starts from the next nonce the previous holder left with the lock, and only after a fault seen by this
+   * process (a dropped transaction, a failed broadcast, a nonce error, a receipt timeout) from the chain's
+   * pending count, read afresh.
+   */
   exclusive<T>(send: () => Promise<T>): Promise<T> {
     const lock = this.#lock;
     if (lock === undefined) return this.serial.run(send);
-    return this.serial.run(() =>
-      lock.run(async () => {
-        this.#next = undefined;
-        return send();
-      }),
-    );
+    return new Promise<T>((resolve, reject) => {
+      this.#queued.push({ send, resolve: resolve as (value: unknown) => void, reject });
+      if (this.#queued.length === 1) void this.serial.run(() => this.#turn(lock));
+    });
+  }
+
+  /** One turn of the cross-process lock: the queued sends, in order; the next turn is queued if any are left. */
+  async #turn(lock: RedisNonceLock): Promise<void> {
+    if (this.#queued.length === 0) return;
+    try {
+      await lock.run(async (turn) => {
+        // Where the last holder left off, unless this process saw a fault since its last turn: then the chain says.
+        this.#next = this.#readChain ? undefined : turn.storedNext;
+        this.#readChain = false;
+        for (let n = 0; n < MAX_SENDS_PER_TURN && this.#queued.length > 0; n++) {
+          const queued = this.#queued[0];
+          try {
+            queued.resolve(await queued.send());
+          } catch (err) {
+            queued.reject(err);
+          } finally {
+            this.#queued.shift();
+          }
+        }
+        turn.next = this.#next;
+      });
+    } catch (err) {
+      // The lock was not had (held elsewhere too long, Redis down): every send still waiting fails, retryably.
+      for (const queued of this.#queued.splice(0)) queued.reject(err);
+    }
+    if (this.#queued.length > 0) void this.serial.run(() => this.#turn(lock));
   }
 
   /** Times the nonce was re-read from the chain after a fault. */
@@ -113,6 +152,7 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
 
   resync(reason: string): void {
     this.#next = undefined;
+    this.#readChain = true;
     this.#resyncs++;
     this.emit("resync", { address: this.address, reason });
   }

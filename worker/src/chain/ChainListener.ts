@@ -3,6 +3,7 @@ import type { Queue, JobsOptions } from "bullmq";
 import type { BaseContract, Interface, Log, LogDescription, Provider } from "ethers";
 import type { Redis } from "ioredis";
 import { silentLogger, type Logger } from "../logger.js";
+import { headBlockNumber } from "./ChainHead.js";
 import { toEventPayload, type EventPayload } from "./EventPayload.js";
 
 export interface ListenerSource {
@@ -267,38 +268,55 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
       }
       this.#logger.info({ cursor: this.#cursor.block, cursorHash: this.#cursor.hash, resumed: stored !== null }, "listener cursor loaded");
     }
-    this.#latestBlock = await provider.getBlockNumber();
-    await this.#checkCursor(this.#latestBlock);
+    this.#latestBlock = await headBlockNumber(provider);
     const head = this.#latestBlock - confirmations;
+    // With blocks to scan, the first chunk reads the cursor's block in the same round of requests as its own
+    // blocks and logs (after the head: two rounds per poll, not three); the cursor is checked in full only when
+    // that hash differs.
+    const foldCheck = this.#cursor.block < head && this.#cursor.block >= this.#options.startBlock && this.#cursor.hash !== undefined;
+    if (!foldCheck) await this.#checkCursor(this.#latestBlock);
 
     // Stop between chunks when asked to, so stop() waits for at most one chunk.
+    let first = true;
     while (this.#cursor.block < head && !this.#stopRequested) {
       try {
-        await this.#scanChunk(head, sources);
+        const cursorOnChain = await this.#scanChunk(head, sources, foldCheck && first);
+        first = false;
+        // Off the chain: rewound as a poll without blocks to scan would have done it, then scanned on from there.
+        if (!cursorOnChain) await this.#checkCursor(this.#latestBlock);
       } catch (err) {
         if (!(err instanceof ChunkReorged)) throw err;
         this.#logger.warn({ cursor: this.#cursor.block, reason: err.message }, "the chain changed under the chunk being read; checking the cursor");
-        await this.#checkCursor(await provider.getBlockNumber());
+        await this.#checkCursor(await headBlockNumber(provider));
         return; // the next poll goes on from wherever the cursor now is
       }
     }
   }
 
-  /** Enqueues the events of the next chunk after the cursor, then advances the cursor to its end. */
-  async #scanChunk(head: number, sources: Map<string, ResolvedSource[]>): Promise<void> {
+  /**
+   * Enqueues the events of the next chunk after the cursor, then advances the cursor to its end.
+   * Its blocks, its logs and (with `checkCursor`) the cursor's own block are read at once. Returns
+   * false, enqueueing nothing, when `checkCursor` finds the cursor's block hash changed.
+   */
+  async #scanChunk(head: number, sources: Map<string, ResolvedSource[]>, checkCursor = false): Promise<boolean> {
     const { provider, blockRange } = this.#options;
     const cursor = this.#cursor!;
     const fromBlock = cursor.block + 1;
     const toBlock = Math.min(head, fromBlock + blockRange - 1);
-    const last = await provider.getBlock(toBlock);
+    const addresses = [...sources.keys()];
+    const topics = [...new Set([...sources.values()].flat().flatMap((s) => [...s.topics]))];
+    const [atCursor, last, firstRead, logs] = await Promise.all([
+      checkCursor ? provider.getBlock(cursor.block) : undefined,
+      provider.getBlock(toBlock),
+      fromBlock === toBlock ? undefined : provider.getBlock(fromBlock),
+      provider.getLogs({ fromBlock, toBlock, address: addresses, topics: [topics] }),
+    ]);
+    if (checkCursor && atCursor?.hash !== cursor.hash) return false;
     if (last === null || last.hash === null) throw new ChunkReorged(`block ${toBlock} is gone`);
-    const first = fromBlock === toBlock ? last : await provider.getBlock(fromBlock);
+    const first = fromBlock === toBlock ? last : (firstRead ?? null);
     // The chunk must hang off the cursor: its first block's parent is the cursor's block.
     if (cursor.hash !== undefined && first?.parentHash !== cursor.hash) throw new ChunkReorged(`block ${fromBlock} no longer follows the cursor`);
 
-    const addresses = [...sources.keys()];
-    const topics = [...new Set([...sources.values()].flat().flatMap((s) => [...s.topics]))];
-    const logs = await provider.getLogs({ fromBlock, toBlock, address: addresses, topics: [topics] });
     // Logs read from another branch than the chunk's end (a reorg while reading): read again.
     if (logs.some((l) => l.blockNumber === toBlock && l.blockHash !== last.hash)) throw new ChunkReorged(`block ${toBlock} changed while read`);
     const events = this.#decode(logs, sources);
@@ -310,6 +328,7 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     this.#eventsEnqueued += events.length;
     if (events.length > 0) this.#logger.debug({ fromBlock, toBlock, events: events.length }, "events enqueued");
     this.emit("chunk", { fromBlock, toBlock, events });
+    return true;
   }
 
   async #enqueue(events: readonly EventPayload[], jobId: (e: EventPayload) => string): Promise<void> {

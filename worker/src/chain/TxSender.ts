@@ -1,10 +1,12 @@
-import type {
-  BaseContract,
-  Interface,
-  Provider,
-  Signer,
-  TransactionReceipt,
-  TransactionRequest,
+import {
+  BaseWallet,
+  keccak256,
+  type BaseContract,
+  type Interface,
+  type Provider,
+  type Signer,
+  type TransactionReceipt,
+  type TransactionRequest,
 } from "ethers";
 import { fullJitterDelay, sleep } from "../Backoff.js";
 import {
@@ -19,6 +21,7 @@ import {
 } from "../errors.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { AccountNonceManager } from "./AccountNonceManager.js";
+import { headBlockNumber } from "./ChainHead.js";
 
 export interface TxSenderOptions {
   /** A signer connected to a provider. Every TxSender of one key shares that key's AccountNonceManager. */
@@ -62,6 +65,22 @@ export interface SendResult {
   readonly gasUsed: bigint;
   /** Attempts made, the successful one included. */
   readonly attempts: number;
+  /** When each step of the last attempt ended (epoch ms), for latency traces. */
+  readonly timings: SendTimings;
+}
+
+/** Epoch-ms marks of one send: where a transaction's latency goes. */
+export interface SendTimings {
+  /** `send` called. */
+  readonly startedAt: number;
+  /** Simulated, its gas estimated and its fees read: the transaction is ready but for its nonce. */
+  readonly simulatedAt: number;
+  /** The key's nonce turn came (in-process queue and cross-process lock). */
+  readonly lockedAt: number;
+  /** Broadcast accepted by the node. */
+  readonly sentAt: number;
+  /** Receipt accepted at the required depth. */
+  readonly minedAt: number;
 }
 
 /** One nonce's transaction in flight: every version sent (replacements), newest last. */
@@ -70,6 +89,9 @@ interface InFlight {
   tx: TransactionRequest;
   readonly hashes: string[];
   lastSentAt: number;
+  /** When the nonce was taken (the key's turn came), and when its first version was broadcast. */
+  readonly lockedAt: number;
+  readonly sentAt: number;
 }
 
 /** The transaction is neither mined nor known to the node any more. */
@@ -144,20 +166,23 @@ export class TxSender {
     const interfaces = [contract.interface, ...this.#interfaces];
     const log = this.#logger.child({ contract: await contract.getAddress(), method });
 
+    const startedAt = Date.now();
+    let simulatedAt = startedAt;
     let inFlight: InFlight | undefined;
     for (let attempt = 1; ; attempt++) {
       try {
         if (inFlight === undefined) {
-          await fn.staticCall(...args, options.simulateAt === "pending" ? { ...overrides, blockTag: "pending" } : overrides);
-          const call = await fn.populateTransaction(...args, overrides);
+          const call = await this.#prepare(fn, args, overrides, options);
+          simulatedAt = Date.now();
           inFlight = await account.exclusive(() => this.#broadcast(account, call));
           log.info({ txHash: inFlight.hashes[0], nonce: inFlight.nonce, attempt }, "transaction sent");
         }
         const receipt = await this.#awaitFinal(account, method, inFlight, log);
+        const timings = { startedAt, simulatedAt, lockedAt: inFlight.lockedAt, sentAt: inFlight.sentAt, minedAt: Date.now() };
         const feeWei = receipt.gasUsed * receipt.gasPrice;
         account.emit("mined", { method, hash: receipt.hash, gasUsed: receipt.gasUsed, feeWei });
         log.info({ txHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() }, "transaction mined");
-        return { hash: receipt.hash, nonce: inFlight.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt };
+        return { hash: receipt.hash, nonce: inFlight.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt, timings };
       } catch (err) {
         if (err instanceof TransactionDropped) inFlight = undefined; // gone from chain and pool: simulate and send anew
         if (err instanceof UnrecoverableError) throw err;
@@ -176,18 +201,67 @@ export class TxSender {
     }
   }
 
-  /** Takes a nonce, fills in gas and fees, signs and broadcasts (inside the account's serial executor). */
+  /**
+   * Simulates the call and, in the same round of requests, reads the fees: the transaction comes out complete
+   * but for its nonce, so that the key's turn (which every process of the operator waits for) is spent on the
+   * nonce, the signature and the broadcast alone. The gas estimate is the simulation (`eth_estimateGas` runs the
+   * call and fails with its revert data as `eth_call` does): one execution of a large batch in the node, not two.
+   * A call simulated in the pending block, or sent with a gas limit of its own, is simulated with `eth_call`.
+   */
+  async #prepare(
+    fn: ReturnType<BaseContract["getFunction"]>,
+    args: readonly unknown[],
+    overrides: { value?: bigint; gasLimit?: bigint },
+    options: SendOptions,
+  ): Promise<TransactionRequest> {
+    // Encoded once (a batch's calldata is large): the simulation and the estimate use the same request.
+    const call: TransactionRequest = await fn.populateTransaction(...args, overrides);
+    const estimateOnly = call.gasLimit == null && options.simulateAt !== "pending";
+    const [simulated, gas, fees] = await Promise.allSettled([
+      estimateOnly ? Promise.resolve() : this.signer.call(options.simulateAt === "pending" ? { ...call, blockTag: "pending" } : call),
+      call.gasLimit == null ? this.signer.estimateGas(call) : Promise.resolve(BigInt(call.gasLimit)),
+      this.#provider.getFeeData(),
+    ]);
+    // The simulation's error names the revert; the others' only matter when it passed.
+    if (simulated.status === "rejected") throw simulated.reason;
+    if (gas.status === "rejected") throw gas.reason;
+    const prepared: TransactionRequest = { ...call, gasLimit: gas.value };
+    if (fees.status === "fulfilled" && call.gasPrice == null && call.maxFeePerGas == null) {
+      const { maxFeePerGas, maxPriorityFeePerGas } = fees.value;
+      // EIP-1559 fees as ethers would fill them in; without them (a legacy chain) ethers asks for the gas price itself.
+      if (maxFeePerGas != null && maxPriorityFeePerGas != null) Object.assign(prepared, { type: 2, maxFeePerGas, maxPriorityFeePerGas });
+    }
+    return prepared;
+  }
+
+  /** Takes a nonce, signs and broadcasts (inside the account's exclusive turn); gas and fees are already filled in. */
   async #broadcast(account: AccountNonceManager, call: TransactionRequest): Promise<InFlight> {
+    const lockedAt = Date.now();
     const nonce = await account.take();
     try {
       const tx = await this.signer.populateTransaction({ ...call, nonce });
-      const sent = await this.signer.sendTransaction(tx);
-      return { nonce, tx, hashes: [sent.hash], lastSentAt: Date.now() };
+      const hash = await this.#sendRaw(tx);
+      const sentAt = Date.now();
+      return { nonce, tx, hashes: [hash], lastSentAt: sentAt, lockedAt, sentAt };
     } catch (err) {
       // The nonce was handed out but may never have reached the node: re-read it before the next send.
       account.resync(`broadcast failed: ${(err as Error).message.slice(0, 120)}`);
       throw err;
     }
+  }
+
+  /**
+   * Signs and broadcasts a complete transaction; returns its hash. A local key signs here and the signed bytes go
+   * out as they are (`eth_sendRawTransaction`): ethers' `sendTransaction` would also recover the sender from the
+   * signature and build a response object, CPU the worker does not need on every claim and fulfilment. Other
+   * signers (a node's account) send through ethers.
+   */
+  async #sendRaw(tx: TransactionRequest): Promise<string> {
+    const rpc = this.#provider as Provider & { send?: (method: string, params: unknown[]) => Promise<unknown> };
+    if (!(this.signer instanceof BaseWallet) || typeof rpc.send !== "function") return (await this.signer.sendTransaction(tx)).hash;
+    const signed = await this.signer.signTransaction(tx);
+    const returned = await rpc.send("eth_sendRawTransaction", [signed]);
+    return typeof returned === "string" ? returned : keccak256(signed);
   }
 
   /**
@@ -206,7 +280,8 @@ export class TxSender {
       }
       if (mined !== null) {
         if (mined.status !== 1) throw new ContractRevertError(`${method} reverted on chain in ${mined.hash}`, { revert: null });
-        if ((await mined.confirmations()) >= confirmations) return mined;
+        // A receipt is one confirmation by itself; deeper ones need the head, read past ethers' request cache.
+        if (confirmations <= 1 || (await headBlockNumber(this.#provider)) - mined.blockNumber + 1 >= confirmations) return mined;
       } else {
         const known = await Promise.all(inFlight.hashes.map((h) => this.#provider.getTransaction(h)));
         if (known.every((t) => t === null)) {

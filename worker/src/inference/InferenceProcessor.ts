@@ -8,6 +8,7 @@ import { silentLogger, type Logger } from "../logger.js";
 import type { LoadedModel, ModelCache } from "../ml/ModelCache.js";
 import { codecsOf } from "../ml/ModelManifest.js";
 import { predictSettled } from "../ml/Prediction.js";
+import type { BatchTrace } from "./BatchTrace.js";
 import type { PendingInference } from "./PendingInference.js";
 import { DeclineReason, loadRequestInput } from "./RequestInput.js";
 
@@ -69,15 +70,18 @@ interface Work {
   outcome?: InferenceOutcome;
   output?: Uint8Array;
   decline?: { reason: DeclineReason; detail: string };
+  /** The version's weights could not be loaded (the worker's side: no decline, the request stays open to others). */
+  modelError?: string;
 }
 
 /**
  * Serves a batch of inference requests end to end: reads each request's on-chain state (so a
- * replayed or restarted job never does work twice), then, before risking any stake, fetches every
+ * replayed or restarted job never does work twice), and, before risking any stake, fetches every
  * input (with a timeout), checks it against the model and runs the models (one batched predict per
- * model version); only the requests that produced an answer are claimed, in one `claimBatch`
- * (unless in optimistic mode, where the market accepts a fulfilment of an unclaimed request from
- * an eligible worker), and answered in one `fulfillBatch`. A request whose input is missing or does
+ * model version; for the versions it served at its last read, beside the reads, whose verdict still
+ * decides); only the requests that produced an answer are claimed, in one `claimBatch` (unless in
+ * optimistic mode, where the market accepts a fulfilment of an unclaimed request from an eligible
+ * worker), and answered in one `fulfillBatch`. A request whose input is missing or does
  * not fit is never claimed: it is declined on chain with the reason (one `decline` for the batch)
  * and its batch-mates are served. Requests settled, expired or held by another worker are skipped.
  */
@@ -85,25 +89,40 @@ export class InferenceProcessor {
   readonly #o: InferenceProcessorOptions;
   readonly #logger: Logger;
   readonly #versions = new Map<bigint, { manifestCid: string; weightsCid: string; contentHash: string }>();
+  /** Versions this worker was eligible for at its last read: their model work starts beside the next batch's reads. */
+  readonly #served = new Set<bigint>();
 
   constructor(options: InferenceProcessorOptions) {
     this.#o = options;
     this.#logger = options.logger ?? silentLogger;
   }
 
-  async processBatch(items: readonly PendingInference[]): Promise<InferenceOutcome[]> {
+  /** `trace`, when given, receives the time each stage ended (see BatchTrace). */
+  async processBatch(items: readonly PendingInference[], trace: BatchTrace = {}): Promise<InferenceOutcome[]> {
+    trace.formedAt ??= Date.now();
     const work: Work[] = items.map((item) => ({ item }));
-    const latest = await this.#o.provider.getBlock("latest");
-    const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
     const me = this.#o.workerAddress.toLowerCase();
 
-    // One round of concurrent reads (a remote RPC makes sequential ones cost a round trip each).
+    // One round of concurrent reads (a remote RPC makes sequential ones cost a round trip each), and meanwhile the
+    // model work for the versions this worker served in its last batch: the reads decide which outputs are used.
     const versions = [...new Set(work.map((w) => w.item.terms.modelVersionId))];
-    const [eligibility, states] = await Promise.all([
+    const early = work.filter((w) => this.#served.has(w.item.terms.modelVersionId));
+    const computing = this.#compute(early);
+    const [latest, eligibility, states] = await Promise.all([
+      this.#o.provider.getBlock("latest"),
       Promise.all(versions.map((v) => this.#o.workerRegistry.isEligibleInferrer(me, v))),
       Promise.all(work.map((w) => this.#o.market.requestState(w.item.requestId))),
-    ]);
+    ]).catch(async (err: unknown) => {
+      await computing.catch(() => undefined); // no model work left running behind a failed batch
+      throw err;
+    });
+    const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
+    trace.readAt = Date.now();
     const eligible = new Map(versions.map((v, i) => [v, eligibility[i]]));
+    for (const [v, ok] of eligible) {
+      if (ok) this.#served.add(v);
+      else this.#served.delete(v);
+    }
     for (const [i, w] of work.entries()) {
       const { requestId, terms } = w.item;
       const state = states[i];
@@ -115,7 +134,10 @@ export class InferenceProcessor {
     }
 
     // Everything that can fail on the request's side happens before any claim.
-    await this.#compute(work.filter((w) => w.outcome === undefined));
+    await computing;
+    await this.#compute(work.filter((w) => w.outcome === undefined && !early.includes(w)));
+    trace.computedAt = Date.now();
+    for (const w of work) if (w.outcome === undefined && w.modelError !== undefined) w.outcome = skip(w.item.requestId, "model-unavailable", w.modelError);
     const toClaim = work.filter((w) => w.outcome === undefined && w.output !== undefined && !w.ours);
     const declined = work.filter((w) => w.outcome === undefined && w.decline !== undefined);
     for (const w of declined) {
@@ -125,6 +147,7 @@ export class InferenceProcessor {
     if (toClaim.length > 0 && this.#o.claimMode !== "optimistic") {
       const ids = toClaim.map((w) => w.item.requestId);
       const sent = await this.#o.txSender.send(this.#o.market, "claimBatch", [ids]);
+      trace.claim = sent.timings;
       const claimed = new Set<bigint>();
       for (const log of sent.receipt.logs) {
         const parsed = this.#o.market.interface.parseLog(log);
@@ -135,8 +158,9 @@ export class InferenceProcessor {
     }
 
     const mine = work.filter((w) => w.outcome === undefined);
-    await this.#fulfill(mine);
+    await this.#fulfill(mine, trace);
     await this.#decline(declined);
+    trace.doneAt = Date.now();
     return work.map((w) => w.outcome!);
   }
 
@@ -155,7 +179,7 @@ export class InferenceProcessor {
       } catch (err) {
         // The worker's side (or the model owner's): no decline, the requests stay open to other workers.
         this.#logger.error({ versionId: versionId.toString(), err: (err as Error).message }, "model unavailable");
-        for (const w of group) w.outcome = skip(w.item.requestId, "model-unavailable", (err as Error).message);
+        for (const w of group) w.modelError = (err as Error).message;
         continue;
       }
       const expectedBytes = codecsOf(loaded.manifest).input.byteLength;
@@ -201,7 +225,7 @@ export class InferenceProcessor {
     }
   }
 
-  async #fulfill(work: Work[]): Promise<void> {
+  async #fulfill(work: Work[], trace: BatchTrace): Promise<void> {
     let pending = work;
     // A request may become unfulfillable between claim and fulfil (its deadline passes): the
     // simulation names it, it is dropped, and the rest goes out in the next attempt.
@@ -214,6 +238,7 @@ export class InferenceProcessor {
       }));
       try {
         const sent = await this.#o.txSender.send(this.#o.market, "fulfillBatch", [items]);
+        trace.fulfil = sent.timings;
         for (const w of pending) {
           w.outcome = { requestId: w.item.requestId.toString(), status: "fulfilled", txHash: sent.hash, output: Buffer.from(w.output!).toString("hex") };
         }
