@@ -290,6 +290,38 @@ describe("DataRegistry", () => {
       expect([d.seedBlock, d.snapshotBlock]).to.deep.equal([anchored, seedBlock]); // stakes stay those of the contribution
       await expect(w.data.connect(w.v1).vote(id, true, Reason.Ok)).to.emit(w.data, "CommitteeDrawn");
     });
+
+    it("cannot be drawn or voted in the contribution's own block, whose hash no one can read yet", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      await networkHelpers.mine(); // settle the fixture's block
+      await ethers.provider.send("evm_setAutomine", [false]);
+      const contributed = await w.data.connect(w.alice).contribute(contribution(1), NO_PERMIT);
+      // Not estimable before the block: explicit gas.
+      const drawn = await w.data.connect(w.outsider).drawCommittee(1n, { gasLimit: 500_000 });
+      const voted = await w.data.connect(w.v1).vote(1n, true, Reason.Ok, { gasLimit: 500_000 });
+      await networkHelpers.mine();
+      await ethers.provider.send("evm_setAutomine", [true]);
+      const seedBlock = BigInt((await contributed.wait())!.blockNumber);
+      for (const tx of [drawn, voted]) {
+        const receipt = await ethers.provider.getTransactionReceipt(tx.hash);
+        expect([BigInt(receipt!.blockNumber), receipt!.status]).to.deep.equal([seedBlock, 0]);
+      }
+      await expect(drawn).to.be.revertedWithCustomError(w.data, "DataRegistrySeedNotReady").withArgs(1n, seedBlock);
+      await expect(voted).to.be.revertedWithCustomError(w.data, "DataRegistrySeedNotReady").withArgs(1n, seedBlock);
+      const validation = await w.data.validationOf(1n);
+      expect([validation.seed, validation.seedBlock, validation.totalStake]).to.deep.equal([ethers.ZeroHash, seedBlock, 0n]);
+      const d = await w.data.datasetOf(1n);
+      expect([d.status, d.votingDeadline, d.acceptVotes]).to.deep.equal([DatasetStatus.Pending, 0n, 0n]);
+      expect(await w.data.hasVoted(1n, w.v1.address)).to.equal(false);
+      // In the very next block the seed block's hash is readable: the first vote draws the committee on it.
+      const tx = await w.data.connect(w.v1).vote(1n, true, Reason.Ok);
+      expect(BigInt((await tx.wait())!.blockNumber)).to.equal(seedBlock + 1n);
+      await expect(tx).to.emit(w.data, "CommitteeDrawn");
+      await expect(tx).to.emit(w.data, "DatasetVoted").withArgs(1n, w.v1.address, true, Reason.Ok, SEATS);
+      const drawnNow = await w.data.validationOf(1n);
+      const seedHash = (await ethers.provider.getBlock(seedBlock))!.hash;
+      expect([drawnNow.seed, drawnNow.totalStake]).to.deep.equal([seedHash, 4n * STAKE]);
+    });
   });
 
   describe("vote", () => {
@@ -375,6 +407,62 @@ describe("DataRegistry", () => {
       expect(await w.data.creditOf(w.v1.address)).to.equal(0n);
       expect(await w.data.rewardPool()).to.equal(0n);
       expect((await w.data.validationOf(id)).deferredReward).to.equal(0n);
+    });
+
+    it("takes at most MAX_BALLOTS (40) ballots, however many validators the draw names", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      // On the real registry more than 40 of 15 expected seats are drawn with a probability of about 1e-7. Here
+      // every account holds 1 of 42 stake units: each is drawn with probability 15/42, and 40 votes leave 1 unit
+      // (the contributor's) unvoted, so that nothing but the ballot bound stops the 41st drawn voter.
+      const stakes = await ethers.deployContract("FlatStakeRegistryMock", [1n, 42n]);
+      const data = await ethers.deployContract("DataRegistry", [
+        w.admin.address,
+        await w.token.getAddress(),
+        await stakes.getAddress(),
+        P,
+      ]);
+      await w.token.connect(w.alice).approve(await data.getAddress(), P.bond);
+      const id = datasetIdOf(data, await (await data.connect(w.alice).contribute(contribution(1), NO_PERMIT)).wait());
+      await networkHelpers.mine(); // the seed block's hash is readable: anyone can tell who is drawn
+      const maxBallots = await data.MAX_BALLOTS();
+      expect(maxBallots).to.equal(40n);
+      const drawn: string[] = [];
+      for (let i = 0; drawn.length <= Number(maxBallots) && i < 1_000; i++) {
+        const candidate = ethers.getAddress(ethers.dataSlice(ethers.id(`validator-${i}`), 12));
+        if (await data.isOnCommittee(id, candidate)) drawn.push(candidate);
+      }
+      expect(drawn.length).to.equal(Number(maxBallots) + 1);
+      const voters = [];
+      for (const address of drawn) {
+        await networkHelpers.impersonateAccount(address);
+        await networkHelpers.setBalance(address, 10n ** 18n);
+        voters.push(await ethers.getSigner(address));
+      }
+      // 39 accept; the 40th ballot (index 39) is a dissent.
+      for (const [i, v] of voters.slice(0, 40).entries()) {
+        const accept = i < 39;
+        const tx = data.connect(v).vote(id, accept, accept ? Reason.Ok : Reason.Schema);
+        await expect(tx)
+          .to.emit(data, "DatasetVoted")
+          .withArgs(id, v.address, accept, accept ? Reason.Ok : Reason.Schema, 1_000n);
+        if (i === 39) await expect(tx).not.to.emit(data, "DatasetDecided");
+      }
+      const extra = voters[40];
+      await expect(data.connect(extra).vote(id, true, Reason.Ok))
+        .to.be.revertedWithCustomError(data, "DataRegistryBallotFull")
+        .withArgs(id, maxBallots);
+      expect(await data.hasVoted(id, extra.address)).to.equal(false);
+      expect((await data.ballotsOf(id)).length).to.equal(40);
+      const d = await data.datasetOf(id);
+      expect([d.status, d.acceptVotes, d.rejectVotes]).to.deep.equal([DatasetStatus.Pending, 39n, 1n]);
+      const validation = await data.validationOf(id);
+      expect([validation.acceptSeats, validation.rejectSeats, validation.unvotedStake]).to.deep.equal([39_000n, 1_000n, 1n]);
+      // The window closes on the 40 ballots, and the decision over them stands (the mock's slashes take nothing).
+      await time.increaseTo(d.votingDeadline + 1n);
+      const tx = data.finalize(id);
+      await expect(tx).to.emit(data, "DatasetDecided").withArgs(id, DatasetStatus.Accepted, Reason.Ok, 39_000n, 1_000n);
+      await expect(tx).to.emit(data, "Credited").withArgs(w.alice.address, id, CreditReason.BondRefund, P.bond);
+      await expect(tx).to.emit(data, "DissenterSlashed").withArgs(id, voters[39].address, 0n);
     });
 
     it("rejects bad votes with precise errors", async () => {
@@ -498,6 +586,28 @@ describe("DataRegistry", () => {
       const tx = w.data.connect(w.alice).withdrawDataset(id);
       await expect(tx).to.emit(w.data, "DatasetWithdrawn").withArgs(id, w.alice.address, P.bond);
       await expect(tx).to.emit(w.data, "Credited").withArgs(w.alice.address, id, CreditReason.BondRefund, P.bond);
+    });
+
+    it("refuses a dataset whose committee was drawn even once the seed block's hash is no longer readable", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const drawn = await contribute(w, 1);
+      const undrawn = await contribute(w, 2);
+      await w.data.connect(w.v1).vote(drawn, false, Reason.Schema); // draws the committee, opens the window
+      const seedBlock = (await w.data.validationOf(drawn)).seedBlock;
+      await networkHelpers.mine(257); // both seed blocks' hashes expire, within the voting window
+      expect(await time.latest()).to.be.lessThan(Number((await w.data.datasetOf(drawn)).votingDeadline));
+      // Nobody drew the other one: nobody can have started on it, it may leave.
+      await expect(w.data.connect(w.alice).withdrawDataset(undrawn)).to.emit(w.data, "DatasetWithdrawn");
+      // The drawn one is under way: the contributor faces the decision, its bond stays held.
+      await expect(w.data.connect(w.alice).withdrawDataset(drawn))
+        .to.be.revertedWithCustomError(w.data, "DataRegistryValidationStarted")
+        .withArgs(drawn, seedBlock);
+      const d = await w.data.datasetOf(drawn);
+      expect([d.status, d.bond]).to.deep.equal([DatasetStatus.Pending, P.bond]);
+      expect(await w.data.bondsHeld()).to.equal(P.bond);
+      expect(await w.data.creditOf(w.alice.address)).to.equal(P.bond); // the undrawn one's bond only
+      for (const v of [w.v2, w.v3, w.v4]) await w.data.connect(v).vote(drawn, false, Reason.Schema);
+      expect((await w.data.datasetOf(drawn)).status).to.equal(DatasetStatus.Rejected);
     });
 
     it("refuses once the committee is knowable, after use, and after rejection; an unused Accepted one leaves", async () => {

@@ -142,6 +142,29 @@ describe("InferenceMarket adversaries", () => {
       expect(await w.market.openClaimsOf(w.worker2.address)).to.equal(0n);
     });
 
+    it("with no lapse slash the stake bounds nothing: claimBatch claims every id, a takeover slashes nothing", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      await w.market.setParams({ ...MARKET_PARAMS, lapseSlash: 0n });
+      const rs = await openMany(w, 6);
+      const ids = rs.map((r) => r.requestId);
+      expect(await w.market.connect(w.minimal).claimBatch.staticCall(ids)).to.equal(6n);
+      const tx = w.market.connect(w.minimal).claimBatch(ids);
+      const expiry = BigInt((await time.latest()) + 1 + DEFAULT_PARAMS.claimWindow);
+      await expect(tx).to.emit(w.market, "InferencesClaimed").withArgs(w.minimal.address, expiry, ids);
+      expect(await w.market.openClaimsOf(w.minimal.address)).to.equal(6n);
+      for (const id of ids) expect((await w.market.requestState(id)).claimant).to.equal(w.minimal.address);
+      // Abandoned claims are taken over at no cost to the lapsed claimant: nothing moves to the treasury.
+      await time.increase(DEFAULT_PARAMS.claimWindow + 1);
+      const takeover = w.market.connect(w.worker).claimBatch(ids.slice(0, 2));
+      for (const id of ids.slice(0, 2)) {
+        await expect(takeover).to.emit(w.market, "ClaimLapsed").withArgs(id, w.minimal.address, 0n);
+      }
+      await expect(takeover).to.changeTokenBalances(ethers, w.token, [w.treasury, w.workers], [0n, 0n]);
+      expect((await w.workers.workerOf(w.minimal.address)).stake).to.equal(MIN_STAKE);
+      expect(await w.market.openClaimsOf(w.minimal.address)).to.equal(4n);
+      expect(await w.market.openClaimsOf(w.worker.address)).to.equal(2n);
+    });
+
     it("a worker slashed below its open claims' exposure cannot claim more until it tops up", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       await w.market.setParams({ ...MARKET_PARAMS, lapseSlash: BIG_SLASH });

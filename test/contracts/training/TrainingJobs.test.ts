@@ -743,6 +743,26 @@ describe("TrainingJobs", () => {
         .withArgs(jobId, JobStatus.Finalized);
     });
 
+    it("takes evaluations until the evaluation deadline, inclusive, and none after it", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await trained(w);
+      const deadline = (await w.jobs.jobOf(jobId)).deadline;
+      await time.setNextBlockTimestamp(deadline);
+      await expect(w.jobs.connect(w.e1).postEvaluation(jobId, 900_000, 1))
+        .to.emit(w.jobs, "EvaluationPosted")
+        .withArgs(jobId, w.e1.address, 900_000, 1);
+      expect(BigInt(await time.latest())).to.equal(deadline);
+      await expect(w.jobs.connect(w.e2).postEvaluation(jobId, 900_000, 1)) // one second late
+        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsDeadlinePassed")
+        .withArgs(jobId, deadline);
+      expect((await w.jobs.jobOf(jobId)).evaluations).to.equal(1n);
+      expect((await w.jobs.evaluationsOf(jobId)).length).to.equal(1);
+      // The late evaluator is not paid: the one evaluation posted in time gets its third of the pool.
+      await w.jobs.cancel(jobId);
+      expect(await w.jobs.creditOf(w.e1.address)).to.equal(EVAL_POOL / 3n);
+      expect(await w.jobs.creditOf(w.e2.address)).to.equal(0n);
+    });
+
     it("rejects evaluations from the requester, the job's workers, non-validators and repeats", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await trained(w);
@@ -788,6 +808,9 @@ describe("TrainingJobs", () => {
       const tx = w.jobs.cancel(jobId);
       await expect(tx).to.emit(w.jobs, "JobCancelled").withArgs(jobId, w.admin.address, 2, EVAL_POOL - 2n * (EVAL_POOL / 3n));
       await expect(tx).to.emit(w.jobs, "RoyaltiesPaid").withArgs(jobId, ROYALTIES);
+      // Training ended before: no worker is dropped or slashed, no stake released a second time.
+      await expect(tx).not.to.emit(w.jobs, "WorkerDropped");
+      await expect(tx).not.to.emit(w.workers, "StakeReleased");
       expect(await w.jobs.creditOf(w.e1.address)).to.equal(EVAL_POOL / 3n);
 
       const even = await createJob(w, { evaluators: 5 });
@@ -838,6 +861,41 @@ describe("TrainingJobs", () => {
       await expect(w.jobs.finalize(jobId))
         .to.emit(w.data, "RoyaltiesCredited")
         .withArgs(w.datasetIds[1], w.alice.address, w.jobsAddress, 3_000, ROYALTIES);
+    });
+
+    it("royalties the DataRegistry refuses go back to the requester: the failure is recorded, no allowance is left", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await trained(w);
+      for (const e of [w.e1, w.e2, w.e3]) await w.jobs.connect(e).postEvaluation(jobId, 900_000, 1);
+      // The registry no longer takes royalties from this TrainingJobs (say, the role was moved to a successor).
+      const role = await w.data.ROYALTY_PAYER_ROLE();
+      await w.data.revokeRole(role, w.jobsAddress);
+      const dataAddress = await w.data.getAddress();
+      const aliceCredit = await w.data.creditOf(w.alice.address);
+      const tx = w.jobs.finalize(jobId);
+      const reason = w.data.interface.encodeErrorResult("AccessControlUnauthorizedAccount", [w.jobsAddress, role]);
+      await expect(tx).to.emit(w.jobs, "RoyaltiesFailed").withArgs(jobId, ROYALTIES, reason);
+      await expect(tx)
+        .to.emit(w.jobs, "Credited")
+        .withArgs(w.requester.address, jobId, TrainingCreditReason.Refund, ROYALTIES);
+      await expect(tx).not.to.emit(w.jobs, "RoyaltiesPaid");
+      await expect(tx).to.emit(w.jobs, "JobFinalized");
+      await expect(tx).to.changeTokenBalances(ethers, w.token, [w.jobsAddress, dataAddress], [0n, 0n]);
+      expect(await w.token.allowance(w.jobsAddress, dataAddress)).to.equal(0n);
+      expect(await w.data.creditOf(w.alice.address)).to.equal(aliceCredit);
+      for (const datasetId of w.datasetIds) {
+        const d = await w.data.datasetOf(datasetId);
+        expect([d.timesUsed, d.royalties]).to.deep.equal([0n, 0n]);
+      }
+      expect(await w.jobs.creditOf(w.requester.address)).to.equal(ROYALTIES);
+      expect(await w.jobs.escrowed()).to.equal(0n);
+      expect(await w.token.balanceOf(w.jobsAddress)).to.equal(await w.jobs.totalCredits());
+      await expect(w.jobs.connect(w.requester).withdraw()).to.changeTokenBalances(
+        ethers,
+        w.token,
+        [w.requester, w.jobs],
+        [ROYALTIES, -ROYALTIES],
+      );
     });
   });
 
@@ -906,6 +964,28 @@ describe("TrainingJobs", () => {
       expect(await w.jobs.creditOf(w.w2.address)).to.equal(ROUND_POOL - 2n * share);
       expect((await w.jobs.roundResultOf(jobId, 1)).excludedMask).to.equal(mask);
       expect(await w.token.balanceOf(w.jobsAddress)).to.equal((await w.jobs.escrowed()) + (await w.jobs.totalCredits()));
+    });
+
+    it("an exclusion naming a dropped worker, which revealed nothing this round, is refused; a revealer's is not", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      await commit(w, jobId, 1, w.trainers);
+      await reveal(w, jobId, 1, [w.w1, w.w2]);
+      await time.increase(DURATIONS.reveal + 1);
+      await w.jobs.advance(jobId); // drops w3 (partition index 2): two updates revealed, voting open
+      expect((await w.jobs.jobOf(jobId)).status).to.equal(JobStatus.Voting);
+      // Within the workers and one bit below the two revealed: only the bit's owner tells it apart. Had it passed,
+      // the round would pay both revealed updates and refund the "excluded" share on top of them.
+      const dropped = 1n << 2n;
+      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), dropped))
+        .to.be.revertedWithCustomError(w.jobs, "TrainingJobsInvalidExclusion")
+        .withArgs(jobId, 1, dropped);
+      expect(await w.jobs.votesFor(jobId, 1, AGG(1), AGG_CID(1), dropped)).to.equal(0n);
+      expect((await w.jobs.participantOf(jobId, w.w1.address)).votedRound).to.equal(0n);
+      const revealer = 1n << 1n; // w2
+      await expect(w.jobs.connect(w.w1).voteAggregate(jobId, 1, AGG(1), AGG_CID(1), revealer))
+        .to.emit(w.jobs, "AggregateVoted")
+        .withArgs(jobId, 1, w.w1.address, AGG(1), AGG_CID(1), revealer);
     });
 
     it("the deciding voter cannot choose the aggregate's CID: the quorum is over hash and CID together", async () => {
