@@ -10,6 +10,14 @@ import { createRedisConnection } from "../../../worker/src/redis/RedisConnection
 const { ethers, provider: eip1193 } = await network.create();
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
+async function until(condition: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 /**
  * Two processor processes of one operator sign with one key. Each has its own provider, so its own nonce manager:
  * without a shared lock both read the same pending count and send two transactions with one nonce.
@@ -130,6 +138,34 @@ describe("One key, several processes: nonces through a Redis lock", function () 
       await sender.send(mock, "ping", [1n, 1n, "x"]);
       await sender.send(mock, "ping", [2n, 1n, "x"]);
       expect(inside.filter((m) => m !== "eth_chainId")).to.deep.equal(["eth_getTransactionCount", "eth_sendRawTransaction", "eth_sendRawTransaction"]);
+    } finally {
+      await redis.quit();
+    }
+  });
+
+  it("a fault seen by one process makes the next turn, whichever process takes it, read the chain's pending count", async function () {
+    const { key, address } = await fundedKey();
+    const mock = await ethers.deployContract("EventEmitterMock");
+    const redis = createRedisConnection(REDIS_URL);
+    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    try {
+      const processes = [0, 1].map(() => {
+        const { provider, calls } = countingProvider();
+        const signer = new Wallet(key, provider);
+        return { signer, calls, sender: new TxSender({ signer, baseDelayMs: 1, maxAttempts: 1 }) };
+      });
+      const managers = await Promise.all(processes.map((p) => AccountNonceManager.of(p.signer)));
+      for (const m of managers) m.shareAcrossProcesses(new RedisNonceLock(redis, lockKey));
+      const reads = (i: number) => processes[i].calls.get("eth_getTransactionCount") ?? 0;
+      await processes[0].sender.send(mock, "ping", [1n, 1n, "x"]);
+      await processes[1].sender.send(mock, "ping", [2n, 1n, "x"]);
+      expect([reads(0), reads(1)], "only the first turn read the chain").to.deep.equal([1, 0]);
+      managers[0].resync("a dropped transaction, say");
+      await until(async () => (await redis.exists(`${lockKey}:stale`)) === 1);
+      const sent = await processes[1].sender.send(mock, "ping", [3n, 1n, "x"]);
+      expect(reads(1), "the other process read the chain").to.equal(1);
+      expect(sent.nonce).to.equal(2);
+      expect(await redis.exists(`${lockKey}:stale`), "the mark is consumed").to.equal(0);
     } finally {
       await redis.quit();
     }

@@ -41,7 +41,7 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
   #resyncs = 0;
   #policy: AccountTxPolicy = {};
   #lock: RedisNonceLock | undefined;
-  /** Set by a fault: the next turn of the cross-process lock reads the chain's pending count, not the count the lock carries. */
+  /** Set by a fault: this process's next turn of the cross-process lock reads the chain's pending count (the lock's stale mark tells the others). */
   #readChain = false;
   /** Sends waiting for the next turn of the cross-process lock (the first is the one a turn is queued for). */
   readonly #queued: { send: () => Promise<unknown>; resolve: (value: unknown) => void; reject: (err: unknown) => void }[] = [];
@@ -92,9 +92,9 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
    * Runs `send` (take a nonce, sign, broadcast) exclusively: within this process, and across processes if shared.
    * Shared, one turn of the lock serves every send of this process queued by the time it comes (up to
    * `MAX_SENDS_PER_TURN`, so that the other processes get theirs): one lock round trip for all of them. The
-   * turn starts from the next nonce the previous holder left with the lock, and only after a fault seen by this
-   * process (a dropped transaction, a failed broadcast, a nonce error, a receipt timeout) from the chain's
-   * pending count, read afresh.
+   * turn starts from the next nonce the previous holder left with the lock; after a fault seen by any process of
+   * the operator (a dropped transaction, a failed broadcast, a nonce error, a receipt timeout), or on an idle key,
+   * from the chain's pending count, read afresh.
    */
   exclusive<T>(send: () => Promise<T>): Promise<T> {
     const lock = this.#lock;
@@ -153,6 +153,8 @@ export class AccountNonceManager extends EventEmitter<AccountTxEvents> {
   resync(reason: string): void {
     this.#next = undefined;
     this.#readChain = true;
+    // Every process of the operator: the next turn, whoever takes it, reads the chain.
+    this.#lock?.markStale().catch(() => undefined);
     this.#resyncs++;
     this.emit("resync", { address: this.address, reason });
   }

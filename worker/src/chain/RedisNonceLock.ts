@@ -2,8 +2,12 @@ import { randomUUID } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RetryableError } from "../errors.js";
 
-/** Takes the lease if free and returns, in the same round trip, the next nonce the last holder left (if any). */
+/**
+ * Takes the lease if free and returns, in the same round trip, the next nonce the last holder left, unless a
+ * process saw a fault since (the stale mark, consumed here): then none, and the holder reads the chain.
+ */
 const ACQUIRE = `if redis.call("set", KEYS[1], ARGV[1], "NX", "PX", ARGV[2]) then
+  if redis.call("del", KEYS[3]) == 1 then return {1} end
   local next = redis.call("get", KEYS[2])
   if next then return {1, next} end
   return {1}
@@ -12,16 +16,10 @@ return {0}`;
 
 /**
  * Frees the lease only if this holder still owns it (a holder whose lease ran out must not free another's), and
- * leaves the next nonce for the following holder: the higher of the one stored and this holder's (a holder that
- * re-read a lower count from the chain to fill a gap must not take the others back over nonces in flight).
+ * leaves its next nonce for the following holder.
  */
 const RELEASE = `if redis.call("get", KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] ~= "" then
-  local stored = tonumber(redis.call("get", KEYS[2]) or "-1")
-  local next = tonumber(ARGV[2])
-  if stored > next then next = stored end
-  redis.call("set", KEYS[2], next, "PX", ARGV[3])
-end
+if ARGV[2] ~= "" then redis.call("set", KEYS[2], ARGV[2], "PX", ARGV[3]) end
 return redis.call("del", KEYS[1])`;
 
 /** One holder's turn of the lock. */
@@ -50,11 +48,12 @@ export interface RedisNonceLockOptions {
  * pending count and send two transactions with one nonce. The lease expires by itself if its holder dies.
  *
  * The lease carries the next nonce from one holder to the next (`<key>:next`), so that a turn does not begin with
- * a round trip to the chain for the pending count; a holder whose process saw a fault (a dropped transaction, a
- * nonce error) reads the chain instead, as an idle key's first holder does (see AccountNonceManager).
+ * a round trip to the chain for the pending count; after a fault in any process (`markStale`), and on an idle key
+ * (the next nonce expires), the holder reads the chain instead (see AccountNonceManager).
  */
 export class RedisNonceLock {
   readonly nextKey: string;
+  readonly staleKey: string;
 
   constructor(
     private readonly redis: Redis,
@@ -62,6 +61,17 @@ export class RedisNonceLock {
     private readonly options: RedisNonceLockOptions = {},
   ) {
     this.nextKey = `${key}:next`;
+    this.staleKey = `${key}:stale`;
+  }
+
+  /**
+   * A process of the operator saw a fault (a dropped transaction, a failed broadcast, a nonce error, a receipt
+   * timeout): the next holder, whichever process it is, reads the chain's pending count instead of the next nonce
+   * left with the lock, as every holder did before the lock carried it. A nonce given up (a dropped transaction not
+   * sent again) is so taken by the next send of any process, not left as a gap in front of everyone's.
+   */
+  async markStale(): Promise<void> {
+    await this.redis.set(this.staleKey, "1", "PX", 600_000);
   }
 
   async run<T>(fn: (turn: NonceTurn) => Promise<T>): Promise<T> {
@@ -70,7 +80,7 @@ export class RedisNonceLock {
     const until = Date.now() + (this.options.waitMs ?? 60_000);
     let pause = 2;
     let acquired: [number, string?];
-    while ((acquired = (await this.redis.eval(ACQUIRE, 2, this.key, this.nextKey, token, leaseMs)) as [number, string?])[0] !== 1) {
+    while ((acquired = (await this.redis.eval(ACQUIRE, 3, this.key, this.nextKey, this.staleKey, token, leaseMs)) as [number, string?])[0] !== 1) {
       if (Date.now() > until) throw new RetryableError(`nonce lock ${this.key} still held by another process`, { code: "NONCE_LOCK_TIMEOUT" });
       // A turn lasts one or a few broadcasts: look again soon, a little later each time, never in step with the others.
       await new Promise((r) => setTimeout(r, pause * (0.5 + Math.random())));
