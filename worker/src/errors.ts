@@ -66,7 +66,11 @@ const RETRYABLE_SYSTEM_CODES = new Set([
   "UND_ERR_BODY_TIMEOUT",
 ]);
 
-const NONCE_MESSAGE = /nonce too low|nonce has already been used|nonce is too low|replacement (transaction )?underpriced|already known|known transaction/i;
+/**
+ * The node refused the transaction's nonce: taken already, or (a dev chain rolled back or restarted, an automining
+ * node that queues nothing) beyond the account's next. Either way the nonce is re-read from the chain and the send retried.
+ */
+const NONCE_MESSAGE = /nonce too (low|high)|nonce has already been used|nonce is too (low|high)|replacement (transaction )?underpriced|already known|known transaction/i;
 const RETRYABLE_MESSAGE =
   /timeout|timed out|rate limit|too many requests|socket hang up|network error|connection (refused|reset|closed)|econnrefused|econnreset|header not found|temporarily unavailable|bad gateway|service unavailable|gateway time-?out/i;
 

@@ -171,6 +171,29 @@ describe("One key, several processes: nonces through a Redis lock", function () 
     }
   });
 
+  it("a chain rolled back under the key (evm_revert) heals: the send beyond the chain's nonce is refused, the nonce re-read, and it lands", async function () {
+    const { key, address } = await fundedKey();
+    const mock = await ethers.deployContract("EventEmitterMock");
+    const redis = createRedisConnection(REDIS_URL);
+    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    try {
+      const signer = new Wallet(key, new BrowserProvider(eip1193));
+      (await AccountNonceManager.of(signer)).shareAcrossProcesses(new RedisNonceLock(redis, lockKey));
+      const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+      const snapshot = await eip1193.request({ method: "evm_snapshot" });
+      await sender.send(mock, "ping", [1n, 1n, "x"]);
+      await sender.send(mock, "ping", [2n, 1n, "x"]);
+      expect(await redis.get(`${lockKey}:next`)).to.equal("2");
+      await eip1193.request({ method: "evm_revert", params: [snapshot] });
+      const sent = await sender.send(mock, "ping", [3n, 1n, "x"]);
+      expect(sent.nonce).to.equal(0);
+      expect(sent.attempts).to.equal(2);
+      expect(await redis.get(`${lockKey}:next`)).to.equal("1");
+    } finally {
+      await redis.quit();
+    }
+  });
+
   it("a nonce moved outside the lock (the key used elsewhere) heals: the stale send fails on its nonce, that process reads the chain, and it lands", async function () {
     const { key, address } = await fundedKey();
     const mock = await ethers.deployContract("EventEmitterMock");

@@ -50,6 +50,8 @@ describe("errors", () => {
       Object.assign(new Error("x"), { status: 429 }),
       Object.assign(new Error("could not coalesce error"), { code: "UNKNOWN_ERROR", error: { message: "nonce too low" } }),
       new Error("replacement transaction underpriced"),
+      // A dev chain rolled back under the worker (evm_revert, a restart): its next nonce is ahead of the chain's.
+      new Error("Nonce too high. Expected nonce to be 8 but got 10. Note that transactions can't be queued when automining."),
       new RetryableError("later"),
       new Error("wrapped", { cause: Object.assign(new Error("socket hang up"), { code: "ECONNRESET" }) }),
     ];
