@@ -256,7 +256,9 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
     ]);
     expect(declined.output).to.include(`by ${worker.address}: input malformed`);
 
-    await connection.networkHelpers.time.increase(31);
+    // The next block after the deadline (the deadline came from the task's next-block time, which can run ahead
+    // of the chain's latest block by the wall clock: "31 s after the latest block" is not always past it).
+    await connection.networkHelpers.time.increaseTo(Number(late.result.deadline) + 1);
     expect((await runTask<StatusResult>(hre, ["infer", "status"], { ...common(), id })).result.status).to.equal("Expired");
 
     const { result, output } = await runTask<RefundResult>(hre, ["infer", "refund"], { ...common(), id });
