@@ -203,6 +203,10 @@ export class WorkerDaemon implements Service {
             pollIntervalMs: config.pollIntervalMs,
             logger: logger.child({ service: "chain-listener" }),
           });
+          // A reorg or a node rolled back may have taken this key's transactions with it: the nonce carried with the
+          // cross-process lock would then sit above the chain's, and every send would wait in the pool behind a gap.
+          const account = await AccountNonceManager.of(this.#o.signer);
+          this.#listener.on("reorg", (d) => account.resync(`the chain changed under the listener (${d.kind}, back to block ${d.rewoundTo})`));
           await this.#listener.start();
         },
         stop: async () => this.#listener?.stop(),
