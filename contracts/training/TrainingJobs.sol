@@ -310,8 +310,7 @@ contract TrainingJobs is ITrainingJobs, AccessControl, Pausable, ReentrancyGuard
                     || (status == JobStatus.Evaluating && job.evaluations >= MIN_EVALUATORS)
             ) revert TrainingJobsNotStalled(jobId);
         }
-        // Evaluating: training ended and released the stakes; closeRounds itself leaves such a job alone.
-        _s.closeRounds(_workers, jobId, status);
+        if (status != JobStatus.Evaluating) _s.closeRounds(_workers, jobId, status);
 
         uint256 budget = job.budget;
         uint16 roundsCompleted = status == JobStatus.Evaluating ? job.rounds : (job.round == 0 ? 0 : job.round - 1);

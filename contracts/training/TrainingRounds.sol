@@ -180,8 +180,7 @@ library TrainingRounds {
 
     /// @notice Ends the rounds of a job being cancelled in `status` after its deadline: drops the laggards of a
     /// round phase, pays the updates revealed in a stalled reveal or vote phase (revealed work is paid whatever
-    /// the quorum does), and releases the remaining workers' stakes. A job that finished training (Evaluating) has
-    /// nothing to close: its stakes were released when training ended, and releasing them again would revert.
+    /// the quorum does), and releases the remaining workers' stakes (already released once training ended).
     function closeRounds(Store storage s, IWorkerRegistry registry, uint64 jobId, JobStatus status) external {
         if (status == JobStatus.Evaluating) return;
         if (status != JobStatus.Enrolling) dropLaggards(s, registry, jobId, status);

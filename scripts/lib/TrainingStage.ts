@@ -4,7 +4,6 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import { HDNodeWallet, formatEther } from "ethers";
 import { CAP_TRAIN } from "../../worker/src/chain/Capabilities.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
-import { QueuedEventsListener } from "../../worker/src/chain/QueuedEventsListener.js";
 import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
 import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { jobKeyRecipients, shareDatasetKey } from "../../worker/src/data/KeySharing.js";
@@ -19,9 +18,9 @@ import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate } from "../../worker/src/ml/models.js";
 import { partitionOf } from "../../worker/src/training/Partition.js";
 import { JOB_STATUS_NAMES, JobStatus } from "../../worker/src/training/TrainingJobSpec.js";
-import { TRAINING_EVENTS, type TrainingProgress } from "../../worker/src/training/TrainingProcessor.js";
-import { TRAINING_JOBS_SOURCE, TrainingService } from "../../worker/src/training/TrainingService.js";
+import { type TrainingProgress } from "../../worker/src/training/TrainingProcessor.js";
 import type { AcceptedDataset } from "./DataStage.js";
+import { startEvaluator, type EmbeddedEvaluator } from "./EmbeddedEvaluator.js";
 import type { EmbeddedValidator } from "./EmbeddedValidators.js";
 import { PRICE_TOKEN, PRICE_WEI, ROYALTY_BPS, type EmbeddedStack, type TrainedModel } from "./EmbeddedStack.js";
 import type { Report } from "./Report.js";
@@ -121,7 +120,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
         env: { KEEPER_INTERVAL_MS: "300", TRAINING_CONCURRENCY: "1", JOB_LOCK_MS: "30000" },
       }),
   );
-  const evaluators: { listener: QueuedEventsListener; service: TrainingService; queuePrefix: string }[] = [];
+  const evaluators: EmbeddedEvaluator[] = [];
   let createdJob: bigint | undefined;
   let victim: WorkerProcess | undefined;
   try {
@@ -129,41 +128,14 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     line(`trainers         ${trainers.map((t) => t.signer.address.slice(0, 10) + "…").join(", ")}: 3 worker daemons, each its own OS process (WORKER_ROLES=listener,trainer), staked ${formatEther(stake)} TSR, CAP_TRAIN`);
 
     // 2. The validators score the final model: each its own listener + TrainingService (evaluator role).
-    const provider = stack.connection.ethers.provider;
     for (const [i, v] of o.validators.entries()) {
-      const queuePrefix = `${prefix}-e${i + 1}`;
-      const common = { chainId: stack.deployment.chainId, redisUrl: stack.redis.url, queuePrefix };
-      const listener = new QueuedEventsListener({
-        ...common,
-        provider,
-        queueName: QueueNames.trainingEvents,
-        source: TRAINING_JOBS_SOURCE,
-        address: stack.deployment.contracts.TrainingJobs!,
-        contractInterface: trainingJobs.interface,
-        events: TRAINING_EVENTS,
-        startBlock: await provider.getBlockNumber(),
-        confirmations: 0,
-        blockRange: 500,
-        pollIntervalMs: 100,
-      });
-      const service = new TrainingService({
-        ...common,
-        trainingJobs: stack.deployment.contracts.TrainingJobs!,
-        dataRegistry: stack.deployment.contracts.DataRegistry!,
-        workerRegistry: stack.deployment.contracts.WorkerRegistry,
-        modelRegistry: stack.deployment.contracts.ModelRegistry,
-        signer: v.signer,
-        provider,
-        store: stack.store,
-        roles: { trainer: false, evaluator: true },
-        autoEnroll: false,
-        fromBlock: stack.deployment.startBlock,
-        keeperIntervalMs: 300,
-        ...(stack.options.logger === undefined ? {} : { logger: stack.options.logger.child({ evaluator: v.signer.address }) }),
-      });
-      await service.start();
-      await listener.start();
-      evaluators.push({ listener, service, queuePrefix });
+      evaluators.push(
+        await startEvaluator(stack, v.signer, {
+          queuePrefix: `${prefix}-e${i + 1}`,
+          keeperIntervalMs: 300,
+          ...(stack.options.logger === undefined ? {} : { logger: stack.options.logger.child({ evaluator: v.signer.address }) }),
+        }),
+      );
     }
 
     // 3. The requester's job: a fresh 2NN, the held-out digits as the public evaluation set, the budget by permit.
@@ -177,7 +149,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     const budget = o.budget ?? 300n * TOKEN;
     await (await token.mint(o.requester.address, budget)).wait();
     const jobsAddress = await trainingJobs.getAddress();
-    const latest = (await provider.getBlock("latest"))!;
+    const latest = (await stack.connection.ethers.provider.getBlock("latest"))!;
     const permit = await signPermit(token, o.requester, jobsAddress, budget, BigInt(latest.timestamp + 3_600));
     const args = {
       manifestCid: cidToBytes(published.manifestCid),

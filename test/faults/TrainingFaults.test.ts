@@ -5,12 +5,12 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { getBytes, HDNodeWallet } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
+import { startEvaluator, type EmbeddedEvaluator } from "../../scripts/lib/EmbeddedEvaluator.js";
 import { EmbeddedStack } from "../../scripts/lib/EmbeddedStack.js";
 import { stakeValidators, type EmbeddedValidator } from "../../scripts/lib/EmbeddedValidators.js";
 import { WorkerProcess } from "../../scripts/lib/WorkerProcess.js";
 import { CAP_TRAIN } from "../../worker/src/chain/Capabilities.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
-import { QueuedEventsListener } from "../../worker/src/chain/QueuedEventsListener.js";
 import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
 import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
 import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
@@ -19,11 +19,8 @@ import { cidToBytes, DatasetStatus } from "../../worker/src/data/OnChainDataset.
 import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
 import { publishModel } from "../../worker/src/ml/ModelArtifacts.js";
 import { buildMlp } from "../../worker/src/ml/models.js";
-import { QueueNames } from "../../worker/src/queue/QueueNames.js";
 import { PrivateRedisServer } from "../../worker/src/redis/PrivateRedisServer.js";
 import { JOB_STATUS_NAMES, JobStatus } from "../../worker/src/training/TrainingJobSpec.js";
-import { TRAINING_EVENTS } from "../../worker/src/training/TrainingProcessor.js";
-import { TRAINING_JOBS_SOURCE, TrainingService } from "../../worker/src/training/TrainingService.js";
 import { cleanUp, exitWhenDone } from "../helpers/faults/Cleanup.js";
 import { CHAIN_KINDS, FaultChain } from "../helpers/faults/FaultChain.js";
 
@@ -77,7 +74,7 @@ for (const kind of CHAIN_KINDS) {
     let trainers: { signer: HardhatEthersSigner; encryption: EncryptionKeyPair }[];
     let stake: bigint;
     const processes: WorkerProcess[] = [];
-    const evaluators: { listener: QueuedEventsListener; service: TrainingService }[] = [];
+    const evaluators: EmbeddedEvaluator[] = [];
     const prefix = `tessera-faults-t-${randomUUID()}`;
 
     function startTrainer(i: number, generation: number): WorkerProcess {
@@ -172,38 +169,7 @@ for (const kind of CHAIN_KINDS) {
 
       // The validators evaluate the final model: each a listener + TrainingService (evaluator role) in this process.
       for (const [i, v] of validators.entries()) {
-        const queuePrefix = `${prefix}-e${i}`;
-        const common = { chainId: s.deployment.chainId, redisUrl: redis!.url, queuePrefix };
-        const listener = new QueuedEventsListener({
-          ...common,
-          provider,
-          queueName: QueueNames.trainingEvents,
-          source: TRAINING_JOBS_SOURCE,
-          address: s.deployment.contracts.TrainingJobs!,
-          contractInterface: trainingJobs.interface,
-          events: TRAINING_EVENTS,
-          startBlock: await provider.getBlockNumber(),
-          confirmations: 0,
-          blockRange: 500,
-          pollIntervalMs: 100,
-        });
-        const service = new TrainingService({
-          ...common,
-          trainingJobs: s.deployment.contracts.TrainingJobs!,
-          dataRegistry: s.deployment.contracts.DataRegistry!,
-          workerRegistry: s.deployment.contracts.WorkerRegistry,
-          modelRegistry: s.deployment.contracts.ModelRegistry,
-          signer: v.signer,
-          provider,
-          store: s.store,
-          roles: { trainer: false, evaluator: true },
-          autoEnroll: false,
-          fromBlock: s.deployment.startBlock,
-          keeperIntervalMs: 1_000,
-        });
-        evaluators.push({ listener, service });
-        await service.start();
-        await listener.start();
+        evaluators.push(await startEvaluator(s, v.signer, { queuePrefix: `${prefix}-e${i}`, redisUrl: redis!.url, keeperIntervalMs: 1_000 }));
       }
 
       for (const p of running) await p.waitFor((r) => r.msg === "service started" && r.service === "worker-daemon", 180_000, "the daemon up");

@@ -1,7 +1,7 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { LayersModel, io } from "@tensorflow/tfjs";
-import { activeTf } from "../../worker/src/ml/backend.js";
+import type { LayersModel } from "@tensorflow/tfjs";
+import { serializeModel } from "../../worker/src/ml/ModelArtifacts.js";
 
 /**
  * Saves a LayersModel in the on-disk layout of tfjs's `file://` handler (what `model.save` writes
@@ -9,26 +9,18 @@ import { activeTf } from "../../worker/src/ml/backend.js";
  * naming the weight files, and the weights split into `shards` files.
  */
 export async function saveModelFolder(model: LayersModel, dir: string, options: { shards?: number } = {}): Promise<void> {
-  const tf = activeTf();
-  let artifacts: io.ModelArtifacts | undefined;
-  await model.save(
-    tf.io.withSaveHandler(async (saved) => {
-      artifacts = saved;
-      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(saved) };
-    }),
-  );
-  const weights = new Uint8Array(tf.io.concatenateArrayBuffers(artifacts!.weightData!));
+  const { modelTopology, weightSpecs, weightData: weights } = await serializeModel(model);
   const shards = options.shards ?? 1;
   const size = Math.ceil(weights.byteLength / shards);
   const paths = Array.from({ length: shards }, (_, i) => (shards === 1 ? "weights.bin" : `group1-shard${i + 1}of${shards}.bin`));
   mkdirSync(dir, { recursive: true });
   paths.forEach((file, i) => writeFileSync(join(dir, file), weights.subarray(i * size, (i + 1) * size)));
   const modelJson = {
-    modelTopology: artifacts!.modelTopology,
+    modelTopology,
     format: "layers-model",
-    generatedBy: artifacts!.generatedBy,
+    generatedBy: "TensorFlow.js tfjs-layers",
     convertedBy: null,
-    weightsManifest: [{ paths, weights: artifacts!.weightSpecs }],
+    weightsManifest: [{ paths, weights: weightSpecs }],
   };
   writeFileSync(join(dir, "model.json"), JSON.stringify(modelJson));
 }

@@ -7,7 +7,7 @@ import {
   TrainingJobs__factory,
   WorkerRegistry__factory,
 } from "../../typechain-types/index.js";
-import { ChainListener, type ChainListenerStats } from "./chain/ChainListener.js";
+import { ChainListener, type ChainListenerStats, type ReorgDetected } from "./chain/ChainListener.js";
 import { AccountNonceManager } from "./chain/AccountNonceManager.js";
 import { defaultConfirmations } from "./chain/ConfirmationDepth.js";
 import { QueuedEventsListener } from "./chain/QueuedEventsListener.js";
@@ -203,10 +203,7 @@ export class WorkerDaemon implements Service {
             pollIntervalMs: config.pollIntervalMs,
             logger: logger.child({ service: "chain-listener" }),
           });
-          // A reorg or a node rolled back may have taken this key's transactions with it: the nonce carried with the
-          // cross-process lock would then sit above the chain's, and every send would wait in the pool behind a gap.
-          const account = await AccountNonceManager.of(this.#o.signer);
-          this.#listener.on("reorg", (d) => account.resync(`the chain changed under the listener (${d.kind}, back to block ${d.rewoundTo})`));
+          this.#listener.on("reorg", this.#resyncNonceOnReorg);
           await this.#listener.start();
         },
         stop: async () => this.#listener?.stop(),
@@ -327,9 +324,21 @@ export class WorkerDaemon implements Service {
       blockRange: config.blockRange,
       replayBlocks: config.reorgReplayBlocks,
       pollIntervalMs: config.pollIntervalMs,
+      onReorg: this.#resyncNonceOnReorg,
       logger: this.#logger,
     };
   }
+
+  /**
+   * A reorg or a node rolled back may have taken this key's transactions with it: the nonce carried with the
+   * cross-process lock would then sit above the chain's, and every send would wait in the pool behind the gap.
+   * Every listener of the daemon calls this when it finds its cursor off the chain.
+   */
+  readonly #resyncNonceOnReorg = (d: ReorgDetected): void => {
+    void AccountNonceManager.of(this.#o.signer).then((account) =>
+      account.resync(`the chain changed under a listener (${d.kind}, back to block ${d.rewoundTo})`),
+    );
+  };
 
   /**
    * The TrainingJobs side, when the deployment has one: its listener (`training-events` queue)

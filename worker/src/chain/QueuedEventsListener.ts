@@ -6,7 +6,7 @@ import { silentLogger, type Logger } from "../logger.js";
 import { createQueue } from "../queue/QueueFactory.js";
 import type { QueueName } from "../queue/QueueNames.js";
 import { createRedisConnection } from "../redis/RedisConnection.js";
-import { ChainListener, type ChainListenerStats } from "./ChainListener.js";
+import { ChainListener, type ChainListenerStats, type ReorgDetected } from "./ChainListener.js";
 
 export interface QueuedEventsListenerOptions {
   readonly provider: Provider;
@@ -26,6 +26,8 @@ export interface QueuedEventsListenerOptions {
   /** See `ChainListenerOptions.replayBlocks`. */
   readonly replayBlocks?: number;
   readonly pollIntervalMs: number;
+  /** Called when the cursor was found off the chain (reorg or restart), e.g. to resync the key's nonce. */
+  readonly onReorg?: (detected: ReorgDetected) => void;
   readonly logger?: Logger;
 }
 
@@ -69,6 +71,7 @@ export class QueuedEventsListener implements Service {
       pollIntervalMs: o.pollIntervalMs,
       logger: (o.logger ?? silentLogger).child({ service: this.name }),
     });
+    if (this.#o.onReorg !== undefined) this.#listener.on("reorg", this.#o.onReorg);
     await this.#listener.start();
   }
 
