@@ -22,7 +22,22 @@ contract EventEmitterMock {
     /// @param caller The caller.
     error EventEmitterMockFailed(uint256 code, address caller);
 
+    /// @notice Thrown by `pingIfOpen` while the gate is closed.
+    error EventEmitterMockGateClosed();
+
     uint256 private _counter;
+    bool private _gateClosed;
+
+    /// @notice Closes or opens the gate `pingIfOpen` checks (lets a test move the state under a pending call).
+    function setGateClosed(bool closed) external {
+        _gateClosed = closed;
+    }
+
+    /// @notice Counts like `ping`, unless the gate is closed.
+    function pingIfOpen() external {
+        if (_gateClosed) revert EventEmitterMockGateClosed();
+        _counter += 1;
+    }
 
     /// @notice Number of successful state-changing calls so far.
     function counter() external view returns (uint256) {

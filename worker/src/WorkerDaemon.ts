@@ -17,7 +17,7 @@ import { batchesInFlight, type Config } from "./config.js";
 import { DataEventsListener } from "./data/DataEventsListener.js";
 import { ValidationService } from "./data/ValidationService.js";
 import type { Deployment } from "./Deployment.js";
-import { TesseraError } from "./errors.js";
+import { NotYetError, TesseraError } from "./errors.js";
 import { traceStages, type BatchTrace } from "./inference/BatchTrace.js";
 import { InferenceProcessor, type InferenceOutcome } from "./inference/InferenceProcessor.js";
 import { parsePendingInference, type PendingInference } from "./inference/PendingInference.js";
@@ -279,6 +279,12 @@ export class WorkerDaemon implements Service {
               const pickedAt = Date.now();
               const pending = parsePendingInference(job.data, market.interface);
               const outcome = await batcher!.submit({ pending, enqueuedAt: job.timestamp, pickedAt });
+              if (outcome.status === "skipped" && outcome.recheckInMs !== undefined) {
+                // Held by another worker until before its deadline: if that claim lapses, the request still gets served.
+                throw new NotYetError(`request ${outcome.requestId} is held by another worker (${outcome.reason}): looking again in ${outcome.recheckInMs} ms`, outcome.recheckInMs, {
+                  code: "HELD_BY_OTHER",
+                });
+              }
               logger.debug({ jobId: job.id, requestId: outcome.requestId, outcome: outcome.status }, "job done");
               return outcome;
             },

@@ -173,7 +173,12 @@ describe("Worker daemon operations: startup checks, health, metrics, shutdown", 
       expect(w.records((r) => r.msg !== undefined && String(r.msg).startsWith("signal ignored"))).to.have.length(1);
       expect(w.log()).to.not.match(/provider destroyed/i);
       expect(w.log()).to.not.match(/unhandled rejection/i);
-      const stopped = w.records((r) => r.msg === "service stopped").map((r) => r.service);
+      // By their times (once, under load, the file held one line out of place: a run loaded by other jobs put
+      // inference-processor after redis in file order; the times are what the order claim is about).
+      const stopped = w
+        .records((r) => r.msg === "service stopped")
+        .sort((a, b) => Number(a.time) - Number(b.time))
+        .map((r) => r.service);
       const order = stopped.join(" → ");
       expect(stopped.indexOf("monitoring"), order).to.be.lessThan(stopped.indexOf("chain-listener"));
       expect(stopped.indexOf("chain-listener"), order).to.be.lessThan(stopped.indexOf("inference-processor"));

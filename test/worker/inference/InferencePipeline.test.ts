@@ -15,7 +15,19 @@ import { parsePendingInference, type PendingInference } from "../../../worker/sr
 import { decodeClass, encodeImage, predictClasses } from "../../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
 import { ModelCache } from "../../../worker/src/ml/ModelCache.js";
+import { Queue } from "bullmq";
+import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { removeQueueData } from "../../helpers/queue.js";
+
+async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 /**
  * The whole paid-inference path on real parts: EDR chain + Ignition deployment, Redis, the
@@ -114,15 +126,24 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
     expect(events).to.have.length(1);
   });
 
-  it("skips expired requests and requests another worker holds, and fulfils the rest of the batch", async () => {
-    const { ethers, networkHelpers } = stack.connection;
-    const { token, workerRegistry, market } = stack.contracts;
-    const [, , , , , , , , rival] = await ethers.getSigners();
+  /** A second staked worker serving the version (registered once): Hardhat account `index`. */
+  async function rivalWorker(index = 8) {
+    const { ethers } = stack.connection;
+    const { token, workerRegistry } = stack.contracts;
+    const rival = (await ethers.getSigners())[index];
+    if ((await workerRegistry.workerOf(rival.address)).registered) return rival;
     const stake = await workerRegistry.minStake();
     await (await token.mint(rival.address, stake)).wait();
     await (await token.connect(rival).approve(await workerRegistry.getAddress(), stake)).wait();
     await (await workerRegistry.connect(rival).register(stake, 2, "0x02" + "22".repeat(32), "rival")).wait();
     await (await workerRegistry.connect(rival).setServedModels([stack.trained!.versionId], true)).wait();
+    return rival;
+  }
+
+  it("skips expired requests and requests another worker holds, and fulfils the rest of the batch", async () => {
+    const { networkHelpers } = stack.connection;
+    const { market } = stack.contracts;
+    const rival = await rivalWorker();
 
     const held = await send(30);
     await (await market.connect(rival).claim(held.requestId)).wait();
@@ -132,6 +153,64 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
     const outcomes = await processor().processBatch([held, soon, fine].map(pendingOf));
     expect(outcomes.map((o) => (o.status === "skipped" ? o.reason : o.status))).to.deep.equal(["claimed-by-other", "expired", "fulfilled"]);
     expect((await market.requestState(held.requestId)).claimant).to.equal(rival.address);
+  });
+
+  it("a request another worker holds is looked at again when that claim ends, and served if the claim lapsed", async () => {
+    const { ethers, networkHelpers } = stack.connection;
+    const { market } = stack.contracts;
+    const rival = await rivalWorker();
+    const window = await market.claimWindow();
+    const held = await send(33);
+    const short = await send(34, "eth", Number(window) - 5); // the claim outlives the request
+    await (await market.connect(rival).claim(held.requestId)).wait();
+    await (await market.connect(rival).claim(short.requestId)).wait();
+    const p = processor();
+
+    const [first, unworthy] = await p.processBatch([held, short].map(pendingOf));
+    const now = BigInt((await ethers.provider.getBlock("latest"))!.timestamp);
+    const expiry = (await market.requestState(held.requestId)).claimExpiry;
+    expect(first).to.deep.equal({ requestId: held.requestId.toString(), status: "skipped", reason: "claimed-by-other", recheckInMs: Number(expiry + 1n - now) * 1000 });
+    expect(unworthy).to.deep.equal({ requestId: short.requestId.toString(), status: "skipped", reason: "claimed-by-other" });
+
+    // The rival never fulfils: once its claim has ended the request is this worker's to serve, and the rival is slashed.
+    await networkHelpers.time.increaseTo(expiry + 1n);
+    const fromBlock = await ethers.provider.getBlockNumber();
+    const [again] = await p.processBatch([pendingOf(held)]);
+    expect(again.status).to.equal("fulfilled");
+    const [fulfilled] = await market.queryFilter(market.filters.InferenceFulfilled(held.requestId), fromBlock);
+    expect(fulfilled.args.worker).to.equal(stack.signers.worker.address);
+    expect(await market.queryFilter(market.filters.ClaimLapsed(held.requestId), fromBlock)).to.have.length(1);
+  });
+
+  it("the daemon delays a job whose request another worker holds (no attempt used), and serves it once the claim lapsed", async () => {
+    const { ethers, networkHelpers } = stack.connection;
+    const { market } = stack.contracts;
+    const rival = await rivalWorker(9); // account 8 was slashed for its lapse above
+    const held = await send(35);
+    await (await market.connect(rival).claim(held.requestId)).wait();
+    const expiry = (await market.requestState(held.requestId)).claimExpiry;
+    await networkHelpers.time.increaseTo(expiry - 3n); // the daemon will find 4 s of the claim left
+    const daemonPrefix = `tessera-test-${randomUUID()}`;
+    const daemon = await stack.startWorker({ queuePrefix: daemonPrefix }, held.receipt.blockNumber);
+    try {
+      const queue = new Queue(QueueNames.chainEvents, { connection: { url: stack.redis.url }, prefix: daemonPrefix });
+      try {
+        // Delayed, not failed: the job waits in BullMQ's delayed set until the claim has ended.
+        const delayed = await until(async () => ((await queue.getDelayed()).length === 1 ? (await queue.getDelayed())[0] : undefined), "a delayed job");
+        expect(delayed.attemptsMade).to.equal(0);
+        expect(await queue.getFailedCount()).to.equal(0);
+        expect(daemon.stats.outcomes).to.deep.equal({ "skipped:claimed-by-other": 1 });
+      } finally {
+        await queue.close();
+      }
+      await networkHelpers.time.increaseTo(expiry + 1n); // a block after the claim ended
+      const done = await waitForFulfilments(market, [held.requestId], { fromBlock: held.receipt.blockNumber, timeoutMs: 30_000 });
+      expect(done.get(held.requestId)!.worker).to.equal(stack.signers.worker.address);
+      expect(daemon.stats.outcomes).to.deep.equal({ "skipped:claimed-by-other": 1, fulfilled: 1 });
+    } finally {
+      await daemon.stop();
+      await removeQueueData(stack.redis.url, daemonPrefix);
+    }
   });
 
   it("in optimistic mode fulfils open requests without a claim transaction", async () => {

@@ -22,6 +22,22 @@ function flakyProvider(): { provider: Eip1193Provider; failures: () => number } 
   return { provider, failures: () => failures };
 }
 
+/** Forwards to the in-process chain but answers the first `eth_estimateGas` with half the node's estimate. */
+function lowEstimateProvider(): { provider: Eip1193Provider; estimates: bigint[] } {
+  const estimates: bigint[] = [];
+  const provider: Eip1193Provider = {
+    async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
+      const answer = await eip1193.request(req as { method: string; params?: unknown[] });
+      if (req.method !== "eth_estimateGas") return answer;
+      const estimate = BigInt(answer as string);
+      const given = estimates.length === 0 ? estimate / 2n : estimate;
+      estimates.push(given);
+      return "0x" + given.toString(16);
+    },
+  };
+  return { provider, estimates };
+}
+
 describe("TxSender", () => {
   async function fixture() {
     const [funder] = await ethers.getSigners();
@@ -81,6 +97,44 @@ describe("TxSender", () => {
     expect(first.nonce).to.equal(start);
     expect(second.nonce).to.equal(start + 1);
     expect(await mock.counter()).to.equal(2n);
+  });
+
+  it("adds 20 % headroom to the node's estimate; a caller's own gas limit is kept as given", async () => {
+    const { wallet, mock } = await fixture();
+    const sender = new TxSender({ signer: wallet, baseDelayMs: 1 });
+    const estimate = await mock.connect(wallet).pingMany.estimateGas(10n, 5n);
+
+    const estimated = await sender.send(mock, "pingMany", [10n, 5n]);
+    const fixed = await sender.send(mock, "pingMany", [20n, 5n], { gasLimit: estimate + 1_000n });
+
+    expect((await ethers.provider.getTransaction(estimated.hash))!.gasLimit).to.equal((estimate * 120n + 99n) / 100n);
+    expect((await ethers.provider.getTransaction(fixed.hash))!.gasLimit).to.equal(estimate + 1_000n);
+    expect(estimated.gasUsed <= estimate).to.equal(true);
+  });
+
+  it("a transaction that runs out of gas on chain is sent again with a fresh estimate and more headroom: the effect lands once", async () => {
+    const { wallet, mock } = await fixture();
+    const low = lowEstimateProvider();
+    // No request cache (as the worker's own provider): ethers would answer the second estimate from the first for 250 ms.
+    const signer = wallet.connect(new BrowserProvider(low.provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
+    const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+    const start = await ethers.provider.getTransactionCount(wallet.address);
+    const counterBefore = await mock.counter();
+
+    const result = await sender.send(mock, "pingMany", [100n, 5n]);
+
+    // First attempt: half the estimate + 20 %, mined and failed; second: the true estimate, with 2 x 20 + 20 = 60 % headroom.
+    expect(low.estimates).to.have.length(2);
+    expect(result.attempts).to.equal(2);
+    expect(result.nonce).to.equal(start + 1);
+    const failed = (await ethers.provider.getBlock(result.receipt.blockNumber - 1, true))!.prefetchedTransactions.find((t) => t.from === wallet.address)!;
+    const failedReceipt = (await ethers.provider.getTransactionReceipt(failed.hash))!;
+    expect(failedReceipt.status).to.equal(0);
+    expect(failed.gasLimit).to.equal((low.estimates[0] * 120n + 99n) / 100n);
+    expect(failedReceipt.gasUsed).to.equal(failed.gasLimit);
+    expect((await ethers.provider.getTransaction(result.hash))!.gasLimit).to.equal((low.estimates[1] * 160n + 99n) / 100n);
+    expect(await mock.counter()).to.equal(counterBefore + 1n);
+    expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 2);
   });
 
   it("does not retry an unrecoverable failure", async () => {
@@ -171,6 +225,60 @@ describe("TxSender", () => {
       expect(landed.attempts).to.equal(2);
       expect(await mock.counter()).to.equal(2n);
       expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 2);
+    });
+
+    it("a transaction the state moved under between simulation and mining fails with the reason named, not sent again", async () => {
+      const { wallet, mock } = await fixture();
+      const [, other] = await ethers.getSigners();
+      const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20, maxAttempts: 3 });
+      const start = await ethers.provider.getTransactionCount(wallet.address);
+      await ethers.provider.send("evm_setAutomine", [false]);
+
+      const sending = sender.send(mock, "pingIfOpen", []).then(
+        () => expect.fail("send should have thrown"),
+        (e: unknown) => e,
+      );
+      await until(async () => ((await pendingHashes()).length === 1 ? true : undefined), "pending transaction");
+      // Mined ahead of it (a higher tip): the gate closes under the simulated call.
+      await mock.connect(other).setGateClosed(true, { maxPriorityFeePerGas: ethers.parseUnits("50", "gwei"), maxFeePerGas: ethers.parseUnits("100", "gwei") });
+      await ethers.provider.send("evm_mine", []);
+      const error = await sending;
+
+      expect(error).to.be.instanceOf(ContractRevertError);
+      expect((error as Error).message).to.include("EventEmitterMockGateClosed()");
+      const block = (await ethers.provider.getBlock("latest", true))!;
+      expect(block.prefetchedTransactions.map((t) => t.from)).to.deep.equal([other.address, wallet.address]);
+      expect((await ethers.provider.getTransactionReceipt(block.prefetchedTransactions[1].hash))!.status).to.equal(0);
+      expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 1); // sent once
+      expect(await mock.counter()).to.equal(0n);
+    });
+
+    it("a transaction that failed on chain but passes its simulation again (the state moved and back) is sent again once", async () => {
+      const { wallet, mock } = await fixture();
+      const [, closer, opener] = await ethers.getSigners();
+      const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20, maxAttempts: 3 });
+      const start = await ethers.provider.getTransactionCount(wallet.address);
+      await ethers.provider.send("evm_setAutomine", [false]);
+
+      const sending = sender.send(mock, "pingIfOpen", []);
+      await until(async () => ((await pendingHashes()).length === 1 ? true : undefined), "pending transaction");
+      // In one block: closed ahead of it (higher tip), opened after it (lower tip).
+      const tip = (await ethers.provider.getTransaction((await pendingHashes())[0]))!.maxPriorityFeePerGas!;
+      const maxFeePerGas = ethers.parseUnits("100", "gwei");
+      await mock.connect(closer).setGateClosed(true, { maxPriorityFeePerGas: tip * 10n, maxFeePerGas });
+      await mock.connect(opener).setGateClosed(false, { maxPriorityFeePerGas: tip / 10n, maxFeePerGas });
+      await ethers.provider.send("evm_mine", []);
+      const failedBlock = (await ethers.provider.getBlock("latest", true))!;
+      await ethers.provider.send("evm_setAutomine", [true]);
+      await ethers.provider.send("evm_mine", []); // the resend, if already pending
+      const result = await sending;
+
+      expect(failedBlock.prefetchedTransactions.map((t) => t.from)).to.deep.equal([closer.address, wallet.address, opener.address]);
+      expect((await ethers.provider.getTransactionReceipt(failedBlock.prefetchedTransactions[1].hash))!.status).to.equal(0);
+      expect(result.attempts).to.equal(2);
+      expect(result.nonce).to.equal(start + 1);
+      expect(result.receipt.status).to.equal(1);
+      expect(await mock.counter()).to.equal(1n);
     });
 
     it("replaces a stuck transaction: same nonce, both EIP-1559 fee fields at least 10 % higher, and the replacement is mined", async () => {

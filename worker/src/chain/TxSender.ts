@@ -44,6 +44,12 @@ export interface TxSenderOptions {
   readonly replaceAfterMs?: number;
   /** How often the receipt is looked for. Default: the provider's polling interval, or 1 s. */
   readonly pollIntervalMs?: number;
+  /**
+   * Percent added to the node's gas estimate (default 20). The estimate is taken against the latest block; by the
+   * time the transaction is mined other transactions may have moved the state it reads (a batch's first write to a
+   * slot costs 20k more than a later one), and a limit cut to the estimate runs out of gas.
+   */
+  readonly gasHeadroomPercent?: number;
   readonly logger?: Logger;
 }
 
@@ -101,6 +107,40 @@ class TransactionDropped extends RetryableError {
   }
 }
 
+/** A mined transaction that used (nearly) all its gas and failed: sent again with a fresh, larger estimate. */
+class OutOfGas extends RetryableError {
+  constructor(hash: string, gasUsed: bigint, gasLimit: bigint) {
+    super(`transaction ${hash} ran out of gas (${gasUsed} of ${gasLimit}): estimating again with more headroom`, { code: "TX_OUT_OF_GAS" });
+  }
+}
+
+/** Reverted on chain although its simulation passed, and passes again now: the state moved under it. Sent again. */
+class RevertedThenPassed extends RetryableError {
+  constructor(hash: string) {
+    super(`transaction ${hash} reverted on chain, but its simulation passes now (the state moved between simulation and mining): sending again`, {
+      code: "TX_REVERTED_STATE_MOVED",
+    });
+  }
+}
+
+/** The hash in a send error of a node that mined the transaction and reports its failure (`error.data.transactionHash`). */
+function minedHashOf(err: unknown): string | undefined {
+  const seen = new Set<unknown>();
+  const stack: unknown[] = [err];
+  while (stack.length > 0) {
+    const e = stack.pop();
+    if (e === null || typeof e !== "object" || seen.has(e)) continue;
+    seen.add(e);
+    const o = e as { transactionHash?: unknown; data?: unknown; error?: unknown; info?: unknown; cause?: unknown };
+    if (typeof o.transactionHash === "string" && /^0x[0-9a-fA-F]{64}$/.test(o.transactionHash)) return o.transactionHash;
+    stack.push(o.data, o.error, o.info, o.cause);
+  }
+  return undefined;
+}
+
+/** A failed transaction that used at least this share of its limit ran out of gas (the 63/64 rule leaves a little). */
+const OUT_OF_GAS_SHARE_PERMILLE = 950n;
+
 /** Fee bump of a replacement: +12.5 % (nodes ask for at least +10 % on both EIP-1559 fields), rounded up. */
 function bump(fee: bigint): bigint {
   return (fee * 1125n + 999n) / 1000n;
@@ -129,6 +169,7 @@ export class TxSender {
   readonly #receiptTimeoutMs: number;
   readonly #replaceAfterMs: number | undefined;
   readonly #pollIntervalMs: number;
+  readonly #gasHeadroomPercent: bigint;
   readonly #logger: Logger;
   #account: Promise<AccountNonceManager> | undefined;
 
@@ -144,6 +185,9 @@ export class TxSender {
     this.#replaceAfterMs = options.replaceAfterMs;
     const providerPolling = (this.#provider as { pollingInterval?: unknown }).pollingInterval;
     this.#pollIntervalMs = options.pollIntervalMs ?? (typeof providerPolling === "number" ? providerPolling : 1_000);
+    const headroom = options.gasHeadroomPercent ?? 20;
+    if (!Number.isInteger(headroom) || headroom < 0) throw new RangeError("gasHeadroomPercent must be an integer >= 0");
+    this.#gasHeadroomPercent = BigInt(headroom);
     this.#logger = options.logger ?? silentLogger;
   }
 
@@ -169,22 +213,29 @@ export class TxSender {
     const startedAt = Date.now();
     let simulatedAt = startedAt;
     let inFlight: InFlight | undefined;
+    // Doubled after each out-of-gas failure.
+    let headroom = this.#gasHeadroomPercent;
     for (let attempt = 1; ; attempt++) {
       try {
         if (inFlight === undefined) {
-          const call = await this.#prepare(fn, args, overrides, options);
+          const call = await this.#prepare(fn, args, overrides, options, headroom);
           simulatedAt = Date.now();
           inFlight = await account.exclusive(() => this.#broadcast(account, call));
           log.info({ txHash: inFlight.hashes[0], nonce: inFlight.nonce, attempt }, "transaction sent");
         }
         const receipt = await this.#awaitFinal(account, method, inFlight, log);
+        if (receipt.status !== 1) await this.#explainFailure(fn, args, overrides, options, inFlight, receipt, method, interfaces);
         const timings = { startedAt, simulatedAt, lockedAt: inFlight.lockedAt, sentAt: inFlight.sentAt, minedAt: Date.now() };
         const feeWei = receipt.gasUsed * receipt.gasPrice;
         account.emit("mined", { method, hash: receipt.hash, gasUsed: receipt.gasUsed, feeWei });
         log.info({ txHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() }, "transaction mined");
         return { hash: receipt.hash, nonce: inFlight.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt, timings };
       } catch (err) {
-        if (err instanceof TransactionDropped) inFlight = undefined; // gone from chain and pool: simulate and send anew
+        if (err instanceof TransactionDropped || err instanceof RevertedThenPassed) inFlight = undefined; // simulate and send anew
+        if (err instanceof OutOfGas) {
+          inFlight = undefined; // the nonce is spent: a new transaction with a fresh estimate and twice the headroom
+          headroom = headroom * 2n + 20n;
+        }
         if (err instanceof UnrecoverableError) throw err;
         if (classifyError(err) === "unrecoverable") throw this.#unrecoverable(method, args, err, interfaces);
         if (isNonceError(err)) account.resync(`nonce error: ${(err as Error).message.slice(0, 120)}`);
@@ -213,6 +264,7 @@ export class TxSender {
     args: readonly unknown[],
     overrides: { value?: bigint; gasLimit?: bigint },
     options: SendOptions,
+    headroomPercent: bigint,
   ): Promise<TransactionRequest> {
     // Encoded once (a batch's calldata is large): the simulation and the estimate use the same request.
     const call: TransactionRequest = await fn.populateTransaction(...args, overrides);
@@ -225,7 +277,9 @@ export class TxSender {
     // The simulation's error names the revert; the others' only matter when it passed.
     if (simulated.status === "rejected") throw simulated.reason;
     if (gas.status === "rejected") throw gas.reason;
-    const prepared: TransactionRequest = { ...call, gasLimit: gas.value };
+    // A limit the caller set is kept as it is; an estimate gets the headroom.
+    const gasLimit = call.gasLimit == null ? (gas.value * (100n + headroomPercent) + 99n) / 100n : gas.value;
+    const prepared: TransactionRequest = { ...call, gasLimit };
     if (fees.status === "fulfilled" && call.gasPrice == null && call.maxFeePerGas == null) {
       const { maxFeePerGas, maxPriorityFeePerGas } = fees.value;
       // EIP-1559 fees as ethers would fill them in; without them (a legacy chain) ethers asks for the gas price itself.
@@ -238,12 +292,20 @@ export class TxSender {
   async #broadcast(account: AccountNonceManager, call: TransactionRequest): Promise<InFlight> {
     const lockedAt = Date.now();
     const nonce = await account.take();
+    let tx: TransactionRequest | undefined;
     try {
-      const tx = await this.signer.populateTransaction({ ...call, nonce });
+      tx = await this.signer.populateTransaction({ ...call, nonce });
       const hash = await this.#sendRaw(tx);
       const sentAt = Date.now();
       return { nonce, tx, hashes: [hash], lastSentAt: sentAt, lockedAt, sentAt };
     } catch (err) {
+      // A development node that mines on send (Hardhat's automine) answers a transaction that failed in its block with
+      // an error carrying the hash: it was mined, the nonce is spent, and its receipt tells what happened.
+      const minedHash = minedHashOf(err);
+      if (tx !== undefined && minedHash !== undefined) {
+        const sentAt = Date.now();
+        return { nonce, tx, hashes: [minedHash], lastSentAt: sentAt, lockedAt, sentAt };
+      }
       // The nonce was handed out but may never have reached the node: re-read it before the next send.
       account.resync(`broadcast failed: ${(err as Error).message.slice(0, 120)}`);
       throw err;
@@ -279,7 +341,8 @@ export class TxSender {
         if (mined !== null) break;
       }
       if (mined !== null) {
-        if (mined.status !== 1) throw new ContractRevertError(`${method} reverted on chain in ${mined.hash}`, { revert: null });
+        // A failed transaction is final at once: the caller (`send`) works out why.
+        if (mined.status !== 1) return mined;
         // A receipt is one confirmation by itself; deeper ones need the head, read past ethers' request cache.
         if (confirmations <= 1 || (await headBlockNumber(this.#provider)) - mined.blockNumber + 1 >= confirmations) return mined;
       } else {
@@ -299,6 +362,37 @@ export class TxSender {
       }
       await sleep(this.#pollIntervalMs);
     }
+  }
+
+  /**
+   * A transaction that was mined but failed. Out of gas (it used nearly all its limit): OutOfGas, sent again with a
+   * larger estimate. Otherwise the call is simulated again against the block after it: a revert there is the
+   * reason, named (unrecoverable); a pass means the state moved between the simulation and the mining
+   * (RevertedThenPassed, sent again, within the attempts).
+   */
+  async #explainFailure(
+    fn: ReturnType<BaseContract["getFunction"]>,
+    args: readonly unknown[],
+    overrides: { value?: bigint; gasLimit?: bigint },
+    options: SendOptions,
+    inFlight: InFlight,
+    receipt: TransactionReceipt,
+    method: string,
+    interfaces: readonly Interface[],
+  ): Promise<never> {
+    const gasLimit = BigInt(inFlight.tx.gasLimit ?? 0n);
+    this.#logger.warn({ method, txHash: receipt.hash, gasUsed: receipt.gasUsed.toString(), gasLimit: gasLimit.toString() }, "transaction failed on chain");
+    if (overrides.gasLimit === undefined && gasLimit > 0n && receipt.gasUsed * 1000n >= gasLimit * OUT_OF_GAS_SHARE_PERMILLE) {
+      throw new OutOfGas(receipt.hash, receipt.gasUsed, gasLimit);
+    }
+    const call: TransactionRequest = await fn.populateTransaction(...args, overrides);
+    try {
+      await this.signer.call(options.simulateAt === "pending" ? { ...call, blockTag: "pending" } : call);
+    } catch (err) {
+      if (classifyError(err) === "unrecoverable") throw this.#unrecoverable(method, args, err, interfaces);
+      throw err;
+    }
+    throw new RevertedThenPassed(receipt.hash);
   }
 
   /** Re-sends the stuck transaction with the same nonce and both fee fields at least 12.5 % higher. */

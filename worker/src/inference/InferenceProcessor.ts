@@ -22,6 +22,11 @@ export type InferenceOutcome =
       readonly detail?: string;
       /** The `decline` transaction that told the requester why (unservable requests only). */
       readonly declineTxHash?: string;
+      /**
+       * Held by another worker whose claim ends before the deadline: look again in this many ms. Nobody may hold
+       * it then (the claim lapsed), and it is still worth serving; a settled request is skipped then.
+       */
+      readonly recheckInMs?: number;
     };
 
 export type SkipReason =
@@ -91,6 +96,8 @@ export class InferenceProcessor {
   readonly #versions = new Map<bigint, { manifestCid: string; weightsCid: string; contentHash: string }>();
   /** Versions this worker was eligible for at its last read: their model work starts beside the next batch's reads. */
   readonly #served = new Set<bigint>();
+  /** The market's claim window in seconds (immutable), read once. */
+  #claimWindow: Promise<bigint> | undefined;
 
   constructor(options: InferenceProcessorOptions) {
     this.#o = options;
@@ -130,7 +137,9 @@ export class InferenceProcessor {
       else if (terms.deadline <= now) w.outcome = skip(requestId, "expired");
       else if (state.status === STATUS_CLAIMED && state.claimant.toLowerCase() === me) w.ours = true;
       else if (!eligible.get(terms.modelVersionId)) w.outcome = skip(requestId, "not-served");
-      else if (state.status === STATUS_CLAIMED && state.claimExpiry >= now) w.outcome = skip(requestId, "claimed-by-other");
+      else if (state.status === STATUS_CLAIMED && state.claimExpiry >= now) {
+        w.outcome = { ...skip(requestId, "claimed-by-other"), ...recheck(BigInt(state.claimExpiry), now, terms.deadline) };
+      }
     }
 
     // Everything that can fail on the request's side happens before any claim.
@@ -153,7 +162,13 @@ export class InferenceProcessor {
         const parsed = this.#o.market.interface.parseLog(log);
         if (parsed?.name === "InferencesClaimed") for (const id of parsed.args.requestIds as bigint[]) claimed.add(id);
       }
-      for (const w of toClaim) if (!claimed.has(w.item.requestId)) w.outcome = skip(w.item.requestId, "lost-claim-race");
+      const lost = toClaim.filter((w) => !claimed.has(w.item.requestId));
+      if (lost.length > 0) {
+        // Another worker's claim came first: it ends within a claim window of now, when the request may need us again.
+        this.#claimWindow ??= this.#o.market.claimWindow().then(BigInt);
+        const expiry = now + (await this.#claimWindow);
+        for (const w of lost) w.outcome = { ...skip(w.item.requestId, "lost-claim-race"), ...recheck(expiry, now, w.item.terms.deadline) };
+      }
       this.#logger.info({ txHash: sent.hash, claimed: claimed.size, asked: ids.length, gasUsed: sent.gasUsed.toString() }, "claimed");
     }
 
@@ -268,6 +283,15 @@ export class InferenceProcessor {
     return this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash, weightsCid: version.weightsCid });
   }
 
+}
+
+/** Minimum wait before a held request is read again (a chain whose clock lags the wall clock re-reads no faster). */
+const MIN_RECHECK_MS = 1_000;
+
+/** When a request held until `claimExpiry` (chain seconds) is worth a new look: after the claim, if before the deadline. */
+function recheck(claimExpiry: bigint, now: bigint, deadline: bigint): { recheckInMs?: number } {
+  if (claimExpiry + 1n >= deadline) return {}; // the claim outlives the request: nothing left to serve after it
+  return { recheckInMs: Math.max(MIN_RECHECK_MS, Number(claimExpiry + 1n - now) * 1000) };
 }
 
 function skip(requestId: bigint, reason: SkipReason, detail?: string): InferenceOutcome {

@@ -140,7 +140,11 @@ export class WorkerReadiness implements Service {
         const cap = CAPABILITY[role];
         if ((Number(info.capabilities) & cap.bit) === 0) problems.push(`missing capability ${cap.name}`);
         if (role === "processor" && servedVersions.length === 0) {
-          problems.push(served.length === 0 ? "serves no model version (`worker register --serve <ids>`)" : `not eligible for any served version (${served.join(", ")})`);
+          problems.push(
+            served.length === 0
+              ? `serves no model version since block ${this.#o.deployment.startBlock}, the deployment's startBlock (\`worker register --serve <ids>\`)`
+              : `not eligible for any served version (${served.join(", ")})`,
+          );
         }
       }
       return { role, ok: problems.length === 0, problems };
