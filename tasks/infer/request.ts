@@ -1,10 +1,14 @@
 import { ZeroAddress } from "ethers";
+import { CID } from "multiformats/cid";
 import { randomBytes } from "node:crypto";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { InferenceClient, InputKind, type SentRequest } from "../../scripts/lib/InferenceClient.js";
+import { InputFileError, readImageFile, readValuesFile, type EncodedInputFile } from "../../scripts/lib/RequestInputFiles.js";
 import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { encodeImage } from "../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS, loadMnist } from "../../worker/src/ml/MnistDataset.js";
+import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { codecsOf } from "../../worker/src/ml/ModelManifest.js";
 import { formatAmount, parseCurrency, type Currency } from "../lib/Amounts.js";
 import { cidToString } from "../lib/Cids.js";
 import { openContentStore } from "../lib/ContentStores.js";
@@ -20,6 +24,8 @@ interface RequestArgs {
   account: string;
   versionId: string | undefined;
   digitIndex: number;
+  input: string;
+  image: string;
   pay: string;
   cid: boolean;
   deadlineSeconds: number;
@@ -33,7 +39,10 @@ export interface RequestResult {
   currency: Currency;
   deadline: number;
   inputCid?: string;
-  label: number;
+  /** What was sent: the file read, or the held-out digit. */
+  input: string;
+  /** The held-out digit's label (without --input or --image). */
+  label?: number;
 }
 
 /** Without --cid the input goes inline and no IPFS store is opened. */
@@ -46,9 +55,33 @@ const noStore: ContentStore = {
   close: () => Promise.resolve(),
 };
 
-/** Sends a paid inference request for a held-out MNIST digit, in ETH or in TSR by ERC-2612 permit. */
+/** Reads --input or --image as the version's codec wants it (the manifest from IPFS), before anything is sent. */
+async function readInputFile(args: RequestArgs, store: ContentStore, manifestCidBytes: string): Promise<EncodedInputFile> {
+  const manifestCid = CID.decode(Buffer.from(manifestCidBytes.slice(2), "hex")).toString();
+  let codec;
+  try {
+    codec = codecsOf(await readManifest(store, manifestCid)).input;
+  } catch (err) {
+    throw taskError(`cannot read the model's manifest ${manifestCid} (its input codec says how to encode the file): ${(err as Error).message}`, err);
+  }
+  try {
+    return args.image !== "" ? readImageFile(args.image, codec) : readValuesFile(args.input, codec);
+  } catch (err) {
+    if (err instanceof InputFileError) throw taskError(err.message, err);
+    throw err;
+  }
+}
+
+/**
+ * Sends a paid inference request, in ETH or in TSR by ERC-2612 permit: on a file a person has
+ * (--input values.json, --image picture.png|jpg, encoded by the version's input codec), or on a
+ * held-out MNIST digit (--digit-index).
+ */
 export default async function request(args: RequestArgs, hre: HardhatRuntimeEnvironment): Promise<RequestResult> {
   const currency = parseCurrency(args.pay, "--pay");
+  if (args.input !== "" && args.image !== "") throw taskError("give one of --input and --image, not both");
+  const fromFile = args.input !== "" || args.image !== "";
+  if (fromFile && args.digitIndex !== 0) throw taskError("--digit-index picks a held-out MNIST digit: leave it out with --input or --image");
   if (!Number.isInteger(args.digitIndex) || args.digitIndex < 0 || args.digitIndex >= MNIST_SPLIT.testCount) {
     throw taskError(`--digit-index must be in 0..${MNIST_SPLIT.testCount - 1} (the held-out MNIST digits), got ${args.digitIndex}`);
   }
@@ -68,33 +101,46 @@ export default async function request(args: RequestArgs, hre: HardhatRuntimeEnvi
   const balance = currency === "eth" ? await session.ethers.provider.getBalance(requester.address) : await token.balanceOf(requester.address);
   if (balance < fee) throw taskError(`${requester.address} holds ${formatAmount(balance, currency)}, the request costs ${formatAmount(fee, currency)}`);
 
-  const test = (await loadMnist(MNIST_SPLIT)).test;
-  const i = args.digitIndex;
-  const pixels = encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
-  const deadline = (await session.now()) + args.deadlineSeconds;
-  const salt = randomBytes(8).readBigUInt64BE();
-  const store = args.cid ? await openContentStore(args.dataDir) : noStore;
+  const store = args.cid || fromFile ? await openContentStore(args.dataDir) : noStore;
   let sent: SentRequest;
+  let input: string;
+  let label: number | undefined;
+  let bytes: Uint8Array;
   try {
+    if (fromFile) {
+      const file = await readInputFile(args, store, (await modelRegistry.getVersion(versionId)).manifestCid);
+      bytes = file.bytes;
+      input = file.description;
+    } else {
+      const test = (await loadMnist(MNIST_SPLIT)).test;
+      const i = args.digitIndex;
+      bytes = encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
+      label = test.labels[i];
+      input = `held-out digit #${i} (label ${label})`;
+    }
+    const deadline = (await session.now()) + args.deadlineSeconds;
+    const salt = randomBytes(8).readBigUInt64BE();
     const client = new InferenceClient(market, token, store);
-    const options = { versionId: versionId, pixels, inputKind: args.cid ? InputKind.Cid : InputKind.Inline, fee, deadline, salt };
-    sent = currency === "eth" ? await client.requestWithEth(requester, options) : await client.requestWithTokenPermit(requester, options);
-  } catch (err) {
-    throw transactionFailure(currency === "eth" ? "requestInference" : "requestInferenceWithToken", err);
+    const options = { versionId: versionId, pixels: bytes, inputKind: args.cid ? InputKind.Cid : InputKind.Inline, fee, deadline, salt };
+    try {
+      sent = currency === "eth" ? await client.requestWithEth(requester, options) : await client.requestWithTokenPermit(requester, options);
+    } catch (err) {
+      throw transactionFailure(currency === "eth" ? "requestInference" : "requestInferenceWithToken", err);
+    }
+    const log = sent.receipt.logs.map((l) => market.interface.parseLog(l)).find((e) => e?.name === "InferenceRequested");
+    const inputCid = args.cid ? cidToString(log!.args.input as string) : undefined;
+
+    printFields(`Requested inference on model version ${versionId}`, [
+      ["request id", sent.requestId],
+      ["transaction", sent.receipt.hash],
+      ["requester", requester.address],
+      ["fee", `${formatAmount(fee, currency)}${currency === "tsr" ? " (by permit, no approve)" : ""}`],
+      ["input", inputCid === undefined ? `${input}, ${bytes.length} bytes inline` : `${input}, CID ${inputCid}`],
+      ["deadline", `${new Date(deadline * 1000).toISOString()} (in ${args.deadlineSeconds} s)`],
+      ["next", `npx hardhat${session.networkFlag} infer status --id ${sent.requestId} --wait 60`],
+    ]);
+    return { requestId: sent.requestId, txHash: sent.receipt.hash, requester: requester.address, fee, currency, deadline, inputCid, input, label };
   } finally {
     await store.close();
   }
-  const log = sent.receipt.logs.map((l) => market.interface.parseLog(l)).find((e) => e?.name === "InferenceRequested");
-  const inputCid = args.cid ? cidToString(log!.args.input as string) : undefined;
-
-  printFields(`Requested inference on model version ${versionId}`, [
-    ["request id", sent.requestId],
-    ["transaction", sent.receipt.hash],
-    ["requester", requester.address],
-    ["fee", `${formatAmount(fee, currency)}${currency === "tsr" ? " (by permit, no approve)" : ""}`],
-    ["input", inputCid === undefined ? `held-out digit #${i} (label ${test.labels[i]}), ${pixels.length} bytes inline` : `held-out digit #${i} (label ${test.labels[i]}), CID ${inputCid}`],
-    ["deadline", `${new Date(deadline * 1000).toISOString()} (in ${args.deadlineSeconds} s)`],
-    ["next", `npx hardhat${session.networkFlag} infer status --id ${sent.requestId} --wait 60`],
-  ]);
-  return { requestId: sent.requestId, txHash: sent.receipt.hash, requester: requester.address, fee, currency, deadline, inputCid, label: test.labels[i] };
 }

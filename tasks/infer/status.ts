@@ -1,6 +1,11 @@
 import { getBytes, ZeroAddress } from "ethers";
+import { CID } from "multiformats/cid";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import type { DecodedOutput } from "../../worker/src/ml/codecs/OutputCodec.js";
 import { decodeClass } from "../../worker/src/ml/InferenceCodec.js";
+import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { codecsOf } from "../../worker/src/ml/ModelManifest.js";
+import { openContentStore } from "../lib/ContentStores.js";
 import { formatAmount } from "../lib/Amounts.js";
 import { cidToString } from "../lib/Cids.js";
 import { printFields } from "../lib/Printer.js";
@@ -24,13 +29,14 @@ export interface Decline {
 
 interface StatusArgs {
   deployment: string;
+  dataDir: string;
   id: string | undefined;
   wait: number;
 }
 
 export type StatusResult =
   | { requestId: bigint; status: "Open" | "Claimed" | "Expired"; deadline: number; claimant?: string; declines: Decline[] }
-  | { requestId: bigint; status: "Fulfilled"; worker: string; txHash: string; digit?: number; output: string }
+  | { requestId: bigint; status: "Fulfilled"; worker: string; txHash: string; digit?: number; answer?: DecodedOutput; output: string }
   | { requestId: bigint; status: "Refunded"; txHash: string; fee: bigint; declines: Decline[] };
 
 /** Where a request stands: open or claimed (from the market's storage word), or how it was settled. */
@@ -67,14 +73,24 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
       const output = fulfilled.args.output;
       const isCid = Number(fulfilled.args.outputKind) === OUTPUT_CID;
       const bytes = getBytes(output);
-      const digit = !isCid && bytes.length === 1 ? decodeClass(bytes) : undefined;
+      const answer = isCid ? undefined : await readAnswer(session, args.dataDir, request.modelVersionId, bytes);
+      const digit = answer === undefined && !isCid && bytes.length === 1 ? decodeClass(bytes) : undefined;
+      const said = answer !== undefined ? describeAnswer(answer.decoded, answer.mnist) : digit !== undefined ? `digit ${digit}` : isCid ? `output CID ${cidToString(output)}` : `output ${output}`;
       printFields(`Request ${requestId}: Fulfilled`, [
         ...terms,
-        ["answer", digit !== undefined ? `digit ${digit}` : isCid ? `output CID ${cidToString(output)}` : `output ${output}`],
+        ["answer", said],
         ["worker", fulfilled.args.worker],
         ["fulfilled in", fulfilled.transactionHash],
       ]);
-      return { requestId, status: "Fulfilled", worker: fulfilled.args.worker, txHash: fulfilled.transactionHash, digit, output };
+      return {
+        requestId,
+        status: "Fulfilled",
+        worker: fulfilled.args.worker,
+        txHash: fulfilled.transactionHash,
+        digit: answer?.mnist === true && answer.decoded.codec === "class-index" ? answer.decoded.classIndex : digit,
+        ...(answer === undefined ? {} : { answer: answer.decoded }),
+        output,
+      };
     }
     const [refunded] = await market.queryFilter(market.filters.InferenceRefunded(requestId), from);
     if (refunded !== undefined) {
@@ -99,6 +115,42 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     ...declineFields,
   ]);
   return { requestId, status: label, deadline, ...(claimed ? { claimant: state.claimant } : {}), declines };
+}
+
+/**
+ * The answer as the version's output codec reads it (the manifest from IPFS); undefined, and the raw bytes are shown,
+ * when the manifest cannot be read here (another IPFS store) or the bytes are not an answer of that codec.
+ */
+async function readAnswer(session: Session, dataDir: string, versionId: bigint, bytes: Uint8Array): Promise<{ decoded: DecodedOutput; mnist: boolean } | undefined> {
+  const version = await session.contracts.modelRegistry.getVersion(versionId);
+  const manifestCid = CID.decode(getBytes(version.manifestCid)).toString();
+  let store;
+  try {
+    store = await openContentStore(dataDir);
+    const manifest = await readManifest(store, manifestCid);
+    const codecs = codecsOf(manifest);
+    // A classifier of 28×28 grey images (MNIST's shape): its class is a digit.
+    const mnist = codecs.input.spec.name === "uint8-image" && codecs.input.byteLength === 784 && codecs.output.spec.name === "class-index";
+    return { decoded: codecs.output.decode(bytes), mnist };
+  } catch {
+    return undefined;
+  } finally {
+    await store?.close();
+  }
+}
+
+function describeAnswer(answer: DecodedOutput, mnist: boolean): string {
+  const p = (x: number) => x.toFixed(4);
+  switch (answer.codec) {
+    case "class-index":
+      return mnist ? `digit ${answer.classIndex}` : `class ${answer.classIndex}`;
+    case "top-k":
+      return answer.top.map((t) => `class ${t.classIndex} (p ${p(t.probability)})`).join(", ");
+    case "binary-probability":
+      return `probability ${p(answer.probability)}`;
+    case "float32-tensor":
+      return `values [${Array.from(answer.values, (v) => String(v)).join(", ")}]`;
+  }
 }
 
 /** Polls until the request is answered or refunded, its deadline passed, or `seconds` went by. */

@@ -1,6 +1,10 @@
+import { Queue } from "bullmq";
 import { Redis } from "ioredis";
+import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { PrivateRedisServer } from "../../../worker/src/redis/PrivateRedisServer.js";
 import { WorkerProcess } from "../../lib/WorkerProcess.js";
+
+const QUEUE_PREFIX = "tessera-load";
 
 export interface LoadOperatorOptions {
   /** Names the processes' log files `<dataDir>/<name>-<i>.log`. */
@@ -40,7 +44,7 @@ export class LoadOperator {
           workerKey: options.workerKey,
           dataDir: options.dataDir,
           redisUrl: redis.url,
-          queuePrefix: "tessera-load",
+          queuePrefix: QUEUE_PREFIX,
           roles: i === 0 ? "listener,processor" : "processor",
           env: { TESSERA_DEPLOYMENT: options.deploymentFile, POLL_INTERVAL_MS: "50", ...options.env },
         }),
@@ -55,6 +59,11 @@ export class LoadOperator {
       throw err;
     }
     return operator;
+  }
+
+  /** The operator's event queue (BullMQ), for pausing and counting; closed by the caller. */
+  queue(): Queue {
+    return new Queue(QueueNames.chainEvents, { connection: { url: this.redis.url, maxRetriesPerRequest: null }, prefix: QUEUE_PREFIX });
   }
 
   /** `used_memory_peak` of the operator's Redis (INFO memory), in bytes. */

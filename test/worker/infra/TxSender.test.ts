@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { BrowserProvider, Wallet, type Eip1193Provider } from "ethers";
 import { network } from "hardhat";
 import { AccountNonceManager } from "../../../worker/src/chain/AccountNonceManager.js";
-import { TxSender } from "../../../worker/src/chain/TxSender.js";
+import { MIN_GAS_HEADROOM, TxSender, withHeadroom } from "../../../worker/src/chain/TxSender.js";
 import { ContractRevertError } from "../../../worker/src/errors.js";
 
 const { ethers, provider: eip1193 } = await network.create();
@@ -22,12 +22,21 @@ function flakyProvider(): { provider: Eip1193Provider; failures: () => number } 
   return { provider, failures: () => failures };
 }
 
-/** Forwards to the in-process chain but answers the first `eth_estimateGas` with half the node's estimate. */
-function lowEstimateProvider(): { provider: Eip1193Provider; estimates: bigint[] } {
+/**
+ * Forwards to the in-process chain but answers the first `eth_estimateGas` with half the node's estimate. With
+ * `txHashKey`, a send error's `data.transactionHash` (in-process EDR) is renamed as Hardhat's JSON-RPC server names it.
+ */
+function lowEstimateProvider(txHashKey?: "txHash"): { provider: Eip1193Provider; estimates: bigint[] } {
   const estimates: bigint[] = [];
   const provider: Eip1193Provider = {
     async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
-      const answer = await eip1193.request(req as { method: string; params?: unknown[] });
+      const answer = await eip1193.request(req as { method: string; params?: unknown[] }).catch((err: { data?: Record<string, unknown> }) => {
+        if (txHashKey !== undefined && err.data?.transactionHash !== undefined) {
+          const { transactionHash, ...rest } = err.data;
+          err.data = { ...rest, [txHashKey]: transactionHash };
+        }
+        throw err;
+      });
       if (req.method !== "eth_estimateGas") return answer;
       const estimate = BigInt(answer as string);
       const given = estimates.length === 0 ? estimate / 2n : estimate;
@@ -99,7 +108,15 @@ describe("TxSender", () => {
     expect(await mock.counter()).to.equal(2n);
   });
 
-  it("adds 20 % headroom to the node's estimate; a caller's own gas limit is kept as given", async () => {
+  it("headroom: 20 % of the estimate, and never less than 25,000 gas (a slot set again from zero)", () => {
+    expect(MIN_GAS_HEADROOM).to.equal(25_000n);
+    expect(withHeadroom(40_000n, 20n)).to.equal(65_000n); // 20 % would be 8,000
+    expect(withHeadroom(125_000n, 20n)).to.equal(150_000n); // exactly 25,000 either way
+    expect(withHeadroom(125_001n, 20n)).to.equal(150_002n); // 25,000.2 rounded up
+    expect(withHeadroom(1_000_000n, 20n)).to.equal(1_200_000n);
+  });
+
+  it("adds the headroom to the node's estimate; a caller's own gas limit is kept as given", async () => {
     const { wallet, mock } = await fixture();
     const sender = new TxSender({ signer: wallet, baseDelayMs: 1 });
     const estimate = await mock.connect(wallet).pingMany.estimateGas(10n, 5n);
@@ -107,35 +124,37 @@ describe("TxSender", () => {
     const estimated = await sender.send(mock, "pingMany", [10n, 5n]);
     const fixed = await sender.send(mock, "pingMany", [20n, 5n], { gasLimit: estimate + 1_000n });
 
-    expect((await ethers.provider.getTransaction(estimated.hash))!.gasLimit).to.equal((estimate * 120n + 99n) / 100n);
+    expect((await ethers.provider.getTransaction(estimated.hash))!.gasLimit).to.equal(withHeadroom(estimate, 20n));
     expect((await ethers.provider.getTransaction(fixed.hash))!.gasLimit).to.equal(estimate + 1_000n);
     expect(estimated.gasUsed <= estimate).to.equal(true);
   });
 
-  it("a transaction that runs out of gas on chain is sent again with a fresh estimate and more headroom: the effect lands once", async () => {
-    const { wallet, mock } = await fixture();
-    const low = lowEstimateProvider();
-    // No request cache (as the worker's own provider): ethers would answer the second estimate from the first for 250 ms.
-    const signer = wallet.connect(new BrowserProvider(low.provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
-    const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
-    const start = await ethers.provider.getTransactionCount(wallet.address);
-    const counterBefore = await mock.counter();
+  for (const shape of [undefined, "txHash"] as const) {
+    it(`a transaction that runs out of gas on chain is sent again with a fresh estimate and more headroom: the effect lands once (send error naming the hash as ${shape ?? "transactionHash"})`, async () => {
+      const { wallet, mock } = await fixture();
+      const low = lowEstimateProvider(shape);
+      // No request cache (as the worker's own provider): ethers would answer the second estimate from the first for 250 ms.
+      const signer = wallet.connect(new BrowserProvider(low.provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
+      const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+      const start = await ethers.provider.getTransactionCount(wallet.address);
+      const counterBefore = await mock.counter();
 
-    const result = await sender.send(mock, "pingMany", [100n, 5n]);
+      const result = await sender.send(mock, "pingMany", [100n, 10n]);
 
-    // First attempt: half the estimate + 20 %, mined and failed; second: the true estimate, with 2 x 20 + 20 = 60 % headroom.
-    expect(low.estimates).to.have.length(2);
-    expect(result.attempts).to.equal(2);
-    expect(result.nonce).to.equal(start + 1);
-    const failed = (await ethers.provider.getBlock(result.receipt.blockNumber - 1, true))!.prefetchedTransactions.find((t) => t.from === wallet.address)!;
-    const failedReceipt = (await ethers.provider.getTransactionReceipt(failed.hash))!;
-    expect(failedReceipt.status).to.equal(0);
-    expect(failed.gasLimit).to.equal((low.estimates[0] * 120n + 99n) / 100n);
-    expect(failedReceipt.gasUsed).to.equal(failed.gasLimit);
-    expect((await ethers.provider.getTransaction(result.hash))!.gasLimit).to.equal((low.estimates[1] * 160n + 99n) / 100n);
-    expect(await mock.counter()).to.equal(counterBefore + 1n);
-    expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 2);
-  });
+      // First attempt: half the estimate + headroom, mined and failed; second: the true estimate, with 2 x 20 + 20 = 60 % headroom.
+      expect(low.estimates).to.have.length(2);
+      expect(result.attempts).to.equal(2);
+      expect(result.nonce).to.equal(start + 1);
+      const failed = (await ethers.provider.getBlock(result.receipt.blockNumber - 1, true))!.prefetchedTransactions.find((t) => t.from === wallet.address)!;
+      const failedReceipt = (await ethers.provider.getTransactionReceipt(failed.hash))!;
+      expect(failedReceipt.status).to.equal(0);
+      expect(failed.gasLimit).to.equal(withHeadroom(low.estimates[0], 20n));
+      expect(failedReceipt.gasUsed).to.equal(failed.gasLimit);
+      expect((await ethers.provider.getTransaction(result.hash))!.gasLimit).to.equal(withHeadroom(low.estimates[1], 60n));
+      expect(await mock.counter()).to.equal(counterBefore + 1n);
+      expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 2);
+    });
+  }
 
   it("does not retry an unrecoverable failure", async () => {
     const { wallet, mock } = await fixture();

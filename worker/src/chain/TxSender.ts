@@ -45,7 +45,7 @@ export interface TxSenderOptions {
   /** How often the receipt is looked for. Default: the provider's polling interval, or 1 s. */
   readonly pollIntervalMs?: number;
   /**
-   * Percent added to the node's gas estimate (default 20). The estimate is taken against the latest block; by the
+   * Percent added to the node's gas estimate (default 20; at least MIN_GAS_HEADROOM gas). The estimate is taken against the latest block; by the
    * time the transaction is mined other transactions may have moved the state it reads (a batch's first write to a
    * slot costs 20k more than a later one), and a limit cut to the estimate runs out of gas.
    */
@@ -123,7 +123,7 @@ class RevertedThenPassed extends RetryableError {
   }
 }
 
-/** The hash in a send error of a node that mined the transaction and reports its failure (`error.data.transactionHash`). */
+/** The hash in a send error of a node that mined the transaction and reports its failure (`error.data.transactionHash` or `txHash`). */
 function minedHashOf(err: unknown): string | undefined {
   const seen = new Set<unknown>();
   const stack: unknown[] = [err];
@@ -131,11 +131,25 @@ function minedHashOf(err: unknown): string | undefined {
     const e = stack.pop();
     if (e === null || typeof e !== "object" || seen.has(e)) continue;
     seen.add(e);
-    const o = e as { transactionHash?: unknown; data?: unknown; error?: unknown; info?: unknown; cause?: unknown };
-    if (typeof o.transactionHash === "string" && /^0x[0-9a-fA-F]{64}$/.test(o.transactionHash)) return o.transactionHash;
+    const o = e as { transactionHash?: unknown; txHash?: unknown; data?: unknown; error?: unknown; info?: unknown; cause?: unknown };
+    // In-process EDR names it transactionHash, Hardhat's JSON-RPC server txHash.
+    for (const hash of [o.transactionHash, o.txHash]) if (typeof hash === "string" && /^0x[0-9a-fA-F]{64}$/.test(hash)) return hash;
     stack.push(o.data, o.error, o.info, o.cause);
   }
   return undefined;
+}
+
+/**
+ * Extra gas above any estimate, whatever its percentage: one storage slot that was non-zero when the estimate ran
+ * and is zero again when the transaction runs (a counter another transaction brought back to 0) costs 22,100 gas
+ * instead of 2,900, more than 20 % of a small transaction. Unused gas is not charged.
+ */
+export const MIN_GAS_HEADROOM = 25_000n;
+
+/** The gas limit for an estimate: `percent` more, and at least MIN_GAS_HEADROOM more. */
+export function withHeadroom(estimate: bigint, percent: bigint): bigint {
+  const scaled = (estimate * (100n + percent) + 99n) / 100n;
+  return scaled - estimate >= MIN_GAS_HEADROOM ? scaled : estimate + MIN_GAS_HEADROOM;
 }
 
 /** A failed transaction that used at least this share of its limit ran out of gas (the 63/64 rule leaves a little). */
@@ -277,8 +291,8 @@ export class TxSender {
     // The simulation's error names the revert; the others' only matter when it passed.
     if (simulated.status === "rejected") throw simulated.reason;
     if (gas.status === "rejected") throw gas.reason;
-    // A limit the caller set is kept as it is; an estimate gets the headroom.
-    const gasLimit = call.gasLimit == null ? (gas.value * (100n + headroomPercent) + 99n) / 100n : gas.value;
+    // A limit the caller set is kept as it is; an estimate gets the headroom, at least MIN_GAS_HEADROOM.
+    const gasLimit = call.gasLimit == null ? withHeadroom(gas.value, headroomPercent) : gas.value;
     const prepared: TransactionRequest = { ...call, gasLimit };
     if (fees.status === "fulfilled" && call.gasPrice == null && call.maxFeePerGas == null) {
       const { maxFeePerGas, maxPriorityFeePerGas } = fees.value;

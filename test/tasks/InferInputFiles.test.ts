@@ -1,0 +1,147 @@
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { getBytes } from "ethers";
+import hre from "hardhat";
+import { HardhatPluginError } from "hardhat/plugins";
+import type { NetworkConnection } from "hardhat/types/network";
+import jpeg from "jpeg-js";
+import { PNG } from "pngjs";
+import type { LayersModel } from "@tensorflow/tfjs";
+import type { PublishResult } from "../../tasks/model/publish.js";
+import type { RequestResult } from "../../tasks/infer/request.js";
+import { InferenceMarket__factory } from "../../typechain-types/index.js";
+import type { Deployment } from "../../worker/src/Deployment.js";
+import { selectBackend } from "../../worker/src/ml/backend.js";
+import { float32Bytes } from "../../worker/src/ml/codecs/LittleEndian.js";
+import { runTask, taskFailure } from "../helpers/taskRunner.js";
+import { saveModelFolder } from "../helpers/tfjsFolder.js";
+
+/** Writes a PNG of `width`×`height` whose pixel p is rgba(p). */
+function writePng(path: string, width: number, height: number, rgba: (p: number) => [number, number, number, number]): void {
+  const png = new PNG({ width, height });
+  for (let p = 0; p < width * height; p++) png.data.set(rgba(p), 4 * p);
+  writeFileSync(path, PNG.sync.write(png));
+}
+
+/** `infer request --input values.json | --image picture.png`: a person's files as the version's codec encodes them, or one sentence before any transaction. */
+describe("Hardhat task: infer request with --input and --image", function () {
+  this.timeout(120_000);
+  let dir: string;
+  let connection: NetworkConnection;
+  const models: LayersModel[] = [];
+  const versions: Record<"tabular" | "colour" | "grey", string> = { tabular: "", colour: "", grey: "" };
+  const deployment = () => join(dir, "deployment.json");
+  const common = () => ({ deployment: deployment(), dataDir: join(dir, "data"), account: "4" });
+  const file = (name: string, content: string) => {
+    writeFileSync(join(dir, name), content);
+    return join(dir, name);
+  };
+
+  /** The input bytes the request carried on chain (inline). */
+  async function inputOnChain(txHash: string): Promise<Uint8Array> {
+    const saved = JSON.parse(readFileSync(deployment(), "utf8")) as Deployment;
+    const market = InferenceMarket__factory.connect(saved.contracts.InferenceMarket, connection.ethers.provider);
+    const receipt = (await connection.ethers.provider.getTransactionReceipt(txHash))!;
+    const event = receipt.logs.map((l) => market.interface.parseLog(l)).find((e) => e?.name === "InferenceRequested")!;
+    return getBytes(event.args.input as string);
+  }
+
+  before(async () => {
+    // The chain first (see ModelPublishDir.test).
+    connection = await hre.network.getOrCreate();
+    dir = mkdtempSync(join(tmpdir(), "tessera-input-files-"));
+    const { tf } = await selectBackend();
+    const publish = async (name: keyof typeof versions, model: LayersModel, inputCodec: string, outputCodec: string) => {
+      models.push(model);
+      await saveModelFolder(model, join(dir, name));
+      const { result } = await runTask<PublishResult>(hre, ["model", "publish"], { ...common(), account: "2", name, dir: join(dir, name), inputCodec, outputCodec });
+      versions[name] = result.versionId.toString();
+    };
+    await runTask(hre, ["tessera", "deploy"], { deployment: deployment() });
+    await publish("tabular", tf.sequential({ layers: [tf.layers.dense({ inputShape: [2, 2], units: 3, activation: "softmax" }), tf.layers.flatten()] }), "float32-tensor", '{"name":"float32-tensor"}');
+    const image = (shape: [number, number, number]) =>
+      tf.sequential({ layers: [tf.layers.conv2d({ inputShape: shape, filters: 2, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 4, activation: "softmax" })] });
+    await publish("colour", image([8, 8, 3]), '{"name":"uint8-image","scale":0.00392156862745098}', "class-index");
+    await publish("grey", image([6, 5, 1]), "uint8-image", "class-index"); // 6 rows of 5: width 5, height 6
+  });
+
+  after(() => {
+    for (const m of models) m.dispose();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("--input: a nested JSON array (or {values}) of the model's shape goes on chain as the codec's bytes", async () => {
+    const values = [
+      [0.5, -1.25],
+      [3, 1e-3],
+    ];
+    const nested = await runTask<RequestResult>(hre, ["infer", "request"], { ...common(), versionId: versions.tabular, input: file("x.json", JSON.stringify(values)) });
+    expect(await inputOnChain(nested.result.txHash)).to.deep.equal(float32Bytes(values.flat()));
+    expect(nested.result.input).to.equal("x.json: 4 values (float32-tensor)");
+    expect(nested.output).to.include("x.json: 4 values (float32-tensor), 16 bytes inline");
+    expect(nested.result.label).to.equal(undefined);
+
+    const flat = await runTask<RequestResult>(hre, ["infer", "request"], { ...common(), versionId: versions.tabular, input: file("flat.json", JSON.stringify({ values: values.flat() })) });
+    expect(await inputOnChain(flat.result.txHash)).to.deep.equal(float32Bytes(values.flat()));
+  });
+
+  it("--image: a PNG is sent as RGB bytes to a colour model, as BT.601 luma to a grey one; a JPEG as jpeg-js decodes it", async () => {
+    const rgba = (p: number): [number, number, number, number] => [(p * 7) % 256, (p * 13) % 256, (p * 29) % 256, p % 2 ? 255 : 0];
+    const colourPng = join(dir, "colour.png");
+    writePng(colourPng, 8, 8, rgba);
+    const colour = await runTask<RequestResult>(hre, ["infer", "request"], { ...common(), versionId: versions.colour, image: colourPng });
+    const rgb = Uint8Array.from({ length: 64 * 3 }, (_, i) => rgba(Math.floor(i / 3))[i % 3]);
+    expect(await inputOnChain(colour.result.txHash)).to.deep.equal(rgb);
+    expect(colour.result.input).to.equal("colour.png: PNG 8×8, RGB");
+
+    const greyPng = join(dir, "grey.png");
+    writePng(greyPng, 5, 6, rgba);
+    const grey = await runTask<RequestResult>(hre, ["infer", "request"], { ...common(), versionId: versions.grey, image: greyPng });
+    const luma = Uint8Array.from({ length: 30 }, (_, p) => Math.round(0.299 * rgba(p)[0] + 0.587 * rgba(p)[1] + 0.114 * rgba(p)[2]));
+    expect(await inputOnChain(grey.result.txHash)).to.deep.equal(luma);
+
+    const data = Buffer.alloc(8 * 8 * 4);
+    for (let p = 0; p < 64; p++) data.set(rgba(p), 4 * p);
+    const jpegPath = join(dir, "colour.jpg");
+    writeFileSync(jpegPath, jpeg.encode({ data, width: 8, height: 8 }, 90).data);
+    const fromJpeg = await runTask<RequestResult>(hre, ["infer", "request"], { ...common(), versionId: versions.colour, image: jpegPath });
+    const decoded = jpeg.decode(readFileSync(jpegPath), { useTArray: true, formatAsRGBA: true });
+    expect(await inputOnChain(fromJpeg.result.txHash)).to.deep.equal(Uint8Array.from({ length: 64 * 3 }, (_, i) => decoded.data[4 * Math.floor(i / 3) + (i % 3)]));
+    expect(fromJpeg.result.input).to.equal("colour.jpg: JPEG 8×8, RGB");
+  });
+
+  it("refuses files that do not fit the model with one sentence each, and sends nothing", async () => {
+    const requester = (await connection.ethers.getSigners())[4].address;
+    const nonce = await connection.ethers.provider.getTransactionCount(requester);
+    const failure = async (extra: object) => {
+      const err = await taskFailure(hre, ["infer", "request"], { ...common(), ...extra });
+      expect(err).to.be.instanceOf(HardhatPluginError);
+      return err.message;
+    };
+    const tabular = { versionId: versions.tabular };
+    expect(await failure({ ...tabular, input: file("three.json", "[1, 2, 3]") })).to.equal("three.json holds 3 values; the model takes 2×2 (4 values, float32-tensor)");
+    expect(await failure({ ...tabular, input: file("wide.json", "[[1, 2, 3, 4]]") })).to.equal("wide.json holds a 1×4 array; the model takes 2×2 (4 values, float32-tensor)");
+    expect(await failure({ ...tabular, input: file("ragged.json", "[[1, 2], [3]]") })).to.equal("ragged.json: input[1] has 1 entries where its neighbours have 2 (a ragged array)");
+    expect(await failure({ ...tabular, input: file("text.json", '[[1, 2], [3, "4"]]') })).to.equal('text.json: input[1][1] is "4", not a number');
+    expect(await failure({ ...tabular, input: file("broken.json", "[1, 2,") })).to.match(/^broken\.json is not JSON: /);
+    expect(await failure({ ...tabular, input: join(dir, "missing.json") })).to.equal(`${join(dir, "missing.json")} does not exist`);
+    expect(await failure({ ...tabular, image: join(dir, "colour.png") })).to.equal("the model takes float32-tensor input, not an image: send its values with --input instead");
+    expect(await failure({ ...tabular, input: join(dir, "x.json"), image: join(dir, "colour.png") })).to.equal("give one of --input and --image, not both");
+    expect(await failure({ ...tabular, input: join(dir, "x.json"), digitIndex: 3 })).to.equal("--digit-index picks a held-out MNIST digit: leave it out with --input or --image");
+
+    const grey = { versionId: versions.grey };
+    writePng(join(dir, "turned.png"), 6, 5, () => [0, 0, 0, 255]);
+    expect(await failure({ ...grey, image: join(dir, "turned.png") })).to.equal("turned.png is 6×5 pixels; the model takes 5×6 (width×height) images: resize it first");
+    expect(await failure({ ...grey, image: file("fake.png", "not an image") })).to.equal("fake.png is neither a PNG nor a JPEG image");
+    const truncated = join(dir, "truncated.png");
+    writeFileSync(truncated, readFileSync(join(dir, "grey.png")).subarray(0, 40));
+    expect(await failure({ ...grey, image: truncated })).to.match(/^truncated\.png could not be decoded: /);
+    expect(await failure({ ...grey, input: file("bytes.json", JSON.stringify(Array.from({ length: 30 }, (_, i) => (i === 7 ? 256 : i)))) })).to.equal(
+      "bytes.json: pixel 7 is 256, not a byte (an integer in 0..255)",
+    );
+
+    expect(await connection.ethers.provider.getTransactionCount(requester)).to.equal(nonce);
+  });
+});
