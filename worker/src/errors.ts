@@ -75,6 +75,19 @@ const RETRYABLE_MESSAGE =
   /timeout|timed out|rate limit|too many requests|socket hang up|network error|connection (refused|reset|closed)|econnrefused|econnreset|header not found|temporarily unavailable|bad gateway|service unavailable|gateway time-?out/i;
 
 /**
+ * The hash in a send error of a development node that mined the transaction and reports its failure (Hardhat's
+ * automine): in-process EDR puts it in `data.transactionHash`, Hardhat's JSON-RPC server in `data.txHash`.
+ */
+export function minedHashOf(err: unknown): string | undefined {
+  for (const rec of errorChain(err)) {
+    for (const hash of [rec.transactionHash, rec.txHash, rec.data?.transactionHash, rec.data?.txHash]) {
+      if (typeof hash === "string" && /^0x[0-9a-fA-F]{64}$/.test(hash)) return hash;
+    }
+  }
+  return undefined;
+}
+
+/**
  * The error and everything it wraps: `cause`, and the `error` / `info.error` fields through which
  * ethers nests the JSON-RPC error it was given.
  */

@@ -17,6 +17,7 @@ import {
   decodeRevert,
   formatRevert,
   isNonceError,
+  minedHashOf,
   revertDataOf,
 } from "../errors.js";
 import { silentLogger, type Logger } from "../logger.js";
@@ -121,22 +122,6 @@ class RevertedThenPassed extends RetryableError {
       code: "TX_REVERTED_STATE_MOVED",
     });
   }
-}
-
-/** The hash in a send error of a node that mined the transaction and reports its failure (`error.data.transactionHash` or `txHash`). */
-function minedHashOf(err: unknown): string | undefined {
-  const seen = new Set<unknown>();
-  const stack: unknown[] = [err];
-  while (stack.length > 0) {
-    const e = stack.pop();
-    if (e === null || typeof e !== "object" || seen.has(e)) continue;
-    seen.add(e);
-    const o = e as { transactionHash?: unknown; txHash?: unknown; data?: unknown; error?: unknown; info?: unknown; cause?: unknown };
-    // In-process EDR names it transactionHash, Hardhat's JSON-RPC server txHash.
-    for (const hash of [o.transactionHash, o.txHash]) if (typeof hash === "string" && /^0x[0-9a-fA-F]{64}$/.test(hash)) return hash;
-    stack.push(o.data, o.error, o.info, o.cause);
-  }
-  return undefined;
 }
 
 /**
