@@ -11,7 +11,15 @@ import { PNG } from "pngjs";
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { PublishResult } from "../../tasks/model/publish.js";
 import type { RequestResult } from "../../tasks/infer/request.js";
-import { InferenceMarket__factory } from "../../typechain-types/index.js";
+import type { StatusResult } from "../../tasks/infer/status.js";
+import { InferenceMarket__factory, ModelRegistry__factory, WorkerRegistry__factory } from "../../typechain-types/index.js";
+import { toEventPayload } from "../../worker/src/chain/EventPayload.js";
+import { TxSender } from "../../worker/src/chain/TxSender.js";
+import { InferenceProcessor } from "../../worker/src/inference/InferenceProcessor.js";
+import { parsePendingInference } from "../../worker/src/inference/PendingInference.js";
+import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
+import type { DecodedOutput } from "../../worker/src/ml/codecs/OutputCodec.js";
+import { ModelCache } from "../../worker/src/ml/ModelCache.js";
 import type { Deployment } from "../../worker/src/Deployment.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { float32Bytes } from "../../worker/src/ml/codecs/LittleEndian.js";
@@ -60,7 +68,12 @@ describe("Hardhat task: infer request with --input and --image", function () {
       versions[name] = result.versionId.toString();
     };
     await runTask(hre, ["tessera", "deploy"], { deployment: deployment() });
-    await publish("tabular", tf.sequential({ layers: [tf.layers.dense({ inputShape: [2, 2], units: 3, activation: "softmax" }), tf.layers.flatten()] }), "float32-tensor", '{"name":"float32-tensor"}');
+    await publish(
+      "tabular",
+      tf.sequential({ layers: [tf.layers.flatten({ inputShape: [2, 2] }), tf.layers.dense({ units: 3, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) })] }),
+      "float32-tensor",
+      '{"name":"top-k","k":2}',
+    );
     const image = (shape: [number, number, number]) =>
       tf.sequential({ layers: [tf.layers.conv2d({ inputShape: shape, filters: 2, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 4, activation: "softmax" })] });
     await publish("colour", image([8, 8, 3]), '{"name":"uint8-image","scale":0.00392156862745098}', "class-index");
@@ -110,6 +123,52 @@ describe("Hardhat task: infer request with --input and --image", function () {
     const decoded = jpeg.decode(readFileSync(jpegPath), { useTArray: true, formatAsRGBA: true });
     expect(await inputOnChain(fromJpeg.result.txHash)).to.deep.equal(Uint8Array.from({ length: 64 * 3 }, (_, i) => decoded.data[4 * Math.floor(i / 3) + (i % 3)]));
     expect(fromJpeg.result.input).to.equal("colour.jpg: JPEG 8×8, RGB");
+  });
+
+  it("a worker answers the file's request with model.predict, and infer status reads it with the top-k codec", async () => {
+    const values = [
+      [1.5, -0.25],
+      [0.75, 2],
+    ];
+    const sent = await runTask<RequestResult>(hre, ["infer", "request"], { ...common(), versionId: versions.tabular, input: file("answer.json", JSON.stringify(values)) });
+    // A staked worker serves the version: the worker library's processor, on this chain and this store.
+    await runTask(hre, ["tessera", "mint"], { deployment: deployment(), to: "1", amount: "3000" });
+    await runTask(hre, ["worker", "register"], { deployment: deployment(), stake: "2000", serve: versions.tabular });
+    const saved = JSON.parse(readFileSync(deployment(), "utf8")) as Deployment;
+    const worker = (await connection.ethers.getSigners())[1];
+    const market = InferenceMarket__factory.connect(saved.contracts.InferenceMarket, worker);
+    const store = await EmbeddedContentStore.open(join(dir, "data", "ipfs"));
+    try {
+      const processor = new InferenceProcessor({
+        market,
+        modelRegistry: ModelRegistry__factory.connect(saved.contracts.ModelRegistry, connection.ethers.provider),
+        workerRegistry: WorkerRegistry__factory.connect(saved.contracts.WorkerRegistry, connection.ethers.provider),
+        txSender: new TxSender({ signer: worker }),
+        provider: connection.ethers.provider,
+        store,
+        models: new ModelCache(store),
+        workerAddress: worker.address,
+      });
+      const receipt = (await connection.ethers.provider.getTransactionReceipt(sent.result.txHash))!;
+      const log = receipt.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!;
+      const pending = parsePendingInference(toEventPayload("InferenceMarket", log, market.interface.parseLog(log)!), market.interface);
+      expect((await processor.processBatch([pending])).map((o) => o.status)).to.deep.equal(["fulfilled"]);
+    } finally {
+      await store.close();
+    }
+
+    const { tf } = await selectBackend();
+    const probabilities = Array.from(tf.tidy(() => (models[0].predict(tf.tensor3d([values])) as import("@tensorflow/tfjs").Tensor).dataSync()));
+    const top = probabilities.map((p, i) => ({ i, p })).sort((a, b) => b.p - a.p || a.i - b.i).slice(0, 2);
+    const { result, output } = await runTask<StatusResult>(hre, ["infer", "status"], { deployment: deployment(), dataDir: join(dir, "data"), id: sent.result.requestId.toString() });
+    expect(result.status).to.equal("Fulfilled");
+    const answer = (result as Extract<StatusResult, { status: "Fulfilled" }>).answer;
+    expect(answer?.codec).to.equal("top-k");
+    const decoded = (answer as Extract<DecodedOutput, { codec: "top-k" }>).top;
+    expect(decoded.map((t) => t.classIndex)).to.deep.equal(top.map((t) => t.i));
+    // Quantised to 1/65535 (the chai matchers' closeTo takes bigints only).
+    decoded.forEach((t, k) => expect(Math.abs(t.probability - top[k].p) <= 1 / 65_535, `class ${t.classIndex}: ${t.probability} vs ${top[k].p}`).to.equal(true));
+    expect(output).to.include(`answer         class ${top[0].i} (p ${decoded[0].probability.toFixed(4)}), class ${top[1].i} (p ${decoded[1].probability.toFixed(4)})`);
   });
 
   it("refuses files that do not fit the model with one sentence each, and sends nothing", async () => {
