@@ -1,5 +1,6 @@
 import type { EIP1193Provider } from "hardhat/types/providers";
 import type { InferenceMarket } from "../../../typechain-types/index.js";
+import { EventDecoder } from "../../../worker/src/chain/EventDecoder.js";
 
 export interface SeenFulfilment {
   /** Wall-clock time the first `InferenceFulfilled` of the request was seen. */
@@ -21,6 +22,7 @@ export class FulfilmentWatcher {
   #running = true;
   #error: unknown;
   readonly #loop: Promise<void>;
+  readonly #decoder: EventDecoder;
 
   constructor(
     readonly provider: EIP1193Provider,
@@ -29,6 +31,7 @@ export class FulfilmentWatcher {
     readonly pollMs = 20,
   ) {
     this.#next = fromBlock;
+    this.#decoder = new EventDecoder(market.interface, ["InferenceFulfilled"]);
     this.#loop = this.#run();
   }
 
@@ -49,7 +52,7 @@ export class FulfilmentWatcher {
             const known = this.seen.get(id);
             if (known !== undefined) known.count += 1;
             else {
-              const parsed = this.market.interface.parseLog(log)!;
+              const parsed = this.#decoder.decode(log)!;
               this.seen.set(id, { seenAtMs: now, count: 1, worker: parsed.args.worker as string, txHash: log.transactionHash });
             }
           }

@@ -4,6 +4,7 @@ import type { BaseContract, Interface, Log, LogDescription, Provider } from "eth
 import type { Redis } from "ioredis";
 import { silentLogger, type Logger } from "../logger.js";
 import { headBlockNumber } from "./ChainHead.js";
+import { EventDecoder } from "./EventDecoder.js";
 import { toEventPayload, type EventPayload } from "./EventPayload.js";
 
 export interface ListenerSource {
@@ -138,8 +139,8 @@ class ChunkReorged extends Error {}
 interface ResolvedSource {
   readonly name: string;
   readonly address: string;
-  readonly iface: Interface;
-  readonly topics: ReadonlySet<string>;
+  /** The source's listened events, decoded by topic. */
+  readonly decoder: EventDecoder;
 }
 
 /**
@@ -304,7 +305,7 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     const fromBlock = cursor.block + 1;
     const toBlock = Math.min(head, fromBlock + blockRange - 1);
     const addresses = [...sources.keys()];
-    const topics = [...new Set([...sources.values()].flat().flatMap((s) => [...s.topics]))];
+    const topics = [...new Set([...sources.values()].flat().flatMap((s) => s.decoder.topics))];
     const [atCursor, last, firstRead, logs] = await Promise.all([
       checkCursor ? provider.getBlock(cursor.block) : undefined,
       provider.getBlock(toBlock),
@@ -348,7 +349,7 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     const headHash = (await provider.getBlock(chainHead))?.hash;
     if (headHash === undefined || headHash === null) throw new ChunkReorged(`block ${chainHead} is gone`);
     const addresses = [...sources.keys()];
-    const topics = [...new Set([...sources.values()].flat().flatMap((s) => [...s.topics]))];
+    const topics = [...new Set([...sources.values()].flat().flatMap((s) => s.decoder.topics))];
     let replayed = 0;
     for (let from = Math.max(this.#options.startBlock, ancestor.block - replayBlocks + 1); from <= ancestor.block; from += blockRange) {
       const to = Math.min(ancestor.block, from + blockRange - 1);
@@ -425,10 +426,10 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     for (const log of logs) {
       if (log.removed) continue;
       for (const source of sources.get(log.address.toLowerCase()) ?? []) {
-        if (!source.topics.has(log.topics[0] ?? "")) continue;
+        if (!source.decoder.has(log.topics[0])) continue;
         let parsed: LogDescription | null = null;
         try {
-          parsed = source.iface.parseLog(log);
+          parsed = source.decoder.decode(log);
         } catch (err) {
           this.#logger.warn({ err, txHash: log.transactionHash, logIndex: log.index }, "undecodable log skipped");
         }
@@ -447,14 +448,13 @@ export class ChainListener extends EventEmitter<ChainListenerEvents> {
     for (const source of this.#options.sources) {
       const contract = source.contract;
       const address = ("getAddress" in contract ? await contract.getAddress() : contract.address).toLowerCase();
-      const iface = contract.interface;
-      const topics = new Set<string>();
-      for (const name of source.events) {
-        const fragment = iface.getEvent(name);
-        if (fragment === null) throw new Error(`ChainListener: source ${source.name} has no event ${name}`);
-        topics.add(fragment.topicHash);
+      let decoder: EventDecoder;
+      try {
+        decoder = new EventDecoder(contract.interface, source.events);
+      } catch (err) {
+        throw new Error(`ChainListener: source ${source.name}: ${(err as Error).message}`, { cause: err });
       }
-      byAddress.set(address, [...(byAddress.get(address) ?? []), { name: source.name, address, iface, topics }]);
+      byAddress.set(address, [...(byAddress.get(address) ?? []), { name: source.name, address, decoder }]);
     }
     this.#sources = byAddress;
     return byAddress;
