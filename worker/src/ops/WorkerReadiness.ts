@@ -1,5 +1,5 @@
 import { ZeroAddress, type Provider } from "ethers";
-import { InferenceMarket__factory, WorkerRegistry__factory } from "../../../typechain-types/index.js";
+import { InferenceMarket__factory, ModelRegistry__factory, WorkerRegistry__factory } from "../../../typechain-types/index.js";
 import { CAP_INFER, CAP_TRAIN, CAP_VALIDATE } from "../chain/Capabilities.js";
 import type { Deployment } from "../Deployment.js";
 import type { Service } from "../lifecycle/Service.js";
@@ -46,6 +46,9 @@ export interface WorkerReadinessOptions {
   readonly refreshMs?: number;
   readonly logger?: Logger;
 }
+
+/** Most versions asked about directly (the newest) when the events since startBlock name none this key serves. */
+export const SERVED_PROBE_VERSIONS = 256;
 
 const CAPABILITY: Record<ChainRole, { bit: number; name: string }> = {
   processor: { bit: CAP_INFER, name: "CAP_INFER" },
@@ -120,6 +123,8 @@ export class WorkerReadiness implements Service {
     const registry = WorkerRegistry__factory.connect(deployment.contracts.WorkerRegistry, provider);
     const market = InferenceMarket__factory.connect(deployment.contracts.InferenceMarket, provider);
     await this.#followEvents(registry, market);
+    // Declared before startBlock (a deployment file that starts later than the key's registration): ask the registry.
+    if (this.#served.size === 0 && roles.includes("processor")) await this.#probeServed(registry);
     const [info, minStake, ethCredit, tokenCredit] = await Promise.all([
       registry.workerOf(worker),
       registry.minStake(),
@@ -142,7 +147,7 @@ export class WorkerReadiness implements Service {
         if (role === "processor" && servedVersions.length === 0) {
           problems.push(
             served.length === 0
-              ? `serves no model version since block ${this.#o.deployment.startBlock}, the deployment's startBlock (\`worker register --serve <ids>\`)`
+              ? "serves no model version (`worker register --serve <ids>`)"
               : `not eligible for any served version (${served.join(", ")})`,
           );
         }
@@ -165,6 +170,18 @@ export class WorkerReadiness implements Service {
       lapses: this.#lapses,
     };
     this.#logChanges(roleReports);
+  }
+
+  /** Asks the WorkerRegistry whether this key serves each of the newest SERVED_PROBE_VERSIONS versions. */
+  async #probeServed(registry: ReturnType<typeof WorkerRegistry__factory.connect>): Promise<void> {
+    const models = ModelRegistry__factory.connect(this.#o.deployment.contracts.ModelRegistry, this.#o.provider);
+    const count = await models.versionCount();
+    const ids: bigint[] = [];
+    for (let v = count; v >= 1n && ids.length < SERVED_PROBE_VERSIONS; v--) ids.push(v);
+    const serves = await Promise.all(ids.map((v) => registry.serves(this.#o.worker, v)));
+    ids.forEach((v, i) => {
+      if (serves[i]) this.#served.add(v);
+    });
   }
 
   /** Folds ServedModelsUpdated of this key and counts its ClaimLapsed, from where the last refresh stopped. */
