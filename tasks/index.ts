@@ -88,7 +88,7 @@ const definitions: TaskDefinition[] = [
     .build(),
 
   emptyTask("infer", "Request inference, follow requests, refund expired ones").build(),
-  task(["infer", "request"], "Request inference on a file (--input values.json, --image picture.png) or a held-out MNIST digit, paid in ETH or TSR (permit)")
+  task(["infer", "request"], "Request inference on a file (--input values.json, --image picture.png), a text (--text) or a held-out MNIST digit, paid in ETH or TSR (permit)")
     .addOption(deployment)
     .addOption(dataDir)
     .addOption(account("0", "Requester"))
@@ -96,6 +96,7 @@ const definitions: TaskDefinition[] = [
     .addOption({ name: "digitIndex", description: "Index of the held-out MNIST digit (0..1999), when no file is given", type: ArgumentType.INT, defaultValue: 0 })
     .addOption({ name: "input", description: "A JSON file of the input's values (an array, nested as the model's shape, or flat)", defaultValue: "" })
     .addOption({ name: "image", description: "A PNG or JPEG image of the model's size (grey models get its luma)", defaultValue: "" })
+    .addOption({ name: "text", description: "A text, for a model whose manifest names a tokenizer", defaultValue: "" })
     .addOption({ name: "pay", description: "eth or tsr (TSR by ERC-2612 permit)", defaultValue: "eth" })
     .addFlag({ name: "cid", description: "Put the input on IPFS and send its CID instead of the bytes" })
     .addOption({ name: "deadlineSeconds", description: "Seconds until the request expires", type: ArgumentType.INT, defaultValue: 600 })

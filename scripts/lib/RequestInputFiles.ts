@@ -15,6 +15,7 @@ import jpeg from "jpeg-js";
 import { PNG } from "pngjs";
 import type { InputCodec } from "../../worker/src/ml/codecs/InputCodec.js";
 import { InferenceEncodingError } from "../../worker/src/ml/ModelError.js";
+import type { WordTokenizer } from "../../worker/src/ml/Tokenizer.js";
 
 /** A request input read from a file, encoded by the version's codec. */
 export interface EncodedInputFile {
@@ -79,7 +80,9 @@ export function readValuesFile(path: string, codec: InputCodec): EncodedInputFil
   const { values, shape } = flatten(parsed, file);
   const expected = codec.exampleShape.reduce((a, b) => a * b, 1);
   const nestedFits = shape.length === codec.exampleShape.length && shape.every((n, i) => n === codec.exampleShape[i]);
-  if (values.length !== expected || (shape.length > 1 && !nestedFits)) {
+  // Token ids may be fewer than the sequence length: the codec pads them.
+  const countFits = codec.spec.name === "int32-tokens" ? values.length >= 1 && values.length <= expected : values.length === expected;
+  if (!countFits || (shape.length > 1 && !nestedFits)) {
     throw new InputFileError(
       `${file} holds ${shape.length > 1 ? `a ${shapeText(shape)} array` : `${values.length} values`}; the model takes ${shapeText(codec.exampleShape)} (${expected} values, ${codec.spec.name})`,
     );
@@ -159,4 +162,18 @@ export function readImageFile(path: string, codec: InputCodec): EncodedInputFile
     bytes: codec.encode(out),
     description: `${file}: ${img.format} ${img.width}×${img.height}, ${want.channels === 1 ? "grey (luma)" : "RGB"}`,
   };
+}
+
+/** A text as a text model's input: its tokenizer's ids (see worker/src/ml/Tokenizer.ts), padded by the int32-tokens codec. */
+export function encodeText(text: string, codec: InputCodec, tokenizer: WordTokenizer | undefined): EncodedInputFile {
+  if (codec.spec.name !== "int32-tokens") throw new InputFileError(`the model takes ${codec.spec.name} input, not text`);
+  if (tokenizer === undefined) throw new InputFileError("the model's manifest names no tokenizer: send its token ids with --input instead");
+  try {
+    const ids = tokenizer.encode(text, codec.exampleShape[0]);
+    const unknown = ids.filter((id) => id === tokenizer.spec.unknownId).length;
+    return { bytes: codec.encode(ids), description: `text: ${ids.length} tokens${unknown > 0 ? ` (${unknown} unknown)` : ""}` };
+  } catch (err) {
+    if (err instanceof InferenceEncodingError) throw new InputFileError(`--text: ${err.message}`);
+    throw err;
+  }
 }

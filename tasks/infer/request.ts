@@ -3,12 +3,13 @@ import { CID } from "multiformats/cid";
 import { randomBytes } from "node:crypto";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { InferenceClient, InputKind, type SentRequest } from "../../scripts/lib/InferenceClient.js";
-import { InputFileError, readImageFile, readValuesFile, type EncodedInputFile } from "../../scripts/lib/RequestInputFiles.js";
+import { encodeText, InputFileError, readImageFile, readValuesFile, type EncodedInputFile } from "../../scripts/lib/RequestInputFiles.js";
 import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { encodeImage } from "../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS, loadMnist } from "../../worker/src/ml/MnistDataset.js";
 import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
 import { codecsOf } from "../../worker/src/ml/ModelManifest.js";
+import { loadTokenizer, type WordTokenizer } from "../../worker/src/ml/Tokenizer.js";
 import { formatAmount, parseCurrency, type Currency } from "../lib/Amounts.js";
 import { cidToString } from "../lib/Cids.js";
 import { openContentStore } from "../lib/ContentStores.js";
@@ -26,6 +27,7 @@ interface RequestArgs {
   digitIndex: number;
   input: string;
   image: string;
+  text: string;
   pay: string;
   cid: boolean;
   deadlineSeconds: number;
@@ -55,16 +57,20 @@ const noStore: ContentStore = {
   close: () => Promise.resolve(),
 };
 
-/** Reads --input or --image as the version's codec wants it (the manifest from IPFS), before anything is sent. */
+/** Reads --input, --image or --text as the version's codec (and tokenizer) want it, from its manifest on IPFS, before anything is sent. */
 async function readInputFile(args: RequestArgs, store: ContentStore, manifestCidBytes: string): Promise<EncodedInputFile> {
   const manifestCid = CID.decode(Buffer.from(manifestCidBytes.slice(2), "hex")).toString();
   let codec;
+  let tokenizer: WordTokenizer | undefined;
   try {
-    codec = codecsOf(await readManifest(store, manifestCid)).input;
+    const manifest = await readManifest(store, manifestCid);
+    codec = codecsOf(manifest).input;
+    if (args.text !== "" && manifest.tokenizer !== undefined) tokenizer = await loadTokenizer(store, manifest.tokenizer);
   } catch (err) {
-    throw taskError(`cannot read the model's manifest ${manifestCid} (its input codec says how to encode the file): ${(err as Error).message}`, err);
+    throw taskError(`cannot read the model's manifest ${manifestCid} (its input codec says how to encode the input): ${(err as Error).message}`, err);
   }
   try {
+    if (args.text !== "") return encodeText(args.text, codec, tokenizer);
     return args.image !== "" ? readImageFile(args.image, codec) : readValuesFile(args.input, codec);
   } catch (err) {
     if (err instanceof InputFileError) throw taskError(err.message, err);
@@ -79,9 +85,10 @@ async function readInputFile(args: RequestArgs, store: ContentStore, manifestCid
  */
 export default async function request(args: RequestArgs, hre: HardhatRuntimeEnvironment): Promise<RequestResult> {
   const currency = parseCurrency(args.pay, "--pay");
-  if (args.input !== "" && args.image !== "") throw taskError("give one of --input and --image, not both");
-  const fromFile = args.input !== "" || args.image !== "";
-  if (fromFile && args.digitIndex !== 0) throw taskError("--digit-index picks a held-out MNIST digit: leave it out with --input or --image");
+  const given = [args.input !== "" && "--input", args.image !== "" && "--image", args.text !== "" && "--text"].filter((g) => g !== false);
+  if (given.length > 1) throw taskError(`give one of --input, --image and --text, not ${given.join(" and ")}`);
+  const fromFile = given.length === 1;
+  if (fromFile && args.digitIndex !== 0) throw taskError(`--digit-index picks a held-out MNIST digit: leave it out with ${given[0]}`);
   if (!Number.isInteger(args.digitIndex) || args.digitIndex < 0 || args.digitIndex >= MNIST_SPLIT.testCount) {
     throw taskError(`--digit-index must be in 0..${MNIST_SPLIT.testCount - 1} (the held-out MNIST digits), got ${args.digitIndex}`);
   }

@@ -20,6 +20,9 @@ import { parsePendingInference } from "../../worker/src/inference/PendingInferen
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
 import type { DecodedOutput } from "../../worker/src/ml/codecs/OutputCodec.js";
 import { ModelCache } from "../../worker/src/ml/ModelCache.js";
+import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { getJson } from "../../worker/src/ipfs/ContentStore.js";
+import { CID } from "multiformats/cid";
 import type { Deployment } from "../../worker/src/Deployment.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { float32Bytes } from "../../worker/src/ml/codecs/LittleEndian.js";
@@ -33,13 +36,15 @@ function writePng(path: string, width: number, height: number, rgba: (p: number)
   writeFileSync(path, PNG.sync.write(png));
 }
 
+const VOCABULARY = { tokens: ["<pad>", "<unk>", "the", "cat", "sat", "on", "mat", "über"] };
+
 /** `infer request --input values.json | --image picture.png`: a person's files as the version's codec encodes them, or one sentence before any transaction. */
-describe("Hardhat task: infer request with --input and --image", function () {
+describe("Hardhat task: infer request with --input, --image and --text", function () {
   this.timeout(120_000);
   let dir: string;
   let connection: NetworkConnection;
   const models: LayersModel[] = [];
-  const versions: Record<"tabular" | "colour" | "grey", string> = { tabular: "", colour: "", grey: "" };
+  const versions: Record<"tabular" | "colour" | "grey" | "text", string> = { tabular: "", colour: "", grey: "", text: "" };
   const deployment = () => join(dir, "deployment.json");
   const common = () => ({ deployment: deployment(), dataDir: join(dir, "data"), account: "4" });
   const file = (name: string, content: string) => {
@@ -61,9 +66,10 @@ describe("Hardhat task: infer request with --input and --image", function () {
     connection = await hre.network.getOrCreate();
     dir = mkdtempSync(join(tmpdir(), "tessera-input-files-"));
     const { tf } = await selectBackend();
-    const publish = async (name: keyof typeof versions, model: LayersModel, inputCodec: string, outputCodec: string) => {
+    const publish = async (name: keyof typeof versions, model: LayersModel, inputCodec: string, outputCodec: string, files: Record<string, object> = {}) => {
       models.push(model);
       await saveModelFolder(model, join(dir, name));
+      for (const [file, content] of Object.entries(files)) writeFileSync(join(dir, name, file), JSON.stringify(content));
       const { result } = await runTask<PublishResult>(hre, ["model", "publish"], { ...common(), account: "2", name, dir: join(dir, name), inputCodec, outputCodec });
       versions[name] = result.versionId.toString();
     };
@@ -78,6 +84,13 @@ describe("Hardhat task: infer request with --input and --image", function () {
       tf.sequential({ layers: [tf.layers.conv2d({ inputShape: shape, filters: 2, kernelSize: 3 }), tf.layers.flatten(), tf.layers.dense({ units: 4, activation: "softmax" })] });
     await publish("colour", image([8, 8, 3]), '{"name":"uint8-image","scale":0.00392156862745098}', "class-index");
     await publish("grey", image([6, 5, 1]), "uint8-image", "class-index"); // 6 rows of 5: width 5, height 6
+    await publish(
+      "text",
+      tf.sequential({ layers: [tf.layers.embedding({ inputDim: 8, outputDim: 4, inputLength: 6 }), tf.layers.globalAveragePooling1d(), tf.layers.dense({ units: 1, activation: "sigmoid" })] }),
+      '{"name":"int32-tokens","vocabSize":8}',
+      "binary-probability",
+      { "vocab.json": VOCABULARY, "tessera.json": { tokenizer: { kind: "word-vocab", vocab: "vocab.json", unknownId: 1 } } },
+    );
   });
 
   after(() => {
@@ -171,6 +184,29 @@ describe("Hardhat task: infer request with --input and --image", function () {
     expect(output).to.include(`answer         class ${top[0].i} (p ${decoded[0].probability.toFixed(4)}), class ${top[1].i} (p ${decoded[1].probability.toFixed(4)})`);
   });
 
+  it("--text: the manifest names the tokenizer and its vocabulary by CID; the words go on chain as its ids, padded or truncated", async () => {
+    const store = await EmbeddedContentStore.open(join(dir, "data", "ipfs"));
+    try {
+      const saved = JSON.parse(readFileSync(deployment(), "utf8")) as Deployment;
+      const version = await ModelRegistry__factory.connect(saved.contracts.ModelRegistry, connection.ethers.provider).getVersion(BigInt(versions.text));
+      const manifest = await readManifest(store, CID.decode(getBytes(version.manifestCid)).toString());
+      expect(manifest.tokenizer).to.deep.include({ kind: "word-vocab", lowercase: true, unknownId: 1, truncate: true });
+      expect(await getJson(store, manifest.tokenizer!.vocabCid)).to.deep.equal(VOCABULARY);
+    } finally {
+      await store.close();
+    }
+    const ids = async (text: string) => {
+      const { result } = await runTask<RequestResult>(hre, ["infer", "request"], { ...common(), versionId: versions.text, text });
+      return { ids: Array.from(new Int32Array(new Uint8Array(await inputOnChain(result.txHash)).buffer)), input: result.input };
+    };
+    // Lower-cased, punctuation dropped, "a" unknown (1), exactly the model's 6 tokens.
+    expect(await ids("The CAT sat, on a mat!")).to.deep.equal({ ids: [2, 3, 4, 5, 1, 6], input: "text: 6 tokens (1 unknown)" });
+    // Unicode words (NFC: "U" + combining diaeresis is "Ü"), padded with padId 0.
+    expect((await ids("U\u0308ber cat")).ids).to.deep.equal([7, 3, 0, 0, 0, 0]);
+    // Longer than the model's length: the first 6 words.
+    expect((await ids("the cat sat on the mat and the cat sat again")).ids).to.deep.equal([2, 3, 4, 5, 2, 6]);
+  });
+
   it("refuses files that do not fit the model with one sentence each, and sends nothing", async () => {
     const requester = (await connection.ethers.getSigners())[4].address;
     const nonce = await connection.ethers.provider.getTransactionCount(requester);
@@ -187,8 +223,9 @@ describe("Hardhat task: infer request with --input and --image", function () {
     expect(await failure({ ...tabular, input: file("broken.json", "[1, 2,") })).to.match(/^broken\.json is not JSON: /);
     expect(await failure({ ...tabular, input: join(dir, "missing.json") })).to.equal(`${join(dir, "missing.json")} does not exist`);
     expect(await failure({ ...tabular, image: join(dir, "colour.png") })).to.equal("the model takes float32-tensor input, not an image: send its values with --input instead");
-    expect(await failure({ ...tabular, input: join(dir, "x.json"), image: join(dir, "colour.png") })).to.equal("give one of --input and --image, not both");
-    expect(await failure({ ...tabular, input: join(dir, "x.json"), digitIndex: 3 })).to.equal("--digit-index picks a held-out MNIST digit: leave it out with --input or --image");
+    expect(await failure({ ...tabular, input: join(dir, "x.json"), image: join(dir, "colour.png") })).to.equal("give one of --input, --image and --text, not --input and --image");
+    expect(await failure({ ...tabular, text: "hello" })).to.equal("the model takes float32-tensor input, not text");
+    expect(await failure({ ...tabular, input: join(dir, "x.json"), digitIndex: 3 })).to.equal("--digit-index picks a held-out MNIST digit: leave it out with --input");
 
     const grey = { versionId: versions.grey };
     writePng(join(dir, "turned.png"), 6, 5, () => [0, 0, 0, 255]);
@@ -201,6 +238,26 @@ describe("Hardhat task: infer request with --input and --image", function () {
       "bytes.json: pixel 7 is 256, not a byte (an integer in 0..255)",
     );
 
+    expect(await failure({ versionId: versions.text, text: " !?! ... " })).to.equal("--text: the text has no words (only spaces or punctuation)");
+    expect(await failure({ versionId: versions.text, input: file("tokens.json", "[2, 3, 9]") })).to.equal("tokens.json: token 2 is 9, not an id in 0..7");
+
     expect(await connection.ethers.provider.getTransactionCount(requester)).to.equal(nonce);
+  });
+
+  it("model publish --dir refuses a tokenizer that does not fit, before anything is stored", async () => {
+    const failure = async (name: string, files: Record<string, object>) => {
+      const folder = join(dir, name);
+      await saveModelFolder(models.at(-1)!, folder);
+      for (const [file, content] of Object.entries(files)) writeFileSync(join(folder, file), JSON.stringify(content));
+      const err = await taskFailure(hre, ["model", "publish"], { ...common(), account: "2", name, dir: folder, inputCodec: '{"name":"int32-tokens","vocabSize":8}', outputCodec: "binary-probability" });
+      return err.message;
+    };
+    const sidecar = (extra: object = {}) => ({ tokenizer: { kind: "word-vocab", vocab: "vocab.json", unknownId: 1, ...extra } });
+    expect(await failure("no-vocab", { "tessera.json": sidecar() })).to.equal(`tessera.json names vocabulary vocab.json, which is not in ${join(dir, "no-vocab")}`);
+    expect(await failure("twice", { "tessera.json": sidecar(), "vocab.json": { tokens: ["<pad>", "a", "a"] } })).to.match(/^vocabulary vocab\.json in .* is invalid: .*the vocabulary lists a token twice/s);
+    expect(await failure("too-big", { "tessera.json": sidecar(), "vocab.json": { tokens: Array.from({ length: 9 }, (_, i) => `w${i}`) } })).to.equal(
+      "vocabulary vocab.json has 9 tokens, more than the input codec's vocabSize 8",
+    );
+    expect(await failure("unknown-id", { "tessera.json": sidecar({ unknownId: 5 }), "vocab.json": { tokens: ["<pad>", "<unk>"] } })).to.equal("tokenizer unknownId 5 is not an id of vocab.json (2 tokens)");
   });
 });

@@ -8,6 +8,7 @@ import type { OutputCodecSpec } from "./codecs/OutputCodec.js";
 import { signatureOf, type Signature } from "./codecs/Signature.js";
 import { ModelIntegrityError, ModelManifestError } from "./ModelError.js";
 import { manifestV2Schema, parseModelManifest, type ModelFormat, type ModelManifest } from "./ModelManifest.js";
+import { WordTokenizer, type TokenizerSpec, type Vocabulary } from "./Tokenizer.js";
 
 /** A model `predictEncoded` runs: a LayersModel, or a GraphModel (format "tfjs-graph", which this slice does not load yet). */
 export type InferenceModel = LayersModel | GraphModel;
@@ -99,6 +100,8 @@ export async function publishModel(
 export interface ModelArtifactsToPublish extends SerializedModel {
   format: ModelFormat;
   signature: Signature;
+  /** A text model's tokenizer: the vocabulary is stored beside the weights and the manifest names it by CID. */
+  tokenizer?: { spec: Omit<TokenizerSpec, "vocabCid">; vocabulary: Vocabulary };
 }
 
 /**
@@ -122,12 +125,15 @@ export async function publishArtifacts(
     signature: artifacts.signature,
     inputCodec: codecs.inputCodec,
     outputCodec: codecs.outputCodec,
+    ...(artifacts.tokenizer === undefined ? {} : { tokenizer: { ...artifacts.tokenizer.spec, vocabCid: "pending" } }),
     ...metadata,
   };
   const checked = manifestV2Schema.safeParse(draft);
   if (!checked.success) throw new ModelManifestError(checked.error.issues.map((i) => i.message).join("; "), { cause: checked.error });
+  if (artifacts.tokenizer !== undefined) new WordTokenizer({ ...artifacts.tokenizer.spec, vocabCid: "pending" }, artifacts.tokenizer.vocabulary); // checks unknownId
   const weightsCid = await store.add(artifacts.weightData);
-  const manifest: ModelManifest = { ...checked.data, weightsCid };
+  const tokenizer = artifacts.tokenizer === undefined ? {} : { tokenizer: { ...checked.data.tokenizer!, vocabCid: await addJson(store, artifacts.tokenizer.vocabulary) } };
+  const manifest: ModelManifest = { ...checked.data, ...tokenizer, weightsCid };
   const manifestCid = await addJson(store, manifest);
   return { manifestCid, weightsCid, contentHash };
 }

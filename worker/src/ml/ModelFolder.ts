@@ -9,6 +9,7 @@ import { signatureOf, singleTensors, type Signature } from "./codecs/Signature.j
 import type { CodecChoice, ModelArtifactsToPublish, ModelMetadata } from "./ModelArtifacts.js";
 import { ModelFolderError } from "./ModelError.js";
 import { codecsOf } from "./ModelManifest.js";
+import { vocabularySchema } from "./Tokenizer.js";
 
 /**
  * A model as tfjs writes it to disk (`model.save("file://dir")`, or the Keras-to-tfjs converter):
@@ -32,6 +33,16 @@ const sidecarSchema = z.strictObject({
   outputCodec: outputCodecSchema.optional(),
   name: z.string().optional(),
   description: z.string().optional(),
+  /** A text model's tokenizer: `vocab` is a JSON file of the folder, `{"tokens": [...]}` (see Tokenizer.ts). */
+  tokenizer: z
+    .strictObject({
+      kind: z.literal("word-vocab"),
+      vocab: z.string().min(1),
+      lowercase: z.boolean().default(true),
+      unknownId: z.number().int().nonnegative(),
+      truncate: z.boolean().default(true),
+    })
+    .optional(),
 });
 
 export interface CodecOverrides {
@@ -97,16 +108,37 @@ export async function readModelFolder(dir: string, overrides: CodecOverrides = {
   } catch (err) {
     throw new ModelFolderError(`the codecs do not fit the model in ${dir}: ${(err as Error).message}`, { cause: err });
   }
+  const tokenizer = sidecar.tokenizer === undefined ? undefined : await readTokenizer(folder, dir, sidecar.tokenizer, codecs.inputCodec);
   const metadata: ModelMetadata = {
     ...(sidecar.name === undefined ? {} : { name: sidecar.name }),
     ...(sidecar.description === undefined ? {} : { description: sidecar.description }),
   };
   return {
-    artifacts: { format: "tfjs-layers", modelTopology, weightSpecs, weightData, signature },
+    artifacts: { format: "tfjs-layers", modelTopology, weightSpecs, weightData, signature, ...(tokenizer === undefined ? {} : { tokenizer }) },
     codecs,
     metadata,
     codecSources: { input: source(overrides.inputCodec, sidecar.inputCodec), output: source(overrides.outputCodec, sidecar.outputCodec) },
   };
+}
+
+/** The sidecar's tokenizer with its vocabulary file read and checked against the input codec. */
+async function readTokenizer(
+  folder: string,
+  dir: string,
+  { vocab, ...spec }: NonNullable<z.infer<typeof sidecarSchema>["tokenizer"]>,
+  inputCodec: InputCodecSpec,
+): Promise<NonNullable<ModelArtifactsToPublish["tokenizer"]>> {
+  if (inputCodec.name !== "int32-tokens") throw new ModelFolderError(`${SIDECAR_JSON} in ${dir} names a tokenizer, which feeds int32-tokens, but the input codec is ${inputCodec.name}`);
+  const file = path.resolve(folder, vocab);
+  if (path.relative(folder, file).startsWith("..") || path.isAbsolute(vocab)) throw new ModelFolderError(`${SIDECAR_JSON} names vocabulary ${vocab}, outside ${dir}`);
+  const parsed = vocabularySchema.safeParse(await readJson(file, `${SIDECAR_JSON} names vocabulary ${vocab}, which is not in ${dir}`));
+  if (!parsed.success) throw new ModelFolderError(`vocabulary ${vocab} in ${dir} is invalid: ${z.prettifyError(parsed.error)}`);
+  const size = parsed.data.tokens.length;
+  if (inputCodec.vocabSize !== undefined && size > inputCodec.vocabSize) {
+    throw new ModelFolderError(`vocabulary ${vocab} has ${size} tokens, more than the input codec's vocabSize ${inputCodec.vocabSize}`);
+  }
+  if (spec.unknownId >= size) throw new ModelFolderError(`tokenizer unknownId ${spec.unknownId} is not an id of ${vocab} (${size} tokens)`);
+  return { spec: { kind: spec.kind, lowercase: spec.lowercase, unknownId: spec.unknownId, truncate: spec.truncate }, vocabulary: parsed.data };
 }
 
 async function readJson(file: string, missing: string): Promise<unknown> {

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { inputCodecOf, inputCodecSchema, UINT8_PIXELS, type InputCodec } from "./codecs/InputCodec.js";
 import { outputCodecOf, outputCodecSchema, UINT8_CLASS, type OutputCodec } from "./codecs/OutputCodec.js";
 import { signatureSchema, singleTensors } from "./codecs/Signature.js";
+import { tokenizerSchema } from "./Tokenizer.js";
 
 /**
  * The manifest a ModelRegistry version points to (by CID): the model's format and topology, its
@@ -40,12 +41,21 @@ export const manifestV2Schema = z
     signature: signatureSchema,
     inputCodec: inputCodecSchema,
     outputCodec: outputCodecSchema,
+    /** A text model's tokenizer (its vocabulary by CID): clients turn text into the int32-tokens it takes. */
+    tokenizer: tokenizerSchema.optional(),
   })
   .superRefine((manifest, ctx) => {
     try {
       codecsOf(manifest);
     } catch (err) {
       ctx.addIssue({ code: "custom", message: (err as Error).message, path: ["inputCodec"] });
+    }
+    const { tokenizer, inputCodec } = manifest;
+    if (tokenizer === undefined) return;
+    if (inputCodec.name !== "int32-tokens") {
+      ctx.addIssue({ code: "custom", message: `a tokenizer feeds int32-tokens, but the input codec is ${inputCodec.name}`, path: ["tokenizer"] });
+    } else if (inputCodec.vocabSize !== undefined && tokenizer.unknownId >= inputCodec.vocabSize) {
+      ctx.addIssue({ code: "custom", message: `tokenizer unknownId ${tokenizer.unknownId} is not below vocabSize ${inputCodec.vocabSize}`, path: ["tokenizer"] });
     }
   });
 
