@@ -117,7 +117,13 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     ["version id", versionId],
     ...(trained === undefined
       ? ([
-          ["model", `${args.dir}: ${JSON.stringify(folder!.artifacts.signature.inputs[0].shape)} -> ${JSON.stringify(folder!.artifacts.signature.outputs[0].shape)}`],
+          [
+            "model",
+            `${args.dir}: ${folder!.artifacts.format}, ${JSON.stringify(folder!.artifacts.signature.inputs[0].shape)} -> ${JSON.stringify(folder!.artifacts.signature.outputs[0].shape)}`,
+          ],
+          ...(folder!.artifacts.tokenizer === undefined
+            ? []
+            : ([["tokenizer", `${folder!.artifacts.tokenizer.spec.kind}, ${folder!.artifacts.tokenizer.vocabulary.tokens.length} tokens, unknownId ${folder!.artifacts.tokenizer.spec.unknownId}`]] as Array<[string, unknown]>)),
           ["input codec", `${JSON.stringify(folder!.codecs.inputCodec)} (${folder!.codecSources.input})`],
           ["output codec", `${JSON.stringify(folder!.codecs.outputCodec)} (${folder!.codecSources.output})`],
         ] as Array<[string, unknown]>)

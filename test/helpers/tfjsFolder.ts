@@ -24,3 +24,43 @@ export async function saveModelFolder(model: LayersModel, dir: string, options: 
   };
   writeFileSync(join(dir, "model.json"), JSON.stringify(modelJson));
 }
+
+/**
+ * Writes a tfjs GraphModel folder as the TensorFlow-to-tfjs converter lays it out (model.json with
+ * `format: "graph-model"`, a GraphDef of nodes and a weightsManifest naming the Const nodes' values):
+ * y = softmax(x W + b) for x of `features` values, W of features × classes. A hand-made fixture: the
+ * converter (Python) is not available here.
+ */
+export function saveDenseSoftmaxGraphFolder(dir: string, weights: { w: number[][]; b: number[] }, options: { withSignature?: boolean } = {}): void {
+  const features = weights.w.length;
+  const classes = weights.b.length;
+  const dim = (...sizes: number[]) => ({ dim: sizes.map((n) => ({ size: String(n) })) });
+  const f32 = { type: "DT_FLOAT" };
+  const modelTopology = {
+    node: [
+      { name: "x", op: "Placeholder", attr: { dtype: f32, shape: { shape: dim(-1, features) } } },
+      { name: "w", op: "Const", attr: { dtype: f32, value: { tensor: { dtype: "DT_FLOAT", tensorShape: dim(features, classes) } } } },
+      { name: "b", op: "Const", attr: { dtype: f32, value: { tensor: { dtype: "DT_FLOAT", tensorShape: dim(classes) } } } },
+      { name: "mm", op: "MatMul", input: ["x", "w"], attr: { T: f32, transpose_a: { b: false }, transpose_b: { b: false } } },
+      { name: "logits", op: "BiasAdd", input: ["mm", "b"], attr: { T: f32, data_format: { s: Buffer.from("NHWC").toString("base64") } } },
+      { name: "probs", op: "Softmax", input: ["logits"], attr: { T: f32 } },
+    ],
+    library: {},
+    versions: { producer: 1 },
+  };
+  const signature = {
+    inputs: { x: { name: "x:0", dtype: "DT_FLOAT", tensorShape: dim(-1, features) } },
+    outputs: { probs: { name: "probs:0", dtype: "DT_FLOAT", tensorShape: dim(-1, classes) } },
+  };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, "weights.bin"), new Uint8Array(Float32Array.from([...weights.w.flat(), ...weights.b]).buffer));
+  const modelJson = {
+    format: "graph-model",
+    generatedBy: "hand-written test fixture",
+    convertedBy: null,
+    modelTopology,
+    ...(options.withSignature === false ? {} : { signature }),
+    weightsManifest: [{ paths: ["weights.bin"], weights: [{ name: "w", shape: [features, classes], dtype: "float32" }, { name: "b", shape: [classes], dtype: "float32" }] }],
+  };
+  writeFileSync(join(dir, "model.json"), JSON.stringify(modelJson));
+}

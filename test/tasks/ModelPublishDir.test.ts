@@ -13,7 +13,7 @@ import { selectBackend } from "../../worker/src/ml/backend.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
 import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
 import { runTask, taskFailure } from "../helpers/taskRunner.js";
-import { saveModelFolder } from "../helpers/tfjsFolder.js";
+import { saveDenseSoftmaxGraphFolder, saveModelFolder } from "../helpers/tfjsFolder.js";
 
 /** `npx hardhat model publish --dir <folder>`: a tfjs folder published as it is, or one clear sentence before any transaction. */
 describe("Hardhat task: model publish --dir", function () {
@@ -60,6 +60,15 @@ describe("Hardhat task: model publish --dir", function () {
     expect(await failure({ dir: modelDir, outputCodec: "uint8-class" })).to.match(/^--output-codec uint8-class is not a valid codec/);
     expect(await failure({ inputCodec: "float32-tensor" })).to.equal("--input-codec and --output-codec go with --dir");
 
+    // A graph model whose input has an open size besides the batch: its output cannot be probed.
+    const open = join(dir, "open-graph");
+    saveDenseSoftmaxGraphFolder(open, { w: [[1], [2]], b: [0] });
+    const modelJson = JSON.parse(readFileSync(join(open, "model.json"), "utf8"));
+    modelJson.modelTopology.node[0].attr.shape.shape.dim[1].size = "-1";
+    delete modelJson.signature;
+    writeFileSync(join(open, "model.json"), JSON.stringify(modelJson));
+    expect(await failure({ dir: open })).to.equal(`the model in ${open} does not load as a tfjs GraphModel: graph model input x has shape [-1,-1]: every size but the batch must be fixed`);
+
     const broken = join(dir, "broken");
     await saveModelFolder(model, broken, { shards: 2 });
     unlinkSync(join(broken, "group1-shard2of2.bin"));
@@ -87,5 +96,24 @@ describe("Hardhat task: model publish --dir", function () {
     const version = await ModelRegistry__factory.connect(saved.contracts.ModelRegistry, connection.ethers.provider).getVersion(result.versionId);
     expect(version.inputShape.map(Number)).to.deep.equal([4]);
     expect(version.outputShape.map(Number)).to.deep.equal([3]);
+  });
+
+  it("publishes a tfjs graph model folder (the converter's format), with or without the converter's signature (after the deploy above)", async () => {
+    for (const withSignature of [true, false]) {
+      const graph = join(dir, `graph-${withSignature}`);
+      saveDenseSoftmaxGraphFolder(graph, { w: [[1, 0], [0, 1], [1, 1]], b: [0, 0.5] }, { withSignature });
+      const { result, output } = await runTask<PublishResult>(hre, ["model", "publish"], args({ dir: graph, outputCodec: "class-index" }));
+      expect(result.inputShape).to.deep.equal([3]);
+      expect(result.outputShape).to.deep.equal([2]);
+      expect(output).to.include(`${graph}: tfjs-graph, [null,3] -> [null,2]`);
+      const store = await EmbeddedContentStore.open(join(dir, "data", "ipfs"));
+      try {
+        const manifest = await readManifest(store, result.manifestCid);
+        expect(manifest.format).to.equal("tfjs-graph");
+        expect(manifest.tfSignature === undefined).to.equal(!withSignature);
+      } finally {
+        await store.close();
+      }
+    }
   });
 });

@@ -7,20 +7,22 @@ import type { LayersModel, Tensor } from "@tensorflow/tfjs";
 import { network } from "hardhat";
 import { EmbeddedStack, PRICE_WEI } from "../../../scripts/lib/EmbeddedStack.js";
 import { decodeAnswer, encodeInput, InferenceClient, InputKind, predictLocally, waitForFulfilments, type SentRequest } from "../../../scripts/lib/InferenceClient.js";
-import { publishArtifacts, readManifest } from "../../../worker/src/ml/ModelArtifacts.js";
+import { loadPublishedModel, publishArtifacts, readManifest, type InferenceModel } from "../../../worker/src/ml/ModelArtifacts.js";
 import { readModelFolder, type CodecOverrides } from "../../../worker/src/ml/ModelFolder.js";
 import { codecsOf, versionShapesOf, type ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
 import { versionInputOf } from "../../../worker/src/ml/VersionInput.js";
 import { removeQueueData } from "../../helpers/queue.js";
-import { saveModelFolder } from "../../helpers/tfjsFolder.js";
+import { saveDenseSoftmaxGraphFolder, saveModelFolder } from "../../helpers/tfjsFolder.js";
 
 interface Served {
   readonly label: string;
-  readonly model: LayersModel;
+  readonly model: InferenceModel;
   readonly manifest: ModelManifest;
   readonly versionId: bigint;
   /** The client's values for request i (features, token ids). */
   readonly example: (i: number) => number[];
+  /** A dense softmax graph model's weights: its answers are also checked against the arithmetic. */
+  readonly weights?: { w: number[][]; b: number[] };
 }
 
 /**
@@ -38,9 +40,15 @@ describe("Models people bring: published from a tfjs folder and served on chain"
 
   const rng = (seed: number) => () => ((seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31) / 2 ** 31);
 
-  async function publishFolder(label: string, model: LayersModel, overrides: CodecOverrides, sidecar?: object, shards = 1): Promise<{ manifest: ModelManifest; versionId: bigint }> {
+  async function publishFolder(
+    label: string,
+    model: LayersModel | undefined,
+    overrides: CodecOverrides,
+    sidecar?: object,
+    shards = 1,
+  ): Promise<{ manifest: ModelManifest; manifestCid: string; versionId: bigint }> {
     const dir = join(dataDir, label);
-    await saveModelFolder(model, dir, { shards });
+    if (model !== undefined) await saveModelFolder(model, dir, { shards }); // else the caller wrote the folder
     if (sidecar !== undefined) writeFileSync(join(dir, "tessera.json"), JSON.stringify(sidecar));
     const folder = await readModelFolder(dir, overrides);
     const published = await publishArtifacts(stack.store, folder.artifacts, folder.codecs, { ...folder.metadata, name: label });
@@ -51,7 +59,7 @@ describe("Models people bring: published from a tfjs folder and served on chain"
     const input = versionInputOf(published, { priceWei: PRICE_WEI, priceToken: 0n, royaltyBps: 0, ...versionShapesOf(manifest) });
     const versionId = await registry.publishVersion.staticCall(modelId, input);
     await (await registry.publishVersion(modelId, input)).wait();
-    return { manifest, versionId };
+    return { manifest, manifestCid: published.manifestCid, versionId };
   }
 
   before(async () => {
@@ -90,6 +98,14 @@ describe("Models people bring: published from a tfjs folder and served on chain"
     const t = await publishFolder("tokens", tokens, { inputCodec: '{"name":"int32-tokens","vocabSize":20}', outputCodec: "class-index" });
     served.push({ label: "int32-tokens", model: tokens, ...t, example: (i) => Array.from({ length: 2 + (i % 5) }, () => Math.floor(random() * 19) + 1) });
 
+    // A tfjs GraphModel (the converter's format), y = softmax(x W + b), answered as the top 2 classes.
+    const weights = { w: [[0.5, -1, 0.25], [1.5, 0.5, -0.75], [-0.5, 2, 0.1], [0.3, -0.2, 1.2]], b: [0.1, -0.2, 0.3] };
+    saveDenseSoftmaxGraphFolder(join(dataDir, "graph"), weights);
+    const g = await publishFolder("graph", undefined, { outputCodec: '{"name":"top-k","k":2}' });
+    // The model as the worker loads it from the manifest (the test's own reference is the arithmetic below).
+    const graphModel = (await loadPublishedModel(stack.store, g.manifestCid)).model;
+    served.push({ label: "graph top-k", model: graphModel, ...g, example: (i) => [random() * 2 - 1, random(), i / 6, -random()], weights });
+
     await stack.stakeWorker(served[0].versionId);
     await (await stack.contracts.workerRegistry.connect(stack.signers.worker).setServedModels(served.slice(1).map((s) => s.versionId), true)).wait();
   });
@@ -108,7 +124,10 @@ describe("Models people bring: published from a tfjs folder and served on chain"
   }
 
   it("records the format, the signature and the codecs in the manifest, and the codec's shapes on chain", async () => {
-    const [classifier, regression, tokens] = served.map((s) => s.manifest);
+    const [classifier, regression, tokens, graph] = served.map((s) => s.manifest);
+    expect(graph).to.include({ manifestVersion: 2, format: "tfjs-graph" });
+    expect(graph.signature).to.deep.equal({ inputs: [{ name: "x", dtype: "float32", shape: [null, 4] }], outputs: [{ name: "probs", dtype: "float32", shape: [null, 3] }] });
+    expect(graph.tfSignature).to.have.property("outputs");
     expect(classifier).to.include({ manifestVersion: 2, format: "tfjs-layers" });
     expect(classifier.signature.inputs).to.deep.equal([{ name: classifier.signature.inputs[0].name, dtype: "float32", shape: [null, 4] }]);
     expect(classifier.signature.outputs[0].shape).to.deep.equal([null, 3]);
@@ -118,8 +137,8 @@ describe("Models people bring: published from a tfjs folder and served on chain"
     expect(regression.description).to.equal("y = (2a - b + 0.5, 3c)");
     expect(tokens.inputCodec).to.deep.equal({ name: "int32-tokens", padId: 0, vocabSize: 20 });
     const versions = await Promise.all(served.map((s) => stack.contracts.modelRegistry.getVersion(s.versionId)));
-    expect(versions.map((v) => v.inputShape.map(Number))).to.deep.equal([[4], [3], [6]]);
-    expect(versions.map((v) => v.outputShape.map(Number))).to.deep.equal([[3], [2], [2]]);
+    expect(versions.map((v) => v.inputShape.map(Number))).to.deep.equal([[4], [3], [6], [4]]);
+    expect(versions.map((v) => v.outputShape.map(Number))).to.deep.equal([[3], [2], [2], [3]]);
   });
 
   it("answers paid requests (inline and CID) with model.predict on the same input bytes, encoded by the output codec", async () => {
@@ -170,6 +189,21 @@ describe("Models people bring: published from a tfjs folder and served on chain"
         }
       });
     }
+    // The graph model computes softmax(x W + b): its answers checked against that arithmetic, not only against tfjs.
+    const graph = served.find((s) => s.weights !== undefined)!;
+    const { w, b } = graph.weights!;
+    for (const x of sent.filter((y) => y.served === graph)) {
+      const values = Array.from(codecsOf(graph.manifest).input.decode(x.input));
+      const logits = b.map((bias, c) => bias + values.reduce((sum, v, f) => sum + v * w[f][c], 0));
+      const exp = logits.map((l) => Math.exp(l - Math.max(...logits)));
+      const probabilities = exp.map((e) => e / exp.reduce((a, z) => a + z, 0));
+      const answer = decodeAnswer(graph.manifest, answers.get(x.request.requestId)!.output);
+      if (answer.codec !== "top-k") expect.fail("the graph model answers top-k");
+      const best = probabilities.map((p, c) => ({ p, c })).sort((l, r) => r.p - l.p);
+      expect(answer.top.map((t) => t.classIndex)).to.deep.equal([best[0].c, best[1].c]);
+      answer.top.forEach((t, k) => expect(Math.abs(t.probability - best[k].p)).to.be.at.most(1 / 65_535));
+    }
+
     // The regression learnt its targets (a trained model, not a constant one).
     const regression = served[1];
     const probe = tf.tidy(() => (regression.model.predict(tf.tensor2d([[1, 0, 0.5]])) as Tensor).arraySync() as number[][]);

@@ -105,7 +105,8 @@ describe("ModelArtifacts and ModelCache", () => {
     expect(sha256Hex(weights)).to.equal(published.contentHash);
     expect(published.contentHash).to.match(/^0x[0-9a-f]{64}$/);
 
-    const { model } = await loadPublishedModel(store, published.manifestCid);
+    const loaded = await loadPublishedModel(store, published.manifestCid);
+    const model = loaded.model as LayersModel; // a tfjs-layers manifest
     const expected = await predictClasses(mlp, inputs);
     expect(await predictClasses(model, inputs)).to.deep.equal(expected);
     const accuracyProxy = new Set(expected).size;
@@ -147,7 +148,7 @@ describe("ModelArtifacts and ModelCache", () => {
     const second = await cache.load(b.manifestCid);
     expect(cache.has(a.manifestCid)).to.equal(false);
     expect(cache.size).to.equal(1);
-    expect(() => first.model.getWeights()).to.throw(/disposed/);
+    expect(() => (first.model as LayersModel).getWeights()).to.throw(/disposed/);
     expect(tf.memory().numTensors).to.equal(tensorsWithA); // one MLP's weights out, one in
     expect(await predictClasses(second.model, inputs.slice(0, 5))).to.have.length(5);
     cache.clear();

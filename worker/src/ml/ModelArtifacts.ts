@@ -9,8 +9,9 @@ import { signatureOf, type Signature } from "./codecs/Signature.js";
 import { ModelIntegrityError, ModelManifestError } from "./ModelError.js";
 import { manifestV2Schema, parseModelManifest, type ModelFormat, type ModelManifest } from "./ModelManifest.js";
 import { WordTokenizer, type TokenizerSpec, type Vocabulary } from "./Tokenizer.js";
+import { loadGraphModelFromMemory } from "./GraphModels.js";
 
-/** A model `predictEncoded` runs: a LayersModel, or a GraphModel (format "tfjs-graph", which this slice does not load yet). */
+/** A model `predictEncoded` runs: a LayersModel (format "tfjs-layers"), or a GraphModel (format "tfjs-graph", inference only). */
 export type InferenceModel = LayersModel | GraphModel;
 
 /** A LayersModel as plain data: what tfjs would write as model.json plus the weights file. */
@@ -100,6 +101,8 @@ export async function publishModel(
 export interface ModelArtifactsToPublish extends SerializedModel {
   format: ModelFormat;
   signature: Signature;
+  /** A graph model's TF signature from model.json (format "tfjs-graph"). */
+  tfSignature?: Record<string, unknown>;
   /** A text model's tokenizer: the vocabulary is stored beside the weights and the manifest names it by CID. */
   tokenizer?: { spec: Omit<TokenizerSpec, "vocabCid">; vocabulary: Vocabulary };
 }
@@ -125,6 +128,7 @@ export async function publishArtifacts(
     signature: artifacts.signature,
     inputCodec: codecs.inputCodec,
     outputCodec: codecs.outputCodec,
+    ...(artifacts.tfSignature === undefined ? {} : { tfSignature: artifacts.tfSignature }),
     ...(artifacts.tokenizer === undefined ? {} : { tokenizer: { ...artifacts.tokenizer.spec, vocabCid: "pending" } }),
     ...metadata,
   };
@@ -162,11 +166,8 @@ export async function loadPublishedModel(
   store: ContentStore,
   manifestCid: string,
   options: { expectedContentHash?: string; weightsCid?: string } = {},
-): Promise<{ model: LayersModel; manifest: ModelManifest; weightsCid: string; contentHash: string }> {
+): Promise<{ model: InferenceModel; manifest: ModelManifest; weightsCid: string; contentHash: string }> {
   const manifest = await readManifest(store, manifestCid);
-  if (manifest.format !== "tfjs-layers") {
-    throw new ModelManifestError(`manifest ${manifestCid} is a ${manifest.format} model; this worker serves tfjs-layers models only`);
-  }
   const expected = options.expectedContentHash?.toLowerCase();
   const override = options.weightsCid !== undefined && options.weightsCid !== manifest.weightsCid;
   if (override && expected === undefined) {
@@ -188,7 +189,10 @@ export async function loadPublishedModel(
         : `weights ${weightsCid} of manifest ${manifestCid} hash to ${actual}, manifest says ${contentHash}`,
     );
   }
-  const serialized = { modelTopology: manifest.modelTopology, weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[], weightData };
-  const model = await deserializeModel(serialized);
+  const weightSpecs = manifest.weightSpecs as io.WeightsManifestEntry[];
+  const model =
+    manifest.format === "tfjs-graph"
+      ? await loadGraphModelFromMemory(manifest.modelTopology, weightSpecs, weightData, manifest.tfSignature)
+      : await deserializeModel({ modelTopology: manifest.modelTopology, weightSpecs, weightData });
   return { model, manifest, weightsCid, contentHash };
 }

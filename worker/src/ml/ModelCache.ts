@@ -1,6 +1,5 @@
 import type { ContentStore } from "../ipfs/ContentStore.js";
-import type { LayersModel } from "@tensorflow/tfjs";
-import { loadPublishedModel, type ModelManifest } from "./ModelArtifacts.js";
+import { loadPublishedModel, type InferenceModel, type ModelManifest } from "./ModelArtifacts.js";
 import { ModelIntegrityError } from "./ModelError.js";
 
 export interface LoadedModel {
@@ -10,7 +9,7 @@ export interface LoadedModel {
   weightsCid: string;
   /** sha256 of those weights. */
   contentHash: string;
-  model: LayersModel;
+  model: InferenceModel;
 }
 
 export interface ModelCacheOptions {

@@ -8,6 +8,7 @@ import { outputCodecSchema, type OutputCodecSpec } from "./codecs/OutputCodec.js
 import { signatureOf, singleTensors, type Signature } from "./codecs/Signature.js";
 import type { CodecChoice, ModelArtifactsToPublish, ModelMetadata } from "./ModelArtifacts.js";
 import { ModelFolderError } from "./ModelError.js";
+import { graphSignatureOf, loadGraphModelFromMemory } from "./GraphModels.js";
 import { codecsOf } from "./ModelManifest.js";
 import { vocabularySchema } from "./Tokenizer.js";
 
@@ -72,8 +73,11 @@ export async function readModelFolder(dir: string, overrides: CodecOverrides = {
   const modelJson = modelJsonSchema.safeParse(await readJson(path.join(folder, MODEL_JSON), `${dir} has no ${MODEL_JSON} (save the model with model.save("file://${dir}"))`));
   if (!modelJson.success) throw new ModelFolderError(`${MODEL_JSON} in ${dir} is not a tfjs model: ${z.prettifyError(modelJson.error)}`);
   const { format, modelTopology, weightsManifest } = modelJson.data;
-  if (format === "graph-model") throw new ModelFolderError(`${dir} holds a tfjs graph model; this version publishes LayersModels (format "layers-model") only`);
-  if (format !== undefined && format !== "layers-model") throw new ModelFolderError(`${MODEL_JSON} in ${dir} has format "${format}", expected "layers-model"`);
+  if (format !== undefined && format !== "layers-model" && format !== "graph-model") {
+    throw new ModelFolderError(`${MODEL_JSON} in ${dir} has format "${format}", expected "layers-model" or "graph-model"`);
+  }
+  const graph = format === "graph-model";
+  const tfSignature = graph && typeof modelJson.data.signature === "object" && modelJson.data.signature !== null ? (modelJson.data.signature as Record<string, unknown>) : undefined;
 
   const weightSpecs = weightsManifest.flatMap((group) => group.weights) as io.WeightsManifestEntry[];
   const files = await Promise.all(weightsManifest.flatMap((group) => group.paths).map((file) => readWeightFile(folder, file, dir)));
@@ -87,11 +91,20 @@ export async function readModelFolder(dir: string, overrides: CodecOverrides = {
   const buffer = weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength) as ArrayBuffer;
   let signature: Signature;
   try {
-    const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData: buffer }));
-    signature = signatureOf(model);
-    model.dispose();
+    if (graph) {
+      const model = await loadGraphModelFromMemory(modelTopology, weightSpecs, weightData, tfSignature);
+      try {
+        signature = graphSignatureOf(model);
+      } finally {
+        model.dispose();
+      }
+    } else {
+      const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData: buffer }));
+      signature = signatureOf(model);
+      model.dispose();
+    }
   } catch (err) {
-    throw new ModelFolderError(`the model in ${dir} does not load as a tfjs LayersModel: ${(err as Error).message}`, { cause: err });
+    throw new ModelFolderError(`the model in ${dir} does not load as a tfjs ${graph ? "GraphModel" : "LayersModel"}: ${(err as Error).message}`, { cause: err });
   }
 
   const sidecar = await readSidecar(folder, dir);
@@ -114,7 +127,15 @@ export async function readModelFolder(dir: string, overrides: CodecOverrides = {
     ...(sidecar.description === undefined ? {} : { description: sidecar.description }),
   };
   return {
-    artifacts: { format: "tfjs-layers", modelTopology, weightSpecs, weightData, signature, ...(tokenizer === undefined ? {} : { tokenizer }) },
+    artifacts: {
+      format: graph ? "tfjs-graph" : "tfjs-layers",
+      modelTopology,
+      weightSpecs,
+      weightData,
+      signature,
+      ...(tfSignature === undefined ? {} : { tfSignature }),
+      ...(tokenizer === undefined ? {} : { tokenizer }),
+    },
     codecs,
     metadata,
     codecSources: { input: source(overrides.inputCodec, sidecar.inputCodec), output: source(overrides.outputCodec, sidecar.outputCodec) },

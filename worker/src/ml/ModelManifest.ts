@@ -41,6 +41,8 @@ export const manifestV2Schema = z
     signature: signatureSchema,
     inputCodec: inputCodecSchema,
     outputCodec: outputCodecSchema,
+    /** A graph model's TF signature as the converter wrote it in model.json (input and output names). */
+    tfSignature: z.record(z.string(), z.unknown()).optional(),
     /** A text model's tokenizer (its vocabulary by CID): clients turn text into the int32-tokens it takes. */
     tokenizer: tokenizerSchema.optional(),
   })
