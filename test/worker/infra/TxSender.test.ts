@@ -156,6 +156,33 @@ describe("TxSender", () => {
     });
   }
 
+  it("a send error naming another transaction's hash is not taken for this one: the send is retried and lands once", async () => {
+    const { wallet, mock } = await fixture();
+    const [funder] = await ethers.getSigners();
+    const foreign = (await (await funder.sendTransaction({ to: wallet.address, value: 1n })).wait())!.hash;
+    let failed = 0;
+    const provider: Eip1193Provider = {
+      async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
+        if (req.method === "eth_sendRawTransaction" && failed === 0) {
+          failed++;
+          throw Object.assign(new Error("header not found"), { code: -32000, data: { txHash: foreign } });
+        }
+        return eip1193.request(req as { method: string; params?: unknown[] });
+      },
+    };
+    const signer = wallet.connect(new BrowserProvider(provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
+    const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+    const start = await ethers.provider.getTransactionCount(wallet.address);
+
+    const result = await sender.send(mock, "ping", [9n, 1n, "not the foreign one"]);
+
+    expect(failed).to.equal(1);
+    expect(result.hash).to.not.equal(foreign);
+    expect(result.attempts).to.equal(2);
+    expect(result.nonce).to.equal(start);
+    expect(await mock.counter()).to.equal(1n);
+  });
+
   it("does not retry an unrecoverable failure", async () => {
     const { wallet, mock } = await fixture();
     const sender = new TxSender({ signer: wallet, baseDelayMs: 1 });

@@ -300,8 +300,10 @@ export class TxSender {
     } catch (err) {
       // A development node that mines on send (Hardhat's automine) answers a transaction that failed in its block with
       // an error carrying the hash: it was mined, the nonce is spent, and its receipt tells what happened.
+      // Only if the node knows that hash as this key's transaction of this nonce: an error naming another transaction
+      // (one that took the nonce first, say) must not pass for ours.
       const minedHash = minedHashOf(err);
-      if (tx !== undefined && minedHash !== undefined) {
+      if (tx !== undefined && minedHash !== undefined && (await this.#isOurs(minedHash, nonce))) {
         const sentAt = Date.now();
         return { nonce, tx, hashes: [minedHash], lastSentAt: sentAt, lockedAt, sentAt };
       }
@@ -309,6 +311,12 @@ export class TxSender {
       account.resync(`broadcast failed: ${(err as Error).message.slice(0, 120)}`);
       throw err;
     }
+  }
+
+  /** Whether `hash` is a transaction of this key with this nonce, as the node knows it. */
+  async #isOurs(hash: string, nonce: number): Promise<boolean> {
+    const [known, address] = await Promise.all([this.#provider.getTransaction(hash).catch(() => null), this.signer.getAddress()]);
+    return known !== null && known.nonce === nonce && known.from.toLowerCase() === address.toLowerCase();
   }
 
   /**
