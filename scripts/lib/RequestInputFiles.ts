@@ -107,22 +107,35 @@ const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
 const JPEG_MAGIC = [0xff, 0xd8, 0xff];
 const startsWith = (bytes: Uint8Array, magic: number[]) => magic.every((b, i) => bytes[i] === b);
 
-function decodeImageFile(path: string): Rgba {
+/** Largest image decoded (pixels): a small file can claim a huge size, and decoding allocates 4 bytes per pixel. */
+const MAX_IMAGE_PIXELS = 16_000_000;
+
+function decodeImageFile(path: string, want: { width: number; height: number }): Rgba {
   const bytes = readBytes(path);
   const file = basename(path);
+  if (startsWith(bytes, PNG_MAGIC) && bytes.length >= 24) {
+    // The IHDR chunk (always first) gives the size: refuse a wrong one before decoding anything.
+    const width = bytes.readUInt32BE(16);
+    const height = bytes.readUInt32BE(20);
+    if (width !== want.width || height !== want.height) throw sizeMismatch(file, width, height, want);
+  }
   try {
     if (startsWith(bytes, PNG_MAGIC)) {
       const png = PNG.sync.read(bytes);
       return { width: png.width, height: png.height, data: png.data, format: "PNG" };
     }
     if (startsWith(bytes, JPEG_MAGIC)) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 256 });
+      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 256, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6 });
       return { width: img.width, height: img.height, data: img.data, format: "JPEG" };
     }
   } catch (err) {
     throw new InputFileError(`${file} could not be decoded: ${(err as Error).message}`);
   }
   throw new InputFileError(`${file} is neither a PNG nor a JPEG image`);
+}
+
+function sizeMismatch(file: string, width: number, height: number, want: { width: number; height: number }): InputFileError {
+  return new InputFileError(`${file} is ${width}×${height} pixels; the model takes ${want.width}×${want.height} (width×height) images: resize it first`);
 }
 
 /** The model's image size from a uint8-image codec: [H, W, C], or [H, W] grey, or a flat [N] (a square grey image). */
@@ -143,12 +156,8 @@ export function readImageFile(path: string, codec: InputCodec): EncodedInputFile
   }
   const want = imageShapeOf(codec);
   if (want.channels !== 1 && want.channels !== 3) throw new InputFileError(`the model's images have ${want.channels} channels; image files give 1 (grey) or 3 (RGB)`);
-  const img = decodeImageFile(path);
-  if (img.width !== want.width || img.height !== want.height) {
-    throw new InputFileError(
-      `${file} is ${img.width}×${img.height} pixels; the model takes ${want.width}×${want.height} (width×height) images: resize it first`,
-    );
-  }
+  const img = decodeImageFile(path, want);
+  if (img.width !== want.width || img.height !== want.height) throw sizeMismatch(file, img.width, img.height, want);
   const pixels = img.width * img.height;
   const out = new Uint8Array(pixels * want.channels);
   for (let p = 0; p < pixels; p++) {

@@ -122,10 +122,10 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
  * when the manifest cannot be read here (another IPFS store) or the bytes are not an answer of that codec.
  */
 async function readAnswer(session: Session, dataDir: string, versionId: bigint, bytes: Uint8Array): Promise<{ decoded: DecodedOutput; mnist: boolean } | undefined> {
-  const version = await session.contracts.modelRegistry.getVersion(versionId);
-  const manifestCid = CID.decode(getBytes(version.manifestCid)).toString();
   let store;
   try {
+    const version = await session.contracts.modelRegistry.getVersion(versionId);
+    const manifestCid = CID.decode(getBytes(version.manifestCid)).toString();
     store = await openContentStore(dataDir);
     const manifest = await readManifest(store, manifestCid);
     const codecs = codecsOf(manifest);

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -259,5 +259,25 @@ describe("Hardhat task: infer request with --input, --image and --text", functio
       "vocabulary vocab.json has 9 tokens, more than the input codec's vocabSize 8",
     );
     expect(await failure("unknown-id", { "tessera.json": sidecar({ unknownId: 5 }), "vocab.json": { tokens: ["<pad>", "<unk>"] } })).to.equal("tokenizer unknownId 5 is not an id of vocab.json (2 tokens)");
+    expect(await failure("upper", { "tessera.json": sidecar(), "vocab.json": { tokens: ["<pad>", "<unk>", "Cat"] } })).to.equal(
+      'vocabulary vocab.json: token 2 "Cat" can never be produced by the tokenizer, which reads it as ["cat"]',
+    );
+    expect(await failure("two-words", { "tessera.json": sidecar(), "vocab.json": { tokens: ["<pad>", "<unk>", "ice cream"] } })).to.equal(
+      'vocabulary vocab.json: token 2 "ice cream" can never be produced by the tokenizer, which reads it as ["ice","cream"]',
+    );
+    expect(await failure("pad-unknown", { "tessera.json": sidecar({ unknownId: 0 }), "vocab.json": { tokens: ["<pad>", "<unk>"] } })).to.equal(
+      "tokenizer unknownId 0 is the input codec's padId: an unknown word would read as padding",
+    );
+    // A vocabulary (or weight file) that links out of the folder is refused: a downloaded folder must not publish a host's file.
+    writeFileSync(join(dir, "secret.json"), JSON.stringify({ tokens: ["<pad>", "<unk>", "private"] }));
+    const linked = join(dir, "linked");
+    await saveModelFolder(models.at(-1)!, linked);
+    symlinkSync(join(dir, "secret.json"), join(linked, "vocab.json"));
+    expect(await failure("linked", { "tessera.json": sidecar() })).to.equal(`tessera.json names vocabulary vocab.json, outside ${linked}`);
+    const escaping = join(dir, "escaping");
+    await saveModelFolder(models.at(-1)!, escaping);
+    renameSync(join(escaping, "weights.bin"), join(dir, "escaped.bin"));
+    symlinkSync(join(dir, "escaped.bin"), join(escaping, "weights.bin"));
+    expect(await failure("escaping", {})).to.equal(`model.json names weight file weights.bin, outside ${escaping}`);
   });
 });

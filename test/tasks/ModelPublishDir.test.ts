@@ -11,7 +11,8 @@ import { ModelRegistry__factory } from "../../typechain-types/index.js";
 import type { Deployment } from "../../worker/src/Deployment.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
-import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { loadPublishedModel, readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { addJson } from "../../worker/src/ipfs/ContentStore.js";
 import { runTask, taskFailure } from "../helpers/taskRunner.js";
 import { saveDenseSoftmaxGraphFolder, saveModelFolder } from "../helpers/tfjsFolder.js";
 
@@ -111,6 +112,15 @@ describe("Hardhat task: model publish --dir", function () {
         const manifest = await readManifest(store, result.manifestCid);
         expect(manifest.format).to.equal("tfjs-graph");
         expect(manifest.tfSignature === undefined).to.equal(!withSignature);
+        // A manifest whose signature the graph does not keep is refused when a worker loads it.
+        const lying = await addJson(store, { ...manifest, signature: { ...manifest.signature, outputs: [{ ...manifest.signature.outputs[0], shape: [null, 5] }] } });
+        const refused = await loadPublishedModel(store, lying).then(
+          () => undefined,
+          (e: unknown) => e as Error,
+        );
+        expect(refused?.message).to.equal(
+          `manifest ${lying}: the graph takes and gives [[["float32",[null,3]]],[["float32",[null,2]]]], its signature says [[["float32",[null,3]]],[["float32",[null,5]]]]`,
+        );
       } finally {
         await store.close();
       }

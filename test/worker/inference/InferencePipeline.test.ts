@@ -213,6 +213,35 @@ describe("Inference pipeline (chain -> listener -> BullMQ -> tfjs -> fulfillBatc
     }
   });
 
+  it("a fulfilment's gas limit carries every callback's whole budget, and callbacks beyond 8M of budgets go in another transaction", async () => {
+    const { ethers } = stack.connection;
+    const { market } = stack.contracts;
+    const consumer = await ethers.deployContract("MisbehavingConsumer", [await market.getAddress(), 3]); // Succeed
+    const callbackGasLimit = 2_000_000n;
+    const reserve = callbackGasLimit + callbackGasLimit / 63n + 5_000n;
+    const deadline = (await ethers.provider.getBlock("latest"))!.timestamp + 600;
+    const fee = PRICE_WEI + callbackGasLimit * (await market.params()).callbackGasPriceWei; // the callback's gas is paid for
+    const pendings: PendingInference[] = [];
+    for (let i = 0; i < 4; i++) {
+      const args = { modelVersionId: stack.trained!.versionId, deadline, callbackGasLimit, salt: 9_000n + BigInt(i), inputKind: InputKind.Inline, input: pixels(60 + i) };
+      const receipt = (await (await consumer.request(args, { value: fee })).wait())!;
+      const log = receipt.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!;
+      pendings.push(parsePendingInference(toEventPayload("InferenceMarket", log, market.interface.parseLog(log)!), market.interface));
+    }
+
+    const outcomes = await processor().processBatch(pendings);
+
+    expect(outcomes.map((o) => o.status)).to.deep.equal(["fulfilled", "fulfilled", "fulfilled", "fulfilled"]);
+    const hashes = [...new Set(outcomes.map((o) => (o.status === "fulfilled" ? o.txHash : "")))];
+    expect(hashes).to.have.length(2); // 3 budgets (6.1M) fit in 8M, the fourth goes next
+    for (const [i, hash] of hashes.entries()) {
+      const [tx, receipt] = await Promise.all([ethers.provider.getTransaction(hash), ethers.provider.getTransactionReceipt(hash)]);
+      const callbacks = i === 0 ? 3n : 1n;
+      expect(tx!.gasLimit >= receipt!.gasUsed + callbacks * reserve, `tx ${i}: limit ${tx!.gasLimit}, used ${receipt!.gasUsed}`).to.equal(true);
+    }
+    expect(await consumer.calls()).to.equal(4n);
+  });
+
   it("in optimistic mode fulfils open requests without a claim transaction", async () => {
     const { market } = stack.contracts;
     const fromBlock = (await stack.connection.ethers.provider.getBlockNumber()) + 1;

@@ -327,6 +327,38 @@ describe("TxSender", () => {
       expect(await mock.counter()).to.equal(1n);
     });
 
+    it("one that fails that way a second time is not sent again: a call whose simulation cannot be trusted costs a fee each time", async () => {
+      const { wallet, mock } = await fixture();
+      const [, closer, opener] = await ethers.getSigners();
+      const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20, maxAttempts: 5 });
+      const account = await sender.account();
+      const failed: string[] = [];
+      account.on("failed", (f) => failed.push(`${f.method}:${f.reason}`));
+      const start = await ethers.provider.getTransactionCount(wallet.address);
+      await ethers.provider.send("evm_setAutomine", [false]);
+
+      const sending = sender.send(mock, "pingIfOpen", []).then(
+        () => expect.fail("send should have thrown"),
+        (e: unknown) => e,
+      );
+      const maxFeePerGas = ethers.parseUnits("100", "gwei");
+      for (let round = 1; round <= 2; round++) {
+        // Each version of the call is sandwiched: closed ahead of it, opened after it, in one block.
+        const hash = await until(async () => (await pendingHashes())[0], `pending transaction ${round}`);
+        const tip = (await ethers.provider.getTransaction(hash))!.maxPriorityFeePerGas!;
+        await mock.connect(closer).setGateClosed(true, { maxPriorityFeePerGas: tip * 10n, maxFeePerGas });
+        await mock.connect(opener).setGateClosed(false, { maxPriorityFeePerGas: tip / 10n, maxFeePerGas });
+        await ethers.provider.send("evm_mine", []);
+      }
+      const error = await sending;
+
+      expect(error).to.be.instanceOf(ContractRevertError);
+      expect((error as Error).message).to.match(/^pingIfOpen failed on chain twice \(0x[0-9a-f]{64}\) though its simulation passes: not sent again$/);
+      expect(failed).to.deep.equal(["pingIfOpen:reverted", "pingIfOpen:reverted"]);
+      expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 2);
+      expect(await mock.counter()).to.equal(0n);
+    });
+
     it("replaces a stuck transaction: same nonce, both EIP-1559 fee fields at least 10 % higher, and the replacement is mined", async () => {
       const { wallet, mock } = await fixture();
       const sender = new TxSender({ signer: wallet, baseDelayMs: 1, pollIntervalMs: 20, replaceAfterMs: 300 });

@@ -6,6 +6,7 @@ import type { DataRegistry } from "../../../typechain-types/index.js";
 import { encodeDataset } from "../../../worker/src/data/DatasetFormat.js";
 import { cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
 import { ConfigError, loadConfig } from "../../../worker/src/config.js";
+import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { selectBackend } from "../../../worker/src/ml/backend.js";
 import { publishModel } from "../../../worker/src/ml/ModelArtifacts.js";
@@ -96,6 +97,10 @@ describe("JobAdmission: a trainer refuses jobs it cannot serve before it risks i
     expect(await admissionRefusal({ ...spec, manifestCid: missing }, o)).to.match(/^model-unavailable:/);
     expect(await admissionRefusal({ ...spec, weightsCid: spec.evalSetCid }, o)).to.match(/^initial-weights-size:/);
     expect(await admissionRefusal({ ...spec, evalSetCid: missing }, o)).to.match(/^eval-set-unavailable:/);
+    // A graph model (served, never trained): the same manifest under format tfjs-graph.
+    const manifest = (await getJson(store, spec.manifestCid)) as Record<string, unknown>;
+    const graphCid = await addJson(store, { ...manifest, format: "tfjs-graph" });
+    expect(await admissionRefusal({ ...spec, manifestCid: graphCid }, o)).to.equal("model-not-trainable:tfjs-graph");
   });
 
   it("refuses a job whose dataset is no longer accepted, has no key envelopes or cannot be fetched", async () => {

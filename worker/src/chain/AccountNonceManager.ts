@@ -9,6 +9,8 @@ export interface AccountTxEvents {
   resync: [{ readonly address: string; readonly reason: string }];
   /** A transaction reached its confirmations; `feeWei` = gasUsed × effective gas price. */
   mined: [{ readonly method: string; readonly hash: string; readonly gasUsed: bigint; readonly feeWei: bigint }];
+  /** A transaction was mined but failed (out of gas, or a revert): its fee is spent all the same. */
+  failed: [{ readonly method: string; readonly hash: string; readonly gasUsed: bigint; readonly feeWei: bigint; readonly reason: "out-of-gas" | "reverted" }];
   /** A pending transaction was re-sent with the same nonce and higher fees. */
   replaced: [{ readonly method: string; readonly nonce: number; readonly oldHash: string; readonly newHash: string }];
   /** A transaction vanished from the chain and the node's pool (dropped, or reorged out); it is sent again. */

@@ -62,6 +62,11 @@ export interface SendOptions {
    * mined, e.g. the hash of the latest block (`blockhash(block.number - 1)`), which a call in "latest" cannot read.
    */
   readonly simulateAt?: "latest" | "pending";
+  /**
+   * Gas added to the limit on top of the estimate and its headroom: what the call may need on chain beyond what its
+   * simulation used (the market's fulfilment reserves each requester callback's whole budget).
+   */
+  readonly extraGas?: bigint;
 }
 
 export interface SendResult {
@@ -212,8 +217,9 @@ export class TxSender {
     const startedAt = Date.now();
     let simulatedAt = startedAt;
     let inFlight: InFlight | undefined;
-    // Doubled after each out-of-gas failure.
+    // Doubled (plus 20 points) after each out-of-gas failure.
     let headroom = this.#gasHeadroomPercent;
+    let revertedBefore = false;
     for (let attempt = 1; ; attempt++) {
       try {
         if (inFlight === undefined) {
@@ -223,17 +229,21 @@ export class TxSender {
           log.info({ txHash: inFlight.hashes[0], nonce: inFlight.nonce, attempt }, "transaction sent");
         }
         const receipt = await this.#awaitFinal(account, method, inFlight, log);
-        if (receipt.status !== 1) await this.#explainFailure(fn, args, overrides, options, inFlight, receipt, method, interfaces);
+        if (receipt.status !== 1) await this.#explainFailure({ fn, args, overrides, options, inFlight, receipt, method, interfaces, account, revertedBefore });
         const timings = { startedAt, simulatedAt, lockedAt: inFlight.lockedAt, sentAt: inFlight.sentAt, minedAt: Date.now() };
         const feeWei = receipt.gasUsed * receipt.gasPrice;
         account.emit("mined", { method, hash: receipt.hash, gasUsed: receipt.gasUsed, feeWei });
         log.info({ txHash: receipt.hash, blockNumber: receipt.blockNumber, gasUsed: receipt.gasUsed.toString() }, "transaction mined");
         return { hash: receipt.hash, nonce: inFlight.nonce, receipt, gasUsed: receipt.gasUsed, attempts: attempt, timings };
       } catch (err) {
-        if (err instanceof TransactionDropped || err instanceof RevertedThenPassed) inFlight = undefined; // simulate and send anew
+        if (err instanceof TransactionDropped) inFlight = undefined; // simulate and send anew
+        if (err instanceof RevertedThenPassed) {
+          inFlight = undefined; // the nonce is spent: simulated and sent anew, once (a second such failure is final)
+          revertedBefore = true;
+        }
         if (err instanceof OutOfGas) {
-          inFlight = undefined; // the nonce is spent: a new transaction with a fresh estimate and twice the headroom
-          headroom = headroom * 2n + 20n;
+          inFlight = undefined; // the nonce is spent: a new transaction with a fresh estimate and more headroom
+          headroom = headroom * 2n + 20n; // 20 % -> 60 % -> 140 % ..., capped at the block's gas limit
         }
         if (err instanceof UnrecoverableError) throw err;
         if (classifyError(err) === "unrecoverable") throw this.#unrecoverable(method, args, err, interfaces);
@@ -277,7 +287,12 @@ export class TxSender {
     if (simulated.status === "rejected") throw simulated.reason;
     if (gas.status === "rejected") throw gas.reason;
     // A limit the caller set is kept as it is; an estimate gets the headroom, at least MIN_GAS_HEADROOM.
-    const gasLimit = call.gasLimit == null ? withHeadroom(gas.value, headroomPercent) : gas.value;
+    let gasLimit = (call.gasLimit == null ? withHeadroom(gas.value, headroomPercent) : gas.value) + (options.extraGas ?? 0n);
+    if (headroomPercent > this.#gasHeadroomPercent) {
+      // Raised after running out of gas: never above what a block holds (the node would refuse it).
+      const block = await this.#provider.getBlock("latest");
+      if (block !== null && gasLimit > block.gasLimit) gasLimit = block.gasLimit;
+    }
     const prepared: TransactionRequest = { ...call, gasLimit };
     if (fees.status === "fulfilled" && call.gasPrice == null && call.maxFeePerGas == null) {
       const { maxFeePerGas, maxPriorityFeePerGas } = fees.value;
@@ -292,18 +307,20 @@ export class TxSender {
     const lockedAt = Date.now();
     const nonce = await account.take();
     let tx: TransactionRequest | undefined;
+    const sending: { expectedHash?: string } = {};
     try {
       tx = await this.signer.populateTransaction({ ...call, nonce });
-      const hash = await this.#sendRaw(tx);
+      const hash = await this.#sendRaw(tx, sending);
       const sentAt = Date.now();
       return { nonce, tx, hashes: [hash], lastSentAt: sentAt, lockedAt, sentAt };
     } catch (err) {
       // A development node that mines on send (Hardhat's automine) answers a transaction that failed in its block with
       // an error carrying the hash: it was mined, the nonce is spent, and its receipt tells what happened.
-      // Only if the node knows that hash as this key's transaction of this nonce: an error naming another transaction
-      // (one that took the nonce first, say) must not pass for ours.
+      // Only if that hash is this very transaction (the signed bytes' hash; for a node-held key, the node's record of
+      // this key's transaction of this nonce, to and data): an error naming another must not pass for ours.
       const minedHash = minedHashOf(err);
-      if (tx !== undefined && minedHash !== undefined && (await this.#isOurs(minedHash, nonce))) {
+      const ours = minedHash !== undefined && tx !== undefined && (sending.expectedHash !== undefined ? minedHash === sending.expectedHash : await this.#isOurs(minedHash, nonce, tx));
+      if (tx !== undefined && minedHash !== undefined && ours) {
         const sentAt = Date.now();
         return { nonce, tx, hashes: [minedHash], lastSentAt: sentAt, lockedAt, sentAt };
       }
@@ -313,10 +330,16 @@ export class TxSender {
     }
   }
 
-  /** Whether `hash` is a transaction of this key with this nonce, as the node knows it. */
-  async #isOurs(hash: string, nonce: number): Promise<boolean> {
+  /** Whether the node knows `hash` as this key's transaction of this nonce, to the same address with the same data. */
+  async #isOurs(hash: string, nonce: number, tx: TransactionRequest): Promise<boolean> {
     const [known, address] = await Promise.all([this.#provider.getTransaction(hash).catch(() => null), this.signer.getAddress()]);
-    return known !== null && known.nonce === nonce && known.from.toLowerCase() === address.toLowerCase();
+    return (
+      known !== null &&
+      known.nonce === nonce &&
+      known.from.toLowerCase() === address.toLowerCase() &&
+      (known.to ?? "").toLowerCase() === String(tx.to ?? "").toLowerCase() &&
+      known.data.toLowerCase() === String(tx.data ?? "0x").toLowerCase()
+    );
   }
 
   /**
@@ -325,10 +348,11 @@ export class TxSender {
    * signature and build a response object, CPU the worker does not need on every claim and fulfilment. Other
    * signers (a node's account) send through ethers.
    */
-  async #sendRaw(tx: TransactionRequest): Promise<string> {
+  async #sendRaw(tx: TransactionRequest, sending: { expectedHash?: string }): Promise<string> {
     const rpc = this.#provider as Provider & { send?: (method: string, params: unknown[]) => Promise<unknown> };
     if (!(this.signer instanceof BaseWallet) || typeof rpc.send !== "function") return (await this.signer.sendTransaction(tx)).hash;
     const signed = await this.signer.signTransaction(tx);
+    sending.expectedHash = keccak256(signed);
     const returned = await rpc.send("eth_sendRawTransaction", [signed]);
     return typeof returned === "string" ? returned : keccak256(signed);
   }
@@ -372,32 +396,42 @@ export class TxSender {
   }
 
   /**
-   * A transaction that was mined but failed. Out of gas (it used nearly all its limit): OutOfGas, sent again with a
-   * larger estimate. Otherwise the call is simulated again against the block after it: a revert there is the
-   * reason, named (unrecoverable); a pass means the state moved between the simulation and the mining
-   * (RevertedThenPassed, sent again, within the attempts).
+   * A transaction that was mined but failed; its fee is counted (`failed`). Out of gas (it used nearly all its limit):
+   * OutOfGas, sent again with a larger estimate. Otherwise the call is simulated again against the block after it,
+   * with the mined transaction's gas limit and fees (so that a revert the limit or the gas price caused shows again):
+   * a revert there is the reason, named (unrecoverable); a pass means the state moved between the simulation and the
+   * mining (RevertedThenPassed), sent again once; failing on chain a second time after passing its simulation, it is
+   * not sent again (a call whose simulation cannot be trusted costs a fee each time).
    */
-  async #explainFailure(
-    fn: ReturnType<BaseContract["getFunction"]>,
-    args: readonly unknown[],
-    overrides: { value?: bigint; gasLimit?: bigint },
-    options: SendOptions,
-    inFlight: InFlight,
-    receipt: TransactionReceipt,
-    method: string,
-    interfaces: readonly Interface[],
-  ): Promise<never> {
+  async #explainFailure(f: {
+    fn: ReturnType<BaseContract["getFunction"]>;
+    args: readonly unknown[];
+    overrides: { value?: bigint; gasLimit?: bigint };
+    options: SendOptions;
+    inFlight: InFlight;
+    receipt: TransactionReceipt;
+    method: string;
+    interfaces: readonly Interface[];
+    account: AccountNonceManager;
+    revertedBefore: boolean;
+  }): Promise<never> {
+    const { fn, args, overrides, options, inFlight, receipt, method, interfaces } = f;
     const gasLimit = BigInt(inFlight.tx.gasLimit ?? 0n);
+    const outOfGas = overrides.gasLimit === undefined && gasLimit > 0n && receipt.gasUsed * 1000n >= gasLimit * OUT_OF_GAS_SHARE_PERMILLE;
+    f.account.emit("failed", { method, hash: receipt.hash, gasUsed: receipt.gasUsed, feeWei: receipt.gasUsed * receipt.gasPrice, reason: outOfGas ? "out-of-gas" : "reverted" });
     this.#logger.warn({ method, txHash: receipt.hash, gasUsed: receipt.gasUsed.toString(), gasLimit: gasLimit.toString() }, "transaction failed on chain");
-    if (overrides.gasLimit === undefined && gasLimit > 0n && receipt.gasUsed * 1000n >= gasLimit * OUT_OF_GAS_SHARE_PERMILLE) {
-      throw new OutOfGas(receipt.hash, receipt.gasUsed, gasLimit);
-    }
+    if (outOfGas) throw new OutOfGas(receipt.hash, receipt.gasUsed, gasLimit);
     const call: TransactionRequest = await fn.populateTransaction(...args, overrides);
+    const { tx } = inFlight;
+    const asMined: TransactionRequest = { ...call, gasLimit, ...(tx.maxFeePerGas != null ? { maxFeePerGas: tx.maxFeePerGas, maxPriorityFeePerGas: tx.maxPriorityFeePerGas } : tx.gasPrice != null ? { gasPrice: tx.gasPrice } : {}) };
     try {
-      await this.signer.call(options.simulateAt === "pending" ? { ...call, blockTag: "pending" } : call);
+      await this.signer.call(options.simulateAt === "pending" ? { ...asMined, blockTag: "pending" } : asMined);
     } catch (err) {
       if (classifyError(err) === "unrecoverable") throw this.#unrecoverable(method, args, err, interfaces);
       throw err;
+    }
+    if (f.revertedBefore) {
+      throw new ContractRevertError(`${method} failed on chain twice (${receipt.hash}) though its simulation passes: not sent again`, { revert: null });
     }
     throw new RevertedThenPassed(receipt.hash);
   }

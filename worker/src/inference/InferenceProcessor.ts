@@ -7,7 +7,10 @@ import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
 import type { LoadedModel, ModelCache } from "../ml/ModelCache.js";
 import { codecsOf } from "../ml/ModelManifest.js";
-import { predictSettled } from "../ml/Prediction.js";
+import type { InferenceModel } from "../ml/ModelArtifacts.js";
+import type { ModelManifest } from "../ml/ModelManifest.js";
+import { predictSettled, type EncodedPrediction } from "../ml/Prediction.js";
+import { InferenceEncodingError } from "../ml/ModelError.js";
 import type { BatchTrace } from "./BatchTrace.js";
 import type { PendingInference } from "./PendingInference.js";
 import { DeclineReason, loadRequestInput } from "./RequestInput.js";
@@ -96,8 +99,6 @@ export class InferenceProcessor {
   readonly #versions = new Map<bigint, { manifestCid: string; weightsCid: string; contentHash: string }>();
   /** Versions this worker was eligible for at its last read: their model work starts beside the next batch's reads. */
   readonly #served = new Set<bigint>();
-  /** The market's claim window in seconds (immutable), read once. */
-  #claimWindow: Promise<bigint> | undefined;
 
   constructor(options: InferenceProcessorOptions) {
     this.#o = options;
@@ -153,6 +154,7 @@ export class InferenceProcessor {
       w.outcome = skip(w.item.requestId, SKIP_OF_DECLINE[w.decline!.reason], w.decline!.detail);
     }
 
+    let lost: Work[] = [];
     if (toClaim.length > 0 && this.#o.claimMode !== "optimistic") {
       const ids = toClaim.map((w) => w.item.requestId);
       const sent = await this.#o.txSender.send(this.#o.market, "claimBatch", [ids]);
@@ -162,19 +164,15 @@ export class InferenceProcessor {
         const parsed = this.#o.market.interface.parseLog(log);
         if (parsed?.name === "InferencesClaimed") for (const id of parsed.args.requestIds as bigint[]) claimed.add(id);
       }
-      const lost = toClaim.filter((w) => !claimed.has(w.item.requestId));
-      if (lost.length > 0) {
-        // Another worker's claim came first: it ends within a claim window of now, when the request may need us again.
-        this.#claimWindow ??= this.#o.market.claimWindow().then(BigInt);
-        const expiry = now + (await this.#claimWindow);
-        for (const w of lost) w.outcome = { ...skip(w.item.requestId, "lost-claim-race"), ...recheck(expiry, now, w.item.terms.deadline) };
-      }
+      lost = toClaim.filter((w) => !claimed.has(w.item.requestId));
+      for (const w of lost) w.outcome = skip(w.item.requestId, "lost-claim-race");
       this.#logger.info({ txHash: sent.hash, claimed: claimed.size, asked: ids.length, gasUsed: sent.gasUsed.toString() }, "claimed");
     }
 
     const mine = work.filter((w) => w.outcome === undefined);
     await this.#fulfill(mine, trace);
     await this.#decline(declined);
+    await this.#recheckLost(lost);
     trace.doneAt = Date.now();
     return work.map((w) => w.outcome!);
   }
@@ -215,7 +213,13 @@ export class InferenceProcessor {
           this.#logger.warn({ requestId: w.item.requestId.toString(), reason: DeclineReason[input.reason], detail: input.detail }, "unservable request");
         }
       });
-      const predictions = await predictSettled(loaded.model, loaded.manifest, goodInputs);
+      const predictions = await predictIsolated(loaded.model, loaded.manifest, goodInputs);
+      if (predictions === "model-fails") {
+        // It fails on every input on its own: the model's fault (or this host's), not the requesters'. No decline.
+        this.#logger.error({ versionId: versionId.toString() }, "the model fails on every input");
+        for (const w of good) w.modelError = "the model fails on every input";
+        continue;
+      }
       good.forEach((w, i) => {
         const prediction = predictions[i];
         if (prediction.ok) w.output = prediction.output;
@@ -240,7 +244,51 @@ export class InferenceProcessor {
     }
   }
 
+  /**
+   * After the fulfilment (nothing is read between claim and fulfil): when to look again at each request `claimBatch`
+   * did not give this worker. Held by another worker: after that claim ends. Still open (the market stopped at the
+   * claims this worker's stake covers): soon. A read that fails gives no recheck (the request is left to others).
+   */
+  async #recheckLost(lost: Work[]): Promise<void> {
+    if (lost.length === 0) return;
+    try {
+      const [latest, states] = await Promise.all([this.#o.provider.getBlock("latest"), Promise.all(lost.map((w) => this.#o.market.requestState(w.item.requestId)))]);
+      const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
+      lost.forEach((w, i) => {
+        const state = states[i];
+        const { requestId, terms } = w.item;
+        if (state.status === STATUS_NONE || terms.deadline <= now) return;
+        const heldUntil = state.status === STATUS_CLAIMED && state.claimExpiry >= now ? BigInt(state.claimExpiry) : now;
+        w.outcome = { ...skip(requestId, "lost-claim-race"), ...recheck(heldUntil, now, terms.deadline) };
+      });
+    } catch (err) {
+      this.#logger.warn({ err: (err as Error).message, requests: lost.length }, "could not read the requests claimBatch left: no recheck");
+    }
+  }
+
+  /**
+   * Fulfils in transactions whose requesters' callbacks together may use at most CALLBACK_GAS_PER_TX: each
+   * transaction's gas limit gets every callback's whole budget on top of the estimate, because a callback may spend
+   * less in the simulation than on chain (a consumer can tell a gas-price-0 call from a mined transaction), and the
+   * market refuses to start a callback without its budget.
+   */
   async #fulfill(work: Work[], trace: BatchTrace): Promise<void> {
+    let chunk: Work[] = [];
+    let budget = 0n;
+    for (const w of work) {
+      const need = callbackReserve(w.item.terms.callbackGasLimit);
+      if (chunk.length > 0 && budget + need > CALLBACK_GAS_PER_TX) {
+        await this.#fulfillChunk(chunk, trace);
+        chunk = [];
+        budget = 0n;
+      }
+      chunk.push(w);
+      budget += need;
+    }
+    if (chunk.length > 0) await this.#fulfillChunk(chunk, trace);
+  }
+
+  async #fulfillChunk(work: Work[], trace: BatchTrace): Promise<void> {
     let pending = work;
     // A request may become unfulfillable between claim and fulfil (its deadline passes): the
     // simulation names it, it is dropped, and the rest goes out in the next attempt.
@@ -252,7 +300,8 @@ export class InferenceProcessor {
         outputHash: keccak256(w.output!),
       }));
       try {
-        const sent = await this.#o.txSender.send(this.#o.market, "fulfillBatch", [items]);
+        const extraGas = pending.reduce((sum, w) => sum + callbackReserve(w.item.terms.callbackGasLimit), 0n);
+        const sent = await this.#o.txSender.send(this.#o.market, "fulfillBatch", [items], extraGas > 0n ? { extraGas } : {});
         trace.fulfil = sent.timings;
         for (const w of pending) {
           w.outcome = { requestId: w.item.requestId.toString(), status: "fulfilled", txHash: sent.hash, output: Buffer.from(w.output!).toString("hex") };
@@ -284,6 +333,37 @@ export class InferenceProcessor {
   }
 
 }
+
+/**
+ * `predictSettled` over the group; if the model itself throws (an input it cannot take that no codec check catches,
+ * such as a token id beyond an embedding without a declared vocabSize), each input again on its own, so that the
+ * inputs that break it are declined and the rest of the batch is still served.
+ */
+async function predictIsolated(model: InferenceModel, manifest: ModelManifest, inputs: Uint8Array[]): Promise<EncodedPrediction[] | "model-fails"> {
+  try {
+    return await predictSettled(model, manifest, inputs);
+  } catch {
+    const one: EncodedPrediction[] = [];
+    let failures = 0;
+    for (const input of inputs) {
+      try {
+        one.push(...(await predictSettled(model, manifest, [input])));
+      } catch (err) {
+        failures++;
+        one.push({ ok: false, error: new InferenceEncodingError(`the model cannot take this input: ${(err as Error).message.slice(0, 200)}`) });
+      }
+    }
+    return failures === inputs.length ? "model-fails" : one;
+  }
+}
+
+/** Gas a fulfilment reserves for a request's callback: what the market requires left before calling it. */
+function callbackReserve(callbackGasLimit: bigint): bigint {
+  return callbackGasLimit === 0n ? 0n : callbackGasLimit + callbackGasLimit / 63n + 5_000n;
+}
+
+/** Callback budgets one fulfilment transaction carries at most (the rest go in further transactions). */
+const CALLBACK_GAS_PER_TX = 8_000_000n;
 
 /** Minimum wait before a held request is read again (a chain whose clock lags the wall clock re-reads no faster). */
 const MIN_RECHECK_MS = 1_000;

@@ -111,6 +111,7 @@ export class WorkerMetrics {
     const txs = new Counter({ name: "tessera_transactions_total", help: "Worker transactions mined to their confirmations, by method", labelNames: ["method"], registers });
     const gas = new Counter({ name: "tessera_gas_used_total", help: "Gas used by the worker's transactions, by method", labelNames: ["method"], registers });
     const fees = new Counter({ name: "tessera_gas_spent_wei_total", help: "Fees paid for the worker's transactions (gas used x effective gas price), in wei", registers });
+    const failed = new Counter({ name: "tessera_tx_failed_total", help: "Worker transactions mined but failed (their fees are in tessera_gas_spent_wei_total), by method and reason", labelNames: ["method", "reason"], registers });
     const replaced = new Counter({ name: "tessera_tx_replacements_total", help: "Stuck transactions re-sent with the same nonce and higher fees", registers });
     const dropped = new Counter({ name: "tessera_tx_dropped_total", help: "Transactions that vanished (dropped by the node or reorged out) and were sent again", registers });
     const resyncs = new Counter({ name: "tessera_nonce_resyncs_total", help: "Times the nonce was re-read from the chain (drops, timeouts, nonce errors)", registers });
@@ -120,6 +121,11 @@ export class WorkerMetrics {
         txs.inc({ method: m.method });
         gas.inc({ method: m.method }, Number(m.gasUsed));
         fees.inc(Number(m.feeWei));
+      });
+      account.on("failed", (f) => {
+        failed.inc({ method: f.method, reason: f.reason });
+        gas.inc({ method: f.method }, Number(f.gasUsed));
+        fees.inc(Number(f.feeWei));
       });
       account.on("replaced", () => replaced.inc());
       account.on("dropped", () => dropped.inc());

@@ -9,7 +9,7 @@ import { signatureOf, type Signature } from "./codecs/Signature.js";
 import { ModelIntegrityError, ModelManifestError } from "./ModelError.js";
 import { manifestV2Schema, parseModelManifest, type ModelFormat, type ModelManifest } from "./ModelManifest.js";
 import { WordTokenizer, type TokenizerSpec, type Vocabulary } from "./Tokenizer.js";
-import { loadGraphModelFromMemory } from "./GraphModels.js";
+import { graphSignatureOf, loadGraphModelFromMemory } from "./GraphModels.js";
 
 /** A model `predictEncoded` runs: a LayersModel (format "tfjs-layers"), or a GraphModel (format "tfjs-graph", inference only). */
 export type InferenceModel = LayersModel | GraphModel;
@@ -192,7 +192,23 @@ export async function loadPublishedModel(
   const weightSpecs = manifest.weightSpecs as io.WeightsManifestEntry[];
   const model =
     manifest.format === "tfjs-graph"
-      ? await loadGraphModelFromMemory(manifest.modelTopology, weightSpecs, weightData, manifest.tfSignature)
+      ? await loadCheckedGraphModel(manifest, weightSpecs, weightData, manifestCid)
       : await deserializeModel({ modelTopology: manifest.modelTopology, weightSpecs, weightData });
   return { model, manifest, weightsCid, contentHash };
+}
+
+/** A graph model whose graph takes and gives what its manifest's signature says (probed once), or a ModelManifestError. */
+async function loadCheckedGraphModel(manifest: ModelManifest, weightSpecs: io.WeightsManifestEntry[], weightData: Uint8Array, manifestCid: string): Promise<GraphModel> {
+  const model = await loadGraphModelFromMemory(manifest.modelTopology, weightSpecs, weightData, manifest.tfSignature);
+  try {
+    const actual = graphSignatureOf(model);
+    const shapes = (sig: typeof actual) => JSON.stringify([sig.inputs.map((t) => [t.dtype, t.shape]), sig.outputs.map((t) => [t.dtype, t.shape])]);
+    if (shapes(actual) !== shapes(manifest.signature)) {
+      throw new ModelManifestError(`manifest ${manifestCid}: the graph takes and gives ${shapes(actual)}, its signature says ${shapes(manifest.signature)}`);
+    }
+    return model;
+  } catch (err) {
+    model.dispose();
+    throw err instanceof ModelManifestError ? err : new ModelManifestError(`manifest ${manifestCid}: the graph model does not run: ${(err as Error).message}`, { cause: err });
+  }
 }

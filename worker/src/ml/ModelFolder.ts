@@ -1,4 +1,4 @@
-import { readFile, stat } from "node:fs/promises";
+import { readFile, realpath, stat } from "node:fs/promises";
 import path from "node:path";
 import type { io } from "@tensorflow/tfjs";
 import { z } from "zod";
@@ -10,7 +10,7 @@ import type { CodecChoice, ModelArtifactsToPublish, ModelMetadata } from "./Mode
 import { ModelFolderError } from "./ModelError.js";
 import { graphSignatureOf, loadGraphModelFromMemory } from "./GraphModels.js";
 import { codecsOf } from "./ModelManifest.js";
-import { vocabularySchema } from "./Tokenizer.js";
+import { vocabularySchema, wordsOf } from "./Tokenizer.js";
 
 /**
  * A model as tfjs writes it to disk (`model.save("file://dir")`, or the Keras-to-tfjs converter):
@@ -150,8 +150,7 @@ async function readTokenizer(
   inputCodec: InputCodecSpec,
 ): Promise<NonNullable<ModelArtifactsToPublish["tokenizer"]>> {
   if (inputCodec.name !== "int32-tokens") throw new ModelFolderError(`${SIDECAR_JSON} in ${dir} names a tokenizer, which feeds int32-tokens, but the input codec is ${inputCodec.name}`);
-  const file = path.resolve(folder, vocab);
-  if (path.relative(folder, file).startsWith("..") || path.isAbsolute(vocab)) throw new ModelFolderError(`${SIDECAR_JSON} names vocabulary ${vocab}, outside ${dir}`);
+  const file = await insideFolder(folder, vocab, `${SIDECAR_JSON} names vocabulary ${vocab}`, dir);
   const parsed = vocabularySchema.safeParse(await readJson(file, `${SIDECAR_JSON} names vocabulary ${vocab}, which is not in ${dir}`));
   if (!parsed.success) throw new ModelFolderError(`vocabulary ${vocab} in ${dir} is invalid: ${z.prettifyError(parsed.error)}`);
   const size = parsed.data.tokens.length;
@@ -159,6 +158,15 @@ async function readTokenizer(
     throw new ModelFolderError(`vocabulary ${vocab} has ${size} tokens, more than the input codec's vocabSize ${inputCodec.vocabSize}`);
   }
   if (spec.unknownId >= size) throw new ModelFolderError(`tokenizer unknownId ${spec.unknownId} is not an id of ${vocab} (${size} tokens)`);
+  if (spec.unknownId === inputCodec.padId) throw new ModelFolderError(`tokenizer unknownId ${spec.unknownId} is the input codec's padId: an unknown word would read as padding`);
+  // Every word of the vocabulary must be one the tokenizer can produce (normalised, one segment), or it silently never matches.
+  parsed.data.tokens.forEach((token, id) => {
+    if (id === spec.unknownId || id === inputCodec.padId) return;
+    const words = wordsOf(token, spec.lowercase);
+    if (words.length !== 1 || words[0] !== token) {
+      throw new ModelFolderError(`vocabulary ${vocab}: token ${id} ${JSON.stringify(token)} can never be produced by the tokenizer, which reads it as ${JSON.stringify(words)}`);
+    }
+  });
   return { spec: { kind: spec.kind, lowercase: spec.lowercase, unknownId: spec.unknownId, truncate: spec.truncate }, vocabulary: parsed.data };
 }
 
@@ -199,15 +207,30 @@ function pick<T>(option: string | undefined, flag: string, schema: z.ZodType<T>)
 }
 
 async function readWeightFile(folder: string, file: string, dir: string): Promise<Uint8Array> {
-  const resolved = path.resolve(folder, file);
-  if (path.relative(folder, resolved).startsWith("..") || path.isAbsolute(file)) {
-    throw new ModelFolderError(`${MODEL_JSON} names weight file ${file}, outside ${dir}`);
-  }
+  const resolved = await insideFolder(folder, file, `${MODEL_JSON} names weight file ${file}`, dir);
   try {
     return new Uint8Array(await readFile(resolved));
   } catch {
     throw new ModelFolderError(`${MODEL_JSON} names weight file ${file}, which is not in ${dir}`);
   }
+}
+
+/**
+ * The real path of `file` (named by model.json or tessera.json) if it is inside the folder, links followed: a folder
+ * someone downloaded must not publish a file from elsewhere on the host (a link to a key file, `../.env`).
+ */
+async function insideFolder(folder: string, file: string, what: string, dir: string): Promise<string> {
+  if (path.isAbsolute(file)) throw new ModelFolderError(`${what}, outside ${dir}`);
+  const root = await realpath(folder);
+  let real: string;
+  try {
+    real = await realpath(path.resolve(folder, file));
+  } catch {
+    throw new ModelFolderError(`${what}, which is not in ${dir}`);
+  }
+  const rel = path.relative(root, real);
+  if (rel === "" || rel === ".." || rel.startsWith(`..${path.sep}`) || path.isAbsolute(rel)) throw new ModelFolderError(`${what}, outside ${dir}`);
+  return real;
 }
 
 const DTYPE_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };

@@ -75,6 +75,8 @@ export class WorkerReadiness implements Service {
   #timer: NodeJS.Timeout | undefined;
   #refreshing: Promise<void> | undefined;
   #lastLogged = "";
+  /** The registry was asked about the served versions (once, at the first refresh). */
+  #probed = false;
 
   constructor(options: WorkerReadinessOptions) {
     this.#o = options;
@@ -124,7 +126,8 @@ export class WorkerReadiness implements Service {
     const market = InferenceMarket__factory.connect(deployment.contracts.InferenceMarket, provider);
     await this.#followEvents(registry, market);
     // Declared before startBlock (a deployment file that starts later than the key's registration): ask the registry.
-    if (this.#served.size === 0 && roles.includes("processor")) await this.#probeServed(registry);
+    if (!this.#probed && this.#served.size === 0 && roles.includes("processor")) await this.#probeServed(registry);
+    this.#probed = true; // once: later changes come as events
     const [info, minStake, ethCredit, tokenCredit] = await Promise.all([
       registry.workerOf(worker),
       registry.minStake(),

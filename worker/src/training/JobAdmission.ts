@@ -24,7 +24,7 @@ export interface JobAdmissionOptions {
  * before the stake is at risk:
  * - pay: an update's share of a round (budget less royalties and evaluation pool, per round, per
  *   worker) is at least `minPayPerRound`;
- * - the model: the manifest parses, and the initial weights are fetchable, of the size the
+ * - the model: the manifest parses, is a LayersModel (format tfjs-layers: graph models are served, not trained), and the initial weights are fetchable, of the size the
  *   manifest's weight specs give, and hash to the manifest's content hash when it names them;
  * - the evaluation set is fetchable and decodes;
  * - every dataset is still Accepted, its ciphertext fetchable, and its owner published key
@@ -35,6 +35,8 @@ export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOpt
   if (pay < o.minPayPerRound) return `underpaid:${pay}<${o.minPayPerRound}`;
   try {
     const manifest = await readManifest(o.store, spec.manifestCid);
+    // Federated training builds LayersModels; a graph model (inference only) would fail every round.
+    if (manifest.format !== "tfjs-layers") return `model-not-trainable:${manifest.format}`;
     const weights = await o.store.get(spec.weightsCid);
     const expected = manifest.weightSpecs.reduce((sum, w) => sum + w.shape.reduce((n, d) => n * d, 1) * FLOAT32_BYTES, 0);
     if (weights.byteLength !== expected) return `initial-weights-size:${weights.byteLength}!=${expected}`;
