@@ -1,5 +1,4 @@
 import { ZeroAddress } from "ethers";
-import { CID } from "multiformats/cid";
 import { randomBytes } from "node:crypto";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { InferenceClient, InputKind, type SentRequest } from "../../scripts/lib/InferenceClient.js";
@@ -59,7 +58,7 @@ const noStore: ContentStore = {
 
 /** Reads --input, --image or --text as the version's codec (and tokenizer) want it, from its manifest on IPFS, before anything is sent. */
 async function readInputFile(args: RequestArgs, store: ContentStore, manifestCidBytes: string): Promise<EncodedInputFile> {
-  const manifestCid = CID.decode(Buffer.from(manifestCidBytes.slice(2), "hex")).toString();
+  const manifestCid = cidToString(manifestCidBytes);
   let codec;
   let tokenizer: WordTokenizer | undefined;
   try {

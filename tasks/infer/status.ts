@@ -1,6 +1,6 @@
 import { getBytes, ZeroAddress } from "ethers";
-import { CID } from "multiformats/cid";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { decodeAnswer } from "../../scripts/lib/InferenceClient.js";
 import type { DecodedOutput } from "../../worker/src/ml/codecs/OutputCodec.js";
 import { decodeClass } from "../../worker/src/ml/InferenceCodec.js";
 import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
@@ -125,13 +125,13 @@ async function readAnswer(session: Session, dataDir: string, versionId: bigint, 
   let store;
   try {
     const version = await session.contracts.modelRegistry.getVersion(versionId);
-    const manifestCid = CID.decode(getBytes(version.manifestCid)).toString();
+    const manifestCid = cidToString(version.manifestCid);
     store = await openContentStore(dataDir);
     const manifest = await readManifest(store, manifestCid);
-    const codecs = codecsOf(manifest);
+    const { input } = codecsOf(manifest);
     // A classifier of 28×28 grey images (MNIST's shape): its class is a digit.
-    const mnist = codecs.input.spec.name === "uint8-image" && codecs.input.byteLength === 784 && codecs.output.spec.name === "class-index";
-    return { decoded: codecs.output.decode(bytes), mnist };
+    const mnist = input.spec.name === "uint8-image" && input.byteLength === 784 && manifest.outputCodec.name === "class-index";
+    return { decoded: decodeAnswer(manifest, bytes), mnist };
   } catch {
     return undefined;
   } finally {

@@ -1,13 +1,6 @@
+import type { SendTimings } from "../../../worker/src/chain/TxSender.js";
 import { percentile } from "./Percentiles.js";
 
-/** The `SendTimings` of a worker transaction as logged (epoch ms). */
-interface LoggedSend {
-  readonly startedAt: number;
-  readonly simulatedAt: number;
-  readonly lockedAt: number;
-  readonly sentAt: number;
-  readonly minedAt: number;
-}
 
 /** A worker's "batch timings" log record (worker/src/WorkerDaemon.ts), as parsed from its JSON line. */
 export interface BatchTimingsRecord {
@@ -19,8 +12,8 @@ export interface BatchTimingsRecord {
     readonly formedAt?: number;
     readonly readAt?: number;
     readonly computedAt?: number;
-    readonly claim?: LoggedSend;
-    readonly fulfil?: LoggedSend;
+    readonly claim?: SendTimings;
+    readonly fulfil?: SendTimings;
     readonly doneAt?: number;
   };
 }

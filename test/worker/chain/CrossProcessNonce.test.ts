@@ -80,11 +80,17 @@ describe("One key, several processes: nonces through a Redis lock", function () 
     return { key, address };
   }
 
-  it("one turn of the lock carries every send queued in the process, and the next nonce travels with the lock: the chain's pending count is read once", async function () {
+  /** A funded key, a contract to call, a Redis connection (quit by the test) and the key's lock name in it. */
+  async function lockedKey() {
     const { key, address } = await fundedKey();
     const mock = await ethers.deployContract("EventEmitterMock");
     const redis = createRedisConnection(REDIS_URL);
     const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    return { key, address, mock, redis, lockKey };
+  }
+
+  it("one turn of the lock carries every send queued in the process, and the next nonce travels with the lock: the chain's pending count is read once", async function () {
+    const { key, address, mock, redis, lockKey } = await lockedKey();
     try {
       const processes = [0, 1].map(() => {
         const { provider, calls } = countingProvider();
@@ -107,10 +113,7 @@ describe("One key, several processes: nonces through a Redis lock", function () 
   });
 
   it("a turn spends the key's time on the nonce, the signature and the broadcast: gas and fees are read before it", async function () {
-    const { key, address } = await fundedKey();
-    const mock = await ethers.deployContract("EventEmitterMock");
-    const redis = createRedisConnection(REDIS_URL);
-    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    const { key, address, mock, redis, lockKey } = await lockedKey();
     try {
       let inTurn = false;
       const inside: string[] = [];
@@ -144,10 +147,7 @@ describe("One key, several processes: nonces through a Redis lock", function () 
   });
 
   it("a fault seen by one process makes the next turn, whichever process takes it, read the chain's pending count", async function () {
-    const { key, address } = await fundedKey();
-    const mock = await ethers.deployContract("EventEmitterMock");
-    const redis = createRedisConnection(REDIS_URL);
-    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    const { key, address, mock, redis, lockKey } = await lockedKey();
     try {
       const processes = [0, 1].map(() => {
         const { provider, calls } = countingProvider();
@@ -172,10 +172,7 @@ describe("One key, several processes: nonces through a Redis lock", function () 
   });
 
   it("a chain rolled back under the key (evm_revert) heals: the send beyond the chain's nonce is refused, the nonce re-read, and it lands", async function () {
-    const { key, address } = await fundedKey();
-    const mock = await ethers.deployContract("EventEmitterMock");
-    const redis = createRedisConnection(REDIS_URL);
-    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    const { key, address, mock, redis, lockKey } = await lockedKey();
     try {
       const signer = new Wallet(key, new BrowserProvider(eip1193));
       (await AccountNonceManager.of(signer)).shareAcrossProcesses(new RedisNonceLock(redis, lockKey));
@@ -195,10 +192,7 @@ describe("One key, several processes: nonces through a Redis lock", function () 
   });
 
   it("a nonce moved outside the lock (the key used elsewhere) heals: the stale send fails on its nonce, that process reads the chain, and it lands", async function () {
-    const { key, address } = await fundedKey();
-    const mock = await ethers.deployContract("EventEmitterMock");
-    const redis = createRedisConnection(REDIS_URL);
-    const lockKey = `tessera-test-${randomUUID()}:nonce-lock:31337:${address.toLowerCase()}`;
+    const { key, address, mock, redis, lockKey } = await lockedKey();
     try {
       const signer = new Wallet(key, new BrowserProvider(eip1193));
       const manager = await AccountNonceManager.of(signer);

@@ -13,7 +13,11 @@ import { createQueue } from "../../../worker/src/queue/QueueFactory.js";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 import { removeQueueData } from "../../helpers/queue.js";
+import { until } from "../../helpers/until.js";
 import { FaultChain } from "../../helpers/faults/FaultChain.js";
+
+/** Anvil mines on demand here: a relaxed poll. */
+const SLOW = { timeoutMs: 30_000, pollMs: 100 };
 
 const STATUS_OPEN = 1n;
 
@@ -45,17 +49,6 @@ describe("Reorg of the worker's own claim and fulfilment (Anvil)", function () {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000, tick?: () => Promise<unknown>): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await probe();
-      if (value !== undefined) return value;
-      if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-      await tick?.();
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-
   it("redoes the claim's and fulfilment's effect: the request ends fulfilled once, the job completes only then", async () => {
     const { market, token } = stack.contracts;
     const mine = (n = 1) => anvil.rpc("anvil_mine", [n]);
@@ -79,14 +72,14 @@ describe("Reorg of the worker's own claim and fulfilment (Anvil)", function () {
       const from = await anvil.provider.getBlockNumber();
       await mine(2); // the request is 2 deep: the listener enqueues it, the worker claims
 
-      const claim = await until(async () => (await market.queryFilter(market.filters.InferencesClaimed(), from))[0], "the claim");
+      const claim = await until(async () => (await market.queryFilter(market.filters.InferencesClaimed(), from))[0], "the claim", SLOW);
       await mine(1); // the claim is 2 deep: the worker computes and fulfils
-      const fulfilment = await until(async () => (await market.queryFilter(market.filters.InferenceFulfilled(request.requestId), from))[0], "the fulfilment");
+      const fulfilment = await until(async () => (await market.queryFilter(market.filters.InferenceFulfilled(request.requestId), from))[0], "the fulfilment", SLOW);
       const head = await anvil.provider.getBlockNumber();
       expect(fulfilment.blockNumber).to.equal(head); // not final yet: one confirmation of two
       expect((await queue.getJobCounts("completed")).completed).to.equal(0);
       // The listener, 2 blocks behind, has read up to the claim's block: the reorg will be under its cursor.
-      await until(async () => (daemon.stats.listener?.cursor === claim.blockNumber ? true : undefined), "the listener at the claim's block");
+      await until(async () => (daemon.stats.listener?.cursor === claim.blockNumber ? true : undefined), "the listener at the claim's block", SLOW);
 
       // Every block from the claim's on is replaced by an empty one: claim and fulfilment are gone.
       await anvil.rpc("anvil_reorg", [head - claim.blockNumber + 1, []]);
@@ -97,8 +90,7 @@ describe("Reorg of the worker's own claim and fulfilment (Anvil)", function () {
       const job = await until(
         async () => (await queue.getJobs(["completed"], 0, -1))[0],
         "the request served again after the reorg",
-        60_000,
-        () => mine(1),
+        { ...SLOW, timeoutMs: 60_000, tick: () => mine(1) },
       );
       const outcome = job.returnvalue as InferenceOutcome;
       const fulfilled = await market.queryFilter(market.filters.InferenceFulfilled(request.requestId), from);

@@ -18,16 +18,8 @@ import { ModelCache } from "../../../worker/src/ml/ModelCache.js";
 import { Queue } from "bullmq";
 import { QueueNames } from "../../../worker/src/queue/QueueNames.js";
 import { removeQueueData } from "../../helpers/queue.js";
+import { until } from "../../helpers/until.js";
 
-async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 20_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /**
  * The whole paid-inference path on real parts: EDR chain + Ignition deployment, Redis, the

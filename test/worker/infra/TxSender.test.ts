@@ -2,8 +2,10 @@ import { expect } from "chai";
 import { BrowserProvider, Wallet, type Eip1193Provider } from "ethers";
 import { network } from "hardhat";
 import { AccountNonceManager } from "../../../worker/src/chain/AccountNonceManager.js";
-import { MIN_GAS_HEADROOM, TxSender, withHeadroom } from "../../../worker/src/chain/TxSender.js";
+import { MIN_GAS_HEADROOM, withHeadroom } from "../../../worker/src/chain/GasAndRetries.js";
+import { TxSender } from "../../../worker/src/chain/TxSender.js";
 import { ContractRevertError } from "../../../worker/src/errors.js";
+import { until } from "../../helpers/until.js";
 
 const { ethers, provider: eip1193 } = await network.create();
 
@@ -235,16 +237,6 @@ describe("TxSender", () => {
     async function pendingHashes(): Promise<string[]> {
       const block = (await ethers.provider.send("eth_getBlockByNumber", ["pending", false])) as { transactions: string[] };
       return block.transactions;
-    }
-
-    async function until<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const value = await probe();
-        if (value !== undefined) return value;
-        if (Date.now() > deadline) throw new Error(`no ${what} within ${timeoutMs} ms`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
     }
 
     it("resyncs the nonce after a dropped transaction: the dropped call is sent again and the next sends still land", async () => {

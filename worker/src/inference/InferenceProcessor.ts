@@ -7,10 +7,7 @@ import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
 import type { LoadedModel, ModelCache } from "../ml/ModelCache.js";
 import { codecsOf } from "../ml/ModelManifest.js";
-import type { InferenceModel } from "../ml/ModelArtifacts.js";
-import type { ModelManifest } from "../ml/ModelManifest.js";
-import { predictSettled, type EncodedPrediction } from "../ml/Prediction.js";
-import { InferenceEncodingError } from "../ml/ModelError.js";
+import { predictIsolated } from "../ml/Prediction.js";
 import type { BatchTrace } from "./BatchTrace.js";
 import type { PendingInference } from "./PendingInference.js";
 import { DeclineReason, loadRequestInput } from "./RequestInput.js";
@@ -332,29 +329,6 @@ export class InferenceProcessor {
     return this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash, weightsCid: version.weightsCid });
   }
 
-}
-
-/**
- * `predictSettled` over the group; if the model itself throws (an input it cannot take that no codec check catches,
- * such as a token id beyond an embedding without a declared vocabSize), each input again on its own, so that the
- * inputs that break it are declined and the rest of the batch is still served.
- */
-async function predictIsolated(model: InferenceModel, manifest: ModelManifest, inputs: Uint8Array[]): Promise<EncodedPrediction[] | "model-fails"> {
-  try {
-    return await predictSettled(model, manifest, inputs);
-  } catch {
-    const one: EncodedPrediction[] = [];
-    let failures = 0;
-    for (const input of inputs) {
-      try {
-        one.push(...(await predictSettled(model, manifest, [input])));
-      } catch (err) {
-        failures++;
-        one.push({ ok: false, error: new InferenceEncodingError(`the model cannot take this input: ${(err as Error).message.slice(0, 200)}`) });
-      }
-    }
-    return failures === inputs.length ? "model-fails" : one;
-  }
 }
 
 /** Gas a fulfilment reserves for a request's callback: what the market requires left before calling it. */

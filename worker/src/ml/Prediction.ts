@@ -75,3 +75,26 @@ function asEncodingError(err: unknown): InferenceEncodingError {
   if (err instanceof InferenceEncodingError) return err;
   throw err;
 }
+
+/**
+ * `predictSettled` over the group; if the model itself throws (an input it cannot take that no codec check catches,
+ * such as a token id beyond an embedding without a declared vocabSize), each input again on its own, so that the
+ * inputs that break it are declined and the rest of the batch is still served.
+ */
+export async function predictIsolated(model: InferenceModel, manifest: ModelCodecs, inputs: Uint8Array[]): Promise<EncodedPrediction[] | "model-fails"> {
+  try {
+    return await predictSettled(model, manifest, inputs);
+  } catch {
+    const one: EncodedPrediction[] = [];
+    let failures = 0;
+    for (const input of inputs) {
+      try {
+        one.push(...(await predictSettled(model, manifest, [input])));
+      } catch (err) {
+        failures++;
+        one.push({ ok: false, error: new InferenceEncodingError(`the model cannot take this input: ${(err as Error).message.slice(0, 200)}`) });
+      }
+    }
+    return failures === inputs.length ? "model-fails" : one;
+  }
+}
