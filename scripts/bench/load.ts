@@ -17,7 +17,10 @@
  * mined when the chain has had none for that long (see IdleBlockProducer). For quick open-loop
  * iterations: LOAD_OPEN_LOOP_RATE (req/s instead of half the best saturation rate) with
  * LOAD_OPEN_LOOP_TOPOLOGY (default: the best saturated one, else "4"), and LOAD_TOPOLOGIES=none to skip
- * the saturation runs; LOAD_WORKER_ENV ("KEY=value,...") adds worker settings to every run.
+ * the saturation runs; LOAD_WORKER_ENV ("KEY=value,...") adds worker settings to every run. LOAD_BATCH_SIZE
+ * (default 32): BATCH_MAX_SIZE and WORKER_CONCURRENCY of the batched runs. LOAD_CHAIN=anvil: the chain is Foundry's
+ * Anvil in a child process instead of EDR in this one. WORKER_CPU_PROF=<dir>: each worker process writes a V8 CPU
+ * profile there when it exits.
  */
 import { rmSync } from "node:fs";
 import { join, resolve } from "node:path";
@@ -29,7 +32,7 @@ import { silentLogger } from "../../worker/src/logger.js";
 import { encodeImage } from "../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS } from "../../worker/src/ml/MnistDataset.js";
 import { CAP_INFER, EmbeddedStack, PRICE_WEI } from "../lib/EmbeddedStack.js";
-import { serveChain } from "../lib/RpcChain.js";
+import { serveAnvilChain, serveChain } from "../lib/RpcChain.js";
 import { drainBacklog } from "./load/BacklogDrain.js";
 import { FulfilmentWatcher } from "./load/FulfilmentWatcher.js";
 import { IdleBlockProducer } from "./load/IdleBlockProducer.js";
@@ -58,7 +61,7 @@ const WORKER_ENV: Record<string, string> = Object.fromEntries(
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 const BATCHING = {
   off: { BATCH_MAX_SIZE: "1", BATCH_MAX_WAIT_MS: "0" },
-  on: { BATCH_MAX_SIZE: "32", BATCH_MAX_WAIT_MS: "50", WORKER_CONCURRENCY: "32" },
+  on: { BATCH_MAX_SIZE: process.env.LOAD_BATCH_SIZE ?? "32", BATCH_MAX_WAIT_MS: "50", WORKER_CONCURRENCY: process.env.LOAD_BATCH_SIZE ?? "32" },
 } as const;
 
 interface Topology {
@@ -104,7 +107,7 @@ function parseTopology(text: string): Topology {
 
 const dataDir = resolve(".tessera/bench-load");
 rmSync(dataDir, { recursive: true, force: true });
-const chain = await serveChain();
+const chain = process.env.LOAD_CHAIN === "anvil" ? await serveAnvilChain() : await serveChain();
 const stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: `tessera-load-${process.pid}`, logger: silentLogger, trainEpochs: 1 });
 const { ethers, provider } = chain.connection;
 const { market } = stack.contracts;

@@ -21,3 +21,14 @@ export async function serveChain(port = 0): Promise<RpcChain> {
   const connection = await network.create({ network: "localhost", override: { url: rpcUrl } });
   return { rpcUrl, connection, close: () => server.close() };
 }
+
+/**
+ * The same over Foundry's Anvil in a child process (a second node implementation, without the development tracing
+ * Hardhat's EDR does on every call): fresh chain, Hardhat's development accounts, a block per transaction.
+ */
+export async function serveAnvilChain(): Promise<RpcChain> {
+  const { AnvilNode } = await import("./chains/AnvilNode.js");
+  const node = await AnvilNode.start();
+  const connection = await network.create({ network: "localhost", override: { url: node.rpcUrl } });
+  return { rpcUrl: node.rpcUrl, connection, close: () => node.stop() };
+}

@@ -30,7 +30,7 @@ export class WorkerProcess {
   constructor(readonly options: WorkerProcessOptions) {
     this.logFile = join(options.dataDir, `${options.name}.log`);
     const log = createWriteStream(this.logFile);
-    this.child = spawn(process.execPath, ["--import", "tsx", resolve("worker/src/main.ts")], {
+    this.child = spawn(process.execPath, [...(process.env.WORKER_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.WORKER_CPU_PROF] : []), "--import", "tsx", resolve("worker/src/main.ts")], {
       env: {
         ...process.env,
         TESSERA_RPC_URL: options.rpcUrl,
