@@ -1,7 +1,8 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { CID } from "multiformats/cid";
 import { signPermit } from "../../worker/src/chain/Permit.js";
-import { encodeDataset, fromDigitSet, readDatasetHeader } from "../../worker/src/data/DatasetFormat.js";
+import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
+import { readDatasetHeader } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { DATASET_STATUS_NAMES, DatasetStatus, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";

@@ -5,6 +5,7 @@ import path from "node:path";
 import { Wallet, getBytes } from "ethers";
 import { decryptDataset } from "../../../worker/src/data/DatasetCipher.js";
 import { contributeDataset } from "../../../worker/src/data/DatasetContribution.js";
+import { MNIST_SCHEMA } from "../../../worker/src/data/schema/BuiltinSchemas.js";
 import { commitmentOf, encodeDataset, type LabelledImages } from "../../../worker/src/data/DatasetFormat.js";
 import {
   generateEncryptionKey,
@@ -77,7 +78,7 @@ describe("DatasetContribution", () => {
     });
     expect(contribution.commitment).to.equal(commitmentOf(canonical));
     expect(contribution.sampleCount).to.equal(700);
-    expect(contribution.schemaId).to.equal(1);
+    expect(contribution.schemaId).to.equal(MNIST_SCHEMA.id);
     expect(contribution).to.not.have.property("keyHex");
 
     const blocks = await readBlockFiles(directory);

@@ -1,4 +1,6 @@
 import { expect } from "chai";
+import { hexlify } from "ethers";
+import { MNIST_SCHEMA } from "../../../worker/src/data/schema/BuiltinSchemas.js";
 import { DatasetFormatError } from "../../../worker/src/data/DatasetError.js";
 import { parseCsvDataset, parseDatasetFile, parseJsonDataset } from "../../../worker/src/data/DatasetFileParser.js";
 import {
@@ -52,11 +54,13 @@ describe("DatasetFormat", () => {
     digits = await realDigits(20);
   });
 
-  it("encodes canonically: 12-byte header, 785-byte records, and decodes back", () => {
+  it("encodes canonically: 44-byte header naming the schema id, 786-byte records (784 pixels, uint16 label), and decodes back", () => {
     const bytes = encodeDataset(digits);
     expect(bytes.length).to.equal(DATASET_HEADER_BYTES + 20 * RECORD_BYTES);
     expect(Buffer.from(bytes.subarray(0, 4)).toString("latin1")).to.equal("TSDS");
-    expect(Array.from(bytes.subarray(4, 12))).to.deep.equal([1, 1, 0, 0, 0, 0, 0, 20]);
+    expect(Array.from(bytes.subarray(4, 12))).to.deep.equal([2, 0, 0, 0, 0, 0, 0, 20]);
+    expect(hexlify(bytes.subarray(12, 44))).to.equal(MNIST_SCHEMA.id);
+    expect(RECORD_BYTES).to.equal(786);
     const decoded = decodeDataset(bytes);
     expect(decoded.count).to.equal(20);
     expect(Buffer.from(decoded.pixels).equals(Buffer.from(digits.pixels))).to.equal(true);
@@ -183,13 +187,16 @@ describe("DatasetFormat", () => {
     const badMagic = bytes.slice();
     badMagic[0] = 0;
     expectFormatError(() => decodeDataset(badMagic), /^header: bad magic/);
-    const badSchema = bytes.slice();
-    badSchema[5] = 9;
-    expectFormatError(() => decodeDataset(badSchema), /^header: schema id 9 is unknown/);
+    const badKind = bytes.slice();
+    badKind[5] = 9;
+    expectFormatError(() => decodeDataset(badKind), /^header: label kind 9 is unknown/);
+    const otherSchema = bytes.slice();
+    otherSchema[12] ^= 1;
+    expectFormatError(() => decodeDataset(otherSchema), /^header: the data is of schema 0x91c9e4.*, not 0x90c9e4.* \(mnist-784\/labels-10\)/);
     expectFormatError(() => decodeDataset(bytes.subarray(0, bytes.length - 1)), /^body: .*need/);
     const badLabel = bytes.slice();
     badLabel[DATASET_HEADER_BYTES + 2 * RECORD_BYTES + 784] = 10;
-    expectFormatError(() => decodeDataset(badLabel), /^sample 2: label 10 is outside 0\.\.9/);
+    expectFormatError(() => decodeDataset(badLabel), /^sample 2: label 10 is not a class index in 0\.\.9/);
     expectFormatError(() => encodeDataset({ ...digits, labels: digits.labels.map(() => 12) }), /^sample 0: label 12/);
   });
 });

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { Wallet } from "ethers";
+import { Wallet, hexlify } from "ethers";
 import { encryptDataset } from "../../../worker/src/data/DatasetCipher.js";
 import { contributeDataset } from "../../../worker/src/data/DatasetContribution.js";
 import { NotAuthorizedError } from "../../../worker/src/data/DatasetError.js";
@@ -121,15 +121,16 @@ describe("DatasetValidator", () => {
     badLabel[DATASET_HEADER_BYTES + 7 * RECORD_BYTES + 784] = 13;
     const truncated = bytes.slice(0, bytes.length - 100);
     const badSchema = bytes.slice();
-    badSchema[5] = 2;
+    badSchema[12] ^= 0xff;
+    const unknownId = hexlify(badSchema.subarray(12, 44));
     const empty = encodeDataset({ count: 0, pixels: new Uint8Array(0), labels: new Uint8Array(0) });
     const verdicts = [await check(badLabel), await check(truncated), await check(badSchema), await check(empty)];
     for (const verdict of verdicts)
       expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Schema });
     expect(verdicts.map((v) => v.details)).to.deep.equal([
-      "sample 7: label 13 is outside 0..9",
-      `body: ${bytes.length - 100} bytes, but 50 samples of 785 bytes need ${bytes.length}`,
-      "header: schema id 2 is unknown (expected 1, mnist-784/labels-10)",
+      "sample 7: label 13 is not a class index in 0..9",
+      `body: ${bytes.length - 100} bytes, but 50 samples of 786 bytes need ${bytes.length}`,
+      `schema ${unknownId} is not built in, and no IPFS store was given to fetch it`,
       "the dataset has no samples",
     ]);
   });

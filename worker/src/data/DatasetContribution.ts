@@ -2,10 +2,16 @@ import { hexlify } from "ethers";
 import { addJson, type ContentStore } from "../ipfs/ContentStore.js";
 import { encryptDataset } from "./DatasetCipher.js";
 import { parseDatasetFile, type ParseDatasetOptions } from "./DatasetFileParser.js";
-import { DatasetSchema, commitmentOf, encodeDataset, type LabelledImages } from "./DatasetFormat.js";
+import { commitmentOf, encodeDataset, type LabelledImages } from "./DatasetFormat.js";
+import { MNIST_SCHEMA } from "./schema/BuiltinSchemas.js";
+import { encodeSamples, type SchemaRef, type Samples } from "./schema/DatasetEncoding.js";
 import { sealKeyEnvelopes, type KeyRecipient } from "./KeyEnvelopes.js";
 
-export type DatasetSource = { file: Uint8Array | string; parse?: ParseDatasetOptions } | { samples: LabelledImages };
+/** MNIST digits from a file or in memory, or the samples of any schema. */
+export type DatasetSource =
+  | { file: Uint8Array | string; parse?: ParseDatasetOptions }
+  | { samples: LabelledImages }
+  | { schema: SchemaRef; samples: Samples };
 
 export interface ContributeDatasetOptions {
   /** Where the ciphertext and the key envelopes go; it never receives a plaintext byte. */
@@ -25,21 +31,23 @@ export interface DatasetContribution {
   /** sha256 of the canonical plaintext, 0x-bytes32. */
   commitment: string;
   sampleCount: number;
-  schemaId: number;
+  /** The schema's on-chain id (0x-bytes32). */
+  schemaId: string;
   envelopesCid: string;
   /** Present only with `keepKey`; never published. */
   keyHex?: string;
 }
 
 /**
- * The contributor's client flow: parse the file, encode it canonically, commit to it, encrypt it
+ * The contributor's client flow: parse the file (or take the samples of a schema), encode it canonically, commit to it, encrypt it
  * under a fresh key, store the ciphertext, seal the key for each recipient and store those
  * envelopes. Only the ciphertext and the envelope document reach `store`.
  */
 export async function contributeDataset(options: ContributeDatasetOptions): Promise<DatasetContribution> {
-  const samples =
-    "samples" in options.source ? options.source.samples : parseDatasetFile(options.source.file, options.source.parse);
-  const canonical = encodeDataset(samples);
+  const { source } = options;
+  const schemaId = "schema" in source ? source.schema.id : MNIST_SCHEMA.id;
+  const samples = "samples" in source ? source.samples : parseDatasetFile(source.file, source.parse);
+  const canonical = "schema" in source ? encodeSamples(source.schema, source.samples) : encodeDataset(samples as LabelledImages);
   const commitment = commitmentOf(canonical);
   const { envelope, key } = await encryptDataset(canonical);
   canonical.fill(0);
@@ -51,7 +59,7 @@ export async function contributeDataset(options: ContributeDatasetOptions): Prom
       datasetCid,
       commitment,
       sampleCount: samples.count,
-      schemaId: DatasetSchema.Mnist784Labels10.id,
+      schemaId,
       envelopesCid,
       ...(options.keepKey === true ? { keyHex: hexlify(key) } : {}),
     };

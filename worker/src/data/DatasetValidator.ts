@@ -1,22 +1,19 @@
 import { getAddress } from "ethers";
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
+import { ModelCache } from "../ml/ModelCache.js";
+import { mnistReference, publishedReference, type LabelReference, type ReferenceProvider } from "./checks/LabelReference.js";
 import { decryptDataset } from "./DatasetCipher.js";
 import { DatasetFormatError, DatasetIntegrityError, KeyEnvelopeError } from "./DatasetError.js";
-import {
-  MNIST_PIXELS,
-  commitmentOf,
-  decodeDataset,
-  sampleHashes,
-  toDigitSet,
-  type LabelledImages,
-} from "./DatasetFormat.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "./KeyEnvelopes.js";
 import type { ReferenceClassifier } from "./ReferenceClassifier.js";
+import { commitmentOf, decodeSamples, readDatasetHeader, sampleHashes, selectSamples, type Samples } from "./schema/DatasetEncoding.js";
+import { SchemaError, type SchemaDocument } from "./schema/SchemaDocument.js";
+import { SchemaResolver, type ResolvedSchema } from "./schema/SchemaResolver.js";
 
 /** Why a dataset was accepted or rejected; the number is what a validator reports on chain. */
 export enum ValidationReason {
   Ok = 0,
-  /** Bad header, length, shape or a label outside 0..9. */
+  /** The data does not fit its schema: header, length, a value out of range, a label that is no class, class balance. */
   Schema = 1,
   /** The decoded sample count differs from the claimed one. */
   SampleCount = 2,
@@ -44,17 +41,26 @@ export interface ValidationVerdict {
 export interface DatasetClaim {
   commitment: string;
   sampleCount: number;
+  /** The on-chain schema id: the data's header must name the same schema. */
+  schemaId?: string;
   /** The on-chain contributor; `validateStored` rejects key envelopes sealed by anyone else (a copied contribution). */
   contributor?: string;
 }
 
 export interface DatasetValidatorOptions {
-  reference: ReferenceClassifier;
-  /** Reject above this fraction of duplicate samples (default 0.05). */
+  /** The built-in MNIST reference classifier (`tessera:mnist-2nn`), for schemas that name it. */
+  reference?: ReferenceClassifier;
+  /** Published reference classifiers (by manifest CID), for schemas that name one (default: loaded from `store`). */
+  references?: ReferenceProvider;
+  /** Where schemas that are not built in, and published reference classifiers, are fetched from. */
+  store?: ContentStore;
+  /** Schemas (default: a resolver over `store`, or the built-in schemas only). */
+  schemas?: SchemaResolver;
+  /** Overrides every schema's duplicate limit. */
   maxDuplicateFraction?: number;
-  /** Reject below this fraction of labels the reference agrees with (default 0.6). */
+  /** Overrides every schema's reference agreement threshold. */
   minLabelAgreement?: number;
-  /** At most this many samples, evenly spread, go through the reference classifier (default 2,000). */
+  /** Overrides every schema's number of samples checked against the reference. */
   labelCheckSamples?: number;
 }
 
@@ -77,21 +83,27 @@ export interface ValidateStoredInput {
 }
 
 /**
- * Checks a contributed dataset on its decrypted content, in order: integrity (5), commitment (6),
- * schema (1), sample count (2), duplicates (3), label noise (4). The first failing check decides.
- * A validator keeps one instance: the reference classifier is loaded once and reused.
+ * Checks a contributed dataset on its decrypted content against the schema its header names (which must be the one
+ * on chain), in order: integrity (5), commitment (6), schema (1: header, length, every value in range, labels, class
+ * balance), sample count (2), duplicates (3), label noise (4, only for schemas that name a reference classifier).
+ * The first failing check decides. A validator keeps one instance: references are loaded once and reused.
  */
 export class DatasetValidator {
-  readonly #reference: ReferenceClassifier;
-  readonly #maxDuplicateFraction: number;
-  readonly #minLabelAgreement: number;
-  readonly #labelCheckSamples: number;
+  readonly #o: DatasetValidatorOptions;
+  readonly #schemas: SchemaResolver;
+  readonly #references: ReferenceProvider | undefined;
 
   constructor(options: DatasetValidatorOptions) {
-    this.#reference = options.reference;
-    this.#maxDuplicateFraction = options.maxDuplicateFraction ?? 0.05;
-    this.#minLabelAgreement = options.minLabelAgreement ?? 0.6;
-    this.#labelCheckSamples = options.labelCheckSamples ?? 2_000;
+    this.#o = options;
+    this.#schemas = options.schemas ?? new SchemaResolver(options.store);
+    const models = options.store === undefined ? undefined : new ModelCache(options.store, { capacity: 2 });
+    this.#references = options.references ?? (models === undefined ? undefined : async (spec) => publishedReference(models, spec));
+  }
+
+  /** The sample hashes of canonical plaintext of any schema (for datasets accepted without this validator's vote). */
+  async sampleHashesOf(plaintext: Uint8Array): Promise<string[]> {
+    const schema = await this.#schemas.byId(readDatasetHeader(plaintext).schemaId);
+    return sampleHashes(schema.document, decodeSamples(schema, plaintext));
   }
 
   /**
@@ -138,83 +150,109 @@ export class DatasetValidator {
       );
     }
 
-    let dataset: LabelledImages;
+    let schema: ResolvedSchema;
+    let samples: Samples;
     try {
-      dataset = decodeDataset(plaintext);
+      const header = readDatasetHeader(plaintext);
+      if (input.claim.schemaId !== undefined && header.schemaId !== input.claim.schemaId.toLowerCase()) {
+        return reject(ValidationReason.Schema, `the data is of schema ${header.schemaId}, the dataset declares ${input.claim.schemaId}`);
+      }
+      schema = await this.#schemas.byId(header.schemaId);
+      samples = decodeSamples(schema, plaintext);
     } catch (error) {
       if (error instanceof DatasetFormatError) return reject(ValidationReason.Schema, error.message);
+      if (error instanceof SchemaError && !/could not be fetched/.test(error.message)) return reject(ValidationReason.Schema, error.message);
       throw error;
     }
-    if (dataset.count === 0) return reject(ValidationReason.Schema, "the dataset has no samples");
+    const { document } = schema;
+    if (samples.count === 0) return reject(ValidationReason.Schema, "the dataset has no samples");
 
-    if (dataset.count !== input.claim.sampleCount) {
+    if (samples.count !== input.claim.sampleCount) {
+      return reject(ValidationReason.SampleCount, `${samples.count} samples, but ${input.claim.sampleCount} were claimed`);
+    }
+
+    const balance = classBalance(document, samples);
+    if (balance !== undefined && balance.fraction < document.checks.minClassFraction) {
       return reject(
-        ValidationReason.SampleCount,
-        `${dataset.count} samples, but ${input.claim.sampleCount} were claimed`,
+        ValidationReason.Schema,
+        `class ${JSON.stringify(balance.className)} holds ${percent(balance.fraction)} of the samples; ${document.name} needs at least ${percent(document.checks.minClassFraction)} per class`,
       );
     }
 
-    const hashes = sampleHashes(dataset);
+    const hashes = sampleHashes(document, samples);
     const seen = new Set<string>();
     let duplicates = 0;
     for (const hash of hashes) {
       if (input.acceptedSampleHashes.has(hash) || seen.has(hash)) duplicates++;
       seen.add(hash);
     }
-    const duplicateFraction = duplicates / dataset.count;
-    if (duplicateFraction > this.#maxDuplicateFraction) {
+    const duplicateFraction = duplicates / samples.count;
+    const maxDuplicateFraction = this.#o.maxDuplicateFraction ?? document.checks.maxDuplicateFraction;
+    if (duplicateFraction > maxDuplicateFraction) {
       return {
         ...reject(
           ValidationReason.Duplicates,
-          `${duplicates} of ${dataset.count} samples (${percent(
-            duplicateFraction,
-          )}) duplicate accepted data or each other; at most ${percent(this.#maxDuplicateFraction)} allowed`,
+          `${duplicates} of ${samples.count} samples (${percent(duplicateFraction)}) duplicate accepted data or each other; at most ${percent(maxDuplicateFraction)} allowed`,
         ),
         duplicateFraction,
       };
     }
 
-    const labelAgreement = await this.#labelAgreement(dataset);
-    if (labelAgreement < this.#minLabelAgreement) {
-      return {
-        ...reject(
-          ValidationReason.LabelNoise,
-          `the reference classifier agrees with ${percent(labelAgreement)} of labels; at least ${percent(
-            this.#minLabelAgreement,
-          )} needed`,
-        ),
-        duplicateFraction,
-        labelAgreement,
-      };
+    const spec = document.checks.reference;
+    let labelAgreement: number | undefined;
+    if (spec !== undefined) {
+      const minAgreement = this.#o.minLabelAgreement ?? spec.minAgreement;
+      labelAgreement = await this.#labelAgreement(document, samples, await this.#reference(spec, document), this.#o.labelCheckSamples ?? spec.samples);
+      if (labelAgreement < minAgreement) {
+        return {
+          ...reject(ValidationReason.LabelNoise, `the reference classifier agrees with ${percent(labelAgreement)} of labels; at least ${percent(minAgreement)} needed`),
+          duplicateFraction,
+          labelAgreement,
+        };
+      }
     }
 
     return {
       accept: true,
       reasonCode: ValidationReason.Ok,
-      details: `${dataset.count} samples, ${percent(duplicateFraction)} duplicates, ${percent(
-        labelAgreement,
-      )} label agreement`,
+      details: `${samples.count} samples of ${document.name}, ${percent(duplicateFraction)} duplicates, ${
+        labelAgreement === undefined ? "no reference classifier (structural checks only)" : `${percent(labelAgreement)} label agreement`
+      }`,
       sampleHashes: hashes,
       duplicateFraction,
-      labelAgreement,
+      ...(labelAgreement === undefined ? {} : { labelAgreement }),
     };
   }
 
-  async #labelAgreement(dataset: LabelledImages): Promise<number> {
-    const checked = Math.min(dataset.count, this.#labelCheckSamples);
-    const stride = dataset.count / checked;
-    const pixels = new Uint8Array(checked * MNIST_PIXELS);
-    const labels = new Uint8Array(checked);
-    for (let i = 0; i < checked; i++) {
-      const source = Math.floor(i * stride);
-      pixels.set(dataset.pixels.subarray(source * MNIST_PIXELS, (source + 1) * MNIST_PIXELS), i * MNIST_PIXELS);
-      labels[i] = dataset.labels[source];
+  async #reference(spec: NonNullable<SchemaDocument["checks"]["reference"]>, document: SchemaDocument): Promise<LabelReference> {
+    if (spec.model === "tessera:mnist-2nn") {
+      if (this.#o.reference === undefined) throw new Error("this validator has no MNIST reference classifier (tessera:mnist-2nn)");
+      return mnistReference(this.#o.reference);
     }
-    const predictions = await this.#reference.predict(toDigitSet({ count: checked, pixels, labels }));
+    if (spec.model.startsWith("tessera:")) throw new SchemaError(`reference ${spec.model} is not a built-in reference`);
+    if (this.#references === undefined) throw new Error(`this validator cannot load published reference classifiers (${spec.model}): it has no IPFS store`);
+    return this.#references(spec, document);
+  }
+
+  async #labelAgreement(document: SchemaDocument, samples: Samples, reference: LabelReference, limit: number): Promise<number> {
+    const checked = Math.min(samples.count, limit);
+    const stride = samples.count / checked;
+    const picked = selectSamples(document, samples, Array.from({ length: checked }, (_, i) => Math.floor(i * stride)));
+    const predictions = await reference.predictClasses(document, picked);
     let agreed = 0;
-    for (let i = 0; i < checked; i++) if (predictions[i] === labels[i]) agreed++;
+    for (let i = 0; i < checked; i++) if (predictions[i] === picked.labels[i]) agreed++;
     return agreed / checked;
   }
+}
+
+/** The least represented class and its share of the samples (class schemas only). */
+function classBalance(document: SchemaDocument, samples: Samples): { className: string; fraction: number } | undefined {
+  if (document.label.kind !== "class" || samples.count === 0) return undefined;
+  const counts = new Array<number>(document.label.classes.length).fill(0);
+  for (let i = 0; i < samples.count; i++) counts[samples.labels[i]]++;
+  let least = 0;
+  for (let c = 1; c < counts.length; c++) if (counts[c] < counts[least]) least = c;
+  return { className: document.label.classes[least], fraction: counts[least] / samples.count };
 }
 
 function reject(reasonCode: ValidationReason, details: string): ValidationVerdict {

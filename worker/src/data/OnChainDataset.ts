@@ -1,22 +1,18 @@
 import { CID } from "multiformats/cid";
 import { getBytes, hexlify, id, isHexString } from "ethers";
-import { DatasetSchema } from "./DatasetFormat.js";
+import { MNIST_SCHEMA } from "./schema/BuiltinSchemas.js";
 import type { DatasetContribution } from "./DatasetContribution.js";
 
 /**
- * How the off-chain dataset library meets the DataRegistry: the bytes32 schema and license ids
- * (keccak256 of their names, as the contract's NatSpec suggests), CIDs as the raw CID bytes the
- * registry stores, and the `ContributionArgs` struct built from a client-side contribution.
+ * How the off-chain dataset library meets the DataRegistry: the bytes32 schema id (sha256 of the schema document's
+ * canonical bytes, see schema/SchemaDocument) and license id (keccak256 of its name, as the contract's NatSpec
+ * suggests), CIDs as the raw CID bytes the registry stores, and the `ContributionArgs` struct built from a
+ * client-side contribution.
  */
-export const MNIST_SCHEMA_NAME = DatasetSchema.Mnist784Labels10.name;
+export const MNIST_SCHEMA_NAME = MNIST_SCHEMA.document.name;
 
-/** keccak256 of a schema name, e.g. `schemaIdOf("mnist-784/labels-10")`. */
-export function schemaIdOf(name: string): string {
-  return id(name);
-}
-
-/** The on-chain id of the one schema validators know, mnist-784/labels-10. */
-export const MNIST_SCHEMA_ID = schemaIdOf(MNIST_SCHEMA_NAME);
+/** The on-chain id of the MNIST schema (the demo's). */
+export const MNIST_SCHEMA_ID = MNIST_SCHEMA.id;
 
 /** keccak256 of an SPDX-like license name (`CC-BY-4.0`); a 0x-bytes32 is taken as is. */
 export function licenseIdOf(license: string): string {
@@ -48,7 +44,7 @@ export function contributionArgsOf(contribution: DatasetContribution, license: s
     cid: cidToBytes(contribution.datasetCid),
     commitment: contribution.commitment,
     sampleCount: contribution.sampleCount,
-    schemaId: MNIST_SCHEMA_ID,
+    schemaId: contribution.schemaId,
     licenseId: licenseIdOf(license),
     keyEnvelopesCid: cidToBytes(contribution.envelopesCid),
   };

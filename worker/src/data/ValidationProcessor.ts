@@ -8,10 +8,9 @@ import { silentLogger, type Logger } from "../logger.js";
 import type { AcceptedSamples } from "./AcceptedSamples.js";
 import { decryptDataset } from "./DatasetCipher.js";
 import { NotAuthorizedError } from "./DatasetError.js";
-import { decodeDataset, sampleHashes } from "./DatasetFormat.js";
 import { ValidationReason, type DatasetValidator, type ValidationVerdict } from "./DatasetValidator.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "./KeyEnvelopes.js";
-import { DatasetStatus, MNIST_SCHEMA_ID, cidFromBytes } from "./OnChainDataset.js";
+import { DatasetStatus, cidFromBytes } from "./OnChainDataset.js";
 
 /** The DataRegistry events a validator acts on. */
 export const VALIDATION_EVENTS = ["DatasetContributed", "KeyEnvelopesPublished"] as const;
@@ -142,22 +141,18 @@ export class ValidationProcessor {
     if (!(await this.#isDrawn(datasetId, log))) return skip("not-drawn");
 
     let verdict: ValidationVerdict;
-    if (dataset.schemaId.toLowerCase() !== MNIST_SCHEMA_ID) {
-      verdict = { accept: false, reasonCode: ValidationReason.Schema, details: `schema ${dataset.schemaId} is not mnist-784/labels-10` };
-    } else {
-      try {
-        verdict = await this.#o.validator.validateStored({
-          store: this.#o.store,
-          datasetCid,
-          envelopesCid,
-          encryptionPrivateKey: this.#o.encryptionPrivateKey,
-          claim: { commitment: dataset.commitment, sampleCount: Number(dataset.sampleCount), contributor: dataset.contributor },
-          acceptedSampleHashes: await this.#o.acceptedSamples.all(),
-        });
-      } catch (err) {
-        if (err instanceof NotAuthorizedError) return skip("not-authorized", err.message);
-        throw err;
-      }
+    try {
+      verdict = await this.#o.validator.validateStored({
+        store: this.#o.store,
+        datasetCid,
+        envelopesCid,
+        encryptionPrivateKey: this.#o.encryptionPrivateKey,
+        claim: { commitment: dataset.commitment, sampleCount: Number(dataset.sampleCount), contributor: dataset.contributor, schemaId: dataset.schemaId },
+        acceptedSampleHashes: await this.#o.acceptedSamples.all(),
+      });
+    } catch (err) {
+      if (err instanceof NotAuthorizedError) return skip("not-authorized", err.message);
+      throw err;
     }
     if (verdict.accept && verdict.sampleHashes !== undefined) await this.#o.acceptedSamples.addCandidate(datasetId, verdict.sampleHashes);
     log.info({ accept: verdict.accept, reasonCode: verdict.reasonCode, details: verdict.details }, "dataset checked");
@@ -260,7 +255,7 @@ export class ValidationProcessor {
       const document = parseKeyEnvelopeDocument(await getJson(this.#o.store, envelopesCid));
       const key = openEnvelope(document, this.#o.encryptionPrivateKey);
       const plaintext = await decryptDataset(await this.#o.store.get(datasetCid), key);
-      await this.#o.acceptedSamples.addAccepted(sampleHashes(decodeDataset(plaintext)));
+      await this.#o.acceptedSamples.addAccepted(await this.#o.validator.sampleHashesOf(plaintext));
     } catch (err) {
       log.info({ err: (err as Error).message }, "accepted dataset not readable here; its samples stay unknown");
     }

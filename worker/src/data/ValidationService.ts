@@ -95,7 +95,7 @@ export class ValidationService implements Service {
     const workerAddress = await o.signer.getAddress();
     const registry = DataRegistry__factory.connect(o.dataRegistry, o.provider);
     this.#redis = createRedisConnection(o.redisUrl, { connectionName: "tessera-validator" });
-    const validator = o.validator ?? new DatasetValidator({ reference: await sharedReferenceClassifier() });
+    const validator = o.validator ?? new DatasetValidator({ reference: await sharedReferenceClassifier(), store: o.store });
     this.#processor = new ValidationProcessor({
       registry,
       txSender: new TxSender({
