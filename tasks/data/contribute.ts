@@ -1,10 +1,11 @@
-import { readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { basename, resolve } from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
 import { DatasetError } from "../../worker/src/data/DatasetError.js";
-import { parseDatasetFile } from "../../worker/src/data/DatasetFileParser.js";
-import { MNIST_SCHEMA_NAME } from "../../worker/src/data/OnChainDataset.js";
+import type { Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
+import { SchemaResolver, type ResolvedSchema } from "../../worker/src/data/schema/SchemaResolver.js";
+import { readSamplesFile } from "../../scripts/lib/SamplesFiles.js";
 import { formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
 import { dataRegistryOf } from "../lib/DataRegistries.js";
@@ -18,6 +19,7 @@ interface ContributeArgs {
   dataDir: string;
   account: string;
   file: string | undefined;
+  labels: string;
   schema: string;
   license: string;
   bond: string;
@@ -31,6 +33,7 @@ export interface ContributeResult {
   envelopesCid: string;
   commitment: string;
   sampleCount: number;
+  schemaId: string;
   bond: bigint;
   /** The validators the key was sealed for. */
   recipients: string[];
@@ -46,24 +49,12 @@ export interface ContributeResult {
  * share it later (`data share`) without keeping it anywhere else.
  */
 export default async function contribute(args: ContributeArgs, hre: HardhatRuntimeEnvironment): Promise<ContributeResult> {
-  if (args.file === undefined || args.file.trim() === "") throw taskError("--file is required (a .json or .csv of MNIST digits)");
-  if (args.schema !== MNIST_SCHEMA_NAME) throw taskError(`--schema: ${JSON.stringify(args.schema)} is not a known schema (known: ${MNIST_SCHEMA_NAME})`);
+  if (args.file === undefined || args.file.trim() === "") throw taskError("--file is required (a .csv, .json, .jsonl, .npy or .idx file, or a folder of class folders of images)");
   if (args.license.trim() === "") throw taskError("--license must name a license (e.g. CC-BY-4.0)");
   const path = resolve(args.file);
-  let bytes: Uint8Array;
-  try {
-    bytes = readFileSync(path);
-  } catch (err) {
-    throw taskError(`--file: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, err);
-  }
-  let samples;
-  try {
-    samples = parseDatasetFile(bytes, { fileName: basename(path) });
-  } catch (err) {
-    if (err instanceof DatasetError) throw taskError(`--file ${basename(path)} does not fit ${MNIST_SCHEMA_NAME}: ${err.message}`, err);
-    throw err;
-  }
-  if (samples.count === 0) throw taskError(`--file ${basename(path)} holds no samples`);
+  if (!existsSync(path)) throw taskError(`--file: ${path} does not exist`);
+  const labelsPath = args.labels.trim() === "" ? undefined : resolve(args.labels);
+  if (labelsPath !== undefined && !existsSync(labelsPath)) throw taskError(`--labels: ${labelsPath} does not exist`);
   const maxBond = args.bond.trim() === "" ? undefined : parseUnits18(args.bond, "--bond");
   const ownKey = encryptionKeyFromEnv();
 
@@ -83,7 +74,22 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
 
   const store = await openContentStore(args.dataDir);
   try {
-    const prepared = await prepareContribution({ registry, token, signer, store, source: { samples }, recipients: sealedFor, license: args.license });
+    let schema: ResolvedSchema;
+    try {
+      schema = await new SchemaResolver(store).resolve(args.schema);
+    } catch (err) {
+      if (err instanceof DatasetError) throw taskError(`--schema: ${err.message}`, err);
+      throw err;
+    }
+    let samples: Samples;
+    try {
+      samples = await readSamplesFile(schema, path, labelsPath);
+    } catch (err) {
+      if (err instanceof DatasetError) throw taskError(`--file ${basename(path)} does not fit ${schema.document.name}: ${err.message}`, err);
+      throw err;
+    }
+    if (samples.count === 0) throw taskError(`--file ${basename(path)} holds no samples`);
+    const prepared = await prepareContribution({ registry, token, signer, store, source: { schema, samples }, recipients: sealedFor, license: args.license });
     const existing = await registry.datasetIdOf(signer.address, prepared.contribution.commitment);
     if (existing !== 0n) throw taskError(`you already registered this exact dataset as dataset ${existing}`);
     const receipt = await session.send(signer, registry, "contribute", [prepared.args, prepared.permit]);
@@ -100,7 +106,8 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
           : `key sealed for your encryption key ${ownKey.publicKey}: \`data share\` can re-share it`,
       ],
       ["commitment", contribution.commitment],
-      ["schema / license", `${args.schema} / ${args.license}`],
+      ["schema", `${schema.document.name} (id ${schema.id}, ${schema.cid})`],
+      ["license", args.license],
       ["bond", `${formatTsr(bond)} (by permit)`],
       ["store", describeStore(store, args.dataDir)],
     ]);
@@ -112,6 +119,7 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
       envelopesCid: contribution.envelopesCid,
       commitment: contribution.commitment,
       sampleCount: contribution.sampleCount,
+      schemaId: schema.id,
       bond,
       recipients: recipients.map((r) => r.address),
       ...(ownKey === undefined ? {} : { contributorKey: ownKey.publicKey }),

