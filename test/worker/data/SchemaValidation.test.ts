@@ -64,7 +64,7 @@ describe("Dataset schemas as data: validation of any schema", () => {
     expect(verdict.reasonCode).to.equal(ValidationReason.Ok);
     expect(verdict.labelAgreement).to.equal(undefined);
     // The real table repeats one flower (rows 102 and 143): 1 of 150, under the 5 % limit.
-    expect(verdict.duplicateFraction).to.be.closeTo(1 / 150, 1e-12);
+    expect(verdict.duplicateFraction).to.equal(1 / 150);
     expect(verdict.details).to.equal("150 samples of iris-4/species-3, 0.7% duplicates, no reference classifier (structural checks only)");
   });
 
