@@ -1,7 +1,6 @@
 import { expect } from "chai";
 import { hexlify } from "ethers";
 import { MNIST_SCHEMA } from "../../../worker/src/data/schema/BuiltinSchemas.js";
-import { DatasetFormatError } from "../../../worker/src/data/DatasetError.js";
 import { parseCsvDataset, parseDatasetFile, parseJsonDataset } from "../../../worker/src/data/DatasetFileParser.js";
 import {
   DATASET_HEADER_BYTES,
@@ -13,6 +12,7 @@ import {
   type LabelledImages,
 } from "../../../worker/src/data/DatasetFormat.js";
 import { realDigits } from "../../helpers/realDigits.js";
+import { expectFormatError } from "./parsers/formatError.js";
 
 function pixelsOf(set: LabelledImages, i: number): number[] {
   return Array.from(set.pixels.subarray(i * 784, (i + 1) * 784));
@@ -34,17 +34,6 @@ function toCsv(set: LabelledImages, header = true): string {
       .concat(lines)
       .join("\r\n") + "\n"
   );
-}
-
-function expectFormatError(run: () => unknown, message: RegExp): void {
-  let thrown: unknown;
-  try {
-    run();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown, "expected a DatasetFormatError").to.be.instanceOf(DatasetFormatError);
-  expect((thrown as Error).message).to.match(message);
 }
 
 describe("DatasetFormat", () => {
