@@ -16,7 +16,7 @@ import { pino } from "pino";
 import { MnistDigitConsumer__factory } from "../typechain-types/index.js";
 import { createLogger } from "../worker/src/logger.js";
 import { decodeClass, encodeImage, predictClasses } from "../worker/src/ml/InferenceCodec.js";
-import { MNIST_PIXELS } from "../worker/src/ml/MnistDataset.js";
+import { loadMnist, MNIST_PIXELS } from "../worker/src/ml/MnistDataset.js";
 import { runDataStage } from "./lib/DataStage.js";
 import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI } from "./lib/EmbeddedStack.js";
 import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "./lib/InferenceClient.js";
@@ -64,7 +64,7 @@ try {
   const trained = fed.trained;
   for (const r of fed.rounds) report.line(`round ${r.round}          ${r.updates} updates, ${r.votes} matching votes -> ${r.aggregateCid} (sha256 ${r.aggregateHash.slice(0, 18)}…)`);
   report.line(`local training   ${fed.samplesPerSecond.map((x) => x.toFixed(0)).join(" / ")} samples/s per worker on ${stack.backend.name} (3 processes sharing the CPU)`);
-  report.line(`evaluation       median accuracy ${(fed.medianAccuracy * 100).toFixed(2)} %, median loss ${fed.medianLoss.toFixed(4)} (3 validators on ${trained.data.test.count} held-out digits)`);
+  report.line(`evaluation       median accuracy ${(fed.medianAccuracy * 100).toFixed(2)} %, median loss ${fed.medianLoss.toFixed(4)} (3 validators on ${trained.evalSet.count} held-out digits)`);
   report.line(`model / version  ${trained.modelId} / ${fed.jobVersionId} registered by job ${fed.jobId} (provenance: jobOfVersion, datasetsOf, roundResultOf)`);
   report.line(`priced version   ${trained.versionId}: ${trained.published.manifestCid}, weights ${trained.published.weightsCid} (price ${formatEther(PRICE_WEI)} ETH or ${formatEther(PRICE_TOKEN)} TSR, royalty 10 %)`);
   report.line(`stage time       ${fed.seconds.toFixed(0)} s`);
@@ -86,7 +86,7 @@ try {
   const client = new InferenceClient(market, token, stack.store);
   for (const user of users.slice(0, 4)) await (await token.mint(user.address, PRICE_TOKEN * 100n)).wait();
   const firstBlock = await ethers.provider.getBlockNumber();
-  const test = trained.data.test;
+  const test = (await loadMnist({ testCount: 2_000, seed: 42 })).test;
   const pixels = (i: number) => encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS));
   const now = (await ethers.provider.getBlock("latest"))!.timestamp;
   const sent: SentRequest[] = [];

@@ -1,23 +1,25 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { formatEther, getBytes, type ContractTransactionReceipt } from "ethers";
 import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
-import { fromDigitSet, type LabelledImages } from "../../worker/src/data/DatasetFormat.js";
 import { DatasetValidator } from "../../worker/src/data/DatasetValidator.js";
 import { CREDIT_REASON_NAMES, DATASET_STATUS_NAMES, DatasetStatus } from "../../worker/src/data/OnChainDataset.js";
 import { sharedReferenceClassifier } from "../../worker/src/data/ReferenceClassifier.js";
 import type { ValidationOutcome } from "../../worker/src/data/ValidationProcessor.js";
-import { loadMnist, seededPermutation, selectDigits } from "../../worker/src/ml/MnistDataset.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
 import { removeValidatorData, stakeValidators, startValidators, stopValidators, type EmbeddedValidator, type RunningValidator } from "./EmbeddedValidators.js";
 import type { Report } from "./Report.js";
+import { mnistTask } from "./seedTasks/MnistTask.js";
+import type { SeedTask, TaskContribution } from "./seedTasks/SeedTask.js";
 
 const TOKEN = 10n ** 18n;
 const REASONS = ["ok", "schema", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"];
 
 export interface DataStageOptions {
-  /** Digits per clean contributed slice (default 2,500: three of them cover the train split past the shuffled slice). */
+  /** What is contributed (default: the MNIST task with `sliceSize` and `shuffledSize`). */
+  readonly task?: SeedTask;
+  /** MNIST digits per clean contributed slice (default 2,500: three of them cover the train split past the shuffled slice). */
   readonly sliceSize?: number;
-  /** Digits of the shuffled-label slice (default 500). */
+  /** MNIST digits of the shuffled-label slice (default 500). */
   readonly shuffledSize?: number;
   /** Tokens the deployer puts in the reward pool (default 1,000 TSR). */
   readonly rewardPool?: bigint;
@@ -44,6 +46,7 @@ interface Contributed {
   readonly contributor: HardhatEthersSigner;
   readonly datasetKey: Uint8Array;
   readonly corrupted: boolean;
+  readonly bad: TaskContribution["bad"];
   readonly datasetId: bigint;
   readonly datasetCid: string;
   readonly commitment: string;
@@ -60,14 +63,14 @@ interface Contributed {
 export async function runDataStage(stack: EmbeddedStack, report: Report, options: DataStageOptions = {}): Promise<DataStageResult> {
   const { token, workerRegistry, dataRegistry } = stack.contracts;
   const { users } = stack.signers;
-  const sliceSize = options.sliceSize ?? 2_500;
-  const shuffledSize = options.shuffledSize ?? 500;
+  const task = options.task ?? mnistTask({ ...(options.sliceSize === undefined ? {} : { sliceSize: options.sliceSize }), ...(options.shuffledSize === undefined ? {} : { shuffledSize: options.shuffledSize }) });
   const staked = await stakeValidators(stack, users.slice(-3), options.rewardPool ?? 1_000n * TOKEN);
   const contributors = users.slice(-7, -3);
-  const reference = await sharedReferenceClassifier();
+  const builtinReference = task.schema.document.checks.reference?.model === "tessera:mnist-2nn";
+  const reference = builtinReference ? await sharedReferenceClassifier() : undefined;
   const running = await startValidators(stack, staked, {
     queuePrefix: stack.options.queuePrefix,
-    validator: new DatasetValidator({ reference }),
+    validator: new DatasetValidator({ ...(reference === undefined ? {} : { reference }), store: stack.store }),
     ...(stack.options.logger === undefined ? {} : { logger: stack.options.logger }),
   });
   const gas: Record<string, bigint[]> = {};
@@ -77,36 +80,26 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     report.line(`validators       ${running.map((v) => v.signer.address.slice(0, 10) + "…").join(", ")}: staked ${formatEther(staked[0].stake)} TSR each, CAP_VALIDATE, fresh secp256k1 encryption keys`);
     report.line(`registry         bond ${formatEther(params.bond)} TSR, accept reward ${formatEther(params.acceptReward)}, validator reward ${formatEther(params.validatorReward)}, dissent slash ${formatEther(params.dissentSlash)} per seat`);
     report.line(`committee        ${params.committeeSize} expected seats drawn by stake from the contribution block's hash (3 equal stakes: every validator drawn, ${Number(params.committeeSize) / 3} seats each), quorum ${params.quorum} seats, ${Number(params.upfrontRewardBps) / 100} % of the accept reward upfront, the rest at the first royalty`);
-    report.line(`reference 2NN    ${((reference.heldOutAccuracy ?? 0) * 100).toFixed(1)} % on held-out digits (each validator's label-noise check)`);
+    report.line(`schema           ${task.schema.document.name} (id ${task.schema.id.slice(0, 18)}…): ${task.schema.document.features.dtype}[${task.schema.document.features.shape.join("x")}] features`);
+    if (reference !== undefined) report.line(`reference 2NN    ${((reference.heldOutAccuracy ?? 0) * 100).toFixed(1)} % on held-out digits (each validator's label-noise check)`);
     const poolBefore = await dataRegistry.rewardPool();
 
-    // The whole train split (the 2,000 held-out digits stay out: they are the training job's
-    // evaluation set): the shuffled slice first, then three clean ones. The clean slices overlap the
-    // 3,000 digits the reference 2NN learned from, which only raises their label agreement; the
-    // check that matters here is the shuffled slice's (~10 % agreement), trained on or not.
-    const train = (await loadMnist({ testCount: 2_000, seed: 42 })).train;
-    if (shuffledSize + 3 * sliceSize > train.count) throw new RangeError(`${shuffledSize} + 3 x ${sliceSize} digits do not fit in the ${train.count} train digits`);
-    const slice = (i: number): LabelledImages => {
-      const [start, size] = i === 3 ? [0, shuffledSize] : [shuffledSize + i * sliceSize, sliceSize];
-      return fromDigitSet(selectDigits(train, Array.from({ length: size }, (_, k) => start + k)));
-    };
+    const contributions = await task.contributions();
+    if (contributions.length > contributors.length) throw new RangeError(`${contributions.length} contributions for ${contributors.length} contributors`);
     const recipients = await currentValidatorRecipients(workerRegistry, dataRegistry, stack.deployment.startBlock);
     report.line(`recipients       ${recipients.length} registered validators found in the WorkerRegistry; each dataset key is sealed for them`);
 
     const contributed: Contributed[] = [];
-    for (const [i, who] of contributors.entries()) {
+    for (const [i, c] of contributions.entries()) {
+      const who = contributors[i];
       await (await token.mint(who.address, 100n * TOKEN)).wait();
-      const corrupted = i === 3;
-      let samples = slice(i);
-      if (corrupted) {
-        const perm = seededPermutation(samples.count, 7);
-        samples = { ...samples, labels: Uint8Array.from(perm, (j) => samples.labels[j]) };
-      }
-      const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { samples }, recipients, license: "CC-BY-4.0", keepKey: true });
+      const corrupted = c.bad !== undefined;
+      const prepared = await prepareContribution({ registry: dataRegistry, token, signer: who, store: stack.store, source: { schema: task.schema, samples: c.samples }, recipients, license: "CC-BY-4.0", keepKey: true });
       const receipt = (await (await dataRegistry.connect(who).contribute(prepared.args, prepared.permit)).wait())!;
       record("contribute (bond by permit)", receipt.gasUsed);
       contributed.push({
-        name: `contributor ${i + 1}${corrupted ? " (shuffled labels)" : ""}`,
+        name: `contributor ${i + 1}${corrupted ? ` (${c.name})` : ""}`,
+        bad: c.bad,
         contributor: who,
         datasetKey: getBytes(prepared.contribution.keyHex!),
         corrupted,
@@ -152,7 +145,8 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     const cleanStatuses = await Promise.all(clean.map(status));
     report.check(`all ${clean.length} clean slices accepted`, cleanStatuses.every((d) => d.status === BigInt(DatasetStatus.Accepted)));
     const bad = await status(corrupted);
-    report.check("the shuffled-label slice rejected with reason 4 (label noise)", bad.status === BigInt(DatasetStatus.Rejected) && bad.reasonCode === 4n);
+    const expected = corrupted.bad!;
+    report.check(`the bad slice (${expected.what}) rejected with reason ${expected.reason} (${REASONS[expected.reason]})`, bad.status === BigInt(DatasetStatus.Rejected) && bad.reasonCode === BigInt(expected.reason));
     const poolAfter = await dataRegistry.rewardPool();
     report.check(
       `credits (${formatEther(creditedTotal)} TSR) == ${contributed.length} bonds + pool before - pool after + slashes (${formatEther(poolBefore - poolAfter + slashedTotal)}): a rejected bond stays in the pool; no bond left held`,

@@ -4,7 +4,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import { HDNodeWallet, formatEther } from "ethers";
 import { CAP_TRAIN } from "../../worker/src/chain/Capabilities.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
-import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
+import { encodeSamples, type Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { jobKeyRecipients, shareDatasetKey } from "../../worker/src/data/KeySharing.js";
 import { cidFromBytes, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
@@ -12,17 +12,20 @@ import { QueueNames } from "../../worker/src/queue/QueueNames.js";
 import { createQueue } from "../../worker/src/queue/QueueFactory.js";
 import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
 import { createRedisConnection } from "../../worker/src/redis/RedisConnection.js";
-import { loadMnist, type MnistSplit } from "../../worker/src/ml/MnistDataset.js";
 import { deserializeModel, publishModel, readManifest, sha256Hex, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
-import { buildMlp, evaluate } from "../../worker/src/ml/models.js";
+import { evaluate, type Evaluation } from "../../worker/src/ml/models.js";
+import { objectiveOf } from "../../worker/src/ml/TrainingObjective.js";
+import { trainingSetOf } from "../../worker/src/ml/TrainingSet.js";
+import { mnistTask } from "./seedTasks/MnistTask.js";
+import type { SeedTask } from "./seedTasks/SeedTask.js";
 import { partitionOf } from "../../worker/src/training/Partition.js";
 import { JOB_STATUS_NAMES, JobStatus } from "../../worker/src/training/TrainingJobSpec.js";
 import { type TrainingProgress } from "../../worker/src/training/TrainingProcessor.js";
 import type { AcceptedDataset } from "./DataStage.js";
 import { startEvaluator, type EmbeddedEvaluator } from "./EmbeddedEvaluator.js";
 import type { EmbeddedValidator } from "./EmbeddedValidators.js";
-import { PRICE_TOKEN, PRICE_WEI, ROYALTY_BPS, type EmbeddedStack, type TrainedModel } from "./EmbeddedStack.js";
+import { PRICE_TOKEN, PRICE_WEI, ROYALTY_BPS, type EmbeddedStack } from "./EmbeddedStack.js";
 import type { Report } from "./Report.js";
 import { WorkerProcess } from "./WorkerProcess.js";
 
@@ -47,18 +50,31 @@ export interface TrainingStageOptions {
   readonly learningRate?: number;
   /** The round in which the third worker is SIGKILLed while it trains (0: nobody is killed). */
   readonly killRound?: number;
-  /** Held-out digits in the public evaluation set (default 2,000: all of them). */
+  /** What is trained (default: the MNIST task; its evaluation set holds `evalDigits` held-out digits, default all 2,000). */
+  readonly task?: SeedTask;
   readonly evalDigits?: number;
   readonly budget?: bigint;
   readonly timeoutMs?: number;
   readonly report?: Report;
 }
 
+/** The trained model as its owner published it, scored locally on the job's evaluation set. */
+export interface TrainedVersion {
+  readonly model: LayersModel;
+  /** The evaluation's score (accuracy, AUC or 1/(1+MAE)) on the evaluation set. */
+  readonly testAccuracy: number;
+  readonly evaluation: Evaluation;
+  readonly evalSet: Samples;
+  readonly published: PublishedModel;
+  readonly modelId: bigint;
+  readonly versionId: bigint;
+}
+
 export interface TrainingStageResult {
   readonly jobId: bigint;
   /** The job's own (free) version and the requester's priced version of the same weights. */
   readonly jobVersionId: bigint;
-  readonly trained: TrainedModel;
+  readonly trained: TrainedVersion;
   readonly medianAccuracy: number;
   readonly medianLoss: number;
   /** Every round's agreed aggregate; `excludedMask` is the agreed exclusions (bit i: partition i, not paid). */
@@ -86,7 +102,8 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
   const { ethers, networkHelpers } = stack.connection;
   const report = o.report;
   const line = (s: string) => report?.line(s);
-  const rounds = o.rounds ?? 4;
+  const task = o.task ?? mnistTask(o.evalDigits === undefined ? {} : { evalDigits: o.evalDigits });
+  const rounds = o.rounds ?? task.training.rounds;
   const killRound = o.killRound ?? 2;
   const timeoutMs = o.timeoutMs ?? 600_000;
   const dataDir = stack.options.dataDir;
@@ -138,14 +155,13 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       );
     }
 
-    // 3. The requester's job: a fresh 2NN, the held-out digits as the public evaluation set, the budget by permit.
-    const data = await loadMnist({ testCount: 2_000, seed: 42 });
-    const initial = buildMlp({ seed: 11 });
-    const published = await publishModel(stack.store, initial, { name: "mnist-2nn-federated", description: "784-200-200-10 MLP, trained by FedAvg" });
+    // 3. The requester's job: the task's fresh model, its held-out samples as the public evaluation set, the budget by permit.
+    const initial = task.initialModel();
+    const published = await publishModel(stack.store, initial, { name: task.name, description: task.description }, task.codecs);
     initial.dispose();
-    const evalCount = Math.min(o.evalDigits ?? data.test.count, data.test.count);
-    const evalSet = { images: data.test.images.subarray(0, evalCount * 784), labels: data.test.labels.subarray(0, evalCount), count: evalCount };
-    const evalSetCid = await stack.store.add(encodeDataset(fromDigitSet(evalSet)));
+    const evalSamples = await task.evalSet();
+    const evalCount = evalSamples.count;
+    const evalSetCid = await stack.store.add(encodeSamples(task.schema, evalSamples));
     const budget = o.budget ?? 300n * TOKEN;
     await (await token.mint(o.requester.address, budget)).wait();
     const jobsAddress = await trainingJobs.getAddress();
@@ -155,15 +171,15 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
       manifestCid: cidToBytes(published.manifestCid),
       weightsCid: cidToBytes(published.weightsCid),
       evalSetCid: cidToBytes(evalSetCid),
-      modelName: "mnist-2nn-federated",
+      modelName: task.name,
       datasetIds: o.accepted.map((d) => d.datasetId),
       budget,
       rounds,
       workersPerRound: trainers.length,
       evaluators: o.validators.length,
-      localEpochs: o.localEpochs ?? 3,
-      batchSize: o.batchSize ?? 10,
-      learningRate: Math.round((o.learningRate ?? 0.05) * 1e6),
+      localEpochs: o.localEpochs ?? task.training.localEpochs,
+      batchSize: o.batchSize ?? task.training.batchSize,
+      learningRate: Math.round((o.learningRate ?? task.training.learningRate) * 1e6),
       rule: 3, // ScreenedFedAvg: the default for jobs of untrusted workers
       quorumBps: 6_666,
       royaltyBps: 1_000,
@@ -175,7 +191,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     createdJob = jobId;
     line(`job ${jobId}            ${rounds} rounds x ${trainers.length} workers, E=${args.localEpochs} B=${args.batchSize} lr=${args.learningRate / 1e6}, FedAvg, quorum 2/3, budget ${formatEther(budget)} TSR by permit (10 % royalties, 5 % evaluation); gas ${created.gasUsed}`);
     line(`  model          ${published.manifestCid} (initial weights ${published.weightsCid})`);
-    line(`  evaluation set ${evalSetCid} (${evalCount} held-out digits, public)`);
+    line(`  evaluation set ${evalSetCid} (${evalCount} held-out samples of ${task.schema.document.name}, public)`);
 
     // 4. The workers enroll on their own (auto-enroll); each owner shares its key with the workers reading its dataset.
     await until(async () => Number((await trainingJobs.jobOf(jobId)).status) === JobStatus.Committing, 120_000, "three enrollments");
@@ -229,13 +245,13 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     const weightData = await stack.store.get(finalRound.aggregateCid);
     if (sha256Hex(weightData) !== finalRound.aggregateHash) throw new Error("the final aggregate does not match its agreed hash");
     const model: LayersModel = await deserializeModel({ modelTopology: manifest.modelTopology, weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[], weightData });
-    const { accuracy } = await evaluate(model, data.test);
+    const evaluation = await evaluate(model, trainingSetOf(manifest, task.schema.document, evalSamples), { objective: objectiveOf(manifest) });
 
     // 7. The requester accepts the model and publishes the trained weights as a priced version.
     const jobVersion = await modelRegistry.getVersion(job.versionId);
     const modelId = jobVersion.modelId;
     await (await modelRegistry.connect(o.requester).acceptModelOwnership(modelId)).wait();
-    const priced: PublishedModel = await publishModel(stack.store, model, { name: "mnist-2nn-federated", description: `FedAvg, training job ${jobId}` });
+    const priced: PublishedModel = await publishModel(stack.store, model, { name: task.name, description: `${task.description}; FedAvg, training job ${jobId}` }, task.codecs);
     const input = versionInputOf(priced, { priceWei: PRICE_WEI, priceToken: PRICE_TOKEN, royaltyBps: ROYALTY_BPS });
     const versionId = await modelRegistry.connect(o.requester).publishVersion.staticCall(modelId, input);
     await (await modelRegistry.connect(o.requester).publishVersion(modelId, input)).wait();
@@ -248,7 +264,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     return {
       jobId,
       jobVersionId: job.versionId,
-      trained: { model, data: data as MnistSplit, training: { history: [], samplesPerSecond: 0, seconds: 0 }, testAccuracy: accuracy, published: priced, modelId, versionId },
+      trained: { model, testAccuracy: evaluation.score, evaluation, evalSet: evalSamples, published: priced, modelId, versionId },
       medianAccuracy: Number(job.accuracy) / 1e6,
       medianLoss: Number(job.loss) / 1e6,
       rounds: roundResults,

@@ -7,6 +7,7 @@ import type { InputCodecSpec } from "./codecs/InputCodec.js";
 import type { OutputCodecSpec } from "./codecs/OutputCodec.js";
 import { signatureOf, type Signature } from "./codecs/Signature.js";
 import { ModelIntegrityError, ModelManifestError } from "./ModelError.js";
+import type { TrainingObjective } from "./TrainingObjective.js";
 import { manifestV2Schema, parseModelManifest, type ModelFormat, type ModelManifest } from "./ModelManifest.js";
 import { WordTokenizer, type TokenizerSpec, type Vocabulary } from "./Tokenizer.js";
 import { graphSignatureOf, loadGraphModelFromMemory } from "./GraphModels.js";
@@ -32,6 +33,8 @@ export interface ModelMetadata {
 export interface CodecChoice {
   inputCodec: InputCodecSpec;
   outputCodec: OutputCodecSpec;
+  /** What federated training of this model minimises and how it is scored (default: implied by the output codec). */
+  training?: TrainingObjective;
 }
 
 export const MNIST_CODECS: CodecChoice = {
@@ -128,6 +131,7 @@ export async function publishArtifacts(
     signature: artifacts.signature,
     inputCodec: codecs.inputCodec,
     outputCodec: codecs.outputCodec,
+    ...(codecs.training === undefined ? {} : { training: codecs.training }),
     ...(artifacts.tfSignature === undefined ? {} : { tfSignature: artifacts.tfSignature }),
     ...(artifacts.tokenizer === undefined ? {} : { tokenizer: { ...artifacts.tokenizer.spec, vocabCid: "pending" } }),
     ...metadata,

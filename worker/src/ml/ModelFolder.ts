@@ -4,6 +4,7 @@ import type { io } from "@tensorflow/tfjs";
 import { z } from "zod";
 import { activeTf } from "./backend.js";
 import { inputCodecSchema, type InputCodecSpec } from "./codecs/InputCodec.js";
+import { trainingObjectiveSchema } from "./TrainingObjective.js";
 import { outputCodecSchema, type OutputCodecSpec } from "./codecs/OutputCodec.js";
 import { signatureOf, singleTensors, type Signature } from "./codecs/Signature.js";
 import type { CodecChoice, ModelArtifactsToPublish, ModelMetadata } from "./ModelArtifacts.js";
@@ -32,6 +33,8 @@ const modelJsonSchema = z.looseObject({
 const sidecarSchema = z.strictObject({
   inputCodec: inputCodecSchema.optional(),
   outputCodec: outputCodecSchema.optional(),
+  /** Federated training's loss and metric, e.g. `{"loss": "binary-crossentropy", "metric": "auc"}` (see TrainingObjective.ts). */
+  training: trainingObjectiveSchema.optional(),
   name: z.string().optional(),
   description: z.string().optional(),
   /** A text model's tokenizer: `vocab` is a JSON file of the folder, `{"tokens": [...]}` (see Tokenizer.ts). */
@@ -114,6 +117,7 @@ export async function readModelFolder(dir: string, overrides: CodecOverrides = {
   const codecs: CodecChoice = {
     inputCodec: inputCodec ?? (input.dtype === "int32" ? ({ name: "int32-tokens", padId: 0 } satisfies InputCodecSpec) : { name: "float32-tensor" }),
     outputCodec: outputCodec ?? ({ name: "float32-tensor", significantBits: 12 } satisfies OutputCodecSpec),
+    ...(sidecar.training === undefined ? {} : { training: sidecar.training }),
   };
   const source = (flag: string | undefined, fromSidecar: unknown) => (flag !== undefined && flag !== "" ? "option" : fromSidecar !== undefined ? SIDECAR_JSON : "default");
   try {

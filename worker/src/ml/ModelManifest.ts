@@ -2,6 +2,7 @@ import { z } from "zod";
 import { inputCodecOf, inputCodecSchema, UINT8_PIXELS, type InputCodec } from "./codecs/InputCodec.js";
 import { outputCodecOf, outputCodecSchema, UINT8_CLASS, type OutputCodec } from "./codecs/OutputCodec.js";
 import { signatureSchema, singleTensors } from "./codecs/Signature.js";
+import { trainingObjectiveSchema } from "./TrainingObjective.js";
 import { tokenizerSchema } from "./Tokenizer.js";
 
 /**
@@ -45,6 +46,8 @@ export const manifestV2Schema = z
     tfSignature: z.record(z.string(), z.unknown()).optional(),
     /** A text model's tokenizer (its vocabulary by CID): clients turn text into the int32-tokens it takes. */
     tokenizer: tokenizerSchema.optional(),
+    /** What federated training minimises and how the model is scored (default: implied by the output codec). */
+    training: trainingObjectiveSchema.optional(),
   })
   .superRefine((manifest, ctx) => {
     try {

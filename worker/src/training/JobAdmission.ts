@@ -1,8 +1,13 @@
 import type { DataRegistry } from "../../../typechain-types/index.js";
-import { decodeDataset } from "../data/DatasetFormat.js";
+import { decodeSamples, readDatasetHeader } from "../data/schema/DatasetEncoding.js";
+import { SchemaResolver, type ResolvedSchema } from "../data/schema/SchemaResolver.js";
 import { locateDataset } from "../data/KeySharing.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
-import { readManifest, sha256Hex } from "../ml/ModelArtifacts.js";
+import { readManifest, sha256Hex, type ModelManifest } from "../ml/ModelArtifacts.js";
+import { ModelManifestError } from "../ml/ModelError.js";
+import { codecsOf } from "../ml/ModelManifest.js";
+import { checkObjectiveFits, objectiveOf } from "../ml/TrainingObjective.js";
+import { checkModelTakes } from "../ml/TrainingSet.js";
 import { payPerUpdate, type TrainingJobSpec } from "./TrainingJobSpec.js";
 
 /** The DataRegistry's DatasetStatus.Accepted. */
@@ -16,6 +21,8 @@ export interface JobAdmissionOptions {
   readonly minPayPerRound: bigint;
   /** Where to look for the datasets' events (the deployment block). */
   readonly fromBlock?: number;
+  /** Dataset schemas (default: built in, or fetched from `store`). */
+  readonly schemas?: SchemaResolver;
 }
 
 /**
@@ -26,15 +33,18 @@ export interface JobAdmissionOptions {
  *   worker) is at least `minPayPerRound`;
  * - the model: the manifest parses, is a LayersModel (format tfjs-layers: graph models are served, not trained), and the initial weights are fetchable, of the size the
  *   manifest's weight specs give, and hash to the manifest's content hash when it names them;
- * - the evaluation set is fetchable and decodes;
- * - every dataset is still Accepted, its ciphertext fetchable, and its owner published key
- *   envelopes (it can share the key with the workers reading it).
+ * - the evaluation set is fetchable and decodes under its schema, and the model can learn that schema: its input
+ *   codec takes the schema's features, its output and the training objective (manifest `training`, or implied by the
+ *   output codec) fit the schema's labels;
+ * - every dataset is still Accepted, of the evaluation set's schema, its ciphertext fetchable, and its owner
+ *   published key envelopes (it can share the key with the workers reading it).
  */
 export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOptions): Promise<string | undefined> {
   const pay = payPerUpdate(spec);
   if (pay < o.minPayPerRound) return `underpaid:${pay}<${o.minPayPerRound}`;
+  let manifest: ModelManifest;
   try {
-    const manifest = await readManifest(o.store, spec.manifestCid);
+    manifest = await readManifest(o.store, spec.manifestCid);
     // Federated training builds LayersModels; a graph model (inference only) would fail every round.
     if (manifest.format !== "tfjs-layers") return `model-not-trainable:${manifest.format}`;
     const weights = await o.store.get(spec.weightsCid);
@@ -46,10 +56,16 @@ export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOpt
   } catch (err) {
     return `model-unavailable:${(err as Error).message}`;
   }
+  let schema: ResolvedSchema;
   try {
-    decodeDataset(await o.store.get(spec.evalSetCid));
+    const bytes = await o.store.get(spec.evalSetCid);
+    schema = await (o.schemas ?? new SchemaResolver(o.store)).byId(readDatasetHeader(bytes).schemaId);
+    decodeSamples(schema, bytes);
+    // The model must take the schema's samples through its input codec and learn its labels with its objective.
+    checkModelTakes(manifest, schema.document);
+    checkObjectiveFits(objectiveOf(manifest), codecsOf(manifest).output.exampleShape.reduce((a, b) => a * b, 1), schema.document.label);
   } catch (err) {
-    return `eval-set-unavailable:${(err as Error).message}`;
+    return err instanceof ModelManifestError ? `model-does-not-fit-data:${err.message}` : `eval-set-unavailable:${(err as Error).message}`;
   }
   for (const { datasetId } of spec.datasets) {
     try {
@@ -58,6 +74,7 @@ export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOpt
         o.dataRegistry.datasetOf(datasetId),
       ]);
       if (dataset.status !== DATASET_ACCEPTED) return `dataset-not-accepted:${datasetId}`;
+      if (dataset.schemaId.toLowerCase() !== schema.id) return `dataset-schema-mismatch:${datasetId}:${dataset.schemaId}!=${schema.id}`;
       if (location.envelopesCid === undefined) return `dataset-key-unshareable:${datasetId}`;
       if (!(await o.store.has(location.datasetCid))) await o.store.get(location.datasetCid);
     } catch (err) {

@@ -2,11 +2,12 @@ import type { DataRegistry } from "../../../typechain-types/index.js";
 import { NotYetError, UnrecoverableError } from "../errors.js";
 import { decryptDataset } from "../data/DatasetCipher.js";
 import { NotAuthorizedError } from "../data/DatasetError.js";
-import { commitmentOf, decodeDataset, toDigitSet } from "../data/DatasetFormat.js";
+import { commitmentOf, decodeSamples, readDatasetHeader, selectSamples, type Samples } from "../data/schema/DatasetEncoding.js";
+import type { SchemaDocument } from "../data/schema/SchemaDocument.js";
+import { SchemaResolver } from "../data/schema/SchemaResolver.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "../data/KeyEnvelopes.js";
 import { locateDataset } from "../data/KeySharing.js";
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
-import { MNIST_PIXELS, type DigitSet } from "../ml/MnistDataset.js";
 import type { PartitionSlice } from "./Partition.js";
 
 export interface PartitionDataOptions {
@@ -16,6 +17,15 @@ export interface PartitionDataOptions {
   readonly encryptionPrivateKey: string;
   /** Where to look for the datasets' events (the deployment block). */
   readonly fromBlock?: number;
+  /** Schemas of the datasets (default: built in, or fetched from `store`). */
+  readonly schemas?: SchemaResolver;
+}
+
+/** A partition's samples, all of one schema. */
+export interface PartitionSamples {
+  readonly schemaId: string;
+  readonly document: SchemaDocument;
+  readonly samples: Samples;
 }
 
 /**
@@ -29,8 +39,10 @@ export interface PartitionDataOptions {
 /** How long a trainer waits before looking again for a dataset key its owner has not shared yet. */
 export const KEY_WAIT_MS = 10_000;
 
-export async function loadPartition(slices: readonly PartitionSlice[], o: PartitionDataOptions): Promise<DigitSet> {
-  const parts: DigitSet[] = [];
+export async function loadPartition(slices: readonly PartitionSlice[], o: PartitionDataOptions): Promise<PartitionSamples> {
+  const schemas = o.schemas ?? new SchemaResolver(o.store);
+  const parts: Samples[] = [];
+  let schema: { id: string; document: SchemaDocument } | undefined;
   for (const slice of slices) {
     if (slice.end <= slice.start) continue;
     const [{ datasetCid, envelopesCid }, onChain] = await Promise.all([
@@ -54,30 +66,32 @@ export async function loadPartition(slices: readonly PartitionSlice[], o: Partit
     if (commitmentOf(plaintext).toLowerCase() !== onChain.commitment.toLowerCase()) {
       throw new UnrecoverableError(`dataset ${slice.datasetId}: decrypted bytes do not match the on-chain commitment`);
     }
-    const decoded = decodeDataset(plaintext);
+    const sliceSchema = await schemas.byId(readDatasetHeader(plaintext).schemaId);
+    if (schema !== undefined && sliceSchema.id !== schema.id) {
+      throw new UnrecoverableError(`dataset ${slice.datasetId} is of schema ${sliceSchema.document.name}, the partition's first of ${schema.document.name}`);
+    }
+    schema = sliceSchema;
+    const decoded = decodeSamples(sliceSchema, plaintext);
     if (slice.end > decoded.count) {
       throw new UnrecoverableError(`dataset ${slice.datasetId} has ${decoded.count} samples, the partition wants up to ${slice.end}`);
     }
-    parts.push(
-      toDigitSet({
-        count: slice.end - slice.start,
-        pixels: decoded.pixels.subarray(slice.start * MNIST_PIXELS, slice.end * MNIST_PIXELS),
-        labels: decoded.labels.subarray(slice.start, slice.end),
-      }),
-    );
+    parts.push(selectSamples(sliceSchema.document, decoded, Array.from({ length: slice.end - slice.start }, (_, i) => slice.start + i)));
   }
-  return concatDigits(parts);
+  if (schema === undefined) throw new UnrecoverableError("the partition holds no samples");
+  return { schemaId: schema.id, document: schema.document, samples: concatSamples(schema.document, parts) };
 }
 
-function concatDigits(parts: readonly DigitSet[]): DigitSet {
+function concatSamples(document: SchemaDocument, parts: readonly Samples[]): Samples {
+  const size = document.features.shape.reduce((a, b) => a * b, 1);
   const count = parts.reduce((sum, p) => sum + p.count, 0);
-  const images = new Float32Array(count * MNIST_PIXELS);
-  const labels = new Uint8Array(count);
+  const first = parts[0];
+  const features = new (first.features.constructor as Uint8ArrayConstructor | Int32ArrayConstructor | Float32ArrayConstructor)(count * size);
+  const labels = new (first.labels.constructor as Uint16ArrayConstructor | Float32ArrayConstructor)(count);
   let offset = 0;
   for (const p of parts) {
-    images.set(p.images.subarray(0, p.count * MNIST_PIXELS), offset * MNIST_PIXELS);
-    labels.set(p.labels.subarray(0, p.count), offset);
+    features.set(p.features, offset * size);
+    labels.set(p.labels, offset);
     offset += p.count;
   }
-  return { images, labels, count };
+  return { count, features, labels };
 }

@@ -5,15 +5,18 @@ import type { Redis } from "ioredis";
 import type { DataRegistry, TrainingJobs, WorkerRegistry } from "../../../typechain-types/index.js";
 import { payloadArgs, type EventPayload } from "../chain/EventPayload.js";
 import type { TxSender } from "../chain/TxSender.js";
-import { decodeDataset, toDigitSet } from "../data/DatasetFormat.js";
+import { decodeSamples, readDatasetHeader, type Samples } from "../data/schema/DatasetEncoding.js";
+import type { SchemaDocument } from "../data/schema/SchemaDocument.js";
+import { SchemaResolver } from "../data/schema/SchemaResolver.js";
 import { cidFromBytes, cidToBytes } from "../data/OnChainDataset.js";
 import { ContractRevertError, UnrecoverableError } from "../errors.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { deserializeModel, readManifest, sha256Hex, type ModelManifest } from "../ml/ModelArtifacts.js";
 import type { io } from "@tensorflow/tfjs";
-import { evaluate, trainModel, type EpochMetrics } from "../ml/models.js";
-import type { DigitSet } from "../ml/MnistDataset.js";
+import { evaluate, trainModel, type EpochMetrics, type Evaluation } from "../ml/models.js";
+import { objectiveOf } from "../ml/TrainingObjective.js";
+import { trainingSetOf, type TrainingSet } from "../ml/TrainingSet.js";
 import { aggregateWithExclusion, type ClientUpdate } from "./FedAvgAggregator.js";
 import { flattenWeights, weightsFromBytes, weightsHash, weightsToBytes } from "./ModelWeights.js";
 import { partitionOf, samplesIn, type PartitionSlice } from "./Partition.js";
@@ -152,8 +155,9 @@ export class TrainingProcessor {
   readonly #me: string;
   readonly #specs = new Map<bigint, Promise<TrainingJobSpec>>();
   readonly #manifests = new Map<string, Promise<ModelManifest>>();
-  readonly #partitions = new Map<bigint, Promise<DigitSet>>();
-  readonly #evalSets = new Map<string, Promise<DigitSet>>();
+  readonly #partitions = new Map<bigint, Promise<TrainingSet>>();
+  readonly #evalSets = new Map<string, Promise<TrainingSet>>();
+  readonly #schemas: SchemaResolver;
   /** Jobs this worker takes part in (as trainer or evaluator): the keeper watches their deadlines. */
   readonly watched = new Set<bigint>();
 
@@ -161,6 +165,7 @@ export class TrainingProcessor {
     this.#o = options;
     this.#logger = options.logger ?? silentLogger;
     this.#me = options.workerAddress;
+    this.#schemas = new SchemaResolver(options.store);
     if (options.roles.trainer && options.encryptionPrivateKey === undefined) {
       throw new UnrecoverableError("the trainer role needs the worker's encryption key (TESSERA_ENCRYPTION_KEY) to open the dataset keys");
     }
@@ -265,8 +270,9 @@ export class TrainingProcessor {
     if (record === undefined) {
       const spec = await this.spec(jobId);
       const slices = partitionOf(spec.datasets, spec.workersPerRound, Number(me.index) - 1);
-      const data = await this.#partition(jobId, slices);
+      const data = await this.#partition(spec, slices);
       if (data.count === 0) throw new UnrecoverableError(`job ${jobId}: partition ${Number(me.index) - 1} holds no samples`);
+      const objective = objectiveOf(await this.#manifest(spec.manifestCid));
       const model = await this.#globalModel(spec, round, modelHash, modelCidBytes);
       try {
         log.info({ samples: data.count, epochs: spec.localEpochs, batchSize: spec.batchSize, learningRate: spec.learningRate }, "training the round's update");
@@ -275,6 +281,7 @@ export class TrainingProcessor {
           batchSize: spec.batchSize,
           learningRate: spec.learningRate,
           optimizer: "sgd",
+          objective,
           seed: round * 7_919 + Number(me.index),
           onEpoch: async (epoch, m: EpochMetrics) => {
             log.info({ epoch: epoch + 1, loss: m.loss, accuracy: m.accuracy, samplesPerSecond: Math.round(m.samplesPerSecond) }, "epoch done");
@@ -395,18 +402,19 @@ export class TrainingProcessor {
     const spec = await this.spec(jobId);
     const result = await jobs.roundResultOf(jobId, spec.rounds);
     const model = await this.#globalModel(spec, spec.rounds + 1, result.aggregateHash, result.aggregateCid);
-    let scored: { accuracy: number; loss: number };
+    let scored: Evaluation;
     try {
-      scored = await evaluate(model, await this.#evalSet(spec.evalSetCid));
+      scored = await evaluate(model, await this.#evalSet(spec), { objective: objectiveOf(await this.#manifest(spec.manifestCid)) });
     } finally {
       model.dispose();
     }
-    // The contract refuses an accuracy above 100 %; an unscorable model (NaN) scores 0.
-    const accuracy = Number.isFinite(scored.accuracy) ? Math.min(1_000_000, toMicros(scored.accuracy)) : 0;
+    // The on-chain "accuracy" is the job's score (accuracy, AUC, or 1/(1+MAE)); the contract refuses one above 100 %,
+    // and an unscorable model (NaN) scores 0.
+    const accuracy = Number.isFinite(scored.score) ? Math.min(1_000_000, toMicros(scored.score)) : 0;
     const loss = toMicros(scored.loss);
-    log.info({ accuracy: scored.accuracy, loss: scored.loss }, "scored the final model");
+    log.info({ metric: scored.metric, value: scored.value, score: scored.score, loss: scored.loss }, "scored the final model");
     const outcome = await this.#send(jobId, round, "evaluated", "postEvaluation", [jobId, accuracy, loss], log, {
-      detail: `accuracy ${scored.accuracy.toFixed(4)}, loss ${scored.loss.toFixed(4)}`,
+      detail: `${scored.metric} ${scored.value.toFixed(4)}, loss ${scored.loss.toFixed(4)}`,
     });
     if (outcome.status === "evaluated") {
       const after = await jobs.jobOf(jobId);
@@ -471,19 +479,37 @@ export class TrainingProcessor {
     return raw === null ? undefined : (JSON.parse(raw) as CommitRecord);
   }
 
-  #partition(jobId: bigint, slices: readonly PartitionSlice[]): Promise<DigitSet> {
-    return memo(this.#partitions, jobId, () =>
-      loadPartition(slices, {
+  /** The worker's partition as the job's model takes it (through the model's input codec). */
+  #partition(spec: TrainingJobSpec, slices: readonly PartitionSlice[]): Promise<TrainingSet> {
+    return memo(this.#partitions, spec.jobId, async () => {
+      if (slices.every((s) => s.end <= s.start)) throw new UnrecoverableError(`job ${spec.jobId}: this worker's partition holds no samples`);
+      const partition = await loadPartition(slices, {
         registry: this.#o.dataRegistry,
         store: this.#o.store,
         encryptionPrivateKey: this.#o.encryptionPrivateKey!,
         fromBlock: this.#o.fromBlock ?? 0,
-      }),
-    );
+        schemas: this.#schemas,
+      });
+      return this.#asTrainingSet(spec, partition.document, partition.samples);
+    });
   }
 
-  #evalSet(cid: string): Promise<DigitSet> {
-    return memo(this.#evalSets, cid, async () => toDigitSet(decodeDataset(await this.#o.store.get(cid))));
+  /** The job's public evaluation set (plaintext, any schema) as its model takes it. */
+  #evalSet(spec: TrainingJobSpec): Promise<TrainingSet> {
+    return memo(this.#evalSets, `${spec.manifestCid}:${spec.evalSetCid}`, async () => {
+      const bytes = await this.#o.store.get(spec.evalSetCid);
+      const schema = await this.#schemas.byId(readDatasetHeader(bytes).schemaId);
+      return this.#asTrainingSet(spec, schema.document, decodeSamples(schema, bytes));
+    });
+  }
+
+  async #asTrainingSet(spec: TrainingJobSpec, document: SchemaDocument, samples: Samples): Promise<TrainingSet> {
+    const manifest = await this.#manifest(spec.manifestCid);
+    try {
+      return trainingSetOf(manifest, document, samples);
+    } catch (err) {
+      throw new UnrecoverableError(`job ${spec.jobId}: ${(err as Error).message}`, { cause: err });
+    }
   }
 
   #manifest(cid: string): Promise<ModelManifest> {

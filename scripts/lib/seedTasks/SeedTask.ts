@@ -1,0 +1,56 @@
+import type { LayersModel } from "@tensorflow/tfjs";
+import type { Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
+import type { BuiltinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js";
+import type { CodecChoice } from "../../../worker/src/ml/ModelArtifacts.js";
+
+/** One dataset a contributor brings in a seed task's data stage. */
+export interface TaskContribution {
+  readonly name: string;
+  readonly samples: Samples;
+  /** A contribution the validators must reject, with the reason code they must give (and why, for the report). */
+  readonly bad?: { readonly reason: number; readonly what: string };
+}
+
+/**
+ * One of the seeds' tasks, end to end: what contributors bring (with one bad contribution the validators must
+ * catch), the public evaluation set, the model a training job starts from and its codecs, the job's
+ * hyperparameters, and the inputs paid requests ask about. MNIST is one of them; each runs through the same
+ * stages (data -> federated training -> registry -> paid inference).
+ */
+export interface SeedTask {
+  /** Short name (also the model's name in the registry). */
+  readonly name: string;
+  readonly description: string;
+  readonly schema: BuiltinSchema;
+  /** Three clean contributions, then one bad one. Deterministic. */
+  contributions(): Promise<TaskContribution[]>;
+  /** The public evaluation set of the training job (samples no contribution holds). */
+  evalSet(): Promise<Samples>;
+  /** A fresh, seeded initial model. */
+  initialModel(): LayersModel;
+  readonly codecs: CodecChoice;
+  readonly training: { readonly rounds: number; readonly localEpochs: number; readonly batchSize: number; readonly learningRate: number };
+  /** The least score (accuracy, AUC or 1/(1+MAE)) the trained model must reach on the evaluation set. */
+  readonly minScore: number;
+  /** A baseline to print beside the score (e.g. the always-majority classifier's accuracy on the evaluation set). */
+  baseline?(evalSet: Samples): { readonly name: string; readonly score: number };
+}
+
+/** A seeded uniform generator (mulberry32): the same seed always gives the same sequence. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** Accuracy of always answering the most frequent class of `samples`. */
+export function majorityBaseline(samples: Samples, classes: number): { name: string; score: number } {
+  const counts = new Array<number>(classes).fill(0);
+  for (let i = 0; i < samples.count; i++) counts[samples.labels[i]]++;
+  return { name: "always the majority class", score: Math.max(...counts) / samples.count };
+}

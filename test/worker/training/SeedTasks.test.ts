@@ -1,0 +1,94 @@
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { expect } from "chai";
+import { runDataStage } from "../../../scripts/lib/DataStage.js";
+import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
+import { Report } from "../../../scripts/lib/Report.js";
+import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
+import { irisTask } from "../../../scripts/lib/seedTasks/IrisTask.js";
+import type { SeedTask } from "../../../scripts/lib/seedTasks/SeedTask.js";
+import { runTaskInference } from "../../../scripts/lib/TaskInference.js";
+import { runTrainingStage } from "../../../scripts/lib/TrainingStage.js";
+import { DatasetStatus } from "../../../worker/src/data/OnChainDataset.js";
+import { JobStatus } from "../../../worker/src/training/TrainingJobSpec.js";
+import { removeQueueData } from "../../helpers/queue.js";
+
+/**
+ * The seeds' tasks beyond digits, each end to end on real parts (the contracts on a JSON-RPC chain, the embedded IPFS
+ * store, Redis, three trainer daemons as OS processes, the validators in this process): contributions of the task's
+ * schema are validated (one bad one rejected with its reason), a federated job trains the task's model from scratch,
+ * the validators score it on the public evaluation set, it is registered and published, and paid requests on held-out
+ * samples are answered on chain exactly as the requester's local prediction says.
+ */
+describe("Seed tasks end to end: contribute -> validate -> federated training -> registry -> paid inference", function () {
+  this.timeout(600_000);
+  let stack: EmbeddedStack;
+  let chain: RpcChain;
+  let dataDir: string;
+  const prefix = `tessera-test-${randomUUID()}`;
+
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), "tessera-seed-tasks-"));
+    chain = await serveChain();
+    stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: prefix });
+  });
+
+  after(async function () {
+    await removeQueueData(stack.redis.url, prefix);
+    await stack.stop();
+    await chain.close();
+    const failed = this.test?.parent?.tests.some((t) => t.state === "failed") ?? false;
+    if (failed) console.log(`    kept ${dataDir} (worker logs) for the failure`);
+    else rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  async function endToEnd(task: SeedTask) {
+    const report = new Report({ print: false });
+    const fail = (err: unknown) => {
+      throw new Error(`${(err as Error).message}\n${report.lines.join("\n")}`);
+    };
+    const data = await runDataStage(stack, report, { task }).catch(fail);
+    expect(report.checks.filter((c) => !c.ok).map((c) => c.what), report.lines.join("\n")).to.deep.equal([]);
+    expect(data.accepted).to.have.length(3);
+    const { dataRegistry, trainingJobs, modelRegistry } = stack.contracts;
+    for (const d of data.accepted) expect((await dataRegistry.datasetOf(d.datasetId)).schemaId).to.equal(task.schema.id);
+    const rejected = data.datasetIds.filter((id) => !data.accepted.some((a) => a.datasetId === id));
+    expect(rejected).to.have.length(1);
+    const bad = await dataRegistry.datasetOf(rejected[0]);
+    expect([bad.status, bad.reasonCode]).to.deep.equal([BigInt(DatasetStatus.Rejected), 1n]);
+
+    const fed = await runTrainingStage(stack, {
+      rpcUrl: chain.rpcUrl,
+      accepted: data.accepted,
+      validators: data.validators,
+      trainers: stack.signers.users.slice(6, 9),
+      requester: stack.signers.modelOwner,
+      task,
+      killRound: 0,
+      timeoutMs: 300_000,
+      report,
+    }).catch(fail);
+    const job = await trainingJobs.jobOf(fed.jobId);
+    expect(job.status).to.equal(BigInt(JobStatus.Finalized));
+    expect(fed.rounds.map((r) => r.updates)).to.deep.equal(new Array(task.training.rounds).fill(3));
+    // The validators' median score on chain is the score of the agreed model on the public evaluation set.
+    expect(fed.medianAccuracy).to.be.closeTo(fed.trained.testAccuracy, 1e-6);
+    const baseline = task.baseline!(fed.trained.evalSet);
+    expect(fed.trained.testAccuracy, `score ${fed.trained.testAccuracy} vs ${baseline.name} ${baseline.score}`).to.be.at.least(task.minScore);
+    expect(fed.trained.testAccuracy).to.be.greaterThan(baseline.score);
+    expect(job.paid).to.equal(job.budget);
+    expect((await modelRegistry.getVersion(fed.trained.versionId)).contentHash).to.equal(fed.rounds.at(-1)!.aggregateHash);
+
+    const served = await runTaskInference(stack, task, fed.trained, { count: 12, report });
+    expect(served.matchingLocal).to.equal(12);
+    expect(served.correct).to.be.at.least(Math.floor(12 * task.minScore) - 1);
+    return { fed, served, report };
+  }
+
+  it("Iris (real data, multi-class tabular): float32 features, a 4-16-3 MLP, class-index answers", async () => {
+    const { fed, served } = await endToEnd(irisTask);
+    console.log(`      iris: federated accuracy ${(fed.trained.testAccuracy * 100).toFixed(1)} % on 45 held-out flowers (majority baseline ${(irisTask.baseline!(fed.trained.evalSet).score * 100).toFixed(1)} %); ${served.correct}/12 paid answers right`);
+  });
+});
