@@ -17,6 +17,7 @@ import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { evaluate, type Evaluation } from "../../worker/src/ml/models.js";
 import { objectiveOf } from "../../worker/src/ml/TrainingObjective.js";
 import { trainingSetOf } from "../../worker/src/ml/TrainingSet.js";
+import { versionShapesOf } from "../../worker/src/ml/ModelManifest.js";
 import { mnistTask } from "./seedTasks/MnistTask.js";
 import type { SeedTask } from "./seedTasks/SeedTask.js";
 import { partitionOf } from "../../worker/src/training/Partition.js";
@@ -252,7 +253,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     const modelId = jobVersion.modelId;
     await (await modelRegistry.connect(o.requester).acceptModelOwnership(modelId)).wait();
     const priced: PublishedModel = await publishModel(stack.store, model, { name: task.name, description: `${task.description}; FedAvg, training job ${jobId}` }, task.codecs);
-    const input = versionInputOf(priced, { priceWei: PRICE_WEI, priceToken: PRICE_TOKEN, royaltyBps: ROYALTY_BPS });
+    const input = versionInputOf(priced, { priceWei: PRICE_WEI, priceToken: PRICE_TOKEN, royaltyBps: ROYALTY_BPS, ...versionShapesOf(manifest) });
     const versionId = await modelRegistry.connect(o.requester).publishVersion.staticCall(modelId, input);
     await (await modelRegistry.connect(o.requester).publishVersion(modelId, input)).wait();
 
