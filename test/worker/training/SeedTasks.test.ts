@@ -8,6 +8,7 @@ import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
 import { Report } from "../../../scripts/lib/Report.js";
 import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
 import { irisTask } from "../../../scripts/lib/seedTasks/IrisTask.js";
+import { priceSeriesTask } from "../../../scripts/lib/seedTasks/PriceSeriesTask.js";
 import type { SeedTask } from "../../../scripts/lib/seedTasks/SeedTask.js";
 import { runTaskInference } from "../../../scripts/lib/TaskInference.js";
 import { runTrainingStage } from "../../../scripts/lib/TrainingStage.js";
@@ -29,18 +30,18 @@ describe("Seed tasks end to end: contribute -> validate -> federated training ->
   let dataDir: string;
   const prefix = `tessera-test-${randomUUID()}`;
 
-  before(async () => {
+  // A fresh chain and stack per task: every stage stakes its own validators and trainers.
+  beforeEach(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "tessera-seed-tasks-"));
     chain = await serveChain();
     stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: prefix });
   });
 
-  after(async function () {
+  afterEach(async function () {
     await removeQueueData(stack.redis.url, prefix);
     await stack.stop();
     await chain.close();
-    const failed = this.test?.parent?.tests.some((t) => t.state === "failed") ?? false;
-    if (failed) console.log(`    kept ${dataDir} (worker logs) for the failure`);
+    if (this.currentTest?.state === "failed") console.log(`    kept ${dataDir} (worker logs) for the failure`);
     else rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -90,5 +91,12 @@ describe("Seed tasks end to end: contribute -> validate -> federated training ->
   it("Iris (real data, multi-class tabular): float32 features, a 4-16-3 MLP, class-index answers", async () => {
     const { fed, served } = await endToEnd(irisTask);
     console.log(`      iris: federated accuracy ${(fed.trained.testAccuracy * 100).toFixed(1)} % on 45 held-out flowers (majority baseline ${(irisTask.baseline!(fed.trained.evalSet).score * 100).toFixed(1)} %); ${served.correct}/12 paid answers right`);
+  });
+
+  it("Price series up/down (the seeds' stock example, generated): float32 [20, 2] windows, binary cross-entropy, probability answers", async () => {
+    const task = priceSeriesTask();
+    const { fed, served } = await endToEnd(task);
+    const baseline = task.baseline!(fed.trained.evalSet);
+    console.log(`      price series: federated accuracy ${(fed.trained.testAccuracy * 100).toFixed(1)} % on ${fed.trained.evalSet.count} held-out days (${baseline.name} ${(baseline.score * 100).toFixed(1)} %); ${served.correct}/12 paid answers right`);
   });
 });
