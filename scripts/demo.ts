@@ -22,6 +22,8 @@ import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI } from "./lib/EmbeddedStack.js";
 import { InferenceClient, InputKind, waitForFulfilments, type SentRequest } from "./lib/InferenceClient.js";
 import { Report } from "./lib/Report.js";
 import { serveChain } from "./lib/RpcChain.js";
+import { priceSeriesTask } from "./lib/seedTasks/PriceSeriesTask.js";
+import { runTaskInference } from "./lib/TaskInference.js";
 import { runTrainingStage } from "./lib/TrainingStage.js";
 
 const N_ETH = 30;
@@ -195,6 +197,28 @@ try {
     const mean = values.reduce((a, b) => a + b, 0n) / BigInt(values.length);
     report.line(`${op.padEnd(58)} ${mean.toString().padStart(8)}${values.length > 1 ? `  (mean of ${values.length})` : ""}`);
   }
+
+  // Beyond digits: the seeds' stock example through the same stages, with its own schema, model and codecs.
+  const price = priceSeriesTask();
+  report.stage(`9. Beyond digits: ${price.description}, end to end`);
+  const priceData = await runDataStage(stack, report, { task: price });
+  const priceFed = await runTrainingStage(stack, {
+    rpcUrl,
+    accepted: priceData.accepted,
+    validators: priceData.validators,
+    trainers: users.slice(6, 9),
+    requester: modelOwner,
+    task: price,
+    killRound: 0,
+    report,
+  });
+  const priceBaseline = price.baseline!(priceFed.trained.evalSet);
+  report.line(`evaluation       median accuracy ${(priceFed.medianAccuracy * 100).toFixed(2)} % on ${priceFed.trained.evalSet.count} held-out days of a fourth generated series (${priceBaseline.name}: ${(priceBaseline.score * 100).toFixed(2)} %)`);
+  report.line(`priced version   ${priceFed.trained.versionId}: ${priceFed.trained.published.manifestCid} (float32-tensor [20, 2] in, binary-probability out)`);
+  const priced = await runTaskInference(stack, price, priceFed.trained, { count: 12, report });
+  report.check(`the federated price model beats ${priceBaseline.name} on held-out days (${(priceFed.trained.testAccuracy * 100).toFixed(2)} % > ${(priceBaseline.score * 100).toFixed(2)} %)`, priceFed.trained.testAccuracy > priceBaseline.score);
+  report.check("every round of the price job agreed by a quorum, the budget fully paid", priceFed.rounds.every((r) => r.votes >= 2) && (await trainingJobs.jobOf(priceFed.jobId)).paid === (await trainingJobs.jobOf(priceFed.jobId)).budget);
+  report.check(`every paid price request answered on chain as the local prediction (${priced.matchingLocal}/${priced.requests})`, priced.matchingLocal === priced.requests);
 } catch (err) {
   report.fail(err);
 } finally {

@@ -5,6 +5,7 @@ import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/
 import { ValidationService } from "../../worker/src/data/ValidationService.js";
 import type { Logger } from "../../worker/src/logger.js";
 import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
+import { ensureStakedWorker } from "./EmbeddedStaking.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
 
 import { CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
@@ -36,9 +37,7 @@ export async function stakeValidators(stack: EmbeddedStack, signers: readonly Ha
   const validators: EmbeddedValidator[] = [];
   for (const [i, signer] of signers.entries()) {
     const encryption = generateEncryptionKey();
-    await (await token.mint(signer.address, stake)).wait();
-    await (await token.connect(signer).approve(await workerRegistry.getAddress(), stake)).wait();
-    await (await workerRegistry.connect(signer).register(stake, CAP_VALIDATE, encryption.publicKey, `embedded://validator-${i + 1}`)).wait();
+    await ensureStakedWorker(stack, signer, { stake, capabilities: CAP_VALIDATE, encryptionPublicKey: encryption.publicKey, endpoint: `embedded://validator-${i + 1}` });
     validators.push({ signer, encryption, stake });
   }
   if (rewardPool > 0n) {

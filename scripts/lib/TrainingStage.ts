@@ -18,6 +18,7 @@ import { evaluate, type Evaluation } from "../../worker/src/ml/models.js";
 import { objectiveOf } from "../../worker/src/ml/TrainingObjective.js";
 import { trainingSetOf } from "../../worker/src/ml/TrainingSet.js";
 import { versionShapesOf } from "../../worker/src/ml/ModelManifest.js";
+import { ensureStakedWorker } from "./EmbeddedStaking.js";
 import { mnistTask } from "./seedTasks/MnistTask.js";
 import type { SeedTask } from "./seedTasks/SeedTask.js";
 import { partitionOf } from "../../worker/src/training/Partition.js";
@@ -109,7 +110,8 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
   const timeoutMs = o.timeoutMs ?? 600_000;
   const dataDir = stack.options.dataDir;
   mkdirSync(dataDir, { recursive: true });
-  const prefix = stack.options.queuePrefix;
+  // Each stage's workers and evaluators get queues of their own (a later stage of the same demo trains another task).
+  const prefix = o.task === undefined ? stack.options.queuePrefix : `${stack.options.queuePrefix}-${o.task.name}`;
 
   // 1. Three staked CAP_TRAIN workers, each with a fresh encryption key, as separate processes.
   const minter = await token.MINTER_ROLE();
@@ -119,9 +121,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
   for (const [i, signer] of o.trainers.entries()) {
     const key = devKeyOf(signer.address);
     const encryption = generateEncryptionKey();
-    await (await token.mint(signer.address, stake)).wait();
-    await (await token.connect(signer).approve(await workerRegistry.getAddress(), stake)).wait();
-    await (await workerRegistry.connect(signer).register(stake, CAP_TRAIN, encryption.publicKey, `embedded://trainer-${i + 1}`)).wait();
+    await ensureStakedWorker(stack, signer, { stake, capabilities: CAP_TRAIN, encryptionPublicKey: encryption.publicKey, endpoint: `embedded://trainer-${i + 1}` });
     trainers.push({ signer, key, encryption });
   }
   const processes = trainers.map(

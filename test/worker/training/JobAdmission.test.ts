@@ -4,11 +4,13 @@ import { join } from "node:path";
 import { expect } from "chai";
 import type { DataRegistry } from "../../../typechain-types/index.js";
 import { encodeDataset } from "../../../worker/src/data/DatasetFormat.js";
+import { builtinSchema, MNIST_SCHEMA } from "../../../worker/src/data/schema/BuiltinSchemas.js";
+import { encodeSamples } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import { cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
 import { ConfigError, loadConfig } from "../../../worker/src/config.js";
 import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
-import { selectBackend } from "../../../worker/src/ml/backend.js";
+import { activeTf, selectBackend } from "../../../worker/src/ml/backend.js";
 import { publishModel } from "../../../worker/src/ml/ModelArtifacts.js";
 import { buildMlp } from "../../../worker/src/ml/models.js";
 import { admissionRefusal } from "../../../worker/src/training/JobAdmission.js";
@@ -29,11 +31,11 @@ describe("JobAdmission: a trainer refuses jobs it cannot serve before it risks i
   let datasetCid: string;
 
   /** Dataset 1: contributed with `datasetCid` and key envelopes unless `noEnvelopes`; `status` as given. */
-  function registry(o: { status?: bigint; noEnvelopes?: boolean } = {}): DataRegistry {
+  function registry(o: { status?: bigint; noEnvelopes?: boolean; schemaId?: string } = {}): DataRegistry {
     const contributed = [{ args: { cid: cidToBytes(datasetCid), keyEnvelopesCid: o.noEnvelopes ? "0x" : cidToBytes(datasetCid) } }];
     const stub = {
       datasetCount: async () => 1n,
-      datasetOf: async () => ({ contributor: "0x" + "11".repeat(20), commitment: "0x" + "22".repeat(32), status: o.status ?? ACCEPTED }),
+      datasetOf: async () => ({ contributor: "0x" + "11".repeat(20), commitment: "0x" + "22".repeat(32), status: o.status ?? ACCEPTED, schemaId: o.schemaId ?? MNIST_SCHEMA.id }),
       filters: { DatasetContributed: () => "contributed", KeyEnvelopesPublished: () => "published" },
       queryFilter: async (filter: string) => (filter === "contributed" ? contributed : []),
     };
@@ -114,6 +116,29 @@ describe("JobAdmission: a trainer refuses jobs it cannot serve before it risks i
     } finally {
       datasetCid = saved;
     }
+  });
+
+  it("refuses a job whose model cannot learn its data: another schema's datasets, inputs of another size or dtype, an objective that does not fit the labels", async () => {
+    const base = { store, dataRegistry: registry(), minPayPerRound: 0n };
+    const iris = builtinSchema("iris-4/species-3")!;
+    expect(await admissionRefusal(spec, { ...base, dataRegistry: registry({ schemaId: iris.id }) })).to.equal(`dataset-schema-mismatch:1:${iris.id}!=${MNIST_SCHEMA.id}`);
+    // The MNIST 2NN over an Iris evaluation set: 784 inputs for 4 features.
+    const irisEval = await store.add(encodeSamples(iris, { count: 1, features: Float32Array.of(5.1, 3.5, 1.4, 0.2), labels: Uint16Array.of(0) }));
+    expect(await admissionRefusal({ ...spec, evalSetCid: irisEval }, base)).to.equal("model-does-not-fit-data:the model takes 784 values per example (784), the schema iris-4/species-3 gives 4");
+    // A 4-input binary classifier (one sigmoid output) over the three species.
+    const tf = activeTf();
+    const binary = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 1, activation: "sigmoid" })] });
+    const published = await publishModel(store, binary, { name: "binary" }, { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "binary-probability" } });
+    binary.dispose();
+    const irisJob = { ...spec, manifestCid: published.manifestCid, weightsCid: published.weightsCid, evalSetCid: irisEval };
+    expect(await admissionRefusal(irisJob, { ...base, dataRegistry: registry({ schemaId: iris.id }) })).to.equal("model-does-not-fit-data:binary cross-entropy needs 2 classes, the data has 3");
+    // A uint8-image model over float32 features.
+    const image = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, activation: "softmax" })] });
+    const asImage = await publishModel(store, image, { name: "image" }, { inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] }, outputCodec: { name: "class-index", scoreBits: 16 } });
+    image.dispose();
+    expect(await admissionRefusal({ ...irisJob, manifestCid: asImage.manifestCid, weightsCid: asImage.weightsCid }, { ...base, dataRegistry: registry({ schemaId: iris.id }) })).to.equal(
+      "model-does-not-fit-data:the model's uint8-image input does not take the float32 features of iris-4/species-3",
+    );
   });
 
   it("TRAINING_MIN_PAY_PER_ROUND: TSR in decimal, 1 by default, validated with the rest of the config", () => {
