@@ -149,7 +149,7 @@ try {
   report.line(`worker txs       ${claimEvents.length} claimBatch + ${workerTxs.size} fulfillBatch for ${fulfilled.size} requests (daemon: ${JSON.stringify(stack.daemon!.stats.outcomes)})`);
 
   report.stage("6. An unanswered request is refunded after its deadline");
-  await stack.daemon!.stop(); // the worker goes offline
+  await stack.stopWorker(); // the worker goes offline
   const lateUser = users[5];
   const late = await client.requestWithEth(lateUser, { versionId: trained.versionId, pixels: pixels(0), inputKind: InputKind.Cid, fee: PRICE_WEI, deadline: (await ethers.provider.getBlock("latest"))!.timestamp + 60, salt: 999n });
   record("requestInference (ETH, CID input)", late.receipt.gasUsed);

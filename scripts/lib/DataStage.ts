@@ -83,6 +83,11 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     report.line(`schema           ${task.schema.document.name} (id ${task.schema.id.slice(0, 18)}…): ${task.schema.document.features.dtype}[${task.schema.document.features.shape.join("x")}] features`);
     if (reference !== undefined) report.line(`reference 2NN    ${((reference.heldOutAccuracy ?? 0) * 100).toFixed(1)} % on held-out digits (each validator's label-noise check)`);
     const poolBefore = await dataRegistry.rewardPool();
+    // What the registry held before this stage beyond its pool (a later stage of the demo: royalties credited by a
+    // training job, some of them to this stage's parties), so that the stage's own books can be checked.
+    const partiesBefore = [...contributors, ...running.map((v) => v.signer)];
+    const creditsBefore = (await Promise.all(partiesBefore.map((p) => dataRegistry.creditOf(p.address)))).reduce((a, b) => a + b, 0n);
+    const heldBefore = (await token.balanceOf(await dataRegistry.getAddress())) - poolBefore;
 
     const contributions = await task.contributions();
     if (contributions.length > contributors.length) throw new RangeError(`${contributions.length} contributions for ${contributors.length} contributors`);
@@ -166,7 +171,12 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     }
     const registryBalance = await token.balanceOf(await dataRegistry.getAddress());
     report.line(`withdrawn        ${formatEther(withdrawn)} TSR by the ${withdrawers} parties credited; the registry keeps the reward pool (${formatEther(poolAfter)} TSR)`);
-    report.check("registry token balance == reward pool once everyone withdrew", registryBalance === poolAfter && withdrawn === creditedTotal);
+    report.check(
+      creditsBefore === 0n && heldBefore === 0n
+        ? "registry token balance == reward pool once everyone withdrew"
+        : `registry token balance == reward pool + what it held for others before the stage, once everyone withdrew (the parties also took ${formatEther(creditsBefore)} TSR credited earlier)`,
+      registryBalance - poolAfter === heldBefore - creditsBefore && withdrawn === creditedTotal + creditsBefore,
+    );
 
     for (const [op, values] of Object.entries(gas)) {
       const mean = values.reduce((a, b) => a + b, 0n) / BigInt(values.length);

@@ -199,6 +199,13 @@ export class EmbeddedStack {
     return this.daemon;
   }
 
+  /** Stops the worker daemon (the worker goes offline); `startWorker` starts a new one. */
+  async stopWorker(): Promise<void> {
+    const daemon = this.daemon;
+    this.daemon = undefined;
+    await daemon?.stop();
+  }
+
   async stop(): Promise<void> {
     const steps: [string, () => Promise<unknown>][] = [
       ["worker", async () => this.daemon?.stop()],

@@ -7,6 +7,7 @@ import { runDataStage } from "../../../scripts/lib/DataStage.js";
 import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
 import { Report } from "../../../scripts/lib/Report.js";
 import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
+import { colourShapesTask } from "../../../scripts/lib/seedTasks/ColourShapesTask.js";
 import { irisTask } from "../../../scripts/lib/seedTasks/IrisTask.js";
 import { priceSeriesTask } from "../../../scripts/lib/seedTasks/PriceSeriesTask.js";
 import type { SeedTask } from "../../../scripts/lib/seedTasks/SeedTask.js";
@@ -98,5 +99,11 @@ describe("Seed tasks end to end: contribute -> validate -> federated training ->
     const { fed, served } = await endToEnd(task);
     const baseline = task.baseline!(fed.trained.evalSet);
     console.log(`      price series: federated accuracy ${(fed.trained.testAccuracy * 100).toFixed(1)} % on ${fed.trained.evalSet.count} held-out days (${baseline.name} ${(baseline.score * 100).toFixed(1)} %); ${served.correct}/12 paid answers right`);
+  });
+
+  it("Colour images (generated 16x16x3 shapes): uint8 RGB through the image codec, a small CNN, class-index answers", async () => {
+    const task = colourShapesTask();
+    const { fed, served } = await endToEnd(task);
+    console.log(`      colour shapes: federated accuracy ${(fed.trained.testAccuracy * 100).toFixed(1)} % on ${fed.trained.evalSet.count} held-out images (majority ${(task.baseline!(fed.trained.evalSet).score * 100).toFixed(1)} %); ${served.correct}/12 paid answers right`);
   });
 });
