@@ -5,7 +5,7 @@
  * the same clean samples, as many epochs as the federated job ran in total, the same optimiser), and the task's naive
  * baseline. Last line: JSON.
  *
- * Settings: BENCH_TASKS (default "iris,price,shapes,mnist"), BENCH_REQUESTS (paid requests per task, default 20),
+ * Settings: BENCH_TASKS (default "iris,price,shapes,text,mnist"), BENCH_REQUESTS (paid requests per task, default 20),
  * BENCH_MNIST_SLICE (digits per MNIST contribution, default 1,000).
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -19,6 +19,7 @@ import { colourShapesTask } from "../lib/seedTasks/ColourShapesTask.js";
 import { irisTask } from "../lib/seedTasks/IrisTask.js";
 import { mnistTask } from "../lib/seedTasks/MnistTask.js";
 import { priceSeriesTask } from "../lib/seedTasks/PriceSeriesTask.js";
+import { textSentimentTask } from "../lib/seedTasks/TextSentimentTask.js";
 import type { SeedTask } from "../lib/seedTasks/SeedTask.js";
 import { runTaskInference } from "../lib/TaskInference.js";
 import { runTrainingStage } from "../lib/TrainingStage.js";
@@ -33,9 +34,10 @@ const TASKS: Record<string, () => SeedTask> = {
   iris: () => irisTask,
   price: () => priceSeriesTask(),
   shapes: () => colourShapesTask(),
+  text: () => textSentimentTask(),
   mnist: () => mnistTask({ sliceSize: Number(process.env.BENCH_MNIST_SLICE ?? 1_000), shuffledSize: 300, evalDigits: 1_000 }),
 };
-const NAMES = (process.env.BENCH_TASKS ?? "iris,price,shapes,mnist").split(",").map((s) => s.trim());
+const NAMES = (process.env.BENCH_TASKS ?? "iris,price,shapes,text,mnist").split(",").map((s) => s.trim());
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 20);
 
 interface Row {

@@ -89,6 +89,7 @@ export async function runDataStage(stack: EmbeddedStack, report: Report, options
     const creditsBefore = (await Promise.all(partiesBefore.map((p) => dataRegistry.creditOf(p.address)))).reduce((a, b) => a + b, 0n);
     const heldBefore = (await token.balanceOf(await dataRegistry.getAddress())) - poolBefore;
 
+    await task.prepare?.(stack.store);
     const contributions = await task.contributions();
     if (contributions.length > contributors.length) throw new RangeError(`${contributions.length} contributions for ${contributors.length} contributors`);
     const recipients = await currentValidatorRecipients(workerRegistry, dataRegistry, stack.deployment.startBlock);

@@ -158,7 +158,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
 
     // 3. The requester's job: the task's fresh model, its held-out samples as the public evaluation set, the budget by permit.
     const initial = task.initialModel();
-    const published = await publishModel(stack.store, initial, { name: task.name, description: task.description }, task.codecs);
+    const published = await publishModel(stack.store, initial, { name: task.name, description: task.description }, task.codecs, task.tokenizer);
     initial.dispose();
     const evalSamples = await task.evalSet();
     const evalCount = evalSamples.count;
@@ -252,7 +252,7 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     const jobVersion = await modelRegistry.getVersion(job.versionId);
     const modelId = jobVersion.modelId;
     await (await modelRegistry.connect(o.requester).acceptModelOwnership(modelId)).wait();
-    const priced: PublishedModel = await publishModel(stack.store, model, { name: task.name, description: `${task.description}; FedAvg, training job ${jobId}` }, task.codecs);
+    const priced: PublishedModel = await publishModel(stack.store, model, { name: task.name, description: `${task.description}; FedAvg, training job ${jobId}` }, task.codecs, task.tokenizer);
     const input = versionInputOf(priced, { priceWei: PRICE_WEI, priceToken: PRICE_TOKEN, royaltyBps: ROYALTY_BPS, ...versionShapesOf(manifest) });
     const versionId = await modelRegistry.connect(o.requester).publishVersion.staticCall(modelId, input);
     await (await modelRegistry.connect(o.requester).publishVersion(modelId, input)).wait();

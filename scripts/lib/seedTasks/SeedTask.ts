@@ -1,7 +1,9 @@
 import type { LayersModel } from "@tensorflow/tfjs";
 import type { Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
-import type { BuiltinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js";
+import type { SchemaRef } from "../../../worker/src/data/schema/DatasetEncoding.js";
+import type { ContentStore } from "../../../worker/src/ipfs/ContentStore.js";
 import type { CodecChoice } from "../../../worker/src/ml/ModelArtifacts.js";
+import type { TokenizerSpec, Vocabulary } from "../../../worker/src/ml/Tokenizer.js";
 
 /** One dataset a contributor brings in a seed task's data stage. */
 export interface TaskContribution {
@@ -21,7 +23,9 @@ export interface SeedTask {
   /** Short name (also the model's name in the registry). */
   readonly name: string;
   readonly description: string;
-  readonly schema: BuiltinSchema;
+  readonly schema: SchemaRef;
+  /** Stores what validators and workers fetch by content address before anything is contributed (a schema that is not built in, its vocabulary). */
+  prepare?(store: ContentStore): Promise<void>;
   /** Three clean contributions, then one bad one. Deterministic. */
   contributions(): Promise<TaskContribution[]>;
   /** The public evaluation set of the training job (samples no contribution holds). */
@@ -29,6 +33,8 @@ export interface SeedTask {
   /** A fresh, seeded initial model. */
   initialModel(): LayersModel;
   readonly codecs: CodecChoice;
+  /** A text model's tokenizer, named by its manifest (the vocabulary is stored beside the weights). */
+  readonly tokenizer?: { readonly spec: Omit<TokenizerSpec, "vocabCid">; readonly vocabulary: Vocabulary };
   readonly training: { readonly rounds: number; readonly localEpochs: number; readonly batchSize: number; readonly learningRate: number };
   /** The least score (accuracy, AUC or 1/(1+MAE)) the trained model must reach on the evaluation set. */
   readonly minScore: number;

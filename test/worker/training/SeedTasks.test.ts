@@ -9,6 +9,10 @@ import { Report } from "../../../scripts/lib/Report.js";
 import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
 import { colourShapesTask } from "../../../scripts/lib/seedTasks/ColourShapesTask.js";
 import { irisTask } from "../../../scripts/lib/seedTasks/IrisTask.js";
+import { LENGTH, reviewSamples, textSentimentTask } from "../../../scripts/lib/seedTasks/TextSentimentTask.js";
+import { encodeInput } from "../../../scripts/lib/InferenceClient.js";
+import { readManifest } from "../../../worker/src/ml/ModelArtifacts.js";
+import { loadTokenizer } from "../../../worker/src/ml/Tokenizer.js";
 import { priceSeriesTask } from "../../../scripts/lib/seedTasks/PriceSeriesTask.js";
 import type { SeedTask } from "../../../scripts/lib/seedTasks/SeedTask.js";
 import { runTaskInference } from "../../../scripts/lib/TaskInference.js";
@@ -105,5 +109,19 @@ describe("Seed tasks end to end: contribute -> validate -> federated training ->
     const task = colourShapesTask();
     const { fed, served } = await endToEnd(task);
     console.log(`      colour shapes: federated accuracy ${(fed.trained.testAccuracy * 100).toFixed(1)} % on ${fed.trained.evalSet.count} held-out images (majority ${(task.baseline!(fed.trained.evalSet).score * 100).toFixed(1)} %); ${served.correct}/12 paid answers right`);
+  });
+
+  it("Text (generated reviews): int32 token ids of the model's own tokenizer, embedding + convolution, class-index answers", async () => {
+    const task = textSentimentTask();
+    const { fed, served } = await endToEnd(task);
+    // A client holding only the published manifest encodes the review texts to exactly the ids the data held.
+    const manifest = await readManifest(stack.store, fed.trained.published.manifestCid);
+    expect(manifest.tokenizer?.vocabCid).to.equal(task.schema.document.features.tokenizer?.vocabCid);
+    const tokenizer = await loadTokenizer(stack.store, manifest.tokenizer!);
+    const { texts, features } = reviewSamples(400, 4);
+    for (let i = 0; i < 12; i++) {
+      expect(Buffer.from(encodeInput(manifest, tokenizer.encode(texts[i], LENGTH))).equals(Buffer.from(encodeInput(manifest, features.subarray(i * LENGTH, (i + 1) * LENGTH)))), texts[i]).to.equal(true);
+    }
+    console.log(`      text: federated accuracy ${(fed.trained.testAccuracy * 100).toFixed(1)} % on ${fed.trained.evalSet.count} held-out reviews (majority ${(task.baseline!(fed.trained.evalSet).score * 100).toFixed(1)} %); ${served.correct}/12 paid answers right`);
   });
 });

@@ -95,9 +95,10 @@ export async function publishModel(
   model: LayersModel,
   metadata: ModelMetadata = {},
   codecs: CodecChoice = MNIST_CODECS,
+  tokenizer?: ModelArtifactsToPublish["tokenizer"],
 ): Promise<PublishedModel> {
   const serialized = await serializeModel(model);
-  return publishArtifacts(store, { format: "tfjs-layers", ...serialized, signature: signatureOf(model) }, codecs, metadata);
+  return publishArtifacts(store, { format: "tfjs-layers", ...serialized, signature: signatureOf(model), ...(tokenizer === undefined ? {} : { tokenizer }) }, codecs, metadata);
 }
 
 /** A model as files hold it (topology, weight specs, weight bytes), with its format and signature. */

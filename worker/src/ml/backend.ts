@@ -3,6 +3,7 @@ import path from "node:path";
 import type * as TfNamespace from "@tensorflow/tfjs";
 import { registerWasmConv2DBackpropFilter } from "./wasmConv2DBackpropFilter.js";
 import { registerWasmFastGradientKernels } from "./wasmGradientKernels.js";
+import { registerWasmUnsortedSegmentSum } from "./wasmUnsortedSegmentSum.js";
 
 /** The TensorFlow.js namespace (`@tensorflow/tfjs`, or `@tensorflow/tfjs-node[-gpu]`, which re-exports it). */
 export type Tf = typeof TfNamespace;
@@ -125,6 +126,7 @@ async function initializeWasm(): Promise<Tf> {
   await tf.ready();
   registerWasmConv2DBackpropFilter(tf);
   registerWasmFastGradientKernels(tf);
+  registerWasmUnsortedSegmentSum(tf);
   return tf;
 }
 
