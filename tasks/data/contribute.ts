@@ -5,6 +5,7 @@ import { contributedDatasetId, currentValidatorRecipients, prepareContribution }
 import { DatasetError } from "../../worker/src/data/DatasetError.js";
 import type { Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { SchemaResolver, type ResolvedSchema } from "../../worker/src/data/schema/SchemaResolver.js";
+import { schemaTokenizer } from "../../worker/src/data/parsers/SchemaTokenizer.js";
 import { readSamplesFile } from "../../scripts/lib/SamplesFiles.js";
 import { formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
@@ -83,7 +84,8 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
     }
     let samples: Samples;
     try {
-      samples = await readSamplesFile(schema, path, labelsPath);
+      const tokenize = await schemaTokenizer(store, schema.document);
+      samples = readSamplesFile(schema, path, labelsPath, tokenize === undefined ? {} : { tokenize });
     } catch (err) {
       if (err instanceof DatasetError) throw taskError(`--file ${basename(path)} does not fit ${schema.document.name}: ${err.message}`, err);
       throw err;

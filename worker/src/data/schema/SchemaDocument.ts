@@ -43,6 +43,8 @@ const featuresSchema = z
     max: finite.optional(),
     /** Text schemas: JSONL `text` fields become token ids through this tokenizer (int32 features of shape [length]). */
     tokenizer: tokenizerSchema.optional(),
+    /** Text schemas: the id shorter texts are padded with (default 0). */
+    padId: z.number().int().nonnegative().optional(),
   })
   .superRefine((f, ctx) => {
     const size = f.shape.reduce((a, b) => a * b, 1);
@@ -52,6 +54,7 @@ const featuresSchema = z
     if (f.min !== undefined && f.max !== undefined && f.min > f.max) ctx.addIssue({ code: "custom", message: `min ${f.min} is above max ${f.max}` });
     if (f.dtype === "uint8" && ((f.min ?? 0) < 0 || (f.max ?? 255) > 255)) ctx.addIssue({ code: "custom", message: "a uint8 range must lie within 0..255" });
     if (f.tokenizer !== undefined && (f.dtype !== "int32" || f.shape.length !== 1)) ctx.addIssue({ code: "custom", message: "a tokenizer needs int32 features of shape [length]" });
+    if (f.padId !== undefined && f.tokenizer === undefined) ctx.addIssue({ code: "custom", message: "padId goes with a tokenizer" });
   });
 
 const classLabelSchema = z.strictObject({
