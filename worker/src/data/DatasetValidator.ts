@@ -1,14 +1,25 @@
 import { getAddress } from "ethers";
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
 import { ModelCache } from "../ml/ModelCache.js";
-import { mnistReference, publishedReference, type LabelReference, type ReferenceProvider } from "./checks/LabelReference.js";
+import { mnistReference, publishedReference, UNDECIDED, type LabelReference, type ReferenceProvider } from "./checks/LabelReference.js";
 import { decryptDataset } from "./DatasetCipher.js";
 import { DatasetFormatError, DatasetIntegrityError, KeyEnvelopeError } from "./DatasetError.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "./KeyEnvelopes.js";
 import type { ReferenceClassifier } from "./ReferenceClassifier.js";
-import { commitmentOf, decodeSamples, readDatasetHeader, sampleHashes, selectSamples, type Samples } from "./schema/DatasetEncoding.js";
-import { SchemaError, type SchemaDocument } from "./schema/SchemaDocument.js";
+import { canonicalByteLength, commitmentOf, decodeSamples, readDatasetHeader, sampleHashes, selectSamples, type Samples } from "./schema/DatasetEncoding.js";
+import { SchemaError, SchemaUnavailableError, type SchemaDocument } from "./schema/SchemaDocument.js";
 import { SchemaResolver, type ResolvedSchema } from "./schema/SchemaResolver.js";
+
+/**
+ * Limits of the protocol that no schema can loosen and no operator setting changes, so that every validator applies
+ * the same: at most this share of duplicate samples (a schema may ask for less), and at most this many samples and
+ * canonical bytes per dataset (checked from the on-chain claim before anything is fetched).
+ */
+export const MAX_DUPLICATE_FRACTION = 0.05;
+export const MAX_DATASET_SAMPLES = 500_000;
+export const MAX_DATASET_BYTES = 256 * 1024 * 1024;
+/** AES-256-GCM envelope bytes around the plaintext (header, nonce, tag): generous. */
+const CIPHER_OVERHEAD_BYTES = 1_024;
 
 /** Why a dataset was accepted or rejected; the number is what a validator reports on chain. */
 export enum ValidationReason {
@@ -56,7 +67,7 @@ export interface DatasetValidatorOptions {
   store?: ContentStore;
   /** Schemas (default: a resolver over `store`, or the built-in schemas only). */
   schemas?: SchemaResolver;
-  /** Overrides every schema's duplicate limit. */
+  /** Overrides every schema's duplicate limit and the protocol's cap (benchmarks and tests only: validators that differ split votes). */
   maxDuplicateFraction?: number;
   /** Overrides every schema's reference agreement threshold. */
   minLabelAgreement?: number;
@@ -129,11 +140,40 @@ export class DatasetValidator {
         `the key was sealed by ${document.contributor}, the dataset was contributed by ${contributor}: a copied contribution`,
       );
     }
+    // The size the chain declares is checked before anything is fetched: a dataset over the protocol's limits is
+    // rejected without downloading or decrypting it.
+    const tooBig = await this.#oversized(input.claim);
+    if (tooBig !== undefined) {
+      key.fill(0);
+      return reject(ValidationReason.Schema, tooBig);
+    }
     const encrypted = await input.store.get(input.datasetCid);
+    if (encrypted.length > MAX_DATASET_BYTES + CIPHER_OVERHEAD_BYTES) {
+      key.fill(0);
+      return reject(ValidationReason.Schema, `the ciphertext is ${encrypted.length} bytes, over the protocol's ${MAX_DATASET_BYTES}-byte limit`);
+    }
     return this.validate({ encrypted, key, claim: input.claim, acceptedSampleHashes: input.acceptedSampleHashes });
   }
 
+  /** Why the claimed dataset is over the protocol's limits (its declared count, times its schema's record size), if it is. */
+  async #oversized(claim: DatasetClaim): Promise<string | undefined> {
+    if (claim.sampleCount > MAX_DATASET_SAMPLES) return `${claim.sampleCount} samples declared, over the protocol's limit of ${MAX_DATASET_SAMPLES} per dataset`;
+    if (claim.schemaId === undefined) return undefined;
+    let schema: ResolvedSchema;
+    try {
+      schema = await this.#schemas.byId(claim.schemaId);
+    } catch (error) {
+      if (error instanceof SchemaError && !(error instanceof SchemaUnavailableError)) return undefined; // decided (reason 1) once decoded
+      throw error;
+    }
+    const bytes = canonicalByteLength(schema.document, claim.sampleCount);
+    return bytes > MAX_DATASET_BYTES ? `${claim.sampleCount} samples of ${schema.document.name} make ${bytes} bytes, over the protocol's ${MAX_DATASET_BYTES}-byte limit` : undefined;
+  }
+
   async validate(input: ValidateEncryptedInput): Promise<ValidationVerdict> {
+    if (input.claim.sampleCount > MAX_DATASET_SAMPLES || input.encrypted.length > MAX_DATASET_BYTES + CIPHER_OVERHEAD_BYTES) {
+      return reject(ValidationReason.Schema, `over the protocol's limits (${MAX_DATASET_SAMPLES} samples, ${MAX_DATASET_BYTES} bytes per dataset)`);
+    }
     let plaintext: Uint8Array;
     try {
       plaintext = await decryptDataset(input.encrypted, input.key);
@@ -161,7 +201,8 @@ export class DatasetValidator {
       samples = decodeSamples(schema, plaintext);
     } catch (error) {
       if (error instanceof DatasetFormatError) return reject(ValidationReason.Schema, error.message);
-      if (error instanceof SchemaError && !/could not be fetched/.test(error.message)) return reject(ValidationReason.Schema, error.message);
+      // A schema this validator cannot read now is nobody's fault: abstain (the job retries). One that is not a schema is the contributor's.
+      if (error instanceof SchemaError && !(error instanceof SchemaUnavailableError)) return reject(ValidationReason.Schema, error.message);
       throw error;
     }
     const { document } = schema;
@@ -187,7 +228,8 @@ export class DatasetValidator {
       seen.add(hash);
     }
     const duplicateFraction = duplicates / samples.count;
-    const maxDuplicateFraction = this.#o.maxDuplicateFraction ?? document.checks.maxDuplicateFraction;
+    // A schema may be stricter than the protocol, never looser: anyone can publish a schema.
+    const maxDuplicateFraction = this.#o.maxDuplicateFraction ?? Math.min(document.checks.maxDuplicateFraction, MAX_DUPLICATE_FRACTION);
     if (duplicateFraction > maxDuplicateFraction) {
       return {
         ...reject(
@@ -239,9 +281,15 @@ export class DatasetValidator {
     const stride = samples.count / checked;
     const picked = selectSamples(document, samples, Array.from({ length: checked }, (_, i) => Math.floor(i * stride)));
     const predictions = await reference.predictClasses(document, picked);
+    // Samples the reference cannot call (too close to a decision boundary for every backend to agree) do not count.
     let agreed = 0;
-    for (let i = 0; i < checked; i++) if (predictions[i] === picked.labels[i]) agreed++;
-    return agreed / checked;
+    let decided = 0;
+    for (let i = 0; i < checked; i++) {
+      if (predictions[i] === UNDECIDED) continue;
+      decided++;
+      if (predictions[i] === picked.labels[i]) agreed++;
+    }
+    return decided === 0 ? 0 : agreed / decided;
   }
 }
 

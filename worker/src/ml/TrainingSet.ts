@@ -45,7 +45,23 @@ export function checkModelTakes(manifest: ModelCodecs, document: SchemaDocument)
   if ((input.spec.name === "uint8-image") !== (document.features.dtype === "uint8") || (input.spec.name === "int32-tokens") !== (document.features.dtype === "int32")) {
     throw new ModelManifestError(`the model's ${input.spec.name} input does not take the ${document.features.dtype} features of ${document.name}`);
   }
+  // Every value validators accept under the schema must be one the model takes: otherwise a partition holding one
+  // makes only its trainer fail, and that trainer is slashed for missing the round.
+  const { min, max } = document.features;
+  if (input.spec.name === "int32-tokens") {
+    const vocab = input.spec.vocabSize;
+    if (vocab === undefined) throw new ModelManifestError("a trained int32-tokens model must declare its vocabSize (the embedding's input dimension)");
+    if (min === undefined || min < 0 || max === undefined || max >= vocab) {
+      throw new ModelManifestError(`the schema ${document.name} allows token ids ${min ?? "-2^31"}..${max ?? "2^31-1"}, the model takes 0..${vocab - 1}`);
+    }
+  }
+  if (document.features.dtype === "float32" && (min === undefined || max === undefined || Math.max(Math.abs(min), Math.abs(max)) > MAX_TRAINING_FEATURE)) {
+    throw new ModelManifestError(`the schema ${document.name} must bound its float32 features within +-${MAX_TRAINING_FEATURE} for training (min ${min ?? "none"}, max ${max ?? "none"})`);
+  }
 }
+
+/** The largest feature magnitude a trained float32 schema may allow (beyond, a gradient step can overflow float32). */
+export const MAX_TRAINING_FEATURE = 1e6;
 
 /** MNIST digits (pixels already in [0, 1]) for a model whose input has this per-example shape. */
 export function trainingSetOfDigits(set: DigitSet, exampleShape: readonly number[]): TrainingSet {

@@ -4,10 +4,10 @@ import { SchemaResolver, type ResolvedSchema } from "../data/schema/SchemaResolv
 import { locateDataset } from "../data/KeySharing.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { readManifest, sha256Hex, type ModelManifest } from "../ml/ModelArtifacts.js";
-import { ModelManifestError } from "../ml/ModelError.js";
+import { InferenceEncodingError, ModelManifestError } from "../ml/ModelError.js";
 import { codecsOf } from "../ml/ModelManifest.js";
 import { checkObjectiveFits, objectiveOf } from "../ml/TrainingObjective.js";
-import { checkModelTakes } from "../ml/TrainingSet.js";
+import { checkModelTakes, trainingSetOf } from "../ml/TrainingSet.js";
 import { payPerUpdate, type TrainingJobSpec } from "./TrainingJobSpec.js";
 
 /** The DataRegistry's DatasetStatus.Accepted. */
@@ -60,12 +60,13 @@ export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOpt
   try {
     const bytes = await o.store.get(spec.evalSetCid);
     schema = await (o.schemas ?? new SchemaResolver(o.store)).byId(readDatasetHeader(bytes).schemaId);
-    decodeSamples(schema, bytes);
+    const samples = decodeSamples(schema, bytes);
     // The model must take the schema's samples through its input codec and learn its labels with its objective.
     checkModelTakes(manifest, schema.document);
+    trainingSetOf(manifest, schema.document, samples);
     checkObjectiveFits(objectiveOf(manifest), codecsOf(manifest).output.exampleShape.reduce((a, b) => a * b, 1), schema.document.label);
   } catch (err) {
-    return err instanceof ModelManifestError ? `model-does-not-fit-data:${err.message}` : `eval-set-unavailable:${(err as Error).message}`;
+    return err instanceof ModelManifestError || err instanceof InferenceEncodingError ? `model-does-not-fit-data:${err.message}` : `eval-set-unavailable:${(err as Error).message}`;
   }
   for (const { datasetId } of spec.datasets) {
     try {

@@ -1,7 +1,7 @@
-import { float32Bytes, int32Bytes } from "../../ml/codecs/LittleEndian.js";
 import type { ModelCache } from "../../ml/ModelCache.js";
 import { codecsOf } from "../../ml/ModelManifest.js";
-import { predictEncoded } from "../../ml/Prediction.js";
+import type { Tensor } from "@tensorflow/tfjs";
+import { activeTf } from "../../ml/backend.js";
 import { toDigitSet } from "../DatasetFormat.js";
 import type { ReferenceClassifier } from "../ReferenceClassifier.js";
 import type { Samples } from "../schema/DatasetEncoding.js";
@@ -29,10 +29,22 @@ export function mnistReference(classifier: ReferenceClassifier): LabelReference 
 }
 
 /**
+ * Predictions whose top two scores are closer than this are "too close to call" and left out of the agreement:
+ * float arithmetic differs by backend (GPU, native, WASM, cpu) in the last bits, so a sample near a decision
+ * boundary could be predicted differently by two honest validators, and a schema's author could craft such samples
+ * to split the committee's votes. Backend differences are orders of magnitude below this.
+ */
+export const REFERENCE_MARGIN = 1e-3;
+
+/** Prediction of a sample the reference cannot call (see REFERENCE_MARGIN). */
+export const UNDECIDED = 0xffff;
+
+/**
  * A published classifier as the reference (`checks.reference.model` = its manifest CID): each sample's features
- * become a request input of the model's input codec (uint8 pixels, float32 or int32 little-endian), the model runs
- * through the one prediction path of workers and clients, and the answer's class is the prediction (class-index;
- * the first of top-k; a binary probability of at least 1/2 is class 1).
+ * become a request input of the model's input codec (uint8 pixels, float32 or int32 little-endian) decoded as a worker
+ * decodes it, the model runs once per batch, and each output gives a class (the argmax of a class-index or top-k
+ * model; probability >= 1/2 is class 1 for a binary-probability one), or UNDECIDED when its margin is below
+ * REFERENCE_MARGIN.
  */
 export function publishedReference(models: ModelCache, spec: ReferenceSpec): LabelReference {
   return {
@@ -43,19 +55,35 @@ export function publishedReference(models: ModelCache, spec: ReferenceSpec): Lab
       if (codecs.input.byteLength !== size * (codecs.input.spec.name === "uint8-image" ? 1 : 4)) {
         throw new SchemaError(`reference ${spec.model} takes ${codecs.input.byteLength}-byte inputs, the schema's samples are ${size} values of ${document.features.dtype}`);
       }
-      const inputs: Uint8Array[] = [];
+      if (codecs.output.spec.name === "float32-tensor") throw new SchemaError(`reference ${spec.model} answers float32 tensors, not classes`);
+      const exampleSize = codecs.input.exampleShape.reduce((a, b) => a * b, 1);
+      const xs = codecs.input.dtype === "int32" ? new Int32Array(samples.count * exampleSize) : new Float32Array(samples.count * exampleSize);
       for (let i = 0; i < samples.count; i++) {
         const values = samples.features.subarray(i * size, (i + 1) * size);
-        inputs.push(codecs.input.spec.name === "uint8-image" ? Uint8Array.from(values) : codecs.input.spec.name === "int32-tokens" ? int32Bytes(values) : float32Bytes(values));
+        xs.set(codecs.input.decode(codecs.input.encode(values)), i * exampleSize);
       }
-      const answers = await predictEncoded(loaded.model, loaded.manifest, inputs);
-      return Uint16Array.from(answers, (bytes) => {
-        const decoded = codecs.output.decode(bytes);
-        if (decoded.codec === "class-index") return decoded.classIndex;
-        if (decoded.codec === "top-k") return decoded.top[0].classIndex;
-        if (decoded.codec === "binary-probability") return decoded.probability >= 0.5 ? 1 : 0;
-        throw new SchemaError(`reference ${spec.model} answers float32 tensors, not classes`);
+      const tf = activeTf();
+      const outputs = tf.tidy(() => {
+        const x = tf.tensor(xs, [samples.count, ...codecs.input.exampleShape], codecs.input.dtype);
+        return ("layers" in loaded.model ? loaded.model.predict(x, { batchSize: 256 }) : loaded.model.predict(x)) as Tensor;
       });
+      const scores = (await outputs.data()) as Float32Array;
+      outputs.dispose();
+      const perExample = scores.length / samples.count;
+      const classes = new Uint16Array(samples.count);
+      for (let i = 0; i < samples.count; i++) {
+        const row = scores.subarray(i * perExample, (i + 1) * perExample);
+        if (codecs.output.spec.name === "binary-probability") {
+          classes[i] = Math.abs(row[0] - 0.5) * 2 < REFERENCE_MARGIN ? UNDECIDED : row[0] >= 0.5 ? 1 : 0;
+          continue;
+        }
+        let best = 0;
+        for (let c = 1; c < row.length; c++) if (row[c] > row[best]) best = c;
+        let second = -Infinity;
+        for (let c = 0; c < row.length; c++) if (c !== best && row[c] > second) second = row[c];
+        classes[i] = row[best] - second < REFERENCE_MARGIN ? UNDECIDED : best;
+      }
+      return classes;
     },
   };
 }

@@ -128,11 +128,19 @@ export type SchemaDocument = z.output<typeof schemaDocumentSchema>;
 
 /** A schema document that does not parse, or bytes that are not the canonical form of their hash. */
 export class SchemaError extends DatasetError {
-  override readonly name = "SchemaError";
+  override readonly name: string = "SchemaError";
 
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(message, { code: "DATASET_SCHEMA", cause: options.cause });
   }
+}
+
+/**
+ * A schema this process cannot read now (not built in and no store, or the fetch failed): nobody's fault that a
+ * vote could rest on. A validator abstains (its job is retried) rather than reject.
+ */
+export class SchemaUnavailableError extends SchemaError {
+  override readonly name = "SchemaUnavailableError";
 }
 
 /** Checks a schema document and fills in its defaults; one sentence per problem on failure. */
@@ -172,9 +180,10 @@ export function schemaFromBytes(bytes: Uint8Array, schemaId: string): SchemaDocu
   } catch (err) {
     throw new SchemaError(`schema ${schemaId} is not UTF-8 JSON`, { cause: err });
   }
-  const document = parseSchemaDocument(value);
-  if (sha256(canonicalSchemaBytes(document)) !== schemaId.toLowerCase()) throw new SchemaError(`schema ${schemaId} is not in canonical form`);
-  return document;
+  // Canonical as written (RFC 8785 of the very JSON stored), not as this version would fill in defaults: a release
+  // that adds a default must not make its validators read an older schema differently from the others.
+  if (canonicalize(value) !== new TextDecoder().decode(bytes)) throw new SchemaError(`schema ${schemaId} is not in canonical form`);
+  return parseSchemaDocument(value);
 }
 
 /** Values per sample (the product of the feature shape). */

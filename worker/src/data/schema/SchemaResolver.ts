@@ -2,7 +2,7 @@ import { hexlify } from "ethers";
 import { CID } from "multiformats/cid";
 import type { ContentStore } from "../../ipfs/ContentStore.js";
 import { builtinSchema, builtinSchemaById, builtinSchemaNames } from "./BuiltinSchemas.js";
-import { canonicalSchemaBytes, schemaCidOf, schemaFromBytes, schemaIdOf, SchemaError, type SchemaDocument, type SchemaDocumentInput } from "./SchemaDocument.js";
+import { canonicalSchemaBytes, schemaCidOf, schemaFromBytes, schemaIdOf, SchemaError, SchemaUnavailableError, type SchemaDocument, type SchemaDocumentInput } from "./SchemaDocument.js";
 
 export interface ResolvedSchema {
   /** The on-chain id (sha256 of the canonical bytes). */
@@ -55,13 +55,13 @@ export class SchemaResolver {
   async #fetch(id: string): Promise<ResolvedSchema> {
     const builtin = builtinSchemaById(id);
     if (builtin !== undefined) return { id, cid: schemaCidOf(id), document: builtin.document };
-    if (this.#store === undefined) throw new SchemaError(`schema ${id} is not built in, and no IPFS store was given to fetch it`);
+    if (this.#store === undefined) throw new SchemaUnavailableError(`schema ${id} is not built in, and no IPFS store was given to fetch it`);
     const cid = schemaCidOf(id);
     let bytes: Uint8Array;
     try {
       bytes = await this.#store.get(cid);
     } catch (err) {
-      throw new SchemaError(`schema ${id} (${cid}) could not be fetched: ${(err as Error).message}`, { cause: err });
+      throw new SchemaUnavailableError(`schema ${id} (${cid}) could not be fetched: ${(err as Error).message}`, { cause: err });
     }
     return { id, cid, document: schemaFromBytes(bytes, id) };
   }
