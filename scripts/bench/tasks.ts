@@ -11,7 +11,6 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runDataStage } from "../lib/DataStage.js";
 import { EmbeddedStack } from "../lib/EmbeddedStack.js";
 import { Report } from "../lib/Report.js";
 import { serveChain } from "../lib/RpcChain.js";
@@ -21,8 +20,8 @@ import { mnistTask } from "../lib/seedTasks/MnistTask.js";
 import { priceSeriesTask } from "../lib/seedTasks/PriceSeriesTask.js";
 import { textSentimentTask } from "../lib/seedTasks/TextSentimentTask.js";
 import type { SeedTask } from "../lib/seedTasks/SeedTask.js";
+import { runSeedTaskStages } from "../lib/SeedTaskStages.js";
 import { runTaskInference } from "../lib/TaskInference.js";
-import { runTrainingStage } from "../lib/TrainingStage.js";
 import { silentLogger } from "../../worker/src/logger.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
@@ -67,21 +66,8 @@ for (const name of NAMES) {
   try {
     const report = new Report({ print: false });
     const started = Date.now();
-    const data = await runDataStage(stack, report, { task });
-    const fed = await runTrainingStage(stack, {
-      rpcUrl: chain.rpcUrl,
-      accepted: data.accepted,
-      validators: data.validators,
-      trainers: stack.signers.users.slice(6, 9),
-      requester: stack.signers.modelOwner,
-      task,
-      killRound: 0,
-      timeoutMs: 600_000,
-      report,
-    });
+    const { fed } = await runSeedTaskStages(stack, chain.rpcUrl, task, report, 600_000);
     const stageSeconds = (Date.now() - started) / 1000;
-    const failed = report.checks.filter((c) => !c.ok).map((c) => c.what);
-    if (failed.length > 0) throw new Error(`${name}: ${failed.join("; ")}\n${report.lines.join("\n")}`);
     const served = await runTaskInference(stack, task, fed.trained, { count: REQUESTS });
 
     // The same model, trained centrally on the same clean samples for as many epochs as the job ran.

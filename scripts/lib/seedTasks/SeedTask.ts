@@ -2,6 +2,7 @@ import type { LayersModel } from "@tensorflow/tfjs";
 import type { Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import type { SchemaRef } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import type { ContentStore } from "../../../worker/src/ipfs/ContentStore.js";
+import { mulberry32 } from "../../../worker/src/ml/MnistDataset.js";
 import type { CodecChoice } from "../../../worker/src/ml/ModelArtifacts.js";
 import type { TokenizerSpec, Vocabulary } from "../../../worker/src/ml/Tokenizer.js";
 
@@ -43,16 +44,7 @@ export interface SeedTask {
 }
 
 /** A seeded uniform generator (mulberry32): the same seed always gives the same sequence. */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
-  };
-}
+export const seededRandom = mulberry32;
 
 /** Accuracy of always answering the most frequent class of `samples`. */
 export function majorityBaseline(samples: Samples, classes: number): { name: string; score: number } {

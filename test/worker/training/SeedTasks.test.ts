@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { runDataStage } from "../../../scripts/lib/DataStage.js";
 import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
 import { Report } from "../../../scripts/lib/Report.js";
 import { serveChain, type RpcChain } from "../../../scripts/lib/RpcChain.js";
@@ -15,8 +14,8 @@ import { readManifest } from "../../../worker/src/ml/ModelArtifacts.js";
 import { loadTokenizer } from "../../../worker/src/ml/Tokenizer.js";
 import { priceSeriesTask } from "../../../scripts/lib/seedTasks/PriceSeriesTask.js";
 import type { SeedTask } from "../../../scripts/lib/seedTasks/SeedTask.js";
+import { runSeedTaskStages } from "../../../scripts/lib/SeedTaskStages.js";
 import { runTaskInference } from "../../../scripts/lib/TaskInference.js";
-import { runTrainingStage } from "../../../scripts/lib/TrainingStage.js";
 import { DatasetStatus } from "../../../worker/src/data/OnChainDataset.js";
 import { JobStatus } from "../../../worker/src/training/TrainingJobSpec.js";
 import { removeQueueData } from "../../helpers/queue.js";
@@ -52,11 +51,7 @@ describe("Seed tasks end to end: contribute -> validate -> federated training ->
 
   async function endToEnd(task: SeedTask) {
     const report = new Report({ print: false });
-    const fail = (err: unknown) => {
-      throw new Error(`${(err as Error).message}\n${report.lines.join("\n")}`);
-    };
-    const data = await runDataStage(stack, report, { task }).catch(fail);
-    expect(report.checks.filter((c) => !c.ok).map((c) => c.what), report.lines.join("\n")).to.deep.equal([]);
+    const { data, fed } = await runSeedTaskStages(stack, chain.rpcUrl, task, report);
     expect(data.accepted).to.have.length(3);
     const { dataRegistry, trainingJobs, modelRegistry } = stack.contracts;
     for (const d of data.accepted) expect((await dataRegistry.datasetOf(d.datasetId)).schemaId).to.equal(task.schema.id);
@@ -64,18 +59,6 @@ describe("Seed tasks end to end: contribute -> validate -> federated training ->
     expect(rejected).to.have.length(1);
     const bad = await dataRegistry.datasetOf(rejected[0]);
     expect([bad.status, bad.reasonCode]).to.deep.equal([BigInt(DatasetStatus.Rejected), 1n]);
-
-    const fed = await runTrainingStage(stack, {
-      rpcUrl: chain.rpcUrl,
-      accepted: data.accepted,
-      validators: data.validators,
-      trainers: stack.signers.users.slice(6, 9),
-      requester: stack.signers.modelOwner,
-      task,
-      killRound: 0,
-      timeoutMs: 300_000,
-      report,
-    }).catch(fail);
     const job = await trainingJobs.jobOf(fed.jobId);
     expect(job.status).to.equal(BigInt(JobStatus.Finalized));
     expect(fed.rounds.map((r) => r.updates)).to.deep.equal(new Array(task.training.rounds).fill(3));

@@ -97,7 +97,8 @@ export function seededPermutation(n: number, seed: number): Uint32Array {
   return order;
 }
 
-function mulberry32(seed: number): () => number {
+/** A seeded uniform generator in [0, 1) (mulberry32): the same seed always gives the same sequence. */
+export function mulberry32(seed: number): () => number {
   let state = seed >>> 0;
   return () => {
     state = (state + 0x6d2b79f5) >>> 0;
