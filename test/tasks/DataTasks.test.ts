@@ -252,7 +252,7 @@ describe("Hardhat tasks: data contribute, status, list, withdraw; rewards withdr
     expect(result.commitment).to.equal(commitmentOf(encodeSamples(task.schema, samples)));
     const empty = join(dir, "empty-review.jsonl");
     writeFileSync(empty, JSON.stringify({ text: "...", sentiment: "positive" }) + "\n");
-    expect((await taskFailure(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: empty, schema: task.schema.id })).message).to.match(/empty-review\.jsonl does not fit review-12-tokens\/sentiment-2: .*line 1.*no words/);
+    expect((await taskFailure(hre, ["data", "contribute"], { ...common(), dataDir: dir, account: "13", file: empty, schema: task.schema.id })).message).to.match(/empty-review\.jsonl does not fit review-16-tokens\/sentiment-2: .*line 1.*no words/);
   });
 
   it("data tasks on a deployment without a DataRegistry fail clearly", async () => {

@@ -13,7 +13,7 @@ import { CORPUS_WORDS, generateReviews } from "./SentimentCorpus.js";
 import { majorityBaseline, type SeedTask, type TaskContribution } from "./SeedTask.js";
 
 /** Tokens per review (the schema's and the model's sequence length); shorter reviews are padded with id 0. */
-export const LENGTH = 12;
+export const LENGTH = 16;
 const PAD_ID = 0;
 const VOCABULARY: Vocabulary = { tokens: ["<pad>", "<unk>", ...CORPUS_WORDS] };
 const TOKENIZER: Omit<TokenizerSpec, "vocabCid"> = { kind: "word-vocab", lowercase: true, unknownId: 1, truncate: true };
@@ -26,12 +26,12 @@ function jsonCid(value: unknown): string {
 const VOCAB_CID = jsonCid(VOCABULARY);
 const DOCUMENT: SchemaDocument = parseSchemaDocument({
   kind: "tessera.dataset-schema/1",
-  name: "review-12-tokens/sentiment-2",
-  description: "Short English reviews as 12 word ids of the named vocabulary (padded with 0), labelled by sentiment.",
+  name: "review-16-tokens/sentiment-2",
+  description: "Short English reviews as 16 word ids of the named vocabulary (padded with 0), labelled by sentiment.",
   features: { dtype: "int32", shape: [LENGTH], min: 0, max: VOCABULARY.tokens.length - 1, tokenizer: { ...TOKENIZER, vocabCid: VOCAB_CID } },
   label: { kind: "class", classes: ["negative", "positive"], column: "sentiment" },
   formats: ["jsonl", "json"],
-  checks: { maxDuplicateFraction: 0.5, minClassFraction: 0.2 },
+  checks: { maxDuplicateFraction: 0.05, minClassFraction: 0.2 },
 });
 
 /** The tokenizer clients and workers share: the same ids for the same text, padded to LENGTH. */
@@ -48,8 +48,8 @@ export function reviewSamples(count: number, seed: number): Samples & { texts: s
  * Text: a token-sequence sentiment classifier with its tokenizer. The schema (not built in) names the vocabulary by
  * CID; `prepare` stores both, so validators find the schema from its on-chain id. Model: embedding 16 -> 1-D
  * convolution over word pairs (it sees "not great") -> max pooling -> softmax; int32-tokens in, its manifest naming
- * the same tokenizer, so `infer request --text` encodes a review exactly as the training data was. Short reviews
- * repeat, so the schema allows up to half duplicates; the bad contribution is all negative (class balance).
+ * the same tokenizer, so `infer request --text` encodes a review exactly as the training data was. The bad
+ * contribution is all negative (class balance).
  */
 export function textSentimentTask(options: { reviews?: number } = {}): SeedTask {
   const reviews = options.reviews ?? 400;

@@ -20,6 +20,8 @@ import {
   type ValidationVerdict,
 } from "../../../worker/src/data/DatasetValidator.js";
 import { generateEncryptionKey, parseKeyEnvelopeDocument } from "../../../worker/src/data/KeyEnvelopes.js";
+import { MNIST_SCHEMA } from "../../../worker/src/data/schema/BuiltinSchemas.js";
+import { SchemaUnavailableError } from "../../../worker/src/data/schema/SchemaDocument.js";
 import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { sharedReferenceClassifier } from "../../../worker/src/data/ReferenceClassifier.js";
 import { seededPermutation } from "../../../worker/src/ml/MnistDataset.js";
@@ -51,7 +53,7 @@ describe("DatasetValidator", () => {
   /** Encrypts canonical `bytes` and validates them against a claim (by default the honest one). */
   async function check(
     bytes: Uint8Array,
-    claim: { commitment?: string; sampleCount?: number } = {},
+    claim: { commitment?: string; sampleCount?: number; schemaId?: string } = {},
     accepted = none,
   ): Promise<ValidationVerdict> {
     const { envelope, key } = await encryptDataset(bytes);
@@ -59,7 +61,7 @@ describe("DatasetValidator", () => {
     return validator.validate({
       encrypted: envelope,
       key,
-      claim: { commitment: claim.commitment ?? commitmentOf(bytes), sampleCount: claim.sampleCount ?? sampleCount },
+      claim: { commitment: claim.commitment ?? commitmentOf(bytes), sampleCount: claim.sampleCount ?? sampleCount, ...(claim.schemaId === undefined ? {} : { schemaId: claim.schemaId }) },
       acceptedSampleHashes: accepted,
     });
   }
@@ -124,15 +126,19 @@ describe("DatasetValidator", () => {
     badSchema[12] ^= 0xff;
     const unknownId = hexlify(badSchema.subarray(12, 44));
     const empty = encodeDataset({ count: 0, pixels: new Uint8Array(0), labels: new Uint8Array(0) });
-    const verdicts = [await check(badLabel), await check(truncated), await check(badSchema), await check(empty)];
+    const verdicts = [await check(badLabel), await check(truncated), await check(badSchema, { schemaId: MNIST_SCHEMA.id }), await check(empty)];
     for (const verdict of verdicts)
       expect(verdict).to.deep.include({ accept: false, reasonCode: ValidationReason.Schema });
     expect(verdicts.map((v) => v.details)).to.deep.equal([
       "sample 7: label 13 is not a class index in 0..9",
       `body: ${bytes.length - 100} bytes, but 50 samples of 786 bytes need ${bytes.length}`,
-      `schema ${unknownId} is not built in, and no IPFS store was given to fetch it`,
+      `the data is of schema ${unknownId}, the dataset declares ${MNIST_SCHEMA.id}`,
       "the dataset has no samples",
     ]);
+    // With no declared schema to hold it to, a header naming a schema this validator cannot read makes it abstain.
+    const abstained = await check(badSchema).catch((e: Error) => e);
+    expect(abstained).to.be.instanceOf(SchemaUnavailableError);
+    expect((abstained as Error).message).to.equal(`schema ${unknownId} is not built in, and no IPFS store was given to fetch it`);
   });
 
   it("rejects a sample count that differs from the claim (2)", async () => {
