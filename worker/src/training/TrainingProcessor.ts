@@ -18,7 +18,8 @@ import { evaluate, trainModel, type EpochMetrics, type Evaluation } from "../ml/
 import { objectiveOf } from "../ml/TrainingObjective.js";
 import { trainingSetOf, type TrainingSet } from "../ml/TrainingSet.js";
 import { aggregateWithExclusion, type ClientUpdate } from "./FedAvgAggregator.js";
-import { flattenWeights, weightsFromBytes, weightsHash, weightsToBytes } from "./ModelWeights.js";
+import { screenRevealedUpdate } from "./RevealedUpdate.js";
+import { flattenWeights, sizeOf, weightsFromBytes, weightsHash, weightsToBytes } from "./ModelWeights.js";
 import { partitionOf, samplesIn, type PartitionSlice } from "./Partition.js";
 import { loadPartition } from "./PartitionData.js";
 import { CAP_TRAIN, CAP_VALIDATE } from "../chain/Capabilities.js";
@@ -351,23 +352,25 @@ export class TrainingProcessor {
     const cidsOf = new Map<string, number>();
     const unreadable = new Set<string>();
     const updates: ClientUpdate[] = [];
+    const manifest = await this.#manifest(spec.manifestCid);
+    const modelValues = manifest.weightSpecs.reduce((sum, w) => sum + sizeOf(w.shape), 0);
     for (const event of revealed) {
       const cid = cidFromBytes(event.args.updateCid);
       cidsOf.set(cid, partitionOfWorker.get(event.args.worker.toLowerCase())!);
-      const bytes = await store.get(cid);
-      if (sha256Hex(bytes) !== event.args.updateHash.toLowerCase()) {
-        // Every honest worker sees the same mismatch: the update is excluded (and so not paid) by all alike.
-        log.warn({ worker: event.args.worker, cid }, "update bytes do not match the revealed hash: excluded");
+      const verdict = screenRevealedUpdate({
+        bytes: await store.get(cid),
+        revealedHash: event.args.updateHash,
+        claimedSamples: Number(event.args.sampleCount),
+        expectedSamples: partitionSamples(spec, cidsOf.get(cid)!),
+        modelValues,
+      });
+      if (!verdict.ok) {
+        // Every honest worker reaches the same verdict: the update is excluded (and so not paid) by all alike.
+        log.warn({ worker: event.args.worker, cid, why: verdict.why }, "revealed update excluded");
         unreadable.add(cid);
         continue;
       }
-      const expected = partitionSamples(spec, cidsOf.get(cid)!);
-      if (Number(event.args.sampleCount) !== expected) {
-        log.warn({ worker: event.args.worker, cid, claimed: Number(event.args.sampleCount), expected }, "update misreports its sample count: excluded");
-        unreadable.add(cid);
-        continue;
-      }
-      updates.push({ key: cid, weights: weightsFromBytes(bytes), samples: expected });
+      updates.push({ key: cid, weights: verdict.weights, samples: partitionSamples(spec, cidsOf.get(cid)!) });
     }
     const global = spec.rule.kind === "screened-fedavg" ? weightsFromBytes(await this.#globalWeightData(spec, round)) : undefined;
     const { weights: aggregate, excludedCids } = aggregateRound(updates, spec, global);
