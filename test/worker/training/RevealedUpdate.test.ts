@@ -4,7 +4,7 @@ import type { ClientUpdate } from "../../../worker/src/training/FedAvgAggregator
 import { InvalidUpdateError } from "../../../worker/src/training/TrainingError.js";
 import { weightsToBytes } from "../../../worker/src/training/ModelWeights.js";
 import { MAX_UPDATE_MAGNITUDE, screenRevealedUpdate } from "../../../worker/src/training/RevealedUpdate.js";
-import { aggregateRound } from "../../../worker/src/training/TrainingProcessor.js";
+import { aggregateRound } from "../../../worker/src/training/RoundAggregation.js";
 
 const N = 8;
 const honest = (c: number) => Float32Array.from({ length: N }, (_, i) => 0.1 * (i + 1) + 0.01 * c);

@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { aggregateRound, exclusionMask, partitionSamples } from "../../../worker/src/training/TrainingProcessor.js";
+import { aggregateRound, exclusionMask, partitionSamples } from "../../../worker/src/training/RoundAggregation.js";
 import type { ClientUpdate } from "../../../worker/src/training/FedAvgAggregator.js";
 
 /** Ten honest updates near `global` (deterministic small steps), and one scaled, sign-flipped update. */

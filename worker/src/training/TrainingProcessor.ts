@@ -1,29 +1,23 @@
 import { randomBytes } from "node:crypto";
-import type { LayersModel } from "@tensorflow/tfjs";
 import { AbiCoder, hexlify, keccak256, type Provider } from "ethers";
 import type { Redis } from "ioredis";
 import type { DataRegistry, TrainingJobs, WorkerRegistry } from "../../../typechain-types/index.js";
 import { payloadArgs, type EventPayload } from "../chain/EventPayload.js";
 import type { TxSender } from "../chain/TxSender.js";
-import { decodeSamples, readDatasetHeader, type Samples } from "../data/schema/DatasetEncoding.js";
-import type { SchemaDocument } from "../data/schema/SchemaDocument.js";
-import { SchemaResolver } from "../data/schema/SchemaResolver.js";
 import { cidFromBytes, cidToBytes } from "../data/OnChainDataset.js";
 import { ContractRevertError, UnrecoverableError } from "../errors.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
-import { deserializeModel, readManifest, sha256Hex, type ModelManifest } from "../ml/ModelArtifacts.js";
-import type { io } from "@tensorflow/tfjs";
 import { evaluate, trainModel, type EpochMetrics, type Evaluation } from "../ml/models.js";
 import { objectiveOf } from "../ml/TrainingObjective.js";
-import { trainingSetOf, type TrainingSet } from "../ml/TrainingSet.js";
-import { aggregateWithExclusion, type ClientUpdate } from "./FedAvgAggregator.js";
+import type { ClientUpdate } from "./FedAvgAggregator.js";
+import { JobMaterials } from "./JobMaterials.js";
 import { screenRevealedUpdate } from "./RevealedUpdate.js";
+import { aggregateRound, exclusionMask, partitionSamples } from "./RoundAggregation.js";
 import { flattenWeights, sizeOf, weightsFromBytes, weightsHash, weightsToBytes } from "./ModelWeights.js";
-import { partitionOf, samplesIn, type PartitionSlice } from "./Partition.js";
-import { loadPartition } from "./PartitionData.js";
+import { partitionOf } from "./Partition.js";
 import { CAP_TRAIN, CAP_VALIDATE } from "../chain/Capabilities.js";
-import { JobStatus, readJobSpec, type TrainingJobSpec } from "./TrainingJobSpec.js";
+import { JobStatus, type TrainingJobSpec } from "./TrainingJobSpec.js";
 import { admissionRefusal } from "./JobAdmission.js";
 
 /** The TrainingJobs events the trainer and evaluator roles act on. */
@@ -154,11 +148,7 @@ export class TrainingProcessor {
   readonly #o: TrainingProcessorOptions;
   readonly #logger: Logger;
   readonly #me: string;
-  readonly #specs = new Map<bigint, Promise<TrainingJobSpec>>();
-  readonly #manifests = new Map<string, Promise<ModelManifest>>();
-  readonly #partitions = new Map<bigint, Promise<TrainingSet>>();
-  readonly #evalSets = new Map<string, Promise<TrainingSet>>();
-  readonly #schemas: SchemaResolver;
+  readonly #materials: JobMaterials;
   /** Jobs this worker takes part in (as trainer or evaluator): the keeper watches their deadlines. */
   readonly watched = new Set<bigint>();
 
@@ -166,7 +156,13 @@ export class TrainingProcessor {
     this.#o = options;
     this.#logger = options.logger ?? silentLogger;
     this.#me = options.workerAddress;
-    this.#schemas = new SchemaResolver(options.store);
+    this.#materials = new JobMaterials({
+      jobs: options.jobs,
+      dataRegistry: options.dataRegistry,
+      store: options.store,
+      ...(options.encryptionPrivateKey === undefined ? {} : { encryptionPrivateKey: options.encryptionPrivateKey }),
+      ...(options.fromBlock === undefined ? {} : { fromBlock: options.fromBlock }),
+    });
     if (options.roles.trainer && options.encryptionPrivateKey === undefined) {
       throw new UnrecoverableError("the trainer role needs the worker's encryption key (TESSERA_ENCRYPTION_KEY) to open the dataset keys");
     }
@@ -174,7 +170,7 @@ export class TrainingProcessor {
 
   /** A job's terms, read from its `JobCreated` event once per process. */
   spec(jobId: bigint): Promise<TrainingJobSpec> {
-    return memo(this.#specs, jobId, () => readJobSpec(this.#o.jobs, jobId, this.#o.fromBlock ?? 0));
+    return this.#materials.spec(jobId);
   }
 
   async process(payload: EventPayload, onProgress?: (p: TrainingProgress) => Promise<void>): Promise<TrainingOutcome> {
@@ -214,8 +210,7 @@ export class TrainingProcessor {
 
   #forget(jobId: bigint): void {
     this.watched.delete(jobId);
-    this.#partitions.delete(jobId);
-    this.#specs.delete(jobId);
+    this.#materials.forget(jobId);
   }
 
   #skip(jobId: bigint, round: number, reason: string, log: Logger): TrainingOutcome {
@@ -271,10 +266,10 @@ export class TrainingProcessor {
     if (record === undefined) {
       const spec = await this.spec(jobId);
       const slices = partitionOf(spec.datasets, spec.workersPerRound, Number(me.index) - 1);
-      const data = await this.#partition(spec, slices);
+      const data = await this.#materials.partition(spec, slices);
       if (data.count === 0) throw new UnrecoverableError(`job ${jobId}: partition ${Number(me.index) - 1} holds no samples`);
-      const objective = objectiveOf(await this.#manifest(spec.manifestCid));
-      const model = await this.#globalModel(spec, round, modelHash, modelCidBytes);
+      const objective = objectiveOf(await this.#materials.manifest(spec.manifestCid));
+      const model = await this.#materials.globalModel(spec, round, modelHash, modelCidBytes);
       try {
         log.info({ samples: data.count, epochs: spec.localEpochs, batchSize: spec.batchSize, learningRate: spec.learningRate }, "training the round's update");
         const result = await trainModel(model, data, {
@@ -352,7 +347,7 @@ export class TrainingProcessor {
     const cidsOf = new Map<string, number>();
     const unreadable = new Set<string>();
     const updates: ClientUpdate[] = [];
-    const manifest = await this.#manifest(spec.manifestCid);
+    const manifest = await this.#materials.manifest(spec.manifestCid);
     const modelValues = manifest.weightSpecs.reduce((sum, w) => sum + sizeOf(w.shape), 0);
     for (const event of revealed) {
       const cid = cidFromBytes(event.args.updateCid);
@@ -372,7 +367,7 @@ export class TrainingProcessor {
       }
       updates.push({ key: cid, weights: verdict.weights, samples: partitionSamples(spec, cidsOf.get(cid)!) });
     }
-    const global = spec.rule.kind === "screened-fedavg" ? weightsFromBytes(await this.#globalWeightData(spec, round)) : undefined;
+    const global = spec.rule.kind === "screened-fedavg" ? weightsFromBytes(await this.#materials.globalWeightData(spec, round)) : undefined;
     const { weights: aggregate, excludedCids } = aggregateRound(updates, spec, global);
     const excludedMask = exclusionMask([...unreadable, ...excludedCids], cidsOf);
     const aggregateHash = weightsHash(aggregate);
@@ -404,10 +399,10 @@ export class TrainingProcessor {
     this.watched.add(jobId);
     const spec = await this.spec(jobId);
     const result = await jobs.roundResultOf(jobId, spec.rounds);
-    const model = await this.#globalModel(spec, spec.rounds + 1, result.aggregateHash, result.aggregateCid);
+    const model = await this.#materials.globalModel(spec, spec.rounds + 1, result.aggregateHash, result.aggregateCid);
     let scored: Evaluation;
     try {
-      scored = await evaluate(model, await this.#evalSet(spec), { objective: objectiveOf(await this.#manifest(spec.manifestCid)) });
+      scored = await evaluate(model, await this.#materials.evalSet(spec), { objective: objectiveOf(await this.#materials.manifest(spec.manifestCid)) });
     } finally {
       model.dispose();
     }
@@ -482,125 +477,10 @@ export class TrainingProcessor {
     return raw === null ? undefined : (JSON.parse(raw) as CommitRecord);
   }
 
-  /** The worker's partition as the job's model takes it (through the model's input codec). */
-  #partition(spec: TrainingJobSpec, slices: readonly PartitionSlice[]): Promise<TrainingSet> {
-    return memo(this.#partitions, spec.jobId, async () => {
-      if (slices.every((s) => s.end <= s.start)) throw new UnrecoverableError(`job ${spec.jobId}: this worker's partition holds no samples`);
-      const partition = await loadPartition(slices, {
-        registry: this.#o.dataRegistry,
-        store: this.#o.store,
-        encryptionPrivateKey: this.#o.encryptionPrivateKey!,
-        fromBlock: this.#o.fromBlock ?? 0,
-        schemas: this.#schemas,
-      });
-      return this.#asTrainingSet(spec, partition.document, partition.samples);
-    });
-  }
-
-  /** The job's public evaluation set (plaintext, any schema) as its model takes it. */
-  #evalSet(spec: TrainingJobSpec): Promise<TrainingSet> {
-    return memo(this.#evalSets, `${spec.manifestCid}:${spec.evalSetCid}`, async () => {
-      const bytes = await this.#o.store.get(spec.evalSetCid);
-      const schema = await this.#schemas.byId(readDatasetHeader(bytes).schemaId);
-      return this.#asTrainingSet(spec, schema.document, decodeSamples(schema, bytes));
-    });
-  }
-
-  async #asTrainingSet(spec: TrainingJobSpec, document: SchemaDocument, samples: Samples): Promise<TrainingSet> {
-    const manifest = await this.#manifest(spec.manifestCid);
-    try {
-      return trainingSetOf(manifest, document, samples);
-    } catch (err) {
-      throw new UnrecoverableError(`job ${spec.jobId}: ${(err as Error).message}`, { cause: err });
-    }
-  }
-
-  #manifest(cid: string): Promise<ModelManifest> {
-    return memo(this.#manifests, cid, () => readManifest(this.#o.store, cid));
-  }
-
-  /**
-   * The model to train from in `round`: the job's architecture with the initial weights (round 1)
-   * or the previous round's agreed aggregate, whose bytes must hash to the agreed `modelHash`.
-   */
-  async #globalModel(spec: TrainingJobSpec, round: number, modelHash: string, modelCidBytes: string): Promise<LayersModel> {
-    const manifest = await this.#manifest(spec.manifestCid);
-    const weightData = await this.#weightData(spec, round, modelHash, modelCidBytes);
-    return deserializeModel({
-      modelTopology: manifest.modelTopology,
-      weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[],
-      weightData,
-    });
-  }
-
-  /** The bytes of the global model `round` started from: the initial weights, or the previous round's agreed aggregate. */
-  async #weightData(spec: TrainingJobSpec, round: number, modelHash: string, modelCidBytes: string): Promise<Uint8Array> {
-    if (round === 1) return this.#o.store.get(spec.weightsCid);
-    const cid = cidFromBytes(modelCidBytes);
-    const weightData = await this.#o.store.get(cid);
-    const actual = sha256Hex(weightData);
-    if (actual !== modelHash.toLowerCase()) {
-      throw new UnrecoverableError(`job ${spec.jobId} round ${round}: global model ${cid} hashes to ${actual}, the quorum agreed on ${modelHash}`);
-    }
-    return weightData;
-  }
-
-  /** The global model of `round` as read from the chain's record of the previous round (for the screened rule's deltas). */
-  async #globalWeightData(spec: TrainingJobSpec, round: number): Promise<Uint8Array> {
-    if (round === 1) return this.#weightData(spec, 1, "", "0x");
-    const previous = await this.#o.jobs.roundResultOf(spec.jobId, round - 1);
-    return this.#weightData(spec, round, previous.aggregateHash, previous.aggregateCid);
-  }
-}
-
-/**
- * The round's aggregate and the updates its rule left out (by CID): `screened-fedavg` (the default for jobs of
- * untrusted workers) screens each update's delta from the round's `global` model (UpdateScreening) before FedAvg;
- * the other rules exclude nothing. Deterministic in `updates` (sorted by CID inside the aggregator), so honest
- * workers agree bit for bit on the aggregate and on the excluded set.
- */
-export function aggregateRound(
-  updates: readonly ClientUpdate[],
-  spec: Pick<TrainingJobSpec, "rule">,
-  global?: Float32Array,
-): { weights: Float32Array; excludedCids: readonly string[] } {
-  const { weights, excludedCids } = aggregateWithExclusion(updates, spec.rule, global === undefined ? {} : { global });
-  return { weights, excludedCids };
-}
-
-/**
- * The samples partition `index` holds: what an honest update of it reveals. FedAvg weighs each update by its sample
- * count, so a worker that claims more than its partition holds would dominate the aggregate; the partition is a pure
- * function of the job's terms, so every honest worker excludes the same misreporting update.
- */
-export function partitionSamples(spec: Pick<TrainingJobSpec, "datasets" | "workersPerRound">, index: number): number {
-  return samplesIn(partitionOf(spec.datasets, spec.workersPerRound, index));
-}
-
-/** The contract's exclusion mask: bit i for the worker of partition index i, from the excluded updates' CIDs. */
-export function exclusionMask(excludedCids: readonly string[], partitionOfCid: ReadonlyMap<string, number>): bigint {
-  let mask = 0n;
-  for (const cid of excludedCids) {
-    const index = partitionOfCid.get(cid);
-    if (index === undefined) throw new UnrecoverableError(`excluded update ${cid} was not revealed this round`);
-    mask |= 1n << BigInt(index);
-  }
-  return mask;
 }
 
 /** A metric in the contract's 1e-6 units, clamped to uint32. */
 function toMicros(value: number): number {
   if (!Number.isFinite(value) || value < 0) return 0xffff_ffff;
   return Math.min(0xffff_ffff, Math.round(value * 1e6));
-}
-
-/** One load per key at a time and cached after; a failed load is forgotten, so the next call retries. */
-function memo<K, V>(cache: Map<K, Promise<V>>, key: K, load: () => Promise<V>): Promise<V> {
-  let pending = cache.get(key);
-  if (pending === undefined) {
-    pending = load();
-    pending.catch(() => cache.delete(key));
-    cache.set(key, pending);
-  }
-  return pending;
 }
