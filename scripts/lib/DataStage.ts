@@ -2,7 +2,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import { formatEther, getBytes, type ContractTransactionReceipt } from "ethers";
 import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
 import { DatasetValidator } from "../../worker/src/data/DatasetValidator.js";
-import { CREDIT_REASON_NAMES, DATASET_STATUS_NAMES, DatasetStatus } from "../../worker/src/data/OnChainDataset.js";
+import { CREDIT_REASON_NAMES, DATASET_STATUS_NAMES, DECISION_REASON_NAMES, DatasetStatus } from "../../worker/src/data/OnChainDataset.js";
 import { sharedReferenceClassifier } from "../../worker/src/data/ReferenceClassifier.js";
 import type { ValidationOutcome } from "../../worker/src/data/ValidationProcessor.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
@@ -12,7 +12,7 @@ import { mnistTask } from "./seedTasks/MnistTask.js";
 import type { SeedTask, TaskContribution } from "./seedTasks/SeedTask.js";
 
 const TOKEN = 10n ** 18n;
-const REASONS = ["ok", "schema", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"];
+const REASONS: readonly string[] = DECISION_REASON_NAMES;
 
 export interface DataStageOptions {
   /** What is contributed (default: the MNIST task with `sliceSize` and `shuffledSize`). */

@@ -1,5 +1,5 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { CREDIT_REASON_NAMES, DATASET_STATUS_NAMES, cidFromBytes } from "../../worker/src/data/OnChainDataset.js";
+import { CREDIT_REASON_NAMES, DATASET_STATUS_NAMES, DECISION_REASON_NAMES, cidFromBytes } from "../../worker/src/data/OnChainDataset.js";
 import { builtinSchemaById } from "../../worker/src/data/schema/BuiltinSchemas.js";
 import { formatTsr } from "../lib/Amounts.js";
 import { dataRegistryOf } from "../lib/DataRegistries.js";
@@ -13,7 +13,7 @@ interface StatusArgs {
   id: string | undefined;
 }
 
-const REASONS = ["ok", "schema (structure, ranges, labels or class balance)", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"];
+const REASONS: readonly string[] = DECISION_REASON_NAMES;
 
 export interface DatasetView {
   datasetId: bigint;

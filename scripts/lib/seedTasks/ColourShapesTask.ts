@@ -1,9 +1,8 @@
 import type { LayersModel } from "@tensorflow/tfjs";
 import { builtinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js";
-import { selectSamples } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import { activeTf } from "../../../worker/src/ml/backend.js";
 import { colourShapes, SIZE } from "./ColourShapes.js";
-import { majorityBaseline, type SeedTask, type TaskContribution } from "./SeedTask.js";
+import { majorityBaseline, onlyClass, type SeedTask, type TaskContribution } from "./SeedTask.js";
 
 const SCHEMA = builtinSchema("colour-16x16x3/shapes-4")!;
 
@@ -25,13 +24,11 @@ export function colourShapesTask(options: ColourShapesTaskOptions = {}): SeedTas
     description: "shape of a 16x16 RGB image: a 2-convolution CNN, uint8 colour images",
     schema: SCHEMA,
     async contributions(): Promise<TaskContribution[]> {
-      const bad = colourShapes(images, 5);
-      const circles = Array.from({ length: bad.count }, (_, i) => i).filter((i) => bad.labels[i] === 0);
       return [
         { name: "images, seed 1", samples: colourShapes(images, 1) },
         { name: "images, seed 2", samples: colourShapes(images, 2) },
         { name: "images, seed 3", samples: colourShapes(images, 3) },
-        { name: "circles only", samples: selectSamples(SCHEMA.document, bad, circles), bad: { reason: 1, what: "class balance: circles only" } },
+        { name: "circles only", samples: onlyClass(SCHEMA.document, colourShapes(images, 5), 0), bad: { reason: 1, what: "class balance: circles only" } },
       ];
     },
     async evalSet() {

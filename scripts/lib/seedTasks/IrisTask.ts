@@ -4,7 +4,7 @@ import { builtinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js
 import { selectSamples, type Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import { activeTf } from "../../../worker/src/ml/backend.js";
 import { seededPermutation } from "../../../worker/src/ml/MnistDataset.js";
-import { majorityBaseline, type SeedTask, type TaskContribution } from "./SeedTask.js";
+import { majorityBaseline, onlyClass, type SeedTask, type TaskContribution } from "./SeedTask.js";
 
 const SCHEMA = builtinSchema("iris-4/species-3")!;
 const SPECIES = ["setosa", "versicolor", "virginica"];
@@ -34,12 +34,11 @@ export const irisTask: SeedTask = {
   schema: SCHEMA,
   async contributions(): Promise<TaskContribution[]> {
     const all = irisShuffled();
-    const setosa = range(0, 150).filter((i) => all.labels[i] === 0).slice(0, 20);
     return [
       { name: "flowers 1-35", samples: selectSamples(SCHEMA.document, all, range(0, 35)) },
       { name: "flowers 36-70", samples: selectSamples(SCHEMA.document, all, range(35, 70)) },
       { name: "flowers 71-105", samples: selectSamples(SCHEMA.document, all, range(70, 105)) },
-      { name: "setosa only", samples: lightlyMoved(selectSamples(SCHEMA.document, all, setosa)), bad: { reason: 1, what: "class balance: one species only" } },
+      { name: "setosa only", samples: lightlyMoved(onlyClass(SCHEMA.document, all, 0, 20)), bad: { reason: 1, what: "class balance: one species only" } },
     ];
   },
   async evalSet() {

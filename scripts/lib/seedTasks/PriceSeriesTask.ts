@@ -1,9 +1,9 @@
 import type { LayersModel } from "@tensorflow/tfjs";
 import { builtinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js";
-import { selectSamples, type Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
+import type { Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import { activeTf } from "../../../worker/src/ml/backend.js";
 import { generatePriceSeries, priceWindows, WINDOW } from "./PriceSeries.js";
-import type { SeedTask, TaskContribution } from "./SeedTask.js";
+import { onlyClass, type SeedTask, type TaskContribution } from "./SeedTask.js";
 
 const SCHEMA = builtinSchema("price-window-20x2/next-up-down")!;
 
@@ -33,13 +33,11 @@ export function priceSeriesTask(options: PriceSeriesTaskOptions = {}): SeedTask 
     description: "next-day up/down from 20 days of returns and volume changes: 40-16-1 MLP, binary probability",
     schema: SCHEMA,
     async contributions(): Promise<TaskContribution[]> {
-      const bad = series(5);
-      const ups = Array.from({ length: bad.count }, (_, i) => i).filter((i) => bad.labels[i] === 1);
       return [
         { name: "series 1", samples: series(1) },
         { name: "series 2", samples: series(2) },
         { name: "series 3", samples: series(3) },
-        { name: "up days only", samples: selectSamples(SCHEMA.document, bad, ups), bad: { reason: 1, what: "class balance: up days only" } },
+        { name: "up days only", samples: onlyClass(SCHEMA.document, series(5), 1), bad: { reason: 1, what: "class balance: up days only" } },
       ];
     },
     async evalSet() {

@@ -1,5 +1,6 @@
 import type { LayersModel } from "@tensorflow/tfjs";
-import type { Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
+import { selectSamples, type Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
+import type { SchemaDocument } from "../../../worker/src/data/schema/SchemaDocument.js";
 import type { SchemaRef } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import type { ContentStore } from "../../../worker/src/ipfs/ContentStore.js";
 import { mulberry32 } from "../../../worker/src/ml/MnistDataset.js";
@@ -45,6 +46,12 @@ export interface SeedTask {
 
 /** A seeded uniform generator (mulberry32): the same seed always gives the same sequence. */
 export const seededRandom = mulberry32;
+
+/** The samples of one class (the first `limit` of them): a seed task's bad contribution, rejected for class balance. */
+export function onlyClass(document: SchemaDocument, samples: Samples, classIndex: number, limit = Number.POSITIVE_INFINITY): Samples {
+  const indices = Array.from({ length: samples.count }, (_, i) => i).filter((i) => samples.labels[i] === classIndex);
+  return selectSamples(document, samples, indices.slice(0, limit));
+}
 
 /** Accuracy of always answering the most frequent class of `samples`. */
 export function majorityBaseline(samples: Samples, classes: number): { name: string; score: number } {

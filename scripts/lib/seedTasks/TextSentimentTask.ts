@@ -1,16 +1,13 @@
 import type { LayersModel } from "@tensorflow/tfjs";
-import { getBytes, sha256 } from "ethers";
-import { CID } from "multiformats/cid";
-import * as raw from "multiformats/codecs/raw";
-import { create as createDigest } from "multiformats/hashes/digest";
+import { sha256 } from "ethers";
 import type { Samples } from "../../../worker/src/data/schema/DatasetEncoding.js";
 import { parseSchemaDocument, schemaIdOf, type SchemaDocument } from "../../../worker/src/data/schema/SchemaDocument.js";
 import { publishSchema } from "../../../worker/src/data/schema/SchemaResolver.js";
-import { addJson, type ContentStore } from "../../../worker/src/ipfs/ContentStore.js";
+import { addJson, rawBlockCid, type ContentStore } from "../../../worker/src/ipfs/ContentStore.js";
 import { activeTf } from "../../../worker/src/ml/backend.js";
 import { WordTokenizer, type TokenizerSpec, type Vocabulary } from "../../../worker/src/ml/Tokenizer.js";
 import { CORPUS_WORDS, generateReviews } from "./SentimentCorpus.js";
-import { majorityBaseline, type SeedTask, type TaskContribution } from "./SeedTask.js";
+import { majorityBaseline, onlyClass, type SeedTask, type TaskContribution } from "./SeedTask.js";
 
 /** Tokens per review (the schema's and the model's sequence length); shorter reviews are padded with id 0. */
 export const LENGTH = 16;
@@ -18,9 +15,9 @@ const PAD_ID = 0;
 const VOCABULARY: Vocabulary = { tokens: ["<pad>", "<unk>", ...CORPUS_WORDS] };
 const TOKENIZER: Omit<TokenizerSpec, "vocabCid"> = { kind: "word-vocab", lowercase: true, unknownId: 1, truncate: true };
 
-/** The CID `addJson` gives a small JSON document: one raw block (CIDv1, sha2-256) of its UTF-8 JSON. */
+/** The CID `addJson` gives a small JSON document: one raw block of its UTF-8 JSON. */
 function jsonCid(value: unknown): string {
-  return CID.createV1(raw.code, createDigest(0x12, getBytes(sha256(new TextEncoder().encode(JSON.stringify(value)))))).toString();
+  return rawBlockCid(sha256(new TextEncoder().encode(JSON.stringify(value))));
 }
 
 const VOCAB_CID = jsonCid(VOCABULARY);
@@ -63,17 +60,11 @@ export function textSentimentTask(options: { reviews?: number } = {}): SeedTask 
       await publishSchema(store, DOCUMENT);
     },
     async contributions(): Promise<TaskContribution[]> {
-      const negative = reviewSamples(reviews, 5);
-      const negatives = Array.from({ length: negative.count }, (_, i) => i).filter((i) => negative.labels[i] === 0);
       return [
         { name: "reviews, seed 1", samples: reviewSamples(reviews, 1) },
         { name: "reviews, seed 2", samples: reviewSamples(reviews, 2) },
         { name: "reviews, seed 3", samples: reviewSamples(reviews, 3) },
-        {
-          name: "negative reviews only",
-          samples: { count: negatives.length, features: Int32Array.from(negatives.flatMap((i) => Array.from(negative.features.subarray(i * LENGTH, (i + 1) * LENGTH)))), labels: new Uint16Array(negatives.length) },
-          bad: { reason: 1, what: "class balance: negative reviews only" },
-        },
+        { name: "negative reviews only", samples: onlyClass(DOCUMENT, reviewSamples(reviews, 5), 0), bad: { reason: 1, what: "class balance: negative reviews only" } },
       ];
     },
     async evalSet() {

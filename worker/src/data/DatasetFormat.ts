@@ -8,6 +8,7 @@ import {
   encodeSamples,
   recordBytes,
   sampleHashes as schemaSampleHashes,
+  type Samples,
 } from "./schema/DatasetEncoding.js";
 
 /**
@@ -36,9 +37,14 @@ export function canonicalByteLength(count: number): number {
   return schemaByteLength(MNIST_SCHEMA.document, count);
 }
 
+/** Digits as samples of the MNIST schema (the pixels shared, the labels widened to uint16). */
+export function mnistSamples(dataset: LabelledImages): Samples {
+  return { count: dataset.count, features: dataset.pixels, labels: Uint16Array.from(dataset.labels) };
+}
+
 /** Encodes digits canonically; throws DatasetFormatError on a wrong shape or a label outside 0..9. */
 export function encodeDataset(dataset: LabelledImages): Uint8Array {
-  return encodeSamples(MNIST_SCHEMA, { count: dataset.count, features: dataset.pixels, labels: Uint16Array.from(dataset.labels) });
+  return encodeSamples(MNIST_SCHEMA, mnistSamples(dataset));
 }
 
 /** Decodes canonical bytes of the MNIST schema, checking the header, the exact length and every label. */
@@ -49,7 +55,7 @@ export function decodeDataset(bytes: Uint8Array): LabelledImages {
 
 /** One sha256 (0x-hex) per digit, over its 784 pixels only: the same image under another label is still a duplicate. */
 export function sampleHashes(dataset: LabelledImages): string[] {
-  return schemaSampleHashes(MNIST_SCHEMA.document, { count: dataset.count, features: dataset.pixels, labels: Uint16Array.from(dataset.labels) });
+  return schemaSampleHashes(MNIST_SCHEMA.document, mnistSamples(dataset));
 }
 
 /** The samples as the ML code's DigitSet (pixels scaled to [0, 1]). */

@@ -148,10 +148,6 @@ export class DatasetValidator {
       return reject(ValidationReason.Schema, tooBig);
     }
     const encrypted = await input.store.get(input.datasetCid);
-    if (encrypted.length > MAX_DATASET_BYTES + CIPHER_OVERHEAD_BYTES) {
-      key.fill(0);
-      return reject(ValidationReason.Schema, `the ciphertext is ${encrypted.length} bytes, over the protocol's ${MAX_DATASET_BYTES}-byte limit`);
-    }
     return this.validate({ encrypted, key, claim: input.claim, acceptedSampleHashes: input.acceptedSampleHashes });
   }
 

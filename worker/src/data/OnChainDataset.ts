@@ -53,5 +53,7 @@ export function contributionArgsOf(contribution: DatasetContribution, license: s
 /** DatasetStatus of the registry, by value. */
 export const DatasetStatus = { None: 0, Pending: 1, Accepted: 2, Rejected: 3, Undecided: 4, Withdrawn: 5 } as const;
 export const DATASET_STATUS_NAMES = ["None", "Pending", "Accepted", "Rejected", "Undecided", "Withdrawn"] as const;
+/** A dataset's decision or vote reason code, by value (ValidationReason of the validator). */
+export const DECISION_REASON_NAMES = ["ok", "schema (structure, ranges, labels or class balance)", "sample count", "duplicate samples", "label noise", "decryption", "commitment mismatch"] as const;
 /** CreditReason of the registry, by value. */
 export const CREDIT_REASON_NAMES = ["bond refund", "accept reward", "validator reward", "deferred accept reward"] as const;

@@ -1,4 +1,5 @@
 import { CID } from "multiformats/cid";
+import { create as createDigest } from "multiformats/hashes/digest";
 import { ContentStoreError } from "./ContentStoreError.js";
 
 /**
@@ -29,6 +30,19 @@ export const unixfsImportParameters = {
   chunkSize: 262_144,
   maxChildrenPerNode: 174,
 } as const;
+
+/**
+ * The CID a store gives bytes of at most one chunk (`unixfsImportParameters.chunkSize`), from their sha256 alone:
+ * CIDv1, raw codec, sha2-256. What lets an on-chain bytes32 name a document on IPFS (a dataset schema).
+ */
+export function rawBlockCid(sha256Digest: string): string {
+  if (!/^0x[0-9a-fA-F]{64}$/.test(sha256Digest)) throw new RangeError(`${sha256Digest} is not a sha256 digest (0x, 32 bytes)`);
+  const digest = Uint8Array.from(sha256Digest.slice(2).match(/../g)!, (h) => parseInt(h, 16));
+  return CID.createV1(RAW_CODEC, createDigest(SHA2_256, digest)).toString();
+}
+
+const RAW_CODEC = 0x55;
+const SHA2_256 = 0x12;
 
 const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true });

@@ -30,28 +30,10 @@ export async function predictSettled(model: InferenceModel, manifest: ModelCodec
   });
   if (decoded.length === 0) return results;
 
-  const tf = activeTf();
   const exampleSize = codecs.input.exampleShape.reduce((product, d) => product * d, 1);
   const batch = codecs.input.dtype === "int32" ? new Int32Array(decoded.length * exampleSize) : new Float32Array(decoded.length * exampleSize);
   decoded.forEach((d, i) => batch.set(d.values, i * exampleSize));
-  const outputs = tf.tidy(() => {
-    const xs = tf.tensor(batch, [decoded.length, ...codecs.input.exampleShape], codecs.input.dtype);
-    const ys = "layers" in model ? model.predict(xs, { batchSize: PREDICT_BATCH_SIZE }) : model.predict(xs);
-    if (!(ys instanceof tf.Tensor)) throw new ModelManifestError("the model has more than one output; the codecs serve models with exactly one");
-    return ys as Tensor;
-  });
-  let values: Float32Array | Int32Array | Uint8Array;
-  try {
-    const perExample = outputs.shape.slice(1).reduce((product, d) => product * d, 1);
-    if (outputs.shape[0] !== decoded.length || perExample !== codecs.output.exampleShape.reduce((product, d) => product * d, 1)) {
-      throw new ModelManifestError(
-        `the model output has shape ${JSON.stringify(outputs.shape)}, the manifest declares [${decoded.length}, ${codecs.output.exampleShape.join(", ")}]`,
-      );
-    }
-    values = (await outputs.data()) as Float32Array | Int32Array | Uint8Array;
-  } finally {
-    outputs.dispose();
-  }
+  const values = await runModel(model, manifest, batch, decoded.length);
   const outputSize = values.length / decoded.length;
   decoded.forEach((d, i) => {
     try {
@@ -61,6 +43,31 @@ export async function predictSettled(model: InferenceModel, manifest: ModelCodec
     }
   });
   return results;
+}
+
+/**
+ * The model's raw outputs for `count` examples already decoded by the manifest's input codec (`inputs`, flat), as
+ * one flat array; a model whose outputs do not have the shape the manifest declares is a ModelManifestError. All
+ * tensors are disposed.
+ */
+export async function runModel(model: InferenceModel, manifest: ModelCodecs, inputs: Float32Array | Int32Array, count: number): Promise<Float32Array | Int32Array | Uint8Array> {
+  const codecs = codecsOf(manifest);
+  const tf = activeTf();
+  const outputs = tf.tidy(() => {
+    const xs = tf.tensor(inputs, [count, ...codecs.input.exampleShape], codecs.input.dtype);
+    const ys = "layers" in model ? model.predict(xs, { batchSize: PREDICT_BATCH_SIZE }) : model.predict(xs);
+    if (!(ys instanceof tf.Tensor)) throw new ModelManifestError("the model has more than one output; the codecs serve models with exactly one");
+    return ys as Tensor;
+  });
+  try {
+    const perExample = outputs.shape.slice(1).reduce((product, d) => product * d, 1);
+    if (outputs.shape[0] !== count || perExample !== codecs.output.exampleShape.reduce((product, d) => product * d, 1)) {
+      throw new ModelManifestError(`the model output has shape ${JSON.stringify(outputs.shape)}, the manifest declares [${count}, ${codecs.output.exampleShape.join(", ")}]`);
+    }
+    return (await outputs.data()) as Float32Array | Int32Array | Uint8Array;
+  } finally {
+    outputs.dispose();
+  }
 }
 
 /** `predictSettled` for callers that want every answer or the first error (clients, local checks). */

@@ -1,10 +1,7 @@
 import type { Conv2DBackpropFilterAttrs, KernelConfig, KernelFunc, Tensor4D, TensorInfo } from "@tensorflow/tfjs";
 import type { Tf } from "./backend.js";
+import type { WasmBackendLike } from "./wasmBackendLike.js";
 
-interface WasmBackendLike {
-  readSync(dataId: TensorInfo["dataId"]): unknown;
-  makeOutput(shape: number[], dtype: "float32", memoryOffset?: number, values?: Float32Array): TensorInfo;
-}
 
 /**
  * The WASM backend of tfjs 4.22 has every kernel a CNN's backward pass needs except

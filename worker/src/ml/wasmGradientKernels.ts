@@ -7,10 +7,8 @@ import type {
   TensorInfo,
 } from "@tensorflow/tfjs";
 import type { Tf } from "./backend.js";
+import type { WasmBackendLike } from "./wasmBackendLike.js";
 
-interface WasmBackendLike {
-  disposeData(dataId: TensorInfo["dataId"], force?: boolean): boolean;
-}
 
 /** Marks a kernel config as one of ours, so registering twice does not wrap a wrapper. */
 const FAST_PATH = Symbol.for("tessera.wasmFastPath");

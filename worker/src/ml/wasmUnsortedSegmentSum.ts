@@ -1,10 +1,7 @@
 import type { KernelConfig, KernelFunc, TensorInfo, UnsortedSegmentSumAttrs } from "@tensorflow/tfjs";
 import type { Tf } from "./backend.js";
+import type { WasmBackendLike } from "./wasmBackendLike.js";
 
-interface WasmBackendLike {
-  readSync(dataId: TensorInfo["dataId"]): unknown;
-  makeOutput(shape: number[], dtype: "float32", memoryOffset?: number, values?: Float32Array): TensorInfo;
-}
 
 /**
  * The WASM backend of tfjs 4.22 has no UnsortedSegmentSum, which the gradient of `gather` uses, so training any

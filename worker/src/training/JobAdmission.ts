@@ -7,7 +7,7 @@ import { readManifest, sha256Hex, type ModelManifest } from "../ml/ModelArtifact
 import { InferenceEncodingError, ModelManifestError } from "../ml/ModelError.js";
 import { codecsOf } from "../ml/ModelManifest.js";
 import { checkObjectiveFits, objectiveOf } from "../ml/TrainingObjective.js";
-import { checkModelTakes, trainingSetOf } from "../ml/TrainingSet.js";
+import { trainingSetOf } from "../ml/TrainingSet.js";
 import { payPerUpdate, type TrainingJobSpec } from "./TrainingJobSpec.js";
 
 /** The DataRegistry's DatasetStatus.Accepted. */
@@ -61,8 +61,8 @@ export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOpt
     const bytes = await o.store.get(spec.evalSetCid);
     schema = await (o.schemas ?? new SchemaResolver(o.store)).byId(readDatasetHeader(bytes).schemaId);
     const samples = decodeSamples(schema, bytes);
-    // The model must take the schema's samples through its input codec and learn its labels with its objective.
-    checkModelTakes(manifest, schema.document);
+    // The model must take the schema's samples through its input codec (trainingSetOf checks it can, then does) and
+    // learn its labels with its objective.
     trainingSetOf(manifest, schema.document, samples);
     checkObjectiveFits(objectiveOf(manifest), codecsOf(manifest).output.exampleShape.reduce((a, b) => a * b, 1), schema.document.label);
   } catch (err) {

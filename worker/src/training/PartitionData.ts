@@ -2,7 +2,7 @@ import type { DataRegistry } from "../../../typechain-types/index.js";
 import { NotYetError, UnrecoverableError } from "../errors.js";
 import { decryptDataset } from "../data/DatasetCipher.js";
 import { NotAuthorizedError } from "../data/DatasetError.js";
-import { commitmentOf, decodeSamples, readDatasetHeader, selectSamples, type Samples } from "../data/schema/DatasetEncoding.js";
+import { commitmentOf, concatSamples, decodeSamples, readDatasetHeader, selectSamples, type Samples } from "../data/schema/DatasetEncoding.js";
 import type { SchemaDocument } from "../data/schema/SchemaDocument.js";
 import { SchemaResolver } from "../data/schema/SchemaResolver.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "../data/KeyEnvelopes.js";
@@ -79,19 +79,4 @@ export async function loadPartition(slices: readonly PartitionSlice[], o: Partit
   }
   if (schema === undefined) throw new UnrecoverableError("the partition holds no samples");
   return { schemaId: schema.id, document: schema.document, samples: concatSamples(schema.document, parts) };
-}
-
-function concatSamples(document: SchemaDocument, parts: readonly Samples[]): Samples {
-  const size = document.features.shape.reduce((a, b) => a * b, 1);
-  const count = parts.reduce((sum, p) => sum + p.count, 0);
-  const first = parts[0];
-  const features = new (first.features.constructor as Uint8ArrayConstructor | Int32ArrayConstructor | Float32ArrayConstructor)(count * size);
-  const labels = new (first.labels.constructor as Uint16ArrayConstructor | Float32ArrayConstructor)(count);
-  let offset = 0;
-  for (const p of parts) {
-    features.set(p.features, offset * size);
-    labels.set(p.labels, offset);
-    offset += p.count;
-  }
-  return { count, features, labels };
 }

@@ -1,11 +1,11 @@
 import type { ModelCache } from "../../ml/ModelCache.js";
 import { codecsOf } from "../../ml/ModelManifest.js";
-import type { Tensor } from "@tensorflow/tfjs";
-import { activeTf } from "../../ml/backend.js";
+import { runModel } from "../../ml/Prediction.js";
+import { modelInputs } from "../../ml/TrainingSet.js";
 import { toDigitSet } from "../DatasetFormat.js";
 import type { ReferenceClassifier } from "../ReferenceClassifier.js";
 import type { Samples } from "../schema/DatasetEncoding.js";
-import { featureSize, SchemaError, type SchemaDocument } from "../schema/SchemaDocument.js";
+import { SchemaError, type SchemaDocument } from "../schema/SchemaDocument.js";
 
 /** A classifier that predicts the class of samples of a schema: what the label-noise check compares labels with. */
 export interface LabelReference {
@@ -51,24 +51,8 @@ export function publishedReference(models: ModelCache, spec: ReferenceSpec): Lab
     async predictClasses(document, samples) {
       const loaded = await models.load(spec.model, spec.weightsCid === undefined ? {} : { weightsCid: spec.weightsCid });
       const codecs = codecsOf(loaded.manifest);
-      const size = featureSize(document);
-      if (codecs.input.byteLength !== size * (codecs.input.spec.name === "uint8-image" ? 1 : 4)) {
-        throw new SchemaError(`reference ${spec.model} takes ${codecs.input.byteLength}-byte inputs, the schema's samples are ${size} values of ${document.features.dtype}`);
-      }
       if (codecs.output.spec.name === "float32-tensor") throw new SchemaError(`reference ${spec.model} answers float32 tensors, not classes`);
-      const exampleSize = codecs.input.exampleShape.reduce((a, b) => a * b, 1);
-      const xs = codecs.input.dtype === "int32" ? new Int32Array(samples.count * exampleSize) : new Float32Array(samples.count * exampleSize);
-      for (let i = 0; i < samples.count; i++) {
-        const values = samples.features.subarray(i * size, (i + 1) * size);
-        xs.set(codecs.input.decode(codecs.input.encode(values)), i * exampleSize);
-      }
-      const tf = activeTf();
-      const outputs = tf.tidy(() => {
-        const x = tf.tensor(xs, [samples.count, ...codecs.input.exampleShape], codecs.input.dtype);
-        return ("layers" in loaded.model ? loaded.model.predict(x, { batchSize: 256 }) : loaded.model.predict(x)) as Tensor;
-      });
-      const scores = (await outputs.data()) as Float32Array;
-      outputs.dispose();
+      const scores = await runModel(loaded.model, loaded.manifest, modelInputs(loaded.manifest, document, samples), samples.count);
       const perExample = scores.length / samples.count;
       const classes = new Uint16Array(samples.count);
       for (let i = 0; i < samples.count; i++) {

@@ -222,6 +222,20 @@ export function selectSamples(document: SchemaDocument, samples: Samples, indice
   return { count: indices.length, features, labels };
 }
 
+/** Samples of one schema, one after the other. */
+export function concatSamples(document: SchemaDocument, parts: readonly Samples[]): Samples {
+  const size = featureSize(document);
+  const count = parts.reduce((sum, p) => sum + p.count, 0);
+  const { features, labels } = allocateSamples(document, count);
+  let offset = 0;
+  for (const p of parts) {
+    features.set(p.features, offset * size);
+    labels.set(p.labels, offset);
+    offset += p.count;
+  }
+  return { count, features, labels };
+}
+
 /** A feature's name for messages: its column name, else its index (with its position in the shape when multi-dimensional). */
 export function featureName(document: SchemaDocument, index: number): string {
   const names = document.features.names;

@@ -1,9 +1,7 @@
 import canonicalize from "canonicalize";
-import { getBytes, sha256 } from "ethers";
-import { CID } from "multiformats/cid";
-import * as raw from "multiformats/codecs/raw";
-import { create as createDigest } from "multiformats/hashes/digest";
+import { sha256 } from "ethers";
 import { z } from "zod";
+import { rawBlockCid } from "../../ipfs/ContentStore.js";
 import { tokenizerSchema } from "../../ml/Tokenizer.js";
 import { DatasetError } from "../DatasetError.js";
 
@@ -167,8 +165,7 @@ export function schemaIdOf(document: SchemaDocumentInput | SchemaDocument): stri
 /** The CID of the canonical bytes stored as one raw block (CIDv1, raw, sha2-256): found from the on-chain id alone. */
 export function schemaCidOf(schemaId: string): string {
   if (!/^0x[0-9a-fA-F]{64}$/.test(schemaId)) throw new SchemaError(`schema id ${schemaId} is not a bytes32`);
-  const digest = getBytes(schemaId);
-  return CID.createV1(raw.code, createDigest(0x12, digest)).toString();
+  return rawBlockCid(schemaId);
 }
 
 /** Reads canonical bytes fetched for `schemaId`: they must hash to it and be the canonical form of what they say. */
