@@ -23,5 +23,12 @@ sed 's/^/  | /' "$workdir/session.sh"
 rm -rf .tessera/deployment.json .tessera/ipfs ignition/deployments/chain-31337
 setsid bash -euo pipefail "$workdir/session.sh" &
 pid=$!
-wait "$pid"
+rc=0
+wait "$pid" || rc=$?
+if [ "$rc" -ne 0 ]; then
+  # What the worker did (or why it did not) is in its log: show it with the failure, not after the clone is gone.
+  echo "readme-session: the session failed (exit $rc); the end of .tessera/worker.log:" >&2
+  grep -v '^\s*$' .tessera/worker.log 2>/dev/null | tail -40 | cut -c1-600 >&2 || echo "  (no worker log)" >&2
+  exit "$rc"
+fi
 echo "readme-session: the README's standalone session passed"

@@ -9,6 +9,7 @@ import { openContentStore } from "../lib/ContentStores.js";
 import { formatAmount } from "../lib/Amounts.js";
 import { cidToString } from "../lib/Cids.js";
 import { printFields } from "../lib/Printer.js";
+import { taskError } from "../lib/TaskError.js";
 import { Session } from "../lib/Session.js";
 import { findRequested, parseRequestId } from "./RequestHistory.js";
 
@@ -114,6 +115,14 @@ export default async function status(args: StatusArgs, hre: HardhatRuntimeEnviro
     ["time left", expired ? `none: refundable with \`npx hardhat${session.networkFlag} infer refund --id ${requestId}\`` : `${deadline - now} s`],
     ...declineFields,
   ]);
+  if (args.wait > 0) {
+    // Asked to wait for the answer and none came: a script (or a person) must not go on as if it had.
+    throw taskError(
+      expired
+        ? `no answer: request ${requestId} expired unanswered; its fee is refundable`
+        : `no answer within ${args.wait} s: request ${requestId} is still ${label.toLowerCase()}; is a worker serving version ${request.modelVersionId}? (see the worker's log)`,
+    );
+  }
   return { requestId, status: label, deadline, ...(claimed ? { claimant: state.claimant } : {}), declines };
 }
 

@@ -255,11 +255,18 @@ describe("Hardhat tasks: deploy, publish, register, request, status, refund, wit
       { worker: worker.address, reason: 2, txHash: (declined.result as { declines: { txHash: string }[] }).declines[0].txHash },
     ]);
     expect(declined.output).to.include(`by ${worker.address}: input malformed`);
+    // Waiting for an answer that does not come fails (a script must not go on as if it had), after the wait.
+    const started = Date.now();
+    const unanswered = await taskFailure(hre, ["infer", "status"], { ...common(), id, wait: 1 });
+    expect(unanswered.message).to.equal(`no answer within 1 s: request ${id} is still open; is a worker serving version 1? (see the worker's log)`);
+    expect(Date.now() - started).to.be.at.least(1_000);
 
     // The next block after the deadline (the deadline came from the task's next-block time, which can run ahead
     // of the chain's latest block by the wall clock: "31 s after the latest block" is not always past it).
     await connection.networkHelpers.time.increaseTo(Number(late.result.deadline) + 1);
     expect((await runTask<StatusResult>(hre, ["infer", "status"], { ...common(), id })).result.status).to.equal("Expired");
+    const expiredWait = await taskFailure(hre, ["infer", "status"], { ...common(), id, wait: 5 });
+    expect(expiredWait.message).to.equal(`no answer: request ${id} expired unanswered; its fee is refundable`);
 
     const { result, output } = await runTask<RefundResult>(hre, ["infer", "refund"], { ...common(), id });
     expect(result).to.include({ requester: carol.address, fee: PRICE_WEI, slashed: 0n });

@@ -30,7 +30,7 @@ import { ModelCache } from "./ml/ModelCache.js";
 import { createQueue, createWorker } from "./queue/QueueFactory.js";
 import { QueueNames } from "./queue/QueueNames.js";
 import { createRedisConnection } from "./redis/RedisConnection.js";
-import { RedisNonceLock } from "./chain/RedisNonceLock.js";
+import { nonceLockKey, RedisNonceLock } from "./chain/RedisNonceLock.js";
 import { TRAINING_EVENTS } from "./training/TrainingProcessor.js";
 import { TRAINING_JOBS_SOURCE, TrainingService } from "./training/TrainingService.js";
 
@@ -158,8 +158,9 @@ export class WorkerDaemon implements Service {
       start: async () => {
         nonceRedis = createRedisConnection(redisUrl, { connectionName: "tessera-nonce-lock" });
         const account = await AccountNonceManager.of(signer);
-        const key = `${config.queuePrefix}:nonce-lock:${deployment.chainId}:${account.address}`;
-        nonceLock = new RedisNonceLock(nonceRedis, key);
+        const genesis = await provider.getBlock(0);
+        if (genesis?.hash == null) throw new Error("the chain's genesis block is not available (needed to name its nonce lock)");
+        nonceLock = new RedisNonceLock(nonceRedis, nonceLockKey(config.queuePrefix, deployment.chainId, genesis.hash, account.address));
         account.shareAcrossProcesses(nonceLock);
       },
       stop: async () => {

@@ -3,7 +3,7 @@ import { expect } from "chai";
 import { BrowserProvider, Wallet } from "ethers";
 import { network } from "hardhat";
 import { AccountNonceManager } from "../../../worker/src/chain/AccountNonceManager.js";
-import { RedisNonceLock, type NonceTurn } from "../../../worker/src/chain/RedisNonceLock.js";
+import { nonceLockKey, RedisNonceLock, type NonceTurn } from "../../../worker/src/chain/RedisNonceLock.js";
 import { TxSender } from "../../../worker/src/chain/TxSender.js";
 import { createRedisConnection } from "../../../worker/src/redis/RedisConnection.js";
 
@@ -47,6 +47,27 @@ describe("One key, several processes: nonces through a Redis lock", function () 
       expect(await mock.counter()).to.equal(12n);
       expect(await redis.exists(lockKey), "the lease is released").to.equal(0);
     } finally {
+      await redis.quit();
+    }
+  });
+
+  it("a next nonce left for one chain is not handed to a restarted node of the same chain id: the key names the genesis", async function () {
+    const redis = createRedisConnection(REDIS_URL);
+    const prefix = `tessera-test-${randomUUID()}`;
+    const address = Wallet.createRandom().address;
+    // Two runs of a local node (Anvil, `hardhat node`): chain id 31337 both times, a new genesis (its timestamp) each time.
+    const before = nonceLockKey(prefix, 31337n, "0x76FD690BBA10F98E7206D870D9825B3DE021A5F382D429DBD565D7A2B46D9518", address);
+    const after = nonceLockKey(prefix, 31337n, "0x7587d330b7cda78297062a23459de3351db0d29dfccf55be66de028e8029bf4f", address);
+    expect(before).to.equal(`${prefix}:nonce-lock:31337:0x76fd690bba10f98e7206d870d9825b3de021a5f382d429dbd565d7a2b46d9518:${address.toLowerCase()}`);
+    try {
+      await new RedisNonceLock(redis, before).run(async (turn) => {
+        turn.next = 57;
+      });
+      const seen = async (key: string) => new RedisNonceLock(redis, key).run(async (turn: NonceTurn) => turn.storedNext);
+      expect(await seen(after), "the restarted chain's first holder reads the chain's count").to.equal(undefined);
+      expect(await seen(before), "the same chain's next holder is handed the nonce").to.equal(57);
+    } finally {
+      await redis.del(before, `${before}:next`, after, `${after}:next`);
       await redis.quit();
     }
   });

@@ -22,6 +22,15 @@ const RELEASE = `if redis.call("get", KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] ~= "" then redis.call("set", KEYS[2], ARGV[2], "PX", ARGV[3]) end
 return redis.call("del", KEYS[1])`;
 
+/**
+ * The lock's key for one account on one chain. A chain is named by its id and its genesis block's hash: a local node
+ * restarted with the same chain id (Anvil, `hardhat node`) is a new chain with new nonces, and must not be handed the
+ * next nonce a holder left for the old one (the node would park every transaction above its own count).
+ */
+export function nonceLockKey(prefix: string, chainId: bigint | number, genesisHash: string, address: string): string {
+  return `${prefix}:nonce-lock:${chainId}:${genesisHash.toLowerCase()}:${address.toLowerCase()}`;
+}
+
 /** One holder's turn of the lock. */
 export interface NonceTurn {
   /** The next nonce as the previous holder left it; undefined when none is stored (first use, or it expired). */
