@@ -39,6 +39,7 @@ const buildProfile = () => {
     overrides: {
       "contracts/inference/InferenceMarket.sol": gasTuned,
       "contracts/models/ModelRegistry.sol": gasTuned,
+      "contracts/models/ShardRegistry.sol": gasTuned,
       "contracts/training/TrainingJobs.sol": training,
       "contracts/training/TrainingRounds.sol": trainingRounds,
       "contracts/interfaces/ITrainingJobs.sol": training,

@@ -11,6 +11,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IInferenceConsumer} from "../interfaces/IInferenceConsumer.sol";
 import {IInferenceMarket} from "../interfaces/IInferenceMarket.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {IShardRegistry} from "../interfaces/IShardRegistry.sol";
 import {IWorkerRegistry} from "../interfaces/IWorkerRegistry.sol";
 import {
     InferenceRequest,
@@ -24,6 +25,7 @@ import {
     RequestStatus,
     DeclineReason
 } from "../types/InferenceTypes.sol";
+import {ShardStage} from "../types/ShardTypes.sol";
 
 /// @title InferenceMarket
 /// @notice Escrowed, pay-per-request inference on registered model versions. See docs/inference-market.md.
@@ -55,6 +57,9 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     /// low to high.
     uint256 private constant _VERSION_ACTIVE = 1;
     uint256 private constant _VERSION_DEPRECATED = 2;
+    /// @dev Or-ed into the status byte of a sharded version: its requests are fulfilled by `fulfillSharded` only.
+    uint256 private constant _VERSION_SHARDED = 4;
+    uint256 private constant _VERSION_STATUS_MASK = 3;
     /// @dev The request-word bits a claim keeps: deadline (8..39) and modelVersionId (232..255).
     uint256 private constant _KEEP_ON_CLAIM = (uint256(type(uint32).max) << 8) | (uint256(type(uint24).max) << 232);
     /// @dev Set in every written `_openClaims` word, so that the slot never returns to zero: a count going 0 -> 1
@@ -77,10 +82,13 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     uint96 private _callbackGasPriceToken;
     uint96 private _lapseSlash;
     address private _treasury;
+    /// @dev Checks sharded versions' pipelines (set once by the admin; none = sharded requests cannot be fulfilled).
+    IShardRegistry private _shardRegistry;
 
     /// @dev fulfillBatch's working memory: earnings summed per distinct (version, currency) key
     /// (`versionId | token << 64`), and, for optimistic items only, the eligibility cache
-    /// (`versionId | eligible << 64`) and the lapsed claimants to slash (`index | claimant << 96`).
+    /// (`versionId | eligible << 64`) and the lapsed claimants to slash (`index | claimant << 96`); the last version
+    /// found not sharded.
     struct BatchBook {
         uint256 n;
         uint256[] keys;
@@ -92,6 +100,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         uint256 nLapsed;
         uint256 ownClaims;
         bool anyCallback;
+        uint64 wholeModelVersion;
     }
 
     mapping(uint256 requestId => uint256 packed) private _requests;
@@ -261,6 +270,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     {
         (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
         uint64 versionId = request.modelVersionId;
+        _checkWholeModel(versionId);
         if (!needsEligibility) {
             --_openClaims[msg.sender];
         } else if (_workers.eligibleInferrerStake(msg.sender, versionId) == 0) {
@@ -307,6 +317,77 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         }
     }
 
+    /// @inheritdoc IInferenceMarket
+    /// @dev Checked before anything is paid: the output's hash (inline), the request (open, the caller may fulfil it),
+    /// then the pipeline (ShardRegistry). The fee is split at once: royalty to the version's owner, protocol fee to the
+    /// treasury, the rest to the stages' hosts by their shards' cost weights (the last host takes the rounding).
+    function fulfillSharded(Fulfillment calldata item, ShardStage[] calldata stages) external nonReentrant {
+        IShardRegistry shards = _shardRegistry;
+        if (address(shards) == address(0)) revert InferenceMarketNoShardRegistry();
+        InferenceRequest calldata request = item.request;
+        if (item.outputKind == OutputKind.Inline && keccak256(item.output) != item.outputHash) {
+            revert InferenceMarketOutputHashMismatch(keccak256(item.output), item.outputHash);
+        }
+        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
+        uint64 versionId = request.modelVersionId;
+        if (!needsEligibility) {
+            --_openClaims[msg.sender];
+        } else if (_workers.eligibleInferrerStake(msg.sender, versionId) == 0) {
+            revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
+        }
+        (address[] memory hosts, uint32[] memory costWeights) =
+            shards.verifyPipeline(requestId, versionId, request.inputHash, item.outputHash, stages);
+        _payPipeline(request, requestId, hosts, costWeights);
+        _emitFulfilled(requestId, item.outputKind, item.outputHash, item.output);
+        if (lapsedClaimant != address(0)) _slashLapsed(requestId, lapsedClaimant);
+        if (request.callbackGasLimit != 0) {
+            _callback(requestId, request.requester, request.callbackGasLimit, item.output);
+        }
+    }
+
+    /// @dev Credits a sharded request's fee: the royalty and protocol fee as `settle` computes them for one request,
+    /// the rest to the hosts in proportion to their shards' cost weights.
+    function _payPipeline(
+        InferenceRequest calldata request,
+        uint256 requestId,
+        address[] memory hosts,
+        uint32[] memory costWeights
+    ) private {
+        address token = request.paymentToken;
+        uint256 fee = request.fee;
+        uint256 royalty = fee * request.royaltyBps / _BPS;
+        uint256 protocolFee = fee * request.protocolFeeBps / _BPS;
+        (address owner,,,,) = _models.inferenceTerms(request.modelVersionId);
+        if (royalty != 0) _credits[owner][token] += royalty;
+        if (protocolFee != 0) _credits[_treasury][token] += protocolFee;
+        uint256[] memory amounts = _hostShares(fee - royalty - protocolFee, costWeights);
+        for (uint256 i; i < amounts.length; ++i) {
+            if (amounts[i] != 0) _credits[hosts[i]][token] += amounts[i];
+        }
+        emit ShardedFulfilmentPaid(requestId, token, owner, royalty, protocolFee, hosts, amounts);
+    }
+
+    /// @dev `pool` split by `costWeights` (each rounded down; the last share takes the rest, so the shares sum to it).
+    function _hostShares(uint256 pool, uint32[] memory costWeights) private pure returns (uint256[] memory amounts) {
+        uint256 n = costWeights.length;
+        uint256 totalWeight;
+        for (uint256 i; i < n; ++i) {
+            totalWeight += costWeights[i];
+        }
+        amounts = new uint256[](n);
+        uint256 paid;
+        for (uint256 i; i + 1 < n; ++i) {
+            amounts[i] = pool * costWeights[i] / totalWeight;
+            paid += amounts[i];
+        }
+        amounts[n - 1] = pool - paid;
+    }
+
+    /// @dev A sharded version's requests carry the pipeline's signed chain: only `fulfillSharded` takes them.
+    function _checkWholeModel(uint64 versionId) private view {
+        if (_versionTerms[versionId] & _VERSION_SHARDED != 0) revert InferenceMarketShardedVersion(versionId);
+    }
+
     /// @dev One item of fulfillBatch: consumes the request, books its earning under its (version, currency) key.
     /// @dev Fields are located by hand (the static request is inline at the item's start; `outputKind`, the output's
     /// offset and `outputHash` follow it): this skips the ABI decoder's per-field offset checks. Malformed offsets can
@@ -337,6 +418,11 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
             let fee := calldataload(add(request, 0x60))
             earning := or(fee, shl(128, div(mul(fee, calldataload(add(request, 0xe0))), 10000)))
             callbackGasLimit := calldataload(add(request, 0xa0))
+        }
+        // Batches are mostly of one version: it is checked once, not per item.
+        if (versionId != book.wholeModelVersion) {
+            _checkWholeModel(versionId);
+            book.wholeModelVersion = versionId;
         }
         if (callbackGasLimit != 0) book.anyCallback = true;
         if (needsEligibility) _bookOptimistic(book, i, versionId, lapsedClaimant);
@@ -458,11 +544,21 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         uint96 priceToken,
         uint16 royaltyBps,
         uint32 inputElements,
-        bool active
+        bool active,
+        bool sharded
     ) external {
         if (msg.sender != address(_models)) revert InferenceMarketNotModelRegistry(msg.sender);
-        _versionTerms[modelVersionId] = (active ? _VERSION_ACTIVE : _VERSION_DEPRECATED) | (uint256(royaltyBps) << 8)
+        _versionTerms[modelVersionId] = (active ? _VERSION_ACTIVE : _VERSION_DEPRECATED)
+            | (sharded ? _VERSION_SHARDED : 0) | (uint256(royaltyBps) << 8)
             | (uint256(priceWei) << 24) | (uint256(priceToken) << 120) | (uint256(inputElements) << 216);
+    }
+
+    /// @inheritdoc IInferenceMarket
+    function setShardRegistry(IShardRegistry shardRegistry_) external onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (address(shardRegistry_) == address(0)) revert InferenceMarketZeroAddress();
+        if (address(_shardRegistry) != address(0)) revert InferenceMarketShardRegistryAlreadySet(address(_shardRegistry));
+        _shardRegistry = shardRegistry_;
+        emit ShardRegistrySet(address(shardRegistry_));
     }
 
     /// @notice Replaces the market parameters.
@@ -514,7 +610,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         uint256 word = _versionTerms[modelVersionId];
         return (
             word != 0,
-            uint8(word) == _VERSION_ACTIVE,
+            word & _VERSION_STATUS_MASK == _VERSION_ACTIVE,
             uint96(word >> 24),
             uint96(word >> 120),
             uint16(word >> 8),
@@ -566,6 +662,11 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         return address(_token);
     }
 
+    /// @inheritdoc IInferenceMarket
+    function shardRegistry() external view returns (address) {
+        return address(_shardRegistry);
+    }
+
     /// @notice The WorkerRegistry.
     function workerRegistry() external view returns (address) {
         return address(_workers);
@@ -586,7 +687,7 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
         }
         uint64 versionId = args.modelVersionId;
         terms = _versionTerms[versionId];
-        if (uint8(terms) != _VERSION_ACTIVE) {
+        if (terms & _VERSION_STATUS_MASK != _VERSION_ACTIVE) {
             if (terms == 0) revert InferenceMarketUnknownModelVersion(versionId);
             revert InferenceMarketModelVersionDeprecated(versionId);
         }

@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {IShardRegistry} from "./IShardRegistry.sol";
+import {ShardStage} from "../types/ShardTypes.sol";
+
 import {
     InferenceRequest,
     RequestArgs,
@@ -73,6 +76,14 @@ interface IInferenceMarket {
     error InferenceMarketClaimsExceedStake(address worker, uint256 openClaims, uint256 stake);
     /// @notice Thrown by `decline` when the arrays differ in length or a reason is `None`.
     error InferenceMarketInvalidDecline();
+    /// @notice Thrown by `fulfill`/`fulfillBatch` for a sharded version: its requests are fulfilled by `fulfillSharded`.
+    error InferenceMarketShardedVersion(uint64 modelVersionId);
+    /// @notice Thrown by `fulfillSharded` before the ShardRegistry is set.
+    error InferenceMarketNoShardRegistry();
+    /// @notice Thrown by `setShardRegistry` once it is set.
+    error InferenceMarketShardRegistryAlreadySet(address shardRegistry);
+    /// @notice Thrown by `fulfillSharded` when an inline output's keccak256 is not the given output hash.
+    error InferenceMarketOutputHashMismatch(bytes32 actual, bytes32 given);
 
     /// @notice Emitted when a request is opened.
     /// @param requestId keccak256(abi.encode(request)).
@@ -138,6 +149,18 @@ interface IInferenceMarket {
     /// @param token address(0) for ETH.
     /// @param amount Amount paid.
     event Withdrawn(address indexed account, address indexed token, uint256 amount);
+    /// @notice A sharded request's fee, split at fulfilment: `amounts[i]` to `hosts[i]` (the host of shard i).
+    event ShardedFulfilmentPaid(
+        uint256 indexed requestId,
+        address token,
+        address owner,
+        uint256 royalty,
+        uint256 protocolFee,
+        address[] hosts,
+        uint256[] amounts
+    );
+    /// @notice The ShardRegistry that checks sharded pipelines was set (once).
+    event ShardRegistrySet(address indexed shardRegistry);
     /// @notice Emitted when the parameters change.
     /// @param params The new parameters.
     event ParamsUpdated(MarketParams params);
@@ -190,8 +213,17 @@ interface IInferenceMarket {
         uint96 priceToken,
         uint16 royaltyBps,
         uint32 inputElements,
-        bool active
+        bool active,
+        bool sharded
     ) external;
+
+    /// @notice Fulfils a request on a sharded version with its pipeline: one stage per shard, each signed by a host of
+    /// that shard (see IShardRegistry.verifyPipeline). Pays the hosts by their shards' cost weights at once.
+    function fulfillSharded(Fulfillment calldata item, ShardStage[] calldata stages) external;
+    /// @notice Sets the ShardRegistry (DEFAULT_ADMIN_ROLE, once).
+    function setShardRegistry(IShardRegistry shardRegistry_) external;
+    /// @notice The ShardRegistry (address(0) until set).
+    function shardRegistry() external view returns (address);
 
     /// @notice Unsettled earnings of `worker` on a version in `token`: summed fees and summed protocol fees.
     function earnedOf(address worker, uint64 modelVersionId, address token)

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
+import {Shard} from "../types/ShardTypes.sol";
+
 /// @title IModelRegistry
 /// @notice Models and their published versions: content addresses, shapes and inference prices.
 /// @dev This is the part the InferenceMarket needs. Later issues add per-shard records (layer range,
@@ -44,7 +46,7 @@ interface IModelRegistry {
         uint16 royaltyBps;
         uint96 priceWei;
         uint96 priceToken;
-        uint16 shardCount; // 1 = whole model; reserved for sharded versions
+        uint16 shardCount; // 1 = whole model; > 1 = sharded (the shards: getShards)
         uint32 publishedAt;
         bytes32 contentHash;
         bytes manifestCid;
@@ -69,6 +71,12 @@ interface IModelRegistry {
     error ModelRegistryEmptyCid();
     /// @notice Thrown when the global version id space (< 2^24) is exhausted.
     error ModelRegistryVersionIdOverflow(uint64 versionId);
+    /// @notice A sharded version needs 2..maxShards shards.
+    error ModelRegistryShardCount(uint256 count, uint256 maxShards);
+    /// @notice Shard `index` does not start where the previous one ended (layer 0 for the first), or is empty.
+    error ModelRegistryShardLayers(uint256 index, uint32 firstLayer, uint32 endLayer, uint32 expectedFirstLayer);
+    /// @notice Shard `index` has no weights CID, a zero byte size or a zero cost weight.
+    error ModelRegistryShardInvalid(uint256 index);
 
     /// @notice Thrown when `setInferenceMarket` is given address(0).
     error ModelRegistryZeroAddress();
@@ -110,6 +118,17 @@ interface IModelRegistry {
     /// @param versionId The version.
     /// @param modelId Its model.
     event VersionDeprecated(uint64 indexed versionId, uint64 indexed modelId);
+    /// @notice One shard of a sharded version, emitted in order right after its VersionPublished.
+    event ShardPublished(
+        uint64 indexed versionId,
+        uint16 index,
+        uint32 firstLayer,
+        uint32 endLayer,
+        uint32 costWeight,
+        uint64 byteSize,
+        bytes32 contentHash,
+        bytes weightsCid
+    );
     /// @notice Emitted when an ownership transfer is started.
     /// @param modelId The model.
     /// @param owner Current owner.
@@ -125,6 +144,12 @@ interface IModelRegistry {
     function registerModel(string calldata name, string calldata metadataURI) external returns (uint64 modelId);
     /// @notice Publishes a version of a model the caller owns. Version ids are global and start at 1.
     function publishVersion(uint64 modelId, VersionInput calldata v) external returns (uint64 versionId);
+    /// @notice Publishes a version cut into 2..MAX_SHARDS shards, each served by its own hosts (ShardRegistry); its
+    /// requests are fulfilled with the signed chain of the pipeline (InferenceMarket.fulfillSharded).
+    /// `v.weightsCid` and `v.contentHash` name the whole model's weights (what a challenger re-runs).
+    function publishShardedVersion(uint64 modelId, VersionInput calldata v, Shard[] calldata shards)
+        external
+        returns (uint64 versionId);
     /// @notice Deprecates a version: it can no longer be requested. Open requests still settle.
     function deprecateVersion(uint64 versionId) external;
     /// @notice Starts a two-step ownership transfer.
@@ -145,6 +170,11 @@ interface IModelRegistry {
     function getVersion(uint64 versionId) external view returns (VersionInfo memory);
     /// @notice What the InferenceMarket needs, read from exactly two storage slots.
     /// @dev Returns zeros (owner == address(0)) for an unknown version; never reverts.
+    /// @notice The shards of a version, in pipeline order (empty for a whole-model version).
+    function getShards(uint64 versionId) external view returns (Shard[] memory);
+    /// @notice What the pipeline check needs: whether the version is active and each shard's cost weight (empty for a
+    /// whole-model version).
+    function shardPlan(uint64 versionId) external view returns (bool active, uint32[] memory costWeights);
     function inferenceTerms(uint64 versionId)
         external
         view

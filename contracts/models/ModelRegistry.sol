@@ -5,12 +5,15 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IInferenceMarket} from "../interfaces/IInferenceMarket.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
+import {Shard} from "../types/ShardTypes.sol";
 
 /// @title ModelRegistry
 /// @notice Registry of models and their versions, with the terms the InferenceMarket charges.
 contract ModelRegistry is IModelRegistry, Ownable2Step {
     /// @notice Version ids must stay below this bound (the market packs them in 24 bits).
     uint64 public constant VERSION_ID_LIMIT = 1 << 24;
+    /// @notice Most shards a version may be cut into.
+    uint16 public constant MAX_SHARDS = 16;
     uint16 private constant _MAX_BPS = 10_000;
 
     struct Model {
@@ -43,6 +46,8 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
     uint64 private _versionCount;
     mapping(uint64 modelId => Model) private _models;
     mapping(uint64 versionId => Version) private _versions;
+    /// @dev The ordered shards of a sharded version (empty for a whole-model version).
+    mapping(uint64 versionId => Shard[]) private _shards;
     /// @dev Receives every version's inference terms when they are set or change (see `setInferenceMarket`).
     IInferenceMarket private _market;
 
@@ -70,6 +75,49 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         onlyModelOwner(modelId)
         returns (uint64 versionId)
     {
+        versionId = _publish(modelId, v, 1);
+    }
+
+    /// @inheritdoc IModelRegistry
+    /// @dev The shards are checked whole before anything is stored: they start at layer 0, follow each other without
+    /// gap or overlap, and each has weights (a CID, a size) and a positive cost weight.
+    function publishShardedVersion(uint64 modelId, VersionInput calldata v, Shard[] calldata shards)
+        external
+        onlyModelOwner(modelId)
+        returns (uint64 versionId)
+    {
+        uint256 n = shards.length;
+        if (n < 2 || n > MAX_SHARDS) revert ModelRegistryShardCount(n, MAX_SHARDS);
+        uint32 expectedFirst;
+        for (uint256 i; i < n; ++i) {
+            Shard calldata shard = shards[i];
+            if (shard.firstLayer != expectedFirst || shard.endLayer <= shard.firstLayer) {
+                revert ModelRegistryShardLayers(i, shard.firstLayer, shard.endLayer, expectedFirst);
+            }
+            if (shard.costWeight == 0 || shard.byteSize == 0 || shard.weightsCid.length == 0) {
+                revert ModelRegistryShardInvalid(i);
+            }
+            expectedFirst = shard.endLayer;
+        }
+        versionId = _publish(modelId, v, uint16(n));
+        Shard[] storage stored = _shards[versionId];
+        for (uint256 i; i < n; ++i) {
+            Shard calldata shard = shards[i];
+            stored.push(shard);
+            emit ShardPublished(
+                versionId,
+                uint16(i),
+                shard.firstLayer,
+                shard.endLayer,
+                shard.costWeight,
+                shard.byteSize,
+                shard.contentHash,
+                shard.weightsCid
+            );
+        }
+    }
+
+    function _publish(uint64 modelId, VersionInput calldata v, uint16 shardCount) private returns (uint64 versionId) {
         if (v.royaltyBps > _MAX_BPS) revert ModelRegistryRoyaltyTooHigh(v.royaltyBps);
         if (v.manifestCid.length == 0 || v.weightsCid.length == 0) revert ModelRegistryEmptyCid();
         versionId = _versionCount + 1;
@@ -83,7 +131,7 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         version.modelId = modelId;
         version.priceWei = v.priceWei;
         version.priceToken = v.priceToken;
-        version.shardCount = 1;
+        version.shardCount = shardCount;
         version.publishedAt = uint32(block.timestamp);
         version.contentHash = v.contentHash;
         version.manifestCid = v.manifestCid;
@@ -97,7 +145,7 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         IInferenceMarket market = _market;
         if (address(market) != address(0)) {
             market.onVersionTermsUpdated(
-                versionId, v.priceWei, v.priceToken, v.royaltyBps, _inputElements(v.inputShape), true
+                versionId, v.priceWei, v.priceToken, v.royaltyBps, _inputElements(v.inputShape), true, shardCount > 1
             );
         }
     }
@@ -114,7 +162,13 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         IInferenceMarket market = _market;
         if (address(market) != address(0)) {
             market.onVersionTermsUpdated(
-                versionId, version.priceWei, version.priceToken, version.royaltyBps, _inputElements(version.inputShape), false
+                versionId,
+                version.priceWei,
+                version.priceToken,
+                version.royaltyBps,
+                _inputElements(version.inputShape),
+                false,
+                version.shardCount > 1
             );
         }
     }
@@ -195,12 +249,31 @@ contract ModelRegistry is IModelRegistry, Ownable2Step {
         return (v.owner, v.priceWei, v.priceToken, v.royaltyBps, v.status == VersionStatus.Active);
     }
 
-    /// @notice Number of registered models (ids are 1..modelCount).
+    /// @inheritdoc IModelRegistry
+    function getShards(uint64 versionId) external view returns (Shard[] memory) {
+        if (_versions[versionId].status == VersionStatus.None) revert ModelRegistryUnknownVersion(versionId);
+        return _shards[versionId];
+    }
+
+    /// @inheritdoc IModelRegistry
+    function shardPlan(uint64 versionId) external view returns (bool active, uint32[] memory costWeights) {
+        Version storage v = _versions[versionId];
+        if (v.status == VersionStatus.None) revert ModelRegistryUnknownVersion(versionId);
+        active = v.status == VersionStatus.Active;
+        Shard[] storage shards = _shards[versionId];
+        uint256 n = shards.length;
+        costWeights = new uint32[](n);
+        for (uint256 i; i < n; ++i) {
+            costWeights[i] = shards[i].costWeight;
+        }
+    }
+
     /// @inheritdoc IModelRegistry
     function inferenceMarket() external view returns (address) {
         return address(_market);
     }
 
+    /// @notice Number of registered models (ids are 1..modelCount).
     function modelCount() external view returns (uint64) {
         return _modelCount;
     }

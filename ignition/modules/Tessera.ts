@@ -1,6 +1,9 @@
 import { buildModule } from "@nomicfoundation/hardhat-ignition/modules";
 
-/** Deploys the token, both registries and the inference market; lets the market slash and receive version terms. */
+/**
+ * Deploys the token, the worker and model registries, the inference market and the shard registry; lets the market
+ * slash and receive version terms, and the shard registry bind hosts' stakes.
+ */
 export default buildModule("Tessera", (m) => {
   const admin = m.getAccount(0);
 
@@ -8,6 +11,9 @@ export default buildModule("Tessera", (m) => {
   const minStake = m.getParameter("minStake", 1_000n * 10n ** 18n);
   const unbondingDelay = m.getParameter("unbondingDelay", 7 * 24 * 3600);
   const treasury = m.getParameter("treasury", admin);
+  // How long a withdrawn shard host's signatures still count and its stake stays bound: the longest request lifetime
+  // plus the refund grace period (the defaults below), so every request it took part in can still be fulfilled.
+  const shardReleaseDelay = m.getParameter("shardReleaseDelay", 30 * 3600);
   const claimWindow = m.getParameter("claimWindow", 60);
   const marketParams = m.getParameter("marketParams", {
     protocolFeeBps: 250,
@@ -37,5 +43,10 @@ export default buildModule("Tessera", (m) => {
   const slasherRole = m.staticCall(workerRegistry, "SLASHER_ROLE", []);
   m.call(workerRegistry, "grantRole", [slasherRole, inferenceMarket], { id: "GrantMarketSlasher" });
 
-  return { token, workerRegistry, modelRegistry, inferenceMarket };
+  const shardRegistry = m.contract("ShardRegistry", [workerRegistry, modelRegistry, shardReleaseDelay]);
+  m.call(inferenceMarket, "setShardRegistry", [shardRegistry], { id: "SetShardRegistry" });
+  const lockerRole = m.staticCall(workerRegistry, "STAKE_LOCKER_ROLE", [], 0, { id: "ShardStakeLockerRole" });
+  m.call(workerRegistry, "grantRole", [lockerRole, shardRegistry], { id: "GrantShardRegistryStakeLocker" });
+
+  return { token, workerRegistry, modelRegistry, inferenceMarket, shardRegistry };
 });

@@ -3,7 +3,7 @@ import TesseraModule from "./Tessera.js";
 
 /** Deploys the DataRegistry on top of the Tessera core and lets it slash dissenting validators (into its reward pool). */
 export default buildModule("TesseraData", (m) => {
-  const { token, workerRegistry, modelRegistry, inferenceMarket } = m.useModule(TesseraModule);
+  const { token, workerRegistry, modelRegistry, inferenceMarket, shardRegistry } = m.useModule(TesseraModule);
   const admin = m.getAccount(0);
 
   const dataParams = m.getParameter("dataParams", {
@@ -26,5 +26,5 @@ export default buildModule("TesseraData", (m) => {
   const slasherRole = m.staticCall(workerRegistry, "SLASHER_ROLE", [], 0, { id: "DataSlasherRole" });
   m.call(workerRegistry, "grantRole", [slasherRole, dataRegistry], { id: "GrantDataRegistrySlasher" });
 
-  return { token, workerRegistry, modelRegistry, inferenceMarket, dataRegistry };
+  return { token, workerRegistry, modelRegistry, inferenceMarket, shardRegistry, dataRegistry };
 });

@@ -6,7 +6,7 @@ import TesseraDataModule from "./TesseraData.js";
  * lapsing and dissenting workers (to the treasury), bond their stakes while they train, and pay dataset royalties.
  */
 export default buildModule("TesseraTraining", (m) => {
-  const { token, workerRegistry, modelRegistry, inferenceMarket, dataRegistry } = m.useModule(TesseraDataModule);
+  const { token, workerRegistry, modelRegistry, inferenceMarket, shardRegistry, dataRegistry } = m.useModule(TesseraDataModule);
   const admin = m.getAccount(0);
 
   // One treasury for the protocol: the market's (TesseraData's `treasury` parameter) receives the training slashes too.
@@ -29,5 +29,5 @@ export default buildModule("TesseraTraining", (m) => {
   const royaltyPayerRole = m.staticCall(dataRegistry, "ROYALTY_PAYER_ROLE", [], 0, { id: "RoyaltyPayerRole" });
   m.call(dataRegistry, "grantRole", [royaltyPayerRole, trainingJobs], { id: "GrantTrainingJobsRoyaltyPayer" });
 
-  return { token, workerRegistry, modelRegistry, inferenceMarket, dataRegistry, trainingJobs, trainingRounds };
+  return { token, workerRegistry, modelRegistry, inferenceMarket, shardRegistry, dataRegistry, trainingJobs, trainingRounds };
 });

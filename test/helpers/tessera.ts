@@ -1,6 +1,6 @@
 import type { HardhatEthers, HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import type { ContractTransactionReceipt } from "ethers";
-import type { InferenceMarket, ModelRegistry, TesseraToken, WorkerRegistry } from "../../typechain-types/index.js";
+import type { InferenceMarket, ModelRegistry, ShardRegistry, TesseraToken, WorkerRegistry } from "../../typechain-types/index.js";
 
 export const ETH = "0x0000000000000000000000000000000000000000";
 export const InputKind = { Inline: 0, Cid: 1 } as const;
@@ -15,6 +15,8 @@ export const SAMPLE_CID = "0x01551220" + "ab".repeat(32);
 /** A compressed secp256k1 public key (the generator point). */
 export const SAMPLE_PUBKEY = "0x0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
 export const UNBONDING_DELAY = 7 * 24 * 3600;
+/** Seconds a withdrawn shard host stays answerable (as the Ignition default: request lifetime + refund grace). */
+export const SHARD_RELEASE_DELAY = 30 * 3600;
 export const MIN_STAKE = 1_000n * 10n ** 18n;
 
 /** The market's constructor inputs: `claimWindow` (immutable) and the tunable `MarketParams`. */
@@ -70,6 +72,7 @@ export interface Deployment {
   workers: WorkerRegistry;
   models: ModelRegistry;
   market: InferenceMarket;
+  shards: ShardRegistry;
 }
 
 /** Deploys the four contracts as the Ignition module does (market holds SLASHER_ROLE). */
@@ -103,7 +106,14 @@ export async function deployTessera(
   );
   await workers.grantRole(await workers.SLASHER_ROLE(), await market.getAddress());
   await models.setInferenceMarket(await market.getAddress());
-  return { token, workers, models, market };
+  const shards = await ethers.deployContract(
+    "ShardRegistry",
+    [await workers.getAddress(), await models.getAddress(), SHARD_RELEASE_DELAY],
+    admin,
+  );
+  await market.setShardRegistry(await shards.getAddress());
+  await workers.grantRole(await workers.STAKE_LOCKER_ROLE(), await shards.getAddress());
+  return { token, workers, models, market, shards };
 }
 
 /** Mints stake to `worker`, registers it as an inferrer and makes it serve `versionIds`. */

@@ -15,6 +15,8 @@ const schema = z.object({
     WorkerRegistry: address,
     ModelRegistry: address,
     InferenceMarket: address,
+    /** Hosts of sharded versions' shards (absent in deployments made before sharding). */
+    ShardRegistry: address.optional(),
     /** Present when the data module (ignition/modules/TesseraData.ts) is deployed. */
     DataRegistry: address.optional(),
     /** Present when the training module (ignition/modules/TesseraTraining.ts) is deployed. */
@@ -29,10 +31,10 @@ type Addressable = { getAddress(): Promise<string> };
 
 /** The deployment record of the TesseraTraining Ignition module's result (what `tessera deploy` and the embedded stack write). */
 export async function deploymentOfTraining(
-  deployed: Record<"token" | "workerRegistry" | "modelRegistry" | "inferenceMarket" | "dataRegistry" | "trainingJobs", Addressable>,
+  deployed: Record<"token" | "workerRegistry" | "modelRegistry" | "inferenceMarket" | "shardRegistry" | "dataRegistry" | "trainingJobs", Addressable>,
   chainId: number,
   startBlock: number,
-): Promise<Deployment & { contracts: { DataRegistry: string; TrainingJobs: string } }> {
+): Promise<Deployment & { contracts: { ShardRegistry: string; DataRegistry: string; TrainingJobs: string } }> {
   return {
     chainId,
     startBlock,
@@ -41,6 +43,7 @@ export async function deploymentOfTraining(
       WorkerRegistry: await deployed.workerRegistry.getAddress(),
       ModelRegistry: await deployed.modelRegistry.getAddress(),
       InferenceMarket: await deployed.inferenceMarket.getAddress(),
+      ShardRegistry: await deployed.shardRegistry.getAddress(),
       DataRegistry: await deployed.dataRegistry.getAddress(),
       TrainingJobs: await deployed.trainingJobs.getAddress(),
     },

@@ -168,7 +168,7 @@ describe("InferenceMarket", () => {
       expect(await w.market.versionTerms(1n)).to.deep.equal([true, true, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS, 784n]);
       expect(await w.market.versionTerms(2n)).to.deep.equal([true, false, PRICE_WEI, PRICE_TOKEN, ROYALTY_BPS, 784n]);
       expect(await w.market.versionTerms(99n)).to.deep.equal([false, false, 0n, 0n, 0n, 0n]);
-      await expect(w.market.connect(w.owner).onVersionTermsUpdated(1n, 0n, 0n, 0, 0, true))
+      await expect(w.market.connect(w.owner).onVersionTermsUpdated(1n, 0n, 0n, 0, 0, true, false))
         .to.be.revertedWithCustomError(w.market, "InferenceMarketNotModelRegistry")
         .withArgs(w.owner.address);
     });
