@@ -318,28 +318,25 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     }
 
     /// @inheritdoc IInferenceMarket
-    /// @dev Checked before anything is paid: the output's hash (inline), the request (open, the caller may fulfil it),
+    /// @dev Checked before anything is paid: the output's hash, the request (open, claimed by the caller),
     /// then the pipeline (ShardRegistry). The fee is split at once: royalty to the version's owner, protocol fee to the
     /// treasury, the rest to the stages' hosts by their shards' cost weights (the last host takes the rounding).
     function fulfillSharded(Fulfillment calldata item, ShardStage[] calldata stages) external nonReentrant {
         IShardRegistry shards = _shardRegistry;
         if (address(shards) == address(0)) revert InferenceMarketNoShardRegistry();
         InferenceRequest calldata request = item.request;
-        if (item.outputKind == OutputKind.Inline && keccak256(item.output) != item.outputHash) {
+        // The answer delivered (inline bytes or a CID's bytes) is the one the last host signed.
+        if (keccak256(item.output) != item.outputHash) {
             revert InferenceMarketOutputHashMismatch(keccak256(item.output), item.outputHash);
         }
-        (uint256 requestId, bool needsEligibility, address lapsedClaimant) = _consume(request);
-        uint64 versionId = request.modelVersionId;
-        if (!needsEligibility) {
-            --_openClaims[msg.sender];
-        } else if (_workers.eligibleInferrerStake(msg.sender, versionId) == 0) {
-            revert InferenceMarketWorkerNotEligible(msg.sender, versionId);
-        }
+        (uint256 requestId, bool needsEligibility,) = _consume(request);
+        // Only the claimant: a public pipeline could otherwise be re-signed by anyone's Sybil hosts and front-run.
+        if (needsEligibility) revert InferenceMarketShardedNeedsClaim(requestId);
+        --_openClaims[msg.sender];
         (address[] memory hosts, uint32[] memory costWeights) =
-            shards.verifyPipeline(requestId, versionId, request.inputHash, item.outputHash, stages);
+            shards.verifyPipeline(requestId, request.modelVersionId, request.inputHash, item.outputHash, stages);
         _payPipeline(request, requestId, hosts, costWeights);
         _emitFulfilled(requestId, item.outputKind, item.outputHash, item.output);
-        if (lapsedClaimant != address(0)) _slashLapsed(requestId, lapsedClaimant);
         if (request.callbackGasLimit != 0) {
             _callback(requestId, request.requester, request.callbackGasLimit, item.output);
         }
@@ -557,6 +554,8 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     function setShardRegistry(IShardRegistry shardRegistry_) external onlyRole(DEFAULT_ADMIN_ROLE) {
         if (address(shardRegistry_) == address(0)) revert InferenceMarketZeroAddress();
         if (address(_shardRegistry) != address(0)) revert InferenceMarketShardRegistryAlreadySet(address(_shardRegistry));
+        // A withdrawn host's signatures must outlive every request it may have signed for.
+        if (shardRegistry_.releaseDelay() < _maxRequestLifetime) revert InferenceMarketInvalidParams();
         _shardRegistry = shardRegistry_;
         emit ShardRegistrySet(address(shardRegistry_));
     }
@@ -933,6 +932,10 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
             p.protocolFeeBps > MAX_PROTOCOL_FEE_BPS || p.maxRequestLifetime == 0 || p.maxInlineInputBytes == 0
                 || uint256(p.maxRequestLifetime) + p.refundGracePeriod >= _workers.MIN_UNBONDING_DELAY()
         ) revert InferenceMarketInvalidParams();
+        IShardRegistry shards = _shardRegistry;
+        if (address(shards) != address(0) && p.maxRequestLifetime > shards.releaseDelay()) {
+            revert InferenceMarketInvalidParams();
+        }
         _protocolFeeBps = p.protocolFeeBps;
         _maxRequestLifetime = p.maxRequestLifetime;
         _refundGracePeriod = p.refundGracePeriod;

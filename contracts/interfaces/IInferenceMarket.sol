@@ -84,6 +84,9 @@ interface IInferenceMarket {
     error InferenceMarketShardRegistryAlreadySet(address shardRegistry);
     /// @notice Thrown by `fulfillSharded` when an inline output's keccak256 is not the given output hash.
     error InferenceMarketOutputHashMismatch(bytes32 actual, bytes32 given);
+    /// @notice Thrown by `fulfillSharded` when the caller does not hold the request's claim (sharded requests are
+    /// fulfilled by their claimant only).
+    error InferenceMarketShardedNeedsClaim(uint256 requestId);
 
     /// @notice Emitted when a request is opened.
     /// @param requestId keccak256(abi.encode(request)).

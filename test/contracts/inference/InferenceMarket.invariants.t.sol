@@ -9,6 +9,9 @@ import {TesseraToken} from "../../../contracts/token/TesseraToken.sol";
 import {InferenceMarket} from "../../../contracts/inference/InferenceMarket.sol";
 import {WorkerRegistry} from "../../../contracts/workers/WorkerRegistry.sol";
 import {IInferenceMarket} from "../../../contracts/interfaces/IInferenceMarket.sol";
+import {ModelRegistry} from "../../../contracts/models/ModelRegistry.sol";
+import {ShardRegistry} from "../../../contracts/models/ShardRegistry.sol";
+import {ShardStage} from "../../../contracts/types/ShardTypes.sol";
 import {
     InferenceRequest,
     RequestArgs,
@@ -35,6 +38,11 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
     address[] internal claimers;
     address[] public accounts; // every account that can hold credit
     uint64[] public versionIds;
+    /// @dev The sharded version among versionIds (fulfilled by fulfillSharded only), its hosts and their keys.
+    uint64 internal shardedVersion;
+    address[] internal hosts;
+    uint256[] internal hostKeys;
+    ShardRegistry internal shardRegistry;
     InferenceRequest[] internal open; // requests not yet settled
     uint64 internal salt;
 
@@ -73,6 +81,18 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         for (uint256 i; i < claimers.length; ++i) accounts.push(claimers[i]);
         accounts.push(treasury_);
         accounts.push(modelOwner_);
+    }
+
+    /// @dev The sharded version and the hosts (one per shard, in order) that announced its shards.
+    function setSharded(uint64 versionId, uint256[] memory keys) external {
+        if (shardedVersion != 0) return; // once, by the test's setUp (the fuzzer calls it too)
+        shardedVersion = versionId;
+        shardRegistry = ShardRegistry(market.shardRegistry());
+        for (uint256 i; i < keys.length; ++i) {
+            hostKeys.push(keys[i]);
+            hosts.push(vm.addr(keys[i]));
+            accounts.push(vm.addr(keys[i]));
+        }
     }
 
     function accountCount() external view returns (uint256) {
@@ -164,6 +184,10 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         if (open.length == 0) return;
         uint256 index = indexSeed % open.length;
         InferenceRequest memory r = open[index];
+        if (r.modelVersionId == shardedVersion) {
+            fulfillSharded(index, claimerSeed);
+            return;
+        }
         RequestState memory s = market.requestState(market.requestIdOf(r));
         if (block.timestamp > r.deadline) return;
         bool exclusive = s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry;
@@ -191,6 +215,7 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
         uint256 count;
         for (uint256 i; i < open.length && count < limit; ++i) {
             InferenceRequest memory r = open[i];
+            if (r.modelVersionId == shardedVersion) continue;
             RequestState memory s = market.requestState(market.requestIdOf(r));
             if (block.timestamp > r.deadline) continue;
             if (s.status == RequestStatus.Claimed && block.timestamp <= s.claimExpiry && s.claimant != fulfiller) continue;
@@ -214,6 +239,66 @@ contract InferenceMarketHandler is CommonBase, StdCheats, StdUtils {
             _remove(index);
             ++fulfilled;
         }
+    }
+
+    /// @dev A request on the sharded version, fulfilled with a pipeline signed by its hosts: the fee is credited at
+    /// once to the owner (royalty), the treasury (protocol fee) and the hosts by cost weight (the last takes the rest).
+    function fulfillSharded(uint256 indexSeed, uint256 claimerSeed) public {
+        ++calls;
+        if (open.length == 0 || shardedVersion == 0) return;
+        uint256 index = indexSeed % open.length;
+        for (uint256 k; k < open.length && open[index].modelVersionId != shardedVersion; ++k) {
+            index = (index + 1) % open.length;
+        }
+        InferenceRequest memory r = open[index];
+        if (r.modelVersionId != shardedVersion || block.timestamp > r.deadline) return;
+        uint256 requestId = market.requestIdOf(r);
+        RequestState memory s = market.requestState(requestId);
+        // Only the claimant fulfils a sharded request (its claim may have lapsed: it still may).
+        if (s.status != RequestStatus.Claimed) return;
+        address fulfiller = s.claimant;
+        claimerSeed;
+        ShardStage[] memory stages = _stages(requestId, r);
+        vm.prank(fulfiller);
+        market.fulfillSharded(
+            Fulfillment({request: r, outputKind: OutputKind.Inline, output: hex"07", outputHash: keccak256(hex"07")}), stages
+        );
+        _bookSharded(r);
+        _remove(index);
+        ++fulfilled;
+    }
+
+    /// @dev The hosts' signed stages: made-up activation hashes chained from the request's input to the answer's.
+    function _stages(uint256 requestId, InferenceRequest memory r) internal returns (ShardStage[] memory stages) {
+        stages = new ShardStage[](hosts.length);
+        bytes32 input = r.inputHash;
+        for (uint256 i; i < hosts.length; ++i) {
+            bytes32 output = i + 1 == hosts.length ? keccak256(hex"07") : keccak256(abi.encode(requestId, i));
+            bytes32 digest = shardRegistry.stageDigest(requestId, r.modelVersionId, uint16(i), input, output);
+            (uint8 v, bytes32 rr, bytes32 ss) = vm.sign(hostKeys[i], digest);
+            stages[i] = ShardStage({host: hosts[i], inputHash: input, outputHash: output, signature: abi.encodePacked(rr, ss, v)});
+            input = output;
+        }
+    }
+
+    /// @dev The ghost books of a sharded fulfilment, computed independently of the market's `_payPipeline`.
+    function _bookSharded(InferenceRequest memory r) internal {
+        uint256 c = _currency(r);
+        uint256 royalty = uint256(r.fee) * r.royaltyBps / 10_000;
+        uint256 protocolFee = uint256(r.fee) * r.protocolFeeBps / 10_000;
+        _credit(c, modelOwner, royalty);
+        _credit(c, treasury, protocolFee);
+        (, uint32[] memory weights) = ModelRegistry(market.modelRegistry()).shardPlan(r.modelVersionId);
+        uint256 total;
+        for (uint256 i; i < weights.length; ++i) total += weights[i];
+        uint256 pool = r.fee - royalty - protocolFee;
+        uint256 paid;
+        for (uint256 i; i < hosts.length; ++i) {
+            uint256 share = i + 1 == hosts.length ? pool - paid : pool * weights[i] / total;
+            paid += share;
+            _credit(c, hosts[i], share);
+        }
+        ghostEscrow[c] -= r.fee;
     }
 
     function refund(uint256 indexSeed) external {
@@ -315,9 +400,21 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
 
     function setUp() public {
         _deploy();
-        uint64[] memory versions = new uint64[](2);
+        uint64[] memory versions = new uint64[](3);
         versions[0] = 1;
         versions[1] = _publish(0);
+        // A sharded version (weights 1, 2, 4: shares that round), each shard announced by its own host.
+        uint32[] memory weights = new uint32[](3);
+        (weights[0], weights[1], weights[2]) = (1, 2, 4);
+        versions[2] = _publishSharded(700, weights);
+        uint256[] memory hostKeys = new uint256[](3);
+        for (uint256 i; i < 3; ++i) {
+            address host;
+            (host, hostKeys[i]) = makeAddrAndKey(string.concat("host", vm.toString(i)));
+            _registerWorker(host);
+            vm.prank(host);
+            shardRegistry.announce(versions[2], uint16(i), "https://host.example");
+        }
         address[] memory claimers = new address[](2);
         claimers[0] = worker;
         claimers[1] = worker2;
@@ -327,6 +424,7 @@ contract InferenceMarketInvariantsTest is InferenceMarketBase {
         p.lapseSlash = STAKE / 8;
         market.setParams(p);
         handler = new InferenceMarketHandler(market, token, treasury, modelOwner, claimers, versions);
+        handler.setSharded(versions[2], hostKeys);
         token.grantRole(token.MINTER_ROLE(), address(handler));
         targetContract(address(handler));
     }

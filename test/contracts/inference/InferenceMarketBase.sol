@@ -6,6 +6,8 @@ import {TesseraToken} from "../../../contracts/token/TesseraToken.sol";
 import {WorkerRegistry} from "../../../contracts/workers/WorkerRegistry.sol";
 import {ModelRegistry} from "../../../contracts/models/ModelRegistry.sol";
 import {InferenceMarket} from "../../../contracts/inference/InferenceMarket.sol";
+import {ShardRegistry} from "../../../contracts/models/ShardRegistry.sol";
+import {Shard} from "../../../contracts/types/ShardTypes.sol";
 import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
 import {IWorkerRegistry} from "../../../contracts/interfaces/IWorkerRegistry.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
@@ -17,6 +19,7 @@ abstract contract InferenceMarketBase is Test {
     WorkerRegistry internal workers;
     ModelRegistry internal models;
     InferenceMarket internal market;
+    ShardRegistry internal shardRegistry;
 
     address internal treasury = makeAddr("treasury");
     address internal modelOwner = makeAddr("modelOwner");
@@ -53,6 +56,9 @@ abstract contract InferenceMarketBase is Test {
         );
         models.setInferenceMarket(address(market));
         workers.grantRole(workers.SLASHER_ROLE(), address(market));
+        shardRegistry = new ShardRegistry(IWorkerRegistry(address(workers)), models, 30 hours);
+        market.setShardRegistry(shardRegistry);
+        workers.grantRole(workers.STAKE_LOCKER_ROLE(), address(shardRegistry));
         vm.prank(modelOwner);
         models.registerModel("mnist", "ipfs://meta");
         _publish(1_000);
@@ -86,6 +92,45 @@ abstract contract InferenceMarketBase is Test {
             vm.prank(worker2);
             workers.setServedModels(ids, true);
         }
+    }
+
+    /// @dev A version cut into one shard per cost weight (one layer each), served by `worker` and `worker2`.
+    function _publishSharded(uint16 royaltyBps, uint32[] memory costWeights) internal returns (uint64 versionId) {
+        uint32[] memory shape = new uint32[](2);
+        shape[0] = 1;
+        shape[1] = 10;
+        Shard[] memory shards = new Shard[](costWeights.length);
+        for (uint256 i; i < costWeights.length; ++i) {
+            shards[i] = Shard({
+                firstLayer: uint32(i),
+                endLayer: uint32(i + 1),
+                costWeight: costWeights[i],
+                byteSize: 1_000,
+                contentHash: bytes32(i + 1),
+                weightsCid: CID
+            });
+        }
+        vm.prank(modelOwner);
+        versionId = models.publishShardedVersion(
+            1,
+            IModelRegistry.VersionInput({
+                manifestCid: CID,
+                weightsCid: CID,
+                contentHash: bytes32(uint256(1)),
+                inputShape: shape,
+                outputShape: shape,
+                priceWei: PRICE_WEI,
+                priceToken: PRICE_TOKEN,
+                royaltyBps: royaltyBps
+            }),
+            shards
+        );
+        uint64[] memory ids = new uint64[](1);
+        ids[0] = versionId;
+        vm.prank(worker);
+        workers.setServedModels(ids, true);
+        vm.prank(worker2);
+        workers.setServedModels(ids, true);
     }
 
     function _registerWorker(address who) internal {

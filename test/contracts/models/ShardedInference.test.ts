@@ -220,7 +220,9 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
         .to.be.revertedWithCustomError(w.market, "InferenceMarketShardedVersion").withArgs(2n);
       // A whole-model version still takes the ordinary path, and the sharded one cannot go through fulfillSharded's.
       await w.market.connect(w.claimant).fulfillBatch([item(whole.request)]);
-      await expect(w.market.connect(w.claimant).fulfillSharded(item((await open(w, 1n)).request), []))
+      const wholeClaimed = await open(w, 1n);
+      await w.market.connect(w.claimant).claim(wholeClaimed.requestId);
+      await expect(w.market.connect(w.claimant).fulfillSharded(item(wholeClaimed.request), []))
         .to.be.revertedWithCustomError(w.shards, "ShardPipelineLength").withArgs(1n, 0n, 0n);
     });
 
@@ -243,6 +245,9 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       const otherAnswer = ethers.keccak256("0x08");
       await expect(fulfil(honest, item(request, "0x08", otherAnswer))).to.be.revertedWithCustomError(w.shards, "ShardPipelineWrongAnswer").withArgs(OUTPUT_HASH, otherAnswer);
       await expect(fulfil(honest, item(request, "0x08", OUTPUT_HASH))).to.be.revertedWithCustomError(w.market, "InferenceMarketOutputHashMismatch").withArgs(otherAnswer, OUTPUT_HASH);
+      // A CID answer is held to the same rule: the CID's bytes are what the last host signed, not any well-formed CID.
+      await expect(fulfil(honest, { request, outputKind: OutputKind.Cid, output: SAMPLE_CID, outputHash: OUTPUT_HASH }))
+        .to.be.revertedWithCustomError(w.market, "InferenceMarketOutputHashMismatch").withArgs(ethers.keccak256(SAMPLE_CID), OUTPUT_HASH);
       // A stage whose host field is not its signer; a signature from another request (replay); a shard-0 signature used as shard 1.
       await expect(fulfil([{ ...honest[0], host: w.outsider.address }, honest[1], honest[2]])).to.be.revertedWithCustomError(w.shards, "ShardPipelineBadSignature").withArgs(0n);
       const replayed = await pipeline(w, other.requestId, request); // same hashes, signed for the other request
@@ -269,6 +274,14 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       // A host front-running the claimant with the stages it saw is refused while the claim holds.
       await expect(w.market.connect(w.hosts[0]).fulfillSharded(item(request), stages))
         .to.be.revertedWithCustomError(w.market, "InferenceMarketNotClaimant").withArgs(requestId, w.hosts[0].address, w.claimant.address);
+      // Attack: on an unclaimed request, an eligible worker whose Sybils announced every shard re-signs the public
+      // pipeline's hashes and front-runs the honest fulfilment to take the hosts' pay. Sharded requests need a claim.
+      await w.workers.connect(w.outsider).setServedModels([2n], true);
+      for (let i = 0; i < 3; i++) await w.shards.connect(w.outsider).announce(2n, i, "https://sybil.example");
+      const unclaimed = await open(w, 2n, "0x" + "06".repeat(784));
+      const resigned = await pipeline(w, unclaimed.requestId, unclaimed.request, [w.outsider, w.outsider, w.outsider]);
+      await expect(w.market.connect(w.outsider).fulfillSharded(item(unclaimed.request), resigned))
+        .to.be.revertedWithCustomError(w.market, "InferenceMarketShardedNeedsClaim").withArgs(unclaimed.requestId);
     });
 
     it("a host that withdrew still answers for its stage until its release time, not after (exact edge)", async () => {
@@ -277,11 +290,13 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       const releasableAt = (await w.shards.hostRecord(w.hosts[1].address, 2n, 1)).releasableAt;
       await time.increaseTo(releasableAt - 100n);
       const first = await open(w);
+      await w.market.connect(w.claimant).claim(first.requestId);
       await time.setNextBlockTimestamp(releasableAt);
       await w.market.connect(w.claimant).fulfillSharded(item(first.request), await pipeline(w, first.requestId, first.request));
       expect(await w.market.creditOf(w.hosts[1].address, ETH)).to.be.greaterThan(0n);
       // Past it: the signature no longer counts (its stake may be released), so the stage needs a live host.
       const second = await open(w);
+      await w.market.connect(w.claimant).claim(second.requestId);
       await expect(w.market.connect(w.claimant).fulfillSharded(item(second.request), await pipeline(w, second.requestId, second.request)))
         .to.be.revertedWithCustomError(w.shards, "ShardPipelineNotHost").withArgs(1n, w.hosts[1].address);
     });
@@ -298,6 +313,7 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
         none,
       );
       const { requestId, request } = requestsOf(w.market, await tx.wait())[0];
+      await w.market.connect(w.claimant).claim(requestId);
       await w.market.connect(w.claimant).fulfillSharded(item(request), await pipeline(w, requestId, request));
       const tokenAddress = await w.token.getAddress();
       const pool = price - (price * ROYALTY_BPS) / 10_000n - (price * PROTOCOL_BPS) / 10_000n;
@@ -311,12 +327,19 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       const [admin, treasury, owner, claimant, host0, host1] = await ethers.getSigners();
       const d = await deployTessera(ethers, admin, treasury.address);
       const bare = await ethers.deployContract("InferenceMarket", [admin.address, await d.token.getAddress(), await d.workers.getAddress(), await d.models.getAddress(), treasury.address, 60, paramsOf()]);
+      expect(await bare.shardRegistry()).to.equal(ethers.ZeroAddress);
+      await expect(bare.connect(claimant).fulfillSharded(item(noRequest(claimant.address)), [])).to.be.revertedWithCustomError(bare, "InferenceMarketNoShardRegistry");
       await expect(bare.setShardRegistry(ethers.ZeroAddress)).to.be.revertedWithCustomError(bare, "InferenceMarketZeroAddress");
+      // A registry whose withdrawn hosts' signatures could expire before a request's deadline is refused; so are
+      // later parameters that outlive it (the request lifetime is 24 h).
+      const short = await ethers.deployContract("ShardRegistry", [await d.workers.getAddress(), await d.models.getAddress(), 24 * 3600 - 1]);
+      await expect(bare.setShardRegistry(await short.getAddress())).to.be.revertedWithCustomError(bare, "InferenceMarketInvalidParams");
+      const exact = await ethers.deployContract("ShardRegistry", [await d.workers.getAddress(), await d.models.getAddress(), 24 * 3600]);
+      await bare.setShardRegistry(await exact.getAddress());
+      await expect(bare.setParams({ ...paramsOf(), maxRequestLifetime: 24 * 3600 + 1 })).to.be.revertedWithCustomError(bare, "InferenceMarketInvalidParams");
       await expect(d.market.setShardRegistry(await d.shards.getAddress())).to.be.revertedWithCustomError(d.market, "InferenceMarketShardRegistryAlreadySet").withArgs(await d.shards.getAddress());
       await expect(d.market.connect(owner).setShardRegistry(owner.address)).to.be.revertedWithCustomError(d.market, "AccessControlUnauthorizedAccount");
-      expect(await bare.shardRegistry()).to.equal(ethers.ZeroAddress);
-      const none: InferenceRequestStruct = { requester: claimant.address, modelVersionId: 1n, paymentToken: ETH, fee: 0n, deadline: 0n, callbackGasLimit: 0n, royaltyBps: 0n, protocolFeeBps: 0n, salt: 0n, inputHash: ethers.ZeroHash };
-      await expect(bare.connect(claimant).fulfillSharded(item(none), [])).to.be.revertedWithCustomError(bare, "InferenceMarketNoShardRegistry");
+      expect(await bare.shardRegistry()).to.equal(await exact.getAddress());
       void host0;
       void host1;
     });
@@ -358,6 +381,10 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       expect(gas["fulfillSharded, 2 shards"]).to.be.lessThan(115_000);
     });
   });
+
+  function noRequest(requester: string): InferenceRequestStruct {
+    return { requester, modelVersionId: 1n, paymentToken: ETH, fee: 0n, deadline: 0n, callbackGasLimit: 0n, royaltyBps: 0n, protocolFeeBps: 0n, salt: 0n, inputHash: ethers.ZeroHash };
+  }
 
   function paramsOf() {
     const { claimWindow: _c, ...params } = DEFAULT_PARAMS;
