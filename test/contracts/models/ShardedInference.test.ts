@@ -69,7 +69,7 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
     );
   }
 
-  const item = (request: InferenceRequestStruct, output = OUTPUT, outputHash = OUTPUT_HASH) => ({ request, outputKind: OutputKind.Inline, output, outputHash });
+  const item = (request: InferenceRequestStruct, output = OUTPUT, outputHash = OUTPUT_HASH) => ({ request, outputKind: OutputKind.Inline as number, output, outputHash });
 
   describe("ModelRegistry: sharded versions", () => {
     it("records the shards in order, with events, views and the shard count; the whole-model version has none", async () => {

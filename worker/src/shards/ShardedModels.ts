@@ -1,0 +1,74 @@
+import type { LayersModel } from "@tensorflow/tfjs";
+import { CID } from "multiformats/cid";
+import type { ModelRegistry } from "../../../typechain-types/index.js";
+import type { ContentStore } from "../ipfs/ContentStore.js";
+import { publishModel, readManifest, type CodecChoice, type ModelMetadata, type PublishedModel } from "../ml/ModelArtifacts.js";
+import { saveShards, loadShard, type StoredShard } from "../ml/sharding/ShardArtifacts.js";
+import { splitModel, type SplitPlan } from "../ml/sharding/ModelSplit.js";
+import type { HostedShard } from "./ShardStageRunner.js";
+
+/** A shard as `ModelRegistry.publishShardedVersion` takes it (struct Shard). */
+export interface ShardRecord {
+  firstLayer: number;
+  endLayer: number;
+  costWeight: number;
+  byteSize: bigint;
+  contentHash: string;
+  /** The bytes of the shard's manifest CID: what a host of the shard loads (manifest, then its weights). */
+  weightsCid: Uint8Array;
+}
+
+/** A model cut into shards and stored: the whole model (what challengers re-run) and every shard. */
+export interface StoredShardedModel {
+  readonly whole: PublishedModel;
+  readonly shards: StoredShard[];
+  readonly records: ShardRecord[];
+}
+
+/** Bytes of weights per unit of cost weight: a shard's share of the hosts' pay follows the weights it holds. */
+export const COST_WEIGHT_UNIT_BYTES = 1024;
+
+/**
+ * Cuts a sequential model into shards (by count or by a memory budget per host; see splitModel), stores every shard
+ * (its own manifest and weights) and the whole model, and returns the registry's shard records. A shard's cost weight
+ * is its weight bytes in KiB (at least 1).
+ */
+export async function storeShardedModel(store: ContentStore, model: LayersModel, plan: SplitPlan, codecs: CodecChoice, metadata: ModelMetadata = {}): Promise<StoredShardedModel> {
+  const split = await splitModel(model, plan);
+  try {
+    const shards = await saveShards(store, split, { name: metadata.name ?? model.name });
+    const whole = await publishModel(store, model, metadata, codecs);
+    return { whole, shards, records: shards.map(shardRecordOf) };
+  } finally {
+    for (const shard of split) shard.model.dispose();
+  }
+}
+
+export function shardRecordOf(shard: StoredShard): ShardRecord {
+  return {
+    firstLayer: shard.firstLayer,
+    endLayer: shard.endLayer,
+    costWeight: Math.max(1, Math.ceil(shard.byteSize / COST_WEIGHT_UNIT_BYTES)),
+    byteSize: BigInt(shard.byteSize),
+    contentHash: shard.contentHash,
+    weightsCid: CID.parse(shard.manifestCid).bytes,
+  };
+}
+
+/**
+ * Loads the shards of a version this host serves, and only those: each from the CID its on-chain record names, checked
+ * against its content hash; the version's manifest gives the codecs (shard 0 decodes requests, the last encodes answers).
+ */
+export async function loadHostedShards(store: ContentStore, registry: ModelRegistry, versionId: bigint, shardIndexes: readonly number[]): Promise<HostedShard[]> {
+  const version = await registry.getVersion(versionId);
+  const records = await registry.getShards(versionId);
+  const manifest = await readManifest(store, CID.decode(Buffer.from(version.manifestCid.slice(2), "hex")).toString());
+  const hosted: HostedShard[] = [];
+  for (const shardIndex of shardIndexes) {
+    const record = records[shardIndex];
+    if (record === undefined) throw new Error(`version ${versionId} has no shard ${shardIndex} (it has ${records.length})`);
+    const model = await loadShard(store, CID.decode(Buffer.from(record.weightsCid.slice(2), "hex")).toString(), record.contentHash);
+    hosted.push({ versionId, shardIndex, shardCount: records.length, model, codecs: manifest });
+  }
+  return hosted;
+}
