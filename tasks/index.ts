@@ -67,12 +67,37 @@ const definitions: TaskDefinition[] = [
     .addOption({ name: "dir", description: "Folder of a tfjs LayersModel (model.json + weight files, as model.save or the Keras converter write them); without it the MNIST 2NN is trained", defaultValue: "" })
     .addOption({ name: "inputCodec", description: "With --dir: float32-tensor | int32-tokens | uint8-image, or its JSON (e.g. '{\"name\":\"uint8-image\",\"scale\":0.00392}'); overrides tessera.json", defaultValue: "" })
     .addOption({ name: "outputCodec", description: "With --dir: class-index | top-k | binary-probability | float32-tensor, or its JSON (e.g. '{\"name\":\"top-k\",\"k\":3}'); overrides tessera.json", defaultValue: "" })
+    .addOption({ name: "shards", description: "Cut the (sequential) model into this many shards, each served by its own hosts (2..16; 0 = whole)", type: ArgumentType.INT, defaultValue: 0 })
+    .addOption({ name: "maxShardBytes", description: "Or: the fewest shards whose weights each fit in this many bytes (a host's memory budget)", type: ArgumentType.INT, defaultValue: 0 })
     .setAction(() => import("./model/publish.js"))
     .build(),
   task(["model", "show"], "Print a model version: owner, status, prices, royalty, CIDs, shapes; the training job's provenance if one trained it")
     .addOption(deployment)
     .addOption(versionId)
     .setAction(() => import("./model/show.js"))
+    .build(),
+
+  emptyTask("shard", "Host the shards of sharded model versions (ShardRegistry)").build(),
+  task(["shard", "announce"], "Announce the account as a host of one shard of a sharded version, at an endpoint (binds its stake)")
+    .addOption(deployment)
+    .addOption(account("1", "Host (a staked inference worker)"))
+    .addOption(versionId)
+    .addOption({ name: "shard", description: "Shard index (0-based)", defaultValue: "0" })
+    .addOption({ name: "endpoint", description: "Where the host takes the shard's activations (its worker's SHARD_HOST_URL)", defaultValue: "" })
+    .setAction(() => import("./shard/announce.js"))
+    .build(),
+  task(["shard", "withdraw"], "Stop hosting a shard (its stake stays bound until the release time), or --release the stake after it")
+    .addOption(deployment)
+    .addOption(account("1", "Host"))
+    .addOption(versionId)
+    .addOption({ name: "shard", description: "Shard index (0-based)", defaultValue: "0" })
+    .addFlag({ name: "release", description: "Unbind the stake the announcement bound (after its release time)" })
+    .setAction(() => import("./shard/withdraw.js"))
+    .build(),
+  task(["shard", "list"], "List a sharded version's shards, who hosts each and where, and which shards lack a host")
+    .addOption(deployment)
+    .addOption(versionId)
+    .setAction(() => import("./shard/list.js"))
     .build(),
 
   emptyTask("worker", "Manage a worker's registration in the WorkerRegistry").build(),

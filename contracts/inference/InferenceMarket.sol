@@ -11,7 +11,7 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 import {IInferenceConsumer} from "../interfaces/IInferenceConsumer.sol";
 import {IInferenceMarket} from "../interfaces/IInferenceMarket.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
-import {IShardRegistry} from "../interfaces/IShardRegistry.sol";
+import {IShardRegistry, ShardStage} from "../interfaces/IShardRegistry.sol";
 import {IWorkerRegistry} from "../interfaces/IWorkerRegistry.sol";
 import {
     InferenceRequest,
@@ -25,7 +25,6 @@ import {
     RequestStatus,
     DeclineReason
 } from "../types/InferenceTypes.sol";
-import {ShardStage} from "../types/ShardTypes.sol";
 
 /// @title InferenceMarket
 /// @notice Escrowed, pay-per-request inference on registered model versions. See docs/inference-market.md.

@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {IShardRegistry} from "./IShardRegistry.sol";
-import {ShardStage} from "../types/ShardTypes.sol";
+import {IShardRegistry, ShardStage} from "./IShardRegistry.sol";
 
 import {
     InferenceRequest,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 pragma solidity 0.8.28;
 
-import {Shard} from "../types/ShardTypes.sol";
+import {Shard} from "../interfaces/IShardRegistry.sol";
 
 /// @title IModelRegistry
 /// @notice Models and their published versions: content addresses, shapes and inference prices.

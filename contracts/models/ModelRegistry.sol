@@ -5,7 +5,7 @@ import {Ownable} from "@openzeppelin/contracts/access/Ownable.sol";
 import {Ownable2Step} from "@openzeppelin/contracts/access/Ownable2Step.sol";
 import {IInferenceMarket} from "../interfaces/IInferenceMarket.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
-import {Shard} from "../types/ShardTypes.sol";
+import {Shard} from "../interfaces/IShardRegistry.sol";
 
 /// @title ModelRegistry
 /// @notice Registry of models and their versions, with the terms the InferenceMarket charges.

@@ -5,9 +5,8 @@ import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {IModelRegistry} from "../interfaces/IModelRegistry.sol";
-import {IShardRegistry} from "../interfaces/IShardRegistry.sol";
+import {IShardRegistry, ShardStage} from "../interfaces/IShardRegistry.sol";
 import {IWorkerRegistry} from "../interfaces/IWorkerRegistry.sol";
-import {ShardStage} from "../types/ShardTypes.sol";
 
 /// @title ShardRegistry
 /// @notice The hosts of each shard of a sharded model version, and the check of a request's signed pipeline that

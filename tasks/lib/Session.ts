@@ -7,11 +7,13 @@ import {
   DataRegistry__factory,
   InferenceMarket__factory,
   ModelRegistry__factory,
+  ShardRegistry__factory,
   TesseraToken__factory,
   TrainingJobs__factory,
   WorkerRegistry__factory,
   type InferenceMarket,
   type ModelRegistry,
+  type ShardRegistry,
   type TesseraToken,
   type WorkerRegistry,
 } from "../../typechain-types/index.js";
@@ -26,6 +28,8 @@ export interface TesseraContracts {
   readonly workerRegistry: WorkerRegistry;
   readonly modelRegistry: ModelRegistry;
   readonly market: InferenceMarket;
+  /** Absent in deployments made before sharding. */
+  readonly shardRegistry?: ShardRegistry;
 }
 
 /** Every contract interface of the protocol: a revert bubbling up from a callee is named too. */
@@ -36,6 +40,7 @@ export const PROTOCOL_INTERFACES: readonly Interface[] = [
   TesseraToken__factory.createInterface(),
   DataRegistry__factory.createInterface(),
   TrainingJobs__factory.createInterface(),
+  ShardRegistry__factory.createInterface(),
 ];
 
 /**
@@ -80,8 +85,16 @@ export class Session {
       workerRegistry: WorkerRegistry__factory.connect(deployment.contracts.WorkerRegistry, provider),
       modelRegistry: ModelRegistry__factory.connect(deployment.contracts.ModelRegistry, provider),
       market: InferenceMarket__factory.connect(market, provider),
+      ...(deployment.contracts.ShardRegistry === undefined ? {} : { shardRegistry: ShardRegistry__factory.connect(deployment.contracts.ShardRegistry, provider) }),
     };
     return new Session(connection, deployment, deploymentPath, contracts);
+  }
+
+  /** The ShardRegistry, or a task error saying the deployment predates sharding. */
+  shards(): ShardRegistry {
+    const registry = this.contracts.shardRegistry;
+    if (registry === undefined) throw taskError(`the deployment ${this.deploymentPath} has no ShardRegistry (deployed before sharding): redeploy with \`npx hardhat tessera deploy\``);
+    return registry;
   }
 
   get ethers() {

@@ -1,12 +1,15 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { selectBackend } from "../../worker/src/ml/backend.js";
+import { CID } from "multiformats/cid";
+import { activeTf, selectBackend } from "../../worker/src/ml/backend.js";
 import { loadMnist } from "../../worker/src/ml/MnistDataset.js";
-import { publishArtifacts, publishModel, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { MNIST_CODECS, publishArtifacts, publishModel, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
 import { ModelError } from "../../worker/src/ml/ModelError.js";
 import { readModelFolder, type ModelFolder } from "../../worker/src/ml/ModelFolder.js";
 import { versionShapesOf } from "../../worker/src/ml/ModelManifest.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate, trainModel } from "../../worker/src/ml/models.js";
+import type { SplitPlan } from "../../worker/src/ml/sharding/ModelSplit.js";
+import { storeShardedModel, type ShardRecord } from "../../worker/src/shards/ShardedModels.js";
 import { checkUint96, formatEth, formatTsr } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
 import { MNIST_SPLIT } from "../lib/Defaults.js";
@@ -26,6 +29,10 @@ interface PublishArgs {
   modelId: bigint;
   /** A folder holding a tfjs LayersModel (model.json + weight files): published as it is, no training. */
   dir: string;
+  /** Cut the model into this many shards (0: a whole-model version). */
+  shards: number;
+  /** Or: the fewest shards whose weights each fit in this many bytes (0: not by budget). */
+  maxShardBytes: number;
   /** Codec name or JSON object; overrides the folder's tessera.json. */
   inputCodec: string;
   outputCodec: string;
@@ -42,6 +49,8 @@ export interface PublishResult {
   inputShape: number[];
   outputShape: number[];
   txHashes: string[];
+  /** 1 for a whole-model version. */
+  shardCount: number;
 }
 
 /**
@@ -60,6 +69,7 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
   checkUint96(args.priceWei, "--price-wei");
   checkUint96(args.priceToken, "--price-token");
   if (args.dir === "" && (args.inputCodec !== "" || args.outputCodec !== "")) throw taskError("--input-codec and --output-codec go with --dir");
+  const plan = shardPlanOf(args);
 
   const backend = await selectBackend((process.env.TF_BACKEND as "auto" | undefined) ?? "auto");
   let folder: ModelFolder | undefined;
@@ -85,13 +95,18 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
   let published: PublishedModel;
   let trained: { accuracy: number; samplesPerSecond: number; count: number; testCount: number } | undefined;
   let shapes: { inputShape: number[]; outputShape: number[] };
+  let shards: ShardRecord[] | undefined;
   try {
     if (folder !== undefined) {
-      published = await publishArtifacts(store, folder.artifacts, folder.codecs, { ...folder.metadata, name: args.name });
       shapes = versionShapesOf({ signature: folder.artifacts.signature, ...folder.codecs });
+      if (plan === undefined) published = await publishArtifacts(store, folder.artifacts, folder.codecs, { ...folder.metadata, name: args.name });
+      else ({ whole: published, records: shards } = await shardFolder(store, folder, plan, args.name));
     } else {
-      ({ published, trained, shapes } = await trainMnist(store, args));
+      ({ published, trained, shapes, shards } = await trainMnist(store, args, plan));
     }
+  } catch (err) {
+    if (err instanceof ModelError) throw taskError(err.message, err);
+    throw err;
   } finally {
     await store.close();
   }
@@ -106,7 +121,10 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     modelId = event!.args.modelId as bigint;
   }
   const input = versionInputOf(published, { priceWei: args.priceWei, priceToken: args.priceToken, royaltyBps: args.royaltyBps, ...shapes });
-  const receipt = await session.send(owner, modelRegistry, "publishVersion", [modelId, input]);
+  const receipt =
+    shards === undefined
+      ? await session.send(owner, modelRegistry, "publishVersion", [modelId, input])
+      : await session.send(owner, modelRegistry, "publishShardedVersion", [modelId, input, shards]);
   txHashes.push(receipt.hash);
   const event = receipt.logs.map((l) => modelRegistry.interface.parseLog(l)).find((e) => e?.name === "VersionPublished");
   const versionId = event!.args.versionId as bigint;
@@ -138,21 +156,61 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     ["ipfs", describeStore(store, args.dataDir)],
     ["price", `${formatEth(args.priceWei)} or ${formatTsr(args.priceToken)} per request`],
     ["royalty", `${args.royaltyBps} bps (${args.royaltyBps / 100} %)`],
+    ...(shards === undefined
+      ? []
+      : shards.map((r, i): [string, unknown] => [
+          `shard ${i}`,
+          `layers ${r.firstLayer}..${r.endLayer - 1}, ${r.byteSize} weight bytes, cost weight ${r.costWeight}, ${CID.decode(r.weightsCid).toString()}`,
+        ])),
     ["transactions", txHashes.join(", ")],
   ]);
-  return { modelId, versionId, ...published, testAccuracy: trained?.accuracy, ...shapes, txHashes };
+  if (shards !== undefined) {
+    console.log(`  hosts announce a shard with: npx hardhat${session.networkFlag} shard announce --version-id ${versionId} --shard <i> --endpoint <url> --account <host>`);
+  }
+  return { modelId, versionId, ...published, testAccuracy: trained?.accuracy, ...shapes, txHashes, shardCount: shards?.length ?? 1 };
 }
 
-/** Trains the MNIST 2NN and publishes it with the digit codecs. */
-async function trainMnist(store: Awaited<ReturnType<typeof openContentStore>>, args: PublishArgs) {
+/** The sharding the options ask for, or undefined for a whole-model version. */
+function shardPlanOf(args: PublishArgs): SplitPlan | undefined {
+  if (!Number.isInteger(args.shards) || args.shards < 0 || args.shards === 1 || args.shards > 16) {
+    throw taskError(`--shards must be 0 (whole model) or an integer in 2..16, got ${args.shards}`);
+  }
+  if (!Number.isInteger(args.maxShardBytes) || args.maxShardBytes < 0) throw taskError(`--max-shard-bytes must be a non-negative integer, got ${args.maxShardBytes}`);
+  if (args.shards !== 0 && args.maxShardBytes !== 0) throw taskError("give --shards or --max-shard-bytes, not both");
+  if (args.shards !== 0) return { shards: args.shards };
+  if (args.maxShardBytes !== 0) return { maxShardBytes: args.maxShardBytes };
+  return undefined;
+}
+
+/** A LayersModel folder cut into shards (a graph model cannot be: its layers are not known). */
+async function shardFolder(store: Awaited<ReturnType<typeof openContentStore>>, folder: ModelFolder, plan: SplitPlan, name: string) {
+  if (folder.artifacts.format !== "tfjs-layers") throw taskError(`only a tfjs LayersModel can be sharded; this folder holds a ${folder.artifacts.format} model`);
+  const tf = activeTf();
+  const { modelTopology, weightSpecs, weightData } = folder.artifacts;
+  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs, weightData: weightData.slice().buffer as ArrayBuffer }));
+  try {
+    const stored = await storeShardedModel(store, model, plan, folder.codecs, { ...folder.metadata, name });
+    if (stored.records.length < 2) throw taskError(`the model fits in one shard under that budget; publish it whole (without --max-shard-bytes)`);
+    return stored;
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Trains the MNIST 2NN and publishes it with the digit codecs (cut into shards when `plan` is given). */
+async function trainMnist(store: Awaited<ReturnType<typeof openContentStore>>, args: PublishArgs, plan?: SplitPlan) {
   const data = await loadMnist(MNIST_SPLIT);
   const model = buildMlp({ seed: 7 });
   try {
     const training = await trainModel(model, data.train, { epochs: args.epochs, batchSize: 32, learningRate: 0.001, optimizer: "adam", seed: 1 });
     const { accuracy } = await evaluate(model, data.test);
-    const published = await publishModel(store, model, { name: args.name, description: "784-200-200-10 MLP (McMahan et al. 2017)" });
+    const metadata = { name: args.name, description: "784-200-200-10 MLP (McMahan et al. 2017)" };
     const trained = { accuracy, samplesPerSecond: training.samplesPerSecond, count: data.train.count, testCount: data.test.count };
-    return { published, trained, shapes: { inputShape: [784], outputShape: [10] } };
+    const shapes = { inputShape: [784], outputShape: [10] };
+    if (plan === undefined) return { published: await publishModel(store, model, metadata), trained, shapes, shards: undefined };
+    const stored = await storeShardedModel(store, model, plan, MNIST_CODECS, metadata);
+    if (stored.records.length < 2) throw taskError("the model fits in one shard under that budget; publish it whole (without --max-shard-bytes)");
+    return { published: stored.whole, trained, shapes, shards: stored.records };
   } finally {
     model.dispose();
   }

@@ -11,7 +11,7 @@ import {WorkerRegistry} from "../../../contracts/workers/WorkerRegistry.sol";
 import {IInferenceMarket} from "../../../contracts/interfaces/IInferenceMarket.sol";
 import {ModelRegistry} from "../../../contracts/models/ModelRegistry.sol";
 import {ShardRegistry} from "../../../contracts/models/ShardRegistry.sol";
-import {ShardStage} from "../../../contracts/types/ShardTypes.sol";
+import {ShardStage} from "../../../contracts/interfaces/IShardRegistry.sol";
 import {
     InferenceRequest,
     RequestArgs,

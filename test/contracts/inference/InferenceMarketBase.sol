@@ -7,7 +7,7 @@ import {WorkerRegistry} from "../../../contracts/workers/WorkerRegistry.sol";
 import {ModelRegistry} from "../../../contracts/models/ModelRegistry.sol";
 import {InferenceMarket} from "../../../contracts/inference/InferenceMarket.sol";
 import {ShardRegistry} from "../../../contracts/models/ShardRegistry.sol";
-import {Shard} from "../../../contracts/types/ShardTypes.sol";
+import {Shard} from "../../../contracts/interfaces/IShardRegistry.sol";
 import {IModelRegistry} from "../../../contracts/interfaces/IModelRegistry.sol";
 import {IWorkerRegistry} from "../../../contracts/interfaces/IWorkerRegistry.sol";
 import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";

@@ -2,7 +2,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect } from "chai";
-import { keccak256, Wallet } from "ethers";
+import { type HDNodeWallet, keccak256, Wallet } from "ethers";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { selectBackend, type Tf } from "../../../worker/src/ml/backend.js";
 import { readManifest, type CodecChoice } from "../../../worker/src/ml/ModelArtifacts.js";
@@ -29,7 +29,7 @@ class InProcessHosts implements StageTransport {
   readonly calls: string[] = [];
   readonly failing = new Set<string>();
   readonly lying = new Set<string>();
-  constructor(private readonly hosts: Map<string, { wallet: Wallet; runner: ShardStageRunner }>) {}
+  constructor(private readonly hosts: Map<string, { wallet: Wallet | HDNodeWallet; runner: ShardStageRunner }>) {}
 
   async runStage(endpoint: string, expectedHost: string, stage: StageCall) {
     this.calls.push(`${stage.shardIndex}@${endpoint}`);
@@ -67,7 +67,7 @@ describe("Sharded inference across hosts: stage runners, routing, failover and b
     const model = buildTestMlp(tf);
     const stored = await storeShardedModel(store, model, { shards: count }, codecs, { name: "test mlp" });
     const manifest = await readManifest(store, stored.whole.manifestCid);
-    const hosts = new Map<string, { wallet: Wallet; runner: ShardStageRunner }>();
+    const hosts = new Map<string, { wallet: Wallet | HDNodeWallet; runner: ShardStageRunner }>();
     for (const shard of stored.shards) {
       const loaded = await loadShard(store, shard.manifestCid, shard.contentHash);
       hosts.set(`host-${shard.index}`, { wallet: Wallet.createRandom(), runner: new ShardStageRunner([{ versionId: 7n, shardIndex: shard.index, shardCount: count, model: loaded, codecs: manifest }]) });

@@ -6,11 +6,14 @@ import { ContractRevertError } from "../errors.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
 import type { LoadedModel, ModelCache } from "../ml/ModelCache.js";
+import { readManifest } from "../ml/ModelArtifacts.js";
 import { codecsOf } from "../ml/ModelManifest.js";
 import { predictIsolated } from "../ml/Prediction.js";
 import type { BatchTrace } from "./BatchTrace.js";
-import type { PendingInference } from "./PendingInference.js";
+import { InputKind, type PendingInference } from "./PendingInference.js";
 import { DeclineReason, loadRequestInput } from "./RequestInput.js";
+import { NoLiveHostError, type ShardRouter } from "../shards/ShardRouter.js";
+import type { SignedStage } from "../shards/StageSignature.js";
 
 /** What became of one request; the queue job's return value. */
 export type InferenceOutcome =
@@ -63,6 +66,11 @@ export interface InferenceProcessorOptions {
   readonly claimMode?: "claim" | "optimistic";
   /** Longest wait for a CID input's bytes before the request is declined as unavailable (default 10 s). */
   readonly inputTimeoutMs?: number;
+  /**
+   * Routes requests on sharded versions through the hosts of their shards (ShardRegistry); without it such requests
+   * are left to other workers ("model-unavailable").
+   */
+  readonly shardRouter?: ShardRouter;
   /** Post `decline` for requests whose input cannot be served, so that their requesters learn why (default true). */
   readonly declineOnChain?: boolean;
   readonly logger?: Logger;
@@ -74,6 +82,8 @@ interface Work {
   ours?: boolean;
   outcome?: InferenceOutcome;
   output?: Uint8Array;
+  /** A sharded version's request: the hosts' signed stages, fulfilled by `fulfillSharded`. */
+  stages?: SignedStage[];
   decline?: { reason: DeclineReason; detail: string };
   /** The version's weights could not be loaded (the worker's side: no decline, the request stays open to others). */
   modelError?: string;
@@ -93,7 +103,7 @@ interface Work {
 export class InferenceProcessor {
   readonly #o: InferenceProcessorOptions;
   readonly #logger: Logger;
-  readonly #versions = new Map<bigint, { manifestCid: string; weightsCid: string; contentHash: string }>();
+  readonly #versions = new Map<bigint, { manifestCid: string; weightsCid: string; contentHash: string; shardCount: number }>();
   /** Versions this worker was eligible for at its last read: their model work starts beside the next batch's reads. */
   readonly #served = new Set<bigint>();
 
@@ -183,6 +193,11 @@ export class InferenceProcessor {
       byVersion.set(w.item.terms.modelVersionId, group);
     }
     for (const [versionId, group] of byVersion) {
+      const version = await this.#version(versionId).catch((err: unknown) => err as Error);
+      if (!(version instanceof Error) && version.shardCount > 1) {
+        await this.#routeSharded(versionId, version, group);
+        continue;
+      }
       let loaded: LoadedModel;
       try {
         loaded = await this.#model(versionId);
@@ -223,6 +238,53 @@ export class InferenceProcessor {
         else w.decline = { reason: DeclineReason.InputMalformed, detail: prediction.error.message };
       });
     }
+  }
+
+  /**
+   * A sharded version's requests, each routed through a host of every shard (concurrently: different requests are in
+   * different stages on different hosts at once). Inputs are fetched and checked first, as for whole models; a shard
+   * with no live host declines the request as "model unavailable" (never claimed; the requester is refunded after the
+   * deadline, and the log and `shard list` name the shard).
+   */
+  async #routeSharded(versionId: bigint, version: { manifestCid: string; shardCount: number }, group: Work[]): Promise<void> {
+    const router = this.#o.shardRouter;
+    if (router === undefined) {
+      for (const w of group) w.modelError = `version ${versionId} is sharded and this worker routes no sharded versions (no ShardRegistry)`;
+      return;
+    }
+    let expectedBytes: number;
+    try {
+      expectedBytes = codecsOf(await readManifest(this.#o.store, version.manifestCid)).input.byteLength;
+    } catch (err) {
+      for (const w of group) w.modelError = (err as Error).message;
+      return;
+    }
+    await Promise.all(
+      group.map(async (w) => {
+        const input = await loadRequestInput(w.item, { store: this.#o.store, expectedBytes, timeoutMs: this.#o.inputTimeoutMs ?? 10_000 });
+        if (!input.ok) {
+          w.decline = { reason: input.reason, detail: input.detail };
+          return;
+        }
+        const { terms } = w.item;
+        try {
+          const run = await router.run({
+            requestId: w.item.requestId,
+            versionId,
+            shardCount: version.shardCount,
+            input: input.bytes,
+            inputHash: terms.inputHash,
+            ...(w.item.inputKind === InputKind.Cid ? { inputRef: w.item.input } : {}),
+          });
+          w.output = run.output;
+          w.stages = run.stages;
+        } catch (err) {
+          if (!(err instanceof NoLiveHostError)) throw err;
+          this.#logger.warn({ requestId: w.item.requestId.toString(), versionId: versionId.toString(), shard: err.shardIndex, err: err.message }, "sharded request unservable");
+          w.decline = { reason: DeclineReason.ModelUnavailable, detail: err.message };
+        }
+      }),
+    );
   }
 
   /**
@@ -269,7 +331,9 @@ export class InferenceProcessor {
    * less in the simulation than on chain (a consumer can tell a gas-price-0 call from a mined transaction), and the
    * market refuses to start a callback without its budget.
    */
-  async #fulfill(work: Work[], trace: BatchTrace): Promise<void> {
+  async #fulfill(all: Work[], trace: BatchTrace): Promise<void> {
+    for (const w of all.filter((x) => x.stages !== undefined)) await this.#fulfillSharded(w, trace);
+    const work = all.filter((w) => w.stages === undefined);
     let chunk: Work[] = [];
     let budget = 0n;
     for (const w of work) {
@@ -314,7 +378,22 @@ export class InferenceProcessor {
     }
   }
 
-  async #model(versionId: bigint): Promise<LoadedModel> {
+  /** One sharded request's fulfilment with its pipeline; a refusal the simulation names skips that request only. */
+  async #fulfillSharded(w: Work, trace: BatchTrace): Promise<void> {
+    const item = { request: w.item.terms, outputKind: OUTPUT_INLINE, output: w.output!, outputHash: keccak256(w.output!) };
+    try {
+      const extraGas = callbackReserve(w.item.terms.callbackGasLimit);
+      const sent = await this.#o.txSender.send(this.#o.market, "fulfillSharded", [item, w.stages!], extraGas > 0n ? { extraGas } : {});
+      trace.fulfil = sent.timings;
+      w.outcome = { requestId: w.item.requestId.toString(), status: "fulfilled", txHash: sent.hash, output: Buffer.from(w.output!).toString("hex") };
+      this.#logger.info({ txHash: sent.hash, requestId: w.item.requestId.toString(), hosts: w.stages!.map((s) => s.host), gasUsed: sent.gasUsed.toString() }, "fulfilled (sharded)");
+    } catch (err) {
+      if (!(err instanceof ContractRevertError)) throw err;
+      w.outcome = skip(w.item.requestId, "rejected", err.message);
+    }
+  }
+
+  async #version(versionId: bigint): Promise<{ manifestCid: string; weightsCid: string; contentHash: string; shardCount: number }> {
     let version = this.#versions.get(versionId);
     if (version === undefined) {
       const info = await this.#o.modelRegistry.getVersion(versionId);
@@ -322,9 +401,15 @@ export class InferenceProcessor {
         manifestCid: CID.decode(Buffer.from(info.manifestCid.slice(2), "hex")).toString(),
         weightsCid: CID.decode(Buffer.from(info.weightsCid.slice(2), "hex")).toString(),
         contentHash: info.contentHash,
+        shardCount: Number(info.shardCount),
       };
       this.#versions.set(versionId, version);
     }
+    return version;
+  }
+
+  async #model(versionId: bigint): Promise<LoadedModel> {
+    const version = await this.#version(versionId);
     // The version's own weights: a version trained by a job shares its manifest (architecture) with the initial model.
     return this.#o.models.load(version.manifestCid, { expectedContentHash: version.contentHash, weightsCid: version.weightsCid });
   }
