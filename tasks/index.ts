@@ -71,33 +71,42 @@ const definitions: TaskDefinition[] = [
     .addOption({ name: "maxShardBytes", description: "Or: the fewest shards whose weights each fit in this many bytes (a host's memory budget)", type: ArgumentType.INT, defaultValue: 0 })
     .setAction(() => import("./model/publish.js"))
     .build(),
+  task(["model", "shard"], "Cut a published version's model into shards, each served by its own hosts, and publish them as a new version")
+    .addOption(deployment)
+    .addOption(dataDir)
+    .addOption(account("2", "Model owner"))
+    .addOption(versionId)
+    .addOption({ name: "shards", description: "Number of shards (2..16)", type: ArgumentType.INT, defaultValue: 0 })
+    .addOption({ name: "maxShardBytes", description: "Or: the fewest shards whose weights each fit in this many bytes (a host's memory budget)", type: ArgumentType.INT, defaultValue: 0 })
+    .setAction(() => import("./model/shard.js"))
+    .build(),
   task(["model", "show"], "Print a model version: owner, status, prices, royalty, CIDs, shapes; the training job's provenance if one trained it")
     .addOption(deployment)
     .addOption(versionId)
     .setAction(() => import("./model/show.js"))
     .build(),
 
-  emptyTask("shard", "Host the shards of sharded model versions (ShardRegistry)").build(),
-  task(["shard", "announce"], "Announce the account as a host of one shard of a sharded version, at an endpoint (binds its stake)")
+  emptyTask("host", "Host the shards of sharded model versions (ShardRegistry)").build(),
+  task(["host", "announce"], "Announce the account as a host of one shard of a sharded version, at an endpoint (binds its stake)")
     .addOption(deployment)
     .addOption(account("1", "Host (a staked inference worker)"))
     .addOption(versionId)
     .addOption({ name: "shard", description: "Shard index (0-based)", defaultValue: "0" })
     .addOption({ name: "endpoint", description: "Where the host takes the shard's activations (its worker's SHARD_HOST_URL)", defaultValue: "" })
-    .setAction(() => import("./shard/announce.js"))
+    .setAction(() => import("./host/announce.js"))
     .build(),
-  task(["shard", "withdraw"], "Stop hosting a shard (its stake stays bound until the release time), or --release the stake after it")
+  task(["host", "withdraw"], "Stop hosting a shard (its stake stays bound until the release time), or --release the stake after it")
     .addOption(deployment)
     .addOption(account("1", "Host"))
     .addOption(versionId)
     .addOption({ name: "shard", description: "Shard index (0-based)", defaultValue: "0" })
     .addFlag({ name: "release", description: "Unbind the stake the announcement bound (after its release time)" })
-    .setAction(() => import("./shard/withdraw.js"))
+    .setAction(() => import("./host/withdraw.js"))
     .build(),
-  task(["shard", "list"], "List a sharded version's shards, who hosts each and where, and which shards lack a host")
+  task(["host", "list"], "List a sharded version's shards, who hosts each and where, and which shards lack a host")
     .addOption(deployment)
     .addOption(versionId)
-    .setAction(() => import("./shard/list.js"))
+    .setAction(() => import("./host/list.js"))
     .build(),
 
   emptyTask("worker", "Manage a worker's registration in the WorkerRegistry").build(),

@@ -10,6 +10,7 @@ import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate, trainModel } from "../../worker/src/ml/models.js";
 import type { SplitPlan } from "../../worker/src/ml/sharding/ModelSplit.js";
 import { storeShardedModel, type ShardRecord } from "../../worker/src/shards/ShardedModels.js";
+import { shardPlanOf } from "./ShardPlan.js";
 import { checkUint96, formatEth, formatTsr } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
 import { MNIST_SPLIT } from "../lib/Defaults.js";
@@ -165,21 +166,9 @@ export default async function publish(args: PublishArgs, hre: HardhatRuntimeEnvi
     ["transactions", txHashes.join(", ")],
   ]);
   if (shards !== undefined) {
-    console.log(`  hosts announce a shard with: npx hardhat${session.networkFlag} shard announce --version-id ${versionId} --shard <i> --endpoint <url> --account <host>`);
+    console.log(`  hosts announce a shard with: npx hardhat${session.networkFlag} host announce --version-id ${versionId} --shard <i> --endpoint <url> --account <host>`);
   }
   return { modelId, versionId, ...published, testAccuracy: trained?.accuracy, ...shapes, txHashes, shardCount: shards?.length ?? 1 };
-}
-
-/** The sharding the options ask for, or undefined for a whole-model version. */
-function shardPlanOf(args: PublishArgs): SplitPlan | undefined {
-  if (!Number.isInteger(args.shards) || args.shards < 0 || args.shards === 1 || args.shards > 16) {
-    throw taskError(`--shards must be 0 (whole model) or an integer in 2..16, got ${args.shards}`);
-  }
-  if (!Number.isInteger(args.maxShardBytes) || args.maxShardBytes < 0) throw taskError(`--max-shard-bytes must be a non-negative integer, got ${args.maxShardBytes}`);
-  if (args.shards !== 0 && args.maxShardBytes !== 0) throw taskError("give --shards or --max-shard-bytes, not both");
-  if (args.shards !== 0) return { shards: args.shards };
-  if (args.maxShardBytes !== 0) return { maxShardBytes: args.maxShardBytes };
-  return undefined;
 }
 
 /** A LayersModel folder cut into shards (a graph model cannot be: its layers are not known). */

@@ -9,7 +9,7 @@ import { MNIST_PIXELS } from "../../worker/src/ml/MnistDataset.js";
  * fresh salt and a deadline `lifetime` seconds after the later of the chain's clock and the wall clock (a node that
  * mines on demand lags the wall clock).
  */
-export function digitRequester(stack: EmbeddedStack, options: { inputKind?: InputKind; lifetime?: number } = {}): (i: number) => Promise<SentRequest> {
+export function digitRequester(stack: EmbeddedStack, options: { inputKind?: InputKind; lifetime?: number; versionId?: bigint } = {}): (i: number) => Promise<SentRequest> {
   const client = new InferenceClient(stack.contracts.market, stack.contracts.token, stack.store);
   const test = stack.trained!.data.test;
   let salt = 0n;
@@ -17,7 +17,7 @@ export function digitRequester(stack: EmbeddedStack, options: { inputKind?: Inpu
     const latest = (await stack.connection.ethers.provider.getBlock("latest"))!.timestamp;
     const digit = i % test.count;
     return client.requestWithEth(stack.signers.users[i % 3], {
-      versionId: stack.trained!.versionId,
+      versionId: options.versionId ?? stack.trained!.versionId,
       pixels: encodeImage(test.images.subarray(digit * MNIST_PIXELS, (digit + 1) * MNIST_PIXELS)),
       inputKind: options.inputKind ?? InputKind.Cid,
       fee: PRICE_WEI,

@@ -35,6 +35,12 @@ const schema = z.object({
   /** Port of /healthz and /metrics; 0 = off. */
   metricsPort: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65_535).default(0)),
   metricsHost: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
+  /**
+   * With the shard-host role: serve the shards this worker announced (ShardRegistry) over HTTP/2 on this port (the
+   * endpoint announced on chain must reach it).
+   */
+  shardHostPort: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(65_535).optional()),
+  shardHostBind: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
   blockRange: int(1, 500),
   /** After a reorg, blocks at and before the common ancestor whose events are enqueued again (0 = none). */
   reorgReplayBlocks: int(0, 256),
@@ -54,7 +60,7 @@ const schema = z.object({
   claimMode: z.preprocess(emptyAsUndefined, z.enum(["claim", "optimistic"]).default("claim")),
   roles: z.preprocess(
     (v) => (typeof v === "string" ? v.split(",").map((r) => r.trim()).filter((r) => r !== "") : v),
-    z.array(z.enum(["listener", "processor", "validator", "trainer", "evaluator"])).min(1, "name at least one role").default(["listener", "processor"]),
+    z.array(z.enum(["listener", "processor", "validator", "trainer", "evaluator", "shard-host"])).min(1, "name at least one role").default(["listener", "processor"]),
   ),
   /** The trainer role enrolls in every new training job it is eligible for. */
   trainingAutoEnroll: z.preprocess(
@@ -111,6 +117,8 @@ export const CONFIG_ENV_KEYS = {
   txReplaceAfterMs: "TX_REPLACE_AFTER_MS",
   metricsPort: "METRICS_PORT",
   metricsHost: "METRICS_HOST",
+  shardHostPort: "SHARD_HOST_PORT",
+  shardHostBind: "SHARD_HOST_BIND",
   blockRange: "BLOCK_RANGE",
   reorgReplayBlocks: "REORG_REPLAY_BLOCKS",
   pollIntervalMs: "POLL_INTERVAL_MS",

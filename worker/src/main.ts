@@ -51,7 +51,7 @@ async function main(): Promise<void> {
   const redis = await resolveRedis({ redisUrl: config.redisUrl, dataDir: config.dataDir, logger });
   const store = await createContentStore({ ipfsApiUrl: config.ipfsApiUrl, ipfsDir: resolve(config.dataDir, "ipfs") });
 
-  const roles = { listener: config.roles.includes("listener"), processor: config.roles.includes("processor"), validator: config.roles.includes("validator"), trainer: config.roles.includes("trainer"), evaluator: config.roles.includes("evaluator") };
+  const roles = { listener: config.roles.includes("listener"), processor: config.roles.includes("processor"), validator: config.roles.includes("validator"), trainer: config.roles.includes("trainer"), evaluator: config.roles.includes("evaluator"), shardHost: config.roles.includes("shard-host") };
   const encryption = config.encryptionKey === undefined ? {} : { encryptionPrivateKey: config.encryptionKey };
   const daemon = new WorkerDaemon({ config, deployment, provider, signer, redisUrl: redis.url, store, logger, roles, ...encryption });
   logger.info({ redis: redis.source, ipfs: store.kind, worker: signer.address, chainId: deployment.chainId, roles: config.roles, confirmations: daemon.confirmations }, "worker starting");
@@ -59,7 +59,7 @@ async function main(): Promise<void> {
     provider,
     deployment,
     worker: signer.address,
-    roles: config.roles.filter((r): r is ChainRole => r !== "listener"),
+    roles: config.roles.filter((r): r is ChainRole => r !== "listener" && r !== "shard-host"),
     blockRange: config.blockRange,
     logger,
   });

@@ -44,7 +44,7 @@ export default async function withdraw(args: WithdrawArgs, hre: HardhatRuntimeEn
   printFields(`${host.address} no longer hosts shard ${shardIndex} of version ${versionId}`, [
     ["routing", "stopped"],
     ["stake bound until", `${new Date(at * 1000).toISOString()} (its signatures still count until then)`],
-    ["then", `npx hardhat${session.networkFlag} shard withdraw --version-id ${versionId} --shard ${shardIndex} --account ${host.address} --release`],
+    ["then", `npx hardhat${session.networkFlag} host withdraw --version-id ${versionId} --shard ${shardIndex} --account ${host.address} --release`],
     ["transaction", receipt.hash],
   ]);
   return { host: host.address, action: "withdrawn", releasableAt: at, txHash: receipt.hash };
