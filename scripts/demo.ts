@@ -7,7 +7,8 @@
  * provenance and published as a priced version, a staked worker daemon serving it: 60 paid
  * requests (ETH and token-by-permit, inline and CID inputs) plus one from a contract customer,
  * every answer checked against the local model, an expired request refunded, and every party
- * withdrawing what it earned. Exits 0 only if every check held.
+ * withdrawing what it earned; the seeds' price-series task end to end; and a sharded model served by three host
+ * processes (one killed mid-run), every host paid its share. Exits 0 only if every check held.
  */
 import { rmSync } from "node:fs";
 import { resolve } from "node:path";
@@ -24,6 +25,7 @@ import { Report } from "./lib/Report.js";
 import { serveChain } from "./lib/RpcChain.js";
 import { priceSeriesTask } from "./lib/seedTasks/PriceSeriesTask.js";
 import { runTaskInference } from "./lib/TaskInference.js";
+import { runShardStage } from "./lib/ShardStage.js";
 import { runTrainingStage } from "./lib/TrainingStage.js";
 
 const N_ETH = 30;
@@ -219,6 +221,10 @@ try {
   report.check(`the federated price model beats ${priceBaseline.name} on held-out days (${(priceFed.trained.testAccuracy * 100).toFixed(2)} % > ${(priceBaseline.score * 100).toFixed(2)} %)`, priceFed.trained.testAccuracy > priceBaseline.score);
   report.check("every round of the price job agreed by a quorum, the budget fully paid", priceFed.rounds.every((r) => r.votes >= 2) && (await trainingJobs.jobOf(priceFed.jobId)).paid === (await trainingJobs.jobOf(priceFed.jobId)).budget);
   report.check(`every paid price request answered on chain as the local prediction (${priced.matchingLocal}/${priced.requests})`, priced.matchingLocal === priced.requests);
+
+  // The model-shard registry: the 2NN cut into shards served by different host processes, one of them killed.
+  report.stage("10. Sharded model: 2 shards, 3 host processes, one host killed mid-run, every host paid its share");
+  await runShardStage(stack, { rpcUrl, trained, dataDir, report });
 } catch (err) {
   report.fail(err);
 } finally {

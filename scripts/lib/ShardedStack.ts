@@ -1,4 +1,5 @@
 import { createServer } from "node:net";
+import type { LayersModel } from "@tensorflow/tfjs";
 import { HDNodeWallet, Mnemonic, type Signer } from "ethers";
 import { ShardRegistry__factory } from "../../typechain-types/index.js";
 import { CAP_INFER } from "../../worker/src/chain/Capabilities.js";
@@ -26,10 +27,11 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
-/** The stack's trained 2NN published again as a sharded version (same weights: its answers must equal version 1's). */
-export async function publishShardedMnist(stack: EmbeddedStack, plan: SplitPlan): Promise<{ versionId: bigint; records: ShardRecord[] }> {
-  const trained = stack.trained;
-  if (trained === undefined) throw new Error("publishShardedMnist: trainAndPublish first");
+/**
+ * A trained MNIST model (its weights as published whole) published again as a sharded version of the same model: its
+ * answers must equal the whole version's.
+ */
+export async function publishShardedMnist(stack: EmbeddedStack, trained: { model: LayersModel; modelId: bigint }, plan: SplitPlan): Promise<{ versionId: bigint; records: ShardRecord[] }> {
   const stored = await storeShardedModel(stack.store, trained.model, plan, MNIST_CODECS, { name: "mnist-2nn (sharded)" });
   const registry = stack.contracts.modelRegistry.connect(stack.signers.modelOwner);
   const input = versionInputOf(stored.whole, { priceWei: PRICE_WEI, priceToken: PRICE_TOKEN, royaltyBps: ROYALTY_BPS });

@@ -31,6 +31,7 @@ import { createQueue, createWorker } from "./queue/QueueFactory.js";
 import { QueueNames } from "./queue/QueueNames.js";
 import { createRedisConnection } from "./redis/RedisConnection.js";
 import { nonceLockKey, RedisNonceLock } from "./chain/RedisNonceLock.js";
+import { shardHostService, shardRouterFor } from "./shards/ShardServices.js";
 import { TRAINING_EVENTS } from "./training/TrainingProcessor.js";
 import { TRAINING_JOBS_SOURCE, TrainingService } from "./training/TrainingService.js";
 
@@ -52,6 +53,8 @@ export interface WorkerDaemonOptions {
     readonly validator?: boolean;
     readonly trainer?: boolean;
     readonly evaluator?: boolean;
+    /** Serves the shards this worker announced (SHARD_HOST_PORT). */
+    readonly shardHost?: boolean;
   };
   /** The encryption private key (TESSERA_ENCRYPTION_KEY); required with the validator and trainer roles. */
   readonly encryptionPrivateKey?: string;
@@ -150,6 +153,14 @@ export class WorkerDaemon implements Service {
     /** Listeners: stopped first (no new jobs), started last. */
     const intake: Service[] = [];
 
+    // A shard host serves stages to other workers' pipelines: started first, stopped last (their stages finish).
+    if (roles.shardHost === true) {
+      if (config.shardHostPort === undefined) throw new TesseraError("the shard-host role needs SHARD_HOST_PORT (the port its announced endpoint reaches)", { code: "CONFIG" });
+      const shardHost = shardHostService({ config, deployment, provider, signer, store, logger });
+      if (shardHost === undefined) throw new TesseraError("the shard-host role needs a deployment with a ShardRegistry (redeploy with `npx hardhat tessera deploy`)", { code: "CONFIG" });
+      services.push(shardHost);
+    }
+
     // Processor processes of one operator on other hosts sign with the same key: one nonce at a time across them.
     let nonceRedis: Redis | undefined;
     let nonceLock: RedisNonceLock | undefined;
@@ -220,10 +231,12 @@ export class WorkerDaemon implements Service {
       let batcher: MicroBatcher<QueuedInference, InferenceOutcome> | undefined;
       const models = new ModelCache(store);
       const batchLog = logger.child({ service: "inference" });
+      let shardRouting: ReturnType<typeof shardRouterFor>;
       services.push({
         name: "inference-processor",
         start: async () => {
           const workerAddress = await signer.getAddress();
+          shardRouting = shardRouterFor({ deployment, provider, signer, logger });
           const processor = new InferenceProcessor({
             market,
             modelRegistry: ModelRegistry__factory.connect(deployment.contracts.ModelRegistry, provider),
@@ -238,6 +251,7 @@ export class WorkerDaemon implements Service {
             models,
             workerAddress,
             claimMode: config.claimMode,
+            ...(shardRouting === undefined ? {} : { shardRouter: shardRouting.router }),
             logger: logger.child({ service: "inference" }),
           });
           const maxInFlight = batchesInFlight(config);
@@ -308,6 +322,7 @@ export class WorkerDaemon implements Service {
               await batcher?.drain();
             } finally {
               models.clear();
+              shardRouting?.close();
               consumer?.disconnect();
             }
           }

@@ -6,14 +6,14 @@ import { ContractRevertError } from "../errors.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { silentLogger, type Logger } from "../logger.js";
 import type { LoadedModel, ModelCache } from "../ml/ModelCache.js";
-import { readManifest } from "../ml/ModelArtifacts.js";
 import { codecsOf } from "../ml/ModelManifest.js";
 import { predictIsolated } from "../ml/Prediction.js";
 import type { BatchTrace } from "./BatchTrace.js";
-import { InputKind, type PendingInference } from "./PendingInference.js";
+import type { PendingInference } from "./PendingInference.js";
 import { DeclineReason, loadRequestInput } from "./RequestInput.js";
-import { NoLiveHostError, type ShardRouter } from "../shards/ShardRouter.js";
+import type { ShardRouter } from "../shards/ShardRouter.js";
 import type { SignedStage } from "../shards/StageSignature.js";
+import { routeShardedRequests } from "./ShardedRequests.js";
 
 /** What became of one request; the queue job's return value. */
 export type InferenceOutcome =
@@ -195,7 +195,7 @@ export class InferenceProcessor {
     for (const [versionId, group] of byVersion) {
       const version = await this.#version(versionId).catch((err: unknown) => err as Error);
       if (!(version instanceof Error) && version.shardCount > 1) {
-        await this.#routeSharded(versionId, version, group);
+        await routeShardedRequests({ router: this.#o.shardRouter, store: this.#o.store, inputTimeoutMs: this.#o.inputTimeoutMs, logger: this.#logger }, versionId, version, group);
         continue;
       }
       let loaded: LoadedModel;
@@ -238,53 +238,6 @@ export class InferenceProcessor {
         else w.decline = { reason: DeclineReason.InputMalformed, detail: prediction.error.message };
       });
     }
-  }
-
-  /**
-   * A sharded version's requests, each routed through a host of every shard (concurrently: different requests are in
-   * different stages on different hosts at once). Inputs are fetched and checked first, as for whole models; a shard
-   * with no live host declines the request as "model unavailable" (never claimed; the requester is refunded after the
-   * deadline, and the log and `shard list` name the shard).
-   */
-  async #routeSharded(versionId: bigint, version: { manifestCid: string; shardCount: number }, group: Work[]): Promise<void> {
-    const router = this.#o.shardRouter;
-    if (router === undefined) {
-      for (const w of group) w.modelError = `version ${versionId} is sharded and this worker routes no sharded versions (no ShardRegistry)`;
-      return;
-    }
-    let expectedBytes: number;
-    try {
-      expectedBytes = codecsOf(await readManifest(this.#o.store, version.manifestCid)).input.byteLength;
-    } catch (err) {
-      for (const w of group) w.modelError = (err as Error).message;
-      return;
-    }
-    await Promise.all(
-      group.map(async (w) => {
-        const input = await loadRequestInput(w.item, { store: this.#o.store, expectedBytes, timeoutMs: this.#o.inputTimeoutMs ?? 10_000 });
-        if (!input.ok) {
-          w.decline = { reason: input.reason, detail: input.detail };
-          return;
-        }
-        const { terms } = w.item;
-        try {
-          const run = await router.run({
-            requestId: w.item.requestId,
-            versionId,
-            shardCount: version.shardCount,
-            input: input.bytes,
-            inputHash: terms.inputHash,
-            ...(w.item.inputKind === InputKind.Cid ? { inputRef: w.item.input } : {}),
-          });
-          w.output = run.output;
-          w.stages = run.stages;
-        } catch (err) {
-          if (!(err instanceof NoLiveHostError)) throw err;
-          this.#logger.warn({ requestId: w.item.requestId.toString(), versionId: versionId.toString(), shard: err.shardIndex, err: err.message }, "sharded request unservable");
-          w.decline = { reason: DeclineReason.ModelUnavailable, detail: err.message };
-        }
-      }),
-    );
   }
 
   /**

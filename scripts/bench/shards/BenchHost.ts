@@ -1,0 +1,66 @@
+/**
+ * One host of `npm run bench:shards`, as its own OS process: loads the shards it is given (from the shared embedded
+ * IPFS store, checked against their content hashes) and serves their stages over HTTP/2 with the worker's
+ * ShardServer and ShardStageRunner. No chain: every authenticated peer is served (the bench measures the data path;
+ * the worker's shard-host role adds the on-chain authorization). Prints `{"ready":url}` once serving and, on
+ * SIGTERM, `{"peakRssBytes":n}` (VmHWM) before it exits.
+ *
+ * Env: BENCH_STORE (the embedded store's directory), BENCH_SHARDS (JSON: [{versionId, shardIndex, shardCount,
+ * manifestCid, contentHash, codecsManifestCid}]), BENCH_PORT, BENCH_KEY (the host's signing key), BENCH_CHAIN_ID,
+ * BENCH_REGISTRY.
+ */
+import { readFileSync } from "node:fs";
+import { Wallet } from "ethers";
+import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import { selectBackend } from "../../../worker/src/ml/backend.js";
+import { readManifest } from "../../../worker/src/ml/ModelArtifacts.js";
+import { loadShard } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
+import { ShardStageRunner, type HostedShard } from "../../../worker/src/shards/ShardStageRunner.js";
+import { ShardServer } from "../../../worker/src/shards/transport/ShardServer.js";
+
+interface Assignment {
+  versionId: string;
+  shardIndex: number;
+  shardCount: number;
+  manifestCid: string;
+  contentHash: string;
+  codecsManifestCid: string;
+}
+
+const env = (name: string) => {
+  const value = process.env[name];
+  if (value === undefined || value === "") throw new Error(`${name} is required`);
+  return value;
+};
+
+await selectBackend((process.env.TF_BACKEND as "auto" | undefined) ?? "auto");
+const store = await EmbeddedContentStore.open(env("BENCH_STORE"));
+const assignments = JSON.parse(env("BENCH_SHARDS")) as Assignment[];
+const hosted: HostedShard[] = [];
+for (const a of assignments) {
+  const model = await loadShard(store, a.manifestCid, a.contentHash);
+  hosted.push({ versionId: BigInt(a.versionId), shardIndex: a.shardIndex, shardCount: a.shardCount, model, codecs: await readManifest(store, a.codecsManifestCid) });
+}
+const runner = new ShardStageRunner(hosted);
+const server = new ShardServer({
+  signer: new Wallet(env("BENCH_KEY")),
+  chainId: BigInt(env("BENCH_CHAIN_ID")),
+  shardRegistry: env("BENCH_REGISTRY"),
+  runner,
+  port: Number(env("BENCH_PORT")),
+  authorize: async () => true,
+});
+const url = await server.start();
+console.log(JSON.stringify({ ready: url }));
+
+process.once("SIGTERM", () => {
+  void (async () => {
+    await server.stop();
+    runner.dispose();
+    await store.close();
+    const status = readFileSync("/proc/self/status", "utf8");
+    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+    console.log(JSON.stringify({ peakRssBytes: hwm === null ? null : Number(hwm[1]) * 1024 }));
+    process.exit(0);
+  })();
+});

@@ -1,0 +1,134 @@
+import type { Provider, Signer } from "ethers";
+import {
+  InferenceMarket__factory,
+  ModelRegistry__factory,
+  ShardRegistry__factory,
+  WorkerRegistry__factory,
+  type ShardRegistry,
+} from "../../../typechain-types/index.js";
+import type { Config } from "../config.js";
+import type { Deployment } from "../Deployment.js";
+import type { ContentStore } from "../ipfs/ContentStore.js";
+import type { Service } from "../lifecycle/Service.js";
+import type { Logger } from "../logger.js";
+import { loadHostedShards } from "./ShardedModels.js";
+import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
+import { ShardStageRunner } from "./ShardStageRunner.js";
+import { ShardClient } from "./transport/ShardClient.js";
+import { ShardServer } from "./transport/ShardServer.js";
+
+/** How long a shard's host list read from the chain is reused. */
+const HOSTS_TTL_MS = 5_000;
+/** ShardRegistry.HostStatus.Announced. */
+const ANNOUNCED = 1n;
+
+interface ShardContext {
+  readonly config: Config;
+  readonly deployment: Deployment;
+  readonly provider: Provider;
+  readonly signer: Signer;
+  readonly store: ContentStore;
+  readonly logger: Logger;
+}
+
+/**
+ * The router a processor takes sharded requests through: stages go to the hosts the ShardRegistry lists (read at
+ * most every few seconds per shard), over HTTP/2, signed by this worker's staked key. Undefined for a deployment
+ * without a ShardRegistry.
+ */
+export function shardRouterFor(ctx: Omit<ShardContext, "store" | "config">): { router: ShardRouter; close(): void } | undefined {
+  const address = ctx.deployment.contracts.ShardRegistry;
+  if (address === undefined) return undefined;
+  const registry = ShardRegistry__factory.connect(address, ctx.provider);
+  const client = new ShardClient({ signer: ctx.signer, chainId: BigInt(ctx.deployment.chainId), shardRegistry: address, logger: ctx.logger });
+  const router = new ShardRouter({ transport: client, hostsOf: cachedHosts(registry), logger: ctx.logger.child({ service: "shard-router" }) });
+  return { router, close: () => client.close() };
+}
+
+function cachedHosts(registry: ShardRegistry): (versionId: bigint, shardIndex: number) => Promise<readonly ShardHostEntry[]> {
+  const cache = new Map<string, { at: number; hosts: Promise<ShardHostEntry[]> }>();
+  return (versionId, shardIndex) => {
+    const key = `${versionId}:${shardIndex}`;
+    const hit = cache.get(key);
+    if (hit !== undefined && Date.now() - hit.at < HOSTS_TTL_MS) return hit.hosts;
+    const hosts = registry.hostsOf(versionId, shardIndex).then(([addresses, endpoints]) => addresses.map((host, i) => ({ host, endpoint: endpoints[i] })));
+    hosts.catch(() => cache.delete(key));
+    cache.set(key, { at: Date.now(), hosts });
+    return hosts;
+  };
+}
+
+/**
+ * The shard host (SHARD_HOST_PORT): loads the shards this worker announced on chain, and only those, and serves their
+ * stages over HTTP/2 to staked inference workers of the version for requests still open on chain. Undefined when
+ * the port is not set or the deployment has no ShardRegistry.
+ */
+export function shardHostService(ctx: ShardContext): (Service & { readonly endpoint: string | undefined; readonly hosted: readonly string[] }) | undefined {
+  const address = ctx.deployment.contracts.ShardRegistry;
+  if (ctx.config.shardHostPort === undefined || address === undefined) return undefined;
+  const logger = ctx.logger.child({ service: "shard-host" });
+  let server: ShardServer | undefined;
+  let runner: ShardStageRunner | undefined;
+  let endpoint: string | undefined;
+  let hosted: string[] = [];
+  return {
+    name: "shard-host",
+    get endpoint() {
+      return endpoint;
+    },
+    get hosted() {
+      return hosted;
+    },
+    start: async () => {
+      const registry = ShardRegistry__factory.connect(address, ctx.provider);
+      const models = ModelRegistry__factory.connect(ctx.deployment.contracts.ModelRegistry, ctx.provider);
+      const workers = WorkerRegistry__factory.connect(ctx.deployment.contracts.WorkerRegistry, ctx.provider);
+      const market = InferenceMarket__factory.connect(ctx.deployment.contracts.InferenceMarket, ctx.provider);
+      const me = await ctx.signer.getAddress();
+      const byVersion = await announcedShards(registry, me, ctx.deployment.startBlock);
+      const shards = [];
+      for (const [versionId, indexes] of byVersion) shards.push(...(await loadHostedShards(ctx.store, models, versionId, indexes)));
+      runner = new ShardStageRunner(shards);
+      hosted = shards.map((s) => `${s.versionId}:${s.shardIndex}`);
+      server = new ShardServer({
+        signer: ctx.signer,
+        chainId: BigInt(ctx.deployment.chainId),
+        shardRegistry: address,
+        runner,
+        hostname: ctx.config.shardHostBind,
+        port: ctx.config.shardHostPort,
+        logger,
+        // Stages for staked inference workers of the version, on requests still open: nobody else gets free compute.
+        authorize: async (peer, requestId, versionId) => {
+          const [eligible, state] = await Promise.all([workers.isEligibleInferrer(peer, versionId), market.requestState(requestId)]);
+          return eligible && state.status !== 0n && state.modelVersionId === versionId;
+        },
+      });
+      endpoint = await server.start();
+      if (hosted.length === 0) logger.warn({ host: me, endpoint }, "this worker announced no shard: it serves none (see `npx hardhat host announce`)");
+      else logger.info({ host: me, endpoint, shards: hosted }, "serving shards");
+    },
+    stop: async () => {
+      await server?.stop();
+      runner?.dispose();
+    },
+  };
+}
+
+/** The shards `host` announces now, by version (from its HostAnnounced events, kept if still announced). */
+async function announcedShards(registry: ShardRegistry, host: string, fromBlock: number): Promise<Map<bigint, number[]>> {
+  const events = await registry.queryFilter(registry.filters.HostAnnounced(undefined, undefined, host), fromBlock);
+  const seen = new Set<string>();
+  const byVersion = new Map<bigint, number[]>();
+  for (const e of events) {
+    const versionId = e.args.modelVersionId;
+    const shardIndex = Number(e.args.shardIndex);
+    const key = `${versionId}:${shardIndex}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    const record = await registry.hostRecord(host, versionId, shardIndex);
+    if (BigInt(record.status) !== ANNOUNCED) continue;
+    byVersion.set(versionId, [...(byVersion.get(versionId) ?? []), shardIndex]);
+  }
+  return byVersion;
+}

@@ -1,0 +1,311 @@
+import {
+  constants as h2,
+  createSecureServer,
+  createServer,
+  type Http2SecureServer,
+  type Http2Server,
+  type IncomingHttpHeaders,
+  type ServerHttp2Session,
+  type ServerHttp2Stream,
+} from "node:http2";
+import type { AddressInfo } from "node:net";
+import { keccak256, verifyMessage, type Signer } from "ethers";
+import { silentLogger, type Logger } from "../../logger.js";
+import { signStage } from "../StageSignature.js";
+import { readBody } from "./BodyReader.js";
+import {
+  DEFAULT_CLOCK_SKEW_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_CONCURRENT_STAGES,
+  parseStageRequestHeaders,
+  STAGE_HEADERS,
+  STAGE_METHOD,
+  STAGE_PATH,
+  STAGE_REFUSALS,
+  stageAuthMessage,
+  stageErrorBody,
+  type StageRefusalCode,
+} from "./StageProtocol.js";
+
+/** What a host runs: the shards it loaded (ShardStageRunner is one). */
+export interface StageRunner {
+  serves(versionId: bigint, shardIndex: number): boolean;
+  run(versionId: bigint, shardIndex: number, input: Uint8Array): Promise<Uint8Array>;
+}
+
+export interface ShardServerOptions {
+  /** The host's staked key: signs every stage it answers. */
+  signer: Signer;
+  chainId: bigint;
+  shardRegistry: string;
+  runner: StageRunner;
+  /** Whether `peer` may have this host run a stage of `requestId` on `versionId` (e.g. it is the request's claimant). */
+  authorize: (peer: string, requestId: bigint, versionId: bigint) => Promise<boolean>;
+  /** Default 127.0.0.1. */
+  hostname?: string;
+  /** Default 0: any free port. */
+  port?: number;
+  /** Default 64 MiB. */
+  maxBodyBytes?: number;
+  /** Stages past authorization at once (receiving, running, answering); default 8. */
+  maxConcurrent?: number;
+  /** Default 60 s each way. */
+  clockSkewMs?: number;
+  /** Serve h2 over TLS instead of plain HTTP/2 (h2c). Production should always use TLS. */
+  tls?: { key: string | Buffer; cert: string | Buffer };
+  logger?: Logger;
+  /** The host's clock (unix ms); default Date.now. */
+  now?: () => number;
+}
+
+/** A refusal decided while handling a stage. */
+class Refusal extends Error {
+  constructor(
+    readonly code: StageRefusalCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Serves the stages of the shards a host runs over HTTP/2 (StageProtocol.ts). Each request goes through, in order:
+ * header validation → the caller's auth signature (recovers to `x-tessera-peer`, timestamp within the skew window)
+ * → `authorize` → `runner.serves` → the input-hash check (against the input ref when one is given, else against the
+ * signed body hash) → a concurrency slot → the body, streamed under the size limit → body hash check → `runner.run`
+ * → the EIP-712 stage signature → the answer. The runner is never called for a refused request.
+ *
+ * Plain h2c without `tls`: fine on loopback and in tests; production hosts should pass `tls` (or sit behind a
+ * TLS-terminating HTTP/2 proxy), since the activations and the auth headers are otherwise readable on the wire.
+ */
+export class ShardServer {
+  readonly #o: Required<Omit<ShardServerOptions, "tls" | "logger" | "now">> & Pick<ShardServerOptions, "tls">;
+  readonly #log: Logger;
+  readonly #now: () => number;
+  #server?: Http2Server | Http2SecureServer;
+  #host?: string;
+  readonly #sessions = new Set<ServerHttp2Session>();
+  readonly #handlers = new Set<Promise<void>>();
+  /** Aborts the requests still receiving their body when the server stops. */
+  readonly #stopping = new AbortController();
+  #stopped?: Promise<void>;
+  #active = 0;
+  #served = 0;
+  #abandoned = 0;
+  readonly #refused: Partial<Record<StageRefusalCode, number>> = {};
+
+  constructor(options: ShardServerOptions) {
+    this.#o = {
+      signer: options.signer,
+      chainId: options.chainId,
+      shardRegistry: options.shardRegistry,
+      runner: options.runner,
+      authorize: options.authorize,
+      hostname: options.hostname ?? "127.0.0.1",
+      port: options.port ?? 0,
+      maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+      maxConcurrent: options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_STAGES,
+      clockSkewMs: options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS,
+      tls: options.tls,
+    };
+    this.#log = options.logger ?? silentLogger;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Stages answered with 200. */
+  get served(): number {
+    return this.#served;
+  }
+
+  /** Refusals so far, by code. */
+  get refused(): Readonly<Partial<Record<StageRefusalCode, number>>> {
+    return { ...this.#refused };
+  }
+
+  /** Stages whose caller went away before the answer (reset its stream or lost its connection). */
+  get abandoned(): number {
+    return this.#abandoned;
+  }
+
+  /** Open HTTP/2 sessions (one per connected caller that keeps its session). */
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  /** Stages holding a concurrency slot now. */
+  get active(): number {
+    return this.#active;
+  }
+
+  /** Listens; resolves to the endpoint URL (`http://host:port`, or `https://` with TLS). */
+  async start(): Promise<string> {
+    if (this.#server !== undefined) throw new Error("ShardServer already started");
+    this.#host = await this.#o.signer.getAddress();
+    const { tls } = this.#o;
+    const server = tls === undefined ? createServer() : createSecureServer({ key: tls.key, cert: tls.cert, allowHTTP1: false });
+    this.#server = server;
+    server.on("session", (session: ServerHttp2Session) => {
+      this.#sessions.add(session);
+      session.on("close", () => this.#sessions.delete(session));
+      session.on("error", (err) => this.#log.debug({ err }, "shard server: session error"));
+    });
+    server.on("stream", (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+      const handler = this.#handle(stream, headers)
+        .catch((err: unknown) => this.#log.error({ err }, "shard server: stage handler failed"))
+        .finally(() => this.#handlers.delete(handler));
+      this.#handlers.add(handler);
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.#o.port, this.#o.hostname, () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    server.on("error", (err) => this.#log.error({ err }, "shard server: server error"));
+    const { port } = server.address() as AddressInfo;
+    const host = this.#o.hostname.includes(":") ? `[${this.#o.hostname}]` : this.#o.hostname;
+    const endpoint = `${tls === undefined ? "http" : "https"}://${host}:${port}`;
+    this.#log.info({ endpoint, host: this.#host }, "shard server listening");
+    return endpoint;
+  }
+
+  /**
+   * Stops: new stages are refused (503 SHUTTING_DOWN) and no new connection is accepted; stages still receiving
+   * their body are refused too; stages already running finish and are answered; then every session is closed.
+   * Idempotent.
+   */
+  stop(): Promise<void> {
+    this.#stopped ??= this.#stop();
+    return this.#stopped;
+  }
+
+  async #stop(): Promise<void> {
+    this.#stopping.abort();
+    const server = this.#server;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    while (this.#handlers.size > 0) await Promise.allSettled([...this.#handlers]);
+    await Promise.all(
+      [...this.#sessions].map(
+        (session) =>
+          new Promise<void>((resolve) => {
+            if (session.closed || session.destroyed) return resolve();
+            const force = setTimeout(() => session.destroy(), 5_000);
+            session.close(() => {
+              clearTimeout(force);
+              resolve();
+            });
+          }),
+      ),
+    );
+    await closed;
+    this.#log.info({ served: this.#served }, "shard server stopped");
+  }
+
+  async #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
+    stream.on("error", (err) => this.#log.debug({ err }, "shard server: stream error"));
+    let slot = false;
+    try {
+      if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
+      if (headers[":path"] !== STAGE_PATH) throw new Refusal("NOT_FOUND", `no such path; stages are served at ${STAGE_PATH}`);
+      if (headers[":method"] !== STAGE_METHOD) throw new Refusal("METHOD_NOT_ALLOWED", `stages are ${STAGE_METHOD}ed`);
+      const parsed = parseStageRequestHeaders(headers);
+      if (!parsed.ok) throw new Refusal("BAD_REQUEST", parsed.error);
+      const req = parsed.value;
+
+      const skew = this.#now() - req.timestamp;
+      if (Math.abs(skew) > this.#o.clockSkewMs) {
+        throw new Refusal("CLOCK_SKEW", `the request's timestamp is ${skew} ms off the host's clock (window ±${this.#o.clockSkewMs} ms)`);
+      }
+      const message = stageAuthMessage({ chainId: this.#o.chainId, shardRegistry: this.#o.shardRegistry, ...req });
+      let signer: string;
+      try {
+        signer = verifyMessage(message, req.auth);
+      } catch {
+        throw new Refusal("BAD_AUTH", "the auth signature is not a valid signature");
+      }
+      if (signer !== req.peer) throw new Refusal("BAD_AUTH", "the auth signature is not the peer's");
+
+      let allowed: boolean;
+      try {
+        allowed = await this.#o.authorize(req.peer, req.requestId, req.versionId);
+      } catch (err) {
+        this.#log.warn({ err, peer: req.peer }, "shard server: authorization check failed");
+        throw new Refusal("AUTHORIZATION_UNAVAILABLE", "the host could not check the peer's authorization");
+      }
+      if (!allowed) throw new Refusal("PEER_NOT_AUTHORIZED", `${req.peer} may not run stages of request ${req.requestId}`);
+      if (!this.#o.runner.serves(req.versionId, req.shardIndex)) {
+        throw new Refusal("SHARD_NOT_SERVED", `shard ${req.shardIndex} of version ${req.versionId} is not served here`);
+      }
+      if (req.inputRef !== undefined) {
+        if (keccak256(req.inputRef) !== req.inputHash) throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the input ref is not the input hash");
+      } else if (req.bodyHash !== req.inputHash) {
+        throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the body is not the input hash");
+      }
+      const declared = Number(headers["content-length"]);
+      if (Number.isFinite(declared) && declared > this.#o.maxBodyBytes) {
+        throw new Refusal("BODY_TOO_LARGE", `the body is over ${this.#o.maxBodyBytes} bytes`);
+      }
+      if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
+      if (this.#active >= this.#o.maxConcurrent) throw new Refusal("BUSY", `the host runs ${this.#active} stages already; try another host`);
+      this.#active++;
+      slot = true;
+
+      const body = await readBody(stream, this.#o.maxBodyBytes, this.#stopping.signal);
+      if (body === "too-large") throw new Refusal("BODY_TOO_LARGE", `the body is over ${this.#o.maxBodyBytes} bytes`);
+      if (body === "aborted") throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
+      if (body === "closed") return void this.#abandoned++;
+      if (keccak256(body) !== req.bodyHash) throw new Refusal("BODY_HASH_MISMATCH", "keccak256 of the body is not the signed body hash");
+
+      let output: Uint8Array;
+      try {
+        output = await this.#o.runner.run(req.versionId, req.shardIndex, body);
+        if (!(output instanceof Uint8Array)) throw new TypeError("the runner returned no bytes");
+      } catch (err) {
+        this.#log.warn({ err, versionId: req.versionId, shard: req.shardIndex }, "shard server: runner failed");
+        throw new Refusal("RUNNER_FAILED", `shard ${req.shardIndex} failed: ${(err as Error)?.message ?? String(err)}`);
+      }
+      const outputHash = keccak256(output);
+      const signed = await signStage(this.#o.signer, this.#o.chainId, this.#o.shardRegistry, {
+        requestId: req.requestId,
+        modelVersionId: req.versionId,
+        shardIndex: req.shardIndex,
+        inputHash: req.inputHash,
+        outputHash,
+      });
+      if (stream.destroyed || stream.closed) return void this.#abandoned++;
+      stream.respond({
+        ":status": 200,
+        "content-type": "application/octet-stream",
+        "content-length": String(output.byteLength),
+        [STAGE_HEADERS.outputHash]: outputHash,
+        [STAGE_HEADERS.host]: this.#host!,
+        [STAGE_HEADERS.stageSignature]: signed.signature,
+      });
+      await new Promise<void>((resolve) => stream.end(output, () => resolve()));
+      this.#served++;
+    } catch (err) {
+      const refusal = err instanceof Refusal ? err : new Refusal("INTERNAL", "the host failed to answer");
+      if (!(err instanceof Refusal)) this.#log.error({ err }, "shard server: stage failed");
+      this.#refuse(stream, refusal);
+    } finally {
+      if (slot) this.#active--;
+    }
+  }
+
+  /** Answers a refusal; if the body is still coming, resets the stream with NO_ERROR once the answer is out. */
+  #refuse(stream: ServerHttp2Stream, refusal: Refusal): void {
+    this.#count(refusal.code);
+    this.#log.debug({ code: refusal.code, reason: refusal.message }, "shard server: stage refused");
+    if (stream.destroyed || stream.closed || stream.headersSent) return;
+    stream.respond({ ":status": STAGE_REFUSALS[refusal.code], "content-type": "application/json" });
+    stream.end(stageErrorBody(refusal.code, refusal.message), () => {
+      if (!stream.closed && !stream.destroyed && !stream.readableEnded) stream.close(h2.NGHTTP2_NO_ERROR);
+    });
+  }
+
+  #count(code: StageRefusalCode): void {
+    this.#refused[code] = (this.#refused[code] ?? 0) + 1;
+  }
+}

@@ -1,0 +1,273 @@
+import { getAddress, isAddress, keccak256, type Signer } from "ethers";
+import { z } from "zod";
+
+/**
+ * The wire contract of one pipeline stage between a claimant (ShardClient) and a shard host (ShardServer), over
+ * HTTP/2: `POST /v1/stage`, the body is the stage's input bytes (application/octet-stream), the answer's body its
+ * output bytes. Everything else travels in the `x-tessera-*` headers below. Shared by both sides so that they can
+ * never disagree on a name, a format or the string the caller signs.
+ *
+ * The caller authenticates each request with an EIP-191 `signMessage` of {@link stageAuthMessage} by its staked key
+ * (`x-tessera-auth`, for the address in `x-tessera-peer`); the host answers with its EIP-712 stage signature
+ * (StageSignature.ts) over (requestId, version, shard, input hash, keccak256(output)).
+ */
+export const STAGE_PATH = "/v1/stage";
+export const STAGE_METHOD = "POST";
+/** The first field of the signed canonical string: bump it whenever the string changes. */
+export const STAGE_AUTH_TAG = "tessera-stage/1";
+
+/** Header names (HTTP/2 header names are lowercase). */
+export const STAGE_HEADERS = {
+  requestId: "x-tessera-request-id",
+  version: "x-tessera-version",
+  shard: "x-tessera-shard",
+  /** The hash the stage signs as its input. */
+  inputHash: "x-tessera-input-hash",
+  /** Optional: the request's CID bytes when stage 0's input came by CID; then keccak256(ref) must equal the input hash. */
+  inputRef: "x-tessera-input-ref",
+  /** keccak256 of the body, signed in the auth string, so the host can check auth before it reads the body. */
+  bodyHash: "x-tessera-body-hash",
+  peer: "x-tessera-peer",
+  timestamp: "x-tessera-timestamp",
+  auth: "x-tessera-auth",
+  outputHash: "x-tessera-output-hash",
+  host: "x-tessera-host",
+  stageSignature: "x-tessera-stage-signature",
+} as const;
+
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_CONCURRENT_STAGES = 8;
+export const DEFAULT_CLOCK_SKEW_MS = 60_000;
+/** CID bytes are a few dozen bytes; a longer ref is taken as malformed. */
+export const MAX_INPUT_REF_BYTES = 512;
+
+/** Every refusal a host answers with, and its HTTP status. The error body is `{ "error": sentence, "code": code }`. */
+export const STAGE_REFUSALS = {
+  /** Headers missing or malformed. */
+  BAD_REQUEST: 400,
+  /** keccak256(body) (or of the input ref) is not the input hash. */
+  INPUT_HASH_MISMATCH: 400,
+  /** The body received is not the one whose hash the caller signed. */
+  BODY_HASH_MISMATCH: 400,
+  /** The auth signature does not recover to `x-tessera-peer`. */
+  BAD_AUTH: 401,
+  /** The timestamp is further from the host's clock than its skew window. */
+  CLOCK_SKEW: 401,
+  PEER_NOT_AUTHORIZED: 403,
+  /** Not the stage path. */
+  NOT_FOUND: 404,
+  SHARD_NOT_SERVED: 404,
+  METHOD_NOT_ALLOWED: 405,
+  BODY_TOO_LARGE: 413,
+  /** Too many stages in flight on this host: try another host. */
+  BUSY: 429,
+  RUNNER_FAILED: 500,
+  INTERNAL: 500,
+  /** The authorization check itself failed (chain unreachable): try again. */
+  AUTHORIZATION_UNAVAILABLE: 503,
+  SHUTTING_DOWN: 503,
+} as const;
+
+export type StageRefusalCode = keyof typeof STAGE_REFUSALS;
+
+/** A stage request's headers, parsed. Hex values are lowercased, addresses checksummed. */
+export interface StageRequestHeaders {
+  requestId: bigint;
+  versionId: bigint;
+  shardIndex: number;
+  inputHash: string;
+  inputRef?: string;
+  bodyHash: string;
+  peer: string;
+  timestamp: number;
+  auth: string;
+}
+
+/** A stage answer's headers, parsed. */
+export interface StageResponseHeaders {
+  outputHash: string;
+  host: string;
+  signature: string;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; error: string };
+
+const UINT_MAX = (bits: number) => (1n << BigInt(bits)) - 1n;
+const decimal = (bits: number) =>
+  z
+    .string()
+    .regex(/^(0|[1-9][0-9]{0,77})$/, "is not a decimal integer")
+    .transform((s) => BigInt(s))
+    .refine((v) => v <= UINT_MAX(bits), `is above the uint${bits} range`);
+const hexOf = (bytes: number) =>
+  z
+    .string()
+    .regex(new RegExp(`^0x[0-9a-fA-F]{${bytes * 2}}$`), `is not 0x and ${bytes} hex bytes`)
+    .transform((s) => s.toLowerCase());
+const address = z
+  .string()
+  .refine((s) => /^0x[0-9a-fA-F]{40}$/.test(s) && isAddress(s), "is not an address")
+  .transform((s) => getAddress(s));
+
+/** Validators of the request headers (one per header; values are the raw strings). */
+export const stageRequestHeaderSchemas = {
+  [STAGE_HEADERS.requestId]: decimal(256),
+  [STAGE_HEADERS.version]: decimal(64),
+  [STAGE_HEADERS.shard]: decimal(16).transform(Number),
+  [STAGE_HEADERS.inputHash]: hexOf(32),
+  [STAGE_HEADERS.inputRef]: z
+    .string()
+    .regex(/^0x([0-9a-fA-F]{2})+$/, "is not 0x and hex bytes")
+    .refine((s) => s.length <= 2 + 2 * MAX_INPUT_REF_BYTES, `is longer than ${MAX_INPUT_REF_BYTES} bytes`)
+    .transform((s) => s.toLowerCase())
+    .optional(),
+  [STAGE_HEADERS.bodyHash]: hexOf(32),
+  [STAGE_HEADERS.peer]: address,
+  [STAGE_HEADERS.timestamp]: decimal(53).transform(Number),
+  [STAGE_HEADERS.auth]: hexOf(65),
+};
+
+/** Validators of the answer's headers. */
+export const stageResponseHeaderSchemas = {
+  [STAGE_HEADERS.outputHash]: hexOf(32),
+  [STAGE_HEADERS.host]: address,
+  [STAGE_HEADERS.stageSignature]: hexOf(65),
+};
+
+/** The JSON body of every refusal. */
+export const stageErrorBodySchema = z.object({ error: z.string(), code: z.string() });
+export type StageErrorBody = z.infer<typeof stageErrorBodySchema>;
+
+type RawHeaders = Record<string, string | string[] | undefined>;
+
+function parseWith<S extends Record<string, z.ZodType>>(schemas: S, raw: RawHeaders): Parsed<{ [K in keyof S]: z.output<S[K]> }> {
+  const out: Record<string, unknown> = {};
+  for (const [name, schema] of Object.entries(schemas)) {
+    const value = raw[name];
+    if (Array.isArray(value)) return { ok: false, error: `header ${name} is repeated` };
+    const result = schema.safeParse(value);
+    if (!result.success) {
+      const why = value === undefined ? "is missing" : (result.error.issues[0]?.message ?? "is malformed");
+      return { ok: false, error: `header ${name} ${why}` };
+    }
+    out[name] = result.data;
+  }
+  return { ok: true, value: out as { [K in keyof S]: z.output<S[K]> } };
+}
+
+/** Validates a stage request's headers; the error is a sentence naming the first bad header. */
+export function parseStageRequestHeaders(raw: RawHeaders): Parsed<StageRequestHeaders> {
+  const parsed = parseWith(stageRequestHeaderSchemas, raw);
+  if (!parsed.ok) return parsed;
+  const h = parsed.value;
+  return {
+    ok: true,
+    value: {
+      requestId: h[STAGE_HEADERS.requestId],
+      versionId: h[STAGE_HEADERS.version],
+      shardIndex: h[STAGE_HEADERS.shard],
+      inputHash: h[STAGE_HEADERS.inputHash],
+      ...(h[STAGE_HEADERS.inputRef] === undefined ? {} : { inputRef: h[STAGE_HEADERS.inputRef] }),
+      bodyHash: h[STAGE_HEADERS.bodyHash],
+      peer: h[STAGE_HEADERS.peer],
+      timestamp: h[STAGE_HEADERS.timestamp],
+      auth: h[STAGE_HEADERS.auth],
+    },
+  };
+}
+
+/** Validates a stage answer's headers. */
+export function parseStageResponseHeaders(raw: RawHeaders): Parsed<StageResponseHeaders> {
+  const parsed = parseWith(stageResponseHeaderSchemas, raw);
+  if (!parsed.ok) return parsed;
+  const h = parsed.value;
+  return {
+    ok: true,
+    value: { outputHash: h[STAGE_HEADERS.outputHash], host: h[STAGE_HEADERS.host], signature: h[STAGE_HEADERS.stageSignature] },
+  };
+}
+
+/** What the caller's auth signature covers. */
+export interface StageAuthFields {
+  chainId: bigint;
+  shardRegistry: string;
+  requestId: bigint;
+  versionId: bigint;
+  shardIndex: number;
+  inputHash: string;
+  /** keccak256 of the request body. */
+  bodyHash: string;
+  /** Unix milliseconds. */
+  timestamp: number;
+}
+
+/**
+ * The canonical string a caller signs with EIP-191 (`signer.signMessage`):
+ * `tessera-stage/1|<chainId>|<shardRegistry lowercase>|<requestId>|<version>|<shard>|<input hash>|<keccak256(body)>|<timestamp>`,
+ * numbers in decimal, hashes as lowercase 0x hex.
+ */
+export function stageAuthMessage(f: StageAuthFields): string {
+  return [
+    STAGE_AUTH_TAG,
+    f.chainId.toString(),
+    f.shardRegistry.toLowerCase(),
+    f.requestId.toString(),
+    f.versionId.toString(),
+    String(f.shardIndex),
+    f.inputHash.toLowerCase(),
+    f.bodyHash.toLowerCase(),
+    String(f.timestamp),
+  ].join("|");
+}
+
+/** One stage request, as a caller describes it. */
+export interface StageRequestFields {
+  requestId: bigint;
+  versionId: bigint;
+  shardIndex: number;
+  inputHash: string;
+  inputRef?: Uint8Array;
+  body: Uint8Array;
+  /** Unix milliseconds. */
+  timestamp: number;
+}
+
+/**
+ * The full header block of a stage request (pseudo-headers included), signed by `caller`. The ShardClient sends
+ * exactly this; tests and other clients may build on it.
+ */
+export async function stageRequestHeaders(
+  caller: Signer,
+  chainId: bigint,
+  shardRegistry: string,
+  req: StageRequestFields,
+): Promise<Record<string, string>> {
+  const bodyHash = keccak256(req.body);
+  const auth = await caller.signMessage(
+    stageAuthMessage({ chainId, shardRegistry, ...req, bodyHash }),
+  );
+  return {
+    ":method": STAGE_METHOD,
+    ":path": STAGE_PATH,
+    "content-type": "application/octet-stream",
+    "content-length": String(req.body.byteLength),
+    [STAGE_HEADERS.requestId]: req.requestId.toString(),
+    [STAGE_HEADERS.version]: req.versionId.toString(),
+    [STAGE_HEADERS.shard]: String(req.shardIndex),
+    [STAGE_HEADERS.inputHash]: req.inputHash.toLowerCase(),
+    ...(req.inputRef === undefined ? {} : { [STAGE_HEADERS.inputRef]: toHex(req.inputRef) }),
+    [STAGE_HEADERS.bodyHash]: bodyHash,
+    [STAGE_HEADERS.peer]: await caller.getAddress(),
+    [STAGE_HEADERS.timestamp]: String(req.timestamp),
+    [STAGE_HEADERS.auth]: auth,
+  };
+}
+
+/** The JSON body of a refusal. */
+export function stageErrorBody(code: StageRefusalCode, sentence: string): string {
+  return JSON.stringify({ error: sentence, code } satisfies StageErrorBody);
+}
+
+function toHex(bytes: Uint8Array): string {
+  return "0x" + Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("hex");
+}
