@@ -56,6 +56,7 @@ async function startHost(name: string, key: string, shards: object[]): Promise<{
     env: { ...process.env, BENCH_STORE: join(dataDir, "ipfs"), BENCH_SHARDS: JSON.stringify(shards), BENCH_PORT: String(port), BENCH_KEY: key, BENCH_CHAIN_ID: chainId.toString(), BENCH_REGISTRY: registryAddress },
     stdio: ["ignore", "pipe", "inherit"],
   });
+  children.push(child);
   let buffered = "";
   let resolvePeak: (n: number) => void = () => undefined;
   const peak = new Promise<number>((r) => (resolvePeak = r));
@@ -74,6 +75,9 @@ async function startHost(name: string, key: string, shards: object[]): Promise<{
   });
   return { child, endpoint, peak };
 }
+
+/** Every host process started, killed on the way out whatever happens. */
+const children: ChildProcess[] = [];
 
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
@@ -151,7 +155,7 @@ try {
       const requestId = market.interface.parseLog(tx!.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!)!.args.requestId as bigint;
       await (await market.connect(claimant).claim(requestId)).wait();
       const routed = await run(0, requestId);
-      const request = market.interface.parseLog(tx!.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!)!.args.request;
+      const request = (market.interface.parseLog(tx!.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!)!.args.request as { toObject(): Record<string, unknown> }).toObject();
       const item = { request, outputKind: 0, output: routed.output, outputHash: keccak256(routed.output) };
       gas = Number((await (await market.connect(claimant).fulfillSharded(item, routed.stages)).wait())!.gasUsed);
     }
@@ -213,6 +217,8 @@ try {
   };
   console.log(JSON.stringify({ bench: "shards", width: WIDTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), rows, ...goals }));
 } finally {
+  for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   await stack.stop();
   rmSync(dataDir, { recursive: true, force: true });
 }
+process.exit(0);

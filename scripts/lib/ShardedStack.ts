@@ -44,6 +44,10 @@ export async function publishShardedMnist(stack: EmbeddedStack, trained: { model
 export async function stakeAndAnnounce(stack: EmbeddedStack, host: Signer, versionId: bigint, shardIndex: number, endpoint: string): Promise<void> {
   const { token, workerRegistry } = stack.contracts;
   const address = await host.getAddress();
+  // Gas money for a host key beyond the chain's funded accounts.
+  if ((await stack.connection.ethers.provider.getBalance(address)) === 0n) {
+    await (await stack.signers.deployer.sendTransaction({ to: address, value: 10n ** 18n })).wait();
+  }
   const stake = (await workerRegistry.minStake()) * 2n;
   if (!(await workerRegistry.workerOf(address)).registered) {
     await (await token.connect(stack.signers.deployer).mint(address, stake)).wait();

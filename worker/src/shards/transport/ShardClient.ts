@@ -88,6 +88,8 @@ export class ShardClient {
       inputHash,
       ...(stage.inputRef === undefined ? {} : { inputRef: stage.inputRef }),
       body: stage.input,
+      // Without a ref the input hash is keccak256(input) (else the host refuses the body): not hashed twice.
+      ...(stage.inputRef === undefined ? { bodyHash: inputHash } : {}),
       timestamp: (this.#o.now ?? Date.now)(),
     });
     const deadline = AbortSignal.timeout(timeoutMs);

@@ -9,29 +9,24 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import type { AddressInfo } from "node:net";
-import { keccak256, verifyMessage, type Signer } from "ethers";
+import { keccak256, type Signer } from "ethers";
 import { silentLogger, type Logger } from "../../logger.js";
 import { signStage } from "../StageSignature.js";
 import { readBody } from "./BodyReader.js";
+import { admitStage, Refusal, type StageRunner } from "./StageAdmission.js";
 import {
   DEFAULT_CLOCK_SKEW_MS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_CONCURRENT_STAGES,
-  parseStageRequestHeaders,
   STAGE_HEADERS,
   STAGE_METHOD,
   STAGE_PATH,
   STAGE_REFUSALS,
-  stageAuthMessage,
   stageErrorBody,
   type StageRefusalCode,
 } from "./StageProtocol.js";
 
-/** What a host runs: the shards it loaded (ShardStageRunner is one). */
-export interface StageRunner {
-  serves(versionId: bigint, shardIndex: number): boolean;
-  run(versionId: bigint, shardIndex: number, input: Uint8Array): Promise<Uint8Array>;
-}
+export type { StageRunner } from "./StageAdmission.js";
 
 export interface ShardServerOptions {
   /** The host's staked key: signs every stage it answers. */
@@ -56,16 +51,6 @@ export interface ShardServerOptions {
   logger?: Logger;
   /** The host's clock (unix ms); default Date.now. */
   now?: () => number;
-}
-
-/** A refusal decided while handling a stage. */
-class Refusal extends Error {
-  constructor(
-    readonly code: StageRefusalCode,
-    message: string,
-  ) {
-    super(message);
-  }
 }
 
 /**
@@ -139,7 +124,7 @@ export class ShardServer {
 
   /** Listens; resolves to the endpoint URL (`http://host:port`, or `https://` with TLS). */
   async start(): Promise<string> {
-    if (this.#server !== undefined) throw new Error("ShardServer already started");
+    if (this.#server !== undefined || this.#stopped !== undefined) throw new Error("a ShardServer starts once");
     this.#host = await this.#o.signer.getAddress();
     const { tls } = this.#o;
     const server = tls === undefined ? createServer() : createSecureServer({ key: tls.key, cert: tls.cert, allowHTTP1: false });
@@ -190,12 +175,13 @@ export class ShardServer {
       [...this.#sessions].map(
         (session) =>
           new Promise<void>((resolve) => {
-            if (session.closed || session.destroyed) return resolve();
+            if (session.destroyed) return resolve();
             const force = setTimeout(() => session.destroy(), 5_000);
-            session.close(() => {
+            session.once("close", () => {
               clearTimeout(force);
               resolve();
             });
+            session.close();
           }),
       ),
     );
@@ -210,43 +196,16 @@ export class ShardServer {
       if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
       if (headers[":path"] !== STAGE_PATH) throw new Refusal("NOT_FOUND", `no such path; stages are served at ${STAGE_PATH}`);
       if (headers[":method"] !== STAGE_METHOD) throw new Refusal("METHOD_NOT_ALLOWED", `stages are ${STAGE_METHOD}ed`);
-      const parsed = parseStageRequestHeaders(headers);
-      if (!parsed.ok) throw new Refusal("BAD_REQUEST", parsed.error);
-      const req = parsed.value;
-
-      const skew = this.#now() - req.timestamp;
-      if (Math.abs(skew) > this.#o.clockSkewMs) {
-        throw new Refusal("CLOCK_SKEW", `the request's timestamp is ${skew} ms off the host's clock (window ±${this.#o.clockSkewMs} ms)`);
-      }
-      const message = stageAuthMessage({ chainId: this.#o.chainId, shardRegistry: this.#o.shardRegistry, ...req });
-      let signer: string;
-      try {
-        signer = verifyMessage(message, req.auth);
-      } catch {
-        throw new Refusal("BAD_AUTH", "the auth signature is not a valid signature");
-      }
-      if (signer !== req.peer) throw new Refusal("BAD_AUTH", "the auth signature is not the peer's");
-
-      let allowed: boolean;
-      try {
-        allowed = await this.#o.authorize(req.peer, req.requestId, req.versionId);
-      } catch (err) {
-        this.#log.warn({ err, peer: req.peer }, "shard server: authorization check failed");
-        throw new Refusal("AUTHORIZATION_UNAVAILABLE", "the host could not check the peer's authorization");
-      }
-      if (!allowed) throw new Refusal("PEER_NOT_AUTHORIZED", `${req.peer} may not run stages of request ${req.requestId}`);
-      if (!this.#o.runner.serves(req.versionId, req.shardIndex)) {
-        throw new Refusal("SHARD_NOT_SERVED", `shard ${req.shardIndex} of version ${req.versionId} is not served here`);
-      }
-      if (req.inputRef !== undefined) {
-        if (keccak256(req.inputRef) !== req.inputHash) throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the input ref is not the input hash");
-      } else if (req.bodyHash !== req.inputHash) {
-        throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the body is not the input hash");
-      }
-      const declared = Number(headers["content-length"]);
-      if (Number.isFinite(declared) && declared > this.#o.maxBodyBytes) {
-        throw new Refusal("BODY_TOO_LARGE", `the body is over ${this.#o.maxBodyBytes} bytes`);
-      }
+      const req = await admitStage(headers, {
+        chainId: this.#o.chainId,
+        shardRegistry: this.#o.shardRegistry,
+        runner: this.#o.runner,
+        authorize: this.#o.authorize,
+        maxBodyBytes: this.#o.maxBodyBytes,
+        clockSkewMs: this.#o.clockSkewMs,
+        now: this.#now(),
+        log: this.#log,
+      });
       if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
       if (this.#active >= this.#o.maxConcurrent) throw new Refusal("BUSY", `the host runs ${this.#active} stages already; try another host`);
       this.#active++;
@@ -263,7 +222,7 @@ export class ShardServer {
         output = await this.#o.runner.run(req.versionId, req.shardIndex, body);
         if (!(output instanceof Uint8Array)) throw new TypeError("the runner returned no bytes");
       } catch (err) {
-        this.#log.warn({ err, versionId: req.versionId, shard: req.shardIndex }, "shard server: runner failed");
+        this.#log.warn({ err, versionId: String(req.versionId), shard: req.shardIndex }, "shard server: runner failed");
         throw new Refusal("RUNNER_FAILED", `shard ${req.shardIndex} failed: ${(err as Error)?.message ?? String(err)}`);
       }
       const outputHash = keccak256(output);
@@ -283,7 +242,10 @@ export class ShardServer {
         [STAGE_HEADERS.host]: this.#host!,
         [STAGE_HEADERS.stageSignature]: signed.signature,
       });
-      await new Promise<void>((resolve) => stream.end(output, () => resolve()));
+      await new Promise<void>((resolve) => {
+        stream.once("close", resolve);
+        stream.end(output, () => resolve());
+      });
       this.#served++;
     } catch (err) {
       const refusal = err instanceof Refusal ? err : new Refusal("INTERNAL", "the host failed to answer");
@@ -294,14 +256,20 @@ export class ShardServer {
     }
   }
 
-  /** Answers a refusal; if the body is still coming, resets the stream with NO_ERROR once the answer is out. */
+  /**
+   * Answers a refusal. If the body is still coming, the stream is reset with NO_ERROR once the answer is out (RFC 9113
+   * 8.1: the caller stops sending) and what arrived unread is discarded, so the stream can close.
+   */
   #refuse(stream: ServerHttp2Stream, refusal: Refusal): void {
     this.#count(refusal.code);
     this.#log.debug({ code: refusal.code, reason: refusal.message }, "shard server: stage refused");
     if (stream.destroyed || stream.closed || stream.headersSent) return;
     stream.respond({ ":status": STAGE_REFUSALS[refusal.code], "content-type": "application/json" });
     stream.end(stageErrorBody(refusal.code, refusal.message), () => {
-      if (!stream.closed && !stream.destroyed && !stream.readableEnded) stream.close(h2.NGHTTP2_NO_ERROR);
+      if (!stream.closed && !stream.destroyed && !stream.readableEnded) {
+        stream.close(h2.NGHTTP2_NO_ERROR);
+        stream.resume();
+      }
     });
   }
 

@@ -228,6 +228,8 @@ export interface StageRequestFields {
   inputHash: string;
   inputRef?: Uint8Array;
   body: Uint8Array;
+  /** keccak256(body) when the caller already has it (hashing a large body costs); computed otherwise. */
+  bodyHash?: string;
   /** Unix milliseconds. */
   timestamp: number;
 }
@@ -242,7 +244,7 @@ export async function stageRequestHeaders(
   shardRegistry: string,
   req: StageRequestFields,
 ): Promise<Record<string, string>> {
-  const bodyHash = keccak256(req.body);
+  const bodyHash = (req.bodyHash ?? keccak256(req.body)).toLowerCase();
   const auth = await caller.signMessage(
     stageAuthMessage({ chainId, shardRegistry, ...req, bodyHash }),
   );

@@ -1,0 +1,274 @@
+import { expect } from "chai";
+import { keccak256, Wallet, type Signer } from "ethers";
+import { stageSigner } from "../../../../worker/src/shards/StageSignature.js";
+import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
+import { STAGE_HEADERS, stageRequestHeaders } from "../../../../worker/src/shards/transport/StageProtocol.js";
+import { CHAIN_ID, Gate, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, VERSION, type Hosted } from "./fixtures.js";
+
+const hostKey = Wallet.createRandom();
+const caller = Wallet.createRandom();
+const stranger = Wallet.createRandom();
+
+function stage(input: Uint8Array, over: Partial<StageCall> = {}): StageCall {
+  return { requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: keccak256(input), input, ...over };
+}
+
+/** The StageError a call fails with. */
+async function refusal(call: Promise<unknown>): Promise<StageError> {
+  try {
+    await call;
+  } catch (err) {
+    expect(err).to.be.instanceOf(StageError);
+    return err as StageError;
+  }
+  throw new Error("the call succeeded");
+}
+
+function signedHeaders(body: Uint8Array, over: { timestamp?: number; signer?: Signer } = {}) {
+  return stageRequestHeaders(over.signer ?? caller, CHAIN_ID, REGISTRY, {
+    requestId: REQUEST,
+    versionId: VERSION,
+    shardIndex: 0,
+    inputHash: keccak256(body),
+    body,
+    timestamp: over.timestamp ?? Date.now(),
+  });
+}
+
+describe("ShardServer: stages over HTTP/2", function () {
+  this.timeout(30_000);
+  let hosted: Hosted;
+  let client: ShardClient;
+
+  beforeEach(async () => {
+    hosted = await host(hostKey, [caller.address]);
+    client = new ShardClient({ signer: caller, chainId: CHAIN_ID, shardRegistry: REGISTRY });
+  });
+  afterEach(async () => {
+    await client.close();
+    await hosted.server.stop();
+  });
+
+  it("runs a stage and answers its output with the host's stage signature", async () => {
+    const input = randomBytes(4096);
+    const { output, stage: signed } = await client.runStage(hosted.endpoint, hostKey.address, stage(input));
+    expect(Buffer.from(output).equals(Buffer.from(reversed(input)))).to.equal(true);
+    expect(signed.outputHash).to.equal(keccak256(output));
+    expect(signed.inputHash).to.equal(keccak256(input));
+    expect(signed.host).to.equal(hostKey.address);
+    const claim = { requestId: REQUEST, modelVersionId: VERSION, shardIndex: 0, inputHash: keccak256(input), outputHash: keccak256(output) };
+    expect(stageSigner(CHAIN_ID, REGISTRY, claim, signed.signature)).to.equal(hostKey.address);
+    expect(hosted.authorized).to.deep.equal([{ peer: caller.address, requestId: REQUEST, versionId: VERSION }]);
+    expect(hosted.server.served).to.equal(1);
+  });
+
+  it("multiplexes 20 stages in flight at once on one session", async () => {
+    await hosted.server.stop();
+    hosted = await host(hostKey, [caller.address], { maxConcurrent: 32 });
+    const gate = new Gate();
+    hosted.runner.gate = gate;
+    const inputs = Array.from({ length: 20 }, (_, i) => randomBytes(1000 + i * 37, i + 1));
+    const calls = inputs.map((input, i) => client.runStage(hosted.endpoint, hostKey.address, stage(input, { shardIndex: i % 2 })));
+    await hosted.runner.waitForCalls(20); // all 20 are inside the runner together
+    expect(hosted.server.connections).to.equal(1);
+    gate.open();
+    const results = await Promise.all(calls);
+    results.forEach(({ output, stage: signed }, i) => {
+      expect(Buffer.from(output).equals(Buffer.from(reversed(inputs[i]!)))).to.equal(true);
+      const claim = { requestId: REQUEST, modelVersionId: VERSION, shardIndex: i % 2, inputHash: keccak256(inputs[i]!), outputHash: keccak256(output) };
+      expect(stageSigner(CHAIN_ID, REGISTRY, claim, signed.signature)).to.equal(hostKey.address);
+    });
+    expect(hosted.server.served).to.equal(20);
+    expect(hosted.server.connections).to.equal(1);
+  });
+
+  describe("refusals (the runner is never called)", () => {
+    afterEach(() => expect(hosted.runner.calls).to.have.length(0));
+
+    it("401 BAD_AUTH: an auth signature over other fields", async () => {
+      const body = randomBytes(100);
+      const headers = await signedHeaders(body);
+      headers[STAGE_HEADERS.requestId] = (REQUEST + 1n).toString(); // signed for REQUEST
+      const answer = await rawCall(hosted.endpoint, headers, body);
+      expect(answer.status).to.equal(401);
+      expect(answer.json?.code).to.equal("BAD_AUTH");
+      expect(answer.json?.error).to.be.a("string").and.not.empty;
+    });
+
+    it("401 BAD_AUTH: a peer header that is not the signer", async () => {
+      const body = randomBytes(100);
+      const headers = await signedHeaders(body);
+      headers[STAGE_HEADERS.peer] = stranger.address;
+      const answer = await rawCall(hosted.endpoint, headers, body);
+      expect([answer.status, answer.json?.code]).to.deep.equal([401, "BAD_AUTH"]);
+      const garbled = await signedHeaders(body);
+      garbled[STAGE_HEADERS.auth] = "0x" + "11".repeat(65);
+      const again = await rawCall(hosted.endpoint, garbled, body);
+      expect([again.status, again.json?.code]).to.deep.equal([401, "BAD_AUTH"]);
+    });
+
+    it("400 BAD_REQUEST: malformed headers", async () => {
+      const body = randomBytes(10);
+      const headers = await signedHeaders(body);
+      headers[STAGE_HEADERS.shard] = "70000"; // above uint16
+      const answer = await rawCall(hosted.endpoint, headers, body);
+      expect([answer.status, answer.json?.code]).to.deep.equal([400, "BAD_REQUEST"]);
+      expect(answer.json?.error).to.contain(STAGE_HEADERS.shard);
+    });
+
+    it("403 PEER_NOT_AUTHORIZED: a peer the host does not authorize", async () => {
+      const other = new ShardClient({ signer: stranger, chainId: CHAIN_ID, shardRegistry: REGISTRY });
+      const err = await refusal(other.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8))));
+      await other.close();
+      expect([err.code, err.status, err.serverCode, err.retryable]).to.deep.equal(["HTTP_403", 403, "PEER_NOT_AUTHORIZED", false]);
+      expect(hosted.authorized[0]).to.deep.equal({ peer: stranger.address, requestId: REQUEST, versionId: VERSION });
+    });
+
+    it("404 SHARD_NOT_SERVED", async () => {
+      const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8), { shardIndex: 5 })));
+      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_404", "SHARD_NOT_SERVED", false]);
+    });
+
+    it("413 BODY_TOO_LARGE: decided while the body streams, without buffering it", async () => {
+      await hosted.server.stop();
+      hosted = await host(hostKey, [caller.address], { maxBodyBytes: 1024 });
+      // Through the client (declares its length): refused at once.
+      const big = randomBytes(10 * 1024 * 1024);
+      const bigHash = keccak256(big); // hashed once: keccak256 of 10 MiB takes a while in JS
+      const started = Date.now();
+      const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(big, { inputHash: bigHash })));
+      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_413", "BODY_TOO_LARGE", false]);
+      expect(Date.now() - started).to.be.below(3_000);
+      // No declared length: the answer comes while only a small part of the 10 MiB has been sent.
+      const headers = await stageRequestHeaders(caller, CHAIN_ID, REGISTRY, {
+        ...{ requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: bigHash, bodyHash: bigHash },
+        body: big,
+        timestamp: Date.now(),
+      });
+      delete headers["content-length"];
+      const streamed = await rawCall(hosted.endpoint, headers, big);
+      expect([streamed.status, streamed.json?.code]).to.deep.equal([413, "BODY_TOO_LARGE"]);
+      expect(streamed.writtenAtAnswer).to.be.below(1024 * 1024);
+      // A body that never ends is refused as soon as it passes the limit.
+      const open = await rawCall(hosted.endpoint, headers, big.subarray(0, 2048), true);
+      expect(open.status).to.equal(413);
+      expect(hosted.server.refused.BODY_TOO_LARGE).to.equal(3);
+    });
+
+    it("400 INPUT_HASH_MISMATCH and BODY_HASH_MISMATCH", async () => {
+      const input = randomBytes(64);
+      // The body is the one signed, but the stage claims another input hash.
+      const claimed = keccak256(randomBytes(64, 9));
+      const headers = await stageRequestHeaders(caller, CHAIN_ID, REGISTRY, {
+        requestId: REQUEST,
+        versionId: VERSION,
+        shardIndex: 0,
+        inputHash: claimed,
+        body: input,
+        timestamp: Date.now(),
+      });
+      const answer = await rawCall(hosted.endpoint, headers, input);
+      expect([answer.status, answer.json?.code]).to.deep.equal([400, "INPUT_HASH_MISMATCH"]);
+      // The body is not the one signed (tampered on the way).
+      const tampered = Uint8Array.from(input);
+      tampered[0]! ^= 1;
+      const tamperedAnswer = await rawCall(hosted.endpoint, await signedHeaders(input), tampered);
+      expect([tamperedAnswer.status, tamperedAnswer.json?.code]).to.deep.equal([400, "BODY_HASH_MISMATCH"]);
+      // Through the client, an input hash that is not keccak256(input): the body does not match what was signed.
+      const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(input, { inputHash: claimed })));
+      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_400", "BODY_HASH_MISMATCH", false]);
+    });
+
+    it("400 when an input ref does not hash to the input hash", async () => {
+      const ref = Uint8Array.from(Buffer.from("01551220" + "ab".repeat(32), "hex"));
+      const input = randomBytes(32);
+      const err = await refusal(
+        client.runStage(hosted.endpoint, hostKey.address, stage(input, { inputRef: ref, inputHash: keccak256(input) })),
+      );
+      expect([err.code, err.serverCode]).to.deep.equal(["HTTP_400", "INPUT_HASH_MISMATCH"]);
+    });
+  });
+
+  it("401 CLOCK_SKEW just beyond the window; exactly at the window is accepted", async () => {
+    await hosted.server.stop();
+    const T = 1_800_000_000_000;
+    hosted = await host(hostKey, [caller.address], { now: () => T, clockSkewMs: 60_000 });
+    const at = (timestamp: number) =>
+      new ShardClient({ signer: caller, chainId: CHAIN_ID, shardRegistry: REGISTRY, now: () => timestamp });
+    for (const ts of [T - 60_001, T + 60_001]) {
+      const c = at(ts);
+      const err = await refusal(c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8))));
+      await c.close();
+      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_401", "CLOCK_SKEW", false]);
+    }
+    expect(hosted.runner.calls).to.have.length(0);
+    for (const ts of [T - 60_000, T + 60_000]) {
+      const c = at(ts);
+      await c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8)));
+      await c.close();
+    }
+    expect(hosted.server.served).to.equal(2);
+    expect(hosted.runner.calls).to.have.length(2);
+  });
+
+  it("accepts an input ref whose keccak256 is the input hash (the body is then not hashed against it)", async () => {
+    const ref = Uint8Array.from(Buffer.from("01551220" + "cd".repeat(32), "hex"));
+    const input = randomBytes(32);
+    const { output, stage: signed } = await client.runStage(hosted.endpoint, hostKey.address, stage(input, { inputRef: ref, inputHash: keccak256(ref) }));
+    expect(Buffer.from(output).equals(Buffer.from(reversed(input)))).to.equal(true);
+    expect(signed.inputHash).to.equal(keccak256(ref));
+    expect(Buffer.from(hosted.runner.calls[0]!.input).equals(Buffer.from(input))).to.equal(true);
+  });
+
+  it("429 BUSY beyond the concurrency limit, while the runner is blocked", async () => {
+    await hosted.server.stop();
+    hosted = await host(hostKey, [caller.address], { maxConcurrent: 2 });
+    const gate = new Gate();
+    hosted.runner.gate = gate;
+    const first = [1, 2].map((i) => client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16, i))));
+    await hosted.runner.waitForCalls(2);
+    const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16, 3))));
+    expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_429", "BUSY", true]);
+    expect(hosted.runner.calls).to.have.length(2);
+    gate.open();
+    await Promise.all(first);
+    await client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16, 4)));
+    expect(hosted.server.served).to.equal(3);
+  });
+
+  it("500 RUNNER_FAILED with the runner's sentence; the next stage is served", async () => {
+    hosted.runner.failWith = new Error("the shard ran out of memory");
+    const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16))));
+    expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_500", "RUNNER_FAILED", true]);
+    expect(err.message).to.contain("the shard ran out of memory");
+    hosted.runner.failWith = undefined;
+    const input = randomBytes(16, 5);
+    const { output } = await client.runStage(hosted.endpoint, hostKey.address, stage(input));
+    expect(Buffer.from(output).equals(Buffer.from(reversed(input)))).to.equal(true);
+  });
+
+  it("stop() answers the stage in flight, refuses new ones, then closes", async () => {
+    const gate = new Gate();
+    hosted.runner.gate = gate;
+    const input = randomBytes(256);
+    const inFlight = client.runStage(hosted.endpoint, hostKey.address, stage(input));
+    await hosted.runner.waitForCalls(1);
+    let stopped = false;
+    const stopping = hosted.server.stop().then(() => (stopped = true));
+    const during = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8, 2))));
+    // On the open session: 503 SHUTTING_DOWN (a Node that sends GOAWAY at close() would make it a connection failure).
+    expect(during.retryable).to.equal(true);
+    expect(["HTTP_503", "UNREACHABLE", "CONNECTION_LOST"]).to.include(during.code);
+    if (during.code === "HTTP_503") expect(during.serverCode).to.equal("SHUTTING_DOWN");
+    await new Promise((r) => setTimeout(r, 50));
+    expect(stopped).to.equal(false);
+    gate.open();
+    const { output } = await inFlight;
+    expect(Buffer.from(output).equals(Buffer.from(reversed(input)))).to.equal(true);
+    await stopping;
+    await hosted.server.stop(); // idempotent
+    const after = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8, 3)), { timeoutMs: 5_000 }));
+    expect([after.code, after.retryable]).to.deep.equal(["UNREACHABLE", true]);
+    expect(hosted.runner.calls).to.have.length(1);
+  });
+});
