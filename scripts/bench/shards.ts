@@ -156,7 +156,7 @@ try {
       await (await market.connect(claimant).claim(requestId)).wait();
       const routed = await run(0, requestId);
       const request = (market.interface.parseLog(tx!.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!)!.args.request as { toObject(): Record<string, unknown> }).toObject();
-      const item = { request, outputKind: 0, output: routed.output, outputHash: keccak256(routed.output) };
+      const item = { request, outputKind: 0, output: routed.output, outputHash: keccak256(routed.output) } as unknown as Parameters<typeof market.fulfillSharded>[0];
       gas = Number((await (await market.connect(claimant).fulfillSharded(item, routed.stages)).wait())!.gasUsed);
     }
     client.close();
