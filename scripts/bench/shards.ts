@@ -101,6 +101,7 @@ try {
 
   // Baseline 1: the whole model in this process (an unsharded worker's own predict).
   {
+    await predictSettled(model, manifest, [inputs[0]]); // warm the kernels, as the remote rows do
     const times: number[] = [];
     for (let i = 0; i < SEQUENTIAL; i++) {
       const t = performance.now();
