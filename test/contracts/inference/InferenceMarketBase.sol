@@ -66,24 +66,26 @@ abstract contract InferenceMarketBase is Test {
         _registerWorker(worker2);
     }
 
-    function _publish(uint16 royaltyBps) internal returns (uint64 versionId) {
+    /// @dev The versions' terms: 10 one-byte values in and out, the test prices, `royaltyBps`.
+    function _versionInput(uint16 royaltyBps) internal pure returns (IModelRegistry.VersionInput memory) {
         uint32[] memory shape = new uint32[](2);
         shape[0] = 1;
         shape[1] = 10;
+        return IModelRegistry.VersionInput({
+            manifestCid: CID,
+            weightsCid: CID,
+            contentHash: bytes32(uint256(1)),
+            inputShape: shape,
+            outputShape: shape,
+            priceWei: PRICE_WEI,
+            priceToken: PRICE_TOKEN,
+            royaltyBps: royaltyBps
+        });
+    }
+
+    function _publish(uint16 royaltyBps) internal returns (uint64 versionId) {
         vm.prank(modelOwner);
-        versionId = models.publishVersion(
-            1,
-            IModelRegistry.VersionInput({
-                manifestCid: CID,
-                weightsCid: CID,
-                contentHash: bytes32(uint256(1)),
-                inputShape: shape,
-                outputShape: shape,
-                priceWei: PRICE_WEI,
-                priceToken: PRICE_TOKEN,
-                royaltyBps: royaltyBps
-            })
-        );
+        versionId = models.publishVersion(1, _versionInput(royaltyBps));
         uint64[] memory ids = new uint64[](1);
         ids[0] = versionId;
         if (workers.workerOf(worker).registered) {
@@ -96,9 +98,6 @@ abstract contract InferenceMarketBase is Test {
 
     /// @dev A version cut into one shard per cost weight (one layer each), served by `worker` and `worker2`.
     function _publishSharded(uint16 royaltyBps, uint32[] memory costWeights) internal returns (uint64 versionId) {
-        uint32[] memory shape = new uint32[](2);
-        shape[0] = 1;
-        shape[1] = 10;
         Shard[] memory shards = new Shard[](costWeights.length);
         for (uint256 i; i < costWeights.length; ++i) {
             shards[i] = Shard({
@@ -111,20 +110,7 @@ abstract contract InferenceMarketBase is Test {
             });
         }
         vm.prank(modelOwner);
-        versionId = models.publishShardedVersion(
-            1,
-            IModelRegistry.VersionInput({
-                manifestCid: CID,
-                weightsCid: CID,
-                contentHash: bytes32(uint256(1)),
-                inputShape: shape,
-                outputShape: shape,
-                priceWei: PRICE_WEI,
-                priceToken: PRICE_TOKEN,
-                royaltyBps: royaltyBps
-            }),
-            shards
-        );
+        versionId = models.publishShardedVersion(1, _versionInput(royaltyBps), shards);
         uint64[] memory ids = new uint64[](1);
         ids[0] = versionId;
         vm.prank(worker);

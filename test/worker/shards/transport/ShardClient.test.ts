@@ -5,7 +5,7 @@ import { keccak256, Wallet, type BaseWallet } from "ethers";
 import { signStage, stageSigner } from "../../../../worker/src/shards/StageSignature.js";
 import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
 import { STAGE_HEADERS } from "../../../../worker/src/shards/transport/StageProtocol.js";
-import { CHAIN_ID, freePort, host, randomBytes, REGISTRY, REQUEST, reversed, TLS, VERSION } from "./fixtures.js";
+import { CHAIN_ID, freePort, host, randomBytes, REGISTRY, REQUEST, reversed, TLS, VERSION, stageCall, stageFailure } from "./fixtures.js";
 
 const hostKey = Wallet.createRandom();
 const caller = Wallet.createRandom();
@@ -67,19 +67,9 @@ function answering(opts: { signer?: BaseWallet; hostHeader?: string; shardIndex?
   };
 }
 
-function stage(input: Uint8Array, over: Partial<StageCall> = {}): StageCall {
-  return { requestId: REQUEST, versionId: VERSION, shardIndex: 1, inputHash: keccak256(input), input, ...over };
-}
+const stage = (input: Uint8Array, over: Partial<StageCall> = {}): StageCall => stageCall(1, input, over);
 
-async function failure(call: Promise<unknown>): Promise<StageError> {
-  try {
-    await call;
-  } catch (err) {
-    expect(err).to.be.instanceOf(StageError);
-    return err as StageError;
-  }
-  throw new Error("the call succeeded");
-}
+const failure = stageFailure;
 
 describe("ShardClient: checks every answer", function () {
   this.timeout(30_000);

@@ -3,26 +3,15 @@ import { keccak256, Wallet, type Signer } from "ethers";
 import { stageSigner } from "../../../../worker/src/shards/StageSignature.js";
 import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
 import { STAGE_HEADERS, stageRequestHeaders } from "../../../../worker/src/shards/transport/StageProtocol.js";
-import { CHAIN_ID, Gate, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, VERSION, type Hosted } from "./fixtures.js";
+import { CHAIN_ID, Gate, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, VERSION, type Hosted, stageCall, stageFailure } from "./fixtures.js";
 
 const hostKey = Wallet.createRandom();
 const caller = Wallet.createRandom();
 const stranger = Wallet.createRandom();
 
-function stage(input: Uint8Array, over: Partial<StageCall> = {}): StageCall {
-  return { requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: keccak256(input), input, ...over };
-}
+const stage = (input: Uint8Array, over: Partial<StageCall> = {}): StageCall => stageCall(0, input, over);
 
-/** The StageError a call fails with. */
-async function refusal(call: Promise<unknown>): Promise<StageError> {
-  try {
-    await call;
-  } catch (err) {
-    expect(err).to.be.instanceOf(StageError);
-    return err as StageError;
-  }
-  throw new Error("the call succeeded");
-}
+const refusal = stageFailure;
 
 function signedHeaders(body: Uint8Array, over: { timestamp?: number; signer?: Signer } = {}) {
   return stageRequestHeaders(over.signer ?? caller, CHAIN_ID, REGISTRY, {

@@ -1,7 +1,9 @@
 import { readFileSync } from "node:fs";
 import { connect, type IncomingHttpHeaders } from "node:http2";
 import { createServer as createNetServer } from "node:net";
-import type { Signer } from "ethers";
+import { expect } from "chai";
+import { keccak256, type Signer } from "ethers";
+import { StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
 import { ShardServer, type ShardServerOptions, type StageRunner } from "../../../../worker/src/shards/transport/ShardServer.js";
 
 export const CHAIN_ID = 31_337n;
@@ -163,4 +165,20 @@ export function randomBytes(n: number, seed = 1): Uint8Array {
     out[i] = x & 0xff;
   }
   return out;
+}
+
+/** A stage call of the test request on `input` (shard `shardIndex`), its input hash the input's keccak256. */
+export function stageCall(shardIndex: number, input: Uint8Array, over: Partial<StageCall> = {}): StageCall {
+  return { requestId: REQUEST, versionId: VERSION, shardIndex, inputHash: keccak256(input), input, ...over };
+}
+
+/** The StageError a call fails with. */
+export async function stageFailure(call: Promise<unknown>): Promise<StageError> {
+  try {
+    await call;
+  } catch (err) {
+    expect(err).to.be.instanceOf(StageError);
+    return err as StageError;
+  }
+  throw new Error("the call succeeded");
 }
