@@ -166,7 +166,7 @@ try {
 
   // Baseline 2: the whole model on one remote host (the same transport, one hop).
   {
-    const key = devWallet(30);
+    const key = devWallet(130);
     const host = await startHost("whole", key.privateKey, [{ versionId: "0", shardIndex: 0, shardCount: 1, manifestCid: whole.manifestCid, contentHash: whole.contentHash, codecsManifestCid: whole.manifestCid }]);
     const row = await measure("whole, 1 remote host", 0n, 1, [{ endpoint: host.endpoint, address: key.address }], false);
     host.child.kill("SIGTERM");
@@ -183,7 +183,7 @@ try {
     await (await stack.contracts.workerRegistry.connect(claimant).setServedModels([versionId], true)).wait();
     const hosts = [];
     for (const shard of stored.shards) {
-      const key = devWallet(40 + shard.index).connect(connection.ethers.provider);
+      const key = devWallet(140 + shard.index).connect(connection.ethers.provider);
       const started = await startHost(`shard-${shard.index}`, key.privateKey, [{ versionId: versionId.toString(), shardIndex: shard.index, shardCount: count, manifestCid: shard.manifestCid, contentHash: shard.contentHash, codecsManifestCid: whole.manifestCid }]);
       await stakeAndAnnounce(stack, key, versionId, shard.index, started.endpoint);
       hosts.push({ ...started, address: key.address });

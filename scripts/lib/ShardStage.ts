@@ -41,7 +41,7 @@ export async function runShardStage(
   const hosts: { process: WorkerProcess; address: string; shard: number }[] = [];
   try {
     for (const [i, shard] of [0, 1, 1].entries()) {
-      const wallet = devWallet(15 + i).connect(ethers.provider);
+      const wallet = devWallet(100 + i).connect(ethers.provider);
       const port = await freePort();
       await stakeAndAnnounce(stack, wallet, versionId, shard, `http://127.0.0.1:${port}`);
       const process = await startShardHost({ name: `shard-host-${i}`, rpcUrl: options.rpcUrl, key: wallet.privateKey, dataDir: options.dataDir, redisUrl: stack.redis.url, port });

@@ -13,7 +13,10 @@ import { WorkerProcess } from "./WorkerProcess.js";
 /** Hardhat's and Anvil's development mnemonic: its accounts are funded on both; never a real key. */
 const DEV_MNEMONIC = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
 
-/** Development account `index` of the mnemonic (funded on a local chain): a host's key in demos and tests. */
+/**
+ * Development account `index` of the mnemonic: a host's key in demos, tests and benches. Indices from 100 up are beyond
+ * the chain's funded (and otherwise used) accounts: `stakeAndAnnounce` gives them gas money.
+ */
 export function devWallet(index: number): HDNodeWallet {
   return HDNodeWallet.fromMnemonic(DEV_MNEMONIC, `m/44'/60'/0'/0/${index}`);
 }

@@ -42,7 +42,7 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
     // Hosts: one per shard, and a spare for shard 1.
     const plan = [0, 1, 2, 1];
     for (const [i, shard] of plan.entries()) {
-      const wallet = devWallet(10 + i).connect(stack.connection.ethers.provider);
+      const wallet = devWallet(110 + i).connect(stack.connection.ethers.provider);
       const port = await freePort();
       await stakeAndAnnounce(stack, wallet, versionId, shard, `http://127.0.0.1:${port}`);
       hosts.push({ address: wallet.address, shard, process: undefined as unknown as WorkerProcess });
