@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { network } from "hardhat";
+import hre, { network } from "hardhat";
 import { signStage, stageDigest, type SignedStage } from "../../../worker/src/shards/StageSignature.js";
 import {
   DEFAULT_PARAMS,
@@ -323,6 +323,21 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       expect(await w.market.creditOf(w.owner.address, tokenAddress)).to.equal((price * ROYALTY_BPS) / 10_000n);
     });
 
+    it("a contract customer gets the sharded answer through its callback, the fee covering the callback's gas", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const consumer = await ethers.deployContract("MnistDigitConsumer", [await w.market.getAddress()], w.alice);
+      const callbackGas = 100_000;
+      const fee = PRICE_WEI + BigInt(callbackGas) * (await w.market.params()).callbackGasPriceWei;
+      const tx = await consumer.ask(2n, "0x" + "09".repeat(784), (await time.latest()) + 600, callbackGas, { value: fee });
+      const { requestId, request } = requestsOf(w.market, await tx.wait())[0];
+      await w.market.connect(w.claimant).claim(requestId);
+      const stages = await pipeline(w, requestId, request);
+      await expect(w.market.connect(w.claimant).fulfillSharded(item(request), stages))
+        .to.emit(consumer, "DigitAnswered")
+        .withArgs(requestId, 7n);
+      expect(await consumer.answerOf(requestId)).to.deep.equal([7n, true]);
+    });
+
     it("with no ShardRegistry set (set once, by the admin), a sharded request cannot be fulfilled", async () => {
       const [admin, treasury, owner, claimant, host0, host1] = await ethers.getSigners();
       const d = await deployTessera(ethers, admin, treasury.address);
@@ -332,6 +347,10 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       await expect(bare.setShardRegistry(ethers.ZeroAddress)).to.be.revertedWithCustomError(bare, "InferenceMarketZeroAddress");
       // A registry whose withdrawn hosts' signatures could expire before a request's deadline is refused; so are
       // later parameters that outlive it (the request lifetime is 24 h).
+      await expect(ethers.deployContract("ShardRegistry", [ethers.ZeroAddress, await d.models.getAddress(), 1]))
+        .to.be.revertedWithCustomError(d.shards, "ShardRegistryZeroAddress");
+      await expect(ethers.deployContract("ShardRegistry", [await d.workers.getAddress(), ethers.ZeroAddress, 1]))
+        .to.be.revertedWithCustomError(d.shards, "ShardRegistryZeroAddress");
       const short = await ethers.deployContract("ShardRegistry", [await d.workers.getAddress(), await d.models.getAddress(), 24 * 3600 - 1]);
       await expect(bare.setShardRegistry(await short.getAddress())).to.be.revertedWithCustomError(bare, "InferenceMarketInvalidParams");
       const exact = await ethers.deployContract("ShardRegistry", [await d.workers.getAddress(), await d.models.getAddress(), 24 * 3600]);
@@ -377,8 +396,13 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
       console.table(gas);
       const perShard = [gas["fulfillSharded, 3 shards"] - gas["fulfillSharded, 2 shards"], gas["fulfillSharded, 4 shards"] - gas["fulfillSharded, 3 shards"]];
       console.log(`      gas per extra shard: ${perShard.join(", ")}`);
-      for (const extra of perShard) expect(extra).to.be.lessThan(22_000);
-      expect(gas["fulfillSharded, 2 shards"]).to.be.lessThan(115_000);
+      // Ceilings only on the uninstrumented build: coverage instrumentation adds gas to every line.
+      if (!hre.globalOptions.coverage) {
+        for (const extra of perShard) expect(extra).to.be.lessThan(22_000);
+        expect(gas["fulfillSharded, 2 shards"]).to.be.lessThan(115_000);
+      }
+      // Either way every extra shard costs about the same (linear in the shard count).
+      expect(Math.abs(perShard[1] - perShard[0])).to.be.lessThan(perShard[0] / 10);
     });
   });
 
