@@ -66,7 +66,6 @@ export default async function shard(args: ShardArgs, hre: HardhatRuntimeEnvironm
   } finally {
     await store.close();
   }
-  if (stored.records.length < 2) throw taskError("the model fits in one shard under that budget: it needs no sharding");
   const input = versionInputOf(stored.whole, {
     priceWei: version.priceWei,
     priceToken: version.priceToken,

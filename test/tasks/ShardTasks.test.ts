@@ -59,6 +59,8 @@ describe("Hardhat tasks: model publish --shards, host announce, list, withdraw",
     expect(again.message).to.equal("version 3 is already sharded (3 shards)");
     const notOwner = await taskFailure(hre, ["model", "shard"], { ...common(), dataDir: dir, account: "4", versionId: "2", shards: 2 });
     expect(notOwner.message).to.match(/^version 2 is owned by 0x3C44/);
+    const oneShard = await taskFailure(hre, ["model", "shard"], { ...common(), dataDir: dir, account: "2", versionId: "2", maxShardBytes: 10_000_000 });
+    expect(oneShard.message).to.equal("the model fits in one shard under that budget (796840 weight bytes): publish it whole");
     const noPlan = await taskFailure(hre, ["model", "shard"], { ...common(), dataDir: dir, account: "2", versionId: "2" });
     expect(noPlan.message).to.equal("give --shards (2..16) or --max-shard-bytes");
   });

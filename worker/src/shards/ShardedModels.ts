@@ -4,7 +4,8 @@ import type { ModelRegistry } from "../../../typechain-types/index.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { publishModel, readManifest, type CodecChoice, type ModelMetadata, type PublishedModel } from "../ml/ModelArtifacts.js";
 import { saveShards, loadShard, type StoredShard } from "../ml/sharding/ShardArtifacts.js";
-import { splitModel, type SplitPlan } from "../ml/sharding/ModelSplit.js";
+import { splitModel, type ModelShard, type SplitPlan } from "../ml/sharding/ModelSplit.js";
+import { ShardingError } from "../ml/sharding/ShardingError.js";
 import type { HostedShard } from "./ShardStageRunner.js";
 
 /** A shard as `ModelRegistry.publishShardedVersion` takes it (struct Shard). */
@@ -31,17 +32,23 @@ export const COST_WEIGHT_UNIT_BYTES = 1024;
 /**
  * Cuts a sequential model into shards (by count or by a memory budget per host; see splitModel), stores every shard
  * (its own manifest and weights) and the whole model, and returns the registry's shard records. A shard's cost weight
- * is its weight bytes in KiB (at least 1).
+ * is its weight bytes in KiB (at least 1). A plan that leaves one shard is a ShardingError, before anything is stored.
  */
 export async function storeShardedModel(store: ContentStore, model: LayersModel, plan: SplitPlan, codecs: CodecChoice, metadata: ModelMetadata = {}): Promise<StoredShardedModel> {
   const split = await splitModel(model, plan);
   try {
+    // Before anything is stored: a sharded version has at least two shards (ModelRegistryShardCount).
+    if (split.length < 2) throw new ShardingError(`the model fits in one shard under that budget (${layerTotal(split)} weight bytes): publish it whole`);
     const shards = await saveShards(store, split, { name: metadata.name ?? model.name });
     const whole = await publishModel(store, model, metadata, codecs);
     return { whole, shards, records: shards.map(shardRecordOf) };
   } finally {
     for (const shard of split) shard.model.dispose();
   }
+}
+
+function layerTotal(shards: readonly ModelShard[]): number {
+  return shards.reduce((sum, s) => sum + s.weightBytes, 0);
 }
 
 export function shardRecordOf(shard: StoredShard): ShardRecord {
