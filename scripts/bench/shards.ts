@@ -2,7 +2,7 @@
  * `npm run -s bench:shards`: a model of hundreds of MB of weights served whole and cut into 2, 3 and 4 shards, each
  * shard in its own host process (BenchHost.ts: the worker's ShardServer + ShardStageRunner over HTTP/2), side by side
  * on this machine: latency p50/p95 of one request at a time, requests/s with 8 in flight (pipelining), bytes moved per
- * request, peak memory (VmHWM) per host, and the gas of a sharded fulfilment on chain (EDR). Baselines: the whole
+ * request, memory per host (VmRSS while serving, and the peak VmHWM, loading included), and the gas of a sharded fulfilment on chain (EDR). Baselines: the whole
  * model in the claimant's own process (what an unsharded worker does) and the whole model on one remote host (the
  * same transport, one hop). Goals (issue 11): 2-shard latency <= 1.5x unsharded; pipelined throughput not below
  * unsharded. The last line is JSON.
@@ -50,7 +50,7 @@ function buildWideMlp(): LayersModel {
 }
 
 /** A bench host process serving `shards`; resolves once it serves, with its endpoint. */
-async function startHost(name: string, key: string, shards: object[]): Promise<{ child: ChildProcess; endpoint: string; peak: Promise<number> }> {
+async function startHost(name: string, key: string, shards: object[]): Promise<{ child: ChildProcess; endpoint: string; memory: Promise<{ peak: number; rss: number }> }> {
   const port = await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", resolve("scripts/bench/shards/BenchHost.ts")], {
     env: { ...process.env, BENCH_STORE: join(dataDir, "ipfs"), BENCH_SHARDS: JSON.stringify(shards), BENCH_PORT: String(port), BENCH_KEY: key, BENCH_CHAIN_ID: chainId.toString(), BENCH_REGISTRY: registryAddress },
@@ -58,22 +58,22 @@ async function startHost(name: string, key: string, shards: object[]): Promise<{
   });
   children.push(child);
   let buffered = "";
-  let resolvePeak: (n: number) => void = () => undefined;
-  const peak = new Promise<number>((r) => (resolvePeak = r));
+  let resolveMemory: (m: { peak: number; rss: number }) => void = () => undefined;
+  const memory = new Promise<{ peak: number; rss: number }>((r) => (resolveMemory = r));
   const endpoint = await new Promise<string>((ok, fail) => {
     child.stdout!.on("data", (chunk: Buffer) => {
       buffered += chunk.toString();
       for (const line of buffered.split("\n").slice(0, -1)) {
         if (!line.startsWith("{")) continue;
-        const record = JSON.parse(line) as { ready?: string; peakRssBytes?: number };
+        const record = JSON.parse(line) as { ready?: string; peakRssBytes?: number; rssBytes?: number };
         if (record.ready !== undefined) ok(record.ready);
-        if (record.peakRssBytes !== undefined) resolvePeak(record.peakRssBytes);
+        if (record.peakRssBytes !== undefined) resolveMemory({ peak: record.peakRssBytes / 2 ** 20, rss: (record.rssBytes ?? 0) / 2 ** 20 });
       }
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
     });
     child.once("exit", (code) => fail(new Error(`${name} exited (${code}) before serving`)));
   });
-  return { child, endpoint, peak };
+  return { child, endpoint, memory };
 }
 
 /** Every host process started, killed on the way out whatever happens. */
@@ -88,6 +88,8 @@ interface Row {
   requestsPerSecond: number;
   bytesPerRequest: number;
   peakHostMb: number[];
+  /** Resident while serving. */
+  rssHostMb: number[];
   gas?: number;
 }
 
@@ -110,7 +112,7 @@ try {
     }
     const t = performance.now();
     for (let i = 0; i < PIPELINED; i++) await predictSettled(model, manifest, [inputs[i]]);
-    rows.push({ config: "whole, in process", p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond: PIPELINED / ((performance.now() - t) / 1000), bytesPerRequest: 0, peakHostMb: [process.memoryUsage().rss / 2 ** 20] });
+    rows.push({ config: "whole, in process", p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond: PIPELINED / ((performance.now() - t) / 1000), bytesPerRequest: 0, peakHostMb: [process.memoryUsage().rss / 2 ** 20], rssHostMb: [process.memoryUsage().rss / 2 ** 20] });
   }
 
   // The chain: a model with one sharded version per shard count; the stack's worker claims, the bench routes.
@@ -161,7 +163,7 @@ try {
       gas = Number((await (await market.connect(claimant).fulfillSharded(item, routed.stages)).wait())!.gasUsed);
     }
     client.close();
-    return { config, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], ...(gas === undefined ? {} : { gas }) };
+    return { config, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], rssHostMb: [], ...(gas === undefined ? {} : { gas }) };
   }
 
   // Baseline 2: the whole model on one remote host (the same transport, one hop).
@@ -170,7 +172,9 @@ try {
     const host = await startHost("whole", key.privateKey, [{ versionId: "0", shardIndex: 0, shardCount: 1, manifestCid: whole.manifestCid, contentHash: whole.contentHash, codecsManifestCid: whole.manifestCid }]);
     const row = await measure("whole, 1 remote host", 0n, 1, [{ endpoint: host.endpoint, address: key.address }], false);
     host.child.kill("SIGTERM");
-    row.peakHostMb = [(await host.peak) / 2 ** 20];
+    const memory = await host.memory;
+    row.peakHostMb = [memory.peak];
+    row.rssHostMb = [memory.rss];
     rows.push(row);
   }
 
@@ -190,14 +194,16 @@ try {
     }
     const row = await measure(`${count} shards, ${count} hosts`, versionId, count, hosts, true);
     for (const h of hosts) h.child.kill("SIGTERM");
-    row.peakHostMb = await Promise.all(hosts.map(async (h) => (await h.peak) / 2 ** 20));
+    const memory = await Promise.all(hosts.map((h) => h.memory));
+    row.peakHostMb = memory.map((m) => m.peak);
+    row.rssHostMb = memory.map((m) => m.rss);
     rows.push(row);
   }
   model.dispose();
 
   const unsharded = rows[0];
   console.log(`\nbench:shards: ${WIDTH}-wide 784-${WIDTH}x4-10 MLP, ${weightMb.toFixed(0)} MB of weights, backend ${tf.getBackend()}; ${SEQUENTIAL} sequential requests, ${PIPELINED} with ${IN_FLIGHT} in flight\n`);
-  console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "peak MB per host".padStart(24), "gas".padStart(8)].join(" "));
+  console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "MB per host serving".padStart(24), "peak MB per host".padStart(24), "gas".padStart(8)].join(" "));
   for (const r of rows) {
     console.log([
       r.config.padEnd(24),
@@ -206,6 +212,7 @@ try {
       r.requestsPerSecond.toFixed(1).padStart(8),
       `${(r.p50Ms / unsharded.p50Ms).toFixed(2)}x`.padStart(9),
       r.bytesPerRequest.toFixed(0).padStart(10),
+      r.rssHostMb.map((m) => m.toFixed(0)).join(" / ").padStart(24),
       r.peakHostMb.map((m) => m.toFixed(0)).join(" / ").padStart(24),
       (r.gas?.toString() ?? "-").padStart(8),
     ].join(" "));
@@ -216,7 +223,14 @@ try {
     twoShardLatencyGoalMet: two.p50Ms <= 1.5 * unsharded.p50Ms,
     pipelinedThroughputGoalMet: rows.filter((r) => r.config.includes("shards")).every((r) => r.requestsPerSecond >= unsharded.requestsPerSecond),
   };
-  console.log(JSON.stringify({ bench: "shards", width: WIDTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), rows, ...goals }));
+  // A host of one of four shards against the host of the whole model (both remote processes): serving and peak.
+  const remoteWhole = rows.find((r) => r.config.startsWith("whole, 1 remote"));
+  const four = rows.find((r) => r.config.startsWith("4 shards"));
+  const memory = remoteWhole === undefined || four === undefined ? {} : {
+    fourShardHostRssRatio: Math.max(...four.rssHostMb) / remoteWhole.rssHostMb[0],
+    fourShardHostPeakRatio: Math.max(...four.peakHostMb) / remoteWhole.peakHostMb[0],
+  };
+  console.log(JSON.stringify({ bench: "shards", width: WIDTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), rows, ...goals, ...memory }));
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   await stack.stop();

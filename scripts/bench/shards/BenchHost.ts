@@ -3,7 +3,7 @@
  * IPFS store, checked against their content hashes) and serves their stages over HTTP/2 with the worker's
  * ShardServer and ShardStageRunner. No chain: every authenticated peer is served (the bench measures the data path;
  * the worker's shard-host role adds the on-chain authorization). Prints `{"ready":url}` once serving and, on
- * SIGTERM, `{"peakRssBytes":n}` (VmHWM) before it exits.
+ * SIGTERM, `{"peakRssBytes":n,"rssBytes":m}` (VmHWM since start, and VmRSS while serving) before it exits.
  *
  * Env: BENCH_STORE (the embedded store's directory), BENCH_SHARDS (JSON: [{versionId, shardIndex, shardCount,
  * manifestCid, contentHash, codecsManifestCid}]), BENCH_PORT, BENCH_KEY (the host's signing key), BENCH_CHAIN_ID,
@@ -55,12 +55,16 @@ console.log(JSON.stringify({ ready: url }));
 
 process.once("SIGTERM", () => {
   void (async () => {
+    // Read before anything is released: the resident set while serving, and the peak since start (loading included).
+    const status = readFileSync("/proc/self/status", "utf8");
+    const kb = (field: string) => {
+      const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(status);
+      return m === null ? null : Number(m[1]) * 1024;
+    };
     await server.stop();
     runner.dispose();
     await store.close();
-    const status = readFileSync("/proc/self/status", "utf8");
-    const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
-    console.log(JSON.stringify({ peakRssBytes: hwm === null ? null : Number(hwm[1]) * 1024 }));
+    console.log(JSON.stringify({ peakRssBytes: kb("VmHWM"), rssBytes: kb("VmRSS") }));
     process.exit(0);
   })();
 });

@@ -2,7 +2,7 @@ import { expect } from "chai";
 import { keccak256, Wallet, type Signer } from "ethers";
 import { stageSigner } from "../../../../worker/src/shards/StageSignature.js";
 import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
-import { STAGE_HEADERS, stageRequestHeaders } from "../../../../worker/src/shards/transport/StageProtocol.js";
+import { signSessionToken, STAGE_HEADERS, stageRequestHeaders } from "../../../../worker/src/shards/transport/StageProtocol.js";
 import { CHAIN_ID, Gate, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, VERSION, type Hosted, stageCall, stageFailure } from "./fixtures.js";
 
 const hostKey = Wallet.createRandom();
@@ -13,15 +13,19 @@ const stage = (input: Uint8Array, over: Partial<StageCall> = {}): StageCall => s
 
 const refusal = stageFailure;
 
-function signedHeaders(body: Uint8Array, over: { timestamp?: number; signer?: Signer } = {}) {
-  return stageRequestHeaders(over.signer ?? caller, CHAIN_ID, REGISTRY, {
-    requestId: REQUEST,
-    versionId: VERSION,
-    shardIndex: 0,
-    inputHash: keccak256(body),
-    body,
-    timestamp: over.timestamp ?? Date.now(),
+/** A session token of `signer` (default the caller) for `forHost` (default the host), valid 10 min from now. */
+function token(over: { signer?: Signer; forHost?: string; expires?: number } = {}) {
+  return signSessionToken(over.signer ?? caller, {
+    chainId: CHAIN_ID,
+    shardRegistry: REGISTRY,
+    host: over.forHost ?? hostKey.address,
+    expires: over.expires ?? Date.now() + 600_000,
   });
+}
+
+/** The headers of a stage of `body` (its input hash keccak256(body) unless given) under `token()`. */
+async function signedHeaders(body: Uint8Array, over: { inputHash?: string; forHost?: string; expires?: number } = {}) {
+  return stageRequestHeaders(await token(over), { requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: over.inputHash ?? keccak256(body), body });
 }
 
 describe("ShardServer: stages over HTTP/2", function () {
@@ -74,14 +78,16 @@ describe("ShardServer: stages over HTTP/2", function () {
   describe("refusals (the runner is never called)", () => {
     afterEach(() => expect(hosted.runner.calls).to.have.length(0));
 
-    it("401 BAD_AUTH: an auth signature over other fields", async () => {
+    it("401 BAD_AUTH: a token for another host, or with another expiry than signed", async () => {
       const body = randomBytes(100);
-      const headers = await signedHeaders(body);
-      headers[STAGE_HEADERS.requestId] = (REQUEST + 1n).toString(); // signed for REQUEST
-      const answer = await rawCall(hosted.endpoint, headers, body);
+      const answer = await rawCall(hosted.endpoint, await signedHeaders(body, { forHost: stranger.address }), body);
       expect(answer.status).to.equal(401);
       expect(answer.json?.code).to.equal("BAD_AUTH");
       expect(answer.json?.error).to.be.a("string").and.not.empty;
+      const stretched = await signedHeaders(body);
+      stretched[STAGE_HEADERS.expires] = String(Number(stretched[STAGE_HEADERS.expires]) + 1); // signed for one ms less
+      const again = await rawCall(hosted.endpoint, stretched, body);
+      expect([again.status, again.json?.code]).to.deep.equal([401, "BAD_AUTH"]);
     });
 
     it("401 BAD_AUTH: a peer header that is not the signer", async () => {
@@ -129,11 +135,7 @@ describe("ShardServer: stages over HTTP/2", function () {
       expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_413", "BODY_TOO_LARGE", false]);
       expect(Date.now() - started).to.be.below(3_000);
       // No declared length: the answer comes while only a small part of the 10 MiB has been sent.
-      const headers = await stageRequestHeaders(caller, CHAIN_ID, REGISTRY, {
-        ...{ requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: bigHash, bodyHash: bigHash },
-        body: big,
-        timestamp: Date.now(),
-      });
+      const headers = await signedHeaders(big, { inputHash: bigHash });
       delete headers["content-length"];
       const streamed = await rawCall(hosted.endpoint, headers, big);
       expect([streamed.status, streamed.json?.code]).to.deep.equal([413, "BODY_TOO_LARGE"]);
@@ -144,28 +146,18 @@ describe("ShardServer: stages over HTTP/2", function () {
       expect(hosted.server.refused.BODY_TOO_LARGE).to.equal(3);
     });
 
-    it("400 INPUT_HASH_MISMATCH and BODY_HASH_MISMATCH", async () => {
+    it("400 INPUT_HASH_MISMATCH: a body that is not what the input hash hashes (claimed so, or tampered on the way)", async () => {
       const input = randomBytes(64);
-      // The body is the one signed, but the stage claims another input hash.
       const claimed = keccak256(randomBytes(64, 9));
-      const headers = await stageRequestHeaders(caller, CHAIN_ID, REGISTRY, {
-        requestId: REQUEST,
-        versionId: VERSION,
-        shardIndex: 0,
-        inputHash: claimed,
-        body: input,
-        timestamp: Date.now(),
-      });
-      const answer = await rawCall(hosted.endpoint, headers, input);
+      const answer = await rawCall(hosted.endpoint, await signedHeaders(input, { inputHash: claimed }), input);
       expect([answer.status, answer.json?.code]).to.deep.equal([400, "INPUT_HASH_MISMATCH"]);
-      // The body is not the one signed (tampered on the way).
       const tampered = Uint8Array.from(input);
       tampered[0]! ^= 1;
       const tamperedAnswer = await rawCall(hosted.endpoint, await signedHeaders(input), tampered);
-      expect([tamperedAnswer.status, tamperedAnswer.json?.code]).to.deep.equal([400, "BODY_HASH_MISMATCH"]);
-      // Through the client, an input hash that is not keccak256(input): the body does not match what was signed.
+      expect([tamperedAnswer.status, tamperedAnswer.json?.code]).to.deep.equal([400, "INPUT_HASH_MISMATCH"]);
       const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(input, { inputHash: claimed })));
-      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_400", "BODY_HASH_MISMATCH", false]);
+      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_400", "INPUT_HASH_MISMATCH", false]);
+      expect(hosted.server.refused.INPUT_HASH_MISMATCH).to.equal(3);
     });
 
     it("400 when an input ref does not hash to the input hash", async () => {
@@ -178,26 +170,56 @@ describe("ShardServer: stages over HTTP/2", function () {
     });
   });
 
-  it("401 CLOCK_SKEW just beyond the window; exactly at the window is accepted", async () => {
+  it("401 AUTH_EXPIRED just past either edge of a token's life; exactly at each edge is accepted", async () => {
     await hosted.server.stop();
     const T = 1_800_000_000_000;
-    hosted = await host(hostKey, [caller.address], { now: () => T, clockSkewMs: 60_000 });
-    const at = (timestamp: number) =>
-      new ShardClient({ signer: caller, chainId: CHAIN_ID, shardRegistry: REGISTRY, now: () => timestamp });
-    for (const ts of [T - 60_001, T + 60_001]) {
-      const c = at(ts);
-      const err = await refusal(c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8))));
-      await c.close();
-      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_401", "CLOCK_SKEW", false]);
+    const SKEW = 60_000;
+    const MAX = 15 * 60_000;
+    hosted = await host(hostKey, [caller.address], { now: () => T, clockSkewMs: SKEW, maxSessionLifetimeMs: MAX });
+    const call = async (expires: number) => {
+      const body = randomBytes(8);
+      return rawCall(hosted.endpoint, await signedHeaders(body, { expires }), body);
+    };
+    // Expired: beyond the skew behind the host's clock. Too long-lived: beyond lifetime + skew ahead of it.
+    for (const expires of [T - SKEW - 1, T + MAX + SKEW + 1]) {
+      const answer = await call(expires);
+      expect([answer.status, answer.json?.code]).to.deep.equal([401, "AUTH_EXPIRED"]);
     }
     expect(hosted.runner.calls).to.have.length(0);
-    for (const ts of [T - 60_000, T + 60_000]) {
-      const c = at(ts);
-      await c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8)));
-      await c.close();
-    }
+    for (const expires of [T - SKEW, T + MAX + SKEW]) expect((await call(expires)).status).to.equal(200);
     expect(hosted.server.served).to.equal(2);
-    expect(hosted.runner.calls).to.have.length(2);
+  });
+
+  it("the client signs one token per host, reuses it for every stage, renews it past half its life and after a 401", async () => {
+    let now = Date.now();
+    const signed: string[] = [];
+    const counting = Object.assign(Object.create(caller) as Wallet, {
+      signMessage: async (m: string | Uint8Array) => {
+        signed.push(String(m));
+        return caller.signMessage(m);
+      },
+    });
+    const c = new ShardClient({ signer: counting, chainId: CHAIN_ID, shardRegistry: REGISTRY, now: () => now, sessionLifetimeMs: 600_000 });
+    await Promise.all(Array.from({ length: 8 }, (_, i) => c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8, i + 1)))));
+    expect(signed).to.have.length(1);
+    expect(signed[0]).to.contain(hostKey.address.toLowerCase());
+    now += 300_000; // exactly half its life left: still used
+    await c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8)));
+    expect(signed).to.have.length(1);
+    now += 1; // less than half: a new one
+    await c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8)));
+    expect(signed).to.have.length(2);
+    // A host that refuses the token (here: its clock runs 20 min behind, so the token looks too long-lived) makes the
+    // client sign a new one next time, although by the client's clock the old one still had most of its life.
+    await hosted.server.stop();
+    hosted = await host(hostKey, [caller.address], { now: () => Date.now() - 20 * 60_000 });
+    const err = await refusal(c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8))));
+    expect(err.serverCode).to.equal("AUTH_EXPIRED");
+    now = Date.now() - 20 * 60_000;
+    await c.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8)));
+    expect(signed).to.have.length(3);
+    expect(hosted.server.served).to.equal(1);
+    await c.close();
   });
 
   it("accepts an input ref whose keccak256 is the input hash (the body is then not hashed against it)", async () => {

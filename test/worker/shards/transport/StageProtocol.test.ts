@@ -5,7 +5,8 @@ import {
   parseStageResponseHeaders,
   STAGE_HEADERS,
   STAGE_REFUSALS,
-  stageAuthMessage,
+  sessionAuthMessage,
+  signSessionToken,
   stageRequestHeaders,
 } from "../../../../worker/src/shards/transport/StageProtocol.js";
 import { CHAIN_ID, REGISTRY } from "./fixtures.js";
@@ -15,32 +16,20 @@ describe("StageProtocol: the wire contract", () => {
   const body = Uint8Array.from([1, 2, 3]);
   const inputHash = keccak256(body);
 
-  it("builds the canonical auth string field by field", () => {
-    const message = stageAuthMessage({
+  it("builds the canonical session string field by field", () => {
+    const message = sessionAuthMessage({
       chainId: 31_337n,
       shardRegistry: "0x5FbDB2315678afecb367f032d93F642f64180aa3",
-      requestId: 2n ** 255n,
-      versionId: 7n,
-      shardIndex: 3,
-      inputHash: "0x" + "AB".repeat(32),
-      bodyHash: "0x" + "cd".repeat(32),
-      timestamp: 1_700_000_000_123,
+      host: "0xAbCdEf0123456789aBcDeF0123456789AbCdEf01",
+      expires: 1_700_000_000_123,
     });
-    expect(message).to.equal(
-      `tessera-stage/1|31337|0x5fbdb2315678afecb367f032d93f642f64180aa3|${2n ** 255n}|7|3|0x${"ab".repeat(32)}|0x${"cd".repeat(32)}|1700000000123`,
-    );
+    expect(message).to.equal("tessera-session/1|31337|0x5fbdb2315678afecb367f032d93f642f64180aa3|0xabcdef0123456789abcdef0123456789abcdef01|1700000000123");
   });
 
-  it("signs request headers that parse back and recover to the caller", async () => {
-    const headers = await stageRequestHeaders(caller, CHAIN_ID, REGISTRY, {
-      requestId: 9n,
-      versionId: 4n,
-      shardIndex: 0,
-      inputHash,
-      inputRef: Uint8Array.from([0x01, 0x55]),
-      body,
-      timestamp: 1_700_000_000_000,
-    });
+  it("sends a session token with a stage's headers: they parse back and recover to the caller for that host", async () => {
+    const hostAddress = Wallet.createRandom().address;
+    const token = await signSessionToken(caller, { chainId: CHAIN_ID, shardRegistry: REGISTRY, host: hostAddress, expires: 1_700_000_000_000 });
+    const headers = stageRequestHeaders(token, { requestId: 9n, versionId: 4n, shardIndex: 0, inputHash, inputRef: Uint8Array.from([0x01, 0x55]), body });
     expect([headers[":method"], headers[":path"], headers["content-length"]]).to.deep.equal(["POST", "/v1/stage", "3"]);
     const parsed = parseStageRequestHeaders(headers);
     if (!parsed.ok) throw new Error(parsed.error);
@@ -50,17 +39,20 @@ describe("StageProtocol: the wire contract", () => {
       shardIndex: 0,
       inputHash,
       inputRef: "0x0155",
-      bodyHash: keccak256(body),
       peer: caller.address,
-      timestamp: 1_700_000_000_000,
-      auth: parsed.value.auth,
+      expires: 1_700_000_000_000,
+      auth: token.auth,
     });
-    const message = stageAuthMessage({ chainId: CHAIN_ID, shardRegistry: REGISTRY, ...parsed.value });
+    const message = sessionAuthMessage({ chainId: CHAIN_ID, shardRegistry: REGISTRY, host: hostAddress, expires: parsed.value.expires });
     expect(verifyMessage(message, parsed.value.auth)).to.equal(caller.address);
+    // The same token at another host recovers to someone else.
+    const elsewhere = sessionAuthMessage({ chainId: CHAIN_ID, shardRegistry: REGISTRY, host: caller.address, expires: parsed.value.expires });
+    expect(verifyMessage(elsewhere, parsed.value.auth)).to.not.equal(caller.address);
   });
 
   it("names the first bad header: missing, repeated, out of range, not an address", async () => {
-    const good = await stageRequestHeaders(caller, CHAIN_ID, REGISTRY, { requestId: 1n, versionId: 1n, shardIndex: 1, inputHash, body, timestamp: 1 });
+    const token = await signSessionToken(caller, { chainId: CHAIN_ID, shardRegistry: REGISTRY, host: caller.address, expires: 1 });
+    const good = stageRequestHeaders(token, { requestId: 1n, versionId: 1n, shardIndex: 1, inputHash, body });
     const bad = (patch: Record<string, string | string[] | undefined>) => {
       const parsed = parseStageRequestHeaders({ ...good, ...patch });
       expect(parsed.ok).to.equal(false);
@@ -74,6 +66,7 @@ describe("StageProtocol: the wire contract", () => {
     expect(bad({ [STAGE_HEADERS.peer]: "0xnotanaddress" })).to.contain(STAGE_HEADERS.peer);
     expect(bad({ [STAGE_HEADERS.inputHash]: "0x1234" })).to.contain(STAGE_HEADERS.inputHash);
     expect(bad({ [STAGE_HEADERS.inputRef]: "0x" + "00".repeat(513) })).to.contain("longer");
+    expect(bad({ [STAGE_HEADERS.expires]: "-1" })).to.contain(STAGE_HEADERS.expires);
     expect(parseStageRequestHeaders({ ...good, [STAGE_HEADERS.requestId]: (2n ** 256n - 1n).toString() }).ok).to.equal(true);
   });
 
@@ -86,6 +79,6 @@ describe("StageProtocol: the wire contract", () => {
     });
     expect(parsed).to.deep.equal({ ok: true, value: { outputHash: inputHash, host: caller.address, signature } });
     expect(parseStageResponseHeaders({}).ok).to.equal(false);
-    expect(STAGE_REFUSALS).to.include({ BAD_REQUEST: 400, BAD_AUTH: 401, CLOCK_SKEW: 401, PEER_NOT_AUTHORIZED: 403, SHARD_NOT_SERVED: 404, BODY_TOO_LARGE: 413, BUSY: 429, RUNNER_FAILED: 500, SHUTTING_DOWN: 503 });
+    expect(STAGE_REFUSALS).to.include({ BAD_REQUEST: 400, BAD_AUTH: 401, AUTH_EXPIRED: 401, INPUT_HASH_MISMATCH: 400, PEER_NOT_AUTHORIZED: 403, SHARD_NOT_SERVED: 404, BODY_TOO_LARGE: 413, BUSY: 429, RUNNER_FAILED: 500, SHUTTING_DOWN: 503 });
   });
 });

@@ -1,15 +1,24 @@
-import { getAddress, isAddress, keccak256, type Signer } from "ethers";
+import { getAddress, isAddress, type Signer } from "ethers";
 import { silentLogger, type Logger } from "../../logger.js";
+import { activationHash } from "../ActivationHash.js";
 import { stageSigner, type SignedStage } from "../StageSignature.js";
 import { exchange, type Exchanged } from "./Exchange.js";
 import { SessionPool } from "./SessionPool.js";
 import { StageError } from "./StageError.js";
-import { DEFAULT_MAX_BODY_BYTES, parseStageResponseHeaders, stageErrorBodySchema, stageRequestHeaders } from "./StageProtocol.js";
+import {
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_SESSION_LIFETIME_MS,
+  parseStageResponseHeaders,
+  signSessionToken,
+  stageErrorBodySchema,
+  stageRequestHeaders,
+  type SessionToken,
+} from "./StageProtocol.js";
 
 export { StageError, type StageErrorCode } from "./StageError.js";
 
 export interface ShardClientOptions {
-  /** The caller's staked key: signs every request (the hosts' `authorize` checks its address). */
+  /** The caller's staked key: signs a session token per host (the hosts' `authorize` checks its address). */
   signer: Signer;
   chainId: bigint;
   shardRegistry: string;
@@ -20,8 +29,10 @@ export interface ShardClientOptions {
   idleTimeoutMs?: number;
   /** CA certificates to trust for `https://` endpoints (self-signed hosts, tests); default the system's. */
   ca?: string | Buffer | Array<string | Buffer>;
-  /** The caller's clock (unix ms) for the auth timestamp; default Date.now. */
+  /** The caller's clock (unix ms) for the session tokens' expiry; default Date.now. */
   now?: () => number;
+  /** How long a session token lives; a new one is signed when less than half is left. Default 10 min. */
+  sessionLifetimeMs?: number;
 }
 
 /** One stage to run on a host. */
@@ -54,6 +65,8 @@ export class ShardClient {
   readonly #log: Logger;
   readonly #pool: SessionPool;
   readonly #maxOutput: number;
+  /** The session token in use per host address (a pending signature is shared by concurrent calls). */
+  readonly #tokens = new Map<string, Promise<SessionToken>>();
   #closed = false;
 
   constructor(options: ShardClientOptions) {
@@ -81,16 +94,14 @@ export class ShardClient {
     const inputHash = stage.inputHash.toLowerCase();
     const timeoutMs = options.timeoutMs ?? 30_000;
 
-    const headers = await stageRequestHeaders(this.#o.signer, this.#o.chainId, this.#o.shardRegistry, {
+    const token = await this.#token(host);
+    const headers = stageRequestHeaders(token, {
       requestId: stage.requestId,
       versionId: stage.versionId,
       shardIndex: stage.shardIndex,
       inputHash,
       ...(stage.inputRef === undefined ? {} : { inputRef: stage.inputRef }),
       body: stage.input,
-      // Without a ref the input hash is keccak256(input) (else the host refuses the body): not hashed twice.
-      ...(stage.inputRef === undefined ? { bodyHash: inputHash } : {}),
-      timestamp: (this.#o.now ?? Date.now)(),
     });
     const deadline = AbortSignal.timeout(timeoutMs);
     let answer: Exchanged;
@@ -115,6 +126,8 @@ export class ShardClient {
       } catch {
         // not the protocol's error body: report the status alone
       }
+      // The host refused the token (expired on its clock, or not recognised): the next call signs a new one.
+      if (answer.status === 401 && this.#tokens.get(host) !== undefined) this.#tokens.delete(host);
       throw StageError.fromStatus(endpoint, answer.status, sentence, serverCode);
     }
     const bad = (code: "BAD_RESPONSE" | "BAD_OUTPUT_HASH" | "WRONG_HOST" | "BAD_SIGNATURE", message: string) =>
@@ -122,7 +135,7 @@ export class ShardClient {
     const parsed = parseStageResponseHeaders(answer.headers);
     if (!parsed.ok) throw bad("BAD_RESPONSE", parsed.error);
     const { outputHash, host: claimedHost, signature } = parsed.value;
-    if (keccak256(answer.body) !== outputHash) throw bad("BAD_OUTPUT_HASH", "the output hash is not keccak256 of the output");
+    if (activationHash(answer.body) !== outputHash) throw bad("BAD_OUTPUT_HASH", "the output hash is not keccak256 of the output");
     if (claimedHost !== host) throw bad("WRONG_HOST", `the endpoint answers as ${claimedHost}, not ${host}`);
     let signer: string;
     try {
@@ -137,6 +150,22 @@ export class ShardClient {
     }
     if (signer !== host) throw bad("BAD_SIGNATURE", `the stage signature is not ${host}'s over this stage`);
     return { output: answer.body, stage: { host, inputHash, outputHash, signature } };
+  }
+
+  /** The session token for `host`: the one in use while more than half its life is left, else a new one. */
+  #token(host: string): Promise<SessionToken> {
+    const lifetime = this.#o.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
+    const now = (this.#o.now ?? Date.now)();
+    const current = this.#tokens.get(host);
+    const fresh = (t: SessionToken) => t.expires - now >= lifetime / 2;
+    const renew = () => {
+      const next = signSessionToken(this.#o.signer, { chainId: this.#o.chainId, shardRegistry: this.#o.shardRegistry, host, expires: now + lifetime });
+      this.#tokens.set(host, next);
+      next.catch(() => this.#tokens.get(host) === next && this.#tokens.delete(host));
+      return next;
+    };
+    if (current === undefined) return renew();
+    return current.then((t) => (fresh(t) ? t : this.#tokens.get(host) === current ? renew() : this.#token(host)));
   }
 
   /** Closes every session (calls in flight fail with a retryable StageError); later calls throw CLOSED. */

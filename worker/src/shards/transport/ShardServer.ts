@@ -9,15 +9,18 @@ import {
   type ServerHttp2Stream,
 } from "node:http2";
 import type { AddressInfo } from "node:net";
-import { keccak256, type Signer } from "ethers";
+import type { Signer } from "ethers";
 import { silentLogger, type Logger } from "../../logger.js";
+import { activationHash } from "../ActivationHash.js";
 import { signStage } from "../StageSignature.js";
 import { readBody } from "./BodyReader.js";
+import { SessionTokens } from "./SessionTokens.js";
 import { admitStage, Refusal, type StageRunner } from "./StageAdmission.js";
 import {
   DEFAULT_CLOCK_SKEW_MS,
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_MAX_CONCURRENT_STAGES,
+  MAX_SESSION_LIFETIME_MS,
   STAGE_HEADERS,
   STAGE_METHOD,
   STAGE_PATH,
@@ -46,6 +49,8 @@ export interface ShardServerOptions {
   maxConcurrent?: number;
   /** Default 60 s each way. */
   clockSkewMs?: number;
+  /** The longest a caller's session token may live (from the host's now); default 15 min. */
+  maxSessionLifetimeMs?: number;
   /** Serve h2 over TLS instead of plain HTTP/2 (h2c). Production should always use TLS. */
   tls?: { key: string | Buffer; cert: string | Buffer };
   logger?: Logger;
@@ -55,9 +60,9 @@ export interface ShardServerOptions {
 
 /**
  * Serves the stages of the shards a host runs over HTTP/2 (StageProtocol.ts). Each request goes through, in order:
- * header validation → the caller's auth signature (recovers to `x-tessera-peer`, timestamp within the skew window)
- * → `authorize` → `runner.serves` → the input-hash check (against the input ref when one is given, else against the
- * signed body hash) → a concurrency slot → the body, streamed under the size limit → body hash check → `runner.run`
+ * header validation → the caller's session token (recovered once per token, then remembered) → `authorize` →
+ * `runner.serves` → the input ref's hash when one is given → a concurrency slot → the body, streamed under the size
+ * limit → keccak256(body) = the input hash (without an input ref) → `runner.run`
  * → the EIP-712 stage signature → the answer. The runner is never called for a refused request.
  *
  * Plain h2c without `tls`: fine on loopback and in tests; production hosts should pass `tls` (or sit behind a
@@ -65,6 +70,7 @@ export interface ShardServerOptions {
  */
 export class ShardServer {
   readonly #o: Required<Omit<ShardServerOptions, "tls" | "logger" | "now">> & Pick<ShardServerOptions, "tls">;
+  #tokens?: SessionTokens;
   readonly #log: Logger;
   readonly #now: () => number;
   #server?: Http2Server | Http2SecureServer;
@@ -91,6 +97,7 @@ export class ShardServer {
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       maxConcurrent: options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_STAGES,
       clockSkewMs: options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS,
+      maxSessionLifetimeMs: options.maxSessionLifetimeMs ?? MAX_SESSION_LIFETIME_MS,
       tls: options.tls,
     };
     this.#log = options.logger ?? silentLogger;
@@ -126,6 +133,13 @@ export class ShardServer {
   async start(): Promise<string> {
     if (this.#server !== undefined || this.#stopped !== undefined) throw new Error("a ShardServer starts once");
     this.#host = await this.#o.signer.getAddress();
+    this.#tokens = new SessionTokens({
+      chainId: this.#o.chainId,
+      shardRegistry: this.#o.shardRegistry,
+      host: this.#host,
+      clockSkewMs: this.#o.clockSkewMs,
+      maxLifetimeMs: this.#o.maxSessionLifetimeMs,
+    });
     const { tls } = this.#o;
     const server = tls === undefined ? createServer() : createSecureServer({ key: tls.key, cert: tls.cert, allowHTTP1: false });
     this.#server = server;
@@ -197,12 +211,10 @@ export class ShardServer {
       if (headers[":path"] !== STAGE_PATH) throw new Refusal("NOT_FOUND", `no such path; stages are served at ${STAGE_PATH}`);
       if (headers[":method"] !== STAGE_METHOD) throw new Refusal("METHOD_NOT_ALLOWED", `stages are ${STAGE_METHOD}ed`);
       const req = await admitStage(headers, {
-        chainId: this.#o.chainId,
-        shardRegistry: this.#o.shardRegistry,
+        tokens: this.#tokens!,
         runner: this.#o.runner,
         authorize: this.#o.authorize,
         maxBodyBytes: this.#o.maxBodyBytes,
-        clockSkewMs: this.#o.clockSkewMs,
         now: this.#now(),
         log: this.#log,
       });
@@ -215,7 +227,10 @@ export class ShardServer {
       if (body === "too-large") throw new Refusal("BODY_TOO_LARGE", `the body is over ${this.#o.maxBodyBytes} bytes`);
       if (body === "aborted") throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
       if (body === "closed") return void this.#abandoned++;
-      if (keccak256(body) !== req.bodyHash) throw new Refusal("BODY_HASH_MISMATCH", "keccak256 of the body is not the signed body hash");
+      // Without an input ref the body is what the input hash hashes; with one, the ref was checked at admission.
+      if (req.inputRef === undefined && activationHash(body) !== req.inputHash) {
+        throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the body is not the input hash");
+      }
 
       let output: Uint8Array;
       try {
@@ -225,7 +240,7 @@ export class ShardServer {
         this.#log.warn({ err, versionId: String(req.versionId), shard: req.shardIndex }, "shard server: runner failed");
         throw new Refusal("RUNNER_FAILED", `shard ${req.shardIndex} failed: ${(err as Error)?.message ?? String(err)}`);
       }
-      const outputHash = keccak256(output);
+      const outputHash = activationHash(output);
       const signed = await signStage(this.#o.signer, this.#o.chainId, this.#o.shardRegistry, {
         requestId: req.requestId,
         modelVersionId: req.versionId,

@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from "node:http2";
-import { keccak256, verifyMessage } from "ethers";
+import { keccak256 } from "ethers";
 import type { Logger } from "../../logger.js";
-import { parseStageRequestHeaders, stageAuthMessage, type StageRefusalCode, type StageRequestHeaders } from "./StageProtocol.js";
+import type { SessionTokens } from "./SessionTokens.js";
+import { parseStageRequestHeaders, type StageRefusalCode, type StageRequestHeaders } from "./StageProtocol.js";
 
 /** What a host runs: the shards it loaded (ShardStageRunner is one). */
 export interface StageRunner {
@@ -22,12 +23,10 @@ export class Refusal extends Error {
 
 /** What admission checks a request against. */
 export interface AdmissionContext {
-  chainId: bigint;
-  shardRegistry: string;
+  tokens: SessionTokens;
   runner: StageRunner;
   authorize: (peer: string, requestId: bigint, versionId: bigint) => Promise<boolean>;
   maxBodyBytes: number;
-  clockSkewMs: number;
   /** The host's clock now (unix ms). */
   now: number;
   log: Logger;
@@ -35,28 +34,19 @@ export interface AdmissionContext {
 
 /**
  * Decides, from its headers alone (before a byte of the body is read), whether a stage request may run here; throws
- * the Refusal otherwise. In order: headers well-formed (400) → timestamp within ±clockSkewMs of the host's clock
- * (401 CLOCK_SKEW; exactly at the window is accepted) → the EIP-191 auth signature over the canonical string recovers
- * to `x-tessera-peer` (401 BAD_AUTH) → `authorize(peer, requestId, versionId)` (403; 503 if it throws) →
- * `runner.serves` (404) → the input hash: keccak256(input ref) when a ref is given, else the signed body hash must
- * be it (400 INPUT_HASH_MISMATCH) → a declared content-length within the limit (413).
+ * the Refusal otherwise. In order: headers well-formed (400) → the session token: not expired and not too long-lived
+ * (401 AUTH_EXPIRED, edges inclusive), recovering to `x-tessera-peer` for this host (401 BAD_AUTH; SessionTokens.ts)
+ * → `authorize(peer, requestId, versionId)` (403; 503 if it throws) → `runner.serves` (404) → an input ref, when
+ * given, hashes to the input hash (400 INPUT_HASH_MISMATCH) → a declared content-length within the limit (413).
+ * The body's own hash is checked once it is read (ShardServer).
  */
 export async function admitStage(headers: IncomingHttpHeaders, ctx: AdmissionContext): Promise<StageRequestHeaders> {
   const parsed = parseStageRequestHeaders(headers);
   if (!parsed.ok) throw new Refusal("BAD_REQUEST", parsed.error);
   const req = parsed.value;
 
-  const skew = ctx.now - req.timestamp;
-  if (Math.abs(skew) > ctx.clockSkewMs) {
-    throw new Refusal("CLOCK_SKEW", `the request's timestamp is ${skew} ms off the host's clock (window ±${ctx.clockSkewMs} ms)`);
-  }
-  let signer: string;
-  try {
-    signer = verifyMessage(stageAuthMessage({ chainId: ctx.chainId, shardRegistry: ctx.shardRegistry, ...req }), req.auth);
-  } catch {
-    throw new Refusal("BAD_AUTH", "the auth signature is not a valid signature");
-  }
-  if (signer !== req.peer) throw new Refusal("BAD_AUTH", "the auth signature is not the peer's");
+  const verdict = ctx.tokens.check(req, ctx.now);
+  if (!verdict.ok) throw new Refusal(verdict.code, verdict.reason);
 
   let allowed: boolean;
   try {
@@ -70,10 +60,8 @@ export async function admitStage(headers: IncomingHttpHeaders, ctx: AdmissionCon
     throw new Refusal("SHARD_NOT_SERVED", `shard ${req.shardIndex} of version ${req.versionId} is not served here`);
   }
 
-  if (req.inputRef !== undefined) {
-    if (keccak256(req.inputRef) !== req.inputHash) throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the input ref is not the input hash");
-  } else if (req.bodyHash !== req.inputHash) {
-    throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the body is not the input hash");
+  if (req.inputRef !== undefined && keccak256(req.inputRef) !== req.inputHash) {
+    throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the input ref is not the input hash");
   }
   const declared = Number(headers["content-length"]);
   if (headers["content-length"] !== undefined && Number.isFinite(declared) && declared > ctx.maxBodyBytes) {

@@ -1,4 +1,4 @@
-import { getAddress, isAddress, keccak256, type Signer } from "ethers";
+import { getAddress, isAddress, type Signer } from "ethers";
 import { z } from "zod";
 
 /**
@@ -7,14 +7,18 @@ import { z } from "zod";
  * output bytes. Everything else travels in the `x-tessera-*` headers below. Shared by both sides so that they can
  * never disagree on a name, a format or the string the caller signs.
  *
- * The caller authenticates each request with an EIP-191 `signMessage` of {@link stageAuthMessage} by its staked key
- * (`x-tessera-auth`, for the address in `x-tessera-peer`); the host answers with its EIP-712 stage signature
- * (StageSignature.ts) over (requestId, version, shard, input hash, keccak256(output)).
+ * The caller authenticates with a session token: an EIP-191 `signMessage` by its staked key of
+ * {@link sessionAuthMessage}, which names the host it is for and when it expires (`x-tessera-auth`, for the address in
+ * `x-tessera-peer`, until `x-tessera-expires`). The caller signs one token per host and lifetime and sends it with
+ * every stage; the host recovers it once and remembers it (SessionTokens.ts), so neither side pays a signature per
+ * stage. Integrity of the body rests on the input hash (checked by the host) and on TLS on the wire. The host answers
+ * with its EIP-712 stage signature (StageSignature.ts) over (requestId, version, shard, input hash,
+ * keccak256(output)).
  */
 export const STAGE_PATH = "/v1/stage";
 export const STAGE_METHOD = "POST";
 /** The first field of the signed canonical string: bump it whenever the string changes. */
-export const STAGE_AUTH_TAG = "tessera-stage/1";
+export const STAGE_AUTH_TAG = "tessera-session/1";
 
 /** Header names (HTTP/2 header names are lowercase). */
 export const STAGE_HEADERS = {
@@ -25,10 +29,10 @@ export const STAGE_HEADERS = {
   inputHash: "x-tessera-input-hash",
   /** Optional: the request's CID bytes when stage 0's input came by CID; then keccak256(ref) must equal the input hash. */
   inputRef: "x-tessera-input-ref",
-  /** keccak256 of the body, signed in the auth string, so the host can check auth before it reads the body. */
-  bodyHash: "x-tessera-body-hash",
   peer: "x-tessera-peer",
-  timestamp: "x-tessera-timestamp",
+  /** When the session token expires, unix ms. */
+  expires: "x-tessera-expires",
+  /** The session token: the peer's EIP-191 signature of sessionAuthMessage. */
   auth: "x-tessera-auth",
   outputHash: "x-tessera-output-hash",
   host: "x-tessera-host",
@@ -38,6 +42,10 @@ export const STAGE_HEADERS = {
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT_STAGES = 8;
 export const DEFAULT_CLOCK_SKEW_MS = 60_000;
+/** A caller's session token lives this long (and is renewed when less than half is left). */
+export const DEFAULT_SESSION_LIFETIME_MS = 10 * 60_000;
+/** A host refuses a token that expires further ahead than this (plus its clock skew): a stolen one soon stops working. */
+export const MAX_SESSION_LIFETIME_MS = 15 * 60_000;
 /** CID bytes are a few dozen bytes; a longer ref is taken as malformed. */
 export const MAX_INPUT_REF_BYTES = 512;
 
@@ -47,12 +55,10 @@ export const STAGE_REFUSALS = {
   BAD_REQUEST: 400,
   /** keccak256(body) (or of the input ref) is not the input hash. */
   INPUT_HASH_MISMATCH: 400,
-  /** The body received is not the one whose hash the caller signed. */
-  BODY_HASH_MISMATCH: 400,
   /** The auth signature does not recover to `x-tessera-peer`. */
   BAD_AUTH: 401,
-  /** The timestamp is further from the host's clock than its skew window. */
-  CLOCK_SKEW: 401,
+  /** The session token expired (beyond the host's clock skew), or expires further ahead than a token may live. */
+  AUTH_EXPIRED: 401,
   PEER_NOT_AUTHORIZED: 403,
   /** Not the stage path. */
   NOT_FOUND: 404,
@@ -77,9 +83,9 @@ export interface StageRequestHeaders {
   shardIndex: number;
   inputHash: string;
   inputRef?: string;
-  bodyHash: string;
   peer: string;
-  timestamp: number;
+  /** Unix ms. */
+  expires: number;
   auth: string;
 }
 
@@ -121,9 +127,8 @@ export const stageRequestHeaderSchemas = {
     .refine((s) => s.length <= 2 + 2 * MAX_INPUT_REF_BYTES, `is longer than ${MAX_INPUT_REF_BYTES} bytes`)
     .transform((s) => s.toLowerCase())
     .optional(),
-  [STAGE_HEADERS.bodyHash]: hexOf(32),
   [STAGE_HEADERS.peer]: address,
-  [STAGE_HEADERS.timestamp]: decimal(53).transform(Number),
+  [STAGE_HEADERS.expires]: decimal(53).transform(Number),
   [STAGE_HEADERS.auth]: hexOf(65),
 };
 
@@ -168,9 +173,8 @@ export function parseStageRequestHeaders(raw: RawHeaders): Parsed<StageRequestHe
       shardIndex: h[STAGE_HEADERS.shard],
       inputHash: h[STAGE_HEADERS.inputHash],
       ...(h[STAGE_HEADERS.inputRef] === undefined ? {} : { inputRef: h[STAGE_HEADERS.inputRef] }),
-      bodyHash: h[STAGE_HEADERS.bodyHash],
       peer: h[STAGE_HEADERS.peer],
-      timestamp: h[STAGE_HEADERS.timestamp],
+      expires: h[STAGE_HEADERS.expires],
       auth: h[STAGE_HEADERS.auth],
     },
   };
@@ -187,37 +191,35 @@ export function parseStageResponseHeaders(raw: RawHeaders): Parsed<StageResponse
   };
 }
 
-/** What the caller's auth signature covers. */
-export interface StageAuthFields {
+/** What a session token covers. */
+export interface SessionAuthFields {
   chainId: bigint;
   shardRegistry: string;
-  requestId: bigint;
-  versionId: bigint;
-  shardIndex: number;
-  inputHash: string;
-  /** keccak256 of the request body. */
-  bodyHash: string;
-  /** Unix milliseconds. */
-  timestamp: number;
+  /** The host the token is for: a token is worth nothing at another host. */
+  host: string;
+  /** Unix ms. */
+  expires: number;
 }
 
 /**
- * The canonical string a caller signs with EIP-191 (`signer.signMessage`):
- * `tessera-stage/1|<chainId>|<shardRegistry lowercase>|<requestId>|<version>|<shard>|<input hash>|<keccak256(body)>|<timestamp>`,
- * numbers in decimal, hashes as lowercase 0x hex.
+ * The canonical string a caller signs with EIP-191 (`signer.signMessage`) as its session token:
+ * `tessera-session/1|<chainId>|<shardRegistry lowercase>|<host lowercase>|<expires>`, numbers in decimal.
  */
-export function stageAuthMessage(f: StageAuthFields): string {
-  return [
-    STAGE_AUTH_TAG,
-    f.chainId.toString(),
-    f.shardRegistry.toLowerCase(),
-    f.requestId.toString(),
-    f.versionId.toString(),
-    String(f.shardIndex),
-    f.inputHash.toLowerCase(),
-    f.bodyHash.toLowerCase(),
-    String(f.timestamp),
-  ].join("|");
+export function sessionAuthMessage(f: SessionAuthFields): string {
+  return [STAGE_AUTH_TAG, f.chainId.toString(), f.shardRegistry.toLowerCase(), f.host.toLowerCase(), String(f.expires)].join("|");
+}
+
+/** A caller's signed session token for one host. */
+export interface SessionToken {
+  peer: string;
+  expires: number;
+  auth: string;
+}
+
+/** Signs a session token for `host` with the caller's staked key, valid until `expires` (unix ms). */
+export async function signSessionToken(caller: Signer, fields: SessionAuthFields): Promise<SessionToken> {
+  const auth = await caller.signMessage(sessionAuthMessage(fields));
+  return { peer: await caller.getAddress(), expires: fields.expires, auth };
 }
 
 /** One stage request, as a caller describes it. */
@@ -227,27 +229,12 @@ export interface StageRequestFields {
   shardIndex: number;
   inputHash: string;
   inputRef?: Uint8Array;
+  /** Its length is sent as content-length. */
   body: Uint8Array;
-  /** keccak256(body) when the caller already has it (hashing a large body costs); computed otherwise. */
-  bodyHash?: string;
-  /** Unix milliseconds. */
-  timestamp: number;
 }
 
-/**
- * The full header block of a stage request (pseudo-headers included), signed by `caller`. The ShardClient sends
- * exactly this; tests and other clients may build on it.
- */
-export async function stageRequestHeaders(
-  caller: Signer,
-  chainId: bigint,
-  shardRegistry: string,
-  req: StageRequestFields,
-): Promise<Record<string, string>> {
-  const bodyHash = (req.bodyHash ?? keccak256(req.body)).toLowerCase();
-  const auth = await caller.signMessage(
-    stageAuthMessage({ chainId, shardRegistry, ...req, bodyHash }),
-  );
+/** The full header block of a stage request (pseudo-headers included) under a session token. The ShardClient sends exactly this. */
+export function stageRequestHeaders(token: SessionToken, req: StageRequestFields): Record<string, string> {
   return {
     ":method": STAGE_METHOD,
     ":path": STAGE_PATH,
@@ -258,10 +245,9 @@ export async function stageRequestHeaders(
     [STAGE_HEADERS.shard]: String(req.shardIndex),
     [STAGE_HEADERS.inputHash]: req.inputHash.toLowerCase(),
     ...(req.inputRef === undefined ? {} : { [STAGE_HEADERS.inputRef]: toHex(req.inputRef) }),
-    [STAGE_HEADERS.bodyHash]: bodyHash,
-    [STAGE_HEADERS.peer]: await caller.getAddress(),
-    [STAGE_HEADERS.timestamp]: String(req.timestamp),
-    [STAGE_HEADERS.auth]: auth,
+    [STAGE_HEADERS.peer]: token.peer,
+    [STAGE_HEADERS.expires]: String(token.expires),
+    [STAGE_HEADERS.auth]: token.auth,
   };
 }
 
