@@ -41,6 +41,8 @@ const schema = z.object({
    */
   shardHostPort: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(65_535).optional()),
   shardHostBind: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
+  /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */
+  shardUnpaidRefusalMs: int(0, 24 * 3_600_000),
   blockRange: int(1, 500),
   /** After a reorg, blocks at and before the common ancestor whose events are enqueued again (0 = none). */
   reorgReplayBlocks: int(0, 256),
@@ -119,6 +121,7 @@ export const CONFIG_ENV_KEYS = {
   metricsHost: "METRICS_HOST",
   shardHostPort: "SHARD_HOST_PORT",
   shardHostBind: "SHARD_HOST_BIND",
+  shardUnpaidRefusalMs: "SHARD_UNPAID_REFUSAL_MS",
   blockRange: "BLOCK_RANGE",
   reorgReplayBlocks: "REORG_REPLAY_BLOCKS",
   pollIntervalMs: "POLL_INTERVAL_MS",

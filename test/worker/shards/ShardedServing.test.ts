@@ -14,6 +14,12 @@ import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
 import { InputKind } from "../../../scripts/lib/InferenceClient.js";
 import { digitRequester } from "../../helpers/digitRequests.js";
 import { removeQueueData } from "../../helpers/queue.js";
+import { keccak256 } from "ethers";
+import { ShardRegistry__factory } from "../../../typechain-types/index.js";
+import { CAP_INFER } from "../../../worker/src/chain/Capabilities.js";
+import { ShardRouter } from "../../../worker/src/shards/ShardRouter.js";
+import { signStage } from "../../../worker/src/shards/StageSignature.js";
+import { ShardClient, StageError } from "../../../worker/src/shards/transport/ShardClient.js";
 
 const DECLINE_MODEL_UNAVAILABLE = 3n;
 
@@ -85,6 +91,84 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
     for (const h of hosts) {
       const serving = h.process.records((r) => r.msg === "serving shards")[0];
       expect(serving?.shards).to.deep.equal([`${versionId}:${h.shard}`]);
+    }
+  });
+
+  it("attack: a claimant routes through the hosts, posts its Sybil's signature for shard 2 and takes its share; host 2 then refuses it, hosts 0 and 1 (paid) still serve it", async () => {
+    const { market, token, workerRegistry } = stack.contracts;
+    const provider = stack.connection.ethers.provider;
+    const chainId = (await provider.getNetwork()).chainId;
+    const registry = stack.deployment.contracts.ShardRegistry!;
+    // The thief: a staked inference worker of the version; its Sybil: a staked host announced for shard 2 that serves nothing.
+    const thief = devWallet(120).connect(provider);
+    const sybil = devWallet(121).connect(provider);
+    await stakeAndAnnounce(stack, sybil, versionId, 2, "http://127.0.0.1:9"); // nothing listens: routers skip it
+    await (await stack.signers.deployer.sendTransaction({ to: thief.address, value: 10n ** 18n })).wait();
+    const stake = (await workerRegistry.minStake()) * 2n;
+    await (await token.connect(stack.signers.deployer).mint(thief.address, stake)).wait();
+    await (await token.connect(thief).approve(await workerRegistry.getAddress(), stake)).wait();
+    await (await workerRegistry.connect(thief).register(stake, CAP_INFER, "0x02" + "33".repeat(32), "embedded://thief")).wait();
+    await (await workerRegistry.connect(thief).setServedModels([versionId], true)).wait();
+
+    await stack.stopWorker(); // the honest claimant would race the thief for the request
+    try {
+      const honest = new Set(hosts.map((h) => h.address));
+      const client = new ShardClient({ signer: thief, chainId, shardRegistry: registry });
+      const shardRegistry = ShardRegistry__factory.connect(registry, provider);
+      const router = new ShardRouter({
+        transport: client,
+        hostsOf: async (v, i) => {
+          const [addresses, endpoints] = await shardRegistry.hostsOf(v, i);
+          return addresses.map((host, k) => ({ host, endpoint: endpoints[k]! })).filter((h) => honest.has(h.host));
+        },
+      });
+      const send = digitRequester(stack, { versionId, inputKind: InputKind.Inline });
+      const sent = await send(30);
+      const test = stack.trained!.data.test;
+      const input = encodeImage(test.images.subarray(30 * MNIST_PIXELS, 31 * MNIST_PIXELS));
+      expect(keccak256(input)).to.equal(sent.request.inputHash);
+      const routed = await router.run({ requestId: sent.requestId, versionId, shardCount: 3, input, inputHash: String(sent.request.inputHash) });
+      expect(routed.stages.map((st) => st.host)).to.deep.equal([hosts[0].address, hosts[1].address, hosts[2].address]);
+      await (await market.connect(thief).claim(sent.requestId)).wait();
+      const stolen = await signStage(sybil, chainId, registry, { requestId: sent.requestId, modelVersionId: versionId, shardIndex: 2, inputHash: routed.stages[2]!.inputHash, outputHash: routed.stages[2]!.outputHash });
+      const item = { request: sent.request, outputKind: 0, output: routed.output, outputHash: keccak256(routed.output) };
+      const receipt = (await (await market.connect(thief).fulfillSharded(item, [routed.stages[0]!, routed.stages[1]!, stolen])).wait())!;
+      const paid = receipt.logs.map((l) => market.interface.parseLog(l)).find((e) => e?.name === "ShardedFulfilmentPaid")!;
+      expect([...paid.args.hosts]).to.deep.equal([hosts[0].address, hosts[1].address, sybil.address]); // the theft works once
+
+      // Host 2 reads the fulfilment and refuses the thief from then on; hosts 0 and 1 were paid and still serve it
+      // (probed on a new open request of the same digit; the honest claimant serves that one afterwards).
+      const next = await send(30); // the same digit, another salt
+      const call = async (i: number, inputHash: string, stageInput: Uint8Array) => {
+        const [addresses, endpoints] = await shardRegistry.hostsOf(versionId, i);
+        const endpoint = endpoints[addresses.indexOf(hosts[i]!.address)]!;
+        return client.runStage(endpoint, hosts[i]!.address, { requestId: next.requestId, versionId, shardIndex: i, inputHash, input: stageInput });
+      };
+      const s0 = await call(0, String(next.request.inputHash), input);
+      const s1 = await call(1, s0.stage.outputHash, s0.output);
+      expect(s1.stage.outputHash).to.equal(routed.stages[1]!.outputHash);
+      let refusal: StageError | undefined;
+      for (const until = Date.now() + 60_000; refusal === undefined && Date.now() < until; ) {
+        try {
+          await call(2, s1.stage.outputHash, s1.output);
+          await new Promise((r) => setTimeout(r, 500));
+        } catch (err) {
+          refusal = err as StageError;
+        }
+      }
+      expect([refusal?.status, refusal?.serverCode]).to.deep.equal([403, "PEER_NOT_AUTHORIZED"]);
+      expect(refusal?.message).to.contain("paid another host");
+      const logged = hosts[2].process.records((r) => r.msg === "a claimant was given this host's stage and paid another host for it: refused for a while");
+      expect(logged[0]).to.include({ claimant: thief.address, paid: sybil.address, shard: 2, requestId: sent.requestId.toString() });
+      await client.close();
+      // The honest claimant is still served by every host: it answers the open request through host 2.
+      const fromBlock = (await provider.getBlockNumber()) + 1;
+      await stack.startWorker();
+      await waitForFulfilments(market, [next.requestId], { fromBlock, timeoutMs: 120_000 });
+      const honestPaid = await market.queryFilter(market.filters.ShardedFulfilmentPaid(next.requestId), fromBlock);
+      expect([...honestPaid[0]!.args.hosts]).to.deep.equal([hosts[0].address, hosts[1].address, hosts[2].address]);
+    } finally {
+      if (stack.daemon === undefined) await stack.startWorker();
     }
   });
 

@@ -11,6 +11,8 @@ import type { Deployment } from "../Deployment.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import type { Service } from "../lifecycle/Service.js";
 import type { Logger } from "../logger.js";
+import { FulfilmentSettlement } from "./FulfilmentSettlement.js";
+import { ServedStages } from "./ServedStages.js";
 import { loadHostedShards } from "./ShardedModels.js";
 import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
 import { ShardStageRunner } from "./ShardStageRunner.js";
@@ -69,6 +71,7 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
   const logger = ctx.logger.child({ service: "shard-host" });
   let server: ShardServer | undefined;
   let runner: ShardStageRunner | undefined;
+  let settlement: FulfilmentSettlement | undefined;
   let endpoint: string | undefined;
   let hosted: string[] = [];
   return {
@@ -90,6 +93,10 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
       for (const [versionId, indexes] of byVersion) shards.push(...(await loadHostedShards(ctx.store, models, versionId, indexes)));
       runner = new ShardStageRunner(shards);
       hosted = shards.map((s) => `${s.versionId}:${s.shardIndex}`);
+      // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
+      const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
+      settlement = new FulfilmentSettlement({ market, provider: ctx.provider, served, pollIntervalMs: ctx.config.pollIntervalMs, blockRange: ctx.config.blockRange, logger });
+      await settlement.start();
       server = new ShardServer({
         signer: ctx.signer,
         chainId: BigInt(ctx.deployment.chainId),
@@ -103,6 +110,11 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
           const [eligible, state] = await Promise.all([workers.isEligibleInferrer(peer, versionId), market.requestState(requestId)]);
           return eligible && state.status !== 0n && state.modelVersionId === versionId;
         },
+        peerRefusal: (peer) => {
+          const until = served.refusedUntil(peer);
+          return until === undefined ? undefined : `${peer} was given a stage by this host and paid another host for it: refused until ${new Date(until).toISOString()}`;
+        },
+        onServed: (stage) => served.record(stage),
       });
       endpoint = await server.start();
       if (hosted.length === 0) logger.warn({ host: me, endpoint }, "this worker announced no shard: it serves none (see `npx hardhat host announce`)");
@@ -110,6 +122,7 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
     },
     stop: async () => {
       await server?.stop();
+      await settlement?.stop();
       runner?.dispose();
     },
   };

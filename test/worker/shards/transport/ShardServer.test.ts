@@ -3,7 +3,7 @@ import { keccak256, Wallet, type Signer } from "ethers";
 import { stageSigner } from "../../../../worker/src/shards/StageSignature.js";
 import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
 import { signSessionToken, STAGE_HEADERS, stageRequestHeaders } from "../../../../worker/src/shards/transport/StageProtocol.js";
-import { CHAIN_ID, Gate, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, VERSION, type Hosted, stageCall, stageFailure } from "./fixtures.js";
+import { CHAIN_ID, Gate, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, until, VERSION, type Hosted, stageCall, stageFailure } from "./fixtures.js";
 
 const hostKey = Wallet.createRandom();
 const caller = Wallet.createRandom();
@@ -220,6 +220,26 @@ describe("ShardServer: stages over HTTP/2", function () {
     expect(signed).to.have.length(3);
     expect(hosted.server.served).to.equal(1);
     await c.close();
+  });
+
+  it("a peer the host refuses (peerRefusal) gets 403 with the host's sentence; onServed hears each delivered stage", async () => {
+    await hosted.server.stop();
+    const served: unknown[] = [];
+    let refused = false;
+    hosted = await host(hostKey, [caller.address], {
+      peerRefusal: (peer) => (refused && peer === caller.address ? "did not pay for a stage" : undefined),
+      onServed: (stage) => served.push(stage),
+    });
+    await client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8), { shardIndex: 1 }));
+    await until(() => served.length > 0); // heard once the answer is handed to the connection, maybe after the caller has it
+    expect(served).to.deep.equal([{ peer: caller.address, requestId: REQUEST, versionId: VERSION, shardIndex: 1 }]);
+    refused = true;
+    const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(8))));
+    expect([err.status, err.serverCode]).to.deep.equal([403, "PEER_NOT_AUTHORIZED"]);
+    expect(err.message).to.contain("did not pay for a stage");
+    expect(hosted.runner.calls).to.have.length(1);
+    expect(hosted.authorized).to.have.length(1); // refused before the (chain-reading) authorization
+    expect(served).to.have.length(1);
   });
 
   it("accepts an input ref whose keccak256 is the input hash (the body is then not hashed against it)", async () => {

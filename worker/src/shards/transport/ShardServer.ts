@@ -39,6 +39,10 @@ export interface ShardServerOptions {
   runner: StageRunner;
   /** Whether `peer` may have this host run a stage of `requestId` on `versionId` (e.g. it is the request's claimant). */
   authorize: (peer: string, requestId: bigint, versionId: bigint) => Promise<boolean>;
+  /** Why this host refuses `peer` whatever the request (e.g. it did not pay for a stage: ServedStages), or undefined. */
+  peerRefusal?: (peer: string) => string | undefined;
+  /** Called for each stage whose answer was handed to the caller's connection (not for one the caller abandoned). */
+  onServed?: (stage: { peer: string; requestId: bigint; versionId: bigint; shardIndex: number }) => void;
   /** Default 127.0.0.1. */
   hostname?: string;
   /** Default 0: any free port. */
@@ -69,7 +73,7 @@ export interface ShardServerOptions {
  * TLS-terminating HTTP/2 proxy), since the activations and the auth headers are otherwise readable on the wire.
  */
 export class ShardServer {
-  readonly #o: Required<Omit<ShardServerOptions, "tls" | "logger" | "now">> & Pick<ShardServerOptions, "tls">;
+  readonly #o: Required<Omit<ShardServerOptions, "tls" | "logger" | "now" | "peerRefusal" | "onServed">> & Pick<ShardServerOptions, "tls" | "peerRefusal" | "onServed">;
   #tokens?: SessionTokens;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -92,6 +96,8 @@ export class ShardServer {
       shardRegistry: options.shardRegistry,
       runner: options.runner,
       authorize: options.authorize,
+      peerRefusal: options.peerRefusal,
+      onServed: options.onServed,
       hostname: options.hostname ?? "127.0.0.1",
       port: options.port ?? 0,
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
@@ -214,6 +220,7 @@ export class ShardServer {
         tokens: this.#tokens!,
         runner: this.#o.runner,
         authorize: this.#o.authorize,
+        ...(this.#o.peerRefusal === undefined ? {} : { peerRefusal: this.#o.peerRefusal }),
         maxBodyBytes: this.#o.maxBodyBytes,
         now: this.#now(),
         log: this.#log,
@@ -262,6 +269,9 @@ export class ShardServer {
         stream.end(output, () => resolve());
       });
       this.#served++;
+      // Handed over, unless the caller reset the stream (a reset with an error code: it gave up on this answer).
+      const delivered = stream.rstCode === undefined || stream.rstCode === h2.NGHTTP2_NO_ERROR;
+      if (delivered) this.#o.onServed?.({ peer: req.peer, requestId: req.requestId, versionId: req.versionId, shardIndex: req.shardIndex });
     } catch (err) {
       const refusal = err instanceof Refusal ? err : new Refusal("INTERNAL", "the host failed to answer");
       if (!(err instanceof Refusal)) this.#log.error({ err }, "shard server: stage failed");

@@ -26,6 +26,8 @@ export interface AdmissionContext {
   tokens: SessionTokens;
   runner: StageRunner;
   authorize: (peer: string, requestId: bigint, versionId: bigint) => Promise<boolean>;
+  /** Why the host refuses this peer whatever the request, or undefined. */
+  peerRefusal?: (peer: string) => string | undefined;
   maxBodyBytes: number;
   /** The host's clock now (unix ms). */
   now: number;
@@ -36,7 +38,7 @@ export interface AdmissionContext {
  * Decides, from its headers alone (before a byte of the body is read), whether a stage request may run here; throws
  * the Refusal otherwise. In order: headers well-formed (400) → the session token: not expired and not too long-lived
  * (401 AUTH_EXPIRED, edges inclusive), recovering to `x-tessera-peer` for this host (401 BAD_AUTH; SessionTokens.ts)
- * → `authorize(peer, requestId, versionId)` (403; 503 if it throws) → `runner.serves` (404) → an input ref, when
+ * → `peerRefusal(peer)` (403 with its sentence) → `authorize(peer, requestId, versionId)` (403; 503 if it throws) → `runner.serves` (404) → an input ref, when
  * given, hashes to the input hash (400 INPUT_HASH_MISMATCH) → a declared content-length within the limit (413).
  * The body's own hash is checked once it is read (ShardServer).
  */
@@ -47,6 +49,9 @@ export async function admitStage(headers: IncomingHttpHeaders, ctx: AdmissionCon
 
   const verdict = ctx.tokens.check(req, ctx.now);
   if (!verdict.ok) throw new Refusal(verdict.code, verdict.reason);
+
+  const refused = ctx.peerRefusal?.(req.peer);
+  if (refused !== undefined) throw new Refusal("PEER_NOT_AUTHORIZED", refused);
 
   let allowed: boolean;
   try {
