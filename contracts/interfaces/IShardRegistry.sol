@@ -76,12 +76,14 @@ interface IShardRegistry {
     /// @notice After `releaseDelay`, unbinds the stake the announcement bound. Anyone may call it for the host.
     function release(address host, uint64 modelVersionId, uint16 shardIndex) external;
 
-    /// @notice The hosts announced now for one shard, with their endpoints: what a worker routes to.
+    /// @notice The hosts announced now for one shard and still eligible inference workers (not slashed below the
+    /// minimum stake, not unstaking), with their endpoints: what a worker routes to. An ineligible host's stage
+    /// signatures still count (its stake stays bound), so requests already routed through it can be fulfilled.
     function hostsOf(uint64 modelVersionId, uint16 shardIndex)
         external
         view
         returns (address[] memory hosts, string[] memory endpoints);
-    /// @notice Number of hosts announced now for one shard.
+    /// @notice Number of hosts announced now for one shard, eligible or not (hostsOf lists the eligible ones).
     function hostCount(uint64 modelVersionId, uint16 shardIndex) external view returns (uint256);
     /// @notice A host's record on one shard.
     function hostRecord(address host, uint64 modelVersionId, uint16 shardIndex)

@@ -94,10 +94,20 @@ contract ShardRegistry is IShardRegistry, EIP712 {
         returns (address[] memory hosts, string[] memory endpoints)
     {
         uint256 key = _key(modelVersionId, shardIndex);
-        hosts = _announced[key].values();
-        endpoints = new string[](hosts.length);
-        for (uint256 i; i < hosts.length; ++i) {
-            endpoints[i] = _records[key][hosts[i]].endpoint;
+        address[] memory announced = _announced[key].values();
+        hosts = new address[](announced.length);
+        endpoints = new string[](announced.length);
+        uint256 n;
+        for (uint256 i; i < announced.length; ++i) {
+            // A host slashed below the minimum stake, unstaking or without CAP_INFER is not routed to.
+            if (!_workers.isEligible(announced[i], _CAP_INFER)) continue;
+            hosts[n] = announced[i];
+            endpoints[n] = _records[key][announced[i]].endpoint;
+            ++n;
+        }
+        assembly ("memory-safe") {
+            mstore(hosts, n)
+            mstore(endpoints, n)
         }
     }
 

@@ -184,6 +184,23 @@ describe("Sharded versions, shard hosts and pipeline fulfilment", () => {
   });
 
   describe("InferenceMarket.fulfillSharded", () => {
+    it("a host that stops being an eligible worker (unstaking) is no longer routed to, yet a pipeline it already signed is paid", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const [host0] = w.hosts;
+      await w.shards.connect(w.outsider).announce(2n, 0, "https://spare.example");
+      const { requestId, request } = await open(w);
+      await w.market.connect(w.claimant).claim(requestId);
+      const stages = await pipeline(w, requestId, request); // host0 ran shard 0
+      await w.workers.connect(host0).requestUnstake();
+      expect(await w.workers.isEligible(host0.address, 2)).to.equal(false); // CAP_INFER
+      expect(await w.shards.hostsOf(2n, 0)).to.deep.equal([[w.outsider.address], ["https://spare.example"]]);
+      expect(await w.shards.hostCount(2n, 0)).to.equal(2n);
+      await expect(w.market.connect(w.claimant).fulfillSharded(item(request), stages)).to.emit(w.market, "ShardedFulfilmentPaid");
+      expect(await w.market.creditOf(host0.address, ETH)).to.be.greaterThan(0n);
+      // Its stake is still bound by the announcement: it cannot leave with it until it withdraws and the delay passes.
+      expect(await w.workers.obligationsOf(host0.address)).to.equal(1n);
+    });
+
     it("pays the owner, the treasury and every host by its shard's cost weight, to the wei, and settles the request", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const { requestId, request } = await open(w);
