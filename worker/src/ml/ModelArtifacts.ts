@@ -11,6 +11,7 @@ import type { TrainingObjective } from "./TrainingObjective.js";
 import { manifestV2Schema, parseModelManifest, type ModelFormat, type ModelManifest } from "./ModelManifest.js";
 import { WordTokenizer, type TokenizerSpec, type Vocabulary } from "./Tokenizer.js";
 import { graphSignatureOf, loadGraphModelFromMemory } from "./GraphModels.js";
+import { loadLayersModelByWeight } from "./LayersModelLoading.js";
 
 /** A model `predictEncoded` runs: a LayersModel (format "tfjs-layers"), or a GraphModel (format "tfjs-graph", inference only). */
 export type InferenceModel = LayersModel | GraphModel;
@@ -71,15 +72,9 @@ export async function serializeModel(model: LayersModel): Promise<SerializedMode
   };
 }
 
-/** Rebuilds a LayersModel from memory (`tf.io.fromMemory`): no file system, no HTTP. */
+/** Rebuilds a LayersModel from memory (no file system, no HTTP), one weight at a time (LayersModelLoading.ts). */
 export async function deserializeModel(serialized: SerializedModel): Promise<LayersModel> {
-  const tf = activeTf();
-  const { weightData } = serialized;
-  // fromMemory wants an ArrayBuffer holding exactly the weights, not a view into a larger one.
-  const buffer = weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength) as ArrayBuffer;
-  return tf.loadLayersModel(
-    tf.io.fromMemory({ modelTopology: serialized.modelTopology, weightSpecs: serialized.weightSpecs, weightData: buffer }),
-  );
+  return loadLayersModelByWeight(serialized.modelTopology, serialized.weightSpecs, serialized.weightData);
 }
 
 export function sha256Hex(bytes: Uint8Array): `0x${string}` {

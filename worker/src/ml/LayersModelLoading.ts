@@ -1,0 +1,73 @@
+import type { io, LayersModel } from "@tensorflow/tfjs";
+import { activeTf } from "./backend.js";
+import { ModelManifestError } from "./ModelError.js";
+
+/** Bytes of one stored element, by stored dtype (after quantization). */
+const STORED_BYTES: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2, complex64: 8 };
+
+/** The bytes a weight spec takes in the weights file, or undefined when it cannot be known ahead (strings). */
+function storedBytes(spec: io.WeightsManifestEntry): number | undefined {
+  const elements = spec.shape.reduce((a, b) => a * b, 1);
+  const dtype = spec.quantization?.dtype ?? spec.dtype;
+  const size = STORED_BYTES[dtype];
+  return size === undefined ? undefined : elements * size;
+}
+
+/**
+ * Builds a LayersModel from its topology and weights one weight at a time: the model is built first (tfjs's own
+ * deserialization, as `tf.loadLayersModel` does), then each weight is decoded from its slice of the weights file
+ * (`tf.io.decodeWeights`: dtypes and quantization as tfjs writes them), set, and its temporary tensor released
+ * before the next. `tf.loadLayersModel` decodes every weight first and sets them all at once, so the backend's memory
+ * holds the weights twice at the peak (three times and more on WASM, whose heap never shrinks: a host loading a
+ * 64 MB shard kept ~270 MB of heap); this holds them once, plus the largest single weight. Strict as tfjs is: a
+ * weight the model has and the file lacks, or one the file has and the model lacks, is an error.
+ */
+export async function loadLayersModelByWeight(modelTopology: object, weightSpecs: readonly io.WeightsManifestEntry[], weightData: Uint8Array): Promise<LayersModel> {
+  const tf = activeTf();
+  const sizes = weightSpecs.map(storedBytes);
+  if (sizes.some((s) => s === undefined)) {
+    // String weights have no fixed size: decode them all at once, as tfjs does.
+    const buffer = weightData.buffer.slice(weightData.byteOffset, weightData.byteOffset + weightData.byteLength) as ArrayBuffer;
+    return tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: [...weightSpecs], weightData: buffer }));
+  }
+  const total = (sizes as number[]).reduce((a, b) => a + b, 0);
+  if (total !== weightData.byteLength) {
+    throw new ModelManifestError(`the weights file holds ${weightData.byteLength} bytes, its specs describe ${total}`);
+  }
+  // The model without weights (strict: false), then its weights one by one.
+  const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: [], weightData: new ArrayBuffer(0) }), { strict: false });
+  try {
+    // Names as tfjs matches them: exact, or with the scopes a Keras save adds dropped (`a/b/c/kernel` → `a/kernel`).
+    const expected = new Set(model.weights.map((w) => w.originalName));
+    const matched = new Set<string>();
+    const extra: string[] = [];
+    for (const { name } of weightSpecs) {
+      const tokens = name.split("/");
+      const candidate = expected.has(name) ? name : [...tokens.slice(0, -2), tokens[tokens.length - 1]].join("/");
+      if (expected.has(candidate)) matched.add(candidate);
+      else extra.push(name);
+    }
+    const missing = [...expected].filter((n) => !matched.has(n));
+    if (missing.length > 0 || extra.length > 0) {
+      throw new ModelManifestError(
+        `the weights do not fit the model: ${missing.length > 0 ? `missing ${missing.slice(0, 3).join(", ")}` : ""}${missing.length > 0 && extra.length > 0 ? "; " : ""}${extra.length > 0 ? `unused ${extra.slice(0, 3).join(", ")}` : ""}`,
+      );
+    }
+    let offset = weightData.byteOffset;
+    for (const [i, spec] of weightSpecs.entries()) {
+      const size = sizes[i]!;
+      const slice = weightData.buffer.slice(offset, offset + size) as ArrayBuffer;
+      offset += size;
+      const decoded = tf.io.decodeWeights(slice, [spec]);
+      try {
+        model.loadWeights(decoded, false);
+      } finally {
+        tf.dispose(Object.values(decoded));
+      }
+    }
+    return model;
+  } catch (err) {
+    model.dispose();
+    throw err;
+  }
+}
