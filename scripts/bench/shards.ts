@@ -166,6 +166,11 @@ try {
     return { config, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], rssHostMb: [], ...(gas === undefined ? {} : { gas }) };
   }
 
+  // The memory of a host process that loads no shard (Node, tfjs, the store, the server): what every host pays first.
+  const idle = await startHost("idle", devWallet(129).privateKey, []);
+  idle.child.kill("SIGTERM");
+  const idleMemory = await idle.memory;
+
   // Baseline 2: the whole model on one remote host (the same transport, one hop).
   {
     const key = devWallet(130);
@@ -203,6 +208,7 @@ try {
 
   const unsharded = rows[0];
   console.log(`\nbench:shards: ${WIDTH}-wide 784-${WIDTH}x4-10 MLP, ${weightMb.toFixed(0)} MB of weights, backend ${tf.getBackend()}; ${SEQUENTIAL} sequential requests, ${PIPELINED} with ${IN_FLIGHT} in flight\n`);
+  console.log(`an idle host (no shard loaded): ${idleMemory.rss.toFixed(0)} MB serving, ${idleMemory.peak.toFixed(0)} MB peak\n`);
   console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "MB per host serving".padStart(24), "peak MB per host".padStart(24), "gas".padStart(8)].join(" "));
   for (const r of rows) {
     console.log([
@@ -229,8 +235,10 @@ try {
   const memory = remoteWhole === undefined || four === undefined ? {} : {
     fourShardHostRssRatio: Math.max(...four.rssHostMb) / remoteWhole.rssHostMb[0],
     fourShardHostPeakRatio: Math.max(...four.peakHostMb) / remoteWhole.peakHostMb[0],
+    // Beyond what an idle host holds: the memory the weights cost.
+    fourShardHostWeightMemoryRatio: (Math.max(...four.rssHostMb) - idleMemory.rss) / (remoteWhole.rssHostMb[0] - idleMemory.rss),
   };
-  console.log(JSON.stringify({ bench: "shards", width: WIDTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), rows, ...goals, ...memory }));
+  console.log(JSON.stringify({ bench: "shards", width: WIDTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), idleHostMb: { rss: idleMemory.rss, peak: idleMemory.peak }, rows, ...goals, ...memory }));
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   await stack.stop();

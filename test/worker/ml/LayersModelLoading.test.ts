@@ -18,11 +18,12 @@ describe("loadLayersModelByWeight: one weight at a time, equal to tf.loadLayersM
   before(async () => {
     await selectBackend("auto");
     tf = activeTf();
-    source = tf.sequential();
-    source.add(tf.layers.conv2d({ inputShape: [6, 6, 2], filters: 3, kernelSize: 3, activation: "relu" }));
-    source.add(tf.layers.batchNormalization());
-    source.add(tf.layers.flatten());
-    source.add(tf.layers.dense({ units: 4, activation: "softmax" }));
+    const sequential = tf.sequential();
+    sequential.add(tf.layers.conv2d({ inputShape: [6, 6, 2], filters: 3, kernelSize: 3, activation: "relu" }));
+    sequential.add(tf.layers.batchNormalization());
+    sequential.add(tf.layers.flatten());
+    sequential.add(tf.layers.dense({ units: 4, activation: "softmax" }));
+    source = sequential;
   });
   after(() => source.dispose());
 
