@@ -1,4 +1,4 @@
-import type { io, LayersModel } from "@tensorflow/tfjs";
+import type { io, LayersModel, Tensor } from "@tensorflow/tfjs";
 import { activeTf } from "./backend.js";
 import { ModelManifestError } from "./ModelError.js";
 
@@ -19,8 +19,10 @@ function storedBytes(spec: io.WeightsManifestEntry): number | undefined {
  * (`tf.io.decodeWeights`: dtypes and quantization as tfjs writes them), set, and its temporary tensor released
  * before the next. `tf.loadLayersModel` decodes every weight first and sets them all at once, so the backend's memory
  * holds the weights twice at the peak (three times and more on WASM, whose heap never shrinks: a host loading a
- * 64 MB shard kept ~270 MB of heap); this holds them once, plus the largest single weight. Strict as tfjs is: a
- * weight the model has and the file lacks, or one the file has and the model lacks, is an error.
+ * 64 MB shard kept ~270 MB of heap); this holds them once, plus the largest single weight. On the WASM backend a
+ * plain float32 weight is not even decoded into a tensor: its bytes are copied into the heap memory of the variable
+ * the model was built with, so the heap holds each weight once (a 64 MB layer: 64 MB of heap, not 128). Strict as
+ * tfjs is: a weight the model has and the file lacks, or one the file has and the model lacks, is an error.
  */
 export async function loadLayersModelByWeight(modelTopology: object, weightSpecs: readonly io.WeightsManifestEntry[], weightData: Uint8Array): Promise<LayersModel> {
   const tf = activeTf();
@@ -53,11 +55,19 @@ export async function loadLayersModelByWeight(modelTopology: object, weightSpecs
         `the weights do not fit the model: ${missing.length > 0 ? `missing ${missing.slice(0, 3).join(", ")}` : ""}${missing.length > 0 && extra.length > 0 ? "; " : ""}${extra.length > 0 ? `unused ${extra.slice(0, 3).join(", ")}` : ""}`,
       );
     }
+    const byName = new Map(model.weights.map((w) => [w.originalName, w]));
+    const heap = wasmHeapWriter(tf);
     let offset = weightData.byteOffset;
     for (const [i, spec] of weightSpecs.entries()) {
       const size = sizes[i]!;
-      const slice = weightData.buffer.slice(offset, offset + size) as ArrayBuffer;
+      const at = offset;
       offset += size;
+      // On WASM, a plain float32 weight is copied straight into the memory the model was built with.
+      const variable = byName.get(spec.name);
+      if (heap !== undefined && variable !== undefined && spec.dtype === "float32" && spec.quantization === undefined && variable.dtype === "float32") {
+        if (heap(variable.read(), weightData.subarray(at - weightData.byteOffset, at - weightData.byteOffset + size))) continue;
+      }
+      const slice = weightData.buffer.slice(at, at + size) as ArrayBuffer;
       const decoded = tf.io.decodeWeights(slice, [spec]);
       try {
         model.loadWeights(decoded, false);
@@ -70,4 +80,25 @@ export async function loadLayersModelByWeight(modelTopology: object, weightSpecs
     model.dispose();
     throw err;
   }
+}
+
+/** The part of the WASM backend this needs: a view of a tensor's memory in its heap. */
+interface WasmHeapBackend {
+  typedArrayFromHeap(tensor: { shape: number[]; dtype: string; dataId: object }): ArrayBufferView;
+}
+
+/**
+ * On the WASM backend, a function that copies float32 bytes into a tensor's own heap memory (false when the sizes
+ * differ); undefined on other backends.
+ */
+function wasmHeapWriter(tf: ReturnType<typeof activeTf>): ((tensor: Tensor, bytes: Uint8Array) => boolean) | undefined {
+  if (tf.getBackend() !== "wasm") return undefined;
+  const backend = tf.backend() as unknown as Partial<WasmHeapBackend>;
+  if (typeof backend.typedArrayFromHeap !== "function") return undefined;
+  return (tensor, bytes) => {
+    const view = backend.typedArrayFromHeap!(tensor as unknown as { shape: number[]; dtype: string; dataId: object });
+    if (view.byteLength !== bytes.byteLength) return false;
+    new Uint8Array(view.buffer, view.byteOffset, view.byteLength).set(bytes);
+    return true;
+  };
 }
