@@ -2,7 +2,7 @@
  * `npm run -s bench:shards`: a model of hundreds of MB of weights served whole and cut into 2, 3 and 4 shards, each
  * shard in its own host process (BenchHost.ts: the worker's ShardServer + ShardStageRunner over HTTP/2), side by side
  * on this machine: latency p50/p95 of one request at a time, requests/s with 8 in flight (pipelining), bytes moved per
- * request, memory per host (VmRSS while serving, and the peak VmHWM, loading included), and the gas of a sharded fulfilment on chain (EDR). Baselines: the whole
+ * request, memory per host (VmRSS while serving, after a full GC, and the peak VmHWM, loading included), and the gas of a sharded fulfilment on chain (EDR). Baselines: the whole
  * model in the claimant's own process (what an unsharded worker does) and the whole model on one remote host (the
  * same transport, one hop). Goals (issue 11): 2-shard latency <= 1.5x unsharded; pipelined throughput not below
  * unsharded. The last line is JSON.
@@ -52,14 +52,19 @@ function buildWideMlp(): LayersModel {
 /** A bench host process serving `shards`; resolves once it serves, with its endpoint. */
 async function startHost(name: string, key: string, shards: object[]): Promise<{ child: ChildProcess; endpoint: string; memory: Promise<{ peak: number; rss: number }> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", resolve("scripts/bench/shards/BenchHost.ts")], {
+  const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", resolve("scripts/bench/shards/BenchHost.ts")], {
     env: { ...process.env, BENCH_STORE: join(dataDir, "ipfs"), BENCH_SHARDS: JSON.stringify(shards), BENCH_PORT: String(port), BENCH_KEY: key, BENCH_CHAIN_ID: chainId.toString(), BENCH_REGISTRY: registryAddress },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
   let buffered = "";
   let resolveMemory: (m: { peak: number; rss: number }) => void = () => undefined;
-  const memory = new Promise<{ peak: number; rss: number }>((r) => (resolveMemory = r));
+  let rejectMemory: (err: Error) => void = () => undefined;
+  const memory = new Promise<{ peak: number; rss: number }>((ok, fail) => {
+    resolveMemory = ok;
+    rejectMemory = fail;
+  });
+  memory.catch(() => undefined); // awaited later; not an unhandled rejection meanwhile
   const endpoint = await new Promise<string>((ok, fail) => {
     child.stdout!.on("data", (chunk: Buffer) => {
       buffered += chunk.toString();
@@ -73,6 +78,9 @@ async function startHost(name: string, key: string, shards: object[]): Promise<{
     });
     child.once("exit", (code) => fail(new Error(`${name} exited (${code}) before serving`)));
   });
+  // A host that dies without reporting its memory fails the bench instead of leaving it waiting ("close": after its
+  // output was read to the end).
+  child.once("close", (code, signal) => rejectMemory(new Error(`${name} exited (${code ?? signal}) without reporting its memory`)));
   return { child, endpoint, memory };
 }
 
