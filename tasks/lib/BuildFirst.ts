@@ -1,5 +1,6 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { TaskDefinitionType, type TaskArguments, type TaskDefinition } from "hardhat/types/tasks";
+import { withBuildLock } from "../../scripts/lib/BuildLock.js";
 
 type ActionModule = { default: (args: TaskArguments, hre: HardhatRuntimeEnvironment) => unknown };
 
@@ -9,7 +10,8 @@ const builds = new WeakMap<HardhatRuntimeEnvironment, Promise<unknown>>();
 function buildOnce(hre: HardhatRuntimeEnvironment): Promise<unknown> {
   let build = builds.get(hre);
   if (build === undefined) {
-    build = hre.tasks.getTask("build").run({ quiet: true, noTests: true });
+    // Under the project's build lock: a worker or another task building at the same time would race on the cache.
+    build = withBuildLock(hre.config.paths.cache, () => hre.tasks.getTask("build").run({ quiet: true, noTests: true }));
     builds.set(hre, build);
   }
   return build;

@@ -236,7 +236,7 @@ export class WorkerDaemon implements Service {
         name: "inference-processor",
         start: async () => {
           const workerAddress = await signer.getAddress();
-          shardRouting = shardRouterFor({ deployment, provider, signer, logger });
+          shardRouting = shardRouterFor({ deployment, provider, signer, logger, config });
           const processor = new InferenceProcessor({
             market,
             modelRegistry: ModelRegistry__factory.connect(deployment.contracts.ModelRegistry, provider),

@@ -41,6 +41,11 @@ const schema = z.object({
    */
   shardHostPort: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(65_535).optional()),
   shardHostBind: z.preprocess(emptyAsUndefined, z.string().default("127.0.0.1")),
+  /** Shard host: its TLS certificate and key (PEM files); required when SHARD_HOST_BIND is not a loopback address. */
+  shardHostTlsCert: z.preprocess(emptyAsUndefined, z.string().optional()),
+  shardHostTlsKey: z.preprocess(emptyAsUndefined, z.string().optional()),
+  /** Router: extra CA certificates (a PEM file) to trust for https:// shard hosts (self-signed hosts); default the system's. */
+  shardTlsCa: z.preprocess(emptyAsUndefined, z.string().optional()),
   /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */
   shardUnpaidRefusalMs: int(0, 24 * 3_600_000),
   blockRange: int(1, 500),
@@ -122,6 +127,9 @@ export const CONFIG_ENV_KEYS = {
   shardHostPort: "SHARD_HOST_PORT",
   shardHostBind: "SHARD_HOST_BIND",
   shardUnpaidRefusalMs: "SHARD_UNPAID_REFUSAL_MS",
+  shardHostTlsCert: "SHARD_HOST_TLS_CERT",
+  shardHostTlsKey: "SHARD_HOST_TLS_KEY",
+  shardTlsCa: "SHARD_TLS_CA",
   blockRange: "BLOCK_RANGE",
   reorgReplayBlocks: "REORG_REPLAY_BLOCKS",
   pollIntervalMs: "POLL_INTERVAL_MS",

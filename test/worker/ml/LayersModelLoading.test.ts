@@ -81,6 +81,16 @@ describe("loadLayersModelByWeight: one weight at a time, equal to tf.loadLayersM
     const renamed = saved.weightSpecs.map((s, i) => (i === 0 ? { ...s, name: "stranger/kernel" } : s));
     await expectRejection(loadLayersModelByWeight(saved.modelTopology, renamed, saved.weightData), /unused stranger\/kernel/);
     await expectRejection(loadLayersModelByWeight(saved.modelTopology, saved.weightSpecs, saved.weightData.subarray(1)), /holds \d+ bytes, its specs describe \d+/);
+    // A kernel stated with its dimensions swapped has the right size but not the variable's shape: refused on every
+    // backend (on WASM the bytes would otherwise fit the variable's heap memory).
+    const swapped = saved.weightSpecs.map((s) => (s.shape.length === 2 ? { ...s, shape: [s.shape[1]!, s.shape[0]!] } : s));
+    let refusal: unknown;
+    try {
+      (await loadLayersModelByWeight(saved.modelTopology, swapped, saved.weightData)).dispose();
+    } catch (err) {
+      refusal = err;
+    }
+    expect(String(refusal)).to.match(/[Ss]hape/);
   });
 });
 

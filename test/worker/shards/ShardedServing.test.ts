@@ -157,9 +157,9 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
         }
       }
       expect([refusal?.status, refusal?.serverCode]).to.deep.equal([403, "PEER_NOT_AUTHORIZED"]);
-      expect(refusal?.message).to.contain("paid another host");
-      const logged = hosts[2].process.records((r) => r.msg === "a claimant was given this host's stage and paid another host for it: refused for a while");
-      expect(logged[0]).to.include({ claimant: thief.address, paid: sybil.address, shard: 2, requestId: sent.requestId.toString() });
+      expect(refusal?.message).to.contain("another host was paid for it");
+      const logged = hosts[2].process.records((r) => r.msg === "a peer was given this host's stage and another host was paid for it: refused for a while");
+      expect(logged[0]).to.include({ peer: thief.address, claimant: thief.address, paid: sybil.address, shard: 2, requestId: sent.requestId.toString() });
       await client.close();
       // The honest claimant is still served by every host: it answers the open request through host 2.
       const fromBlock = (await provider.getBlockNumber()) + 1;

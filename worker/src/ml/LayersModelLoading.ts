@@ -64,8 +64,9 @@ export async function loadLayersModelByWeight(modelTopology: object, weightSpecs
       offset += size;
       // On WASM, a plain float32 weight is copied straight into the memory the model was built with.
       const variable = byName.get(spec.name);
-      if (heap !== undefined && variable !== undefined && spec.dtype === "float32" && spec.quantization === undefined && variable.dtype === "float32") {
-        if (heap(variable.read(), weightData.subarray(at - weightData.byteOffset, at - weightData.byteOffset + size))) continue;
+      const sameShape = variable !== undefined && variable.shape.length === spec.shape.length && variable.shape.every((d, k) => d === spec.shape[k]);
+      if (heap !== undefined && sameShape && spec.dtype === "float32" && spec.quantization === undefined && variable!.dtype === "float32") {
+        if (heap(variable!.read(), weightData.subarray(at - weightData.byteOffset, at - weightData.byteOffset + size))) continue;
       }
       const slice = weightData.buffer.slice(at, at + size) as ArrayBuffer;
       const decoded = tf.io.decodeWeights(slice, [spec]);
@@ -85,17 +86,21 @@ export async function loadLayersModelByWeight(modelTopology: object, weightSpecs
 /** The part of the WASM backend this needs: a view of a tensor's memory in its heap. */
 interface WasmHeapBackend {
   typedArrayFromHeap(tensor: { shape: number[]; dtype: string; dataId: object }): ArrayBufferView;
+  refCount(dataId: object): number;
 }
 
 /**
  * On the WASM backend, a function that copies float32 bytes into a tensor's own heap memory (false when the sizes
- * differ); undefined on other backends.
+ * differ or another tensor shares that memory: the caller then decodes and sets the weight as tfjs does, which also
+ * checks shapes); undefined on other backends. The caller copies only into a variable of the weight's very shape.
  */
 function wasmHeapWriter(tf: ReturnType<typeof activeTf>): ((tensor: Tensor, bytes: Uint8Array) => boolean) | undefined {
   if (tf.getBackend() !== "wasm") return undefined;
   const backend = tf.backend() as unknown as Partial<WasmHeapBackend>;
   if (typeof backend.typedArrayFromHeap !== "function") return undefined;
   return (tensor, bytes) => {
+    // Only memory no other tensor shares (a weight tied to another layer's is decoded and set as tfjs does).
+    if (typeof backend.refCount === "function" && backend.refCount((tensor as unknown as { dataId: object }).dataId) !== 1) return false;
     const view = backend.typedArrayFromHeap!(tensor as unknown as { shape: number[]; dtype: string; dataId: object });
     if (view.byteLength !== bytes.byteLength) return false;
     new Uint8Array(view.buffer, view.byteOffset, view.byteLength).set(bytes);

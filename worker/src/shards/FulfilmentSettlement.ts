@@ -10,6 +10,8 @@ export interface FulfilmentSettlementOptions {
   readonly pollIntervalMs: number;
   /** Most blocks per log query. */
   readonly blockRange: number;
+  /** Blocks a fulfilment must be under before it is judged (a reorg can replace a fulfilment read at the head). */
+  readonly confirmations: number;
   readonly logger: Logger;
   /** Each unpaid stage found (the caller is refused by then). */
   readonly onUnpaid?: (stage: UnpaidStage) => void;
@@ -19,8 +21,8 @@ export interface FulfilmentSettlementOptions {
  * A shard host's reading of the market's sharded fulfilments as blocks come (from the head at start: only requests
  * whose stages it answers from now on concern it): each `ShardedFulfilmentPaid` of a request it answered a stage of
  * is joined with that transaction's `InferenceFulfilled` (the claimant) and settled against its ServedStages. A failed
- * read is retried from the same block next time. Local policy, not consensus: a fulfilment later reorged out has at
- * worst made this host refuse a claimant for a while.
+ * read is retried from the same block next time. Fulfilments are judged once `confirmations` blocks deep (the
+ * worker's CONFIRMATIONS); a deeper reorg is local policy's risk: at worst this host refuses a peer for a while.
  */
 export class FulfilmentSettlement {
   readonly #o: FulfilmentSettlementOptions;
@@ -34,7 +36,7 @@ export class FulfilmentSettlement {
   }
 
   async start(): Promise<void> {
-    this.#next = (await this.#o.provider.getBlockNumber()) + 1;
+    this.#next = Math.max(0, (await this.#o.provider.getBlockNumber()) - this.#o.confirmations) + 1;
     this.#schedule();
   }
 
@@ -47,7 +49,7 @@ export class FulfilmentSettlement {
   /** Reads every block mined since the last read (tests call it to settle at once). */
   async poll(): Promise<UnpaidStage[]> {
     const { market, provider, served, blockRange } = this.#o;
-    const head = await provider.getBlockNumber();
+    const head = (await provider.getBlockNumber()) - this.#o.confirmations;
     const found: UnpaidStage[] = [];
     while (this.#next !== undefined && this.#next <= head) {
       const to = Math.min(head, this.#next + blockRange - 1);
@@ -60,8 +62,8 @@ export class FulfilmentSettlement {
         if (claimant === undefined) continue;
         for (const stage of served.settle(requestId, claimant, log.args.hosts)) {
           this.#o.logger.warn(
-            { requestId: requestId.toString(), shard: stage.shardIndex, claimant: stage.peer, paid: stage.paid },
-            "a claimant was given this host's stage and paid another host for it: refused for a while",
+            { requestId: requestId.toString(), shard: stage.shardIndex, peer: stage.peer, claimant, paid: stage.paid },
+            "a peer was given this host's stage and another host was paid for it: refused for a while",
           );
           this.#o.onUnpaid?.(stage);
           found.push(stage);

@@ -5,8 +5,9 @@ export interface ServedStage {
   readonly shardIndex: number;
 }
 
-/** A caller that received a stage from this host and then paid another host for it. */
+/** A stage this host answered to `peer` and another host was paid for. */
 export interface UnpaidStage {
+  /** Refused from now on: the claimant that paid another host, or the peer that was paid for this host's work. */
   readonly peer: string;
   readonly requestId: bigint;
   readonly shardIndex: number;
@@ -19,26 +20,40 @@ export interface ServedStagesOptions {
   readonly host: string;
   /** How long a caller that did not pay is refused. */
   readonly refuseForMs: number;
-  /** Requests remembered at once (the oldest forgotten first); default 10,000. */
-  readonly capacity?: number;
+  /** How long an unsettled request is remembered (longer than a request can stay open); default 26 h. */
+  readonly maxAgeMs?: number;
+  /** Unsettled requests one peer may hold here before it is refused more stages; default 1,000. */
+  readonly maxUnsettledPerPeer?: number;
   readonly now?: () => number;
+}
+
+interface Entry {
+  readonly at: number;
+  /** peer (lowercase) → shards answered to it. */
+  readonly peers: Map<string, Set<number>>;
 }
 
 /**
  * Tit for tat, on a host: the stages it answered, by request, settled against the fulfilments the chain records. A
  * fulfilment names the host paid for each shard; only the claimant fulfils, and it chooses whose signatures to post.
- * A claimant that received this host's answer for a stage and then posted another host's signature for it (its own
- * Sybil, re-signing the same hashes to take the host's share) is refused here for `refuseForMs`. Nothing on chain can
- * tell who really computed an intermediate stage, so this is the host's own defence: one unpaid stage per host per
- * claimant key and period, as BitTorrent chokes a peer that does not reciprocate. A stage whose answer never reached
- * the caller (timed out, stream reset) is not recorded: the caller rightly replayed it elsewhere.
+ * When this host answered shard k of a fulfilled request and another host was paid for shard k:
+ * - the claimant is refused, if this host answered it (it took this host's stage and paid its own Sybil), and
+ * - the host that was paid is refused, if this host answered it (it fetched the stage here and re-signed it: a relay,
+ *   or a claimant's Sybil fetching under its own key),
+ * each for `refuseForMs`. Nothing on chain can tell who computed an intermediate stage, so this is the host's own
+ * defence, as BitTorrent chokes a peer that does not reciprocate. A stage whose answer the caller reset is not
+ * recorded. Entries are kept until settled or `maxAgeMs` old (never evicted for room: a peer that holds more than
+ * `maxUnsettledPerPeer` unsettled requests is refused instead), in memory: a restart forgets them and the refusals.
  */
 export class ServedStages {
   readonly #o: ServedStagesOptions;
   readonly #host: string;
   readonly #now: () => number;
-  /** requestId → peer → shards answered to that peer. */
-  readonly #byRequest = new Map<bigint, Map<string, Set<number>>>();
+  readonly #maxAge: number;
+  readonly #maxPerPeer: number;
+  readonly #byRequest = new Map<bigint, Entry>();
+  /** peer (lowercase) → unsettled requests it was answered stages of. */
+  readonly #unsettled = new Map<string, number>();
   /** peer (lowercase) → refused until (unix ms). */
   readonly #refused = new Map<string, number>();
 
@@ -46,10 +61,13 @@ export class ServedStages {
     this.#o = options;
     this.#host = options.host.toLowerCase();
     this.#now = options.now ?? Date.now;
+    this.#maxAge = options.maxAgeMs ?? 26 * 3_600_000;
+    this.#maxPerPeer = options.maxUnsettledPerPeer ?? 1_000;
   }
 
   /** Requests with answered stages not yet settled. */
   get pending(): number {
+    this.#prune();
     return this.#byRequest.size;
   }
 
@@ -59,39 +77,54 @@ export class ServedStages {
   }
 
   record(stage: ServedStage): void {
-    let peers = this.#byRequest.get(stage.requestId);
-    if (peers === undefined) {
-      while (this.#byRequest.size >= (this.#o.capacity ?? 10_000)) this.#byRequest.delete(this.#byRequest.keys().next().value!);
-      peers = new Map();
-      this.#byRequest.set(stage.requestId, peers);
+    this.#prune();
+    let entry = this.#byRequest.get(stage.requestId);
+    if (entry === undefined) {
+      entry = { at: this.#now(), peers: new Map() };
+      this.#byRequest.set(stage.requestId, entry);
     }
     const peer = stage.peer.toLowerCase();
-    let shards = peers.get(peer);
-    if (shards === undefined) peers.set(peer, (shards = new Set()));
+    let shards = entry.peers.get(peer);
+    if (shards === undefined) {
+      entry.peers.set(peer, (shards = new Set()));
+      this.#unsettled.set(peer, (this.#unsettled.get(peer) ?? 0) + 1);
+    }
     shards.add(stage.shardIndex);
   }
 
   /**
-   * A fulfilment of `requestId` by `claimant`, paying `hosts[i]` for shard i. Returns the stages this host answered to
-   * the claimant and was not paid for (the claimant is then refused), and forgets the request. Stages answered to
-   * other callers (who lost the race to claim) are not offences.
+   * A fulfilment of `requestId` by `claimant`, paying `hosts[i]` for shard i. Returns the offences found (their peers
+   * are refused from now on) and forgets the request.
    */
   settle(requestId: bigint, claimant: string, hosts: readonly string[]): UnpaidStage[] {
-    const peers = this.#byRequest.get(requestId);
-    if (peers === undefined) return [];
-    this.#byRequest.delete(requestId);
-    const shards = peers.get(claimant.toLowerCase());
-    if (shards === undefined) return [];
+    const entry = this.#byRequest.get(requestId);
+    if (entry === undefined) return [];
+    this.#forget(requestId, entry);
     const unpaid: UnpaidStage[] = [];
-    for (const shardIndex of shards) {
-      const paid = hosts[shardIndex];
-      if (paid !== undefined && paid.toLowerCase() !== this.#host) unpaid.push({ peer: claimant, requestId, shardIndex, paid });
+    const claimantKey = claimant.toLowerCase();
+    for (const [peer, shards] of entry.peers) {
+      for (const shardIndex of shards) {
+        const paid = hosts[shardIndex];
+        if (paid === undefined || paid.toLowerCase() === this.#host) continue;
+        if (peer === claimantKey || peer === paid.toLowerCase()) unpaid.push({ peer: peer === claimantKey ? claimant : paid, requestId, shardIndex, paid });
+      }
     }
-    if (unpaid.length > 0) this.#refused.set(claimant.toLowerCase(), this.#now() + this.#o.refuseForMs);
+    for (const u of unpaid) this.#refused.set(u.peer.toLowerCase(), this.#now() + this.#o.refuseForMs);
     return unpaid;
   }
 
-  /** Until when `peer` is refused (unix ms), or undefined if it is not. */
+  /** Why `peer` is refused now (a sentence), or undefined. */
+  refusal(peer: string): string | undefined {
+    const until = this.refusedUntil(peer);
+    if (until !== undefined) return `${peer} was given a stage by this host and another host was paid for it: refused until ${new Date(until).toISOString()}`;
+    this.#prune();
+    if ((this.#unsettled.get(peer.toLowerCase()) ?? 0) >= this.#maxPerPeer) {
+      return `${peer} holds ${this.#maxPerPeer} requests with stages from this host not yet fulfilled: try again once some are`;
+    }
+    return undefined;
+  }
+
+  /** Until when `peer` is refused for an unpaid stage (unix ms), or undefined if it is not. */
   refusedUntil(peer: string): number | undefined {
     const key = peer.toLowerCase();
     const until = this.#refused.get(key);
@@ -101,5 +134,23 @@ export class ServedStages {
       return undefined;
     }
     return until;
+  }
+
+  #forget(requestId: bigint, entry: Entry): void {
+    this.#byRequest.delete(requestId);
+    for (const peer of entry.peers.keys()) {
+      const n = (this.#unsettled.get(peer) ?? 1) - 1;
+      if (n <= 0) this.#unsettled.delete(peer);
+      else this.#unsettled.set(peer, n);
+    }
+  }
+
+  /** Drops requests older than maxAge (insertion order is age order). */
+  #prune(): void {
+    const oldest = this.#now() - this.#maxAge;
+    for (const [requestId, entry] of this.#byRequest) {
+      if (entry.at > oldest) break;
+      this.#forget(requestId, entry);
+    }
   }
 }

@@ -11,8 +11,10 @@ import type { Deployment } from "../Deployment.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import type { Service } from "../lifecycle/Service.js";
 import type { Logger } from "../logger.js";
+import { defaultConfirmations } from "../chain/ConfirmationDepth.js";
 import { FulfilmentSettlement } from "./FulfilmentSettlement.js";
 import { ServedStages } from "./ServedStages.js";
+import { shardHostTls, shardTlsCa } from "./ShardTls.js";
 import { loadHostedShards } from "./ShardedModels.js";
 import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
 import { ShardStageRunner } from "./ShardStageRunner.js";
@@ -38,11 +40,12 @@ interface ShardContext {
  * most every few seconds per shard), over HTTP/2, signed by this worker's staked key. Undefined for a deployment
  * without a ShardRegistry.
  */
-export function shardRouterFor(ctx: Omit<ShardContext, "store" | "config">): { router: ShardRouter; close(): void } | undefined {
+export function shardRouterFor(ctx: Omit<ShardContext, "store" | "config"> & { config?: Pick<Config, "shardTlsCa"> }): { router: ShardRouter; close(): void } | undefined {
   const address = ctx.deployment.contracts.ShardRegistry;
   if (address === undefined) return undefined;
   const registry = ShardRegistry__factory.connect(address, ctx.provider);
-  const client = new ShardClient({ signer: ctx.signer, chainId: BigInt(ctx.deployment.chainId), shardRegistry: address, logger: ctx.logger });
+  const ca = ctx.config === undefined ? undefined : shardTlsCa(ctx.config);
+  const client = new ShardClient({ signer: ctx.signer, chainId: BigInt(ctx.deployment.chainId), shardRegistry: address, logger: ctx.logger, ...(ca === undefined ? {} : { ca }) });
   const router = new ShardRouter({ transport: client, hostsOf: cachedHosts(registry), logger: ctx.logger.child({ service: "shard-router" }) });
   return { router, close: () => client.close() };
 }
@@ -95,9 +98,10 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
       hosted = shards.map((s) => `${s.versionId}:${s.shardIndex}`);
       // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
       const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
-      settlement = new FulfilmentSettlement({ market, provider: ctx.provider, served, pollIntervalMs: ctx.config.pollIntervalMs, blockRange: ctx.config.blockRange, logger });
-      await settlement.start();
+      settlement = new FulfilmentSettlement({ market, provider: ctx.provider, served, pollIntervalMs: ctx.config.pollIntervalMs, blockRange: ctx.config.blockRange, confirmations: ctx.config.confirmations ?? defaultConfirmations(ctx.deployment.chainId), logger });
+      const tls = shardHostTls(ctx.config);
       server = new ShardServer({
+        ...(tls === undefined ? {} : { tls }),
         signer: ctx.signer,
         chainId: BigInt(ctx.deployment.chainId),
         shardRegistry: address,
@@ -110,13 +114,11 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
           const [eligible, state] = await Promise.all([workers.isEligibleInferrer(peer, versionId), market.requestState(requestId)]);
           return eligible && state.status !== 0n && state.modelVersionId === versionId;
         },
-        peerRefusal: (peer) => {
-          const until = served.refusedUntil(peer);
-          return until === undefined ? undefined : `${peer} was given a stage by this host and paid another host for it: refused until ${new Date(until).toISOString()}`;
-        },
+        peerRefusal: (peer) => served.refusal(peer),
         onServed: (stage) => served.record(stage),
       });
       endpoint = await server.start();
+      await settlement.start(); // after the server: a host that cannot listen leaves no timer behind
       if (hosted.length === 0) logger.warn({ host: me, endpoint }, "this worker announced no shard: it serves none (see `npx hardhat host announce`)");
       else logger.info({ host: me, endpoint, shards: hosted }, "serving shards");
     },

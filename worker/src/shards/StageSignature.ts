@@ -90,12 +90,19 @@ export async function signStage(host: Signer, chainId: bigint | number, shardReg
  * signature the market would refuse: not 65 bytes, v not 27 or 28, s above n/2, or not a point on the curve.
  */
 export function stageSigner(chainId: bigint | number, shardRegistry: string, stage: StageClaim, signature: string): string {
-  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw new Error("a stage signature is 65 bytes");
+  return recoverSigner(stageDigest(chainId, shardRegistry, stage), signature);
+}
+
+/**
+ * The address whose key signed the 32-byte `digest` (0x hex) with a 65-byte (r, s, v) `signature`, by libsecp256k1.
+ * Throws on a signature OpenZeppelin's ECDSA would refuse: not 65 bytes, v not 27 or 28, s above n/2, not on the curve.
+ */
+export function recoverSigner(digest: string, signature: string): string {
+  if (!/^0x[0-9a-fA-F]{130}$/.test(signature)) throw new Error("a signature is 65 bytes");
   const bytes = Buffer.from(signature.slice(2), "hex");
   const v = bytes[64]!;
-  if (v !== 27 && v !== 28) throw new Error("the stage signature's v is not 27 or 28");
-  if (BigInt("0x" + bytes.subarray(32, 64).toString("hex")) > HALF_N) throw new Error("the stage signature's s is not canonical (above n/2)");
-  const digest = Buffer.from(stageDigest(chainId, shardRegistry, stage).slice(2), "hex");
-  const publicKey = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, digest, false);
+  if (v !== 27 && v !== 28) throw new Error("the signature's v is not 27 or 28");
+  if (BigInt("0x" + bytes.subarray(32, 64).toString("hex")) > HALF_N) throw new Error("the signature's s is not canonical (above n/2)");
+  const publicKey = secp256k1.ecdsaRecover(bytes.subarray(0, 64), v - 27, Buffer.from(digest.slice(2), "hex"), false);
   return getAddress("0x" + keccak256(publicKey.subarray(1)).slice(-40));
 }

@@ -220,6 +220,8 @@ describe("ShardServer: stages over HTTP/2", function () {
     expect(signed).to.have.length(3);
     expect(hosted.server.served).to.equal(1);
     await c.close();
+    // A lifetime hosts would refuse is refused at once.
+    expect(() => new ShardClient({ signer: caller, chainId: CHAIN_ID, shardRegistry: REGISTRY, sessionLifetimeMs: 15 * 60_000 + 1 })).to.throw(RangeError, /sessionLifetimeMs/);
   });
 
   it("a peer the host refuses (peerRefusal) gets 403 with the host's sentence; onServed hears each delivered stage", async () => {

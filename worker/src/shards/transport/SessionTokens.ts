@@ -1,8 +1,9 @@
-import { verifyMessage } from "ethers";
+import { hashMessage } from "ethers";
+import { recoverSigner } from "../StageSignature.js";
 import { sessionAuthMessage } from "./StageProtocol.js";
 
-/** Why a session token was refused. */
-export type TokenVerdict = { ok: true } | { ok: false; code: "BAD_AUTH" | "AUTH_EXPIRED"; reason: string };
+/** Why a session token was refused; `known` when it was remembered (no recovery needed). */
+export type TokenVerdict = { ok: true; known: boolean } | { ok: false; code: "BAD_AUTH" | "AUTH_EXPIRED"; reason: string };
 
 export interface SessionTokensOptions {
   chainId: bigint;
@@ -16,11 +17,11 @@ export interface SessionTokensOptions {
 }
 
 /**
- * The session tokens a host has checked (StageProtocol.ts): each recovered once, then remembered until it expires, so
- * a caller's thousandth stage costs a map lookup, not a 1.6 ms secp256k1 recovery. A token is accepted while
+ * The session tokens a host has checked (StageProtocol.ts): each recovered (libsecp256k1, 0.05 ms), and remembered
+ * once its peer passed the host's authorization (`remember`), until it expires: a staked caller's thousandth stage
+ * costs a map lookup, and tokens of keys the host does not serve never take a place. A token is accepted while
  * `now <= expires + clockSkew`, and only if it expires no further ahead than `maxLifetime + clockSkew`; both edges
- * are inclusive. A forged or foreign token (other chain, registry or host) never recovers to its peer, so it is never
- * remembered.
+ * are inclusive. A forged or foreign token (other chain, registry or host) never recovers to its peer.
  */
 export class SessionTokens {
   readonly #o: SessionTokensOptions;
@@ -45,23 +46,32 @@ export class SessionTokens {
     if (token.expires - now > maxLifetimeMs + clockSkewMs) {
       return { ok: false, code: "AUTH_EXPIRED", reason: `the session token expires ${token.expires - now} ms ahead: longer than a token may live (${maxLifetimeMs} ms, skew ±${clockSkewMs} ms)` };
     }
-    const key = `${token.peer}|${token.expires}|${token.auth}`;
-    if (this.#known.has(key)) return { ok: true };
+    if (this.#known.has(keyOf(token))) return { ok: true, known: true };
     let signer: string;
     try {
       const { chainId, shardRegistry, host } = this.#o;
-      signer = verifyMessage(sessionAuthMessage({ chainId, shardRegistry, host, expires: token.expires }), token.auth);
+      signer = recoverSigner(hashMessage(sessionAuthMessage({ chainId, shardRegistry, host, expires: token.expires })), token.auth);
     } catch {
       return { ok: false, code: "BAD_AUTH", reason: "the auth signature is not a valid signature" };
     }
     if (signer !== token.peer) return { ok: false, code: "BAD_AUTH", reason: "the session token is not the peer's for this host" };
+    return { ok: true, known: false };
+  }
+
+  /** Remembers a token that `check` accepted, once its peer is authorized here. */
+  remember(token: { peer: string; expires: number; auth: string }, now: number): void {
+    const key = keyOf(token);
+    if (this.#known.has(key)) return;
     this.#forgetExpired(now);
     while (this.#known.size >= this.#capacity) this.#known.delete(this.#known.keys().next().value!);
     this.#known.set(key, token.expires);
-    return { ok: true };
   }
 
   #forgetExpired(now: number): void {
     for (const [key, expires] of this.#known) if (now > expires + this.#o.clockSkewMs) this.#known.delete(key);
   }
+}
+
+function keyOf(token: { peer: string; expires: number; auth: string }): string {
+  return `${token.peer}|${token.expires}|${token.auth}`;
 }

@@ -8,6 +8,7 @@ import { StageError } from "./StageError.js";
 import {
   DEFAULT_MAX_BODY_BYTES,
   DEFAULT_SESSION_LIFETIME_MS,
+  MAX_SESSION_LIFETIME_MS,
   parseStageResponseHeaders,
   signSessionToken,
   stageErrorBodySchema,
@@ -73,6 +74,10 @@ export class ShardClient {
     this.#o = options;
     this.#log = options.logger ?? silentLogger;
     this.#maxOutput = options.maxOutputBytes ?? DEFAULT_MAX_BODY_BYTES;
+    const lifetime = options.sessionLifetimeMs ?? DEFAULT_SESSION_LIFETIME_MS;
+    if (!(lifetime > 0 && lifetime <= MAX_SESSION_LIFETIME_MS)) {
+      throw new RangeError(`sessionLifetimeMs must be within (0, ${MAX_SESSION_LIFETIME_MS}] ms: hosts refuse longer-lived tokens`);
+    }
     this.#pool = new SessionPool({ idleTimeoutMs: options.idleTimeoutMs ?? 60_000, ca: options.ca, logger: this.#log });
   }
 
@@ -127,7 +132,9 @@ export class ShardClient {
         // not the protocol's error body: report the status alone
       }
       // The host refused the token (expired on its clock, or not recognised): the next call signs a new one.
-      if (answer.status === 401 && this.#tokens.get(host) !== undefined) this.#tokens.delete(host);
+      // Only the token this call used: a renewal stored meanwhile is kept.
+      const stored = this.#tokens.get(host);
+      if (answer.status === 401 && stored !== undefined && (await stored.catch(() => undefined)) === token) this.#tokens.delete(host);
       throw StageError.fromStatus(endpoint, answer.status, sentence, serverCode);
     }
     const bad = (code: "BAD_RESPONSE" | "BAD_OUTPUT_HASH" | "WRONG_HOST" | "BAD_SIGNATURE", message: string) =>

@@ -61,6 +61,7 @@ export async function admitStage(headers: IncomingHttpHeaders, ctx: AdmissionCon
     throw new Refusal("AUTHORIZATION_UNAVAILABLE", "the host could not check the peer's authorization");
   }
   if (!allowed) throw new Refusal("PEER_NOT_AUTHORIZED", `${req.peer} may not run stages of request ${req.requestId}`);
+  if (!verdict.known) ctx.tokens.remember(req, ctx.now);
   if (!ctx.runner.serves(req.versionId, req.shardIndex)) {
     throw new Refusal("SHARD_NOT_SERVED", `shard ${req.shardIndex} of version ${req.versionId} is not served here`);
   }
