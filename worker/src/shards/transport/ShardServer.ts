@@ -64,13 +64,14 @@ export interface ShardServerOptions {
 
 /**
  * Serves the stages of the shards a host runs over HTTP/2 (StageProtocol.ts). Each request goes through, in order:
- * header validation → the caller's session token (recovered once per token, then remembered) → `authorize` →
- * `runner.serves` → the input ref's hash when one is given → a concurrency slot → the body, streamed under the size
- * limit → keccak256(body) = the input hash (without an input ref) → `runner.run`
+ * header validation → the caller's session token (recovered, and remembered once its peer is authorized) →
+ * `peerRefusal` → `authorize` → `runner.serves` → the input ref's hash when one is given → a concurrency slot → the
+ * body, streamed under the size limit → keccak256(body) = the input hash (without an input ref) → `runner.run`
  * → the EIP-712 stage signature → the answer. The runner is never called for a refused request.
  *
- * Plain h2c without `tls`: fine on loopback and in tests; production hosts should pass `tls` (or sit behind a
- * TLS-terminating HTTP/2 proxy), since the activations and the auth headers are otherwise readable on the wire.
+ * Plain h2c without `tls`: fine on loopback and in tests; production hosts pass `tls` (or sit behind a
+ * TLS-terminating HTTP/2 proxy), since the activations and the session tokens are otherwise readable on the wire:
+ * the worker's shard-host role refuses to bind beyond loopback without it (ShardTls.ts).
  */
 export class ShardServer {
   readonly #o: Required<Omit<ShardServerOptions, "tls" | "logger" | "now" | "peerRefusal" | "onServed">> & Pick<ShardServerOptions, "tls" | "peerRefusal" | "onServed">;
