@@ -1,3 +1,6 @@
+import { mkdtempSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { expect } from "chai";
 import type { Block, Provider } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
@@ -48,7 +51,9 @@ describe("Tasks on a node that mines on demand", function () {
       options: {},
       positionalArguments: [],
     } as unknown as TaskDefinition;
-    const hre = { tasks: { getTask: () => ({ run: async () => void order.push("build") }) } } as unknown as HardhatRuntimeEnvironment;
+    // The build runs under the build lock on the project's cache directory: here a temporary one.
+    const cache = join(mkdtempSync(join(tmpdir(), "tessera-task-build-")), "cache");
+    const hre = { config: { paths: { cache } }, tasks: { getTask: () => ({ run: async () => void order.push("build") }) } } as unknown as HardhatRuntimeEnvironment;
     const wrapped = buildingFirst(definition) as unknown as { action: () => Promise<{ default: (a: object, h: HardhatRuntimeEnvironment) => Promise<string> }> };
     const module = await wrapped.action();
     expect(order).to.deep.equal([]);
