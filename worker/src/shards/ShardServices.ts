@@ -14,6 +14,7 @@ import type { Logger } from "../logger.js";
 import { defaultConfirmations } from "../chain/ConfirmationDepth.js";
 import { FulfilmentSettlement } from "./FulfilmentSettlement.js";
 import { ServedStages } from "./ServedStages.js";
+import { StageAuthorization } from "./StageAuthorization.js";
 import { shardHostTls, shardTlsCa } from "./ShardTls.js";
 import { loadHostedShards } from "./ShardedModels.js";
 import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
@@ -99,6 +100,10 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
       // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
       const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
       settlement = new FulfilmentSettlement({ market, provider: ctx.provider, served, pollIntervalMs: ctx.config.pollIntervalMs, blockRange: ctx.config.blockRange, confirmations: ctx.config.confirmations ?? defaultConfirmations(ctx.deployment.chainId), logger });
+      const authorization = new StageAuthorization({
+        isEligibleInferrer: (peer, versionId) => workers.isEligibleInferrer(peer, versionId),
+        requestState: (requestId) => market.requestState(requestId),
+      });
       const tls = shardHostTls(ctx.config);
       server = new ShardServer({
         ...(tls === undefined ? {} : { tls }),
@@ -109,11 +114,8 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
         hostname: ctx.config.shardHostBind,
         port: ctx.config.shardHostPort,
         logger,
-        // Stages for staked inference workers of the version, on requests still open: nobody else gets free compute.
-        authorize: async (peer, requestId, versionId) => {
-          const [eligible, state] = await Promise.all([workers.isEligibleInferrer(peer, versionId), market.requestState(requestId)]);
-          return eligible && state.status !== 0n && state.modelVersionId === versionId;
-        },
+        // Stages for staked inference workers of the version, on requests on chain: nobody else gets free compute.
+        authorize: (peer, requestId, versionId) => authorization.authorize(peer, requestId, versionId),
         peerRefusal: (peer) => served.refusal(peer),
         onServed: (stage) => served.record(stage),
       });
