@@ -48,8 +48,22 @@ export class WorkerProcess {
       },
       stdio: ["ignore", "pipe", "pipe"],
     });
-    this.child.stdout!.pipe(log);
-    this.child.stderr!.pipe(log);
+    // Two sources, one file: neither pipe may end the file while the other still writes (lines after the end were lost).
+    this.child.stdout!.pipe(log, { end: false });
+    this.child.stderr!.pipe(log, { end: false });
+    const ended = (stream: NodeJS.ReadableStream) => new Promise<void>((r) => stream.once("end", () => r()).once("error", () => r()));
+    this.#logged = Promise.all([ended(this.child.stdout!), ended(this.child.stderr!)]).then(
+      () => new Promise<void>((r) => log.end(() => r())),
+    );
+  }
+
+  readonly #logged: Promise<void>;
+
+  /** The exit code (or signal), once the process has exited and every line it wrote is in the log file. */
+  async exited(): Promise<number | NodeJS.Signals | null> {
+    if (this.alive) await new Promise((r) => this.child.once("exit", r));
+    await this.#logged;
+    return this.child.exitCode ?? this.child.signalCode;
   }
 
   get alive(): boolean {
@@ -99,7 +113,7 @@ export class WorkerProcess {
   /** SIGTERM (graceful: drains, closes) and waits for the exit, SIGKILL after `graceMs`. */
   async stop(graceMs = 15_000): Promise<void> {
     if (!this.alive) return;
-    const exited = new Promise<void>((r) => this.child.once("exit", () => r()));
+    const exited = this.exited();
     this.child.kill("SIGTERM");
     const timer = setTimeout(() => this.kill("SIGKILL"), graceMs);
     await exited;

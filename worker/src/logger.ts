@@ -16,12 +16,11 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = { name: options.name ?? "tessera", level: options.level ?? "info" };
   if (options.destination !== undefined) return pino(base, options.destination);
   const pretty = options.pretty ?? process.stdout.isTTY === true;
-  return pino({
-    ...base,
-    ...(pretty
-      ? { transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" } } }
-      : {}),
-  });
+  if (pretty) return pino({ ...base, transport: { target: "pino-pretty", options: { colorize: true, translateTime: "SYS:HH:MM:ss.l" } } });
+  // Written synchronously, as Node writes process.stdout to files and pipes: pino's default asynchronous
+  // writer, at a process exit with a write blocked on a full pipe (a slow log reader), let that write land
+  // after the lines flushed at exit, so the last lines of a drain came out of order.
+  return pino(base, pino.destination({ dest: 1, sync: true }));
 }
 
 /** Context fields a child logger may carry; names are fixed so logs can be queried across services. */

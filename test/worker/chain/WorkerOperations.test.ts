@@ -58,9 +58,9 @@ describe("Worker daemon operations: startup checks, health, metrics, shutdown", 
     return w;
   }
 
-  function exitOf(w: WorkerProcess): Promise<number | null> {
-    if (!w.alive) return Promise.resolve(w.child.exitCode);
-    return new Promise((r) => w.child.once("exit", (code) => r(code)));
+  /** The exit code, once every line the process wrote is in its log file. */
+  async function exitOf(w: WorkerProcess): Promise<number | NodeJS.Signals | null> {
+    return w.exited();
   }
 
   before(async () => {
@@ -179,7 +179,12 @@ describe("Worker daemon operations: startup checks, health, metrics, shutdown", 
         .records((r) => r.msg === "service stopped")
         .sort((a, b) => Number(a.time) - Number(b.time))
         .map((r) => r.service);
-      const order = stopped.join(" → ");
+      // Printed with each line's time when it fails: the order in the file and the times both show.
+      const order = `${stopped.join(" → ")}\nin file order:\n${w
+        .records((r) => r.msg === "service stopped")
+        .map((r) => `${String(r.time)} ${String(r.service)}`)
+        .join("\n")}`;
+      expect(stopped, order).to.include.members(["monitoring", "chain-listener", "inference-processor", "queue", "provider", "redis"]);
       expect(stopped.indexOf("monitoring"), order).to.be.lessThan(stopped.indexOf("chain-listener"));
       expect(stopped.indexOf("chain-listener"), order).to.be.lessThan(stopped.indexOf("inference-processor"));
       expect(stopped.indexOf("inference-processor"), order).to.be.lessThan(stopped.indexOf("provider"));
