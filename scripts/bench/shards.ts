@@ -7,7 +7,9 @@
  * same transport, one hop). Goals (issue 11): 2-shard latency <= 1.5x unsharded; pipelined throughput not below
  * unsharded. The last line is JSON.
  *
- * Env: BENCH_SHARDS_WIDTH [4096] (hidden units: 4 hidden layers, 784 in, 10 out: 214 MB of float32 weights at 4096),
+ * Env: BENCH_SHARDS_WIDTH [4096] (hidden units), BENCH_SHARDS_DEPTH [4] (hidden layers; 784 in, 10 out: 204 MB of
+ * float32 weights at 4 x 4096, whose 4-shard cut gives three hosts a third of the weights each, as three 64 MB layers
+ * and a 12 MB one cannot be cut in quarters; 8 x 4096 is 460 MB and gives three hosts about a quarter each),
  * BENCH_SHARDS_SEQUENTIAL [20], BENCH_SHARDS_PIPELINED [40], BENCH_SHARDS_IN_FLIGHT [8], BENCH_SHARDS_COUNTS [2,3,4].
  */
 import { spawn, type ChildProcess } from "node:child_process";
@@ -29,6 +31,7 @@ import { devWallet, freePort, stakeAndAnnounce } from "../lib/ShardedStack.js";
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const WIDTH = num("BENCH_SHARDS_WIDTH", 4096);
+const DEPTH = num("BENCH_SHARDS_DEPTH", 4);
 const SEQUENTIAL = num("BENCH_SHARDS_SEQUENTIAL", 20);
 const PIPELINED = num("BENCH_SHARDS_PIPELINED", 40);
 const IN_FLIGHT = num("BENCH_SHARDS_IN_FLIGHT", 8);
@@ -44,8 +47,8 @@ const registryAddress = stack.deployment.contracts.ShardRegistry!;
 function buildWideMlp(): LayersModel {
   const model = tf.sequential({ name: "wide_mlp" });
   model.add(tf.layers.dense({ inputShape: [784], units: WIDTH, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 1 }) }));
-  for (let i = 0; i < 3; i++) model.add(tf.layers.dense({ units: WIDTH, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 2 + i }) }));
-  model.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 9 }) }));
+  for (let i = 0; i < DEPTH - 1; i++) model.add(tf.layers.dense({ units: WIDTH, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 2 + i }) }));
+  model.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 1_000 }) }));
   return model;
 }
 
@@ -215,7 +218,7 @@ try {
   model.dispose();
 
   const unsharded = rows[0];
-  console.log(`\nbench:shards: ${WIDTH}-wide 784-${WIDTH}x4-10 MLP, ${weightMb.toFixed(0)} MB of weights, backend ${tf.getBackend()}; ${SEQUENTIAL} sequential requests, ${PIPELINED} with ${IN_FLIGHT} in flight\n`);
+  console.log(`\nbench:shards: ${WIDTH}-wide 784-${WIDTH}x${DEPTH}-10 MLP, ${weightMb.toFixed(0)} MB of weights, backend ${tf.getBackend()}; ${SEQUENTIAL} sequential requests, ${PIPELINED} with ${IN_FLIGHT} in flight\n`);
   console.log(`an idle host (no shard loaded): ${idleMemory.rss.toFixed(0)} MB serving, ${idleMemory.peak.toFixed(0)} MB peak\n`);
   console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "MB per host serving".padStart(24), "peak MB per host".padStart(24), "gas".padStart(8)].join(" "));
   for (const r of rows) {
@@ -246,7 +249,7 @@ try {
     // Beyond what an idle host holds: the memory the weights cost.
     fourShardHostWeightMemoryRatio: (Math.max(...four.rssHostMb) - idleMemory.rss) / (remoteWhole.rssHostMb[0] - idleMemory.rss),
   };
-  console.log(JSON.stringify({ bench: "shards", width: WIDTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), idleHostMb: { rss: idleMemory.rss, peak: idleMemory.peak }, rows, ...goals, ...memory }));
+  console.log(JSON.stringify({ bench: "shards", width: WIDTH, depth: DEPTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), idleHostMb: { rss: idleMemory.rss, peak: idleMemory.peak }, rows, ...goals, ...memory }));
 } finally {
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   await stack.stop();
