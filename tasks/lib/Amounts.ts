@@ -1,13 +1,8 @@
-import { formatEther, parseEther } from "ethers";
+import { parseEther } from "ethers";
+import type { Currency } from "../../client/src/Amounts.js";
 import { taskError } from "./TaskError.js";
 
-export type Currency = "eth" | "tsr";
-
-export const formatEth = (wei: bigint): string => `${formatEther(wei)} ETH`;
-/** TesseraToken has 18 decimals. */
-export const formatTsr = (amount: bigint): string => `${formatEther(amount)} TSR`;
-export const formatAmount = (amount: bigint, currency: Currency): string =>
-  currency === "eth" ? formatEth(amount) : formatTsr(amount);
+export { formatAmount, formatEth, formatTsr, type Currency } from "../../client/src/Amounts.js";
 
 /** "1000" or "0.5" (whole units) to 18-decimal base units. */
 export function parseUnits18(value: string, what: string): bigint {

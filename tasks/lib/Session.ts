@@ -1,5 +1,5 @@
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
-import { getAddress, isAddress, type BaseContract, type Interface, type Provider, type TransactionReceipt } from "ethers";
+import { getAddress, isAddress, type BaseContract, type Interface, type TransactionReceipt } from "ethers";
 import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NetworkConnection } from "hardhat/types/network";
@@ -20,7 +20,8 @@ import {
 import { loadDeployment, type Deployment } from "../../worker/src/Deployment.js";
 import { TxSender } from "../../worker/src/chain/TxSender.js";
 import { ContractRevertError, TesseraError, decodeRevert, formatRevert, revertDataOf } from "../../worker/src/errors.js";
-import { hintFor } from "./RevertHints.js";
+import { nextBlockTime } from "../../client/src/ChainTime.js";
+import { hintFor } from "../../client/src/RevertHints.js";
 import { taskError } from "./TaskError.js";
 
 export interface TesseraContracts {
@@ -155,16 +156,6 @@ export class Session {
   async now(): Promise<number> {
     return nextBlockTime(this.ethers.provider);
   }
-}
-
-/**
- * The timestamp the next block will have: the pending block's where the node builds one (Hardhat, Anvil),
- * never before the latest block's + 1 nor the wall clock (a node's next block is not older than now).
- */
-export async function nextBlockTime(provider: Provider): Promise<number> {
-  const [latest, pending] = await Promise.all([provider.getBlock("latest"), provider.getBlock("pending").catch(() => null)]);
-  const wallClock = Math.floor(Date.now() / 1000);
-  return Math.max(latest!.timestamp + 1, pending?.timestamp ?? 0, wallClock);
 }
 
 export function parseAddress(value: string, what: string): string {

@@ -6,7 +6,7 @@ import type { Block, Provider } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { TaskDefinitionType, type TaskDefinition } from "hardhat/types/tasks";
 import { buildingFirst } from "../../tasks/lib/BuildFirst.js";
-import { nextBlockTime } from "../../tasks/lib/Session.js";
+import { nextBlockTime } from "../../client/src/ChainTime.js";
 
 /** A provider whose latest and pending blocks have the given timestamps (null: the node builds no pending block). */
 function providerWith(latest: number, pending: number | null): Provider {

@@ -49,7 +49,7 @@ export async function encryptDataset(plaintext: Uint8Array): Promise<EncryptedDa
   const sealed = await globalThis.crypto.subtle.encrypt(
     { name: "AES-GCM", iv: nonce, additionalData: header.subarray(0, PREFIX_BYTES), tagLength: DATASET_TAG_BYTES * 8 },
     await importKey(key, "encrypt"),
-    plaintext,
+    unshared(plaintext),
   );
   const envelope = new Uint8Array(HEADER_BYTES + sealed.byteLength);
   envelope.set(header, 0);
@@ -77,12 +77,12 @@ export async function decryptDataset(envelope: Uint8Array, key: Uint8Array): Pro
     const plaintext = await globalThis.crypto.subtle.decrypt(
       {
         name: "AES-GCM",
-        iv: envelope.subarray(PREFIX_BYTES, HEADER_BYTES),
-        additionalData: envelope.subarray(0, PREFIX_BYTES),
+        iv: unshared(envelope.subarray(PREFIX_BYTES, HEADER_BYTES)),
+        additionalData: unshared(envelope.subarray(0, PREFIX_BYTES)),
         tagLength: DATASET_TAG_BYTES * 8,
       },
       cryptoKey,
-      envelope.subarray(HEADER_BYTES),
+      unshared(envelope.subarray(HEADER_BYTES)),
     );
     return new Uint8Array(plaintext);
   } catch (error) {
@@ -96,5 +96,14 @@ async function importKey(key: Uint8Array, usage: "encrypt" | "decrypt") {
   if (key.length !== DATASET_KEY_BYTES) {
     throw new DatasetIntegrityError(`a dataset key is ${DATASET_KEY_BYTES} bytes, got ${key.length}`);
   }
-  return globalThis.crypto.subtle.importKey("raw", key, { name: "AES-GCM" }, false, [usage]);
+  return globalThis.crypto.subtle.importKey("raw", unshared(key), { name: "AES-GCM" }, false, [usage]);
+}
+
+/**
+ * The bytes as the DOM's WebCrypto types want them (a view of a plain ArrayBuffer). Nothing here is ever backed by a
+ * SharedArrayBuffer, which browsers' WebCrypto refuses; the same code runs in Node and in the dApp.
+ */
+function unshared(bytes: Uint8Array): Uint8Array<ArrayBuffer> {
+  if (typeof SharedArrayBuffer !== "undefined" && bytes.buffer instanceof SharedArrayBuffer) throw new TypeError("WebCrypto takes no SharedArrayBuffer-backed bytes");
+  return bytes as Uint8Array<ArrayBuffer>;
 }

@@ -1,6 +1,6 @@
 import { DATASET_STATUS_NAMES } from "../../worker/src/data/OnChainDataset.js";
 import type { DecodedRevert } from "../../worker/src/errors.js";
-import { JOB_STATUS_NAMES } from "./Training.js";
+import { JOB_STATUS_NAMES } from "../../worker/src/training/TrainingJobSpec.js";
 
 const at = (seconds: unknown) => new Date(Number(seconds) * 1000).toISOString();
 

@@ -1,0 +1,46 @@
+import { html, render } from "lit-html";
+import { parseAppConfig } from "../../client/src/AppConfig.js";
+import { AppContext } from "./AppContext.js";
+import { accountPage } from "./views/AccountPage.js";
+import { askPage } from "./views/AskPage.js";
+import { modelsPage } from "./views/ModelsPage.js";
+import { walletPanel } from "./views/WalletPanel.js";
+
+const page = document.getElementById("page")!;
+const walletCorner = document.getElementById("wallet")!;
+const banner = document.getElementById("problem")!;
+
+async function boot(): Promise<void> {
+  const response = await fetch("./app-config.json");
+  if (!response.ok) throw new Error(`this page's server gave no app config (${response.status})`);
+  const ctx = new AppContext(parseAppConfig(await response.json(), location.href));
+  ctx.problem.subscribe((sentence) => {
+    banner.hidden = sentence === null;
+    banner.textContent = sentence ?? "";
+  });
+  let leave: (() => void) | undefined;
+  const route = async () => {
+    leave?.();
+    leave = undefined;
+    ctx.clearProblem();
+    const [, name, param] = location.hash.split("/");
+    try {
+      if (name === "ask") leave = await askPage(ctx, page, param);
+      else if (name === "account") await accountPage(ctx, page);
+      else await modelsPage(ctx, page);
+    } catch (err) {
+      ctx.report(err);
+    }
+  };
+  ctx.wallet.state.subscribe((state) => {
+    render(walletPanel(ctx, state), walletCorner);
+    if (location.hash.startsWith("#/account")) void route();
+  });
+  window.addEventListener("hashchange", () => void route());
+  await Promise.all([route(), ctx.wallet.discover()]);
+  document.body.dataset.ready = "true";
+}
+
+boot().catch((err: unknown) => {
+  render(html`<h1>Tessera could not start</h1><p>${err instanceof Error ? err.message : String(err)}</p>`, page);
+});

@@ -1,0 +1,133 @@
+import { html, render, type TemplateResult } from "lit-html";
+import { formatEth } from "../../../client/src/Amounts.js";
+import { requestProgress, requestWithEth, type RequestProgress } from "../../../client/src/InferenceRequests.js";
+import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
+import type { DecodedOutput } from "../../../worker/src/ml/codecs/OutputCodec.js";
+import { codecsOf } from "../../../worker/src/ml/ModelManifest.js";
+import type { AppContext } from "../AppContext.js";
+import { DigitCanvas } from "./DigitCanvas.js";
+
+const LIFETIME_SECONDS = 600;
+const STAGES = ["sent", "claimed", "answered"] as const;
+
+function answerText(answer: DecodedOutput): TemplateResult {
+  switch (answer.codec) {
+    case "class-index":
+      return html`<span class="answer" data-testid="answer">${answer.classIndex}</span>`;
+    case "top-k":
+      return html`<span class="answer" data-testid="answer">${answer.top[0].classIndex}</span>
+        <ul>${answer.top.map((t) => html`<li>${t.classIndex}: ${(t.probability * 100).toFixed(1)} %</li>`)}</ul>`;
+    case "binary-probability":
+      return html`<span class="answer" data-testid="answer">${(answer.probability * 100).toFixed(1)} %</span>`;
+    case "float32-tensor":
+      return html`<span data-testid="answer">${Array.from(answer.values.slice(0, 16), (v) => v.toPrecision(4)).join(", ")}</span>`;
+  }
+}
+
+function progressList(progress: RequestProgress | undefined): TemplateResult {
+  if (progress === undefined) return html``;
+  const reached = progress.stage === "answered" ? 3 : progress.stage === "claimed" ? 2 : 1;
+  const failed = progress.stage === "expired" || progress.stage === "refunded";
+  return html`<ol class="progress" aria-label="Request progress" data-testid="progress" data-stage=${progress.stage}>
+    ${STAGES.map((s, i) => html`<li class=${i < reached ? "done" : ""}>${s}</li>`)}
+    ${failed ? html`<li class="failed">${progress.stage === "expired" ? "expired unanswered: the fee is refundable" : "refunded"}</li>` : ""}
+  </ol>`;
+}
+
+/**
+ * Ask a model: choose an active version, give it an input that fits its codec (a drawn digit for 28×28 grey
+ * models), see the price, pay in ETH from the wallet, follow the request sent → claimed → answered (or expired)
+ * from the chain, and read the answer decoded by the version's output codec.
+ */
+export async function askPage(ctx: AppContext, container: HTMLElement, versionParam: string | undefined): Promise<() => void> {
+  render(html`<h1>Ask a model</h1><p>Reading the registry…</p>`, container);
+  const versions = (await listVersions(ctx.contracts.modelRegistry)).filter((v) => v.status === "Active");
+  let stopped = false;
+  if (versions.length === 0) {
+    render(html`<h1>Ask a model</h1><p>No active model version to ask.</p>`, container);
+    return () => undefined;
+  }
+  const version: VersionSummary = versions.find((v) => v.versionId.toString() === versionParam) ?? versions[0];
+  const manifest = await fetchManifest(ctx.config.gateway, version.manifestCid);
+  const codecs = codecsOf(manifest);
+  const drawable = codecs.input.spec.name === "uint8-image" && codecs.input.byteLength === 784;
+  const canvas = new DigitCanvas();
+  let busy = false;
+  let progress: RequestProgress | undefined;
+  let requestId: bigint | undefined;
+
+  const ask = async () => {
+    ctx.clearProblem();
+    if (!canvas.inked) {
+      ctx.problem.set("Draw a digit (or pick one) first.");
+      return;
+    }
+    busy = true;
+    progress = undefined;
+    draw();
+    try {
+      const signer = await ctx.wallet.signer();
+      const fromBlock = await ctx.provider.getBlockNumber();
+      const paid = await requestWithEth(ctx.contracts.market.connect(signer), {
+        versionId: version.versionId,
+        input: codecs.input.encode(canvas.pixels()),
+        fee: version.priceWei,
+        lifetimeSeconds: LIFETIME_SECONDS,
+        salt: BigInt(Date.now()),
+      });
+      requestId = paid.requestId;
+      progress = { stage: "sent", deadline: paid.deadline };
+      draw();
+      while (!stopped && (progress.stage === "sent" || progress.stage === "claimed")) {
+        await new Promise((r) => setTimeout(r, 500));
+        progress = await requestProgress(ctx.contracts.market, paid.requestId, fromBlock);
+        draw();
+      }
+    } catch (err) {
+      ctx.report(err);
+    } finally {
+      busy = false;
+      if (!stopped) draw();
+    }
+  };
+
+  const draw = () => {
+    if (stopped) return;
+    render(
+      html`<h1>Ask a model</h1>
+        <form class="card" @submit=${(e: Event) => { e.preventDefault(); void ask(); }}>
+          <p>
+            <label for="version">Model version</label>
+            <select id="version" @change=${(e: Event) => (location.hash = `#/ask/${(e.target as HTMLSelectElement).value}`)}>
+              ${versions.map((v) => html`<option value=${v.versionId.toString()} ?selected=${v.versionId === version.versionId}>${v.versionId}: ${v.modelName}</option>`)}
+            </select>
+          </p>
+          <p>Price: <strong data-testid="price">${formatEth(version.priceWei)}</strong> per answer, paid from your wallet; refundable if no worker answers within ${LIFETIME_SECONDS / 60} minutes.</p>
+          ${drawable
+            ? html`<div class="row">
+                <div>${canvas.element}</div>
+                <div>
+                  <p><label for="digit">Or write a digit for me</label>
+                    <select id="digit" @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; if (v !== "") canvas.writeDigit(Number(v)); }}>
+                      <option value="">choose…</option>
+                      ${[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((d) => html`<option value=${d}>${d}</option>`)}
+                    </select></p>
+                  <p><button type="button" @click=${() => canvas.clear()}>Clear the drawing</button></p>
+                </div>
+              </div>`
+            : html`<p>This page cannot build inputs for the ${codecs.input.spec.name} codec yet: use <code>npx hardhat infer request</code>.</p>`}
+          <p><button type="submit" ?disabled=${busy || !drawable}>Pay ${formatEth(version.priceWei)} and ask</button></p>
+        </form>
+        <section class="card" aria-live="polite" aria-label="Request">
+          ${requestId === undefined ? html`<p class="muted">No request sent yet.</p>` : html`<p>Request <code data-testid="request-id">${requestId}</code></p>`}
+          ${progressList(progress)}
+          ${progress?.stage === "answered" ? html`<p>Answer: ${answerText(codecs.output.decode(progress.output))}</p><p class="muted">by worker ${progress.worker}</p>` : ""}
+        </section>`,
+      container,
+    );
+  };
+  draw();
+  return () => {
+    stopped = true;
+  };
+}

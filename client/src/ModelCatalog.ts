@@ -1,0 +1,64 @@
+import { getBytes } from "ethers";
+import { CID } from "multiformats/cid";
+import type { ModelRegistry } from "../../typechain-types/index.js";
+import { parseModelManifest, type ModelManifest } from "../../worker/src/ml/ModelManifest.js";
+
+export type VersionStatusName = "Active" | "Deprecated";
+
+/** A model version as the registry records it, with its model's name. */
+export interface VersionSummary {
+  readonly versionId: bigint;
+  readonly modelId: bigint;
+  readonly modelName: string;
+  readonly owner: string;
+  readonly status: VersionStatusName;
+  readonly priceWei: bigint;
+  readonly priceToken: bigint;
+  readonly royaltyBps: number;
+  readonly shardCount: number;
+  readonly manifestCid: string;
+  readonly inputShape: readonly number[];
+  readonly outputShape: readonly number[];
+  readonly publishedAt: Date;
+}
+
+/** The string form of CID bytes as the contracts store them. */
+export function cidOfBytes(bytes: string): string {
+  return CID.decode(getBytes(bytes)).toString();
+}
+
+/** Every version of every model of the registry, newest first. */
+export async function listVersions(registry: ModelRegistry): Promise<VersionSummary[]> {
+  const count = Number(await registry.versionCount());
+  const ids = Array.from({ length: count }, (_, i) => BigInt(count - i));
+  const versions = await Promise.all(ids.map((id) => registry.getVersion(id)));
+  const modelIds = [...new Set(versions.map((v) => v.modelId))];
+  const names = new Map(await Promise.all(modelIds.map(async (id) => [id, (await registry.getModel(id)).name] as const)));
+  return versions.map((v, i) => ({
+    versionId: ids[i],
+    modelId: v.modelId,
+    modelName: names.get(v.modelId) ?? "",
+    owner: v.owner,
+    status: Number(v.status) === 1 ? "Active" : "Deprecated",
+    priceWei: v.priceWei,
+    priceToken: v.priceToken,
+    royaltyBps: Number(v.royaltyBps),
+    shardCount: Number(v.shardCount),
+    manifestCid: cidOfBytes(v.manifestCid),
+    inputShape: v.inputShape.map(Number),
+    outputShape: v.outputShape.map(Number),
+    publishedAt: new Date(Number(v.publishedAt) * 1000),
+  }));
+}
+
+/**
+ * A version's manifest (its codecs, signature and names) from an IPFS HTTP gateway (`<gateway>/ipfs/<cid>`): the
+ * embedded store behind the app's server, or any Kubo gateway.
+ */
+export async function fetchManifest(gateway: string, manifestCid: string): Promise<ModelManifest> {
+  const response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${manifestCid}`);
+  if (!response.ok) throw new Error(`the IPFS gateway ${gateway} answered ${response.status} for the manifest ${manifestCid}`);
+  const parsed = parseModelManifest(await response.json());
+  if (!parsed.success) throw new Error(`the manifest ${manifestCid} is not a Tessera model manifest`);
+  return parsed.data;
+}

@@ -1,0 +1,46 @@
+import type { ContractRunner, Interface } from "ethers";
+import {
+  DataRegistry__factory,
+  InferenceMarket__factory,
+  ModelRegistry__factory,
+  ShardRegistry__factory,
+  TesseraToken__factory,
+  TrainingJobs__factory,
+  WorkerRegistry__factory,
+  type InferenceMarket,
+  type ModelRegistry,
+  type TesseraToken,
+  type WorkerRegistry,
+} from "../../typechain-types/index.js";
+import type { Deployment } from "./DeploymentRecord.js";
+
+/** The deployment's contracts, typed, on one runner (a provider to read, a signer to send). */
+export interface TesseraContracts {
+  readonly token: TesseraToken;
+  readonly workerRegistry: WorkerRegistry;
+  readonly modelRegistry: ModelRegistry;
+  readonly market: InferenceMarket;
+}
+
+export function connectContracts(deployment: Deployment, runner: ContractRunner): TesseraContracts {
+  const c = deployment.contracts;
+  return {
+    token: TesseraToken__factory.connect(c.TesseraToken, runner),
+    workerRegistry: WorkerRegistry__factory.connect(c.WorkerRegistry, runner),
+    modelRegistry: ModelRegistry__factory.connect(c.ModelRegistry, runner),
+    market: InferenceMarket__factory.connect(c.InferenceMarket, runner),
+  };
+}
+
+/** Every contract's interface: a revert raised anywhere in a call is named by one of them. */
+export function tesseraInterfaces(): Interface[] {
+  return [
+    InferenceMarket__factory.createInterface(),
+    ModelRegistry__factory.createInterface(),
+    WorkerRegistry__factory.createInterface(),
+    TesseraToken__factory.createInterface(),
+    ShardRegistry__factory.createInterface(),
+    DataRegistry__factory.createInterface(),
+    TrainingJobs__factory.createInterface(),
+  ];
+}

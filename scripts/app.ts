@@ -1,0 +1,37 @@
+/**
+ * `npm run app`: the dApp against the embedded stack, on one port (APP_PORT, default 5173; APP_HOST, default
+ * 127.0.0.1): chain, contracts, a trained MNIST model, a worker daemon serving it, the page, its JSON-RPC proxy and
+ * IPFS gateway (scripts/app/AppStack.ts). Prints the URL and the development accounts a wallet can import; runs until
+ * Ctrl-C.
+ */
+import { resolve } from "node:path";
+import { HDNodeWallet, Mnemonic } from "ethers";
+import { pino } from "pino";
+import { createLogger } from "../worker/src/logger.js";
+import { AppStack } from "./app/AppStack.js";
+
+const dataDir = resolve(".tessera/app");
+const logger = createLogger({ level: "info", name: "tessera-app", destination: pino.destination({ dest: resolve(dataDir, "worker.log"), mkdir: true, sync: false }) });
+console.log("Starting the chain, training the MNIST model and starting its worker (about a minute)…");
+const app = await AppStack.start({ dataDir, port: Number(process.env.APP_PORT ?? 5173), host: process.env.APP_HOST ?? "127.0.0.1", logger });
+// Hardhat's development accounts (the well-known test mnemonic): never hold real funds with these keys.
+const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
+const account = (i: number) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`);
+console.log(`
+Tessera is at ${app.url}
+  chain   ${AppStack.CHAIN_NAME}, chain id ${app.stack.deployment.chainId}, JSON-RPC ${app.url}/rpc (proxied to ${app.chain.rpcUrl})
+  IPFS    ${app.url}/ipfs/<cid> (read-only gateway over ${resolve(dataDir, "ipfs")})
+  model   version ${app.stack.trained!.versionId}: MNIST 2NN, ${(app.stack.trained!.testAccuracy * 100).toFixed(2)} % on the test split
+  wallet  add the network above to your wallet and import a development account, e.g.
+          ${account(10).address}  key ${account(10).privateKey}
+  log     ${resolve(dataDir, "worker.log")}
+Ctrl-C stops everything.`);
+let stopping = false;
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    if (stopping) return;
+    stopping = true;
+    console.log("stopping…");
+    void app.stop().then(() => process.exit(0));
+  });
+}

@@ -1,0 +1,80 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import type { Logger } from "pino";
+import { build, preview, type PreviewServer } from "vite";
+import { EmbeddedStack } from "../lib/EmbeddedStack.js";
+import { serveChain, type RpcChain } from "../lib/RpcChain.js";
+import { tesseraBackend } from "./TesseraBackendPlugin.js";
+
+export interface AppStackOptions {
+  /** Where the stack keeps its IPFS blocks and deployment file (a fresh temporary directory by default). */
+  readonly dataDir?: string;
+  /** The page's port; 0 or absent picks a free one. */
+  readonly port?: number;
+  readonly host?: string;
+  /** Epochs of the MNIST model the stack trains and publishes (3 by default; tests use 1). */
+  readonly trainEpochs?: number;
+  readonly logger?: Logger;
+}
+
+/**
+ * The dApp against the embedded stack, on one port: Hardhat's EDR chain served over JSON-RPC, the contracts, an
+ * MNIST model trained, published and priced, a staked worker daemon serving it, and the page built by Vite and served
+ * by `vite preview` with the app config, a JSON-RPC proxy (`/rpc`) and an IPFS gateway (`/ipfs/<cid>`) beside it.
+ * `npm run app` and the browser tests start it.
+ */
+export class AppStack {
+  static readonly CHAIN_NAME = "Tessera local (EDR)";
+
+  private constructor(
+    readonly chain: RpcChain,
+    readonly stack: EmbeddedStack,
+    readonly server: PreviewServer,
+    readonly url: string,
+    readonly dataDir: string,
+    readonly ownsDataDir: boolean,
+  ) {}
+
+  static async start(options: AppStackOptions = {}): Promise<AppStack> {
+    const ownsDataDir = options.dataDir === undefined;
+    const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), "tessera-app-"));
+    const chain = await serveChain();
+    const stack = await EmbeddedStack.start(chain.connection, {
+      dataDir,
+      queuePrefix: `tessera-app-${process.pid}-${Date.now()}`,
+      trainEpochs: options.trainEpochs ?? 3,
+      worker: { batchMaxWaitMs: 50 },
+      ...(options.logger === undefined ? {} : { logger: options.logger }),
+    });
+    try {
+      const trained = await stack.trainAndPublish();
+      await stack.stakeWorker(trained.versionId);
+      await stack.startWorker();
+      const configFile = resolve("app/vite.config.ts");
+      const outDir = join(dataDir, "app-dist");
+      await build({ configFile, build: { outDir }, logLevel: "warn" });
+      const server = await preview({
+        configFile,
+        build: { outDir },
+        preview: { port: options.port ?? 0, host: options.host ?? "127.0.0.1", strictPort: options.port !== undefined && options.port !== 0 },
+        plugins: [tesseraBackend({ deployment: stack.deployment, chainName: AppStack.CHAIN_NAME, rpcUrl: chain.rpcUrl, store: stack.store })],
+        logLevel: "warn",
+      });
+      const url = server.resolvedUrls?.local[0];
+      if (url === undefined) throw new Error("vite preview reported no local URL");
+      return new AppStack(chain, stack, server, url.replace(/\/$/, ""), dataDir, ownsDataDir);
+    } catch (err) {
+      await stack.stop().catch(() => undefined);
+      await chain.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  async stop(): Promise<void> {
+    await this.server.close().catch(() => undefined);
+    await this.stack.stop().catch(() => undefined);
+    await this.chain.close().catch(() => undefined);
+    if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
+  }
+}

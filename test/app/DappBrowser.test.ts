@@ -1,0 +1,163 @@
+import { AxeBuilder } from "@axe-core/playwright";
+import { expect } from "chai";
+import { existsSync, mkdirSync } from "node:fs";
+import { resolve } from "node:path";
+import { formatEther, getBytes, HDNodeWallet, Mnemonic } from "ethers";
+import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { AppStack } from "../../scripts/app/AppStack.js";
+import { decodeAnswer, predictLocally } from "../../scripts/lib/InferenceClient.js";
+import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { InjectedTestWallet } from "./InjectedTestWallet.js";
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const SHOTS = resolve("test-results/app");
+// Hardhat's development account 12: funded with 10,000 ETH on the embedded chain and used by nothing else.
+const PERSON = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase("test test test test test test test test test test test junk"), "m/44'/60'/0'/0/12");
+
+describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", function () {
+  this.timeout(300_000);
+  let app: AppStack;
+  let browser: Browser;
+  let context: BrowserContext;
+  let page: Page;
+  let wallet: InjectedTestWallet;
+
+  before(async function () {
+    if (!existsSync(CHROMIUM)) {
+      console.log(`    skipped: no Chromium at ${CHROMIUM} (apt-get install chromium, or set CHROMIUM_PATH); .ci/run installs it`);
+      this.skip();
+    }
+    app = await AppStack.start({ trainEpochs: 1 });
+    browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"],
+    });
+    context = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    wallet = new InjectedTestWallet(PERSON.privateKey, app.chain.rpcUrl, app.stack.deployment.chainId);
+    await wallet.install(context);
+    page = await context.newPage();
+    mkdirSync(SHOTS, { recursive: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await app?.stop();
+  });
+
+  /** Waits for the problem banner to say `sentence`; fails with what it says instead. */
+  async function bannerSays(sentence: string): Promise<void> {
+    try {
+      await page.locator("#problem").getByText(sentence, { exact: true }).waitFor({ timeout: 30_000 });
+    } catch {
+      throw new Error(`the banner says ${JSON.stringify(await page.locator("#problem").textContent())}, not ${JSON.stringify(sentence)}`);
+    }
+  }
+  const shot = (name: string) => page.screenshot({ path: resolve(SHOTS, `${name}.png`), fullPage: true });
+  const accessibilityViolations = async () => (await new AxeBuilder({ page }).analyze()).violations.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
+
+  it("connects a wallet found by EIP-6963 and lists the registry's versions with price, codecs and shards", async () => {
+    await page.goto(app.url);
+    await page.locator("body[data-ready=true]").waitFor();
+    await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+    await expect(await page.getByTestId("account").getAttribute("title")).to.equal(PERSON.address);
+    expect(await page.getByTestId("network").textContent()).to.equal(AppStack.CHAIN_NAME);
+
+    const versionId = app.stack.trained!.versionId;
+    const row = page.getByTestId(`version-${versionId}`);
+    await row.getByText("uint8-image → class-index").waitFor();
+    const cells = await row.locator("td").allTextContents();
+    expect(cells[0]).to.equal(versionId.toString());
+    expect(cells[1]).to.contain("mnist-2nn").and.contain("royalty 10 %");
+    expect(cells[2]).to.contain("0.0001 ETH").and.contain("0.1 TSR");
+    expect(cells[4]).to.equal("whole");
+    expect(cells[5]).to.equal("Active");
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("models");
+  });
+
+  it("asks the model: a digit drawn with the mouse, paid in ETH, followed sent → claimed → answered; the answer is the model's on that input", async () => {
+    const { market } = app.stack.contracts;
+    const versionId = app.stack.trained!.versionId;
+    const fromBlock = await wallet.provider.getBlockNumber();
+    const before = await wallet.provider.getBalance(PERSON.address);
+    await page.goto(`${app.url}/#/ask/${versionId}`);
+    // Drawn with the mouse, as a person would: one stroke down the middle, a "1".
+    const box = (await page.getByRole("img", { name: /Drawing area/ }).boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.52, box.y + box.height * 0.2);
+    await page.mouse.down();
+    for (let i = 1; i <= 12; i++) await page.mouse.move(box.x + box.width * (0.52 - i * 0.006), box.y + box.height * (0.2 + i * 0.05));
+    await page.mouse.up();
+    expect(await page.getByTestId("price").textContent()).to.equal("0.0001 ETH");
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
+    await shot("ask-answered");
+
+    const requested = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
+    expect(requested).to.have.length(1);
+    expect((await page.getByTestId("request-id").textContent())).to.equal(requested[0].args.requestId.toString());
+    const fulfilled = await market.queryFilter(market.filters.InferenceFulfilled(requested[0].args.requestId), fromBlock);
+    expect(fulfilled).to.have.length(1);
+    // What the page shows is what the worker posted, and what the model says on the bytes the page sent.
+    const manifest = await readManifest(app.stack.store, app.stack.trained!.published.manifestCid);
+    const [local] = await predictLocally(app.stack.trained!.model, manifest, [getBytes(requested[0].args.input)]);
+    expect(getBytes(fulfilled[0].args.output)).to.deep.equal(local);
+    const answer = decodeAnswer(manifest, local);
+    expect(answer.codec).to.equal("class-index");
+    console.log(`      the model read the drawn stroke as ${(answer as { classIndex: number }).classIndex}`);
+    expect(await page.getByTestId("answer").textContent()).to.equal(String((answer as { classIndex: number }).classIndex));
+    // The person paid the price and the gas of one transaction, nothing else.
+    const receipt = await wallet.provider.getTransactionReceipt(requested[0].transactionHash);
+    const spent = before - (await wallet.provider.getBalance(PERSON.address));
+    expect(spent).to.equal(10n ** 14n + receipt!.gasUsed * receipt!.gasPrice);
+  });
+
+  it("from the keyboard: a declined signature is a sentence, and nothing is sent", async () => {
+    const { market } = app.stack.contracts;
+    const fromBlock = await wallet.provider.getBlockNumber();
+    wallet.declining = true;
+    try {
+      // From the keyboard: a digit picked in the list, the form sent with Enter on its button.
+      await page.getByLabel("Or write a digit for me").selectOption("3");
+      await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).focus();
+      await page.keyboard.press("Enter");
+      await bannerSays("You declined the request in your wallet: nothing was sent and nothing was paid.");
+      await shot("declined");
+    } finally {
+      wallet.declining = false;
+    }
+    expect(await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock)).to.have.length(0);
+  });
+
+  it("a wallet on another network is detected, refused for sending, and switched from the page", async () => {
+    await wallet.moveTo(1);
+    await page.getByText("Wrong network (chain 1)").waitFor();
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await bannerSays(`Your wallet is on another network: switch it to ${AppStack.CHAIN_NAME} first.`);
+    await shot("wrong-network");
+    await page.getByRole("button", { name: `Switch to ${AppStack.CHAIN_NAME}` }).click();
+    await page.getByTestId("network").getByText(AppStack.CHAIN_NAME).waitFor();
+  });
+
+  it("the account page shows the wallet's ETH and TSR and the market's credits, as the chain has them", async () => {
+    await page.goto(`${app.url}/#/account`);
+    await page.getByTestId("balance-eth").waitFor();
+    const eth = await wallet.provider.getBalance(PERSON.address);
+    expect(await page.getByTestId("balance-eth").textContent()).to.equal(`${formatEther(eth)} ETH`);
+    expect(await page.getByTestId("balance-tsr").textContent()).to.equal("0.0 TSR");
+    expect(await page.getByTestId("credits").textContent()).to.equal("0.0 ETH, 0.0 TSR");
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("account");
+  });
+
+  it("a custom-error revert is a sentence: a version deprecated while the page was open", async () => {
+    const versionId = app.stack.trained!.versionId;
+    await page.goto(`${app.url}/#/ask/${versionId}`);
+    await page.getByLabel("Or write a digit for me").selectOption("1");
+    const owner = app.stack.contracts.modelRegistry.connect(app.stack.signers.modelOwner);
+    await (await owner.deprecateVersion(versionId)).wait();
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await bannerSays(`The contract refused: model version ${versionId} is deprecated and takes no new requests.`);
+    await shot("revert");
+  });
+});
