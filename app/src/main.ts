@@ -38,6 +38,7 @@ async function boot(): Promise<void> {
   });
   window.addEventListener("hashchange", () => void route());
   await Promise.all([route(), ctx.wallet.discover()]);
+  performance.mark("tessera-ready");
   document.body.dataset.ready = "true";
 }
 

@@ -1,4 +1,4 @@
-import { JsonRpcProvider, Wallet, toBeHex, type TransactionRequest } from "ethers";
+import { JsonRpcProvider, NonceManager, Wallet, toBeHex, type TransactionRequest } from "ethers";
 import type { BrowserContext } from "playwright-core";
 import { revertDataOf } from "../../worker/src/errors.js";
 
@@ -39,6 +39,8 @@ const PAGE_SIDE = `(() => {
  */
 export class InjectedTestWallet {
   readonly wallet: Wallet;
+  /** The account's one signer: it counts its own nonces, as a wallet does (a node's pending count can lag). */
+  readonly signer: NonceManager;
   readonly provider: JsonRpcProvider;
   /** Set to make the next signing requests fail as a person declining them (EIP-1193 code 4001). */
   declining = false;
@@ -49,6 +51,7 @@ export class InjectedTestWallet {
   constructor(privateKey: string, rpcUrl: string, chainId: number) {
     this.provider = new JsonRpcProvider(rpcUrl, chainId, { staticNetwork: true });
     this.wallet = new Wallet(privateKey, this.provider);
+    this.signer = new NonceManager(this.wallet);
     this.#chainId = chainId;
     this.#realChainId = chainId;
   }
@@ -102,7 +105,7 @@ export class InjectedTestWallet {
         if (this.declining) throw Object.assign(new Error("User rejected the request."), { code: 4001 });
         const tx = params[0] as { to?: string; data?: string; value?: string; gas?: string };
         const request: TransactionRequest = { to: tx.to, data: tx.data, value: tx.value === undefined ? 0n : BigInt(tx.value), ...(tx.gas === undefined ? {} : { gasLimit: BigInt(tx.gas) }) };
-        return (await this.wallet.sendTransaction(request)).hash;
+        return (await this.signer.sendTransaction(request)).hash;
       }
       default:
         return this.provider.send(method, params);
