@@ -9,6 +9,7 @@ import {
   WorkerRegistry__factory,
   type InferenceMarket,
   type ModelRegistry,
+  type ShardRegistry,
   type TesseraToken,
   type WorkerRegistry,
 } from "../../typechain-types/index.js";
@@ -20,6 +21,8 @@ export interface TesseraContracts {
   readonly workerRegistry: WorkerRegistry;
   readonly modelRegistry: ModelRegistry;
   readonly market: InferenceMarket;
+  /** Absent in deployments made before sharding. */
+  readonly shardRegistry?: ShardRegistry;
 }
 
 export function connectContracts(deployment: Deployment, runner: ContractRunner): TesseraContracts {
@@ -29,6 +32,7 @@ export function connectContracts(deployment: Deployment, runner: ContractRunner)
     workerRegistry: WorkerRegistry__factory.connect(c.WorkerRegistry, runner),
     modelRegistry: ModelRegistry__factory.connect(c.ModelRegistry, runner),
     market: InferenceMarket__factory.connect(c.InferenceMarket, runner),
+    ...(c.ShardRegistry === undefined ? {} : { shardRegistry: ShardRegistry__factory.connect(c.ShardRegistry, runner) }),
   };
 }
 

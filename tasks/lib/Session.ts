@@ -3,46 +3,19 @@ import { getAddress, isAddress, type BaseContract, type Interface, type Transact
 import { HardhatPluginError } from "hardhat/plugins";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import type { NetworkConnection } from "hardhat/types/network";
-import {
-  DataRegistry__factory,
-  InferenceMarket__factory,
-  ModelRegistry__factory,
-  ShardRegistry__factory,
-  TesseraToken__factory,
-  TrainingJobs__factory,
-  WorkerRegistry__factory,
-  type InferenceMarket,
-  type ModelRegistry,
-  type ShardRegistry,
-  type TesseraToken,
-  type WorkerRegistry,
-} from "../../typechain-types/index.js";
+import type { ShardRegistry } from "../../typechain-types/index.js";
 import { loadDeployment, type Deployment } from "../../worker/src/Deployment.js";
 import { TxSender } from "../../worker/src/chain/TxSender.js";
 import { ContractRevertError, TesseraError, decodeRevert, formatRevert, revertDataOf } from "../../worker/src/errors.js";
 import { nextBlockTime } from "../../client/src/ChainTime.js";
+import { connectContracts, tesseraInterfaces, type TesseraContracts } from "../../client/src/TesseraContracts.js";
 import { hintFor } from "../../client/src/RevertHints.js";
 import { taskError } from "./TaskError.js";
 
-export interface TesseraContracts {
-  readonly token: TesseraToken;
-  readonly workerRegistry: WorkerRegistry;
-  readonly modelRegistry: ModelRegistry;
-  readonly market: InferenceMarket;
-  /** Absent in deployments made before sharding. */
-  readonly shardRegistry?: ShardRegistry;
-}
+export type { TesseraContracts };
 
 /** Every contract interface of the protocol: a revert bubbling up from a callee is named too. */
-export const PROTOCOL_INTERFACES: readonly Interface[] = [
-  InferenceMarket__factory.createInterface(),
-  ModelRegistry__factory.createInterface(),
-  WorkerRegistry__factory.createInterface(),
-  TesseraToken__factory.createInterface(),
-  DataRegistry__factory.createInterface(),
-  TrainingJobs__factory.createInterface(),
-  ShardRegistry__factory.createInterface(),
-];
+export const PROTOCOL_INTERFACES: readonly Interface[] = tesseraInterfaces();
 
 /**
  * What a task works with: the selected network's connection, the deployment file checked against
@@ -81,13 +54,7 @@ export class Session {
         `no contract at InferenceMarket ${market} on network "${connection.networkName}": the deployment file ${deploymentPath} belongs to another chain instance (an in-process chain lives only as long as its process)`,
       );
     }
-    const contracts: TesseraContracts = {
-      token: TesseraToken__factory.connect(deployment.contracts.TesseraToken, provider),
-      workerRegistry: WorkerRegistry__factory.connect(deployment.contracts.WorkerRegistry, provider),
-      modelRegistry: ModelRegistry__factory.connect(deployment.contracts.ModelRegistry, provider),
-      market: InferenceMarket__factory.connect(market, provider),
-      ...(deployment.contracts.ShardRegistry === undefined ? {} : { shardRegistry: ShardRegistry__factory.connect(deployment.contracts.ShardRegistry, provider) }),
-    };
+    const contracts = connectContracts(deployment, provider);
     return new Session(connection, deployment, deploymentPath, contracts);
   }
 
