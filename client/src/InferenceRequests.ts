@@ -1,5 +1,6 @@
 import { getBytes, type ContractTransactionReceipt, type Result } from "ethers";
-import type { InferenceMarket } from "../../typechain-types/index.js";
+import type { InferenceMarket, TesseraToken } from "../../typechain-types/index.js";
+import { signPermit } from "../../worker/src/chain/Permit.js";
 import type { InferenceRequestStruct } from "../../typechain-types/inference/InferenceMarket.js";
 import { nextBlockTime } from "./ChainTime.js";
 
@@ -15,11 +16,11 @@ export interface PaidRequest {
   readonly request: InferenceRequestStruct;
 }
 
-export interface EthRequestOptions {
+export interface PaidRequestOptions {
   readonly versionId: bigint;
   /** The input bytes, encoded with the version's input codec. */
   readonly input: Uint8Array;
-  /** The version's price in wei (the market takes at least that). */
+  /** The version's price in the currency paid (wei, or token wei for TSR): the market takes at least that. */
   readonly fee: bigint;
   /** Seconds from the next block to the deadline. */
   readonly lifetimeSeconds: number;
@@ -28,13 +29,30 @@ export interface EthRequestOptions {
 }
 
 /** Sends a paid request in ETH with an inline input and reads its id from the `InferenceRequested` event. */
-export async function requestWithEth(market: InferenceMarket, options: EthRequestOptions): Promise<PaidRequest> {
+export async function requestWithEth(market: InferenceMarket, options: PaidRequestOptions): Promise<PaidRequest> {
   const provider = market.runner?.provider;
   if (provider == null) throw new Error("the market contract needs a signer connected to a provider");
   const deadline = (await nextBlockTime(provider)) + options.lifetimeSeconds;
   const tx = await market.requestInference(
     { modelVersionId: options.versionId, deadline, callbackGasLimit: 0, salt: options.salt, inputKind: INLINE_INPUT, input: options.input },
     { value: options.fee },
+  );
+  return paidRequestOf(market, await tx.wait(), deadline);
+}
+
+/**
+ * Sends a paid request in TSR: the fee is pulled by an ERC-2612 permit the wallet signs (no approve transaction),
+ * valid until the request's own deadline.
+ */
+export async function requestWithTokenPermit(market: InferenceMarket, token: TesseraToken, options: PaidRequestOptions): Promise<PaidRequest> {
+  const signer = market.runner;
+  if (signer?.provider == null || !("signTypedData" in signer)) throw new Error("the market contract needs a signer connected to a provider");
+  const deadline = (await nextBlockTime(signer.provider)) + options.lifetimeSeconds;
+  const permit = await signPermit(token, signer as Parameters<typeof signPermit>[1], await market.getAddress(), options.fee, BigInt(deadline));
+  const tx = await market.requestInferenceWithToken(
+    { modelVersionId: options.versionId, deadline, callbackGasLimit: 0, salt: options.salt, inputKind: INLINE_INPUT, input: options.input },
+    options.fee,
+    permit,
   );
   return paidRequestOf(market, await tx.wait(), deadline);
 }

@@ -150,9 +150,39 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await shot("account");
   });
 
+  it("pays in TSR by a signed permit: too little is said before the wallet is asked; then one transaction, the price pulled, answered", async () => {
+    const { market, token } = app.stack.contracts;
+    const versionId = app.stack.trained!.versionId;
+    await page.goto(`${app.url}/#/ask/${versionId}`);
+    await page.getByRole("radio", { name: /^TSR/ }).check();
+    await page.getByLabel("Or write a digit for me").selectOption("4");
+    const askedBefore = wallet.asked.length;
+    await page.getByRole("button", { name: "Pay 0.1 TSR and ask" }).click();
+    await bannerSays("Your account holds 0.0 TSR; this answer costs 0.1 TSR.");
+    expect(wallet.asked.slice(askedBefore)).to.not.include.members(["eth_signTypedData_v4", "eth_sendTransaction"]);
+
+    await (await token.mint(PERSON.address, 10n ** 18n)).wait();
+    const fromBlock = await wallet.provider.getBlockNumber();
+    const ethBefore = await wallet.provider.getBalance(PERSON.address);
+    await page.getByRole("button", { name: "Pay 0.1 TSR and ask" }).click();
+    await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
+    const requested = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
+    expect(requested).to.have.length(1);
+    expect(requested[0].args.request.paymentToken).to.equal(await token.getAddress());
+    expect(requested[0].args.request.fee).to.equal(10n ** 17n);
+    expect(await token.balanceOf(PERSON.address)).to.equal(10n ** 18n - 10n ** 17n);
+    expect(await token.allowance(PERSON.address, await market.getAddress())).to.equal(0n);
+    // One transaction (the request; the permit is a signature): the ETH spent is its gas, to the wei.
+    const receipt = await wallet.provider.getTransactionReceipt(requested[0].transactionHash);
+    expect(ethBefore - (await wallet.provider.getBalance(PERSON.address))).to.equal(receipt!.gasUsed * receipt!.gasPrice);
+    expect(wallet.asked.filter((m) => m === "eth_signTypedData_v4")).to.have.length(1);
+    await shot("ask-tsr");
+  });
+
   it("a custom-error revert is a sentence: a version deprecated while the page was open", async () => {
     const versionId = app.stack.trained!.versionId;
     await page.goto(`${app.url}/#/ask/${versionId}`);
+    await page.getByRole("radio", { name: /^ETH/ }).check();
     await page.getByLabel("Or write a digit for me").selectOption("1");
     const owner = app.stack.contracts.modelRegistry.connect(app.stack.signers.modelOwner);
     await (await owner.deprecateVersion(versionId)).wait();

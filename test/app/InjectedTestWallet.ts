@@ -42,6 +42,8 @@ export class InjectedTestWallet {
   /** The account's one signer: it counts its own nonces, as a wallet does (a node's pending count can lag). */
   readonly signer: NonceManager;
   readonly provider: JsonRpcProvider;
+  /** Every method the page asked for, in order. */
+  readonly asked: string[] = [];
   /** Set to make the next signing requests fail as a person declining them (EIP-1193 code 4001). */
   declining = false;
   #chainId: number;
@@ -89,6 +91,7 @@ export class InjectedTestWallet {
   }
 
   async #answer(method: string, params: unknown[]): Promise<unknown> {
+    this.asked.push(method);
     switch (method) {
       case "eth_requestAccounts":
       case "eth_accounts":
@@ -106,6 +109,12 @@ export class InjectedTestWallet {
         const tx = params[0] as { to?: string; data?: string; value?: string; gas?: string };
         const request: TransactionRequest = { to: tx.to, data: tx.data, value: tx.value === undefined ? 0n : BigInt(tx.value), ...(tx.gas === undefined ? {} : { gasLimit: BigInt(tx.gas) }) };
         return (await this.signer.sendTransaction(request)).hash;
+      }
+      case "eth_signTypedData_v4": {
+        if (this.declining) throw Object.assign(new Error("User rejected the request."), { code: 4001 });
+        const typed = JSON.parse(params[1] as string) as { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]>; message: Record<string, unknown> };
+        const { EIP712Domain: _, ...types } = typed.types;
+        return this.wallet.signTypedData(typed.domain, types, typed.message);
       }
       default:
         return this.provider.send(method, params);

@@ -1,6 +1,6 @@
 import { html, render, type TemplateResult } from "lit-html";
-import { formatEth } from "../../../client/src/Amounts.js";
-import { requestProgress, requestWithEth, type RequestProgress } from "../../../client/src/InferenceRequests.js";
+import { formatAmount, type Currency } from "../../../client/src/Amounts.js";
+import { requestProgress, requestWithEth, requestWithTokenPermit, type RequestProgress } from "../../../client/src/InferenceRequests.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
 import type { DecodedOutput } from "../../../worker/src/ml/codecs/OutputCodec.js";
 import { codecsOf } from "../../../worker/src/ml/ModelManifest.js";
@@ -52,6 +52,8 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
   const codecs = codecsOf(manifest);
   const drawable = codecs.input.spec.name === "uint8-image" && codecs.input.byteLength === 784;
   const canvas = new DigitCanvas();
+  let currency: Currency = "eth";
+  const price = () => (currency === "eth" ? version.priceWei : version.priceToken);
   let busy = false;
   let progress: RequestProgress | undefined;
   let requestId: bigint | undefined;
@@ -67,14 +69,14 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
     draw();
     try {
       const signer = await ctx.wallet.signer();
+      const account = await signer.getAddress();
+      // Checked before anything is signed: a person learns they cannot pay before the wallet asks them to.
+      const held = currency === "eth" ? await ctx.provider.getBalance(account) : await ctx.contracts.token.balanceOf(account);
+      if (held < price()) throw new Error(`Your account holds ${formatAmount(held, currency)}; this answer costs ${formatAmount(price(), currency)}.`);
       const fromBlock = await ctx.provider.getBlockNumber();
-      const paid = await requestWithEth(ctx.contracts.market.connect(signer), {
-        versionId: version.versionId,
-        input: codecs.input.encode(canvas.pixels()),
-        fee: version.priceWei,
-        lifetimeSeconds: LIFETIME_SECONDS,
-        salt: BigInt(Date.now()),
-      });
+      const options = { versionId: version.versionId, input: codecs.input.encode(canvas.pixels()), fee: price(), lifetimeSeconds: LIFETIME_SECONDS, salt: BigInt(Date.now()) };
+      const market = ctx.contracts.market.connect(signer);
+      const paid = currency === "eth" ? await requestWithEth(market, options) : await requestWithTokenPermit(market, ctx.contracts.token.connect(signer), options);
       requestId = paid.requestId;
       progress = { stage: "sent", deadline: paid.deadline };
       draw();
@@ -102,7 +104,12 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
               ${versions.map((v) => html`<option value=${v.versionId.toString()} ?selected=${v.versionId === version.versionId}>${v.versionId}: ${v.modelName}</option>`)}
             </select>
           </p>
-          <p>Price: <strong data-testid="price">${formatEth(version.priceWei)}</strong> per answer, paid from your wallet; refundable if no worker answers within ${LIFETIME_SECONDS / 60} minutes.</p>
+          <fieldset>
+            <legend>Pay with</legend>
+            <label><input type="radio" name="currency" value="eth" ?checked=${currency === "eth"} @change=${() => { currency = "eth"; draw(); }} /> ETH (${formatAmount(version.priceWei, "eth")})</label>
+            <label><input type="radio" name="currency" value="tsr" ?checked=${currency === "tsr"} @change=${() => { currency = "tsr"; draw(); }} /> TSR (${formatAmount(version.priceToken, "tsr")}, by a signed permit: no approval transaction)</label>
+          </fieldset>
+          <p>Price: <strong data-testid="price">${formatAmount(price(), currency)}</strong> per answer, paid from your wallet; refundable if no worker answers within ${LIFETIME_SECONDS / 60} minutes.</p>
           ${drawable
             ? html`<div class="row">
                 <div>${canvas.element}</div>
@@ -116,7 +123,7 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
                 </div>
               </div>`
             : html`<p>This page cannot build inputs for the ${codecs.input.spec.name} codec yet: use <code>npx hardhat infer request</code>.</p>`}
-          <p><button type="submit" ?disabled=${busy || !drawable}>Pay ${formatEth(version.priceWei)} and ask</button></p>
+          <p><button type="submit" ?disabled=${busy || !drawable}>Pay ${formatAmount(price(), currency)} and ask</button></p>
         </form>
         <section class="card" aria-live="polite" aria-label="Request">
           ${requestId === undefined ? html`<p class="muted">No request sent yet.</p>` : html`<p>Request <code data-testid="request-id">${requestId}</code></p>`}
