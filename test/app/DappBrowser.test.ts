@@ -2,7 +2,7 @@ import { AxeBuilder } from "@axe-core/playwright";
 import { expect } from "chai";
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { formatEther, getBytes, HDNodeWallet, Mnemonic } from "ethers";
+import { formatEther, getBytes, HDNodeWallet, Mnemonic, ZeroAddress } from "ethers";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { AppStack } from "../../scripts/app/AppStack.js";
 import { decodeAnswer, predictLocally } from "../../scripts/lib/InferenceClient.js";
@@ -79,7 +79,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const { market } = app.stack.contracts;
     const versionId = app.stack.trained!.versionId;
     const fromBlock = await wallet.provider.getBlockNumber();
-    const before = await wallet.provider.getBalance(PERSON.address);
+    const before = await wallet.provider.getBalance(PERSON.address, fromBlock);
     await page.goto(`${app.url}/#/ask/${versionId}`);
     // Drawn with the mouse, as a person would: one stroke down the middle, a "1".
     const box = (await page.getByRole("img", { name: /Drawing area/ }).boundingBox())!;
@@ -108,7 +108,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await page.getByTestId("answer").textContent()).to.equal(String((answer as { classIndex: number }).classIndex));
     // The person paid the price and the gas of one transaction, nothing else.
     const receipt = await wallet.provider.getTransactionReceipt(requested[0].transactionHash);
-    const spent = before - (await wallet.provider.getBalance(PERSON.address));
+    const spent = before - (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber));
     expect(spent).to.equal(10n ** 14n + receipt!.gasUsed * receipt!.gasPrice);
   });
 
@@ -163,7 +163,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
 
     await (await token.mint(PERSON.address, 10n ** 18n)).wait();
     const fromBlock = await wallet.provider.getBlockNumber();
-    const ethBefore = await wallet.provider.getBalance(PERSON.address);
+    const ethBefore = await wallet.provider.getBalance(PERSON.address, fromBlock);
     await page.getByRole("button", { name: "Pay 0.1 TSR and ask" }).click();
     await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
     const requested = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
@@ -174,9 +174,43 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await token.allowance(PERSON.address, await market.getAddress())).to.equal(0n);
     // One transaction (the request; the permit is a signature): the ETH spent is its gas, to the wei.
     const receipt = await wallet.provider.getTransactionReceipt(requested[0].transactionHash);
-    expect(ethBefore - (await wallet.provider.getBalance(PERSON.address))).to.equal(receipt!.gasUsed * receipt!.gasPrice);
+    expect(ethBefore - (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber))).to.equal(receipt!.gasUsed * receipt!.gasPrice);
     expect(wallet.asked.filter((m) => m === "eth_signTypedData_v4")).to.have.length(1);
     await shot("ask-tsr");
+  });
+
+  it("a request no worker answers expires, its fee is refunded from the page and withdrawn from the account page, to the wei", async () => {
+    const { market } = app.stack.contracts;
+    const versionId = app.stack.trained!.versionId;
+    await app.stack.stopWorker();
+    try {
+      await page.goto(`${app.url}/#/models`);
+      await page.goto(`${app.url}/#/ask/${versionId}`);
+      await page.getByLabel("Or write a digit for me").selectOption("9");
+      await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+      await page.locator("[data-testid=progress][data-stage=sent]").waitFor();
+      await app.chain.connection.networkHelpers.time.increase(601);
+      await page.locator("[data-testid=progress][data-stage=expired]").waitFor();
+      await page.getByRole("button", { name: "Refund 0.0001 ETH to my credits" }).click();
+      await page.locator("[data-testid=progress][data-stage=refunded]").waitFor();
+      await shot("refunded");
+      expect(await market.creditOf(PERSON.address, ZeroAddress)).to.equal(10n ** 14n);
+
+      await page.getByRole("link", { name: "your account" }).click();
+      await page.getByTestId("credits").getByText("0.0001 ETH, 0.0 TSR").waitFor();
+      const fromBlock = await wallet.provider.getBlockNumber();
+      const before = await wallet.provider.getBalance(PERSON.address, fromBlock);
+      await page.getByRole("button", { name: "Withdraw 0.0001 ETH" }).click();
+      await page.getByTestId("credits").getByText("0.0 ETH, 0.0 TSR").waitFor();
+      const [withdrawn] = await market.queryFilter(market.filters.Withdrawn(PERSON.address), fromBlock);
+      expect(withdrawn.args.amount).to.equal(10n ** 14n);
+      const receipt = await wallet.provider.getTransactionReceipt(withdrawn.transactionHash);
+      // Read at the withdrawal's block (ethers shares one answer between identical reads within 250 ms).
+      expect((await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber)) - before).to.equal(10n ** 14n - receipt!.gasUsed * receipt!.gasPrice);
+      expect(await market.creditOf(PERSON.address, ZeroAddress)).to.equal(0n);
+    } finally {
+      await app.stack.startWorker();
+    }
   });
 
   it("a custom-error revert is a sentence: a version deprecated while the page was open", async () => {

@@ -1,6 +1,7 @@
+import { ZeroAddress } from "ethers";
 import { html, render, type TemplateResult } from "lit-html";
 import { formatAmount, type Currency } from "../../../client/src/Amounts.js";
-import { requestProgress, requestWithEth, requestWithTokenPermit, type RequestProgress } from "../../../client/src/InferenceRequests.js";
+import { requestProgress, requestWithEth, requestWithTokenPermit, type PaidRequest, type RequestProgress } from "../../../client/src/InferenceRequests.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
 import type { DecodedOutput } from "../../../worker/src/ml/codecs/OutputCodec.js";
 import { codecsOf } from "../../../worker/src/ml/ModelManifest.js";
@@ -57,6 +58,35 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
   let busy = false;
   let progress: RequestProgress | undefined;
   let requestId: bigint | undefined;
+  let paidRequest: PaidRequest | undefined;
+  let fromBlock = 0;
+
+  /** Polls the request's stage until it is final (answered, refunded) or waits for a person (expired). */
+  const follow = async () => {
+    while (!stopped && paidRequest !== undefined && progress !== undefined && (progress.stage === "sent" || progress.stage === "claimed")) {
+      await new Promise((r) => setTimeout(r, 500));
+      progress = await requestProgress(ctx.contracts.market, paidRequest.requestId, fromBlock);
+      draw();
+    }
+  };
+
+  /** An expired request's fee back to the requester's credits (anyone may send it; the page's person does). */
+  const refund = async () => {
+    ctx.clearProblem();
+    if (paidRequest === undefined) return;
+    busy = true;
+    draw();
+    try {
+      const market = ctx.contracts.market.connect(await ctx.wallet.signer());
+      await (await market.refund(paidRequest.request)).wait();
+      progress = await requestProgress(ctx.contracts.market, paidRequest.requestId, fromBlock);
+    } catch (err) {
+      ctx.report(err);
+    } finally {
+      busy = false;
+      draw();
+    }
+  };
 
   const ask = async () => {
     ctx.clearProblem();
@@ -73,18 +103,15 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
       // Checked before anything is signed: a person learns they cannot pay before the wallet asks them to.
       const held = currency === "eth" ? await ctx.provider.getBalance(account) : await ctx.contracts.token.balanceOf(account);
       if (held < price()) throw new Error(`Your account holds ${formatAmount(held, currency)}; this answer costs ${formatAmount(price(), currency)}.`);
-      const fromBlock = await ctx.provider.getBlockNumber();
+      fromBlock = await ctx.provider.getBlockNumber();
       const options = { versionId: version.versionId, input: codecs.input.encode(canvas.pixels()), fee: price(), lifetimeSeconds: LIFETIME_SECONDS, salt: BigInt(Date.now()) };
       const market = ctx.contracts.market.connect(signer);
       const paid = currency === "eth" ? await requestWithEth(market, options) : await requestWithTokenPermit(market, ctx.contracts.token.connect(signer), options);
       requestId = paid.requestId;
+      paidRequest = paid;
       progress = { stage: "sent", deadline: paid.deadline };
       draw();
-      while (!stopped && (progress.stage === "sent" || progress.stage === "claimed")) {
-        await new Promise((r) => setTimeout(r, 500));
-        progress = await requestProgress(ctx.contracts.market, paid.requestId, fromBlock);
-        draw();
-      }
+      await follow();
     } catch (err) {
       ctx.report(err);
     } finally {
@@ -128,6 +155,8 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
         <section class="card" aria-live="polite" aria-label="Request">
           ${requestId === undefined ? html`<p class="muted">No request sent yet.</p>` : html`<p>Request <code data-testid="request-id">${requestId}</code></p>`}
           ${progressList(progress)}
+          ${progress?.stage === "expired" ? html`<p><button type="button" ?disabled=${busy} @click=${() => void refund()}>Refund ${formatAmount(BigInt(paidRequest!.request.fee), paidRequest!.request.paymentToken === ZeroAddress ? "eth" : "tsr")} to my credits</button></p>` : ""}
+          ${progress?.stage === "refunded" ? html`<p>The fee is in your credits: withdraw it from <a href="#/account">your account</a>.</p>` : ""}
           ${progress?.stage === "answered" ? html`<p>Answer: ${answerText(codecs.output.decode(progress.output))}</p><p class="muted">by worker ${progress.worker}</p>` : ""}
         </section>`,
       container,
