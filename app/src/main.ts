@@ -4,6 +4,7 @@ import { AppContext } from "./AppContext.js";
 import { accountPage } from "./views/AccountPage.js";
 import { askPage } from "./views/AskPage.js";
 import { modelsPage } from "./views/ModelsPage.js";
+import { operatorsPage } from "./views/OperatorsPage.js";
 import { walletPanel } from "./views/WalletPanel.js";
 
 const page = document.getElementById("page")!;
@@ -27,6 +28,7 @@ async function boot(): Promise<void> {
     try {
       if (name === "ask") leave = await askPage(ctx, page, param);
       else if (name === "account") await accountPage(ctx, page);
+      else if (name === "operators") await operatorsPage(ctx, page);
       else await modelsPage(ctx, page);
     } catch (err) {
       ctx.report(err);

@@ -44,6 +44,9 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await app?.stop();
   });
 
+  /** The chain's head, read afresh (ethers' getBlockNumber may answer from a cache up to 250 ms old). */
+  const headBlock = async () => Number(await wallet.provider.send("eth_blockNumber", []));
+
   /** Waits for the problem banner to say `sentence`; fails with what it says instead. */
   async function bannerSays(sentence: string): Promise<void> {
     try {
@@ -78,8 +81,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
   it("asks the model: a digit drawn with the mouse, paid in ETH, followed sent → claimed → answered; the answer is the model's on that input", async () => {
     const { market } = app.stack.contracts;
     const versionId = app.stack.trained!.versionId;
-    const fromBlock = await wallet.provider.getBlockNumber();
-    const before = await wallet.provider.getBalance(PERSON.address, fromBlock);
+    const fromBlock = await headBlock();
     await page.goto(`${app.url}/#/ask/${versionId}`);
     // Drawn with the mouse, as a person would: one stroke down the middle, a "1".
     const box = (await page.getByRole("img", { name: /Drawing area/ }).boundingBox())!;
@@ -108,13 +110,13 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await page.getByTestId("answer").textContent()).to.equal(String((answer as { classIndex: number }).classIndex));
     // The person paid the price and the gas of one transaction, nothing else.
     const receipt = await wallet.provider.getTransactionReceipt(requested[0].transactionHash);
-    const spent = before - (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber));
+    const spent = (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber - 1)) - (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber));
     expect(spent).to.equal(10n ** 14n + receipt!.gasUsed * receipt!.gasPrice);
   });
 
   it("from the keyboard: a declined signature is a sentence, and nothing is sent", async () => {
     const { market } = app.stack.contracts;
-    const fromBlock = await wallet.provider.getBlockNumber();
+    const fromBlock = await headBlock();
     wallet.declining = true;
     try {
       // From the keyboard: a digit picked in the list, the form sent with Enter on its button.
@@ -150,6 +152,19 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await shot("account");
   });
 
+  it("the operators page shows each staked worker as the WorkerRegistry has it: stake, capabilities, served versions, endpoint, status", async () => {
+    const { workerRegistry } = app.stack.contracts;
+    const worker = app.stack.signers.worker.address;
+    await page.getByRole("link", { name: "Operators" }).click();
+    const row = page.getByTestId(`operator-${worker}`);
+    await row.waitFor();
+    const cells = await row.locator("td").allTextContents();
+    expect(cells).to.deep.equal([worker, `${formatEther((await workerRegistry.workerOf(worker)).stake)} TSR`, "infer", app.stack.trained!.versionId.toString(), "embedded://worker-1", "eligible"]);
+    expect(await page.locator("tbody tr").count()).to.equal(1);
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("operators");
+  });
+
   it("pays in TSR by a signed permit: too little is said before the wallet is asked; then one transaction, the price pulled, answered", async () => {
     const { market, token } = app.stack.contracts;
     const versionId = app.stack.trained!.versionId;
@@ -162,8 +177,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(wallet.asked.slice(askedBefore)).to.not.include.members(["eth_signTypedData_v4", "eth_sendTransaction"]);
 
     await (await token.mint(PERSON.address, 10n ** 18n)).wait();
-    const fromBlock = await wallet.provider.getBlockNumber();
-    const ethBefore = await wallet.provider.getBalance(PERSON.address, fromBlock);
+    const fromBlock = await headBlock();
     await page.getByRole("button", { name: "Pay 0.1 TSR and ask" }).click();
     await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
     const requested = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
@@ -174,7 +188,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await token.allowance(PERSON.address, await market.getAddress())).to.equal(0n);
     // One transaction (the request; the permit is a signature): the ETH spent is its gas, to the wei.
     const receipt = await wallet.provider.getTransactionReceipt(requested[0].transactionHash);
-    expect(ethBefore - (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber))).to.equal(receipt!.gasUsed * receipt!.gasPrice);
+    expect((await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber - 1)) - (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber))).to.equal(receipt!.gasUsed * receipt!.gasPrice);
     expect(wallet.asked.filter((m) => m === "eth_signTypedData_v4")).to.have.length(1);
     await shot("ask-tsr");
   });
@@ -198,14 +212,15 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
 
       await page.getByRole("link", { name: "your account" }).click();
       await page.getByTestId("credits").getByText("0.0001 ETH, 0.0 TSR").waitFor();
-      const fromBlock = await wallet.provider.getBlockNumber();
-      const before = await wallet.provider.getBalance(PERSON.address, fromBlock);
+      const fromBlock = await headBlock();
       await page.getByRole("button", { name: "Withdraw 0.0001 ETH" }).click();
       await page.getByTestId("credits").getByText("0.0 ETH, 0.0 TSR").waitFor();
       const [withdrawn] = await market.queryFilter(market.filters.Withdrawn(PERSON.address), fromBlock);
       expect(withdrawn.args.amount).to.equal(10n ** 14n);
       const receipt = await wallet.provider.getTransactionReceipt(withdrawn.transactionHash);
-      // Read at the withdrawal's block (ethers shares one answer between identical reads within 250 ms).
+      // Read at the withdrawal's block and the one before (one transaction a block here; ethers shares one answer
+      // between identical reads within 250 ms, a block number included).
+      const before = await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber - 1);
       expect((await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber)) - before).to.equal(10n ** 14n - receipt!.gasUsed * receipt!.gasPrice);
       expect(await market.creditOf(PERSON.address, ZeroAddress)).to.equal(0n);
     } finally {

@@ -1,0 +1,34 @@
+import { html, render } from "lit-html";
+import { formatTsr } from "../../../client/src/Amounts.js";
+import { listOperators } from "../../../client/src/Operators.js";
+import type { AppContext } from "../AppContext.js";
+
+/** The operators: every staked worker, its capabilities, the versions it serves, its endpoint and whether it can work. */
+export async function operatorsPage(ctx: AppContext, container: HTMLElement): Promise<void> {
+  render(html`<h1>Operators</h1><p>Reading the WorkerRegistry…</p>`, container);
+  const operators = await listOperators(ctx.contracts.workerRegistry, ctx.config.deployment.startBlock);
+  render(
+    html`<h1>Operators</h1>
+      ${operators.length === 0
+        ? html`<p>No worker is staked yet: register one with <code>npx hardhat worker register</code>.</p>`
+        : html`<table>
+            <caption class="muted">Staked workers, the largest stake first</caption>
+            <thead>
+              <tr><th scope="col">Worker</th><th scope="col">Stake</th><th scope="col">Does</th><th scope="col">Serves versions</th><th scope="col">Endpoint</th><th scope="col">Status</th></tr>
+            </thead>
+            <tbody>
+              ${operators.map(
+                (o) => html`<tr data-testid="operator-${o.address}">
+                  <td><code>${o.address}</code></td>
+                  <td>${formatTsr(o.stake)}</td>
+                  <td>${o.capabilities.join(", ")}</td>
+                  <td>${o.servedVersions.length === 0 ? "none" : o.servedVersions.join(", ")}</td>
+                  <td>${o.endpoint}</td>
+                  <td>${o.unstakeRequestedAt !== 0 ? "unstaking" : o.eligible ? "eligible" : "not eligible"}${o.obligations > 0n ? html`<br /><span class="muted">${o.obligations} open obligations</span>` : ""}</td>
+                </tr>`,
+              )}
+            </tbody>
+          </table>`}`,
+    container,
+  );
+}
