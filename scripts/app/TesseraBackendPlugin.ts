@@ -14,10 +14,22 @@ export interface TesseraBackendOptions {
 }
 
 const CID_PATH = /^\/ipfs\/([A-Za-z0-9]+)\/?$/;
+/**
+ * What a page may ask the node: reads, and raw transactions its wallet signed. Nothing that signs with the node's own
+ * accounts (eth_sendTransaction, eth_sign…: a development node holds unlocked keys) and none of its admin methods
+ * (evm_*, hardhat_*, anvil_*, debug_*).
+ */
+const PUBLIC_RPC_METHODS = new Set([
+  "eth_chainId", "eth_blockNumber", "eth_call", "eth_estimateGas", "eth_gasPrice", "eth_maxPriorityFeePerGas", "eth_feeHistory",
+  "eth_getBalance", "eth_getCode", "eth_getStorageAt", "eth_getTransactionCount", "eth_getBlockByNumber", "eth_getBlockByHash",
+  "eth_getTransactionByHash", "eth_getTransactionReceipt", "eth_getLogs", "eth_newFilter", "eth_newBlockFilter", "eth_getFilterChanges",
+  "eth_getFilterLogs", "eth_uninstallFilter", "eth_sendRawTransaction", "eth_syncing", "net_version", "web3_clientVersion",
+]);
+const MAX_RPC_BODY_BYTES = 1 << 20;
 
 /**
  * What the page needs beside its own files, on the same origin (so one port serves everything): `/app-config.json`
- * (the deployment and where to read the chain and IPFS), `/rpc` (the chain's JSON-RPC, proxied) and `/ipfs/<cid>`
+ * (the deployment and where to read the chain and IPFS), `/rpc` (the chain's JSON-RPC, standard methods only) and `/ipfs/<cid>`
  * (a read-only gateway over the content store, each file checked against its CID by the store). For `vite preview`
  * (what `npm run app` serves) and `vite dev`.
  */
@@ -40,16 +52,52 @@ export function tesseraBackend(options: TesseraBackendOptions): Plugin {
       (err: unknown) => (err instanceof ContentNotFoundError ? send(res, 404, "text/plain", `${cid} is not in this store`) : send(res, 502, "text/plain", `the store failed to read ${cid}`)),
     );
   };
-  const proxy = { "/rpc": { target: options.rpcUrl, changeOrigin: true, rewrite: () => "/" } };
+  const rpc: Connect.NextHandleFunction = (req: IncomingMessage, res: ServerResponse, next) => {
+    if ((req.url ?? "").split("?")[0] !== "/rpc") return next();
+    if (req.method !== "POST") return send(res, 405, "text/plain", "JSON-RPC takes POST");
+    forwardRpc(req, options.rpcUrl).then(
+      ({ status, body }) => send(res, status, "application/json", body),
+      () => send(res, 502, "application/json", rpcError(null, -32603, "the chain's node did not answer")),
+    );
+  };
   return {
     name: "tessera-backend",
-    config: () => ({ server: { proxy }, preview: { proxy } }),
-    configureServer: (server) => void server.middlewares.use(gateway),
-    configurePreviewServer: (server) => void server.middlewares.use(gateway),
+    configureServer: (server) => void server.middlewares.use(rpc).use(gateway),
+    configurePreviewServer: (server) => void server.middlewares.use(rpc).use(gateway),
   };
 }
 
 function send(res: ServerResponse, status: number, type: string, body: string | Uint8Array, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": type, "content-length": String(typeof body === "string" ? Buffer.byteLength(body) : body.byteLength), ...headers });
   res.end(body);
+}
+
+const rpcError = (id: unknown, code: number, message: string) => JSON.stringify({ jsonrpc: "2.0", id: id ?? null, error: { code, message } });
+
+/**
+ * Forwards a JSON-RPC body (one call or a batch) to the node when every method in it is a public one; anything else
+ * is answered here, without reaching the node: a body that is not JSON-RPC, one over 1 MiB, or an admin method.
+ */
+async function forwardRpc(req: IncomingMessage, rpcUrl: string): Promise<{ status: number; body: string }> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > MAX_RPC_BODY_BYTES) return { status: 413, body: rpcError(null, -32600, "request body over 1 MiB") };
+    chunks.push(chunk);
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return { status: 400, body: rpcError(null, -32700, "not JSON") };
+  }
+  const calls = Array.isArray(parsed) ? parsed : [parsed];
+  for (const call of calls as { id?: unknown; method?: unknown }[]) {
+    if (typeof call?.method !== "string") return { status: 400, body: rpcError(call?.id, -32600, "not a JSON-RPC call") };
+    if (!PUBLIC_RPC_METHODS.has(call.method)) return { status: 403, body: rpcError(call.id, -32601, `${call.method} is not served to pages`) };
+  }
+  const response = await fetch(rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: text });
+  return { status: response.status, body: await response.text() };
 }

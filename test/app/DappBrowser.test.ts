@@ -58,6 +58,22 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
   const shot = (name: string) => page.screenshot({ path: resolve(SHOTS, `${name}.png`), fullPage: true });
   const accessibilityViolations = async () => (await new AxeBuilder({ page }).analyze()).violations.map((v) => `${v.id}: ${v.help} at ${v.nodes.map((n) => n.target.join(" ")).join(", ")}`);
 
+  it("the page's JSON-RPC endpoint forwards reads and signed transactions only: the node's accounts and admin methods stay private", async () => {
+    const call = async (body: unknown) => {
+      const response = await fetch(`${app.url}/rpc`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+      return { status: response.status, body: (await response.json()) as { result?: unknown; error?: { message: string } } };
+    };
+    expect(await call({ jsonrpc: "2.0", id: 1, method: "eth_chainId", params: [] })).to.deep.equal({ status: 200, body: { jsonrpc: "2.0", id: 1, result: "0x7a69" } });
+    const head = await headBlock();
+    for (const method of ["evm_mine", "hardhat_setBalance", "eth_sendTransaction", "eth_sign", "eth_accounts"]) {
+      expect(await call({ jsonrpc: "2.0", id: 2, method, params: [] }), method).to.deep.equal({ status: 403, body: { jsonrpc: "2.0", id: 2, error: { code: -32601, message: `${method} is not served to pages` } } });
+    }
+    // A batch is refused whole when any call in it is refused.
+    expect((await call([{ jsonrpc: "2.0", id: 3, method: "eth_blockNumber" }, { jsonrpc: "2.0", id: 4, method: "evm_mine" }])).status).to.equal(403);
+    expect((await call("nonsense")).status).to.equal(400);
+    expect(await headBlock()).to.equal(head);
+  });
+
   it("connects a wallet found by EIP-6963 and lists the registry's versions with price, codecs and shards", async () => {
     await page.goto(app.url);
     await page.locator("body[data-ready=true]").waitFor();
