@@ -5,11 +5,18 @@ import { explainError } from "../../client/src/ErrorSentences.js";
 import { connectContracts, tesseraInterfaces, type TesseraContracts } from "../../client/src/TesseraContracts.js";
 import { WalletSession } from "./WalletSession.js";
 
+const GATEWAY_KEY = "tessera.ipfsGateway";
+
 /** What every page shares: the deployment, a read-only chain connection, the wallet, and the problem banner. */
 export class AppContext {
   readonly provider: JsonRpcProvider;
   readonly contracts: TesseraContracts;
   readonly wallet: WalletSession;
+  /**
+   * The IPFS gateway content is read through: the app server's (from the app config) unless the person chose
+   * another (any Kubo or public gateway URL), remembered in this browser.
+   */
+  readonly gateway = atom<string>("");
   /** The sentence the banner shows, or null. */
   readonly problem = atom<string | null>(null);
   readonly #interfaces: Interface[] = tesseraInterfaces();
@@ -19,6 +26,26 @@ export class AppContext {
     this.provider = new JsonRpcProvider(config.rpcUrl, config.deployment.chainId, { staticNetwork: true, pollingInterval: 1_000 });
     this.contracts = connectContracts(config.deployment, this.provider);
     this.wallet = new WalletSession(config);
+    this.gateway.set(localStorage.getItem(GATEWAY_KEY) ?? config.gateway);
+  }
+
+  /** Reads content through `url` from now on (an empty one: back to the app server's gateway). */
+  chooseGateway(url: string): void {
+    const trimmed = url.trim().replace(/\/$/, "");
+    if (trimmed === "") {
+      localStorage.removeItem(GATEWAY_KEY);
+      this.gateway.set(this.config.gateway);
+      return;
+    }
+    let parsed: URL;
+    try {
+      parsed = new URL(trimmed);
+    } catch {
+      throw new Error(`The address ${trimmed} is not a URL (for example http://127.0.0.1:8080 or https://ipfs.io).`);
+    }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`The address ${trimmed} is not an http(s) URL.`);
+    localStorage.setItem(GATEWAY_KEY, trimmed);
+    this.gateway.set(trimmed);
   }
 
   /** Shows `err` as a sentence a person understands (and logs the original for developers). */

@@ -56,9 +56,14 @@ export async function listVersions(registry: ModelRegistry): Promise<VersionSumm
  * embedded store behind the app's server, or any Kubo gateway.
  */
 export async function fetchManifest(gateway: string, manifestCid: string): Promise<ModelManifest> {
-  const response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${manifestCid}`);
-  if (!response.ok) throw new Error(`the IPFS gateway ${gateway} answered ${response.status} for the manifest ${manifestCid}`);
+  let response: Response;
+  try {
+    response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${manifestCid}`);
+  } catch {
+    throw new Error(`The IPFS gateway ${gateway} could not be reached: check its address (Account page).`);
+  }
+  if (!response.ok) throw new Error(`The IPFS gateway ${gateway} answered ${response.status} for the manifest ${manifestCid}.`);
   const parsed = parseModelManifest(await response.json());
-  if (!parsed.success) throw new Error(`the manifest ${manifestCid} is not a Tessera model manifest`);
+  if (!parsed.success) throw new Error(`The manifest ${manifestCid} from ${gateway} is not a Tessera model manifest.`);
   return parsed.data;
 }

@@ -168,6 +168,29 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await shot("account");
   });
 
+  it("content is read through the gateway a person chooses: an unreachable one is named, a bad URL refused, the app's restored", async () => {
+    await page.getByRole("link", { name: "Account" }).click();
+    await page.getByLabel(/IPFS gateway/).fill("ftp://example.org");
+    await page.getByRole("button", { name: "Use this gateway" }).click();
+    await bannerSays("The address ftp://example.org is not an http(s) URL.");
+    await page.getByLabel(/IPFS gateway/).fill("http://127.0.0.1:9/");
+    await page.getByRole("button", { name: "Use this gateway" }).click();
+    await page.getByTestId("gateway").getByText("http://127.0.0.1:9", { exact: true }).waitFor();
+    await page.getByRole("link", { name: "Models" }).click();
+    await bannerSays("The IPFS gateway http://127.0.0.1:9 could not be reached: check its address (Account page).");
+    // Remembered in this browser: a reload still reads through it.
+    await page.reload();
+    await page.locator("body[data-ready=true]").waitFor();
+    await bannerSays("The IPFS gateway http://127.0.0.1:9 could not be reached: check its address (Account page).");
+    await page.getByRole("link", { name: "Account" }).click();
+    await page.getByRole("button", { name: "Use this app's gateway" }).click();
+    await page.getByTestId("gateway").getByText(app.url, { exact: true }).waitFor();
+    await page.getByRole("link", { name: "Models" }).click();
+    await page.getByTestId(`version-${app.stack.trained!.versionId}`).getByText("uint8-image → class-index").waitFor();
+    expect(await page.locator("#problem").isHidden()).to.equal(true);
+    if ((await page.getByRole("button", { name: "Connect Test Wallet" }).count()) > 0) await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+  });
+
   it("the operators page shows each staked worker as the WorkerRegistry has it: stake, capabilities, served versions, endpoint, status", async () => {
     const { workerRegistry } = app.stack.contracts;
     const worker = app.stack.signers.worker.address;

@@ -1,5 +1,5 @@
 import { ZeroAddress } from "ethers";
-import { html, render } from "lit-html";
+import { html, render, type TemplateResult } from "lit-html";
 import { formatAmount, formatEth, formatTsr, type Currency } from "../../../client/src/Amounts.js";
 import { balancesOf } from "../../../client/src/Balances.js";
 import type { AppContext } from "../AppContext.js";
@@ -8,7 +8,7 @@ import type { AppContext } from "../AppContext.js";
 export async function accountPage(ctx: AppContext, container: HTMLElement): Promise<void> {
   const state = ctx.wallet.state.get();
   if (state.status !== "connected") {
-    render(html`<h1>Account</h1><p>Connect a wallet to see its balances.</p>`, container);
+    render(html`<h1>Account</h1><p>Connect a wallet to see its balances.</p>${contentCard(ctx, () => void accountPage(ctx, container))}`, container);
     return;
   }
   let busy = false;
@@ -39,9 +39,30 @@ export async function accountPage(ctx: AppContext, container: HTMLElement): Prom
             <dt>TSR</dt><dd data-testid="balance-tsr">${formatTsr(b.tsr)}</dd>
             <dt>Market credits</dt><dd><span data-testid="credits">${formatEth(b.marketCreditEth)}, ${formatTsr(b.marketCreditTsr)}</span>${credit(b.marketCreditEth, "eth")}${credit(b.marketCreditTsr, "tsr")}</dd>
           </dl>
-        </div>`,
+        </div>
+        ${contentCard(ctx, () => void draw())}`,
       container,
     );
   };
   await draw();
+}
+
+/** Where content is read from: the app server's IPFS gateway, or one the person chose. */
+function contentCard(ctx: AppContext, redraw: () => void): TemplateResult {
+  const choose = (url: string) => {
+    ctx.clearProblem();
+    try {
+      ctx.chooseGateway(url);
+    } catch (err) {
+      ctx.report(err);
+    }
+    redraw();
+  };
+  return html`<form class="card" @submit=${(e: Event) => { e.preventDefault(); choose((new FormData(e.target as HTMLFormElement).get("gateway") as string) ?? ""); }}>
+    <h2>Content</h2>
+    <p><label for="gateway">IPFS gateway (manifests and weights are read through it)</label><br />
+      <input id="gateway" name="gateway" size="48" .value=${ctx.gateway.get()} /></p>
+    <p><button type="submit">Use this gateway</button> <button type="button" @click=${() => choose("")}>Use this app's gateway</button></p>
+    <p class="muted">Now: <span data-testid="gateway">${ctx.gateway.get()}</span></p>
+  </form>`;
 }

@@ -49,7 +49,7 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
     return () => undefined;
   }
   const version: VersionSummary = versions.find((v) => v.versionId.toString() === versionParam) ?? versions[0];
-  const manifest = await fetchManifest(ctx.config.gateway, version.manifestCid);
+  const manifest = await fetchManifest(ctx.gateway.get(), version.manifestCid);
   const codecs = codecsOf(manifest);
   const drawable = codecs.input.spec.name === "uint8-image" && codecs.input.byteLength === 784;
   const canvas = new DigitCanvas();

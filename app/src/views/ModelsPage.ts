@@ -39,7 +39,7 @@ export async function modelsPage(ctx: AppContext, container: HTMLElement): Promi
   await Promise.all(
     versions.map(async (v) => {
       try {
-        manifests.set(v.versionId, await fetchManifest(ctx.config.gateway, v.manifestCid));
+        manifests.set(v.versionId, await fetchManifest(ctx.gateway.get(), v.manifestCid));
       } catch (err) {
         ctx.report(err);
       }
