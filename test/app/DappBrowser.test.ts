@@ -6,7 +6,10 @@ import { formatEther, getBytes, HDNodeWallet, Mnemonic, ZeroAddress } from "ethe
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { AppStack } from "../../scripts/app/AppStack.js";
 import { decodeAnswer, predictLocally } from "../../scripts/lib/InferenceClient.js";
-import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { activeTf } from "../../worker/src/ml/backend.js";
+import { publishModel, readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { codecsOf, versionShapesOf } from "../../worker/src/ml/ModelManifest.js";
+import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -202,6 +205,38 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await page.locator("tbody tr").count()).to.equal(1);
     expect(await accessibilityViolations()).to.deep.equal([]);
     await shot("operators");
+  });
+
+  it("a model of any codec gets the form it needs: four feature fields for a float32 table model, answered as the model says", async () => {
+    const { market, modelRegistry, workerRegistry } = app.stack.contracts;
+    const tf = activeTf();
+    const model = tf.sequential();
+    model.add(tf.layers.dense({ inputShape: [4], units: 3, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
+    const published = await publishModel(app.stack.store, model, { name: "table-3-class" }, { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "class-index", scoreBits: 16 } });
+    const manifest = await readManifest(app.stack.store, published.manifestCid);
+    const owner = modelRegistry.connect(app.stack.signers.modelOwner);
+    await (await owner.registerModel("table-3-class", `ipfs://${published.manifestCid}`)).wait();
+    const input = versionInputOf(published, { priceWei: 10n ** 14n, priceToken: 10n ** 17n, royaltyBps: 0, ...versionShapesOf(manifest) });
+    const versionId = await owner.publishVersion.staticCall(await modelRegistry.modelCount(), input);
+    await (await owner.publishVersion(await modelRegistry.modelCount(), input)).wait();
+    await (await workerRegistry.connect(app.stack.signers.worker).setServedModels([versionId], true)).wait();
+
+    const fromBlock = await headBlock();
+    await page.goto(`${app.url}/#/ask/${versionId}`);
+    await page.getByRole("radio", { name: /^ETH/ }).check();
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await bannerSays("Fill value [0] first (4 values in all).");
+    const features = [5.1, -3.5, 1.4, 0.2];
+    for (const [i, v] of features.entries()) await page.getByLabel(`value [${i}]`).fill(String(v));
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
+    await shot("ask-features");
+    const [requested] = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
+    expect(getBytes(requested.args.input)).to.deep.equal(codecsOf(manifest).input.encode(features));
+    const [local] = await predictLocally(model, manifest, [getBytes(requested.args.input)]);
+    const answer = decodeAnswer(manifest, local) as { classIndex: number };
+    expect(await page.getByTestId("answer").textContent()).to.equal(String(answer.classIndex));
+    model.dispose();
   });
 
   it("pays in TSR by a signed permit: too little is said before the wallet is asked; then one transaction, the price pulled, answered", async () => {

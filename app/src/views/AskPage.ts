@@ -6,7 +6,7 @@ import { fetchManifest, listVersions, type VersionSummary } from "../../../clien
 import type { DecodedOutput } from "../../../worker/src/ml/codecs/OutputCodec.js";
 import { codecsOf } from "../../../worker/src/ml/ModelManifest.js";
 import type { AppContext } from "../AppContext.js";
-import { DigitCanvas } from "./DigitCanvas.js";
+import { inputFormFor } from "./InputForms.js";
 
 const LIFETIME_SECONDS = 600;
 const STAGES = ["sent", "claimed", "answered"] as const;
@@ -51,8 +51,7 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
   const version: VersionSummary = versions.find((v) => v.versionId.toString() === versionParam) ?? versions[0];
   const manifest = await fetchManifest(ctx.gateway.get(), version.manifestCid);
   const codecs = codecsOf(manifest);
-  const drawable = codecs.input.spec.name === "uint8-image" && codecs.input.byteLength === 784;
-  const canvas = new DigitCanvas();
+  const form = inputFormFor(codecs.input);
   let currency: Currency = "eth";
   const price = () => (currency === "eth" ? version.priceWei : version.priceToken);
   let busy = false;
@@ -90,8 +89,9 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
 
   const ask = async () => {
     ctx.clearProblem();
-    if (!canvas.inked) {
-      ctx.problem.set("Draw a digit (or pick one) first.");
+    const missing = form === null ? "This page cannot build inputs for this model." : form.missing();
+    if (missing !== null) {
+      ctx.problem.set(missing);
       return;
     }
     busy = true;
@@ -104,7 +104,7 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
       const held = currency === "eth" ? await ctx.provider.getBalance(account) : await ctx.contracts.token.balanceOf(account);
       if (held < price()) throw new Error(`Your account holds ${formatAmount(held, currency)}; this answer costs ${formatAmount(price(), currency)}.`);
       fromBlock = await ctx.provider.getBlockNumber();
-      const options = { versionId: version.versionId, input: codecs.input.encode(canvas.pixels()), fee: price(), lifetimeSeconds: LIFETIME_SECONDS, salt: BigInt(Date.now()) };
+      const options = { versionId: version.versionId, input: codecs.input.encode(form!.values()), fee: price(), lifetimeSeconds: LIFETIME_SECONDS, salt: BigInt(Date.now()) };
       const market = ctx.contracts.market.connect(signer);
       const paid = currency === "eth" ? await requestWithEth(market, options) : await requestWithTokenPermit(market, ctx.contracts.token.connect(signer), options);
       requestId = paid.requestId;
@@ -137,20 +137,10 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
             <label><input type="radio" name="currency" value="tsr" ?checked=${currency === "tsr"} @change=${() => { currency = "tsr"; draw(); }} /> TSR (${formatAmount(version.priceToken, "tsr")}, by a signed permit: no approval transaction)</label>
           </fieldset>
           <p>Price: <strong data-testid="price">${formatAmount(price(), currency)}</strong> per answer, paid from your wallet; refundable if no worker answers within ${LIFETIME_SECONDS / 60} minutes.</p>
-          ${drawable
-            ? html`<div class="row">
-                <div>${canvas.element}</div>
-                <div>
-                  <p><label for="digit">Or write a digit for me</label>
-                    <select id="digit" @change=${(e: Event) => { const v = (e.target as HTMLSelectElement).value; if (v !== "") canvas.writeDigit(Number(v)); }}>
-                      <option value="">choose…</option>
-                      ${[0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((d) => html`<option value=${d}>${d}</option>`)}
-                    </select></p>
-                  <p><button type="button" @click=${() => canvas.clear()}>Clear the drawing</button></p>
-                </div>
-              </div>`
+          ${form !== null
+            ? form.template(() => draw())
             : html`<p>This page cannot build inputs for the ${codecs.input.spec.name} codec yet: use <code>npx hardhat infer request</code>.</p>`}
-          <p><button type="submit" ?disabled=${busy || !drawable}>Pay ${formatAmount(price(), currency)} and ask</button></p>
+          <p><button type="submit" ?disabled=${busy || form === null}>Pay ${formatAmount(price(), currency)} and ask</button></p>
         </form>
         <section class="card" aria-live="polite" aria-label="Request">
           ${requestId === undefined ? html`<p class="muted">No request sent yet.</p>` : html`<p>Request <code data-testid="request-id">${requestId}</code></p>`}
