@@ -4,6 +4,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
 import { formatEther, getBytes, HDNodeWallet, Mnemonic, ZeroAddress } from "ethers";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
+import { PNG } from "pngjs";
 import { AppStack } from "../../scripts/app/AppStack.js";
 import { decodeAnswer, predictLocally } from "../../scripts/lib/InferenceClient.js";
 import { activeTf } from "../../worker/src/ml/backend.js";
@@ -236,6 +237,40 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const [local] = await predictLocally(model, manifest, [getBytes(requested.args.input)]);
     const answer = decodeAnswer(manifest, local) as { classIndex: number };
     expect(await page.getByTestId("answer").textContent()).to.equal(String(answer.classIndex));
+    model.dispose();
+  });
+
+  it("an image model gets an upload: a PNG scaled to the model's 8×8×3, the bytes the page sends are the image's, answered as the model says", async () => {
+    const { market, modelRegistry, workerRegistry } = app.stack.contracts;
+    const tf = activeTf();
+    const model = tf.sequential();
+    model.add(tf.layers.flatten({ inputShape: [8, 8, 3] }));
+    model.add(tf.layers.dense({ units: 4, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }));
+    const published = await publishModel(app.stack.store, model, { name: "colour-4-class" }, { inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] }, outputCodec: { name: "class-index", scoreBits: 16 } });
+    const manifest = await readManifest(app.stack.store, published.manifestCid);
+    const owner = modelRegistry.connect(app.stack.signers.modelOwner);
+    await (await owner.registerModel("colour-4-class", `ipfs://${published.manifestCid}`)).wait();
+    const input = versionInputOf(published, { priceWei: 10n ** 14n, priceToken: 10n ** 17n, royaltyBps: 0, ...versionShapesOf(manifest) });
+    const versionId = await owner.publishVersion.staticCall(await modelRegistry.modelCount(), input);
+    await (await owner.publishVersion(await modelRegistry.modelCount(), input)).wait();
+    await (await workerRegistry.connect(app.stack.signers.worker).setServedModels([versionId], true)).wait();
+
+    // An 8×8 PNG with a colour per quadrant: no scaling needed, so every pixel must reach the request unchanged.
+    const png = new PNG({ width: 8, height: 8 });
+    const colour = (x: number, y: number) => (x < 4 ? (y < 4 ? [250, 10, 10] : [10, 250, 10]) : y < 4 ? [10, 10, 250] : [200, 200, 30]);
+    for (let y = 0; y < 8; y++) for (let x = 0; x < 8; x++) png.data.set([...colour(x, y), 255], (y * 8 + x) * 4);
+    const expected = Uint8Array.from({ length: 8 * 8 * 3 }, (_, i) => colour(Math.floor(i / 3) % 8, Math.floor(i / 24))[i % 3]);
+
+    const fromBlock = await headBlock();
+    await page.goto(`${app.url}/#/ask/${versionId}`);
+    await page.getByRole("radio", { name: /^ETH/ }).check();
+    await page.getByLabel(/^Image/).setInputFiles({ name: "quadrants.png", mimeType: "image/png", buffer: PNG.sync.write(png) });
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
+    const [requested] = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
+    expect(getBytes(requested.args.input)).to.deep.equal(expected);
+    const [local] = await predictLocally(model, manifest, [expected]);
+    expect(await page.getByTestId("answer").textContent()).to.equal(String((decodeAnswer(manifest, local) as { classIndex: number }).classIndex));
     model.dispose();
   });
 
