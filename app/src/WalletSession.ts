@@ -17,6 +17,7 @@ export class WalletSession {
   readonly state = atom<WalletState>({ status: "searching" });
   readonly #config: AppConfig;
   #detach: (() => void) | undefined;
+  #updates = 0;
 
   constructor(config: AppConfig) {
     this.#config = config;
@@ -62,16 +63,24 @@ export class WalletSession {
     await this.#update(current.wallet, current.account);
   }
 
-  /** A signer for the connected account, refused on any other chain than the deployment's. */
+  /**
+   * A signer for the connected account, refused on any other chain than the deployment's. The wallet's chain is asked
+   * afresh, not taken from the last event: a wallet signs for the chain it is on when it signs.
+   */
   async signer(): Promise<JsonRpcSigner> {
     const current = this.state.get();
     if (current.status !== "connected") throw new Error("Connect a wallet first.");
-    if (!current.rightChain) throw new Error(`Your wallet is on another network: switch it to ${this.#config.chainName} first.`);
+    const chainId = await walletChainId(current.wallet.provider);
+    if (chainId !== current.chainId) await this.#update(current.wallet, current.account);
+    if (chainId !== this.#config.deployment.chainId) throw new Error(`Your wallet is on another network: switch it to ${this.#config.chainName} first.`);
     return new BrowserProvider(current.wallet.provider, this.#config.deployment.chainId).getSigner(current.account);
   }
 
+  /** Reads the wallet's chain; of two updates racing (two events in a row), only the later one lands. */
   async #update(wallet: DiscoveredWallet, account: string): Promise<void> {
+    const turn = ++this.#updates;
     const chainId = await walletChainId(wallet.provider);
+    if (turn !== this.#updates) return;
     this.state.set({ status: "connected", wallet, account: getAddress(account), chainId, rightChain: chainId === this.#config.deployment.chainId });
   }
 }

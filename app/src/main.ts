@@ -1,6 +1,7 @@
 import { html, render } from "lit-html";
 import { parseAppConfig } from "../../client/src/AppConfig.js";
 import { AppContext } from "./AppContext.js";
+import { PageScope } from "./PageScope.js";
 import { accountPage } from "./views/AccountPage.js";
 import { askPage } from "./views/AskPage.js";
 import { modelsPage } from "./views/ModelsPage.js";
@@ -19,19 +20,20 @@ async function boot(): Promise<void> {
     banner.hidden = sentence === null;
     banner.textContent = sentence ?? "";
   });
-  let leave: (() => void) | undefined;
+  let scope: PageScope | undefined;
   const route = async () => {
-    leave?.();
-    leave = undefined;
+    scope?.leave();
+    const visit = new PageScope(ctx, page);
+    scope = visit;
     ctx.clearProblem();
     const [, name, param] = location.hash.split("/");
     try {
-      if (name === "ask") leave = await askPage(ctx, page, param);
-      else if (name === "account") await accountPage(ctx, page);
-      else if (name === "operators") await operatorsPage(ctx, page);
-      else await modelsPage(ctx, page);
+      if (name === "ask") await askPage(visit, param);
+      else if (name === "account") await accountPage(visit);
+      else if (name === "operators") await operatorsPage(visit);
+      else await modelsPage(visit);
     } catch (err) {
-      ctx.report(err);
+      visit.report(err);
     }
   };
   ctx.wallet.state.subscribe((state) => {

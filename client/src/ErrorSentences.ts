@@ -27,6 +27,18 @@ function chain(err: unknown): ErrorFields[] {
   return out;
 }
 
+/** Solidity's panic codes a person could meet. */
+const PANICS: Record<number, string> = { 0x01: ": an assertion failed", 0x11: ": arithmetic overflow", 0x12: ": division by zero", 0x32: ": an index out of range" };
+
+/** Revert data wallets nest one level down (`{ code: -32603, data: { data: "0x…" } }`, MetaMask's shape). */
+function nestedRevertData(errors: readonly ErrorFields[]): string | undefined {
+  for (const e of errors) {
+    const inner = (e as { data?: { data?: unknown } }).data?.data;
+    if (typeof inner === "string" && /^0x[0-9a-fA-F]{8,}$/.test(inner)) return inner;
+  }
+  return undefined;
+}
+
 const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
 
 /**
@@ -42,11 +54,19 @@ export function explainError(err: unknown, interfaces: readonly Interface[]): st
     if (e.code === 4100) return "The wallet has not given this page access to that account: connect it first.";
     if (e.code === 4902) return "The wallet does not know this network: add it from the page's network prompt.";
   }
-  const revert = decodeRevert(revertDataOf(err), interfaces);
+  for (const e of errors) {
+    if (e.code === "TRANSACTION_REPLACED") {
+      const reason = (e as { reason?: unknown }).reason;
+      if (reason === "cancelled") return "Your wallet cancelled the transaction (replaced it with an empty one): nothing was paid.";
+      return "Your wallet replaced the transaction with another: look it up in the wallet's activity before trying again.";
+    }
+  }
+  const revert = decodeRevert(revertDataOf(err) ?? nestedRevertData(errors), interfaces);
   if (revert !== null) {
     const hint = hintFor(revert);
     if (hint !== undefined) return `The contract refused: ${hint}.`;
     if (revert.name === "Error") return `The contract refused: ${String(revert.args[0])}.`;
+    if (revert.name === "Panic") return `The contract stopped on a failed internal check (panic 0x${BigInt(revert.args[0] as bigint).toString(16)}${PANICS[Number(revert.args[0])] ?? ""}): nothing changed.`;
     return `The contract refused with ${formatRevert(revert)}.`;
   }
   for (const e of errors) {

@@ -1,4 +1,4 @@
-import { getBytes, type ContractTransactionReceipt, type Result } from "ethers";
+import { getBytes, type ContractTransactionReceipt, type ContractTransactionResponse, type Result } from "ethers";
 import type { InferenceMarket, TesseraToken } from "../../typechain-types/index.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import type { InferenceRequestStruct } from "../../typechain-types/inference/InferenceMarket.js";
@@ -37,7 +37,21 @@ export async function requestWithEth(market: InferenceMarket, options: PaidReque
     { modelVersionId: options.versionId, deadline, callbackGasLimit: 0, salt: options.salt, inputKind: INLINE_INPUT, input: options.input },
     { value: options.fee },
   );
-  return paidRequestOf(market, await tx.wait(), deadline);
+  return paidRequestOf(market, await minedReceipt(tx), deadline);
+}
+
+/**
+ * The receipt of `tx`, or of the transaction that replaced it when the wallet only repriced it ("speed up": same
+ * call, higher fee). A cancelled or otherwise replaced transaction is an error: that request was never sent.
+ */
+async function minedReceipt(tx: ContractTransactionResponse): Promise<ContractTransactionReceipt | null> {
+  try {
+    return await tx.wait();
+  } catch (err) {
+    const e = err as { code?: string; reason?: string; receipt?: ContractTransactionReceipt };
+    if (e.code === "TRANSACTION_REPLACED" && e.reason === "repriced" && e.receipt != null) return e.receipt;
+    throw err;
+  }
 }
 
 /**
@@ -54,7 +68,7 @@ export async function requestWithTokenPermit(market: InferenceMarket, token: Tes
     options.fee,
     permit,
   );
-  return paidRequestOf(market, await tx.wait(), deadline);
+  return paidRequestOf(market, await minedReceipt(tx), deadline);
 }
 
 function paidRequestOf(market: InferenceMarket, receipt: ContractTransactionReceipt | null, deadline: number): PaidRequest {
@@ -83,21 +97,28 @@ export type RequestProgress =
   | { readonly stage: "refunded"; readonly txHash: string };
 
 /**
- * The request's stage: answered or refunded by their events (from `fromBlock`), else open or claimed by the market's
- * `requestState`, and expired once the next block is past its deadline unanswered (the fee is then refundable).
+ * The request's stage at one block (the latest): answered or refunded by their events up to it, else open or claimed
+ * by the market's `requestState` at it, and expired once that block's time is past the deadline unanswered (the fee
+ * is then refundable: the next block is later still). Every read is pinned to that block, so an answer landing between
+ * two reads is never taken for an expiry; the browser's clock plays no part.
  */
-export async function requestProgress(market: InferenceMarket, requestId: bigint, fromBlock: number): Promise<RequestProgress> {
-  const [fulfilled, refunded] = await Promise.all([
-    market.queryFilter(market.filters.InferenceFulfilled(requestId), fromBlock),
-    market.queryFilter(market.filters.InferenceRefunded(requestId), fromBlock),
+export async function requestProgress(market: InferenceMarket, request: PaidRequest, fromBlock: number): Promise<RequestProgress> {
+  const provider = market.runner?.provider;
+  if (provider == null) throw new Error("the market contract needs a provider");
+  const head = await provider.getBlock("latest");
+  if (head === null) throw new Error("the node returned no latest block");
+  const [fulfilled, refunded, state] = await Promise.all([
+    market.queryFilter(market.filters.InferenceFulfilled(request.requestId), fromBlock, head.number),
+    market.queryFilter(market.filters.InferenceRefunded(request.requestId), fromBlock, head.number),
+    market.requestState(request.requestId, { blockTag: head.number }),
   ]);
   const answer = fulfilled[0];
   if (answer !== undefined) return { stage: "answered", worker: answer.args.worker, output: getBytes(answer.args.output), txHash: answer.transactionHash };
   if (refunded[0] !== undefined) return { stage: "refunded", txHash: refunded[0].transactionHash };
-  const state = await market.requestState(requestId);
-  const deadline = Number(state.deadline);
-  const now = await nextBlockTime(market.runner!.provider!);
-  if (now > deadline) return { stage: "expired", deadline };
-  if (Number(state.status) === 2) return { stage: "claimed", deadline, claimant: state.claimant };
-  return { stage: "sent", deadline };
+  if (head.timestamp > request.deadline) return { stage: "expired", deadline: request.deadline };
+  if (Number(state.status) === 2) return { stage: "claimed", deadline: request.deadline, claimant: state.claimant };
+  return { stage: "sent", deadline: request.deadline };
 }
+
+/** The stages after which nothing changes. */
+export const isFinal = (p: RequestProgress): boolean => p.stage === "answered" || p.stage === "refunded";

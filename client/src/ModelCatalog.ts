@@ -1,5 +1,8 @@
 import { getBytes } from "ethers";
+import { equals } from "multiformats/bytes";
 import { CID } from "multiformats/cid";
+import * as raw from "multiformats/codecs/raw";
+import { sha256 } from "multiformats/hashes/sha2";
 import type { ModelRegistry } from "../../typechain-types/index.js";
 import { parseModelManifest, type ModelManifest } from "../../worker/src/ml/ModelManifest.js";
 
@@ -34,21 +37,32 @@ export async function listVersions(registry: ModelRegistry): Promise<VersionSumm
   const versions = await Promise.all(ids.map((id) => registry.getVersion(id)));
   const modelIds = [...new Set(versions.map((v) => v.modelId))];
   const names = new Map(await Promise.all(modelIds.map(async (id) => [id, (await registry.getModel(id)).name] as const)));
-  return versions.map((v, i) => ({
-    versionId: ids[i],
-    modelId: v.modelId,
-    modelName: names.get(v.modelId) ?? "",
-    owner: v.owner,
-    status: Number(v.status) === 1 ? "Active" : "Deprecated",
-    priceWei: v.priceWei,
-    priceToken: v.priceToken,
-    royaltyBps: Number(v.royaltyBps),
-    shardCount: Number(v.shardCount),
-    manifestCid: cidOfBytes(v.manifestCid),
-    inputShape: v.inputShape.map(Number),
-    outputShape: v.outputShape.map(Number),
-    publishedAt: new Date(Number(v.publishedAt) * 1000),
-  }));
+  // The registry is open to anyone: a version whose CID bytes do not parse is left out, not allowed to break the list.
+  const summaries: VersionSummary[] = [];
+  versions.forEach((v, i) => {
+    let manifestCid: string;
+    try {
+      manifestCid = cidOfBytes(v.manifestCid);
+    } catch {
+      return;
+    }
+    summaries.push({
+      versionId: ids[i],
+      modelId: v.modelId,
+      modelName: names.get(v.modelId) ?? "",
+      owner: v.owner,
+      status: Number(v.status) === 1 ? "Active" : "Deprecated",
+      priceWei: v.priceWei,
+      priceToken: v.priceToken,
+      royaltyBps: Number(v.royaltyBps),
+      shardCount: Number(v.shardCount),
+      manifestCid,
+      inputShape: v.inputShape.map(Number),
+      outputShape: v.outputShape.map(Number),
+      publishedAt: new Date(Number(v.publishedAt) * 1000),
+    });
+  });
+  return summaries;
 }
 
 /**
@@ -63,7 +77,19 @@ export async function fetchManifest(gateway: string, manifestCid: string): Promi
     throw new Error(`The IPFS gateway ${gateway} could not be reached: check its address (Account page).`);
   }
   if (!response.ok) throw new Error(`The IPFS gateway ${gateway} answered ${response.status} for the manifest ${manifestCid}.`);
-  const parsed = parseModelManifest(await response.json());
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  // A gateway is not trusted: a raw-block CID (every manifest, being one chunk) is checked against the bytes.
+  const cid = CID.parse(manifestCid);
+  if (cid.code === raw.code && !equals((await sha256.digest(bytes)).bytes, cid.multihash.bytes)) {
+    throw new Error(`The IPFS gateway ${gateway} sent bytes that are not the manifest ${manifestCid}: choose another gateway.`);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes));
+  } catch {
+    throw new Error(`The IPFS gateway ${gateway} sent something other than JSON for the manifest ${manifestCid}: check its address.`);
+  }
+  const parsed = parseModelManifest(value);
   if (!parsed.success) throw new Error(`The manifest ${manifestCid} from ${gateway} is not a Tessera model manifest.`);
   return parsed.data;
 }

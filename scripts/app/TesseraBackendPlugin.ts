@@ -26,6 +26,8 @@ const PUBLIC_RPC_METHODS = new Set([
   "eth_getFilterLogs", "eth_uninstallFilter", "eth_sendRawTransaction", "eth_syncing", "net_version", "web3_clientVersion",
 ]);
 const MAX_RPC_BODY_BYTES = 1 << 20;
+const MAX_RPC_BATCH = 100;
+const RPC_TIMEOUT_MS = 30_000;
 
 /**
  * What the page needs beside its own files, on the same origin (so one port serves everything): `/app-config.json`
@@ -48,13 +50,16 @@ export function tesseraBackend(options: TesseraBackendOptions): Plugin {
       return send(res, 400, "text/plain", `${match[1]} is not a CID`);
     }
     options.store.get(cid).then(
-      (bytes) => send(res, 200, "application/octet-stream", bytes, { "cache-control": "public, max-age=31536000, immutable", etag: `"${cid}"` }),
+      // Content is served from the page's own origin: never sniffed into HTML, never run as a page of it.
+      (bytes) => send(res, 200, "application/octet-stream", bytes, { "cache-control": "public, max-age=31536000, immutable", etag: `"${cid}"`, "x-content-type-options": "nosniff", "content-security-policy": "sandbox" }),
       (err: unknown) => (err instanceof ContentNotFoundError ? send(res, 404, "text/plain", `${cid} is not in this store`) : send(res, 502, "text/plain", `the store failed to read ${cid}`)),
     );
   };
   const rpc: Connect.NextHandleFunction = (req: IncomingMessage, res: ServerResponse, next) => {
     if ((req.url ?? "").split("?")[0] !== "/rpc") return next();
     if (req.method !== "POST") return send(res, 405, "text/plain", "JSON-RPC takes POST");
+    // A JSON body needs a CORS preflight: another site's page cannot post here unseen ("simple" text/plain posts).
+    if (!(req.headers["content-type"] ?? "").startsWith("application/json")) return send(res, 415, "application/json", rpcError(null, -32600, "JSON-RPC takes content-type application/json"));
     forwardRpc(req, options.rpcUrl).then(
       ({ status, body }) => send(res, status, "application/json", body),
       () => send(res, 502, "application/json", rpcError(null, -32603, "the chain's node did not answer")),
@@ -83,9 +88,10 @@ async function forwardRpc(req: IncomingMessage, rpcUrl: string): Promise<{ statu
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > MAX_RPC_BODY_BYTES) return { status: 413, body: rpcError(null, -32600, "request body over 1 MiB") };
-    chunks.push(chunk);
+    // Read to the end either way (leaving early would reset the connection before the 413 is seen).
+    if (size <= MAX_RPC_BODY_BYTES) chunks.push(chunk);
   }
+  if (size > MAX_RPC_BODY_BYTES) return { status: 413, body: rpcError(null, -32600, "request body over 1 MiB") };
   const text = Buffer.concat(chunks).toString("utf8");
   let parsed: unknown;
   try {
@@ -94,10 +100,12 @@ async function forwardRpc(req: IncomingMessage, rpcUrl: string): Promise<{ statu
     return { status: 400, body: rpcError(null, -32700, "not JSON") };
   }
   const calls = Array.isArray(parsed) ? parsed : [parsed];
+  if (calls.length > MAX_RPC_BATCH) return { status: 400, body: rpcError(null, -32600, `a batch of more than ${MAX_RPC_BATCH} calls`) };
   for (const call of calls as { id?: unknown; method?: unknown }[]) {
     if (typeof call?.method !== "string") return { status: 400, body: rpcError(call?.id, -32600, "not a JSON-RPC call") };
     if (!PUBLIC_RPC_METHODS.has(call.method)) return { status: 403, body: rpcError(call.id, -32601, `${call.method} is not served to pages`) };
   }
-  const response = await fetch(rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: text });
+  // What was checked is what is sent: the parsed calls, written again (no second reading of the raw text).
+  const response = await fetch(rpcUrl, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(parsed), signal: AbortSignal.timeout(RPC_TIMEOUT_MS) });
   return { status: response.status, body: await response.text() };
 }

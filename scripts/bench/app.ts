@@ -79,7 +79,7 @@ try {
     const t = performance.now();
     const fromBlock = await wallet.provider.getBlockNumber();
     const paid = await requestWithEth(market, { versionId, input, fee: 10n ** 14n, lifetimeSeconds: 600, salt: BigInt(i + 1) });
-    while ((await requestProgress(market, paid.requestId, fromBlock)).stage !== "answered") await new Promise((r) => setTimeout(r, 500));
+    while ((await requestProgress(market, paid, fromBlock)).stage !== "answered") await new Promise((r) => setTimeout(r, 500));
     libraryAsks.push(performance.now() - t);
   }
 

@@ -75,6 +75,14 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     // A batch is refused whole when any call in it is refused.
     expect((await call([{ jsonrpc: "2.0", id: 3, method: "eth_blockNumber" }, { jsonrpc: "2.0", id: 4, method: "evm_mine" }])).status).to.equal(403);
     expect((await call("nonsense")).status).to.equal(400);
+    const batch = await call([{ jsonrpc: "2.0", id: 5, method: "eth_chainId" }, { jsonrpc: "2.0", id: 6, method: "net_version" }]);
+    expect(batch.status).to.equal(200);
+    expect((batch.body as unknown as { id: number; result: string }[]).map((r) => [r.id, r.result])).to.deep.equal([[5, "0x7a69"], [6, "31337"]]);
+    // Another site's "simple" post (no preflight) is refused: JSON-RPC here takes application/json only.
+    const simple = await fetch(`${app.url}/rpc`, { method: "POST", headers: { "content-type": "text/plain" }, body: JSON.stringify({ jsonrpc: "2.0", id: 7, method: "eth_chainId" }) });
+    expect(simple.status).to.equal(415);
+    const tooBig = await fetch(`${app.url}/rpc`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ jsonrpc: "2.0", id: 8, method: "eth_call", params: ["x".repeat(1 << 20)] }) });
+    expect(tooBig.status).to.equal(413);
     expect(await headBlock()).to.equal(head);
   });
 
@@ -154,8 +162,10 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
   it("a wallet on another network is detected, refused for sending, and switched from the page", async () => {
     await wallet.moveTo(1);
     await page.getByText("Wrong network (chain 1)").waitFor();
+    const askedBefore = wallet.asked.length;
     await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
     await bannerSays(`Your wallet is on another network: switch it to ${AppStack.CHAIN_NAME} first.`);
+    expect(wallet.asked.slice(askedBefore)).to.not.include("eth_sendTransaction");
     await shot("wrong-network");
     await page.getByRole("button", { name: `Switch to ${AppStack.CHAIN_NAME}` }).click();
     await page.getByTestId("network").getByText(AppStack.CHAIN_NAME).waitFor();
@@ -283,7 +293,8 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const askedBefore = wallet.asked.length;
     await page.getByRole("button", { name: "Pay 0.1 TSR and ask" }).click();
     await bannerSays("Your account holds 0.0 TSR; this answer costs 0.1 TSR.");
-    expect(wallet.asked.slice(askedBefore)).to.not.include.members(["eth_signTypedData_v4", "eth_sendTransaction"]);
+    expect(wallet.asked.slice(askedBefore)).to.not.include("eth_signTypedData_v4");
+    expect(wallet.asked.slice(askedBefore)).to.not.include("eth_sendTransaction");
 
     await (await token.mint(PERSON.address, 10n ** 18n)).wait();
     const fromBlock = await headBlock();
@@ -300,6 +311,36 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect((await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber - 1)) - (await wallet.provider.getBalance(PERSON.address, receipt!.blockNumber))).to.equal(receipt!.gasUsed * receipt!.gasPrice);
     expect(wallet.asked.filter((m) => m === "eth_signTypedData_v4")).to.have.length(1);
     await shot("ask-tsr");
+  });
+
+  it("a page reloaded while its request waits comes back to it (kept in the browser) and follows it to the answer", async () => {
+    const versionId = app.stack.trained!.versionId;
+    await app.stack.stopWorker();
+    let restarted = false;
+    try {
+      await page.goto(`${app.url}/#/ask/${versionId}`);
+      await page.getByRole("radio", { name: /^ETH/ }).check();
+      await page.getByLabel("Or write a digit for me").selectOption("2");
+      await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+      await page.locator("[data-testid=progress][data-stage=sent]").waitFor();
+      const requestId = await page.getByTestId("request-id").textContent();
+      await page.reload();
+      await page.locator("body[data-ready=true]").waitFor();
+      if ((await page.getByRole("button", { name: "Connect Test Wallet" }).count()) > 0) await page.getByRole("button", { name: "Connect Test Wallet" }).click();
+      await page.goto(`${app.url}/#/models`);
+      await page.goto(`${app.url}/#/ask/${versionId}`);
+      await page.locator("[data-testid=progress][data-stage=sent]").waitFor();
+      expect(await page.getByTestId("request-id").textContent()).to.equal(requestId);
+      await app.stack.startWorker();
+      restarted = true;
+      await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
+      // Answered: forgotten by the browser, so the next visit starts clean.
+      await page.goto(`${app.url}/#/models`);
+      await page.goto(`${app.url}/#/ask/${versionId}`);
+      await page.getByText("No request sent yet.").waitFor();
+    } finally {
+      if (!restarted) await app.stack.startWorker();
+    }
   });
 
   it("a request no worker answers expires, its fee is refunded from the page and withdrawn from the account page, to the wei", async () => {

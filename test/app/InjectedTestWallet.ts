@@ -106,12 +106,17 @@ export class InjectedTestWallet {
       }
       case "eth_sendTransaction": {
         if (this.declining) throw Object.assign(new Error("User rejected the request."), { code: 4001 });
-        const tx = params[0] as { to?: string; data?: string; value?: string; gas?: string };
+        const tx = params[0] as { from?: string; to?: string; data?: string; value?: string; gas?: string };
+        // What a real wallet would do wrong here, refused loudly: a test of the page must not pass on a send from
+        // another account, or one that a wallet on another chain would have sent there.
+        if (tx.from !== undefined && tx.from.toLowerCase() !== this.address.toLowerCase()) throw Object.assign(new Error(`the page asked to send from ${tx.from}`), { code: 4100 });
+        if (this.#chainId !== this.#realChainId) throw Object.assign(new Error(`the wallet is on chain ${this.#chainId}: this transaction would have gone there`), { code: 4901 });
         const request: TransactionRequest = { to: tx.to, data: tx.data, value: tx.value === undefined ? 0n : BigInt(tx.value), ...(tx.gas === undefined ? {} : { gasLimit: BigInt(tx.gas) }) };
         return (await this.signer.sendTransaction(request)).hash;
       }
       case "eth_signTypedData_v4": {
         if (this.declining) throw Object.assign(new Error("User rejected the request."), { code: 4001 });
+        if (String(params[0]).toLowerCase() !== this.address.toLowerCase()) throw Object.assign(new Error(`the page asked to sign as ${String(params[0])}`), { code: 4100 });
         const typed = JSON.parse(params[1] as string) as { domain: Record<string, unknown>; types: Record<string, { name: string; type: string }[]>; message: Record<string, unknown> };
         const { EIP712Domain: _, ...types } = typed.types;
         return this.wallet.signTypedData(typed.domain, types, typed.message);

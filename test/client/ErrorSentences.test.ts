@@ -23,8 +23,17 @@ describe("client: errors as one sentence a person understands", () => {
     expect(explainError(callException(paused), interfaces)).to.equal("The contract refused with EnforcedPause().");
     const reason = id("Error(string)").slice(0, 10) + AbiCoder.defaultAbiCoder().encode(["string"], ["not allowed"]).slice(2);
     expect(explainError(callException(reason), interfaces)).to.equal("The contract refused: not allowed.");
+    // MetaMask's shape for a revert on eth_sendTransaction: the data one level down.
+    expect(explainError({ code: -32603, message: "Internal JSON-RPC error.", data: { code: 3, data: deprecated } }, interfaces)).to.equal("The contract refused: model version 7 is deprecated and takes no new requests.");
+    const panic = id("Panic(uint256)").slice(0, 10) + AbiCoder.defaultAbiCoder().encode(["uint256"], [0x11]).slice(2);
+    expect(explainError(callException(panic), interfaces)).to.equal("The contract stopped on a failed internal check (panic 0x11: arithmetic overflow): nothing changed.");
     const unknown = new Interface(["error Nobody(uint256)"]).encodeErrorResult("Nobody", [1n]);
     expect(explainError(callException(unknown), interfaces)).to.equal("The contract refused the transaction without saying why.");
+  });
+
+  it("a transaction the wallet replaced: cancelled (nothing paid) or replaced otherwise (look in the wallet)", () => {
+    expect(explainError({ code: "TRANSACTION_REPLACED", reason: "cancelled" }, interfaces)).to.equal("Your wallet cancelled the transaction (replaced it with an empty one): nothing was paid.");
+    expect(explainError({ code: "TRANSACTION_REPLACED", reason: "replaced" }, interfaces)).to.equal("Your wallet replaced the transaction with another: look it up in the wallet's activity before trying again.");
   });
 
   it("too little ETH, an unreachable node, and anything else by its short message as a sentence", () => {

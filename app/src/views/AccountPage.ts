@@ -1,36 +1,38 @@
 import { ZeroAddress } from "ethers";
-import { html, render, type TemplateResult } from "lit-html";
+import { html, type TemplateResult } from "lit-html";
 import { formatAmount, formatEth, formatTsr, type Currency } from "../../../client/src/Amounts.js";
 import { balancesOf } from "../../../client/src/Balances.js";
 import type { AppContext } from "../AppContext.js";
+import type { PageScope } from "../PageScope.js";
 
 /** The connected account: ETH, TSR, and the market's credits (earnings, refunds), each withdrawable in one transaction. */
-export async function accountPage(ctx: AppContext, container: HTMLElement): Promise<void> {
+export async function accountPage(scope: PageScope): Promise<void> {
+  const { ctx } = scope;
   const state = ctx.wallet.state.get();
   if (state.status !== "connected") {
-    render(html`<h1>Account</h1><p>Connect a wallet to see its balances.</p>${contentCard(ctx, () => void accountPage(ctx, container))}`, container);
+    scope.render(html`<h1>Account</h1><p>Connect a wallet to see its balances.</p>${contentCard(ctx, () => void accountPage(scope).catch((err: unknown) => scope.report(err)))}`);
     return;
   }
   let busy = false;
   const withdraw = async (currency: Currency) => {
     ctx.clearProblem();
     busy = true;
-    await draw();
     try {
+      await draw();
       const market = ctx.contracts.market.connect(await ctx.wallet.signer());
       await (await market.withdraw(currency === "eth" ? ZeroAddress : await ctx.contracts.token.getAddress())).wait();
     } catch (err) {
-      ctx.report(err);
+      scope.report(err);
     } finally {
       busy = false;
-      await draw();
+      await draw().catch((err: unknown) => scope.report(err));
     }
   };
   const draw = async () => {
     const b = await balancesOf(state.account, { provider: ctx.provider, token: ctx.contracts.token, market: ctx.contracts.market });
     const credit = (amount: bigint, currency: Currency) =>
       amount === 0n ? "" : html` <button type="button" ?disabled=${busy} @click=${() => void withdraw(currency)}>Withdraw ${formatAmount(amount, currency)}</button>`;
-    render(
+    scope.render(
       html`<h1>Account</h1>
         <div class="card">
           <dl>
@@ -40,8 +42,7 @@ export async function accountPage(ctx: AppContext, container: HTMLElement): Prom
             <dt>Market credits</dt><dd><span data-testid="credits">${formatEth(b.marketCreditEth)}, ${formatTsr(b.marketCreditTsr)}</span>${credit(b.marketCreditEth, "eth")}${credit(b.marketCreditTsr, "tsr")}</dd>
           </dl>
         </div>
-        ${contentCard(ctx, () => void draw())}`,
-      container,
+        ${contentCard(ctx, () => void draw().catch((err: unknown) => scope.report(err)))}`,
     );
   };
   await draw();

@@ -1,22 +1,30 @@
 import { ZeroAddress } from "ethers";
-import { html, render, type TemplateResult } from "lit-html";
+import { html, type TemplateResult } from "lit-html";
 import { formatAmount, type Currency } from "../../../client/src/Amounts.js";
-import { requestProgress, requestWithEth, requestWithTokenPermit, type PaidRequest, type RequestProgress } from "../../../client/src/InferenceRequests.js";
+import { isFinal, requestProgress, requestWithEth, requestWithTokenPermit, type RequestProgress } from "../../../client/src/InferenceRequests.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
-import type { DecodedOutput } from "../../../worker/src/ml/codecs/OutputCodec.js";
+import type { DecodedOutput, OutputCodec } from "../../../worker/src/ml/codecs/OutputCodec.js";
 import { codecsOf } from "../../../worker/src/ml/ModelManifest.js";
-import type { AppContext } from "../AppContext.js";
+import { PaidRequestStore, type FollowedRequest } from "../PaidRequestStore.js";
+import type { PageScope } from "../PageScope.js";
 import { inputFormFor } from "./InputForms.js";
 
 const LIFETIME_SECONDS = 600;
 const STAGES = ["sent", "claimed", "answered"] as const;
+const short = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
 
-function answerText(answer: DecodedOutput): TemplateResult {
+function answerText(codec: OutputCodec, output: Uint8Array): TemplateResult {
+  let answer: DecodedOutput;
+  try {
+    answer = codec.decode(output);
+  } catch {
+    return html`<span data-testid="answer">an answer this model's codec cannot read (${output.length} bytes): the worker misbehaved</span>`;
+  }
   switch (answer.codec) {
     case "class-index":
       return html`<span class="answer" data-testid="answer">${answer.classIndex}</span>`;
     case "top-k":
-      return html`<span class="answer" data-testid="answer">${answer.top[0].classIndex}</span>
+      return html`<span class="answer" data-testid="answer">${answer.top[0]?.classIndex ?? "?"}</span>
         <ul>${answer.top.map((t) => html`<li>${t.classIndex}: ${(t.probability * 100).toFixed(1)} %</li>`)}</ul>`;
     case "binary-probability":
       return html`<span class="answer" data-testid="answer">${(answer.probability * 100).toFixed(1)} %</span>`;
@@ -36,35 +44,80 @@ function progressList(progress: RequestProgress | undefined): TemplateResult {
 }
 
 /**
- * Ask a model: choose an active version, give it an input that fits its codec (a drawn digit for 28×28 grey
- * models), see the price, pay in ETH from the wallet, follow the request sent → claimed → answered (or expired)
- * from the chain, and read the answer decoded by the version's output codec.
+ * Ask a model: choose an active version, give it an input through a form that fits its codec, see the price, pay in
+ * ETH or TSR from the wallet, follow the request sent → claimed → answered (or expired, then refunded) from the
+ * chain, and read the answer decoded by the version's output codec. What is paid is fixed when the person presses
+ * the button (version, currency, fee, input); the request is kept in the browser until it ends, so a reload or a
+ * page left mid-payment comes back to it.
  */
-export async function askPage(ctx: AppContext, container: HTMLElement, versionParam: string | undefined): Promise<() => void> {
-  render(html`<h1>Ask a model</h1><p>Reading the registry…</p>`, container);
+export async function askPage(scope: PageScope, versionParam: string | undefined): Promise<void> {
+  const { ctx } = scope;
+  scope.render(html`<h1>Ask a model</h1><p>Reading the registry…</p>`);
   const versions = (await listVersions(ctx.contracts.modelRegistry)).filter((v) => v.status === "Active");
-  let stopped = false;
-  if (versions.length === 0) {
-    render(html`<h1>Ask a model</h1><p>No active model version to ask.</p>`, container);
-    return () => undefined;
+  if (versions.length === 0) return scope.render(html`<h1>Ask a model</h1><p>No active model version to ask.</p>`);
+  const version: VersionSummary | undefined = versionParam === undefined ? versions[0] : versions.find((v) => v.versionId.toString() === versionParam);
+  if (version === undefined) {
+    return scope.render(html`<h1>Ask a model</h1><p>Version ${versionParam} is not an active version of this registry: pick one on the <a href="#/models">Models</a> page.</p>`);
   }
-  const version: VersionSummary = versions.find((v) => v.versionId.toString() === versionParam) ?? versions[0];
   const manifest = await fetchManifest(ctx.gateway.get(), version.manifestCid);
   const codecs = codecsOf(manifest);
-  const form = inputFormFor(codecs.input);
+  const maxInlineBytes = Number((await ctx.contracts.market.params()).maxInlineInputBytes);
+  const form = inputFormFor(codecs.input, maxInlineBytes);
   let currency: Currency = "eth";
   const price = () => (currency === "eth" ? version.priceWei : version.priceToken);
   let busy = false;
+  let followed: FollowedRequest | undefined;
   let progress: RequestProgress | undefined;
-  let requestId: bigint | undefined;
-  let paidRequest: PaidRequest | undefined;
-  let fromBlock = 0;
 
-  /** Polls the request's stage until it is final (answered, refunded) or waits for a person (expired). */
-  const follow = async () => {
-    while (!stopped && paidRequest !== undefined && progress !== undefined && (progress.stage === "sent" || progress.stage === "claimed")) {
-      await new Promise((r) => setTimeout(r, 500));
-      progress = await requestProgress(ctx.contracts.market, paidRequest.requestId, fromBlock);
+  const storeOf = async () => {
+    const signer = await ctx.wallet.signer();
+    return { signer, store: new PaidRequestStore(ctx.config.deployment.chainId, await signer.getAddress()) };
+  };
+
+  /** Polls until the request ends (answered, refunded): slower once expired, retried with back-off through node trouble. */
+  const follow = async (request: FollowedRequest, store: PaidRequestStore | undefined) => {
+    let failures = 0;
+    while (scope.current && followed === request && (progress === undefined || !isFinal(progress))) {
+      try {
+        progress = await requestProgress(ctx.contracts.market, request.paid, request.fromBlock);
+        failures = 0;
+        draw();
+        if (isFinal(progress)) store?.remove(request.paid.requestId);
+      } catch (err) {
+        if (failures++ === 0) scope.report(err);
+      }
+      await new Promise((r) => setTimeout(r, progress?.stage === "expired" ? 2_000 : Math.min(500 * 2 ** failures, 8_000)));
+    }
+  };
+
+  const ask = async () => {
+    ctx.clearProblem();
+    const missing = form === null ? "This page cannot build inputs for this model." : form.missing();
+    if (missing !== null) return void ctx.problem.set(missing);
+    // What the person agreed to when pressing the button, whatever the form shows afterwards.
+    const terms = { currency, fee: price(), input: codecs.input.encode(form!.values()) };
+    busy = true;
+    draw();
+    try {
+      const { signer, store } = await storeOf();
+      const account = await signer.getAddress();
+      // Checked before anything is signed: a person learns they cannot pay before the wallet asks them to.
+      const held = terms.currency === "eth" ? await ctx.provider.getBalance(account) : await ctx.contracts.token.balanceOf(account);
+      if (held < terms.fee) throw new Error(`Your account holds ${formatAmount(held, terms.currency)}; this answer costs ${formatAmount(terms.fee, terms.currency)}.`);
+      const fromBlock = await ctx.provider.getBlockNumber();
+      const options = { versionId: version.versionId, input: terms.input, fee: terms.fee, lifetimeSeconds: LIFETIME_SECONDS, salt: BigInt(Date.now()) };
+      const market = ctx.contracts.market.connect(signer);
+      const paid = terms.currency === "eth" ? await requestWithEth(market, options) : await requestWithTokenPermit(market, ctx.contracts.token.connect(signer), options);
+      followed = { paid, fromBlock, versionId: version.versionId };
+      store.add(followed);
+      progress = { stage: "sent", deadline: paid.deadline };
+      busy = false;
+      draw();
+      await follow(followed, store);
+    } catch (err) {
+      scope.report(err);
+    } finally {
+      busy = false;
       draw();
     }
   };
@@ -72,88 +125,65 @@ export async function askPage(ctx: AppContext, container: HTMLElement, versionPa
   /** An expired request's fee back to the requester's credits (anyone may send it; the page's person does). */
   const refund = async () => {
     ctx.clearProblem();
-    if (paidRequest === undefined) return;
+    const request = followed;
+    if (request === undefined) return;
     busy = true;
     draw();
     try {
-      const market = ctx.contracts.market.connect(await ctx.wallet.signer());
-      await (await market.refund(paidRequest.request)).wait();
-      progress = await requestProgress(ctx.contracts.market, paidRequest.requestId, fromBlock);
+      const { signer, store } = await storeOf();
+      await (await ctx.contracts.market.connect(signer).refund(request.paid.request)).wait();
+      progress = await requestProgress(ctx.contracts.market, request.paid, request.fromBlock);
+      if (isFinal(progress)) store.remove(request.paid.requestId);
     } catch (err) {
-      ctx.report(err);
+      scope.report(err);
     } finally {
       busy = false;
       draw();
     }
   };
 
-  const ask = async () => {
-    ctx.clearProblem();
-    const missing = form === null ? "This page cannot build inputs for this model." : form.missing();
-    if (missing !== null) {
-      ctx.problem.set(missing);
-      return;
-    }
-    busy = true;
-    progress = undefined;
-    draw();
-    try {
-      const signer = await ctx.wallet.signer();
-      const account = await signer.getAddress();
-      // Checked before anything is signed: a person learns they cannot pay before the wallet asks them to.
-      const held = currency === "eth" ? await ctx.provider.getBalance(account) : await ctx.contracts.token.balanceOf(account);
-      if (held < price()) throw new Error(`Your account holds ${formatAmount(held, currency)}; this answer costs ${formatAmount(price(), currency)}.`);
-      fromBlock = await ctx.provider.getBlockNumber();
-      const options = { versionId: version.versionId, input: codecs.input.encode(form!.values()), fee: price(), lifetimeSeconds: LIFETIME_SECONDS, salt: BigInt(Date.now()) };
-      const market = ctx.contracts.market.connect(signer);
-      const paid = currency === "eth" ? await requestWithEth(market, options) : await requestWithTokenPermit(market, ctx.contracts.token.connect(signer), options);
-      requestId = paid.requestId;
-      paidRequest = paid;
-      progress = { stage: "sent", deadline: paid.deadline };
-      draw();
-      await follow();
-    } catch (err) {
-      ctx.report(err);
-    } finally {
-      busy = false;
-      if (!stopped) draw();
-    }
-  };
-
-  const draw = () => {
-    if (stopped) return;
-    render(
+  const draw = () =>
+    scope.render(
       html`<h1>Ask a model</h1>
         <form class="card" @submit=${(e: Event) => { e.preventDefault(); void ask(); }}>
-          <p>
-            <label for="version">Model version</label>
-            <select id="version" @change=${(e: Event) => (location.hash = `#/ask/${(e.target as HTMLSelectElement).value}`)}>
-              ${versions.map((v) => html`<option value=${v.versionId.toString()} ?selected=${v.versionId === version.versionId}>${v.versionId}: ${v.modelName}</option>`)}
-            </select>
-          </p>
-          <fieldset>
-            <legend>Pay with</legend>
-            <label><input type="radio" name="currency" value="eth" ?checked=${currency === "eth"} @change=${() => { currency = "eth"; draw(); }} /> ETH (${formatAmount(version.priceWei, "eth")})</label>
-            <label><input type="radio" name="currency" value="tsr" ?checked=${currency === "tsr"} @change=${() => { currency = "tsr"; draw(); }} /> TSR (${formatAmount(version.priceToken, "tsr")}, by a signed permit: no approval transaction)</label>
+          <fieldset class="plain" ?disabled=${busy}>
+            <p>
+              <label for="version">Model version</label>
+              <select id="version" @change=${(e: Event) => (location.hash = `#/ask/${(e.target as HTMLSelectElement).value}`)}>
+                ${versions.map((v) => html`<option value=${v.versionId.toString()} ?selected=${v.versionId === version.versionId}>${v.versionId}: ${v.modelName} (owner ${short(v.owner)})</option>`)}
+              </select>
+            </p>
+            <fieldset>
+              <legend>Pay with</legend>
+              <label><input type="radio" name="currency" value="eth" ?checked=${currency === "eth"} @change=${() => { currency = "eth"; draw(); }} /> ETH (${formatAmount(version.priceWei, "eth")})</label>
+              <label><input type="radio" name="currency" value="tsr" ?checked=${currency === "tsr"} @change=${() => { currency = "tsr"; draw(); }} /> TSR (${formatAmount(version.priceToken, "tsr")}, by a signed permit: no approval transaction)</label>
+            </fieldset>
+            <p>Price: <strong data-testid="price">${formatAmount(price(), currency)}</strong> per answer, paid from your wallet to version ${version.versionId} of model owner <code>${version.owner}</code>; refundable if no worker answers within ${LIFETIME_SECONDS / 60} minutes.</p>
+            ${form !== null ? form.template(() => draw()) : html`<p>This page cannot build this model's inputs (${codecs.input.spec.name}, ${codecs.input.byteLength} bytes; the page sends inputs of at most ${maxInlineBytes} bytes inline): use <code>npx hardhat infer request</code>.</p>`}
+            <p><button type="submit" ?disabled=${busy || form === null}>Pay ${formatAmount(price(), currency)} and ask</button></p>
           </fieldset>
-          <p>Price: <strong data-testid="price">${formatAmount(price(), currency)}</strong> per answer, paid from your wallet; refundable if no worker answers within ${LIFETIME_SECONDS / 60} minutes.</p>
-          ${form !== null
-            ? form.template(() => draw())
-            : html`<p>This page cannot build inputs for the ${codecs.input.spec.name} codec yet: use <code>npx hardhat infer request</code>.</p>`}
-          <p><button type="submit" ?disabled=${busy || form === null}>Pay ${formatAmount(price(), currency)} and ask</button></p>
         </form>
         <section class="card" aria-live="polite" aria-label="Request">
-          ${requestId === undefined ? html`<p class="muted">No request sent yet.</p>` : html`<p>Request <code data-testid="request-id">${requestId}</code></p>`}
+          ${followed === undefined ? html`<p class="muted">No request sent yet.</p>` : html`<p>Request <code data-testid="request-id">${followed.paid.requestId}</code></p>`}
           ${progressList(progress)}
-          ${progress?.stage === "expired" ? html`<p><button type="button" ?disabled=${busy} @click=${() => void refund()}>Refund ${formatAmount(BigInt(paidRequest!.request.fee), paidRequest!.request.paymentToken === ZeroAddress ? "eth" : "tsr")} to my credits</button></p>` : ""}
+          ${progress?.stage === "expired" && followed !== undefined
+            ? html`<p><button type="button" ?disabled=${busy} @click=${() => void refund()}>Refund ${formatAmount(BigInt(followed.paid.request.fee), followed.paid.request.paymentToken === ZeroAddress ? "eth" : "tsr")} to my credits</button></p>`
+            : ""}
           ${progress?.stage === "refunded" ? html`<p>The fee is in your credits: withdraw it from <a href="#/account">your account</a>.</p>` : ""}
-          ${progress?.stage === "answered" ? html`<p>Answer: ${answerText(codecs.output.decode(progress.output))}</p><p class="muted">by worker ${progress.worker}</p>` : ""}
+          ${progress?.stage === "answered" ? html`<p>Answer: ${answerText(codecs.output, progress.output)}</p><p class="muted">by worker ${progress.worker}</p>` : ""}
         </section>`,
-      container,
     );
-  };
   draw();
-  return () => {
-    stopped = true;
-  };
+
+  // A request of this version paid from this browser and not yet seen to end: followed again.
+  const state = ctx.wallet.state.get();
+  if (state.status === "connected" && state.rightChain) {
+    const store = new PaidRequestStore(ctx.config.deployment.chainId, state.account);
+    const pending = store.list().filter((r) => r.versionId === version.versionId).at(-1);
+    if (pending !== undefined) {
+      followed = pending;
+      draw();
+      void follow(pending, store);
+    }
+  }
 }

@@ -13,8 +13,12 @@ export interface InputForm {
 /** Inputs with at most this many values get a field each; larger ones a list of numbers. */
 const MAX_FIELDS = 64;
 
-/** The form for `codec`, or null when the page cannot build its inputs (text through a tokenizer, for now). */
-export function inputFormFor(codec: InputCodec): InputForm | null {
+/**
+ * The form for `codec`, or null when the page cannot build its inputs: text through a tokenizer (for now), or an
+ * input over `maxInlineBytes`, the market's limit for an inline input (larger ones go by CID, from the tasks).
+ */
+export function inputFormFor(codec: InputCodec, maxInlineBytes: number): InputForm | null {
+  if (codec.byteLength > maxInlineBytes) return null;
   const shape = codec.exampleShape;
   if (codec.spec.name === "uint8-image") {
     const channels = shape.length >= 3 ? shape[shape.length - 1] : 1;
@@ -89,6 +93,7 @@ function numbersForm(count: number, shape: readonly number[]): InputForm {
     return index.join(", ");
   };
   const read = (text: string) => (text.trim() === "" ? undefined : Number(text));
+  let overflow = false;
   return {
     template: () =>
       count <= MAX_FIELDS
@@ -98,14 +103,15 @@ function numbersForm(count: number, shape: readonly number[]): InputForm {
         : html`<p><label for="numbers">Input: ${count} numbers (shape ${JSON.stringify(shape)}, row-major), separated by commas or spaces</label><br />
             <textarea id="numbers" rows="4" cols="60" @input=${(e: Event) => {
               const parts = (e.target as HTMLTextAreaElement).value.split(/[\s,]+/).filter((p) => p !== "");
+              values.length = count;
               values.fill(undefined);
               parts.slice(0, count).forEach((p, i) => (values[i] = read(p)));
-              if (parts.length > count) values.push(Number.NaN);
+              overflow = parts.length > count;
             }}></textarea></p>`,
     missing: () => {
       const empty = values.slice(0, count).findIndex((v) => v === undefined);
       if (empty >= 0) return `Fill value [${positionOf(empty)}] first (${count} values in all).`;
-      if (values.length > count) return `This model takes ${count} values, not more.`;
+      if (overflow) return `This model takes ${count} values, not more.`;
       const bad = values.findIndex((v) => !Number.isFinite(v));
       return bad >= 0 ? `Value [${positionOf(bad)}] is not a number.` : null;
     },

@@ -1,18 +1,19 @@
-import { html, render } from "lit-html";
+import { html } from "lit-html";
 import { formatEth, formatTsr } from "../../../client/src/Amounts.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
 import type { ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
-import type { AppContext } from "../AppContext.js";
+import type { PageScope } from "../PageScope.js";
 
 const codecsLine = (m: ModelManifest | undefined) => (m === undefined ? "…" : `${m.inputCodec.name} → ${m.outputCodec.name}`);
 
 /** The registry: every version with its price, codecs, shards and status; "Ask" opens the request form. */
-export async function modelsPage(ctx: AppContext, container: HTMLElement): Promise<void> {
-  render(html`<h1>Models</h1><p>Reading the registry…</p>`, container);
+export async function modelsPage(scope: PageScope): Promise<void> {
+  const { ctx } = scope;
+  scope.render(html`<h1>Models</h1><p>Reading the registry…</p>`);
   const versions = await listVersions(ctx.contracts.modelRegistry);
   const manifests = new Map<bigint, ModelManifest>();
   const draw = () =>
-    render(
+    scope.render(
       html`<h1>Models</h1>
         ${versions.length === 0
           ? html`<p>No model is published yet: publish one with <code>npx hardhat model publish</code>.</p>`
@@ -24,7 +25,7 @@ export async function modelsPage(ctx: AppContext, container: HTMLElement): Promi
               <tbody>
                 ${versions.map((v: VersionSummary) => html`<tr data-testid="version-${v.versionId}">
                   <td>${v.versionId}</td>
-                  <td>${v.modelName}<br /><span class="muted">royalty ${v.royaltyBps / 100} %</span></td>
+                  <td>${v.modelName}<br /><span class="muted">owner ${v.owner.slice(0, 6)}…${v.owner.slice(-4)}, royalty ${v.royaltyBps / 100} %</span></td>
                   <td>${formatEth(v.priceWei)}<br />${formatTsr(v.priceToken)}</td>
                   <td>${codecsLine(manifests.get(v.versionId))}</td>
                   <td>${v.shardCount === 1 ? "whole" : `${v.shardCount} shards`}</td>
@@ -33,7 +34,6 @@ export async function modelsPage(ctx: AppContext, container: HTMLElement): Promi
                 </tr>`)}
               </tbody>
             </table>`}`,
-      container,
     );
   draw();
   await Promise.all(
@@ -41,7 +41,7 @@ export async function modelsPage(ctx: AppContext, container: HTMLElement): Promi
       try {
         manifests.set(v.versionId, await fetchManifest(ctx.gateway.get(), v.manifestCid));
       } catch (err) {
-        ctx.report(err);
+        scope.report(err);
       }
     }),
   );

@@ -1,13 +1,14 @@
-import { html, render } from "lit-html";
+import { html } from "lit-html";
 import { formatTsr } from "../../../client/src/Amounts.js";
 import { listOperators } from "../../../client/src/Operators.js";
-import type { AppContext } from "../AppContext.js";
+import type { PageScope } from "../PageScope.js";
 
 /** The operators: every staked worker, its capabilities, the versions it serves, its endpoint and whether it can work. */
-export async function operatorsPage(ctx: AppContext, container: HTMLElement): Promise<void> {
-  render(html`<h1>Operators</h1><p>Reading the WorkerRegistry…</p>`, container);
+export async function operatorsPage(scope: PageScope): Promise<void> {
+  const { ctx } = scope;
+  scope.render(html`<h1>Operators</h1><p>Reading the WorkerRegistry…</p>`);
   const operators = await listOperators(ctx.contracts.workerRegistry, ctx.config.deployment.startBlock);
-  render(
+  scope.render(
     html`<h1>Operators</h1>
       ${operators.length === 0
         ? html`<p>No worker is staked yet: register one with <code>npx hardhat worker register</code>.</p>`
@@ -29,6 +30,5 @@ export async function operatorsPage(ctx: AppContext, container: HTMLElement): Pr
               )}
             </tbody>
           </table>`}`,
-    container,
   );
 }
