@@ -8,8 +8,9 @@ import { PNG } from "pngjs";
 import { AppStack } from "../../scripts/app/AppStack.js";
 import { decodeAnswer, predictLocally } from "../../scripts/lib/InferenceClient.js";
 import { activeTf } from "../../worker/src/ml/backend.js";
-import { publishModel, readManifest } from "../../worker/src/ml/ModelArtifacts.js";
-import { codecsOf, versionShapesOf } from "../../worker/src/ml/ModelManifest.js";
+import type { LayersModel } from "@tensorflow/tfjs";
+import { publishModel, readManifest, type CodecChoice } from "../../worker/src/ml/ModelArtifacts.js";
+import { codecsOf, versionShapesOf, type ModelManifest } from "../../worker/src/ml/ModelManifest.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
@@ -47,6 +48,21 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await browser?.close();
     await app?.stop();
   });
+
+  /** Publishes `model` with `codecs` as a new model's version at 0.0001 ETH or 0.1 TSR, served by the stack's worker. */
+  async function publishServed(model: LayersModel, name: string, codecs: CodecChoice): Promise<{ manifest: ModelManifest; versionId: bigint }> {
+    const { modelRegistry, workerRegistry } = app.stack.contracts;
+    const published = await publishModel(app.stack.store, model, { name }, codecs);
+    const manifest = await readManifest(app.stack.store, published.manifestCid);
+    const owner = modelRegistry.connect(app.stack.signers.modelOwner);
+    await (await owner.registerModel(name, `ipfs://${published.manifestCid}`)).wait();
+    const input = versionInputOf(published, { priceWei: 10n ** 14n, priceToken: 10n ** 17n, royaltyBps: 0, ...versionShapesOf(manifest) });
+    const modelId = await modelRegistry.modelCount();
+    const versionId = await owner.publishVersion.staticCall(modelId, input);
+    await (await owner.publishVersion(modelId, input)).wait();
+    await (await workerRegistry.connect(app.stack.signers.worker).setServedModels([versionId], true)).wait();
+    return { manifest, versionId };
+  }
 
   /** The chain's head, read afresh (ethers' getBlockNumber may answer from a cache up to 250 ms old). */
   const headBlock = async () => Number(await wallet.provider.send("eth_blockNumber", []));
@@ -219,18 +235,11 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
   });
 
   it("a model of any codec gets the form it needs: four feature fields for a float32 table model, answered as the model says", async () => {
-    const { market, modelRegistry, workerRegistry } = app.stack.contracts;
+    const { market } = app.stack.contracts;
     const tf = activeTf();
     const model = tf.sequential();
     model.add(tf.layers.dense({ inputShape: [4], units: 3, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
-    const published = await publishModel(app.stack.store, model, { name: "table-3-class" }, { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "class-index", scoreBits: 16 } });
-    const manifest = await readManifest(app.stack.store, published.manifestCid);
-    const owner = modelRegistry.connect(app.stack.signers.modelOwner);
-    await (await owner.registerModel("table-3-class", `ipfs://${published.manifestCid}`)).wait();
-    const input = versionInputOf(published, { priceWei: 10n ** 14n, priceToken: 10n ** 17n, royaltyBps: 0, ...versionShapesOf(manifest) });
-    const versionId = await owner.publishVersion.staticCall(await modelRegistry.modelCount(), input);
-    await (await owner.publishVersion(await modelRegistry.modelCount(), input)).wait();
-    await (await workerRegistry.connect(app.stack.signers.worker).setServedModels([versionId], true)).wait();
+    const { manifest, versionId } = await publishServed(model, "table-3-class", { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "class-index", scoreBits: 16 } });
 
     const fromBlock = await headBlock();
     await page.goto(`${app.url}/#/ask/${versionId}`);
@@ -251,19 +260,12 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
   });
 
   it("an image model gets an upload: a PNG scaled to the model's 8×8×3, the bytes the page sends are the image's, answered as the model says", async () => {
-    const { market, modelRegistry, workerRegistry } = app.stack.contracts;
+    const { market } = app.stack.contracts;
     const tf = activeTf();
     const model = tf.sequential();
     model.add(tf.layers.flatten({ inputShape: [8, 8, 3] }));
     model.add(tf.layers.dense({ units: 4, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }));
-    const published = await publishModel(app.stack.store, model, { name: "colour-4-class" }, { inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] }, outputCodec: { name: "class-index", scoreBits: 16 } });
-    const manifest = await readManifest(app.stack.store, published.manifestCid);
-    const owner = modelRegistry.connect(app.stack.signers.modelOwner);
-    await (await owner.registerModel("colour-4-class", `ipfs://${published.manifestCid}`)).wait();
-    const input = versionInputOf(published, { priceWei: 10n ** 14n, priceToken: 10n ** 17n, royaltyBps: 0, ...versionShapesOf(manifest) });
-    const versionId = await owner.publishVersion.staticCall(await modelRegistry.modelCount(), input);
-    await (await owner.publishVersion(await modelRegistry.modelCount(), input)).wait();
-    await (await workerRegistry.connect(app.stack.signers.worker).setServedModels([versionId], true)).wait();
+    const { manifest, versionId } = await publishServed(model, "colour-4-class", { inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] }, outputCodec: { name: "class-index", scoreBits: 16 } });
 
     // An 8×8 PNG with a colour per quadrant: no scaling needed, so every pixel must reach the request unchanged.
     const png = new PNG({ width: 8, height: 8 });
