@@ -36,9 +36,15 @@ async function boot(): Promise<void> {
       visit.report(err);
     }
   };
+  // The pages that show an account's own things are drawn again when the account changes (a connect included): the
+  // account page on any change of the wallet, the ask page (which resumes that account's paid requests) only then.
+  let account: string | undefined;
   ctx.wallet.state.subscribe((state) => {
     render(walletPanel(ctx, state), walletCorner);
-    if (location.hash.startsWith("#/account")) void route();
+    const now = state.status === "connected" ? state.account : undefined;
+    const changed = now !== account;
+    account = now;
+    if (location.hash.startsWith("#/account") || (changed && location.hash.startsWith("#/ask"))) void route();
   });
   window.addEventListener("hashchange", () => void route());
   await Promise.all([route(), ctx.wallet.discover()]);

@@ -355,7 +355,14 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
       await page.getByLabel("Or write a digit for me").selectOption("9");
       await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
       await page.locator("[data-testid=progress][data-stage=sent]").waitFor();
-      await app.chain.connection.networkHelpers.time.increase(601);
+      // The deadline's exact edge: a block at the deadline leaves the request open (the market refunds only after it);
+      // the next second expires it.
+      const [requested] = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), await headBlock());
+      const deadline = Number(requested.args.request.deadline);
+      await app.chain.connection.networkHelpers.time.increaseTo(deadline);
+      await page.waitForTimeout(1_500); // three of the page's polls
+      expect(await page.getByTestId("progress").getAttribute("data-stage")).to.equal("sent");
+      await app.chain.connection.networkHelpers.time.increaseTo(deadline + 1);
       await page.locator("[data-testid=progress][data-stage=expired]").waitFor();
       await page.getByRole("button", { name: "Refund 0.0001 ETH to my credits" }).click();
       await page.locator("[data-testid=progress][data-stage=refunded]").waitFor();
