@@ -88,6 +88,18 @@ function paidRequestOf(market: InferenceMarket, receipt: ContractTransactionRece
   throw new Error(`no InferenceRequested event in ${receipt.hash}`);
 }
 
+/** Every request `requester` sent since `fromBlock` (the deployment's start block), newest first, at most `limit`. */
+export async function requestsOf(market: InferenceMarket, requester: string, fromBlock: number, limit = 20): Promise<PaidRequest[]> {
+  const events = await market.queryFilter(market.filters.InferenceRequested(undefined, requester), fromBlock);
+  return events
+    .slice(-limit)
+    .reverse()
+    .map((e) => {
+      const request = (e.args.request as unknown as Result).toObject() as InferenceRequestStruct;
+      return { requestId: e.args.requestId, requester: e.args.requester, deadline: Number(request.deadline), txHash: e.transactionHash, request };
+    });
+}
+
 /** Where a request stands, as its events and state say. */
 export type RequestProgress =
   | { readonly stage: "sent"; readonly deadline: number }

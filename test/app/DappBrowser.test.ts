@@ -371,6 +371,11 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
 
       await page.getByRole("link", { name: "your account" }).click();
       await page.getByTestId("credits").getByText("0.0001 ETH, 0.0 TSR").waitFor();
+      // The account's requests, from the chain (not only this browser's memory): this one refunded, the earlier ones answered.
+      const rows = await page.locator("[data-testid^=request-] td:last-child").allTextContents();
+      expect(rows[0]).to.equal("refunded");
+      expect(await page.getByTestId(`request-${requested.args.requestId}`).locator("td").nth(3).textContent()).to.equal("refunded");
+      expect(rows.slice(1).every((stage) => stage === "answered"), rows.join(", ")).to.equal(true);
       const fromBlock = await headBlock();
       await page.getByRole("button", { name: "Withdraw 0.0001 ETH" }).click();
       await page.getByTestId("credits").getByText("0.0 ETH, 0.0 TSR").waitFor();

@@ -2,6 +2,7 @@ import { ZeroAddress } from "ethers";
 import { html, type TemplateResult } from "lit-html";
 import { formatAmount, formatEth, formatTsr, type Currency } from "../../../client/src/Amounts.js";
 import { balancesOf } from "../../../client/src/Balances.js";
+import { requestProgress, requestsOf, type PaidRequest, type RequestProgress } from "../../../client/src/InferenceRequests.js";
 import type { AppContext } from "../AppContext.js";
 import type { PageScope } from "../PageScope.js";
 
@@ -28,8 +29,28 @@ export async function accountPage(scope: PageScope): Promise<void> {
       await draw().catch((err: unknown) => scope.report(err));
     }
   };
+  const refund = async (request: PaidRequest) => {
+    ctx.clearProblem();
+    busy = true;
+    try {
+      await draw();
+      await (await ctx.contracts.market.connect(await ctx.wallet.signer()).refund(request.request)).wait();
+    } catch (err) {
+      scope.report(err);
+    } finally {
+      busy = false;
+      await draw().catch((err: unknown) => scope.report(err));
+    }
+  };
   const draw = async () => {
-    const b = await balancesOf(state.account, { provider: ctx.provider, token: ctx.contracts.token, market: ctx.contracts.market });
+    const startBlock = ctx.config.deployment.startBlock;
+    const [b, requests] = await Promise.all([
+      balancesOf(state.account, { provider: ctx.provider, token: ctx.contracts.token, market: ctx.contracts.market }),
+      requestsOf(ctx.contracts.market, state.account, startBlock).then((list) =>
+        Promise.all(list.map(async (r) => [r, await requestProgress(ctx.contracts.market, r, startBlock)] as [PaidRequest, RequestProgress])),
+      ),
+    ]);
+    const currencyOf = (r: PaidRequest): Currency => (r.request.paymentToken === ZeroAddress ? "eth" : "tsr");
     const credit = (amount: bigint, currency: Currency) =>
       amount === 0n ? "" : html` <button type="button" ?disabled=${busy} @click=${() => void withdraw(currency)}>Withdraw ${formatAmount(amount, currency)}</button>`;
     scope.render(
@@ -42,6 +63,22 @@ export async function accountPage(scope: PageScope): Promise<void> {
             <dt>Market credits</dt><dd><span data-testid="credits">${formatEth(b.marketCreditEth)}, ${formatTsr(b.marketCreditTsr)}</span>${credit(b.marketCreditEth, "eth")}${credit(b.marketCreditTsr, "tsr")}</dd>
           </dl>
         </div>
+        <section class="card" aria-label="Your requests">
+          <h2>Your requests</h2>
+          ${requests.length === 0
+            ? html`<p class="muted">No paid request from this account yet.</p>`
+            : html`<table>
+                <thead><tr><th scope="col">Request</th><th scope="col">Version</th><th scope="col">Fee</th><th scope="col">Stage</th></tr></thead>
+                <tbody>
+                  ${requests.map(([r, p]) => html`<tr data-testid="request-${r.requestId}">
+                    <td><code title=${r.requestId.toString()}>${r.requestId.toString().slice(0, 10)}…</code></td>
+                    <td>${r.request.modelVersionId}</td>
+                    <td>${formatAmount(BigInt(r.request.fee), currencyOf(r))}</td>
+                    <td>${p.stage}${p.stage === "expired" ? html` <button type="button" ?disabled=${busy} @click=${() => void refund(r)}>Refund ${formatAmount(BigInt(r.request.fee), currencyOf(r))} to my credits</button>` : ""}</td>
+                  </tr>`)}
+                </tbody>
+              </table>`}
+        </section>
         ${contentCard(ctx, () => void draw().catch((err: unknown) => scope.report(err)))}`,
     );
   };
