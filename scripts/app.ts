@@ -5,18 +5,17 @@
  * Ctrl-C.
  */
 import { resolve } from "node:path";
-import { HDNodeWallet, Mnemonic } from "ethers";
 import { pino } from "pino";
 import { createLogger } from "../worker/src/logger.js";
 import { AppStack } from "./app/AppStack.js";
+import { devWallet } from "./lib/ShardedStack.js";
 
 const dataDir = resolve(".tessera/app");
 const logger = createLogger({ level: "info", name: "tessera-app", destination: pino.destination({ dest: resolve(dataDir, "worker.log"), mkdir: true, sync: false }) });
 console.log("Starting the chain, training the MNIST model and starting its worker (about a minute)…");
 const app = await AppStack.start({ dataDir, port: Number(process.env.APP_PORT ?? 5173), host: process.env.APP_HOST ?? "127.0.0.1", logger });
 // Hardhat's development accounts (the well-known test mnemonic): never hold real funds with these keys.
-const mnemonic = Mnemonic.fromPhrase("test test test test test test test test test test test junk");
-const account = (i: number) => HDNodeWallet.fromMnemonic(mnemonic, `m/44'/60'/0'/0/${i}`);
+const account = devWallet;
 console.log(`
 Tessera is at ${app.url}
   chain   ${AppStack.CHAIN_NAME}, chain id ${app.stack.deployment.chainId}, JSON-RPC ${app.url}/rpc (proxied to ${app.chain.rpcUrl})

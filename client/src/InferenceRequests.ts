@@ -73,14 +73,17 @@ export async function requestWithTokenPermit(market: InferenceMarket, token: Tes
 
 function paidRequestOf(market: InferenceMarket, receipt: ContractTransactionReceipt | null, deadline: number): PaidRequest {
   if (receipt === null) throw new Error("the request transaction was dropped");
+  return { ...requestedEventOf(market, receipt), deadline, txHash: receipt.hash };
+}
+
+/** The `InferenceRequested` event of a request's receipt: its id, requester and terms (what `refund` takes back). */
+export function requestedEventOf(market: InferenceMarket, receipt: ContractTransactionReceipt): { requestId: bigint; requester: string; request: InferenceRequestStruct } {
   for (const log of receipt.logs) {
     const parsed = market.interface.parseLog(log);
     if (parsed?.name === "InferenceRequested") {
       return {
         requestId: parsed.args.requestId as bigint,
         requester: parsed.args.requester as string,
-        deadline,
-        txHash: receipt.hash,
         request: (parsed.args.request as Result).toObject() as InferenceRequestStruct,
       };
     }

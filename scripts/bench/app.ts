@@ -9,17 +9,17 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { HDNodeWallet, Mnemonic } from "ethers";
 import { chromium } from "playwright-core";
 import { InjectedTestWallet } from "../../test/app/InjectedTestWallet.js";
 import { requestProgress, requestWithEth } from "../../client/src/InferenceRequests.js";
 import { AppStack } from "../app/AppStack.js";
+import { devWallet } from "../lib/ShardedStack.js";
 
 const LOADS = Number(process.env.BENCH_APP_LOADS ?? 5);
 const ASKS = Number(process.env.BENCH_APP_ASKS ?? 5);
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const account = (i: number) => HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase("test test test test test test test test test test test junk"), `m/44'/60'/0'/0/${i}`);
+const account = devWallet;
 
 const app = await AppStack.start({ trainEpochs: 1 });
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--no-first-run"] });

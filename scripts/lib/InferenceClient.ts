@@ -1,8 +1,9 @@
-import { type ContractTransactionReceipt, type Result, type Signer } from "ethers";
+import { type ContractTransactionReceipt, type Signer } from "ethers";
 import type { InferenceMarket, TesseraToken } from "../../typechain-types/index.js";
 import type { InferenceRequestStruct, PermitArgsStruct, RequestArgsStruct } from "../../typechain-types/inference/InferenceMarket.js";
 import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { CID } from "multiformats/cid";
+import { requestedEventOf } from "../../client/src/InferenceRequests.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { InputKind } from "../../worker/src/inference/PendingInference.js";
 import type { DecodedOutput } from "../../worker/src/ml/codecs/OutputCodec.js";
@@ -79,22 +80,7 @@ export class InferenceClient {
 
   #sent(receipt: ContractTransactionReceipt | null, payment: "eth" | "token", inputKind: InputKind): SentRequest {
     if (receipt === null) throw new Error("request transaction was dropped");
-    const minedAtMs = Date.now();
-    for (const log of receipt.logs) {
-      const parsed = this.market.interface.parseLog(log);
-      if (parsed?.name === "InferenceRequested") {
-        return {
-          requestId: parsed.args.requestId,
-          requester: parsed.args.requester,
-          payment,
-          inputKind,
-          receipt,
-          minedAtMs,
-          request: (parsed.args.request as Result).toObject() as InferenceRequestStruct,
-        };
-      }
-    }
-    throw new Error(`no InferenceRequested event in ${receipt.hash}`);
+    return { ...requestedEventOf(this.market, receipt), payment, inputKind, receipt, minedAtMs: Date.now() };
   }
 }
 

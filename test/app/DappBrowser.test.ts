@@ -2,11 +2,12 @@ import { AxeBuilder } from "@axe-core/playwright";
 import { expect } from "chai";
 import { existsSync, mkdirSync } from "node:fs";
 import { resolve } from "node:path";
-import { formatEther, getBytes, HDNodeWallet, Mnemonic, ZeroAddress } from "ethers";
+import { formatEther, getBytes, ZeroAddress } from "ethers";
 import { chromium, type Browser, type BrowserContext, type Page } from "playwright-core";
 import { PNG } from "pngjs";
 import { AppStack } from "../../scripts/app/AppStack.js";
 import { decodeAnswer, predictLocally } from "../../scripts/lib/InferenceClient.js";
+import { devWallet } from "../../scripts/lib/ShardedStack.js";
 import { activeTf } from "../../worker/src/ml/backend.js";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { publishModel, readManifest, type CodecChoice } from "../../worker/src/ml/ModelArtifacts.js";
@@ -17,7 +18,7 @@ import { InjectedTestWallet } from "./InjectedTestWallet.js";
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = resolve("test-results/app");
 // Hardhat's development account 12: funded with 10,000 ETH on the embedded chain and used by nothing else.
-const PERSON = HDNodeWallet.fromMnemonic(Mnemonic.fromPhrase("test test test test test test test test test test test junk"), "m/44'/60'/0'/0/12");
+const PERSON = devWallet(12);
 
 describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", function () {
   this.timeout(300_000);

@@ -8,10 +8,10 @@ import { codecsOf } from "../../../worker/src/ml/ModelManifest.js";
 import { PaidRequestStore, type FollowedRequest } from "../PaidRequestStore.js";
 import type { PageScope } from "../PageScope.js";
 import { inputFormFor } from "./InputForms.js";
+import { shortAddress } from "../../../client/src/ShortAddress.js";
 
 const LIFETIME_SECONDS = 600;
 const STAGES = ["sent", "claimed", "answered"] as const;
-const short = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
 
 function answerText(codec: OutputCodec, output: Uint8Array): TemplateResult {
   let answer: DecodedOutput;
@@ -150,7 +150,7 @@ export async function askPage(scope: PageScope, versionParam: string | undefined
             <p>
               <label for="version">Model version</label>
               <select id="version" @change=${(e: Event) => (location.hash = `#/ask/${(e.target as HTMLSelectElement).value}`)}>
-                ${versions.map((v) => html`<option value=${v.versionId.toString()} ?selected=${v.versionId === version.versionId}>${v.versionId}: ${v.modelName} (owner ${short(v.owner)})</option>`)}
+                ${versions.map((v) => html`<option value=${v.versionId.toString()} ?selected=${v.versionId === version.versionId}>${v.versionId}: ${v.modelName} (owner ${shortAddress(v.owner)})</option>`)}
               </select>
             </p>
             <fieldset>

@@ -3,6 +3,7 @@ import { formatEth, formatTsr } from "../../../client/src/Amounts.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
 import type { ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
 import type { PageScope } from "../PageScope.js";
+import { shortAddress } from "../../../client/src/ShortAddress.js";
 
 const codecsLine = (m: ModelManifest | undefined) => (m === undefined ? "…" : `${m.inputCodec.name} → ${m.outputCodec.name}`);
 
@@ -25,7 +26,7 @@ export async function modelsPage(scope: PageScope): Promise<void> {
               <tbody>
                 ${versions.map((v: VersionSummary) => html`<tr data-testid="version-${v.versionId}">
                   <td>${v.versionId}</td>
-                  <td>${v.modelName}<br /><span class="muted">owner ${v.owner.slice(0, 6)}…${v.owner.slice(-4)}, royalty ${v.royaltyBps / 100} %</span></td>
+                  <td>${v.modelName}<br /><span class="muted">owner ${shortAddress(v.owner)}, royalty ${v.royaltyBps / 100} %</span></td>
                   <td>${formatEth(v.priceWei)}<br />${formatTsr(v.priceToken)}</td>
                   <td>${codecsLine(manifests.get(v.versionId))}</td>
                   <td>${v.shardCount === 1 ? "whole" : `${v.shardCount} shards`}</td>

@@ -1,8 +1,8 @@
 import { html, type TemplateResult } from "lit-html";
 import type { AppContext } from "../AppContext.js";
 import type { WalletState } from "../WalletSession.js";
+import { shortAddress } from "../../../client/src/ShortAddress.js";
 
-const short = (address: string) => `${address.slice(0, 6)}…${address.slice(-4)}`;
 
 /** The header's wallet corner: connect buttons (one per discovered wallet), the account, a wrong-network prompt. */
 export function walletPanel(ctx: AppContext, state: WalletState): TemplateResult {
@@ -18,7 +18,7 @@ export function walletPanel(ctx: AppContext, state: WalletState): TemplateResult
       return html`${state.wallets.map((w) => html`<button type="button" @click=${act(() => ctx.wallet.connect(w))}>Connect ${w.info.name}</button>`)}`;
     case "connected":
       return html`
-        <span data-testid="account" title=${state.account}>${state.wallet.info.name}: ${short(state.account)}</span>
+        <span data-testid="account" title=${state.account}>${state.wallet.info.name}: ${shortAddress(state.account)}</span>
         ${state.rightChain
           ? html`<span class="muted" data-testid="network">${ctx.config.chainName}</span>`
           : html`<span data-testid="network">Wrong network (chain ${state.chainId})</span>
