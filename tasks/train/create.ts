@@ -1,13 +1,9 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { basename } from "node:path";
 import { CID } from "multiformats/cid";
 import { signPermit } from "../../worker/src/chain/Permit.js";
-import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
-import { readDatasetHeader } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { DATASET_STATUS_NAMES, DatasetStatus, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
-import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
-import { publishModel } from "../../worker/src/ml/ModelArtifacts.js";
-import { buildCnn, buildMlp } from "../../worker/src/ml/models.js";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
 import { dataRegistryOf } from "../lib/DataRegistries.js";
@@ -15,6 +11,7 @@ import { MNIST_SPLIT } from "../lib/Defaults.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
+import { checkJobFits, disposeInitialModel, readEvaluationSet, readInitialModel, storeInitialModel, type EvaluationChoice } from "./JobInputs.js";
 import { RULE_NAMES, formatDuration, parseDuration, parseIdList, parseLearningRate, parseRule, trainingJobsOf, type RuleName } from "../lib/Training.js";
 
 interface CreateArgs {
@@ -23,10 +20,14 @@ interface CreateArgs {
   account: string;
   datasets: string | undefined;
   model: string;
+  dir: string;
   seed: number;
   name: string;
   evalDigits: number;
   evalSet: string;
+  evalFile: string;
+  schema: string;
+  labels: string;
   budget: string | undefined;
   rounds: number;
   workers: number;
@@ -49,13 +50,14 @@ export interface CreateJobResult {
   jobId: bigint;
   txHash: string;
   requester: string;
-  model: "mlp" | "cnn";
+  /** The builder ("mlp" or "cnn") or "folder" (`--dir`). */
+  model: "mlp" | "cnn" | "folder";
   modelName: string;
   manifestCid: string;
   weightsCid: string;
   contentHash: string;
   evalSetCid: string;
-  /** Samples of the evaluation set when it was built here (--eval-digits) or found in the store. */
+  /** Samples of the evaluation set when it was built here (--eval-digits, --eval-file) or found in the store. */
   evalSamples: number | undefined;
   datasets: { datasetId: bigint; samples: number }[];
   budget: bigint;
@@ -80,17 +82,22 @@ const LIMITS = { maxDatasets: 16, maxRounds: 1_000, minWorkers: 2, maxWorkers: 3
 const DEFAULT_LEARNING_RATE = { mlp: "0.2", cnn: "0.05" } as const;
 
 /**
- * Creates a federated training job: builds a fresh seeded MNIST model (2NN or CNN), publishes it to
- * IPFS as the initial weights, publishes (or takes) the public evaluation set, and escrows the
- * budget with `createJob`, paid by ERC-2612 permit. Every input is checked before anything is
- * published or sent.
+ * Creates a federated training job: takes the initial model (a fresh seeded MNIST 2NN or CNN, or any tfjs
+ * LayersModel folder with `--dir`, fresh or pretrained), publishes it to IPFS as the initial weights, publishes (or
+ * takes) the public evaluation set (held-out digits, a file of any schema, or a CID), and escrows the budget with
+ * `createJob`, paid by ERC-2612 permit. Every input is checked before anything is published or sent, including what
+ * the workers check before they enroll: the datasets and the evaluation set share one schema, and the model can
+ * learn it (JobInputs.ts).
  */
 export default async function create(args: CreateArgs, hre: HardhatRuntimeEnvironment): Promise<CreateJobResult> {
   const datasetIds = parseIdList(args.datasets, "--datasets");
   if (datasetIds.length > LIMITS.maxDatasets) throw taskError(`--datasets: ${datasetIds.length} ids, a job takes at most ${LIMITS.maxDatasets}`);
-  const model = args.model.trim().toLowerCase();
+  const dir = args.dir.trim();
+  const modelOption = args.model.trim().toLowerCase();
+  if (dir !== "" && modelOption !== "") throw taskError("pass either --model (a fresh MNIST mlp or cnn) or --dir (a model folder), not both");
+  const model = modelOption === "" ? "mlp" : modelOption;
   if (model !== "mlp" && model !== "cnn") throw taskError(`--model: ${JSON.stringify(args.model)} is neither mlp (784-200-200-10) nor cnn`);
-  const modelName = args.name.trim() === "" ? `mnist-${model}-federated` : args.name.trim();
+  if (dir !== "" && args.learningRate.trim() === "") throw taskError("--learning-rate is required with --dir (plain SGD's step for this model, e.g. 0.05)");
   integer(args.seed, "--seed", 0, 2 ** 31 - 1);
   const evaluation = parseEvaluation(args);
   if (args.budget === undefined || args.budget.trim() === "") throw taskError("--budget is required (TSR in whole tokens, e.g. 1000)");
@@ -133,6 +140,7 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
   const { token } = session.contracts;
   const datasetCount = await registry.datasetCount();
   const datasets: { datasetId: bigint; samples: number }[] = [];
+  const schemas: { datasetId: bigint; schemaId: string }[] = [];
   for (const id of datasetIds) {
     if (id > datasetCount) throw taskError(`--datasets: unknown dataset ${id} (${datasetCount} contributed so far)`);
     const d = await registry.datasetOf(id);
@@ -140,42 +148,33 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
       throw taskError(`--datasets: dataset ${id} is ${DATASET_STATUS_NAMES[Number(d.status)]}, not Accepted: a job trains only on accepted data (see \`data status --id ${id}\`)`);
     }
     datasets.push({ datasetId: id, samples: Number(d.sampleCount) });
+    schemas.push({ datasetId: id, schemaId: d.schemaId });
   }
   const balance = await token.balanceOf(requester.address);
   if (balance < budget) throw taskError(`${requester.address} holds ${formatTsr(balance)}, the budget is ${formatTsr(budget)}`);
 
   const backend = await selectBackend((process.env.TF_BACKEND as "auto" | undefined) ?? "auto");
+  const initial = await readInitialModel({ dir, model, seed: args.seed });
+  const modelName = args.name.trim() !== "" ? args.name.trim() : initial.kind === "builtin" ? `mnist-${model}-federated` : `${initial.folder.metadata.name ?? basename(dir)}-federated`;
   const store = await openContentStore(args.dataDir);
   let published;
   let evalSetCid: string;
   let evalSamples: number | undefined;
+  let evalDescription: string;
   try {
-    const net = model === "mlp" ? buildMlp({ seed: args.seed }) : buildCnn({ seed: args.seed });
-    try {
-      const description = model === "mlp" ? "784-200-200-10 MLP (McMahan et al. 2017), initial weights of a federated job" : "MNIST CNN (McMahan et al. 2017), initial weights of a federated job";
-      published = await publishModel(store, net, { name: modelName, description });
-    } finally {
-      net.dispose();
-    }
-    await store.pin(published.weightsCid);
-    await store.pin(published.manifestCid);
-    if (evaluation.kind === "digits") {
-      const test = (await loadMnist(MNIST_SPLIT)).test;
-      const digits = selectDigits(test, Array.from({ length: evaluation.count }, (_, i) => i));
-      evalSetCid = await store.add(encodeDataset(fromDigitSet(digits)));
+    // Read and checked in memory first: a job the workers would refuse stores nothing and sends nothing.
+    const evalSet = await readEvaluationSet(store, evaluation);
+    evalSamples = await checkJobFits(store, initial, evalSet, schemas);
+    evalDescription = evalSet.description;
+    published = await storeInitialModel(store, initial, modelName);
+    if (evalSet.cid === undefined) {
+      evalSetCid = await store.add(evalSet.bytes!);
       await store.pin(evalSetCid);
-      evalSamples = evaluation.count;
     } else {
-      evalSetCid = evaluation.cid;
-      if (await store.has(evalSetCid)) {
-        try {
-          evalSamples = readDatasetHeader(await store.get(evalSetCid)).count;
-        } catch (err) {
-          throw taskError(`--eval-set ${evalSetCid} is not a plaintext dataset in the canonical format: ${(err as Error).message}`, err);
-        }
-      }
+      evalSetCid = evalSet.cid;
     }
   } finally {
+    disposeInitialModel(initial);
     await store.close();
   }
 
@@ -208,7 +207,7 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
     jobId,
     txHash: receipt.hash,
     requester: requester.address,
-    model,
+    model: initial.kind === "builtin" ? model : "folder",
     modelName,
     ...published,
     evalSetCid,
@@ -232,10 +231,10 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
     ["requester", requester.address],
     ["transaction", receipt.hash],
     ["datasets", datasets.map((d) => `${d.datasetId} (${d.samples} samples)`).join(", ")],
-    ["model", `${model}, seed ${args.seed} (${backend.name})`],
+    ["model", initial.kind === "builtin" ? `${model}, seed ${args.seed} (${backend.name})` : `${dir} (codecs ${initial.folder.codecs.inputCodec.name} -> ${initial.folder.codecs.outputCodec.name})`],
     ["manifest CID", published.manifestCid],
     ["weights CID", `${published.weightsCid} (initial, sha256 ${published.contentHash})`],
-    ["eval set CID", `${evalSetCid} (public${evalSamples === undefined ? "" : `, ${evalSamples} digits`})`],
+    ["eval set CID", `${evalSetCid} (public${evalSamples === undefined ? "" : `: ${evalDescription}`})`],
     ["rounds x workers", `${args.rounds} x ${args.workers}, ${args.evaluators} evaluator(s), quorum ${args.quorumBps} bps`],
     ["local training", `E = ${args.epochs}, B = ${args.batchSize}, learning rate ${learningRate / 1e6}, ${RULE_NAMES[rule]}`],
     ["budget", `${formatTsr(budget)} (by permit): royalties ${args.royaltyBps} bps, evaluation ${args.evaluationBps} bps, the rest to the workers`],
@@ -246,13 +245,18 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
   return result;
 }
 
-type Evaluation = { kind: "digits"; count: number } | { kind: "cid"; cid: string };
-
-function parseEvaluation(args: CreateArgs): Evaluation {
+function parseEvaluation(args: CreateArgs): EvaluationChoice {
   const cid = args.evalSet.trim();
-  if (cid !== "" && args.evalDigits !== 0) throw taskError("pass either --eval-digits or --eval-set, not both");
-  if (cid === "" && args.evalDigits === 0) {
-    throw taskError("an evaluation set is required: --eval-digits N (N held-out MNIST digits, published in plaintext) or --eval-set <cid>");
+  const file = args.evalFile.trim();
+  const given = [cid !== "", file !== "", args.evalDigits !== 0].filter(Boolean).length;
+  if (given > 1) throw taskError("pass one of --eval-digits, --eval-set or --eval-file, not several");
+  if (given === 0) {
+    throw taskError("an evaluation set is required: --eval-digits N (N held-out MNIST digits, published in plaintext), --eval-file <file> --schema <name|id|CID> (a file of that schema), or --eval-set <cid>");
+  }
+  if (file === "" && (args.schema.trim() !== "" || args.labels.trim() !== "")) throw taskError("--schema and --labels describe an --eval-file");
+  if (file !== "") {
+    if (args.schema.trim() === "") throw taskError("--eval-file needs --schema (the schema's name, id or CID; see `data schema list`)");
+    return { kind: "file", path: file, schema: args.schema.trim(), labels: args.labels.trim() === "" ? undefined : args.labels.trim() };
   }
   if (cid !== "") {
     let parsed: CID;

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
@@ -25,6 +25,9 @@ import type { Deployment } from "../../worker/src/Deployment.js";
 import { getJson } from "../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
 import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { activeTf } from "../../worker/src/ml/backend.js";
+import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
+import { saveModelFolder } from "../helpers/tfjsFolder.js";
 import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
 import { commitmentOf as updateCommitment, update } from "../helpers/training.js";
 import { runTask, taskFailure } from "../helpers/taskRunner.js";
@@ -157,7 +160,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       [{ learningRate: "0.0000015" }, /--learning-rate: 0\.0000015 is not a multiple of 0\.000001/],
       [{ model: "resnet" }, /--model: "resnet" is neither mlp/],
       [{ rule: "mean" }, /--rule: "mean" is not an aggregation rule \(fedavg, median, trimmed-mean, screened-fedavg\)/],
-      [{ evalSet: "bafkqaaa" }, /pass either --eval-digits or --eval-set, not both/],
+      [{ evalSet: "bafkqaaa" }, /pass one of --eval-digits, --eval-set or --eval-file, not several/],
       [{ evalDigits: 0 }, /an evaluation set is required/],
       [{ evalDigits: 0, evalSet: "not-a-cid" }, /--eval-set: "not-a-cid" is not a CID/],
       [{ evalDigits: 5_000 }, /--eval-digits must be an integer in 1\.\.2000/],
@@ -391,5 +394,80 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
     expect(over.message).to.match(/job 1 is Finalized: its workers train no more/);
     expect(shown.output).to.include("Trained by job 1 of TrainingJobs").and.include(cidToString(update(21).updateCid)).and.include("accuracy 92.00 %");
 
+  });
+
+  it("train create --dir: any LayersModel folder (fresh or pretrained) with an evaluation file of the datasets' schema; a job the workers would refuse is refused first", async () => {
+    const { token, jobs } = contracts();
+    const tf = activeTf();
+    // A model the project's builders do not make: 784 -> 24 -> 10, "pretrained" by a few steps on digits.
+    const net = tf.sequential({ name: "folder_mlp" });
+    net.add(tf.layers.dense({ inputShape: [784], units: 24, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }));
+    net.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }));
+    const folder = join(dir, "folder-mlp");
+    await saveModelFolder(net, folder);
+    net.dispose();
+    writeFileSync(join(folder, "tessera.json"), JSON.stringify({ name: "digits-24", inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] }, outputCodec: { name: "class-index" } }));
+    // A model of another task (Iris: 4 features) and a quantized copy of the digit model.
+    const irisNet = tf.sequential({ name: "iris_mlp" });
+    irisNet.add(tf.layers.dense({ inputShape: [4], units: 3, activation: "softmax" }));
+    const irisFolder = join(dir, "iris-mlp");
+    await saveModelFolder(irisNet, irisFolder);
+    irisNet.dispose();
+    const quantized = join(dir, "quantized-mlp");
+    await saveModelFolder(tf.sequential({ layers: [tf.layers.dense({ inputShape: [784], units: 10, activation: "softmax" })] }), quantized);
+    const modelJson = JSON.parse(readFileSync(join(quantized, "model.json"), "utf8"));
+    const [kernel, bias] = modelJson.weightsManifest[0].weights;
+    kernel.quantization = { dtype: "uint8", scale: 0.001, min: -0.1 };
+    writeFileSync(join(quantized, "weights.bin"), Buffer.concat([Buffer.alloc(784 * 10, 100), Buffer.from(new Float32Array(10).buffer)]));
+    modelJson.weightsManifest[0].weights = [kernel, bias];
+    writeFileSync(join(quantized, "model.json"), JSON.stringify(modelJson));
+    // The evaluation file: 40 held-out digits as data contribute reads them; an Iris CSV for the mismatch.
+    const test = (await loadMnist(MNIST_SPLIT)).test;
+    const evalFile = digitsFile("eval.json", test, 100, 40);
+    const irisCsv = join(dir, "iris-eval.csv");
+    writeFileSync(irisCsv, ["sepal_length,sepal_width,petal_length,petal_width,species", "5.1,3.5,1.4,0.2,setosa", "6.3,3.3,6.0,2.5,virginica"].join("\n") + "\n");
+
+    const base = { ...withDir(), datasets: "1,2", budget: "300", rounds: 2, evaluators: 3, dir: folder, evalFile, schema: "mnist-784/labels-10", learningRate: "0.05" };
+    const jobCount = await jobs.jobCount();
+    const mnistId = builtinSchema("mnist-784/labels-10")!.id;
+    const irisId = builtinSchema("iris-4/species-3")!.id;
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [{ model: "cnn" }, /^pass either --model \(a fresh MNIST mlp or cnn\) or --dir \(a model folder\), not both$/],
+      [{ learningRate: "" }, /^--learning-rate is required with --dir/],
+      [{ dir: join(dir, "nowhere") }, /^--dir: .*nowhere is not a folder$/],
+      [{ schema: "" }, /^--eval-file needs --schema/],
+      [{ evalFile: "", evalDigits: 10 }, /^--schema and --labels describe an --eval-file$/],
+      [{ evalDigits: 10 }, /^pass one of --eval-digits, --eval-set or --eval-file, not several$/],
+      [{ evalFile: join(dir, "missing.json") }, /^--eval-file: .*missing\.json does not exist$/],
+      [{ schema: "no-such-schema" }, /^--schema: /],
+      [{ dir: quantized }, /^--dir: weight .*kernel.* is stored as uint8-quantized float32: federated training starts from float32 weights/],
+      [{ dir: irisFolder }, /^the model in .*iris-mlp cannot learn mnist-784\/labels-10: /],
+      [{ evalFile: irisCsv, schema: "iris-4/species-3" }, new RegExp(`^--datasets: dataset 1 is of schema ${mnistId}, the evaluation set of iris-4/species-3 \\(${irisId}\\): a job trains on one schema$`)],
+    ];
+    for (const [override, message] of cases) {
+      const err = await taskFailure(hre, ["train", "create"], { ...base, ...override });
+      expect(err.message, JSON.stringify(override)).to.match(message);
+    }
+    expect(await jobs.jobCount()).to.equal(jobCount);
+
+    const before = await token.balanceOf(signers[0].address);
+    const run = await runTask<CreateJobResult>(hre, ["train", "create"], base);
+    expect(run.result).to.include({ jobId: jobCount + 1n, model: "folder", modelName: "digits-24-federated", evalSamples: 40, learningRate: 50_000 });
+    expect(run.output).to.include("40 samples of mnist-784/labels-10 from eval.json").and.include("uint8-image -> class-index");
+    expect(await token.balanceOf(signers[0].address)).to.equal(before - BUDGET);
+    const onChain = await jobs.jobOf(run.result.jobId);
+    expect(onChain.requester).to.equal(signers[0].address);
+    await withStore(async (store) => {
+      // The workers fetch exactly the folder's weights, topology and codecs, and the file's samples.
+      const manifest = await readManifest(store, run.result.manifestCid);
+      const weights = await store.get(manifest.weightsCid);
+      expect(Buffer.from(weights).equals(readFileSync(join(folder, "weights.bin")))).to.equal(true);
+      expect(manifest.signature.inputs[0].shape).to.deep.equal([null, 784]);
+      expect(manifest.signature.outputs[0].shape).to.deep.equal([null, 10]);
+      expect(manifest.inputCodec).to.deep.include({ name: "uint8-image" });
+      expect(manifest.outputCodec).to.deep.include({ name: "class-index" });
+      const evalSet = decodeDataset(await store.get(run.result.evalSetCid));
+      expect(Array.from(evalSet.labels)).to.deep.equal(Array.from(test.labels.subarray(100, 140)));
+    });
   });
 });
