@@ -51,6 +51,7 @@ const noStore: ContentStore = {
   kind: "embedded",
   add: () => Promise.reject(new Error("no content store for an inline input")),
   get: () => Promise.reject(new Error("no content store for an inline input")),
+  cat: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("no content store for an inline input")) }) }),
   has: () => Promise.resolve(false),
   pin: () => Promise.resolve(),
   close: () => Promise.resolve(),

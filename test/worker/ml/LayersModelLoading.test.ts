@@ -92,6 +92,25 @@ describe("loadLayersModelByWeight: one weight at a time, equal to tf.loadLayersM
     }
     expect(String(refusal)).to.match(/[Ss]hape/);
   });
+
+  it("loads from the chunks a store yields, whatever their size (across weight boundaries), and refuses a stream shorter or longer than the specs", async () => {
+    const saved = await serializeModel(source);
+    const total = saved.weightData.byteLength;
+    async function* chunksOf(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < bytes.byteLength; at += size) yield bytes.slice(at, at + size);
+    }
+    const reference = weightsOf(source);
+    for (const size of [1, 7, 64, total - 1, total, total + 5]) {
+      const mine = await loadLayersModelByWeight(saved.modelTopology, saved.weightSpecs, chunksOf(saved.weightData, size));
+      expect(weightsOf(mine), `chunks of ${size} bytes`).to.deep.equal(reference);
+      mine.dispose();
+    }
+    await expectRejection(loadLayersModelByWeight(saved.modelTopology, saved.weightSpecs, chunksOf(saved.weightData.subarray(0, total - 3), 10)), new RegExp(`holds ${total - 3} bytes, its specs describe ${total}$`));
+    const longer = new Uint8Array(total + 9);
+    longer.set(saved.weightData);
+    await expectRejection(loadLayersModelByWeight(saved.modelTopology, saved.weightSpecs, chunksOf(longer, 10)), new RegExp(`holds ${total + 9} bytes, its specs describe ${total}$`));
+    await expectRejection(loadLayersModelByWeight(saved.modelTopology, saved.weightSpecs, chunksOf(new Uint8Array(0), 10)), new RegExp(`holds 0 bytes, its specs describe ${total}$`));
+  });
 });
 
 async function expectRejection(p: Promise<unknown>, pattern: RegExp): Promise<void> {

@@ -31,6 +31,10 @@ class CountingStore implements ContentStore {
     this.gets++;
     return this.inner.get(cid);
   }
+  cat(cid: string) {
+    this.gets++;
+    return this.inner.cat(cid);
+  }
   has(cid: string) {
     return this.inner.has(cid);
   }

@@ -13,6 +13,12 @@ export interface ContentStore {
   add(bytes: Uint8Array): Promise<string>;
   /** Returns the file's bytes, verified against the CID; throws ContentNotFoundError / ContentIntegrityError. */
   get(cid: string): Promise<Uint8Array>;
+  /**
+   * The file's bytes as they arrive, in order (the store's chunks, each verified against its block's CID), for a
+   * reader that keeps one chunk at a time instead of the whole file (model weights: LayersModelLoading.ts). Errors
+   * are get()'s, thrown from the iteration.
+   */
+  cat(cid: string): AsyncIterable<Uint8Array>;
   has(cid: string): Promise<boolean>;
   /** Keeps the content from being garbage-collected (a no-op for the embedded store, which never collects). */
   pin(cid: string): Promise<void>;

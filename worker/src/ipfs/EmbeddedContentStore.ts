@@ -50,12 +50,17 @@ export class EmbeddedContentStore implements ContentStore {
   }
 
   async get(cid: string): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of this.cat(cid)) chunks.push(chunk);
+    return concat(chunks);
+  }
+
+  async *cat(cid: string): AsyncGenerator<Uint8Array> {
     this.#assertOpen();
     const parsed = parseCid(cid);
     if (!(await this.#blockstore.has(parsed))) throw new ContentNotFoundError(cid);
-    const chunks: Uint8Array[] = [];
     try {
-      for await (const chunk of this.#fs.cat(parsed)) chunks.push(chunk);
+      yield* this.#fs.cat(parsed);
     } catch (error) {
       if (error instanceof ContentIntegrityError) {
         throw error.cid === cid ? error : new ContentIntegrityError(cid, `block ${error.cid}: ${error.detail}`);
@@ -63,7 +68,6 @@ export class EmbeddedContentStore implements ContentStore {
       if (error instanceof Error && error.name === "NotFoundError") throw new ContentNotFoundError(cid, { cause: error });
       throw new ContentStoreError(`cannot read ${cid} from the embedded store`, { cause: error });
     }
-    return concat(chunks);
   }
 
   async has(cid: string): Promise<boolean> {

@@ -55,12 +55,18 @@ export class KuboContentStore implements ContentStore {
   }
 
   async get(cid: string): Promise<Uint8Array> {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of this.cat(cid)) chunks.push(chunk);
+    return concat(chunks);
+  }
+
+  async *cat(cid: string): AsyncGenerator<Uint8Array> {
     const parsed = parseCid(cid);
-    return this.#call("cat", cid, async () => {
-      const chunks: Uint8Array[] = [];
-      for await (const chunk of this.#client.cat(parsed)) chunks.push(chunk);
-      return concat(chunks);
-    });
+    try {
+      yield* this.#client.cat(parsed);
+    } catch (error) {
+      throw this.#translate("cat", cid, error);
+    }
   }
 
   async has(cid: string): Promise<boolean> {

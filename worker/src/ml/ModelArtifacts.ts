@@ -180,20 +180,46 @@ export async function loadPublishedModel(
   }
   const weightsCid = override ? options.weightsCid! : manifest.weightsCid;
   const contentHash = override ? expected! : manifest.contentHash;
-  const weightData = await store.get(weightsCid);
-  const actual = sha256Hex(weightData);
-  if (actual !== contentHash) {
-    throw new ModelIntegrityError(
+  const mismatch = (actual: string) =>
+    new ModelIntegrityError(
       override
         ? `weights ${weightsCid} hash to ${actual}, expected ${contentHash}`
         : `weights ${weightsCid} of manifest ${manifestCid} hash to ${actual}, manifest says ${contentHash}`,
     );
-  }
   const weightSpecs = manifest.weightSpecs as io.WeightsManifestEntry[];
-  const model =
-    manifest.format === "tfjs-graph"
-      ? await loadCheckedGraphModel(manifest, weightSpecs, weightData, manifestCid)
-      : await deserializeModel({ modelTopology: manifest.modelTopology, weightSpecs, weightData });
+  if (manifest.format === "tfjs-graph") {
+    const weightData = await store.get(weightsCid);
+    const actual = sha256Hex(weightData);
+    if (actual !== contentHash) throw mismatch(actual);
+    return { model: await loadCheckedGraphModel(manifest, weightSpecs, weightData, manifestCid), manifest, weightsCid, contentHash };
+  }
+  // A LayersModel is built from the weights as the store yields them, hashed on the way: the file is never held
+  // whole (LayersModelLoading.ts), and a model whose bytes do not hash to the commitment is disposed, never returned.
+  const hash = createHash("sha256");
+  async function* hashed(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of store.cat(weightsCid)) {
+      hash.update(chunk);
+      yield chunk;
+    }
+  }
+  const source = hashed();
+  let model: LayersModel;
+  try {
+    model = await loadLayersModelByWeight(manifest.modelTopology, weightSpecs, source);
+  } catch (err) {
+    // Bytes that are not the committed ones are named as such, even where they also misfit the specs.
+    if (err instanceof ModelManifestError) {
+      for await (const _ of source); // eslint-disable-line @typescript-eslint/no-unused-vars
+      const actual: `0x${string}` = `0x${hash.digest("hex")}`;
+      if (actual !== contentHash) throw mismatch(actual);
+    }
+    throw err;
+  }
+  const actual: `0x${string}` = `0x${hash.digest("hex")}`;
+  if (actual !== contentHash) {
+    model.dispose();
+    throw mismatch(actual);
+  }
   return { model, manifest, weightsCid, contentHash };
 }
 
