@@ -15,7 +15,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { keccak256 } from "ethers";
 import { network } from "hardhat";
@@ -28,6 +28,7 @@ import { ShardRouter, type StageTransport } from "../../worker/src/shards/ShardR
 import { ShardClient } from "../../worker/src/shards/transport/ShardClient.js";
 import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI, ROYALTY_BPS } from "../lib/EmbeddedStack.js";
 import { devWallet, freePort, stakeAndAnnounce } from "../lib/ShardedStack.js";
+import { bundleOnce } from "../build/Bundles.js";
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const WIDTH = num("BENCH_SHARDS_WIDTH", 4096);
@@ -55,7 +56,8 @@ function buildWideMlp(): LayersModel {
 /** A bench host process serving `shards`; resolves once it serves, with its endpoint. */
 async function startHost(name: string, key: string, shards: object[]): Promise<{ child: ChildProcess; endpoint: string; memory: Promise<{ peak: number; rss: number }> }> {
   const port = await freePort();
-  const child = spawn(process.execPath, ["--expose-gc", "--import", "tsx", resolve("scripts/bench/shards/BenchHost.ts")], {
+  // Bundled and run by plain node, as `npm run worker` runs the worker (Bundles.ts).
+  const child = spawn(process.execPath, ["--expose-gc", "--enable-source-maps", bundleOnce("scripts/bench/shards/BenchHost.ts", "dist/bench/BenchHost.mjs")], {
     env: { ...process.env, BENCH_STORE: join(dataDir, "ipfs"), BENCH_SHARDS: JSON.stringify(shards), BENCH_PORT: String(port), BENCH_KEY: key, BENCH_CHAIN_ID: chainId.toString(), BENCH_REGISTRY: registryAddress },
     stdio: ["ignore", "pipe", "inherit"],
   });

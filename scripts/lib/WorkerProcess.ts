@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, readFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
+import { WORKER_BUNDLE, WORKER_ENTRY, bundleOnce } from "../build/Bundles.js";
 
 export interface WorkerProcessOptions {
   /** Names the log file `<dataDir>/<name>.log`. */
@@ -20,7 +21,8 @@ export interface WorkerProcessOptions {
 }
 
 /**
- * The worker daemon as its own OS process (`worker/src/main.ts`, as on a GPU host), talking to the
+ * The worker daemon as its own OS process, as on a GPU host: `worker/src/main.ts` bundled (Bundles.ts, once per
+ * process, so it runs the sources as they are) and run by plain node, as `npm run worker` does; talking to the
  * chain over JSON-RPC and sharing the embedded IPFS block directory and Redis with the others.
  */
 export class WorkerProcess {
@@ -30,7 +32,8 @@ export class WorkerProcess {
   constructor(readonly options: WorkerProcessOptions) {
     this.logFile = join(options.dataDir, `${options.name}.log`);
     const log = createWriteStream(this.logFile);
-    this.child = spawn(process.execPath, [...(process.env.WORKER_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.WORKER_CPU_PROF] : []), "--import", "tsx", resolve("worker/src/main.ts")], {
+    const main = bundleOnce(WORKER_ENTRY, WORKER_BUNDLE);
+    this.child = spawn(process.execPath, [...(process.env.WORKER_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.WORKER_CPU_PROF] : []), "--enable-source-maps", main], {
       env: {
         ...process.env,
         TESSERA_RPC_URL: options.rpcUrl,
