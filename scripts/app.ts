@@ -1,7 +1,7 @@
 /**
  * `npm run app`: the dApp against the embedded stack, on one port (APP_PORT, default 5173; APP_HOST, default
- * 127.0.0.1): chain, contracts, a trained MNIST model, a worker daemon serving it, the page, its JSON-RPC proxy and
- * IPFS gateway (scripts/app/AppStack.ts). Prints the URL and the development accounts a wallet can import; runs until
+ * 127.0.0.1): chain, contracts, a trained MNIST model (whole, and cut in two shards served by a shard host), a worker
+ * daemon serving it, the page, its JSON-RPC proxy and IPFS gateway (scripts/app/AppStack.ts). Prints the URL and the development accounts a wallet can import; runs until
  * Ctrl-C.
  */
 import { resolve } from "node:path";
@@ -14,6 +14,7 @@ const dataDir = resolve(".tessera/app");
 const logger = createLogger({ level: "info", name: "tessera-app", destination: pino.destination({ dest: resolve(dataDir, "worker.log"), mkdir: true, sync: false }) });
 console.log("Starting the chain, training the MNIST model and starting its worker (about a minute)…");
 const app = await AppStack.start({ dataDir, port: Number(process.env.APP_PORT ?? 5173), host: process.env.APP_HOST ?? "127.0.0.1", logger });
+const sharded = await app.addShardedVersion();
 // Hardhat's development accounts (the well-known test mnemonic): never hold real funds with these keys.
 const account = devWallet;
 console.log(`
@@ -21,6 +22,7 @@ Tessera is at ${app.url}
   chain   ${AppStack.CHAIN_NAME}, chain id ${app.stack.deployment.chainId}, JSON-RPC ${app.url}/rpc (proxied to ${app.chain.rpcUrl})
   IPFS    ${app.url}/ipfs/<cid> (read-only gateway over ${resolve(dataDir, "ipfs")})
   model   version ${app.stack.trained!.versionId}: MNIST 2NN, ${(app.stack.trained!.testAccuracy * 100).toFixed(2)} % on the test split
+          version ${sharded.versionId}: the same model cut in 2 shards, both served by host ${sharded.host} (its own process)
   wallet  add the network above to your wallet and import a development account, e.g.
           ${account(10).address}  key ${account(10).privateKey}
   log     ${resolve(dataDir, "worker.log")}

@@ -5,6 +5,8 @@ import type { Logger } from "pino";
 import { build, preview, type PreviewServer } from "vite";
 import { EmbeddedStack } from "../lib/EmbeddedStack.js";
 import { serveChain, type RpcChain } from "../lib/RpcChain.js";
+import { devWallet, freePort, publishShardedMnist, stakeAndAnnounce, startShardHost } from "../lib/ShardedStack.js";
+import type { WorkerProcess } from "../lib/WorkerProcess.js";
 import { tesseraBackend } from "./TesseraBackendPlugin.js";
 
 export interface AppStackOptions {
@@ -71,7 +73,26 @@ export class AppStack {
     }
   }
 
+  readonly #hosts: WorkerProcess[] = [];
+
+  /**
+   * Publishes the stack's trained model again, cut in two shards, as a version of its own, which the stack's worker
+   * serves (it claims and routes) through a shard host in its own process that announces both shards: the page's
+   * sharded version, asked like any other. Returns the version and the host's address.
+   */
+  async addShardedVersion(): Promise<{ versionId: bigint; host: string }> {
+    const { stack } = this;
+    const { versionId } = await publishShardedMnist(stack, stack.trained!, { shards: 2 });
+    await (await stack.contracts.workerRegistry.connect(stack.signers.worker).setServedModels([versionId], true)).wait();
+    const wallet = devWallet(100).connect(stack.connection.ethers.provider);
+    const port = await freePort();
+    for (const shard of [0, 1]) await stakeAndAnnounce(stack, wallet, versionId, shard, `http://127.0.0.1:${port}`);
+    this.#hosts.push(await startShardHost({ name: "shard-host", rpcUrl: this.chain.rpcUrl, key: wallet.privateKey, dataDir: this.dataDir, redisUrl: stack.redis.url, port }));
+    return { versionId, host: wallet.address };
+  }
+
   async stop(): Promise<void> {
+    await Promise.all(this.#hosts.map((h) => h.stop().catch(() => undefined)));
     await this.server.close().catch(() => undefined);
     await this.stack.stop().catch(() => undefined);
     await this.chain.close().catch(() => undefined);

@@ -1,6 +1,5 @@
-import { CID } from "multiformats/cid";
-import { getBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
+import { payShare, shardsOf, unhostedShards, type ShardView } from "../../client/src/ShardHosts.js";
 import { parseId } from "../lib/Ids.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
@@ -11,15 +10,7 @@ interface ListArgs {
   versionId: string | undefined;
 }
 
-export interface ShardView {
-  index: number;
-  firstLayer: number;
-  endLayer: number;
-  costWeight: number;
-  byteSize: bigint;
-  cid: string;
-  hosts: { host: string; endpoint: string }[];
-}
+export type { ShardView };
 
 export interface ListResult {
   versionId: bigint;
@@ -33,29 +24,15 @@ export default async function list(args: ListArgs, hre: HardhatRuntimeEnvironmen
   const versionId = parseId(args.versionId, "--version-id");
   const session = await Session.open(hre, args.deployment);
   const registry = session.shards();
-  const records = await session.contracts.modelRegistry.getShards(versionId).catch((err: unknown) => {
+  const shards = await shardsOf(session.contracts.modelRegistry, registry, versionId).catch((err: unknown) => {
     throw taskError(`version ${versionId} does not exist`, err);
   });
-  if (records.length === 0) throw taskError(`version ${versionId} is not sharded: it is served whole by the workers that serve it`);
-  const shards: ShardView[] = [];
-  for (const [index, r] of records.entries()) {
-    const [hosts, endpoints] = await registry.hostsOf(versionId, index);
-    shards.push({
-      index,
-      firstLayer: Number(r.firstLayer),
-      endLayer: Number(r.endLayer),
-      costWeight: Number(r.costWeight),
-      byteSize: r.byteSize,
-      cid: CID.decode(getBytes(r.weightsCid)).toString(),
-      hosts: hosts.map((host, i) => ({ host, endpoint: endpoints[i] })),
-    });
-  }
-  const totalWeight = shards.reduce((sum, s) => sum + s.costWeight, 0);
-  const unhosted = shards.filter((s) => s.hosts.length === 0).map((s) => s.index);
+  if (shards.length === 0) throw taskError(`version ${versionId} is not sharded: it is served whole by the workers that serve it`);
+  const unhosted = unhostedShards(shards);
   printFields(`Version ${versionId}: ${shards.length} shards`, [
     ...shards.map((s): [string, unknown] => [
       `shard ${s.index}`,
-      `layers ${s.firstLayer}..${s.endLayer - 1}, ${s.byteSize} bytes, ${((100 * s.costWeight) / totalWeight).toFixed(1)} % of the hosts' pay; ${
+      `layers ${s.firstLayer}..${s.endLayer - 1}, ${s.byteSize} bytes, ${payShare(shards, s.index).toFixed(1)} % of the hosts' pay; ${
         s.hosts.length === 0 ? "NO HOST" : s.hosts.map((h) => `${h.host} at ${h.endpoint}`).join("; ")
       }`,
     ]),

@@ -8,6 +8,7 @@ import { PNG } from "pngjs";
 import { AppStack } from "../../scripts/app/AppStack.js";
 import { decodeAnswer, predictLocally } from "../../scripts/lib/InferenceClient.js";
 import { devWallet } from "../../scripts/lib/ShardedStack.js";
+import { shortAddress } from "../../client/src/ShortAddress.js";
 import { activeTf } from "../../worker/src/ml/backend.js";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { publishModel, readManifest, type CodecChoice } from "../../worker/src/ml/ModelArtifacts.js";
@@ -229,7 +230,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const row = page.getByTestId(`operator-${worker}`);
     await row.waitFor();
     const cells = await row.locator("td").allTextContents();
-    expect(cells).to.deep.equal([worker, `${formatEther((await workerRegistry.workerOf(worker)).stake)} TSR`, "infer", app.stack.trained!.versionId.toString(), "embedded://worker-1", "eligible"]);
+    expect(cells).to.deep.equal([worker, `${formatEther((await workerRegistry.workerOf(worker)).stake)} TSR`, "infer", app.stack.trained!.versionId.toString(), "none", "embedded://worker-1", "eligible"]);
     expect(await page.locator("tbody tr").count()).to.equal(1);
     expect(await accessibilityViolations()).to.deep.equal([]);
     await shot("operators");
@@ -403,5 +404,51 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
     await bannerSays(`The contract refused: model version ${versionId} is deprecated and takes no new requests.`);
     await shot("revert");
+  });
+  it("a sharded version: each shard's layers, size, share of the pay and host on the models page, the host's shards on the operators page; asked from the page, answered through the pipeline as the whole model", async () => {
+    const { market, modelRegistry } = app.stack.contracts;
+    const { versionId, host } = await app.addShardedVersion();
+    await page.goto(`${app.url}/#/models`);
+    const row = page.getByTestId(`version-${versionId}`);
+    await row.getByTestId("shard-1").waitFor();
+    const records = await modelRegistry.getShards(versionId);
+    const total = records.reduce((sum, r) => sum + Number(r.costWeight), 0);
+    expect(await row.locator("td").nth(4).textContent()).to.match(/^2 shards/);
+    for (const [i, r] of records.entries()) {
+      const text = (await row.getByTestId(`shard-${i}`).textContent())!.replace(/\s+/g, " ").trim();
+      const span = Number(r.endLayer) - Number(r.firstLayer) === 1 ? `layer ${r.firstLayer}` : `layers ${r.firstLayer}–${Number(r.endLayer) - 1}`;
+      const layers = `${span}, ${(Number(r.byteSize) / 1024).toFixed(0)} KiB, ${((100 * Number(r.costWeight)) / total).toFixed(1)} % of the hosts' pay:`;
+      expect(text).to.match(new RegExp(`^${layers.replace(/[.()]/g, "\\$&")} ${shortAddress(host).replace(/[.]/g, "\\.")} http://127\\.0\\.0\\.1:\\d+$`));
+    }
+    expect(await row.getByRole("link", { name: `Ask version ${versionId}` }).count()).to.equal(1);
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("models-sharded");
+
+    await page.getByRole("link", { name: "Operators" }).click();
+    const hostRow = page.getByTestId(`operator-${host}`);
+    await hostRow.waitFor();
+    expect((await hostRow.locator("td").allTextContents())[4]).to.equal(`v${versionId} #0, v${versionId} #1`);
+
+    const fromBlock = await headBlock();
+    await page.goto(`${app.url}/#/ask/${versionId}`);
+    const box = (await page.getByRole("img", { name: /Drawing area/ }).boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
+    await page.mouse.down();
+    for (let i = 1; i <= 12; i++) await page.mouse.move(box.x + box.width * (0.3 + i * 0.03), box.y + box.height * 0.3);
+    for (let i = 1; i <= 12; i++) await page.mouse.move(box.x + box.width * 0.66, box.y + box.height * (0.3 + i * 0.04));
+    await page.mouse.up();
+    await page.getByRole("radio", { name: /^ETH/ }).check();
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
+    const [requested] = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
+    expect(requested.args.request.modelVersionId).to.equal(versionId);
+    const [fulfilled] = await market.queryFilter(market.filters.InferenceFulfilled(requested.args.requestId), fromBlock);
+    // Through both shards, the answer is the whole model's on the bytes the page sent, and the host was paid for both stages.
+    const manifest = await readManifest(app.stack.store, app.stack.trained!.published.manifestCid);
+    const [whole] = await predictLocally(app.stack.trained!.model, manifest, [getBytes(requested.args.input)]);
+    expect(getBytes(fulfilled.args.output)).to.deep.equal(whole);
+    expect(await page.getByTestId("answer").textContent()).to.equal(String((decodeAnswer(manifest, whole) as { classIndex: number }).classIndex));
+    const [paid] = await market.queryFilter(market.filters.ShardedFulfilmentPaid(requested.args.requestId), fromBlock);
+    expect(paid.args.hosts).to.deep.equal([host, host]);
   });
 });

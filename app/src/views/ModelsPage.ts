@@ -1,18 +1,46 @@
 import { html } from "lit-html";
 import { formatEth, formatTsr } from "../../../client/src/Amounts.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
+import { payShare, shardsOf, unhostedShards, type ShardView } from "../../../client/src/ShardHosts.js";
 import type { ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
 import type { PageScope } from "../PageScope.js";
 import { shortAddress } from "../../../client/src/ShortAddress.js";
 
 const codecsLine = (m: ModelManifest | undefined) => (m === undefined ? "…" : `${m.inputCodec.name} → ${m.outputCodec.name}`);
+const kib = (bytes: bigint) => `${(Number(bytes) / 1024).toFixed(0)} KiB`;
+const layers = (s: ShardView) => (s.endLayer - s.firstLayer === 1 ? `layer ${s.firstLayer}` : `layers ${s.firstLayer}–${s.endLayer - 1}`);
 
-/** The registry: every version with its price, codecs, shards and status; "Ask" opens the request form. */
+/** A sharded version's shards: layers, size, share of the hosts' pay, and who hosts each now (or that nobody does). */
+function shardList(shards: readonly ShardView[] | undefined, count: number) {
+  if (shards === undefined) return html`${count} shards`;
+  return html`${count} shards
+    <ol class="shards" start="0">
+      ${shards.map(
+        (s) => html`<li data-testid="shard-${s.index}">
+          ${layers(s)}, ${kib(s.byteSize)}, ${payShare(shards, s.index).toFixed(1)} % of the hosts' pay:
+          ${s.hosts.length === 0
+            ? html`<strong>no host</strong>`
+            : s.hosts.map((h, i) => html`${i > 0 ? ", " : ""}<span title=${h.host}>${shortAddress(h.host)}</span> <span class="muted">${h.endpoint}</span>`)}
+        </li>`,
+      )}
+    </ol>`;
+}
+
+/** What the action cell offers: asking, unless the version is deprecated or a shard has nobody to serve it. */
+function action(v: VersionSummary, shards: readonly ShardView[] | undefined) {
+  if (v.status !== "Active") return "";
+  const unhosted = shards === undefined ? [] : unhostedShards(shards);
+  if (unhosted.length > 0) return html`<span data-testid="unservable">Not servable now: shard ${unhosted.join(", ")} has no host</span>`;
+  return html`<a href="#/ask/${v.versionId}">Ask version ${v.versionId}</a>`;
+}
+
+/** The registry: every version with its price, codecs, shards (and their hosts) and status; "Ask" opens the request form. */
 export async function modelsPage(scope: PageScope): Promise<void> {
   const { ctx } = scope;
   scope.render(html`<h1>Models</h1><p>Reading the registry…</p>`);
   const versions = await listVersions(ctx.contracts.modelRegistry);
   const manifests = new Map<bigint, ModelManifest>();
+  const shards = new Map<bigint, ShardView[]>();
   const draw = () =>
     scope.render(
       html`<h1>Models</h1>
@@ -29,22 +57,31 @@ export async function modelsPage(scope: PageScope): Promise<void> {
                   <td>${v.modelName}<br /><span class="muted">owner ${shortAddress(v.owner)}, royalty ${v.royaltyBps / 100} %</span></td>
                   <td>${formatEth(v.priceWei)}<br />${formatTsr(v.priceToken)}</td>
                   <td>${codecsLine(manifests.get(v.versionId))}</td>
-                  <td>${v.shardCount === 1 ? "whole" : `${v.shardCount} shards`}</td>
+                  <td>${v.shardCount === 1 ? "whole" : shardList(shards.get(v.versionId), v.shardCount)}</td>
                   <td>${v.status}</td>
-                  <td>${v.status === "Active" ? html`<a href="#/ask/${v.versionId}">Ask version ${v.versionId}</a>` : ""}</td>
+                  <td>${action(v, shards.get(v.versionId))}</td>
                 </tr>`)}
               </tbody>
             </table>`}`,
     );
   draw();
-  await Promise.all(
-    versions.map(async (v) => {
+  await Promise.all([
+    ...versions.map(async (v) => {
       try {
         manifests.set(v.versionId, await fetchManifest(ctx.gateway.get(), v.manifestCid));
       } catch (err) {
         scope.report(err);
       }
     }),
-  );
+    ...versions
+      .filter((v) => v.shardCount > 1)
+      .map(async (v) => {
+        try {
+          shards.set(v.versionId, await shardsOf(ctx.contracts.modelRegistry, ctx.contracts.shardRegistry, v.versionId));
+        } catch (err) {
+          scope.report(err);
+        }
+      }),
+  ]);
   draw();
 }
