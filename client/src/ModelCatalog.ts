@@ -5,6 +5,7 @@ import * as raw from "multiformats/codecs/raw";
 import { sha256 } from "multiformats/hashes/sha2";
 import type { ModelRegistry } from "../../typechain-types/index.js";
 import { parseModelManifest, type ModelManifest } from "../../worker/src/ml/ModelManifest.js";
+import { WordTokenizer, vocabularySchema, type TokenizerSpec } from "../../worker/src/ml/Tokenizer.js";
 
 export type VersionStatusName = "Active" | "Deprecated";
 
@@ -66,30 +67,49 @@ export async function listVersions(registry: ModelRegistry): Promise<VersionSumm
 }
 
 /**
- * A version's manifest (its codecs, signature and names) from an IPFS HTTP gateway (`<gateway>/ipfs/<cid>`): the
- * embedded store behind the app's server, or any Kubo gateway.
+ * The bytes of `cid` from an IPFS HTTP gateway (`<gateway>/ipfs/<cid>`): the embedded store behind the app's server,
+ * or any Kubo gateway. A gateway is not trusted: content named by a raw-block CID (a manifest, a vocabulary: documents
+ * of one chunk) is checked against its hash. `what` names the content in the sentences of the errors.
  */
-export async function fetchManifest(gateway: string, manifestCid: string): Promise<ModelManifest> {
+export async function fetchContent(gateway: string, cid: string, what: string): Promise<Uint8Array> {
   let response: Response;
   try {
-    response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${manifestCid}`);
+    response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${cid}`);
   } catch {
     throw new Error(`The IPFS gateway ${gateway} could not be reached: check its address (Account page).`);
   }
-  if (!response.ok) throw new Error(`The IPFS gateway ${gateway} answered ${response.status} for the manifest ${manifestCid}.`);
+  if (!response.ok) throw new Error(`The IPFS gateway ${gateway} answered ${response.status} for ${what} ${cid}.`);
   const bytes = new Uint8Array(await response.arrayBuffer());
-  // A gateway is not trusted: a raw-block CID (every manifest, being one chunk) is checked against the bytes.
-  const cid = CID.parse(manifestCid);
-  if (cid.code === raw.code && !equals((await sha256.digest(bytes)).bytes, cid.multihash.bytes)) {
-    throw new Error(`The IPFS gateway ${gateway} sent bytes that are not the manifest ${manifestCid}: choose another gateway.`);
+  const parsed = CID.parse(cid);
+  if (parsed.code === raw.code && !equals((await sha256.digest(bytes)).bytes, parsed.multihash.bytes)) {
+    throw new Error(`The IPFS gateway ${gateway} sent bytes that are not ${what} ${cid}: choose another gateway.`);
   }
-  let value: unknown;
+  return bytes;
+}
+
+/** JSON content by CID (fetchContent), parsed. */
+async function fetchJson(gateway: string, cid: string, what: string): Promise<unknown> {
+  const bytes = await fetchContent(gateway, cid, what);
   try {
-    value = JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch {
-    throw new Error(`The IPFS gateway ${gateway} sent something other than JSON for the manifest ${manifestCid}: check its address.`);
+    throw new Error(`The IPFS gateway ${gateway} sent something other than JSON for ${what} ${cid}: check its address.`);
   }
-  const parsed = parseModelManifest(value);
+}
+
+/** A version's manifest (its codecs, signature and names), from a gateway. */
+export async function fetchManifest(gateway: string, manifestCid: string): Promise<ModelManifest> {
+  const parsed = parseModelManifest(await fetchJson(gateway, manifestCid, "the manifest"));
   if (!parsed.success) throw new Error(`The manifest ${manifestCid} from ${gateway} is not a Tessera model manifest.`);
   return parsed.data;
+}
+
+/**
+ * The tokenizer a text model's manifest names, its vocabulary from a gateway: the page encodes a text into exactly the
+ * ids the tasks and the workers do (worker/src/ml/Tokenizer.ts).
+ */
+export async function fetchTokenizer(gateway: string, spec: TokenizerSpec): Promise<WordTokenizer> {
+  const parsed = vocabularySchema.safeParse(await fetchJson(gateway, spec.vocabCid, "the vocabulary"));
+  if (!parsed.success) throw new Error(`The vocabulary ${spec.vocabCid} from ${gateway} is not a list of tokens.`);
+  return new WordTokenizer(spec, parsed.data);
 }

@@ -11,7 +11,8 @@ import { devWallet } from "../../scripts/lib/ShardedStack.js";
 import { shortAddress } from "../../client/src/ShortAddress.js";
 import { activeTf } from "../../worker/src/ml/backend.js";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { publishModel, readManifest, type CodecChoice } from "../../worker/src/ml/ModelArtifacts.js";
+import { publishArtifacts, publishModel, readManifest, serializeModel, type CodecChoice, type ModelArtifactsToPublish } from "../../worker/src/ml/ModelArtifacts.js";
+import { signatureOf } from "../../worker/src/ml/codecs/Signature.js";
 import { codecsOf, versionShapesOf, type ModelManifest } from "../../worker/src/ml/ModelManifest.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
@@ -51,10 +52,16 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await app?.stop();
   });
 
-  /** Publishes `model` with `codecs` as a new model's version at 0.0001 ETH or 0.1 TSR, served by the stack's worker. */
-  async function publishServed(model: LayersModel, name: string, codecs: CodecChoice): Promise<{ manifest: ModelManifest; versionId: bigint }> {
+  /**
+   * Publishes `model` with `codecs` (and a text model's `tokenizer`, its vocabulary stored beside it) as a new model's
+   * version at 0.0001 ETH or 0.1 TSR, served by the stack's worker.
+   */
+  async function publishServed(model: LayersModel, name: string, codecs: CodecChoice, tokenizer?: ModelArtifactsToPublish["tokenizer"]): Promise<{ manifest: ModelManifest; versionId: bigint }> {
     const { modelRegistry, workerRegistry } = app.stack.contracts;
-    const published = await publishModel(app.stack.store, model, { name }, codecs);
+    const published =
+      tokenizer === undefined
+        ? await publishModel(app.stack.store, model, { name }, codecs)
+        : await publishArtifacts(app.stack.store, { ...(await serializeModel(model)), format: "tfjs-layers", signature: signatureOf(model), tokenizer }, codecs, { name });
     const manifest = await readManifest(app.stack.store, published.manifestCid);
     const owner = modelRegistry.connect(app.stack.signers.modelOwner);
     await (await owner.registerModel(name, `ipfs://${published.manifestCid}`)).wait();
@@ -450,5 +457,40 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await page.getByTestId("answer").textContent()).to.equal(String((decodeAnswer(manifest, whole) as { classIndex: number }).classIndex));
     const [paid] = await market.queryFilter(market.filters.ShardedFulfilmentPaid(requested.args.requestId), fromBlock);
     expect(paid.args.hosts).to.deep.equal([host, host]);
+  });
+  it("a text model gets a text field: the words become the ids of the model's own tokenizer (its vocabulary fetched by CID), as the tasks and the worker encode them; answered as the model says", async () => {
+    const { market } = app.stack.contracts;
+    const tf = activeTf();
+    const vocabulary = { tokens: ["<pad>", "<unk>", "good", "bad", "not", "film", "great", "boring"] };
+    const model = tf.sequential({
+      layers: [
+        tf.layers.embedding({ inputDim: vocabulary.tokens.length, outputDim: 4, inputLength: 6, embeddingsInitializer: tf.initializers.randomUniform({ minval: -1, maxval: 1, seed: 5 }) }),
+        tf.layers.globalAveragePooling1d(),
+        tf.layers.dense({ units: 2, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 6 }) }),
+      ],
+    });
+    const codecs: CodecChoice = { inputCodec: { name: "int32-tokens", length: 6, padId: 0, vocabSize: vocabulary.tokens.length }, outputCodec: { name: "class-index", scoreBits: 16 } };
+    const { manifest, versionId } = await publishServed(model, "review-sentiment", codecs, { spec: { kind: "word-vocab", lowercase: true, unknownId: 1, truncate: true }, vocabulary });
+
+    const fromBlock = await headBlock();
+    await page.goto(`${app.url}/#/ask/${versionId}`);
+    await page.getByRole("radio", { name: /^ETH/ }).check();
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await bannerSays("Type a text first.");
+    const field = page.getByLabel("Text (up to 6 words; more are cut)");
+    await field.fill("!!! ...");
+    expect(await page.getByTestId("token-count").textContent()).to.equal("The text has no words (only spaces or punctuation).");
+    await field.fill("Not a GOOD film, truly boring");
+    expect(await page.getByTestId("token-count").textContent()).to.equal("6 of 6 words, 2 not in the model's vocabulary");
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await page.getByRole("button", { name: "Pay 0.0001 ETH and ask" }).click();
+    await page.locator("[data-testid=progress][data-stage=answered]").waitFor({ timeout: 120_000 });
+    await shot("ask-text");
+    const [requested] = await market.queryFilter(market.filters.InferenceRequested(undefined, PERSON.address), fromBlock);
+    // not, a (unknown), good, film, truly (unknown), boring: the ids the tasks' --text and the worker's tokenizer give.
+    expect(getBytes(requested.args.input)).to.deep.equal(codecsOf(manifest).input.encode([4, 1, 2, 5, 1, 7]));
+    const [local] = await predictLocally(model, manifest, [getBytes(requested.args.input)]);
+    expect(await page.getByTestId("answer").textContent()).to.equal(String((decodeAnswer(manifest, local) as { classIndex: number }).classIndex));
+    model.dispose();
   });
 });

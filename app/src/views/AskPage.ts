@@ -2,7 +2,7 @@ import { ZeroAddress } from "ethers";
 import { html, type TemplateResult } from "lit-html";
 import { formatAmount, type Currency } from "../../../client/src/Amounts.js";
 import { isFinal, requestProgress, requestWithEth, requestWithTokenPermit, type RequestProgress } from "../../../client/src/InferenceRequests.js";
-import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
+import { fetchManifest, fetchTokenizer, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
 import type { DecodedOutput, OutputCodec } from "../../../worker/src/ml/codecs/OutputCodec.js";
 import { codecsOf } from "../../../worker/src/ml/ModelManifest.js";
 import { PaidRequestStore, type FollowedRequest } from "../PaidRequestStore.js";
@@ -62,7 +62,8 @@ export async function askPage(scope: PageScope, versionParam: string | undefined
   const manifest = await fetchManifest(ctx.gateway.get(), version.manifestCid);
   const codecs = codecsOf(manifest);
   const maxInlineBytes = Number((await ctx.contracts.market.params()).maxInlineInputBytes);
-  const form = inputFormFor(codecs.input, maxInlineBytes);
+  const tokenizer = manifest.tokenizer === undefined ? undefined : await fetchTokenizer(ctx.gateway.get(), manifest.tokenizer);
+  const form = inputFormFor(codecs.input, maxInlineBytes, tokenizer);
   let currency: Currency = "eth";
   const price = () => (currency === "eth" ? version.priceWei : version.priceToken);
   let busy = false;

@@ -1,5 +1,6 @@
 import { html, type TemplateResult } from "lit-html";
 import type { InputCodec } from "../../../worker/src/ml/codecs/InputCodec.js";
+import type { WordTokenizer } from "../../../worker/src/ml/Tokenizer.js";
 import { DigitCanvas } from "./DigitCanvas.js";
 
 /** A form that fits a model's input codec: it renders, says whether it holds an input, and gives the values to encode. */
@@ -14,11 +15,13 @@ export interface InputForm {
 const MAX_FIELDS = 64;
 
 /**
- * The form for `codec`, or null when the page cannot build its inputs: text through a tokenizer (for now), or an
- * input over `maxInlineBytes`, the market's limit for an inline input (larger ones go by CID, from the tasks).
+ * The form for `codec` (`tokenizer`: the one a text model's manifest names), or null when the page cannot build its
+ * inputs: token ids without a tokenizer, or an input over `maxInlineBytes`, the market's limit for an inline input
+ * (larger ones go by CID, from the tasks).
  */
-export function inputFormFor(codec: InputCodec, maxInlineBytes: number): InputForm | null {
+export function inputFormFor(codec: InputCodec, maxInlineBytes: number, tokenizer?: WordTokenizer): InputForm | null {
   if (codec.byteLength > maxInlineBytes) return null;
+  if (codec.spec.name === "int32-tokens") return tokenizer === undefined ? null : textForm(tokenizer, codec.exampleShape[0]);
   const shape = codec.exampleShape;
   if (codec.spec.name === "uint8-image") {
     const channels = shape.length >= 3 ? shape[shape.length - 1] : 1;
@@ -77,6 +80,34 @@ function imageFileForm(height: number, width: number, channels: number): InputFo
     </div>`,
     missing: () => (bytes === undefined ? "Choose an image first." : null),
     values: () => bytes!,
+  };
+}
+
+/** A text, cut into words and turned into ids by the model's own tokenizer (padded by the codec to `length`). */
+function textForm(tokenizer: WordTokenizer, length: number): InputForm {
+  let text = "";
+  const encoded = (): { ids: number[]; problem?: undefined } | { ids?: undefined; problem: string } => {
+    try {
+      return { ids: tokenizer.encode(text, length) };
+    } catch (err) {
+      return { problem: `${(err as Error).message.replace(/^the text/, "The text")}.` };
+    }
+  };
+  const summary = () => {
+    const e = encoded();
+    if (e.ids === undefined) return text.trim() === "" ? "" : e.problem;
+    const unknown = e.ids.filter((id) => id === tokenizer.spec.unknownId).length;
+    return `${e.ids.length} of ${length} words${unknown > 0 ? `, ${unknown} not in the model's vocabulary` : ""}`;
+  };
+  return {
+    template: (redraw) => html`<p><label for="text">Text (up to ${length} words${tokenizer.spec.truncate ? "; more are cut" : ""})</label><br />
+        <textarea id="text" rows="3" cols="60" @input=${(e: Event) => { text = (e.target as HTMLTextAreaElement).value; redraw(); }}></textarea><br />
+        <span class="muted" data-testid="token-count">${summary()}</span></p>`,
+    missing: () => {
+      if (text.trim() === "") return "Type a text first.";
+      return encoded().problem ?? null;
+    },
+    values: () => encoded().ids ?? [],
   };
 }
 
