@@ -1,7 +1,8 @@
 /**
  * `npm run app`: the dApp against the embedded stack, on one port (APP_PORT, default 5173; APP_HOST, default
  * 127.0.0.1): chain, contracts, a trained MNIST model (whole, and cut in two shards served by a shard host), a worker
- * daemon serving it, the page, its JSON-RPC proxy and IPFS gateway (scripts/app/AppStack.ts). Prints the URL and the development accounts a wallet can import; runs until
+ * daemon serving it, an Iris model trained by a federated job (its provenance), the page, its JSON-RPC proxy and IPFS
+ * gateway (scripts/app/AppStack.ts). Prints the URL and the development accounts a wallet can import; runs until
  * Ctrl-C.
  */
 import { resolve } from "node:path";
@@ -15,6 +16,8 @@ const logger = createLogger({ level: "info", name: "tessera-app", destination: p
 console.log("Starting the chain, training the MNIST model and starting its worker (about a minute)…");
 const app = await AppStack.start({ dataDir, port: Number(process.env.APP_PORT ?? 5173), host: process.env.APP_HOST ?? "127.0.0.1", logger });
 const sharded = await app.addShardedVersion();
+console.log("Training a model by a federated job (the Iris task: data validated, three trainers; about 30 s)…");
+const federated = await app.addTrainedVersion();
 // Hardhat's development accounts (the well-known test mnemonic): never hold real funds with these keys.
 const account = devWallet;
 console.log(`
@@ -23,8 +26,9 @@ Tessera is at ${app.url}
   IPFS    ${app.url}/ipfs/<cid> (read-only gateway over ${resolve(dataDir, "ipfs")})
   model   version ${app.stack.trained!.versionId}: MNIST 2NN, ${(app.stack.trained!.testAccuracy * 100).toFixed(2)} % on the test split
           version ${sharded.versionId}: the same model cut in 2 shards, both served by host ${sharded.host} (its own process)
+          version ${federated.jobVersionId}: Iris, trained by job ${federated.jobId} (${(federated.medianAccuracy * 100).toFixed(2)} %): its provenance on the Models page
   wallet  add the network above to your wallet and import a development account, e.g.
-          ${account(10).address}  key ${account(10).privateKey}
+          ${account(9).address}  key ${account(9).privateKey}
   log     ${resolve(dataDir, "worker.log")}
 Ctrl-C stops everything.`);
 let stopping = false;

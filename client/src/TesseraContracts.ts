@@ -11,6 +11,7 @@ import {
   type ModelRegistry,
   type ShardRegistry,
   type TesseraToken,
+  type TrainingJobs,
   type WorkerRegistry,
 } from "../../typechain-types/index.js";
 import type { Deployment } from "./DeploymentRecord.js";
@@ -23,6 +24,8 @@ export interface TesseraContracts {
   readonly market: InferenceMarket;
   /** Absent in deployments made before sharding. */
   readonly shardRegistry?: ShardRegistry;
+  /** Absent in deployments without the training module. */
+  readonly trainingJobs?: TrainingJobs;
 }
 
 export function connectContracts(deployment: Deployment, runner: ContractRunner): TesseraContracts {
@@ -33,6 +36,7 @@ export function connectContracts(deployment: Deployment, runner: ContractRunner)
     modelRegistry: ModelRegistry__factory.connect(c.ModelRegistry, runner),
     market: InferenceMarket__factory.connect(c.InferenceMarket, runner),
     ...(c.ShardRegistry === undefined ? {} : { shardRegistry: ShardRegistry__factory.connect(c.ShardRegistry, runner) }),
+    ...(c.TrainingJobs === undefined ? {} : { trainingJobs: TrainingJobs__factory.connect(c.TrainingJobs, runner) }),
   };
 }
 

@@ -7,6 +7,10 @@ import { EmbeddedStack } from "../lib/EmbeddedStack.js";
 import { serveChain, type RpcChain } from "../lib/RpcChain.js";
 import { devWallet, freePort, publishShardedMnist, stakeAndAnnounce, startShardHost } from "../lib/ShardedStack.js";
 import type { WorkerProcess } from "../lib/WorkerProcess.js";
+import { Report } from "../lib/Report.js";
+import { runSeedTaskStages } from "../lib/SeedTaskStages.js";
+import { irisTask } from "../lib/seedTasks/IrisTask.js";
+import type { TrainingStageResult } from "../lib/TrainingStage.js";
 import { tesseraBackend } from "./TesseraBackendPlugin.js";
 
 export interface AppStackOptions {
@@ -89,6 +93,15 @@ export class AppStack {
     for (const shard of [0, 1]) await stakeAndAnnounce(stack, wallet, versionId, shard, `http://127.0.0.1:${port}`);
     this.#hosts.push(await startShardHost({ name: "shard-host", rpcUrl: this.chain.rpcUrl, key: wallet.privateKey, dataDir: this.dataDir, redisUrl: stack.redis.url, port }));
     return { versionId, host: wallet.address };
+  }
+
+  /**
+   * A model trained by a federated job on the stack, end to end (the seeds' Iris task: contributions validated by
+   * three staked validators, a job of three trainer processes, evaluated and registered by TrainingJobs, then priced by
+   * its requester): the page's version with provenance. Uses development accounts 10-19 (users 6-15); about 30 s.
+   */
+  async addTrainedVersion(): Promise<TrainingStageResult> {
+    return (await runSeedTaskStages(this.stack, this.chain.rpcUrl, irisTask, new Report({ print: false }))).fed;
   }
 
   async stop(): Promise<void> {

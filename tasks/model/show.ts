@@ -6,7 +6,10 @@ import { parseId } from "../lib/Ids.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
-import { formatAccuracy, formatEvaluation, formatRound, readJob, trainingJobsOf, type EvaluationView, type JobTerms, type RoundView } from "../lib/Training.js";
+import { formatAccuracy, formatEvaluation, formatRound, trainingJobsOf } from "../lib/Training.js";
+import { provenanceOf as readProvenance, type TrainingProvenance } from "../../client/src/TrainingJobView.js";
+
+export type { TrainingProvenance };
 
 interface ShowArgs {
   deployment: string;
@@ -30,20 +33,6 @@ export interface VersionView {
   publishedAt: Date;
   /** Present when a TrainingJobs job produced this version. */
   provenance?: TrainingProvenance;
-}
-
-/** How a version trained by a federated job came to be: everything TrainingJobs and its events record. */
-export interface TrainingProvenance {
-  trainingJobs: string;
-  jobId: bigint;
-  requester: string;
-  terms: JobTerms | undefined;
-  datasets: { datasetId: bigint; samplesUsed: number }[];
-  workers: string[];
-  rounds: (RoundView & { updateCids: { worker: string; cid: string; updateHash: string; sampleCount: number }[] })[];
-  evaluations: EvaluationView[];
-  accuracy: number;
-  loss: number;
 }
 
 const STATUS = ["None", "Active", "Deprecated"] as const;
@@ -120,28 +109,5 @@ export default async function show(args: ShowArgs, hre: HardhatRuntimeEnvironmen
 /** The provenance of `versionId` if the deployment's TrainingJobs trained it. */
 async function provenanceOf(session: Session, versionId: bigint): Promise<TrainingProvenance | undefined> {
   if (session.deployment.contracts.TrainingJobs === undefined) return undefined;
-  const jobs = await trainingJobsOf(session);
-  const jobId = await jobs.jobOfVersion(versionId);
-  if (jobId === 0n) return undefined;
-  const job = await readJob(session, jobs, jobId);
-  const revealed = await jobs.queryFilter(jobs.filters.UpdateRevealed(jobId), session.deployment.startBlock);
-  // A round aggregates the updates revealed in it (one per worker: the contract refuses a second reveal).
-  const rounds = job.roundResults.map((r) => ({
-    ...r,
-    updateCids: revealed
-      .filter((e) => Number(e.args.round) === r.round)
-      .map((e) => ({ worker: e.args.worker, cid: cidToString(e.args.updateCid), updateHash: e.args.updateHash, sampleCount: Number(e.args.sampleCount) })),
-  }));
-  return {
-    trainingJobs: await jobs.getAddress(),
-    jobId,
-    requester: job.requester,
-    terms: job.terms,
-    datasets: job.datasets.map((d) => ({ datasetId: d.datasetId, samplesUsed: d.samples })),
-    workers: job.workers.map((w) => w.address),
-    rounds,
-    evaluations: job.evaluations,
-    accuracy: job.accuracy ?? 0,
-    loss: job.loss ?? 0,
-  };
+  return readProvenance(await trainingJobsOf(session), versionId, { fromBlock: session.deployment.startBlock, now: await session.now() });
 }

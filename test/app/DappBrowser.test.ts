@@ -19,8 +19,9 @@ import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SHOTS = resolve("test-results/app");
-// Hardhat's development account 12: funded with 10,000 ETH on the embedded chain and used by nothing else.
-const PERSON = devWallet(12);
+// Hardhat's development account 9: funded with 10,000 ETH on the embedded chain and used by nothing else (the
+// federated job's stages use accounts 10-19).
+const PERSON = devWallet(9);
 
 describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", function () {
   this.timeout(300_000);
@@ -492,5 +493,34 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const [local] = await predictLocally(model, manifest, [getBytes(requested.args.input)]);
     expect(await page.getByTestId("answer").textContent()).to.equal(String((decodeAnswer(manifest, local) as { classIndex: number }).classIndex));
     model.dispose();
+  });
+  it("a model trained by a federated job shows its provenance as TrainingJobs records it: datasets, local training, every round's aggregate, the validators' scores and medians", async () => {
+    const { trainingJobs } = app.stack.contracts;
+    const fed = await app.addTrainedVersion();
+    await page.goto(`${app.url}/#/models`);
+    const section = page.getByTestId(`provenance-${fed.jobVersionId}`);
+    await section.waitFor({ timeout: 30_000 });
+    expect(await section.getByRole("heading").textContent()).to.equal(`Version ${fed.jobVersionId}: trained by job ${fed.jobId}`);
+    expect(await page.getByTestId(`version-${fed.jobVersionId}`).getByRole("link", { name: `trained by job ${fed.jobId}` }).count()).to.equal(1);
+    const [ids, samples] = await trainingJobs.datasetsOf(fed.jobId);
+    expect(await section.getByTestId("provenance-datasets").textContent()).to.equal(ids.map((id, i) => `${id} (${samples[i]} samples)`).join(", "));
+    expect(await section.getByTestId("provenance-medians").textContent()).to.equal(`accuracy ${(fed.medianAccuracy * 100).toFixed(2)} %, loss ${fed.medianLoss.toFixed(4)}`);
+    const rounds = await section.getByTestId("provenance-rounds").locator("tbody tr").all();
+    expect(rounds).to.have.length(fed.rounds.length);
+    for (const [i, r] of fed.rounds.entries()) {
+      const cells = await rounds[i].locator("td").allTextContents();
+      expect([cells[0], cells[1], cells[4]]).to.deep.equal([String(r.round), String(r.updates), String(r.votes)]);
+      expect(await rounds[i].locator("code").getAttribute("title")).to.equal(r.aggregateCid);
+    }
+    const evaluations = await trainingJobs.evaluationsOf(fed.jobId);
+    const shown = await section.getByTestId("provenance-evaluations").locator("tbody tr").all();
+    expect(shown).to.have.length(evaluations.length);
+    for (const [i, e] of evaluations.entries()) {
+      expect(await shown[i].locator("span").getAttribute("title")).to.equal(e.validator);
+      expect((await shown[i].locator("td").allTextContents()).slice(1)).to.deep.equal([`${(Number(e.accuracy) / 1e4).toFixed(2)} %`, (Number(e.loss) / 1e6).toFixed(4)]);
+    }
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await section.scrollIntoViewIfNeeded();
+    await shot("provenance");
   });
 });

@@ -2,6 +2,8 @@ import { html } from "lit-html";
 import { formatEth, formatTsr } from "../../../client/src/Amounts.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
 import { payShare, shardsOf, unhostedShards, type ShardView } from "../../../client/src/ShardHosts.js";
+import { provenanceOf, type TrainingProvenance } from "../../../client/src/TrainingJobView.js";
+import { provenanceView } from "./ProvenanceView.js";
 import type { ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
 import type { PageScope } from "../PageScope.js";
 import { shortAddress } from "../../../client/src/ShortAddress.js";
@@ -41,6 +43,7 @@ export async function modelsPage(scope: PageScope): Promise<void> {
   const versions = await listVersions(ctx.contracts.modelRegistry);
   const manifests = new Map<bigint, ModelManifest>();
   const shards = new Map<bigint, ShardView[]>();
+  const provenance = new Map<bigint, TrainingProvenance>();
   const draw = () =>
     scope.render(
       html`<h1>Models</h1>
@@ -54,7 +57,9 @@ export async function modelsPage(scope: PageScope): Promise<void> {
               <tbody>
                 ${versions.map((v: VersionSummary) => html`<tr data-testid="version-${v.versionId}">
                   <td>${v.versionId}</td>
-                  <td>${v.modelName}<br /><span class="muted">owner ${shortAddress(v.owner)}, royalty ${v.royaltyBps / 100} %</span></td>
+                  <td>${v.modelName}<br /><span class="muted">owner ${shortAddress(v.owner)}, royalty ${v.royaltyBps / 100} %</span>${provenance.has(v.versionId)
+                    ? html`<br /><a href="#provenance-title-${v.versionId}" @click=${(e: Event) => { e.preventDefault(); document.getElementById(`provenance-title-${v.versionId}`)?.scrollIntoView(); }}>trained by job ${provenance.get(v.versionId)!.jobId}</a>`
+                    : ""}</td>
                   <td>${formatEth(v.priceWei)}<br />${formatTsr(v.priceToken)}</td>
                   <td>${codecsLine(manifests.get(v.versionId))}</td>
                   <td>${v.shardCount === 1 ? "whole" : shardList(shards.get(v.versionId), v.shardCount)}</td>
@@ -62,13 +67,24 @@ export async function modelsPage(scope: PageScope): Promise<void> {
                   <td>${action(v, shards.get(v.versionId))}</td>
                 </tr>`)}
               </tbody>
-            </table>`}`,
+            </table>`}
+        ${[...provenance].sort(([a], [b]) => (a > b ? -1 : 1)).map(([versionId, p]) => provenanceView(versionId, p))}`,
     );
   draw();
   await Promise.all([
     ...versions.map(async (v) => {
       try {
         manifests.set(v.versionId, await fetchManifest(ctx.gateway.get(), v.manifestCid));
+      } catch (err) {
+        scope.report(err);
+      }
+    }),
+    ...versions.map(async (v) => {
+      const jobs = ctx.contracts.trainingJobs;
+      if (jobs === undefined) return;
+      try {
+        const p = await provenanceOf(jobs, v.versionId, { fromBlock: ctx.config.deployment.startBlock, now: Math.floor(Date.now() / 1000) });
+        if (p !== undefined) provenance.set(v.versionId, p);
       } catch (err) {
         scope.report(err);
       }

@@ -1,4 +1,5 @@
 import type { io, LayersModel, Tensor } from "@tensorflow/tfjs";
+import { concat } from "uint8arrays";
 import { activeTf } from "./backend.js";
 import { ModelManifestError } from "./ModelError.js";
 
@@ -97,13 +98,7 @@ async function wholeFile(weights: WeightBytes): Promise<Uint8Array> {
   if (weights instanceof Uint8Array) return weights;
   const chunks: Uint8Array[] = [];
   for await (const chunk of weights) chunks.push(chunk);
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.byteLength, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.byteLength;
-  }
-  return out;
+  return concat(chunks);
 }
 
 /**

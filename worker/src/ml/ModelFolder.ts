@@ -1,4 +1,5 @@
 import { readFile, realpath, stat } from "node:fs/promises";
+import { concat } from "uint8arrays";
 import path from "node:path";
 import type { io } from "@tensorflow/tfjs";
 import { z } from "zod";
@@ -84,7 +85,7 @@ export async function readModelFolder(dir: string, overrides: CodecOverrides = {
 
   const weightSpecs = weightsManifest.flatMap((group) => group.weights) as io.WeightsManifestEntry[];
   const files = await Promise.all(weightsManifest.flatMap((group) => group.paths).map((file) => readWeightFile(folder, file, dir)));
-  const weightData = concatenate(files);
+  const weightData = concat(files);
   const expected = weightSpecs.reduce((sum, spec) => sum + byteSize(spec), 0);
   if (weightData.byteLength !== expected) {
     throw new ModelFolderError(`the weight files of ${dir} hold ${weightData.byteLength} bytes, ${MODEL_JSON} describes ${expected}`);
@@ -245,14 +246,4 @@ function byteSize(spec: io.WeightsManifestEntry): number {
   const bytes = DTYPE_BYTES[dtype];
   if (bytes === undefined) throw new ModelFolderError(`weight ${spec.name} has dtype ${dtype}, which Tessera cannot publish`);
   return spec.shape.reduce((n, d) => n * d, 1) * bytes;
-}
-
-function concatenate(parts: Uint8Array[]): Uint8Array {
-  const total = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    total.set(part, offset);
-    offset += part.byteLength;
-  }
-  return total;
 }

@@ -15,9 +15,7 @@ export const JobStatus = {
   Finalized: 6,
   Cancelled: 7,
 } as const;
-export const JOB_STATUS_NAMES = ["None", "Enrolling", "Committing", "Revealing", "Voting", "Evaluating", "Finalized", "Cancelled"] as const;
-
-export type JobStatusName = (typeof JOB_STATUS_NAMES)[number];
+export { JOB_STATUS_NAMES, type JobStatusName } from "../../../client/src/TrainingJobView.js";
 
 /** The trimmed mean's fraction dropped at each end, per coordinate (the contract's rule carries no parameter). */
 export const TRIMMED_MEAN_FRACTION = 0.2;
