@@ -494,13 +494,13 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await page.getByTestId("answer").textContent()).to.equal(String((decodeAnswer(manifest, local) as { classIndex: number }).classIndex));
     model.dispose();
   });
-  it("a model trained by a federated job shows its provenance as TrainingJobs records it: datasets, local training, every round's aggregate, the validators' scores and medians", async () => {
+  it("a model trained by a federated job shows its provenance as TrainingJobs records it: datasets, local training, every round's aggregate, the validators' scores and medians; every round scored in the browser, the last as the validators did", async () => {
     const { trainingJobs } = app.stack.contracts;
     const fed = await app.addTrainedVersion();
     await page.goto(`${app.url}/#/models`);
     const section = page.getByTestId(`provenance-${fed.jobVersionId}`);
     await section.waitFor({ timeout: 30_000 });
-    expect(await section.getByRole("heading").textContent()).to.equal(`Version ${fed.jobVersionId}: trained by job ${fed.jobId}`);
+    expect(await section.getByRole("heading", { level: 2 }).textContent()).to.equal(`Version ${fed.jobVersionId}: trained by job ${fed.jobId}`);
     expect(await page.getByTestId(`version-${fed.jobVersionId}`).getByRole("link", { name: `trained by job ${fed.jobId}` }).count()).to.equal(1);
     const [ids, samples] = await trainingJobs.datasetsOf(fed.jobId);
     expect(await section.getByTestId("provenance-datasets").textContent()).to.equal(ids.map((id, i) => `${id} (${samples[i]} samples)`).join(", "));
@@ -519,6 +519,15 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
       expect(await shown[i].locator("span").getAttribute("title")).to.equal(e.validator);
       expect((await shown[i].locator("td").allTextContents()).slice(1)).to.deep.equal([`${(Number(e.accuracy) / 1e4).toFixed(2)} %`, (Number(e.loss) / 1e6).toFixed(4)]);
     }
+    // Each round's aggregate scored in the browser (TensorFlow.js loaded then), each checked against its agreed hash:
+    // the last one scores what the validators posted for the final model.
+    await section.getByRole("button", { name: "Score each round in this browser" }).click();
+    const scored = section.getByTestId("round-scores").locator("tbody tr");
+    await scored.nth(fed.rounds.length - 1).waitFor({ timeout: 60_000 });
+    const scores = await scored.allTextContents();
+    expect(scores).to.have.length(fed.rounds.length);
+    expect(scores.at(-1)).to.equal(`${fed.rounds.length}${(fed.medianAccuracy * 100).toFixed(2)} %`);
+    expect(await section.getByRole("img", { name: /^Score of each round's aggregate on the public evaluation set: round 1 / }).count()).to.equal(1);
     expect(await accessibilityViolations()).to.deep.equal([]);
     await section.scrollIntoViewIfNeeded();
     await shot("provenance");

@@ -3,7 +3,8 @@ import { formatEth, formatTsr } from "../../../client/src/Amounts.js";
 import { fetchManifest, listVersions, type VersionSummary } from "../../../client/src/ModelCatalog.js";
 import { payShare, shardsOf, unhostedShards, type ShardView } from "../../../client/src/ShardHosts.js";
 import { provenanceOf, type TrainingProvenance } from "../../../client/src/TrainingJobView.js";
-import { provenanceView } from "./ProvenanceView.js";
+import { provenanceView, type RoundScoring } from "./ProvenanceView.js";
+import { scoreRounds, type RoundScore } from "../../../client/src/RoundScores.js";
 import type { ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
 import type { PageScope } from "../PageScope.js";
 import { shortAddress } from "../../../client/src/ShortAddress.js";
@@ -44,6 +45,26 @@ export async function modelsPage(scope: PageScope): Promise<void> {
   const manifests = new Map<bigint, ModelManifest>();
   const shards = new Map<bigint, ShardView[]>();
   const provenance = new Map<bigint, TrainingProvenance>();
+  const scoring = new Map<bigint, RoundScoring>();
+  /** Scores a trained version's rounds here: TensorFlow.js is loaded then, not with the page. */
+  const score = async (versionId: bigint) => {
+    const scores: RoundScore[] = [];
+    scoring.set(versionId, { state: "running", scores });
+    draw();
+    try {
+      const tf = await import("@tensorflow/tfjs");
+      await tf.setBackend("cpu");
+      await scoreRounds(tf, ctx.gateway.get(), provenance.get(versionId)!, (s) => {
+        scores.push(s);
+        draw();
+      });
+      scoring.set(versionId, { state: "done", scores });
+    } catch (err) {
+      scoring.set(versionId, { state: "failed", sentence: err instanceof Error ? err.message : String(err) });
+      scope.report(err);
+    }
+    draw();
+  };
   const draw = () =>
     scope.render(
       html`<h1>Models</h1>
@@ -68,7 +89,7 @@ export async function modelsPage(scope: PageScope): Promise<void> {
                 </tr>`)}
               </tbody>
             </table>`}
-        ${[...provenance].sort(([a], [b]) => (a > b ? -1 : 1)).map(([versionId, p]) => provenanceView(versionId, p))}`,
+        ${[...provenance].sort(([a], [b]) => (a > b ? -1 : 1)).map(([versionId, p]) => provenanceView(versionId, p, scoring.get(versionId) ?? { state: "idle" }, () => void score(versionId)))}`,
     );
   draw();
   await Promise.all([

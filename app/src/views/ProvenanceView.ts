@@ -1,6 +1,11 @@
 import { html } from "lit-html";
 import { shortAddress } from "../../../client/src/ShortAddress.js";
+import type { RoundScore } from "../../../client/src/RoundScores.js";
 import type { TrainingProvenance } from "../../../client/src/TrainingJobView.js";
+import { roundScoreChart } from "./RoundScoreChart.js";
+
+/** Where scoring the rounds in the browser stands: not asked, running (the scores so far), done, or failed. */
+export type RoundScoring = { state: "idle" } | { state: "running" | "done"; scores: RoundScore[] } | { state: "failed"; sentence: string };
 
 const percent = (fraction: number) => `${(fraction * 100).toFixed(2)} %`;
 const shortCid = (cid: string) => (cid.length > 20 ? `${cid.slice(0, 10)}…${cid.slice(-6)}` : cid);
@@ -10,7 +15,7 @@ const shortCid = (cid: string) => (cid.length > 20 ? `${cid.slice(0, 10)}…${ci
  * requester, the datasets and the samples used, the local training terms, every round's agreed aggregate (updates,
  * exclusions, votes), the validators' evaluations of the final model and their medians.
  */
-export function provenanceView(versionId: bigint, p: TrainingProvenance) {
+export function provenanceView(versionId: bigint, p: TrainingProvenance, scoring: RoundScoring, scoreRounds: () => void) {
   const terms = p.terms;
   return html`<section class="card" data-testid="provenance-${versionId}" aria-labelledby="provenance-title-${versionId}">
     <h2 id="provenance-title-${versionId}">Version ${versionId}: trained by job ${p.jobId}</h2>
@@ -40,6 +45,14 @@ export function provenanceView(versionId: bigint, p: TrainingProvenance) {
         )}
       </tbody>
     </table>
+    <h3>Score by round</h3>
+    ${scoring.state === "idle"
+      ? html`<p><button type="button" @click=${scoreRounds}>Score each round in this browser</button>
+          <span class="muted">(downloads TensorFlow.js, the evaluation set and every round's aggregate, each checked against the hash its workers agreed on)</span></p>`
+      : scoring.state === "failed"
+        ? html`<p role="alert">${scoring.sentence}</p>`
+        : html`${scoring.state === "running" ? html`<p class="muted" aria-live="polite">Scoring round ${scoring.scores.length + 1} of ${p.rounds.length}…</p>` : ""}
+            ${roundScoreChart(scoring.scores, p.rounds.length, p.accuracy)}`}
     <table data-testid="provenance-evaluations">
       <caption class="muted">The validators' scores of the final model on the public evaluation set</caption>
       <thead><tr><th scope="col">Validator</th><th scope="col">Accuracy</th><th scope="col">Loss</th></tr></thead>

@@ -1,7 +1,7 @@
 import type { ModelCache } from "../../ml/ModelCache.js";
 import { codecsOf } from "../../ml/ModelManifest.js";
 import { runModel } from "../../ml/Prediction.js";
-import { modelInputs } from "../../ml/TrainingSet.js";
+import { modelInputs } from "../../ml/ModelInputs.js";
 import { toDigitSet } from "../DatasetFormat.js";
 import type { ReferenceClassifier } from "../ReferenceClassifier.js";
 import type { Samples } from "../schema/DatasetEncoding.js";
