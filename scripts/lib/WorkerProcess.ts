@@ -33,7 +33,7 @@ export class WorkerProcess {
     this.logFile = join(options.dataDir, `${options.name}.log`);
     const log = createWriteStream(this.logFile);
     const main = bundleOnce(WORKER_ENTRY, WORKER_BUNDLE);
-    this.child = spawn(process.execPath, [...(process.env.WORKER_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.WORKER_CPU_PROF] : []), "--enable-source-maps", main], {
+    this.child = spawn(process.execPath, [...(process.env.WORKER_CPU_PROF ? ["--cpu-prof", "--cpu-prof-dir=" + process.env.WORKER_CPU_PROF] : []), main], {
       env: {
         ...process.env,
         TESSERA_RPC_URL: options.rpcUrl,

@@ -1,18 +1,14 @@
 import { existsSync } from "node:fs";
-import { basename, resolve } from "node:path";
+import { resolve } from "node:path";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { contributedDatasetId, currentValidatorRecipients, prepareContribution } from "../../worker/src/data/DataRegistryClient.js";
-import { DatasetError } from "../../worker/src/data/DatasetError.js";
-import type { Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
-import { SchemaResolver, type ResolvedSchema } from "../../worker/src/data/schema/SchemaResolver.js";
-import { schemaTokenizer } from "../../worker/src/data/parsers/SchemaTokenizer.js";
-import { readSamplesFile } from "../../scripts/lib/SamplesFiles.js";
 import { formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
 import { dataRegistryOf } from "../lib/DataRegistries.js";
 import { ENCRYPTION_KEY_ENV, encryptionKeyFromEnv } from "../lib/EncryptionKeys.js";
 import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
+import { samplesOption, schemaOption } from "../lib/SamplesOptions.js";
 import { taskError } from "../lib/TaskError.js";
 
 interface ContributeArgs {
@@ -75,22 +71,8 @@ export default async function contribute(args: ContributeArgs, hre: HardhatRunti
 
   const store = await openContentStore(args.dataDir);
   try {
-    let schema: ResolvedSchema;
-    try {
-      schema = await new SchemaResolver(store).resolve(args.schema);
-    } catch (err) {
-      if (err instanceof DatasetError) throw taskError(`--schema: ${err.message}`, err);
-      throw err;
-    }
-    let samples: Samples;
-    try {
-      const tokenize = await schemaTokenizer(store, schema.document);
-      samples = readSamplesFile(schema, path, labelsPath, tokenize === undefined ? {} : { tokenize });
-    } catch (err) {
-      if (err instanceof DatasetError) throw taskError(`--file ${basename(path)} does not fit ${schema.document.name}: ${err.message}`, err);
-      throw err;
-    }
-    if (samples.count === 0) throw taskError(`--file ${basename(path)} holds no samples`);
+    const schema = await schemaOption(store, args.schema);
+    const samples = await samplesOption(store, schema, "--file", path, labelsPath);
     const prepared = await prepareContribution({ registry, token, signer, store, source: { schema, samples }, recipients: sealedFor, license: args.license });
     const existing = await registry.datasetIdOf(signer.address, prepared.contribution.commitment);
     if (existing !== 0n) throw taskError(`you already registered this exact dataset as dataset ${existing}`);

@@ -1,11 +1,9 @@
 import { basename, resolve } from "node:path";
 import { existsSync } from "node:fs";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { DatasetError } from "../../worker/src/data/DatasetError.js";
 import { encodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
 import { decodeSamples, encodeSamples, readDatasetHeader } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { SchemaResolver, type ResolvedSchema } from "../../worker/src/data/schema/SchemaResolver.js";
-import { schemaTokenizer } from "../../worker/src/data/parsers/SchemaTokenizer.js";
 import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { signatureOf } from "../../worker/src/ml/codecs/Signature.js";
 import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
@@ -17,8 +15,8 @@ import { codecsOf } from "../../worker/src/ml/ModelManifest.js";
 import { checkObjectiveFits, objectiveOf } from "../../worker/src/ml/TrainingObjective.js";
 import { trainingSetOf } from "../../worker/src/ml/TrainingSet.js";
 import { buildCnn, buildMlp } from "../../worker/src/ml/models.js";
-import { readSamplesFile } from "../../scripts/lib/SamplesFiles.js";
 import { MNIST_SPLIT } from "../lib/Defaults.js";
+import { samplesOption, schemaOption } from "../lib/SamplesOptions.js";
 import { taskError } from "../lib/TaskError.js";
 
 /**
@@ -84,22 +82,9 @@ export async function readEvaluationSet(store: ContentStore, choice: EvaluationC
   const path = resolve(choice.path);
   if (!existsSync(path)) throw taskError(`--eval-file: ${path} does not exist`);
   if (choice.labels !== undefined && !existsSync(resolve(choice.labels))) throw taskError(`--labels: ${resolve(choice.labels)} does not exist`);
-  let schema: ResolvedSchema;
-  try {
-    schema = await new SchemaResolver(store).resolve(choice.schema);
-  } catch (err) {
-    if (err instanceof DatasetError) throw taskError(`--schema: ${err.message}`, err);
-    throw err;
-  }
-  try {
-    const tokenize = await schemaTokenizer(store, schema.document);
-    const samples = readSamplesFile(schema, path, choice.labels === undefined ? undefined : resolve(choice.labels), tokenize === undefined ? {} : { tokenize });
-    if (samples.count === 0) throw taskError(`--eval-file ${basename(path)} holds no samples`);
-    return { bytes: encodeSamples(schema, samples), cid: undefined, description: `${samples.count} samples of ${schema.document.name} from ${basename(path)}` };
-  } catch (err) {
-    if (err instanceof DatasetError) throw taskError(`--eval-file ${basename(path)} does not fit ${schema.document.name}: ${err.message}`, err);
-    throw err;
-  }
+  const schema = await schemaOption(store, choice.schema);
+  const samples = await samplesOption(store, schema, "--eval-file", path, choice.labels === undefined ? undefined : resolve(choice.labels));
+  return { bytes: encodeSamples(schema, samples), cid: undefined, description: `${samples.count} samples of ${schema.document.name} from ${basename(path)}` };
 }
 
 /**
