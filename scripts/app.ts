@@ -15,9 +15,17 @@ const dataDir = resolve(".tessera/app");
 const logger = createLogger({ level: "info", name: "tessera-app", destination: pino.destination({ dest: resolve(dataDir, "worker.log"), mkdir: true, sync: false }) });
 console.log("Starting the chain, training the MNIST model and starting its worker (about a minute)…");
 const app = await AppStack.start({ dataDir, port: Number(process.env.APP_PORT ?? 5173), host: process.env.APP_HOST ?? "127.0.0.1", logger });
-const sharded = await app.addShardedVersion();
-console.log("Training a model by a federated job (the Iris task: data validated, three trainers; about 30 s)…");
-const federated = await app.addTrainedVersion();
+// If either fails, every process the stack started is stopped before the error is shown.
+const { sharded, federated } = await (async () => {
+  try {
+    const sharded = await app.addShardedVersion();
+    console.log("Training a model by a federated job (the Iris task: data validated, three trainers; about 30 s)…");
+    return { sharded, federated: await app.addTrainedVersion() };
+  } catch (err) {
+    await app.stop();
+    throw err;
+  }
+})();
 // Hardhat's development accounts (the well-known test mnemonic): never hold real funds with these keys.
 const account = devWallet;
 console.log(`

@@ -66,12 +66,26 @@ export async function listVersions(registry: ModelRegistry): Promise<VersionSumm
   return summaries;
 }
 
+/** What a gateway may send for one CID at most, unless the caller says otherwise. */
+export const MAX_GATEWAY_BYTES = 16 * 2 ** 20;
+
+/** Whether the page can check a gateway's bytes against `cid` alone: content of one raw block (a manifest, a vocabulary). */
+export function checkableCid(cid: string): boolean {
+  return CID.parse(cid).code === raw.code;
+}
+
 /**
  * The bytes of `cid` from an IPFS HTTP gateway (`<gateway>/ipfs/<cid>`): the embedded store behind the app's server,
- * or any Kubo gateway. A gateway is not trusted: content named by a raw-block CID (a manifest, a vocabulary: documents
- * of one chunk) is checked against its hash. `what` names the content in the sentences of the errors.
+ * or any Kubo gateway. A gateway is not trusted: content of one raw block is checked against its hash, and content
+ * of several blocks, which the page cannot check through a plain gateway, is refused unless `unchecked` says the
+ * caller checks it otherwise (a hash on chain) or labels it so. At most `maxBytes` are read. `what` names the content
+ * in the sentences of the errors.
  */
-export async function fetchContent(gateway: string, cid: string, what: string): Promise<Uint8Array> {
+export async function fetchContent(gateway: string, cid: string, what: string, options: { unchecked?: boolean; maxBytes?: number } = {}): Promise<Uint8Array> {
+  const checkable = checkableCid(cid);
+  if (!checkable && options.unchecked !== true) {
+    throw new Error(`${capitalised(what)} ${cid} spans several IPFS blocks, which this page cannot check through a gateway: read it with the tasks.`);
+  }
   let response: Response;
   try {
     response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${cid}`);
@@ -79,10 +93,36 @@ export async function fetchContent(gateway: string, cid: string, what: string): 
     throw new Error(`The IPFS gateway ${gateway} could not be reached: check its address (Account page).`);
   }
   if (!response.ok) throw new Error(`The IPFS gateway ${gateway} answered ${response.status} for ${what} ${cid}.`);
-  const bytes = new Uint8Array(await response.arrayBuffer());
-  const parsed = CID.parse(cid);
-  if (parsed.code === raw.code && !equals((await sha256.digest(bytes)).bytes, parsed.multihash.bytes)) {
+  const bytes = await readAtMost(response, options.maxBytes ?? MAX_GATEWAY_BYTES, () => new Error(`The IPFS gateway ${gateway} sent more than ${options.maxBytes ?? MAX_GATEWAY_BYTES} bytes for ${what} ${cid}.`));
+  if (checkable && !equals((await sha256.digest(bytes)).bytes, CID.parse(cid).multihash.bytes)) {
     throw new Error(`The IPFS gateway ${gateway} sent bytes that are not ${what} ${cid}: choose another gateway.`);
+  }
+  return bytes;
+}
+
+const capitalised = (s: string) => s.charAt(0).toUpperCase() + s.slice(1);
+
+/** A response's body, refused past `limit` bytes while it arrives (never held whole beyond the limit). */
+async function readAtMost(response: Response, limit: number, tooLarge: () => Error): Promise<Uint8Array> {
+  if (response.body === null) return new Uint8Array(await response.arrayBuffer());
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > limit) {
+      await reader.cancel();
+      throw tooLarge();
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(total);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
   }
   return bytes;
 }

@@ -7,7 +7,7 @@ import { rawBlockCid } from "../../worker/src/ipfs/ContentStore.js";
 import { codecsOf } from "../../worker/src/ml/ModelManifest.js";
 import { modelInputs } from "../../worker/src/ml/ModelInputs.js";
 import { objectiveOf, rocAuc, scoreOf, type Metric, type TrainingObjective } from "../../worker/src/ml/TrainingObjective.js";
-import { fetchContent, fetchManifest } from "./ModelCatalog.js";
+import { checkableCid, fetchContent, fetchManifest } from "./ModelCatalog.js";
 import type { TrainingProvenance } from "./TrainingJobView.js";
 
 /** One round's agreed aggregate scored on the job's public evaluation set. */
@@ -18,7 +18,12 @@ export interface RoundScore {
   readonly value: number;
   /** As evaluators post it: higher is better, in [0, 1] (TrainingObjective.scoreOf). */
   readonly score: number;
+  /** Whether the evaluation set's bytes were checked against its CID (content of one block); aggregates always are. */
+  readonly evalSetChecked: boolean;
 }
+
+/** The largest public evaluation set the page downloads to score rounds. */
+const MAX_EVAL_SET_BYTES = 64 * 2 ** 20;
 
 /**
  * Scores every round's agreed aggregate of a training job on its public evaluation set, here (in a browser, with the
@@ -33,15 +38,19 @@ export async function scoreRounds(tf: typeof Tfjs, gateway: string, provenance: 
   const terms = provenance.terms;
   if (terms === undefined) throw new Error(`Job ${provenance.jobId}'s terms (its JobCreated event) were not found: its rounds cannot be scored.`);
   const manifest = await fetchManifest(gateway, terms.manifestCid);
-  const evalSet = await fetchContent(gateway, terms.evalSetCid, "the evaluation set");
+  // An evaluation set of several blocks cannot be checked through a plain gateway: scored anyway, and said so
+  // (`evalSetChecked`); every aggregate is checked against its agreed hash whatever its size.
+  const evalSetChecked = checkableCid(terms.evalSetCid);
+  const evalSet = await fetchContent(gateway, terms.evalSetCid, "the evaluation set", { unchecked: true, maxBytes: MAX_EVAL_SET_BYTES });
   const schema = await schemaOf(gateway, readDatasetHeader(evalSet).schemaId);
   const samples = decodeSamples(schema, evalSet);
   const { input } = codecsOf(manifest);
   const objective = objectiveOf(manifest);
   const xs = modelInputs(manifest, schema.document, samples);
+  const weightBytes = manifest.weightSpecs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
   const scores: RoundScore[] = [];
   for (const r of provenance.rounds) {
-    const weights = await fetchContent(gateway, r.aggregateCid, `round ${r.round}'s aggregate`);
+    const weights = await fetchContent(gateway, r.aggregateCid, `round ${r.round}'s aggregate`, { unchecked: true, maxBytes: weightBytes });
     if (sha256(weights) !== r.aggregateHash.toLowerCase()) {
       throw new Error(`The IPFS gateway ${gateway} sent bytes for round ${r.round}'s aggregate that do not hash to the ${r.aggregateHash} its workers agreed on: choose another gateway.`);
     }
@@ -53,7 +62,7 @@ export async function scoreRounds(tf: typeof Tfjs, gateway: string, provenance: 
       const outputs = await predicted.data();
       predicted.dispose();
       const value = metricValue(objective, outputs, samples.labels, samples.count);
-      const score = { round: r.round, metric: objective.metric, value, score: scoreOf(objective.metric, value) };
+      const score = { round: r.round, metric: objective.metric, value, score: scoreOf(objective.metric, value), evalSetChecked };
       scores.push(score);
       onScore(score);
     } finally {

@@ -74,6 +74,11 @@ export async function startShardHost(options: { name: string; rpcUrl: string; ke
     roles: "shard-host",
     env: { SHARD_HOST_PORT: String(options.port), ...options.env },
   });
-  await host.waitFor((r) => r.msg === "serving shards" || r.msg === "this worker announced no shard: it serves none (see `npx hardhat host announce`)", 120_000, "the shard host serving");
+  try {
+    await host.waitFor((r) => r.msg === "serving shards" || r.msg === "this worker announced no shard: it serves none (see `npx hardhat host announce`)", 120_000, "the shard host serving");
+  } catch (err) {
+    host.kill();
+    throw err;
+  }
   return host;
 }

@@ -1,3 +1,4 @@
+import { ZeroAddress } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { payShare, shardsOf, unhostedShards, type ShardView } from "../../client/src/ShardHosts.js";
 import { parseId } from "../lib/Ids.js";
@@ -24,9 +25,9 @@ export default async function list(args: ListArgs, hre: HardhatRuntimeEnvironmen
   const versionId = parseId(args.versionId, "--version-id");
   const session = await Session.open(hre, args.deployment);
   const registry = session.shards();
-  const shards = await shardsOf(session.contracts.modelRegistry, registry, versionId).catch((err: unknown) => {
-    throw taskError(`version ${versionId} does not exist`, err);
-  });
+  const [owner] = await session.contracts.modelRegistry.inferenceTerms(versionId);
+  if (owner === ZeroAddress) throw taskError(`version ${versionId} does not exist`);
+  const shards = await shardsOf(session.contracts.modelRegistry, registry, versionId);
   if (shards.length === 0) throw taskError(`version ${versionId} is not sharded: it is served whole by the workers that serve it`);
   const unhosted = unhostedShards(shards);
   printFields(`Version ${versionId}: ${shards.length} shards`, [

@@ -52,6 +52,7 @@ const noStore: ContentStore = {
   add: () => Promise.reject(new Error("no content store for an inline input")),
   get: () => Promise.reject(new Error("no content store for an inline input")),
   cat: () => ({ [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error("no content store for an inline input")) }) }),
+  size: () => Promise.reject(new Error("no content store for an inline input")),
   has: () => Promise.resolve(false),
   pin: () => Promise.resolve(),
   close: () => Promise.resolve(),

@@ -7,7 +7,7 @@ import { SchemaResolver, type ResolvedSchema } from "../../worker/src/data/schem
 import type { ContentStore } from "../../worker/src/ipfs/ContentStore.js";
 import { signatureOf } from "../../worker/src/ml/codecs/Signature.js";
 import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
-import { MNIST_CODECS, publishArtifacts, publishModel, type CodecChoice, type PublishedModel } from "../../worker/src/ml/ModelArtifacts.js";
+import { MNIST_CODECS, deserializeModel, publishArtifacts, publishModel, serializeModel, type CodecChoice, type PublishedModel, type SerializedModel } from "../../worker/src/ml/ModelArtifacts.js";
 import { ModelError } from "../../worker/src/ml/ModelError.js";
 import { readModelFolder, type ModelFolder } from "../../worker/src/ml/ModelFolder.js";
 import type { ModelCodecs } from "../../worker/src/ml/ModelManifest.js";
@@ -61,7 +61,19 @@ export async function readInitialModel(o: { dir: string; model: "mlp" | "cnn"; s
   if (unfit !== undefined) {
     throw taskError(`--dir: weight ${unfit.name} of ${o.dir} is stored as ${unfit.quantization === undefined ? unfit.dtype : `${unfit.quantization.dtype}-quantized ${unfit.dtype}`}: federated training starts from float32 weights (save the model without quantization)`);
   }
-  return { kind: "folder", dir: o.dir, folder, codecs: { signature: folder.artifacts.signature, inputCodec: folder.codecs.inputCodec, outputCodec: folder.codecs.outputCodec } };
+  // Workers exchange updates and aggregates as flat vectors in tfjs's own weight order (trainable weights, then the
+  // others: ModelWeights.ts) and cut them by the manifest's weight list: the folder's list (a Keras save groups each
+  // layer's weights, batch-norm statistics included) is rewritten in that order, or every round after the first
+  // would load scrambled weights.
+  const model = await deserializeModel(folder.artifacts);
+  let ordered: SerializedModel;
+  try {
+    ordered = await serializeModel(model);
+  } finally {
+    model.dispose();
+  }
+  const artifacts = { ...folder.artifacts, weightSpecs: ordered.weightSpecs, weightData: ordered.weightData };
+  return { kind: "folder", dir: o.dir, folder: { ...folder, artifacts }, codecs: { signature: folder.artifacts.signature, inputCodec: folder.codecs.inputCodec, outputCodec: folder.codecs.outputCodec } };
 }
 
 /** Releases what `readInitialModel` holds (the built model). */

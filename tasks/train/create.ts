@@ -1,8 +1,9 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { basename } from "node:path";
+import { basename, resolve } from "node:path";
 import { CID } from "multiformats/cid";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { DATASET_STATUS_NAMES, DatasetStatus, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
+import { locateDataset } from "../../worker/src/data/KeySharing.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";
@@ -77,7 +78,7 @@ export interface CreateJobResult {
 }
 
 /** Limits of TrainingJobs (its constants), checked here so that a bad input costs no transaction. */
-const LIMITS = { maxDatasets: 16, maxRounds: 1_000, minWorkers: 2, maxWorkers: 32, minEvaluators: 3, maxEvaluators: 15, minPhase: 5 * 60, maxPhase: 30 * 86_400, maxCidBytes: 64 };
+const LIMITS = { maxNameBytes: 64, maxDatasets: 16, maxRounds: 1_000, minWorkers: 2, maxWorkers: 32, minEvaluators: 3, maxEvaluators: 15, minPhase: 5 * 60, maxPhase: 30 * 86_400, maxCidBytes: 64 };
 /** The learning rates the FedAvg benchmark uses (plain SGD, B = 10). */
 const DEFAULT_LEARNING_RATE = { mlp: "0.2", cnn: "0.05" } as const;
 
@@ -149,14 +150,33 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
     }
     datasets.push({ datasetId: id, samples: Number(d.sampleCount) });
     schemas.push({ datasetId: id, schemaId: d.schemaId });
+    // A dataset whose owner published no key envelopes cannot be shared with the job's workers: none would enroll.
+    const location = await locateDataset(registry, id, session.deployment.startBlock).catch(() => undefined);
+    if (location?.envelopesCid === undefined) {
+      throw taskError(`--datasets: dataset ${id}'s owner published no key envelopes, so its key cannot be shared with the job's workers: no worker would enroll`);
+    }
+  }
+  if (new Set(schemas.map((d) => d.schemaId.toLowerCase())).size > 1) {
+    throw taskError(`--datasets: ${schemas.map((d) => `dataset ${d.datasetId} is of schema ${d.schemaId}`).join(", ")}: a job trains on one schema`);
   }
   const balance = await token.balanceOf(requester.address);
   if (balance < budget) throw taskError(`${requester.address} holds ${formatTsr(balance)}, the budget is ${formatTsr(budget)}`);
 
   const backend = await selectBackend((process.env.TF_BACKEND as "auto" | undefined) ?? "auto");
   const initial = await readInitialModel({ dir, model, seed: args.seed });
-  const modelName = args.name.trim() !== "" ? args.name.trim() : initial.kind === "builtin" ? `mnist-${model}-federated` : `${initial.folder.metadata.name ?? basename(dir)}-federated`;
-  const store = await openContentStore(args.dataDir);
+  let store: Awaited<ReturnType<typeof openContentStore>>;
+  let modelName: string;
+  try {
+    modelName = args.name.trim() !== "" ? args.name.trim() : initial.kind === "builtin" ? `mnist-${model}-federated` : `${initial.folder.metadata.name ?? basename(resolve(dir))}-federated`;
+    // The name is registered at finalization within a fixed gas allowance: a long one would leave the trained model unregistered.
+    if (new TextEncoder().encode(modelName).length > LIMITS.maxNameBytes) {
+      throw taskError(`the model's name ${JSON.stringify(modelName.slice(0, 40))}… is over ${LIMITS.maxNameBytes} bytes: pass a shorter --name`);
+    }
+    store = await openContentStore(args.dataDir);
+  } catch (err) {
+    disposeInitialModel(initial);
+    throw err;
+  }
   let published;
   let evalSetCid: string;
   let evalSamples: number | undefined;

@@ -24,7 +24,7 @@ import { locateDataset } from "../../worker/src/data/KeySharing.js";
 import type { Deployment } from "../../worker/src/Deployment.js";
 import { getJson } from "../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";
-import { readManifest } from "../../worker/src/ml/ModelArtifacts.js";
+import { readManifest, serializeModel } from "../../worker/src/ml/ModelArtifacts.js";
 import { activeTf } from "../../worker/src/ml/backend.js";
 import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
 import { saveModelFolder } from "../helpers/tfjsFolder.js";
@@ -399,13 +399,34 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
   it("train create --dir: any LayersModel folder (fresh or pretrained) with an evaluation file of the datasets' schema; a job the workers would refuse is refused first", async () => {
     const { token, jobs } = contracts();
     const tf = activeTf();
-    // A model the project's builders do not make: 784 -> 24 -> 10, "pretrained" by a few steps on digits.
+    // A model the project's builders do not make (784 -> 24 -> batch norm -> 10), saved as Keras's converter lays out
+    // weights: each layer's together (the batch norm's gamma, beta, moving mean, moving variance), not in tfjs's order
+    // (trainable weights first), which the workers' flat updates follow.
     const net = tf.sequential({ name: "folder_mlp" });
     net.add(tf.layers.dense({ inputShape: [784], units: 24, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 7 }) }));
+    net.add(tf.layers.batchNormalization({ movingMeanInitializer: tf.initializers.constant({ value: 0.25 }), movingVarianceInitializer: tf.initializers.constant({ value: 2 }) }));
     net.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 8 }) }));
+    const tfjsOrder = await serializeModel(net);
     const folder = join(dir, "folder-mlp");
     await saveModelFolder(net, folder);
     net.dispose();
+    {
+      const saved = JSON.parse(readFileSync(join(folder, "model.json"), "utf8"));
+      const specs = saved.weightsManifest[0].weights as { name: string; shape: number[] }[];
+      const bytes = readFileSync(join(folder, "weights.bin"));
+      let at = 0;
+      const slices = specs.map((spec) => {
+        const size = spec.shape.reduce((a, b) => a * b, 1) * 4;
+        at += size;
+        return { spec, bytes: bytes.subarray(at - size, at) };
+      });
+      const layerOf = (name: string) => saved.modelTopology.config.layers.findIndex((l: { config: { name: string } }) => name.startsWith(`${l.config.name}/`));
+      const kerasOrder = slices.map((slice, i) => ({ ...slice, i })).sort((a, b) => layerOf(a.spec.name) - layerOf(b.spec.name) || a.i - b.i);
+      expect(kerasOrder.map((k) => k.i)).to.not.deep.equal(slices.map((_, i) => i)); // the layouts do differ
+      saved.weightsManifest[0].weights = kerasOrder.map((k) => k.spec);
+      writeFileSync(join(folder, "model.json"), JSON.stringify(saved));
+      writeFileSync(join(folder, "weights.bin"), Buffer.concat(kerasOrder.map((k) => k.bytes)));
+    }
     writeFileSync(join(folder, "tessera.json"), JSON.stringify({ name: "digits-24", inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] }, outputCodec: { name: "class-index" } }));
     // A model of another task (Iris: 4 features) and a quantized copy of the digit model.
     const irisNet = tf.sequential({ name: "iris_mlp" });
@@ -441,6 +462,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       [{ evalFile: join(dir, "missing.json") }, /^--eval-file: .*missing\.json does not exist$/],
       [{ schema: "no-such-schema" }, /^--schema: /],
       [{ dir: quantized }, /^--dir: weight .*kernel.* is stored as uint8-quantized float32: federated training starts from float32 weights/],
+      [{ name: "m".repeat(65) }, /^the model's name "m{40}"… is over 64 bytes: pass a shorter --name$/],
       [{ dir: irisFolder }, /^the model in .*iris-mlp cannot learn mnist-784\/labels-10: /],
       [{ evalFile: irisCsv, schema: "iris-4/species-3" }, new RegExp(`^--datasets: dataset 1 is of schema ${mnistId}, the evaluation set of iris-4/species-3 \\(${irisId}\\): a job trains on one schema$`)],
     ];
@@ -458,10 +480,13 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
     const onChain = await jobs.jobOf(run.result.jobId);
     expect(onChain.requester).to.equal(signers[0].address);
     await withStore(async (store) => {
-      // The workers fetch exactly the folder's weights, topology and codecs, and the file's samples.
+      // The workers fetch the folder's weights in tfjs's order (what their flat updates follow), its topology and codecs,
+      // and the file's samples.
       const manifest = await readManifest(store, run.result.manifestCid);
       const weights = await store.get(manifest.weightsCid);
-      expect(Buffer.from(weights).equals(readFileSync(join(folder, "weights.bin")))).to.equal(true);
+      expect(manifest.weightSpecs.map((w) => w.name)).to.deep.equal(tfjsOrder.weightSpecs.map((w) => w.name));
+      expect(Buffer.from(weights).equals(Buffer.from(tfjsOrder.weightData))).to.equal(true);
+      expect(Buffer.from(weights).equals(readFileSync(join(folder, "weights.bin")))).to.equal(false);
       expect(manifest.signature.inputs[0].shape).to.deep.equal([null, 784]);
       expect(manifest.signature.outputs[0].shape).to.deep.equal([null, 10]);
       expect(manifest.inputCodec).to.deep.include({ name: "uint8-image" });

@@ -21,7 +21,7 @@ const MAX_FIELDS = 64;
  */
 export function inputFormFor(codec: InputCodec, maxInlineBytes: number, tokenizer?: WordTokenizer): InputForm | null {
   if (codec.byteLength > maxInlineBytes) return null;
-  if (codec.spec.name === "int32-tokens") return tokenizer === undefined ? null : textForm(tokenizer, codec.exampleShape[0]);
+  if (codec.spec.name === "int32-tokens") return tokenizer === undefined ? null : textForm(tokenizer, codec);
   const shape = codec.exampleShape;
   if (codec.spec.name === "uint8-image") {
     const channels = shape.length >= 3 ? shape[shape.length - 1] : 1;
@@ -83,12 +83,18 @@ function imageFileForm(height: number, width: number, channels: number): InputFo
   };
 }
 
-/** A text, cut into words and turned into ids by the model's own tokenizer (padded by the codec to `length`). */
-function textForm(tokenizer: WordTokenizer, length: number): InputForm {
+/**
+ * A text, cut into words and turned into ids by the model's own tokenizer, padded by the codec (which also refuses ids
+ * beyond the model's vocabulary size, as the worker would: said here, before paying).
+ */
+function textForm(tokenizer: WordTokenizer, codec: InputCodec): InputForm {
+  const length = codec.exampleShape[0];
   let text = "";
   const encoded = (): { ids: number[]; problem?: undefined } | { ids?: undefined; problem: string } => {
     try {
-      return { ids: tokenizer.encode(text, length) };
+      const ids = tokenizer.encode(text, length);
+      codec.encode(ids);
+      return { ids };
     } catch (err) {
       return { problem: `${(err as Error).message.replace(/^the text/, "The text")}.` };
     }

@@ -31,7 +31,9 @@ export function roundScoreChart(scores: readonly RoundScore[], rounds: number, m
       ${scores.map((s) => svg`<circle cx=${x(s.round)} cy=${y(s.score)} r="3.5" fill="#1d4ed8" />`)}
     </svg>
     <table data-testid="round-scores">
-      <caption class="muted">Scored in this browser (${metric}); dashed: the validators' median</caption>
+      <caption class="muted">Scored in this browser (${metric}); dashed: the validators' median${scores.some((s) => !s.evalSetChecked)
+        ? "; the evaluation set spans several IPFS blocks, which the page cannot check through a gateway: a gateway could have altered it (each aggregate is checked)"
+        : ""}</caption>
       <thead><tr><th scope="col">Round</th><th scope="col">Score</th></tr></thead>
       <tbody>${scores.map((s) => html`<tr><td>${s.round}</td><td>${formatMetric(s)}</td></tr>`)}</tbody>
     </table>

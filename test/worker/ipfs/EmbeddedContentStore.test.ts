@@ -50,6 +50,12 @@ describe("EmbeddedContentStore", () => {
     const read = await store.get(cid);
     expect(Buffer.from(read).equals(Buffer.from(bytes))).to.equal(true);
     expect(await store.add(bytes)).to.equal(cid);
+    // Its size from the root block alone, and its content as chunks of at most one block.
+    expect(await store.size(cid)).to.equal(1_500_000);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of store.cat(cid)) chunks.push(chunk);
+    expect(chunks.map((c) => c.byteLength)).to.deep.equal([262_144, 262_144, 262_144, 262_144, 262_144, 189_280]);
+    expect(await store.size(await store.add(bytes.subarray(0, 100)))).to.equal(100);
 
     await store.close();
     const reopened = await EmbeddedContentStore.open(directory);
@@ -90,6 +96,9 @@ describe("EmbeddedContentStore", () => {
   it("reports missing content as not found", async () => {
     let caught: unknown;
     await store.get(HELLO_WORLD_CID).catch((e: unknown) => (caught = e));
+    expect(caught).to.be.instanceOf(ContentNotFoundError);
+    caught = undefined;
+    await store.size(HELLO_WORLD_CID).catch((e: unknown) => (caught = e));
     expect(caught).to.be.instanceOf(ContentNotFoundError);
     expect(await store.has(HELLO_WORLD_CID)).to.equal(false);
   });

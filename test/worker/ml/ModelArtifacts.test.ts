@@ -5,7 +5,7 @@ import path from "node:path";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { addJson, getJson, type ContentStore } from "../../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
-import { selectBackend } from "../../../worker/src/ml/backend.js";
+import { activeTf, selectBackend } from "../../../worker/src/ml/backend.js";
 import { encodeImage, predictClasses } from "../../../worker/src/ml/InferenceCodec.js";
 import { loadMnist, selectDigits, MNIST_PIXELS, type DigitSet } from "../../../worker/src/ml/MnistDataset.js";
 import {
@@ -34,6 +34,9 @@ class CountingStore implements ContentStore {
   cat(cid: string) {
     this.gets++;
     return this.inner.cat(cid);
+  }
+  size(cid: string) {
+    return this.inner.size(cid);
   }
   has(cid: string) {
     return this.inner.has(cid);
@@ -169,6 +172,23 @@ describe("ModelArtifacts and ModelCache", () => {
     expect(error).to.be.instanceOf(ModelIntegrityError);
     expect(error.message).to.contain(`hash to ${published.contentHash}`);
     expect(cache.has(forged)).to.equal(false);
+  });
+
+  it("refuses a manifest whose weight specs claim more than its weights file holds before building anything (a tiny file under gigabyte layers)", async () => {
+    const published = await publishModel(store, mlp);
+    const manifest = (await getJson(store, published.manifestCid)) as ModelManifest;
+    // The attacker commits to a 16-byte file and claims a 784 x 20,000 first layer: 62.7 MB that must never be built.
+    const tiny = new Uint8Array(16).fill(7);
+    const tinyCid = await store.add(tiny);
+    const claimed = JSON.parse(JSON.stringify(manifest.modelTopology).replace(/"units":200\b/, '"units":20000'));
+    const specs = manifest.weightSpecs.map((w, i) => (i === 0 ? { ...w, shape: [784, 20_000] } : i === 1 ? { ...w, shape: [20_000] } : i === 2 ? { ...w, shape: [20_000, 200] } : w));
+    const forged = await addJson(store, { ...manifest, modelTopology: claimed, weightSpecs: specs, weightsCid: tinyCid, contentHash: sha256Hex(tiny) });
+    const total = specs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+    const tensorsBefore = activeTf().memory().numTensors;
+    const error = await rejection(loadPublishedModel(store, forged));
+    expect(error).to.be.instanceOf(ModelManifestError);
+    expect(error.message).to.equal(`the weights file holds 16 bytes, its specs describe ${total}`);
+    expect(activeTf().memory().numTensors).to.equal(tensorsBefore);
   });
 
   it("rejects weights swapped under an unchanged manifest hash, and a hash other than the registry's", async () => {

@@ -19,6 +19,11 @@ export interface ContentStore {
    * are get()'s, thrown from the iteration.
    */
   cat(cid: string): AsyncIterable<Uint8Array>;
+  /**
+   * The file's size in bytes as its root block records it (UnixFS metadata, or a raw block's length), read without
+   * its content: a reader checks what it is about to take before allocating for it. Errors as get()'s.
+   */
+  size(cid: string): Promise<number>;
   has(cid: string): Promise<boolean>;
   /** Keeps the content from being garbage-collected (a no-op for the embedded store, which never collects). */
   pin(cid: string): Promise<void>;

@@ -70,6 +70,18 @@ export class EmbeddedContentStore implements ContentStore {
     }
   }
 
+  async size(cid: string): Promise<number> {
+    this.#assertOpen();
+    const parsed = parseCid(cid);
+    if (!(await this.#blockstore.has(parsed))) throw new ContentNotFoundError(cid);
+    try {
+      return Number((await this.#fs.stat(parsed)).size);
+    } catch (error) {
+      if (error instanceof ContentIntegrityError) throw error;
+      throw new ContentStoreError(`cannot read the size of ${cid} from the embedded store`, { cause: error });
+    }
+  }
+
   async has(cid: string): Promise<boolean> {
     this.#assertOpen();
     return this.#blockstore.has(parseCid(cid));

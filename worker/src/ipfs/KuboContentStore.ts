@@ -69,6 +69,11 @@ export class KuboContentStore implements ContentStore {
     }
   }
 
+  async size(cid: string): Promise<number> {
+    const parsed = parseCid(cid);
+    return this.#call("files/stat", cid, async () => (await this.#client.files.stat(`/ipfs/${parsed.toString()}`, { timeout: this.#timeoutMs })).size);
+  }
+
   async has(cid: string): Promise<boolean> {
     const parsed = parseCid(cid);
     try {

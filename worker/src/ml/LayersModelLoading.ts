@@ -31,7 +31,13 @@ export type WeightBytes = Uint8Array | AsyncIterable<Uint8Array>;
  * (a 460 MB model's host peaked at 1,383 MB with the file in memory). Strict as tfjs is: a weight the model has and
  * the file lacks, or one the file has and the model lacks, is an error, as is a file longer or shorter than its specs.
  */
-export async function loadLayersModelByWeight(modelTopology: object, weightSpecs: readonly io.WeightsManifestEntry[], weights: WeightBytes): Promise<LayersModel> {
+export async function loadLayersModelByWeight(
+  modelTopology: object,
+  weightSpecs: readonly io.WeightsManifestEntry[],
+  weights: WeightBytes,
+  /** The streamed file's size as its store records it (`ContentStore.size`): checked before the model is built. */
+  byteLength?: number,
+): Promise<LayersModel> {
   const tf = activeTf();
   const sizes = weightSpecs.map(storedBytes);
   if (sizes.some((s) => s === undefined)) {
@@ -41,8 +47,11 @@ export async function loadLayersModelByWeight(modelTopology: object, weightSpecs
     return tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: [...weightSpecs], weightData: buffer }));
   }
   const total = (sizes as number[]).reduce((a, b) => a + b, 0);
-  if (weights instanceof Uint8Array && total !== weights.byteLength) {
-    throw new ModelManifestError(`the weights file holds ${weights.byteLength} bytes, its specs describe ${total}`);
+  // Before anything is allocated: specs that claim more than the file holds (a manifest naming a tiny file with
+  // gigabyte layers) must not make the process build the gigabytes first.
+  const fileBytes = weights instanceof Uint8Array ? weights.byteLength : byteLength;
+  if (fileBytes !== undefined && total !== fileBytes) {
+    throw new ModelManifestError(`the weights file holds ${fileBytes} bytes, its specs describe ${total}`);
   }
   // The model without weights (strict: false), then its weights one by one.
   const model = await tf.loadLayersModel(tf.io.fromMemory({ modelTopology, weightSpecs: [], weightData: new ArrayBuffer(0) }), { strict: false });
