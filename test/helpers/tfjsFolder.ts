@@ -64,3 +64,27 @@ export function saveDenseSoftmaxGraphFolder(dir: string, weights: { w: number[][
   };
   writeFileSync(join(dir, "model.json"), JSON.stringify(modelJson));
 }
+
+/**
+ * Weights laid out as Keras's converter writes them: each layer's together, in layer order (a batch norm's gamma,
+ * beta, moving mean, moving variance), where tfjs lists every trainable weight first. The same bytes per weight.
+ */
+export function inKerasOrder(
+  modelTopology: { config: { layers: { config: { name: string } }[] } },
+  weightSpecs: readonly { name: string; shape: number[] }[],
+  weightData: Uint8Array,
+): { weightSpecs: { name: string; shape: number[] }[]; weightData: Uint8Array; reordered: boolean } {
+  let at = 0;
+  const slices = weightSpecs.map((spec, i) => {
+    const size = spec.shape.reduce((a, b) => a * b, 1) * 4;
+    at += size;
+    return { spec, bytes: weightData.subarray(at - size, at), i };
+  });
+  const layerOf = (name: string) => modelTopology.config.layers.findIndex((l) => name.startsWith(`${l.config.name}/`));
+  const ordered = [...slices].sort((a, b) => layerOf(a.spec.name) - layerOf(b.spec.name) || a.i - b.i);
+  return {
+    weightSpecs: ordered.map((s) => s.spec),
+    weightData: Buffer.concat(ordered.map((s) => s.bytes)),
+    reordered: ordered.some((s, i) => s.i !== i),
+  };
+}

@@ -27,7 +27,7 @@ import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore
 import { readManifest, serializeModel } from "../../worker/src/ml/ModelArtifacts.js";
 import { activeTf } from "../../worker/src/ml/backend.js";
 import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
-import { saveModelFolder } from "../helpers/tfjsFolder.js";
+import { inKerasOrder, saveModelFolder } from "../helpers/tfjsFolder.js";
 import { loadMnist, selectDigits } from "../../worker/src/ml/MnistDataset.js";
 import { commitmentOf as updateCommitment, update } from "../helpers/training.js";
 import { runTask, taskFailure } from "../helpers/taskRunner.js";
@@ -412,20 +412,11 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
     net.dispose();
     {
       const saved = JSON.parse(readFileSync(join(folder, "model.json"), "utf8"));
-      const specs = saved.weightsManifest[0].weights as { name: string; shape: number[] }[];
-      const bytes = readFileSync(join(folder, "weights.bin"));
-      let at = 0;
-      const slices = specs.map((spec) => {
-        const size = spec.shape.reduce((a, b) => a * b, 1) * 4;
-        at += size;
-        return { spec, bytes: bytes.subarray(at - size, at) };
-      });
-      const layerOf = (name: string) => saved.modelTopology.config.layers.findIndex((l: { config: { name: string } }) => name.startsWith(`${l.config.name}/`));
-      const kerasOrder = slices.map((slice, i) => ({ ...slice, i })).sort((a, b) => layerOf(a.spec.name) - layerOf(b.spec.name) || a.i - b.i);
-      expect(kerasOrder.map((k) => k.i)).to.not.deep.equal(slices.map((_, i) => i)); // the layouts do differ
-      saved.weightsManifest[0].weights = kerasOrder.map((k) => k.spec);
+      const keras = inKerasOrder(saved.modelTopology, saved.weightsManifest[0].weights, readFileSync(join(folder, "weights.bin")));
+      expect(keras.reordered).to.equal(true); // the layouts do differ
+      saved.weightsManifest[0].weights = keras.weightSpecs;
       writeFileSync(join(folder, "model.json"), JSON.stringify(saved));
-      writeFileSync(join(folder, "weights.bin"), Buffer.concat(kerasOrder.map((k) => k.bytes)));
+      writeFileSync(join(folder, "weights.bin"), keras.weightData);
     }
     writeFileSync(join(folder, "tessera.json"), JSON.stringify({ name: "digits-24", inputCodec: { name: "uint8-image", scale: 1 / 255, mean: [0], std: [1] }, outputCodec: { name: "class-index" } }));
     // A model of another task (Iris: 4 features) and a quantized copy of the digit model.

@@ -13,7 +13,9 @@ import { ConfigError, loadConfig } from "../../../worker/src/config.js";
 import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { activeTf, selectBackend } from "../../../worker/src/ml/backend.js";
-import { publishModel } from "../../../worker/src/ml/ModelArtifacts.js";
+import { MNIST_CODECS, publishArtifacts, publishModel, serializeModel } from "../../../worker/src/ml/ModelArtifacts.js";
+import { signatureOf } from "../../../worker/src/ml/codecs/Signature.js";
+import { inKerasOrder } from "../../helpers/tfjsFolder.js";
 import { buildMlp } from "../../../worker/src/ml/models.js";
 import { admissionRefusal } from "../../../worker/src/training/JobAdmission.js";
 import { aggregationRuleOf, payPerUpdate, type TrainingJobSpec } from "../../../worker/src/training/TrainingJobSpec.js";
@@ -105,6 +107,24 @@ describe("JobAdmission: a trainer refuses jobs it cannot serve before it risks i
     const manifest = (await getJson(store, spec.manifestCid)) as Record<string, unknown>;
     const graphCid = await addJson(store, { ...manifest, format: "tfjs-graph" });
     expect(await admissionRefusal({ ...spec, manifestCid: graphCid }, o)).to.equal("model-not-trainable:tfjs-graph");
+  });
+
+  it("refuses a job whose manifest lists the initial weights in another order than tfjs's (a Keras layout): its updates would load scrambled from round 2", async () => {
+    const tf = activeTf();
+    const net = tf.sequential();
+    net.add(tf.layers.dense({ inputShape: [784], units: 8, activation: "relu", kernelInitializer: tf.initializers.glorotUniform({ seed: 3 }) }));
+    net.add(tf.layers.batchNormalization());
+    net.add(tf.layers.dense({ units: 10, activation: "softmax", kernelInitializer: tf.initializers.glorotUniform({ seed: 4 }) }));
+    const serialized = await serializeModel(net);
+    const signature = signatureOf(net);
+    net.dispose();
+    const o = { store, dataRegistry: registry(), minPayPerRound: 0n };
+    const tfjsOrder = await publishArtifacts(store, { ...serialized, format: "tfjs-layers", signature }, MNIST_CODECS, { name: "bn" });
+    expect(await admissionRefusal({ ...spec, manifestCid: tfjsOrder.manifestCid, weightsCid: tfjsOrder.weightsCid }, o)).to.equal(undefined);
+    const keras = inKerasOrder(serialized.modelTopology as Parameters<typeof inKerasOrder>[0], serialized.weightSpecs, serialized.weightData);
+    expect(keras.reordered).to.equal(true);
+    const kerasOrder = await publishArtifacts(store, { ...serialized, weightSpecs: keras.weightSpecs as typeof serialized.weightSpecs, weightData: keras.weightData, format: "tfjs-layers", signature }, MNIST_CODECS, { name: "bn" });
+    expect(await admissionRefusal({ ...spec, manifestCid: kerasOrder.manifestCid, weightsCid: kerasOrder.weightsCid }, o)).to.equal("model-weight-order");
   });
 
   it("refuses a job whose dataset is no longer accepted, has no key envelopes or cannot be fetched", async () => {

@@ -3,7 +3,8 @@ import { decodeSamples, readDatasetHeader } from "../data/schema/DatasetEncoding
 import { SchemaResolver, type ResolvedSchema } from "../data/schema/SchemaResolver.js";
 import { locateDataset } from "../data/KeySharing.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
-import { readManifest, sha256Hex, type ModelManifest } from "../ml/ModelArtifacts.js";
+import type { io } from "@tensorflow/tfjs";
+import { deserializeModel, readManifest, serializeModel, sha256Hex, type ModelManifest } from "../ml/ModelArtifacts.js";
 import { InferenceEncodingError, ModelManifestError } from "../ml/ModelError.js";
 import { codecsOf } from "../ml/ModelManifest.js";
 import { checkObjectiveFits, objectiveOf } from "../ml/TrainingObjective.js";
@@ -32,7 +33,8 @@ export interface JobAdmissionOptions {
  * - pay: an update's share of a round (budget less royalties and evaluation pool, per round, per
  *   worker) is at least `minPayPerRound`;
  * - the model: the manifest parses, is a LayersModel (format tfjs-layers: graph models are served, not trained), and the initial weights are fetchable, of the size the
- *   manifest's weight specs give, and hash to the manifest's content hash when it names them;
+ *   manifest's weight specs give, and hash to the manifest's content hash when it names them; and the manifest lists
+ *   them in tfjs's own order, which the workers' flat updates follow;
  * - the evaluation set is fetchable and decodes under its schema, and the model can learn that schema: its input
  *   codec takes the schema's features, its output and the training objective (manifest `training`, or implied by the
  *   output codec) fit the schema's labels;
@@ -52,6 +54,16 @@ export async function admissionRefusal(spec: TrainingJobSpec, o: JobAdmissionOpt
     if (weights.byteLength !== expected) return `initial-weights-size:${weights.byteLength}!=${expected}`;
     if (manifest.weightsCid === spec.weightsCid && sha256Hex(weights) !== manifest.contentHash.toLowerCase()) {
       return "initial-weights-hash";
+    }
+    // Workers exchange updates and aggregates as flat vectors in tfjs's weight order and cut them by the manifest's
+    // list: a manifest listing the weights in another order (a Keras save groups each layer's) would load scrambled
+    // weights from round 2 on. The initial weights, serialized back in tfjs's order, must be the very bytes.
+    const model = await deserializeModel({ modelTopology: manifest.modelTopology, weightSpecs: manifest.weightSpecs as io.WeightsManifestEntry[], weightData: weights });
+    try {
+      const inOrder = Buffer.from((await serializeModel(model)).weightData).equals(Buffer.from(weights));
+      if (!inOrder) return "model-weight-order";
+    } finally {
+      model.dispose();
     }
   } catch (err) {
     return `model-unavailable:${(err as Error).message}`;
