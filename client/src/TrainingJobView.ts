@@ -196,10 +196,20 @@ export interface TrainingProvenance {
   terms: JobTerms | undefined;
   datasets: { datasetId: bigint; samplesUsed: number }[];
   workers: string[];
-  rounds: (RoundView & { updateCids: { worker: string; cid: string; updateHash: string; sampleCount: number }[] })[];
+  /** Each round with its revealed updates; `includedSamples`: the samples the updates its aggregate kept claim to hold. */
+  rounds: (RoundView & { updateCids: { worker: string; cid: string; updateHash: string; sampleCount: number }[]; includedSamples: number })[];
   evaluations: EvaluationView[];
   accuracy: number;
   loss: number;
+}
+
+/**
+ * The samples a round's aggregate holds, as its updates claim them: the agreed exclusions name partitions, and the
+ * updates of excluded partitions are not in the aggregate (nor paid). `partitionOf`: a worker's (lower-case address)
+ * partition index.
+ */
+export function samplesAggregated(updates: readonly { worker: string; sampleCount: number }[], excluded: readonly number[], partitionOf: ReadonlyMap<string, number>): number {
+  return updates.filter((u) => !excluded.includes(partitionOf.get(u.worker.toLowerCase()) ?? -1)).reduce((n, u) => n + u.sampleCount, 0);
 }
 
 /** The provenance of `versionId` if this TrainingJobs trained it (undefined otherwise). */
@@ -209,12 +219,13 @@ export async function provenanceOf(jobs: TrainingJobs, versionId: bigint, option
   const job = await readJob(jobs, jobId, options);
   const revealed = await jobs.queryFilter(jobs.filters.UpdateRevealed(jobId), options.fromBlock);
   // A round aggregates the updates revealed in it (one per worker: the contract refuses a second reveal).
-  const rounds = job.roundResults.map((r) => ({
-    ...r,
-    updateCids: revealed
+  const partitionOf = new Map(job.workers.map((w) => [w.address.toLowerCase(), w.partitionIndex]));
+  const rounds = job.roundResults.map((r) => {
+    const updateCids = revealed
       .filter((e) => Number(e.args.round) === r.round)
-      .map((e) => ({ worker: e.args.worker, cid: cidToString(e.args.updateCid), updateHash: e.args.updateHash, sampleCount: Number(e.args.sampleCount) })),
-  }));
+      .map((e) => ({ worker: e.args.worker, cid: cidToString(e.args.updateCid), updateHash: e.args.updateHash, sampleCount: Number(e.args.sampleCount) }));
+    return { ...r, updateCids, includedSamples: samplesAggregated(updateCids, r.excluded, partitionOf) };
+  });
   return {
     trainingJobs: await jobs.getAddress(),
     jobId,

@@ -376,6 +376,7 @@ describe("Hardhat tasks: train create, enroll, status; data share; model show pr
       [1, AGG(1), cidToString(AGG_CID(1)), 3],
       [2, AGG(2), cidToString(AGG_CID(2)), 3],
     ]);
+    expect(p.rounds.map((r) => r.includedSamples)).to.deep.equal([50, 50]); // no update excluded: 15 + 20 + 15 each
     for (const r of p.rounds) {
       expect(r.updateCids.map((u) => [u.worker, u.cid, u.sampleCount])).to.deep.equal(
         workers.map((w, i) => [w.address, cidToString(update(r.round * 10 + i).updateCid), i === 1 ? 20 : 15]),

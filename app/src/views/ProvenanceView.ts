@@ -31,13 +31,13 @@ export function provenanceView(versionId: bigint, p: TrainingProvenance, scoring
     </dl>
     <table data-testid="provenance-rounds">
       <caption class="muted">Rounds: each one's agreed aggregate (FedAvg of the included updates)</caption>
-      <thead><tr><th scope="col">Round</th><th scope="col">Updates</th><th scope="col">Samples</th><th scope="col">Excluded</th><th scope="col">Votes</th><th scope="col">Aggregate</th></tr></thead>
+      <thead><tr><th scope="col">Round</th><th scope="col">Updates</th><th scope="col">Samples aggregated</th><th scope="col">Excluded</th><th scope="col">Votes</th><th scope="col">Aggregate</th></tr></thead>
       <tbody>
         ${p.rounds.map(
           (r) => html`<tr>
             <td>${r.round}</td>
             <td>${r.updates}</td>
-            <td>${r.updateCids.reduce((n, u) => n + u.sampleCount, 0)}</td>
+            <td>${r.includedSamples}</td>
             <td>${r.excluded.length === 0 ? "none" : `partition ${r.excluded.join(", ")}`}</td>
             <td>${r.votes}</td>
             <td><code title=${r.aggregateCid}>${shortCid(r.aggregateCid)}</code></td>
