@@ -1,4 +1,5 @@
-import { getBytes } from "ethers";
+import { concat } from "uint8arrays";
+import { cidOfBytes } from "./Cids.js";
 import { equals } from "multiformats/bytes";
 import { CID } from "multiformats/cid";
 import * as raw from "multiformats/codecs/raw";
@@ -26,10 +27,7 @@ export interface VersionSummary {
   readonly publishedAt: Date;
 }
 
-/** The string form of CID bytes as the contracts store them. */
-export function cidOfBytes(bytes: string): string {
-  return CID.decode(getBytes(bytes)).toString();
-}
+export { cidOfBytes };
 
 /** Every version of every model of the registry, newest first. */
 export async function listVersions(registry: ModelRegistry): Promise<VersionSummary[]> {
@@ -118,13 +116,7 @@ async function readAtMost(response: Response, limit: number, tooLarge: () => Err
     }
     chunks.push(value);
   }
-  const bytes = new Uint8Array(total);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return bytes;
+  return concat(chunks, total);
 }
 
 /** JSON content by CID (fetchContent), parsed. */

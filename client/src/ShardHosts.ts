@@ -1,5 +1,5 @@
 import type { ModelRegistry, ShardRegistry } from "../../typechain-types/index.js";
-import { cidOfBytes } from "./ModelCatalog.js";
+import { cidOfBytes } from "./Cids.js";
 
 /** One shard of a sharded version as the registries record it, with the hosts that serve it now. */
 export interface ShardView {

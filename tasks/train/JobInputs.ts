@@ -103,7 +103,8 @@ export async function readEvaluationSet(store: ContentStore, choice: EvaluationC
  * Refuses, with one sentence, a job the workers would refuse at admission (JobAdmission.ts), before anything is
  * stored or sent: the evaluation set must decode under its schema, every dataset must be of that schema, and the
  * model must take the schema's features through its input codec and learn its labels with its objective.
- * An evaluation set known only by a CID that the store lacks is left to the workers. Returns the set's sample count.
+ * An evaluation set known only by a CID that the store lacks is left to the workers, but the datasets must still
+ * share one schema. Returns the set's sample count.
  */
 export async function checkJobFits(
   store: ContentStore,
@@ -111,6 +112,9 @@ export async function checkJobFits(
   evaluation: EvaluationSet,
   datasets: readonly { datasetId: bigint; schemaId: string }[],
 ): Promise<number | undefined> {
+  if (new Set(datasets.map((d) => d.schemaId.toLowerCase())).size > 1) {
+    throw taskError(`--datasets: ${datasets.map((d) => `dataset ${d.datasetId} is of schema ${d.schemaId}`).join(", ")}: a job trains on one schema`);
+  }
   if (evaluation.bytes === undefined) return undefined;
   let schema: ResolvedSchema;
   let samples;

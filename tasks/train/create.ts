@@ -156,9 +156,6 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
       throw taskError(`--datasets: dataset ${id}'s owner published no key envelopes, so its key cannot be shared with the job's workers: no worker would enroll`);
     }
   }
-  if (new Set(schemas.map((d) => d.schemaId.toLowerCase())).size > 1) {
-    throw taskError(`--datasets: ${schemas.map((d) => `dataset ${d.datasetId} is of schema ${d.schemaId}`).join(", ")}: a job trains on one schema`);
-  }
   const balance = await token.balanceOf(requester.address);
   if (balance < budget) throw taskError(`${requester.address} holds ${formatTsr(balance)}, the budget is ${formatTsr(budget)}`);
 
