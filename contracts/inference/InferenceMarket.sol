@@ -633,6 +633,20 @@ contract InferenceMarket is IInferenceMarket, AccessControl, Pausable, Reentranc
     }
 
     /// @inheritdoc IInferenceMarket
+    function requestStates(uint256[] calldata requestIds) external view returns (RequestState[] memory states) {
+        uint256 n = requestIds.length;
+        states = new RequestState[](n);
+        for (uint256 i; i < n;) {
+            RequestState memory state = states[i];
+            (state.status, state.deadline, state.claimExpiry, state.claimant, state.modelVersionId) =
+                _unpack(_requests[requestIds[i]]);
+            unchecked {
+                ++i;
+            }
+        }
+    }
+
+    /// @inheritdoc IInferenceMarket
     function requestIdOf(InferenceRequest calldata request) external pure returns (uint256) {
         return _hash(request);
     }

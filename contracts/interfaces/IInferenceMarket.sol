@@ -243,6 +243,8 @@ interface IInferenceMarket {
     function claimWindow() external view returns (uint32);
     /// @notice The decoded storage word of a request.
     function requestState(uint256 requestId) external view returns (RequestState memory);
+    /// @notice `requestState` of each id, in order: a worker reads a whole batch in one call.
+    function requestStates(uint256[] calldata requestIds) external view returns (RequestState[] memory);
     /// @notice keccak256(abi.encode(request)).
     function requestIdOf(InferenceRequest calldata request) external pure returns (uint256);
     /// @notice Current parameters.

@@ -5,7 +5,7 @@
  * staked workers, a private Redis each, competing through claims), batching off and on. Then an
  * open-loop run at half the best measured saturation rate. Last line: JSON.
  *
- * Chain: Hardhat's EDR served over JSON-RPC (automine: one block per transaction). Requests are
+ * Chain: Hardhat's EDR behind `hardhat node` in a child process (automine: one block per transaction; LOAD_CHAIN below). Requests are
  * paid in ETH with CID inputs (held-out MNIST digits pinned beforehand in the embedded IPFS store
  * the workers share by directory), sent by LOAD_SENDERS accounts at once.
  *
@@ -18,11 +18,14 @@
  * iterations: LOAD_OPEN_LOOP_RATE (req/s instead of half the best saturation rate) with
  * LOAD_OPEN_LOOP_TOPOLOGY (default: the best saturated one, else "4"), and LOAD_TOPOLOGIES=none to skip
  * the saturation runs; LOAD_WORKER_ENV ("KEY=value,...") adds worker settings to every run. LOAD_BATCH_SIZE
- * (default 32): BATCH_MAX_SIZE and WORKER_CONCURRENCY of the batched runs. LOAD_CHAIN=anvil: the chain is Foundry's
- * Anvil in a child process instead of EDR in this one. WORKER_CPU_PROF=<dir>: each worker process writes a V8 CPU
+ * (default 64): BATCH_MAX_SIZE and WORKER_CONCURRENCY of the batched runs. LOAD_CHAIN: "node" (default: `hardhat node`,
+ * EDR in a process of its own, as an operator runs a local chain), "edr" (EDR served from this process, whose
+ * JavaScript thread then answers every JSON-RPC call beside the senders and the poller) or "anvil" (Foundry's Anvil
+ * in a child process). WORKER_CPU_PROF=<dir>: each worker process writes a V8 CPU
  * profile there when it exits.
  */
 import { rmSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, resolve } from "node:path";
 import { HDNodeWallet } from "ethers";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
@@ -32,7 +35,7 @@ import { silentLogger } from "../../worker/src/logger.js";
 import { encodeImage } from "../../worker/src/ml/InferenceCodec.js";
 import { MNIST_PIXELS } from "../../worker/src/ml/MnistDataset.js";
 import { CAP_INFER, EmbeddedStack, PRICE_WEI } from "../lib/EmbeddedStack.js";
-import { serveAnvilChain, serveChain } from "../lib/RpcChain.js";
+import { serveAnvilChain, serveChain, serveNodeProcessChain } from "../lib/RpcChain.js";
 import { drainBacklog } from "./load/BacklogDrain.js";
 import { FulfilmentWatcher } from "./load/FulfilmentWatcher.js";
 import { IdleBlockProducer } from "./load/IdleBlockProducer.js";
@@ -61,7 +64,7 @@ const WORKER_ENV: Record<string, string> = Object.fromEntries(
 const DEV_MNEMONIC = "test test test test test test test test test test test junk";
 const BATCHING = {
   off: { BATCH_MAX_SIZE: "1", BATCH_MAX_WAIT_MS: "0" },
-  on: { BATCH_MAX_SIZE: process.env.LOAD_BATCH_SIZE ?? "32", BATCH_MAX_WAIT_MS: "50", WORKER_CONCURRENCY: process.env.LOAD_BATCH_SIZE ?? "32" },
+  on: { BATCH_MAX_SIZE: process.env.LOAD_BATCH_SIZE ?? "64", BATCH_MAX_WAIT_MS: "50", WORKER_CONCURRENCY: process.env.LOAD_BATCH_SIZE ?? "64" },
 } as const;
 
 interface Topology {
@@ -93,6 +96,8 @@ interface RunResult {
   readonly breakdown: Breakdown;
   /** Requests/s served from a backlog of as many requests (see BacklogDrain); not run in the open loop. */
   drainRate?: number;
+  /** CPU ms per request while the backlog drained: the node (in its own process), this process (senders, poller; EDR with LOAD_CHAIN=edr), the workers, Redis. */
+  drainCpuMs?: { node: number; bench: number; workers: number; redis: number };
 }
 
 function parseTopology(text: string): Topology {
@@ -107,7 +112,14 @@ function parseTopology(text: string): Topology {
 
 const dataDir = resolve(".tessera/bench-load");
 rmSync(dataDir, { recursive: true, force: true });
-const chain = process.env.LOAD_CHAIN === "anvil" ? await serveAnvilChain() : await serveChain();
+const CHAIN = process.env.LOAD_CHAIN ?? "node";
+const CHAIN_LABEL: Record<string, string> = {
+  node: "EDR as `hardhat node` serves it, in its own process",
+  edr: "EDR served over JSON-RPC from the benchmark's own process",
+  anvil: "Foundry's Anvil in its own process",
+};
+if (CHAIN_LABEL[CHAIN] === undefined) throw new Error(`LOAD_CHAIN: "${CHAIN}" is none of ${Object.keys(CHAIN_LABEL).join(", ")}`);
+const chain = CHAIN === "anvil" ? await serveAnvilChain() : CHAIN === "edr" ? await serveChain() : await serveNodeProcessChain();
 const stack = await EmbeddedStack.start(chain.connection, { dataDir, queuePrefix: `tessera-load-${process.pid}`, logger: silentLogger, trainEpochs: 1 });
 const { ethers, provider } = chain.connection;
 const { market } = stack.contracts;
@@ -293,7 +305,7 @@ try {
   const senders = await LoadSenders.fund(provider, market, SENDERS);
   console.log(
     `Load benchmark: ${N} requests per batched run, ${N_UNBATCHED} per unbatched run${N_UNBATCHED < N ? " (fewer: unbatched is slow)" : ""}, ` +
-      `${N_OPEN} open-loop; ${SENDERS} sender accounts; EDR over JSON-RPC (automine${IDLE_BLOCK_MS > 0 ? `, an empty block after ${IDLE_BLOCK_MS} ms idle` : ""}); ` +
+      `${N_OPEN} open-loop; ${SENDERS} sender accounts; ${CHAIN_LABEL[CHAIN]} (automine${IDLE_BLOCK_MS > 0 ? `, an empty block after ${IDLE_BLOCK_MS} ms idle` : ""}); ` +
       `tfjs ${stack.backend.name}; CID inputs, paid in ETH`,
   );
 
@@ -312,13 +324,20 @@ try {
         const drainFrom = (await ethers.provider.getBlockNumber()) + 1;
         const drainWatcher = new FulfilmentWatcher(provider, market, drainFrom);
         const batchSize = batching === "on" ? N : N_UNBATCHED;
-        const drain = await drainBacklog(running, drainWatcher, async () => senders.closedLoop(await requests(batchSize)), TIMEOUT_MS).finally(() => drainWatcher.stop());
+        const drain = await drainBacklog(running, drainWatcher, async () => senders.closedLoop(await requests(batchSize)), TIMEOUT_MS, chain.nodePid).finally(() => drainWatcher.stop());
         const drainedOnce = drain.complete && drain.sent.every((s) => drainWatcher.seen.get(s.requestId)?.count === 1);
         if (!drainedOnce) console.error(`   ✘ ${topology.label}, batching ${batching}: the backlog drain did not fulfil every request exactly once`);
         result.drainRate = drainedOnce ? drain.rate : Number.NaN;
+        result.drainCpuMs = drain.cpuMs;
         console.log(
           `   ${result.exactlyOnce ? "✔" : "✘"} ${topology.label}, batching ${batching}: ${result.fulfilled}/${result.requests} fulfilled exactly once, ` +
             `${f(result.throughput, 1)} req/s, p95 ${f(result.p95, 3)} s; backlog of ${batchSize} drained at ${f(result.drainRate, 1)} req/s${used.length > 1 ? `, by operator ${result.byOperator.join(" / ")}` : ""}`,
+        );
+        const cpu = drain.cpuMs;
+        console.log(
+          `   CPU per request while draining: ${f(cpu.node + cpu.bench + cpu.workers + cpu.redis, 2)} ms (${chain.nodePid === undefined ? "" : `node ${f(cpu.node, 2)}, `}` +
+            `${chain.nodePid === undefined ? "chain and " : ""}benchmark process ${f(cpu.bench, 2)}, ` +
+            `workers ${f(cpu.workers, 2)}, Redis ${f(cpu.redis, 2)}); the machine has ${availableParallelism()} cores: ${f(1000 / drain.rate, 2)} ms of wall time per request`,
         );
         printProblems(result);
         printBreakdown(result);
@@ -386,7 +405,7 @@ try {
   );
   const all = [...results, ...(openLoop === undefined ? [] : [openLoop])];
   if (!all.every((r) => r.exactlyOnce) || results.some((r) => Number.isNaN(r.drainRate))) exitCode = 1;
-  console.log(JSON.stringify({ requests: N, requestsUnbatched: N_UNBATCHED, openLoopRequests: N_OPEN, senders: SENDERS, idleBlockMs: IDLE_BLOCK_MS, idleBlocksMined: idleBlocks?.mined ?? 0, backend: stack.backend.name, results, openLoop, goals }));
+  console.log(JSON.stringify({ chain: CHAIN, requests: N, requestsUnbatched: N_UNBATCHED, openLoopRequests: N_OPEN, senders: SENDERS, idleBlockMs: IDLE_BLOCK_MS, idleBlocksMined: idleBlocks?.mined ?? 0, backend: stack.backend.name, results, openLoop, goals }));
 } catch (err) {
   console.error(err);
   exitCode = 1;

@@ -6,6 +6,8 @@ export interface RpcChain {
   readonly rpcUrl: string;
   /** This process's connection to the same chain, over that URL. */
   readonly connection: NetworkConnection;
+  /** The node's own process, when it runs in one (Anvil, `hardhat node`): for its CPU time. */
+  readonly nodePid?: number;
   close(): Promise<void>;
 }
 
@@ -30,5 +32,13 @@ export async function serveAnvilChain(): Promise<RpcChain> {
   const { AnvilNode } = await import("./chains/AnvilNode.js");
   const node = await AnvilNode.start();
   const connection = await network.create({ network: "localhost", override: { url: node.rpcUrl } });
-  return { rpcUrl: node.rpcUrl, connection, close: () => node.stop() };
+  return { rpcUrl: node.rpcUrl, connection, nodePid: node.pid, close: () => node.stop() };
+}
+
+/** EDR as `hardhat node` serves it, in a child process of its own (see HardhatNode). */
+export async function serveNodeProcessChain(): Promise<RpcChain> {
+  const { HardhatNode } = await import("./chains/HardhatNode.js");
+  const node = await HardhatNode.start();
+  const connection = await network.create({ network: "localhost", override: { url: node.rpcUrl } });
+  return { rpcUrl: node.rpcUrl, connection, nodePid: node.pid, close: () => node.stop() };
 }

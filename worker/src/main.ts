@@ -11,6 +11,7 @@ import { resolve } from "node:path";
 import { Wallet } from "ethers";
 import { createRpcProvider } from "./chain/RpcProvider.js";
 import { AccountNonceManager } from "./chain/AccountNonceManager.js";
+import { installWasmKeccak } from "./chain/WasmKeccak.js";
 import { ConfigError, loadConfig } from "./config.js";
 import { loadDeployment } from "./Deployment.js";
 import { TesseraError } from "./errors.js";
@@ -37,6 +38,7 @@ async function main(): Promise<void> {
   // A rejection nobody awaited must not kill a draining daemon: log it and go on.
   process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
+  await installWasmKeccak();
   const deployment = loadDeployment(resolve(config.deployment!));
   const provider = createRpcProvider(config.rpcUrl!, { timeoutMs: config.rpcTimeoutMs, pollIntervalMs: config.pollIntervalMs });
   const network = await provider.getNetwork();

@@ -1,3 +1,4 @@
+import { cpuMsPerRequest, cpuSnapshot, type CpuSnapshot } from "./CpuTime.js";
 import type { LoadOperator } from "./LoadOperator.js";
 import type { FulfilmentWatcher } from "./FulfilmentWatcher.js";
 import type { SentLoadRequest } from "./LoadSenders.js";
@@ -8,6 +9,8 @@ export interface DrainResult {
   readonly seconds: number;
   /** Every request fulfilled once within the timeout. */
   readonly complete: boolean;
+  /** CPU milliseconds per request fulfilled, by party, from the resume to the last fulfilment seen. */
+  readonly cpuMs: CpuSnapshot;
 }
 
 /**
@@ -23,6 +26,7 @@ export async function drainBacklog(
   watcher: FulfilmentWatcher,
   send: () => Promise<SentLoadRequest[]>,
   timeoutMs: number,
+  nodePid?: number,
 ): Promise<DrainResult & { sent: SentLoadRequest[] }> {
   const queues = operators.map((o) => o.queue());
   try {
@@ -36,12 +40,15 @@ export async function drainBacklog(
         await new Promise((r) => setTimeout(r, 50));
       }
     }
+    const cpuBefore = await cpuSnapshot(operators, nodePid);
     const resumedAt = Date.now();
     await Promise.all(queues.map((q) => q.resume()));
     const missing = await watcher.waitFor(sent.map((s) => s.requestId), timeoutMs);
+    const cpuAfter = await cpuSnapshot(operators, nodePid);
     const last = Math.max(...sent.flatMap((s) => (watcher.seen.has(s.requestId) ? [watcher.seen.get(s.requestId)!.seenAtMs] : [])));
     const seconds = (last - resumedAt) / 1000;
-    return { sent, rate: (sent.length - missing.length) / seconds, seconds, complete: missing.length === 0 };
+    const fulfilled = sent.length - missing.length;
+    return { sent, rate: fulfilled / seconds, seconds, complete: missing.length === 0, cpuMs: cpuMsPerRequest(cpuBefore, cpuAfter, fulfilled) };
   } finally {
     await Promise.all(queues.map((q) => q.resume().catch(() => undefined)));
     await Promise.all(queues.map((q) => q.close()));

@@ -38,6 +38,11 @@ export class AnvilNode {
     return `http://127.0.0.1:${this.port}`;
   }
 
+  /** The running node's process id (for its CPU time); undefined when stopped. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
   /** Raw JSON-RPC call to the node (its own methods: anvil_reorg, evm_mine, ...). */
   async rpc<T = unknown>(method: string, params: unknown[] = []): Promise<T> {
     return jsonRpc<T>(this.rpcUrl, method, params);

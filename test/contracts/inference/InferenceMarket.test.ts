@@ -374,6 +374,23 @@ describe("InferenceMarket", () => {
         .withArgs(w.worker.address, expiry, [a.requestId, b.requestId]);
     });
 
+    it("requestStates reads a batch as requestState reads each: unknown, open, claimed by either worker, past its deadline", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const open = await openRequest(w, { salt: 1n });
+      const mine = await openRequest(w, { salt: 2n });
+      const other = await openRequest(w, { salt: 3n });
+      await w.market.connect(w.worker).claim(mine.requestId);
+      await w.market.connect(w.worker2).claim(other.requestId);
+      const ids = [open.requestId, 999n, mine.requestId, other.requestId, open.requestId];
+      const batch = await w.market.requestStates(ids);
+      const each = await Promise.all(ids.map((id) => w.market.requestState(id)));
+      expect(batch.map((s) => s.toObject())).to.deep.equal(each.map((s) => s.toObject()));
+      expect(batch.map((s) => s.status)).to.deep.equal([RequestStatus.Open, RequestStatus.None, RequestStatus.Claimed, RequestStatus.Claimed, RequestStatus.Open]);
+      expect(batch[2].claimant).to.equal(w.worker.address);
+      expect(batch[3].claimant).to.equal(w.worker2.address);
+      expect(await w.market.requestStates([])).to.deep.equal([]);
+    });
+
     it("checks eligibility per version, slashes lapsed claimants, and emits nothing when nothing was claimed", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       await w.models.connect(w.owner).publishVersion(1n, versionInput()); // version 3, not served by anyone

@@ -179,7 +179,7 @@ describe("Unservable inference requests (checked before any claim)", function ()
     let failed = false;
     const flakyMarket = new Proxy(market.connect(stack.signers.worker), {
       get(target, prop, receiver) {
-        if (prop === "requestState" && !failed) {
+        if (prop === "requestStates" && !failed) {
           failed = true;
           return () => Promise.reject(new Error("injected: RPC timeout"));
         }

@@ -100,9 +100,15 @@ export function toEventPayload(source: string, log: Log, parsed: LogDescription)
   };
 }
 
+/** Each interface's event fragments by signature, found once: ethers' `getEvent` searches and re-parses every call. */
+const fragmentsBySignature = new WeakMap<Interface, Map<string, EventFragment | null>>();
+
 /** Arguments of a payload with their ABI types restored (bigints for integers). */
 export function payloadArgs(payload: EventPayload, iface: Interface): { [name: string]: unknown } {
-  const fragment = iface.getEvent(payload.signature);
+  let fragments = fragmentsBySignature.get(iface);
+  if (fragments === undefined) fragmentsBySignature.set(iface, (fragments = new Map()));
+  let fragment = fragments.get(payload.signature);
+  if (fragment === undefined) fragments.set(payload.signature, (fragment = iface.getEvent(payload.signature)));
   if (fragment === null) throw new Error(`event ${payload.signature} is not in the given interface`);
   return decodeEventArgs(fragment, payload.args);
 }

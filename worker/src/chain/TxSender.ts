@@ -24,6 +24,7 @@ import { silentLogger, type Logger } from "../logger.js";
 import { AccountNonceManager } from "./AccountNonceManager.js";
 import { OUT_OF_GAS_SHARE_PERMILLE, OutOfGas, RevertedThenPassed, TransactionDropped, bump, maxOf, withHeadroom } from "./GasAndRetries.js";
 import { headBlockNumber } from "./ChainHead.js";
+import { signEip1559 } from "./FastTransactionSigning.js";
 
 export interface TxSenderOptions {
   /** A signer connected to a provider. Every TxSender of one key shares that key's AccountNonceManager. */
@@ -304,10 +305,11 @@ export class TxSender {
   async #sendRaw(tx: TransactionRequest, sending: { expectedHash?: string }): Promise<string> {
     const rpc = this.#provider as Provider & { send?: (method: string, params: unknown[]) => Promise<unknown> };
     if (!(this.signer instanceof BaseWallet) || typeof rpc.send !== "function") return (await this.signer.sendTransaction(tx)).hash;
-    const signed = await this.signer.signTransaction(tx);
-    sending.expectedHash = keccak256(signed);
+    const signed = signEip1559(this.signer, tx) ?? (await this.signer.signTransaction(tx));
+    // Hashed from the bytes (ethers would first turn a batch's tens of kilobytes of hex into bytes a pair at a time).
+    sending.expectedHash = keccak256(Buffer.from(signed.slice(2), "hex"));
     const returned = await rpc.send("eth_sendRawTransaction", [signed]);
-    return typeof returned === "string" ? returned : keccak256(signed);
+    return typeof returned === "string" ? returned : sending.expectedHash;
   }
 
   /**

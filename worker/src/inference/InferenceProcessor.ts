@@ -112,7 +112,7 @@ export class InferenceProcessor {
     this.#logger = options.logger ?? silentLogger;
   }
 
-  /** `trace`, when given, receives the time each stage ended (see BatchTrace). */
+  /** `trace`, when given, receives the time each stage ended (see BatchTrace). The batch's states are one `requestStates` call. */
   async processBatch(items: readonly PendingInference[], trace: BatchTrace = {}): Promise<InferenceOutcome[]> {
     trace.formedAt ??= Date.now();
     const work: Work[] = items.map((item) => ({ item }));
@@ -126,7 +126,7 @@ export class InferenceProcessor {
     const [latest, eligibility, states] = await Promise.all([
       this.#o.provider.getBlock("latest"),
       Promise.all(versions.map((v) => this.#o.workerRegistry.isEligibleInferrer(me, v))),
-      Promise.all(work.map((w) => this.#o.market.requestState(w.item.requestId))),
+      this.#o.market.requestStates(work.map((w) => w.item.requestId)),
     ]).catch(async (err: unknown) => {
       await computing.catch(() => undefined); // no model work left running behind a failed batch
       throw err;
@@ -264,7 +264,7 @@ export class InferenceProcessor {
   async #recheckLost(lost: Work[]): Promise<void> {
     if (lost.length === 0) return;
     try {
-      const [latest, states] = await Promise.all([this.#o.provider.getBlock("latest"), Promise.all(lost.map((w) => this.#o.market.requestState(w.item.requestId)))]);
+      const [latest, states] = await Promise.all([this.#o.provider.getBlock("latest"), this.#o.market.requestStates(lost.map((w) => w.item.requestId))]);
       const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
       lost.forEach((w, i) => {
         const state = states[i];

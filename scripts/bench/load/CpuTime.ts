@@ -1,0 +1,58 @@
+import { readFileSync } from "node:fs";
+import { Redis } from "ioredis";
+import type { LoadOperator } from "./LoadOperator.js";
+
+/** CPU seconds used so far (user + system) by each party of a load run. */
+export interface CpuSnapshot {
+  /** The chain's node, when it runs in a process of its own (`hardhat node`, Anvil); else 0 (it is in `bench`). */
+  readonly node: number;
+  /** This process: the benchmark's senders and poller, and the chain when it is EDR in this process. */
+  readonly bench: number;
+  /** Every worker process of every operator. */
+  readonly workers: number;
+  /** Every operator's redis-server (INFO cpu). */
+  readonly redis: number;
+}
+
+const CLOCK_TICKS_PER_S = 100; // Linux's USER_HZ
+
+/** utime + stime of a live process from /proc (Linux); 0 when it cannot be read. */
+function processCpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    // The command name (2nd field) may hold spaces: the fields after its closing parenthesis are fixed.
+    const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ");
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S;
+  } catch {
+    return 0;
+  }
+}
+
+async function redisCpuSeconds(url: string): Promise<number> {
+  const client = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    const info = await client.info("cpu");
+    const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, "m").exec(info)?.[1] ?? 0);
+    return field("used_cpu_user") + field("used_cpu_sys");
+  } finally {
+    client.disconnect();
+  }
+}
+
+/** Where the machine's CPU went: read before and after a measured span, the difference per request says what bounds it. */
+export async function cpuSnapshot(operators: readonly LoadOperator[], nodePid?: number): Promise<CpuSnapshot> {
+  const own = process.cpuUsage();
+  const redis = await Promise.all(operators.map((o) => redisCpuSeconds(o.redis.url)));
+  return {
+    node: processCpuSeconds(nodePid),
+    bench: (own.user + own.system) / 1e6,
+    workers: operators.flatMap((o) => o.processes).reduce((sum, p) => sum + processCpuSeconds(p.child.pid), 0),
+    redis: redis.reduce((a, b) => a + b, 0),
+  };
+}
+
+/** CPU milliseconds per request between two snapshots. */
+export function cpuMsPerRequest(before: CpuSnapshot, after: CpuSnapshot, requests: number): CpuSnapshot {
+  const per = (k: keyof CpuSnapshot) => ((after[k] - before[k]) * 1000) / Math.max(1, requests);
+  return { node: per("node"), bench: per("bench"), workers: per("workers"), redis: per("redis") };
+}
