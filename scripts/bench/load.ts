@@ -20,7 +20,8 @@
  * the saturation runs; LOAD_WORKER_ENV ("KEY=value,...") adds worker settings to every run. LOAD_BATCH_SIZE
  * (default 64): BATCH_MAX_SIZE and WORKER_CONCURRENCY of the batched runs. LOAD_CHAIN: "node" (default: `hardhat node`,
  * EDR in a process of its own, as an operator runs a local chain), "edr" (EDR served from this process, whose
- * JavaScript thread then answers every JSON-RPC call beside the senders and the poller) or "anvil" (Foundry's Anvil
+ * JavaScript thread then answers every JSON-RPC call beside the senders and the poller, and the CPU figures cannot tell
+ * the node from them) or "anvil" (Foundry's Anvil
  * in a child process). WORKER_CPU_PROF=<dir>: each worker process writes a V8 CPU
  * profile there when it exits.
  */
