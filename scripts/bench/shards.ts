@@ -10,7 +10,8 @@
  * Env: BENCH_SHARDS_WIDTH [4096] (hidden units), BENCH_SHARDS_DEPTH [4] (hidden layers; 784 in, 10 out: 204 MB of
  * float32 weights at 4 x 4096, whose 4-shard cut gives three hosts a third of the weights each, as three 64 MB layers
  * and a 12 MB one cannot be cut in quarters; 8 x 4096 is 460 MB and gives three hosts about a quarter each),
- * BENCH_SHARDS_SEQUENTIAL [20], BENCH_SHARDS_PIPELINED [40], BENCH_SHARDS_IN_FLIGHT [8], BENCH_SHARDS_COUNTS [2,3,4].
+ * BENCH_SHARDS_SEQUENTIAL [20], BENCH_SHARDS_PIPELINED [40], BENCH_SHARDS_IN_FLIGHT [8], BENCH_SHARDS_COUNTS [2,3,4],
+ * BENCH_SHARDS_CPU_PROF (a directory: each host process writes a V8 CPU profile there when it exits).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -58,7 +59,8 @@ async function startHost(name: string, key: string, shards: object[]): Promise<{
   const port = await freePort();
   // Bundled and run by plain node, as `npm run worker` runs the worker (Bundles.ts); without --enable-source-maps,
   // which cost each hop about 6 ms here (2 shards 2.16x the whole model's latency with it, 1.34x without).
-  const child = spawn(process.execPath, ["--expose-gc", bundleOnce("scripts/bench/shards/BenchHost.ts", "dist/bench/BenchHost.mjs")], {
+  const profile = process.env.BENCH_SHARDS_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_SHARDS_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, ["--expose-gc", ...profile, bundleOnce("scripts/bench/shards/BenchHost.ts", "dist/bench/BenchHost.mjs")], {
     env: { ...process.env, BENCH_STORE: join(dataDir, "ipfs"), BENCH_SHARDS: JSON.stringify(shards), BENCH_PORT: String(port), BENCH_KEY: key, BENCH_CHAIN_ID: chainId.toString(), BENCH_REGISTRY: registryAddress },
     stdio: ["ignore", "pipe", "inherit"],
   });
