@@ -7,6 +7,7 @@ import {
   TesseraToken__factory,
   TrainingJobs__factory,
   WorkerRegistry__factory,
+  type DataRegistry,
   type InferenceMarket,
   type ModelRegistry,
   type ShardRegistry,
@@ -26,6 +27,8 @@ export interface TesseraContracts {
   readonly shardRegistry?: ShardRegistry;
   /** Absent in deployments without the training module. */
   readonly trainingJobs?: TrainingJobs;
+  /** Absent in deployments without the data module. */
+  readonly dataRegistry?: DataRegistry;
 }
 
 export function connectContracts(deployment: Deployment, runner: ContractRunner): TesseraContracts {
@@ -37,6 +40,7 @@ export function connectContracts(deployment: Deployment, runner: ContractRunner)
     market: InferenceMarket__factory.connect(c.InferenceMarket, runner),
     ...(c.ShardRegistry === undefined ? {} : { shardRegistry: ShardRegistry__factory.connect(c.ShardRegistry, runner) }),
     ...(c.TrainingJobs === undefined ? {} : { trainingJobs: TrainingJobs__factory.connect(c.TrainingJobs, runner) }),
+    ...(c.DataRegistry === undefined ? {} : { dataRegistry: DataRegistry__factory.connect(c.DataRegistry, runner) }),
   };
 }
 

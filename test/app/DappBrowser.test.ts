@@ -15,6 +15,7 @@ import { publishArtifacts, publishModel, readManifest, serializeModel, type Code
 import { signatureOf } from "../../worker/src/ml/codecs/Signature.js";
 import { codecsOf, versionShapesOf, type ModelManifest } from "../../worker/src/ml/ModelManifest.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
+import { DATASET_STATUS_NAMES } from "../../worker/src/data/OnChainDataset.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -531,5 +532,58 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await accessibilityViolations()).to.deep.equal([]);
     await section.scrollIntoViewIfNeeded();
     await shot("provenance");
+  });
+  it("a data contributor's account page lists its datasets as the DataRegistry has them (status, samples, bond, rewards, royalties, uses) and withdraws its TSR credits to the wei", async () => {
+    const { dataRegistry, trainingJobs, token } = app.stack.contracts;
+    // The contributor of the first dataset of the job the provenance test ran (the seeds' Iris job: accounts 10-19).
+    const jobId = await trainingJobs.jobCount();
+    expect(jobId, "the provenance test ran a job").to.be.greaterThan(0n);
+    const [jobDatasets] = await trainingJobs.datasetsOf(jobId);
+    const contributor = (await dataRegistry.datasetOf(jobDatasets[0])).contributor;
+    const key = Array.from({ length: 30 }, (_, i) => devWallet(i)).find((w) => w.address === contributor);
+    expect(key, `${contributor} is a development account`).to.not.equal(undefined);
+    const own = (await dataRegistry.queryFilter(dataRegistry.filters.DatasetContributed(undefined, contributor), app.stack.deployment.startBlock)).map((e) => e.args.datasetId);
+    expect(own).to.include(jobDatasets[0]);
+    expect(DATASET_STATUS_NAMES[Number((await dataRegistry.datasetOf(jobDatasets[0])).status)]).to.equal("Accepted");
+
+    const contributorContext = await browser.newContext({ viewport: { width: 1200, height: 900 } });
+    const contributorWallet = new InjectedTestWallet(key!.privateKey, app.chain.rpcUrl, app.stack.deployment.chainId);
+    await contributorWallet.install(contributorContext);
+    const p = await contributorContext.newPage();
+    try {
+      await p.goto(`${app.url}/#/account`);
+      await p.locator("body[data-ready=true]").waitFor();
+      await p.getByRole("button", { name: "Connect Test Wallet" }).click();
+      const table = p.getByTestId("datasets");
+      await table.waitFor({ timeout: 30_000 });
+      const rows = await table.locator("tbody tr").all();
+      expect(rows).to.have.length(own.length);
+      for (const [i, id] of own.entries()) {
+        const d = await dataRegistry.datasetOf(id);
+        const credited = await dataRegistry.queryFilter(dataRegistry.filters.Credited(contributor, id), app.stack.deployment.startBlock);
+        const rewards = credited.filter((e) => e.args.reason === 1n || e.args.reason === 3n).reduce((sum, e) => sum + e.args.amount, 0n);
+        const cells = await rows[i].locator("td").allTextContents();
+        expect(cells).to.deep.equal([String(id), DATASET_STATUS_NAMES[Number(d.status)], String(d.sampleCount), `${formatEther(d.bond)} TSR`, `${formatEther(rewards)} TSR`, `${formatEther(d.royalties)} TSR`, String(d.timesUsed)]);
+      }
+      expect((await dataRegistry.datasetOf(jobDatasets[0])).royalties, "the job paid its datasets royalties").to.be.greaterThan(0n);
+
+      const credit = await dataRegistry.creditOf(contributor);
+      expect(credit, "rewards and royalties wait in the registry").to.be.greaterThan(0n);
+      expect(await p.getByTestId("data-credit").textContent()).to.equal(`${formatEther(credit)} TSR`);
+      expect(await p.getByTestId("training-credit").textContent()).to.equal(`${formatEther(await trainingJobs.creditOf(contributor))} TSR`);
+      expect(await new AxeBuilder({ page: p }).analyze().then((r) => r.violations.map((v) => v.id))).to.deep.equal([]);
+      await p.screenshot({ path: resolve(SHOTS, "account-datasets.png"), fullPage: true });
+
+      const before = await token.balanceOf(contributor);
+      const fromBlock = await headBlock();
+      await p.getByRole("button", { name: `Withdraw ${formatEther(credit)} TSR` }).click();
+      await p.getByTestId("data-credit").getByText("0.0 TSR", { exact: true }).waitFor({ timeout: 30_000 });
+      const [withdrawn] = await dataRegistry.queryFilter(dataRegistry.filters.Withdrawn(contributor), fromBlock);
+      expect(withdrawn.args.amount).to.equal(credit);
+      expect((await token.balanceOf(contributor)) - before).to.equal(credit);
+      expect(await dataRegistry.creditOf(contributor)).to.equal(0n);
+    } finally {
+      await contributorContext.close();
+    }
   });
 });

@@ -384,7 +384,7 @@ describe("InferenceMarket", () => {
       const ids = [open.requestId, 999n, mine.requestId, other.requestId, open.requestId];
       const batch = await w.market.requestStates(ids);
       const each = await Promise.all(ids.map((id) => w.market.requestState(id)));
-      expect(batch.map((s) => s.toObject())).to.deep.equal(each.map((s) => s.toObject()));
+      expect(batch.map((s) => [...s])).to.deep.equal(each.map((s) => [...s]));
       expect(batch.map((s) => s.status)).to.deep.equal([RequestStatus.Open, RequestStatus.None, RequestStatus.Claimed, RequestStatus.Claimed, RequestStatus.Open]);
       expect(batch[2].claimant).to.equal(w.worker.address);
       expect(batch[3].claimant).to.equal(w.worker2.address);
