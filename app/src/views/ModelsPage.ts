@@ -6,6 +6,7 @@ import { provenanceOf, type TrainingProvenance } from "../../../client/src/Train
 import { provenanceView, type RoundScoring } from "./ProvenanceView.js";
 import { scoreRounds, type RoundScore } from "../../../client/src/RoundScores.js";
 import type { ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
+import { objectiveOf } from "../../../worker/src/ml/TrainingObjective.js";
 import type { PageScope } from "../PageScope.js";
 import { shortAddress } from "../../../client/src/ShortAddress.js";
 
@@ -89,7 +90,10 @@ export async function modelsPage(scope: PageScope): Promise<void> {
                 </tr>`)}
               </tbody>
             </table>`}
-        ${[...provenance].sort(([a], [b]) => (a > b ? -1 : 1)).map(([versionId, p]) => provenanceView(versionId, p, scoring.get(versionId) ?? { state: "idle" }, () => void score(versionId)))}`,
+        ${[...provenance].sort(([a], [b]) => (a > b ? -1 : 1)).map(([versionId, p]) => {
+          const manifest = manifests.get(versionId);
+          return provenanceView(versionId, p, scoring.get(versionId) ?? { state: "idle" }, () => void score(versionId), manifest === undefined ? undefined : objectiveOf(manifest).metric);
+        })}`,
     );
   draw();
   await Promise.all([

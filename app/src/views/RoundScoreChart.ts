@@ -11,6 +11,17 @@ export function formatMetric(s: Pick<RoundScore, "metric" | "value">): string {
 }
 
 /**
+ * A score as TrainingJobs records it (the validators' `accuracy` field: the metric's score, higher is better, 0..1:
+ * accuracy, AUC, or 1 / (1 + MAE)) read back as its metric's value, as people read it.
+ */
+export function formatScore(metric: RoundScore["metric"], score: number): string {
+  return formatMetric({ metric, value: metric === "mae" ? (score > 0 ? 1 / score - 1 : Number.POSITIVE_INFINITY) : score });
+}
+
+/** A metric's name as a column heading. */
+export const METRIC_HEADINGS: Record<RoundScore["metric"], string> = { accuracy: "Accuracy", auc: "AUC", mae: "Mean absolute error" };
+
+/**
  * Every round's score (higher is better, 0..1) as a line, with the validators' median score of the final model as a
  * dashed line; the same values in a table beside it (what a screen reader reads, and the numbers themselves).
  */
