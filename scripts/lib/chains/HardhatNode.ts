@@ -26,6 +26,8 @@ export class HardhatNode {
     const cli = join(dirname(require.resolve("hardhat/package.json")), (require("hardhat/package.json") as { bin: { hardhat: string } }).bin.hardhat);
     const child = spawn(process.execPath, [cli, "node", "--hostname", "127.0.0.1", "--port", String(port)], { stdio: ["ignore", "pipe", "pipe"] });
     const node = new HardhatNode(port, child);
+    let spawnError: Error | undefined;
+    child.once("error", (err) => (spawnError = err));
     // Keep the last few kilobytes (it logs every call's method) for an error message.
     const keep = (chunk: Buffer) => (node.#output = (node.#output + chunk.toString()).slice(-4_000));
     child.stdout!.on("data", keep);
@@ -36,6 +38,7 @@ export class HardhatNode {
         await jsonRpc(node.rpcUrl, "eth_chainId");
         return node;
       } catch {
+        if (spawnError !== undefined) throw new Error(`hardhat node could not start: ${spawnError.message}`);
         if (child.exitCode !== null) throw new Error(`hardhat node exited with ${child.exitCode}: ${node.#output}`);
         if (Date.now() > until) {
           await node.stop();

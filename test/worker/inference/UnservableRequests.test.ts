@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
+import { makeError } from "ethers";
 import type { BaseContract, Result } from "ethers";
 import { network } from "hardhat";
 import { CID } from "multiformats/cid";
@@ -192,6 +193,46 @@ describe("Unservable inference requests (checked before any claim)", function ()
     expect(await ethers.provider.getTransactionCount(stack.signers.worker.address)).to.equal(nonce);
     expect((await market.requestState(s.requestId)).status).to.equal(STATUS_OPEN);
     expect((await p.processBatch([pendingOf(s)])).map(labelOf)).to.deep.equal(["fulfilled"]);
+  });
+
+  it("a market deployed before requestStates existed (the call reverts without data): each request's state is read on its own, and served", async () => {
+    const { market } = stack.contracts;
+    const s1 = await good(11);
+    const s2 = await good(12);
+    let batchCalls = 0;
+    let singleCalls = 0;
+    const oldMarket = new Proxy(market.connect(stack.signers.worker), {
+      get(target, prop, receiver) {
+        if (prop === "requestStates") {
+          return () => {
+            batchCalls++;
+            return Promise.reject(makeError("missing revert data", "CALL_EXCEPTION", { action: "call", data: "0x", reason: null, transaction: { to: null, data: "0x" }, invocation: null, revert: null }));
+          };
+        }
+        if (prop === "requestState") {
+          const read = Reflect.get(target, prop, receiver) as (id: bigint) => Promise<unknown>;
+          return (id: bigint) => {
+            singleCalls++;
+            return read(id);
+          };
+        }
+        return Reflect.get(target, prop, receiver);
+      },
+    }) as InferenceMarket;
+    const p = processor({ market: oldMarket });
+    expect((await p.processBatch([pendingOf(s1), pendingOf(s2)])).map(labelOf)).to.deep.equal(["fulfilled", "fulfilled"]);
+    expect(batchCalls, "asked once, then no more").to.equal(1);
+    expect(singleCalls).to.equal(2);
+    expect((await market.requestState(s1.requestId)).status).to.equal(0n);
+    // Another error of the batch read is not taken for a missing function: it fails the batch as before.
+    const s3 = await good(13);
+    const failing = new Proxy(market.connect(stack.signers.worker), {
+      get(target, prop, receiver) {
+        if (prop === "requestStates") return () => Promise.reject(new Error("injected: RPC timeout"));
+        return Reflect.get(target, prop, receiver);
+      },
+    }) as InferenceMarket;
+    await rejects(processor({ market: failing }).processBatch([pendingOf(s3)]), /injected: RPC timeout/);
   });
 
   it("a lost claimBatch fails the batch with nothing claimed; the retry claims and serves it", async () => {

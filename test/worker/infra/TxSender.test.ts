@@ -185,6 +185,33 @@ describe("TxSender", () => {
     expect(await mock.counter()).to.equal(1n);
   });
 
+  it("a node answering another hash for a broadcast is not believed: the signed bytes' own hash is tracked, the call lands once", async () => {
+    const { wallet, mock } = await fixture();
+    const [funder] = await ethers.getSigners();
+    const foreign = (await (await funder.sendTransaction({ to: wallet.address, value: 1n })).wait())!.hash;
+    let lied = 0;
+    const provider: Eip1193Provider = {
+      async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
+        const answer = await eip1193.request(req as { method: string; params?: unknown[] });
+        if (req.method !== "eth_sendRawTransaction") return answer;
+        lied++;
+        return foreign;
+      },
+    };
+    const signer = wallet.connect(new BrowserProvider(provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
+    const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+    const start = await ethers.provider.getTransactionCount(wallet.address);
+
+    const result = await sender.send(mock, "ping", [10n, 1n, "its own hash"]);
+
+    expect(lied).to.equal(1);
+    expect(result.hash).to.not.equal(foreign);
+    expect(result.receipt.from).to.equal(wallet.address);
+    expect(result.attempts).to.equal(1);
+    expect(await ethers.provider.getTransactionCount(wallet.address)).to.equal(start + 1);
+    expect(await mock.counter()).to.equal(1n);
+  });
+
   it("does not retry an unrecoverable failure", async () => {
     const { wallet, mock } = await fixture();
     const sender = new TxSender({ signer: wallet, baseDelayMs: 1 });

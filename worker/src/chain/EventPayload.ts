@@ -100,15 +100,22 @@ export function toEventPayload(source: string, log: Log, parsed: LogDescription)
   };
 }
 
-/** Each interface's event fragments by signature, found once: ethers' `getEvent` searches and re-parses every call. */
-const fragmentsBySignature = new WeakMap<Interface, Map<string, EventFragment | null>>();
+/**
+ * Each interface's event fragments by their own signatures, found once: ethers' `getEvent` searches and re-parses on
+ * every call. Only the interface's events are keys, so a payload naming anything else (a queue is written by whoever
+ * reaches its Redis) cannot grow it.
+ */
+const fragmentsBySignature = new WeakMap<Interface, Map<string, EventFragment>>();
 
 /** Arguments of a payload with their ABI types restored (bigints for integers). */
 export function payloadArgs(payload: EventPayload, iface: Interface): { [name: string]: unknown } {
   let fragments = fragmentsBySignature.get(iface);
-  if (fragments === undefined) fragmentsBySignature.set(iface, (fragments = new Map()));
-  let fragment = fragments.get(payload.signature);
-  if (fragment === undefined) fragments.set(payload.signature, (fragment = iface.getEvent(payload.signature)));
+  if (fragments === undefined) {
+    fragments = new Map();
+    iface.forEachEvent((f) => fragments!.set(f.format("sighash"), f));
+    fragmentsBySignature.set(iface, fragments);
+  }
+  const fragment = fragments.get(payload.signature) ?? iface.getEvent(payload.signature);
   if (fragment === null) throw new Error(`event ${payload.signature} is not in the given interface`);
   return decodeEventArgs(fragment, payload.args);
 }

@@ -8,7 +8,8 @@ export interface RpcProviderOptions {
 }
 
 const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+// Strict as ethers' decoder: invalid UTF-8 is an error, and a byte-order mark is kept (JSON.parse then refuses it).
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
 /**
  * ethers' JSON-RPC provider with the bodies encoded and decoded by the runtime's UTF-8 codec. ethers' own

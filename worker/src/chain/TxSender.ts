@@ -309,7 +309,12 @@ export class TxSender {
     // Hashed from the bytes (ethers would first turn a batch's tens of kilobytes of hex into bytes a pair at a time).
     sending.expectedHash = keccak256(Buffer.from(signed.slice(2), "hex"));
     const returned = await rpc.send("eth_sendRawTransaction", [signed]);
-    return typeof returned === "string" ? returned : sending.expectedHash;
+    // The hash is the signed bytes' own: a node (or proxy) answering another one is not believed, or the receipt wait
+    // would look for a transaction that does not exist, call it dropped and send the call again.
+    if (typeof returned === "string" && returned.toLowerCase() !== sending.expectedHash) {
+      this.#logger.warn({ expected: sending.expectedHash, returned }, "the node answered another hash for a transaction: tracking the signed bytes' own");
+    }
+    return sending.expectedHash;
   }
 
   /**

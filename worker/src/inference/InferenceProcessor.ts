@@ -106,6 +106,8 @@ export class InferenceProcessor {
   readonly #versions = new Map<bigint, { manifestCid: string; weightsCid: string; contentHash: string; shardCount: number }>();
   /** Versions this worker was eligible for at its last read: their model work starts beside the next batch's reads. */
   readonly #served = new Set<bigint>();
+  /** The market has no `requestStates` (deployed before it existed): each request's state is read on its own. */
+  #statesOneByOne = false;
 
   constructor(options: InferenceProcessorOptions) {
     this.#o = options;
@@ -126,7 +128,7 @@ export class InferenceProcessor {
     const [latest, eligibility, states] = await Promise.all([
       this.#o.provider.getBlock("latest"),
       Promise.all(versions.map((v) => this.#o.workerRegistry.isEligibleInferrer(me, v))),
-      this.#o.market.requestStates(work.map((w) => w.item.requestId)),
+      this.#states(work.map((w) => w.item.requestId)),
     ]).catch(async (err: unknown) => {
       await computing.catch(() => undefined); // no model work left running behind a failed batch
       throw err;
@@ -182,6 +184,23 @@ export class InferenceProcessor {
     await this.#recheckLost(lost);
     trace.doneAt = Date.now();
     return work.map((w) => w.outcome!);
+  }
+
+  /**
+   * The requests' states in one `requestStates` call; against a market deployed before that view existed (the call
+   * reverts without data: no such function), one `requestState` per request from then on, said once in the log.
+   */
+  async #states(ids: bigint[]): Promise<Awaited<ReturnType<InferenceMarket["requestState"]>>[]> {
+    if (!this.#statesOneByOne) {
+      try {
+        return await this.#o.market.requestStates(ids);
+      } catch (err) {
+        if (!isRevertWithoutData(err)) throw err;
+        this.#statesOneByOne = true;
+        this.#logger.warn({ err: (err as Error).message }, "the market has no requestStates (deployed before it existed): reading each request's state on its own");
+      }
+    }
+    return Promise.all(ids.map((id) => this.#o.market.requestState(id)));
   }
 
   /** Loads each version's model, fetches and checks every input, and predicts the good ones. */
@@ -264,7 +283,7 @@ export class InferenceProcessor {
   async #recheckLost(lost: Work[]): Promise<void> {
     if (lost.length === 0) return;
     try {
-      const [latest, states] = await Promise.all([this.#o.provider.getBlock("latest"), this.#o.market.requestStates(lost.map((w) => w.item.requestId))]);
+      const [latest, states] = await Promise.all([this.#o.provider.getBlock("latest"), this.#states(lost.map((w) => w.item.requestId))]);
       const now = BigInt(latest?.timestamp ?? Math.floor(Date.now() / 1000));
       lost.forEach((w, i) => {
         const state = states[i];
@@ -388,6 +407,12 @@ function recheck(claimExpiry: bigint, now: bigint, deadline: bigint): { recheckI
 
 function skip(requestId: bigint, reason: SkipReason, detail?: string): InferenceOutcome {
   return { requestId: requestId.toString(), status: "skipped", reason, ...(detail === undefined ? {} : { detail }) };
+}
+
+/** A call that reverted with no data at all: what a contract without the called function (and no fallback) does. */
+function isRevertWithoutData(err: unknown): boolean {
+  const e = err as { code?: string; data?: string | null } | undefined;
+  return e?.code === "CALL_EXCEPTION" && (e.data === "0x" || e.data == null);
 }
 
 /** The batch item a decoded market error points at (its first argument is the request id). */
