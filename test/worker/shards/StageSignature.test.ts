@@ -28,6 +28,29 @@ describe("StageSignature: native signing and recovery agree with ethers' EIP-712
     }
   });
 
+  it("packs the digest itself at every field's edge as ethers encodes it, and refuses what ethers' coder refuses", () => {
+    const max = (bits: number) => (1n << BigInt(bits)) - 1n;
+    const edges: StageClaim[] = [
+      { requestId: 0n, modelVersionId: 0n, shardIndex: 0, inputHash: "0x" + "00".repeat(32), outputHash: "0x" + "ff".repeat(32) },
+      { requestId: max(256), modelVersionId: max(64), shardIndex: 65_535, inputHash: "0x" + "AB".repeat(32), outputHash: "0x" + "0f".repeat(32) },
+    ];
+    for (const stage of edges) expect(stageDigest(1n, REGISTRY, stage)).to.equal(TypedDataEncoder.hash(stageDomain(1n, REGISTRY), STAGE_TYPES, stage));
+    const base = edges[0];
+    const refused: [Partial<StageClaim>, RegExp][] = [
+      [{ requestId: max(256) + 1n }, /requestId .* does not fit a uint256/],
+      [{ requestId: -1n }, /requestId -1 does not fit/],
+      [{ modelVersionId: max(64) + 1n }, /modelVersionId .* does not fit a uint64/],
+      [{ shardIndex: 65_536 }, /shardIndex 65536 does not fit a uint16/],
+      [{ shardIndex: 1.5 }, /1\.5/],
+      [{ inputHash: "0x1234" }, /inputHash is not 32 bytes of hex/],
+      [{ outputHash: "ab".repeat(32) }, /outputHash is not 32 bytes of hex/],
+    ];
+    for (const [change, message] of refused) {
+      expect(() => stageDigest(1n, REGISTRY, { ...base, ...change }), JSON.stringify(change, (_, v) => (typeof v === "bigint" ? v.toString() : v))).to.throw(message);
+      expect(() => TypedDataEncoder.hash(stageDomain(1n, REGISTRY), STAGE_TYPES, { ...base, ...change }), "ethers refuses it too").to.throw();
+    }
+  });
+
   it("refuses what the market's ECDSA refuses: a high s, a v other than 27/28, a wrong length", async () => {
     const host = Wallet.createRandom();
     const stage = claim(3);

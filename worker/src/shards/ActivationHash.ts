@@ -13,3 +13,8 @@ const hasher = await createKeccak(256);
 export function activationHash(bytes: Uint8Array): string {
   return "0x" + hasher.init().update(bytes).digest("hex");
 }
+
+/** keccak256 of `bytes` as 32 bytes, by the same WebAssembly hasher. */
+export function keccakBytes(bytes: Uint8Array): Uint8Array {
+  return hasher.init().update(bytes).digest("binary");
+}
