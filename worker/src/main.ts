@@ -38,7 +38,7 @@ async function main(): Promise<void> {
   // A rejection nobody awaited must not kill a draining daemon: log it and go on.
   process.on("unhandledRejection", (err) => logger.error({ err }, "unhandled rejection"));
 
-  await installWasmKeccak();
+  installWasmKeccak();
   const deployment = loadDeployment(resolve(config.deployment!));
   const provider = createRpcProvider(config.rpcUrl!, { timeoutMs: config.rpcTimeoutMs, pollIntervalMs: config.pollIntervalMs });
   const network = await provider.getNetwork();

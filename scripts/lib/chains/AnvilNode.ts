@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { createRequire } from "node:module";
 import { freePort } from "../../../worker/src/redis/PrivateRedisServer.js";
 import { jsonRpc } from "./JsonRpc.js";
+import { stopChild } from "./StopChild.js";
 
 const require = createRequire(import.meta.url);
 
@@ -73,13 +74,8 @@ export class AnvilNode {
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (child === undefined || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
+    if (this.child === undefined) return;
+    await stopChild(this.child);
     this.child = undefined;
   }
 

@@ -3,6 +3,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { freePort } from "../../../worker/src/redis/PrivateRedisServer.js";
 import { jsonRpc } from "./JsonRpc.js";
+import { stopChild } from "./StopChild.js";
 
 const require = createRequire(import.meta.url);
 
@@ -53,14 +54,8 @@ export class HardhatNode {
     return `http://127.0.0.1:${this.port}`;
   }
 
-  async stop(): Promise<void> {
-    const child = this.child;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((r) => child.once("exit", () => r()));
-    child.kill("SIGTERM");
-    const timer = setTimeout(() => child.kill("SIGKILL"), 10_000);
-    await exited;
-    clearTimeout(timer);
+  stop(): Promise<void> {
+    return stopChild(this.child);
   }
 
   /** The node's process id (for its CPU time). */

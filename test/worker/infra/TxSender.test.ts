@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { BrowserProvider, Wallet, type Eip1193Provider } from "ethers";
+import { BaseWallet, BrowserProvider, Wallet, type Eip1193Provider } from "ethers";
 import { network } from "hardhat";
 import { AccountNonceManager } from "../../../worker/src/chain/AccountNonceManager.js";
 import { MIN_GAS_HEADROOM, withHeadroom } from "../../../worker/src/chain/GasAndRetries.js";
@@ -47,6 +47,21 @@ function lowEstimateProvider(txHashKey?: "txHash"): { provider: Eip1193Provider;
     },
   };
   return { provider, estimates };
+}
+
+/**
+ * A TxSender for `wallet` whose every `eth_sendRawTransaction` goes through `broadcast` (which may forward it to the
+ * chain, fail it, or answer something else); every other call reaches the chain as it is.
+ */
+function senderWithBroadcast(wallet: BaseWallet, broadcast: (forward: () => Promise<unknown>) => Promise<unknown>): TxSender {
+  const provider: Eip1193Provider = {
+    async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
+      const forward = () => eip1193.request(req as { method: string; params?: unknown[] });
+      return req.method === "eth_sendRawTransaction" ? broadcast(forward) : forward();
+    },
+  };
+  const signer = wallet.connect(new BrowserProvider(provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
+  return new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
 }
 
 describe("TxSender", () => {
@@ -163,17 +178,11 @@ describe("TxSender", () => {
     const [funder] = await ethers.getSigners();
     const foreign = (await (await funder.sendTransaction({ to: wallet.address, value: 1n })).wait())!.hash;
     let failed = 0;
-    const provider: Eip1193Provider = {
-      async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
-        if (req.method === "eth_sendRawTransaction" && failed === 0) {
-          failed++;
-          throw Object.assign(new Error("header not found"), { code: -32000, data: { txHash: foreign } });
-        }
-        return eip1193.request(req as { method: string; params?: unknown[] });
-      },
-    };
-    const signer = wallet.connect(new BrowserProvider(provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
-    const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+    const sender = senderWithBroadcast(wallet, async (forward) => {
+      if (failed > 0) return forward();
+      failed++;
+      throw Object.assign(new Error("header not found"), { code: -32000, data: { txHash: foreign } });
+    });
     const start = await ethers.provider.getTransactionCount(wallet.address);
 
     const result = await sender.send(mock, "ping", [9n, 1n, "not the foreign one"]);
@@ -190,16 +199,11 @@ describe("TxSender", () => {
     const [funder] = await ethers.getSigners();
     const foreign = (await (await funder.sendTransaction({ to: wallet.address, value: 1n })).wait())!.hash;
     let lied = 0;
-    const provider: Eip1193Provider = {
-      async request(req: { method: string; params?: unknown[] | Record<string, unknown> }) {
-        const answer = await eip1193.request(req as { method: string; params?: unknown[] });
-        if (req.method !== "eth_sendRawTransaction") return answer;
-        lied++;
-        return foreign;
-      },
-    };
-    const signer = wallet.connect(new BrowserProvider(provider, undefined, { pollingInterval: 20, cacheTimeout: -1 }));
-    const sender = new TxSender({ signer, baseDelayMs: 1, maxAttempts: 3 });
+    const sender = senderWithBroadcast(wallet, async (forward) => {
+      await forward();
+      lied++;
+      return foreign;
+    });
     const start = await ethers.provider.getTransactionCount(wallet.address);
 
     const result = await sender.send(mock, "ping", [10n, 1n, "its own hash"]);

@@ -1,6 +1,7 @@
 import { BaseWallet, getAddress, keccak256, type Signer, TypedDataEncoder } from "ethers";
 import secp256k1 from "secp256k1";
-import { activationHash, keccakBytes } from "./ActivationHash.js";
+import { keccakBytes } from "../chain/WasmKeccak.js";
+import { activationHash } from "./ActivationHash.js";
 
 /**
  * A host's word on one stage of a sharded request's pipeline: "for request `requestId` I ran shard `shardIndex` of
