@@ -1,17 +1,26 @@
 /**
  * `npm run -s bench:shards`: a model of hundreds of MB of weights served whole and cut into 2, 3 and 4 shards, each
- * shard in its own host process (BenchHost.ts: the worker's ShardServer + ShardStageRunner over HTTP/2), side by side
- * on this machine: latency p50/p95 of one request at a time, requests/s with 8 in flight (pipelining), bytes moved per
- * request, memory per host (VmRSS while serving, after a full GC, and the peak VmHWM, loading included), and the gas of a sharded fulfilment on chain (EDR). Baselines: the whole
- * model in the claimant's own process (what an unsharded worker does) and the whole model on one remote host (the
- * same transport, one hop). Goals (issue 11): 2-shard latency <= 1.5x unsharded; pipelined throughput not below
- * unsharded. The last line is JSON.
+ * shard in its own host process (BenchHost.ts: the worker's ShardServer + batching ShardStageRunner over HTTP/2), side
+ * by side on this machine: latency p50/p95 of one request at a time; requests/s with 8 in flight (pipelining; the
+ * whole model batches what waits, as the worker's MicroBatcher does, and so does every host, as SHARD_HOST_MAX_BATCH);
+ * the CPU ms per request of the claimant's process and of each host, and the rate the busiest of them allows ("a core
+ * each": what hosts on machines of their own would sustain; here every process shares two cores); bytes moved per
+ * request; memory per host (VmRSS while serving, after a full GC, and the peak VmHWM, loading included); and the gas
+ * of a sharded fulfilment on chain (EDR). Baselines: the whole model in the claimant's own process (what an unsharded
+ * worker does) and the whole model on one remote host (the same transport, one hop). Each shard count is measured
+ * twice: every shard on a remote host ("N hosts"), and the claimant hosting shard 0 itself ("claimant 0": its stage
+ * in its own process, LocalFirstStages, as a worker daemon with both roles runs it), the topology the latency goal is
+ * read on. Goals (issue 11): 2-shard latency <= 1.5x unsharded; pipelined throughput not below unsharded. The last
+ * line is JSON.
  *
- * Env: BENCH_SHARDS_WIDTH [4096] (hidden units), BENCH_SHARDS_DEPTH [4] (hidden layers; 784 in, 10 out: 204 MB of
- * float32 weights at 4 x 4096, whose 4-shard cut gives three hosts a third of the weights each, as three 64 MB layers
- * and a 12 MB one cannot be cut in quarters; 8 x 4096 is 460 MB and gives three hosts about a quarter each),
- * BENCH_SHARDS_SEQUENTIAL [20], BENCH_SHARDS_PIPELINED [40], BENCH_SHARDS_IN_FLIGHT [8], BENCH_SHARDS_COUNTS [2,3,4],
- * BENCH_SHARDS_CPU_PROF (a directory: each host process writes a V8 CPU profile there when it exits).
+ * Env: BENCH_SHARDS_WIDTH [4096] (hidden units), BENCH_SHARDS_DEPTH [9] (hidden layers; 784 in, 10 out: 524 MB of
+ * float32 weights at 9 x 4096, eight 64 MB layers after a 12 MB one, so 2 and 4 shards cut it evenly and a host of
+ * one of four shards holds a quarter of the weights; 4 x 4096 is the 204 MB model of the earlier figures, whose three
+ * 64 MB layers cannot be cut in quarters),
+ * BENCH_SHARDS_SEQUENTIAL [20], BENCH_SHARDS_PIPELINED [160], BENCH_SHARDS_IN_FLIGHT [8], BENCH_SHARDS_COUNTS [2,3,4],
+ * BENCH_SHARDS_CPU_PROF (a directory: each host process writes a V8 CPU profile there when it exits),
+ * BENCH_SHARDS_BATCH [8] (the most requests in one prediction: the whole model's, as the worker's MicroBatcher runs
+ * them, and each shard host's, as SHARD_HOST_MAX_BATCH; 1 = every request alone everywhere).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -25,19 +34,26 @@ import { MNIST_CODECS, publishModel, readManifest } from "../../worker/src/ml/Mo
 import { predictSettled } from "../../worker/src/ml/Prediction.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { storeShardedModel } from "../../worker/src/shards/ShardedModels.js";
+import { LocalFirstStages } from "../../worker/src/shards/LocalStages.js";
 import { ShardRouter, type StageTransport } from "../../worker/src/shards/ShardRouter.js";
+import { ShardStageRunner } from "../../worker/src/shards/ShardStageRunner.js";
+import { BatchingStageRunner } from "../../worker/src/shards/StageBatching.js";
+import { MicroBatcher } from "../../worker/src/inference/MicroBatcher.js";
+import { loadShard } from "../../worker/src/ml/sharding/ShardArtifacts.js";
 import { ShardClient } from "../../worker/src/shards/transport/ShardClient.js";
 import { EmbeddedStack, PRICE_TOKEN, PRICE_WEI, ROYALTY_BPS } from "../lib/EmbeddedStack.js";
 import { devWallet, freePort, stakeAndAnnounce } from "../lib/ShardedStack.js";
 import { bundleOnce } from "../build/Bundles.js";
+import { processCpuSeconds } from "./ProcessCpu.js";
 
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
 const WIDTH = num("BENCH_SHARDS_WIDTH", 4096);
-const DEPTH = num("BENCH_SHARDS_DEPTH", 4);
+const DEPTH = num("BENCH_SHARDS_DEPTH", 9);
 const SEQUENTIAL = num("BENCH_SHARDS_SEQUENTIAL", 20);
-const PIPELINED = num("BENCH_SHARDS_PIPELINED", 40);
+const PIPELINED = num("BENCH_SHARDS_PIPELINED", 160);
 const IN_FLIGHT = num("BENCH_SHARDS_IN_FLIGHT", 8);
 const COUNTS = (process.env.BENCH_SHARDS_COUNTS ?? "2,3,4").split(",").map(Number);
+const BATCH = num("BENCH_SHARDS_BATCH", 8);
 
 const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-shards-"));
 const connection = await network.create();
@@ -55,20 +71,20 @@ function buildWideMlp(): LayersModel {
 }
 
 /** A bench host process serving `shards`; resolves once it serves, with its endpoint. */
-async function startHost(name: string, key: string, shards: object[]): Promise<{ child: ChildProcess; endpoint: string; memory: Promise<{ peak: number; rss: number }> }> {
+async function startHost(name: string, key: string, shards: object[]): Promise<{ child: ChildProcess; endpoint: string; memory: Promise<{ peak: number; rss: number; meanBatch: number }> }> {
   const port = await freePort();
   // Bundled and run by plain node, as `npm run worker` runs the worker (Bundles.ts); without --enable-source-maps,
   // which cost each hop about 6 ms here (2 shards 2.16x the whole model's latency with it, 1.34x without).
   const profile = process.env.BENCH_SHARDS_CPU_PROF ? ["--cpu-prof", `--cpu-prof-dir=${process.env.BENCH_SHARDS_CPU_PROF}`] : [];
   const child = spawn(process.execPath, ["--expose-gc", ...profile, bundleOnce("scripts/bench/shards/BenchHost.ts", "dist/bench/BenchHost.mjs")], {
-    env: { ...process.env, BENCH_STORE: join(dataDir, "ipfs"), BENCH_SHARDS: JSON.stringify(shards), BENCH_PORT: String(port), BENCH_KEY: key, BENCH_CHAIN_ID: chainId.toString(), BENCH_REGISTRY: registryAddress },
+    env: { ...process.env, BENCH_SHARDS_BATCH: String(BATCH), BENCH_STORE: join(dataDir, "ipfs"), BENCH_SHARDS: JSON.stringify(shards), BENCH_PORT: String(port), BENCH_KEY: key, BENCH_CHAIN_ID: chainId.toString(), BENCH_REGISTRY: registryAddress },
     stdio: ["ignore", "pipe", "inherit"],
   });
   children.push(child);
   let buffered = "";
-  let resolveMemory: (m: { peak: number; rss: number }) => void = () => undefined;
+  let resolveMemory: (m: { peak: number; rss: number; meanBatch: number }) => void = () => undefined;
   let rejectMemory: (err: Error) => void = () => undefined;
-  const memory = new Promise<{ peak: number; rss: number }>((ok, fail) => {
+  const memory = new Promise<{ peak: number; rss: number; meanBatch: number }>((ok, fail) => {
     resolveMemory = ok;
     rejectMemory = fail;
   });
@@ -78,9 +94,9 @@ async function startHost(name: string, key: string, shards: object[]): Promise<{
       buffered += chunk.toString();
       for (const line of buffered.split("\n").slice(0, -1)) {
         if (!line.startsWith("{")) continue;
-        const record = JSON.parse(line) as { ready?: string; peakRssBytes?: number; rssBytes?: number };
+        const record = JSON.parse(line) as { ready?: string; peakRssBytes?: number; rssBytes?: number; batches?: number; stages?: number };
         if (record.ready !== undefined) ok(record.ready);
-        if (record.peakRssBytes !== undefined) resolveMemory({ peak: record.peakRssBytes / 2 ** 20, rss: (record.rssBytes ?? 0) / 2 ** 20 });
+        if (record.peakRssBytes !== undefined) resolveMemory({ peak: record.peakRssBytes / 2 ** 20, rss: (record.rssBytes ?? 0) / 2 ** 20, meanBatch: (record.stages ?? 0) / Math.max(1, record.batches ?? 0) });
       }
       buffered = buffered.slice(buffered.lastIndexOf("\n") + 1);
     });
@@ -95,6 +111,16 @@ async function startHost(name: string, key: string, shards: object[]): Promise<{
 /** Every host process started, killed on the way out whatever happens. */
 const children: ChildProcess[] = [];
 
+/** CPU seconds so far of this process (the claimant) and of each host process. */
+const cpuNow = (hosts: readonly { pid?: number }[]) => {
+  const own = process.cpuUsage();
+  return { claimant: (own.user + own.system) / 1e6, hosts: hosts.filter((h) => h.pid !== undefined).map((h) => processCpuSeconds(h.pid)) };
+};
+const cpuMsPerRequest = (before: ReturnType<typeof cpuNow>, after: ReturnType<typeof cpuNow>, requests: number) => ({
+  claimant: ((after.claimant - before.claimant) * 1000) / requests,
+  hosts: after.hosts.map((s, i) => ((s - before.hosts[i]!) * 1000) / requests),
+});
+
 const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((p / 100) * xs.length))];
 
 interface Row {
@@ -106,6 +132,15 @@ interface Row {
   peakHostMb: number[];
   /** Resident while serving. */
   rssHostMb: number[];
+  /** CPU ms per pipelined request: the claimant's process (this one: routing, and its own stage or model) and each host's. */
+  cpuMs: { claimant: number; hosts: number[] };
+  /**
+   * Requests/s the busiest process's CPU allows (1000 / its CPU ms per request): the pipelined rate with a core for
+   * every process, as hosts on machines of their own would have; on this machine every process shares two cores.
+   */
+  capacityPerSecond: number;
+  /** Stages per prediction, by host, over the whole run (both rows of its shard count). */
+  meanBatch?: number[];
   gas?: number;
 }
 
@@ -126,9 +161,17 @@ try {
       await predictSettled(model, manifest, [inputs[i]]);
       times.push(performance.now() - t);
     }
+    // With requests in flight, as the worker runs them: those waiting while the model computes go as one batch.
+    const batcher = new MicroBatcher<Uint8Array, unknown>({ maxSize: BATCH, maxWaitMs: 0, maxInFlight: 1, handle: (xs) => predictSettled(model, manifest, xs) });
+    const cpuBefore = cpuNow([]);
     const t = performance.now();
-    for (let i = 0; i < PIPELINED; i++) await predictSettled(model, manifest, [inputs[i]]);
-    rows.push({ config: "whole, in process", p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond: PIPELINED / ((performance.now() - t) / 1000), bytesPerRequest: 0, peakHostMb: [process.memoryUsage().rss / 2 ** 20], rssHostMb: [process.memoryUsage().rss / 2 ** 20] });
+    let next = 0;
+    await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
+      while (next < PIPELINED) await batcher.submit(inputs[next++]);
+    }));
+    const requestsPerSecond = PIPELINED / ((performance.now() - t) / 1000);
+    const cpuMs = cpuMsPerRequest(cpuBefore, cpuNow([]), PIPELINED);
+    rows.push({ config: "whole, in process", p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest: 0, peakHostMb: [process.memoryUsage().rss / 2 ** 20], rssHostMb: [process.memoryUsage().rss / 2 ** 20], cpuMs, capacityPerSecond: 1000 / cpuMs.claimant });
   }
 
   // The chain: a model with one sharded version per shard count; the stack's worker claims, the bench routes.
@@ -137,8 +180,12 @@ try {
   const modelId = await stack.contracts.modelRegistry.modelCount();
   const claimant = stack.signers.worker;
 
-  /** Routes requests through `hosts` (one per shard) and measures; `onChain` adds one fulfilled request's gas. */
-  async function measure(config: string, versionId: bigint, shardCount: number, hosts: { endpoint: string; address: string }[], onChain: boolean): Promise<Row> {
+  /**
+   * Routes requests through `hosts` (one per shard) and measures; `onChain` adds one fulfilled request's gas. With
+   * `local` (the claimant's own runner of shard 0, as a worker that is also a host of shard 0 runs it: LocalFirstStages),
+   * hosts[0] is the claimant and its stage runs in this process.
+   */
+  async function measure(config: string, versionId: bigint, shardCount: number, hosts: { endpoint: string; address: string; pid?: number }[], onChain: boolean, local?: BatchingStageRunner): Promise<Row> {
     const client = new ShardClient({ signer: claimant, chainId, shardRegistry: registryAddress });
     let bytes = 0;
     const counting: StageTransport = {
@@ -148,7 +195,8 @@ try {
         return result;
       },
     };
-    const router = new ShardRouter({ transport: counting, hostsOf: async (_v, i) => [{ host: hosts[i].address, endpoint: hosts[i].endpoint }] });
+    const stages = new LocalFirstStages({ self: claimant.address, signer: claimant, chainId, shardRegistry: registryAddress, runner: () => local, remote: counting });
+    const router = new ShardRouter({ transport: stages, hostsOf: async (_v, i) => [{ host: hosts[i].address, endpoint: hosts[i].endpoint }] });
     const run = (i: number, requestId = BigInt(i + 1)) => router.run({ requestId, versionId, shardCount, input: inputs[i], inputHash: keccak256(inputs[i]) });
     await run(0); // warm the sessions and the hosts' kernels
     bytes = 0;
@@ -159,12 +207,14 @@ try {
       times.push(performance.now() - t);
     }
     const bytesPerRequest = bytes / SEQUENTIAL;
+    const cpuBefore = cpuNow(hosts);
     const t = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
       while (next < PIPELINED) await run(next++);
     }));
     const requestsPerSecond = PIPELINED / ((performance.now() - t) / 1000);
+    const cpuMs = cpuMsPerRequest(cpuBefore, cpuNow(hosts), PIPELINED);
     let gas: number | undefined;
     if (onChain) {
       const { market } = stack.contracts;
@@ -179,7 +229,7 @@ try {
       gas = Number((await (await market.connect(claimant).fulfillSharded(item, routed.stages)).wait())!.gasUsed);
     }
     client.close();
-    return { config, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], rssHostMb: [], ...(gas === undefined ? {} : { gas }) };
+    return { config, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], rssHostMb: [], cpuMs, capacityPerSecond: 1000 / Math.max(cpuMs.claimant, ...cpuMs.hosts), ...(gas === undefined ? {} : { gas }) };
   }
 
   // The memory of a host process that loads no shard (Node, tfjs, the store, the server): what every host pays first.
@@ -191,7 +241,7 @@ try {
   {
     const key = devWallet(130);
     const host = await startHost("whole", key.privateKey, [{ versionId: "0", shardIndex: 0, shardCount: 1, manifestCid: whole.manifestCid, contentHash: whole.contentHash, codecsManifestCid: whole.manifestCid }]);
-    const row = await measure("whole, 1 remote host", 0n, 1, [{ endpoint: host.endpoint, address: key.address }], false);
+    const row = await measure("whole, 1 remote host", 0n, 1, [{ endpoint: host.endpoint, address: key.address, pid: host.child.pid }], false);
     host.child.kill("SIGTERM");
     const memory = await host.memory;
     row.peakHostMb = [memory.peak];
@@ -211,21 +261,27 @@ try {
       const key = devWallet(140 + shard.index).connect(connection.ethers.provider);
       const started = await startHost(`shard-${shard.index}`, key.privateKey, [{ versionId: versionId.toString(), shardIndex: shard.index, shardCount: count, manifestCid: shard.manifestCid, contentHash: shard.contentHash, codecsManifestCid: whole.manifestCid }]);
       await stakeAndAnnounce(stack, key, versionId, shard.index, started.endpoint);
-      hosts.push({ ...started, address: key.address });
+      hosts.push({ ...started, address: key.address, pid: started.child.pid });
     }
     const row = await measure(`${count} shards, ${count} hosts`, versionId, count, hosts, true);
+    // The claimant is a host of shard 0 too (the docs' "in practice"): its stage runs in its own process, one hop less.
+    const own = new ShardStageRunner([{ versionId, shardIndex: 0, shardCount: count, model: await loadShard(stack.store, stored.shards[0].manifestCid, stored.shards[0].contentHash), codecs: manifest }]);
+    const localRow = await measure(`${count} shards, claimant 0`, versionId, count, [{ endpoint: "in-process", address: claimant.address }, ...hosts.slice(1)], false, new BatchingStageRunner(own, { maxBatch: BATCH }));
+    localRow.peakHostMb = [];
+    own.dispose();
     for (const h of hosts) h.child.kill("SIGTERM");
     const memory = await Promise.all(hosts.map((h) => h.memory));
     row.peakHostMb = memory.map((m) => m.peak);
     row.rssHostMb = memory.map((m) => m.rss);
-    rows.push(row);
+    row.meanBatch = memory.map((m) => m.meanBatch);
+    rows.push(row, localRow);
   }
   model.dispose();
 
   const unsharded = rows[0];
   console.log(`\nbench:shards: ${WIDTH}-wide 784-${WIDTH}x${DEPTH}-10 MLP, ${weightMb.toFixed(0)} MB of weights, backend ${tf.getBackend()}; ${SEQUENTIAL} sequential requests, ${PIPELINED} with ${IN_FLIGHT} in flight\n`);
   console.log(`an idle host (no shard loaded): ${idleMemory.rss.toFixed(0)} MB serving, ${idleMemory.peak.toFixed(0)} MB peak\n`);
-  console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "MB per host serving".padStart(24), "peak MB per host".padStart(24), "gas".padStart(8)].join(" "));
+  console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "MB per host serving".padStart(24), "peak MB per host".padStart(24), "gas".padStart(8), "CPU ms/req: claimant | hosts".padStart(30), "req/s, a core each".padStart(19), "  stages per prediction"].join(" "));
   for (const r of rows) {
     console.log([
       r.config.padEnd(24),
@@ -237,13 +293,22 @@ try {
       r.rssHostMb.map((m) => m.toFixed(0)).join(" / ").padStart(24),
       r.peakHostMb.map((m) => m.toFixed(0)).join(" / ").padStart(24),
       (r.gas?.toString() ?? "-").padStart(8),
+      `${r.cpuMs.claimant.toFixed(2)} | ${r.cpuMs.hosts.map((c) => c.toFixed(2)).join(" / ") || "-"}`.padStart(30),
+      r.capacityPerSecond.toFixed(0).padStart(19),
+      "  " + (r.meanBatch ?? []).map((b) => b.toFixed(1)).join(" / "),
     ].join(" "));
   }
-  const two = rows.find((r) => r.config.startsWith("2 shards"));
-  const goals = two === undefined ? {} : {
+  // The goal is read on the topology a deployed worker runs (a daemon with the inference and shard-host roles that
+  // hosts shard 0 routes its own requests' stage 0 in process); every host remote is printed beside it.
+  const two = rows.find((r) => r.config === "2 shards, claimant 0");
+  const twoRemote = rows.find((r) => r.config === "2 shards, 2 hosts");
+  const goals = two === undefined || twoRemote === undefined ? {} : {
     twoShardLatencyRatio: two.p50Ms / unsharded.p50Ms,
     twoShardLatencyGoalMet: two.p50Ms <= 1.5 * unsharded.p50Ms,
+    twoShardAllRemoteLatencyRatio: twoRemote.p50Ms / unsharded.p50Ms,
     pipelinedThroughputGoalMet: rows.filter((r) => r.config.includes("shards")).every((r) => r.requestsPerSecond >= unsharded.requestsPerSecond),
+    // With a core for each process (hosts on machines of their own): the busiest process's CPU per request.
+    pipelinedCapacityGoalMet: rows.filter((r) => r.config.includes("shards")).every((r) => r.capacityPerSecond >= unsharded.capacityPerSecond),
   };
   // A host of one of four shards against the host of the whole model (both remote processes): serving and peak.
   const remoteWhole = rows.find((r) => r.config.startsWith("whole, 1 remote"));
@@ -256,6 +321,8 @@ try {
   };
   console.log(JSON.stringify({ bench: "shards", width: WIDTH, depth: DEPTH, weightMb: Number(weightMb.toFixed(1)), backend: tf.getBackend(), idleHostMb: { rss: idleMemory.rss, peak: idleMemory.peak }, rows, ...goals, ...memory }));
 } finally {
+  // A profiled host writes its profile as it exits, after it reported its memory: give it the time to.
+  if (process.env.BENCH_SHARDS_CPU_PROF) await Promise.all(children.map((c) => (c.exitCode !== null || c.signalCode !== null ? undefined : new Promise((ok) => { c.once("exit", ok); setTimeout(ok, 15_000); }))));
   for (const child of children) if (child.exitCode === null) child.kill("SIGKILL");
   await stack.stop();
   rmSync(dataDir, { recursive: true, force: true });

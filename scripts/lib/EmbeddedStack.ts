@@ -28,7 +28,7 @@ import { publishModel, type PublishedModel } from "../../worker/src/ml/ModelArti
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { buildMlp, evaluate, trainModel, type TrainResult } from "../../worker/src/ml/models.js";
 import { resolveRedis, type ResolvedRedis } from "../../worker/src/redis/RedisConnection.js";
-import { WorkerDaemon } from "../../worker/src/WorkerDaemon.js";
+import { WorkerDaemon, type WorkerDaemonOptions } from "../../worker/src/WorkerDaemon.js";
 
 import { CAP_INFER } from "../../worker/src/chain/Capabilities.js";
 export { CAP_INFER };
@@ -172,8 +172,8 @@ export class EmbeddedStack {
     return stake;
   }
 
-  /** Starts the worker daemon (listener + processor) for the staked worker. */
-  async startWorker(overrides: ConfigOverrides = {}, fromBlock?: number): Promise<WorkerDaemon> {
+  /** Starts the worker daemon (listener + processor, and any other `roles`) for the staked worker. */
+  async startWorker(overrides: ConfigOverrides = {}, fromBlock?: number, roles?: WorkerDaemonOptions["roles"]): Promise<WorkerDaemon> {
     const config = loadConfig(
       {
         confirmations: 0,
@@ -193,6 +193,7 @@ export class EmbeddedStack {
       signer: this.signers.worker,
       redisUrl: this.redis.url,
       store: this.store,
+      ...(roles === undefined ? {} : { roles }),
       ...(this.options.logger === undefined ? {} : { logger: this.options.logger }),
     });
     await this.daemon.start();

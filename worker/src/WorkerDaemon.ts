@@ -154,9 +154,10 @@ export class WorkerDaemon implements Service {
     const intake: Service[] = [];
 
     // A shard host serves stages to other workers' pipelines: started first, stopped last (their stages finish).
+    let shardHost: ReturnType<typeof shardHostService> = undefined;
     if (roles.shardHost === true) {
       if (config.shardHostPort === undefined) throw new TesseraError("the shard-host role needs SHARD_HOST_PORT (the port its announced endpoint reaches)", { code: "CONFIG" });
-      const shardHost = shardHostService({ config, deployment, provider, signer, store, logger });
+      shardHost = shardHostService({ config, deployment, provider, signer, store, logger });
       if (shardHost === undefined) throw new TesseraError("the shard-host role needs a deployment with a ShardRegistry (redeploy with `npx hardhat tessera deploy`)", { code: "CONFIG" });
       services.push(shardHost);
     }
@@ -236,7 +237,8 @@ export class WorkerDaemon implements Service {
         name: "inference-processor",
         start: async () => {
           const workerAddress = await signer.getAddress();
-          shardRouting = shardRouterFor({ deployment, provider, signer, logger, config });
+          // A worker that also hosts shards runs their stages itself, with no hop (LocalFirstStages).
+          shardRouting = shardRouterFor({ deployment, provider, signer, logger, config, self: workerAddress, localRunner: () => shardHost?.runner });
           const processor = new InferenceProcessor({
             market,
             modelRegistry: ModelRegistry__factory.connect(deployment.contracts.ModelRegistry, provider),

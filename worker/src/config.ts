@@ -46,6 +46,11 @@ const schema = z.object({
   shardHostTlsKey: z.preprocess(emptyAsUndefined, z.string().optional()),
   /** Router: extra CA certificates (a PEM file) to trust for https:// shard hosts (self-signed hosts); default the system's. */
   shardTlsCa: z.preprocess(emptyAsUndefined, z.string().optional()),
+  /**
+   * Shard host: the most stages of one shard run as one prediction (those that arrive while it computes; 1 = each
+   * alone). Batched rows are bit for bit their lone outputs on WASM; check a native or GPU backend before raising it.
+   */
+  shardHostMaxBatch: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
   /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */
   shardUnpaidRefusalMs: int(0, 24 * 3_600_000),
   blockRange: int(1, 500),
@@ -126,6 +131,7 @@ export const CONFIG_ENV_KEYS = {
   metricsHost: "METRICS_HOST",
   shardHostPort: "SHARD_HOST_PORT",
   shardHostBind: "SHARD_HOST_BIND",
+  shardHostMaxBatch: "SHARD_HOST_MAX_BATCH",
   shardUnpaidRefusalMs: "SHARD_UNPAID_REFUSAL_MS",
   shardHostTlsCert: "SHARD_HOST_TLS_CERT",
   shardHostTlsKey: "SHARD_HOST_TLS_KEY",

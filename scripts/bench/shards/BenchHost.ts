@@ -3,7 +3,9 @@
  * IPFS store, checked against their content hashes) and serves their stages over HTTP/2 with the worker's
  * ShardServer and ShardStageRunner. No chain: every authenticated peer is served (the bench measures the data path;
  * the worker's shard-host role adds the on-chain authorization). Prints `{"ready":url}` once serving and, on
- * SIGTERM, `{"peakRssBytes":n,"rssBytes":m}` (VmHWM since start, and VmRSS while serving, after a full GC) before it exits.
+ * SIGTERM, `{"peakRssBytes":n,"rssBytes":m,"batches":b,"stages":s}` (VmHWM since start, and VmRSS while serving, after
+ * a full GC; the predictions it ran and the stages in them) before it exits. BENCH_SHARDS_BATCH [8]: the most stages
+ * of a shard in one prediction, as SHARD_HOST_MAX_BATCH (1: each alone).
  *
  * Env: BENCH_STORE (the embedded store's directory), BENCH_SHARDS (JSON: [{versionId, shardIndex, shardCount,
  * manifestCid, contentHash, codecsManifestCid}]), BENCH_PORT, BENCH_KEY (the host's signing key), BENCH_CHAIN_ID,
@@ -16,6 +18,7 @@ import { selectBackend } from "../../../worker/src/ml/backend.js";
 import { readManifest } from "../../../worker/src/ml/ModelArtifacts.js";
 import { loadShard } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
 import { ShardStageRunner, type HostedShard } from "../../../worker/src/shards/ShardStageRunner.js";
+import { BatchingStageRunner, DEFAULT_STAGE_BATCH } from "../../../worker/src/shards/StageBatching.js";
 import { ShardServer } from "../../../worker/src/shards/transport/ShardServer.js";
 
 interface Assignment {
@@ -42,11 +45,15 @@ for (const a of assignments) {
   hosted.push({ versionId: BigInt(a.versionId), shardIndex: a.shardIndex, shardCount: a.shardCount, model, codecs: await readManifest(store, a.codecsManifestCid) });
 }
 const runner = new ShardStageRunner(hosted);
+// As the worker's shard host runs them (SHARD_HOST_MAX_BATCH): stages that arrive while a shard computes go together.
+const maxBatch = Number(process.env.BENCH_SHARDS_BATCH ?? DEFAULT_STAGE_BATCH);
+const batching = new BatchingStageRunner(runner, { maxBatch });
 const server = new ShardServer({
   signer: new Wallet(env("BENCH_KEY")),
   chainId: BigInt(env("BENCH_CHAIN_ID")),
   shardRegistry: env("BENCH_REGISTRY"),
-  runner,
+  runner: batching,
+  maxConcurrent: 2 * maxBatch,
   port: Number(env("BENCH_PORT")),
   authorize: async () => true,
 });
@@ -64,7 +71,7 @@ process.once("SIGTERM", () => {
     await server.stop();
     runner.dispose();
     await store.close();
-    console.log(JSON.stringify({ peakRssBytes: kb("VmHWM"), rssBytes: kb("VmRSS") }));
+    console.log(JSON.stringify({ peakRssBytes: kb("VmHWM"), rssBytes: kb("VmRSS"), batches: batching.batches, stages: batching.stages }));
     process.exit(0);
   })();
 });

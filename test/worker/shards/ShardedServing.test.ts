@@ -94,6 +94,37 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
     }
   });
 
+  it("a claimant that also hosts shard 0 (shard-host role in the same daemon) runs stage 0 itself and is paid shard 0's share, though host 0 was announced first", async () => {
+    const { market } = stack.contracts;
+    const claimant = stack.signers.worker;
+    const shards = ShardRegistry__factory.connect(stack.deployment.contracts.ShardRegistry!, claimant);
+    const port = await freePort();
+    await (await shards.announce(versionId, 0, `http://127.0.0.1:${port}`)).wait();
+    await stack.stopWorker();
+    await stack.startWorker({ shardHostPort: port }, undefined, { shardHost: true });
+    try {
+      const fromBlock = (await stack.connection.ethers.provider.getBlockNumber()) + 1;
+      const send = digitRequester(stack, { versionId, inputKind: InputKind.Inline });
+      const sent = [];
+      for (let i = 6; i < 9; i++) sent.push(await send(i));
+      const done = await waitForFulfilments(market, sent.map((s) => s.requestId), { fromBlock, timeoutMs: 180_000 });
+      const manifest = await readManifest(stack.store, stack.trained!.published.manifestCid);
+      const test = stack.trained!.data.test;
+      const expected = await predictLocally(stack.trained!.model, manifest, sent.map((_, k) => encodeImage(test.images.subarray((6 + k) * MNIST_PIXELS, (7 + k) * MNIST_PIXELS))));
+      sent.forEach((s, k) => expect(Buffer.from(done.get(s.requestId)!.output).toString("hex"), `request ${k}`).to.equal(Buffer.from(expected[k]).toString("hex")));
+      const paid = await market.queryFilter(market.filters.ShardedFulfilmentPaid(), fromBlock);
+      expect(paid).to.have.length(3);
+      // Host 0 was announced first and has no failure: without the claimant's preference for its own stage, it
+      // would have been asked and paid.
+      for (const e of paid) expect([...e.args.hosts]).to.deep.equal([claimant.address, hosts[1].address, hosts[2].address]);
+    } finally {
+      // Back to a claimant that hosts nothing (the later cases count on the three host processes).
+      await (await shards.withdraw(versionId, 0)).wait();
+      await stack.stopWorker();
+      await stack.startWorker();
+    }
+  });
+
   it("attack: a claimant routes through the hosts, posts its Sybil's signature for shard 2 and takes its share; host 2 then refuses it, hosts 0 and 1 (paid) still serve it", async () => {
     const { market, token, workerRegistry } = stack.contracts;
     const provider = stack.connection.ethers.provider;

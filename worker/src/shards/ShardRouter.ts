@@ -46,6 +46,11 @@ export interface ShardRouterOptions {
   /** The hosts announced now for a shard (read from the chain; cached by the caller if it wants). */
   readonly hostsOf: (versionId: bigint, shardIndex: number) => Promise<readonly ShardHostEntry[]>;
   readonly backoff?: HostBackoff;
+  /**
+   * The host to try first for a shard, if announced and not in back-off: this worker itself where it hosts the shard
+   * in its own process (LocalFirstStages), so its stage crosses no hop.
+   */
+  readonly preferredHost?: (versionId: bigint, shardIndex: number) => string | undefined;
   /** Longest wait for one stage on one host before the next host is tried (default 30 s). */
   readonly stageTimeoutMs?: number;
   readonly logger?: Logger;
@@ -107,6 +112,9 @@ export class ShardRouter {
   async #runStage(call: StageCall): Promise<{ result: { output: Uint8Array; stage: SignedStage }; attempts: number }> {
     const announced = await this.#o.hostsOf(call.versionId, call.shardIndex);
     const preferred = this.#backoff.order(announced);
+    const mine = this.#o.preferredHost?.(call.versionId, call.shardIndex)?.toLowerCase();
+    const own = mine === undefined ? -1 : preferred.findIndex((h) => h.host.toLowerCase() === mine);
+    if (own > 0) preferred.unshift(...preferred.splice(own, 1));
     // Hosts in back-off are the last resort, not excluded: a shard whose every host failed lately may have recovered.
     const candidates = [...preferred, ...announced.filter((h) => !preferred.includes(h))];
     const tried: string[] = [];

@@ -16,9 +16,12 @@ import { FulfilmentSettlement } from "./FulfilmentSettlement.js";
 import { ServedStages } from "./ServedStages.js";
 import { StageAuthorization } from "./StageAuthorization.js";
 import { shardHostTls, shardTlsCa } from "./ShardTls.js";
+import { LocalFirstStages } from "./LocalStages.js";
 import { loadHostedShards } from "./ShardedModels.js";
 import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
 import { ShardStageRunner } from "./ShardStageRunner.js";
+import { BatchingStageRunner } from "./StageBatching.js";
+import type { StageRunner } from "./transport/StageAdmission.js";
 import { ShardClient } from "./transport/ShardClient.js";
 import { ShardServer } from "./transport/ShardServer.js";
 
@@ -38,16 +41,26 @@ interface ShardContext {
 
 /**
  * The router a processor takes sharded requests through: stages go to the hosts the ShardRegistry lists (read at
- * most every few seconds per shard), over HTTP/2, signed by this worker's staked key. Undefined for a deployment
- * without a ShardRegistry.
+ * most every few seconds per shard), over HTTP/2, signed by this worker's staked key. A worker that also hosts shards
+ * (`localRunner`: its shard host's runner, in the same daemon) runs the stages of those shards in its own process,
+ * first, with no hop. Undefined for a deployment without a ShardRegistry.
  */
-export function shardRouterFor(ctx: Omit<ShardContext, "store" | "config"> & { config?: Pick<Config, "shardTlsCa"> }): { router: ShardRouter; close(): void } | undefined {
+export function shardRouterFor(
+  ctx: Omit<ShardContext, "store" | "config"> & { config?: Pick<Config, "shardTlsCa">; self: string; localRunner?: () => StageRunner | undefined },
+): { router: ShardRouter; close(): void } | undefined {
   const address = ctx.deployment.contracts.ShardRegistry;
   if (address === undefined) return undefined;
   const registry = ShardRegistry__factory.connect(address, ctx.provider);
   const ca = ctx.config === undefined ? undefined : shardTlsCa(ctx.config);
-  const client = new ShardClient({ signer: ctx.signer, chainId: BigInt(ctx.deployment.chainId), shardRegistry: address, logger: ctx.logger, ...(ca === undefined ? {} : { ca }) });
-  const router = new ShardRouter({ transport: client, hostsOf: cachedHosts(registry), logger: ctx.logger.child({ service: "shard-router" }) });
+  const chainId = BigInt(ctx.deployment.chainId);
+  const client = new ShardClient({ signer: ctx.signer, chainId, shardRegistry: address, logger: ctx.logger, ...(ca === undefined ? {} : { ca }) });
+  const stages = new LocalFirstStages({ self: ctx.self, signer: ctx.signer, chainId, shardRegistry: address, runner: ctx.localRunner ?? (() => undefined), remote: client });
+  const router = new ShardRouter({
+    transport: stages,
+    hostsOf: cachedHosts(registry),
+    preferredHost: (versionId, shardIndex) => stages.preferredHost(versionId, shardIndex),
+    logger: ctx.logger.child({ service: "shard-router" }),
+  });
   return { router, close: () => client.close() };
 }
 
@@ -69,12 +82,15 @@ function cachedHosts(registry: ShardRegistry): (versionId: bigint, shardIndex: n
  * stages over HTTP/2 to staked inference workers of the version for requests still open on chain. Undefined when
  * the port is not set or the deployment has no ShardRegistry.
  */
-export function shardHostService(ctx: ShardContext): (Service & { readonly endpoint: string | undefined; readonly hosted: readonly string[] }) | undefined {
+export function shardHostService(
+  ctx: ShardContext,
+): (Service & { readonly endpoint: string | undefined; readonly hosted: readonly string[]; readonly runner: StageRunner | undefined }) | undefined {
   const address = ctx.deployment.contracts.ShardRegistry;
   if (ctx.config.shardHostPort === undefined || address === undefined) return undefined;
   const logger = ctx.logger.child({ service: "shard-host" });
   let server: ShardServer | undefined;
   let runner: ShardStageRunner | undefined;
+  let batching: BatchingStageRunner | undefined;
   let settlement: FulfilmentSettlement | undefined;
   let endpoint: string | undefined;
   let hosted: string[] = [];
@@ -86,6 +102,10 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
     get hosted() {
       return hosted;
     },
+    /** The shards loaded here, while serving (the same daemon's router runs their stages in process). */
+    get runner() {
+      return server === undefined ? undefined : batching;
+    },
     start: async () => {
       const registry = ShardRegistry__factory.connect(address, ctx.provider);
       const models = ModelRegistry__factory.connect(ctx.deployment.contracts.ModelRegistry, ctx.provider);
@@ -96,6 +116,8 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
       const shards = [];
       for (const [versionId, indexes] of byVersion) shards.push(...(await loadHostedShards(ctx.store, models, versionId, indexes)));
       runner = new ShardStageRunner(shards);
+      // The stages of a shard that arrive while it computes go together as its next prediction (SHARD_HOST_MAX_BATCH).
+      batching = new BatchingStageRunner(runner, { maxBatch: ctx.config.shardHostMaxBatch });
       hosted = shards.map((s) => `${s.versionId}:${s.shardIndex}`);
       // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
       const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
@@ -110,7 +132,9 @@ export function shardHostService(ctx: ShardContext): (Service & { readonly endpo
         signer: ctx.signer,
         chainId: BigInt(ctx.deployment.chainId),
         shardRegistry: address,
-        runner,
+        runner: batching,
+        // One batch computing and the next one gathering; more are told to try another host (429).
+        maxConcurrent: 2 * ctx.config.shardHostMaxBatch,
         hostname: ctx.config.shardHostBind,
         port: ctx.config.shardHostPort,
         logger,

@@ -1,0 +1,65 @@
+import type { Signer } from "ethers";
+import { activationHash } from "./ActivationHash.js";
+import type { StageCall, StageTransport } from "./ShardRouter.js";
+import type { StageRunner } from "./transport/StageAdmission.js";
+import { signStage, type SignedStage } from "./StageSignature.js";
+
+export interface LocalStagesOptions {
+  /** This worker's staked address: the host a local stage is signed by. */
+  readonly self: string;
+  /** This worker's key (the one its shard host signs with). */
+  readonly signer: Signer;
+  readonly chainId: bigint;
+  readonly shardRegistry: string;
+  /** The shards this process hosts; undefined while it hosts none (its shard host not started, or not a host). */
+  readonly runner: () => StageRunner | undefined;
+  /** Every other stage: the network (ShardClient). */
+  readonly remote: StageTransport;
+}
+
+/**
+ * A claimant that is itself a host of a shard runs that shard's stage in its own process: no hop, no activation on
+ * the wire, no session to authenticate. The stage is signed by the same key as its shard host would sign it, over the
+ * same hashes, so the market checks it like any other. Stages of shards it does not host, and stages routed to
+ * another host of a shard it hosts, go to the network. Issue 11: "the worker that claims a request runs or routes
+ * shard 0": with two shards a request crosses one hop instead of two.
+ */
+export class LocalFirstStages implements StageTransport {
+  readonly #o: LocalStagesOptions;
+  readonly #self: string;
+  /** Stages run here rather than sent. */
+  local = 0;
+
+  constructor(options: LocalStagesOptions) {
+    this.#o = options;
+    this.#self = options.self.toLowerCase();
+  }
+
+  /** Whether this process runs `shardIndex` of `versionId` itself, under its own key. */
+  hosts(versionId: bigint, shardIndex: number): boolean {
+    return this.#o.runner()?.serves(versionId, shardIndex) === true;
+  }
+
+  /** The address to try first for a shard: this worker when it hosts it here. */
+  preferredHost(versionId: bigint, shardIndex: number): string | undefined {
+    return this.hosts(versionId, shardIndex) ? this.#o.self : undefined;
+  }
+
+  async runStage(endpoint: string, expectedHost: string, stage: StageCall, options?: { timeoutMs?: number }): Promise<{ output: Uint8Array; stage: SignedStage }> {
+    const runner = this.#o.runner();
+    if (expectedHost.toLowerCase() !== this.#self || runner === undefined || !runner.serves(stage.versionId, stage.shardIndex)) {
+      return this.#o.remote.runStage(endpoint, expectedHost, stage, options);
+    }
+    // The router's own input: stage 0's bytes are the request's, later stages' the previous host's checked output.
+    const output = await runner.run(stage.versionId, stage.shardIndex, stage.input);
+    const signed = await signStage(this.#o.signer, this.#o.chainId, this.#o.shardRegistry, {
+      requestId: stage.requestId,
+      modelVersionId: stage.versionId,
+      shardIndex: stage.shardIndex,
+      inputHash: stage.inputHash,
+      outputHash: activationHash(output),
+    });
+    this.local++;
+    return { output, stage: signed };
+  }
+}
