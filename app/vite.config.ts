@@ -25,6 +25,11 @@ export default defineConfig({
   // Relative asset URLs: the page works under any path prefix a host serves it from.
   base: "./",
   plugins: [withoutCreationBytecode()],
+  resolve: {
+    // csv-parse's Node build uses Node's global Buffer; its browser build carries its own (the dataset parsers the page
+    // shares with the tasks and validators read CSV files with it).
+    alias: { "csv-parse/sync": "csv-parse/browser/esm/sync" },
+  },
   build: {
     outDir: "dist",
     emptyOutDir: true,

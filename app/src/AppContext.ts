@@ -6,6 +6,7 @@ import { connectContracts, tesseraInterfaces, type TesseraContracts } from "../.
 import { WalletSession } from "./WalletSession.js";
 
 const GATEWAY_KEY = "tessera.ipfsGateway";
+const IPFS_API_KEY = "tessera.ipfsApi";
 
 /** What every page shares: the deployment, a read-only chain connection, the wallet, and the problem banner. */
 export class AppContext {
@@ -17,6 +18,8 @@ export class AppContext {
    * another (any Kubo or public gateway URL), remembered in this browser.
    */
   readonly gateway = atom<string>("");
+  /** The Kubo RPC API uploads go through (`<api>/api/v0/add`): the app server's unless the person chose another node. */
+  readonly ipfsApi = atom<string>("");
   /** The sentence the banner shows, or null. */
   readonly problem = atom<string | null>(null);
   readonly #interfaces: Interface[] = tesseraInterfaces();
@@ -27,14 +30,25 @@ export class AppContext {
     this.contracts = connectContracts(config.deployment, this.provider);
     this.wallet = new WalletSession(config);
     this.gateway.set(localStorage.getItem(GATEWAY_KEY) ?? config.gateway);
+    this.ipfsApi.set(localStorage.getItem(IPFS_API_KEY) ?? config.ipfsApi);
   }
 
   /** Reads content through `url` from now on (an empty one: back to the app server's gateway). */
   chooseGateway(url: string): void {
+    this.#choose(this.gateway, GATEWAY_KEY, this.config.gateway, url);
+  }
+
+  /** Uploads through the Kubo RPC API at `url` from now on (an empty one: back to the app server's). */
+  chooseIpfsApi(url: string): void {
+    this.#choose(this.ipfsApi, IPFS_API_KEY, this.config.ipfsApi, url);
+  }
+
+  /** Sets an endpoint the person chose (checked as an http(s) URL) and remembers it in this browser; empty: the default. */
+  #choose(endpoint: typeof this.gateway, key: string, fallback: string, url: string): void {
     const trimmed = url.trim().replace(/\/$/, "");
     if (trimmed === "") {
-      localStorage.removeItem(GATEWAY_KEY);
-      this.gateway.set(this.config.gateway);
+      localStorage.removeItem(key);
+      endpoint.set(fallback);
       return;
     }
     let parsed: URL;
@@ -44,8 +58,8 @@ export class AppContext {
       throw new Error(`The address ${trimmed} is not a URL (for example http://127.0.0.1:8080 or https://ipfs.io).`);
     }
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`The address ${trimmed} is not an http(s) URL.`);
-    localStorage.setItem(GATEWAY_KEY, trimmed);
-    this.gateway.set(trimmed);
+    localStorage.setItem(key, trimmed);
+    endpoint.set(trimmed);
   }
 
   /** Shows `err` as a sentence a person understands (and logs the original for developers). */

@@ -4,6 +4,7 @@ import { AppContext } from "./AppContext.js";
 import { PageScope } from "./PageScope.js";
 import { accountPage } from "./views/AccountPage.js";
 import { askPage } from "./views/AskPage.js";
+import { contributePage } from "./views/ContributePage.js";
 import { modelsPage } from "./views/ModelsPage.js";
 import { operatorsPage } from "./views/OperatorsPage.js";
 import { walletPanel } from "./views/WalletPanel.js";
@@ -31,6 +32,7 @@ async function boot(): Promise<void> {
       if (name === "ask") await askPage(visit, param);
       else if (name === "account") await accountPage(visit);
       else if (name === "operators") await operatorsPage(visit);
+      else if (name === "contribute") await contributePage(visit);
       else await modelsPage(visit);
     } catch (err) {
       visit.report(err);

@@ -9,6 +9,8 @@ const schema = z.object({
   rpcUrl: z.string().min(1),
   /** IPFS HTTP gateway (`<gateway>/ipfs/<cid>`): the app server's embedded store, or any Kubo gateway URL. */
   gateway: z.string().min(1),
+  /** Kubo RPC API the page uploads through (`<ipfsApi>/api/v0/add`): the app server's, or any Kubo node's. */
+  ipfsApi: z.string().min(1).default("/"),
 });
 
 /** What a page needs to know about the deployment it talks to (served by `npm run app` as `/app-config.json`). */
@@ -17,6 +19,7 @@ export interface AppConfig {
   readonly chainName: string;
   readonly rpcUrl: string;
   readonly gateway: string;
+  readonly ipfsApi: string;
 }
 
 /** Validates an app config; relative URLs are resolved against `origin`. */
@@ -29,5 +32,6 @@ export function parseAppConfig(value: unknown, origin: string): AppConfig {
     chainName: parsed.data.chainName,
     rpcUrl: absolute(parsed.data.rpcUrl),
     gateway: absolute(parsed.data.gateway),
+    ipfsApi: absolute(parsed.data.ipfsApi),
   };
 }

@@ -7,6 +7,7 @@ import { EmbeddedStack } from "../lib/EmbeddedStack.js";
 import { serveChain, type RpcChain } from "../lib/RpcChain.js";
 import { devWallet, freePort, publishShardedMnist, stakeAndAnnounce, startShardHost } from "../lib/ShardedStack.js";
 import type { WorkerProcess } from "../lib/WorkerProcess.js";
+import { stakeValidators, startValidators, stopValidators, type RunningValidator } from "../lib/EmbeddedValidators.js";
 import { Report } from "../lib/Report.js";
 import { runSeedTaskStages } from "../lib/SeedTaskStages.js";
 import { irisTask } from "../lib/seedTasks/IrisTask.js";
@@ -27,7 +28,8 @@ export interface AppStackOptions {
 /**
  * The dApp against the embedded stack, on one port: Hardhat's EDR chain served over JSON-RPC, the contracts, an
  * MNIST model trained, published and priced, a staked worker daemon serving it, and the page built by Vite and served
- * by `vite preview` with the app config, a JSON-RPC proxy (`/rpc`) and an IPFS gateway (`/ipfs/<cid>`) beside it.
+ * by `vite preview` with the app config, a JSON-RPC proxy (`/rpc`), an IPFS gateway (`/ipfs/<cid>`) and Kubo's upload
+ * call (`/api/v0/add`) beside it; `startValidators` adds the validators that decide the page's contributions.
  * `npm run app` and the browser tests start it.
  */
 export class AppStack {
@@ -40,6 +42,7 @@ export class AppStack {
     readonly url: string,
     readonly dataDir: string,
     readonly ownsDataDir: boolean,
+    readonly logger: Logger | undefined,
   ) {}
 
   static async start(options: AppStackOptions = {}): Promise<AppStack> {
@@ -69,7 +72,7 @@ export class AppStack {
       });
       const url = server.resolvedUrls?.local[0];
       if (url === undefined) throw new Error("vite preview reported no local URL");
-      return new AppStack(chain, stack, server, url.replace(/\/$/, ""), dataDir, ownsDataDir);
+      return new AppStack(chain, stack, server, url.replace(/\/$/, ""), dataDir, ownsDataDir, options.logger);
     } catch (err) {
       await stack.stop().catch(() => undefined);
       await chain.close().catch(() => undefined);
@@ -101,10 +104,40 @@ export class AppStack {
    * its requester): the page's version with provenance. Uses development accounts 10-19 (users 6-15); about 30 s.
    */
   async addTrainedVersion(): Promise<TrainingStageResult> {
-    return (await runSeedTaskStages(this.stack, this.chain.rpcUrl, irisTask, new Report({ print: false }))).fed;
+    // The seed task stakes and runs its own validators on the same accounts: the page's stop meanwhile.
+    const validating = this.#validators.length > 0;
+    if (validating) await this.#stopValidators();
+    try {
+      return (await runSeedTaskStages(this.stack, this.chain.rpcUrl, irisTask, new Report({ print: false }))).fed;
+    } finally {
+      if (validating) await this.startValidators();
+    }
+  }
+
+  #validators: RunningValidator[] = [];
+
+  /**
+   * Three staked validators (the last three user accounts, each with a fresh encryption key), running in this
+   * process until `stop`: they validate what people contribute from the page, from the current block on. The
+   * DataRegistry's reward pool gets 1,000 TSR. Returns their addresses.
+   */
+  async startValidators(): Promise<string[]> {
+    if (this.#validators.length > 0) return this.#validators.map((v) => v.signer.address);
+    const { stack } = this;
+    const staked = await stakeValidators(stack, stack.signers.users.slice(-3), 1_000n * 10n ** 18n);
+    const fromBlock = await stack.connection.ethers.provider.getBlockNumber();
+    this.#validators = await startValidators(stack, staked, { queuePrefix: `tessera-app-validators-${process.pid}-${Date.now()}`, fromBlock, ...(this.logger === undefined ? {} : { logger: this.logger }) });
+    return this.#validators.map((v) => v.signer.address);
+  }
+
+  async #stopValidators(): Promise<void> {
+    const running = this.#validators;
+    this.#validators = [];
+    await stopValidators(running);
   }
 
   async stop(): Promise<void> {
+    await this.#stopValidators().catch(() => undefined);
     await Promise.all(this.#hosts.map((h) => h.stop().catch(() => undefined)));
     await this.server.close().catch(() => undefined);
     await this.stack.stop().catch(() => undefined);

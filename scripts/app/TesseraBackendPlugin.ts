@@ -3,14 +3,17 @@ import type { Connect, Plugin } from "vite";
 import type { Deployment } from "../../worker/src/Deployment.js";
 import { ContentNotFoundError } from "../../worker/src/ipfs/ContentStoreError.js";
 import { parseCid, type ContentStore } from "../../worker/src/ipfs/ContentStore.js";
+import { ipfsAddEndpoint } from "./IpfsAddEndpoint.js";
 
 export interface TesseraBackendOptions {
   readonly deployment: Deployment;
   readonly chainName: string;
   /** The chain's JSON-RPC URL: the page reaches it as `/rpc` on its own origin (proxied). */
   readonly rpcUrl: string;
-  /** Served read-only as an IPFS HTTP gateway (`/ipfs/<cid>`). */
+  /** Served as an IPFS HTTP gateway (`/ipfs/<cid>`, read-only) and Kubo's `/api/v0/add` (uploads from the page). */
   readonly store: ContentStore;
+  /** The largest upload `/api/v0/add` takes (default 64 MiB). */
+  readonly maxUploadBytes?: number;
 }
 
 const CID_PATH = /^\/ipfs\/([A-Za-z0-9]+)\/?$/;
@@ -26,17 +29,19 @@ const PUBLIC_RPC_METHODS = new Set([
   "eth_getFilterLogs", "eth_uninstallFilter", "eth_sendRawTransaction", "eth_syncing", "net_version", "web3_clientVersion",
 ]);
 const MAX_RPC_BODY_BYTES = 1 << 20;
+const MAX_UPLOAD_BYTES = 64 << 20;
 const MAX_RPC_BATCH = 100;
 const RPC_TIMEOUT_MS = 30_000;
 
 /**
  * What the page needs beside its own files, on the same origin (so one port serves everything): `/app-config.json`
- * (the deployment and where to read the chain and IPFS), `/rpc` (the chain's JSON-RPC, standard methods only) and `/ipfs/<cid>`
- * (a read-only gateway over the content store, each file checked against its CID by the store). For `vite preview`
- * (what `npm run app` serves) and `vite dev`.
+ * (the deployment and where to read the chain and IPFS), `/rpc` (the chain's JSON-RPC, standard methods only),
+ * `/ipfs/<cid>` (a read-only gateway over the content store, each file checked against its CID by the store) and
+ * `/api/v0/add` (Kubo's upload call over the same store: what the page's encrypted datasets are pinned through). For
+ * `vite preview` (what `npm run app` serves) and `vite dev`.
  */
 export function tesseraBackend(options: TesseraBackendOptions): Plugin {
-  const config = JSON.stringify({ deployment: options.deployment, chainName: options.chainName, rpcUrl: "/rpc", gateway: "/" });
+  const config = JSON.stringify({ deployment: options.deployment, chainName: options.chainName, rpcUrl: "/rpc", gateway: "/", ipfsApi: "/" });
   const gateway: Connect.NextHandleFunction = (req: IncomingMessage, res: ServerResponse, next) => {
     const path = (req.url ?? "").split("?")[0];
     if (path === "/app-config.json") return send(res, 200, "application/json", config);
@@ -65,10 +70,11 @@ export function tesseraBackend(options: TesseraBackendOptions): Plugin {
       () => send(res, 502, "application/json", rpcError(null, -32603, "the chain's node did not answer")),
     );
   };
+  const add = ipfsAddEndpoint(options.store, { maxUploadBytes: options.maxUploadBytes ?? MAX_UPLOAD_BYTES });
   return {
     name: "tessera-backend",
-    configureServer: (server) => void server.middlewares.use(rpc).use(gateway),
-    configurePreviewServer: (server) => void server.middlewares.use(rpc).use(gateway),
+    configureServer: (server) => void server.middlewares.use(rpc).use(add).use(gateway),
+    configurePreviewServer: (server) => void server.middlewares.use(rpc).use(add).use(gateway),
   };
 }
 

@@ -1,18 +1,17 @@
-import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { DataEventsListener } from "../../worker/src/data/DataEventsListener.js";
 import type { DatasetValidator } from "../../worker/src/data/DatasetValidator.js";
 import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { ValidationService } from "../../worker/src/data/ValidationService.js";
 import type { Logger } from "../../worker/src/logger.js";
 import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
-import { ensureStakedWorker } from "./EmbeddedStaking.js";
+import { ensureStakedWorker, type AddressedSigner } from "./EmbeddedStaking.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
 
 import { CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
 export { CAP_VALIDATE };
 
 export interface EmbeddedValidator {
-  readonly signer: HardhatEthersSigner;
+  readonly signer: AddressedSigner;
   /** Generated here; its compressed public key is what the validator registered. */
   readonly encryption: EncryptionKeyPair;
   readonly stake: bigint;
@@ -28,7 +27,7 @@ export interface RunningValidator extends EmbeddedValidator {
  * Registers `signers` as staked CAP_VALIDATE workers, each with a fresh encryption key, and
  * funds the DataRegistry's reward pool with `rewardPool` tokens from the deployer.
  */
-export async function stakeValidators(stack: EmbeddedStack, signers: readonly HardhatEthersSigner[], rewardPool: bigint): Promise<EmbeddedValidator[]> {
+export async function stakeValidators(stack: EmbeddedStack, signers: readonly AddressedSigner[], rewardPool: bigint): Promise<EmbeddedValidator[]> {
   const { token, workerRegistry, dataRegistry } = stack.contracts;
   const { deployer } = stack.signers;
   const minter = await token.MINTER_ROLE();

@@ -16,6 +16,10 @@ import { signatureOf } from "../../worker/src/ml/codecs/Signature.js";
 import { codecsOf, versionShapesOf, type ModelManifest } from "../../worker/src/ml/ModelManifest.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { DATASET_STATUS_NAMES } from "../../worker/src/data/OnChainDataset.js";
+import { commitmentOf } from "../../worker/src/data/DatasetFormat.js";
+import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
+import { encodeSamples } from "../../worker/src/data/schema/DatasetEncoding.js";
+import { irisTask } from "../../scripts/lib/seedTasks/IrisTask.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -585,5 +589,68 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     } finally {
       await contributorContext.close();
     }
+  });
+
+  it("contributes a dataset from the page: the file read under its schema in the browser, encrypted there (only ciphertext uploaded, its CIDs checked), the bond paid by permit, validation followed to Accepted; the reward shows on the account page", async () => {
+    const { dataRegistry, token } = app.stack.contracts;
+    expect(await app.startValidators()).to.have.length(3);
+    const schema = builtinSchema("iris-4/species-3")!;
+    // The Iris task's evaluation flowers (45, never contributed), as a CSV with a header, as a person would bring them.
+    const flowers = await irisTask.evalSet();
+    const species = schema.document.label.kind === "class" ? schema.document.label.classes : [];
+    const rows = Array.from({ length: flowers.count }, (_, i) => [...flowers.features.subarray(i * 4, i * 4 + 4)].map((v) => Number(v.toPrecision(6))).join(",") + "," + species[flowers.labels[i]!]);
+    const csv = ["sepal_length,sepal_width,petal_length,petal_width,species", ...rows].join("\n") + "\n";
+    const counts = species.map((_, c) => Array.from(flowers.labels).filter((l) => l === c).length);
+
+    await page.goto(`${app.url}/#/contribute`);
+    await page.getByLabel("Schema").selectOption("iris-4/species-3");
+    // A file that does not fit is said where, and nothing is sent.
+    await page.getByLabel("Dataset file", { exact: true }).setInputFiles({ name: "short.csv", mimeType: "text/csv", buffer: Buffer.from("sepal_length,sepal_width,petal_length,species\n5.1,3.5,1.4,setosa\n") });
+    const askedBefore = wallet.asked.length;
+    await page.getByRole("button", { name: "Check the file" }).click();
+    await page.locator("#problem").waitFor({ state: "visible" });
+    expect(await page.locator("#problem").textContent()).to.match(/^short\.csv does not fit iris-4\/species-3: /);
+    await page.getByLabel("Dataset file", { exact: true }).setInputFiles({ name: "iris-eval.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await page.getByRole("button", { name: "Check the file" }).click();
+    expect(await page.getByTestId("checked-samples").textContent()).to.equal(`${flowers.count} samples fit iris-4/species-3.`);
+    expect(await page.getByTestId("class-counts").locator("tbody tr").allTextContents()).to.deep.equal(species.map((name, c) => `${name}${counts[c]}`));
+    expect(wallet.asked.slice(askedBefore)).to.not.include("eth_sendTransaction");
+
+    const bond = (await dataRegistry.params()).bond;
+    await (await token.mint(PERSON.address, bond)).wait();
+    const uploads: Buffer[] = [];
+    page.on("request", (r) => void (r.url().includes("/api/v0/add") && uploads.push(r.postDataBuffer() ?? Buffer.alloc(0))));
+    const fromBlock = await headBlock();
+    const signaturesBefore = wallet.asked.filter((m) => m === "eth_signTypedData_v4").length;
+    await page.getByRole("button", { name: `Encrypt, upload and contribute (bond ${formatEther(bond)} TSR)` }).click();
+    await page.getByTestId("dataset-status").getByText("Accepted", { exact: true }).waitFor({ timeout: 120_000 });
+
+    const [contributed] = await dataRegistry.queryFilter(dataRegistry.filters.DatasetContributed(undefined, PERSON.address), fromBlock);
+    const datasetId = contributed!.args.datasetId;
+    expect(await page.getByTestId("dataset-id").textContent()).to.equal(String(datasetId));
+    const onChain = await dataRegistry.datasetOf(datasetId);
+    const canonical = encodeSamples(schema, flowers);
+    // The committed plaintext is the file's samples; what was uploaded holds none of it.
+    expect(onChain.commitment).to.equal(commitmentOf(canonical));
+    expect(Number(onChain.sampleCount)).to.equal(flowers.count);
+    expect(DATASET_STATUS_NAMES[Number(onChain.status)]).to.equal("Accepted");
+    expect(uploads).to.have.length(2);
+    const firstFlower = Buffer.from(flowers.features.buffer, flowers.features.byteOffset, 16);
+    for (const body of uploads) expect(body.includes(firstFlower)).to.equal(false);
+    const ballots = await dataRegistry.ballotsOf(datasetId);
+    expect(await page.getByTestId("dataset-votes").textContent()).to.equal(ballots.map((b) => `${shortAddress(b.validator)} ${b.accept ? "accepted" : "rejected"} `).join(""));
+    expect(wallet.asked.filter((m) => m === "eth_signTypedData_v4").length - signaturesBefore).to.equal(1);
+    expect(await page.getByTestId("contribution-steps").locator("li").count()).to.be.greaterThan(4);
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("contribute");
+
+    // The account page lists it, with the reward the registry credited for it.
+    await page.goto(`${app.url}/#/account`);
+    const row = page.getByTestId(`dataset-${datasetId}`);
+    await row.waitFor({ timeout: 30_000 });
+    const credited = await dataRegistry.queryFilter(dataRegistry.filters.Credited(PERSON.address, datasetId), fromBlock);
+    const rewards = credited.filter((e) => e.args.reason === 1n || e.args.reason === 3n).reduce((sum, e) => sum + e.args.amount, 0n);
+    expect(rewards).to.be.greaterThan(0n);
+    expect(await row.locator("td").allTextContents()).to.deep.equal([String(datasetId), "Accepted", String(flowers.count), "0.0 TSR", `${formatEther(rewards)} TSR`, "0.0 TSR", "0"]);
   });
 });

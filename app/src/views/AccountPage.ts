@@ -117,22 +117,32 @@ function datasetsCard(datasets: readonly Contribution[]): TemplateResult {
   </section>`;
 }
 
-/** Where content is read from: the app server's IPFS gateway, or one the person chose. */
+/** Where content is read from and uploaded to: the app server's IPFS gateway and API, or those the person chose. */
 function contentCard(ctx: AppContext, redraw: () => void): TemplateResult {
-  const choose = (url: string) => {
+  const choose = (set: (url: string) => void, url: string) => {
     ctx.clearProblem();
     try {
-      ctx.chooseGateway(url);
+      set(url);
     } catch (err) {
       ctx.report(err);
     }
     redraw();
   };
-  return html`<form class="card" @submit=${(e: Event) => { e.preventDefault(); choose((new FormData(e.target as HTMLFormElement).get("gateway") as string) ?? ""); }}>
+  const gateway = (url: string) => choose((u) => ctx.chooseGateway(u), url);
+  const api = (url: string) => choose((u) => ctx.chooseIpfsApi(u), url);
+  return html`<section class="card" aria-label="Content">
     <h2>Content</h2>
-    <p><label for="gateway">IPFS gateway (manifests and weights are read through it)</label><br />
-      <input id="gateway" name="gateway" size="48" .value=${ctx.gateway.get()} /></p>
-    <p><button type="submit">Use this gateway</button> <button type="button" @click=${() => choose("")}>Use this app's gateway</button></p>
-    <p class="muted">Now: <span data-testid="gateway">${ctx.gateway.get()}</span></p>
-  </form>`;
+    <form @submit=${(e: Event) => { e.preventDefault(); gateway((new FormData(e.target as HTMLFormElement).get("gateway") as string) ?? ""); }}>
+      <p><label for="gateway">IPFS gateway (manifests and weights are read through it)</label><br />
+        <input id="gateway" name="gateway" size="48" .value=${ctx.gateway.get()} /></p>
+      <p><button type="submit">Use this gateway</button> <button type="button" @click=${() => gateway("")}>Use this app's gateway</button></p>
+      <p class="muted">Now: <span data-testid="gateway">${ctx.gateway.get()}</span></p>
+    </form>
+    <form @submit=${(e: Event) => { e.preventDefault(); api((new FormData(e.target as HTMLFormElement).get("ipfs-api") as string) ?? ""); }}>
+      <p><label for="ipfs-api">IPFS upload API (a Kubo RPC address; encrypted datasets are added through it)</label><br />
+        <input id="ipfs-api" name="ipfs-api" size="48" .value=${ctx.ipfsApi.get()} /></p>
+      <p><button type="submit">Upload through this node</button> <button type="button" @click=${() => api("")}>Use this app's node</button></p>
+      <p class="muted">Now: <span data-testid="ipfs-api">${ctx.ipfsApi.get()}</span></p>
+    </form>
+  </section>`;
 }

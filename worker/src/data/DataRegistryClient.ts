@@ -47,7 +47,8 @@ export interface PrepareContributionOptions {
   readonly registry: DataRegistry;
   readonly token: TesseraToken;
   readonly signer: Signer;
-  readonly store: ContentStore;
+  /** Where the ciphertext and the envelopes are added (a store, or a page's upload to a Kubo API). */
+  readonly store: Pick<ContentStore, "add">;
   readonly source: DatasetSource;
   readonly recipients: readonly KeyRecipient[];
   readonly license: string;
@@ -55,6 +56,8 @@ export interface PrepareContributionOptions {
   readonly permitDeadline?: bigint;
   /** Return the dataset key (`contribution.keyHex`) so the contributor can share it later; never published. */
   readonly keepKey?: boolean;
+  /** Called before the permit is asked of the signer (a wallet shows a prompt then). */
+  readonly onPermit?: () => void;
 }
 
 /**
@@ -72,6 +75,7 @@ export async function prepareContribution(options: PrepareContributionOptions): 
   const bond = (await options.registry.params()).bond;
   const latest = await options.signer.provider!.getBlock("latest");
   const deadline = options.permitDeadline ?? BigInt((latest?.timestamp ?? Math.floor(Date.now() / 1000)) + 3600);
+  if (bond !== 0n) options.onPermit?.();
   const permit = bond === 0n ? NO_PERMIT : await signPermit(options.token, options.signer, await options.registry.getAddress(), bond, deadline);
   return { contribution, args: contributionArgsOf(contribution, options.license), permit, bond };
 }

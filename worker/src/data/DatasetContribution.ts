@@ -15,7 +15,7 @@ export type DatasetSource =
 
 export interface ContributeDatasetOptions {
   /** Where the ciphertext and the key envelopes go; it never receives a plaintext byte. */
-  store: ContentStore;
+  store: Pick<ContentStore, "add">;
   source: DatasetSource;
   /** The workers allowed to validate (and later train on) the dataset, with their registered encryption keys. */
   recipients: readonly KeyRecipient[];

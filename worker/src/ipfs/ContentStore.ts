@@ -59,7 +59,7 @@ const textEncoder = new TextEncoder();
 const textDecoder = new TextDecoder("utf-8", { fatal: true });
 
 /** Stores `value` as UTF-8 JSON and returns its CID. */
-export async function addJson(store: ContentStore, value: unknown): Promise<string> {
+export async function addJson(store: Pick<ContentStore, "add">, value: unknown): Promise<string> {
   return store.add(textEncoder.encode(JSON.stringify(value)));
 }
 
