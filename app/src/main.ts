@@ -1,3 +1,4 @@
+import "./NodeGlobals.js";
 import { html, render } from "lit-html";
 import { parseAppConfig } from "../../client/src/AppConfig.js";
 import { AppContext } from "./AppContext.js";

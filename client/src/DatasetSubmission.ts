@@ -35,10 +35,10 @@ export function checkDatasetFile(schemaName: string, file: SamplesFileInput): Ch
   try {
     samples = parseSamplesFile(schema, file);
   } catch (err) {
-    if (err instanceof DatasetError) throw new Error(`${file.name} does not fit ${schemaName}: ${err.message}`, { cause: err });
+    if (err instanceof DatasetError) throw new Error(`The file ${file.name} does not fit ${schemaName}: ${err.message}`, { cause: err });
     throw err;
   }
-  if (samples.count === 0) throw new Error(`${file.name} holds no samples.`);
+  if (samples.count === 0) throw new Error(`The file ${file.name} holds no samples.`);
   const label = schema.document.label;
   const classCounts =
     label.kind === "class"

@@ -603,13 +603,16 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const counts = species.map((_, c) => Array.from(flowers.labels).filter((l) => l === c).length);
 
     await page.goto(`${app.url}/#/contribute`);
+    await page.locator("body[data-ready=true]").waitFor();
+    const connect = page.getByRole("button", { name: "Connect Test Wallet" });
+    if ((await connect.count()) > 0) await connect.click();
     await page.getByLabel("Schema").selectOption("iris-4/species-3");
     // A file that does not fit is said where, and nothing is sent.
     await page.getByLabel("Dataset file", { exact: true }).setInputFiles({ name: "short.csv", mimeType: "text/csv", buffer: Buffer.from("sepal_length,sepal_width,petal_length,species\n5.1,3.5,1.4,setosa\n") });
     const askedBefore = wallet.asked.length;
     await page.getByRole("button", { name: "Check the file" }).click();
     await page.locator("#problem").waitFor({ state: "visible" });
-    expect(await page.locator("#problem").textContent()).to.match(/^short\.csv does not fit iris-4\/species-3: /);
+    expect(await page.locator("#problem").textContent()).to.match(/^The file short\.csv does not fit iris-4\/species-3: ./);
     await page.getByLabel("Dataset file", { exact: true }).setInputFiles({ name: "iris-eval.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
     await page.getByRole("button", { name: "Check the file" }).click();
     expect(await page.getByTestId("checked-samples").textContent()).to.equal(`${flowers.count} samples fit iris-4/species-3.`);
@@ -623,7 +626,11 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const fromBlock = await headBlock();
     const signaturesBefore = wallet.asked.filter((m) => m === "eth_signTypedData_v4").length;
     await page.getByRole("button", { name: `Encrypt, upload and contribute (bond ${formatEther(bond)} TSR)` }).click();
-    await page.getByTestId("dataset-status").getByText("Accepted", { exact: true }).waitFor({ timeout: 120_000 });
+    try {
+      await page.getByTestId("dataset-status").getByText("Accepted", { exact: true }).waitFor({ timeout: 120_000 });
+    } catch {
+      throw new Error(`not accepted: the banner says ${JSON.stringify(await page.locator("#problem").textContent())}; steps: ${JSON.stringify(await page.getByTestId("contribution-steps").allTextContents())}`);
+    }
 
     const [contributed] = await dataRegistry.queryFilter(dataRegistry.filters.DatasetContributed(undefined, PERSON.address), fromBlock);
     const datasetId = contributed!.args.datasetId;
