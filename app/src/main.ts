@@ -1,11 +1,9 @@
-import "./NodeGlobals.js";
 import { html, render } from "lit-html";
 import { parseAppConfig } from "../../client/src/AppConfig.js";
 import { AppContext } from "./AppContext.js";
 import { PageScope } from "./PageScope.js";
 import { accountPage } from "./views/AccountPage.js";
 import { askPage } from "./views/AskPage.js";
-import { contributePage } from "./views/ContributePage.js";
 import { modelsPage } from "./views/ModelsPage.js";
 import { operatorsPage } from "./views/OperatorsPage.js";
 import { walletPanel } from "./views/WalletPanel.js";
@@ -33,7 +31,8 @@ async function boot(): Promise<void> {
       if (name === "ask") await askPage(visit, param);
       else if (name === "account") await accountPage(visit);
       else if (name === "operators") await operatorsPage(visit);
-      else if (name === "contribute") await contributePage(visit);
+      // Its parsers, cipher and uploader are a chunk of their own, loaded when a person opens the page.
+      else if (name === "contribute") await (await import("./views/ContributePage.js")).contributePage(visit);
       else await modelsPage(visit);
     } catch (err) {
       visit.report(err);

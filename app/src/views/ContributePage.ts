@@ -1,3 +1,4 @@
+import "../NodeGlobals.js";
 import { html, type TemplateResult } from "lit-html";
 import { formatTsr } from "../../../client/src/Amounts.js";
 import { checkDatasetFile, pageSchemaNames, submitDataset, type CheckedDataset, type SubmissionStep, type SubmittedDataset } from "../../../client/src/DatasetSubmission.js";
@@ -6,12 +7,20 @@ import { DATASET_STATUS_NAMES } from "../../../worker/src/data/OnChainDataset.js
 import { builtinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js";
 import type { PageScope } from "../PageScope.js";
 
-const STEP_TEXT: Record<SubmissionStep, string> = {
-  encrypting: "Encrypting in this browser",
-  uploading: "Uploading",
-  "signing-permit": "Signing the bond's permit in the wallet",
-  sending: "Sending the contribution",
-  sent: "Contributed: dataset",
+/** A step as the progress list says it. */
+const stepText = (step: SubmissionStep, detail: string | undefined): string => {
+  switch (step) {
+    case "encrypting":
+      return `Encrypted in this browser: ${detail}`;
+    case "uploading":
+      return `Uploading ${detail}`;
+    case "signing-permit":
+      return `Signing the permit for the bond of ${detail} in the wallet`;
+    case "sending":
+      return "Sending the contribution";
+    case "sent":
+      return `Contributed as dataset ${detail}`;
+  }
 };
 
 /** What the validators decided so far: the dataset's status, and each vote. */
@@ -79,7 +88,7 @@ export async function contributePage(scope: PageScope): Promise<void> {
         ipfsApi: ctx.ipfsApi.get(),
         fromBlock: ctx.config.deployment.startBlock,
         onStep: (step, detail) => {
-          steps.push(`${STEP_TEXT[step]}${detail === undefined ? "" : ` ${detail}`}`);
+          steps.push(stepText(step, detail));
           draw();
         },
       });
