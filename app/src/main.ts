@@ -6,6 +6,7 @@ import { accountPage } from "./views/AccountPage.js";
 import { askPage } from "./views/AskPage.js";
 import { modelsPage } from "./views/ModelsPage.js";
 import { operatorsPage } from "./views/OperatorsPage.js";
+import { trainingPage } from "./views/TrainingPage.js";
 import { walletPanel } from "./views/WalletPanel.js";
 
 const page = document.getElementById("page")!;
@@ -31,6 +32,7 @@ async function boot(): Promise<void> {
       if (name === "ask") await askPage(visit, param);
       else if (name === "account") await accountPage(visit);
       else if (name === "operators") await operatorsPage(visit);
+      else if (name === "train") await trainingPage(visit);
       // Its parsers, cipher and uploader are a chunk of their own, loaded when a person opens the page.
       else if (name === "contribute") await (await import("./views/ContributePage.js")).contributePage(visit);
       else await modelsPage(visit);
@@ -46,7 +48,7 @@ async function boot(): Promise<void> {
     const now = state.status === "connected" ? state.account : undefined;
     const changed = now !== account;
     account = now;
-    if (location.hash.startsWith("#/account") || (changed && location.hash.startsWith("#/ask"))) void route();
+    if (location.hash.startsWith("#/account") || (changed && (location.hash.startsWith("#/ask") || location.hash.startsWith("#/train")))) void route();
   });
   window.addEventListener("hashchange", () => void route());
   await Promise.all([route(), ctx.wallet.discover()]);

@@ -10,9 +10,12 @@ const ADD_PARAMETERS: Record<string, string> = { "cid-version": "1", "raw-leaves
  * multipart body, added and pinned, answered as Kubo answers (one JSON line: Name, Hash, Size). Refused, with a
  * sentence: another method (405), a page of another origin (403; Kubo's API refuses origins it was not told to allow,
  * too), DAG parameters other than the store's (400), a body that is not multipart (415) or holds no file or several
- * (400), a body over `maxUploadBytes` (413). Other paths go to `next`.
+ * (400), a body over `maxUploadBytes` (413), more than `maxConcurrent` uploads at once (503: each holds its body in
+ * memory until it is added). Other paths go to `next`.
  */
-export function ipfsAddEndpoint(store: ContentStore, options: { maxUploadBytes: number }) {
+export function ipfsAddEndpoint(store: ContentStore, options: { maxUploadBytes: number; maxConcurrent?: number }) {
+  const maxConcurrent = options.maxConcurrent ?? 2;
+  let active = 0;
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const [path, query] = (req.url ?? "").split("?");
     if (path !== ADD_PATH) return next();
@@ -25,10 +28,14 @@ export function ipfsAddEndpoint(store: ContentStore, options: { maxUploadBytes: 
     }
     const type = req.headers["content-type"] ?? "";
     if (!type.startsWith("multipart/form-data")) return send(res, 415, "add takes a multipart/form-data body with one file");
-    addUpload(req, type, store, options.maxUploadBytes).then(
-      ({ status, body }) => send(res, status, body, status === 200 ? "application/json" : "text/plain"),
-      () => send(res, 502, "the store failed to add the file"),
-    );
+    if (active >= maxConcurrent) return send(res, 503, `${active} uploads are being added: try again in a moment`, "text/plain", { "retry-after": "1", connection: "close" });
+    active++;
+    addUpload(req, type, store, options.maxUploadBytes)
+      .then(
+        ({ status, body }) => send(res, status, body, status === 200 ? "application/json" : "text/plain"),
+        () => send(res, 502, "the store failed to add the file"),
+      )
+      .finally(() => active--);
   };
 }
 
@@ -58,7 +65,7 @@ async function addUpload(req: IncomingMessage, type: string, store: ContentStore
   return { status: 200, body: JSON.stringify({ Name: files[0]!.name, Hash: cid, Size: String(bytes.byteLength) }) + "\n" };
 }
 
-function send(res: ServerResponse, status: number, body: string, type = "text/plain"): void {
-  res.writeHead(status, { "content-type": type, "content-length": String(Buffer.byteLength(body)) });
+function send(res: ServerResponse, status: number, body: string, type = "text/plain", headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": type, "content-length": String(Buffer.byteLength(body)), ...headers });
   res.end(body);
 }

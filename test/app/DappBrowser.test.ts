@@ -20,6 +20,8 @@ import { commitmentOf } from "../../worker/src/data/DatasetFormat.js";
 import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
 import { encodeSamples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { irisTask } from "../../scripts/lib/seedTasks/IrisTask.js";
+import { signPermit } from "../../worker/src/chain/Permit.js";
+import { cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -79,6 +81,8 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     return { manifest, versionId };
   }
 
+  /** The chain's latest block time. */
+  const nextTime = async () => Number((await wallet.provider.getBlock("latest"))!.timestamp);
   /** The chain's head, read afresh (ethers' getBlockNumber may answer from a cache up to 250 ms old). */
   const headBlock = async () => Number(await wallet.provider.send("eth_blockNumber", []));
 
@@ -659,5 +663,56 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const rewards = credited.filter((e) => e.args.reason === 1n || e.args.reason === 3n).reduce((sum, e) => sum + e.args.amount, 0n);
     expect(rewards).to.be.greaterThan(0n);
     expect(await row.locator("td").allTextContents()).to.deep.equal([String(datasetId), "Accepted", String(flowers.count), "0.0 TSR", `${formatEther(rewards)} TSR`, "0.0 TSR", "0"]);
+  });
+
+  it("the training page follows jobs as TrainingJobs records them, read again while shown; the requester cancels its enrolling job from the page and the budget comes back to its training credits, to the wei", async () => {
+    const { trainingJobs, token, dataRegistry } = app.stack.contracts;
+    const finished = await trainingJobs.jobCount();
+    expect(finished, "the provenance test ran a job").to.be.greaterThan(0n);
+    // The person's own job over the dataset it contributed from the page: no trainer runs now, so it stays enrolling.
+    const [contributed] = (await dataRegistry.queryFilter(dataRegistry.filters.DatasetContributed(undefined, PERSON.address), app.stack.deployment.startBlock)).slice(-1);
+    const initial = irisTask.initialModel();
+    const published = await publishModel(app.stack.store, initial, { name: "iris from the page" }, irisTask.codecs);
+    initial.dispose();
+    const evalSetCid = await app.stack.store.add(encodeSamples(irisTask.schema, await irisTask.evalSet()));
+    const budget = 30n * 10n ** 18n;
+    await (await token.mint(PERSON.address, budget)).wait();
+    const permit = await signPermit(token.connect(wallet.signer), wallet.signer, await trainingJobs.getAddress(), budget, BigInt((await nextTime()) + 3_600));
+    const args = {
+      manifestCid: cidToBytes(published.manifestCid), weightsCid: cidToBytes(published.weightsCid), evalSetCid: cidToBytes(evalSetCid),
+      modelName: "iris from the page", datasetIds: [contributed!.args.datasetId], budget, rounds: 2, workersPerRound: 3, evaluators: 3,
+      localEpochs: 5, batchSize: 5, learningRate: 50_000, rule: 3, quorumBps: 6_666, royaltyBps: 1_000, evaluationBps: 500,
+      durations: { enroll: 3_600, commit: 600, reveal: 300, vote: 300, evaluation: 900 },
+    };
+    await (await trainingJobs.connect(wallet.signer).createJob(args, permit)).wait();
+    const jobId = await trainingJobs.jobCount();
+
+    await page.goto(`${app.url}/#/train`);
+    const mine = page.getByTestId(`job-${jobId}`);
+    await mine.waitFor({ timeout: 30_000 });
+    expect(await mine.getByTestId("job-status").textContent()).to.equal("Enrolling");
+    expect(await mine.getByTestId("job-phase").textContent()).to.match(/^0 of 3 workers enrolled; (59 min [0-9]+ s|60 min 0 s) left to enrol$/);
+    expect(await mine.getByTestId("job-budget").textContent()).to.equal(`${formatEther(budget)} TSR, 0.0 TSR paid, ${formatEther(budget)} TSR held`);
+    // The federated job the provenance test ran: finished, every round as the chain has it; nobody may cancel it.
+    const done = page.getByTestId(`job-${finished}`);
+    expect(await done.getByTestId("job-status").textContent()).to.equal("Finalized");
+    const view = await trainingJobs.jobOf(finished);
+    expect(await done.getByTestId("job-rounds").locator("tbody tr").count()).to.equal(Number(view.rounds));
+    expect(await done.getByRole("button").count()).to.equal(0);
+    // Read again while shown: a later phase line replaces the first (the chain's clock moved on).
+    await app.stack.connection.ethers.provider.send("evm_increaseTime", [600]);
+    await app.stack.connection.ethers.provider.send("evm_mine", []);
+    await mine.getByTestId("job-phase").getByText(/^0 of 3 workers enrolled; (4[89]|50) min [0-9]+ s left to enrol$/).waitFor({ timeout: 10_000 });
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("training");
+
+    const creditBefore = await trainingJobs.creditOf(PERSON.address);
+    const fromBlock = await headBlock();
+    await mine.getByRole("button", { name: `Cancel job ${jobId}` }).click();
+    await mine.getByTestId("job-status").getByText("Cancelled", { exact: true }).waitFor({ timeout: 30_000 });
+    expect((await trainingJobs.creditOf(PERSON.address)) - creditBefore).to.equal(budget);
+    const cancelled = await trainingJobs.queryFilter(trainingJobs.filters.JobCancelled(jobId), fromBlock);
+    expect(cancelled).to.have.length(1);
+    expect(await mine.getByRole("button").count()).to.equal(0);
   });
 });

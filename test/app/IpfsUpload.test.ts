@@ -1,4 +1,4 @@
-import { createServer, type Server } from "node:http";
+import { createServer, request, type Server } from "node:http";
 import { mkdtemp, rm } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -88,7 +88,7 @@ describe("Uploads from a page: Kubo's /api/v0/add over the app's store, the CID 
       for (let i = 0; i < files; i++) f.append(`file${i}`, new Blob([bytesOf(10, i + 20)]), `f${i}`);
       return f;
     };
-    const post = async (url: string, init: RequestInit) => {
+    const post = async (url: string, init: RequestInit): Promise<[number, string]> => {
       const response = await fetch(`${api}${url}`, init);
       return [response.status, await response.text()];
     };
@@ -109,5 +109,36 @@ describe("Uploads from a page: Kubo's /api/v0/add over the app's store, the CID 
     expect(status).to.equal(200);
     expect(JSON.parse(body)).to.deep.equal({ Name: "f0", Hash: await reference.add(bytesOf(10, 20)), Size: "10" });
     expect(await post("/api/v0/other", { method: "POST" })).to.deep.equal([404, "not here"]);
+  });
+
+  it("at most two uploads are added at once (each holds its body in memory): a third is told to try again, and goes through once one ends", async () => {
+    const boundary = "tessera-test-boundary";
+    /** An upload whose body is sent in part and held open until `finish` is called. */
+    const held = () => {
+      const req = request(`${api}/api/v0/add`, { method: "POST", headers: { "content-type": `multipart/form-data; boundary=${boundary}` } });
+      const answered = new Promise<number>((resolve, reject) => {
+        req.on("response", (res) => {
+          res.resume();
+          res.on("end", () => resolve(res.statusCode!));
+        });
+        req.on("error", reject);
+      });
+      req.write(`--${boundary}\r\ncontent-disposition: form-data; name="file"; filename="held"\r\ncontent-type: application/octet-stream\r\n\r\n`);
+      return { answered, finish: (content: string) => req.end(`${content}\r\n--${boundary}--\r\n`) };
+    };
+    const first = held();
+    const second = held();
+    await new Promise((resolve) => setTimeout(resolve, 200)); // both admitted
+    const third = new FormData();
+    third.append("file", new Blob([bytesOf(12, 40)]), "third");
+    const refused = await fetch(`${api}/api/v0/add`, { method: "POST", body: third });
+    expect([refused.status, refused.headers.get("retry-after"), await refused.text()]).to.deep.equal([503, "1", "2 uploads are being added: try again in a moment"]);
+    first.finish("one");
+    expect(await first.answered).to.equal(200);
+    const again = new FormData();
+    again.append("file", new Blob([bytesOf(12, 40)]), "third");
+    expect((await fetch(`${api}/api/v0/add`, { method: "POST", body: again })).status).to.equal(200);
+    second.finish("two");
+    expect(await second.answered).to.equal(200);
   });
 });

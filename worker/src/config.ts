@@ -48,7 +48,7 @@ const schema = z.object({
   shardTlsCa: z.preprocess(emptyAsUndefined, z.string().optional()),
   /**
    * Shard host: the most stages of one shard run as one prediction (those that arrive while it computes; 1 = each
-   * alone). Batched rows are bit for bit their lone outputs on WASM; check a native or GPU backend before raising it.
+   * alone). On WASM only, where batched rows are bit for bit their lone outputs; other backends run stages alone.
    */
   shardHostMaxBatch: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
   /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */

@@ -138,4 +138,24 @@ describe("A claimant that hosts a shard runs its stage in its own process (Local
     expect(network.calls).to.deep.equal(["0@remote-0", "1@remote-1"]);
     for (const h of remote.values()) h.runner.dispose();
   });
+
+  it("a local stage that runs past the stage timeout (its host busy with other callers) gives way to another host of the shard in time", async () => {
+    const { remote, claimant, whole } = await setup();
+    const network = new RemoteHosts(remote);
+    const stuck = { serves: () => true, run: () => new Promise<Uint8Array>(() => undefined) };
+    const stages = new LocalFirstStages({ self: claimant.address, signer: claimant, chainId: CHAIN_ID, shardRegistry: REGISTRY, runner: () => stuck, remote: network });
+    const announced = [
+      [{ host: claimant.address, endpoint: "https://claimant.example" }, { host: remote.get("remote-0")!.wallet.address, endpoint: "remote-0" }],
+      [{ host: remote.get("remote-1")!.wallet.address, endpoint: "remote-1" }],
+    ];
+    const backoff = new HostBackoff();
+    const router = new ShardRouter({ transport: stages, hostsOf: async (_v, shard) => announced[shard], preferredHost: (v, s) => stages.preferredHost(v, s), backoff, stageTimeoutMs: 200 });
+    const started = Date.now();
+    const run = await router.run({ requestId: 3n, versionId: 7n, shardCount: 2, input: inputs[1], inputHash: keccak256(inputs[1]) });
+    expect(Date.now() - started).to.be.lessThan(2_000);
+    expect(Buffer.from(run.output)).to.deep.equal(Buffer.from((whole[1] as { output: Uint8Array }).output));
+    expect(run.stages[0].host).to.equal(remote.get("remote-0")!.wallet.address);
+    expect(backoff.failures(claimant.address)).to.equal(1);
+    for (const h of remote.values()) h.runner.dispose();
+  });
 });

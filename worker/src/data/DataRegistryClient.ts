@@ -3,15 +3,17 @@ import type { DataRegistry, TesseraToken, WorkerRegistry } from "../../../typech
 import { NO_PERMIT, signPermit, type PermitArgs } from "../chain/Permit.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { contributeDataset, type DatasetContribution, type DatasetSource } from "./DatasetContribution.js";
-import type { KeyRecipient } from "./KeyEnvelopes.js";
+import { normalizePublicKey, type KeyRecipient } from "./KeyEnvelopes.js";
 import { contributionArgsOf, type ContributionArgs } from "./OnChainDataset.js";
 
 const ENCRYPTION_KEY_BYTES = 33;
 
 /**
- * The validators a contributor should seal its dataset key for: every worker that registered or
- * updated its profile since `fromBlock` and that the DataRegistry counts as a validator now, with
- * the encryption public key it registered.
+ * The validators a contributor should seal its dataset key for: every worker that registered or updated its profile
+ * since `fromBlock` and that the DataRegistry counts as a validator now, with the encryption public key it registered.
+ * Registering is open to anyone with the stake, and the registry checks a key's length only, so what would make sealing
+ * fail for everyone is left out: a key that is not a point on the curve, and a key another validator registered
+ * first (a copy: only the first, by the time of the event that set it, gets an envelope for it).
  */
 export async function currentValidatorRecipients(
   workerRegistry: WorkerRegistry,
@@ -22,13 +24,33 @@ export async function currentValidatorRecipients(
     workerRegistry.queryFilter(workerRegistry.filters.WorkerRegistered(), fromBlock),
     workerRegistry.queryFilter(workerRegistry.filters.WorkerProfileUpdated(), fromBlock),
   ]);
-  const workers = [...new Set([...registered, ...updated].map((e) => e.args.worker))];
-  const recipients: KeyRecipient[] = [];
-  for (const worker of workers) {
-    const [info, isValidator] = await Promise.all([workerRegistry.workerOf(worker), dataRegistry.isValidator(worker)]);
-    if (isValidator && getBytes(info.encryptionPublicKey).length === ENCRYPTION_KEY_BYTES) {
-      recipients.push({ address: worker, publicKey: hexlify(info.encryptionPublicKey) });
+  // Where each worker first set each key it registered, in chain order.
+  const events = [...registered, ...updated].sort((a, b) => a.blockNumber - b.blockNumber || a.index - b.index);
+  const firstSet = new Map<string, number>();
+  events.forEach((e, position) => {
+    const id = `${e.args.worker}:${hexlify(e.args.encryptionPublicKey).toLowerCase()}`;
+    if (!firstSet.has(id)) firstSet.set(id, position);
+  });
+  const workers = [...new Set(events.map((e) => e.args.worker))];
+  const infos = await Promise.all(workers.map(async (worker) => [await workerRegistry.workerOf(worker), await dataRegistry.isValidator(worker)] as const));
+  const candidates: { address: string; key: string; since: number }[] = [];
+  workers.forEach((worker, i) => {
+    const [info, isValidator] = infos[i]!;
+    if (!isValidator || getBytes(info.encryptionPublicKey).length !== ENCRYPTION_KEY_BYTES) return;
+    try {
+      const key = normalizePublicKey(hexlify(info.encryptionPublicKey));
+      candidates.push({ address: worker, key, since: firstSet.get(`${worker}:${hexlify(info.encryptionPublicKey).toLowerCase()}`) ?? Number.MAX_SAFE_INTEGER });
+    } catch {
+      // not a point on the curve: nobody holds its private key
     }
+  });
+  // A key held by several validators is sealed once, for the one that set it first (the others copied it).
+  const recipients: KeyRecipient[] = [];
+  const keys = new Set<string>();
+  for (const c of candidates.sort((a, b) => a.since - b.since)) {
+    if (keys.has(c.key)) continue;
+    keys.add(c.key);
+    recipients.push({ address: c.address, publicKey: c.key });
   }
   return recipients;
 }

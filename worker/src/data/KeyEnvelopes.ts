@@ -155,7 +155,8 @@ export function openEnvelope(document: KeyEnvelopeDocument, myPrivateKey: string
   return Uint8Array.from(payload.subarray(0, DATASET_KEY_BYTES));
 }
 
-function normalizePublicKey(publicKey: string): string {
+/** A compressed secp256k1 public key as 0x + 66 lowercase hex digits; KeyEnvelopeError if it is not a point on the curve. */
+export function normalizePublicKey(publicKey: string): string {
   const withPrefix = publicKey.startsWith("0x") ? publicKey : `0x${publicKey}`;
   if (!isHexString(withPrefix, 33))
     throw new KeyEnvelopeError(`public key ${publicKey} is not 33-byte compressed secp256k1 hex`);

@@ -51,7 +51,9 @@ export class LocalFirstStages implements StageTransport {
       return this.#o.remote.runStage(endpoint, expectedHost, stage, options);
     }
     // The router's own input: stage 0's bytes are the request's, later stages' the previous host's checked output.
-    const output = await runner.run(stage.versionId, stage.shardIndex, stage.input);
+    // Bounded like a remote stage: a shard host busy with other callers' stages must not hold the claim past its
+    // deadline; the router then tries the next host (the local run finishes on its own, its result unused).
+    const output = await withinTimeout(runner.run(stage.versionId, stage.shardIndex, stage.input), options?.timeoutMs, stage);
     const signed = await signStage(this.#o.signer, this.#o.chainId, this.#o.shardRegistry, {
       requestId: stage.requestId,
       modelVersionId: stage.versionId,
@@ -61,5 +63,20 @@ export class LocalFirstStages implements StageTransport {
     });
     this.local++;
     return { output, stage: signed };
+  }
+}
+
+/** `run`, or a retryable error once `timeoutMs` passed (no limit when undefined). */
+async function withinTimeout<T>(run: Promise<T>, timeoutMs: number | undefined, stage: StageCall): Promise<T> {
+  if (timeoutMs === undefined) return run;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(Object.assign(new Error(`shard ${stage.shardIndex} of version ${stage.versionId} ran past ${timeoutMs} ms in this process`), { retryable: true })), timeoutMs);
+  });
+  run.catch(() => undefined); // settled later or never: not an unhandled rejection
+  try {
+    return await Promise.race([run, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

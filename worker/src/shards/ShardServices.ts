@@ -18,6 +18,7 @@ import { StageAuthorization } from "./StageAuthorization.js";
 import { shardHostTls, shardTlsCa } from "./ShardTls.js";
 import { LocalFirstStages } from "./LocalStages.js";
 import { loadHostedShards } from "./ShardedModels.js";
+import { activeTf } from "../ml/backend.js";
 import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
 import { ShardStageRunner } from "./ShardStageRunner.js";
 import { BatchingStageRunner } from "./StageBatching.js";
@@ -116,8 +117,13 @@ export function shardHostService(
       const shards = [];
       for (const [versionId, indexes] of byVersion) shards.push(...(await loadHostedShards(ctx.store, models, versionId, indexes)));
       runner = new ShardStageRunner(shards);
-      // The stages of a shard that arrive while it computes go together as its next prediction (SHARD_HOST_MAX_BATCH).
-      batching = new BatchingStageRunner(runner, { maxBatch: ctx.config.shardHostMaxBatch });
+      // The stages of a shard that arrive while it computes go together as its next prediction (SHARD_HOST_MAX_BATCH),
+      // on WASM, where a batched row is bit for bit the row alone (tested); another backend runs each stage alone
+      // until that is checked there, so a stage's output hash never depends on what it was batched with.
+      const backend = activeTf().getBackend();
+      const maxBatch = backend === "wasm" ? ctx.config.shardHostMaxBatch : 1;
+      if (maxBatch !== ctx.config.shardHostMaxBatch) logger.info({ backend, asked: ctx.config.shardHostMaxBatch }, "shard host: stages run one at a time on this backend (batching is checked on WASM only)");
+      batching = new BatchingStageRunner(runner, { maxBatch });
       hosted = shards.map((s) => `${s.versionId}:${s.shardIndex}`);
       // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
       const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
@@ -134,7 +140,7 @@ export function shardHostService(
         shardRegistry: address,
         runner: batching,
         // One batch computing and the next one gathering; more are told to try another host (429).
-        maxConcurrent: 2 * ctx.config.shardHostMaxBatch,
+        maxConcurrent: 2 * Math.max(4, maxBatch),
         hostname: ctx.config.shardHostBind,
         port: ctx.config.shardHostPort,
         logger,
@@ -150,6 +156,8 @@ export function shardHostService(
     },
     stop: async () => {
       await server?.stop();
+      server = undefined; // the router stops running stages here before the models go
+      batching = undefined;
       await settlement?.stop();
       runner?.dispose();
     },

@@ -1,0 +1,112 @@
+import { html, type TemplateResult } from "lit-html";
+import { formatTsr } from "../../../client/src/Amounts.js";
+import { shortAddress } from "../../../client/src/ShortAddress.js";
+import { recentJobs, type ListedJob } from "../../../client/src/TrainingJobList.js";
+import type { JobView } from "../../../client/src/TrainingJobView.js";
+import type { PageScope } from "../PageScope.js";
+
+/** How often the page reads the jobs again while it is shown. */
+const REFRESH_MS = 2_000;
+
+/** "3 min 20 s left", or "passed 12 s ago": a phase's deadline at the next block's time. */
+function timeLeft(seconds: number): string {
+  const s = Math.abs(seconds);
+  const text = s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`;
+  return seconds >= 0 ? `${text} left` : `passed ${text} ago`;
+}
+
+/** What the job waits for now, in a sentence. */
+function phaseLine(v: JobView): string {
+  switch (v.status) {
+    case "Enrolling":
+      return `${v.enrolled} of ${v.workersPerRound} workers enrolled; ${timeLeft(v.secondsLeft)} to enrol`;
+    case "Committing":
+      return `round ${v.round} of ${v.rounds}: ${v.committed} of ${v.active} updates committed; ${timeLeft(v.secondsLeft)}`;
+    case "Revealing":
+      return `round ${v.round} of ${v.rounds}: ${v.revealed} of ${v.committed} updates revealed; ${timeLeft(v.secondsLeft)}`;
+    case "Voting":
+      return `round ${v.round} of ${v.rounds}: the workers vote on the aggregate; ${timeLeft(v.secondsLeft)}`;
+    case "Evaluating":
+      return `${v.evaluations.length} of ${v.evaluators} evaluations of the final model; ${timeLeft(v.secondsLeft)}`;
+    case "Finalized":
+      return `finished: median accuracy ${((v.accuracy ?? 0) * 100).toFixed(2)} %${v.versionId === undefined ? "" : `, registered as version ${v.versionId}`}`;
+    default:
+      return v.status.toLowerCase();
+  }
+}
+
+/**
+ * Training: the latest jobs as TrainingJobs records them, read again every two seconds while the page is shown (the
+ * phase, what it waits for and its deadline, the workers, each completed round's updates and votes, the money); a
+ * job the connected account may cancel now (its own while it enrols, or any whose phase lapsed stalled) gets the
+ * button, and its refund lands in the account's training credits.
+ */
+export async function trainingPage(scope: PageScope): Promise<void> {
+  const { ctx } = scope;
+  const jobs = ctx.contracts.trainingJobs;
+  if (jobs === undefined) {
+    scope.render(html`<h1>Training</h1><p>This deployment has no TrainingJobs.</p>`);
+    return;
+  }
+  scope.render(html`<h1>Training</h1><p>Reading TrainingJobs…</p>`);
+  let busy = false;
+  let listed: ListedJob[] = [];
+  const account = () => {
+    const state = ctx.wallet.state.get();
+    return state.status === "connected" ? state.account : undefined;
+  };
+  const read = async () => {
+    const who = account();
+    listed = await recentJobs(jobs, ctx.provider, { fromBlock: ctx.config.deployment.startBlock, ...(who === undefined ? {} : { account: who }) });
+    draw();
+  };
+  const cancel = async (jobId: bigint) => {
+    ctx.clearProblem();
+    busy = true;
+    draw();
+    try {
+      await (await jobs.connect(await ctx.wallet.signer()).cancel(jobId)).wait();
+    } catch (err) {
+      scope.report(err);
+    } finally {
+      busy = false;
+      await read().catch((err: unknown) => scope.report(err));
+    }
+  };
+  const draw = () =>
+    scope.render(html`<h1>Training</h1>
+      <p class="muted">Federated training jobs, newest first, as TrainingJobs records them (read every ${REFRESH_MS / 1000} s). Create one with <code>npx hardhat train create</code>.</p>
+      ${listed.length === 0 ? html`<p>No training job yet.</p>` : listed.map((j) => jobCard(j, busy, () => void cancel(j.view.jobId)))}`);
+  await read();
+  void (async () => {
+    while (scope.current) {
+      await new Promise((resolve) => setTimeout(resolve, REFRESH_MS));
+      if (!scope.current || busy) continue;
+      await read().catch((err: unknown) => scope.report(err));
+    }
+  })();
+}
+
+function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () => void): TemplateResult {
+  const open = v.budget - v.paid;
+  return html`<section class="card" aria-label=${`Job ${v.jobId}`} data-testid=${`job-${v.jobId}`}>
+    <h2>Job ${v.jobId}: ${v.terms?.modelName ?? "a model"}</h2>
+    <dl>
+      <dt>Status</dt><dd data-testid="job-status">${v.status}</dd>
+      <dt>Now</dt><dd data-testid="job-phase">${phaseLine(v)}</dd>
+      <dt>Requester</dt><dd><span title=${v.requester}>${shortAddress(v.requester)}</span></dd>
+      <dt>Terms</dt><dd>${v.rounds} rounds × ${v.workersPerRound} workers, ${v.rule}, ${v.datasets.length} datasets (${v.datasets.reduce((n, d) => n + d.samples, 0)} samples)${v.terms === undefined ? "" : `, E=${v.terms.localEpochs} B=${v.terms.batchSize} lr=${v.terms.learningRate}`}</dd>
+      <dt>Budget</dt><dd data-testid="job-budget">${formatTsr(v.budget)}, ${formatTsr(v.paid)} paid${open > 0n ? `, ${formatTsr(open)} held` : ""}</dd>
+      <dt>Workers</dt><dd>${v.workers.length === 0 ? "none yet" : v.workers.map((w) => html`<span title=${w.address}>${shortAddress(w.address)}${w.dropped ? " (dropped)" : ""}</span> `)}</dd>
+    </dl>
+    ${v.roundResults.length === 0
+      ? ""
+      : html`<table data-testid="job-rounds">
+          <thead><tr><th scope="col">Round</th><th scope="col">Updates</th><th scope="col">Votes</th><th scope="col">Left out</th></tr></thead>
+          <tbody>${v.roundResults.map((r) => html`<tr><td>${r.round}</td><td>${r.updates}</td><td>${r.votes}</td><td>${r.excluded.length}</td></tr>`)}</tbody>
+        </table>`}
+    ${cancellable
+      ? html`<p><button type="button" ?disabled=${busy} @click=${cancel}>Cancel job ${v.jobId}</button> <span class="muted">what is not paid yet comes back to the requester's training credits (Account page)</span></p>`
+      : ""}
+  </section>`;
+}
