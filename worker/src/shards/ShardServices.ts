@@ -141,6 +141,8 @@ export function shardHostService(
         runner: batching,
         // One batch computing and the next one gathering; more are told to try another host (429).
         maxConcurrent: 2 * Math.max(4, maxBatch),
+        // One caller (a hostile claimant included) holds at most half of them: the others keep being served.
+        maxConcurrentPerPeer: Math.max(4, maxBatch),
         hostname: ctx.config.shardHostBind,
         port: ctx.config.shardHostPort,
         logger,

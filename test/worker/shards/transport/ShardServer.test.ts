@@ -269,6 +269,31 @@ describe("ShardServer: stages over HTTP/2", function () {
     expect(hosted.server.served).to.equal(3);
   });
 
+  it("attack: one caller floods the host; it holds at most its share of the slots, and another caller is still served", async () => {
+    await hosted.server.stop();
+    const other = Wallet.createRandom();
+    hosted = await host(hostKey, [caller.address, other.address], { maxConcurrent: 4, maxConcurrentPerPeer: 2 });
+    const otherClient = new ShardClient({ signer: other, chainId: CHAIN_ID, shardRegistry: REGISTRY });
+    try {
+      const gate = new Gate();
+      hosted.runner.gate = gate;
+      const flood = [1, 2].map((i) => client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16, i))));
+      await hosted.runner.waitForCalls(2);
+      const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16, 3))));
+      expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_429", "BUSY", true]);
+      expect(err.message).to.contain("this caller runs 2 stages here already");
+      const served = otherClient.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16, 4)));
+      await hosted.runner.waitForCalls(3);
+      gate.open();
+      await Promise.all([...flood, served]);
+      // Its slots given back, the first caller is served again.
+      await client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16, 5)));
+      expect(hosted.server.served).to.equal(4);
+    } finally {
+      await otherClient.close();
+    }
+  });
+
   it("500 RUNNER_FAILED with the runner's sentence; the next stage is served", async () => {
     hosted.runner.failWith = new Error("the shard ran out of memory");
     const err = await refusal(client.runStage(hosted.endpoint, hostKey.address, stage(randomBytes(16))));

@@ -51,6 +51,8 @@ export interface ShardServerOptions {
   maxBodyBytes?: number;
   /** Stages past authorization at once (receiving, running, answering); default 8. */
   maxConcurrent?: number;
+  /** Of those, the most one caller may hold (default: all): other callers keep slots while one floods the host. */
+  maxConcurrentPerPeer?: number;
   /** Default 60 s each way. */
   clockSkewMs?: number;
   /** The longest a caller's session token may live (from the host's now); default 15 min. */
@@ -86,6 +88,8 @@ export class ShardServer {
   readonly #stopping = new AbortController();
   #stopped?: Promise<void>;
   #active = 0;
+  /** Slots held now, by caller. */
+  readonly #activeByPeer = new Map<string, number>();
   #served = 0;
   #abandoned = 0;
   readonly #refused: Partial<Record<StageRefusalCode, number>> = {};
@@ -103,6 +107,7 @@ export class ShardServer {
       port: options.port ?? 0,
       maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
       maxConcurrent: options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_STAGES,
+      maxConcurrentPerPeer: options.maxConcurrentPerPeer ?? options.maxConcurrent ?? DEFAULT_MAX_CONCURRENT_STAGES,
       clockSkewMs: options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS,
       maxSessionLifetimeMs: options.maxSessionLifetimeMs ?? MAX_SESSION_LIFETIME_MS,
       tls: options.tls,
@@ -213,6 +218,7 @@ export class ShardServer {
   async #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     stream.on("error", (err) => this.#log.debug({ err }, "shard server: stream error"));
     let slot = false;
+    let peer = "";
     try {
       if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
       if (headers[":path"] !== STAGE_PATH) throw new Refusal("NOT_FOUND", `no such path; stages are served at ${STAGE_PATH}`);
@@ -228,7 +234,11 @@ export class ShardServer {
       });
       if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
       if (this.#active >= this.#o.maxConcurrent) throw new Refusal("BUSY", `the host runs ${this.#active} stages already; try another host`);
+      const held = this.#activeByPeer.get(req.peer) ?? 0;
+      if (held >= this.#o.maxConcurrentPerPeer) throw new Refusal("BUSY", `this caller runs ${held} stages here already; try another host`);
       this.#active++;
+      this.#activeByPeer.set(req.peer, held + 1);
+      peer = req.peer;
       slot = true;
 
       const body = await readBody(stream, this.#o.maxBodyBytes, this.#stopping.signal);
@@ -278,7 +288,12 @@ export class ShardServer {
       if (!(err instanceof Refusal)) this.#log.error({ err }, "shard server: stage failed");
       this.#refuse(stream, refusal);
     } finally {
-      if (slot) this.#active--;
+      if (slot) {
+        this.#active--;
+        const left = (this.#activeByPeer.get(peer) ?? 1) - 1;
+        if (left === 0) this.#activeByPeer.delete(peer);
+        else this.#activeByPeer.set(peer, left);
+      }
     }
   }
 
