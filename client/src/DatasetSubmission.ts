@@ -8,6 +8,7 @@ import { commitmentOf } from "../../worker/src/data/DatasetFormat.js";
 import { encodeSamples, type Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { formatTsr } from "./Amounts.js";
 import { addToIpfs } from "./IpfsUpload.js";
+import { fetchContent } from "./ModelCatalog.js";
 
 /** A file read under a schema in this browser: its samples, and how many of each class (what a person checks first). */
 export interface CheckedDataset {
@@ -57,13 +58,15 @@ export interface SubmitDatasetOptions {
   readonly license: string;
   /** Kubo RPC API the ciphertext and envelopes are uploaded through (IpfsUpload.ts). */
   readonly ipfsApi: string;
+  /** The IPFS gateway the page reads through: each upload is read back from it before anything is signed. */
+  readonly gateway: string;
   /** The deployment's first block (validators are found from their registrations since). */
   readonly fromBlock: number;
   /** Each step as it starts, for the page to show. */
   readonly onStep?: (step: SubmissionStep, detail?: string) => void;
 }
 
-export type SubmissionStep = "encrypting" | "uploading" | "signing-permit" | "sending" | "sent";
+export type SubmissionStep = "encrypting" | "uploading" | "reading-back" | "signing-permit" | "sending" | "sent";
 
 export interface SubmittedDataset {
   readonly datasetId: bigint;
@@ -105,9 +108,16 @@ export async function submitDataset(options: SubmitDatasetOptions): Promise<Subm
     token,
     signer,
     store: {
-      add: (bytes) => {
-        step("uploading", uploads++ === 0 ? "the encrypted dataset" : "the key envelopes");
-        return addToIpfs(options.ipfsApi, bytes, uploads === 1 ? "dataset.enc" : "envelopes.json");
+      add: async (bytes) => {
+        const what = uploads++ === 0 ? "the encrypted dataset" : "the key envelopes";
+        step("uploading", what);
+        const cid = await addToIpfs(options.ipfsApi, bytes, uploads === 1 ? "dataset.enc" : "envelopes.json");
+        // A node can answer the right CID without keeping the bytes: the validators could then not read them, and the
+        // bond would be lost. Read back through the gateway, byte for byte, before anything is signed.
+        step("reading-back", what);
+        const back = await fetchContent(options.gateway, cid, what, { unchecked: true, maxBytes: bytes.byteLength });
+        if (!equalBytes(back, bytes)) throw new Error(`The IPFS gateway ${options.gateway} serves other bytes as ${cid} than were uploaded: nothing was signed; choose another node or gateway.`);
+        return cid;
       },
     },
     source: { schema: checked.schema, samples: checked.samples },
@@ -129,4 +139,8 @@ export async function submitDataset(options: SubmitDatasetOptions): Promise<Subm
     bond: prepared.bond,
     recipients: recipients.map((r) => r.address),
   };
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
 }

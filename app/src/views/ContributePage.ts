@@ -14,6 +14,8 @@ const stepText = (step: SubmissionStep, detail: string | undefined): string => {
       return `Encrypted in this browser: ${detail}`;
     case "uploading":
       return `Uploading ${detail}`;
+    case "reading-back":
+      return `Read back through the gateway: ${detail}`;
     case "signing-permit":
       return `Signing the permit for the bond of ${detail} in the wallet`;
     case "sending":
@@ -86,6 +88,7 @@ export async function contributePage(scope: PageScope): Promise<void> {
         checked,
         license,
         ipfsApi: ctx.ipfsApi.get(),
+        gateway: ctx.gateway.get(),
         fromBlock: ctx.config.deployment.startBlock,
         onStep: (step, detail) => {
           steps.push(stepText(step, detail));
