@@ -21,6 +21,7 @@ import { builtinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
 import { encodeSamples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { irisTask } from "../../scripts/lib/seedTasks/IrisTask.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
+import { CID } from "multiformats/cid";
 import { cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
@@ -714,5 +715,61 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const cancelled = await trainingJobs.queryFilter(trainingJobs.filters.JobCancelled(jobId), fromBlock);
     expect(cancelled).to.have.length(1);
     expect(await mine.getByRole("button").count()).to.equal(0);
+  });
+
+  it("creates a training job from the form: a bad term is the contract's sentence before anything is signed; then the terms, datasets, start and evaluation set on chain are the form's, the budget paid by one permit, the job listed", async () => {
+    const { trainingJobs, token, modelRegistry } = app.stack.contracts;
+    const schema = builtinSchema("iris-4/species-3")!;
+    // The version the seeds' federated job registered: an Iris model to start from.
+    const finished = (await trainingJobs.queryFilter(trainingJobs.filters.JobFinalized())).at(-1)!;
+    const startVersion = (await trainingJobs.jobOf(finished.args.jobId)).versionId;
+    const flowers = await irisTask.evalSet();
+    const species = schema.document.label.kind === "class" ? schema.document.label.classes : [];
+    const csv = ["sepal_length,sepal_width,petal_length,petal_width,species", ...Array.from({ length: flowers.count }, (_, i) => [...flowers.features.subarray(i * 4, i * 4 + 4)].map((v) => Number(v.toPrecision(6))).join(",") + "," + species[flowers.labels[i]!])].join("\n");
+    const budget = 40n * 10n ** 18n;
+    await (await token.mint(PERSON.address, budget)).wait();
+
+    await page.goto(`${app.url}/#/train`);
+    await page.getByText("Create a training job").click();
+    const form = page.getByRole("form", { name: "New training job" });
+    await form.getByLabel("Start from version").selectOption(String(startVersion));
+    await form.getByLabel(/^Public evaluation file/).setInputFiles({ name: "iris-eval.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await form.getByLabel("Rounds").fill("2");
+    // A budget below the workers' least pay passes the form's own checks; the contract's static call refuses it.
+    await form.getByLabel("Budget (TSR)").fill("0.000000000000000001");
+    const askedBefore = wallet.asked.length;
+    await form.getByRole("button", { name: "Create the job" }).click();
+    await page.locator("#problem").waitFor({ state: "visible" });
+    const minPay = (await trainingJobs.params()).minUpdatePay;
+    expect(await page.locator("#problem").textContent()).to.equal(`The contract refused: a budget of 1 token wei leaves less than the workers' least pay (${2n * 3n * (minPay === 0n ? 1n : minPay)} token wei: rounds x workers x minUpdatePay).`);
+    expect(wallet.asked.slice(askedBefore)).to.not.include("eth_signTypedData_v4");
+    expect(wallet.asked.slice(askedBefore)).to.not.include("eth_sendTransaction");
+
+    await form.getByLabel("Budget (TSR)").fill("40");
+    const datasetIds = (await form.getByRole("checkbox").evaluateAll((boxes) => boxes.map((b) => (b as unknown as { value: string }).value))).map(BigInt);
+    expect(datasetIds.length).to.be.greaterThan(0);
+    const balanceBefore = await token.balanceOf(PERSON.address);
+    const fromBlock = await headBlock();
+    await form.getByRole("button", { name: "Create the job" }).click();
+    try {
+      await page.getByTestId("job-created").waitFor({ timeout: 60_000 });
+    } catch {
+      throw new Error(`no job created: the banner says ${JSON.stringify(await page.locator("#problem").textContent())}; steps: ${JSON.stringify(await page.getByTestId("job-steps").allTextContents().catch(() => []))}`);
+    }
+    const [created] = await trainingJobs.queryFilter(trainingJobs.filters.JobCreated(undefined, PERSON.address), fromBlock);
+    const a = created!.args.args;
+    const version = await modelRegistry.getVersion(startVersion);
+    expect([a.manifestCid, a.weightsCid]).to.deep.equal([version.manifestCid, version.weightsCid]);
+    expect([a.modelName, [...a.datasetIds], a.budget, a.rounds, a.workersPerRound, a.evaluators, a.localEpochs, a.batchSize, a.learningRate, a.rule, a.quorumBps, a.royaltyBps, a.evaluationBps]).to.deep.equal(["iris-4 trained from the page", datasetIds, budget, 2n, 3n, 3n, 5n, 8n, 50_000n, 3n, 6_666n, 1_000n, 500n]);
+    expect([...a.durations].map(Number)).to.deep.equal([3_600, 600, 300, 300, 900]);
+    // The evaluation set on IPFS is the file's samples, encoded as the validators read them.
+    const evalSet = await app.stack.store.get(CID.decode(getBytes(a.evalSetCid)).toString());
+    expect(Buffer.from(evalSet).equals(Buffer.from(encodeSamples(schema, flowers)))).to.equal(true);
+    expect(balanceBefore - (await token.balanceOf(PERSON.address))).to.equal(budget);
+    expect(wallet.asked.slice(askedBefore).filter((m) => m === "eth_signTypedData_v4")).to.have.length(1);
+    const jobId = created!.args.jobId;
+    await page.getByTestId(`job-${jobId}`).getByTestId("job-status").getByText("Enrolling", { exact: true }).waitFor({ timeout: 10_000 });
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("training-create");
   });
 });

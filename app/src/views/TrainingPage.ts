@@ -4,6 +4,7 @@ import { shortAddress } from "../../../client/src/ShortAddress.js";
 import { recentJobs, type ListedJob } from "../../../client/src/TrainingJobList.js";
 import type { JobView } from "../../../client/src/TrainingJobView.js";
 import type { PageScope } from "../PageScope.js";
+import { NewJobForm } from "./NewJobForm.js";
 
 /** How often the page reads the jobs again while it is shown. */
 const REFRESH_MS = 2_000;
@@ -36,7 +37,7 @@ function phaseLine(v: JobView): string {
 }
 
 /**
- * Training: the latest jobs as TrainingJobs records them, read again every two seconds while the page is shown (the
+ * Training: a form that creates a job (NewJobForm), and the latest jobs as TrainingJobs records them, read again every two seconds while the page is shown (the
  * phase, what it waits for and its deadline, the workers, each completed round's updates and votes, the money); a
  * job the connected account may cancel now (its own while it enrols, or any whose phase lapsed stalled) gets the
  * button, and its refund lands in the account's training credits.
@@ -73,11 +74,13 @@ export async function trainingPage(scope: PageScope): Promise<void> {
       await read().catch((err: unknown) => scope.report(err));
     }
   };
+  const form = new NewJobForm(scope, () => draw());
   const draw = () =>
     scope.render(html`<h1>Training</h1>
-      <p class="muted">Federated training jobs, newest first, as TrainingJobs records them (read every ${REFRESH_MS / 1000} s). Create one with <code>npx hardhat train create</code>.</p>
+      ${form.template()}
+      <p class="muted">Federated training jobs, newest first, as TrainingJobs records them (read every ${REFRESH_MS / 1000} s).</p>
       ${listed.length === 0 ? html`<p>No training job yet.</p>` : listed.map((j) => jobCard(j, busy, () => void cancel(j.view.jobId)))}`);
-  await read();
+  await Promise.all([read(), form.load()]);
   void (async () => {
     while (scope.current) {
       await new Promise((resolve) => setTimeout(resolve, REFRESH_MS));
