@@ -6,7 +6,6 @@ import { accountPage } from "./views/AccountPage.js";
 import { askPage } from "./views/AskPage.js";
 import { modelsPage } from "./views/ModelsPage.js";
 import { operatorsPage } from "./views/OperatorsPage.js";
-import { trainingPage } from "./views/TrainingPage.js";
 import { walletPanel } from "./views/WalletPanel.js";
 
 const page = document.getElementById("page")!;
@@ -32,7 +31,8 @@ async function boot(): Promise<void> {
       if (name === "ask") await askPage(visit, param);
       else if (name === "account") await accountPage(visit);
       else if (name === "operators") await operatorsPage(visit);
-      else if (name === "train") await trainingPage(visit);
+      // Like the contribute page, with which it shares the dataset parsers and the uploader: a chunk loaded when opened.
+      else if (name === "train") await (await import("./views/TrainingPage.js")).trainingPage(visit);
       // Its parsers, cipher and uploader are a chunk of their own, loaded when a person opens the page.
       else if (name === "contribute") await (await import("./views/ContributePage.js")).contributePage(visit);
       else await modelsPage(visit);
