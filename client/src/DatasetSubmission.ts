@@ -7,8 +7,7 @@ import { builtinSchema, builtinSchemaNames, type BuiltinSchema } from "../../wor
 import { commitmentOf } from "../../worker/src/data/DatasetFormat.js";
 import { encodeSamples, type Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { formatTsr } from "./Amounts.js";
-import { addToIpfs } from "./IpfsUpload.js";
-import { fetchContent } from "./ModelCatalog.js";
+import { addAndReadBack } from "./IpfsUpload.js";
 
 /** A file read under a schema in this browser: its samples, and how many of each class (what a person checks first). */
 export interface CheckedDataset {
@@ -111,13 +110,8 @@ export async function submitDataset(options: SubmitDatasetOptions): Promise<Subm
       add: async (bytes) => {
         const what = uploads++ === 0 ? "the encrypted dataset" : "the key envelopes";
         step("uploading", what);
-        const cid = await addToIpfs(options.ipfsApi, bytes, uploads === 1 ? "dataset.enc" : "envelopes.json");
-        // A node can answer the right CID without keeping the bytes: the validators could then not read them, and the
-        // bond would be lost. Read back through the gateway, byte for byte, before anything is signed.
-        step("reading-back", what);
-        const back = await fetchContent(options.gateway, cid, what, { unchecked: true, maxBytes: bytes.byteLength });
-        if (!equalBytes(back, bytes)) throw new Error(`The IPFS gateway ${options.gateway} serves other bytes as ${cid} than were uploaded: nothing was signed; choose another node or gateway.`);
-        return cid;
+        // Read back before anything is signed: a node that keeps nothing would cost the bond.
+        return addAndReadBack(options.ipfsApi, options.gateway, bytes, uploads === 1 ? "dataset.enc" : "envelopes.json", what, () => step("reading-back", what));
       },
     },
     source: { schema: checked.schema, samples: checked.samples },
@@ -139,8 +133,4 @@ export async function submitDataset(options: SubmitDatasetOptions): Promise<Subm
     bond: prepared.bond,
     recipients: recipients.map((r) => r.address),
   };
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  return a.byteLength === b.byteLength && a.every((v, i) => v === b[i]);
 }

@@ -3,6 +3,7 @@ import { fixedSize } from "ipfs-unixfs-importer/chunker";
 import { balanced } from "ipfs-unixfs-importer/layout";
 import type { CID } from "multiformats/cid";
 import { unixfsImportParameters } from "../../worker/src/ipfs/ContentStore.js";
+import { fetchContent } from "./ModelCatalog.js";
 
 /**
  * The CID every Tessera store (embedded or Kubo, ContentStore.ts) gives `bytes`, computed here without storing a
@@ -48,4 +49,19 @@ export async function addToIpfs(api: string, bytes: Uint8Array, name: string): P
   }
   if (answered !== expected) throw new Error(`The IPFS node ${api} stored ${name} as ${String(answered)}, not ${expected}: it did not keep these bytes; choose another node.`);
   return expected;
+}
+
+/**
+ * `addToIpfs`, then the bytes read back through `gateway`, byte for byte: a node can answer the right CID without
+ * keeping the bytes, and whoever must read them later (validators, evaluators) then could not, at the uploader's cost.
+ * `what` names the content in the sentences; `onReadBack` is called before the read.
+ */
+export async function addAndReadBack(api: string, gateway: string, bytes: Uint8Array, name: string, what: string, onReadBack?: () => void): Promise<string> {
+  const cid = await addToIpfs(api, bytes, name);
+  onReadBack?.();
+  const back = await fetchContent(gateway, cid, what, { unchecked: true, maxBytes: bytes.byteLength });
+  if (back.byteLength !== bytes.byteLength || !back.every((v, i) => v === bytes[i])) {
+    throw new Error(`The IPFS gateway ${gateway} serves other bytes as ${cid} than were uploaded: nothing was signed; choose another node or gateway.`);
+  }
+  return cid;
 }

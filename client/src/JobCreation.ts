@@ -9,7 +9,7 @@ import { formatTsr } from "./Amounts.js";
 import { nextBlockTime } from "./ChainTime.js";
 import { cidOfBytes } from "./Cids.js";
 import { explainError } from "./ErrorSentences.js";
-import { addToIpfs, unixfsCidOf } from "./IpfsUpload.js";
+import { addAndReadBack, unixfsCidOf } from "./IpfsUpload.js";
 import { RULE_NAMES, type RuleName } from "./TrainingJobView.js";
 
 /** A job's terms as a form fills them (amounts in TSR wei, durations in seconds, the learning rate as a number). */
@@ -83,6 +83,8 @@ export interface CreateJobOptions {
   readonly terms: JobTerms;
   /** Kubo RPC API the evaluation set is uploaded through. */
   readonly ipfsApi: string;
+  /** The gateway the evaluation set is read back through before anything is signed (the evaluators read it). */
+  readonly gateway: string;
   readonly onStep?: (step: "checking" | "uploading" | "signing-permit" | "sending", detail?: string) => void;
 }
 
@@ -131,8 +133,8 @@ export async function createTrainingJob(o: CreateJobOptions): Promise<{ jobId: b
     }
   }
   step("uploading", "the evaluation set");
-  const uploaded = await addToIpfs(o.ipfsApi, encoded, "evaluation-set.bin");
-  if (uploaded !== evalSetCid) throw new Error(`The evaluation set was stored as ${uploaded}, not ${evalSetCid}.`);
+  // addToIpfs checks the node's CID against the one computed here (evalSetCid); the bytes are read back too.
+  await addAndReadBack(o.ipfsApi, o.gateway, encoded, "evaluation-set.bin", "the evaluation set");
   step("signing-permit", formatTsr(o.terms.budget));
   const permit = await signPermit(o.token, o.signer, await o.trainingJobs.getAddress(), o.terms.budget, BigInt((await nextBlockTime(o.signer.provider!)) + 3_600));
   step("sending");

@@ -86,6 +86,7 @@ export class NewJobForm {
         datasetIds,
         terms,
         ipfsApi: ctx.ipfsApi.get(),
+        gateway: ctx.gateway.get(),
         onStep: (step, detail) => {
           this.#steps.push(
             { checking: "Terms checked by the contract", uploading: `Uploading ${detail}`, "signing-permit": `Signing the permit for the budget of ${detail} in the wallet`, sending: "Sending the job" }[step],
