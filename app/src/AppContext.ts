@@ -2,6 +2,8 @@ import { JsonRpcProvider, type Interface } from "ethers";
 import { atom } from "nanostores";
 import type { AppConfig } from "../../client/src/AppConfig.js";
 import { explainError } from "../../client/src/ErrorSentences.js";
+import { derivePageEncryptionKey } from "../../client/src/PageEncryptionKey.js";
+import type { EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { connectContracts, tesseraInterfaces, type TesseraContracts } from "../../client/src/TesseraContracts.js";
 import { WalletSession } from "./WalletSession.js";
 
@@ -60,6 +62,24 @@ export class AppContext {
     if (parsed.protocol !== "http:" && parsed.protocol !== "https:") throw new Error(`The address ${trimmed} is not an http(s) URL.`);
     localStorage.setItem(key, trimmed);
     endpoint.set(trimmed);
+  }
+
+  /** The connected account's page encryption key, by account, kept in memory only (PageEncryptionKey.ts). */
+  readonly #pageKeys = new Map<string, EncryptionKeyPair>();
+
+  /**
+   * The connected account's encryption key on this deployment, derived from its wallet's signature of a message that
+   * says what it is for: asked of the wallet once per account while the page is open, never stored.
+   */
+  async pageKey(): Promise<EncryptionKeyPair> {
+    const signer = await this.wallet.signer();
+    const registry = this.config.deployment.contracts.DataRegistry;
+    if (registry === undefined) throw new Error("This deployment has no DataRegistry.");
+    const known = this.#pageKeys.get(signer.address);
+    if (known !== undefined) return known;
+    const key = await derivePageEncryptionKey(signer, this.config.deployment.chainId, registry);
+    this.#pageKeys.set(signer.address, key);
+    return key;
   }
 
   /** Shows `err` as a sentence a person understands (and logs the original for developers). */

@@ -5,6 +5,7 @@ import { DatasetError } from "../../worker/src/data/DatasetError.js";
 import { parseSamplesFile, type SamplesFileInput } from "../../worker/src/data/parsers/SamplesFile.js";
 import { builtinSchema, builtinSchemaNames, type BuiltinSchema } from "../../worker/src/data/schema/BuiltinSchemas.js";
 import { commitmentOf } from "../../worker/src/data/DatasetFormat.js";
+import { normalizePublicKey } from "../../worker/src/data/KeyEnvelopes.js";
 import { encodeSamples, type Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { formatTsr } from "./Amounts.js";
 import { addAndReadBack } from "./IpfsUpload.js";
@@ -61,11 +62,17 @@ export interface SubmitDatasetOptions {
   readonly gateway: string;
   /** The deployment's first block (validators are found from their registrations since). */
   readonly fromBlock: number;
+  /**
+   * The contributor's page encryption key (PageEncryptionKey.ts), asked once the checks passed: the dataset's key is sealed for it too, so that the
+   * contributor can share it later with the workers of training jobs (DatasetKeyShares.ts). Without one, only the
+   * validators can ever read the dataset.
+   */
+  readonly ownKey?: () => Promise<{ readonly publicKey: string }>;
   /** Each step as it starts, for the page to show. */
   readonly onStep?: (step: SubmissionStep, detail?: string) => void;
 }
 
-export type SubmissionStep = "encrypting" | "uploading" | "reading-back" | "signing-permit" | "sending" | "sent";
+export type SubmissionStep = "unlocking-key" | "encrypting" | "uploading" | "reading-back" | "signing-permit" | "sending" | "sent";
 
 export interface SubmittedDataset {
   readonly datasetId: bigint;
@@ -76,12 +83,15 @@ export interface SubmittedDataset {
   readonly bond: bigint;
   /** The validators the dataset key was sealed for. */
   readonly recipients: readonly string[];
+  /** Whether it was sealed for the contributor's own key too (`ownKey`). */
+  readonly selfSealed: boolean;
 }
 
 /**
  * A contribution from a page, as the `data contribute` task makes it: checked before anything is signed (a license,
  * validators to seal the key for, the bond in the wallet, not the same dataset twice), then the canonical samples
- * encrypted in this browser under a fresh key sealed for every current validator, the ciphertext and envelopes
+ * encrypted in this browser under a fresh key sealed for every current validator (and the contributor's own page key,
+ * when given), the ciphertext and envelopes
  * uploaded (the node's CIDs checked against the bytes), the bond paid by a permit the wallet signs, and `contribute`
  * sent. Only ciphertext leaves the page.
  */
@@ -100,7 +110,14 @@ export async function submitDataset(options: SubmitDatasetOptions): Promise<Subm
   // The registry refuses the same samples twice from one account: said before anything is uploaded or signed.
   const existing = await dataRegistry.datasetIdOf(account, commitmentOf(encodeSamples(checked.schema, checked.samples)));
   if (existing !== 0n) throw new Error(`This account already contributed this exact dataset (dataset ${existing}).`);
-  step("encrypting", `${checked.samples.count} samples, the key sealed for ${recipients.length} validators`);
+  if (options.ownKey !== undefined) step("unlocking-key");
+  const own = options.ownKey === undefined ? undefined : normalizePublicKey((await options.ownKey()).publicKey);
+  // A validator that registered the contributor's own public key (it is public once one contribution sealed for it)
+  // cannot open the envelope anyway: the entry is the contributor's.
+  const validators = own === undefined ? recipients : recipients.filter((r) => r.publicKey.toLowerCase() !== own);
+  const sealFor = own === undefined ? validators : [...validators, { address: account, publicKey: own }];
+  const selfSealed = own !== undefined;
+  step("encrypting", `${checked.samples.count} samples, the key sealed for ${validators.length} validators${selfSealed ? " and for you" : ""}`);
   let uploads = 0;
   const prepared = await prepareContribution({
     registry: dataRegistry,
@@ -115,7 +132,7 @@ export async function submitDataset(options: SubmitDatasetOptions): Promise<Subm
       },
     },
     source: { schema: checked.schema, samples: checked.samples },
-    recipients,
+    recipients: sealFor,
     license: options.license.trim(),
     onPermit: () => step("signing-permit", formatTsr(bond)),
   });
@@ -131,6 +148,7 @@ export async function submitDataset(options: SubmitDatasetOptions): Promise<Subm
     envelopesCid: prepared.contribution.envelopesCid,
     commitment: prepared.contribution.commitment,
     bond: prepared.bond,
-    recipients: recipients.map((r) => r.address),
+    recipients: validators.map((r) => r.address),
+    selfSealed,
   };
 }

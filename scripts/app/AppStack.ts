@@ -7,7 +7,10 @@ import { EmbeddedStack } from "../lib/EmbeddedStack.js";
 import { serveChain, type RpcChain } from "../lib/RpcChain.js";
 import { devWallet, freePort, publishShardedMnist, stakeAndAnnounce, startShardHost } from "../lib/ShardedStack.js";
 import type { WorkerProcess } from "../lib/WorkerProcess.js";
-import { stakeValidators, startValidators, stopValidators, type RunningValidator } from "../lib/EmbeddedValidators.js";
+import { stakeValidators, startValidators, stopValidators, type EmbeddedValidator, type RunningValidator } from "../lib/EmbeddedValidators.js";
+import { startEvaluator, type EmbeddedEvaluator } from "../lib/EmbeddedEvaluator.js";
+import { startTrainers as startTrainerProcesses, type RunningTrainer } from "../lib/EmbeddedTrainers.js";
+import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
 import { Report } from "../lib/Report.js";
 import { runSeedTaskStages } from "../lib/SeedTaskStages.js";
 import { irisTask } from "../lib/seedTasks/IrisTask.js";
@@ -104,17 +107,61 @@ export class AppStack {
    * its requester): the page's version with provenance. Uses development accounts 10-19 (users 6-15); about 30 s.
    */
   async addTrainedVersion(): Promise<TrainingStageResult> {
-    // The seed task stakes and runs its own validators on the same accounts: the page's stop meanwhile.
+    // The seed task stakes and runs its own validators on the same accounts, and its own trainers: the page's stop
+    // meanwhile (its trainers would enrol in the seed's job).
     const validating = this.#validators.length > 0;
+    const training = this.#trainers.length > 0;
+    if (training) await this.#stopTrainers();
     if (validating) await this.#stopValidators();
     try {
       return (await runSeedTaskStages(this.stack, this.chain.rpcUrl, irisTask, new Report({ print: false }))).fed;
     } finally {
       if (validating) await this.startValidators();
+      if (training) await this.startTrainers();
     }
   }
 
   #validators: RunningValidator[] = [];
+  #staked: EmbeddedValidator[] = [];
+  #trainers: RunningTrainer[] = [];
+  #evaluators: EmbeddedEvaluator[] = [];
+
+  /**
+   * What trains the jobs people create from the page: three trainers (development accounts 101-103, staked CAP_TRAIN
+   * workers, each its own OS process, enrolling on their own) and the validators (`startValidators`) as the jobs'
+   * evaluators, each a listener and a TrainingService in this process. A job of up to three workers per round and
+   * three evaluators then runs to the end once its datasets' contributors shared their keys. Returns the trainers'
+   * addresses.
+   */
+  async startTrainers(): Promise<string[]> {
+    if (this.#trainers.length > 0) return this.#trainers.map((t) => t.signer.address);
+    await this.startValidators();
+    const { stack } = this;
+    const provider = stack.connection.ethers.provider;
+    const accounts = [101, 102, 103].map((i) => {
+      const wallet = devWallet(i).connect(provider);
+      return { signer: wallet, key: wallet.privateKey };
+    });
+    const prefix = `tessera-app-training-${process.pid}-${Date.now()}`;
+    this.#trainers = await startTrainerProcesses(stack, accounts, { rpcUrl: this.chain.rpcUrl, queuePrefix: prefix, name: "app-trainer" });
+    for (const [i, v] of this.#staked.entries()) {
+      this.#evaluators.push(
+        await startEvaluator(stack, v.signer, { queuePrefix: `${prefix}-e${i + 1}`, keeperIntervalMs: 300, ...(this.logger === undefined ? {} : { logger: this.logger.child({ evaluator: v.signer.address }) }) }),
+      );
+    }
+    return this.#trainers.map((t) => t.signer.address);
+  }
+
+  async #stopTrainers(): Promise<void> {
+    const trainers = this.#trainers;
+    const evaluators = this.#evaluators;
+    this.#trainers = [];
+    this.#evaluators = [];
+    await Promise.all(trainers.map((t) => t.process.stop()));
+    for (const e of evaluators) await e.listener.stop().catch(() => undefined);
+    for (const e of evaluators) await e.service.stop().catch(() => undefined);
+    await removeQueueData(this.stack.redis.url, [...trainers.map((t) => t.process.options.queuePrefix), ...evaluators.map((e) => e.queuePrefix)]);
+  }
 
   /**
    * Three staked validators (the last three user accounts, each with a fresh encryption key), running in this
@@ -125,6 +172,7 @@ export class AppStack {
     if (this.#validators.length > 0) return this.#validators.map((v) => v.signer.address);
     const { stack } = this;
     const staked = await stakeValidators(stack, stack.signers.users.slice(-3), 1_000n * 10n ** 18n);
+    this.#staked = staked;
     const fromBlock = await stack.connection.ethers.provider.getBlockNumber();
     this.#validators = await startValidators(stack, staked, { queuePrefix: `tessera-app-validators-${process.pid}-${Date.now()}`, fromBlock, ...(this.logger === undefined ? {} : { logger: this.logger }) });
     return this.#validators.map((v) => v.signer.address);
@@ -137,6 +185,7 @@ export class AppStack {
   }
 
   async stop(): Promise<void> {
+    await this.#stopTrainers().catch(() => undefined);
     await this.#stopValidators().catch(() => undefined);
     await Promise.all(this.#hosts.map((h) => h.stop().catch(() => undefined)));
     await this.server.close().catch(() => undefined);

@@ -1,12 +1,10 @@
-import { mkdirSync } from "node:fs";
 import type { io, LayersModel } from "@tensorflow/tfjs";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { HDNodeWallet, formatEther } from "ethers";
-import { CAP_TRAIN } from "../../worker/src/chain/Capabilities.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { encodeSamples, type Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
-import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
-import { jobKeyRecipients, shareDatasetKey } from "../../worker/src/data/KeySharing.js";
+import { jobKeyRecipients } from "../../worker/src/data/KeyRecipients.js";
+import { shareDatasetKey } from "../../worker/src/data/KeySharing.js";
 import { cidFromBytes, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { QueueNames } from "../../worker/src/queue/QueueNames.js";
 import { createQueue } from "../../worker/src/queue/QueueFactory.js";
@@ -18,7 +16,7 @@ import { evaluate, type Evaluation } from "../../worker/src/ml/models.js";
 import { objectiveOf } from "../../worker/src/ml/TrainingObjective.js";
 import { trainingSetOf } from "../../worker/src/ml/TrainingSet.js";
 import { versionShapesOf } from "../../worker/src/ml/ModelManifest.js";
-import { ensureStakedWorker } from "./EmbeddedStaking.js";
+import { startTrainers } from "./EmbeddedTrainers.js";
 import { mnistTask } from "./seedTasks/MnistTask.js";
 import type { SeedTask } from "./seedTasks/SeedTask.js";
 import { partitionOf } from "../../worker/src/training/Partition.js";
@@ -29,7 +27,7 @@ import { startEvaluator, type EmbeddedEvaluator } from "./EmbeddedEvaluator.js";
 import type { EmbeddedValidator } from "./EmbeddedValidators.js";
 import { PRICE_TOKEN, PRICE_WEI, ROYALTY_BPS, type EmbeddedStack } from "./EmbeddedStack.js";
 import type { Report } from "./Report.js";
-import { WorkerProcess } from "./WorkerProcess.js";
+import type { WorkerProcess } from "./WorkerProcess.js";
 
 const TOKEN = 10n ** 18n;
 /** Hardhat's development mnemonic: the keys of its well-known test accounts, never real ones. */
@@ -108,41 +106,17 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
   const rounds = o.rounds ?? task.training.rounds;
   const killRound = o.killRound ?? 2;
   const timeoutMs = o.timeoutMs ?? 600_000;
-  const dataDir = stack.options.dataDir;
-  mkdirSync(dataDir, { recursive: true });
   // Each stage's workers and evaluators get queues of their own (a later stage of the same demo trains another task).
   const prefix = o.task === undefined ? stack.options.queuePrefix : `${stack.options.queuePrefix}-${o.task.name}`;
 
   // 1. Three staked CAP_TRAIN workers, each with a fresh encryption key, as separate processes.
-  const minter = await token.MINTER_ROLE();
-  if (!(await token.hasRole(minter, stack.signers.deployer.address))) await (await token.grantRole(minter, stack.signers.deployer.address)).wait();
+  const trainers = await startTrainers(stack, o.trainers.map((signer) => ({ signer, key: devKeyOf(signer.address) })), { rpcUrl: o.rpcUrl, queuePrefix: prefix });
+  const processes = trainers.map((t) => t.process);
   const stake = (await workerRegistry.minStake()) * 2n;
-  const trainers: { signer: HardhatEthersSigner; key: string; encryption: EncryptionKeyPair }[] = [];
-  for (const [i, signer] of o.trainers.entries()) {
-    const key = devKeyOf(signer.address);
-    const encryption = generateEncryptionKey();
-    await ensureStakedWorker(stack, signer, { stake, capabilities: CAP_TRAIN, encryptionPublicKey: encryption.publicKey, endpoint: `embedded://trainer-${i + 1}` });
-    trainers.push({ signer, key, encryption });
-  }
-  const processes = trainers.map(
-    (t, i) =>
-      new WorkerProcess({
-        name: `trainer-${i + 1}`,
-        rpcUrl: o.rpcUrl,
-        workerKey: t.key,
-        encryptionKey: t.encryption.privateKey,
-        dataDir,
-        redisUrl: stack.redis.url,
-        queuePrefix: `${prefix}-t${i + 1}`,
-        roles: "listener,trainer",
-        env: { KEEPER_INTERVAL_MS: "300", TRAINING_CONCURRENCY: "1", JOB_LOCK_MS: "30000" },
-      }),
-  );
   const evaluators: EmbeddedEvaluator[] = [];
   let createdJob: bigint | undefined;
   let victim: WorkerProcess | undefined;
   try {
-    await Promise.all(processes.map((p) => p.waitFor((r) => r.msg === "training service started", 120_000, "start-up")));
     line(`trainers         ${trainers.map((t) => t.signer.address.slice(0, 10) + "…").join(", ")}: 3 worker daemons, each its own OS process (WORKER_ROLES=listener,trainer), staked ${formatEther(stake)} TSR, CAP_TRAIN`);
 
     // 2. The validators score the final model: each its own listener + TrainingService (evaluator role).

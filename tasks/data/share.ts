@@ -1,6 +1,7 @@
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { NotAuthorizedError } from "../../worker/src/data/DatasetError.js";
-import { KeySharingError, canShare, jobKeyRecipients, openOwnDatasetKey, shareDatasetKey } from "../../worker/src/data/KeySharing.js";
+import { KeySharingError, canShare, jobKeyRecipients } from "../../worker/src/data/KeyRecipients.js";
+import { openOwnDatasetKey, shareDatasetKey } from "../../worker/src/data/KeySharing.js";
 import { DATASET_STATUS_NAMES } from "../../worker/src/data/OnChainDataset.js";
 import { TxSender } from "../../worker/src/chain/TxSender.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";

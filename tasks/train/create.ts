@@ -3,7 +3,7 @@ import { basename, resolve } from "node:path";
 import { CID } from "multiformats/cid";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { DATASET_STATUS_NAMES, DatasetStatus, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
-import { locateDataset } from "../../worker/src/data/KeySharing.js";
+import { locateDataset } from "../../worker/src/data/KeyRecipients.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
 import { describeStore, openContentStore } from "../lib/ContentStores.js";

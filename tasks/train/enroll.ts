@@ -1,6 +1,6 @@
 import { getBytes } from "ethers";
 import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
-import { validEncryptionKey } from "../../worker/src/data/KeySharing.js";
+import { validEncryptionKey } from "../../worker/src/data/KeyRecipients.js";
 import { partitionOf, samplesIn, type PartitionSlice } from "../../worker/src/training/Partition.js";
 import { formatTsr } from "../lib/Amounts.js";
 import { parseId } from "../lib/Ids.js";

@@ -22,7 +22,9 @@ import { encodeSamples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { irisTask } from "../../scripts/lib/seedTasks/IrisTask.js";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { CID } from "multiformats/cid";
-import { cidToBytes } from "../../worker/src/data/OnChainDataset.js";
+import { cidFromBytes, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
+import { openEnvelope, parseKeyEnvelopeDocument } from "../../worker/src/data/KeyEnvelopes.js";
+import { derivePageEncryptionKey } from "../../client/src/PageEncryptionKey.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -652,6 +654,14 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const ballots = await dataRegistry.ballotsOf(datasetId);
     expect(await page.getByTestId("dataset-votes").textContent()).to.equal(ballots.map((b) => `${shortAddress(b.validator)} ${b.accept ? "accepted" : "rejected"} `).join(""));
     expect(wallet.asked.filter((m) => m === "eth_signTypedData_v4").length - signaturesBefore).to.equal(1);
+    // The key is sealed for the validators and for the contributor's page key (the wallet's signature of the page's
+    // message), so that it can share it with training jobs later; nobody else.
+    const pageKey = await derivePageEncryptionKey(PERSON, app.stack.deployment.chainId, await dataRegistry.getAddress());
+    const envelopes = parseKeyEnvelopeDocument(JSON.parse(Buffer.from(await app.stack.store.get(cidFromBytes(contributed!.args.keyEnvelopesCid))).toString()));
+    expect(envelopes.envelopes.at(-1)).to.include({ recipient: PERSON.address, publicKey: pageKey.publicKey });
+    for (const e of envelopes.envelopes.slice(0, -1)) expect(await dataRegistry.isValidator(e.recipient), e.recipient).to.equal(true);
+    expect(wallet.asked.filter((m) => m === "personal_sign")).to.have.length(1);
+    expect(openEnvelope(envelopes, pageKey.privateKey)).to.have.length(32);
     expect(await page.getByTestId("contribution-steps").locator("li").count()).to.be.greaterThan(4);
     expect(await accessibilityViolations()).to.deep.equal([]);
     await shot("contribute");
@@ -771,5 +781,79 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     await page.getByTestId(`job-${jobId}`).getByTestId("job-status").getByText("Enrolling", { exact: true }).waitFor({ timeout: 10_000 });
     expect(await accessibilityViolations()).to.deep.equal([]);
     await shot("training-create");
+  });
+  it("a job created from the form is trained to the end: its workers wait for the contributor's key, the contributor shares it from the page (opened with the wallet's key, resealed, published), the rounds are followed live until the job is finalized and its model registered", async () => {
+    const { trainingJobs, token, dataRegistry, workerRegistry } = app.stack.contracts;
+    // The form's last job (over every Accepted dataset, most with no one to share their keys) is cancelled first: the
+    // trainers about to start would enrol in it and wait there.
+    for (const listed of await trainingJobs.queryFilter(trainingJobs.filters.JobCreated(undefined, PERSON.address))) {
+      if (Number((await trainingJobs.jobOf(listed.args.jobId)).status) === 1) await (await trainingJobs.connect(wallet.signer).cancel(listed.args.jobId)).wait();
+    }
+    const trainers = await app.startTrainers();
+    expect(trainers).to.have.length(3);
+    const [contributed] = (await dataRegistry.queryFilter(dataRegistry.filters.DatasetContributed(undefined, PERSON.address), app.stack.deployment.startBlock)).slice(-1);
+    const datasetId = contributed!.args.datasetId;
+    const finished = (await trainingJobs.queryFilter(trainingJobs.filters.JobFinalized())).at(-1)!;
+    const startVersion = (await trainingJobs.jobOf(finished.args.jobId)).versionId;
+    const schema = builtinSchema("iris-4/species-3")!;
+    const species = schema.document.label.kind === "class" ? schema.document.label.classes : [];
+    const flowers = await irisTask.evalSet();
+    const csv = ["sepal_length,sepal_width,petal_length,petal_width,species", ...Array.from({ length: flowers.count }, (_, i) => [...flowers.features.subarray(i * 4, i * 4 + 4)].map((v) => Number(v.toPrecision(6))).join(",") + "," + species[flowers.labels[i]!])].join("\n");
+    await (await token.mint(PERSON.address, 40n * 10n ** 18n)).wait();
+
+    await page.goto(`${app.url}/#/train`);
+    await page.getByText("Create a training job").click();
+    const form = page.getByRole("form", { name: "New training job" });
+    await form.getByLabel("Start from version").selectOption(String(startVersion));
+    await form.getByLabel(/^Public evaluation file/).setInputFiles({ name: "iris-eval.csv", mimeType: "text/csv", buffer: Buffer.from(csv) });
+    await form.getByLabel("Rounds").fill("2");
+    await form.getByLabel("Budget (TSR)").fill("40");
+    // Only the dataset this person contributed from the page (whose key it can share).
+    for (const box of await form.getByRole("checkbox").all()) if ((await box.getAttribute("value")) !== String(datasetId)) await box.uncheck();
+    const fromBlock = await headBlock();
+    await form.getByRole("button", { name: "Create the job" }).click();
+    await page.getByTestId("job-created").waitFor({ timeout: 60_000 });
+    const [created] = await trainingJobs.queryFilter(trainingJobs.filters.JobCreated(undefined, PERSON.address), fromBlock);
+    const jobId = created!.args.jobId;
+    expect([...created!.args.args.datasetIds]).to.deep.equal([datasetId]);
+    const card = page.getByTestId(`job-${jobId}`);
+
+    // The trainers enrol on their own; the round cannot start until the contributor shares its key with them.
+    const line = card.getByTestId(`dataset-key-${datasetId}`);
+    await line.getByText(`dataset ${datasetId} (yours): 0 workers can read it; 3 wait for your key`).waitFor({ timeout: 60_000 });
+    expect(await card.getByTestId("job-status").textContent()).to.equal("Committing");
+    expect((await trainingJobs.workersOf(jobId)).map(String).sort()).to.deep.equal([...trainers].sort());
+    expect((await trainingJobs.jobOf(jobId)).committed).to.equal(0n);
+    await shot("training-keys");
+    const sentBefore = wallet.asked.filter((m) => m === "eth_sendTransaction").length;
+    const shareFrom = await headBlock();
+    await line.getByRole("button", { name: `Share dataset ${datasetId}'s key with 3 workers` }).click();
+    try {
+      await card.getByTestId("job-status").getByText("Finalized", { exact: true }).waitFor({ timeout: 240_000 });
+    } catch {
+      const job = await trainingJobs.jobOf(jobId);
+      throw new Error(`job ${jobId} not finalized (status ${job.status}, round ${job.round}, committed ${job.committed}): the banner says ${JSON.stringify(await page.locator("#problem").textContent())}; steps ${JSON.stringify(await page.getByTestId("share-steps").allTextContents().catch(() => []))}`);
+    }
+
+    // One transaction shared the key: new envelopes for the three workers, every earlier reader kept, opened by each.
+    expect(wallet.asked.filter((m) => m === "eth_sendTransaction").length - sentBefore).to.equal(1);
+    const [published] = await dataRegistry.queryFilter(dataRegistry.filters.KeyEnvelopesPublished(datasetId), shareFrom);
+    const document = parseKeyEnvelopeDocument(JSON.parse(Buffer.from(await app.stack.store.get(cidFromBytes(published!.args.keyEnvelopesCid))).toString()));
+    const before = parseKeyEnvelopeDocument(JSON.parse(Buffer.from(await app.stack.store.get(cidFromBytes(contributed!.args.keyEnvelopesCid))).toString()));
+    expect(document.envelopes.map((e) => e.recipient)).to.deep.equal([...before.envelopes.map((e) => e.recipient), ...(await trainingJobs.workersOf(jobId))]);
+    for (const t of trainers) expect((await workerRegistry.workerOf(t)).encryptionPublicKey.toLowerCase()).to.equal(document.envelopes.find((e) => e.recipient === t)!.publicKey);
+
+    // Finished as the chain has it: every round agreed by all three, evaluated, registered; the page says the same.
+    const job = await trainingJobs.jobOf(jobId);
+    for (const round of [1, 2]) expect(Number((await trainingJobs.roundResultOf(jobId, round)).updates)).to.equal(3);
+    expect(await card.getByTestId("job-rounds").locator("tbody tr").allTextContents()).to.deep.equal(["1330", "2330"]);
+    expect(await card.getByTestId("job-phase").textContent()).to.equal(`finished: median accuracy ${((Number(job.accuracy) / 1e6) * 100).toFixed(2)} %, registered as version ${job.versionId}`);
+    expect(Number(job.accuracy) / 1e6).to.be.greaterThan(0.5);
+    expect(await card.getByTestId("dataset-keys").count()).to.equal(0);
+    // The dataset earned the job's whole royalty (10 % of the budget, its only dataset), credited to the contributor.
+    const royalties = await dataRegistry.queryFilter(dataRegistry.filters.RoyaltiesCredited(datasetId, PERSON.address), fromBlock);
+    expect(royalties.map((e) => [e.args.samplesUsed, e.args.amount])).to.deep.equal([[BigInt(flowers.count), 4n * 10n ** 18n]]);
+    expect(await accessibilityViolations()).to.deep.equal([]);
+    await shot("training-finished");
   });
 });

@@ -1,17 +1,14 @@
-import { createServer, type Server } from "node:http";
 import { mkdtempSync, rmSync } from "node:fs";
-import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
 import { network } from "hardhat";
 import { checkDatasetFile, submitDataset, type SubmissionStep } from "../../client/src/DatasetSubmission.js";
-import { unixfsCidOf } from "../../client/src/IpfsUpload.js";
 import { ensureStakedWorker } from "../../scripts/lib/EmbeddedStaking.js";
 import { EmbeddedStack } from "../../scripts/lib/EmbeddedStack.js";
-import { ipfsAddEndpoint } from "../../scripts/app/IpfsAddEndpoint.js";
 import { CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
 import { generateEncryptionKey } from "../../worker/src/data/KeyEnvelopes.js";
+import { startIpfsTestServer, type IpfsTestServer } from "./IpfsTestServer.js";
 
 const IRIS_CSV = ["sepal_length,sepal_width,petal_length,petal_width,species", "5.1,3.5,1.4,0.2,setosa", "7,3.2,4.7,1.4,versicolor", "6.3,3.3,6,2.5,virginica", "4.9,3,1.4,0.2,setosa", "6.4,3.2,4.5,1.5,versicolor", "5.8,2.7,5.1,1.9,virginica"].join("\n");
 
@@ -23,7 +20,7 @@ describe("A dataset submitted from a page (client DatasetSubmission)", function 
   this.timeout(120_000);
   let stack: EmbeddedStack;
   let dataDir: string;
-  let server: Server;
+  let server: IpfsTestServer;
   let url: string;
   /** When true, the node answers the right CID for an upload but stores nothing (its gateway then has nothing). */
   let forgetful = false;
@@ -35,43 +32,12 @@ describe("A dataset submitted from a page (client DatasetSubmission)", function 
     await (await token.grantRole(await token.MINTER_ROLE(), stack.signers.deployer.address)).wait();
     const stake = (await workerRegistry.minStake()) * 2n;
     for (const [i, v] of stack.signers.users.slice(-3).entries()) await ensureStakedWorker(stack, v, { stake, capabilities: CAP_VALIDATE, encryptionPublicKey: generateEncryptionKey().publicKey, endpoint: `embedded://v${i}` });
-    const add = ipfsAddEndpoint(stack.store, { maxUploadBytes: 1 << 20 });
-    server = createServer((req, res) => {
-      if (forgetful && req.url?.startsWith("/api/v0/add")) {
-        const chunks: Buffer[] = [];
-        req.on("data", (c: Buffer) => chunks.push(c));
-        req.on("end", () => {
-          void (async () => {
-            const form = await new Response(Buffer.concat(chunks), { headers: { "content-type": req.headers["content-type"]! } }).formData();
-            const file = [...form.values()].find((v): v is File => typeof v !== "string")!;
-            res.writeHead(200, { "content-type": "application/json" });
-            res.end(JSON.stringify({ Name: file.name, Hash: await unixfsCidOf(new Uint8Array(await file.arrayBuffer())), Size: String(file.size) }) + "\n");
-          })();
-        });
-        return;
-      }
-      const cid = /^\/ipfs\/([a-z0-9]+)$/.exec(req.url ?? "")?.[1];
-      if (cid !== undefined) {
-        stack.store.get(cid).then(
-          (bytes) => res.end(bytes),
-          () => {
-            res.writeHead(404);
-            res.end();
-          },
-        );
-        return;
-      }
-      add(req, res, () => {
-        res.writeHead(404);
-        res.end();
-      });
-    });
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    server = await startIpfsTestServer(stack.store, { forgetful: () => forgetful });
+    url = server.url;
   });
 
   after(async () => {
-    await new Promise((resolve) => server.close(resolve));
+    await server.close();
     await stack.stop();
     rmSync(dataDir, { recursive: true, force: true });
   });

@@ -1,4 +1,4 @@
-import { JsonRpcProvider, NonceManager, Wallet, toBeHex, type TransactionRequest } from "ethers";
+import { JsonRpcProvider, NonceManager, Wallet, getBytes, toBeHex, type TransactionRequest } from "ethers";
 import type { BrowserContext } from "playwright-core";
 import { revertDataOf } from "../../worker/src/errors.js";
 
@@ -113,6 +113,12 @@ export class InjectedTestWallet {
         if (this.#chainId !== this.#realChainId) throw Object.assign(new Error(`the wallet is on chain ${this.#chainId}: this transaction would have gone there`), { code: 4901 });
         const request: TransactionRequest = { to: tx.to, data: tx.data, value: tx.value === undefined ? 0n : BigInt(tx.value), ...(tx.gas === undefined ? {} : { gasLimit: BigInt(tx.gas) }) };
         return (await this.signer.sendTransaction(request)).hash;
+      }
+      case "personal_sign": {
+        if (this.declining) throw Object.assign(new Error("User rejected the request."), { code: 4001 });
+        if (String(params[1]).toLowerCase() !== this.address.toLowerCase()) throw Object.assign(new Error(`the page asked to sign as ${String(params[1])}`), { code: 4100 });
+        // As wallets do: the hex payload is the message's bytes (EIP-191 personal message), signed deterministically.
+        return this.wallet.signMessage(getBytes(params[0] as string));
       }
       case "eth_signTypedData_v4": {
         if (this.declining) throw Object.assign(new Error("User rejected the request."), { code: 4001 });

@@ -20,7 +20,7 @@ import { decryptDataset } from "../../worker/src/data/DatasetCipher.js";
 import { NotAuthorizedError } from "../../worker/src/data/DatasetError.js";
 import { commitmentOf, decodeDataset, fromDigitSet } from "../../worker/src/data/DatasetFormat.js";
 import { generateEncryptionKey, openEnvelope, parseKeyEnvelopeDocument, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
-import { locateDataset } from "../../worker/src/data/KeySharing.js";
+import { locateDataset } from "../../worker/src/data/KeyRecipients.js";
 import type { Deployment } from "../../worker/src/Deployment.js";
 import { getJson } from "../../worker/src/ipfs/ContentStore.js";
 import { EmbeddedContentStore } from "../../worker/src/ipfs/EmbeddedContentStore.js";

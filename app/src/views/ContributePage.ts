@@ -10,6 +10,8 @@ import type { PageScope } from "../PageScope.js";
 /** A step as the progress list says it. */
 const stepText = (step: SubmissionStep, detail: string | undefined): string => {
   switch (step) {
+    case "unlocking-key":
+      return "Signing the message that gives this page your encryption key, in the wallet (it sends nothing): the dataset's key is sealed for you too, to share it later with training jobs";
     case "encrypting":
       return `Encrypted in this browser: ${detail}`;
     case "uploading":
@@ -90,6 +92,7 @@ export async function contributePage(scope: PageScope): Promise<void> {
         ipfsApi: ctx.ipfsApi.get(),
         gateway: ctx.gateway.get(),
         fromBlock: ctx.config.deployment.startBlock,
+        ownKey: () => ctx.pageKey(),
         onStep: (step, detail) => {
           steps.push(stepText(step, detail));
           draw();

@@ -1,10 +1,15 @@
 import { html, type TemplateResult } from "lit-html";
 import { formatTsr } from "../../../client/src/Amounts.js";
+import { jobKeyStatus, shareKeyWithJob, type DatasetKeyStatus, type EnvelopeDocuments } from "../../../client/src/DatasetKeyShares.js";
 import { shortAddress } from "../../../client/src/ShortAddress.js";
 import { recentJobs, type ListedJob } from "../../../client/src/TrainingJobList.js";
 import type { JobView } from "../../../client/src/TrainingJobView.js";
 import type { PageScope } from "../PageScope.js";
+import { datasetKeysView } from "./DatasetKeysView.js";
 import { NewJobForm } from "./NewJobForm.js";
+
+/** Phases in which a job's workers still read its datasets (to enrol and to train). */
+const TRAINING_PHASES = new Set(["Enrolling", "Committing", "Revealing", "Voting"]);
 
 /** How often the page reads the jobs again while it is shown. */
 const REFRESH_MS = 2_000;
@@ -40,7 +45,8 @@ function phaseLine(v: JobView): string {
  * Training: a form that creates a job (NewJobForm), and the latest jobs as TrainingJobs records them, read again every two seconds while the page is shown (the
  * phase, what it waits for and its deadline, the workers, each completed round's updates and votes, the money); a
  * job the connected account may cancel now (its own while it enrols, or any whose phase lapsed stalled) gets the
- * button, and its refund lands in the account's training credits.
+ * button, and its refund lands in the account's training credits. While a job trains, each of its datasets says who of
+ * its workers can read it; the connected contributor of one they wait for shares its key from here (DatasetKeyShares).
  */
 export async function trainingPage(scope: PageScope): Promise<void> {
   const { ctx } = scope;
@@ -52,6 +58,10 @@ export async function trainingPage(scope: PageScope): Promise<void> {
   scope.render(html`<h1>Training</h1><p>Reading TrainingJobs…</p>`);
   let busy = false;
   let listed: ListedJob[] = [];
+  /** Who of each training job's workers can read its datasets (jobs still training only). */
+  let keys = new Map<bigint, DatasetKeyStatus[]>();
+  const documents: EnvelopeDocuments = new Map();
+  let shareSteps: string[] = [];
   const account = () => {
     const state = ctx.wallet.state.get();
     return state.status === "connected" ? state.account : undefined;
@@ -59,7 +69,51 @@ export async function trainingPage(scope: PageScope): Promise<void> {
   const read = async () => {
     const who = account();
     listed = await recentJobs(jobs, ctx.provider, { fromBlock: ctx.config.deployment.startBlock, ...(who === undefined ? {} : { account: who }) });
+    keys = await readKeys(listed.filter((j) => TRAINING_PHASES.has(j.view.status)).map((j) => j.view.jobId));
     draw();
+  };
+  const readKeys = async (jobIds: bigint[]) => {
+    const registry = ctx.contracts.dataRegistry;
+    if (registry === undefined) return new Map<bigint, DatasetKeyStatus[]>();
+    const c = { trainingJobs: jobs, workerRegistry: ctx.contracts.workerRegistry, dataRegistry: registry };
+    const o = { gateway: ctx.gateway.get(), fromBlock: ctx.config.deployment.startBlock, documents };
+    return new Map(await Promise.all(jobIds.map(async (id) => [id, await jobKeyStatus(c, id, o)] as const)));
+  };
+  const share = async (jobId: bigint, datasetId: bigint) => {
+    ctx.clearProblem();
+    busy = true;
+    shareSteps = [];
+    draw();
+    try {
+      const signer = await ctx.wallet.signer();
+      shareSteps.push("Signing the message that gives this page your encryption key, in the wallet (it sends nothing)");
+      draw();
+      const pageKey = await ctx.pageKey();
+      const shared = await shareKeyWithJob({
+        trainingJobs: jobs,
+        workerRegistry: ctx.contracts.workerRegistry,
+        dataRegistry: ctx.contracts.dataRegistry!,
+        signer,
+        pageKey,
+        jobId,
+        datasetId,
+        gateway: ctx.gateway.get(),
+        ipfsApi: ctx.ipfsApi.get(),
+        fromBlock: ctx.config.deployment.startBlock,
+        onStep: (step, detail) => {
+          shareSteps.push(
+            { opening: `Opened ${detail}'s key in this browser`, checking: `Checked the key against ${detail}'s data`, uploading: `Uploading ${detail}`, sending: "Publishing the new key envelopes" }[step],
+          );
+          draw();
+        },
+      });
+      shareSteps.push(`Shared with ${shared.added.length} workers of job ${jobId} (envelopes ${shared.envelopesCid})`);
+    } catch (err) {
+      scope.report(err);
+    } finally {
+      busy = false;
+      await read().catch((err: unknown) => scope.report(err));
+    }
   };
   const cancel = async (jobId: bigint) => {
     ctx.clearProblem();
@@ -79,7 +133,12 @@ export async function trainingPage(scope: PageScope): Promise<void> {
     scope.render(html`<h1>Training</h1>
       ${form.template()}
       <p class="muted">Federated training jobs, newest first, as TrainingJobs records them (read every ${REFRESH_MS / 1000} s).</p>
-      ${listed.length === 0 ? html`<p>No training job yet.</p>` : listed.map((j) => jobCard(j, busy, () => void cancel(j.view.jobId)))}`);
+      ${shareSteps.length === 0 ? "" : html`<ol class="card" data-testid="share-steps">${shareSteps.map((s) => html`<li>${s}</li>`)}</ol>`}
+      ${listed.length === 0
+        ? html`<p>No training job yet.</p>`
+        : listed.map((j) =>
+            jobCard(j, busy, () => void cancel(j.view.jobId), datasetKeysView(keys.get(j.view.jobId), account(), busy, (datasetId) => void share(j.view.jobId, datasetId))),
+          )}`);
   await Promise.all([read(), form.load()]);
   void (async () => {
     while (scope.current) {
@@ -90,7 +149,7 @@ export async function trainingPage(scope: PageScope): Promise<void> {
   })();
 }
 
-function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () => void): TemplateResult {
+function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () => void, datasetKeys: TemplateResult | string): TemplateResult {
   const open = v.budget - v.paid;
   return html`<section class="card" aria-label=${`Job ${v.jobId}`} data-testid=${`job-${v.jobId}`}>
     <h2>Job ${v.jobId}: ${v.terms?.modelName ?? "a model"}</h2>
@@ -101,6 +160,7 @@ function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () 
       <dt>Terms</dt><dd>${v.rounds} rounds × ${v.workersPerRound} workers, ${v.rule}, ${v.datasets.length} datasets (${v.datasets.reduce((n, d) => n + d.samples, 0)} samples)${v.terms === undefined ? "" : `, E=${v.terms.localEpochs} B=${v.terms.batchSize} lr=${v.terms.learningRate}`}</dd>
       <dt>Budget</dt><dd data-testid="job-budget">${formatTsr(v.budget)}, ${formatTsr(v.paid)} paid${open > 0n ? `, ${formatTsr(open)} held` : ""}</dd>
       <dt>Workers</dt><dd>${v.workers.length === 0 ? "none yet" : v.workers.map((w) => html`<span title=${w.address}>${shortAddress(w.address)}${w.dropped ? " (dropped)" : ""}</span> `)}</dd>
+      ${datasetKeys}
     </dl>
     ${v.roundResults.length === 0
       ? ""

@@ -11,14 +11,8 @@ import { decryptDataset } from "../../../worker/src/data/DatasetCipher.js";
 import { NotAuthorizedError } from "../../../worker/src/data/DatasetError.js";
 import { commitmentOf, fromDigitSet } from "../../../worker/src/data/DatasetFormat.js";
 import { generateEncryptionKey, openEnvelope, parseKeyEnvelopeDocument, type EncryptionKeyPair, type KeyRecipient } from "../../../worker/src/data/KeyEnvelopes.js";
-import {
-  KeySharingError,
-  jobKeyRecipients,
-  locateDataset,
-  openOwnDatasetKey,
-  shareDatasetKey,
-  validEncryptionKey,
-} from "../../../worker/src/data/KeySharing.js";
+import { KeySharingError, jobKeyRecipients, locateDataset, validEncryptionKey } from "../../../worker/src/data/KeyRecipients.js";
+import { openOwnDatasetKey, shareDatasetKey } from "../../../worker/src/data/KeySharing.js";
 import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
 import { getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { loadMnist, selectDigits } from "../../../worker/src/ml/MnistDataset.js";

@@ -1,7 +1,7 @@
 import type { DataRegistry } from "../../../typechain-types/index.js";
 import { decodeSamples, readDatasetHeader } from "../data/schema/DatasetEncoding.js";
 import { SchemaResolver, type ResolvedSchema } from "../data/schema/SchemaResolver.js";
-import { locateDataset } from "../data/KeySharing.js";
+import { locateDataset } from "../data/KeyRecipients.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import type { io } from "@tensorflow/tfjs";
 import { deserializeModel, readManifest, serializeModel, sha256Hex, type ModelManifest } from "../ml/ModelArtifacts.js";

@@ -6,7 +6,7 @@ import { commitmentOf, concatSamples, decodeSamples, readDatasetHeader, selectSa
 import type { SchemaDocument } from "../data/schema/SchemaDocument.js";
 import { SchemaResolver } from "../data/schema/SchemaResolver.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "../data/KeyEnvelopes.js";
-import { locateDataset } from "../data/KeySharing.js";
+import { locateDataset } from "../data/KeyRecipients.js";
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
 import type { PartitionSlice } from "./Partition.js";
 
