@@ -8,6 +8,8 @@ export type JobStatusName = (typeof JOB_STATUS_NAMES)[number];
 /** TrainingJobs' AggregationRule, by value, as the tasks and the page spell it. */
 export const RULE_NAMES = ["fedavg", "median", "trimmed-mean", "screened-fedavg"] as const;
 export type RuleName = (typeof RULE_NAMES)[number];
+/** TrainingCreditReason.Refund (contracts/types/TrainingTypes.sol). */
+const REFUND = 2n;
 /** Learning rates go on chain in 1e-6 units; metrics too. */
 export const MICRO = 1_000_000;
 /** A metric in 1e-6 units as a plain number (0.912345). */
@@ -87,7 +89,10 @@ export interface JobView {
   loss: number | undefined;
   versionId: bigint | undefined;
   budget: bigint;
+  /** What left the escrow: paid to workers, validators and datasets, or credited back to the requester (`refunded`). */
   paid: bigint;
+  /** Credited back to the requester: on cancellation, and the shares of updates an agreed aggregation left out. */
+  refunded: bigint;
 }
 
 /** Where to read: the deployment's first block (events before it are not the deployment's) and "now" (the next block's time). */
@@ -98,12 +103,13 @@ export interface JobReadOptions {
 
 /** Reads everything about job `jobId` (which must exist: `jobCount` says). */
 export async function readJob(jobs: TrainingJobs, jobId: bigint, { fromBlock, now }: JobReadOptions): Promise<JobView> {
-  const [job, [ids, samples], addresses, evaluations, created] = await Promise.all([
+  const [job, [ids, samples], addresses, evaluations, created, credited] = await Promise.all([
     jobs.jobOf(jobId),
     jobs.datasetsOf(jobId),
     jobs.workersOf(jobId),
     jobs.evaluationsOf(jobId),
     jobs.queryFilter(jobs.filters.JobCreated(jobId), fromBlock),
+    jobs.queryFilter(jobs.filters.Credited(undefined, jobId), fromBlock),
   ]);
   const workers = await Promise.all(
     addresses.map(async (address) => {
@@ -185,6 +191,7 @@ export async function readJob(jobs: TrainingJobs, jobId: bigint, { fromBlock, no
     versionId: finalized ? job.versionId : undefined,
     budget: job.budget,
     paid: job.paid,
+    refunded: credited.filter((e) => e.args.reason === REFUND && e.args.account === job.requester).reduce((sum, e) => sum + e.args.amount, 0n),
   };
 }
 

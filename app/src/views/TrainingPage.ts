@@ -1,3 +1,4 @@
+import "../NodeGlobals.js";
 import { html, type TemplateResult } from "lit-html";
 import { formatTsr } from "../../../client/src/Amounts.js";
 import { jobKeyStatus, shareKeyWithJob, type DatasetKeyStatus, type EnvelopeDocuments } from "../../../client/src/DatasetKeyShares.js";
@@ -133,7 +134,7 @@ export async function trainingPage(scope: PageScope): Promise<void> {
     scope.render(html`<h1>Training</h1>
       ${form.template()}
       <p class="muted">Federated training jobs, newest first, as TrainingJobs records them (read every ${REFRESH_MS / 1000} s).</p>
-      ${shareSteps.length === 0 ? "" : html`<ol class="card" data-testid="share-steps">${shareSteps.map((s) => html`<li>${s}</li>`)}</ol>`}
+      ${shareSteps.length === 0 ? "" : html`<section class="card" aria-label="Sharing a dataset key"><ol data-testid="share-steps">${shareSteps.map((s) => html`<li>${s}</li>`)}</ol></section>`}
       ${listed.length === 0
         ? html`<p>No training job yet.</p>`
         : listed.map((j) =>
@@ -157,8 +158,8 @@ function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () 
       <dt>Status</dt><dd data-testid="job-status">${v.status}</dd>
       <dt>Now</dt><dd data-testid="job-phase">${phaseLine(v)}</dd>
       <dt>Requester</dt><dd><span title=${v.requester}>${shortAddress(v.requester)}</span></dd>
-      <dt>Terms</dt><dd>${v.rounds} rounds × ${v.workersPerRound} workers, ${v.rule}, ${v.datasets.length} datasets (${v.datasets.reduce((n, d) => n + d.samples, 0)} samples)${v.terms === undefined ? "" : `, E=${v.terms.localEpochs} B=${v.terms.batchSize} lr=${v.terms.learningRate}`}</dd>
-      <dt>Budget</dt><dd data-testid="job-budget">${formatTsr(v.budget)}, ${formatTsr(v.paid)} paid${open > 0n ? `, ${formatTsr(open)} held` : ""}</dd>
+      <dt>Terms</dt><dd>${v.rounds} rounds × ${v.workersPerRound} workers, ${v.rule}, ${v.datasets.length} ${v.datasets.length === 1 ? "dataset" : "datasets"} (${v.datasets.reduce((n, d) => n + d.samples, 0)} samples)${v.terms === undefined ? "" : `, E=${v.terms.localEpochs} B=${v.terms.batchSize} lr=${v.terms.learningRate}`}</dd>
+      <dt>Budget</dt><dd data-testid="job-budget">${formatTsr(v.budget)}, ${formatTsr(v.paid - v.refunded)} paid${v.refunded > 0n ? `, ${formatTsr(v.refunded)} back to the requester` : ""}${open > 0n ? `, ${formatTsr(open)} held` : ""}</dd>
       <dt>Workers</dt><dd>${v.workers.length === 0 ? "none yet" : v.workers.map((w) => html`<span title=${w.address}>${shortAddress(w.address)}${w.dropped ? " (dropped)" : ""}</span> `)}</dd>
       ${datasetKeys}
     </dl>
