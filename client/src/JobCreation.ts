@@ -1,5 +1,6 @@
-import { VoidSigner, type Signer } from "ethers";
+import { VoidSigner, type Log, type Provider, type Signer } from "ethers";
 import type { DataRegistry, ModelRegistry, TesseraToken, TrainingJobs } from "../../typechain-types/index.js";
+import type { JobArgsStruct } from "../../typechain-types/training/TrainingJobs.js";
 import { NO_PERMIT, signPermit } from "../../worker/src/chain/Permit.js";
 import { cidToBytes, DATASET_STATUS_NAMES } from "../../worker/src/data/OnChainDataset.js";
 import { decodeRevert, revertDataOf } from "../../worker/src/errors.js";
@@ -88,6 +89,62 @@ export interface CreateJobOptions {
   readonly onStep?: (step: "checking" | "uploading" | "signing-permit" | "sending", detail?: string) => void;
 }
 
+/** What a job is created with: its starting model, its public evaluation set, its datasets and its terms. */
+export interface JobSpec {
+  readonly manifestCid: string;
+  readonly weightsCid: string;
+  readonly evalSetCid: string;
+  readonly modelName: string;
+  readonly datasetIds: readonly bigint[];
+  readonly terms: JobTerms;
+}
+
+/** `createJob`'s arguments for `spec`, as the page, the tasks and the demo send them (the learning rate in 1e-6 units). */
+export function jobCreationArgs(spec: JobSpec): JobArgsStruct {
+  const t = spec.terms;
+  return {
+    manifestCid: cidToBytes(spec.manifestCid),
+    weightsCid: cidToBytes(spec.weightsCid),
+    evalSetCid: cidToBytes(spec.evalSetCid),
+    modelName: spec.modelName,
+    datasetIds: [...spec.datasetIds],
+    budget: t.budget,
+    rounds: t.rounds,
+    workersPerRound: t.workersPerRound,
+    evaluators: t.evaluators,
+    localEpochs: t.localEpochs,
+    batchSize: t.batchSize,
+    learningRate: Math.round(t.learningRate * 1e6),
+    rule: RULE_NAMES.indexOf(t.rule),
+    quorumBps: t.quorumBps,
+    royaltyBps: t.royaltyBps,
+    evaluationBps: t.evaluationBps,
+    durations: t.durations,
+  };
+}
+
+/**
+ * The contract's own verdict on a job's arguments before anything is uploaded or signed: a static call of `createJob`
+ * from `account` without a permit, which can then fail only at pulling the budget (the token's allowance error) once
+ * every term and dataset passed. Any other refusal is thrown as its sentence (ErrorSentences).
+ */
+export async function checkJobTerms(trainingJobs: TrainingJobs, token: TesseraToken, account: string, provider: Provider, args: JobArgsStruct): Promise<void> {
+  try {
+    await trainingJobs.connect(new VoidSigner(account, provider)).createJob.staticCall(args, NO_PERMIT);
+  } catch (err) {
+    if (decodeRevert(revertDataOf(err), [token.interface])?.name !== "ERC20InsufficientAllowance") {
+      throw new Error(explainError(err, [trainingJobs.interface, token.interface]), { cause: err });
+    }
+  }
+}
+
+/** The job a `createJob` transaction created, from its JobCreated event. */
+export function jobCreatedBy(trainingJobs: TrainingJobs, receipt: { readonly logs: readonly Log[] } | null): { jobId: bigint; enrollDeadline: number } {
+  const created = receipt?.logs.map((l) => trainingJobs.interface.parseLog(l)).find((p) => p?.name === "JobCreated");
+  if (created == null) throw new Error("The transaction went through without a JobCreated event.");
+  return { jobId: created.args.jobId as bigint, enrollDeadline: Number(created.args.enrollDeadline) };
+}
+
 /**
  * A training job from a page, as `train create` makes it: the terms checked by the contract itself before anything
  * is uploaded or signed (a static call of `createJob` without a permit: a bad term is its custom error as a sentence;
@@ -100,47 +157,19 @@ export async function createTrainingJob(o: CreateJobOptions): Promise<{ jobId: b
   if (name === "" || name.length > 64) throw new Error("Name the model the job registers (1 to 64 characters).");
   const account = await o.signer.getAddress();
   const encoded = encodeSamples(o.evaluation.schema, o.evaluation.samples);
-  const args = (evalSetCid: string) => ({
-    manifestCid: cidToBytes(o.start.manifestCid),
-    weightsCid: cidToBytes(o.start.weightsCid),
-    evalSetCid: cidToBytes(evalSetCid),
-    modelName: name,
-    datasetIds: [...o.datasetIds],
-    budget: o.terms.budget,
-    rounds: o.terms.rounds,
-    workersPerRound: o.terms.workersPerRound,
-    evaluators: o.terms.evaluators,
-    localEpochs: o.terms.localEpochs,
-    batchSize: o.terms.batchSize,
-    learningRate: Math.round(o.terms.learningRate * 1e6),
-    rule: RULE_NAMES.indexOf(o.terms.rule),
-    quorumBps: o.terms.quorumBps,
-    royaltyBps: o.terms.royaltyBps,
-    evaluationBps: o.terms.evaluationBps,
-    durations: o.terms.durations,
-  });
+  const evalSetCid = await unixfsCidOf(encoded);
+  const args = jobCreationArgs({ ...o.start, evalSetCid, modelName: name, datasetIds: o.datasetIds, terms: o.terms });
   step("checking");
   const balance = await o.token.balanceOf(account);
   if (balance < o.terms.budget) throw new Error(`The budget is ${formatTsr(o.terms.budget)} and this account holds ${formatTsr(balance)}.`);
-  // The terms as the contract checks them, before any upload or signature: without a permit the call can only fail
-  // later, at pulling the budget (the token's allowance error), once every term and dataset passed.
-  const evalSetCid = await unixfsCidOf(encoded);
-  try {
-    await o.trainingJobs.connect(new VoidSigner(account, o.signer.provider)).createJob.staticCall(args(evalSetCid), NO_PERMIT);
-  } catch (err) {
-    if (decodeRevert(revertDataOf(err), [o.token.interface])?.name !== "ERC20InsufficientAllowance") {
-      throw new Error(explainError(err, [o.trainingJobs.interface, o.token.interface]), { cause: err });
-    }
-  }
+  await checkJobTerms(o.trainingJobs, o.token, account, o.signer.provider!, args);
   step("uploading", "the evaluation set");
   // addToIpfs checks the node's CID against the one computed here (evalSetCid); the bytes are read back too.
   await addAndReadBack(o.ipfsApi, o.gateway, encoded, "evaluation-set.bin", "the evaluation set");
   step("signing-permit", formatTsr(o.terms.budget));
   const permit = await signPermit(o.token, o.signer, await o.trainingJobs.getAddress(), o.terms.budget, BigInt((await nextBlockTime(o.signer.provider!)) + 3_600));
   step("sending");
-  const tx = await o.trainingJobs.connect(o.signer).createJob(args(evalSetCid), permit);
-  const receipt = await tx.wait();
-  const created = receipt?.logs.map((l) => o.trainingJobs.interface.parseLog(l)).find((p) => p?.name === "JobCreated");
-  if (created == null) throw new Error("The transaction went through without a JobCreated event.");
-  return { jobId: created.args.jobId as bigint, txHash: tx.hash, evalSetCid };
+  const tx = await o.trainingJobs.connect(o.signer).createJob(args, permit);
+  const { jobId } = jobCreatedBy(o.trainingJobs, await tx.wait());
+  return { jobId, txHash: tx.hash, evalSetCid };
 }

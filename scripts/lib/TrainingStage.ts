@@ -5,7 +5,8 @@ import { signPermit } from "../../worker/src/chain/Permit.js";
 import { encodeSamples, type Samples } from "../../worker/src/data/schema/DatasetEncoding.js";
 import { jobKeyRecipients } from "../../worker/src/data/KeyRecipients.js";
 import { shareDatasetKey } from "../../worker/src/data/KeySharing.js";
-import { cidFromBytes, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
+import { cidFromBytes } from "../../worker/src/data/OnChainDataset.js";
+import { jobCreatedBy, jobCreationArgs, type JobTerms } from "../../client/src/JobCreation.js";
 import { QueueNames } from "../../worker/src/queue/QueueNames.js";
 import { createQueue } from "../../worker/src/queue/QueueFactory.js";
 import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
@@ -142,29 +143,25 @@ export async function runTrainingStage(stack: EmbeddedStack, o: TrainingStageOpt
     const jobsAddress = await trainingJobs.getAddress();
     const latest = (await stack.connection.ethers.provider.getBlock("latest"))!;
     const permit = await signPermit(token, o.requester, jobsAddress, budget, BigInt(latest.timestamp + 3_600));
-    const args = {
-      manifestCid: cidToBytes(published.manifestCid),
-      weightsCid: cidToBytes(published.weightsCid),
-      evalSetCid: cidToBytes(evalSetCid),
-      modelName: task.name,
-      datasetIds: o.accepted.map((d) => d.datasetId),
+    const terms: JobTerms = {
       budget,
       rounds,
       workersPerRound: trainers.length,
       evaluators: o.validators.length,
       localEpochs: o.localEpochs ?? task.training.localEpochs,
       batchSize: o.batchSize ?? task.training.batchSize,
-      learningRate: Math.round((o.learningRate ?? task.training.learningRate) * 1e6),
-      rule: 3, // ScreenedFedAvg: the default for jobs of untrusted workers
+      learningRate: o.learningRate ?? task.training.learningRate,
+      rule: "screened-fedavg", // the default for jobs of untrusted workers
       quorumBps: 6_666,
       royaltyBps: 1_000,
       evaluationBps: 500,
       durations: DURATIONS,
     };
+    const args = jobCreationArgs({ manifestCid: published.manifestCid, weightsCid: published.weightsCid, evalSetCid, modelName: task.name, datasetIds: o.accepted.map((d) => d.datasetId), terms });
     const created = (await (await trainingJobs.connect(o.requester).createJob(args, permit)).wait())!;
-    const jobId = created.logs.map((l) => trainingJobs.interface.parseLog(l)).find((p) => p?.name === "JobCreated")!.args.jobId as bigint;
+    const { jobId } = jobCreatedBy(trainingJobs, created);
     createdJob = jobId;
-    line(`job ${jobId}            ${rounds} rounds x ${trainers.length} workers, E=${args.localEpochs} B=${args.batchSize} lr=${args.learningRate / 1e6}, FedAvg, quorum 2/3, budget ${formatEther(budget)} TSR by permit (10 % royalties, 5 % evaluation); gas ${created.gasUsed}`);
+    line(`job ${jobId}            ${rounds} rounds x ${trainers.length} workers, E=${terms.localEpochs} B=${terms.batchSize} lr=${terms.learningRate}, FedAvg, quorum 2/3, budget ${formatEther(budget)} TSR by permit (10 % royalties, 5 % evaluation); gas ${created.gasUsed}`);
     line(`  model          ${published.manifestCid} (initial weights ${published.weightsCid})`);
     line(`  evaluation set ${evalSetCid} (${evalCount} held-out samples of ${task.schema.document.name}, public)`);
 

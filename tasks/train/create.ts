@@ -2,7 +2,8 @@ import type { HardhatRuntimeEnvironment } from "hardhat/types/hre";
 import { basename, resolve } from "node:path";
 import { CID } from "multiformats/cid";
 import { signPermit } from "../../worker/src/chain/Permit.js";
-import { DATASET_STATUS_NAMES, DatasetStatus, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
+import { DATASET_STATUS_NAMES, DatasetStatus } from "../../worker/src/data/OnChainDataset.js";
+import { checkJobTerms, jobCreatedBy, jobCreationArgs } from "../../client/src/JobCreation.js";
 import { locateDataset } from "../../worker/src/data/KeyRecipients.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
@@ -13,7 +14,7 @@ import { printFields } from "../lib/Printer.js";
 import { Session } from "../lib/Session.js";
 import { taskError } from "../lib/TaskError.js";
 import { checkJobFits, disposeInitialModel, readEvaluationSet, readInitialModel, storeInitialModel, type EvaluationChoice } from "./JobInputs.js";
-import { RULE_NAMES, formatDuration, parseDuration, parseIdList, parseLearningRate, parseRule, trainingJobsOf, type RuleName } from "../lib/Training.js";
+import { MICRO, RULE_NAMES, formatDuration, parseDuration, parseIdList, parseLearningRate, parseRule, trainingJobsOf, type RuleName } from "../lib/Training.js";
 
 interface CreateArgs {
   deployment: string;
@@ -195,30 +196,34 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
     await store.close();
   }
 
-  const jobArgs = {
-    manifestCid: cidToBytes(published.manifestCid),
-    weightsCid: cidToBytes(published.weightsCid),
-    evalSetCid: cidToBytes(evalSetCid),
+  const jobArgs = jobCreationArgs({
+    manifestCid: published.manifestCid,
+    weightsCid: published.weightsCid,
+    evalSetCid,
     modelName,
     datasetIds,
-    budget,
-    rounds: args.rounds,
-    workersPerRound: args.workers,
-    evaluators: args.evaluators,
-    localEpochs: args.epochs,
-    batchSize: args.batchSize,
-    learningRate,
-    rule,
-    quorumBps: args.quorumBps,
-    royaltyBps: args.royaltyBps,
-    evaluationBps: args.evaluationBps,
-    durations,
-  };
+    terms: {
+      budget,
+      rounds: args.rounds,
+      workersPerRound: args.workers,
+      evaluators: args.evaluators,
+      localEpochs: args.epochs,
+      batchSize: args.batchSize,
+      learningRate: learningRate / MICRO,
+      rule: RULE_NAMES[rule]!,
+      quorumBps: args.quorumBps,
+      royaltyBps: args.royaltyBps,
+      evaluationBps: args.evaluationBps,
+      durations,
+    },
+  });
+  // The contract's own verdict before the permit is signed, as the page asks it (whatever the checks above missed).
+  await checkJobTerms(jobs, token, requester.address, requester.provider!, jobArgs).catch((err: Error) => {
+    throw taskError(err.message, err);
+  });
   const permit = await signPermit(token, requester, await jobs.getAddress(), budget, BigInt((await session.now()) + 3600));
   const receipt = await session.send(requester, jobs, "createJob", [jobArgs, permit]);
-  const event = receipt.logs.map((l) => jobs.interface.parseLog(l)).find((e) => e?.name === "JobCreated");
-  const jobId = event!.args.jobId as bigint;
-  const enrollDeadline = Number(event!.args.enrollDeadline);
+  const { jobId, enrollDeadline } = jobCreatedBy(jobs, receipt);
 
   const result: CreateJobResult = {
     jobId,
