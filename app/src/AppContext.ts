@@ -1,4 +1,4 @@
-import { JsonRpcProvider, type Interface } from "ethers";
+import { JsonRpcProvider, getAddress, type Interface, type JsonRpcSigner } from "ethers";
 import { atom } from "nanostores";
 import type { AppConfig } from "../../client/src/AppConfig.js";
 import { explainError } from "../../client/src/ErrorSentences.js";
@@ -64,21 +64,26 @@ export class AppContext {
     endpoint.set(trimmed);
   }
 
-  /** The connected account's page encryption key, by account, kept in memory only (PageEncryptionKey.ts). */
-  readonly #pageKeys = new Map<string, EncryptionKeyPair>();
+  /** Page encryption keys by account, kept in memory only (PageEncryptionKey.ts), and whether each was confirmed. */
+  readonly #pageKeys = new Map<string, { key: EncryptionKeyPair; confirmed: boolean }>();
 
   /**
-   * The connected account's encryption key on this deployment, derived from its wallet's signature of a message that
-   * says what it is for: asked of the wallet once per account while the page is open, never stored.
+   * `signer`'s encryption key on this deployment, derived from its wallet's signature of a message that says what it
+   * is for: asked of the wallet once per account while the page is open (twice with `confirm`, which a contribution
+   * asks: the wallet must sign alike to be given a key it can use again), never stored. The signer is the one the
+   * caller sends with, so an account switched meanwhile cannot slip its key into another account's contribution.
    */
-  async pageKey(): Promise<EncryptionKeyPair> {
-    const signer = await this.wallet.signer();
+  async pageKey(signer: JsonRpcSigner, options: { confirm?: boolean } = {}): Promise<EncryptionKeyPair> {
     const registry = this.config.deployment.contracts.DataRegistry;
     if (registry === undefined) throw new Error("This deployment has no DataRegistry.");
-    const known = this.#pageKeys.get(signer.address);
-    if (known !== undefined) return known;
-    const key = await derivePageEncryptionKey(signer, this.config.deployment.chainId, registry);
-    this.#pageKeys.set(signer.address, key);
+    const account = getAddress(signer.address);
+    const known = this.#pageKeys.get(account);
+    if (known !== undefined && (known.confirmed || options.confirm !== true)) return known.key;
+    const key = await derivePageEncryptionKey(signer, this.config.deployment.chainId, registry, options);
+    if (known !== undefined && known.key.privateKey !== key.privateKey) {
+      throw new Error("This wallet signed the key message differently than before: the page cannot give you a key you could use again; contribute with the tasks.");
+    }
+    this.#pageKeys.set(account, { key, confirmed: known?.confirmed === true || options.confirm === true });
     return key;
   }
 

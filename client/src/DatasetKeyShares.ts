@@ -14,13 +14,17 @@ import {
 } from "../../worker/src/data/KeyRecipients.js";
 import { DATASET_STATUS_NAMES, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { explainError } from "./ErrorSentences.js";
+import { JOB_STATUS_NAMES } from "./TrainingJobView.js";
 import { addAndReadBack } from "./IpfsUpload.js";
 import { fetchContent } from "./ModelCatalog.js";
 
 /** The largest dataset ciphertext the page reads back to check a key before resealing it (the app server's upload limit). */
 const MAX_DATASET_BYTES = 64 * 2 ** 20;
 
-/** Key-envelope documents by CID: content-addressed, so read once per page. */
+/** The phases in which a contributor shares its key with a job's workers: enrolment complete, rounds running. */
+export const SHARING_PHASES: ReadonlySet<string> = new Set(["Committing", "Revealing", "Voting"]);
+
+/** Key-envelope documents by CID and the commitment they were checked against: content-addressed, so read once per page. */
 export type EnvelopeDocuments = Map<string, KeyEnvelopeDocument>;
 
 /** Who of a job's workers can read one of its datasets, and who waits for the contributor's key. */
@@ -35,6 +39,8 @@ export interface DatasetKeyStatus {
   readonly withoutKey: (JobWorker & { readonly reason: string })[];
   /** Partitions that read the dataset and have no worker yet. */
   readonly unfilled: number[];
+  /** Why who can read it could not be told (its envelopes unreadable, a gateway down), or undefined. */
+  readonly unreadable?: string;
 }
 
 interface Contracts {
@@ -46,7 +52,8 @@ interface Contracts {
 async function currentDocument(gateway: string, location: DatasetLocation, cache?: EnvelopeDocuments): Promise<KeyEnvelopeDocument | undefined> {
   const cid = location.envelopesCid;
   if (cid === undefined) return undefined;
-  const cached = cache?.get(cid);
+  const cacheKey = `${cid}|${location.commitment}`;
+  const cached = cache?.get(cacheKey);
   if (cached !== undefined) return cached;
   const bytes = await fetchContent(gateway, cid, `the key envelopes of dataset ${location.datasetId}`);
   let document: KeyEnvelopeDocument;
@@ -55,7 +62,7 @@ async function currentDocument(gateway: string, location: DatasetLocation, cache
   } catch (err) {
     throw new Error(`The key envelopes ${cid} of dataset ${location.datasetId} are not a valid document: ${(err as Error).message}`, { cause: err });
   }
-  cache?.set(cid, document);
+  cache?.set(cacheKey, document);
   return document;
 }
 
@@ -67,12 +74,20 @@ async function currentDocument(gateway: string, location: DatasetLocation, cache
 export async function jobKeyStatus(c: Contracts, jobId: bigint, o: { gateway: string; fromBlock: number; documents?: EnvelopeDocuments }): Promise<DatasetKeyStatus[]> {
   const [ids] = await c.trainingJobs.datasetsOf(jobId);
   return Promise.all(
-    ids.map(async (datasetId) => {
+    ids.map(async (datasetId): Promise<DatasetKeyStatus> => {
       const [readers, location] = await Promise.all([
         jobKeyRecipients({ trainingJobs: c.trainingJobs, workerRegistry: c.workerRegistry, jobId, datasetId }),
         locateDataset(c.dataRegistry, datasetId, o.fromBlock),
       ]);
-      const plan = planKeyShare(await currentDocument(o.gateway, location, o.documents), readers.recipients);
+      let document: KeyEnvelopeDocument | undefined;
+      try {
+        document = await currentDocument(o.gateway, location, o.documents);
+      } catch (err) {
+        // Anyone contributing can publish an unreadable document for its own dataset: said on its line, the rest read.
+        const none: JobWorker[] = [];
+        return { datasetId, contributor: location.contributor, canRead: none, waiting: none, withoutKey: readers.withoutKey, unfilled: readers.unfilled, unreadable: (err as Error).message };
+      }
+      const plan = planKeyShare(document, readers.recipients);
       const missing = new Set(plan.added.map((r) => getAddress(r.address)));
       const worker = (r: JobWorker): JobWorker => ({ address: r.address, partitionIndex: r.partitionIndex });
       return {
@@ -113,6 +128,16 @@ export async function shareKeyWithJob(o: ShareWithJobOptions): Promise<{ envelop
   const dataset = await o.dataRegistry.datasetOf(o.datasetId);
   if (getAddress(dataset.contributor) !== account) throw new Error(`Dataset ${o.datasetId} was contributed by ${dataset.contributor}: only its contributor can share its key.`);
   if (!canShare(dataset.status)) throw new Error(`Dataset ${o.datasetId} is ${DATASET_STATUS_NAMES[Number(dataset.status)]}: only a Pending or Accepted dataset's key can be shared.`);
+  // Only once the job's workers are all enrolled and training: a job still enrolling may be cancelled by its requester
+  // with no royalty owed, its workers keeping the key.
+  const status = JOB_STATUS_NAMES[Number((await o.trainingJobs.jobOf(o.jobId)).status)];
+  if (!SHARING_PHASES.has(status)) {
+    throw new Error(
+      status === "Enrolling"
+        ? `Job ${o.jobId} is still enrolling: its requester could still cancel it owing no royalty. Share the key once its workers are all enrolled and training starts.`
+        : `Job ${o.jobId} is ${status}: its workers train no more, there is nothing to share the key for.`,
+    );
+  }
   const [readers, location] = await Promise.all([
     jobKeyRecipients({ trainingJobs: o.trainingJobs, workerRegistry: o.workerRegistry, jobId: o.jobId, datasetId: o.datasetId }),
     locateDataset(o.dataRegistry, o.datasetId, o.fromBlock),
@@ -149,6 +174,9 @@ export async function shareKeyWithJob(o: ShareWithJobOptions): Promise<{ envelop
     step("uploading", `the key envelopes for ${plan.added.length} more workers`);
     const bytes = new TextEncoder().encode(JSON.stringify(sealed));
     const envelopesCid = await addAndReadBack(o.ipfsApi, o.gateway, bytes, "envelopes.json", "the key envelopes");
+    // Another share (another tab, `data share`) published meanwhile: this document would drop the readers it added.
+    const now = await locateDataset(o.dataRegistry, o.datasetId, o.fromBlock);
+    if (now.envelopesCid !== location.envelopesCid) throw new Error(`Dataset ${o.datasetId}'s key envelopes changed while this page resealed them (${now.envelopesCid}): nothing was sent; share again.`);
     const args = [o.datasetId, cidToBytes(envelopesCid)] as const;
     try {
       await o.dataRegistry.connect(new VoidSigner(account, o.signer.provider)).publishKeyEnvelopes.staticCall(...args);

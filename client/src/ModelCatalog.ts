@@ -66,6 +66,8 @@ export async function listVersions(registry: ModelRegistry): Promise<VersionSumm
 
 /** What a gateway may send for one CID at most, unless the caller says otherwise. */
 export const MAX_GATEWAY_BYTES = 16 * 2 ** 20;
+/** How long a gateway may take to start answering. */
+const GATEWAY_ANSWER_MS = 30_000;
 
 /** Whether the page can check a gateway's bytes against `cid` alone: content of one raw block (a manifest, a vocabulary). */
 export function checkableCid(cid: string): boolean {
@@ -85,10 +87,19 @@ export async function fetchContent(gateway: string, cid: string, what: string, o
     throw new Error(`${capitalised(what)} ${cid} spans several IPFS blocks, which this page cannot check through a gateway: read it with the tasks.`);
   }
   let response: Response;
+  // A gateway that never answers must not hold a page forever: the answer's headers are awaited at most this long.
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), GATEWAY_ANSWER_MS);
   try {
-    response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${cid}`);
+    response = await fetch(`${gateway.replace(/\/$/, "")}/ipfs/${cid}`, { signal: abort.signal });
   } catch {
-    throw new Error(`The IPFS gateway ${gateway} could not be reached: check its address (Account page).`);
+    throw new Error(
+      abort.signal.aborted
+        ? `The IPFS gateway ${gateway} did not answer for ${what} ${cid} within ${GATEWAY_ANSWER_MS / 1000} s: check its address (Account page).`
+        : `The IPFS gateway ${gateway} could not be reached: check its address (Account page).`,
+    );
+  } finally {
+    clearTimeout(timer);
   }
   if (!response.ok) throw new Error(`The IPFS gateway ${gateway} answered ${response.status} for ${what} ${cid}.`);
   const bytes = await readAtMost(response, options.maxBytes ?? MAX_GATEWAY_BYTES, () => new Error(`The IPFS gateway ${gateway} sent more than ${options.maxBytes ?? MAX_GATEWAY_BYTES} bytes for ${what} ${cid}.`));

@@ -8,7 +8,7 @@ import { codecsOf } from "../../worker/src/ml/ModelManifest.js";
 import { modelInputs } from "../../worker/src/ml/ModelInputs.js";
 import { objectiveOf, rocAuc, scoreOf, type Metric, type TrainingObjective } from "../../worker/src/ml/TrainingObjective.js";
 import { checkableCid, fetchContent, fetchManifest } from "./ModelCatalog.js";
-import type { TrainingProvenance } from "./TrainingJobView.js";
+import type { JobTerms, RoundView, TrainingProvenance } from "./TrainingJobView.js";
 
 /** One round's agreed aggregate scored on the job's public evaluation set. */
 export interface RoundScore {
@@ -25,18 +25,27 @@ export interface RoundScore {
 /** The largest public evaluation set the page downloads to score rounds. */
 const MAX_EVAL_SET_BYTES = 64 * 2 ** 20;
 
+/** A job whose rounds can be scored: its terms (the manifest and the evaluation set) from its JobCreated event. */
+export interface ScorableJob {
+  readonly jobId: bigint;
+  readonly terms: JobTerms | undefined;
+}
+
+/** Scores one round's agreed aggregate (the round as TrainingJobs recorded it). */
+export type RoundScorer = (round: RoundView) => Promise<RoundScore>;
+
 /**
- * Scores every round's agreed aggregate of a training job on its public evaluation set, here (in a browser, with the
- * tfjs given): the manifest, the evaluation set and each aggregate come from a gateway, and each aggregate must hash
- * to the sha256 the round agreed on chain, so a gateway cannot make a round look better or worse than it was. The
- * samples go through the model's own input codec (ModelInputs.ts, as the workers feed them) and are scored as the
- * validators score the final model (LocalTraining.evaluate: argmax for classes, p >= 0.5 or the ROC AUC for a binary
- * probability, 1/(1+MAE) for a regression). The last round's score is the one the validators posted, up to the last
- * bits of another backend. `onScore` sees each round's score as it comes.
+ * Prepares scoring a training job's rounds on its public evaluation set, here (in a browser, with the tfjs given): the
+ * manifest and the evaluation set are read once from a gateway, then each round's aggregate as it is asked for, and
+ * each aggregate must hash to the sha256 the round agreed on chain, so a gateway cannot make a round look better or
+ * worse than it was. The samples go through the model's own input codec (ModelInputs.ts, as the workers feed them)
+ * and are scored as the validators score the final model (LocalTraining.evaluate: argmax for classes, p >= 0.5 or the
+ * ROC AUC for a binary probability, 1/(1+MAE) for a regression). The last round's score is the one the validators
+ * posted, up to the last bits of another backend. A job still training is scored round by round as they complete.
  */
-export async function scoreRounds(tf: typeof Tfjs, gateway: string, provenance: TrainingProvenance, onScore: (score: RoundScore) => void = () => undefined): Promise<RoundScore[]> {
-  const terms = provenance.terms;
-  if (terms === undefined) throw new Error(`Job ${provenance.jobId}'s terms (its JobCreated event) were not found: its rounds cannot be scored.`);
+export async function roundScorer(tf: typeof Tfjs, gateway: string, job: ScorableJob): Promise<RoundScorer> {
+  const terms = job.terms;
+  if (terms === undefined) throw new Error(`Job ${job.jobId}'s terms (its JobCreated event) were not found: its rounds cannot be scored.`);
   const manifest = await fetchManifest(gateway, terms.manifestCid);
   // An evaluation set of several blocks cannot be checked through a plain gateway: scored anyway, and said so
   // (`evalSetChecked`); every aggregate is checked against its agreed hash whatever its size.
@@ -48,8 +57,7 @@ export async function scoreRounds(tf: typeof Tfjs, gateway: string, provenance: 
   const objective = objectiveOf(manifest);
   const xs = modelInputs(manifest, schema.document, samples);
   const weightBytes = manifest.weightSpecs.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
-  const scores: RoundScore[] = [];
-  for (const r of provenance.rounds) {
+  return async (r) => {
     const weights = await fetchContent(gateway, r.aggregateCid, `round ${r.round}'s aggregate`, { unchecked: true, maxBytes: weightBytes });
     if (sha256(weights) !== r.aggregateHash.toLowerCase()) {
       throw new Error(`The IPFS gateway ${gateway} sent bytes for round ${r.round}'s aggregate that do not hash to the ${r.aggregateHash} its workers agreed on: choose another gateway.`);
@@ -62,12 +70,21 @@ export async function scoreRounds(tf: typeof Tfjs, gateway: string, provenance: 
       const outputs = await predicted.data();
       predicted.dispose();
       const value = metricValue(objective, outputs, samples.labels, samples.count);
-      const score = { round: r.round, metric: objective.metric, value, score: scoreOf(objective.metric, value), evalSetChecked };
-      scores.push(score);
-      onScore(score);
+      return { round: r.round, metric: objective.metric, value, score: scoreOf(objective.metric, value), evalSetChecked };
     } finally {
       model.dispose();
     }
+  };
+}
+
+/** Every round of a finished job scored in order (`roundScorer`); `onScore` sees each round's score as it comes. */
+export async function scoreRounds(tf: typeof Tfjs, gateway: string, provenance: TrainingProvenance, onScore: (score: RoundScore) => void = () => undefined): Promise<RoundScore[]> {
+  const score = await roundScorer(tf, gateway, provenance);
+  const scores: RoundScore[] = [];
+  for (const r of provenance.rounds) {
+    const s = await score(r);
+    scores.push(s);
+    onScore(s);
   }
   return scores;
 }

@@ -11,6 +11,7 @@ import { stakeValidators, startValidators, stopValidators, type EmbeddedValidato
 import { startEvaluator, type EmbeddedEvaluator } from "../lib/EmbeddedEvaluator.js";
 import { startTrainers as startTrainerProcesses, type RunningTrainer } from "../lib/EmbeddedTrainers.js";
 import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
+import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { Report } from "../lib/Report.js";
 import { runSeedTaskStages } from "../lib/SeedTaskStages.js";
 import { irisTask } from "../lib/seedTasks/IrisTask.js";
@@ -111,7 +112,7 @@ export class AppStack {
     // meanwhile (its trainers would enrol in the seed's job).
     const validating = this.#validators.length > 0;
     const training = this.#trainers.length > 0;
-    if (training) await this.#stopTrainers();
+    if (training) await this.#stopTrainers(false);
     if (validating) await this.#stopValidators();
     try {
       return (await runSeedTaskStages(this.stack, this.chain.rpcUrl, irisTask, new Report({ print: false }))).fed;
@@ -138,11 +139,15 @@ export class AppStack {
     await this.startValidators();
     const { stack } = this;
     const provider = stack.connection.ethers.provider;
-    const accounts = [101, 102, 103].map((i) => {
-      const wallet = devWallet(i).connect(provider);
-      return { signer: wallet, key: wallet.privateKey };
+    // Kept across a restart (addTrainedVersion): the same encryption keys (what the datasets' keys were shared with)
+    // and the same queues (a trainer's commit salts live there until it reveals).
+    this.#trainerKeys ??= [101, 102, 103].map(() => generateEncryptionKey());
+    this.#trainingPrefix ??= `tessera-app-training-${process.pid}-${Date.now()}`;
+    const prefix = this.#trainingPrefix;
+    const accounts = [101, 102, 103].map((index, i) => {
+      const wallet = devWallet(index).connect(provider);
+      return { signer: wallet, key: wallet.privateKey, encryption: this.#trainerKeys![i]! };
     });
-    const prefix = `tessera-app-training-${process.pid}-${Date.now()}`;
     this.#trainers = await startTrainerProcesses(stack, accounts, { rpcUrl: this.chain.rpcUrl, queuePrefix: prefix, name: "app-trainer" });
     for (const [i, v] of this.#staked.entries()) {
       this.#evaluators.push(
@@ -152,7 +157,11 @@ export class AppStack {
     return this.#trainers.map((t) => t.signer.address);
   }
 
-  async #stopTrainers(): Promise<void> {
+  #trainerKeys: EncryptionKeyPair[] | undefined;
+  #trainingPrefix: string | undefined;
+
+  /** Stops the trainers and evaluators; `forget` also removes their queues (at the stack's stop, not at a restart). */
+  async #stopTrainers(forget: boolean): Promise<void> {
     const trainers = this.#trainers;
     const evaluators = this.#evaluators;
     this.#trainers = [];
@@ -160,7 +169,7 @@ export class AppStack {
     await Promise.all(trainers.map((t) => t.process.stop()));
     for (const e of evaluators) await e.listener.stop().catch(() => undefined);
     for (const e of evaluators) await e.service.stop().catch(() => undefined);
-    await removeQueueData(this.stack.redis.url, [...trainers.map((t) => t.process.options.queuePrefix), ...evaluators.map((e) => e.queuePrefix)]);
+    if (forget) await removeQueueData(this.stack.redis.url, [...trainers.map((t) => t.process.options.queuePrefix), ...evaluators.map((e) => e.queuePrefix)]);
   }
 
   /**
@@ -185,7 +194,7 @@ export class AppStack {
   }
 
   async stop(): Promise<void> {
-    await this.#stopTrainers().catch(() => undefined);
+    await this.#stopTrainers(true).catch(() => undefined);
     await this.#stopValidators().catch(() => undefined);
     await Promise.all(this.#hosts.map((h) => h.stop().catch(() => undefined)));
     await this.server.close().catch(() => undefined);

@@ -9,6 +9,8 @@ import { WorkerProcess } from "./WorkerProcess.js";
 export interface TrainerAccount {
   readonly signer: AddressedSigner;
   readonly key: string;
+  /** Its encryption key (a fresh one when absent): a trainer restarted mid-job keeps the key its datasets were shared with. */
+  readonly encryption?: EncryptionKeyPair;
 }
 
 /** A staked CAP_TRAIN worker running as its own OS process. */
@@ -29,8 +31,8 @@ export interface StartTrainersOptions {
 }
 
 /**
- * Trainers for the embedded stack: each account is staked (twice the minimum, minted) as a CAP_TRAIN worker with a
- * fresh encryption key, given gas money if it has none, and runs the worker daemon as its own OS process with the
+ * Trainers for the embedded stack: each account is staked (twice the minimum, minted) as a CAP_TRAIN worker with its
+ * encryption key (a fresh one unless given), given gas money if it has none, and runs the worker daemon as its own OS process with the
  * listener and trainer roles (WORKER_ROLES=listener,trainer), enrolling in jobs on its own. Resolves once every
  * process said its training service started; a process that fails to start stops them all.
  */
@@ -46,7 +48,7 @@ export async function startTrainers(stack: EmbeddedStack, accounts: readonly Tra
     if ((await stack.connection.ethers.provider.getBalance(account.signer.address)) === 0n) {
       await (await deployer.sendTransaction({ to: account.signer.address, value: 10n ** 18n })).wait();
     }
-    const encryption = generateEncryptionKey();
+    const encryption = account.encryption ?? generateEncryptionKey();
     await ensureStakedWorker(stack, account.signer, { stake, capabilities: CAP_TRAIN, encryptionPublicKey: encryption.publicKey, endpoint: `embedded://${o.name ?? "trainer"}-${i + 1}` });
     staked.push({ ...account, encryption });
   }

@@ -660,7 +660,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const envelopes = parseKeyEnvelopeDocument(JSON.parse(Buffer.from(await app.stack.store.get(cidFromBytes(contributed!.args.keyEnvelopesCid))).toString()));
     expect(envelopes.envelopes.at(-1)).to.include({ recipient: PERSON.address, publicKey: pageKey.publicKey });
     for (const e of envelopes.envelopes.slice(0, -1)) expect(await dataRegistry.isValidator(e.recipient), e.recipient).to.equal(true);
-    expect(wallet.asked.filter((m) => m === "personal_sign")).to.have.length(1);
+    expect(wallet.asked.filter((m) => m === "personal_sign")).to.have.length(2); // asked twice: the wallet must sign alike
     expect(openEnvelope(envelopes, pageKey.privateKey)).to.have.length(32);
     expect(await page.getByTestId("contribution-steps").locator("li").count()).to.be.greaterThan(4);
     expect(await accessibilityViolations()).to.deep.equal([]);
@@ -709,7 +709,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await done.getByTestId("job-status").textContent()).to.equal("Finalized");
     const view = await trainingJobs.jobOf(finished);
     expect(await done.getByTestId("job-rounds").locator("tbody tr").count()).to.equal(Number(view.rounds));
-    expect(await done.getByRole("button").count()).to.equal(0);
+    expect(await done.getByRole("button", { name: /^Cancel/ }).count()).to.equal(0);
     // Read again while shown: a later phase line replaces the first (the chain's clock moved on).
     await app.stack.connection.ethers.provider.send("evm_increaseTime", [600]);
     await app.stack.connection.ethers.provider.send("evm_mine", []);
@@ -830,6 +830,8 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     expect(await card.getByTestId("job-status").textContent()).to.equal("Committing");
     expect((await trainingJobs.workersOf(jobId)).map(String).sort()).to.deep.equal([...trainers].sort());
     expect((await trainingJobs.jobOf(jobId)).committed).to.equal(0n);
+    // The person follows the rounds' scores too: each round's aggregate scored in this browser as it completes.
+    await card.getByRole("button", { name: `Score job ${jobId}'s rounds in this browser` }).click();
     await shot("training-keys");
     const sentBefore = wallet.asked.filter((m) => m === "eth_sendTransaction").length;
     const keySignaturesBefore = wallet.asked.filter((m) => m === "personal_sign").length;
@@ -866,7 +868,15 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     // may leave an outlying update out (these partitions are by class).
     for (const r of results) expect([Number(r.updates), Number(r.votes) >= 2]).to.deep.equal([3, true]);
     const excluded = (mask: bigint) => [0n, 1n, 2n].filter((i) => ((mask >> i) & 1n) === 1n).length;
-    expect(await card.getByTestId("job-rounds").locator("tbody tr").allTextContents()).to.deep.equal(results.map((r, i) => `${i + 1}${r.updates}${r.votes}${excluded(r.excludedMask)}`));
+    const rows = card.getByTestId("job-rounds").locator("tbody tr");
+    // Each round's score, computed in the browser from the aggregate its workers agreed on; the last one is the final
+    // model's, which the validators scored on the same evaluation set (their median, to the hundredth of a percent).
+    const median = `${((Number(job.accuracy) / 1e6) * 100).toFixed(2)} %`;
+    await rows.last().getByTestId("round-score").getByText(median, { exact: true }).waitFor({ timeout: 60_000 });
+    expect(await card.getByTestId("job-rounds").locator("thead th").last().textContent()).to.equal("Accuracy (scored here)");
+    const scoresShown = await card.getByTestId("round-score").allTextContents();
+    for (const text of scoresShown) expect(text).to.match(/^[0-9]{1,3}\.[0-9]{2} %$/);
+    expect(await rows.allTextContents()).to.deep.equal(results.map((r, i) => `${i + 1}${r.updates}${r.votes}${excluded(r.excludedMask)}${scoresShown[i]}`));
     expect(await card.getByTestId("job-phase").textContent()).to.equal(`finished: median accuracy ${((Number(job.accuracy) / 1e6) * 100).toFixed(2)} %, registered as version ${job.versionId}`);
     expect(Number(job.accuracy) / 1e6).to.be.greaterThan(0.5);
     expect(await card.getByTestId("dataset-keys").count()).to.equal(0);

@@ -2,7 +2,8 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { expect } from "chai";
-import { Signature, Wallet, getAddress } from "ethers";
+import { secp256k1 } from "@noble/curves/secp256k1";
+import { Signature, Wallet, getAddress, getBytes, hashMessage, toBeHex, verifyMessage } from "ethers";
 import { network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { jobKeyStatus, shareKeyWithJob } from "../../client/src/DatasetKeyShares.js";
@@ -24,6 +25,15 @@ import { cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { irisTask } from "../../scripts/lib/seedTasks/IrisTask.js";
 import { jobArgs, jobIdOf } from "../helpers/training.js";
 import { startIpfsTestServer, type IpfsTestServer } from "./IpfsTestServer.js";
+
+/**
+ * A valid EIP-191 signature of `message` by `wallet` other than its deterministic one: signed with a random nonce (RFC
+ * 6979 with extra entropy), as a wallet with random nonces signs.
+ */
+function otherSignature(wallet: { readonly privateKey: string }, message: string): string {
+  const signature = secp256k1.sign(getBytes(hashMessage(message)), getBytes(wallet.privateKey), { extraEntropy: true, lowS: true });
+  return Signature.from({ r: toBeHex(signature.r, 32), s: toBeHex(signature.s, 32), v: 27 + signature.recovery }).serialized;
+}
 
 /** A 33-byte "key" WorkerRegistry accepts (02 prefix) that is no point of secp256k1 (x >= p). */
 const NOT_A_POINT = "0x02" + "ff".repeat(32);
@@ -55,18 +65,20 @@ describe("Dataset keys shared from a page (client PageEncryptionKey, DatasetKeyS
   let jobId: bigint;
 
   const contracts = () => ({ trainingJobs: stack.contracts.trainingJobs!, workerRegistry: stack.contracts.workerRegistry, dataRegistry: stack.contracts.dataRegistry! });
-  const share = (datasetId: bigint, o: { signer?: HardhatEthersSigner; key?: EncryptionKeyPair; ipfsApi?: string; steps?: string[] } = {}) =>
+  const share = (datasetId: bigint, o: { signer?: HardhatEthersSigner; key?: EncryptionKeyPair; ipfsApi?: string; steps?: string[]; job?: bigint } = {}) =>
     shareKeyWithJob({
       ...contracts(),
       signer: o.signer ?? person,
       pageKey: o.key ?? pageKey,
-      jobId,
+      jobId: o.job ?? jobId,
       datasetId,
       gateway: server.url,
       ipfsApi: o.ipfsApi ?? server.url,
       fromBlock: stack.deployment.startBlock,
       onStep: (step) => o.steps?.push(step),
     });
+  /** What another party does while the page uploads (awaited before the upload is handled). */
+  let beforeUpload: (() => Promise<void>) | undefined;
   const refusal = (p: Promise<unknown>) => p.then(() => "", (e: Error) => e.message);
   const head = () => stack.connection.ethers.provider.getBlockNumber();
 
@@ -85,7 +97,7 @@ describe("Dataset keys shared from a page (client PageEncryptionKey, DatasetKeyS
       keys.set(w.address, key);
       await ensureStakedWorker(stack, w, { stake, capabilities: CAP_TRAIN, encryptionPublicKey: i === 2 ? NOT_A_POINT : key.publicKey, endpoint: `embedded://t${i}` });
     }
-    server = await startIpfsTestServer(stack.store, { maxUploadBytes: 4 << 20 });
+    server = await startIpfsTestServer(stack.store, { maxUploadBytes: 4 << 20, beforeUpload: () => beforeUpload?.() ?? Promise.resolve() });
     pageKey = await derivePageEncryptionKey(person, stack.deployment.chainId, await dataRegistry!.getAddress());
 
     const schema = builtinSchema("iris-4/species-3")!;
@@ -139,10 +151,32 @@ describe("Dataset keys shared from a page (client PageEncryptionKey, DatasetKeyS
     // The recovery byte is left out: a wallet writing it as 0/1 rather than 27/28 gives the same key.
     const message = pageKeyMessage(31337, registry);
     const signature = Signature.from(await wallet.signMessage(message));
-    const lowV = { ...wallet, getAddress: async () => wallet.address, signMessage: async () => signature.r + signature.s.slice(2) + (signature.v - 27).toString(16).padStart(2, "0") };
+    const lowV = { getAddress: async () => wallet.address, signMessage: async () => signature.r + signature.s.slice(2) + (signature.v - 27).toString(16).padStart(2, "0") };
     expect(await derivePageEncryptionKey(lowV as unknown as Wallet, 31337, registry)).to.deep.equal(a);
     expect(message).to.include("Chain: 31337").and.include(`DataRegistry: ${registry}`).and.include("Sign it only on a Tessera page you trust");
     expect(a.publicKey).to.match(/^0x0[23][0-9a-f]{64}$/);
+    // The high-s twin of the same signature (valid by itself, not canonical: EIP-2) is refused, not a second key.
+    const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n;
+    const highS = "0x" + (N - BigInt(signature.s)).toString(16).padStart(64, "0");
+    const twin = { getAddress: async () => wallet.address, signMessage: async () => signature.r + highS.slice(2) + (signature.v === 27 ? "1c" : "1b") };
+    expect(await refusal(derivePageEncryptionKey(twin as unknown as Wallet, 31337, registry))).to.equal("The wallet's signature of the key message is not a standard one (65 bytes, low s): the page cannot derive your key from it.");
+  });
+
+  it("the page key is refused from a wallet that signs as another account, and (asked to confirm) from one that signs the same message differently each time", async () => {
+    const registry = await stack.contracts.dataRegistry!.getAddress();
+    const wallet = Wallet.createRandom();
+    const impostor = { getAddress: async () => person.address, signMessage: (m: string) => wallet.signMessage(m) };
+    expect(await refusal(derivePageEncryptionKey(impostor as unknown as Wallet, 31337, registry))).to.equal(`The wallet signed the key message as another account than ${person.address}: the page cannot derive your key from it.`);
+    // Random nonces (as some MPC wallets sign): each signature valid (the second one verifies as the account's), never
+    // the same twice: asked to confirm, the page refuses to seal a dataset for a key it could not derive again.
+    let calls = 0;
+    const tweaked = { getAddress: async () => wallet.address, signMessage: async (m: string) => (++calls === 1 ? wallet.signMessage(m) : otherSignature(wallet, m)) };
+    expect(await refusal(derivePageEncryptionKey(tweaked as unknown as Wallet, 31337, registry, { confirm: true }))).to.equal(
+      "This wallet signs the same message differently each time, so the page cannot give you a key you could use again to share your dataset with training jobs: contribute it with the tasks (`npx hardhat data contribute` with TESSERA_ENCRYPTION_KEY).",
+    );
+    expect(verifyMessage("x", otherSignature(wallet, "x"))).to.equal(wallet.address);
+    expect(calls).to.equal(2);
+    expect(await derivePageEncryptionKey(wallet, 31337, registry, { confirm: true })).to.deep.equal(await derivePageEncryptionKey(wallet, 31337, registry));
   });
 
   it("who can read each dataset of the job: before sharing, each waits for its contributor; the worker without a usable key is named", async () => {
@@ -169,10 +203,42 @@ describe("Dataset keys shared from a page (client PageEncryptionKey, DatasetKeyS
     );
     const stranger = await derivePageEncryptionKey(Wallet.createRandom(), stack.deployment.chainId, await stack.contracts.dataRegistry!.getAddress());
     expect(await refusal(share(pageDataset, { key: stranger }))).to.match(new RegExp(`^Dataset ${pageDataset}'s key was not sealed for this wallet's page key`));
+    // A job still enrolling (its requester may cancel it owing no royalty) is not shared with, whoever enrolled.
+    const { token, trainingJobs } = stack.contracts;
+    await (await token.mint(stack.signers.deployer.address, 50n * TOKEN)).wait();
+    await (await token.approve(await trainingJobs!.getAddress(), 50n * TOKEN)).wait();
+    const enrolling = jobIdOf(trainingJobs!, await (await trainingJobs!.createJob(jobArgs([pageDataset], { budget: 50n * TOKEN }), NO_PERMIT)).wait());
+    await (await trainingJobs!.connect(workers[1]!).enroll(enrolling)).wait();
+    const beforeEnrolling = await head();
+    expect(await refusal(share(pageDataset, { job: enrolling }))).to.equal(
+      `Job ${enrolling} is still enrolling: its requester could still cancel it owing no royalty. Share the key once its workers are all enrolled and training starts.`,
+    );
+    expect(await head()).to.equal(beforeEnrolling);
+    await (await trainingJobs!.cancel(enrolling)).wait();
+    expect(await refusal(share(pageDataset, { job: enrolling }))).to.equal(`Job ${enrolling} is Cancelled: its workers train no more, there is nothing to share the key for.`);
+    const before2 = await head();
     expect(await refusal(share(pageDataset, { ipfsApi: "http://127.0.0.1:9" }))).to.equal("The IPFS node http://127.0.0.1:9 could not be reached to upload envelopes.json: check its address (Account page).");
-    expect(await head()).to.equal(before);
+    expect(await head()).to.equal(before2);
     expect((await locateDataset(stack.contracts.dataRegistry!, pageDataset, stack.deployment.startBlock)).envelopesCid).to.not.equal(undefined);
     expect(await stack.contracts.dataRegistry!.queryFilter(stack.contracts.dataRegistry!.filters.KeyEnvelopesPublished(pageDataset))).to.have.length(0);
+  });
+
+  it("another share published while the page resealed (another tab, `data share`) stops the page's: its readers are not dropped, nothing is sent", async () => {
+    const { dataRegistry } = stack.contracts;
+    const location = await locateDataset(dataRegistry!, pageDataset, stack.deployment.startBlock);
+    const key = openEnvelope(parseKeyEnvelopeDocument(await getJson(stack.store, location.envelopesCid!)), pageKey.privateKey);
+    const reader = { address: stack.signers.users[5]!.address, publicKey: generateEncryptionKey().publicKey };
+    let theirs = "";
+    beforeUpload = async () => {
+      beforeUpload = undefined;
+      theirs = (await shareDatasetKey({ registry: dataRegistry!.connect(person), store: stack.store, datasetId: pageDataset, datasetKey: key, recipients: [reader] })).envelopesCid;
+    };
+    const before = await head();
+    expect(await refusal(share(pageDataset))).to.equal(`Dataset ${pageDataset}'s key envelopes changed while this page resealed them (${theirs}): nothing was sent; share again.`);
+    expect(await head()).to.equal(before + 1); // theirs only
+    const now = await locateDataset(dataRegistry!, pageDataset, stack.deployment.startBlock);
+    expect(now.envelopesCid).to.equal(theirs);
+    expect(parseKeyEnvelopeDocument(await getJson(stack.store, theirs)).envelopes.map((e) => e.recipient)).to.include(reader.address);
   });
 
   it("shares: the key opened with the page key, checked against the data, resealed for every reader plus the waiting workers, published in one transaction; each of them decrypts the dataset to its commitment", async () => {
@@ -236,5 +302,17 @@ describe("Dataset keys shared from a page (client PageEncryptionKey, DatasetKeyS
     expect(message).to.match(new RegExp(`^the key given does not decrypt dataset ${pageDataset} \\(${location.datasetCid}\\): `));
     expect(await head()).to.equal(before);
     expect(server.uploads).to.equal(uploadsBefore);
+  });
+
+  it("a document nobody can read as envelopes (published by the dataset's own contributor) is said on its dataset's line; the job's other datasets are still read", async () => {
+    const { dataRegistry } = stack.contracts;
+    const junk = await stack.store.add(new TextEncoder().encode("not key envelopes"));
+    await (await dataRegistry!.connect(person).publishKeyEnvelopes(pageDataset, cidToBytes(junk))).wait();
+    const status = await jobKeyStatus(contracts(), jobId, { gateway: server.url, fromBlock: stack.deployment.startBlock });
+    const page = status.find((s) => s.datasetId === pageDataset)!;
+    expect(page.unreadable).to.match(new RegExp(`^The key envelopes ${junk} of dataset ${pageDataset} are not a valid document: `));
+    expect([page.canRead, page.waiting]).to.deep.equal([[], []]);
+    const tasks = status.find((s) => s.datasetId === tasksDataset)!;
+    expect([tasks.unreadable, tasks.canRead.map((w) => w.address)]).to.deep.equal([undefined, [workers[0]!.address]]);
   });
 });

@@ -1,4 +1,4 @@
-import { createServer } from "node:http";
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { unixfsCidOf } from "../../client/src/IpfsUpload.js";
 import { ipfsAddEndpoint } from "../../scripts/app/IpfsAddEndpoint.js";
@@ -15,13 +15,27 @@ export interface IpfsTestServer {
 /**
  * The app server's IPFS side over `store` on a free port, for the client's Node tests: its real upload endpoint and a
  * gateway. While `forgetful()` is true, an upload is answered with the right CID but nothing is stored (a node that
- * lies), so the gateway then has nothing.
+ * lies), so the gateway then has nothing. `beforeUpload` runs (awaited) before each upload is handled: what another
+ * party does while the page uploads.
  */
-export async function startIpfsTestServer(store: ContentStore, o: { forgetful?: () => boolean; maxUploadBytes?: number } = {}): Promise<IpfsTestServer> {
+export async function startIpfsTestServer(
+  store: ContentStore,
+  o: { forgetful?: () => boolean; maxUploadBytes?: number; beforeUpload?: () => Promise<void> } = {},
+): Promise<IpfsTestServer> {
   const add = ipfsAddEndpoint(store, { maxUploadBytes: o.maxUploadBytes ?? 1 << 20 });
   let uploads = 0;
   const server = createServer((req, res) => {
-    if (req.url?.startsWith("/api/v0/add")) uploads++;
+    if (req.url?.startsWith("/api/v0/add")) {
+      uploads++;
+      if (o.beforeUpload !== undefined) {
+        // The body waits in the request's buffer meanwhile (nothing reads it yet).
+        void o.beforeUpload().then(() => handle(req, res));
+        return;
+      }
+    }
+    handle(req, res);
+  });
+  const handle = (req: IncomingMessage, res: ServerResponse) => {
     if (o.forgetful?.() === true && req.url?.startsWith("/api/v0/add")) {
       const chunks: Buffer[] = [];
       req.on("data", (c: Buffer) => chunks.push(c));
@@ -50,7 +64,7 @@ export async function startIpfsTestServer(store: ContentStore, o: { forgetful?: 
       res.writeHead(404);
       res.end();
     });
-  });
+  };
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,

@@ -11,7 +11,7 @@ import type { PageScope } from "../PageScope.js";
 const stepText = (step: SubmissionStep, detail: string | undefined): string => {
   switch (step) {
     case "unlocking-key":
-      return "Signing the message that gives this page your encryption key, in the wallet (it sends nothing): the dataset's key is sealed for you too, to share it later with training jobs";
+      return "Signing the message that gives this page your encryption key, in the wallet, twice (it sends nothing; both must match): the dataset's key is sealed for you too, to share it later with training jobs";
     case "encrypting":
       return `Encrypted in this browser: ${detail}`;
     case "uploading":
@@ -82,17 +82,18 @@ export async function contributePage(scope: PageScope): Promise<void> {
     steps.length = 0;
     draw();
     try {
+      const signer = await ctx.wallet.signer();
       submitted = await submitDataset({
         dataRegistry: registry,
         token: ctx.contracts.token,
         workerRegistry: ctx.contracts.workerRegistry,
-        signer: await ctx.wallet.signer(),
+        signer,
         checked,
         license,
         ipfsApi: ctx.ipfsApi.get(),
         gateway: ctx.gateway.get(),
         fromBlock: ctx.config.deployment.startBlock,
-        ownKey: () => ctx.pageKey(),
+        ownKey: () => ctx.pageKey(signer, { confirm: true }),
         onStep: (step, detail) => {
           steps.push(stepText(step, detail));
           draw();

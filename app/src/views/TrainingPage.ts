@@ -7,6 +7,7 @@ import { recentJobs, type ListedJob } from "../../../client/src/TrainingJobList.
 import type { JobView } from "../../../client/src/TrainingJobView.js";
 import type { PageScope } from "../PageScope.js";
 import { datasetKeysView } from "./DatasetKeysView.js";
+import { LiveRoundScores } from "./LiveRoundScores.js";
 import { NewJobForm } from "./NewJobForm.js";
 
 /** Phases in which a job's workers still read its datasets (to enrol and to train). */
@@ -71,6 +72,7 @@ export async function trainingPage(scope: PageScope): Promise<void> {
     const who = account();
     listed = await recentJobs(jobs, ctx.provider, { fromBlock: ctx.config.deployment.startBlock, ...(who === undefined ? {} : { account: who }) });
     keys = await readKeys(listed.filter((j) => TRAINING_PHASES.has(j.view.status)).map((j) => j.view.jobId));
+    scores.follow(listed.map((j) => j.view));
     draw();
   };
   const readKeys = async (jobIds: bigint[]) => {
@@ -78,7 +80,9 @@ export async function trainingPage(scope: PageScope): Promise<void> {
     if (registry === undefined) return new Map<bigint, DatasetKeyStatus[]>();
     const c = { trainingJobs: jobs, workerRegistry: ctx.contracts.workerRegistry, dataRegistry: registry };
     const o = { gateway: ctx.gateway.get(), fromBlock: ctx.config.deployment.startBlock, documents };
-    return new Map(await Promise.all(jobIds.map(async (id) => [id, await jobKeyStatus(c, id, o)] as const)));
+    // A job whose keys cannot be read now (a node or gateway failing) shows none this time; the others do.
+    const read = await Promise.all(jobIds.map(async (id) => [id, await jobKeyStatus(c, id, o).catch(() => undefined)] as const));
+    return new Map(read.filter((entry): entry is readonly [bigint, DatasetKeyStatus[]] => entry[1] !== undefined));
   };
   const share = async (jobId: bigint, datasetId: bigint) => {
     ctx.clearProblem();
@@ -89,7 +93,7 @@ export async function trainingPage(scope: PageScope): Promise<void> {
       const signer = await ctx.wallet.signer();
       shareSteps.push("Signing the message that gives this page your encryption key, in the wallet (it sends nothing)");
       draw();
-      const pageKey = await ctx.pageKey();
+      const pageKey = await ctx.pageKey(signer);
       const shared = await shareKeyWithJob({
         trainingJobs: jobs,
         workerRegistry: ctx.contracts.workerRegistry,
@@ -130,6 +134,7 @@ export async function trainingPage(scope: PageScope): Promise<void> {
     }
   };
   const form = new NewJobForm(scope, () => draw());
+  const scores = new LiveRoundScores(() => ctx.gateway.get(), () => draw(), (err) => scope.report(err));
   const draw = () =>
     scope.render(html`<h1>Training</h1>
       ${form.template()}
@@ -138,7 +143,7 @@ export async function trainingPage(scope: PageScope): Promise<void> {
       ${listed.length === 0
         ? html`<p>No training job yet.</p>`
         : listed.map((j) =>
-            jobCard(j, busy, () => void cancel(j.view.jobId), datasetKeysView(keys.get(j.view.jobId), account(), busy, (datasetId) => void share(j.view.jobId, datasetId))),
+            jobCard(j, busy, () => void cancel(j.view.jobId), datasetKeysView(j.view, keys.get(j.view.jobId), account(), busy, (datasetId) => void share(j.view.jobId, datasetId)), scores),
           )}`);
   await Promise.all([read(), form.load()]);
   void (async () => {
@@ -150,7 +155,8 @@ export async function trainingPage(scope: PageScope): Promise<void> {
   })();
 }
 
-function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () => void, datasetKeys: TemplateResult | string): TemplateResult {
+function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () => void, datasetKeys: TemplateResult | string, scores: LiveRoundScores): TemplateResult {
+  const scored = scores.column(v.jobId);
   const open = v.budget - v.paid;
   return html`<section class="card" aria-label=${`Job ${v.jobId}`} data-testid=${`job-${v.jobId}`}>
     <h2>Job ${v.jobId}: ${v.terms?.modelName ?? "a model"}</h2>
@@ -166,9 +172,13 @@ function jobCard({ view: v, cancellable }: ListedJob, busy: boolean, cancel: () 
     ${v.roundResults.length === 0
       ? ""
       : html`<table data-testid="job-rounds">
-          <thead><tr><th scope="col">Round</th><th scope="col">Updates</th><th scope="col">Votes</th><th scope="col">Left out</th></tr></thead>
-          <tbody>${v.roundResults.map((r) => html`<tr><td>${r.round}</td><td>${r.updates}</td><td>${r.votes}</td><td>${r.excluded.length}</td></tr>`)}</tbody>
+          <thead><tr><th scope="col">Round</th><th scope="col">Updates</th><th scope="col">Votes</th><th scope="col">Left out</th>${scored === undefined ? "" : html`<th scope="col">${scored.heading}</th>`}</tr></thead>
+          <tbody>${v.roundResults.map((r) => html`<tr><td>${r.round}</td><td>${r.updates}</td><td>${r.votes}</td><td>${r.excluded.length}</td>${scored === undefined ? "" : html`<td data-testid="round-score">${scored.cell(r.round)}</td>`}</tr>`)}</tbody>
         </table>`}
+    ${v.status === "Cancelled" ? "" : scores.button(v)}
+    ${v.status === "Finalized" && v.versionId !== undefined
+      ? html`<p><a href="#/models">Version ${v.versionId} on the Models page</a> <span class="muted">its provenance, and each round's aggregate scored in this browser</span></p>`
+      : ""}
     ${cancellable
       ? html`<p><button type="button" ?disabled=${busy} @click=${cancel}>Cancel job ${v.jobId}</button> <span class="muted">what is not paid yet comes back to the requester's training credits (Account page)</span></p>`
       : ""}
