@@ -19,7 +19,8 @@ import {PermitArgs} from "../types/InferenceTypes.sol";
 /// aggregate it computed; a quorum of equal hashes makes the round's global model. Staked CAP_VALIDATE validators
 /// then score the final model, whose median metrics go on chain with a ModelRegistry version. A worker's stake stays
 /// bonded from enrollment to the end of its training; a worker that misses a deadline its peers met is dropped and
-/// slashed, and so is one that votes against a reached quorum; slashes go to the treasury, never to a party of the
+/// slashed (but round 1's commit, which can fail for a key a contributor withheld: dropped unslashed), and so is one
+/// that votes against a reached quorum; slashes go to the treasury, never to a party of the
 /// job. Every payment is a credit pulled with `withdraw`. Nothing is ever locked: each phase has a deadline after
 /// which anyone can `advance` or `cancel` the job, and settlement does not depend on another contract succeeding.
 interface ITrainingJobs {
@@ -197,7 +198,7 @@ interface ITrainingJobs {
     /// @param slashed Tokens taken from its stake (sent to the treasury).
     event DissentSlashed(uint64 indexed jobId, uint16 indexed round, address indexed worker, uint256 slashed);
     /// @notice Emitted when a worker that missed a deadline is dropped from the job (its stake released) and, if a
-    /// peer met that deadline, slashed.
+    /// peer met that deadline, slashed (never for round 1's commit).
     /// @param jobId The job.
     /// @param round The round.
     /// @param worker The worker.
@@ -284,7 +285,7 @@ interface ITrainingJobs {
         uint256 excludedMask
     ) external;
     /// @notice Closes a commit or reveal phase after its deadline: the workers that missed it are dropped (and
-    /// slashed), and the job goes on with the others if at least `MIN_UPDATES` remain. Anyone.
+    /// slashed, but for round 1's commit), and the job goes on with the others if at least `MIN_UPDATES` remain. Anyone.
     function advance(uint64 jobId) external;
     /// @notice Posts the caller's (a staked CAP_VALIDATE validator's) scores of the final model (accuracy at most
     /// 1_000_000). The N-th evaluation closes the phase.

@@ -223,13 +223,17 @@ library TrainingRounds {
 
     /// @dev Drops the active workers that did not act in the phase `status` of the current round and releases their
     /// stakes; slashes them (to the treasury) only if a peer did act: a phase nobody completed failed for everyone
-    /// (missing inputs, an unservable job), which is not a worker's fault.
+    /// (missing inputs, an unservable job), which is not a worker's fault. Nor is round 1's commit: it is a worker's
+    /// first use of its partition, whose keys the datasets' contributors share off chain after it enrolled, so a
+    /// worker left without a key (withheld, or a contributor gone) cannot commit, and nothing on chain tells it from
+    /// one that did not try; it is dropped unpaid, unslashed. From round 2 on it has held its data.
     function dropLaggards(Store storage s, IWorkerRegistry registry, uint64 jobId, JobStatus status) private {
         Job storage job = s.jobs[jobId];
         uint16 round = job.round;
         address[] storage workers = s.jobWorkers[jobId];
         uint256 n = workers.length;
-        uint96 slash = _anyDone(s, jobId, status, round) ? s.lapseSlash : 0;
+        uint96 slash =
+            (status == JobStatus.Committing && round == 1) || !_anyDone(s, jobId, status, round) ? 0 : s.lapseSlash;
         uint8 active = job.active;
         for (uint256 i; i < n; ++i) {
             address worker = workers[i];

@@ -122,7 +122,7 @@ describe("TrainingJobs gas", () => {
     }
   });
 
-  it("advance (drops and slashes one) and cancel", async () => {
+  it("advance (drops one: round 1's commit, unslashed) and cancel", async () => {
     const w = await networkHelpers.loadFixture(fixture);
     const jobId = await create(w);
     const [w1, w2, w3] = w.trainers;
@@ -131,7 +131,7 @@ describe("TrainingJobs gas", () => {
       await w.jobs.connect(worker).commitUpdate(jobId, commitmentOf(update(10 + i), worker.address));
     }
     await networkHelpers.time.increase(DURATIONS.commit + 1);
-    report["advance (commit phase, slashes 1)"] = await gasOf(w.jobs.advance(jobId));
+    report["advance (round 1 commit phase, drops 1 unslashed)"] = await gasOf(w.jobs.advance(jobId));
     const enrolling = await create(w);
     report["cancel (requester, enrolling)"] = await gasOf(w.jobs.connect(w.requester).cancel(enrolling));
     void w3;

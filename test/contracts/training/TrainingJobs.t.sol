@@ -75,9 +75,11 @@ contract TrainingJobsTest is TrainingJobsBase {
         uint256 dataBefore = token.balanceOf(address(data));
         jobs.cancel(jobId);
         assertEq(token.balanceOf(requester), requesterTokens, "the requester gets no slash");
-        assertEq(token.balanceOf(treasury), LAPSE_SLASH * (k - 1), "laggards slashed to the treasury");
+        // Round 1's missed commit is never slashed (its data's keys are shared off chain); later ones are.
+        uint96 slash = done == 0 ? 0 : LAPSE_SLASH;
+        assertEq(token.balanceOf(treasury), slash * (k - 1), "laggards slashed to the treasury");
         for (uint256 i; i < k; ++i) assertEq(workers.obligationsOf(trainers[i]), 0, "stake released");
-        for (uint256 i = 1; i < k; ++i) assertEq(workers.workerOf(trainers[i]).stake, STAKE - LAPSE_SLASH);
+        for (uint256 i = 1; i < k; ++i) assertEq(workers.workerOf(trainers[i]).stake, STAKE - slash);
         assertEq(workers.workerOf(trainers[0]).stake, STAKE, "the committer keeps its stake");
         uint256 royalties = token.balanceOf(address(data)) - dataBefore;
         assertEq(royalties, uint256(budget) * royaltyBps / 10_000 * done / rounds, "royalties pro rata");

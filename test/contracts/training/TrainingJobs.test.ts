@@ -476,7 +476,7 @@ describe("TrainingJobs", () => {
         .withArgs(jobId, deadline);
     });
 
-    it("advance drops and slashes the workers that missed the commit or reveal deadline", async () => {
+    it("advance drops the workers that missed the commit deadline (round 1: unslashed, see below) or the reveal deadline (slashed)", async () => {
       const w = await networkHelpers.loadFixture(fixture);
       const jobId = await enrolled(w);
       await expect(w.jobs.advance(jobId))
@@ -490,11 +490,11 @@ describe("TrainingJobs", () => {
       const tx = w.jobs.connect(w.outsider).advance(jobId);
       await expect(tx)
         .to.emit(w.jobs, "WorkerDropped")
-        .withArgs(jobId, 1, w.w3.address, JobStatus.Committing, LAPSE_SLASH);
+        .withArgs(jobId, 1, w.w3.address, JobStatus.Committing, 0n);
       await expect(tx).to.emit(w.jobs, "PhaseStarted");
-      expect(await stakeOf(w, w.w3)).to.equal(stake3 - LAPSE_SLASH);
+      expect(await stakeOf(w, w.w3)).to.equal(stake3);
       expect(await w.token.balanceOf(w.requester.address)).to.equal(requesterBefore);
-      expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore + LAPSE_SLASH);
+      expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore);
       expect(await w.workers.obligationsOf(w.w3.address)).to.equal(0n);
       expect(await w.workers.obligationsOf(w.w1.address)).to.equal(1n);
       const job = await w.jobs.jobOf(jobId);
@@ -917,15 +917,44 @@ describe("TrainingJobs", () => {
       expect(await w.token.balanceOf(w.requester.address)).to.equal(requesterBefore);
       for (const t of w.trainers) expect(await w.workers.obligationsOf(t.address)).to.equal(0n);
 
-      // When a peer did commit, the laggards are slashed, and the slash goes to the treasury.
+      // When a peer did commit (from round 2 on: round 1's commit is never slashed), the laggards are slashed, and
+      // the slash goes to the treasury.
       const second = await enrolled(w);
-      await commit(w, second, 1, [w.w1]);
+      await commit(w, second, 1, w.trainers);
+      await reveal(w, second, 1, w.trainers);
+      await vote(w, second, 1, [w.w1, w.w2]); // the quorum: the round is agreed
+      await commit(w, second, 2, [w.w1]);
       await time.increase(DURATIONS.commit + 1);
       const treasuryBefore = await w.token.balanceOf(w.treasury.address);
       const requesterTokens = await w.token.balanceOf(w.requester.address);
       await w.jobs.connect(w.requester).cancel(second);
       expect(await w.token.balanceOf(w.requester.address)).to.equal(requesterTokens);
       expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore + 2n * LAPSE_SLASH);
+    });
+
+    it("a contributor who withholds its key from one worker's partition cannot get it slashed: round 1's missed commit drops it unpaid and unslashed; from round 2 on, a missed commit is slashed", async () => {
+      const w = await networkHelpers.loadFixture(fixture);
+      const jobId = await enrolled(w);
+      const stakes = await Promise.all(w.trainers.map((t) => stakeOf(w, t)));
+      const treasuryBefore = await w.token.balanceOf(w.treasury.address);
+      // w3's dataset owner never shares the key with it: w1 and w2 (their data shared) commit, w3 cannot.
+      await commit(w, jobId, 1, [w.w1, w.w2]);
+      await time.increase(DURATIONS.commit + 1);
+      const tx = w.jobs.connect(w.outsider).advance(jobId);
+      await expect(tx).to.emit(w.jobs, "WorkerDropped").withArgs(jobId, 1, w.w3.address, JobStatus.Committing, 0n);
+      await expect(tx).to.not.emit(w.workers, "WorkerSlashed");
+      expect(await Promise.all(w.trainers.map((t) => stakeOf(w, t)))).to.deep.equal(stakes);
+      expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore);
+      expect(await w.workers.obligationsOf(w.w3.address)).to.equal(0n); // free to work elsewhere
+      // Round 1 goes on with the two; in round 2 w2 misses the commit with its data in hand: slashed.
+      await reveal(w, jobId, 1, [w.w1, w.w2]);
+      await vote(w, jobId, 1, [w.w1, w.w2]);
+      expect(await w.jobs.creditOf(w.w3.address)).to.equal(0n);
+      await commit(w, jobId, 2, [w.w1]);
+      await time.increase(DURATIONS.commit + 1);
+      await expect(w.jobs.cancel(jobId)).to.emit(w.jobs, "WorkerDropped").withArgs(jobId, 2, w.w2.address, JobStatus.Committing, LAPSE_SLASH);
+      expect(await stakeOf(w, w.w2)).to.equal(stakes[1]! - LAPSE_SLASH);
+      expect(await w.token.balanceOf(w.treasury.address)).to.equal(treasuryBefore + LAPSE_SLASH);
     });
 
     it("a job that cannot pay minUpdatePay per worker-round is rejected (a budget of a few wei)", async () => {
