@@ -3,7 +3,7 @@ import { basename, resolve } from "node:path";
 import { CID } from "multiformats/cid";
 import { signPermit } from "../../worker/src/chain/Permit.js";
 import { DATASET_STATUS_NAMES, DatasetStatus } from "../../worker/src/data/OnChainDataset.js";
-import { checkJobTerms, jobCreatedBy, jobCreationArgs } from "../../client/src/JobCreation.js";
+import { checkJobTerms, jobCreatedBy, jobCreationArgs, type JobTerms } from "../../client/src/JobCreation.js";
 import { locateDataset } from "../../worker/src/data/KeyRecipients.js";
 import { selectBackend } from "../../worker/src/ml/backend.js";
 import { checkUint96, formatTsr, parseUnits18 } from "../lib/Amounts.js";
@@ -196,27 +196,21 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
     await store.close();
   }
 
-  const jobArgs = jobCreationArgs({
-    manifestCid: published.manifestCid,
-    weightsCid: published.weightsCid,
-    evalSetCid,
-    modelName,
-    datasetIds,
-    terms: {
-      budget,
-      rounds: args.rounds,
-      workersPerRound: args.workers,
-      evaluators: args.evaluators,
-      localEpochs: args.epochs,
-      batchSize: args.batchSize,
-      learningRate: learningRate / MICRO,
-      rule: RULE_NAMES[rule]!,
-      quorumBps: args.quorumBps,
-      royaltyBps: args.royaltyBps,
-      evaluationBps: args.evaluationBps,
-      durations,
-    },
-  });
+  const terms: JobTerms = {
+    budget,
+    rounds: args.rounds,
+    workersPerRound: args.workers,
+    evaluators: args.evaluators,
+    localEpochs: args.epochs,
+    batchSize: args.batchSize,
+    learningRate: learningRate / MICRO,
+    rule: RULE_NAMES[rule]!,
+    quorumBps: args.quorumBps,
+    royaltyBps: args.royaltyBps,
+    evaluationBps: args.evaluationBps,
+    durations,
+  };
+  const jobArgs = jobCreationArgs({ manifestCid: published.manifestCid, weightsCid: published.weightsCid, evalSetCid, modelName, datasetIds, terms });
   // The contract's own verdict before the permit is signed, as the page asks it (whatever the checks above missed).
   await checkJobTerms(jobs, token, requester.address, requester.provider!, jobArgs).catch((err: Error) => {
     throw taskError(err.message, err);
@@ -235,18 +229,9 @@ export default async function create(args: CreateArgs, hre: HardhatRuntimeEnviro
     evalSetCid,
     evalSamples,
     datasets,
-    budget,
-    rounds: args.rounds,
-    workersPerRound: args.workers,
-    evaluators: args.evaluators,
-    localEpochs: args.epochs,
-    batchSize: args.batchSize,
+    ...terms,
+    // As on chain: 1e-6 units.
     learningRate,
-    rule: RULE_NAMES[rule],
-    quorumBps: args.quorumBps,
-    royaltyBps: args.royaltyBps,
-    evaluationBps: args.evaluationBps,
-    durations,
     enrollDeadline,
   };
   printFields(`Created training job ${jobId} "${modelName}"`, [
