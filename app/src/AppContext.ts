@@ -2,7 +2,6 @@ import { JsonRpcProvider, getAddress, type Interface, type JsonRpcSigner } from 
 import { atom } from "nanostores";
 import type { AppConfig } from "../../client/src/AppConfig.js";
 import { explainError } from "../../client/src/ErrorSentences.js";
-import { derivePageEncryptionKey } from "../../client/src/PageEncryptionKey.js";
 import type { EncryptionKeyPair } from "../../worker/src/data/KeyEnvelopes.js";
 import { connectContracts, tesseraInterfaces, type TesseraContracts } from "../../client/src/TesseraContracts.js";
 import { WalletSession } from "./WalletSession.js";
@@ -79,6 +78,8 @@ export class AppContext {
     const account = getAddress(signer.address);
     const known = this.#pageKeys.get(account);
     if (known !== undefined && (known.confirmed || options.confirm !== true)) return known.key;
+    // Loaded with the pages that need it (its secp256k1 and envelope code stays out of the first script).
+    const { derivePageEncryptionKey } = await import("../../client/src/PageEncryptionKey.js");
     const key = await derivePageEncryptionKey(signer, this.config.deployment.chainId, registry, options);
     if (known !== undefined && known.key.privateKey !== key.privateKey) {
       throw new Error("This wallet signed the key message differently than before: the page cannot give you a key you could use again; contribute with the tasks.");
