@@ -1,3 +1,5 @@
+import { join } from "node:path";
+import { FileDatasetKeyring } from "./data/DatasetKeyring.js";
 import type { Job, Queue, Worker } from "bullmq";
 import type { Provider, Signer } from "ethers";
 import type { Redis } from "ioredis";
@@ -401,6 +403,10 @@ export class WorkerDaemon implements Service {
         signer,
         provider,
         ...(this.#o.encryptionPrivateKey === undefined ? {} : { encryptionPrivateKey: this.#o.encryptionPrivateKey }),
+        // The dataset keys a trainer opened, kept (sealed to it) in its data directory for this deployment.
+        ...(this.#o.encryptionPrivateKey === undefined
+          ? {}
+          : { datasetKeyring: new FileDatasetKeyring(join(config.dataDir, "dataset-keys", `${deployment.chainId}-${deployment.contracts.DataRegistry!.toLowerCase()}`), this.#o.encryptionPrivateKey) }),
         store,
         redisUrl,
         queuePrefix: config.queuePrefix,

@@ -1,3 +1,4 @@
+import type { DatasetKeyring } from "../data/DatasetKeyring.js";
 import type { LayersModel, io } from "@tensorflow/tfjs";
 import type { DataRegistry, TrainingJobs } from "../../../typechain-types/index.js";
 import { decodeSamples, readDatasetHeader, type Samples } from "../data/schema/DatasetEncoding.js";
@@ -18,6 +19,8 @@ export interface JobMaterialsOptions {
   readonly store: ContentStore;
   /** The worker's encryption key (to open the dataset keys shared with it); trainers only. */
   readonly encryptionPrivateKey?: string;
+  /** The dataset keys the worker opened before (DatasetKeyring.ts): used when the current envelopes no longer list it. */
+  readonly datasetKeyring?: DatasetKeyring;
   /** Where to look for the jobs' and datasets' events (the deployment block). */
   readonly fromBlock?: number;
 }
@@ -62,6 +65,7 @@ export class JobMaterials {
         encryptionPrivateKey: this.#o.encryptionPrivateKey!,
         fromBlock: this.#o.fromBlock ?? 0,
         schemas: this.#schemas,
+        ...(this.#o.datasetKeyring === undefined ? {} : { keyring: this.#o.datasetKeyring }),
       });
       return this.#asTrainingSet(spec, partition.document, partition.samples);
     });

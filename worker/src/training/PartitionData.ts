@@ -8,6 +8,7 @@ import { SchemaResolver } from "../data/schema/SchemaResolver.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "../data/KeyEnvelopes.js";
 import { locateDataset } from "../data/KeyRecipients.js";
 import { getJson, type ContentStore } from "../ipfs/ContentStore.js";
+import type { DatasetKeyring } from "../data/DatasetKeyring.js";
 import type { PartitionSlice } from "./Partition.js";
 
 export interface PartitionDataOptions {
@@ -19,6 +20,11 @@ export interface PartitionDataOptions {
   readonly fromBlock?: number;
   /** Schemas of the datasets (default: built in, or fetched from `store`). */
   readonly schemas?: SchemaResolver;
+  /**
+   * The keys this worker opened before (DatasetKeyring.ts): each key opened is kept there, and used when the current
+   * envelopes no longer list the worker (a contributor republished without it after it read its partition).
+   */
+  readonly keyring?: DatasetKeyring;
 }
 
 /** A partition's samples, all of one schema. */
@@ -49,20 +55,13 @@ export async function loadPartition(slices: readonly PartitionSlice[], o: Partit
       locateDataset(o.registry, slice.datasetId, o.fromBlock),
       o.registry.datasetOf(slice.datasetId),
     ]);
-    if (envelopesCid === undefined) throw new NotYetError(`dataset ${slice.datasetId} has no key envelopes yet`, KEY_WAIT_MS, { code: "KEY_NOT_SHARED" });
-    let key: Uint8Array;
+    const key = await datasetKey(slice.datasetId, envelopesCid, onChain.commitment, o);
+    let plaintext: Uint8Array;
     try {
-      key = openEnvelope(parseKeyEnvelopeDocument(await getJson(o.store, envelopesCid)), o.encryptionPrivateKey);
-    } catch (err) {
-      if (err instanceof NotAuthorizedError) {
-        throw new NotYetError(`dataset ${slice.datasetId}: its owner has not shared the key with this worker yet (envelopes ${envelopesCid})`, KEY_WAIT_MS, {
-          code: "KEY_NOT_SHARED",
-          cause: err,
-        });
-      }
-      throw err;
+      plaintext = await decryptDataset(await o.store.get(datasetCid), key);
+    } finally {
+      key.fill(0);
     }
-    const plaintext = await decryptDataset(await o.store.get(datasetCid), key);
     if (commitmentOf(plaintext).toLowerCase() !== onChain.commitment.toLowerCase()) {
       throw new UnrecoverableError(`dataset ${slice.datasetId}: decrypted bytes do not match the on-chain commitment`);
     }
@@ -79,4 +78,30 @@ export async function loadPartition(slices: readonly PartitionSlice[], o: Partit
   }
   if (schema === undefined) throw new UnrecoverableError("the partition holds no samples");
   return { schemaId: schema.id, document: schema.document, samples: concatSamples(schema.document, parts) };
+}
+
+/**
+ * The dataset's key: opened from this worker's entry of the current envelopes (and kept in the keyring), or, when the
+ * current envelopes do not list it, the one it kept; else a NotYetError (the owner has not shared it yet).
+ */
+async function datasetKey(datasetId: bigint, envelopesCid: string | undefined, commitment: string, o: PartitionDataOptions): Promise<Uint8Array> {
+  const kept = async () => o.keyring?.get(datasetId, commitment);
+  if (envelopesCid === undefined) {
+    const key = await kept();
+    if (key !== undefined) return key;
+    throw new NotYetError(`dataset ${datasetId} has no key envelopes yet`, KEY_WAIT_MS, { code: "KEY_NOT_SHARED" });
+  }
+  try {
+    const key = openEnvelope(parseKeyEnvelopeDocument(await getJson(o.store, envelopesCid)), o.encryptionPrivateKey);
+    await o.keyring?.put(datasetId, commitment, key);
+    return key;
+  } catch (err) {
+    if (!(err instanceof NotAuthorizedError)) throw err;
+    const key = await kept();
+    if (key !== undefined) return key;
+    throw new NotYetError(`dataset ${datasetId}: its owner has not shared the key with this worker yet (envelopes ${envelopesCid})`, KEY_WAIT_MS, {
+      code: "KEY_NOT_SHARED",
+      cause: err,
+    });
+  }
 }

@@ -1,3 +1,4 @@
+import type { DatasetKeyring } from "../data/DatasetKeyring.js";
 import { randomBytes } from "node:crypto";
 import { AbiCoder, hexlify, keccak256, type Provider } from "ethers";
 import type { Redis } from "ioredis";
@@ -86,6 +87,8 @@ export interface TrainingProcessorOptions {
   readonly workerAddress: string;
   /** Needed to train (to open the dataset keys shared with this worker). */
   readonly encryptionPrivateKey?: string;
+  /** Keeps the dataset keys the trainer opened (JobMaterials, PartitionData). */
+  readonly datasetKeyring?: DatasetKeyring;
   /** trainer: enroll, train, commit, reveal, vote. evaluator: score final models as a validator. */
   readonly roles: { readonly trainer: boolean; readonly evaluator: boolean };
   /** Enroll in every new job this worker is eligible for (the trainer role) that passes `admissionRefusal`. */
@@ -161,6 +164,7 @@ export class TrainingProcessor {
       dataRegistry: options.dataRegistry,
       store: options.store,
       ...(options.encryptionPrivateKey === undefined ? {} : { encryptionPrivateKey: options.encryptionPrivateKey }),
+      ...(options.datasetKeyring === undefined ? {} : { datasetKeyring: options.datasetKeyring }),
       ...(options.fromBlock === undefined ? {} : { fromBlock: options.fromBlock }),
     });
     if (options.roles.trainer && options.encryptionPrivateKey === undefined) {

@@ -1,3 +1,4 @@
+import type { DatasetKeyring } from "../data/DatasetKeyring.js";
 import type { Job, Worker } from "bullmq";
 import type { Provider, Signer } from "ethers";
 import type { Redis } from "ioredis";
@@ -37,6 +38,8 @@ export interface TrainingServiceOptions {
   readonly signer: Signer;
   readonly provider: Provider;
   readonly encryptionPrivateKey?: string;
+  /** Keeps the dataset keys the trainer opened, across restarts (DatasetKeyring.ts). */
+  readonly datasetKeyring?: DatasetKeyring;
   readonly store: ContentStore;
   readonly redisUrl: string;
   readonly queuePrefix: string;
@@ -120,6 +123,7 @@ export class TrainingService implements Service {
       keyPrefix: `${o.queuePrefix}:train:${o.chainId}:${o.trainingJobs.toLowerCase()}`,
       workerAddress,
       ...(o.encryptionPrivateKey === undefined ? {} : { encryptionPrivateKey: o.encryptionPrivateKey }),
+      ...(o.datasetKeyring === undefined ? {} : { datasetKeyring: o.datasetKeyring }),
       roles: o.roles,
       autoEnroll: o.autoEnroll,
       ...(o.minPayPerRound === undefined ? {} : { minPayPerRound: o.minPayPerRound }),
