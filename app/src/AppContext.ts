@@ -72,6 +72,11 @@ export class AppContext {
    * asks: the wallet must sign alike to be given a key it can use again), never stored. The signer is the one the
    * caller sends with, so an account switched meanwhile cannot slip its key into another account's contribution.
    */
+  /** Whether `account`'s page key is known in this page (no signature would be asked for it). */
+  hasPageKey(account: string): boolean {
+    return this.#pageKeys.has(getAddress(account));
+  }
+
   async pageKey(signer: JsonRpcSigner, options: { confirm?: boolean } = {}): Promise<EncryptionKeyPair> {
     const registry = this.config.deployment.contracts.DataRegistry;
     if (registry === undefined) throw new Error("This deployment has no DataRegistry.");

@@ -91,8 +91,10 @@ export async function trainingPage(scope: PageScope): Promise<void> {
     draw();
     try {
       const signer = await ctx.wallet.signer();
-      shareSteps.push("Signing the message that gives this page your encryption key, in the wallet (it sends nothing)");
-      draw();
+      if (!ctx.hasPageKey(signer.address)) {
+        shareSteps.push("Signing the message that gives this page your encryption key, in the wallet (it sends nothing)");
+        draw();
+      }
       const pageKey = await ctx.pageKey(signer);
       const shared = await shareKeyWithJob({
         trainingJobs: jobs,
@@ -112,7 +114,7 @@ export async function trainingPage(scope: PageScope): Promise<void> {
           draw();
         },
       });
-      shareSteps.push(`Shared with ${shared.added.length} workers of job ${jobId} (envelopes ${shared.envelopesCid})`);
+      shareSteps.push(`Shared with ${shared.added.length} ${shared.added.length === 1 ? "worker" : "workers"} of job ${jobId} (envelopes ${shared.envelopesCid})`);
     } catch (err) {
       scope.report(err);
     } finally {

@@ -93,7 +93,8 @@ async function datasetKey(datasetId: bigint, envelopesCid: string | undefined, c
   }
   try {
     const key = openEnvelope(parseKeyEnvelopeDocument(await getJson(o.store, envelopesCid)), o.encryptionPrivateKey);
-    await o.keyring?.put(datasetId, commitment, key);
+    // Best effort: a keyring that cannot be written (a read-only directory) must not stop the training it guards.
+    await o.keyring?.put(datasetId, commitment, key).catch(() => undefined);
     return key;
   } catch (err) {
     if (!(err instanceof NotAuthorizedError)) throw err;
