@@ -32,22 +32,16 @@ export interface StartTrainersOptions {
 
 /**
  * Trainers for the embedded stack: each account is staked (twice the minimum, minted) as a CAP_TRAIN worker with its
- * encryption key (a fresh one unless given), given gas money if it has none, and runs the worker daemon as its own OS process with the
+ * encryption key (a fresh one unless given; gas money if it has no ETH: ensureStakedWorker), and runs the worker daemon as its own OS process with the
  * listener and trainer roles (WORKER_ROLES=listener,trainer), enrolling in jobs on its own. Resolves once every
  * process said its training service started; a process that fails to start stops them all.
  */
 export async function startTrainers(stack: EmbeddedStack, accounts: readonly TrainerAccount[], o: StartTrainersOptions): Promise<RunningTrainer[]> {
-  const { token, workerRegistry } = stack.contracts;
-  const { deployer } = stack.signers;
-  const minter = await token.MINTER_ROLE();
-  if (!(await token.hasRole(minter, deployer.address))) await (await token.grantRole(minter, deployer.address)).wait();
+  const { workerRegistry } = stack.contracts;
   const stake = (await workerRegistry.minStake()) * 2n;
   mkdirSync(stack.options.dataDir, { recursive: true });
   const staked: (TrainerAccount & { encryption: EncryptionKeyPair })[] = [];
   for (const [i, account] of accounts.entries()) {
-    if ((await stack.connection.ethers.provider.getBalance(account.signer.address)) === 0n) {
-      await (await deployer.sendTransaction({ to: account.signer.address, value: 10n ** 18n })).wait();
-    }
     const encryption = account.encryption ?? generateEncryptionKey();
     await ensureStakedWorker(stack, account.signer, { stake, capabilities: CAP_TRAIN, encryptionPublicKey: encryption.publicKey, endpoint: `embedded://${o.name ?? "trainer"}-${i + 1}` });
     staked.push({ ...account, encryption });

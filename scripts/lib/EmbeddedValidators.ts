@@ -4,7 +4,7 @@ import { generateEncryptionKey, type EncryptionKeyPair } from "../../worker/src/
 import { ValidationService } from "../../worker/src/data/ValidationService.js";
 import type { Logger } from "../../worker/src/logger.js";
 import { removeQueueData } from "../../worker/src/queue/removeQueueData.js";
-import { ensureStakedWorker, type AddressedSigner } from "./EmbeddedStaking.js";
+import { ensureMinter, ensureStakedWorker, type AddressedSigner } from "./EmbeddedStaking.js";
 import type { EmbeddedStack } from "./EmbeddedStack.js";
 
 import { CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
@@ -30,8 +30,7 @@ export interface RunningValidator extends EmbeddedValidator {
 export async function stakeValidators(stack: EmbeddedStack, signers: readonly AddressedSigner[], rewardPool: bigint): Promise<EmbeddedValidator[]> {
   const { token, workerRegistry, dataRegistry } = stack.contracts;
   const { deployer } = stack.signers;
-  const minter = await token.MINTER_ROLE();
-  if (!(await token.hasRole(minter, deployer.address))) await (await token.grantRole(minter, deployer.address)).wait();
+  await ensureMinter(stack);
   const stake = (await workerRegistry.minStake()) * 2n;
   const validators: EmbeddedValidator[] = [];
   for (const [i, signer] of signers.entries()) {

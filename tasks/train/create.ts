@@ -48,7 +48,8 @@ interface CreateArgs {
   evaluationTime: string;
 }
 
-export interface CreateJobResult {
+/** The job created: its terms as the page's form has them (JobTerms), the learning rate as on chain. */
+export interface CreateJobResult extends Omit<JobTerms, "learningRate"> {
   jobId: bigint;
   txHash: string;
   requester: string;
@@ -62,19 +63,8 @@ export interface CreateJobResult {
   /** Samples of the evaluation set when it was built here (--eval-digits, --eval-file) or found in the store. */
   evalSamples: number | undefined;
   datasets: { datasetId: bigint; samples: number }[];
-  budget: bigint;
-  rounds: number;
-  workersPerRound: number;
-  evaluators: number;
-  localEpochs: number;
-  batchSize: number;
   /** 1e-6 units, as on chain. */
   learningRate: number;
-  rule: RuleName;
-  quorumBps: number;
-  royaltyBps: number;
-  evaluationBps: number;
-  durations: { enroll: number; commit: number; reveal: number; vote: number; evaluation: number };
   enrollDeadline: number;
 }
 

@@ -25,6 +25,7 @@ import { CID } from "multiformats/cid";
 import { cidFromBytes, cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { openEnvelope, parseKeyEnvelopeDocument } from "../../worker/src/data/KeyEnvelopes.js";
 import { derivePageEncryptionKey } from "../../client/src/PageEncryptionKey.js";
+import { irisCsv } from "../helpers/IrisCsv.js";
 import { InjectedTestWallet } from "./InjectedTestWallet.js";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -605,8 +606,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     // The Iris task's evaluation flowers (45, never contributed), as a CSV with a header, as a person would bring them.
     const flowers = await irisTask.evalSet();
     const species = schema.document.label.kind === "class" ? schema.document.label.classes : [];
-    const rows = Array.from({ length: flowers.count }, (_, i) => [...flowers.features.subarray(i * 4, i * 4 + 4)].map((v) => Number(v.toPrecision(6))).join(",") + "," + species[flowers.labels[i]!]);
-    const csv = ["sepal_length,sepal_width,petal_length,petal_width,species", ...rows].join("\n") + "\n";
+    const csv = irisCsv(flowers);
     const counts = species.map((_, c) => Array.from(flowers.labels).filter((l) => l === c).length);
 
     await page.goto(`${app.url}/#/contribute`);
@@ -735,8 +735,7 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const finished = (await trainingJobs.queryFilter(trainingJobs.filters.JobFinalized())).at(-1)!;
     const startVersion = (await trainingJobs.jobOf(finished.args.jobId)).versionId;
     const flowers = await irisTask.evalSet();
-    const species = schema.document.label.kind === "class" ? schema.document.label.classes : [];
-    const csv = ["sepal_length,sepal_width,petal_length,petal_width,species", ...Array.from({ length: flowers.count }, (_, i) => [...flowers.features.subarray(i * 4, i * 4 + 4)].map((v) => Number(v.toPrecision(6))).join(",") + "," + species[flowers.labels[i]!])].join("\n");
+    const csv = irisCsv(flowers);
     const budget = 40n * 10n ** 18n;
     await (await token.mint(PERSON.address, budget)).wait();
 
@@ -796,10 +795,8 @@ describe("The dApp in a real browser (Chromium, an injected EIP-1193 wallet)", f
     const datasetId = contributed!.args.datasetId;
     const finished = (await trainingJobs.queryFilter(trainingJobs.filters.JobFinalized())).at(-1)!;
     const startVersion = (await trainingJobs.jobOf(finished.args.jobId)).versionId;
-    const schema = builtinSchema("iris-4/species-3")!;
-    const species = schema.document.label.kind === "class" ? schema.document.label.classes : [];
     const flowers = await irisTask.evalSet();
-    const csv = ["sepal_length,sepal_width,petal_length,petal_width,species", ...Array.from({ length: flowers.count }, (_, i) => [...flowers.features.subarray(i * 4, i * 4 + 4)].map((v) => Number(v.toPrecision(6))).join(",") + "," + species[flowers.labels[i]!])].join("\n");
+    const csv = irisCsv(flowers);
     await (await token.mint(PERSON.address, 40n * 10n ** 18n)).wait();
 
     // A fresh page: nothing of the contribution is kept in it (the page key is asked of the wallet again).

@@ -9,7 +9,7 @@ import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types"
 import { jobKeyStatus, shareKeyWithJob } from "../../client/src/DatasetKeyShares.js";
 import { checkDatasetFile, submitDataset } from "../../client/src/DatasetSubmission.js";
 import { derivePageEncryptionKey, pageKeyMessage } from "../../client/src/PageEncryptionKey.js";
-import { ensureStakedWorker } from "../../scripts/lib/EmbeddedStaking.js";
+import { ensureMinter, ensureStakedWorker } from "../../scripts/lib/EmbeddedStaking.js";
 import { EmbeddedStack } from "../../scripts/lib/EmbeddedStack.js";
 import { CAP_TRAIN, CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
 import { NO_PERMIT } from "../../worker/src/chain/Permit.js";
@@ -24,6 +24,7 @@ import { addJson, getJson } from "../../worker/src/ipfs/ContentStore.js";
 import { cidToBytes } from "../../worker/src/data/OnChainDataset.js";
 import { irisTask } from "../../scripts/lib/seedTasks/IrisTask.js";
 import { jobArgs, jobIdOf } from "../helpers/training.js";
+import { SIX_FLOWERS_CSV } from "../helpers/IrisCsv.js";
 import { startIpfsTestServer, type IpfsTestServer } from "./IpfsTestServer.js";
 
 /**
@@ -86,7 +87,7 @@ describe("Dataset keys shared from a page (client PageEncryptionKey, DatasetKeyS
     dataDir = mkdtempSync(join(tmpdir(), "tessera-key-shares-"));
     stack = await EmbeddedStack.start(await network.create(), { dataDir, queuePrefix: `tessera-test-key-shares-${process.pid}` });
     const { token, workerRegistry, dataRegistry, trainingJobs } = stack.contracts;
-    await (await token.grantRole(await token.MINTER_ROLE(), stack.signers.deployer.address)).wait();
+    await ensureMinter(stack);
     [person, other] = stack.signers.users;
     workers = stack.signers.users.slice(2, 5);
     const validators = stack.signers.users.slice(-3);
@@ -120,8 +121,7 @@ describe("Dataset keys shared from a page (client PageEncryptionKey, DatasetKeyS
     pageDataset = submitted.datasetId;
     // As `data contribute` does with TESSERA_ENCRYPTION_KEY: sealed for the validators and the contributor's own key
     // (not a page key: the page cannot open it).
-    const csv = ["sepal_length,sepal_width,petal_length,petal_width,species", "5.1,3.5,1.4,0.2,setosa", "7,3.2,4.7,1.4,versicolor", "6.3,3.3,6,2.5,virginica", "4.9,3,1.4,0.2,setosa", "6.4,3.2,4.5,1.5,versicolor", "5.8,2.7,5.1,1.9,virginica"].join("\n");
-    const few = checkDatasetFile("iris-4/species-3", { name: "few.csv", bytes: new TextEncoder().encode(csv) });
+    const few = checkDatasetFile("iris-4/species-3", { name: "few.csv", bytes: new TextEncoder().encode(SIX_FLOWERS_CSV) });
     const recipients = await currentValidatorRecipients(workerRegistry, dataRegistry!, stack.deployment.startBlock);
     const prepared = await prepareContribution({ registry: dataRegistry!, token, signer: other, store: stack.store, source: { schema, samples: few.samples }, recipients: [...recipients, { address: other.address, publicKey: otherTasksKey.publicKey }], license: "CC-BY-4.0" });
     tasksDataset = contributedDatasetId(dataRegistry!, await (await dataRegistry!.connect(other).contribute(prepared.args, prepared.permit)).wait());

@@ -4,13 +4,13 @@ import { join } from "node:path";
 import { expect } from "chai";
 import { network } from "hardhat";
 import { checkDatasetFile, submitDataset, type SubmissionStep } from "../../client/src/DatasetSubmission.js";
-import { ensureStakedWorker } from "../../scripts/lib/EmbeddedStaking.js";
+import { ensureMinter, ensureStakedWorker } from "../../scripts/lib/EmbeddedStaking.js";
 import { EmbeddedStack } from "../../scripts/lib/EmbeddedStack.js";
 import { CAP_VALIDATE } from "../../worker/src/chain/Capabilities.js";
 import { generateEncryptionKey } from "../../worker/src/data/KeyEnvelopes.js";
+import { SIX_FLOWERS_CSV } from "../helpers/IrisCsv.js";
 import { startIpfsTestServer, type IpfsTestServer } from "./IpfsTestServer.js";
 
-const IRIS_CSV = ["sepal_length,sepal_width,petal_length,petal_width,species", "5.1,3.5,1.4,0.2,setosa", "7,3.2,4.7,1.4,versicolor", "6.3,3.3,6,2.5,virginica", "4.9,3,1.4,0.2,setosa", "6.4,3.2,4.5,1.5,versicolor", "5.8,2.7,5.1,1.9,virginica"].join("\n");
 
 /**
  * A contribution as the page makes it, against a real chain and upload endpoint: what must hold before the wallet is
@@ -29,7 +29,7 @@ describe("A dataset submitted from a page (client DatasetSubmission)", function 
     dataDir = mkdtempSync(join(tmpdir(), "tessera-submission-"));
     stack = await EmbeddedStack.start(await network.create(), { dataDir, queuePrefix: `tessera-test-submission-${process.pid}` });
     const { token, workerRegistry } = stack.contracts;
-    await (await token.grantRole(await token.MINTER_ROLE(), stack.signers.deployer.address)).wait();
+    await ensureMinter(stack);
     const stake = (await workerRegistry.minStake()) * 2n;
     for (const [i, v] of stack.signers.users.slice(-3).entries()) await ensureStakedWorker(stack, v, { stake, capabilities: CAP_VALIDATE, encryptionPublicKey: generateEncryptionKey().publicKey, endpoint: `embedded://v${i}` });
     server = await startIpfsTestServer(stack.store, { forgetful: () => forgetful });
@@ -47,7 +47,7 @@ describe("A dataset submitted from a page (client DatasetSubmission)", function 
     token: stack.contracts.token,
     workerRegistry: stack.contracts.workerRegistry,
     signer,
-    checked: checkDatasetFile("iris-4/species-3", { name: "iris.csv", bytes: new TextEncoder().encode(IRIS_CSV) }),
+    checked: checkDatasetFile("iris-4/species-3", { name: "iris.csv", bytes: new TextEncoder().encode(SIX_FLOWERS_CSV) }),
     license: "CC-BY-4.0",
     ipfsApi: url,
     gateway: url,

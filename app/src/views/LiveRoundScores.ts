@@ -2,6 +2,7 @@ import { html, type TemplateResult } from "lit-html";
 import { roundScorer, type RoundScore, type RoundScorer } from "../../../client/src/RoundScores.js";
 import type { JobView } from "../../../client/src/TrainingJobView.js";
 import { formatMetric, METRIC_HEADINGS } from "./RoundScoreChart.js";
+import { browserTf } from "../BrowserTf.js";
 
 interface JobScoring {
   state: "on" | "failed";
@@ -30,8 +31,7 @@ export class LiveRoundScores {
     const scoring: JobScoring = { state: "on", scores: new Map(), scorer: undefined, busy: false };
     this.#jobs.set(job.jobId, scoring);
     scoring.scorer = (async () => {
-      const tf = await import("@tensorflow/tfjs");
-      await tf.setBackend("cpu");
+      const tf = await browserTf();
       return roundScorer(tf, this.gateway(), job);
     })();
     this.changed();

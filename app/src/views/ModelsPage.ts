@@ -9,6 +9,7 @@ import type { ModelManifest } from "../../../worker/src/ml/ModelManifest.js";
 import { objectiveOf } from "../../../worker/src/ml/TrainingObjective.js";
 import type { PageScope } from "../PageScope.js";
 import { shortAddress } from "../../../client/src/ShortAddress.js";
+import { browserTf } from "../BrowserTf.js";
 
 const codecsLine = (m: ModelManifest | undefined) => (m === undefined ? "…" : `${m.inputCodec.name} → ${m.outputCodec.name}`);
 const kib = (bytes: bigint) => `${(Number(bytes) / 1024).toFixed(0)} KiB`;
@@ -53,8 +54,7 @@ export async function modelsPage(scope: PageScope): Promise<void> {
     scoring.set(versionId, { state: "running", scores });
     draw();
     try {
-      const tf = await import("@tensorflow/tfjs");
-      await tf.setBackend("cpu");
+      const tf = await browserTf();
       await scoreRounds(tf, ctx.gateway.get(), provenance.get(versionId)!, (s) => {
         scores.push(s);
         draw();

@@ -6,7 +6,7 @@ import { hexlify } from "ethers";
 import { network } from "hardhat";
 import type { HardhatEthersSigner } from "@nomicfoundation/hardhat-ethers/types";
 import { checkDatasetFile } from "../../../client/src/DatasetSubmission.js";
-import { ensureStakedWorker } from "../../../scripts/lib/EmbeddedStaking.js";
+import { ensureMinter, ensureStakedWorker } from "../../../scripts/lib/EmbeddedStaking.js";
 import { EmbeddedStack } from "../../../scripts/lib/EmbeddedStack.js";
 import { CAP_VALIDATE } from "../../../worker/src/chain/Capabilities.js";
 import { contributedDatasetId, prepareContribution } from "../../../worker/src/data/DataRegistryClient.js";
@@ -18,8 +18,7 @@ import { builtinSchema } from "../../../worker/src/data/schema/BuiltinSchemas.js
 import { NotYetError } from "../../../worker/src/errors.js";
 import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { loadPartition } from "../../../worker/src/training/PartitionData.js";
-
-const IRIS_CSV = ["sepal_length,sepal_width,petal_length,petal_width,species", "5.1,3.5,1.4,0.2,setosa", "7,3.2,4.7,1.4,versicolor", "6.3,3.3,6,2.5,virginica", "4.9,3,1.4,0.2,setosa", "6.4,3.2,4.5,1.5,versicolor", "5.8,2.7,5.1,1.9,virginica"].join("\n");
+import { SIX_FLOWERS_CSV } from "../../helpers/IrisCsv.js";
 
 /**
  * A trainer keeps the dataset keys it opened (FileDatasetKeyring), on real parts: a dataset contributed on an
@@ -49,14 +48,14 @@ describe("A trainer keeps the dataset keys it opened (DatasetKeyring)", function
     dataDir = mkdtempSync(join(tmpdir(), "tessera-partition-keys-"));
     stack = await EmbeddedStack.start(await network.create(), { dataDir, queuePrefix: `tessera-test-partition-keys-${process.pid}` });
     const { token, workerRegistry, dataRegistry } = stack.contracts;
-    await (await token.grantRole(await token.MINTER_ROLE(), stack.signers.deployer.address)).wait();
+    await ensureMinter(stack);
     contributor = stack.signers.users[0]!;
     const validators = stack.signers.users.slice(-3);
     const stake = (await workerRegistry.minStake()) * 2n;
     const validatorKeys = validators.map(() => generateEncryptionKey());
     for (const [i, v] of validators.entries()) await ensureStakedWorker(stack, v, { stake, capabilities: CAP_VALIDATE, encryptionPublicKey: validatorKeys[i]!.publicKey, endpoint: `embedded://v${i}` });
     await (await token.mint(contributor.address, (await dataRegistry!.params()).bond)).wait();
-    const checked = checkDatasetFile("iris-4/species-3", { name: "iris.csv", bytes: new TextEncoder().encode(IRIS_CSV) });
+    const checked = checkDatasetFile("iris-4/species-3", { name: "iris.csv", bytes: new TextEncoder().encode(SIX_FLOWERS_CSV) });
     const recipients = [
       ...validators.map((v, i) => ({ address: v.address, publicKey: validatorKeys[i]!.publicKey })),
       { address: contributor.address, publicKey: contributorKey.publicKey },
