@@ -1,7 +1,7 @@
 /**
  * `npm run -s bench:shards`: a model of hundreds of MB of weights served whole and cut into 2, 3 and 4 shards, each
  * shard in its own host process (BenchHost.ts: the worker's ShardServer + batching ShardStageRunner over HTTP/2), side
- * by side on this machine: latency p50/p95 of one request at a time; requests/s with 8 in flight (pipelining; the
+ * by side on this machine: latency p50/p95 of one request at a time; requests/s with 32 in flight (pipelining; the
  * whole model batches what waits, as the worker's MicroBatcher does, and so does every host, as SHARD_HOST_MAX_BATCH);
  * the CPU ms per request of the claimant's process and of each host, and the rate the busiest of them allows ("a core
  * each": what hosts on machines of their own would sustain; here every process shares two cores); bytes moved per
@@ -17,7 +17,8 @@
  * float32 weights at 9 x 4096, eight 64 MB layers after a 12 MB one, so 2 and 4 shards cut it evenly and a host of
  * one of four shards holds a quarter of the weights; 4 x 4096 is the 204 MB model of the earlier figures, whose three
  * 64 MB layers cannot be cut in quarters),
- * BENCH_SHARDS_SEQUENTIAL [20], BENCH_SHARDS_PIPELINED [160], BENCH_SHARDS_IN_FLIGHT [8], BENCH_SHARDS_COUNTS [2,3,4],
+ * BENCH_SHARDS_SEQUENTIAL [20], BENCH_SHARDS_PIPELINED [160], BENCH_SHARDS_IN_FLIGHT [32] (what a processor has in flight by default:
+ * BATCH_MAX_SIZE 16 × 2 batches; the router sends at most SHARD_STAGES_PER_HOST, 8, to a host at once), BENCH_SHARDS_COUNTS [2,3,4],
  * BENCH_SHARDS_CPU_PROF (a directory: each host process writes a V8 CPU profile there when it exits),
  * BENCH_SHARDS_BATCH [8] (the most requests in one prediction: the whole model's, as the worker's MicroBatcher runs
  * them, and each shard host's, as SHARD_HOST_MAX_BATCH; 1 = every request alone everywhere).
@@ -51,7 +52,8 @@ const WIDTH = num("BENCH_SHARDS_WIDTH", 4096);
 const DEPTH = num("BENCH_SHARDS_DEPTH", 9);
 const SEQUENTIAL = num("BENCH_SHARDS_SEQUENTIAL", 20);
 const PIPELINED = num("BENCH_SHARDS_PIPELINED", 160);
-const IN_FLIGHT = num("BENCH_SHARDS_IN_FLIGHT", 8);
+// A processor routes a whole batch at once: BATCH_MAX_SIZE (16) × two batches in flight, by default.
+const IN_FLIGHT = num("BENCH_SHARDS_IN_FLIGHT", 32);
 const COUNTS = (process.env.BENCH_SHARDS_COUNTS ?? "2,3,4").split(",").map(Number);
 const BATCH = num("BENCH_SHARDS_BATCH", 8);
 

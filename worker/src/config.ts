@@ -51,6 +51,11 @@ const schema = z.object({
    * alone). On WASM only, where batched rows are bit for bit their lone outputs; other backends run stages alone.
    */
   shardHostMaxBatch: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
+  /**
+   * Router: the most stages sent to one shard host at once (more wait for a slot, on whichever host of the shard frees
+   * one first); at most what a host admits from one caller (max(4, its SHARD_HOST_MAX_BATCH): 8 by default).
+   */
+  shardStagesPerHost: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
   /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */
   shardUnpaidRefusalMs: int(0, 24 * 3_600_000),
   blockRange: int(1, 500),
@@ -132,6 +137,7 @@ export const CONFIG_ENV_KEYS = {
   shardHostPort: "SHARD_HOST_PORT",
   shardHostBind: "SHARD_HOST_BIND",
   shardHostMaxBatch: "SHARD_HOST_MAX_BATCH",
+  shardStagesPerHost: "SHARD_STAGES_PER_HOST",
   shardUnpaidRefusalMs: "SHARD_UNPAID_REFUSAL_MS",
   shardHostTlsCert: "SHARD_HOST_TLS_CERT",
   shardHostTlsKey: "SHARD_HOST_TLS_KEY",

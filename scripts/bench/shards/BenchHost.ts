@@ -53,7 +53,9 @@ const server = new ShardServer({
   chainId: BigInt(env("BENCH_CHAIN_ID")),
   shardRegistry: env("BENCH_REGISTRY"),
   runner: batching,
-  maxConcurrent: 2 * maxBatch,
+  // What the worker's shard host admits (ShardServices): two batches in all, one batch per caller.
+  maxConcurrent: 2 * Math.max(4, maxBatch),
+  maxConcurrentPerPeer: Math.max(4, maxBatch),
   port: Number(env("BENCH_PORT")),
   authorize: async () => true,
 });

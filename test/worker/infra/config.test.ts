@@ -1,6 +1,7 @@
+import { readFileSync } from "node:fs";
 import { expect } from "chai";
 import { defaultConfirmations } from "../../../worker/src/chain/ConfirmationDepth.js";
-import { batchesInFlight, ConfigError, loadConfig } from "../../../worker/src/config.js";
+import { batchesInFlight, CONFIG_ENV_KEYS, ConfigError, loadConfig } from "../../../worker/src/config.js";
 
 function loadConfigError(env: NodeJS.ProcessEnv): ConfigError {
   try {
@@ -114,5 +115,18 @@ describe("loadConfig", () => {
     expect([config.metricsPort, config.metricsHost, config.txReplaceAfterMs]).to.deep.equal([0, "127.0.0.1", 60_000]);
     expect(loadConfig({}, { METRICS_PORT: "9464" }, { envFile: false }).metricsPort).to.equal(9464);
     expect(loadConfigError({ METRICS_PORT: "70000" }).problems.map((p) => p.key)).to.deep.equal(["METRICS_PORT"]);
+  });
+
+  it("SHARD_STAGES_PER_HOST: 8 by default (what a host admits from one caller by default), 1-256, anything else refused", () => {
+    expect(loadConfig({}, {}, { envFile: false }).shardStagesPerHost).to.equal(8);
+    expect(loadConfig({}, { SHARD_STAGES_PER_HOST: "1" }, { envFile: false }).shardStagesPerHost).to.equal(1);
+    expect(loadConfig({}, { SHARD_STAGES_PER_HOST: "256" }, { envFile: false }).shardStagesPerHost).to.equal(256);
+    for (const bad of ["0", "257", "2.5", "many"]) expect(loadConfigError({ SHARD_STAGES_PER_HOST: bad }).problems.map((p) => p.key)).to.deep.equal(["SHARD_STAGES_PER_HOST"]);
+  });
+
+  it("every setting's variable is in .env.example, so an operator can find it", () => {
+    const example = readFileSync(new URL("../../../.env.example", import.meta.url), "utf8");
+    const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));
+    expect(Object.values(CONFIG_ENV_KEYS).filter((name) => !documented.has(name))).to.deep.equal([]);
   });
 });

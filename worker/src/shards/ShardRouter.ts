@@ -1,6 +1,7 @@
 import { TesseraError } from "../errors.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { HostBackoff } from "./HostBackoff.js";
+import { HostSlots } from "./HostSlots.js";
 import type { SignedStage } from "./StageSignature.js";
 
 /** A host of one shard and where it takes activations (ShardRegistry.hostsOf). */
@@ -25,21 +26,39 @@ export interface StageTransport {
   runStage(endpoint: string, expectedHost: string, stage: StageCall, options?: { timeoutMs?: number }): Promise<{ output: Uint8Array; stage: SignedStage }>;
 }
 
-/** No host of a shard could run its stage: the request cannot be served now (the tasks name the shard). */
+/**
+ * No host of a shard could run its stage: the request cannot be served now (the tasks name the shard). `busy`: the
+ * hosts left untried-for-failure were all busy (429, or this router's slots on them full) until the stage timeout.
+ */
 export class NoLiveHostError extends TesseraError {
+  readonly busy: boolean;
+
   constructor(
     readonly versionId: bigint,
     readonly shardIndex: number,
     readonly tried: readonly string[],
+    options: { busyForMs?: number } = {},
   ) {
     super(
       tried.length === 0
         ? `shard ${shardIndex} of version ${versionId} has no announced host`
-        : `no host of shard ${shardIndex} of version ${versionId} could run its stage (tried ${tried.join(", ")})`,
+        : options.busyForMs !== undefined
+          ? `every host of shard ${shardIndex} of version ${versionId} stayed busy for ${options.busyForMs} ms (tried ${tried.join(", ")})`
+          : `no host of shard ${shardIndex} of version ${versionId} could run its stage (tried ${tried.join(", ")})`,
       { code: "NO_LIVE_SHARD_HOST" },
     );
+    this.busy = options.busyForMs !== undefined;
   }
 }
+
+/** Stages a router sends to one host at once by default: what a host admits from one caller by default (ShardServices). */
+export const DEFAULT_STAGES_PER_HOST = 8;
+
+/** A host's 429 BUSY: it admits no more stages now; not a failure. */
+const isBusy = (err: unknown) => (err as { serverCode?: unknown } | null)?.serverCode === "BUSY";
+
+/** The pause after a host's k-th 429 for the same stage: 10 ms doubling up to 250 ms, jittered so waiters spread out. */
+const busyPauseMs = (k: number) => Math.min(250, 10 * 2 ** k) * (0.5 + Math.random());
 
 export interface ShardRouterOptions {
   readonly transport: StageTransport;
@@ -51,8 +70,16 @@ export interface ShardRouterOptions {
    * in its own process (LocalFirstStages), so its stage crosses no hop.
    */
   readonly preferredHost?: (versionId: bigint, shardIndex: number) => string | undefined;
-  /** Longest wait for one stage on one host before the next host is tried (default 30 s). */
+  /**
+   * Longest wait for one stage on one host before the next host is tried (default 30 s); also the longest a stage
+   * waits for a free slot when every host of its shard is busy.
+   */
   readonly stageTimeoutMs?: number;
+  /**
+   * Stages sent to one host at once (default 8, DEFAULT_STAGES_PER_HOST: what a host admits from one caller by
+   * default); more wait here for a slot, on whichever host of the shard frees one first, instead of being refused.
+   */
+  readonly maxStagesPerHost?: number;
   readonly logger?: Logger;
 }
 
@@ -66,20 +93,30 @@ export interface RoutedRun {
 
 /**
  * Routes a request through the hosts of every shard of a sharded version, in order: each stage goes to a host of its
- * shard (those that failed lately last, those in back-off skipped while another is left); a host that fails (down,
- * slow, overloaded, or answering with a bad signature or hash) is put in back-off and the stage is replayed from the
- * same input on the next host. Requests routed concurrently are in different stages on different hosts at once
- * (pipeline parallelism).
+ * shard (the preferred one first, then those that failed lately last, those in back-off only when no other is left)
+ * that has a free slot (`maxStagesPerHost` stages in flight per host), so that concurrent requests spread over a
+ * shard's hosts and never send a host more than it admits; with every slot taken the stage waits for one. A host
+ * that fails (down, slow, or answering with a bad signature or hash) is put in back-off and the stage is replayed
+ * from the same input on the next host; a host that answers 429 BUSY is only left alone for a moment and asked again
+ * (the stage is not lost, and the host not avoided). Requests routed concurrently are in different stages on
+ * different hosts at once (pipeline parallelism).
  */
 export class ShardRouter {
   readonly #o: ShardRouterOptions;
   readonly #backoff: HostBackoff;
   readonly #logger: Logger;
+  readonly #slots: HostSlots;
 
   constructor(options: ShardRouterOptions) {
     this.#o = options;
     this.#backoff = options.backoff ?? new HostBackoff();
     this.#logger = options.logger ?? silentLogger;
+    this.#slots = new HostSlots(options.maxStagesPerHost ?? DEFAULT_STAGES_PER_HOST);
+  }
+
+  /** Stages in flight on each host, and the hosts pausing after a 429. */
+  get slots(): HostSlots {
+    return this.#slots;
   }
 
   get backoff(): HostBackoff {
@@ -117,21 +154,51 @@ export class ShardRouter {
     if (own > 0) preferred.unshift(...preferred.splice(own, 1));
     // Hosts in back-off are the last resort, not excluded: a shard whose every host failed lately may have recovered.
     const candidates = [...preferred, ...announced.filter((h) => !preferred.includes(h))];
+    const timeoutMs = this.#o.stageTimeoutMs ?? 30_000;
     const tried: string[] = [];
-    for (const candidate of candidates) {
-      tried.push(candidate.host);
+    const failed = new Set<ShardHostEntry>();
+    let busyAnswers = 0;
+    /** Since when the stage has found no free slot or been told BUSY (the wait is bounded by the stage timeout). */
+    let waitingSince: number | undefined;
+    for (;;) {
+      const left = candidates.filter((c) => !failed.has(c));
+      if (left.length === 0) throw new NoLiveHostError(call.versionId, call.shardIndex, tried);
+      // In preference order, the first host with a free slot; those not in back-off before those that are.
+      const pick = left.find((c) => this.#slots.free(c.host) && !this.#backoff.avoided(c.host)) ?? (left.some((c) => !this.#backoff.avoided(c.host)) ? undefined : left.find((c) => this.#slots.free(c.host)));
+      if (pick === undefined) {
+        waitingSince ??= Date.now();
+        const waited = Date.now() - waitingSince;
+        if (waited >= timeoutMs) {
+          for (const c of left) if (!tried.includes(c.host)) tried.push(c.host);
+          throw new NoLiveHostError(call.versionId, call.shardIndex, tried, { busyForMs: timeoutMs });
+        }
+        const cooling = left.map((c) => this.#slots.coolingMs(c.host)).filter((ms) => ms > 0);
+        await this.#slots.changed(Math.min(timeoutMs - waited, ...cooling));
+        continue;
+      }
+      if (!tried.includes(pick.host)) tried.push(pick.host);
+      this.#slots.acquire(pick.host);
       try {
-        const result = await this.#o.transport.runStage(candidate.endpoint, candidate.host, call, { timeoutMs: this.#o.stageTimeoutMs ?? 30_000 });
-        this.#backoff.succeed(candidate.host);
-        return { result, attempts: tried.length };
+        const result = await this.#o.transport.runStage(pick.endpoint, pick.host, call, { timeoutMs });
+        this.#backoff.succeed(pick.host);
+        return { result, attempts: failed.size + 1 };
       } catch (err) {
-        this.#backoff.fail(candidate.host);
+        if (isBusy(err)) {
+          // Not now, not down: asked again after a pause, or another host of the shard is.
+          this.#slots.cool(pick.host, busyPauseMs(busyAnswers++));
+          waitingSince ??= Date.now();
+          continue;
+        }
+        failed.add(pick);
+        waitingSince = undefined; // the next host gets the whole wait again
+        this.#backoff.fail(pick.host);
         this.#logger.warn(
-          { requestId: call.requestId.toString(), versionId: call.versionId.toString(), shard: call.shardIndex, host: candidate.host, endpoint: candidate.endpoint, err: (err as Error).message },
+          { requestId: call.requestId.toString(), versionId: call.versionId.toString(), shard: call.shardIndex, host: pick.host, endpoint: pick.endpoint, err: (err as Error).message },
           "shard host failed its stage: trying the next host",
         );
+      } finally {
+        this.#slots.release(pick.host);
       }
     }
-    throw new NoLiveHostError(call.versionId, call.shardIndex, tried);
   }
 }

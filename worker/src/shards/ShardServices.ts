@@ -47,7 +47,7 @@ interface ShardContext {
  * first, with no hop. Undefined for a deployment without a ShardRegistry.
  */
 export function shardRouterFor(
-  ctx: Omit<ShardContext, "store" | "config"> & { config?: Pick<Config, "shardTlsCa">; self: string; localRunner?: () => StageRunner | undefined },
+  ctx: Omit<ShardContext, "store" | "config"> & { config?: Pick<Config, "shardTlsCa" | "shardStagesPerHost">; self: string; localRunner?: () => StageRunner | undefined },
 ): { router: ShardRouter; close(): void } | undefined {
   const address = ctx.deployment.contracts.ShardRegistry;
   if (address === undefined) return undefined;
@@ -60,6 +60,7 @@ export function shardRouterFor(
     transport: stages,
     hostsOf: cachedHosts(registry),
     preferredHost: (versionId, shardIndex) => stages.preferredHost(versionId, shardIndex),
+    ...(ctx.config === undefined ? {} : { maxStagesPerHost: ctx.config.shardStagesPerHost }),
     logger: ctx.logger.child({ service: "shard-router" }),
   });
   return { router, close: () => client.close() };

@@ -1,0 +1,146 @@
+import { expect } from "chai";
+import { keccak256, Wallet } from "ethers";
+import { HostBackoff } from "../../../worker/src/shards/HostBackoff.js";
+import { NoLiveHostError, ShardRouter, type ShardHostEntry } from "../../../worker/src/shards/ShardRouter.js";
+import { ShardClient } from "../../../worker/src/shards/transport/ShardClient.js";
+import { CHAIN_ID, Gate, host, randomBytes, REGISTRY, REQUEST, until, VERSION, type Hosted } from "./transport/fixtures.js";
+
+/**
+ * Flow control between a claimant's router and its shard hosts, over the real HTTP/2 transport: a worker routes a
+ * whole batch of sharded requests at once (BATCH_MAX_SIZE, 16 by default), more stages than a host admits from one
+ * caller (SHARD_HOST_MAX_BATCH, 8 by default); a host's 429 BUSY says "not now", not "down".
+ */
+describe("Shard routing under load: stages per host, BUSY, spreading over a shard's hosts", function () {
+  this.timeout(60_000);
+  const caller = Wallet.createRandom();
+  const keys = [Wallet.createRandom(), Wallet.createRandom()];
+  let hosts: Hosted[] = [];
+  let client: ShardClient;
+
+  beforeEach(() => {
+    client = new ShardClient({ signer: caller, chainId: CHAIN_ID, shardRegistry: REGISTRY });
+  });
+
+  afterEach(async () => {
+    for (const h of hosts) h.runner.gate?.open();
+    client.close();
+    await Promise.all(hosts.map((h) => h.server.stop()));
+    hosts = [];
+  });
+
+  /** Hosts (each serving shards 0 and 1 of VERSION with the reversing TestRunner) listed for both shards. */
+  async function start(count: number, limits: { maxConcurrent: number; maxConcurrentPerPeer?: number }, others: string[] = []) {
+    for (let i = 0; i < count; i++) hosts.push(await host(keys[i]!, [caller.address, ...others], limits));
+    const listed: ShardHostEntry[] = hosts.map((h, i) => ({ host: keys[i]!.address, endpoint: h.endpoint }));
+    return async () => listed;
+  }
+
+  const request = (i: number, shardCount = 2) => {
+    const input = randomBytes(64, i + 1);
+    return { requestId: REQUEST + BigInt(i), versionId: VERSION, shardCount, input, inputHash: keccak256(input) };
+  };
+
+  it("a batch of 16 routed at once through a host that admits 8 per caller: all 16 answered (input reversed twice), none declined, the host never put in back-off", async () => {
+    const hostsOf = await start(1, { maxConcurrent: 16, maxConcurrentPerPeer: 8 });
+    const router = new ShardRouter({ transport: client, hostsOf });
+    const gate = new Gate();
+    hosts[0]!.runner.gate = gate;
+    const runs = Array.from({ length: 16 }, (_, i) => router.run(request(i)));
+    runs.forEach((r) => r.catch(() => undefined)); // failures are read below, not left unhandled
+    await hosts[0]!.runner.waitForCalls(8);
+    // The host holds 8 of this caller's stages: the router keeps the other 8 until slots free up.
+    await new Promise((r) => setTimeout(r, 100));
+    expect(hosts[0]!.runner.calls).to.have.length(8);
+    gate.open();
+    const done = await Promise.all(runs);
+    done.forEach((run, i) => {
+      expect(Buffer.from(run.output).equals(Buffer.from(request(i).input))).to.equal(true);
+      expect(run.stages.map((s) => s.host)).to.deep.equal([keys[0]!.address, keys[0]!.address]);
+      expect(run.replays).to.equal(0);
+    });
+    expect(hosts[0]!.server.served).to.equal(32);
+    expect(hosts[0]!.server.refused.BUSY ?? 0).to.equal(0);
+    expect(router.backoff.failures(keys[0]!.address)).to.equal(0);
+  });
+
+  it("a host that admits fewer than the router sends (2 per caller): its 429s are waited out, not failures; every request answered, no replay, no back-off", async () => {
+    const hostsOf = await start(1, { maxConcurrent: 2 });
+    const router = new ShardRouter({ transport: client, hostsOf });
+    const gate = new Gate();
+    hosts[0]!.runner.gate = gate;
+    const runs = Array.from({ length: 6 }, (_, i) => router.run(request(i, 1)));
+    await hosts[0]!.runner.waitForCalls(2);
+    await until(() => (hosts[0]!.server.refused.BUSY ?? 0) > 0);
+    gate.open();
+    const done = await Promise.all(runs);
+    done.forEach((run, i) => expect(Buffer.from(run.output).equals(Buffer.from(request(i).input).reverse())).to.equal(true));
+    expect(done.map((r) => r.replays)).to.deep.equal([0, 0, 0, 0, 0, 0]);
+    expect(hosts[0]!.server.served).to.equal(6);
+    expect(router.backoff.failures(keys[0]!.address)).to.equal(0);
+    expect(router.backoff.avoided(keys[0]!.address)).to.equal(false);
+  });
+
+  it("stages of one shard are spread over its hosts: two hosts admitting 2 each run 2 apiece while a third request waits", async () => {
+    const hostsOf = await start(2, { maxConcurrent: 2 });
+    const router = new ShardRouter({ transport: client, hostsOf, maxStagesPerHost: 2 });
+    const gates = [new Gate(), new Gate()];
+    hosts.forEach((h, i) => (h.runner.gate = gates[i]));
+    const runs = Array.from({ length: 5 }, (_, i) => router.run(request(i, 1)));
+    await hosts[0]!.runner.waitForCalls(2);
+    await hosts[1]!.runner.waitForCalls(2);
+    await new Promise((r) => setTimeout(r, 100));
+    expect([hosts[0]!.runner.calls.length, hosts[1]!.runner.calls.length]).to.deep.equal([2, 2]);
+    gates[1]!.open();
+    await hosts[1]!.runner.waitForCalls(3); // the fifth went to the host that freed a slot
+    gates[0]!.open();
+    const done = await Promise.all(runs);
+    done.forEach((run, i) => expect(Buffer.from(run.output).equals(Buffer.from(request(i).input).reverse())).to.equal(true));
+    expect([hosts[0]!.server.served, hosts[1]!.server.served]).to.deep.equal([2, 3]);
+    // Within its cap, the router never made a host refuse.
+    expect(hosts.map((h) => h.server.refused.BUSY ?? 0)).to.deep.equal([0, 0]);
+  });
+
+  it("every host of a shard busy with other callers for the whole stage timeout: NoLiveHostError saying so (the request is declined, not failed over), no back-off; served once a slot frees", async () => {
+    const other = Wallet.createRandom();
+    const hostsOf = await start(1, { maxConcurrent: 1 }, [other.address]);
+    const otherClient = new ShardClient({ signer: other, chainId: CHAIN_ID, shardRegistry: REGISTRY });
+    try {
+      const gate = new Gate();
+      hosts[0]!.runner.gate = gate;
+      const held = otherClient.runStage(hosts[0]!.endpoint, keys[0]!.address, { requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: keccak256(randomBytes(8)), input: randomBytes(8) });
+      held.catch(() => undefined); // awaited below
+      await hosts[0]!.runner.waitForCalls(1);
+      const router = new ShardRouter({ transport: client, hostsOf, stageTimeoutMs: 400, backoff: new HostBackoff() });
+      const started = Date.now();
+      const err = await router.run(request(0, 1)).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(NoLiveHostError);
+      expect((err as NoLiveHostError).busy).to.equal(true);
+      expect((err as NoLiveHostError).message).to.equal(`every host of shard 0 of version ${VERSION} stayed busy for 400 ms (tried ${keys[0]!.address})`);
+      expect(Date.now() - started).to.be.within(380, 2_000);
+      expect(hosts[0]!.server.refused.BUSY ?? 0).to.be.greaterThan(1); // asked again, not given up at the first 429
+      expect(router.backoff.failures(keys[0]!.address)).to.equal(0);
+      gate.open();
+      await held;
+      const run = await router.run(request(1, 1));
+      expect(Buffer.from(run.output).equals(Buffer.from(request(1).input).reverse())).to.equal(true);
+    } finally {
+      otherClient.close();
+    }
+  });
+
+  it("a host that is down still fails over at once to the next host of its shard (and is put in back-off), whatever the slots", async () => {
+    const hostsOf = await start(2, { maxConcurrent: 4 });
+    await hosts[0]!.server.stop();
+    const router = new ShardRouter({ transport: client, hostsOf });
+    const run = await router.run(request(0, 1));
+    expect(run.replays).to.equal(1);
+    expect(hosts[1]!.server.served).to.equal(1);
+    expect(router.backoff.failures(keys[0]!.address)).to.equal(1);
+  });
+
+  it("maxStagesPerHost must be an integer >= 1", () => {
+    for (const bad of [0, 1.5, -1, Number.NaN]) {
+      expect(() => new ShardRouter({ transport: client, hostsOf: async () => [], maxStagesPerHost: bad })).to.throw(RangeError, "maxStagesPerHost must be an integer >= 1");
+    }
+  });
+});
