@@ -1,10 +1,10 @@
-import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import { connect, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { keccak256, Wallet, type BaseWallet } from "ethers";
 import { signStage, stageSigner } from "../../../../worker/src/shards/StageSignature.js";
 import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
-import { STAGE_HEADERS } from "../../../../worker/src/shards/transport/StageProtocol.js";
+import { SESSION_WINDOW_BYTES, STAGE_HEADERS, STREAM_WINDOW_BYTES } from "../../../../worker/src/shards/transport/StageProtocol.js";
 import { CHAIN_ID, freePort, host, randomBytes, REGISTRY, REQUEST, reversed, TLS, VERSION, stageCall, stageFailure } from "./fixtures.js";
 
 const hostKey = Wallet.createRandom();
@@ -167,5 +167,45 @@ describe("ShardClient: checks every answer", function () {
     await client.close();
     const closed = await failure(client.runStage("http://127.0.0.1:1", hostKey.address, stage(randomBytes(1))));
     expect([closed.code, closed.retryable]).to.deep.equal(["CLOSED", false]);
+  });
+
+  it("both ends open HTTP/2 flow control wide (4 MiB a stream, 32 MiB a connection), not the protocol's 64 KiB: a batch of activations reaches a busy host without waiting for it to read", async () => {
+    // The client, seen from a server: the stream window it advertises, and its connection window once widened.
+    const seen: ServerHttp2Session[] = [];
+    const raw: Http2Server = createServer();
+    raw.on("session", (s) => seen.push(s));
+    raw.on("stream", (st) => {
+      st.on("error", () => undefined);
+      st.resume();
+      st.on("end", () => {
+        st.respond({ ":status": 503 });
+        st.end();
+      });
+    });
+    await new Promise<void>((r) => raw.listen(0, "127.0.0.1", () => r()));
+    try {
+      const endpoint = `http://127.0.0.1:${(raw.address() as AddressInfo).port}`;
+      await failure(client.runStage(endpoint, hostKey.address, stage(randomBytes(10))));
+      const session = seen[0]!;
+      await new Promise<void>((r) => session.ping(() => r())); // the client's WINDOW_UPDATE came before the ping's answer
+      expect(session.remoteSettings.initialWindowSize).to.equal(STREAM_WINDOW_BYTES);
+      expect(session.state.remoteWindowSize).to.equal(SESSION_WINDOW_BYTES);
+      for (const s of seen) s.destroy();
+    } finally {
+      await new Promise<void>((r) => raw.close(() => r()));
+    }
+
+    // The host, seen from a client.
+    const hosted = await host(hostKey, [caller.address]);
+    const session = connect(hosted.endpoint);
+    try {
+      await new Promise<void>((r) => session.once("remoteSettings", () => r()));
+      await new Promise<void>((r) => session.ping(() => r()));
+      expect(session.remoteSettings.initialWindowSize).to.equal(STREAM_WINDOW_BYTES);
+      expect(session.state.remoteWindowSize).to.equal(SESSION_WINDOW_BYTES);
+    } finally {
+      session.destroy();
+      await hosted.server.stop();
+    }
   });
 });

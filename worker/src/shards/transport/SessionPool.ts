@@ -1,5 +1,6 @@
 import { connect, type ClientHttp2Session } from "node:http2";
 import type { Logger } from "../../logger.js";
+import { STREAM_WINDOW_BYTES, widenSessionWindow } from "./StageProtocol.js";
 
 /** A session lent to one call; `release` when the call is over. */
 export interface SessionLease {
@@ -69,7 +70,9 @@ export class SessionPool {
   }
 
   #open(origin: string): Entry {
-    const session = connect(origin, this.#ca === undefined ? {} : { ca: this.#ca });
+    const settings = { initialWindowSize: STREAM_WINDOW_BYTES };
+    const session = connect(origin, this.#ca === undefined ? { settings } : { ca: this.#ca, settings });
+    session.once("connect", () => widenSessionWindow(session));
     const forget = () => {
       if (this.#entries.get(origin)?.session === session) this.#entries.delete(origin);
     };

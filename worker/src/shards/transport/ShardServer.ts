@@ -26,6 +26,8 @@ import {
   STAGE_PATH,
   STAGE_REFUSALS,
   stageErrorBody,
+  STREAM_WINDOW_BYTES,
+  widenSessionWindow,
   type StageRefusalCode,
 } from "./StageProtocol.js";
 
@@ -153,10 +155,12 @@ export class ShardServer {
       maxLifetimeMs: this.#o.maxSessionLifetimeMs,
     });
     const { tls } = this.#o;
-    const server = tls === undefined ? createServer() : createSecureServer({ key: tls.key, cert: tls.cert, allowHTTP1: false });
+    const settings = { initialWindowSize: STREAM_WINDOW_BYTES };
+    const server = tls === undefined ? createServer({ settings }) : createSecureServer({ key: tls.key, cert: tls.cert, allowHTTP1: false, settings });
     this.#server = server;
     server.on("session", (session: ServerHttp2Session) => {
       this.#sessions.add(session);
+      widenSessionWindow(session);
       session.on("close", () => this.#sessions.delete(session));
       session.on("error", (err) => this.#log.debug({ err }, "shard server: session error"));
     });

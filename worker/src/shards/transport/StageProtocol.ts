@@ -1,3 +1,4 @@
+import type { Http2Session } from "node:http2";
 import { getAddress, isAddress, type Signer } from "ethers";
 import { z } from "zod";
 
@@ -41,6 +42,20 @@ export const STAGE_HEADERS = {
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT_STAGES = 8;
+/**
+ * HTTP/2 flow-control windows both ends advertise (RFC 9113 6.9): what a peer may send on a stream, and on the whole
+ * connection, before the receiver reads it. The protocol's default, 64 KiB per connection, lets four 16 KiB
+ * activations through and then waits for a WINDOW_UPDATE, which a host busy computing a batch sends only when it
+ * is done: the next batch could never gather more than four stages. A batch of stages (8 by default) fits in
+ * these; they also bound what a peer can make the other end buffer unread.
+ */
+export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
+export const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
+
+/** Opens a connected session's connection-level receive window to SESSION_WINDOW_BYTES (its streams' come from the settings). */
+export function widenSessionWindow(session: Http2Session): void {
+  if (!session.destroyed && !session.closed) session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+}
 export const DEFAULT_CLOCK_SKEW_MS = 60_000;
 /** A caller's session token lives this long (and is renewed when less than half is left). */
 export const DEFAULT_SESSION_LIFETIME_MS = 10 * 60_000;
