@@ -1,4 +1,4 @@
-import { connect, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
+import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Session, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { keccak256, Wallet, type BaseWallet } from "ethers";
@@ -169,8 +169,7 @@ describe("ShardClient: checks every answer", function () {
     expect([closed.code, closed.retryable]).to.deep.equal(["CLOSED", false]);
   });
 
-  it("both ends open HTTP/2 flow control wide (4 MiB a stream, 32 MiB a connection), not the protocol's 64 KiB: a batch of activations reaches a busy host without waiting for it to read", async () => {
-    // The client, seen from a server: the stream window it advertises, and its connection window once widened.
+  it("opens HTTP/2 flow control wide (4 MiB a stream, 32 MiB a connection), not the protocol's 64 KiB: a batch of answers is not held back while it is busy", async () => {
     const seen: ServerHttp2Session[] = [];
     const raw: Http2Server = createServer();
     raw.on("session", (s) => seen.push(s));
@@ -193,19 +192,6 @@ describe("ShardClient: checks every answer", function () {
       for (const s of seen) s.destroy();
     } finally {
       await new Promise<void>((r) => raw.close(() => r()));
-    }
-
-    // The host, seen from a client.
-    const hosted = await host(hostKey, [caller.address]);
-    const session = connect(hosted.endpoint);
-    try {
-      await new Promise<void>((r) => session.once("remoteSettings", () => r()));
-      await new Promise<void>((r) => session.ping(() => r()));
-      expect(session.remoteSettings.initialWindowSize).to.equal(STREAM_WINDOW_BYTES);
-      expect(session.state.remoteWindowSize).to.equal(SESSION_WINDOW_BYTES);
-    } finally {
-      session.destroy();
-      await hosted.server.stop();
     }
   });
 });

@@ -1,8 +1,9 @@
+import { connect, type ClientHttp2Session } from "node:http2";
 import { expect } from "chai";
 import { keccak256, Wallet, type Signer } from "ethers";
 import { stageSigner } from "../../../../worker/src/shards/StageSignature.js";
 import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
-import { signSessionToken, STAGE_HEADERS, stageRequestHeaders } from "../../../../worker/src/shards/transport/StageProtocol.js";
+import { SESSION_WINDOW_BYTES, signSessionToken, STAGE_HEADERS, STREAM_WINDOW_BYTES, stageRequestHeaders } from "../../../../worker/src/shards/transport/StageProtocol.js";
 import { CHAIN_ID, Gate, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, until, VERSION, type Hosted, stageCall, stageFailure } from "./fixtures.js";
 
 const hostKey = Wallet.createRandom();
@@ -329,4 +330,40 @@ describe("ShardServer: stages over HTTP/2", function () {
     expect([after.code, after.retryable]).to.deep.equal(["UNREACHABLE", true]);
     expect(hosted.runner.calls).to.have.length(1);
   });
+
+  it("HTTP/2 flow control: 4 MiB a stream; a connection's 64 KiB window opens to 32 MiB once its caller has a stage admitted (a stranger's stays 64 KiB: all it can make the host buffer unread)", async () => {
+    const session = connect(hosted.endpoint);
+    try {
+      await new Promise<void>((r) => session.once("remoteSettings", () => r()));
+      const synced = () => new Promise<void>((r) => session.ping(() => r()));
+      await synced();
+      expect(session.remoteSettings.initialWindowSize).to.equal(STREAM_WINDOW_BYTES);
+      expect(session.state.remoteWindowSize).to.equal(65_535);
+      // A stranger's stage is refused: the window stays as it was.
+      const body = randomBytes(32);
+      const refused = await streamOn(session, await stageRequestHeaders(await token({ signer: stranger }), { requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: keccak256(body), body }), body);
+      expect(refused).to.equal(403);
+      await synced();
+      expect(session.state.remoteWindowSize).to.be.at.most(65_535);
+      // The caller's stage is admitted: the connection's window opens.
+      expect(await streamOn(session, await signedHeaders(body), body)).to.equal(200);
+      await synced();
+      expect(session.state.remoteWindowSize).to.be.greaterThan(SESSION_WINDOW_BYTES - 65_536);
+    } finally {
+      session.destroy();
+    }
+  });
 });
+
+/** Sends one request on an open session and resolves with the answer's status once the stream closed. */
+function streamOn(session: ClientHttp2Session, headers: Record<string, string>, body: Uint8Array): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request(headers);
+    let status = 0;
+    stream.on("response", (h) => (status = Number(h[":status"])));
+    stream.on("error", reject);
+    stream.resume();
+    stream.on("close", () => resolve(status));
+    stream.end(body);
+  });
+}

@@ -3,6 +3,7 @@ import {
   createSecureServer,
   createServer,
   type Http2SecureServer,
+  type Http2Session,
   type Http2Server,
   type IncomingHttpHeaders,
   type ServerHttp2Session,
@@ -85,6 +86,8 @@ export class ShardServer {
   #server?: Http2Server | Http2SecureServer;
   #host?: string;
   readonly #sessions = new Set<ServerHttp2Session>();
+  /** Sessions whose connection window was opened (their caller had a stage admitted). */
+  readonly #widened = new WeakSet<Http2Session>();
   readonly #handlers = new Set<Promise<void>>();
   /** Aborts the requests still receiving their body when the server stops. */
   readonly #stopping = new AbortController();
@@ -160,7 +163,6 @@ export class ShardServer {
     this.#server = server;
     server.on("session", (session: ServerHttp2Session) => {
       this.#sessions.add(session);
-      widenSessionWindow(session);
       session.on("close", () => this.#sessions.delete(session));
       session.on("error", (err) => this.#log.debug({ err }, "shard server: session error"));
     });
@@ -244,6 +246,12 @@ export class ShardServer {
       this.#activeByPeer.set(req.peer, held + 1);
       peer = req.peer;
       slot = true;
+      // The connection's window opens once its caller is authorized (before: the protocol's 64 KiB, so a stranger's
+      // connection cannot make this host buffer more than that unread).
+      if (!this.#widened.has(stream.session!)) {
+        this.#widened.add(stream.session!);
+        widenSessionWindow(stream.session!);
+      }
 
       const body = await readBody(stream, this.#o.maxBodyBytes, this.#stopping.signal);
       if (body === "too-large") throw new Refusal("BODY_TOO_LARGE", `the body is over ${this.#o.maxBodyBytes} bytes`);
