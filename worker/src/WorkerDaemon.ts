@@ -1,39 +1,29 @@
 import { join } from "node:path";
 import { FileDatasetKeyring } from "./data/DatasetKeyring.js";
-import type { Job, Queue, Worker } from "bullmq";
+import type { Queue } from "bullmq";
 import type { Provider, Signer } from "ethers";
 import type { Redis } from "ioredis";
-import {
-  InferenceMarket__factory,
-  ModelRegistry__factory,
-  TrainingJobs__factory,
-  WorkerRegistry__factory,
-} from "../../typechain-types/index.js";
+import { InferenceMarket__factory, TrainingJobs__factory } from "../../typechain-types/index.js";
 import { ChainListener, type ChainListenerStats, type ReorgDetected } from "./chain/ChainListener.js";
 import { AccountNonceManager } from "./chain/AccountNonceManager.js";
 import { defaultConfirmations } from "./chain/ConfirmationDepth.js";
 import { QueuedEventsListener } from "./chain/QueuedEventsListener.js";
-import type { EventPayload } from "./chain/EventPayload.js";
-import { TxSender } from "./chain/TxSender.js";
-import { batchesInFlight, type Config } from "./config.js";
+import type { Config } from "./config.js";
 import { DataEventsListener } from "./data/DataEventsListener.js";
 import { ValidationService } from "./data/ValidationService.js";
 import type { Deployment } from "./Deployment.js";
-import { NotYetError, TesseraError } from "./errors.js";
-import { traceStages, type BatchTrace } from "./inference/BatchTrace.js";
-import { InferenceProcessor, type InferenceOutcome } from "./inference/InferenceProcessor.js";
-import { parsePendingInference, type PendingInference } from "./inference/PendingInference.js";
-import { MicroBatcher } from "./inference/MicroBatcher.js";
+import { TesseraError } from "./errors.js";
+import { InferenceService } from "./inference/InferenceService.js";
 import type { ContentStore } from "./ipfs/ContentStore.js";
 import { ServiceGroup } from "./lifecycle/ServiceGroup.js";
 import type { Service } from "./lifecycle/Service.js";
 import { silentLogger, type Logger } from "./logger.js";
-import { ModelCache } from "./ml/ModelCache.js";
-import { createQueue, createWorker } from "./queue/QueueFactory.js";
+import { createQueue } from "./queue/QueueFactory.js";
 import { QueueNames } from "./queue/QueueNames.js";
 import { createRedisConnection } from "./redis/RedisConnection.js";
 import { nonceLockKey, RedisNonceLock } from "./chain/RedisNonceLock.js";
-import { shardHostService, shardRouterFor } from "./shards/ShardServices.js";
+import type { ShardRouterStats } from "./shards/ShardRouter.js";
+import { shardHostService, type ShardHostStats } from "./shards/ShardServices.js";
 import { TRAINING_EVENTS } from "./training/TrainingProcessor.js";
 import { TRAINING_JOBS_SOURCE, TrainingService } from "./training/TrainingService.js";
 
@@ -63,12 +53,6 @@ export interface WorkerDaemonOptions {
   readonly logger?: Logger;
 }
 
-/** A request as the batcher holds it: the event, and when it was enqueued (listener) and taken (this process). */
-interface QueuedInference {
-  readonly pending: PendingInference;
-  readonly enqueuedAt: number;
-  readonly pickedAt: number;
-}
 
 export interface WorkerDaemonStats {
   readonly listener: ChainListener["stats"] | undefined;
@@ -92,13 +76,13 @@ export class WorkerDaemon implements Service {
   readonly #o: WorkerDaemonOptions;
   readonly #logger: Logger;
   readonly #group: ServiceGroup;
-  readonly #outcomes: Record<string, number> = {};
-  #batches = 0;
   #listener: ChainListener | undefined;
   #dataListener: DataEventsListener | undefined;
   #validation: ValidationService | undefined;
   #trainingListener: QueuedEventsListener | undefined;
   #training: TrainingService | undefined;
+  #shardHost: { readonly stats: ShardHostStats | undefined } | undefined;
+  #inference: InferenceService | undefined;
   /** Blocks behind the head for the listeners, and depth of the worker's own transactions before a job is done. */
   readonly confirmations: number;
 
@@ -112,13 +96,20 @@ export class WorkerDaemon implements Service {
   get stats(): WorkerDaemonStats {
     return {
       listener: this.#listener?.stats,
-      outcomes: { ...this.#outcomes },
-      batches: this.#batches,
+      outcomes: this.#inference?.outcomes ?? {},
+      batches: this.#inference?.batches ?? 0,
       dataListener: this.#dataListener?.stats,
       validation: this.#validation?.outcomes,
       trainingListener: this.#trainingListener?.stats,
       training: this.#training?.outcomes,
     };
+  }
+
+  /** The shard host's counts (shard-host role) and the shard router's (processor), for metrics. */
+  get shards(): { host?: ShardHostStats; router?: ShardRouterStats } {
+    const host = this.#shardHost?.stats;
+    const router = this.#inference?.shardRouter;
+    return { ...(host === undefined ? {} : { host }), ...(router === undefined ? {} : { router: router.stats }) };
   }
 
   /** Every chain listener of this daemon with its stats (cursor, lag, reorgs), for health and metrics. */
@@ -162,6 +153,7 @@ export class WorkerDaemon implements Service {
       shardHost = shardHostService({ config, deployment, provider, signer, store, logger });
       if (shardHost === undefined) throw new TesseraError("the shard-host role needs a deployment with a ShardRegistry (redeploy with `npx hardhat tessera deploy`)", { code: "CONFIG" });
       services.push(shardHost);
+      this.#shardHost = shardHost;
     }
 
     // Processor processes of one operator on other hosts sign with the same key: one nonce at a time across them.
@@ -229,109 +221,8 @@ export class WorkerDaemon implements Service {
     services.push(...this.#trainingServices(roles, intake));
 
     if (roles.processor) {
-      let consumer: Redis | undefined;
-      let worker: Worker | undefined;
-      let batcher: MicroBatcher<QueuedInference, InferenceOutcome> | undefined;
-      const models = new ModelCache(store);
-      const batchLog = logger.child({ service: "inference" });
-      let shardRouting: ReturnType<typeof shardRouterFor>;
-      services.push({
-        name: "inference-processor",
-        start: async () => {
-          const workerAddress = await signer.getAddress();
-          // A worker that also hosts shards runs their stages itself, with no hop (LocalFirstStages).
-          shardRouting = shardRouterFor({ deployment, provider, signer, logger, config, self: workerAddress, localRunner: () => shardHost?.runner });
-          const processor = new InferenceProcessor({
-            market,
-            modelRegistry: ModelRegistry__factory.connect(deployment.contracts.ModelRegistry, provider),
-            workerRegistry: WorkerRegistry__factory.connect(deployment.contracts.WorkerRegistry, provider),
-            txSender: new TxSender({
-              signer,
-              interfaces: [market.interface, WorkerRegistry__factory.createInterface(), ModelRegistry__factory.createInterface()],
-              logger: logger.child({ service: "tx-sender" }),
-            }),
-            provider,
-            store,
-            models,
-            workerAddress,
-            claimMode: config.claimMode,
-            ...(shardRouting === undefined ? {} : { shardRouter: shardRouting.router }),
-            logger: logger.child({ service: "inference" }),
-          });
-          const maxInFlight = batchesInFlight(config);
-          batcher = new MicroBatcher({
-            maxSize: config.batchMaxSize,
-            maxWaitMs: config.batchMaxWaitMs,
-            idleWaitMs: config.batchIdleWaitMs,
-            maxInFlight,
-            handle: async (items) => {
-              this.#batches += 1;
-              const trace: BatchTrace = { formedAt: Date.now() };
-              // The pipeline as this batch found it: other batches in flight, and requests left waiting.
-              const pipeline = { inFlight: batcher!.inFlight, waiting: batcher!.waiting };
-              const outcomes = await processor.processBatch(items.map((i) => i.pending), trace);
-              for (const o of outcomes) {
-                const key = o.status === "fulfilled" ? o.status : `skipped:${o.reason}`;
-                this.#outcomes[key] = (this.#outcomes[key] ?? 0) + 1;
-              }
-              batchLog.info(
-                {
-                  size: items.length,
-                  fulfilled: outcomes.filter((o) => o.status === "fulfilled").length,
-                  ...pipeline,
-                  ...traceStages(trace),
-                  // Per request, for end-to-end traces: its id, when the listener enqueued it and when this process took it.
-                  requestIds: items.map((i) => i.pending.requestId.toString()),
-                  enqueuedAt: items.map((i) => i.enqueuedAt),
-                  pickedAt: items.map((i) => i.pickedAt),
-                  trace,
-                },
-                "batch timings",
-              );
-              return outcomes;
-            },
-          });
-          consumer = createRedisConnection(redisUrl, { forWorker: true, connectionName: "tessera-consumer" });
-          worker = createWorker<EventPayload, InferenceOutcome>(
-            QueueNames.chainEvents,
-            async (job: Job<EventPayload, InferenceOutcome>) => {
-              const pickedAt = Date.now();
-              const pending = parsePendingInference(job.data, market.interface);
-              const outcome = await batcher!.submit({ pending, enqueuedAt: job.timestamp, pickedAt });
-              if (outcome.status === "skipped" && outcome.recheckInMs !== undefined) {
-                // Held by another worker until before its deadline: if that claim lapses, the request still gets served.
-                throw new NotYetError(`request ${outcome.requestId} is held by another worker (${outcome.reason}): looking again in ${outcome.recheckInMs} ms`, outcome.recheckInMs, {
-                  code: "HELD_BY_OTHER",
-                });
-              }
-              logger.debug({ jobId: job.id, requestId: outcome.requestId, outcome: outcome.status }, "job done");
-              return outcome;
-            },
-            consumer,
-            {
-              prefix: config.queuePrefix,
-              // Jobs wait in the batcher while it fills: room for every batch in flight, full.
-              concurrency: Math.max(config.workerConcurrency, config.batchMaxSize * maxInFlight),
-              lockDurationMs: config.jobLockMs,
-            },
-          );
-          worker.on("failed", (job, err) => logger.error({ jobId: job?.id, err: err.message }, "job failed"));
-          await worker.waitUntilReady();
-        },
-        stop: async () => {
-          try {
-            await worker?.close(); // stops taking jobs, waits for the active ones
-          } finally {
-            try {
-              await batcher?.drain();
-            } finally {
-              models.clear();
-              shardRouting?.close();
-              consumer?.disconnect();
-            }
-          }
-        },
-      });
+      this.#inference = new InferenceService({ config, deployment, provider, signer, redisUrl, store, market, localShardRunner: () => shardHost?.runner, logger });
+      services.push(this.#inference);
     }
     // Stopped in reverse: the listeners, then the consumers drain, then the producer queue.
     return [...services, ...intake];

@@ -15,6 +15,7 @@ import { createRedisConnection } from "../../../worker/src/redis/RedisConnection
 import { digitRequester } from "../../helpers/digitRequests.js";
 import { removeQueueData } from "../../helpers/queue.js";
 import { freePort } from "../../../worker/src/redis/PrivateRedisServer.js";
+import { sample } from "../../helpers/PrometheusText.js";
 
 /** Hardhat's well-known development key of account #1 (the stack's worker); never a real key. */
 const WORKER_DEV_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d";
@@ -25,11 +26,6 @@ async function getJson(url: string): Promise<{ status: number; body: HealthRepor
 }
 
 /** The value of one Prometheus sample line (`name{labels} value`), or undefined. */
-function sample(text: string, series: string): number | undefined {
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line === undefined ? undefined : Number(line.slice(series.length + 1));
-}
-
 /**
  * Issue 9 items 7 and 8 and the daemon's health: the worker as its own OS process (as on a host),
  * against a JSON-RPC chain: it refuses a deployment without code, says when its key cannot serve,

@@ -15,6 +15,8 @@ import { InputKind } from "../../../scripts/lib/InferenceClient.js";
 import { digitRequester } from "../../helpers/digitRequests.js";
 import { removeQueueData } from "../../helpers/queue.js";
 import { keccak256 } from "ethers";
+import { WorkerMetrics } from "../../../worker/src/metrics/WorkerMetrics.js";
+import { sample } from "../../helpers/PrometheusText.js";
 import { ShardRegistry__factory } from "../../../typechain-types/index.js";
 import { CAP_INFER } from "../../../worker/src/chain/Capabilities.js";
 import { ShardRouter } from "../../../worker/src/shards/ShardRouter.js";
@@ -37,6 +39,7 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
   let versionId: bigint;
   const prefix = `tessera-test-${randomUUID()}`;
   const hosts: { process: WorkerProcess; address: string; shard: number }[] = [];
+  let hostMetricsPort: number;
 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), "tessera-sharded-"));
@@ -47,12 +50,15 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
     await stack.stakeWorker(versionId); // the claimant: serves the sharded version, routes its requests
     // Hosts: one per shard, and a spare for shard 1.
     const plan = [0, 1, 2, 1];
+    hostMetricsPort = await freePort();
     for (const [i, shard] of plan.entries()) {
       const wallet = devWallet(110 + i).connect(stack.connection.ethers.provider);
       const port = await freePort();
       await stakeAndAnnounce(stack, wallet, versionId, shard, `http://127.0.0.1:${port}`);
       hosts.push({ address: wallet.address, shard, process: undefined as unknown as WorkerProcess });
-      hosts[i].process = await startShardHost({ name: `host-${i}`, rpcUrl: chain.rpcUrl, key: wallet.privateKey, dataDir, redisUrl: stack.redis.url, port });
+      // Host 0 serves its metrics, as an operator's host would.
+      const env: Record<string, string> = i === 0 ? { METRICS_PORT: String(hostMetricsPort) } : {};
+      hosts[i].process = await startShardHost({ name: `host-${i}`, rpcUrl: chain.rpcUrl, key: wallet.privateKey, dataDir, redisUrl: stack.redis.url, port, env });
     }
     await stack.startWorker();
   });
@@ -92,6 +98,18 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
       const serving = h.process.records((r) => r.msg === "serving shards")[0];
       expect(serving?.shards).to.deep.equal([`${versionId}:${h.shard}`]);
     }
+
+    // What the operators see: host 0's /metrics (its own process) and the claimant's router counts (this process).
+    const hostMetrics = await (await fetch(`http://127.0.0.1:${hostMetricsPort}/metrics`)).text();
+    expect(sample(hostMetrics, 'tessera_shard_host_stages_total{outcome="served"}')).to.equal(6);
+    expect(sample(hostMetrics, "tessera_shard_host_batched_stages_total")).to.equal(6);
+    expect(sample(hostMetrics, "tessera_shard_host_predictions_total")).to.be.within(1, 6);
+    const claimant = new WorkerMetrics({ listeners: () => [], outcomes: () => ({}), queues: [], readiness: () => undefined, shards: () => stack.daemon!.shards });
+    const routed = await claimant.metrics();
+    expect(sample(routed, 'tessera_shard_router_stages_total{outcome="ok"}')).to.equal(18);
+    expect(sample(routed, 'tessera_shard_router_stages_total{outcome="failed"}')).to.equal(0);
+    expect(sample(routed, "tessera_shard_router_stages_in_flight")).to.equal(0);
+    expect(sample(routed, "tessera_shard_router_hosts_avoided")).to.equal(0);
   });
 
   it("a claimant that also hosts shard 0 (shard-host role in the same daemon) runs stage 0 itself and is paid shard 0's share, though host 0 was announced first", async () => {

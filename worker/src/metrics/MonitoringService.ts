@@ -59,6 +59,7 @@ export class MonitoringService implements Service {
       readiness,
       account: o.account,
       backend: o.backend,
+      shards: () => o.daemon.shards,
     });
     const health = new WorkerHealth({
       provider: o.provider,

@@ -3,6 +3,8 @@ import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { AccountNonceManager } from "../chain/AccountNonceManager.js";
 import type { ChainListenerStats } from "../chain/ChainListener.js";
 import type { ReadinessReport } from "../ops/WorkerReadiness.js";
+import { follow } from "./FollowedCounter.js";
+import { registerShardMetrics, type ShardMetricsSource } from "./ShardMetrics.js";
 
 /** What the metrics read at each scrape; every source is optional (a process runs only some roles). */
 export interface WorkerMetricsSources {
@@ -16,22 +18,16 @@ export interface WorkerMetricsSources {
   readonly account?: AccountNonceManager;
   /** The TensorFlow.js backend in use. */
   readonly backend?: string;
-}
-
-/** A counter that follows a monotonic count kept elsewhere: increments by what it grew since the last scrape. */
-function follow(counter: Counter<string>, labels: Record<string, string>, value: number, seen: Map<string, number>): void {
-  const key = JSON.stringify(labels);
-  const delta = value - (seen.get(key) ?? 0);
-  // The first scrape creates the series at 0, so that a rate over it exists before the first event.
-  if (delta > 0 || !seen.has(key)) counter.inc(labels, Math.max(0, delta));
-  seen.set(key, value);
+  /** The shard host's and the shard router's counts, where this process runs them. */
+  readonly shards?: ShardMetricsSource;
 }
 
 /**
  * The worker's Prometheus metrics (prom-client), in a registry of their own: queue depths, jobs by
  * outcome, transactions and gas by method, replacements, drops, nonce resyncs, chain head and lag
  * per listener, reorgs and restarts detected, earnings not yet withdrawn, claim lapses, eligibility
- * per role, and the tfjs backend; plus the process's default metrics.
+ * per role, the tfjs backend, and the shard host's and router's stages (ShardMetrics.ts); plus the process's default
+ * metrics.
  */
 export class WorkerMetrics {
   readonly registry = new Registry();
@@ -172,6 +168,7 @@ export class WorkerMetrics {
         if (sources.backend !== undefined) this.set({ backend: sources.backend }, 1);
       },
     });
+    if (sources.shards !== undefined) registerShardMetrics(registers, sources.shards);
   }
 
   metrics(): Promise<string> {

@@ -28,6 +28,14 @@ export class HostBackoff {
     return f !== undefined && f.until > this.#now();
   }
 
+  /** Hosts being avoided now. */
+  avoidedCount(): number {
+    const now = this.#now();
+    let n = 0;
+    for (const f of this.#failures.values()) if (f.until > now) n++;
+    return n;
+  }
+
   failures(host: string): number {
     return this.#failures.get(host.toLowerCase())?.count ?? 0;
   }

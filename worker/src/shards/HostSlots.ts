@@ -21,6 +21,13 @@ export class HostSlots {
     return this.#held.get(host.toLowerCase()) ?? 0;
   }
 
+  /** Stages in flight on every host together. */
+  total(): number {
+    let n = 0;
+    for (const held of this.#held.values()) n += held;
+    return n;
+  }
+
   /** Whether a stage may go to `host` now: a slot is free and the host is not cooling down after a 429. */
   free(host: string): boolean {
     return this.held(host) < this.perHost && this.coolingMs(host) === 0;

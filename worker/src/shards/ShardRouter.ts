@@ -83,6 +83,20 @@ export interface ShardRouterOptions {
   readonly logger?: Logger;
 }
 
+/** What a router did since it was made (counts), and what it holds now: for the worker's metrics. */
+export interface ShardRouterStats {
+  /** Stages a host answered (signature and hash checked). */
+  readonly stages: number;
+  /** Stages a host failed (down, slow, a bad answer): each put that host in back-off and went to the next. */
+  readonly failed: number;
+  /** 429 BUSY answers waited out. */
+  readonly busy: number;
+  /** Stages on their way to or running on hosts now. */
+  readonly inFlight: number;
+  /** Hosts in back-off now. */
+  readonly avoidedHosts: number;
+}
+
 /** A request's run through every shard: the answer and the signed stages `fulfillSharded` takes. */
 export interface RoutedRun {
   readonly output: Uint8Array;
@@ -106,12 +120,19 @@ export class ShardRouter {
   readonly #backoff: HostBackoff;
   readonly #logger: Logger;
   readonly #slots: HostSlots;
+  #stages = 0;
+  #failed = 0;
+  #busy = 0;
 
   constructor(options: ShardRouterOptions) {
     this.#o = options;
     this.#backoff = options.backoff ?? new HostBackoff();
     this.#logger = options.logger ?? silentLogger;
     this.#slots = new HostSlots(options.maxStagesPerHost ?? DEFAULT_STAGES_PER_HOST);
+  }
+
+  get stats(): ShardRouterStats {
+    return { stages: this.#stages, failed: this.#failed, busy: this.#busy, inFlight: this.#slots.total(), avoidedHosts: this.#backoff.avoidedCount() };
   }
 
   /** Stages in flight on each host, and the hosts pausing after a 429. */
@@ -181,15 +202,18 @@ export class ShardRouter {
       try {
         const result = await this.#o.transport.runStage(pick.endpoint, pick.host, call, { timeoutMs });
         this.#backoff.succeed(pick.host);
+        this.#stages++;
         return { result, attempts: failed.size + 1 };
       } catch (err) {
         if (isBusy(err)) {
+          this.#busy++;
           // Not now, not down: asked again after a pause, or another host of the shard is.
           this.#slots.cool(pick.host, busyPauseMs(busyAnswers++));
           waitingSince ??= Date.now();
           continue;
         }
         failed.add(pick);
+        this.#failed++;
         waitingSince = undefined; // the next host gets the whole wait again
         this.#backoff.fail(pick.host);
         this.#logger.warn(

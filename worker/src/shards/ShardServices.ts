@@ -40,6 +40,19 @@ interface ShardContext {
   readonly logger: Logger;
 }
 
+/** A shard host's counts since it started serving: for the worker's metrics. */
+export interface ShardHostStats {
+  /** Stages answered (200). */
+  readonly served: number;
+  /** Stages whose caller went away before the answer. */
+  readonly abandoned: number;
+  /** Refusals by code (BUSY, PEER_NOT_AUTHORIZED, …). */
+  readonly refused: Readonly<Partial<Record<string, number>>>;
+  /** Predictions run, and the stages they ran (batchedStages / predictions: the mean batch). */
+  readonly predictions: number;
+  readonly batchedStages: number;
+}
+
 /**
  * The router a processor takes sharded requests through: stages go to the hosts the ShardRegistry lists (read at
  * most every few seconds per shard), over HTTP/2, signed by this worker's staked key. A worker that also hosts shards
@@ -86,7 +99,7 @@ function cachedHosts(registry: ShardRegistry): (versionId: bigint, shardIndex: n
  */
 export function shardHostService(
   ctx: ShardContext,
-): (Service & { readonly endpoint: string | undefined; readonly hosted: readonly string[]; readonly runner: StageRunner | undefined }) | undefined {
+): (Service & { readonly endpoint: string | undefined; readonly hosted: readonly string[]; readonly runner: StageRunner | undefined; readonly stats: ShardHostStats | undefined }) | undefined {
   const address = ctx.deployment.contracts.ShardRegistry;
   if (ctx.config.shardHostPort === undefined || address === undefined) return undefined;
   const logger = ctx.logger.child({ service: "shard-host" });
@@ -103,6 +116,11 @@ export function shardHostService(
     },
     get hosted() {
       return hosted;
+    },
+    /** What the server did since it started serving (undefined while it does not serve). */
+    get stats(): ShardHostStats | undefined {
+      if (server === undefined || batching === undefined) return undefined;
+      return { served: server.served, abandoned: server.abandoned, refused: server.refused, predictions: batching.batches, batchedStages: batching.stages };
     },
     /** The shards loaded here, while serving (the same daemon's router runs their stages in process). */
     get runner() {
