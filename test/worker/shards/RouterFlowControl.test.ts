@@ -12,6 +12,7 @@ import { CHAIN_ID, Gate, host, randomBytes, REGISTRY, REQUEST, until, VERSION, t
  */
 describe("Shard routing under load: stages per host, BUSY, spreading over a shard's hosts", function () {
   this.timeout(60_000);
+  this.slow(10_000);
   const caller = Wallet.createRandom();
   const keys = [Wallet.createRandom(), Wallet.createRandom()];
   let hosts: Hosted[] = [];
@@ -100,7 +101,7 @@ describe("Shard routing under load: stages per host, BUSY, spreading over a shar
     expect(hosts.map((h) => h.server.refused.BUSY ?? 0)).to.deep.equal([0, 0]);
   });
 
-  it("every host of a shard busy with other callers for the whole stage timeout: NoLiveHostError saying so (the request is declined, not failed over), no back-off; served once a slot frees", async () => {
+  it("every host of a shard busy with other callers for the whole stage timeout: NoLiveHostError saying so (the processor looks again later: no decline, no failover), no back-off; served once a slot frees", async () => {
     const other = Wallet.createRandom();
     const hostsOf = await start(1, { maxConcurrent: 1 }, [other.address]);
     const otherClient = new ShardClient({ signer: other, chainId: CHAIN_ID, shardRegistry: REGISTRY });
@@ -142,5 +143,93 @@ describe("Shard routing under load: stages per host, BUSY, spreading over a shar
     for (const bad of [0, 1.5, -1, Number.NaN]) {
       expect(() => new ShardRouter({ transport: client, hostsOf: async () => [], maxStagesPerHost: bad })).to.throw(RangeError, "maxStagesPerHost must be an integer >= 1");
     }
+  });
+
+  /** Each host's only slot held by another caller's stage that waits on `gate`: every stage of ours is refused 429. */
+  async function fullHosts(count: number, options: { authorizeDelayMs?: number } = {}) {
+    const other = Wallet.createRandom();
+    const gate = new Gate();
+    const delay = options.authorizeDelayMs ?? 0;
+    for (let i = 0; i < count; i++) {
+      hosts.push(await host(keys[i] ?? Wallet.createRandom(), [caller.address, other.address], { maxConcurrent: 1, authorize: async () => (delay > 0 ? new Promise((r) => setTimeout(() => r(true), delay)) : true) }));
+    }
+    const otherClient = new ShardClient({ signer: other, chainId: CHAIN_ID, shardRegistry: REGISTRY });
+    const held = hosts.map((h, i) => {
+      h.runner.gate = gate;
+      const input = randomBytes(8, 90 + i);
+      const call = otherClient.runStage(h.endpoint, keys[i]!.address, { requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: keccak256(input), input });
+      call.catch(() => undefined);
+      return call;
+    });
+    for (const h of hosts) await h.runner.waitForCalls(1);
+    const listed: ShardHostEntry[] = hosts.map((h, i) => ({ host: keys[i]!.address, endpoint: h.endpoint }));
+    return { listed, gate, held, close: () => otherClient.close() };
+  }
+
+  it("two hosts of a shard that both answer 429 slowly (each refusal after 300 ms) cannot keep a stage going round: it ends at the stage timeout, busy", async () => {
+    const full = await fullHosts(2, { authorizeDelayMs: 300 });
+    try {
+      const router = new ShardRouter({ transport: client, hostsOf: async () => full.listed, stageTimeoutMs: 1_000 });
+      const started = Date.now();
+      const err = await router.run(request(0, 1)).then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(NoLiveHostError);
+      expect((err as NoLiveHostError).busy).to.equal(true);
+      expect(Date.now() - started).to.be.within(1_000, 2_500);
+      expect(hosts.map((h) => (h.server.refused.BUSY ?? 0) > 0)).to.deep.equal([true, true]);
+    } finally {
+      full.gate.open();
+      await Promise.all(full.held);
+      await full.close();
+    }
+  });
+
+  it("a host that keeps answering 429 does not hide a host in back-off: the stage goes to the latter, which serves it; after 16 refusals in a row the busy host goes behind the others", async () => {
+    const full = await fullHosts(1);
+    hosts.push(await host(keys[1]!, [caller.address], { maxConcurrent: 4 }));
+    try {
+      const listed = [...full.listed, { host: keys[1]!.address, endpoint: hosts[1]!.endpoint }];
+      const router = new ShardRouter({ transport: client, hostsOf: async () => listed, stageTimeoutMs: 10_000 });
+      router.backoff.fail(keys[1]!.address); // in back-off (failed lately), but up now
+      const started = Date.now();
+      const run = await router.run(request(0, 1));
+      expect(Date.now() - started).to.be.below(2_000);
+      expect(run.stages[0]!.host).to.equal(keys[1]!.address);
+      expect(hosts[1]!.server.served).to.equal(1);
+      // While it pauses after its 429, the next stages go to the host that serves.
+      for (let i = 1; i <= 5; i++) expect((await router.run(request(i, 1))).stages[0]!.host).to.equal(keys[1]!.address);
+      expect(router.backoff.avoided(keys[0]!.address)).to.equal(false);
+      // Alone and full for good: after 16 refusals in a row it is put in back-off (behind any other host of its
+      // shard), still asked as the last resort until the stage times out busy; no stage counts as failed.
+      const alone = new ShardRouter({ transport: client, hostsOf: async () => full.listed, stageTimeoutMs: 8_000 });
+      const err = await alone.run(request(9, 1)).then(() => undefined, (e: unknown) => e);
+      expect((err as NoLiveHostError).busy).to.equal(true);
+      expect(alone.stats.busy).to.be.at.least(16);
+      expect(alone.backoff.avoided(keys[0]!.address)).to.equal(true);
+      expect(alone.stats.failed).to.equal(0);
+      expect(router.stats.failed).to.equal(0);
+    } finally {
+      full.gate.open();
+      await Promise.all(full.held);
+      await full.close();
+    }
+  });
+
+  it("the router learns what a host admits: after a host admitting 2 refuses the first overshoot, it is sent 2 at a time (no more 429s while it stays full), and the limit grows back as stages are served", async () => {
+    const hostsOf = await start(1, { maxConcurrent: 2 });
+    const router = new ShardRouter({ transport: client, hostsOf });
+    const gate = new Gate();
+    hosts[0]!.runner.gate = gate;
+    const runs = Array.from({ length: 12 }, (_, i) => router.run(request(i, 1)));
+    await hosts[0]!.runner.waitForCalls(2);
+    await new Promise((r) => setTimeout(r, 600)); // the host stays full: a router that did not learn would keep asking
+    // 8 sent, 2 admitted: each of the 6 refusals lowered the limit to what was still in flight, down to the 2 admitted;
+    // nothing more is sent while they run.
+    expect(router.slots.limit(keys[0]!.address)).to.equal(2);
+    expect(hosts[0]!.server.refused.BUSY).to.equal(6);
+    gate.open();
+    await Promise.all(runs);
+    expect(hosts[0]!.server.served).to.equal(12);
+    expect(router.slots.limit(keys[0]!.address)).to.be.within(3, 7); // +1/limit for each of the 12 served
+    expect(router.stats).to.include({ stages: 12, failed: 0, inFlight: 0, avoidedHosts: 0 });
   });
 });

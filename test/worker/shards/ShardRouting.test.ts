@@ -15,6 +15,10 @@ import { NoLiveHostError, ShardRouter, type StageCall, type StageTransport } fro
 import { ShardStageRunner } from "../../../worker/src/shards/ShardStageRunner.js";
 import { signStage, stageSigner } from "../../../worker/src/shards/StageSignature.js";
 import { buildTestMlp } from "../ml/sharding/fixtures.js";
+import { InputKind, type PendingInference } from "../../../worker/src/inference/PendingInference.js";
+import { DeclineReason } from "../../../worker/src/inference/RequestInput.js";
+import { routeShardedRequests, type ShardedWork } from "../../../worker/src/inference/ShardedRequests.js";
+import { silentLogger } from "../../../worker/src/logger.js";
 
 const CHAIN_ID = 31337n;
 const REGISTRY = "0x00000000000000000000000000000000000000aa";
@@ -162,6 +166,27 @@ describe("Sharded inference across hosts: stage runners, routing, failover and b
     const empty = new ShardRouter({ transport, hostsOf: async (_v, shard) => (shard === 0 ? [entry("host-0")] : []) });
     const none = await empty.run({ requestId: 2n, versionId: 7n, shardCount: 2, input: inputs[0], inputHash: keccak256(inputs[0]) }).catch((e: unknown) => e);
     expect((none as Error).message).to.equal("shard 1 of version 7 has no announced host");
+    model.dispose();
+  });
+
+  it("a processor's sharded requests whose shard's hosts all stay busy are left open for a later look (hostsBusy), not declined; a shard without hosts is declined", async () => {
+    const { model, stored, hosts } = await hostsFor(2, CLASS_CODECS);
+    const busy: StageTransport = { runStage: async () => Promise.reject(Object.assign(new Error("stage refused (429 BUSY)"), { status: 429, serverCode: "BUSY", retryable: true })) };
+    const entry = { host: hosts.get("host-0")!.wallet.address, endpoint: "host-0" };
+    const work = (i: number): ShardedWork => ({
+      item: { requestId: BigInt(100 + i), terms: { modelVersionId: 7n, inputHash: keccak256(inputs[i]) } as PendingInference["terms"], inputKind: InputKind.Inline, input: inputs[i], blockNumber: 1, txHash: "0x" },
+    });
+    const version = { manifestCid: stored.whole.manifestCid, shardCount: 2 };
+    const deps = (router: ShardRouter) => ({ router, store, logger: silentLogger });
+    const waiting = [work(0), work(1)];
+    await routeShardedRequests(deps(new ShardRouter({ transport: busy, hostsOf: async () => [entry], stageTimeoutMs: 150 })), 7n, version, waiting);
+    for (const w of waiting) {
+      expect(w.decline).to.equal(undefined);
+      expect(w.hostsBusy).to.equal(`every host of shard 0 of version 7 stayed busy for 150 ms (tried ${entry.host})`);
+    }
+    const gone = [work(2)];
+    await routeShardedRequests(deps(new ShardRouter({ transport: busy, hostsOf: async () => [] })), 7n, version, gone);
+    expect([gone[0]!.hostsBusy, gone[0]!.decline]).to.deep.equal([undefined, { reason: DeclineReason.ModelUnavailable, detail: "shard 0 of version 7 has no announced host" }]);
     model.dispose();
   });
 });

@@ -41,7 +41,8 @@ export type SkipReason =
   | "rejected" // the market refused the fulfilment (decoded custom error in detail)
   | "input-unavailable" // the CID's bytes could not be fetched in time: never claimed, declined on chain
   | "input-malformed" // the input does not fit the model: never claimed, declined on chain
-  | "model-unavailable"; // the version's weights could not be loaded: never claimed
+  | "model-unavailable" // the version's weights could not be loaded: never claimed
+  | "shard-hosts-busy"; // every host of a shard of the sharded version stayed busy: never claimed, looked at again later
 
 const SKIP_OF_DECLINE: Record<DeclineReason, SkipReason> = {
   [DeclineReason.InputUnavailable]: "input-unavailable",
@@ -87,6 +88,8 @@ interface Work {
   decline?: { reason: DeclineReason; detail: string };
   /** The version's weights could not be loaded (the worker's side: no decline, the request stays open to others). */
   modelError?: string;
+  /** A sharded version's hosts of some shard all stayed busy: no decline, looked at again later. */
+  hostsBusy?: string;
 }
 
 /**
@@ -157,6 +160,12 @@ export class InferenceProcessor {
     await this.#compute(work.filter((w) => w.outcome === undefined && !early.includes(w)));
     trace.computedAt = Date.now();
     for (const w of work) if (w.outcome === undefined && w.modelError !== undefined) w.outcome = skip(w.item.requestId, "model-unavailable", w.modelError);
+    for (const w of work) {
+      if (w.outcome !== undefined || w.hostsBusy === undefined) continue;
+      // Before its deadline, another look: the hosts may have room then (or other workers will have served it).
+      const later = BigInt(Math.ceil(BUSY_RECHECK_MS / 1000));
+      w.outcome = { ...skip(w.item.requestId, "shard-hosts-busy", w.hostsBusy), ...(now + later < w.item.terms.deadline ? { recheckInMs: BUSY_RECHECK_MS } : {}) };
+    }
     const toClaim = work.filter((w) => w.outcome === undefined && w.output !== undefined && !w.ours);
     const declined = work.filter((w) => w.outcome === undefined && w.decline !== undefined);
     for (const w of declined) {
@@ -395,6 +404,9 @@ function callbackReserve(callbackGasLimit: bigint): bigint {
 
 /** Callback budgets one fulfilment transaction carries at most (the rest go in further transactions). */
 const CALLBACK_GAS_PER_TX = 8_000_000n;
+
+/** When a sharded request whose shard's hosts were all busy is looked at again. */
+const BUSY_RECHECK_MS = 5_000;
 
 /** Minimum wait before a held request is read again (a chain whose clock lags the wall clock re-reads no faster). */
 const MIN_RECHECK_MS = 1_000;

@@ -146,9 +146,12 @@ export class InferenceService implements Service {
         const pending = parsePendingInference(job.data, market.interface);
         const outcome = await batcher.submit({ pending, enqueuedAt: job.timestamp, pickedAt });
         if (outcome.status === "skipped" && outcome.recheckInMs !== undefined) {
-          // Held by another worker until before its deadline: if that claim lapses, the request still gets served.
-          throw new NotYetError(`request ${outcome.requestId} is held by another worker (${outcome.reason}): looking again in ${outcome.recheckInMs} ms`, outcome.recheckInMs, {
-            code: "HELD_BY_OTHER",
+          // Held by another worker until before its deadline (if that claim lapses, the request still gets served), or
+          // a sharded request whose shard's hosts were all busy: looked at again then.
+          const busy = outcome.reason === "shard-hosts-busy";
+          const why = busy ? "waits for a shard host with room" : "is held by another worker";
+          throw new NotYetError(`request ${outcome.requestId} ${why} (${outcome.reason}): looking again in ${outcome.recheckInMs} ms`, outcome.recheckInMs, {
+            code: busy ? "SHARD_HOSTS_BUSY" : "HELD_BY_OTHER",
           });
         }
         logger.debug({ jobId: job.id, requestId: outcome.requestId, outcome: outcome.status }, "job done");

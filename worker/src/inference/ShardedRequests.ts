@@ -15,13 +15,16 @@ export interface ShardedWork {
   stages?: SignedStage[];
   decline?: { reason: DeclineReason; detail: string };
   modelError?: string;
+  /** Every host of a shard stayed busy: not declined, looked at again later (the request stays open). */
+  hostsBusy?: string;
 }
 
 /**
  * A sharded version's requests, each routed through a host of every shard (concurrently: different requests are in
  * different stages on different hosts at once). Inputs are fetched and checked first, as for whole models; a shard
  * with no live host declines the request as "model unavailable" (never claimed; the requester is refunded after the
- * deadline, and the log and `host list` name the shard).
+ * deadline, and the log and `host list` name the shard); one whose hosts all stayed busy leaves it open for a later
+ * look (`hostsBusy`).
  */
 export async function routeShardedRequests(
   deps: { router: ShardRouter | undefined; store: ContentStore; inputTimeoutMs?: number; logger: Logger },
@@ -61,6 +64,12 @@ export async function routeShardedRequests(
         w.stages = run.stages;
       } catch (err) {
         if (!(err instanceof NoLiveHostError)) throw err;
+        if (err.busy) {
+          // A shard's hosts are full now, not gone: no decline (it would cost gas and close nothing), a later look.
+          deps.logger.warn({ requestId: w.item.requestId.toString(), versionId: versionId.toString(), shard: err.shardIndex, err: err.message }, "sharded request waits: the shard's hosts are busy");
+          w.hostsBusy = err.message;
+          return;
+        }
         deps.logger.warn({ requestId: w.item.requestId.toString(), versionId: versionId.toString(), shard: err.shardIndex, err: err.message }, "sharded request unservable");
         w.decline = { reason: DeclineReason.ModelUnavailable, detail: err.message };
       }

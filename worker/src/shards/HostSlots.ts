@@ -1,12 +1,25 @@
+/** Consecutive 429s from a host, with no stage served in between, after which the router treats it as failing. */
+export const BUSY_STREAK_LIMIT = 16;
+
 /**
- * The stages a router has in flight on each shard host, capped (`perHost`), and the hosts that said "busy" (429) and
- * are left alone for a moment. A stage takes a slot on the host it goes to and gives it back when the host answered
- * (or failed); a stage that finds no free slot on any host of its shard waits for one (`changed`) instead of being
- * sent to be refused. Hosts are keyed by address, lower-cased.
+ * The stages a router has in flight on each shard host, and how many it may send each one. A stage takes a slot on
+ * the host it goes to and gives it back when the host answered (or failed); a stage that finds no free slot on any
+ * host of its shard waits for one (`changed`) instead of being sent to be refused. Hosts are keyed by address,
+ * lower-cased.
+ *
+ * The limit per host adapts to what the host admits (additive increase, multiplicative decrease, as TCP does with
+ * its window): it starts at `perHost`; a 429 BUSY sets it to the stages the host was running for this router when
+ * it refused (at least 1) and pauses the host for a moment (`cool`); each stage served raises it by 1/limit, back up
+ * to `perHost`. A host that admits fewer stages per caller than `perHost` (another batch size, another backend, or
+ * other processes of the same operator sharing the key) is soon sent only what it takes. A host that answers 429
+ * `BUSY_STREAK_LIMIT` times in a row without serving a stage is reported (`busy` returns true) so that the router
+ * puts it in back-off, behind the other hosts of its shard: a host that only ever says "busy" is not asked first.
  */
 export class HostSlots {
   readonly #held = new Map<string, number>();
+  readonly #limit = new Map<string, number>();
   readonly #coolUntil = new Map<string, number>();
+  readonly #busyStreak = new Map<string, number>();
   readonly #waiters = new Set<() => void>();
 
   constructor(
@@ -28,9 +41,14 @@ export class HostSlots {
     return n;
   }
 
-  /** Whether a stage may go to `host` now: a slot is free and the host is not cooling down after a 429. */
+  /** The stages `host` may have in flight now (its adapted limit, whole). */
+  limit(host: string): number {
+    return Math.floor(this.#limit.get(host.toLowerCase()) ?? this.perHost);
+  }
+
+  /** Whether a stage may go to `host` now: under its limit, and not pausing after a 429. */
   free(host: string): boolean {
-    return this.held(host) < this.perHost && this.coolingMs(host) === 0;
+    return this.held(host) < this.limit(host) && this.coolingMs(host) === 0;
   }
 
   acquire(host: string): void {
@@ -46,10 +64,33 @@ export class HostSlots {
     this.#wake();
   }
 
-  /** `host` answered 429: no stage goes to it for `ms` (other hosts of its shard are still tried). */
-  cool(host: string, ms: number): void {
+  /** `host` served a stage: its limit grows back towards `perHost`, and its streak of 429s ends. */
+  served(host: string): void {
     const key = host.toLowerCase();
-    this.#coolUntil.set(key, Math.max(this.#coolUntil.get(key) ?? 0, this.now() + ms));
+    this.#busyStreak.delete(key);
+    const limit = this.#limit.get(key);
+    if (limit === undefined) return;
+    const next = limit + 1 / limit;
+    if (next >= this.perHost) this.#limit.delete(key);
+    else this.#limit.set(key, next);
+  }
+
+  /**
+   * `host` answered 429 while this router had `held(host)` stages on it (the refused one included): its limit drops
+   * to the others (at least 1) and no stage goes to it for `pauseMs`. True when its 429s reached BUSY_STREAK_LIMIT in
+   * a row (the streak then starts again): the caller puts the host behind the others.
+   */
+  busy(host: string, pauseMs: number): boolean {
+    const key = host.toLowerCase();
+    this.#limit.set(key, Math.max(1, Math.min(this.#limit.get(key) ?? this.perHost, this.held(key) - 1)));
+    this.#coolUntil.set(key, Math.max(this.#coolUntil.get(key) ?? 0, this.now() + pauseMs));
+    const streak = (this.#busyStreak.get(key) ?? 0) + 1;
+    if (streak < BUSY_STREAK_LIMIT) {
+      this.#busyStreak.set(key, streak);
+      return false;
+    }
+    this.#busyStreak.delete(key);
+    return true;
   }
 
   /** How long `host` is still left alone after its last 429 (0: not). */

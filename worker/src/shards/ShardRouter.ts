@@ -55,7 +55,13 @@ export class NoLiveHostError extends TesseraError {
 export const DEFAULT_STAGES_PER_HOST = 8;
 
 /** A host's 429 BUSY: it admits no more stages now; not a failure. */
-const isBusy = (err: unknown) => (err as { serverCode?: unknown } | null)?.serverCode === "BUSY";
+const isBusy = (err: unknown) => {
+  const e = err as { status?: unknown; serverCode?: unknown } | null;
+  return e?.status === 429 && e.serverCode === "BUSY";
+};
+
+/** A host decides BUSY before reading a stage's body: a 429 slower than this is a host failing, not a full one. */
+const SLOW_BUSY_MS = 1_000;
 
 /** The pause after a host's k-th 429 for the same stage: 10 ms doubling up to 250 ms, jittered so waiters spread out. */
 const busyPauseMs = (k: number) => Math.min(250, 10 * 2 ** k) * (0.5 + Math.random());
@@ -167,6 +173,19 @@ export class ShardRouter {
     return { output: input, stages, replays };
   }
 
+  /**
+   * The host a stage goes to now, in preference order: the first with a free slot that is not in back-off. Hosts in
+   * back-off are the last resort: tried when no other is left, or when every other is pausing after a 429 (not
+   * merely full with this router's stages). Undefined: wait for a slot.
+   */
+  #pick(left: readonly ShardHostEntry[]): ShardHostEntry | undefined {
+    const fresh = left.filter((c) => !this.#backoff.avoided(c.host));
+    const pick = fresh.find((c) => this.#slots.free(c.host));
+    if (pick !== undefined) return pick;
+    if (fresh.length > 0 && !fresh.every((c) => this.#slots.coolingMs(c.host) > 0)) return undefined;
+    return left.find((c) => this.#backoff.avoided(c.host) && this.#slots.free(c.host));
+  }
+
   async #runStage(call: StageCall): Promise<{ result: { output: Uint8Array; stage: SignedStage }; attempts: number }> {
     const announced = await this.#o.hostsOf(call.versionId, call.shardIndex);
     const preferred = this.#backoff.order(announced);
@@ -179,37 +198,39 @@ export class ShardRouter {
     const tried: string[] = [];
     const failed = new Set<ShardHostEntry>();
     let busyAnswers = 0;
-    /** Since when the stage has found no free slot or been told BUSY (the wait is bounded by the stage timeout). */
+    /** Since when the stage has found no free slot or been told BUSY: that wait is bounded by the stage timeout. */
     let waitingSince: number | undefined;
     for (;;) {
       const left = candidates.filter((c) => !failed.has(c));
       if (left.length === 0) throw new NoLiveHostError(call.versionId, call.shardIndex, tried);
-      // In preference order, the first host with a free slot; those not in back-off before those that are.
-      const pick = left.find((c) => this.#slots.free(c.host) && !this.#backoff.avoided(c.host)) ?? (left.some((c) => !this.#backoff.avoided(c.host)) ? undefined : left.find((c) => this.#slots.free(c.host)));
+      if (waitingSince !== undefined && Date.now() - waitingSince >= timeoutMs) {
+        for (const c of left) if (!tried.includes(c.host)) tried.push(c.host);
+        throw new NoLiveHostError(call.versionId, call.shardIndex, tried, { busyForMs: timeoutMs });
+      }
+      const pick = this.#pick(left);
       if (pick === undefined) {
         waitingSince ??= Date.now();
-        const waited = Date.now() - waitingSince;
-        if (waited >= timeoutMs) {
-          for (const c of left) if (!tried.includes(c.host)) tried.push(c.host);
-          throw new NoLiveHostError(call.versionId, call.shardIndex, tried, { busyForMs: timeoutMs });
-        }
         const cooling = left.map((c) => this.#slots.coolingMs(c.host)).filter((ms) => ms > 0);
-        await this.#slots.changed(Math.min(timeoutMs - waited, ...cooling));
+        await this.#slots.changed(Math.min(timeoutMs - (Date.now() - waitingSince), ...cooling));
         continue;
       }
       if (!tried.includes(pick.host)) tried.push(pick.host);
       this.#slots.acquire(pick.host);
+      const sentAt = Date.now();
       try {
         const result = await this.#o.transport.runStage(pick.endpoint, pick.host, call, { timeoutMs });
         this.#backoff.succeed(pick.host);
+        this.#slots.served(pick.host);
         this.#stages++;
         return { result, attempts: failed.size + 1 };
       } catch (err) {
-        if (isBusy(err)) {
+        // Not now, not down: asked again after a pause, or another host of the shard is. A host refuses a stage it
+        // has no room for at once: a "busy" that took long is a host failing. A long streak of them puts the host
+        // behind the others (back-off), still a last resort for this stage.
+        if (isBusy(err) && Date.now() - sentAt < SLOW_BUSY_MS) {
           this.#busy++;
-          // Not now, not down: asked again after a pause, or another host of the shard is.
-          this.#slots.cool(pick.host, busyPauseMs(busyAnswers++));
-          waitingSince ??= Date.now();
+          waitingSince ??= sentAt;
+          if (this.#slots.busy(pick.host, busyPauseMs(busyAnswers++))) this.#backoff.fail(pick.host);
           continue;
         }
         failed.add(pick);

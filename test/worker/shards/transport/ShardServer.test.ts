@@ -331,23 +331,24 @@ describe("ShardServer: stages over HTTP/2", function () {
     expect(hosted.runner.calls).to.have.length(1);
   });
 
-  it("HTTP/2 flow control: 4 MiB a stream; a connection's 64 KiB window opens to 32 MiB once its caller has a stage admitted (a stranger's stays 64 KiB: all it can make the host buffer unread)", async () => {
+  it("HTTP/2 flow control: a connection keeps the protocol's 64 KiB windows until its caller has a stage admitted (all a stranger can make the host buffer unread per stream), then 4 MiB a stream and 32 MiB in all; at most 16 streams at once", async () => {
     const session = connect(hosted.endpoint);
     try {
       await new Promise<void>((r) => session.once("remoteSettings", () => r()));
       const synced = () => new Promise<void>((r) => session.ping(() => r()));
       await synced();
-      expect(session.remoteSettings.initialWindowSize).to.equal(STREAM_WINDOW_BYTES);
-      expect(session.state.remoteWindowSize).to.equal(65_535);
-      // A stranger's stage is refused: the window stays as it was.
+      expect([session.remoteSettings.initialWindowSize, session.state.remoteWindowSize, session.remoteSettings.maxConcurrentStreams]).to.deep.equal([65_535, 65_535, 16]);
+      // A stranger's stage is refused: the windows stay as they were.
       const body = randomBytes(32);
       const refused = await streamOn(session, await stageRequestHeaders(await token({ signer: stranger }), { requestId: REQUEST, versionId: VERSION, shardIndex: 0, inputHash: keccak256(body), body }), body);
       expect(refused).to.equal(403);
       await synced();
+      expect(session.remoteSettings.initialWindowSize).to.equal(65_535);
       expect(session.state.remoteWindowSize).to.be.at.most(65_535);
-      // The caller's stage is admitted: the connection's window opens.
+      // The caller's stage is admitted: the windows open.
       expect(await streamOn(session, await signedHeaders(body), body)).to.equal(200);
       await synced();
+      expect(session.remoteSettings.initialWindowSize).to.equal(STREAM_WINDOW_BYTES);
       expect(session.state.remoteWindowSize).to.be.greaterThan(SESSION_WINDOW_BYTES - 65_536);
     } finally {
       session.destroy();

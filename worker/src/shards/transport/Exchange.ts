@@ -7,6 +7,9 @@ export interface Exchanged {
   body: Uint8Array;
 }
 
+/** A refusal's body (the protocol's JSON sentence) is read up to this; the rest is dropped. */
+export const MAX_REFUSAL_BODY_BYTES = 16 * 1024;
+
 /** Request bodies are written in chunks of this size, following the stream's backpressure. */
 const CHUNK_BYTES = 64 * 1024;
 
@@ -15,7 +18,8 @@ const CHUNK_BYTES = 64 * 1024;
  * control (one big write would sit in the session's memory and exhaust it) and stops as soon as the answer has
  * come (a host may refuse before reading the whole body, then reset the stream with NO_ERROR: a refusal whose
  * reset overtook part of its body is still returned). Rejects on `signal` (its reason), on a body over
- * `maxResponseBytes` (an error with code `OUTPUT_TOO_LARGE`), and when the stream breaks before an answer.
+ * `maxResponseBytes` (an error with code `OUTPUT_TOO_LARGE`), and when the stream breaks before an answer. A refusal
+ * (any status but 200) is read up to MAX_REFUSAL_BODY_BYTES only.
  */
 export function exchange(
   session: ClientHttp2Session,
@@ -57,7 +61,11 @@ export function exchange(
     });
     stream.on("data", (chunk: Buffer) => {
       total += chunk.byteLength;
-      if (total > maxResponseBytes) {
+      if (status !== 200 && total > MAX_REFUSAL_BODY_BYTES) {
+        // A refusal is a sentence: a longer one is cut (its JSON then does not parse: the status alone is reported).
+        total -= chunk.byteLength;
+        settle(answer());
+      } else if (total > maxResponseBytes) {
         settle({ error: Object.assign(new Error(`the answer is over ${maxResponseBytes} bytes`), { code: "OUTPUT_TOO_LARGE" }) });
       } else chunks.push(chunk);
     });

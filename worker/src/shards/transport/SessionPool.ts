@@ -1,6 +1,6 @@
 import { connect, type ClientHttp2Session } from "node:http2";
 import type { Logger } from "../../logger.js";
-import { STREAM_WINDOW_BYTES, widenSessionWindow } from "./StageProtocol.js";
+import { openFlowControl } from "./StageProtocol.js";
 
 /** A session lent to one call; `release` when the call is over. */
 export interface SessionLease {
@@ -70,9 +70,10 @@ export class SessionPool {
   }
 
   #open(origin: string): Entry {
-    const settings = { initialWindowSize: STREAM_WINDOW_BYTES };
-    const session = connect(origin, this.#ca === undefined ? { settings } : { ca: this.#ca, settings });
-    session.once("connect", () => widenSessionWindow(session));
+    const session = connect(origin, this.#ca === undefined ? {} : { ca: this.#ca });
+    // The answers of a batch of stages are not held back while this process is busy (a host it chose; each answer
+    // is bounded by maxOutputBytes).
+    session.once("connect", () => openFlowControl(session));
     const forget = () => {
       if (this.#entries.get(origin)?.session === session) this.#entries.delete(origin);
     };

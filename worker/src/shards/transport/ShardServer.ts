@@ -27,8 +27,7 @@ import {
   STAGE_PATH,
   STAGE_REFUSALS,
   stageErrorBody,
-  STREAM_WINDOW_BYTES,
-  widenSessionWindow,
+  openFlowControl,
   type StageRefusalCode,
 } from "./StageProtocol.js";
 
@@ -86,7 +85,7 @@ export class ShardServer {
   #server?: Http2Server | Http2SecureServer;
   #host?: string;
   readonly #sessions = new Set<ServerHttp2Session>();
-  /** Sessions whose connection window was opened (their caller had a stage admitted). */
+  /** Sessions whose flow-control windows were opened (their caller had a stage admitted). */
   readonly #widened = new WeakSet<Http2Session>();
   readonly #handlers = new Set<Promise<void>>();
   /** Aborts the requests still receiving their body when the server stops. */
@@ -158,7 +157,8 @@ export class ShardServer {
       maxLifetimeMs: this.#o.maxSessionLifetimeMs,
     });
     const { tls } = this.#o;
-    const settings = { initialWindowSize: STREAM_WINDOW_BYTES };
+    // Streams per connection: what one caller may have open (admitted or waiting for admission) on this host.
+    const settings = { maxConcurrentStreams: Math.max(16, 2 * this.#o.maxConcurrent) };
     const server = tls === undefined ? createServer({ settings }) : createSecureServer({ key: tls.key, cert: tls.cert, allowHTTP1: false, settings });
     this.#server = server;
     server.on("session", (session: ServerHttp2Session) => {
@@ -246,11 +246,12 @@ export class ShardServer {
       this.#activeByPeer.set(req.peer, held + 1);
       peer = req.peer;
       slot = true;
-      // The connection's window opens once its caller is authorized (before: the protocol's 64 KiB, so a stranger's
-      // connection cannot make this host buffer more than that unread).
-      if (!this.#widened.has(stream.session!)) {
-        this.#widened.add(stream.session!);
-        widenSessionWindow(stream.session!);
+      // The connection's flow-control windows open once its caller is admitted (until then the protocol's 64 KiB a
+      // stream: all a stranger can make this host buffer unread per stream). A stream reset meanwhile has no session.
+      const session = stream.session;
+      if (session !== undefined && !this.#widened.has(session)) {
+        this.#widened.add(session);
+        openFlowControl(session);
       }
 
       const body = await readBody(stream, this.#o.maxBodyBytes, this.#stopping.signal);

@@ -43,18 +43,21 @@ export const STAGE_HEADERS = {
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
 export const DEFAULT_MAX_CONCURRENT_STAGES = 8;
 /**
- * HTTP/2 flow-control windows both ends advertise (RFC 9113 6.9): what a peer may send on a stream, and on the whole
- * connection, before the receiver reads it. The protocol's default, 64 KiB per connection, lets four 16 KiB
- * activations through and then waits for a WINDOW_UPDATE, which a host busy computing a batch sends only when it
- * is done: the next batch could never gather more than four stages. A batch of stages (8 by default) fits in
- * these; they also bound what a peer can make the other end buffer unread.
+ * HTTP/2 flow-control windows (RFC 9113 6.9): what a peer may send on a stream, and on the whole connection, before
+ * the receiver reads it. With the protocol's 64 KiB, a host busy computing a batch (its event loop held by the
+ * prediction) let four 16 KiB activations through and the rest waited for WINDOW_UPDATEs it sent only when done: its
+ * next batch never gathered more than a few stages. A batch of stages (8 by default) fits in these. The per-stream
+ * window bounds what a peer can make the other end buffer unread (Node acknowledges the connection's window as data
+ * arrives): a host opens it only to callers it admitted (`openFlowControl`), a stranger's streams keep 64 KiB.
  */
 export const STREAM_WINDOW_BYTES = 4 * 1024 * 1024;
 export const SESSION_WINDOW_BYTES = 32 * 1024 * 1024;
 
-/** Opens a connected session's connection-level receive window to SESSION_WINDOW_BYTES (its streams' come from the settings). */
-export function widenSessionWindow(session: Http2Session): void {
-  if (!session.destroyed && !session.closed) session.setLocalWindowSize(SESSION_WINDOW_BYTES);
+/** Opens a connected session's windows: its streams' to STREAM_WINDOW_BYTES (a SETTINGS frame) and the connection's. */
+export function openFlowControl(session: Http2Session): void {
+  if (session.destroyed || session.closed) return;
+  session.settings({ initialWindowSize: STREAM_WINDOW_BYTES });
+  session.setLocalWindowSize(SESSION_WINDOW_BYTES);
 }
 export const DEFAULT_CLOCK_SKEW_MS = 60_000;
 /** A caller's session token lives this long (and is renewed when less than half is left). */
