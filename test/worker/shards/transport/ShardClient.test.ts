@@ -4,6 +4,7 @@ import { expect } from "chai";
 import { keccak256, Wallet, type BaseWallet } from "ethers";
 import { signStage, stageSigner } from "../../../../worker/src/shards/StageSignature.js";
 import { ShardClient, StageError, type StageCall } from "../../../../worker/src/shards/transport/ShardClient.js";
+import { MAX_REFUSAL_BODY_BYTES } from "../../../../worker/src/shards/transport/Exchange.js";
 import { SESSION_WINDOW_BYTES, STAGE_HEADERS, STREAM_WINDOW_BYTES } from "../../../../worker/src/shards/transport/StageProtocol.js";
 import { CHAIN_ID, freePort, host, randomBytes, REGISTRY, REQUEST, reversed, TLS, VERSION, stageCall, stageFailure } from "./fixtures.js";
 
@@ -130,6 +131,24 @@ describe("ShardClient: checks every answer", function () {
     });
     const err = await failure(client.runStage(server.endpoint, hostKey.address, stage(randomBytes(10))));
     expect([err.code, err.status, err.serverCode, err.retryable]).to.deep.equal(["HTTP_502", 502, undefined, true]);
+  });
+
+  it("a refusal is read up to 16 KiB: a host padding its 429 BUSY to 1 MiB gets a plain HTTP_429 (no BUSY: the router counts it a failure); the stream is cancelled there", async () => {
+    const padded = JSON.stringify({ code: "BUSY", error: "x".repeat(1024 * 1024) });
+    server = await rogue(async (stream) => {
+      stream.respond({ ":status": 429, "content-type": "application/json" });
+      stream.end(padded);
+    });
+    const err = await failure(client.runStage(server.endpoint, hostKey.address, stage(randomBytes(10))));
+    expect([err.code, err.status, err.serverCode, err.retryable]).to.deep.equal(["HTTP_429", 429, undefined, true]);
+    // The same sentence under the limit is the protocol's refusal.
+    await server.close();
+    server = await rogue(async (stream) => {
+      stream.respond({ ":status": 429, "content-type": "application/json" });
+      stream.end(JSON.stringify({ code: "BUSY", error: "x".repeat(MAX_REFUSAL_BODY_BYTES - 64) }));
+    });
+    const busy = await failure(client.runStage(server.endpoint, hostKey.address, stage(randomBytes(10))));
+    expect([busy.code, busy.serverCode]).to.deep.equal(["HTTP_429", "BUSY"]);
   });
 
   it("reconnects when the host's session is gone (host restarted on the same port)", async () => {
