@@ -53,7 +53,8 @@ const schema = z.object({
   shardHostMaxBatch: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
   /**
    * Router: the most stages sent to one shard host at once (more wait for a slot, on whichever host of the shard frees
-   * one first); at most what a host admits from one caller (max(4, its SHARD_HOST_MAX_BATCH): 8 by default).
+   * one first); a host that admits fewer (max(4, its SHARD_HOST_MAX_BATCH) per caller: 8 by default) is sent fewer
+   * once it answered 429 (HostSlots).
    */
   shardStagesPerHost: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
   /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */
