@@ -22,6 +22,8 @@ import { decodeClass, encodeImage, predictClasses } from "../../../worker/src/ml
 import { MNIST_PIXELS } from "../../../worker/src/ml/MnistDataset.js";
 import { ModelCache } from "../../../worker/src/ml/ModelCache.js";
 import { removeQueueData } from "../../helpers/queue.js";
+import { publishShardedMnist } from "../../../scripts/lib/ShardedStack.js";
+import { ShardRouter } from "../../../worker/src/shards/ShardRouter.js";
 
 const STATUS_OPEN = 1n;
 const STATUS_CLAIMED = 2n;
@@ -64,6 +66,7 @@ describe("Unservable inference requests (checked before any claim)", function ()
 
   interface Faults {
     store?: ContentStore;
+    shardRouter?: ShardRouter;
     market?: InferenceMarket;
     send?: (contract: BaseContract, method: string, args: readonly unknown[]) => Promise<SendResult> | undefined;
   }
@@ -83,6 +86,7 @@ describe("Unservable inference requests (checked before any claim)", function ()
       models: new ModelCache(stack.store),
       workerAddress: stack.signers.worker.address,
       inputTimeoutMs: 2_000,
+      ...(faults.shardRouter === undefined ? {} : { shardRouter: faults.shardRouter }),
     });
   }
   /** Fails the first call of `method` with a network-like error, then behaves. */
@@ -270,5 +274,41 @@ describe("Unservable inference requests (checked before any claim)", function ()
     expect((outcomes[0] as { declineTxHash?: string }).declineTxHash).to.equal(undefined);
     expect(await market.queryFilter(market.filters.InferenceDeclined(), fromBlock)).to.have.length(0);
     expect((await market.requestState(bad.requestId)).status).to.equal(STATUS_OPEN);
+  });
+
+  it("a sharded request whose shard's hosts all stay busy is left open for another look in 5 s: never claimed, no decline sent; its batch-mate is served", async () => {
+    const { ethers } = stack.connection;
+    const { market, workerRegistry } = stack.contracts;
+    const { versionId } = await publishShardedMnist(stack, stack.trained!, { shards: 2 });
+    await (await workerRegistry.connect(stack.signers.worker).setServedModels([versionId], true)).wait();
+    const fromBlock = (await ethers.provider.getBlockNumber()) + 1;
+    // Every stage refused 429 BUSY by the shard's only host (its slots full with other callers' stages).
+    const busyHost = { host: stack.signers.users[2].address, endpoint: "http://127.0.0.1:1" };
+    const refusals: number[] = [];
+    const shardRouter = new ShardRouter({
+      transport: {
+        runStage: async (_endpoint, _host, stage) => {
+          refusals.push(stage.shardIndex);
+          throw Object.assign(new Error("stage refused (429 BUSY)"), { status: 429, serverCode: "BUSY", retryable: true });
+        },
+      },
+      hostsOf: async () => [busyHost],
+      stageTimeoutMs: 300,
+    });
+    const args = { modelVersionId: versionId, deadline: await deadlineIn(600), callbackGasLimit: 0, salt: salt++, inputKind: InputKind.Inline, input: pixels(3) };
+    const receipt = await (await market.connect(stack.signers.users[1]).requestInference(args, { value: PRICE_WEI })).wait();
+    const log = receipt!.logs.find((l) => market.interface.parseLog(l)?.name === "InferenceRequested")!;
+    const sharded = parsePendingInference(toEventPayload("InferenceMarket", log, market.interface.parseLog(log)!), market.interface);
+    const fine = await good(12);
+
+    const outcomes = await processor({ shardRouter }).processBatch([sharded, pendingOf(fine)]);
+    expect(outcomes.map(labelOf)).to.deep.equal(["shard-hosts-busy", "fulfilled"]);
+    expect(outcomes[0]).to.include({ recheckInMs: 5_000, detail: `every host of shard 0 of version ${versionId} stayed busy for 300 ms (tried ${busyHost.host})` });
+    expect(refusals.length).to.be.greaterThan(1); // asked again after each pause, never past shard 0
+    expect(new Set(refusals)).to.deep.equal(new Set([0]));
+    expect(await market.queryFilter(market.filters.InferenceDeclined(), fromBlock)).to.have.length(0);
+    const claimed = await market.queryFilter(market.filters.InferencesClaimed(stack.signers.worker.address), fromBlock);
+    expect(claimed.flatMap((e) => e.args.requestIds.map(String))).to.deep.equal([fine.requestId.toString()]);
+    expect((await market.requestState(sharded.requestId)).status).to.equal(STATUS_OPEN);
   });
 });
