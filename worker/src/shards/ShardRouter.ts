@@ -113,13 +113,14 @@ export interface RoutedRun {
 
 /**
  * Routes a request through the hosts of every shard of a sharded version, in order: each stage goes to a host of its
- * shard (the preferred one first, then those that failed lately last, those in back-off only when no other is left)
- * that has a free slot (`maxStagesPerHost` stages in flight per host), so that concurrent requests spread over a
- * shard's hosts and never send a host more than it admits; with every slot taken the stage waits for one. A host
- * that fails (down, slow, or answering with a bad signature or hash) is put in back-off and the stage is replayed
- * from the same input on the next host; a host that answers 429 BUSY is only left alone for a moment and asked again
- * (the stage is not lost, and the host not avoided). Requests routed concurrently are in different stages on
- * different hosts at once (pipeline parallelism).
+ * shard (the preferred one first, then those that failed lately last, those in back-off only when no other is left
+ * or every other is pausing after a 429) that has a free slot (HostSlots: a limit per host, adapted to what the host
+ * admits), so that concurrent requests spread over a shard's hosts and never send a host more than it takes; with
+ * every slot taken the stage waits for one. A host that fails (down, slow, or answering with a bad signature or
+ * hash) is put in back-off and the stage is replayed from the same input on the next host; a host that answers 429
+ * BUSY is left alone for a moment and asked again (the stage is not lost; the host goes in back-off only after a long
+ * streak of them). The waits for busy hosts end at the stage timeout (NoLiveHostError, `busy`). Requests routed
+ * concurrently are in different stages on different hosts at once (pipeline parallelism).
  */
 export class ShardRouter {
   readonly #o: ShardRouterOptions;
@@ -141,7 +142,7 @@ export class ShardRouter {
     return { stages: this.#stages, failed: this.#failed, busy: this.#busy, inFlight: this.#slots.total(), avoidedHosts: this.#backoff.avoidedCount() };
   }
 
-  /** Stages in flight on each host, and the hosts pausing after a 429. */
+  /** Stages in flight on each host, their limits, and the hosts pausing after a 429. */
   get slots(): HostSlots {
     return this.#slots;
   }
