@@ -22,15 +22,17 @@ describe("Shard metrics: a host's stages and batches, a router's outcomes", () =
     expect(sample(text, "tessera_shard_router_stages_in_flight")).to.equal(0); // an unlabelled series always shows
 
     host = { served: 9, abandoned: 1, refused: { BUSY: 3, PEER_NOT_AUTHORIZED: 2 }, predictions: 3, batchedStages: 9 };
-    router = { stages: 12, failed: 1, busy: 4, inFlight: 3, avoidedHosts: 1 };
+    router = { stages: 12, failed: 1, busy: 4, busyTimeouts: 2, inFlight: 3, waiting: 5, avoidedHosts: 1 };
     text = await registry.metrics();
     expect(sample(text, 'tessera_shard_host_stages_total{outcome="served"}')).to.equal(9);
     expect(sample(text, 'tessera_shard_host_stages_total{outcome="refused:PEER_NOT_AUTHORIZED"}')).to.equal(2);
     expect(sample(text, "tessera_shard_host_batched_stages_total")).to.equal(9);
     expect(sample(text, 'tessera_shard_router_stages_total{outcome="ok"}')).to.equal(12);
     expect(sample(text, 'tessera_shard_router_stages_total{outcome="failed"}')).to.equal(1);
-    expect(sample(text, 'tessera_shard_router_stages_total{outcome="busy"}')).to.equal(4);
+    expect(sample(text, 'tessera_shard_router_stages_total{outcome="busy_timeout"}')).to.equal(2);
+    expect(sample(text, "tessera_shard_router_busy_answers_total")).to.equal(4);
     expect(sample(text, "tessera_shard_router_stages_in_flight")).to.equal(3);
+    expect(sample(text, "tessera_shard_router_stages_waiting")).to.equal(5);
     expect(sample(text, "tessera_shard_router_hosts_avoided")).to.equal(1);
 
     // The host restarted (its counts start again): the counter never goes back, and follows from there.

@@ -9,9 +9,9 @@ export type ShardMetricsSource = () => { readonly host?: ShardHostStats; readonl
 /**
  * A shard host's and a shard router's Prometheus metrics. Host: stages by outcome (served, abandoned by the caller,
  * refused:<CODE>: BUSY says the host is full, PEER_NOT_AUTHORIZED that callers are turned away), predictions and the
- * stages they ran (their ratio is the mean batch: how well the host batches under load). Router: stages by outcome
- * (ok; failed: a host down, slow or answering badly, then replayed on the next host; busy: a 429 waited out), stages
- * in flight, and hosts in back-off.
+ * stages they ran (their ratio is the mean batch: how well the host batches under load). Router: stage attempts by
+ * outcome (ok; failed: a host down, slow or answering badly, then replayed on the next host; busy_timeout: every
+ * host of the shard stayed busy), 429s waited out, stages in flight and waiting for a slot, and hosts in back-off.
  */
 export function registerShardMetrics(registers: Registry[], source: ShardMetricsSource): void {
   const hostSeen = new Map<string, number>();
@@ -34,7 +34,7 @@ export function registerShardMetrics(registers: Registry[], source: ShardMetrics
   const routerSeen = new Map<string, number>();
   new Counter({
     name: "tessera_shard_router_stages_total",
-    help: "Stages this worker routed to shard hosts, by outcome: ok, failed (the host put in back-off, the stage replayed), busy (a 429 waited out)",
+    help: "Stage attempts this worker made on shard hosts, by outcome: ok, failed (the host put in back-off, the stage replayed on the next), busy_timeout (every host of the shard stayed busy for the stage timeout: the request waits for a later look)",
     labelNames: ["outcome"],
     registers,
     collect() {
@@ -42,7 +42,26 @@ export function registerShardMetrics(registers: Registry[], source: ShardMetrics
       if (router === undefined) return;
       follow(this, { outcome: "ok" }, router.stages, routerSeen);
       follow(this, { outcome: "failed" }, router.failed, routerSeen);
-      follow(this, { outcome: "busy" }, router.busy, routerSeen);
+      follow(this, { outcome: "busy_timeout" }, router.busyTimeouts, routerSeen);
+    },
+  });
+  const busySeen = new Map<string, number>();
+  new Counter({
+    name: "tessera_shard_router_busy_answers_total",
+    help: "429 BUSY answers from shard hosts this worker waited out (each lowers that host's limit of stages at once)",
+    registers,
+    collect() {
+      const router = source().router;
+      if (router !== undefined) follow(this, {}, router.busy, busySeen);
+    },
+  });
+  new Gauge({
+    name: "tessera_shard_router_stages_waiting",
+    help: "Stages waiting for a free slot on a host of their shard now",
+    registers,
+    collect() {
+      const router = source().router;
+      if (router !== undefined) this.set(router.waiting);
     },
   });
   new Gauge({

@@ -97,8 +97,12 @@ export interface ShardRouterStats {
   readonly failed: number;
   /** 429 BUSY answers waited out. */
   readonly busy: number;
+  /** Stages that ended because every host of their shard stayed busy for the stage timeout. */
+  readonly busyTimeouts: number;
   /** Stages on their way to or running on hosts now. */
   readonly inFlight: number;
+  /** Stages waiting for a free slot (or for a host's pause after a 429) now. */
+  readonly waiting: number;
   /** Hosts in back-off now. */
   readonly avoidedHosts: number;
 }
@@ -130,6 +134,8 @@ export class ShardRouter {
   #stages = 0;
   #failed = 0;
   #busy = 0;
+  #busyTimeouts = 0;
+  #waiting = 0;
 
   constructor(options: ShardRouterOptions) {
     this.#o = options;
@@ -139,7 +145,15 @@ export class ShardRouter {
   }
 
   get stats(): ShardRouterStats {
-    return { stages: this.#stages, failed: this.#failed, busy: this.#busy, inFlight: this.#slots.total(), avoidedHosts: this.#backoff.avoidedCount() };
+    return {
+      stages: this.#stages,
+      failed: this.#failed,
+      busy: this.#busy,
+      busyTimeouts: this.#busyTimeouts,
+      inFlight: this.#slots.total(),
+      waiting: this.#waiting,
+      avoidedHosts: this.#backoff.avoidedCount(),
+    };
   }
 
   /** Stages in flight on each host, their limits, and the hosts pausing after a 429. */
@@ -206,13 +220,19 @@ export class ShardRouter {
       if (left.length === 0) throw new NoLiveHostError(call.versionId, call.shardIndex, tried);
       if (waitingSince !== undefined && Date.now() - waitingSince >= timeoutMs) {
         for (const c of left) if (!tried.includes(c.host)) tried.push(c.host);
+        this.#busyTimeouts++;
         throw new NoLiveHostError(call.versionId, call.shardIndex, tried, { busyForMs: timeoutMs });
       }
       const pick = this.#pick(left);
       if (pick === undefined) {
         waitingSince ??= Date.now();
         const cooling = left.map((c) => this.#slots.coolingMs(c.host)).filter((ms) => ms > 0);
-        await this.#slots.changed(Math.min(timeoutMs - (Date.now() - waitingSince), ...cooling));
+        this.#waiting++;
+        try {
+          await this.#slots.changed(Math.min(timeoutMs - (Date.now() - waitingSince), ...cooling));
+        } finally {
+          this.#waiting--;
+        }
         continue;
       }
       if (!tried.includes(pick.host)) tried.push(pick.host);
