@@ -36,6 +36,17 @@ describe("Shard routing under load: stages per host, BUSY, spreading over a shar
     return async () => listed;
   }
 
+  /** `count` one-stage requests routed at once (default limits) through one host admitting 2, its runner held by a gate. */
+  async function burstThroughHostOfTwo(count: number) {
+    const hostsOf = await start(1, { maxConcurrent: 2 });
+    const router = new ShardRouter({ transport: client, hostsOf });
+    const gate = new Gate();
+    hosts[0]!.runner.gate = gate;
+    const runs = Array.from({ length: count }, (_, i) => router.run(request(i, 1)));
+    await hosts[0]!.runner.waitForCalls(2);
+    return { router, gate, runs };
+  }
+
   const request = (i: number, shardCount = 2) => {
     const input = randomBytes(64, i + 1);
     return { requestId: REQUEST + BigInt(i), versionId: VERSION, shardCount, input, inputHash: keccak256(input) };
@@ -66,12 +77,7 @@ describe("Shard routing under load: stages per host, BUSY, spreading over a shar
   });
 
   it("a host that admits fewer than the router sends (2 per caller): its 429s are waited out, not failures; every request answered, no replay, no back-off", async () => {
-    const hostsOf = await start(1, { maxConcurrent: 2 });
-    const router = new ShardRouter({ transport: client, hostsOf });
-    const gate = new Gate();
-    hosts[0]!.runner.gate = gate;
-    const runs = Array.from({ length: 6 }, (_, i) => router.run(request(i, 1)));
-    await hosts[0]!.runner.waitForCalls(2);
+    const { router, gate, runs } = await burstThroughHostOfTwo(6);
     await until(() => (hosts[0]!.server.refused.BUSY ?? 0) > 0);
     gate.open();
     const done = await Promise.all(runs);
@@ -202,7 +208,8 @@ describe("Shard routing under load: stages per host, BUSY, spreading over a shar
       expect(router.backoff.avoided(keys[0]!.address)).to.equal(false);
       // Alone and full for good: after 16 refusals in a row it is put in back-off (behind any other host of its
       // shard), still asked as the last resort until the stage times out busy; no stage counts as failed.
-      const alone = new ShardRouter({ transport: client, hostsOf: async () => full.listed, stageTimeoutMs: 8_000 });
+      // (A back-off long enough to still be on when the stage ends, whenever in it the 16th refusal came.)
+      const alone = new ShardRouter({ transport: client, hostsOf: async () => full.listed, stageTimeoutMs: 8_000, backoff: new HostBackoff({ baseMs: 60_000 }) });
       const err = await alone.run(request(9, 1)).then(() => undefined, (e: unknown) => e);
       expect((err as NoLiveHostError).busy).to.equal(true);
       expect(alone.stats.busy).to.be.at.least(16);
@@ -217,12 +224,7 @@ describe("Shard routing under load: stages per host, BUSY, spreading over a shar
   });
 
   it("the router learns what a host admits: after a host admitting 2 refuses the first overshoot, it is sent 2 at a time (no more 429s while it stays full), and the limit grows back as stages are served", async () => {
-    const hostsOf = await start(1, { maxConcurrent: 2 });
-    const router = new ShardRouter({ transport: client, hostsOf });
-    const gate = new Gate();
-    hosts[0]!.runner.gate = gate;
-    const runs = Array.from({ length: 12 }, (_, i) => router.run(request(i, 1)));
-    await hosts[0]!.runner.waitForCalls(2);
+    const { router, gate, runs } = await burstThroughHostOfTwo(12);
     await new Promise((r) => setTimeout(r, 600)); // the host stays full: a router that did not learn would keep asking
     // 8 sent, 2 admitted: each of the 6 refusals lowered the limit to what was still in flight, down to the 2 admitted;
     // nothing more is sent while they run.

@@ -1,13 +1,10 @@
 import type { Job, Worker } from "bullmq";
-import type { Provider, Signer } from "ethers";
 import type { Redis } from "ioredis";
 import { ModelRegistry__factory, WorkerRegistry__factory, type InferenceMarket } from "../../../typechain-types/index.js";
 import type { EventPayload } from "../chain/EventPayload.js";
 import { TxSender } from "../chain/TxSender.js";
-import { batchesInFlight, type Config } from "../config.js";
-import type { Deployment } from "../Deployment.js";
+import { batchesInFlight } from "../config.js";
 import { NotYetError } from "../errors.js";
-import type { ContentStore } from "../ipfs/ContentStore.js";
 import type { Service } from "../lifecycle/Service.js";
 import type { Logger } from "../logger.js";
 import { ModelCache } from "../ml/ModelCache.js";
@@ -17,19 +14,14 @@ import { createRedisConnection } from "../redis/RedisConnection.js";
 import type { ShardRouter } from "../shards/ShardRouter.js";
 import { shardRouterFor } from "../shards/ShardServices.js";
 import type { StageRunner } from "../shards/transport/StageAdmission.js";
+import type { WorkerDaemonOptions } from "../WorkerDaemon.js";
 import { traceStages, type BatchTrace } from "./BatchTrace.js";
 import { InferenceProcessor, type InferenceOutcome } from "./InferenceProcessor.js";
 import { MicroBatcher } from "./MicroBatcher.js";
 import { parsePendingInference, type PendingInference } from "./PendingInference.js";
 
-export interface InferenceServiceOptions {
-  readonly config: Config;
-  readonly deployment: Deployment;
-  readonly provider: Provider;
-  /** The worker's key, connected to `provider`. */
-  readonly signer: Signer;
-  readonly redisUrl: string;
-  readonly store: ContentStore;
+/** The daemon's chain, key, Redis, store and config, and: */
+export interface InferenceServiceOptions extends Pick<WorkerDaemonOptions, "config" | "deployment" | "provider" | "signer" | "redisUrl" | "store"> {
   /** The market, connected to `signer`. */
   readonly market: InferenceMarket;
   /** This daemon's own shard host's runner, while it serves (its stages run here with no hop). */

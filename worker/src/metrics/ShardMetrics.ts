@@ -14,86 +14,63 @@ export type ShardMetricsSource = () => { readonly host?: ShardHostStats; readonl
  * host of the shard stayed busy), 429s waited out, stages in flight and waiting for a slot, and hosts in back-off.
  */
 export function registerShardMetrics(registers: Registry[], source: ShardMetricsSource): void {
-  const hostSeen = new Map<string, number>();
-  new Counter({
-    name: "tessera_shard_host_stages_total",
-    help: "Stages this shard host handled, by outcome: served, abandoned (the caller went away), refused:<CODE>",
-    labelNames: ["outcome"],
-    registers,
-    collect() {
-      const host = source().host;
-      if (host === undefined) return;
-      follow(this, { outcome: "served" }, host.served, hostSeen);
-      follow(this, { outcome: "abandoned" }, host.abandoned, hostSeen);
-      for (const [code, n] of Object.entries(host.refused)) follow(this, { outcome: `refused:${code}` }, n ?? 0, hostSeen);
-    },
-  });
-  hostCounter(registers, source, "tessera_shard_host_predictions_total", "Predictions this shard host ran (each runs the stages of one shard that waited together)", (h) => h.predictions);
-  hostCounter(registers, source, "tessera_shard_host_batched_stages_total", "Stages run by this shard host's predictions (divided by tessera_shard_host_predictions_total: the mean batch)", (h) => h.batchedStages);
+  const host = () => source().host;
+  const router = () => source().router;
 
-  const routerSeen = new Map<string, number>();
+  followedByOutcome(registers, "tessera_shard_host_stages_total", "Stages this shard host handled, by outcome: served, abandoned (the caller went away), refused:<CODE>", () => {
+    const h = host();
+    return h === undefined ? undefined : { served: h.served, abandoned: h.abandoned, ...Object.fromEntries(Object.entries(h.refused).map(([code, n]) => [`refused:${code}`, n ?? 0])) };
+  });
+  followed(registers, "tessera_shard_host_predictions_total", "Predictions this shard host ran (each runs the stages of one shard that waited together)", () => host()?.predictions);
+  followed(registers, "tessera_shard_host_batched_stages_total", "Stages run by this shard host's predictions (divided by tessera_shard_host_predictions_total: the mean batch)", () => host()?.batchedStages);
+
+  followedByOutcome(registers, "tessera_shard_router_stages_total", "Stage attempts this worker made on shard hosts, by outcome: ok, failed (the host put in back-off, the stage replayed on the next), busy_timeout (every host of the shard stayed busy for the stage timeout: the request waits for a later look)", () => {
+    const r = router();
+    return r === undefined ? undefined : { ok: r.stages, failed: r.failed, busy_timeout: r.busyTimeouts };
+  });
+  followed(registers, "tessera_shard_router_busy_answers_total", "429 BUSY answers from shard hosts this worker waited out (each lowers that host's limit of stages at once)", () => router()?.busy);
+  gauge(registers, "tessera_shard_router_stages_in_flight", "Stages this worker has on their way to or running on shard hosts now", () => router()?.inFlight);
+  gauge(registers, "tessera_shard_router_stages_waiting", "Stages waiting for a free slot on a host of their shard now", () => router()?.waiting);
+  gauge(registers, "tessera_shard_router_hosts_avoided", "Shard hosts in back-off now (they failed a stage lately)", () => router()?.avoidedHosts);
+}
+
+/** A counter of outcomes (label `outcome`) that follows counts kept elsewhere; `read` is undefined without the role. */
+function followedByOutcome(registers: Registry[], name: string, help: string, read: () => Record<string, number> | undefined): void {
+  const seen = new Map<string, number>();
   new Counter({
-    name: "tessera_shard_router_stages_total",
-    help: "Stage attempts this worker made on shard hosts, by outcome: ok, failed (the host put in back-off, the stage replayed on the next), busy_timeout (every host of the shard stayed busy for the stage timeout: the request waits for a later look)",
+    name,
+    help,
     labelNames: ["outcome"],
     registers,
     collect() {
-      const router = source().router;
-      if (router === undefined) return;
-      follow(this, { outcome: "ok" }, router.stages, routerSeen);
-      follow(this, { outcome: "failed" }, router.failed, routerSeen);
-      follow(this, { outcome: "busy_timeout" }, router.busyTimeouts, routerSeen);
-    },
-  });
-  const busySeen = new Map<string, number>();
-  new Counter({
-    name: "tessera_shard_router_busy_answers_total",
-    help: "429 BUSY answers from shard hosts this worker waited out (each lowers that host's limit of stages at once)",
-    registers,
-    collect() {
-      const router = source().router;
-      if (router !== undefined) follow(this, {}, router.busy, busySeen);
-    },
-  });
-  new Gauge({
-    name: "tessera_shard_router_stages_waiting",
-    help: "Stages waiting for a free slot on a host of their shard now",
-    registers,
-    collect() {
-      const router = source().router;
-      if (router !== undefined) this.set(router.waiting);
-    },
-  });
-  new Gauge({
-    name: "tessera_shard_router_stages_in_flight",
-    help: "Stages this worker has on their way to or running on shard hosts now",
-    registers,
-    collect() {
-      const router = source().router;
-      if (router !== undefined) this.set(router.inFlight);
-    },
-  });
-  new Gauge({
-    name: "tessera_shard_router_hosts_avoided",
-    help: "Shard hosts in back-off now (they failed a stage lately)",
-    registers,
-    collect() {
-      const router = source().router;
-      if (router !== undefined) this.set(router.avoidedHosts);
+      for (const [outcome, n] of Object.entries(read() ?? {})) follow(this, { outcome }, n, seen);
     },
   });
 }
 
-/** A counter of one series that follows one of the shard host's counts. */
-function hostCounter(registers: Registry[], source: ShardMetricsSource, name: string, help: string, read: (host: ShardHostStats) => number): void {
+/** A counter of one series that follows a count kept elsewhere; `read` is undefined without the role. */
+function followed(registers: Registry[], name: string, help: string, read: () => number | undefined): void {
   const seen = new Map<string, number>();
   new Counter({
     name,
     help,
     registers,
     collect() {
-      const host = source().host;
-      if (host !== undefined) follow(this, {}, read(host), seen);
+      const count = read();
+      if (count !== undefined) follow(this, {}, count, seen);
+    },
+  });
+}
+
+/** A gauge set at each scrape from `read` (left as it was when this process does not play the role). */
+function gauge(registers: Registry[], name: string, help: string, read: () => number | undefined): void {
+  new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      const value = read();
+      if (value !== undefined) this.set(value);
     },
   });
 }
