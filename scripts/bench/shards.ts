@@ -36,7 +36,8 @@ import { predictSettled } from "../../worker/src/ml/Prediction.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
 import { storeShardedModel } from "../../worker/src/shards/ShardedModels.js";
 import { LocalFirstStages } from "../../worker/src/shards/LocalStages.js";
-import { ShardRouter, type StageTransport } from "../../worker/src/shards/ShardRouter.js";
+import { ShardRouter } from "../../worker/src/shards/ShardRouter.js";
+import type { BatchStageTransport } from "../../worker/src/shards/StageCoalescing.js";
 import { ShardStageRunner } from "../../worker/src/shards/ShardStageRunner.js";
 import { BatchingStageRunner } from "../../worker/src/shards/StageBatching.js";
 import { MicroBatcher } from "../../worker/src/inference/MicroBatcher.js";
@@ -141,6 +142,8 @@ interface Row {
    * every process, as hosts on machines of their own would have; on this machine every process shares two cores.
    */
   capacityPerSecond: number;
+  /** What the router did over the row: 429s it waited out, stages that failed, stages per call on the wire. */
+  routing?: { busyAnswers: number; failed: number; stagesPerCall?: number };
   /** Stages per prediction, by host, over the whole run (both rows of its shard count). */
   meanBatch?: number[];
   gas?: number;
@@ -190,11 +193,16 @@ try {
   async function measure(config: string, versionId: bigint, shardCount: number, hosts: { endpoint: string; address: string; pid?: number }[], onChain: boolean, local?: BatchingStageRunner): Promise<Row> {
     const client = new ShardClient({ signer: claimant, chainId, shardRegistry: registryAddress });
     let bytes = 0;
-    const counting: StageTransport = {
+    const counting: BatchStageTransport = {
       async runStage(endpoint, host, stage, options) {
         const result = await client.runStage(endpoint, host, stage, options);
         bytes += stage.input.byteLength + result.output.byteLength;
         return result;
+      },
+      async runStages(endpoint, host, stages, options) {
+        const outcomes = await client.runStages(endpoint, host, stages, options);
+        bytes += stages.reduce((sum, s) => sum + s.input.byteLength, 0) + outcomes.reduce((sum, o) => sum + (o.ok ? o.output.byteLength : 0), 0);
+        return outcomes;
       },
     };
     const stages = new LocalFirstStages({ self: claimant.address, signer: claimant, chainId, shardRegistry: registryAddress, runner: () => local, remote: counting });
@@ -231,7 +239,9 @@ try {
       gas = Number((await (await market.connect(claimant).fulfillSharded(item, routed.stages)).wait())!.gasUsed);
     }
     client.close();
-    return { config, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], rssHostMb: [], cpuMs, capacityPerSecond: 1000 / Math.max(cpuMs.claimant, ...cpuMs.hosts), ...(gas === undefined ? {} : { gas }) };
+    const wire = router.wire;
+    const routing = { busyAnswers: router.stats.busy, failed: router.stats.failed, ...(wire === undefined ? {} : { stagesPerCall: wire.stages / Math.max(1, wire.calls) }) };
+    return { config, routing, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], rssHostMb: [], cpuMs, capacityPerSecond: 1000 / Math.max(cpuMs.claimant, ...cpuMs.hosts), ...(gas === undefined ? {} : { gas }) };
   }
 
   // The memory of a host process that loads no shard (Node, tfjs, the store, the server): what every host pays first.
@@ -283,7 +293,7 @@ try {
   const unsharded = rows[0];
   console.log(`\nbench:shards: ${WIDTH}-wide 784-${WIDTH}x${DEPTH}-10 MLP, ${weightMb.toFixed(0)} MB of weights, backend ${tf.getBackend()}; ${SEQUENTIAL} sequential requests, ${PIPELINED} with ${IN_FLIGHT} in flight\n`);
   console.log(`an idle host (no shard loaded): ${idleMemory.rss.toFixed(0)} MB serving, ${idleMemory.peak.toFixed(0)} MB peak\n`);
-  console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "MB per host serving".padStart(24), "peak MB per host".padStart(24), "gas".padStart(8), "CPU ms/req: claimant | hosts".padStart(30), "req/s, a core each".padStart(19), "  stages per prediction"].join(" "));
+  console.log(["config".padEnd(24), "p50 ms".padStart(9), "p95 ms".padStart(9), "req/s".padStart(8), "vs whole".padStart(9), "bytes/req".padStart(10), "MB per host serving".padStart(24), "peak MB per host".padStart(24), "gas".padStart(8), "CPU ms/req: claimant | hosts".padStart(30), "req/s, a core each".padStart(19), "  stages per prediction".padEnd(24), "stages/call | 429s | failed"].join(" "));
   for (const r of rows) {
     console.log([
       r.config.padEnd(24),
@@ -297,7 +307,8 @@ try {
       (r.gas?.toString() ?? "-").padStart(8),
       `${r.cpuMs.claimant.toFixed(2)} | ${r.cpuMs.hosts.map((c) => c.toFixed(2)).join(" / ") || "-"}`.padStart(30),
       r.capacityPerSecond.toFixed(0).padStart(19),
-      "  " + (r.meanBatch ?? []).map((b) => b.toFixed(1)).join(" / "),
+      ("  " + (r.meanBatch ?? []).map((b) => b.toFixed(1)).join(" / ")).padEnd(24),
+      r.routing === undefined ? "" : `${r.routing.stagesPerCall?.toFixed(1) ?? "-"} | ${r.routing.busyAnswers} | ${r.routing.failed}`,
     ].join(" "));
   }
   // The goal is read on the topology a deployed worker runs (a daemon with the inference and shard-host roles that

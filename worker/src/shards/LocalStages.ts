@@ -1,6 +1,7 @@
 import type { Signer } from "ethers";
 import { activationHash } from "./ActivationHash.js";
 import type { StageCall, StageTransport } from "./ShardRouter.js";
+import { carriesBatches, type BatchStageTransport, type StageCallOutcome } from "./StageCoalescing.js";
 import type { StageRunner } from "./transport/StageAdmission.js";
 import { signStage, type SignedStage } from "./StageSignature.js";
 
@@ -24,7 +25,7 @@ export interface LocalStagesOptions {
  * another host of a shard it hosts, go to the network. Issue 11: "the worker that claims a request runs or routes
  * shard 0": with two shards a request crosses one hop instead of two.
  */
-export class LocalFirstStages implements StageTransport {
+export class LocalFirstStages implements BatchStageTransport {
   readonly #o: LocalStagesOptions;
   readonly #self: string;
   /** Stages run here rather than sent. */
@@ -63,6 +64,25 @@ export class LocalFirstStages implements StageTransport {
     });
     this.local++;
     return { output, stage: signed };
+  }
+
+  /**
+   * Stages of one shard for one host: run here, side by side (the runner batches them into one prediction), when
+   * they are this worker's own; else sent to the host in one call, or one by one where the network carries no batches.
+   */
+  async runStages(endpoint: string, expectedHost: string, stages: readonly StageCall[], options?: { timeoutMs?: number }): Promise<StageCallOutcome[]> {
+    const first = stages[0];
+    const { remote } = this.#o;
+    const local = first !== undefined && expectedHost.toLowerCase() === this.#self && this.hosts(first.versionId, first.shardIndex);
+    if (!local && carriesBatches(remote)) return remote.runStages(endpoint, expectedHost, stages, options);
+    return Promise.all(
+      stages.map((stage) =>
+        this.runStage(endpoint, expectedHost, stage, options).then(
+          (result): StageCallOutcome => ({ ok: true, ...result }),
+          (error: unknown): StageCallOutcome => ({ ok: false, error }),
+        ),
+      ),
+    );
   }
 }
 

@@ -2,6 +2,8 @@ import { TesseraError } from "../errors.js";
 import { silentLogger, type Logger } from "../logger.js";
 import { HostBackoff } from "./HostBackoff.js";
 import { HostSlots } from "./HostSlots.js";
+import { carriesBatches, CoalescingStages } from "./StageCoalescing.js";
+import { isBusy } from "./transport/StageError.js";
 import type { SignedStage } from "./StageSignature.js";
 
 /** A host of one shard and where it takes activations (ShardRegistry.hostsOf). */
@@ -54,11 +56,6 @@ export class NoLiveHostError extends TesseraError {
 /** Stages a router sends to one host at once by default: what a host admits from one caller by default (ShardServices). */
 export const DEFAULT_STAGES_PER_HOST = 8;
 
-/** A host's 429 BUSY: it admits no more stages now; not a failure. */
-const isBusy = (err: unknown) => {
-  const e = err as { status?: unknown; serverCode?: unknown } | null;
-  return e?.status === 429 && e.serverCode === "BUSY";
-};
 
 /** A host decides BUSY before reading a stage's body: a 429 slower than this is a host failing, not a full one. */
 const SLOW_BUSY_MS = 1_000;
@@ -123,7 +120,8 @@ export interface RoutedRun {
  * every slot taken the stage waits for one. A host that fails (down, slow, or answering with a bad signature or
  * hash) is put in back-off and the stage is replayed from the same input on the next host; a host that answers 429
  * BUSY is left alone for a moment and asked again (the stage is not lost; the host goes in back-off only after a long
- * streak of them). The waits for busy hosts end at the stage timeout (NoLiveHostError, `busy`). Requests routed
+ * streak of them). Stages given a slot on the same host in the same turn go to it as one call (StageCoalescing.ts),
+ * where the transport carries batches. The waits for busy hosts end at the stage timeout (NoLiveHostError, `busy`). Requests routed
  * concurrently are in different stages on different hosts at once (pipeline parallelism).
  */
 export class ShardRouter {
@@ -131,6 +129,8 @@ export class ShardRouter {
   readonly #backoff: HostBackoff;
   readonly #logger: Logger;
   readonly #slots: HostSlots;
+  /** The transport stages go through: coalesced into batch calls where the transport carries them. */
+  readonly #transport: StageTransport;
   #stages = 0;
   #failed = 0;
   #busy = 0;
@@ -142,6 +142,13 @@ export class ShardRouter {
     this.#backoff = options.backoff ?? new HostBackoff();
     this.#logger = options.logger ?? silentLogger;
     this.#slots = new HostSlots(options.maxStagesPerHost ?? DEFAULT_STAGES_PER_HOST);
+    this.#transport = carriesBatches(options.transport) ? new CoalescingStages(options.transport) : options.transport;
+  }
+
+  /** Calls made to hosts and the stages they carried (stages / calls: the mean batch on the wire); undefined if not coalescing. */
+  get wire(): { calls: number; stages: number } | undefined {
+    const t = this.#transport;
+    return t instanceof CoalescingStages ? { calls: t.calls, stages: t.stages } : undefined;
   }
 
   get stats(): ShardRouterStats {
@@ -239,7 +246,7 @@ export class ShardRouter {
       this.#slots.acquire(pick.host);
       const sentAt = Date.now();
       try {
-        const result = await this.#o.transport.runStage(pick.endpoint, pick.host, call, { timeoutMs });
+        const result = await this.#transport.runStage(pick.endpoint, pick.host, call, { timeoutMs });
         this.#backoff.succeed(pick.host);
         this.#slots.served(pick.host);
         this.#stages++;

@@ -3,6 +3,7 @@ import { silentLogger, type Logger } from "../../logger.js";
 import { activationHash } from "../ActivationHash.js";
 import { stageSigner, type SignedStage } from "../StageSignature.js";
 import { exchange, type Exchanged } from "./Exchange.js";
+import { MAX_STAGES_PER_CALL, parseStageBatchResponseHeaders, stageBatchRequestHeaders } from "./StageBatchProtocol.js";
 import { SessionPool } from "./SessionPool.js";
 import { StageError } from "./StageError.js";
 import {
@@ -54,6 +55,13 @@ export interface StageResult {
   stage: SignedStage;
 }
 
+/** One stage's outcome in a batch: its checked result, or why it alone failed. */
+export type StageOutcome = ({ ok: true } & StageResult) | { ok: false; error: StageError };
+
+/** A host that answered wrongly: not retryable. */
+const bad = (endpoint: string, code: "BAD_RESPONSE" | "BAD_OUTPUT_HASH" | "WRONG_HOST" | "BAD_SIGNATURE", message: string) =>
+  new StageError(code, `${endpoint}: ${message}`, { endpoint, retryable: false });
+
 /**
  * Runs pipeline stages on shard hosts over HTTP/2 (StageProtocol.ts). One session per endpoint, reused and
  * multiplexed by every concurrent call, reopened when it closed or failed. Every answer is checked before it is
@@ -83,6 +91,69 @@ export class ShardClient {
 
   /** Runs one stage on the host at `endpoint`, which must be `expectedHost` (the address the registry lists for it). */
   async runStage(endpoint: string, expectedHost: string, stage: StageCall, options: { timeoutMs?: number } = {}): Promise<StageResult> {
+    const { origin, host } = this.#target(endpoint, expectedHost);
+    const inputHash = this.#inputHash(endpoint, stage);
+    const token = await this.#token(host);
+    const headers = stageRequestHeaders(token, {
+      requestId: stage.requestId,
+      versionId: stage.versionId,
+      shardIndex: stage.shardIndex,
+      inputHash,
+      ...(stage.inputRef === undefined ? {} : { inputRef: stage.inputRef }),
+      body: stage.input,
+    });
+    const answer = await this.#exchange(origin, endpoint, host, token, headers, stage.input, options.timeoutMs ?? 30_000);
+    const parsed = parseStageResponseHeaders(answer.headers);
+    if (!parsed.ok) throw bad(endpoint, "BAD_RESPONSE", parsed.error);
+    const { outputHash, host: claimedHost, signature } = parsed.value;
+    if (claimedHost !== host) throw bad(endpoint, "WRONG_HOST", `the endpoint answers as ${claimedHost}, not ${host}`);
+    return this.#checked(endpoint, host, stage, inputHash, answer.body, outputHash, signature);
+  }
+
+  /**
+   * Runs stages of one shard of one version, of different requests, on the host at `endpoint` in one exchange
+   * (StageBatchProtocol.ts: the host runs them as one prediction). Each stage's outcome is its own: its output and
+   * signature checked as `runStage` checks one, or its StageError (the host could not run it, or answered it
+   * wrongly). A failure of the whole call (a refusal such as 429 BUSY, the connection, a malformed answer) rejects
+   * with the StageError every stage shares. 1 to MAX_STAGES_PER_CALL stages, none with an input ref.
+   */
+  async runStages(endpoint: string, expectedHost: string, stages: readonly StageCall[], options: { timeoutMs?: number } = {}): Promise<StageOutcome[]> {
+    const { origin, host } = this.#target(endpoint, expectedHost);
+    const first = stages[0];
+    const invalid = (message: string) => new StageError("INVALID_ARGUMENT", message, { endpoint, retryable: false });
+    if (first === undefined || stages.length > MAX_STAGES_PER_CALL) throw invalid(`a batch carries 1 to ${MAX_STAGES_PER_CALL} stages, not ${stages.length}`);
+    if (stages.some((s) => s.versionId !== first.versionId || s.shardIndex !== first.shardIndex)) throw invalid("the stages of a batch are of one shard of one version");
+    if (stages.some((s) => s.inputRef !== undefined)) throw invalid("a stage with an input ref is sent alone (runStage)");
+    if (new Set(stages.map((s) => s.requestId)).size !== stages.length) throw invalid("a batch runs one stage per request");
+    const inputHashes = stages.map((s) => this.#inputHash(endpoint, s));
+    const token = await this.#token(host);
+    const headers = stageBatchRequestHeaders(token, {
+      versionId: first.versionId,
+      shardIndex: first.shardIndex,
+      stages: stages.map((s, i) => ({ requestId: s.requestId, inputHash: inputHashes[i]!, input: s.input })),
+    });
+    const answer = await this.#exchange(origin, endpoint, host, token, headers, Buffer.concat(stages.map((s) => s.input)), options.timeoutMs ?? 30_000);
+    const parsed = parseStageBatchResponseHeaders(answer.headers, stages.length);
+    if (!parsed.ok) throw bad(endpoint, "BAD_RESPONSE", parsed.error);
+    if (parsed.value.host !== host) throw bad(endpoint, "WRONG_HOST", `the endpoint answers as ${parsed.value.host}, not ${host}`);
+    const total = parsed.value.stages.reduce((sum, s) => sum + (s.ok ? s.outputLength : 0), 0);
+    if (total !== answer.body.byteLength) throw bad(endpoint, "BAD_RESPONSE", `the body is ${answer.body.byteLength} bytes, not the ${total} the outputs' lengths add up to`);
+    let offset = 0;
+    return parsed.value.stages.map((s, i): StageOutcome => {
+      if (!s.ok) {
+        return { ok: false, error: new StageError("HTTP_500", `${endpoint} could not run the stage of request ${stages[i]!.requestId} (RUNNER_FAILED)`, { endpoint, retryable: true, status: 500, serverCode: "RUNNER_FAILED" }) };
+      }
+      const output = answer.body.subarray(offset, (offset += s.outputLength));
+      try {
+        return { ok: true, ...this.#checked(endpoint, host, stages[i]!, inputHashes[i]!, output, s.outputHash, s.signature) };
+      } catch (err) {
+        return { ok: false, error: err as StageError };
+      }
+    });
+  }
+
+  /** The endpoint's origin and the expected host, checksummed; INVALID_ARGUMENT or CLOSED otherwise. */
+  #target(endpoint: string, expectedHost: string): { origin: string; host: string } {
     const fail = (code: "INVALID_ARGUMENT" | "CLOSED", message: string) => new StageError(code, message, { endpoint, retryable: false });
     if (this.#closed) throw fail("CLOSED", "the shard client is closed");
     let origin: string;
@@ -94,69 +165,56 @@ export class ShardClient {
       throw fail("INVALID_ARGUMENT", `${endpoint} is not an http(s) endpoint`);
     }
     if (!isAddress(expectedHost)) throw fail("INVALID_ARGUMENT", `${expectedHost} is not an address`);
-    const host = getAddress(expectedHost);
-    if (!/^0x[0-9a-fA-F]{64}$/.test(stage.inputHash)) throw fail("INVALID_ARGUMENT", "the input hash is not 32 hex bytes");
-    const inputHash = stage.inputHash.toLowerCase();
-    const timeoutMs = options.timeoutMs ?? 30_000;
+    return { origin, host: getAddress(expectedHost) };
+  }
 
-    const token = await this.#token(host);
-    const headers = stageRequestHeaders(token, {
-      requestId: stage.requestId,
-      versionId: stage.versionId,
-      shardIndex: stage.shardIndex,
-      inputHash,
-      ...(stage.inputRef === undefined ? {} : { inputRef: stage.inputRef }),
-      body: stage.input,
-    });
+  #inputHash(endpoint: string, stage: StageCall): string {
+    if (!/^0x[0-9a-fA-F]{64}$/.test(stage.inputHash)) throw new StageError("INVALID_ARGUMENT", "the input hash is not 32 hex bytes", { endpoint, retryable: false });
+    return stage.inputHash.toLowerCase();
+  }
+
+  /** One exchange with the host; an answer other than 200 is thrown as its StageError (a 401 drops the token used). */
+  async #exchange(origin: string, endpoint: string, host: string, token: SessionToken, headers: Record<string, string>, body: Uint8Array, timeoutMs: number): Promise<Exchanged> {
     const deadline = AbortSignal.timeout(timeoutMs);
     let answer: Exchanged;
     try {
       const lease = await this.#pool.acquire(origin, deadline);
       try {
-        answer = await exchange(lease.session, headers, stage.input, { maxResponseBytes: this.#maxOutput, signal: deadline });
+        answer = await exchange(lease.session, headers, body, { maxResponseBytes: this.#maxOutput, signal: deadline });
       } finally {
         lease.release();
       }
     } catch (err) {
       throw this.#transportError(endpoint, timeoutMs, err);
     }
-
-    if (answer.status !== 200) {
-      let sentence: string | undefined;
-      let serverCode: string | undefined;
-      try {
-        const body = stageErrorBodySchema.parse(JSON.parse(Buffer.from(answer.body).toString("utf8")));
-        sentence = body.error;
-        serverCode = body.code;
-      } catch {
-        // not the protocol's error body: report the status alone
-      }
-      // The host refused the token (expired on its clock, or not recognised): the next call signs a new one.
-      // Only the token this call used: a renewal stored meanwhile is kept.
-      const stored = this.#tokens.get(host);
-      if (answer.status === 401 && stored !== undefined && (await stored.catch(() => undefined)) === token) this.#tokens.delete(host);
-      throw StageError.fromStatus(endpoint, answer.status, sentence, serverCode);
+    if (answer.status === 200) return answer;
+    let sentence: string | undefined;
+    let serverCode: string | undefined;
+    try {
+      const refusal = stageErrorBodySchema.parse(JSON.parse(Buffer.from(answer.body).toString("utf8")));
+      sentence = refusal.error;
+      serverCode = refusal.code;
+    } catch {
+      // not the protocol's error body: report the status alone
     }
-    const bad = (code: "BAD_RESPONSE" | "BAD_OUTPUT_HASH" | "WRONG_HOST" | "BAD_SIGNATURE", message: string) =>
-      new StageError(code, `${endpoint}: ${message}`, { endpoint, retryable: false });
-    const parsed = parseStageResponseHeaders(answer.headers);
-    if (!parsed.ok) throw bad("BAD_RESPONSE", parsed.error);
-    const { outputHash, host: claimedHost, signature } = parsed.value;
-    if (activationHash(answer.body) !== outputHash) throw bad("BAD_OUTPUT_HASH", "the output hash is not keccak256 of the output");
-    if (claimedHost !== host) throw bad("WRONG_HOST", `the endpoint answers as ${claimedHost}, not ${host}`);
+    // The host refused the token (expired on its clock, or not recognised): the next call signs a new one.
+    // Only the token this call used: a renewal stored meanwhile is kept.
+    const stored = this.#tokens.get(host);
+    if (answer.status === 401 && stored !== undefined && (await stored.catch(() => undefined)) === token) this.#tokens.delete(host);
+    throw StageError.fromStatus(endpoint, answer.status, sentence, serverCode);
+  }
+
+  /** A stage's answer checked: the output hash is keccak256 of the output, the signature `host`'s over exactly this stage. */
+  #checked(endpoint: string, host: string, stage: StageCall, inputHash: string, output: Uint8Array, outputHash: string, signature: string): StageResult {
+    if (activationHash(output) !== outputHash) throw bad(endpoint, "BAD_OUTPUT_HASH", "the output hash is not keccak256 of the output");
     let signer: string;
     try {
-      signer = stageSigner(
-        this.#o.chainId,
-        this.#o.shardRegistry,
-        { requestId: stage.requestId, modelVersionId: stage.versionId, shardIndex: stage.shardIndex, inputHash, outputHash },
-        signature,
-      );
+      signer = stageSigner(this.#o.chainId, this.#o.shardRegistry, { requestId: stage.requestId, modelVersionId: stage.versionId, shardIndex: stage.shardIndex, inputHash, outputHash }, signature);
     } catch {
-      throw bad("BAD_SIGNATURE", "the stage signature is not a valid signature");
+      throw bad(endpoint, "BAD_SIGNATURE", "the stage signature is not a valid signature");
     }
-    if (signer !== host) throw bad("BAD_SIGNATURE", `the stage signature is not ${host}'s over this stage`);
-    return { output: answer.body, stage: { host, inputHash, outputHash, signature } };
+    if (signer !== host) throw bad(endpoint, "BAD_SIGNATURE", `the stage signature is not ${host}'s over this stage`);
+    return { output, stage: { host, inputHash, outputHash, signature } };
   }
 
   /** The session token for `host`: the one in use while more than half its life is left, else a new one. */

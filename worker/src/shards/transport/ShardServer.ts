@@ -16,7 +16,8 @@ import { activationHash } from "../ActivationHash.js";
 import { signStage } from "../StageSignature.js";
 import { readBody } from "./BodyReader.js";
 import { SessionTokens } from "./SessionTokens.js";
-import { admitStage, Refusal, type StageRunner } from "./StageAdmission.js";
+import { admitStage, admitStageBatch, Refusal, type StageRunner } from "./StageAdmission.js";
+import { STAGES_PATH, stageBatchResponseHeaders, type StageBatchRequestHeaders } from "./StageBatchProtocol.js";
 import {
   DEFAULT_CLOCK_SKEW_MS,
   DEFAULT_MAX_BODY_BYTES,
@@ -29,9 +30,20 @@ import {
   stageErrorBody,
   openFlowControl,
   type StageRefusalCode,
+  type StageRequestHeaders,
 } from "./StageProtocol.js";
 
 export type { StageRunner } from "./StageAdmission.js";
+
+/** One stage to run: its request, the input hash it signs, its input bytes. */
+interface StageInput {
+  readonly requestId: bigint;
+  readonly inputHash: string;
+  readonly input: Uint8Array;
+}
+
+/** A stage run and signed, or why its run failed (it fails alone). */
+type StageOutcome = { ok: true; output: Uint8Array; outputHash: string; signature: string } | { ok: false; error: string };
 
 export interface ShardServerOptions {
   /** The host's staked key: signs every stage it answers. */
@@ -71,7 +83,10 @@ export interface ShardServerOptions {
  * header validation → the caller's session token (recovered, and remembered once its peer is authorized) →
  * `peerRefusal` → `authorize` → `runner.serves` → the input ref's hash when one is given → a concurrency slot → the
  * body, streamed under the size limit → keccak256(body) = the input hash (without an input ref) → `runner.run`
- * → the EIP-712 stage signature → the answer. The runner is never called for a refused request.
+ * → the EIP-712 stage signature → the answer. The runner is never called for a refused request. A batch of stages
+ * of one shard (`/v1/stages`, StageBatchProtocol.ts) goes the same way, every request of it authorized, one slot per
+ * stage, every input's hash checked before any runs; its stages are handed to the runner together (one prediction)
+ * and a stage whose run fails fails alone.
  *
  * Plain h2c without `tls`: fine on loopback and in tests; production hosts pass `tls` (or sit behind a
  * TLS-terminating HTTP/2 proxy), since the activations and the session tokens are otherwise readable on the wire:
@@ -223,13 +238,13 @@ export class ShardServer {
 
   async #handle(stream: ServerHttp2Stream, headers: IncomingHttpHeaders): Promise<void> {
     stream.on("error", (err) => this.#log.debug({ err }, "shard server: stream error"));
-    let slot = false;
-    let peer = "";
+    let held: { peer: string; n: number } | undefined;
     try {
       if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
-      if (headers[":path"] !== STAGE_PATH) throw new Refusal("NOT_FOUND", `no such path; stages are served at ${STAGE_PATH}`);
+      const path = headers[":path"];
+      if (path !== STAGE_PATH && path !== STAGES_PATH) throw new Refusal("NOT_FOUND", `no such path; stages are served at ${STAGE_PATH} and ${STAGES_PATH}`);
       if (headers[":method"] !== STAGE_METHOD) throw new Refusal("METHOD_NOT_ALLOWED", `stages are ${STAGE_METHOD}ed`);
-      const req = await admitStage(headers, {
+      const ctx = {
         tokens: this.#tokens!,
         runner: this.#o.runner,
         authorize: this.#o.authorize,
@@ -237,76 +252,146 @@ export class ShardServer {
         maxBodyBytes: this.#o.maxBodyBytes,
         now: this.#now(),
         log: this.#log,
-      });
-      if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
-      if (this.#active >= this.#o.maxConcurrent) throw new Refusal("BUSY", `the host runs ${this.#active} stages already; try another host`);
-      const held = this.#activeByPeer.get(req.peer) ?? 0;
-      if (held >= this.#o.maxConcurrentPerPeer) throw new Refusal("BUSY", `this caller runs ${held} stages here already; try another host`);
-      this.#active++;
-      this.#activeByPeer.set(req.peer, held + 1);
-      peer = req.peer;
-      slot = true;
-      // The connection's flow-control windows open once its caller is admitted (until then the protocol's 64 KiB a
-      // stream: all a stranger can make this host buffer unread per stream). A stream reset meanwhile has no session.
-      const session = stream.session;
-      if (session !== undefined && !this.#widened.has(session)) {
-        this.#widened.add(session);
-        openFlowControl(session);
+      };
+      if (path === STAGE_PATH) {
+        const req = await admitStage(headers, ctx);
+        held = this.#takeSlots(stream, req.peer, 1);
+        await this.#runOne(stream, req);
+      } else {
+        const req = await admitStageBatch(headers, ctx);
+        held = this.#takeSlots(stream, req.peer, req.requestIds.length);
+        await this.#runBatch(stream, req);
       }
-
-      const body = await readBody(stream, this.#o.maxBodyBytes, this.#stopping.signal);
-      if (body === "too-large") throw new Refusal("BODY_TOO_LARGE", `the body is over ${this.#o.maxBodyBytes} bytes`);
-      if (body === "aborted") throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
-      if (body === "closed") return void this.#abandoned++;
-      // Without an input ref the body is what the input hash hashes; with one, the ref was checked at admission.
-      if (req.inputRef === undefined && activationHash(body) !== req.inputHash) {
-        throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the body is not the input hash");
-      }
-
-      let output: Uint8Array;
-      try {
-        output = await this.#o.runner.run(req.versionId, req.shardIndex, body);
-        if (!(output instanceof Uint8Array)) throw new TypeError("the runner returned no bytes");
-      } catch (err) {
-        this.#log.warn({ err, versionId: String(req.versionId), shard: req.shardIndex }, "shard server: runner failed");
-        throw new Refusal("RUNNER_FAILED", `shard ${req.shardIndex} failed: ${(err as Error)?.message ?? String(err)}`);
-      }
-      const outputHash = activationHash(output);
-      const signed = await signStage(this.#o.signer, this.#o.chainId, this.#o.shardRegistry, {
-        requestId: req.requestId,
-        modelVersionId: req.versionId,
-        shardIndex: req.shardIndex,
-        inputHash: req.inputHash,
-        outputHash,
-      });
-      if (stream.destroyed || stream.closed) return void this.#abandoned++;
-      stream.respond({
-        ":status": 200,
-        "content-type": "application/octet-stream",
-        "content-length": String(output.byteLength),
-        [STAGE_HEADERS.outputHash]: outputHash,
-        [STAGE_HEADERS.host]: this.#host!,
-        [STAGE_HEADERS.stageSignature]: signed.signature,
-      });
-      await new Promise<void>((resolve) => {
-        stream.once("close", resolve);
-        stream.end(output, () => resolve());
-      });
-      this.#served++;
-      // Handed over, unless the caller reset the stream (a reset with an error code: it gave up on this answer).
-      const delivered = stream.rstCode === undefined || stream.rstCode === h2.NGHTTP2_NO_ERROR;
-      if (delivered) this.#o.onServed?.({ peer: req.peer, requestId: req.requestId, versionId: req.versionId, shardIndex: req.shardIndex });
     } catch (err) {
       const refusal = err instanceof Refusal ? err : new Refusal("INTERNAL", "the host failed to answer");
       if (!(err instanceof Refusal)) this.#log.error({ err }, "shard server: stage failed");
       this.#refuse(stream, refusal);
     } finally {
-      if (slot) {
-        this.#active--;
-        const left = (this.#activeByPeer.get(peer) ?? 1) - 1;
-        if (left === 0) this.#activeByPeer.delete(peer);
-        else this.#activeByPeer.set(peer, left);
+      if (held !== undefined) {
+        this.#active -= held.n;
+        const left = (this.#activeByPeer.get(held.peer) ?? held.n) - held.n;
+        if (left <= 0) this.#activeByPeer.delete(held.peer);
+        else this.#activeByPeer.set(held.peer, left);
       }
+    }
+  }
+
+  /**
+   * `n` concurrency slots for `peer` (a batch takes one per stage), or BUSY; then the connection's flow-control
+   * windows open, once its caller is admitted (until then the protocol's 64 KiB a stream: all a stranger can make
+   * this host buffer unread per stream). A stream reset meanwhile has no session.
+   */
+  #takeSlots(stream: ServerHttp2Stream, peer: string, n: number): { peer: string; n: number } {
+    if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
+    if (this.#active + n > this.#o.maxConcurrent) throw new Refusal("BUSY", `the host runs ${this.#active} stages already (at most ${this.#o.maxConcurrent}); try another host`);
+    const held = this.#activeByPeer.get(peer) ?? 0;
+    if (held + n > this.#o.maxConcurrentPerPeer) throw new Refusal("BUSY", `this caller runs ${held} stages here already (at most ${this.#o.maxConcurrentPerPeer}); try another host`);
+    this.#active += n;
+    this.#activeByPeer.set(peer, held + n);
+    const session = stream.session;
+    if (session !== undefined && !this.#widened.has(session)) {
+      this.#widened.add(session);
+      openFlowControl(session);
+    }
+    return { peer, n };
+  }
+
+  /** The body, or the refusal for why it did not come whole; undefined when the caller went away (abandoned). */
+  async #body(stream: ServerHttp2Stream, maxBytes: number): Promise<Uint8Array | undefined> {
+    const body = await readBody(stream, maxBytes, this.#stopping.signal);
+    if (body === "too-large") throw new Refusal("BODY_TOO_LARGE", `the body is over ${maxBytes} bytes`);
+    if (body === "aborted") throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
+    if (body === "closed") return void this.#abandoned++;
+    return body;
+  }
+
+  async #runOne(stream: ServerHttp2Stream, req: StageRequestHeaders): Promise<void> {
+    const body = await this.#body(stream, this.#o.maxBodyBytes);
+    if (body === undefined) return;
+    // Without an input ref the body is what the input hash hashes; with one, the ref was checked at admission.
+    if (req.inputRef === undefined && activationHash(body) !== req.inputHash) {
+      throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the body is not the input hash");
+    }
+    const [result] = await this.#runStages(req.versionId, req.shardIndex, [{ requestId: req.requestId, inputHash: req.inputHash, input: body }]);
+    if (!result!.ok) throw new Refusal("RUNNER_FAILED", `shard ${req.shardIndex} failed: ${result!.error}`);
+    if (stream.destroyed || stream.closed) return void this.#abandoned++;
+    stream.respond({
+      ":status": 200,
+      "content-type": "application/octet-stream",
+      "content-length": String(result!.output.byteLength),
+      [STAGE_HEADERS.outputHash]: result!.outputHash,
+      [STAGE_HEADERS.host]: this.#host!,
+      [STAGE_HEADERS.stageSignature]: result!.signature,
+    });
+    if (await this.#send(stream, result!.output)) this.#delivered(req.peer, req.versionId, req.shardIndex, [req.requestId]);
+  }
+
+  async #runBatch(stream: ServerHttp2Stream, req: StageBatchRequestHeaders): Promise<void> {
+    const total = req.inputLengths.reduce((sum, n) => sum + n, 0);
+    const body = await this.#body(stream, total);
+    if (body === undefined) return;
+    if (body.byteLength !== total) throw new Refusal("BAD_REQUEST", `the body is ${body.byteLength} bytes, not the ${total} its inputs' lengths add up to`);
+    const stages: StageInput[] = [];
+    let offset = 0;
+    for (const [i, length] of req.inputLengths.entries()) {
+      const input = body.subarray(offset, (offset += length));
+      if (activationHash(input) !== req.inputHashes[i]) throw new Refusal("INPUT_HASH_MISMATCH", `keccak256 of input ${i} is not its input hash`);
+      stages.push({ requestId: req.requestIds[i]!, inputHash: req.inputHashes[i]!, input });
+    }
+    const results = await this.#runStages(req.versionId, req.shardIndex, stages);
+    for (const r of results) if (!r.ok) this.#count("RUNNER_FAILED");
+    if (stream.destroyed || stream.closed) return void (this.#abandoned += stages.length);
+    const outputs = results.flatMap((r) => (r.ok ? [r.output] : []));
+    const output = Buffer.concat(outputs);
+    stream.respond({
+      ":status": 200,
+      "content-type": "application/octet-stream",
+      "content-length": String(output.byteLength),
+      ...stageBatchResponseHeaders(this.#host!, results.map((r) => (r.ok ? { ok: true, outputHash: r.outputHash, outputLength: r.output.byteLength, signature: r.signature } : { ok: false }))),
+    });
+    const served = req.requestIds.filter((_, i) => results[i]!.ok);
+    if (await this.#send(stream, output)) this.#delivered(req.peer, req.versionId, req.shardIndex, served);
+  }
+
+  /**
+   * Runs stages of one shard (given together, the runner batches them into one prediction) and signs each output;
+   * a stage whose run failed fails alone (its error's message).
+   */
+  async #runStages(versionId: bigint, shardIndex: number, stages: readonly StageInput[]): Promise<StageOutcome[]> {
+    const runs = await Promise.allSettled(
+      stages.map(async (s) => {
+        const output = await this.#o.runner.run(versionId, shardIndex, s.input);
+        if (!(output instanceof Uint8Array)) throw new TypeError("the runner returned no bytes");
+        return output;
+      }),
+    );
+    return Promise.all(
+      runs.map(async (run, i): Promise<StageOutcome> => {
+        if (run.status === "rejected") {
+          this.#log.warn({ err: run.reason, versionId: String(versionId), shard: shardIndex }, "shard server: runner failed");
+          return { ok: false, error: (run.reason as Error)?.message ?? String(run.reason) };
+        }
+        const outputHash = activationHash(run.value);
+        const { inputHash, requestId } = stages[i]!;
+        const signed = await signStage(this.#o.signer, this.#o.chainId, this.#o.shardRegistry, { requestId, modelVersionId: versionId, shardIndex, inputHash, outputHash });
+        return { ok: true, output: run.value, outputHash, signature: signed.signature };
+      }),
+    );
+  }
+
+  /** Writes the answer's body; true when it was handed over (not reset by the caller with an error code). */
+  async #send(stream: ServerHttp2Stream, body: Uint8Array): Promise<boolean> {
+    await new Promise<void>((resolve) => {
+      stream.once("close", resolve);
+      stream.end(body, () => resolve());
+    });
+    return stream.rstCode === undefined || stream.rstCode === h2.NGHTTP2_NO_ERROR;
+  }
+
+  #delivered(peer: string, versionId: bigint, shardIndex: number, requestIds: readonly bigint[]): void {
+    for (const requestId of requestIds) {
+      this.#served++;
+      this.#o.onServed?.({ peer, requestId, versionId, shardIndex });
     }
   }
 

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders } from "node:http2";
 import { keccak256 } from "ethers";
 import type { Logger } from "../../logger.js";
 import type { SessionTokens } from "./SessionTokens.js";
+import { BATCH_HEADERS, parseStageBatchRequestHeaders, type StageBatchRequestHeaders } from "./StageBatchProtocol.js";
 import { parseStageRequestHeaders, type StageRefusalCode, type StageRequestHeaders } from "./StageProtocol.js";
 
 /** What a host runs: the shards it loaded (ShardStageRunner is one). */
@@ -46,32 +47,59 @@ export async function admitStage(headers: IncomingHttpHeaders, ctx: AdmissionCon
   const parsed = parseStageRequestHeaders(headers);
   if (!parsed.ok) throw new Refusal("BAD_REQUEST", parsed.error);
   const req = parsed.value;
-
-  const verdict = ctx.tokens.check(req, ctx.now);
-  if (!verdict.ok) throw new Refusal(verdict.code, verdict.reason);
-
-  const refused = ctx.peerRefusal?.(req.peer);
-  if (refused !== undefined) throw new Refusal("PEER_NOT_AUTHORIZED", refused);
-
-  let allowed: boolean;
-  try {
-    allowed = await ctx.authorize(req.peer, req.requestId, req.versionId);
-  } catch (err) {
-    ctx.log.warn({ err, peer: req.peer }, "shard server: authorization check failed");
-    throw new Refusal("AUTHORIZATION_UNAVAILABLE", "the host could not check the peer's authorization");
-  }
-  if (!allowed) throw new Refusal("PEER_NOT_AUTHORIZED", `${req.peer} may not run stages of request ${req.requestId}`);
-  if (!verdict.known) ctx.tokens.remember(req, ctx.now);
-  if (!ctx.runner.serves(req.versionId, req.shardIndex)) {
-    throw new Refusal("SHARD_NOT_SERVED", `shard ${req.shardIndex} of version ${req.versionId} is not served here`);
-  }
-
+  await admitPeer(req, [req.requestId], req.versionId, req.shardIndex, ctx);
   if (req.inputRef !== undefined && keccak256(req.inputRef) !== req.inputHash) {
     throw new Refusal("INPUT_HASH_MISMATCH", "keccak256 of the input ref is not the input hash");
   }
-  const declared = Number(headers["content-length"]);
-  if (headers["content-length"] !== undefined && Number.isFinite(declared) && declared > ctx.maxBodyBytes) {
-    throw new Refusal("BODY_TOO_LARGE", `the body is over ${ctx.maxBodyBytes} bytes`);
+  checkDeclaredLength(headers, ctx.maxBodyBytes);
+  return req;
+}
+
+/**
+ * The same decision for a batch of stages of one shard (StageBatchProtocol.ts): headers well-formed (400), the
+ * session token, `peerRefusal`, `authorize` for every request of the batch (one refused: 403 for the whole batch, no
+ * stage runs), `runner.serves`, the inputs' lengths within the limit (413) and the declared content-length their sum
+ * (400).
+ */
+export async function admitStageBatch(headers: IncomingHttpHeaders, ctx: AdmissionContext): Promise<StageBatchRequestHeaders> {
+  const parsed = parseStageBatchRequestHeaders(headers);
+  if (!parsed.ok) throw new Refusal("BAD_REQUEST", parsed.error);
+  const req = parsed.value;
+  await admitPeer(req, req.requestIds, req.versionId, req.shardIndex, ctx);
+  const total = req.inputLengths.reduce((sum, n) => sum + n, 0);
+  if (total > ctx.maxBodyBytes) throw new Refusal("BODY_TOO_LARGE", `the inputs are over ${ctx.maxBodyBytes} bytes`);
+  if (headers["content-length"] !== undefined && headers["content-length"] !== String(total)) {
+    throw new Refusal("BAD_REQUEST", `content-length is not the sum of ${BATCH_HEADERS.inputLengths} (${total})`);
   }
   return req;
+}
+
+/** The session token, then `peerRefusal`, then `authorize` for each of `requestIds`, then `runner.serves`. */
+async function admitPeer(token: { peer: string; expires: number; auth: string }, requestIds: readonly bigint[], versionId: bigint, shardIndex: number, ctx: AdmissionContext): Promise<void> {
+  const verdict = ctx.tokens.check(token, ctx.now);
+  if (!verdict.ok) throw new Refusal(verdict.code, verdict.reason);
+
+  const refused = ctx.peerRefusal?.(token.peer);
+  if (refused !== undefined) throw new Refusal("PEER_NOT_AUTHORIZED", refused);
+
+  let allowed: boolean[];
+  try {
+    allowed = await Promise.all(requestIds.map((requestId) => ctx.authorize(token.peer, requestId, versionId)));
+  } catch (err) {
+    ctx.log.warn({ err, peer: token.peer }, "shard server: authorization check failed");
+    throw new Refusal("AUTHORIZATION_UNAVAILABLE", "the host could not check the peer's authorization");
+  }
+  const denied = requestIds.find((_, i) => !allowed[i]);
+  if (denied !== undefined) throw new Refusal("PEER_NOT_AUTHORIZED", `${token.peer} may not run stages of request ${denied}`);
+  if (!verdict.known) ctx.tokens.remember(token, ctx.now);
+  if (!ctx.runner.serves(versionId, shardIndex)) {
+    throw new Refusal("SHARD_NOT_SERVED", `shard ${shardIndex} of version ${versionId} is not served here`);
+  }
+}
+
+function checkDeclaredLength(headers: IncomingHttpHeaders, maxBodyBytes: number): void {
+  const declared = Number(headers["content-length"]);
+  if (headers["content-length"] !== undefined && Number.isFinite(declared) && declared > maxBodyBytes) {
+    throw new Refusal("BODY_TOO_LARGE", `the body is over ${maxBodyBytes} bytes`);
+  }
 }

@@ -57,3 +57,9 @@ export class StageError extends TesseraError {
     });
   }
 }
+
+/** A host's 429 BUSY (status 429 with the protocol's BUSY code): it admits no more stages now; not a failure. */
+export function isBusy(err: unknown): boolean {
+  const e = err as { status?: unknown; serverCode?: unknown } | null;
+  return e?.status === 429 && e.serverCode === "BUSY";
+}
