@@ -15,6 +15,8 @@ import { storeShardedModel } from "../../../worker/src/shards/ShardedModels.js";
 import { ShardRouter, type StageCall, type StageTransport } from "../../../worker/src/shards/ShardRouter.js";
 import { ShardStageRunner } from "../../../worker/src/shards/ShardStageRunner.js";
 import { signStage, stageSigner } from "../../../worker/src/shards/StageSignature.js";
+import { BatchingStageRunner } from "../../../worker/src/shards/StageBatching.js";
+import type { BatchStageTransport, StageCallOutcome } from "../../../worker/src/shards/StageCoalescing.js";
 import { buildTestMlp } from "../ml/sharding/fixtures.js";
 
 const CHAIN_ID = 31337n;
@@ -27,10 +29,21 @@ class RemoteHosts implements StageTransport {
   constructor(private readonly hosts: Map<string, { wallet: Wallet | HDNodeWallet; runner: ShardStageRunner }>) {}
   async runStage(endpoint: string, _expectedHost: string, stage: StageCall) {
     this.calls.push(`${stage.shardIndex}@${endpoint}`);
+    return this.answer(endpoint, stage);
+  }
+  protected async answer(endpoint: string, stage: StageCall) {
     const host = this.hosts.get(endpoint)!;
     const output = await host.runner.run(stage.versionId, stage.shardIndex, stage.input);
     const signed = await signStage(host.wallet, CHAIN_ID, REGISTRY, { requestId: stage.requestId, modelVersionId: stage.versionId, shardIndex: stage.shardIndex, inputHash: stage.inputHash, outputHash: keccak256(output) });
     return { output, stage: signed };
+  }
+}
+
+/** The same hosts, taking a batch of stages of one shard in one call (as ShardClient.runStages does over HTTP/2). */
+class BatchedRemoteHosts extends RemoteHosts implements BatchStageTransport {
+  async runStages(endpoint: string, _expectedHost: string, stages: readonly StageCall[]): Promise<StageCallOutcome[]> {
+    this.calls.push(`${stages[0]!.shardIndex}x${stages.length}@${endpoint}`);
+    return Promise.all(stages.map(async (stage) => ({ ok: true as const, ...(await this.answer(endpoint, stage)) })));
   }
 }
 
@@ -109,6 +122,25 @@ describe("A claimant that hosts a shard runs its stage in its own process (Local
     expect(stages.preferredHost(7n, 0)).to.equal(undefined);
     await router.run({ requestId: 10n, versionId: 7n, shardCount: 2, input: inputs[1], inputHash: keccak256(inputs[1]) });
     expect(network.calls).to.deep.equal(["0@remote-0", "1@remote-1"]);
+    for (const h of remote.values()) h.runner.dispose();
+    own.dispose();
+  });
+
+  it("a batch routed at once: shard 0's stages run here as one prediction, shard 1's go to its host in one call; the answers are the whole model's", async () => {
+    const { remote, claimant, own, whole } = await setup();
+    const network = new BatchedRemoteHosts(remote);
+    const batching = new BatchingStageRunner(own);
+    const stages = new LocalFirstStages({ self: claimant.address, signer: claimant, chainId: CHAIN_ID, shardRegistry: REGISTRY, runner: () => batching, remote: network });
+    const announced = [[{ host: claimant.address, endpoint: "https://claimant.example" }], [{ host: remote.get("remote-1")!.wallet.address, endpoint: "remote-1" }]];
+    const router = new ShardRouter({ transport: stages, hostsOf: async (_v, shard) => announced[shard], preferredHost: (v, s) => stages.preferredHost(v, s) });
+    const runs = await Promise.all(inputs.map((input, i) => router.run({ requestId: BigInt(i + 1), versionId: 7n, shardCount: 2, input, inputHash: keccak256(input) })));
+    runs.forEach((run, i) => {
+      expect(Buffer.from(run.output).toString("hex")).to.equal(Buffer.from((whole[i] as { output: Uint8Array }).output).toString("hex"));
+      expect(run.stages.map((s) => s.host)).to.deep.equal([claimant.address, remote.get("remote-1")!.wallet.address]);
+    });
+    expect([stages.local, batching.batches, batching.stages]).to.deep.equal([4, 1, 4]);
+    expect(network.calls).to.deep.equal(["1x4@remote-1"]);
+    expect(router.wire).to.deep.equal({ calls: 2, stages: 8 });
     for (const h of remote.values()) h.runner.dispose();
     own.dispose();
   });
