@@ -27,6 +27,23 @@ describe("StageAuthorization: a staked worker of the version, on a request on ch
     failNext = false;
   });
 
+  it("a batch's stages asked about at once share the reads in flight: the peer's eligibility read once, each request once; a failed read is not kept", async () => {
+    states.set(8n, { status: 2n, modelVersionId: 3n });
+    states.set(9n, { status: 2n, modelVersionId: 4n });
+    const auth = new StageAuthorization(chain, { now: () => now });
+    const verdicts = await Promise.all([7n, 8n, 9n, 7n].map((id) => auth.authorize(PEER, id, 3n)));
+    expect(verdicts).to.deep.equal([true, true, false, true]);
+    expect(reads).to.deep.equal({ eligible: 1, state: 3 });
+    failNext = true;
+    const other = "0x00000000000000000000000000000000000000bb";
+    const failed = await Promise.allSettled([auth.authorize(other, 7n, 3n), auth.authorize(other, 8n, 3n)]);
+    expect(failed.map((f) => f.status)).to.deep.equal(["rejected", "rejected"]);
+    expect(reads.eligible).to.equal(2);
+    failNext = false;
+    expect(await auth.authorize(other, 7n, 3n)).to.equal(true);
+    expect(reads.eligible).to.equal(3);
+  });
+
   it("authorizes a request's stages with one read of each until ttlMs has passed (exact edge), then reads again", async () => {
     const auth = new StageAuthorization(chain, { ttlMs: 2_000, now: () => now });
     expect(await auth.authorize(PEER, 7n, 3n)).to.equal(true);

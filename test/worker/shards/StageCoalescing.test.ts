@@ -1,9 +1,9 @@
 import { expect } from "chai";
 import { keccak256, Wallet } from "ethers";
 import { HostBackoff } from "../../../worker/src/shards/HostBackoff.js";
-import { ShardRouter, type ShardHostEntry } from "../../../worker/src/shards/ShardRouter.js";
+import { NoLiveHostError, ShardRouter, type ShardHostEntry } from "../../../worker/src/shards/ShardRouter.js";
 import type { BatchStageTransport } from "../../../worker/src/shards/StageCoalescing.js";
-import { ShardClient } from "../../../worker/src/shards/transport/ShardClient.js";
+import { ShardClient, StageError } from "../../../worker/src/shards/transport/ShardClient.js";
 import { CHAIN_ID, freePort, host, randomBytes, REGISTRY, REQUEST, VERSION, type Hosted } from "./transport/fixtures.js";
 
 /**
@@ -110,6 +110,47 @@ describe("Coalescing a batch's stages into one call per host and shard", functio
     const done = await Promise.all(runs);
     expect(done.map((d) => d.stages[0]!.inputHash)).to.deep.equal([keccak256(ref), request(1).inputHash, request(2).inputHash, keccak256(ref)]);
     expect([...calls].sort()).to.deep.equal(["runStage:0@0", "runStage:0@0", "runStages:0x2@0"]);
+  });
+
+  it("a batch refused for one request (403: the host's node has not seen it yet): the others are sent alone and answered, only that one fails", async () => {
+    hosts.push(await host(keys[0]!, [caller.address], { authorize: async (_peer, requestId) => requestId !== REQUEST + 2n }));
+    const router = new ShardRouter({ transport, hostsOf: async () => [{ host: keys[0]!.address, endpoint: hosts[0]!.endpoint }] });
+    const runs = await Promise.allSettled(Array.from({ length: 4 }, (_, i) => router.run(request(i, 1))));
+    expect(runs.map((r) => r.status)).to.deep.equal(["fulfilled", "fulfilled", "rejected", "fulfilled"]);
+    expect((runs[2] as PromiseRejectedResult).reason).to.be.instanceOf(NoLiveHostError);
+    expect(calls).to.deep.equal(["runStages:0x4@0", "runStage:0@0", "runStage:0@0", "runStage:0@0", "runStage:0@0"]);
+    expect([hosts[0]!.server.served, hosts[0]!.server.refused.PEER_NOT_AUTHORIZED]).to.deep.equal([3, 2]);
+  });
+
+  it("a host of an older version that does not know the batch path (404 NOT_FOUND): its stages are sent alone, then and from now on", async () => {
+    const hostsOf = await oneHost();
+    const old: BatchStageTransport = {
+      runStage: transport.runStage,
+      runStages: async (endpoint, expectedHost, stages) => {
+        calls.push(`runStages:${stages[0]!.shardIndex}x${stages.length}@0`);
+        throw StageError.fromStatus(endpoint, 404, "no such path", "NOT_FOUND");
+      },
+    };
+    const router = new ShardRouter({ transport: old, hostsOf });
+    for (const round of [0, 1]) {
+      const done = await Promise.all([0, 1, 2].map((i) => router.run(request(3 * round + i, 1))));
+      expect(done.map((d) => d.replays)).to.deep.equal([0, 0, 0]);
+    }
+    expect(calls).to.deep.equal(["runStages:0x3@0", ...Array(6).fill("runStage:0@0")]);
+    expect(router.stats).to.include({ stages: 6, failed: 0 });
+  });
+
+  it("a batch holds at most 8 MiB of inputs: three 3 MiB stages go as 2 + 1, three 5 MiB stages one by one", async () => {
+    const router = new ShardRouter({ transport, hostsOf: await oneHost() });
+    const big = (i: number, bytes: number) => {
+      const input = randomBytes(bytes, i + 1);
+      return { requestId: REQUEST + BigInt(i), versionId: VERSION, shardCount: 1, input, inputHash: keccak256(input) };
+    };
+    await Promise.all([0, 1, 2].map((i) => router.run(big(i, 3 * 2 ** 20))));
+    expect(calls).to.deep.equal(["runStages:0x2@0", "runStage:0@0"]);
+    calls.length = 0;
+    await Promise.all([3, 4, 5].map((i) => router.run(big(i, 5 * 2 ** 20))));
+    expect(calls).to.deep.equal(["runStage:0@0", "runStage:0@0", "runStage:0@0"]);
   });
 
   it("a transport without batch calls (an in-process one) is used stage by stage", async () => {

@@ -255,7 +255,10 @@ export class ShardRouter {
         // Not now, not down: asked again after a pause, or another host of the shard is. A host refuses a stage it
         // has no room for at once: a "busy" that took long is a host failing. A long streak of them puts the host
         // behind the others (back-off), still a last resort for this stage.
-        if (isBusy(err) && Date.now() - sentAt < SLOW_BUSY_MS) {
+        // The refused exchange's own time where the transport tells it (a batch refused whole is re-sent stage by
+        // stage: the stage's BUSY came from the second exchange).
+        const elapsed = (err as { elapsedMs?: unknown } | null)?.elapsedMs;
+        if (isBusy(err) && (typeof elapsed === "number" ? elapsed : Date.now() - sentAt) < SLOW_BUSY_MS) {
           this.#busy++;
           waitingSince ??= sentAt;
           if (this.#slots.busy(pick.host, busyPauseMs(busyAnswers++))) this.#backoff.fail(pick.host);

@@ -17,7 +17,8 @@ export interface StageAuthorizationOptions {
  * request that exists on chain for that version — nobody else gets free compute. The two chain reads are reused
  * for `ttlMs` once positive: a request's stages, and a busy peer's, come within milliseconds of each other, and over
  * a remote RPC each read is a round trip on the pipeline's critical path. Negative and failed reads are not reused
- * (a peer that just registered, or a request the host's node has not seen yet, is asked about again next time).
+ * (a peer that just registered, or a request the host's node has not seen yet, is asked about again next time). Reads
+ * in flight are shared: the stages of a batch, all of one peer, read its eligibility once.
  */
 export class StageAuthorization {
   readonly #reads: AuthorizationReads;
@@ -28,6 +29,9 @@ export class StageAuthorization {
   readonly #eligible = new Map<string, number>();
   /** requestId → { versionId, until }. */
   readonly #requests = new Map<bigint, { versionId: bigint; until: number }>();
+  /** Reads in flight, shared by the checks that need them meanwhile (a batch's stages all ask about one peer). */
+  readonly #readingEligible = new Map<string, Promise<boolean>>();
+  readonly #readingRequests = new Map<bigint, Promise<bigint | undefined>>();
 
   constructor(reads: AuthorizationReads, options: StageAuthorizationOptions = {}) {
     this.#reads = reads;
@@ -43,14 +47,24 @@ export class StageAuthorization {
     const knownRequest = this.#requests.get(requestId);
     const requestKnown = knownRequest !== undefined && knownRequest.until > now;
     const [eligible, requestVersion] = await Promise.all([
-      knownEligible ? true : this.#reads.isEligibleInferrer(peer, versionId),
-      requestKnown ? knownRequest.versionId : this.#reads.requestState(requestId).then((s) => (s.status === 0n ? undefined : s.modelVersionId)),
+      knownEligible ? true : shared(this.#readingEligible, eligibleKey, () => this.#reads.isEligibleInferrer(peer, versionId)),
+      requestKnown ? knownRequest.versionId : shared(this.#readingRequests, requestId, () => this.#reads.requestState(requestId).then((s) => (s.status === 0n ? undefined : s.modelVersionId))),
     ]);
     const until = this.#now() + this.#ttl;
     if (eligible && !knownEligible) remember(this.#eligible, eligibleKey, until, this.#capacity, this.#now());
     if (requestVersion !== undefined && !requestKnown) remember(this.#requests, requestId, { versionId: requestVersion, until }, this.#capacity, this.#now());
     return eligible && requestVersion === versionId;
   }
+}
+
+/** The read in flight for `key`, or a new one (forgotten once settled). */
+function shared<K, V>(inFlight: Map<K, Promise<V>>, key: K, read: () => Promise<V>): Promise<V> {
+  let pending = inFlight.get(key);
+  if (pending === undefined) {
+    pending = read().finally(() => inFlight.delete(key));
+    inFlight.set(key, pending);
+  }
+  return pending;
 }
 
 function remember<K, V extends number | { until: number }>(map: Map<K, V>, key: K, value: V, capacity: number, now: number): void {

@@ -176,11 +176,12 @@ describe("Batched stages (POST /v1/stages): several requests' stages of one shar
       expect(hosted.runner.calls).to.have.length(0);
     });
 
-    it("a batch takes a slot per stage: 5 stages on a host admitting 4 per caller are refused whole (429 BUSY, before the body); 4 are served", async () => {
+    it("a batch takes a slot per stage: 5 stages on a host admitting 4 per caller are refused whole (429 BUSY, before the body and before any chain read); 4 are served", async () => {
       hosted = await host(hostKey, [caller.address], { maxConcurrent: 8, maxConcurrentPerPeer: 4 });
       const err = await rejection(client.runStages(hosted.endpoint, hostKey.address, batch(5)));
       expect([err.code, err.serverCode, err.retryable]).to.deep.equal(["HTTP_429", "BUSY", true]);
-      expect(hosted.runner.calls).to.have.length(0);
+      expect(err.elapsedMs).to.be.a("number").and.within(0, 1_000);
+      expect([hosted.runner.calls.length, hosted.authorized.length]).to.deep.equal([0, 0]);
       const outcomes = await client.runStages(hosted.endpoint, hostKey.address, batch(4));
       expect(outcomes.map((o) => o.ok)).to.deep.equal([true, true, true, true]);
       expect([hosted.server.served, hosted.server.refused.BUSY, hosted.server.active]).to.deep.equal([4, 1, 0]);

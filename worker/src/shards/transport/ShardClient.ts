@@ -132,7 +132,8 @@ export class ShardClient {
       shardIndex: first.shardIndex,
       stages: stages.map((s, i) => ({ requestId: s.requestId, inputHash: inputHashes[i]!, input: s.input })),
     });
-    const answer = await this.#exchange(origin, endpoint, host, token, headers, Buffer.concat(stages.map((s) => s.input)), options.timeoutMs ?? 30_000);
+    // Each output may be as large as one stage's: the answer as large as all of them.
+    const answer = await this.#exchange(origin, endpoint, host, token, headers, Buffer.concat(stages.map((s) => s.input)), options.timeoutMs ?? 30_000, this.#maxOutput * stages.length);
     const parsed = parseStageBatchResponseHeaders(answer.headers, stages.length);
     if (!parsed.ok) throw bad(endpoint, "BAD_RESPONSE", parsed.error);
     if (parsed.value.host !== host) throw bad(endpoint, "WRONG_HOST", `the endpoint answers as ${parsed.value.host}, not ${host}`);
@@ -143,7 +144,11 @@ export class ShardClient {
       if (!s.ok) {
         return { ok: false, error: new StageError("HTTP_500", `${endpoint} could not run the stage of request ${stages[i]!.requestId} (RUNNER_FAILED)`, { endpoint, retryable: true, status: 500, serverCode: "RUNNER_FAILED" }) };
       }
-      const output = answer.body.subarray(offset, (offset += s.outputLength));
+      // A copy: an output kept (until its request is fulfilled) does not keep the whole batch's answer in memory.
+      const output = new Uint8Array(answer.body.subarray(offset, (offset += s.outputLength)));
+      if (s.outputLength > this.#maxOutput) {
+        return { ok: false, error: new StageError("OUTPUT_TOO_LARGE", `${endpoint}: the output is over ${this.#maxOutput} bytes`, { endpoint, retryable: false }) };
+      }
       try {
         return { ok: true, ...this.#checked(endpoint, host, stages[i]!, inputHashes[i]!, output, s.outputHash, s.signature) };
       } catch (err) {
@@ -174,13 +179,15 @@ export class ShardClient {
   }
 
   /** One exchange with the host; an answer other than 200 is thrown as its StageError (a 401 drops the token used). */
-  async #exchange(origin: string, endpoint: string, host: string, token: SessionToken, headers: Record<string, string>, body: Uint8Array, timeoutMs: number): Promise<Exchanged> {
+  async #exchange(origin: string, endpoint: string, host: string, token: SessionToken, headers: Record<string, string>, body: Uint8Array, timeoutMs: number, maxResponseBytes = this.#maxOutput): Promise<Exchanged> {
     const deadline = AbortSignal.timeout(timeoutMs);
     let answer: Exchanged;
+    let sentAt = 0;
     try {
       const lease = await this.#pool.acquire(origin, deadline);
       try {
-        answer = await exchange(lease.session, headers, body, { maxResponseBytes: this.#maxOutput, signal: deadline });
+        sentAt = performance.now();
+        answer = await exchange(lease.session, headers, body, { maxResponseBytes, signal: deadline });
       } finally {
         lease.release();
       }
@@ -201,7 +208,7 @@ export class ShardClient {
     // Only the token this call used: a renewal stored meanwhile is kept.
     const stored = this.#tokens.get(host);
     if (answer.status === 401 && stored !== undefined && (await stored.catch(() => undefined)) === token) this.#tokens.delete(host);
-    throw StageError.fromStatus(endpoint, answer.status, sentence, serverCode);
+    throw StageError.fromStatus(endpoint, answer.status, sentence, serverCode, Math.round(performance.now() - sentAt));
   }
 
   /** A stage's answer checked: the output hash is keccak256 of the output, the signature `host`'s over exactly this stage. */

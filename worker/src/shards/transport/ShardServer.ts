@@ -249,6 +249,7 @@ export class ShardServer {
         runner: this.#o.runner,
         authorize: this.#o.authorize,
         ...(this.#o.peerRefusal === undefined ? {} : { peerRefusal: this.#o.peerRefusal }),
+        busy: (peer: string, n: number) => this.#noRoom(peer, n),
         maxBodyBytes: this.#o.maxBodyBytes,
         now: this.#now(),
         log: this.#log,
@@ -283,9 +284,9 @@ export class ShardServer {
    */
   #takeSlots(stream: ServerHttp2Stream, peer: string, n: number): { peer: string; n: number } {
     if (this.#stopping.signal.aborted) throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
-    if (this.#active + n > this.#o.maxConcurrent) throw new Refusal("BUSY", `the host runs ${this.#active} stages already (at most ${this.#o.maxConcurrent}); try another host`);
+    const busy = this.#noRoom(peer, n);
+    if (busy !== undefined) throw new Refusal("BUSY", busy);
     const held = this.#activeByPeer.get(peer) ?? 0;
-    if (held + n > this.#o.maxConcurrentPerPeer) throw new Refusal("BUSY", `this caller runs ${held} stages here already (at most ${this.#o.maxConcurrentPerPeer}); try another host`);
     this.#active += n;
     this.#activeByPeer.set(peer, held + n);
     const session = stream.session;
@@ -296,17 +297,25 @@ export class ShardServer {
     return { peer, n };
   }
 
+  /** Why `n` more stages of `peer` do not fit now, or undefined. */
+  #noRoom(peer: string, n: number): string | undefined {
+    if (this.#active + n > this.#o.maxConcurrent) return `the host runs ${this.#active} stages already (at most ${this.#o.maxConcurrent}); try another host`;
+    const held = this.#activeByPeer.get(peer) ?? 0;
+    if (held + n > this.#o.maxConcurrentPerPeer) return `this caller runs ${held} stages here already (at most ${this.#o.maxConcurrentPerPeer}); try another host`;
+    return undefined;
+  }
+
   /** The body, or the refusal for why it did not come whole; undefined when the caller went away (abandoned). */
-  async #body(stream: ServerHttp2Stream, maxBytes: number): Promise<Uint8Array | undefined> {
+  async #body(stream: ServerHttp2Stream, maxBytes: number, stages: number): Promise<Uint8Array | undefined> {
     const body = await readBody(stream, maxBytes, this.#stopping.signal);
     if (body === "too-large") throw new Refusal("BODY_TOO_LARGE", `the body is over ${maxBytes} bytes`);
     if (body === "aborted") throw new Refusal("SHUTTING_DOWN", "the host is shutting down");
-    if (body === "closed") return void this.#abandoned++;
+    if (body === "closed") return void (this.#abandoned += stages);
     return body;
   }
 
   async #runOne(stream: ServerHttp2Stream, req: StageRequestHeaders): Promise<void> {
-    const body = await this.#body(stream, this.#o.maxBodyBytes);
+    const body = await this.#body(stream, this.#o.maxBodyBytes, 1);
     if (body === undefined) return;
     // Without an input ref the body is what the input hash hashes; with one, the ref was checked at admission.
     if (req.inputRef === undefined && activationHash(body) !== req.inputHash) {
@@ -328,7 +337,7 @@ export class ShardServer {
 
   async #runBatch(stream: ServerHttp2Stream, req: StageBatchRequestHeaders): Promise<void> {
     const total = req.inputLengths.reduce((sum, n) => sum + n, 0);
-    const body = await this.#body(stream, total);
+    const body = await this.#body(stream, total, req.requestIds.length);
     if (body === undefined) return;
     if (body.byteLength !== total) throw new Refusal("BAD_REQUEST", `the body is ${body.byteLength} bytes, not the ${total} its inputs' lengths add up to`);
     const stages: StageInput[] = [];
@@ -340,7 +349,7 @@ export class ShardServer {
     }
     const results = await this.#runStages(req.versionId, req.shardIndex, stages);
     for (const r of results) if (!r.ok) this.#count("RUNNER_FAILED");
-    if (stream.destroyed || stream.closed) return void (this.#abandoned += stages.length);
+    if (stream.destroyed || stream.closed) return void (this.#abandoned += results.filter((r) => r.ok).length);
     const outputs = results.flatMap((r) => (r.ok ? [r.output] : []));
     const output = Buffer.concat(outputs);
     stream.respond({

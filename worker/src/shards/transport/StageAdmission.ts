@@ -29,6 +29,11 @@ export interface AdmissionContext {
   authorize: (peer: string, requestId: bigint, versionId: bigint) => Promise<boolean>;
   /** Why the host refuses this peer whatever the request, or undefined. */
   peerRefusal?: (peer: string) => string | undefined;
+  /**
+   * Why the host has no room now for `stages` more stages of `peer` (429 BUSY), or undefined: checked before the
+   * authorization's chain reads, so a caller the host would refuse anyway costs it none (checked again on admission).
+   */
+  busy?: (peer: string, stages: number) => string | undefined;
   maxBodyBytes: number;
   /** The host's clock now (unix ms). */
   now: number;
@@ -74,13 +79,15 @@ export async function admitStageBatch(headers: IncomingHttpHeaders, ctx: Admissi
   return req;
 }
 
-/** The session token, then `peerRefusal`, then `authorize` for each of `requestIds`, then `runner.serves`. */
+/** The session token, then `peerRefusal`, then room for the stages, then `authorize` for each of `requestIds`, then `runner.serves`. */
 async function admitPeer(token: { peer: string; expires: number; auth: string }, requestIds: readonly bigint[], versionId: bigint, shardIndex: number, ctx: AdmissionContext): Promise<void> {
   const verdict = ctx.tokens.check(token, ctx.now);
   if (!verdict.ok) throw new Refusal(verdict.code, verdict.reason);
 
   const refused = ctx.peerRefusal?.(token.peer);
   if (refused !== undefined) throw new Refusal("PEER_NOT_AUTHORIZED", refused);
+  const busy = ctx.busy?.(token.peer, requestIds.length);
+  if (busy !== undefined) throw new Refusal("BUSY", busy);
 
   let allowed: boolean[];
   try {

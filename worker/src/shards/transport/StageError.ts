@@ -32,21 +32,24 @@ export class StageError extends TesseraError {
   readonly status?: number;
   /** The host's refusal code (`BUSY`, `PEER_NOT_AUTHORIZED`, …), for `HTTP_*` codes when the body carried one. */
   readonly serverCode?: string;
+  /** For `HTTP_*` codes: how long the exchange that was refused took, from its request to its answer (ms). */
+  readonly elapsedMs?: number;
 
   constructor(
     code: StageErrorCode,
     message: string,
-    options: { endpoint: string; retryable: boolean; status?: number; serverCode?: string; cause?: unknown },
+    options: { endpoint: string; retryable: boolean; status?: number; serverCode?: string; elapsedMs?: number; cause?: unknown },
   ) {
     super(message, { code, cause: options.cause });
     this.retryable = options.retryable;
     this.endpoint = options.endpoint;
     if (options.status !== undefined) this.status = options.status;
     if (options.serverCode !== undefined) this.serverCode = options.serverCode;
+    if (options.elapsedMs !== undefined) this.elapsedMs = options.elapsedMs;
   }
 
   /** The error for a non-200 answer: retryable for 429 and 5xx. */
-  static fromStatus(endpoint: string, status: number, sentence: string | undefined, serverCode: string | undefined): StageError {
+  static fromStatus(endpoint: string, status: number, sentence: string | undefined, serverCode: string | undefined, elapsedMs?: number): StageError {
     const retryable = status === 429 || status >= 500;
     const why = sentence ?? `status ${status}`;
     return new StageError(`HTTP_${status}`, `stage refused by ${endpoint} (${status}${serverCode ? ` ${serverCode}` : ""}): ${why}`, {
@@ -54,6 +57,7 @@ export class StageError extends TesseraError {
       retryable,
       status,
       ...(serverCode === undefined ? {} : { serverCode }),
+      ...(elapsedMs === undefined ? {} : { elapsedMs }),
     });
   }
 }
