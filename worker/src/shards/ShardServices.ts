@@ -42,7 +42,7 @@ interface ShardContext {
 
 /** A shard host's counts since it started serving: for the worker's metrics. */
 export interface ShardHostStats {
-  /** Stages answered (200). */
+  /** Stages answered (200) and handed to the caller. */
   readonly served: number;
   /** Stages whose caller went away before the answer. */
   readonly abandoned: number;

@@ -135,7 +135,7 @@ export class ShardServer {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Stages answered with 200. */
+  /** Stages answered (200) and handed to the caller (not reset by it during the answer: those are `abandoned`). */
   get served(): number {
     return this.#served;
   }
@@ -333,6 +333,7 @@ export class ShardServer {
       [STAGE_HEADERS.stageSignature]: result!.signature,
     });
     if (await this.#send(stream, result!.output)) this.#delivered(req.peer, req.versionId, req.shardIndex, [req.requestId]);
+    else this.#abandoned++;
   }
 
   async #runBatch(stream: ServerHttp2Stream, req: StageBatchRequestHeaders): Promise<void> {
@@ -360,6 +361,7 @@ export class ShardServer {
     });
     const served = req.requestIds.filter((_, i) => results[i]!.ok);
     if (await this.#send(stream, output)) this.#delivered(req.peer, req.versionId, req.shardIndex, served);
+    else this.#abandoned += served.length;
   }
 
   /**
