@@ -6,7 +6,8 @@
  * the CPU ms per request of the claimant's process and of each host, and the rate the busiest of them allows ("a core
  * each": what hosts on machines of their own would sustain; here every process shares two cores); bytes moved per
  * request; memory per host (VmRSS while serving, after a full GC, and the peak VmHWM, loading included); and the gas
- * of a sharded fulfilment on chain (EDR). Baselines: the whole model in the claimant's own process (what an unsharded
+ * of a sharded fulfilment on chain (EDR); the stages per call on the wire while pipelined (the router sends the stages
+ * it routes to a host at once as one batch call: StageCoalescing.ts), and the 429s it waited out. Baselines: the whole model in the claimant's own process (what an unsharded
  * worker does) and the whole model on one remote host (the same transport, one hop). Each shard count is measured
  * twice: every shard on a remote host ("N hosts"), and the claimant hosting shard 0 itself ("claimant 0": its stage
  * in its own process, LocalFirstStages, as a worker daemon with both roles runs it), the topology the latency goal is
@@ -142,7 +143,7 @@ interface Row {
    * every process, as hosts on machines of their own would have; on this machine every process shares two cores.
    */
   capacityPerSecond: number;
-  /** What the router did over the row: 429s it waited out, stages that failed, stages per call on the wire. */
+  /** What the router did over the row: 429s it waited out, stages that failed, stages per call on the wire (pipelined). */
   routing?: { busyAnswers: number; failed: number; stagesPerCall?: number };
   /** Stages per prediction, by host, over the whole run (both rows of its shard count). */
   meanBatch?: number[];
@@ -218,11 +219,13 @@ try {
     }
     const bytesPerRequest = bytes / SEQUENTIAL;
     const cpuBefore = cpuNow(hosts);
+    const wireBefore = router.wire;
     const t = performance.now();
     let next = 0;
     await Promise.all(Array.from({ length: IN_FLIGHT }, async () => {
       while (next < PIPELINED) await run(next++);
     }));
+    const wireAfter = router.wire;
     const requestsPerSecond = PIPELINED / ((performance.now() - t) / 1000);
     const cpuMs = cpuMsPerRequest(cpuBefore, cpuNow(hosts), PIPELINED);
     let gas: number | undefined;
@@ -239,8 +242,12 @@ try {
       gas = Number((await (await market.connect(claimant).fulfillSharded(item, routed.stages)).wait())!.gasUsed);
     }
     client.close();
-    const wire = router.wire;
-    const routing = { busyAnswers: router.stats.busy, failed: router.stats.failed, ...(wire === undefined ? {} : { stagesPerCall: wire.stages / Math.max(1, wire.calls) }) };
+    // Stages per call on the wire while pipelined (the one-at-a-time requests go alone).
+    const routing = {
+      busyAnswers: router.stats.busy,
+      failed: router.stats.failed,
+      ...(wireBefore === undefined || wireAfter === undefined ? {} : { stagesPerCall: (wireAfter.stages - wireBefore.stages) / Math.max(1, wireAfter.calls - wireBefore.calls) }),
+    };
     return { config, routing, p50Ms: percentile(times, 50), p95Ms: percentile(times, 95), requestsPerSecond, bytesPerRequest, peakHostMb: [], rssHostMb: [], cpuMs, capacityPerSecond: 1000 / Math.max(cpuMs.claimant, ...cpuMs.hosts), ...(gas === undefined ? {} : { gas }) };
   }
 
