@@ -153,6 +153,26 @@ describe("Coalescing a batch's stages into one call per host and shard", functio
     expect(calls).to.deep.equal(["runStage:0@0", "runStage:0@0", "runStage:0@0"]);
   });
 
+  it("a transport that breaks its contract (throws at once, or answers a batch with the wrong number of outcomes): every stage of the batch fails, none is left waiting", async () => {
+    const hostsOf = await oneHost();
+    for (const broken of [
+      () => {
+        throw new Error("thrown before any promise");
+      },
+      async () => [],
+    ]) {
+      const breaking: BatchStageTransport = { runStage: transport.runStage, runStages: broken as BatchStageTransport["runStages"] };
+      const router = new ShardRouter({ transport: breaking, hostsOf, backoff: new HostBackoff() });
+      const started = Date.now();
+      const runs = await Promise.allSettled([0, 1, 2].map((i) => router.run(request(i, 1))));
+      expect(runs.map((r) => r.status)).to.deep.equal(["rejected", "rejected", "rejected"]);
+      runs.forEach((r) => expect((r as PromiseRejectedResult).reason).to.be.instanceOf(NoLiveHostError));
+      expect(Date.now() - started).to.be.below(2_000);
+      expect(router.stats).to.include({ stages: 0, failed: 3, inFlight: 0 });
+    }
+    expect(hosts[0]!.runner.calls).to.have.length(0);
+  });
+
   it("a transport without batch calls (an in-process one) is used stage by stage", async () => {
     const single: { runStage: BatchStageTransport["runStage"] } = { runStage: transport.runStage };
     const router = new ShardRouter({ transport: single, hostsOf: await oneHost() });

@@ -1,4 +1,4 @@
-import { createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
+import { connect, constants as h2, createServer, type Http2Server, type IncomingHttpHeaders, type ServerHttp2Stream } from "node:http2";
 import type { AddressInfo } from "node:net";
 import { expect } from "chai";
 import { keccak256, Wallet } from "ethers";
@@ -14,7 +14,7 @@ import {
   STAGES_PATH,
 } from "../../../../worker/src/shards/transport/StageBatchProtocol.js";
 import { signSessionToken, STAGE_HEADERS, type SessionToken } from "../../../../worker/src/shards/transport/StageProtocol.js";
-import { CHAIN_ID, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, TestRunner, VERSION, type Hosted } from "./fixtures.js";
+import { CHAIN_ID, host, randomBytes, rawCall, REGISTRY, REQUEST, reversed, TestRunner, until, VERSION, type Hosted } from "./fixtures.js";
 
 const hostKey = Wallet.createRandom();
 const caller = Wallet.createRandom();
@@ -185,6 +185,24 @@ describe("Batched stages (POST /v1/stages): several requests' stages of one shar
       const outcomes = await client.runStages(hosted.endpoint, hostKey.address, batch(4));
       expect(outcomes.map((o) => o.ok)).to.deep.equal([true, true, true, true]);
       expect([hosted.server.served, hosted.server.refused.BUSY, hosted.server.active]).to.deep.equal([4, 1, 0]);
+    });
+
+    it("a caller that resets its batch while the body is coming: every stage of it counted abandoned, its slots given back, nothing run", async () => {
+      hosted = await host(hostKey, [caller.address]);
+      const token = await signSessionToken(caller, { chainId: CHAIN_ID, shardRegistry: REGISTRY, host: hostKey.address, expires: Date.now() + 60_000 });
+      const stages = batch(3, 1_000);
+      const session = connect(hosted.endpoint);
+      try {
+        const stream = session.request(stageBatchRequestHeaders(token, { versionId: VERSION, shardIndex: 1, stages }), { endStream: false });
+        stream.on("error", () => undefined);
+        stream.write(stages[0]!.input);
+        await until(() => hosted!.server.active === 3);
+        stream.close(h2.NGHTTP2_CANCEL);
+        await until(() => hosted!.server.abandoned === 3);
+        expect([hosted.server.active, hosted.server.served, hosted.runner.calls.length]).to.deep.equal([0, 0, 0]);
+      } finally {
+        session.destroy();
+      }
     });
 
     it("the client refuses what a batch cannot carry before sending anything: two shards, an input ref, a request twice, 17 stages", async () => {
