@@ -1,5 +1,6 @@
 import type { z } from "zod";
 import {
+  parseWith,
   STAGE_HEADERS,
   STAGE_METHOD,
   stageRequestHeaderSchemas,
@@ -102,14 +103,19 @@ const through = <S extends z.ZodType>(schema: S) => (s: string): z.output<S> | u
 /** Validates a batch request's headers; the error is a sentence naming the first bad header. */
 export function parseStageBatchRequestHeaders(raw: RawHeaders): Parsed<StageBatchRequestHeaders> {
   const bad = (error: string): Parsed<StageBatchRequestHeaders> => ({ ok: false, error });
-  const fields: Record<string, unknown> = {};
-  for (const name of [STAGE_HEADERS.version, STAGE_HEADERS.shard, STAGE_HEADERS.peer, STAGE_HEADERS.expires, STAGE_HEADERS.auth] as const) {
-    const value = single(raw, name);
-    if (typeof value === "object") return bad(value.error);
-    const r = stageRequestHeaderSchemas[name].safeParse(value);
-    if (!r.success) return bad(`header ${name} ${value === undefined ? "is missing" : (r.error.issues[0]?.message ?? "is malformed")}`);
-    fields[name] = r.data;
-  }
+  // The headers a batch shares with a single stage, validated as for one.
+  const shared = parseWith(
+    {
+      [STAGE_HEADERS.version]: stageRequestHeaderSchemas[STAGE_HEADERS.version],
+      [STAGE_HEADERS.shard]: stageRequestHeaderSchemas[STAGE_HEADERS.shard],
+      [STAGE_HEADERS.peer]: stageRequestHeaderSchemas[STAGE_HEADERS.peer],
+      [STAGE_HEADERS.expires]: stageRequestHeaderSchemas[STAGE_HEADERS.expires],
+      [STAGE_HEADERS.auth]: stageRequestHeaderSchemas[STAGE_HEADERS.auth],
+    },
+    raw,
+  );
+  if (!shared.ok) return bad(shared.error);
+  const fields = shared.value;
   const countRaw = single(raw, BATCH_HEADERS.count);
   if (typeof countRaw !== "string" || !/^[1-9][0-9]?$/.test(countRaw) || Number(countRaw) > MAX_STAGES_PER_CALL) {
     return bad(`header ${BATCH_HEADERS.count} is not a count of stages from 1 to ${MAX_STAGES_PER_CALL}`);
@@ -125,14 +131,14 @@ export function parseStageBatchRequestHeaders(raw: RawHeaders): Parsed<StageBatc
   return {
     ok: true,
     value: {
-      versionId: fields[STAGE_HEADERS.version] as bigint,
-      shardIndex: fields[STAGE_HEADERS.shard] as number,
+      versionId: fields[STAGE_HEADERS.version],
+      shardIndex: fields[STAGE_HEADERS.shard],
       requestIds: requestIds as bigint[],
       inputHashes: inputHashes as string[],
       inputLengths: inputLengths as number[],
-      peer: fields[STAGE_HEADERS.peer] as string,
-      expires: fields[STAGE_HEADERS.expires] as number,
-      auth: fields[STAGE_HEADERS.auth] as string,
+      peer: fields[STAGE_HEADERS.peer],
+      expires: fields[STAGE_HEADERS.expires],
+      auth: fields[STAGE_HEADERS.auth],
     },
   };
 }
@@ -140,9 +146,8 @@ export function parseStageBatchRequestHeaders(raw: RawHeaders): Parsed<StageBatc
 /** Validates a batch answer's headers for a call of `n` stages; a stage is failed in all three lists or in none. */
 export function parseStageBatchResponseHeaders(raw: RawHeaders, n: number): Parsed<StageBatchResponseHeaders> {
   const bad = (error: string): Parsed<StageBatchResponseHeaders> => ({ ok: false, error });
-  const hostRaw = single(raw, STAGE_HEADERS.host);
-  const host = stageResponseHeaderSchemas[STAGE_HEADERS.host].safeParse(typeof hostRaw === "string" ? hostRaw : undefined);
-  if (!host.success) return bad(`header ${STAGE_HEADERS.host} is missing or not an address`);
+  const host = parseWith({ [STAGE_HEADERS.host]: stageResponseHeaderSchemas[STAGE_HEADERS.host] }, raw);
+  if (!host.ok) return bad(host.error);
   const hashes = list(raw, BATCH_HEADERS.outputHashes, n, through(stageResponseHeaderSchemas[STAGE_HEADERS.outputHash]), true);
   if (typeof hashes === "string") return bad(hashes);
   const lengths = list(raw, BATCH_HEADERS.outputLengths, n, (s) => (LENGTH.test(s) ? Number(s) : undefined), true);
@@ -157,7 +162,7 @@ export function parseStageBatchResponseHeaders(raw: RawHeaders, n: number): Pars
     else if (failed === 0) stages.push({ ok: true, outputHash: hash as string, outputLength: length as number, signature: signature as string });
     else return bad(`stage ${i} is failed in some lists of the answer and not in others`);
   }
-  return { ok: true, value: { host: host.data, stages } };
+  return { ok: true, value: { host: host.value[STAGE_HEADERS.host], stages } };
 }
 
 /** One stage of a batch, as a caller describes it. */

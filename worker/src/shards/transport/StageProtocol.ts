@@ -163,7 +163,8 @@ export type StageErrorBody = z.infer<typeof stageErrorBodySchema>;
 
 type RawHeaders = Record<string, string | string[] | undefined>;
 
-function parseWith<S extends Record<string, z.ZodType>>(schemas: S, raw: RawHeaders): Parsed<{ [K in keyof S]: z.output<S[K]> }> {
+/** Validates the headers `schemas` names, one schema each; the error names the first bad header. */
+export function parseWith<S extends Record<string, z.ZodType>>(schemas: S, raw: RawHeaders): Parsed<{ [K in keyof S]: z.output<S[K]> }> {
   const out: Record<string, unknown> = {};
   for (const [name, schema] of Object.entries(schemas)) {
     const value = raw[name];
