@@ -171,6 +171,29 @@ export async function loadPublishedModel(
   options: { expectedContentHash?: string; weightsCid?: string } = {},
 ): Promise<{ model: InferenceModel; manifest: ModelManifest; weightsCid: string; contentHash: string }> {
   const manifest = await readManifest(store, manifestCid);
+  const weights = committedWeights(manifest, manifestCid, options);
+  const { weightsCid, contentHash } = weights;
+  const weightSpecs = manifest.weightSpecs as io.WeightsManifestEntry[];
+  if (manifest.format === "tfjs-graph") {
+    const weightData = await store.get(weightsCid);
+    const actual = sha256Hex(weightData);
+    if (actual !== contentHash) throw weights.mismatch(actual);
+    return { model: await loadCheckedGraphModel(manifest, weightSpecs, weightData, manifestCid), manifest, weightsCid, contentHash };
+  }
+  const model = await buildCheckedLayers(store, weights, (source, byteLength) => loadLayersModelByWeight(manifest.modelTopology, weightSpecs, source, byteLength));
+  return { model, manifest, weightsCid, contentHash };
+}
+
+/** The weights a load must read (the manifest's, or `options.weightsCid`) and the hash they must have; see `loadPublishedModel`. */
+export interface CommittedWeights {
+  readonly weightsCid: string;
+  readonly contentHash: `0x${string}`;
+  /** The error for weights that hash to `actual` instead. */
+  mismatch(actual: string): ModelIntegrityError;
+}
+
+/** Which weights `manifest` (or `options`) commits a load to; a ModelIntegrityError when the commitments disagree. */
+export function committedWeights(manifest: ModelManifest, manifestCid: string, options: { expectedContentHash?: string; weightsCid?: string } = {}): CommittedWeights {
   const expected = options.expectedContentHash?.toLowerCase();
   const override = options.weightsCid !== undefined && options.weightsCid !== manifest.weightsCid;
   if (override && expected === undefined) {
@@ -182,22 +205,30 @@ export async function loadPublishedModel(
     );
   }
   const weightsCid = override ? options.weightsCid! : manifest.weightsCid;
-  const contentHash = override ? expected! : manifest.contentHash;
-  const mismatch = (actual: string) =>
-    new ModelIntegrityError(
-      override
-        ? `weights ${weightsCid} hash to ${actual}, expected ${contentHash}`
-        : `weights ${weightsCid} of manifest ${manifestCid} hash to ${actual}, manifest says ${contentHash}`,
-    );
-  const weightSpecs = manifest.weightSpecs as io.WeightsManifestEntry[];
-  if (manifest.format === "tfjs-graph") {
-    const weightData = await store.get(weightsCid);
-    const actual = sha256Hex(weightData);
-    if (actual !== contentHash) throw mismatch(actual);
-    return { model: await loadCheckedGraphModel(manifest, weightSpecs, weightData, manifestCid), manifest, weightsCid, contentHash };
-  }
-  // A LayersModel is built from the weights as the store yields them, hashed on the way: the file is never held
-  // whole (LayersModelLoading.ts), and a model whose bytes do not hash to the commitment is disposed, never returned.
+  const contentHash = (override ? expected! : manifest.contentHash) as `0x${string}`;
+  return {
+    weightsCid,
+    contentHash,
+    mismatch: (actual) =>
+      new ModelIntegrityError(
+        override
+          ? `weights ${weightsCid} hash to ${actual}, expected ${contentHash}`
+          : `weights ${weightsCid} of manifest ${manifestCid} hash to ${actual}, manifest says ${contentHash}`,
+      ),
+  };
+}
+
+/**
+ * Builds a LayersModel (or anything that holds one: `build`, e.g. a loader in another thread) from the committed
+ * weights as the store yields them, hashed on the way: the file is never held whole (LayersModelLoading.ts), and what
+ * was built from bytes that do not hash to the commitment is disposed, never returned.
+ */
+export async function buildCheckedLayers<M extends { dispose(): void }>(
+  store: ContentStore,
+  weights: CommittedWeights,
+  build: (source: AsyncIterable<Uint8Array>, byteLength: number) => Promise<M>,
+): Promise<M> {
+  const { weightsCid, contentHash } = weights;
   const hash = createHash("sha256");
   async function* hashed(): AsyncGenerator<Uint8Array> {
     for await (const chunk of store.cat(weightsCid)) {
@@ -207,9 +238,9 @@ export async function loadPublishedModel(
   }
   const byteLength = await store.size(weightsCid);
   const source = hashed();
-  let model: LayersModel;
+  let model: M;
   try {
-    model = await loadLayersModelByWeight(manifest.modelTopology, weightSpecs, source, byteLength);
+    model = await build(source, byteLength);
   } catch (err) {
     // Bytes that are not the committed ones are named as such, even where they also misfit the specs; the rest of a
     // file of the size its store records is read to say so (a larger one is not: its size was the misfit).
@@ -221,7 +252,7 @@ export async function loadPublishedModel(
         () => false,
       );
       const actual: `0x${string}` = `0x${hash.digest("hex")}`;
-      if (drained && actual !== contentHash) throw mismatch(actual);
+      if (drained && actual !== contentHash) throw weights.mismatch(actual);
     }
     throw err;
   } finally {
@@ -230,9 +261,9 @@ export async function loadPublishedModel(
   const actual: `0x${string}` = `0x${hash.digest("hex")}`;
   if (actual !== contentHash) {
     model.dispose();
-    throw mismatch(actual);
+    throw weights.mismatch(actual);
   }
-  return { model, manifest, weightsCid, contentHash };
+  return model;
 }
 
 /** A graph model whose graph takes and gives what its manifest's signature says (probed once), or a ModelManifestError. */

@@ -22,8 +22,22 @@ export interface HostedShard {
 export class ShardStageRunner {
   readonly #shards = new Map<string, HostedShard>();
 
-  constructor(shards: readonly HostedShard[]) {
-    for (const shard of shards) this.#shards.set(key(shard.versionId, shard.shardIndex), shard);
+  constructor(shards: readonly HostedShard[] = []) {
+    for (const shard of shards) this.add(shard);
+  }
+
+  /** Serves `shard` from now on (one model per version and index: a second is an error, the first kept). */
+  add(shard: HostedShard): void {
+    const k = key(shard.versionId, shard.shardIndex);
+    if (this.#shards.has(k)) throw new ShardingError(`shard ${shard.shardIndex} of version ${shard.versionId} is already loaded here`);
+    this.#shards.set(k, shard);
+  }
+
+  /** Stops serving a shard and frees its model (nothing when it is not loaded here). */
+  remove(versionId: bigint, shardIndex: number): void {
+    const k = key(versionId, shardIndex);
+    this.#shards.get(k)?.model.dispose();
+    this.#shards.delete(k);
   }
 
   serves(versionId: bigint, shardIndex: number): boolean {

@@ -1,6 +1,11 @@
 import { MicroBatcher } from "../inference/MicroBatcher.js";
-import type { ShardStageRunner, StageResult } from "./ShardStageRunner.js";
+import type { StageResult } from "./ShardStageRunner.js";
 import type { StageRunner } from "./transport/StageAdmission.js";
+
+/** A runner of stages that can also run several stages of one shard as one prediction (ShardStageRunner, ThreadedStageRunner). */
+export interface StageBatchRunner extends StageRunner {
+  runBatch(versionId: bigint, shardIndex: number, inputs: readonly Uint8Array[]): Promise<StageResult[]>;
+}
 
 /** Stages of one shard run as one prediction by default (SHARD_HOST_MAX_BATCH). */
 export const DEFAULT_STAGE_BATCH = 8;
@@ -14,14 +19,14 @@ export const DEFAULT_STAGE_BATCH = 8;
  * neighbours'. `maxBatch` 1 runs every stage alone.
  */
 export class BatchingStageRunner implements StageRunner {
-  readonly #inner: ShardStageRunner;
+  readonly #inner: StageBatchRunner;
   readonly #maxBatch: number;
   readonly #batchers = new Map<string, MicroBatcher<Uint8Array, StageResult>>();
   /** Predictions run, and the stages they ran (stages / batches = the mean batch). */
   batches = 0;
   stages = 0;
 
-  constructor(inner: ShardStageRunner, options: { maxBatch?: number } = {}) {
+  constructor(inner: StageBatchRunner, options: { maxBatch?: number } = {}) {
     const maxBatch = options.maxBatch ?? DEFAULT_STAGE_BATCH;
     if (!Number.isInteger(maxBatch) || maxBatch < 1) throw new RangeError("maxBatch must be an integer >= 1");
     this.#inner = inner;

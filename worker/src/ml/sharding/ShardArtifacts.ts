@@ -1,7 +1,8 @@
-import type { LayersModel } from "@tensorflow/tfjs";
+import type { LayersModel, io } from "@tensorflow/tfjs";
 import type { ContentStore } from "../../ipfs/ContentStore.js";
 import { signatureOf } from "../codecs/Signature.js";
-import { loadPublishedModel, publishArtifacts, serializeModel, type CodecChoice, type PublishedModel } from "../ModelArtifacts.js";
+import { loadLayersModelByWeight } from "../LayersModelLoading.js";
+import { buildCheckedLayers, committedWeights, publishArtifacts, readManifest, serializeModel, type CodecChoice, type PublishedModel } from "../ModelArtifacts.js";
 import { ModelError } from "../ModelError.js";
 import type { ExampleShape, ModelShard, ShardRange } from "./ModelSplit.js";
 import { ShardingError } from "./ShardingError.js";
@@ -68,14 +69,24 @@ export async function saveShards(store: ContentStore, shards: readonly ModelShar
 
 /**
  * Fetches a shard's manifest and weights by the manifest's CID, checks that the manifest commits to
- * `contentHash` and that the weights hash to it (a ModelIntegrityError otherwise: the whole-model
- * loader `loadPublishedModel` does both), and returns the shard's LayersModel.
+ * `contentHash` and that the weights hash to it (a ModelIntegrityError otherwise, as the whole-model
+ * loader `loadPublishedModel` checks them), and returns the shard's LayersModel.
  */
 export async function loadShard(store: ContentStore, manifestCid: string, contentHash: string): Promise<LayersModel> {
-  const { model, manifest } = await loadPublishedModel(store, manifestCid, { expectedContentHash: contentHash });
-  if (manifest.format !== "tfjs-layers") {
-    model.dispose();
-    throw new ShardingError(`manifest ${manifestCid} holds a ${manifest.format} model, not a tfjs-layers shard`);
-  }
-  return model as LayersModel;
+  return loadShardWith(store, manifestCid, contentHash, loadLayersModelByWeight);
+}
+
+/** What builds a shard's model from its topology, weight specs and the weights as the store yields them. */
+export type ShardBuilder<M extends { dispose(): void }> = (modelTopology: object, weightSpecs: readonly io.WeightsManifestEntry[], weights: AsyncIterable<Uint8Array>, byteLength: number) => Promise<M>;
+
+/**
+ * `loadShard` with the model built by `build` (a loader in another thread: ThreadedStageRunner): the same checks, the
+ * manifest's format before any weight is read, and what `build` made disposed when the bytes are not the committed ones.
+ */
+export async function loadShardWith<M extends { dispose(): void }>(store: ContentStore, manifestCid: string, contentHash: string, build: ShardBuilder<M>): Promise<M> {
+  const manifest = await readManifest(store, manifestCid);
+  if (manifest.format !== "tfjs-layers") throw new ShardingError(`manifest ${manifestCid} holds a ${manifest.format} model, not a tfjs-layers shard`);
+  const weights = committedWeights(manifest, manifestCid, { expectedContentHash: contentHash });
+  const specs = manifest.weightSpecs as io.WeightsManifestEntry[];
+  return buildCheckedLayers(store, weights, (source, byteLength) => build(manifest.modelTopology, specs, source, byteLength));
 }

@@ -1,0 +1,198 @@
+import { Worker } from "node:worker_threads";
+import type { io } from "@tensorflow/tfjs";
+import type { BackendPreference } from "../../ml/backend.js";
+import type { ContentStore } from "../../ipfs/ContentStore.js";
+import type { ModelCodecs } from "../../ml/ModelManifest.js";
+import { loadShardWith } from "../../ml/sharding/ShardArtifacts.js";
+import { ShardingError } from "../../ml/sharding/ShardingError.js";
+import type { StageResult } from "../ShardStageRunner.js";
+import type { StageBatchRunner } from "../StageBatching.js";
+import { packed, type FromStageThread, type ThreadError, type ToStageThread } from "./StageThreadProtocol.js";
+
+/** A shard to load: which one it is, and where its verified weights are (the record on chain). */
+export interface ShardToLoad {
+  readonly versionId: bigint;
+  readonly shardIndex: number;
+  readonly shardCount: number;
+  /** The version's codecs: shard 0 decodes the request with them, the last shard encodes the answer. */
+  readonly codecs: ModelCodecs;
+  readonly manifestCid: string;
+  readonly contentHash: string;
+}
+
+/** The stage thread stopped (it crashed, ran out of memory, or was disposed): no stage runs here any more. */
+export class StageThreadStoppedError extends Error {
+  override readonly name = "StageThreadStoppedError";
+  /** Another host of the shard can run the stage. */
+  readonly retryable = true;
+}
+
+type Call = { resolve(message: FromStageThread): void; reject(err: Error): void };
+
+/**
+ * A StageBatchRunner whose models live in a worker thread (StageThread.ts): predictions run there, off the event loop
+ * that serves stages and routes requests. The ShardStageRunner in the thread does the work, so outputs are byte for
+ * byte those of the same runner in process. Weights stream from the store to the thread one chunk at a time, hashed
+ * here on the way (loadShardWith): the file is never held whole on either side, and a shard whose bytes are not the
+ * committed ones is unloaded before it is ever served. A thread that dies fails the stages it had, and every later
+ * one, with a retryable StageThreadStoppedError (the router sends them to another host); the daemon logs it.
+ */
+export class ThreadedStageRunner implements StageBatchRunner {
+  readonly #worker: Worker;
+  readonly #calls = new Map<number, Call>();
+  readonly #feeds = new Map<number, () => void>();
+  readonly #served = new Set<string>();
+  #nextId = 1;
+  #stopped: StageThreadStoppedError | undefined;
+  #onStopped: ((err: StageThreadStoppedError) => void) | undefined;
+  /** The backend the thread's models run on. */
+  readonly backend: string;
+
+  private constructor(worker: Worker, backend: string) {
+    this.#worker = worker;
+    this.backend = backend;
+    worker.on("message", (message: FromStageThread) => this.#receive(message));
+    worker.on("error", (err) => this.#stop(new StageThreadStoppedError(`the stage thread failed: ${err.message}`, { cause: err })));
+    worker.on("exit", (code) => this.#stop(new StageThreadStoppedError(`the stage thread exited (${code})`)));
+  }
+
+  /** Starts a stage thread on `backend` (the process's preference: the thread selects its own the same way). */
+  static async start(options: {
+    backend: BackendPreference;
+    /** Told once when the thread stops on its own (not by `dispose`): the daemon logs it. */
+    onStopped?: (err: StageThreadStoppedError) => void;
+    /** The thread's script: StageThread.ts (or its bundle) unless a test gives another that speaks the same messages. */
+    script?: { url: URL; execArgv?: string[] };
+  }): Promise<ThreadedStageRunner> {
+    const script = options.script ?? stageThreadScript();
+    const worker = new Worker(script.url, { workerData: { backend: options.backend }, ...(script.execArgv === undefined ? {} : { execArgv: script.execArgv }) });
+    const backend = await new Promise<string>((resolve, reject) => {
+      const failed = (err: Error) => reject(new StageThreadStoppedError(`the stage thread could not start: ${err.message}`, { cause: err }));
+      worker.once("error", failed);
+      worker.once("exit", (code) => failed(new Error(`it exited (${code})`)));
+      worker.once("message", (message: FromStageThread) => {
+        worker.off("error", failed);
+        worker.removeAllListeners("exit");
+        if (message.kind === "ready") resolve(message.backend);
+        else reject(new StageThreadStoppedError(`the stage thread said ${message.kind} before it was ready`));
+      });
+    });
+    const runner = new ThreadedStageRunner(worker, backend);
+    if (options.onStopped !== undefined) runner.#onStopped = options.onStopped;
+    return runner;
+  }
+
+  /** Loads a shard into the thread from `store`, checked against its content hash; served once this resolves. */
+  async load(store: ContentStore, shard: ShardToLoad): Promise<void> {
+    await loadShardWith(store, shard.manifestCid, shard.contentHash, (modelTopology, weightSpecs, weights, byteLength) => this.#build(shard, modelTopology, weightSpecs, weights, byteLength));
+    this.#served.add(key(shard.versionId, shard.shardIndex));
+  }
+
+  /** The thread builds the model while this side answers its pulls from `weights`; resolves with how to unload it. */
+  async #build(shard: ShardToLoad, modelTopology: object, weightSpecs: readonly io.WeightsManifestEntry[], weights: AsyncIterable<Uint8Array>, byteLength: number): Promise<{ dispose(): void }> {
+    const id = this.#nextId++;
+    const source = weights[Symbol.asyncIterator]();
+    let sourceError: unknown;
+    this.#feeds.set(id, () => {
+      source.next().then(
+        (next) => {
+          if (next.done === true) return this.#post({ kind: "end", id });
+          const chunk = packed([next.value]);
+          this.#post({ kind: "chunk", id, bytes: chunk.views[0]! }, [chunk.buffer]);
+        },
+        (err: unknown) => {
+          sourceError = err;
+          this.#post({ kind: "abort", id, message: err instanceof Error ? err.message : String(err) });
+        },
+      );
+    });
+    try {
+      const { versionId, shardIndex, shardCount, codecs } = shard;
+      await this.#call(id, { kind: "load", id, versionId, shardIndex, shardCount, codecs, modelTopology, weightSpecs, byteLength });
+    } catch (err) {
+      throw sourceError ?? err;
+    } finally {
+      this.#feeds.delete(id);
+    }
+    return { dispose: () => this.#post({ kind: "unload", versionId: shard.versionId, shardIndex: shard.shardIndex }) };
+  }
+
+  serves(versionId: bigint, shardIndex: number): boolean {
+    return this.#stopped === undefined && this.#served.has(key(versionId, shardIndex));
+  }
+
+  async run(versionId: bigint, shardIndex: number, input: Uint8Array): Promise<Uint8Array> {
+    const [result] = await this.runBatch(versionId, shardIndex, [input]);
+    if (!result!.ok) throw result!.error;
+    return result!.output;
+  }
+
+  /** ShardStageRunner.runBatch in the thread: each stage its own output or its own error. */
+  async runBatch(versionId: bigint, shardIndex: number, inputs: readonly Uint8Array[]): Promise<StageResult[]> {
+    if (this.#stopped !== undefined) throw this.#stopped;
+    if (!this.#served.has(key(versionId, shardIndex))) return inputs.map(() => ({ ok: false, error: new ShardingError(`shard ${shardIndex} of version ${versionId} is not served here`) }));
+    const copies = packed(inputs);
+    const id = this.#nextId++;
+    const answer = await this.#call(id, { kind: "run", id, versionId, shardIndex, inputs: copies.views }, [copies.buffer]);
+    if (answer.kind !== "ran") throw new Error(`the stage thread answered ${answer.kind} to a run`);
+    return answer.results.map((r): StageResult => (r.ok ? { ok: true, output: r.output } : { ok: false, error: fromThread(r.error) }));
+  }
+
+  /** Stops the thread: its models go with it; stages still running fail (retryable). */
+  async dispose(): Promise<void> {
+    this.#stop(new StageThreadStoppedError("the stage thread was stopped"), false);
+    await this.#worker.terminate();
+  }
+
+  #call(id: number, message: ToStageThread, transfer: ArrayBuffer[] = []): Promise<FromStageThread> {
+    if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
+    return new Promise<FromStageThread>((resolve, reject) => {
+      this.#calls.set(id, { resolve, reject });
+      this.#post(message, transfer);
+    });
+  }
+
+  #post(message: ToStageThread, transfer: ArrayBuffer[] = []): void {
+    if (this.#stopped === undefined) this.#worker.postMessage(message, transfer);
+  }
+
+  #receive(message: FromStageThread): void {
+    if (message.kind === "pull") return this.#feeds.get(message.id)?.();
+    if (message.kind === "ready") return;
+    const call = this.#calls.get(message.id);
+    if (call === undefined) return;
+    this.#calls.delete(message.id);
+    if (message.kind === "failed") call.reject(fromThread(message.error));
+    else call.resolve(message);
+  }
+
+  #stop(err: StageThreadStoppedError, report = true): void {
+    if (this.#stopped !== undefined) return;
+    this.#stopped = err;
+    for (const call of this.#calls.values()) call.reject(err);
+    this.#calls.clear();
+    this.#feeds.clear();
+    if (report) this.#onStopped?.(err);
+  }
+}
+
+/** An error from the thread, with its class name kept (its stack stays there). */
+function fromThread(error: ThreadError): Error {
+  const err = error.name === "ShardingError" ? new ShardingError(error.message) : new Error(error.message);
+  if (err.name !== error.name) Object.defineProperty(err, "name", { value: error.name });
+  return err;
+}
+
+/**
+ * The thread's script: `stage-thread.mjs` beside the bundle this code was bundled into (Bundles.ts writes it with
+ * every bundle), or the TypeScript source under tsx when the sources run as they are (tests, Hardhat scripts).
+ */
+function stageThreadScript(): { url: URL; execArgv?: string[] } {
+  const here = import.meta.url;
+  if (here.endsWith(".ts")) return { url: new URL("./StageThread.ts", here), execArgv: ["--import", "tsx"] };
+  return { url: new URL("./stage-thread.mjs", here) };
+}
+
+function key(versionId: bigint, shardIndex: number): string {
+  return `${versionId}:${shardIndex}`;
+}
