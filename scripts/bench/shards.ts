@@ -22,7 +22,9 @@
  * BATCH_MAX_SIZE 16 × 2 batches; the router sends at most SHARD_STAGES_PER_HOST, 8, to a host at once), BENCH_SHARDS_COUNTS [2,3,4],
  * BENCH_SHARDS_CPU_PROF (a directory: each host process writes a V8 CPU profile there when it exits),
  * BENCH_SHARDS_BATCH [8] (the most requests in one prediction: the whole model's, as the worker's MicroBatcher runs
- * them, and each shard host's, as SHARD_HOST_MAX_BATCH; 1 = every request alone everywhere).
+ * them, and each shard host's, as SHARD_HOST_MAX_BATCH; 1 = every request alone everywhere), BENCH_SHARDS_THREAD [auto] (as
+ * SHARD_HOST_THREAD: auto = the claimant's shard 0 in a stage thread, as a worker with the processor role runs it, and
+ * each host's shards on its event loop, as a shard host alone runs them; 1 = every model in a stage thread; 0 = none).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -31,7 +33,7 @@ import { join } from "node:path";
 import type { LayersModel } from "@tensorflow/tfjs";
 import { keccak256 } from "ethers";
 import { network } from "hardhat";
-import { activeTf } from "../../worker/src/ml/backend.js";
+import { activeTf, selectBackend } from "../../worker/src/ml/backend.js";
 import { MNIST_CODECS, publishModel, readManifest } from "../../worker/src/ml/ModelArtifacts.js";
 import { predictSettled } from "../../worker/src/ml/Prediction.js";
 import { versionInputOf } from "../../worker/src/ml/VersionInput.js";
@@ -40,7 +42,9 @@ import { LocalFirstStages } from "../../worker/src/shards/LocalStages.js";
 import { ShardRouter } from "../../worker/src/shards/ShardRouter.js";
 import type { BatchStageTransport } from "../../worker/src/shards/StageCoalescing.js";
 import { ShardStageRunner } from "../../worker/src/shards/ShardStageRunner.js";
-import { BatchingStageRunner } from "../../worker/src/shards/StageBatching.js";
+import { BatchingStageRunner, type StageBatchRunner } from "../../worker/src/shards/StageBatching.js";
+import { ThreadedStageRunner } from "../../worker/src/shards/thread/ThreadedStageRunner.js";
+import { loadHostedShard } from "../../worker/src/shards/ShardedModels.js";
 import { MicroBatcher } from "../../worker/src/inference/MicroBatcher.js";
 import { loadShard } from "../../worker/src/ml/sharding/ShardArtifacts.js";
 import { ShardClient } from "../../worker/src/shards/transport/ShardClient.js";
@@ -58,6 +62,7 @@ const PIPELINED = num("BENCH_SHARDS_PIPELINED", 160);
 const IN_FLIGHT = num("BENCH_SHARDS_IN_FLIGHT", 32);
 const COUNTS = (process.env.BENCH_SHARDS_COUNTS ?? "2,3,4").split(",").map(Number);
 const BATCH = num("BENCH_SHARDS_BATCH", 8);
+const THREAD = process.env.BENCH_SHARDS_THREAD ?? "auto";
 
 const dataDir = mkdtempSync(join(tmpdir(), "tessera-bench-shards-"));
 const connection = await network.create();
@@ -284,10 +289,16 @@ try {
     }
     const row = await measure(`${count} shards, ${count} hosts`, versionId, count, hosts, true);
     // The claimant is a host of shard 0 too (the docs' "in practice"): its stage runs in its own process, one hop less.
-    const own = new ShardStageRunner([{ versionId, shardIndex: 0, shardCount: count, model: await loadShard(stack.store, stored.shards[0].manifestCid, stored.shards[0].contentHash), codecs: manifest }]);
+    const shard0 = { versionId, shardIndex: 0, shardCount: count, manifestCid: stored.shards[0].manifestCid, contentHash: stored.shards[0].contentHash, codecs: manifest };
+    let own: StageBatchRunner & { dispose(): void | Promise<void> };
+    if (THREAD !== "0") {
+      const threaded = await ThreadedStageRunner.start({ backend: (await selectBackend()).name });
+      await threaded.load(stack.store, shard0);
+      own = threaded;
+    } else own = new ShardStageRunner([await loadHostedShard(stack.store, shard0)]);
     const localRow = await measure(`${count} shards, claimant 0`, versionId, count, [{ endpoint: "in-process", address: claimant.address }, ...hosts.slice(1)], false, new BatchingStageRunner(own, { maxBatch: BATCH }));
     localRow.peakHostMb = [];
-    own.dispose();
+    await own.dispose();
     for (const h of hosts) h.child.kill("SIGTERM");
     const memory = await Promise.all(hosts.map((h) => h.memory));
     row.peakHostMb = memory.map((m) => m.peak);

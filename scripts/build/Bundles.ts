@@ -6,7 +6,7 @@
  * are many small processes.
  */
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
 
@@ -16,16 +16,22 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const WORKER_ENTRY = "worker/src/main.ts";
 export const WORKER_BUNDLE = "dist/worker/main.mjs";
 
+/** The shard host's stage thread (ThreadedStageRunner), bundled beside every bundle as `stage-thread.mjs`. */
+export const STAGE_THREAD_ENTRY = "worker/src/shards/thread/StageThread.ts";
+
 /**
- * Bundles `entry` into `outfile` (both relative to the repository root; the output beside a linked source map) and
- * returns the output's absolute path. Each file is written under a temporary name and renamed, so that a process
- * starting it never reads half a file while another bundles.
+ * Bundles `entry` into `outfile` (both relative to the repository root; the output beside a linked source map), with
+ * the stage thread beside it (a bundle that hosts shards starts it from there), and returns the output's absolute
+ * path. Each file is written under a temporary name and renamed, so that a process starting it never reads half a
+ * file while another bundles.
  */
 export function bundle(entry: string, outfile: string): string {
   const out = join(ROOT, outfile);
+  if (!out.endsWith(".mjs")) throw new Error(`a bundle is an ES module (.mjs): ${outfile}`);
   const result = buildSync({
-    entryPoints: [join(ROOT, entry)],
-    outfile: out,
+    entryPoints: { [basename(out, ".mjs")]: join(ROOT, entry), "stage-thread": join(ROOT, STAGE_THREAD_ENTRY) },
+    outdir: dirname(out),
+    outExtension: { ".js": ".mjs" },
     bundle: true,
     platform: "node",
     format: "esm",

@@ -8,6 +8,10 @@ import { TesseraError } from "./errors.js";
 const emptyAsUndefined = (v: unknown) => (typeof v === "string" && v.trim() === "" ? undefined : v);
 const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
 const optionalUrl = z.preprocess(emptyAsUndefined, z.url().optional());
+/** A yes/no setting: true, false, 1 or 0 (any case); empty means `fallback`. */
+const trimmedLowercase = (v: unknown) => (typeof v === "string" ? (v.trim() === "" ? undefined : v.trim().toLowerCase()) : v);
+const yesNo = z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]);
+const flag = (fallback: boolean) => z.preprocess(trimmedLowercase, yesNo.default(fallback));
 const int = (min: number, fallback: number) =>
   z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).default(fallback));
 const optionalInt = (min: number) => z.preprocess(emptyAsUndefined, z.coerce.number().int().min(min).optional());
@@ -57,6 +61,13 @@ const schema = z.object({
    * once it answered 429 (HostSlots).
    */
   shardStagesPerHost: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
+  /**
+   * Shard host: the shards' models run in a thread of their own (ThreadedStageRunner), so that a worker that also
+   * routes requests (the processor role) keeps routing while its shard predicts. `auto` (default): on for a worker with
+   * the processor role, off for a shard host alone (a thread costs a host about 70 MB, and it gains nothing there on a
+   * busy machine); true or false to choose.
+   */
+  shardHostThread: z.preprocess(trimmedLowercase, z.union([z.literal("auto"), yesNo]).default("auto")),
   /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */
   shardUnpaidRefusalMs: int(0, 24 * 3_600_000),
   blockRange: int(1, 500),
@@ -81,10 +92,7 @@ const schema = z.object({
     z.array(z.enum(["listener", "processor", "validator", "trainer", "evaluator", "shard-host"])).min(1, "name at least one role").default(["listener", "processor"]),
   ),
   /** The trainer role enrolls in every new training job it is eligible for. */
-  trainingAutoEnroll: z.preprocess(
-    (v) => (typeof v === "string" ? (v.trim() === "" ? undefined : v.trim().toLowerCase()) : v),
-    z.union([z.boolean(), z.enum(["true", "false", "1", "0"]).transform((v) => v === "true" || v === "1")]).default(true),
-  ),
+  trainingAutoEnroll: flag(true),
   /** Least pay per round's update, in TSR (decimal), for the trainer to enroll in a job: below it, it does not risk its stake. */
   trainingMinPayPerRound: z.preprocess(
     emptyAsUndefined,
@@ -139,6 +147,7 @@ export const CONFIG_ENV_KEYS = {
   shardHostBind: "SHARD_HOST_BIND",
   shardHostMaxBatch: "SHARD_HOST_MAX_BATCH",
   shardStagesPerHost: "SHARD_STAGES_PER_HOST",
+  shardHostThread: "SHARD_HOST_THREAD",
   shardUnpaidRefusalMs: "SHARD_UNPAID_REFUSAL_MS",
   shardHostTlsCert: "SHARD_HOST_TLS_CERT",
   shardHostTlsKey: "SHARD_HOST_TLS_KEY",

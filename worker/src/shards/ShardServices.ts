@@ -17,11 +17,12 @@ import { ServedStages } from "./ServedStages.js";
 import { StageAuthorization } from "./StageAuthorization.js";
 import { shardHostTls, shardTlsCa } from "./ShardTls.js";
 import { LocalFirstStages } from "./LocalStages.js";
-import { loadHostedShards } from "./ShardedModels.js";
-import { activeTf } from "../ml/backend.js";
+import { hostedShardsToLoad, loadHostedShard } from "./ShardedModels.js";
+import { selectBackend } from "../ml/backend.js";
 import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
 import { ShardStageRunner } from "./ShardStageRunner.js";
-import { BatchingStageRunner } from "./StageBatching.js";
+import { BatchingStageRunner, type StageBatchRunner } from "./StageBatching.js";
+import { ThreadedStageRunner } from "./thread/ThreadedStageRunner.js";
 import type { StageRunner } from "./transport/StageAdmission.js";
 import { ShardClient } from "./transport/ShardClient.js";
 import { ShardServer } from "./transport/ShardServer.js";
@@ -104,7 +105,7 @@ export function shardHostService(
   if (ctx.config.shardHostPort === undefined || address === undefined) return undefined;
   const logger = ctx.logger.child({ service: "shard-host" });
   let server: ShardServer | undefined;
-  let runner: ShardStageRunner | undefined;
+  let runner: (StageBatchRunner & { dispose(): void | Promise<void> }) | undefined;
   let batching: BatchingStageRunner | undefined;
   let settlement: FulfilmentSettlement | undefined;
   let endpoint: string | undefined;
@@ -133,17 +134,36 @@ export function shardHostService(
       const market = InferenceMarket__factory.connect(ctx.deployment.contracts.InferenceMarket, ctx.provider);
       const me = await ctx.signer.getAddress();
       const byVersion = await announcedShards(registry, me, ctx.deployment.startBlock);
-      const shards = [];
-      for (const [versionId, indexes] of byVersion) shards.push(...(await loadHostedShards(ctx.store, models, versionId, indexes)));
-      runner = new ShardStageRunner(shards);
+      const toLoad = [];
+      for (const [versionId, indexes] of byVersion) toLoad.push(...(await hostedShardsToLoad(ctx.store, models, versionId, indexes)));
+      // With the processor role the models run in a thread of their own (SHARD_HOST_THREAD auto): this event loop keeps
+      // routing requests, reading stages, checking hashes, signing and sending answers while a shard predicts.
+      const backend = (await selectBackend()).name;
+      const thread = ctx.config.shardHostThread === "auto" ? ctx.config.roles.includes("processor") : ctx.config.shardHostThread;
+      if (thread) {
+        const threaded = await ThreadedStageRunner.start({
+          backend,
+          onStopped: (err) => logger.error({ err }, "shard host: the stage thread stopped; this host runs no stage until the worker restarts"),
+        });
+        try {
+          for (const shard of toLoad) await threaded.load(ctx.store, shard);
+        } catch (err) {
+          await threaded.dispose(); // a shard that cannot load leaves no thread behind
+          throw err;
+        }
+        runner = threaded;
+      } else {
+        const shards = [];
+        for (const shard of toLoad) shards.push(await loadHostedShard(ctx.store, shard));
+        runner = new ShardStageRunner(shards);
+      }
       // The stages of a shard that arrive while it computes go together as its next prediction (SHARD_HOST_MAX_BATCH),
       // on WASM, where a batched row is bit for bit the row alone (tested); another backend runs each stage alone
       // until that is checked there, so a stage's output hash never depends on what it was batched with.
-      const backend = activeTf().getBackend();
       const maxBatch = backend === "wasm" ? ctx.config.shardHostMaxBatch : 1;
       if (maxBatch !== ctx.config.shardHostMaxBatch) logger.info({ backend, asked: ctx.config.shardHostMaxBatch }, "shard host: stages run one at a time on this backend (batching is checked on WASM only)");
       batching = new BatchingStageRunner(runner, { maxBatch });
-      hosted = shards.map((s) => `${s.versionId}:${s.shardIndex}`);
+      hosted = toLoad.map((s) => `${s.versionId}:${s.shardIndex}`);
       // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
       const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
       settlement = new FulfilmentSettlement({ market, provider: ctx.provider, served, pollIntervalMs: ctx.config.pollIntervalMs, blockRange: ctx.config.blockRange, confirmations: ctx.config.confirmations ?? defaultConfirmations(ctx.deployment.chainId), logger });
@@ -180,7 +200,7 @@ export function shardHostService(
       server = undefined; // the router stops running stages here before the models go
       batching = undefined;
       await settlement?.stop();
-      runner?.dispose();
+      await runner?.dispose();
     },
   };
 }

@@ -3,6 +3,7 @@ import { CID } from "multiformats/cid";
 import type { ModelRegistry } from "../../../typechain-types/index.js";
 import type { ContentStore } from "../ipfs/ContentStore.js";
 import { publishModel, readManifest, type CodecChoice, type ModelMetadata, type PublishedModel } from "../ml/ModelArtifacts.js";
+import type { ModelCodecs } from "../ml/ModelManifest.js";
 import { saveShards, loadShard, type StoredShard } from "../ml/sharding/ShardArtifacts.js";
 import { splitModel, type ModelShard, type SplitPlan } from "../ml/sharding/ModelSplit.js";
 import { ShardingError } from "../ml/sharding/ShardingError.js";
@@ -62,20 +63,34 @@ export function shardRecordOf(shard: StoredShard): ShardRecord {
   };
 }
 
+/** A shard to load: which one it is, and where its weights are, with the hash they must have (its record on chain). */
+export interface ShardToLoad {
+  readonly versionId: bigint;
+  readonly shardIndex: number;
+  readonly shardCount: number;
+  /** The version's codecs: shard 0 decodes the request with them, the last shard encodes the answer. */
+  readonly codecs: ModelCodecs;
+  readonly manifestCid: string;
+  readonly contentHash: string;
+}
+
 /**
- * Loads the shards of a version this host serves, and only those: each from the CID its on-chain record names, checked
- * against its content hash; the version's manifest gives the codecs (shard 0 decodes requests, the last encodes answers).
+ * The shards of a version this host serves, and only those, as their on-chain records name them (each to be loaded
+ * from its CID and checked against its content hash); the version's manifest gives the codecs.
  */
-export async function loadHostedShards(store: ContentStore, registry: ModelRegistry, versionId: bigint, shardIndexes: readonly number[]): Promise<HostedShard[]> {
+export async function hostedShardsToLoad(store: ContentStore, registry: ModelRegistry, versionId: bigint, shardIndexes: readonly number[]): Promise<ShardToLoad[]> {
   const version = await registry.getVersion(versionId);
   const records = await registry.getShards(versionId);
-  const manifest = await readManifest(store, CID.decode(Buffer.from(version.manifestCid.slice(2), "hex")).toString());
-  const hosted: HostedShard[] = [];
-  for (const shardIndex of shardIndexes) {
+  const codecs = await readManifest(store, CID.decode(Buffer.from(version.manifestCid.slice(2), "hex")).toString());
+  return shardIndexes.map((shardIndex) => {
     const record = records[shardIndex];
     if (record === undefined) throw new Error(`version ${versionId} has no shard ${shardIndex} (it has ${records.length})`);
-    const model = await loadShard(store, CID.decode(Buffer.from(record.weightsCid.slice(2), "hex")).toString(), record.contentHash);
-    hosted.push({ versionId, shardIndex, shardCount: records.length, model, codecs: manifest });
-  }
-  return hosted;
+    return { versionId, shardIndex, shardCount: records.length, codecs, manifestCid: CID.decode(Buffer.from(record.weightsCid.slice(2), "hex")).toString(), contentHash: record.contentHash };
+  });
+}
+
+/** Loads a shard in this thread (the stage thread loads its own: ThreadedStageRunner.load). */
+export async function loadHostedShard(store: ContentStore, shard: ShardToLoad): Promise<HostedShard> {
+  const { versionId, shardIndex, shardCount, codecs } = shard;
+  return { versionId, shardIndex, shardCount, codecs, model: await loadShard(store, shard.manifestCid, shard.contentHash) };
 }

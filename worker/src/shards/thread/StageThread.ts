@@ -42,6 +42,9 @@ async function load(message: Extract<ToStageThread, { kind: "load" }>): Promise<
       model.dispose();
       throw err;
     }
+    // The chunks the weights came in are garbage now: collected at once where the process allows it (--expose-gc),
+    // else when this thread's heap next grows.
+    (globalThis as { gc?: () => void }).gc?.();
     post({ kind: "loaded", id: message.id });
   } catch (err) {
     post({ kind: "failed", id: message.id, error: threadError(err) });

@@ -2,23 +2,12 @@ import { Worker } from "node:worker_threads";
 import type { io } from "@tensorflow/tfjs";
 import type { BackendPreference } from "../../ml/backend.js";
 import type { ContentStore } from "../../ipfs/ContentStore.js";
-import type { ModelCodecs } from "../../ml/ModelManifest.js";
 import { loadShardWith } from "../../ml/sharding/ShardArtifacts.js";
 import { ShardingError } from "../../ml/sharding/ShardingError.js";
+import type { ShardToLoad } from "../ShardedModels.js";
 import type { StageResult } from "../ShardStageRunner.js";
 import type { StageBatchRunner } from "../StageBatching.js";
 import { packed, type FromStageThread, type ThreadError, type ToStageThread } from "./StageThreadProtocol.js";
-
-/** A shard to load: which one it is, and where its verified weights are (the record on chain). */
-export interface ShardToLoad {
-  readonly versionId: bigint;
-  readonly shardIndex: number;
-  readonly shardCount: number;
-  /** The version's codecs: shard 0 decodes the request with them, the last shard encodes the answer. */
-  readonly codecs: ModelCodecs;
-  readonly manifestCid: string;
-  readonly contentHash: string;
-}
 
 /** The stage thread stopped (it crashed, ran out of memory, or was disposed): no stage runs here any more. */
 export class StageThreadStoppedError extends Error {
