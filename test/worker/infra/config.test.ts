@@ -124,6 +124,13 @@ describe("loadConfig", () => {
     for (const bad of ["0", "257", "2.5", "many"]) expect(loadConfigError({ SHARD_STAGES_PER_HOST: bad }).problems.map((p) => p.key)).to.deep.equal(["SHARD_STAGES_PER_HOST"]);
   });
 
+  it("SHARD_HOST_THREAD: auto by default; true/false/1/0 in any case; anything else refused", () => {
+    const value = (v: string) => loadConfig({}, { SHARD_HOST_THREAD: v }, { envFile: false }).shardHostThread;
+    expect(loadConfig({}, {}, { envFile: false }).shardHostThread).to.equal("auto");
+    expect([value(""), value(" AUTO "), value("true"), value("0"), value("FALSE"), value("1")]).to.deep.equal(["auto", "auto", true, false, false, true]);
+    expect(loadConfigError({ SHARD_HOST_THREAD: "yes" }).problems.map((p) => p.key)).to.deep.equal(["SHARD_HOST_THREAD"]);
+  });
+
   it("every setting's variable is in .env.example, so an operator can find it", () => {
     const example = readFileSync(new URL("../../../.env.example", import.meta.url), "utf8");
     const documented = new Set([...example.matchAll(/^#?\s*([A-Z][A-Z0-9_]*)=/gm)].map((m) => m[1]));

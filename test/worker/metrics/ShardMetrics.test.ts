@@ -8,7 +8,7 @@ import { sample } from "../../helpers/PrometheusText.js";
 describe("Shard metrics: a host's stages and batches, a router's outcomes", () => {
   it("follow the host's and the router's counts from scrape to scrape; a process without the router shows no routed stages", async () => {
     const registry = new Registry();
-    let host: ShardHostStats | undefined = { served: 5, abandoned: 1, refused: { BUSY: 3 }, predictions: 2, batchedStages: 5 };
+    let host: ShardHostStats | undefined = { served: 5, abandoned: 1, refused: { BUSY: 3 }, predictions: 2, batchedStages: 5, stageThread: false };
     let router: ShardRouterStats | undefined;
     registerShardMetrics([registry], () => ({ ...(host === undefined ? {} : { host }), ...(router === undefined ? {} : { router }) }));
 
@@ -21,7 +21,7 @@ describe("Shard metrics: a host's stages and batches, a router's outcomes", () =
     expect(sample(text, 'tessera_shard_router_stages_total{outcome="ok"}')).to.equal(undefined);
     expect(sample(text, "tessera_shard_router_stages_in_flight")).to.equal(0); // an unlabelled series always shows
 
-    host = { served: 9, abandoned: 1, refused: { BUSY: 3, PEER_NOT_AUTHORIZED: 2 }, predictions: 3, batchedStages: 9 };
+    host = { served: 9, abandoned: 1, refused: { BUSY: 3, PEER_NOT_AUTHORIZED: 2 }, predictions: 3, batchedStages: 9, stageThread: false };
     router = { stages: 12, failed: 1, busy: 4, busyTimeouts: 2, inFlight: 3, waiting: 5, avoidedHosts: 1 };
     text = await registry.metrics();
     expect(sample(text, 'tessera_shard_host_stages_total{outcome="served"}')).to.equal(9);
@@ -36,10 +36,10 @@ describe("Shard metrics: a host's stages and batches, a router's outcomes", () =
     expect(sample(text, "tessera_shard_router_hosts_avoided")).to.equal(1);
 
     // The host restarted (its counts start again): the counter never goes back, and follows from there.
-    host = { served: 2, abandoned: 0, refused: {}, predictions: 1, batchedStages: 2 };
+    host = { served: 2, abandoned: 0, refused: {}, predictions: 1, batchedStages: 2, stageThread: false };
     text = await registry.metrics();
     expect(sample(text, 'tessera_shard_host_stages_total{outcome="served"}')).to.equal(9);
-    host = { served: 4, abandoned: 0, refused: {}, predictions: 2, batchedStages: 4 };
+    host = { served: 4, abandoned: 0, refused: {}, predictions: 2, batchedStages: 4, stageThread: false };
     text = await registry.metrics();
     expect(sample(text, 'tessera_shard_host_stages_total{outcome="served"}')).to.equal(11);
   });

@@ -56,8 +56,9 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
       const port = await freePort();
       await stakeAndAnnounce(stack, wallet, versionId, shard, `http://127.0.0.1:${port}`);
       hosts.push({ address: wallet.address, shard, process: undefined as unknown as WorkerProcess });
-      // Host 0 serves its metrics, as an operator's host would.
-      const env: Record<string, string> = i === 0 ? { METRICS_PORT: String(hostMetricsPort) } : {};
+      // Host 0 serves its metrics, as an operator's host would; host 2 runs its model in a stage thread (a host alone
+      // does not by default), the bundled thread beside the bundled worker.
+      const env: Record<string, string> = i === 0 ? { METRICS_PORT: String(hostMetricsPort) } : i === 2 ? { SHARD_HOST_THREAD: "true" } : {};
       hosts[i].process = await startShardHost({ name: `host-${i}`, rpcUrl: chain.rpcUrl, key: wallet.privateKey, dataDir, redisUrl: stack.redis.url, port, env });
     }
     await stack.startWorker();
@@ -83,6 +84,8 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
     const pixels = sent.map((_, i) => encodeImage(test.images.subarray(i * MNIST_PIXELS, (i + 1) * MNIST_PIXELS)));
     const expected = await predictLocally(stack.trained!.model, manifest, pixels);
     sent.forEach((s, i) => expect(Buffer.from(done.get(s.requestId)!.output).toString("hex"), `request ${i}`).to.equal(Buffer.from(expected[i]).toString("hex")));
+    // Host 2's stages ran in its stage thread, the others' on their event loops: the answers are the same bytes.
+    expect(hosts.map((h) => h.process.records((r) => r.msg === "serving shards")[0]?.stageThread)).to.deep.equal([false, false, true, false]);
 
     const paid = await market.queryFilter(market.filters.ShardedFulfilmentPaid(), fromBlock);
     expect(paid).to.have.length(6);
@@ -135,6 +138,8 @@ describe("Sharded inference across host processes: pipeline, pay per shard, fail
       // Host 0 was announced first and has no failure: without the claimant's preference for its own stage, it
       // would have been asked and paid.
       for (const e of paid) expect([...e.args.hosts]).to.deep.equal([claimant.address, hosts[1].address, hosts[2].address]);
+      // A worker that routes runs its own shard's model in a stage thread (SHARD_HOST_THREAD auto), which ran these 3 stages.
+      expect(stack.daemon!.shards.host).to.include({ stageThread: true, batchedStages: 3 });
     } finally {
       // Back to a claimant that hosts nothing (the later cases count on the three host processes).
       await (await shards.withdraw(versionId, 0)).wait();

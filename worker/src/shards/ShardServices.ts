@@ -51,6 +51,8 @@ export interface ShardHostStats {
   readonly refused: Readonly<Partial<Record<string, number>>>;
   /** Predictions run, and the stages they ran (batchedStages / predictions: the mean batch). */
   readonly predictions: number;
+  /** Whether the models run in a stage thread (SHARD_HOST_THREAD) rather than on the event loop. */
+  readonly stageThread: boolean;
   readonly batchedStages: number;
 }
 
@@ -121,7 +123,7 @@ export function shardHostService(
     /** What the server did since it started serving (undefined while it does not serve). */
     get stats(): ShardHostStats | undefined {
       if (server === undefined || batching === undefined) return undefined;
-      return { served: server.served, abandoned: server.abandoned, refused: server.refused, predictions: batching.batches, batchedStages: batching.stages };
+      return { served: server.served, abandoned: server.abandoned, refused: server.refused, predictions: batching.batches, batchedStages: batching.stages, stageThread: runner instanceof ThreadedStageRunner };
     },
     /** The shards loaded here, while serving (the same daemon's router runs their stages in process). */
     get runner() {
@@ -193,7 +195,7 @@ export function shardHostService(
       endpoint = await server.start();
       await settlement.start(); // after the server: a host that cannot listen leaves no timer behind
       if (hosted.length === 0) logger.warn({ host: me, endpoint }, "this worker announced no shard: it serves none (see `npx hardhat host announce`)");
-      else logger.info({ host: me, endpoint, shards: hosted }, "serving shards");
+      else logger.info({ host: me, endpoint, shards: hosted, stageThread: thread }, "serving shards");
     },
     stop: async () => {
       await server?.stop();
