@@ -22,7 +22,7 @@ import { selectBackend } from "../ml/backend.js";
 import { ShardRouter, type ShardHostEntry } from "./ShardRouter.js";
 import { ShardStageRunner } from "./ShardStageRunner.js";
 import { BatchingStageRunner, type StageBatchRunner } from "./StageBatching.js";
-import { ThreadedStageRunner } from "./thread/ThreadedStageRunner.js";
+import { RestartingStageThread } from "./thread/RestartingStageThread.js";
 import type { StageRunner } from "./transport/StageAdmission.js";
 import { ShardClient } from "./transport/ShardClient.js";
 import { ShardServer } from "./transport/ShardServer.js";
@@ -123,7 +123,7 @@ export function shardHostService(
     /** What the server did since it started serving (undefined while it does not serve). */
     get stats(): ShardHostStats | undefined {
       if (server === undefined || batching === undefined) return undefined;
-      return { served: server.served, abandoned: server.abandoned, refused: server.refused, predictions: batching.batches, batchedStages: batching.stages, stageThread: runner instanceof ThreadedStageRunner };
+      return { served: server.served, abandoned: server.abandoned, refused: server.refused, predictions: batching.batches, batchedStages: batching.stages, stageThread: runner instanceof RestartingStageThread };
     },
     /** The shards loaded here, while serving (the same daemon's router runs their stages in process). */
     get runner() {
@@ -143,12 +143,15 @@ export function shardHostService(
       const backend = (await selectBackend()).name;
       const thread = ctx.config.shardHostThread === "auto" ? ctx.config.roles.includes("processor") : ctx.config.shardHostThread;
       if (thread) {
-        const threaded = await ThreadedStageRunner.start({
+        const threaded = await RestartingStageThread.start({
           backend,
-          onStopped: (err) => logger.error({ err }, "shard host: the stage thread stopped; this host runs no stage until the worker restarts"),
+          store: ctx.store,
+          onStopped: (err, restartInMs) => logger.error({ err, restartInMs }, "shard host: the stage thread stopped; its stages go to other hosts until a new one has loaded the shards"),
+          onRestarted: (restarts) => logger.info({ restarts, shards: hosted }, "shard host: a new stage thread serves the shards again"),
+          onRestartFailed: (err, restartInMs) => logger.error({ err, restartInMs }, "shard host: the stage thread could not be restarted; trying again later"),
         });
         try {
-          for (const shard of toLoad) await threaded.load(ctx.store, shard);
+          for (const shard of toLoad) await threaded.load(shard);
         } catch (err) {
           await threaded.dispose(); // a shard that cannot load leaves no thread behind
           throw err;
