@@ -9,7 +9,7 @@ export type ShardMetricsSource = () => { readonly host?: ShardHostStats; readonl
 /**
  * A shard host's and a shard router's Prometheus metrics. Host: stages by outcome (served, abandoned by the caller,
  * refused:<CODE>: BUSY says the host is full, PEER_NOT_AUTHORIZED that callers are turned away), predictions and the
- * stages they ran (their ratio is the mean batch: how well the host batches under load). Router: stage attempts by
+ * stages they ran (their ratio is the mean batch: how well the host batches under load), stage threads restarted. Router: stage attempts by
  * outcome (ok; failed: a host down, slow or answering badly, then replayed on the next host; busy_timeout: every
  * host of the shard stayed busy), 429s waited out, stages in flight and waiting for a slot, and hosts in back-off.
  */
@@ -23,6 +23,7 @@ export function registerShardMetrics(registers: Registry[], source: ShardMetrics
   });
   followed(registers, "tessera_shard_host_predictions_total", "Predictions this shard host ran (each runs the stages of one shard that waited together)", () => host()?.predictions);
   followed(registers, "tessera_shard_host_batched_stages_total", "Stages run by this shard host's predictions (divided by tessera_shard_host_predictions_total: the mean batch)", () => host()?.batchedStages);
+  followed(registers, "tessera_shard_host_stage_thread_restarts_total", "Stage threads this shard host started again after one died (SHARD_HOST_THREAD; each reloaded the shards)", () => host()?.stageThreadRestarts);
 
   followedByOutcome(registers, "tessera_shard_router_stages_total", "Stage attempts this worker made on shard hosts, by outcome: ok, failed (the host put in back-off, the stage replayed on the next), busy_timeout (every host of the shard stayed busy for the stage timeout: the request waits for a later look)", () => {
     const r = router();

@@ -53,6 +53,8 @@ export interface ShardHostStats {
   readonly predictions: number;
   /** Whether the models run in a stage thread (SHARD_HOST_THREAD) rather than on the event loop. */
   readonly stageThread: boolean;
+  /** Stage threads started again after one died. */
+  readonly stageThreadRestarts: number;
   readonly batchedStages: number;
 }
 
@@ -123,7 +125,7 @@ export function shardHostService(
     /** What the server did since it started serving (undefined while it does not serve). */
     get stats(): ShardHostStats | undefined {
       if (server === undefined || batching === undefined) return undefined;
-      return { served: server.served, abandoned: server.abandoned, refused: server.refused, predictions: batching.batches, batchedStages: batching.stages, stageThread: runner instanceof RestartingStageThread };
+      return { served: server.served, abandoned: server.abandoned, refused: server.refused, predictions: batching.batches, batchedStages: batching.stages, stageThread: runner instanceof RestartingStageThread, stageThreadRestarts: runner instanceof RestartingStageThread ? runner.restarts : 0 };
     },
     /** The shards loaded here, while serving (the same daemon's router runs their stages in process). */
     get runner() {
