@@ -5,6 +5,7 @@
  * source maps: a host that loads a 460 MB model held 813 MB under tsx, 704 MB bundled), a lot for shard hosts, which
  * are many small processes.
  */
+import { randomUUID } from "node:crypto";
 import { mkdirSync, renameSync, writeFileSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,6 +33,8 @@ export function bundle(entry: string, outfile: string): string {
     entryPoints: { [basename(out, ".mjs")]: join(ROOT, entry), "stage-thread": join(ROOT, STAGE_THREAD_ENTRY) },
     outdir: dirname(out),
     outExtension: { ".js": ".mjs" },
+    // One id for the bundle and its stage thread: a worker refuses a thread from another build (StageThreadProtocol.ts).
+    define: { TESSERA_BUILD_ID: JSON.stringify(randomUUID()) },
     bundle: true,
     platform: "node",
     format: "esm",

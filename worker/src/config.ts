@@ -62,10 +62,10 @@ const schema = z.object({
    */
   shardStagesPerHost: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(1).max(256).default(8)),
   /**
-   * Shard host: the shards' models run in a thread of their own (ThreadedStageRunner), so that a worker that also
+   * Shard host: the shards' models run in a thread of their own (RestartingStageThread), so that a worker that also
    * routes requests (the processor role) keeps routing while its shard predicts. `auto` (default): on for a worker with
-   * the processor role, off for a shard host alone (a thread costs a host about 70 MB, and it gains nothing there on a
-   * busy machine); true or false to choose.
+   * the processor role on the WASM or JS backend (where it is tested), off for a shard host alone (a thread costs a
+   * host about 70 MB and gains it nothing on a busy machine) and on tfjs-node; true or false to choose.
    */
   shardHostThread: z.preprocess(trimmedLowercase, z.union([z.literal("auto"), yesNo]).default("auto")),
   /** Shard host: how long a caller that was given a stage and paid another host for it is refused (ServedStages). */

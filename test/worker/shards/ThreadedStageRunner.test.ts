@@ -181,6 +181,18 @@ describe("A shard host's models run in a thread of their own (ThreadedStageRunne
     model.dispose();
   });
 
+  it("a thread of another build (the bundle rebuilt under a running worker), or one never ready, is refused at start and stopped", async () => {
+    const thread = (source: string) => ({ url: new URL(`data:text/javascript,${encodeURIComponent(source)}`) });
+    const otherBuild = await rejection(ThreadedStageRunner.start({ backend: "wasm", script: thread(`import { parentPort } from "node:worker_threads"; parentPort.postMessage({ kind: "ready", backend: "wasm", build: "an-older-build" });`) }));
+    expect(otherBuild).to.be.instanceOf(StageThreadStoppedError);
+    expect(otherBuild.message).to.equal("the stage thread could not start: it is of build an-older-build, this worker of build source (the bundle was rebuilt while the worker ran: restart the worker)");
+    // A thread that never says it is ready (a backend that hangs): stopped after the start timeout, not waited on forever.
+    const started = performance.now();
+    const silent = await rejection(ThreadedStageRunner.start({ backend: "wasm", startTimeoutMs: 300, script: thread(`setInterval(() => {}, 1000);`) }));
+    expect(silent.message).to.equal("the stage thread could not start: not ready within 300 ms");
+    expect(performance.now() - started).to.be.within(300, 5_000);
+  });
+
   it("a backend the thread cannot start is a clear error at start", async () => {
     const error = await rejection(ThreadedStageRunner.start({ backend: "tensorflow-gpu" }));
     expect(error).to.be.instanceOf(StageThreadStoppedError);

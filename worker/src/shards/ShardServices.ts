@@ -143,7 +143,8 @@ export function shardHostService(
       // With the processor role the models run in a thread of their own (SHARD_HOST_THREAD auto): this event loop keeps
       // routing requests, reading stages, checking hashes, signing and sending answers while a shard predicts.
       const backend = (await selectBackend()).name;
-      const thread = ctx.config.shardHostThread === "auto" ? ctx.config.roles.includes("processor") : ctx.config.shardHostThread;
+      // auto: on WASM and the JS backend only, where it is tested (two threads loading tfjs-node's addon is not).
+      const thread = ctx.config.shardHostThread === "auto" ? ctx.config.roles.includes("processor") && (backend === "wasm" || backend === "cpu") : ctx.config.shardHostThread;
       if (thread) {
         const threaded = await RestartingStageThread.start({
           backend,
@@ -197,8 +198,18 @@ export function shardHostService(
         peerRefusal: (peer) => served.refusal(peer),
         onServed: (stage) => served.record(stage),
       });
-      endpoint = await server.start();
-      await settlement.start(); // after the server: a host that cannot listen leaves no timer behind
+      try {
+        endpoint = await server.start();
+        await settlement.start(); // after the server: a host that cannot listen leaves no timer behind
+      } catch (err) {
+        // A service whose start fails is not stopped: what it started goes now (the models, their thread).
+        await server.stop().catch(() => undefined);
+        server = undefined;
+        batching = undefined;
+        await runner.dispose();
+        runner = undefined;
+        throw err;
+      }
       if (hosted.length === 0) logger.warn({ host: me, endpoint }, "this worker announced no shard: it serves none (see `npx hardhat host announce`)");
       else logger.info({ host: me, endpoint, shards: hosted, stageThread: thread }, "serving shards");
     },

@@ -33,13 +33,6 @@ export class ShardStageRunner {
     this.#shards.set(k, shard);
   }
 
-  /** Stops serving a shard and frees its model (nothing when it is not loaded here). */
-  remove(versionId: bigint, shardIndex: number): void {
-    const k = key(versionId, shardIndex);
-    this.#shards.get(k)?.model.dispose();
-    this.#shards.delete(k);
-  }
-
   serves(versionId: bigint, shardIndex: number): boolean {
     return this.#shards.has(key(versionId, shardIndex));
   }

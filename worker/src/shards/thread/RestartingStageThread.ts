@@ -34,7 +34,10 @@ export class RestartingStageThread implements StageBatchRunner {
   readonly #maxDelayMs: number;
   readonly #shards: ShardToLoad[] = [];
   #current: ThreadedStageRunner | undefined;
-  #startedAt = 0;
+  /** A new thread loading the shards (a restart under way). */
+  #starting: ThreadedStageRunner | undefined;
+  /** When the current thread began to serve. */
+  #servingSince = 0;
   #delayMs: number;
   #timer: NodeJS.Timeout | undefined;
   #disposed = false;
@@ -51,6 +54,7 @@ export class RestartingStageThread implements StageBatchRunner {
   static async start(options: RestartingStageThreadOptions): Promise<RestartingStageThread> {
     const supervised = new RestartingStageThread(options);
     supervised.#current = await supervised.#startThread();
+    supervised.#servingSince = Date.now();
     return supervised;
   }
 
@@ -83,8 +87,10 @@ export class RestartingStageThread implements StageBatchRunner {
     this.#disposed = true;
     clearTimeout(this.#timer);
     const current = this.#current;
+    const starting = this.#starting;
     this.#current = undefined;
-    await current?.dispose();
+    this.#starting = undefined;
+    await Promise.all([current?.dispose(), starting?.dispose()]);
   }
 
   #thread(): ThreadedStageRunner {
@@ -98,15 +104,14 @@ export class RestartingStageThread implements StageBatchRunner {
       onStopped: (err) => this.#stopped(thread, err),
       ...(this.#o.script === undefined ? {} : { script: this.#o.script }),
     });
-    this.#startedAt = Date.now();
     return thread;
   }
 
   #stopped(thread: ThreadedStageRunner, err: StageThreadStoppedError): void {
     if (this.#current !== thread || this.#disposed) return;
     this.#current = undefined;
-    // Dying soon after its start: later next time. Having served a while: as soon as the first time.
-    this.#delayMs = Date.now() - this.#startedAt < this.#maxDelayMs ? this.#delayMs : this.#minDelayMs;
+    // Dying soon after it began to serve: later next time. Having served a while: as soon as the first time.
+    this.#delayMs = Date.now() - this.#servingSince < this.#maxDelayMs ? this.#delayMs : this.#minDelayMs;
     const delay = this.#delayMs;
     this.#delayMs = Math.min(this.#maxDelayMs, this.#delayMs * 2);
     this.#o.onStopped?.(err, delay);
@@ -123,17 +128,25 @@ export class RestartingStageThread implements StageBatchRunner {
     let thread: ThreadedStageRunner | undefined;
     try {
       thread = await this.#startThread();
-      for (const shard of this.#shards) await thread.load(this.#o.store, shard);
+      this.#starting = thread;
+      for (const shard of this.#shards) {
+        if (this.#disposed) break; // dispose() stops this thread: what is left to load is not
+        await thread.load(this.#o.store, shard);
+      }
     } catch (err) {
+      this.#starting = undefined;
       await thread?.dispose();
+      if (this.#disposed) return;
       const delay = this.#delayMs;
       this.#delayMs = Math.min(this.#maxDelayMs, this.#delayMs * 2);
       this.#o.onRestartFailed?.(err, delay);
-      if (!this.#disposed) this.#schedule(delay);
+      this.#schedule(delay);
       return;
     }
+    this.#starting = undefined;
     if (this.#disposed) return void (await thread.dispose());
     this.#current = thread;
+    this.#servingSince = Date.now();
     this.restarts++;
     this.#o.onRestarted?.(this.restarts);
   }

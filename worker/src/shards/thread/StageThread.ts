@@ -6,8 +6,8 @@
 import { parentPort, workerData } from "node:worker_threads";
 import { selectBackend, type BackendPreference } from "../../ml/backend.js";
 import { loadLayersModelByWeight } from "../../ml/LayersModelLoading.js";
-import { ShardStageRunner } from "../ShardStageRunner.js";
-import { packed, threadError, type FromStageThread, type ThreadStageResult, type ToStageThread } from "./StageThreadProtocol.js";
+import { ShardStageRunner, type HostedShard } from "../ShardStageRunner.js";
+import { BUILD_ID, packed, threadError, type FromStageThread, type ThreadStageResult, type ToStageThread } from "./StageThreadProtocol.js";
 
 if (parentPort === null) throw new Error("StageThread.ts runs as a worker thread: ThreadedStageRunner.start() starts it");
 const port = parentPort;
@@ -33,23 +33,39 @@ async function* pulled(id: number): AsyncGenerator<Uint8Array> {
   }
 }
 
+/** Models built and not yet checked on the other side: never served until `commit`. */
+const built = new Map<number, HostedShard>();
+
 async function load(message: Extract<ToStageThread, { kind: "load" }>): Promise<void> {
   try {
     const model = await loadLayersModelByWeight(message.modelTopology, message.weightSpecs, pulled(message.id), message.byteLength);
-    try {
-      runner.add({ versionId: message.versionId, shardIndex: message.shardIndex, shardCount: message.shardCount, model, codecs: message.codecs });
-    } catch (err) {
-      model.dispose();
-      throw err;
-    }
+    built.set(message.id, { versionId: message.versionId, shardIndex: message.shardIndex, shardCount: message.shardCount, model, codecs: message.codecs });
     // The chunks the weights came in are garbage now: collected at once where the process allows it (--expose-gc),
     // else when this thread's heap next grows.
     (globalThis as { gc?: () => void }).gc?.();
-    post({ kind: "loaded", id: message.id });
+    post({ kind: "built", id: message.id });
   } catch (err) {
     post({ kind: "failed", id: message.id, error: threadError(err) });
   } finally {
     waiting.delete(message.id);
+  }
+}
+
+/** The other side checked the bytes the model was built from: serve it (`commit`) or free it (`discard`). */
+function settle(id: number, commit: boolean): void {
+  const shard = built.get(id);
+  built.delete(id);
+  if (shard === undefined) return;
+  if (!commit) {
+    shard.model.dispose();
+    return;
+  }
+  try {
+    runner.add(shard);
+    post({ kind: "loaded", id });
+  } catch (err) {
+    shard.model.dispose();
+    post({ kind: "failed", id, error: threadError(err) });
   }
 }
 
@@ -74,8 +90,9 @@ port.on("message", (message: ToStageThread) => {
     case "abort":
       waiting.get(message.id)?.(message);
       break;
-    case "unload":
-      runner.remove(message.versionId, message.shardIndex);
+    case "commit":
+    case "discard":
+      settle(message.id, message.kind === "commit");
       break;
     case "run":
       void run(message);
@@ -84,4 +101,4 @@ port.on("message", (message: ToStageThread) => {
 });
 
 const selected = await selectBackend(backend);
-post({ kind: "ready", backend: selected.name });
+post({ kind: "ready", backend: selected.name, build: BUILD_ID });

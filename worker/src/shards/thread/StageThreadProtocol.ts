@@ -12,17 +12,30 @@ export type ToStageThread =
   | { readonly kind: "chunk"; readonly id: number; readonly bytes: Uint8Array }
   | { readonly kind: "end"; readonly id: number }
   | { readonly kind: "abort"; readonly id: number; readonly message: string }
-  /** Forget a shard (its weights did not hash to their commitment, or the host stops serving it). */
-  | { readonly kind: "unload"; readonly versionId: bigint; readonly shardIndex: number }
+  /** Load `id`'s model was built from bytes that hash to their commitment: serve it (answered `loaded`). */
+  | { readonly kind: "commit"; readonly id: number }
+  /** Load `id`'s model was built from bytes that do not: free it, never serve it. */
+  | { readonly kind: "discard"; readonly id: number }
   /** Stages of one shard, as one prediction (ShardStageRunner.runBatch). */
   | { readonly kind: "run"; readonly id: number; readonly versionId: bigint; readonly shardIndex: number; readonly inputs: readonly Uint8Array[] };
 
 export type FromStageThread =
-  | { readonly kind: "ready"; readonly backend: string }
+  | { readonly kind: "ready"; readonly backend: string; readonly build: string }
   | { readonly kind: "pull"; readonly id: number }
+  /** Load `id`'s model is built, held aside until `commit` or `discard`. */
+  | { readonly kind: "built"; readonly id: number }
   | { readonly kind: "loaded"; readonly id: number }
   | { readonly kind: "ran"; readonly id: number; readonly results: readonly ThreadStageResult[] }
   | { readonly kind: "failed"; readonly id: number; readonly error: ThreadError };
+
+declare const TESSERA_BUILD_ID: string | undefined;
+
+/**
+ * Which build this code is: the id Bundles.ts gives the bundle and the stage thread bundled beside it (one build),
+ * "source" when the TypeScript runs as it is. A thread from another build (the bundle rebuilt while a worker ran,
+ * then its thread restarted) may speak other messages: the runner refuses it.
+ */
+export const BUILD_ID: string = typeof TESSERA_BUILD_ID === "undefined" ? "source" : TESSERA_BUILD_ID;
 
 /** An error as it crosses the thread boundary: its class name and message. */
 export interface ThreadError {

@@ -3,11 +3,12 @@ import type { io } from "@tensorflow/tfjs";
 import type { BackendPreference } from "../../ml/backend.js";
 import type { ContentStore } from "../../ipfs/ContentStore.js";
 import { loadShardWith } from "../../ml/sharding/ShardArtifacts.js";
-import { ShardingError } from "../../ml/sharding/ShardingError.js";
+import { ModelIntegrityError, ModelManifestError } from "../../ml/ModelError.js";
+import { ActivationFormatError, ShardingError } from "../../ml/sharding/ShardingError.js";
 import type { ShardToLoad } from "../ShardedModels.js";
 import type { StageResult } from "../ShardStageRunner.js";
 import type { StageBatchRunner } from "../StageBatching.js";
-import { packed, type FromStageThread, type ThreadError, type ToStageThread } from "./StageThreadProtocol.js";
+import { BUILD_ID, packed, type FromStageThread, type ThreadError, type ToStageThread } from "./StageThreadProtocol.js";
 
 /** The stage thread stopped (it crashed, ran out of memory, or was disposed): no stage runs here any more. */
 export class StageThreadStoppedError extends Error {
@@ -23,7 +24,7 @@ type Call = { resolve(message: FromStageThread): void; reject(err: Error): void 
  * that serves stages and routes requests. The ShardStageRunner in the thread does the work, so outputs are byte for
  * byte those of the same runner in process. Weights stream from the store to the thread one chunk at a time, hashed
  * here on the way (loadShardWith): the file is never held whole on either side, and a shard whose bytes are not the
- * committed ones is unloaded before it is ever served. A thread that dies fails the stages it had, and every later
+ * committed ones is freed in the thread, never served. A thread that dies fails the stages it had, and every later
  * one, with a retryable StageThreadStoppedError (the router sends them to another host); the daemon logs it.
  */
 export class ThreadedStageRunner implements StageBatchRunner {
@@ -52,33 +53,58 @@ export class ThreadedStageRunner implements StageBatchRunner {
     onStopped?: (err: StageThreadStoppedError) => void;
     /** The thread's script: StageThread.ts (or its bundle) unless a test gives another that speaks the same messages. */
     script?: { url: URL; execArgv?: string[] };
+    /** How long the thread may take to be ready (its backend initialized) before it is stopped and this fails. */
+    startTimeoutMs?: number;
   }): Promise<ThreadedStageRunner> {
     const script = options.script ?? stageThreadScript();
+    const timeoutMs = options.startTimeoutMs ?? 60_000;
     const worker = new Worker(script.url, { workerData: { backend: options.backend }, ...(script.execArgv === undefined ? {} : { execArgv: script.execArgv }) });
-    const backend = await new Promise<string>((resolve, reject) => {
-      const failed = (err: Error) => reject(new StageThreadStoppedError(`the stage thread could not start: ${err.message}`, { cause: err }));
-      worker.once("error", failed);
-      worker.once("exit", (code) => failed(new Error(`it exited (${code})`)));
-      worker.once("message", (message: FromStageThread) => {
-        worker.off("error", failed);
-        worker.removeAllListeners("exit");
-        if (message.kind === "ready") resolve(message.backend);
-        else reject(new StageThreadStoppedError(`the stage thread said ${message.kind} before it was ready`));
+    let timer: NodeJS.Timeout | undefined;
+    let onError: ((err: Error) => void) | undefined;
+    let onExit: ((code: number) => void) | undefined;
+    let onMessage: ((message: FromStageThread) => void) | undefined;
+    const detach = () => {
+      clearTimeout(timer);
+      if (onError !== undefined) worker.off("error", onError);
+      if (onExit !== undefined) worker.off("exit", onExit);
+      if (onMessage !== undefined) worker.off("message", onMessage);
+    };
+    try {
+      const backend = await new Promise<string>((resolve, reject) => {
+        timer = setTimeout(() => reject(new StageThreadStoppedError(`the stage thread could not start: not ready within ${timeoutMs} ms`)), timeoutMs);
+        onError = (err) => reject(new StageThreadStoppedError(`the stage thread could not start: ${err.message}`, { cause: err }));
+        onExit = (code) => reject(new StageThreadStoppedError(`the stage thread could not start: it exited (${code})`));
+        onMessage = (message) => {
+          if (message.kind !== "ready") reject(new StageThreadStoppedError(`the stage thread could not start: it said ${message.kind} before it was ready`));
+          else if (message.build !== BUILD_ID) reject(new StageThreadStoppedError(`the stage thread could not start: it is of build ${message.build}, this worker of build ${BUILD_ID} (the bundle was rebuilt while the worker ran: restart the worker)`));
+          else resolve(message.backend);
+        };
+        worker.once("error", onError).once("exit", onExit).once("message", onMessage);
       });
-    });
-    const runner = new ThreadedStageRunner(worker, backend);
-    if (options.onStopped !== undefined) runner.#onStopped = options.onStopped;
-    return runner;
+      detach();
+      const runner = new ThreadedStageRunner(worker, backend);
+      if (options.onStopped !== undefined) runner.#onStopped = options.onStopped;
+      return runner;
+    } catch (err) {
+      detach();
+      await worker.terminate();
+      throw err;
+    }
   }
 
-  /** Loads a shard into the thread from `store`, checked against its content hash; served once this resolves. */
+  /**
+   * Loads a shard into the thread from `store`: the thread builds it from the weights as they stream by, this side
+   * hashes them on the way and tells the thread to serve the model only if they are the committed ones (else it is
+   * freed, never served). Served once this resolves.
+   */
   async load(store: ContentStore, shard: ShardToLoad): Promise<void> {
-    await loadShardWith(store, shard.manifestCid, shard.contentHash, (modelTopology, weightSpecs, weights, byteLength) => this.#build(shard, modelTopology, weightSpecs, weights, byteLength));
+    const built = await loadShardWith(store, shard.manifestCid, shard.contentHash, (modelTopology, weightSpecs, weights, byteLength) => this.#build(shard, modelTopology, weightSpecs, weights, byteLength));
+    await this.#call(built.id, { kind: "commit", id: built.id });
     this.#served.add(key(shard.versionId, shard.shardIndex));
   }
 
-  /** The thread builds the model while this side answers its pulls from `weights`; resolves with how to unload it. */
-  async #build(shard: ShardToLoad, modelTopology: object, weightSpecs: readonly io.WeightsManifestEntry[], weights: AsyncIterable<Uint8Array>, byteLength: number): Promise<{ dispose(): void }> {
+  /** The thread builds the model while this side answers its pulls from `weights`; resolves once it is built, held aside. */
+  async #build(shard: ShardToLoad, modelTopology: object, weightSpecs: readonly io.WeightsManifestEntry[], weights: AsyncIterable<Uint8Array>, byteLength: number): Promise<{ id: number; dispose(): void }> {
     const id = this.#nextId++;
     const source = weights[Symbol.asyncIterator]();
     let sourceError: unknown;
@@ -103,7 +129,7 @@ export class ThreadedStageRunner implements StageBatchRunner {
     } finally {
       this.#feeds.delete(id);
     }
-    return { dispose: () => this.#post({ kind: "unload", versionId: shard.versionId, shardIndex: shard.shardIndex }) };
+    return { id, dispose: () => this.#post({ kind: "discard", id }) };
   }
 
   serves(versionId: bigint, shardIndex: number): boolean {
@@ -165,9 +191,13 @@ export class ThreadedStageRunner implements StageBatchRunner {
   }
 }
 
-/** An error from the thread, with its class name kept (its stack stays there). */
+/** The error classes a caller tells apart (`instanceof`), rebuilt from their names; others are plain Errors named as theirs. */
+const KNOWN_ERRORS: Record<string, new (message: string) => Error> = { ShardingError, ActivationFormatError, ModelManifestError, ModelIntegrityError };
+
+/** An error from the thread, with its class (or its class name) kept; its stack stays there. */
 function fromThread(error: ThreadError): Error {
-  const err = error.name === "ShardingError" ? new ShardingError(error.message) : new Error(error.message);
+  const Known = KNOWN_ERRORS[error.name];
+  const err = Known === undefined ? new Error(error.message) : new Known(error.message);
   if (err.name !== error.name) Object.defineProperty(err, "name", { value: error.name });
   return err;
 }
