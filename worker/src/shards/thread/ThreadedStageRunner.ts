@@ -163,7 +163,12 @@ export class ThreadedStageRunner implements StageBatchRunner {
     if (this.#stopped !== undefined) return Promise.reject(this.#stopped);
     return new Promise<FromStageThread>((resolve, reject) => {
       this.#calls.set(id, { resolve, reject });
-      this.#post(message, transfer);
+      try {
+        this.#post(message, transfer);
+      } catch (err) {
+        this.#calls.delete(id); // a message that cannot be sent leaves no call waiting
+        reject(err instanceof Error ? err : new Error(String(err)));
+      }
     });
   }
 
