@@ -172,38 +172,38 @@ export function shardHostService(
       if (maxBatch !== ctx.config.shardHostMaxBatch) logger.info({ backend, asked: ctx.config.shardHostMaxBatch }, "shard host: stages run one at a time on this backend (batching is checked on WASM only)");
       batching = new BatchingStageRunner(runner, { maxBatch });
       hosted = toLoad.map((s) => `${s.versionId}:${s.shardIndex}`);
-      // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
-      const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
-      settlement = new FulfilmentSettlement({ market, provider: ctx.provider, served, pollIntervalMs: ctx.config.pollIntervalMs, blockRange: ctx.config.blockRange, confirmations: ctx.config.confirmations ?? defaultConfirmations(ctx.deployment.chainId), logger });
-      const authorization = new StageAuthorization({
-        isEligibleInferrer: (peer, versionId) => workers.isEligibleInferrer(peer, versionId),
-        requestState: (requestId) => market.requestState(requestId),
-      });
-      const tls = shardHostTls(ctx.config);
-      server = new ShardServer({
-        ...(tls === undefined ? {} : { tls }),
-        signer: ctx.signer,
-        chainId: BigInt(ctx.deployment.chainId),
-        shardRegistry: address,
-        runner: batching,
-        // One batch computing and the next one gathering; more are told to try another host (429).
-        maxConcurrent: 2 * Math.max(4, maxBatch),
-        // One caller (a hostile claimant included) holds at most half of them: the others keep being served.
-        maxConcurrentPerPeer: Math.max(4, maxBatch),
-        hostname: ctx.config.shardHostBind,
-        port: ctx.config.shardHostPort,
-        logger,
-        // Stages for staked inference workers of the version, on requests on chain: nobody else gets free compute.
-        authorize: (peer, requestId, versionId) => authorization.authorize(peer, requestId, versionId),
-        peerRefusal: (peer) => served.refusal(peer),
-        onServed: (stage) => served.record(stage),
-      });
       try {
+        // Tit for tat: a claimant given this host's stage that pays another host for it is refused for a while.
+        const served = new ServedStages({ host: me, refuseForMs: ctx.config.shardUnpaidRefusalMs });
+        settlement = new FulfilmentSettlement({ market, provider: ctx.provider, served, pollIntervalMs: ctx.config.pollIntervalMs, blockRange: ctx.config.blockRange, confirmations: ctx.config.confirmations ?? defaultConfirmations(ctx.deployment.chainId), logger });
+        const authorization = new StageAuthorization({
+          isEligibleInferrer: (peer, versionId) => workers.isEligibleInferrer(peer, versionId),
+          requestState: (requestId) => market.requestState(requestId),
+        });
+        const tls = shardHostTls(ctx.config);
+        server = new ShardServer({
+          ...(tls === undefined ? {} : { tls }),
+          signer: ctx.signer,
+          chainId: BigInt(ctx.deployment.chainId),
+          shardRegistry: address,
+          runner: batching,
+          // One batch computing and the next one gathering; more are told to try another host (429).
+          maxConcurrent: 2 * Math.max(4, maxBatch),
+          // One caller (a hostile claimant included) holds at most half of them: the others keep being served.
+          maxConcurrentPerPeer: Math.max(4, maxBatch),
+          hostname: ctx.config.shardHostBind,
+          port: ctx.config.shardHostPort,
+          logger,
+          // Stages for staked inference workers of the version, on requests on chain: nobody else gets free compute.
+          authorize: (peer, requestId, versionId) => authorization.authorize(peer, requestId, versionId),
+          peerRefusal: (peer) => served.refusal(peer),
+          onServed: (stage) => served.record(stage),
+        });
         endpoint = await server.start();
         await settlement.start(); // after the server: a host that cannot listen leaves no timer behind
       } catch (err) {
         // A service whose start fails is not stopped: what it started goes now (the models, their thread).
-        await server.stop().catch(() => undefined);
+        await server?.stop().catch(() => undefined);
         server = undefined;
         batching = undefined;
         await runner.dispose();
