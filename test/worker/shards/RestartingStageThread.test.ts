@@ -1,43 +1,29 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { expect } from "chai";
-import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import type { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import { temporaryStore } from "../../helpers/temporaryStore.js";
 import { selectBackend, type Tf } from "../../../worker/src/ml/backend.js";
 import { float32Bytes } from "../../../worker/src/ml/codecs/LittleEndian.js";
-import { readManifest, type CodecChoice } from "../../../worker/src/ml/ModelArtifacts.js";
+import { readManifest } from "../../../worker/src/ml/ModelArtifacts.js";
+import { SHARD_CODECS } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
 import { storeShardedModel } from "../../../worker/src/shards/ShardedModels.js";
 import { RestartingStageThread } from "../../../worker/src/shards/thread/RestartingStageThread.js";
 import { StageThreadStoppedError } from "../../../worker/src/shards/thread/ThreadedStageRunner.js";
 import { buildTestMlp, rejection } from "../ml/sharding/fixtures.js";
+import { until } from "../../helpers/until.js";
 
-const RAW_CODECS: CodecChoice = { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "float32-tensor", significantBits: 24 } };
+// The raw float32 codecs in and out: those every shard's own manifest names.
+const RAW_CODECS = SHARD_CODECS;
 const CRASHING = { url: new URL("./fixtures/CrashingStageThread.ts", import.meta.url), execArgv: ["--import", "tsx"] };
-
-async function until(condition: () => boolean, what: string, timeoutMs = 20_000): Promise<number> {
-  const start = performance.now();
-  while (!condition()) {
-    if (performance.now() - start > timeoutMs) throw new Error(`no ${what} within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  return performance.now() - start;
-}
 
 describe("A stage thread that dies is restarted with the same shards (RestartingStageThread)", function () {
   this.timeout(120_000);
   let tf: Tf;
-  let directory: string;
+  const openStore = temporaryStore("tessera-restarting-thread-");
   let store: EmbeddedContentStore;
 
   before(async () => {
     ({ tf } = await selectBackend());
-    directory = await mkdtemp(path.join(tmpdir(), "tessera-restarting-thread-"));
-    store = await EmbeddedContentStore.open(directory);
-  });
-
-  after(async () => {
-    await store.close();
-    await rm(directory, { recursive: true, force: true });
+    store = openStore();
   });
 
   it("its stages fail (retryable) and it serves none while a new thread loads the shards again; later and later while it keeps dying; nothing after dispose", async () => {
@@ -73,7 +59,7 @@ describe("A stage thread that dies is restarted with the same shards (Restarting
       expect(meanwhile.message).to.equal("the stage thread is restarting");
       expect((meanwhile as StageThreadStoppedError).retryable).to.equal(true);
 
-      await until(() => thread.serves(4n, 1), "restart");
+      await until(async () => (thread.serves(4n, 1) ? true : undefined), "restart", { pollMs: 10 });
       expect(restarts).to.deep.equal([1]);
       expect(thread.restarts).to.equal(1);
       expect(thread.backend).to.equal("crashing");
@@ -81,7 +67,7 @@ describe("A stage thread that dies is restarted with the same shards (Restarting
       // It dies again soon after its start: the next restart waits twice as long.
       await rejection(thread.runBatch(4n, 1, [input]));
       expect(stops).to.deep.equal([100, 200]);
-      await until(() => thread.serves(4n, 1), "second restart");
+      await until(async () => (thread.serves(4n, 1) ? true : undefined), "second restart", { pollMs: 10 });
       expect(thread.restarts).to.equal(2);
 
       // Disposed while a restart waits: no thread comes back.

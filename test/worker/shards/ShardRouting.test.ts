@@ -8,7 +8,7 @@ import { selectBackend, type Tf } from "../../../worker/src/ml/backend.js";
 import { readManifest, type CodecChoice } from "../../../worker/src/ml/ModelArtifacts.js";
 import { float32Bytes, readFloat32s } from "../../../worker/src/ml/codecs/LittleEndian.js";
 import { predictSettled } from "../../../worker/src/ml/Prediction.js";
-import { loadShard } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
+import { loadShard, SHARD_CODECS } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
 import { HostBackoff } from "../../../worker/src/shards/HostBackoff.js";
 import { storeShardedModel } from "../../../worker/src/shards/ShardedModels.js";
 import { NoLiveHostError, ShardRouter, type StageCall, type StageTransport } from "../../../worker/src/shards/ShardRouter.js";
@@ -23,7 +23,8 @@ import { silentLogger } from "../../../worker/src/logger.js";
 const CHAIN_ID = 31337n;
 const REGISTRY = "0x00000000000000000000000000000000000000aa";
 const CLASS_CODECS: CodecChoice = { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "class-index", scoreBits: 16 } };
-const RAW_CODECS: CodecChoice = { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "float32-tensor", significantBits: 24 } };
+// The raw float32 codecs in and out: those every shard's own manifest names.
+const RAW_CODECS = SHARD_CODECS;
 
 /**
  * Hosts in one process: each runs its own runner and signs with its own key, as a ShardServer would; the tests make a

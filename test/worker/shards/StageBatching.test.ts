@@ -1,14 +1,12 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { expect } from "chai";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import type { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import { temporaryStore } from "../../helpers/temporaryStore.js";
 import { selectBackend, type Tf } from "../../../worker/src/ml/backend.js";
 import { float32Bytes } from "../../../worker/src/ml/codecs/LittleEndian.js";
-import { readManifest, type CodecChoice } from "../../../worker/src/ml/ModelArtifacts.js";
+import { readManifest } from "../../../worker/src/ml/ModelArtifacts.js";
 import { decodeActivation, encodeActivation } from "../../../worker/src/ml/sharding/Activations.js";
-import { loadShard } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
+import { loadShard, SHARD_CODECS } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
 import { storeShardedModel } from "../../../worker/src/shards/ShardedModels.js";
 import { ShardStageRunner } from "../../../worker/src/shards/ShardStageRunner.js";
 import { BatchingStageRunner } from "../../../worker/src/shards/StageBatching.js";
@@ -16,23 +14,18 @@ import { buildTestCnn, buildTestMlp, rejection } from "../ml/sharding/fixtures.j
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
-const RAW_CODECS: CodecChoice = { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "float32-tensor", significantBits: 24 } };
+// The raw float32 codecs in and out: those every shard's own manifest names.
+const RAW_CODECS = SHARD_CODECS;
 
 describe("A shard host batches the stages that arrive together (ShardStageRunner.runBatch, BatchingStageRunner)", function () {
   this.timeout(120_000);
   let tf: Tf;
-  let directory: string;
+  const openStore = temporaryStore("tessera-stage-batching-");
   let store: EmbeddedContentStore;
 
   before(async () => {
     ({ tf } = await selectBackend());
-    directory = await mkdtemp(path.join(tmpdir(), "tessera-stage-batching-"));
-    store = await EmbeddedContentStore.open(directory);
-  });
-
-  after(async () => {
-    await store.close();
-    await rm(directory, { recursive: true, force: true });
+    store = openStore();
   });
 
   /** Every shard of `model` (stored, then loaded as a host loads it) in one runner (version 7), and each stage's inputs for `examples` run alone, in order. */

@@ -1,15 +1,13 @@
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
 import { expect } from "chai";
 import type { LayersModel } from "@tensorflow/tfjs";
-import { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import type { EmbeddedContentStore } from "../../../worker/src/ipfs/EmbeddedContentStore.js";
+import { temporaryStore } from "../../helpers/temporaryStore.js";
 import { addJson, getJson } from "../../../worker/src/ipfs/ContentStore.js";
 import { selectBackend, type SelectedBackend } from "../../../worker/src/ml/backend.js";
 import { float32Bytes } from "../../../worker/src/ml/codecs/LittleEndian.js";
-import { readManifest, sha256Hex, type CodecChoice, type ModelManifest } from "../../../worker/src/ml/ModelArtifacts.js";
+import { readManifest, sha256Hex, type ModelManifest } from "../../../worker/src/ml/ModelArtifacts.js";
 import { ModelIntegrityError } from "../../../worker/src/ml/ModelError.js";
-import { loadShard } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
+import { loadShard, SHARD_CODECS } from "../../../worker/src/ml/sharding/ShardArtifacts.js";
 import { storeShardedModel, type StoredShardedModel } from "../../../worker/src/shards/ShardedModels.js";
 import { ShardStageRunner, type StageResult } from "../../../worker/src/shards/ShardStageRunner.js";
 import { StageThreadStoppedError, ThreadedStageRunner } from "../../../worker/src/shards/thread/ThreadedStageRunner.js";
@@ -17,25 +15,23 @@ import { buildTestCnn, buildTestMlp, rejection } from "../ml/sharding/fixtures.j
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 const outcomes = (results: readonly StageResult[]) => results.map((r) => (r.ok ? hex(r.output) : `${r.error.name}: ${r.error.message}`));
-const RAW_CODECS: CodecChoice = { inputCodec: { name: "float32-tensor" }, outputCodec: { name: "float32-tensor", significantBits: 24 } };
+// The raw float32 codecs in and out: those every shard's own manifest names.
+const RAW_CODECS = SHARD_CODECS;
 
 describe("A shard host's models run in a thread of their own (ThreadedStageRunner, StageThread.ts)", function () {
   this.timeout(180_000);
   let selected: SelectedBackend;
-  let directory: string;
+  const openStore = temporaryStore("tessera-stage-thread-");
   let store: EmbeddedContentStore;
   const runners: ThreadedStageRunner[] = [];
 
   before(async () => {
     selected = await selectBackend();
-    directory = await mkdtemp(path.join(tmpdir(), "tessera-stage-thread-"));
-    store = await EmbeddedContentStore.open(directory);
+    store = openStore();
   });
 
   after(async () => {
     await Promise.all(runners.map((r) => r.dispose()));
-    await store.close();
-    await rm(directory, { recursive: true, force: true });
   });
 
   async function started(): Promise<ThreadedStageRunner> {
